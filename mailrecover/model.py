@@ -1,0 +1,109 @@
+"""What plugins find and the core keeps: copies, evidence and problems.
+
+A plugin's ``read`` yields these three kinds of finding and nothing else.
+They are frozen values: the core stores them, it never changes them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+__all__ = [
+    "Copy",
+    "Evidence",
+    "Finding",
+    "Flag",
+    "Problem",
+    "ProblemKind",
+    "normalize_folder",
+]
+
+
+class Flag(enum.StrEnum):
+    """Message state as IMAP names it; every store's flags map onto these."""
+
+    SEEN = "seen"
+    ANSWERED = "answered"
+    FLAGGED = "flagged"
+    DRAFT = "draft"
+    DELETED = "deleted"
+    FORWARDED = "forwarded"
+
+
+class ProblemKind(enum.StrEnum):
+    UNREADABLE = "unreadable"  # could not be opened or parsed at all
+    NOT_MAIL = "not-mail"  # handed to a plugin but is not its kind of store
+    TRUNCATED = "truncated"  # cut off; what was there is kept
+    DAMAGED = "damaged"  # part of it could be read, part not
+    SKIPPED = "skipped"  # readable but deliberately not taken (calendar item, …)
+    LIMIT = "limit"  # a resource limit was hit; the copy is kept raw
+    CONFLICT = "conflict"  # e.g. one Message-ID on two different mails
+    QUARANTINED = "quarantined"  # held back by the ownership check
+
+
+def normalize_folder(name: str) -> str:
+    """One spelling for a folder path: '/'-separated, no empty parts, INBOX upper-case."""
+    parts = [p.strip() for p in name.replace("\\", "/").split("/")]
+    parts = [p for p in parts if p and p not in (".", "..")]
+    if not parts:
+        return "INBOX"
+    if parts[0].casefold() == "inbox":
+        parts[0] = "INBOX"
+    return "/".join(parts)
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One message as found in one place.
+
+    ``raw`` is the message exactly as the store holds it, with only the store's own
+    wrapping removed (an mbox ``From `` line and ``>From`` quoting, an emlx length
+    line and plist, dot-stuffing).  Client bookkeeping headers such as
+    ``X-Mozilla-Status`` may be stripped by the plugin that understands them.
+    """
+
+    raw: bytes
+    folder: str
+    source: str  # the file (or URL) the copy came from
+    position: str  # where inside the source: an offset, a file name, a UID
+    flags: frozenset[Flag] = frozenset()
+    internal_date: datetime | None = None  # when the store received it (aware)
+    partial: bool = False  # cut short: a whole copy elsewhere is better
+    reconstructed: bool = False  # rebuilt from properties (PST/MSG), not original MIME
+    account_hints: tuple[str, ...] = ()  # addresses of the client account it was filed under
+    keywords: tuple[str, ...] = ()  # client tags, kept as data
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "folder", normalize_folder(self.folder))
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A fact that is not a message: a delivery line, a subscription event, …
+
+    ``kind`` names the fact (``delivery``, ``subscribe``, ``unsubscribe``, …);
+    ``fields`` carries its values as strings, for example for a delivery:
+    ``message_id``, ``sender``, ``recipient``, ``orig_to``, ``status``, ``size``, ``relay``.
+    """
+
+    kind: str
+    source: str
+    position: str
+    time: datetime | None = None
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something that could not be read, or must not be restored, and why (one line)."""
+
+    kind: ProblemKind
+    source: str
+    position: str
+    reason: str
+
+
+Finding = Copy | Evidence | Problem

@@ -1,0 +1,37 @@
+"""Opening sources so that reading them changes nothing: no locks, no created files, no times."""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+from collections.abc import Iterator
+
+__all__ = ["mapped", "open_readonly"]
+
+
+def open_readonly(path: str | os.PathLike[str]) -> int:
+    """A read-only descriptor; with O_NOATIME where the system lets us, so atime stays too."""
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+    noatime = getattr(os, "O_NOATIME", 0)
+    if noatime:
+        try:
+            return os.open(path, flags | noatime)
+        except PermissionError:
+            pass  # O_NOATIME needs ownership of the file
+    return os.open(path, flags)
+
+
+@contextlib.contextmanager
+def mapped(path: str | os.PathLike[str]) -> Iterator[bytes | mmap.mmap]:
+    """The file's bytes, mapped read-only (empty bytes for an empty file)."""
+    fd = open_readonly(path)
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            yield b""
+            return
+        with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as m:
+            yield m
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""Plugins for the plain local formats: mbox, Maildir, MH and .eml files."""

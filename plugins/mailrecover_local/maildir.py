@@ -1,0 +1,114 @@
+"""Maildir and Maildir++ trees: ``cur/``, ``new/`` (and stranded ``tmp/``), flags from ``:2,``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from collections.abc import Iterable, Iterator
+
+from imapclient import imap_utf7
+
+from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
+from mailrecover.plugin import ReadContext, Store
+
+from ._files import read_message_file
+
+__all__ = ["MaildirPlugin", "maildir_flags"]
+
+_FLAG_LETTERS = {"S": Flag.SEEN, "R": Flag.ANSWERED, "F": Flag.FLAGGED, "D": Flag.DRAFT,
+                 "T": Flag.DELETED, "P": Flag.FORWARDED}  # fmt: skip
+
+
+def maildir_flags(name: str) -> frozenset[Flag]:
+    """Flags from a Maildir file name's info part (``:2,FRS``; ``;`` or ``!`` on some systems)."""
+    for sep in (":2,", ";2,", "!2,"):
+        if sep in name:
+            letters = name.rsplit(sep, 1)[1]
+            return frozenset(_FLAG_LETTERS[c] for c in letters if c in _FLAG_LETTERS)
+    return frozenset()
+
+
+def _is_maildir(path: str) -> bool:
+    return os.path.isdir(os.path.join(path, "cur")) and (
+        os.path.isdir(os.path.join(path, "new")) or os.path.isdir(os.path.join(path, "tmp"))
+    )
+
+
+def _decode_name(name: str) -> str:
+    try:
+        return imap_utf7.decode(name.encode("ascii"))
+    except (UnicodeError, ValueError):
+        return name
+
+
+class MaildirPlugin:
+    name = "maildir"
+    description = "Maildir and Maildir++ folders (Dovecot, Courier, mutt, Evolution 3)"
+
+    def detect(self, location: str) -> int:
+        if "://" in location or not os.path.isdir(location):
+            return 0
+        return 90 if _is_maildir(location) else 0
+
+    def discover(self) -> Iterable[Store]:
+        home = os.path.expanduser("~")
+        for rel in ("Maildir", ".local/share/evolution/mail/local"):
+            path = os.path.join(home, rel)
+            if _is_maildir(path):
+                yield Store(self.name, path)
+
+    def read(self, location: str, context: ReadContext) -> Iterator[Finding]:
+        try:
+            names = sorted(os.listdir(location))
+        except OSError as e:
+            yield Problem(ProblemKind.UNREADABLE, location, "", f"cannot list: {e.strerror or e}")
+            return
+        plus = any(n.startswith(".") and n not in (".", "..") and _is_maildir(os.path.join(location, n))
+                   for n in names)  # fmt: skip
+        root_is_inbox = plus or os.path.basename(os.path.normpath(location)) == "Maildir"
+        base = "INBOX" if root_is_inbox or context.folder == "INBOX" else context.folder
+        yield from self._folder(location, base, context)
+        for n in names:
+            sub = os.path.join(location, n)
+            if n in (".", "..", "cur", "new", "tmp") or os.path.islink(sub) or not os.path.isdir(sub):
+                continue
+            if n.startswith("."):
+                parts = [_decode_name(p) for p in n[1:].split(".") if p]
+                folder = "/".join(parts) if base == "INBOX" else "/".join([base, *parts])
+            else:
+                folder = f"{base}/{_decode_name(n)}"
+            if not _is_maildir(sub):
+                continue
+            if n.startswith("."):
+                yield from self._folder(sub, folder, context)
+            else:
+                yield from self.read(sub, replace(context, folder=folder))
+
+    def _folder(self, path: str, folder: str, context: ReadContext) -> Iterator[Finding]:
+        for sub in ("cur", "new", "tmp"):
+            directory = os.path.join(path, sub)
+            try:
+                names = sorted(os.listdir(directory))
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                yield Problem(ProblemKind.UNREADABLE, directory, "", f"cannot list: {e.strerror or e}")
+                continue
+            for name in names:
+                file = os.path.join(directory, name)
+                if name.startswith(".") or not os.path.isfile(file):
+                    continue
+                try:
+                    raw, mtime = read_message_file(file)
+                except OSError as e:
+                    yield Problem(ProblemKind.UNREADABLE, file, "", f"cannot read: {e.strerror or e}")
+                    continue
+                context.advance(len(raw))
+                if not raw.strip():
+                    yield Problem(ProblemKind.DAMAGED, file, "", "empty message file")
+                    continue
+                yield Copy(
+                    raw=raw, folder=folder, source=file, position="",
+                    flags=maildir_flags(name), internal_date=mtime,
+                    partial=(sub == "tmp"),  # a delivery that never finished
+                )  # fmt: skip

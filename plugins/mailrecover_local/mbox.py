@@ -1,0 +1,255 @@
+"""mbox files of every common flavour, read without writing, locking or loading them whole.
+
+A ``From `` line is taken as a separator only where a separator can be: at the start of
+the file, where the previous message's Content-Length ends, or after an empty line and
+followed by a block of header fields that a message starts with.  Quoted ``>From ``
+lines are unquoted one level (mboxrd); mboxo files differ only on ``>>From`` lines.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+
+from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
+from mailrecover.plugin import ReadContext, Store
+from mailrecover.readonly import mapped, open_readonly
+from mailrecover.rfc822 import header_end, header_fields, remove_fields
+
+__all__ = ["MboxPlugin", "client_flags", "split_mbox", "CLIENT_FIELDS"]
+
+_BOM = b"\xef\xbb\xbf"
+_SEPARATOR = rb"From(?:[ \t][^\n]*)?\r?$"
+_CANDIDATE = re.compile(rb"^" + _SEPARATOR, re.M)
+_FIRST = re.compile(_SEPARATOR, re.M)
+_STRICT_DATE = re.compile(rb"^From \S* *\w{3},? +\w{3} +\d{1,2} +\d{1,2}:\d{2}(?::\d{2})? +(?:\S+ +)?\d{4}")
+_FIELD = re.compile(rb"^[!-9;-~]+[ \t]*:")
+_KNOWN = (
+    b"from", b"date", b"subject", b"message-id", b"received", b"return-path", b"to",
+    b"mime-version", b"delivered-to", b"x-mozilla-status", b"sender", b"content-type",
+    b"x-original-to", b"reply-to", b"cc", b"status",
+)  # fmt: skip
+_QUOTED_FROM = re.compile(rb"^>(>*From )", re.M)
+
+#: Header fields that carry one client's bookkeeping, not the message; turned into flags.
+CLIENT_FIELDS = {
+    "x-mozilla-status", "x-mozilla-status2", "x-mozilla-keys", "status", "x-status",
+    "x-uid", "x-keywords", "x-evolution", "x-imap", "x-imapbase", "content-length",
+}  # fmt: skip
+
+_NOT_MBOX_SUFFIXES = {
+    ".msf", ".dat", ".html", ".htm", ".js", ".json", ".ini", ".txt", ".sqlite", ".db", ".xml",
+    ".eml", ".emlx", ".pst", ".ost", ".msg", ".dbx", ".idx", ".lst", ".plist", ".log", ".gz",
+    ".lock", ".bak", ".py", ".toc", ".summary", ".ibex", ".cmeta", ".mozlz4", ".sqlite-wal",
+}  # fmt: skip
+
+
+def _looks_like_headers(data: bytes, pos: int, min_fields: int = 1) -> bool:
+    """Whether the lines at ``pos`` are a header block naming a usual field."""
+    known = False
+    count = 0
+    end = min(len(data), pos + 8192)
+    chunk = bytes(data[pos:end])
+    lines = chunk.split(b"\n")
+    if end < len(data):
+        lines = lines[:-1]  # the last one may be cut
+    for n, line in enumerate(lines[:60]):
+        line = line.rstrip(b"\r")
+        if not line:
+            return known and count >= min_fields
+        if line[:1] in (b" ", b"\t"):
+            if n == 0:
+                return False
+            continue
+        if not _FIELD.match(line):
+            return False
+        count += 1
+        if line.split(b":", 1)[0].strip().lower() in _KNOWN:
+            known = True
+    return known
+
+
+def _line_end(data: bytes, pos: int) -> int:
+    nl = data.find(b"\n", pos)
+    return len(data) if nl < 0 else nl + 1
+
+
+def _content_length_end(data: bytes, start: int) -> int | None:
+    """Where Content-Length says this message (starting at ``start``) ends, if believable."""
+    head_limit = min(len(data), start + 65536)
+    head = bytes(data[start:head_limit])
+    body = header_end(head)
+    if body >= len(head) and head_limit < len(data):
+        return None
+    for name, value in header_fields(head[:body]):
+        if name == "content-length":
+            try:
+                length = int(value.strip())
+            except ValueError:
+                return None
+            end = start + body + length
+            if end == len(data):
+                return end
+            for skip in (0, 1, 2):  # the blank line between messages
+                if data[end + skip : end + skip + 5] == b"From " and end + skip <= len(data):
+                    return end + skip
+            return None
+    return None
+
+
+def split_mbox(data: bytes) -> Iterator[tuple[int, bytes, bytes, bool]]:
+    """(offset, From_ line, message bytes, cut_off) for each message in an mbox buffer.
+
+    Message bytes are unquoted and lose the blank line that separates messages.
+    ``cut_off`` is true for a last message that ends mid-line or mid-header.
+    Raises ``ValueError`` when the buffer does not start like an mbox.
+    """
+    start = 3 if data[:3] == _BOM else 0
+    if not _FIRST.match(data, start) or not (
+        _looks_like_headers(data, _line_end(data, start))
+        or _STRICT_DATE.match(data, start)
+    ):
+        raise ValueError("does not start with a 'From ' line followed by a header")
+    while start < len(data):
+        body_start = _line_end(data, start)
+        sep_line = bytes(data[start:body_start]).rstrip(b"\r\n")
+        cl_end = _content_length_end(data, body_start)
+        nxt = len(data)
+        search_from = cl_end if cl_end is not None else body_start
+        if cl_end is not None and cl_end < len(data):
+            nxt = cl_end
+        else:
+            for m in _CANDIDATE.finditer(data, search_from):
+                p = m.start()
+                blank_before = data[p - 2 : p] == b"\n\n" or data[p - 3 : p] == b"\n\r\n"
+                after = _line_end(data, p)
+                if blank_before and _looks_like_headers(data, after):
+                    nxt = p
+                    break
+                if _looks_like_headers(data, after, min_fields=3):
+                    nxt = p
+                    break
+        chunk = bytes(data[body_start:nxt])
+        last = nxt >= len(data)
+        cut_off = last and bool(chunk) and (
+            not chunk.endswith(b"\n") or header_end(chunk) >= len(chunk)
+        )
+        if chunk.endswith(b"\r\n\r\n"):
+            chunk = chunk[:-2]
+        elif chunk.endswith(b"\n\n"):
+            chunk = chunk[:-1]
+        yield start, sep_line, _QUOTED_FROM.sub(rb"\1", chunk), cut_off
+        start = nxt
+
+
+def client_flags(fields: Iterable[tuple[str, bytes]]) -> tuple[frozenset[Flag], bool, tuple[str, ...]]:
+    """Flags, 'partial' and keywords from the state fields mail clients add to mbox files."""
+    flags: set[Flag] = set()
+    partial = False
+    keywords: tuple[str, ...] = ()
+    for name, value in fields:
+        text = value.decode("ascii", "replace").strip()
+        if name == "x-mozilla-status":
+            try:
+                bits = int(text, 16)
+            except ValueError:
+                continue
+            for bit, flag in ((0x1, Flag.SEEN), (0x2, Flag.ANSWERED), (0x4, Flag.FLAGGED),
+                              (0x8, Flag.DELETED), (0x1000, Flag.FORWARDED)):  # fmt: skip
+                if bits & bit:
+                    flags.add(flag)
+            partial = partial or bool(bits & 0x400)
+        elif name == "x-mozilla-keys":
+            keywords = tuple(k for k in text.split() if k)
+        elif name == "status":
+            if "R" in text:
+                flags.add(Flag.SEEN)
+        elif name == "x-status":
+            for ch, flag in (("A", Flag.ANSWERED), ("F", Flag.FLAGGED), ("D", Flag.DELETED),
+                             ("T", Flag.DRAFT)):  # fmt: skip
+                if ch in text:
+                    flags.add(flag)
+        elif name == "x-evolution":
+            try:
+                bits = int(text.split("-")[-1], 16)
+            except ValueError:
+                continue
+            for bit, flag in ((1, Flag.ANSWERED), (2, Flag.DELETED), (4, Flag.DRAFT),
+                              (8, Flag.FLAGGED), (16, Flag.SEEN)):  # fmt: skip
+                if bits & bit:
+                    flags.add(flag)
+    return frozenset(flags), partial, keywords
+
+
+def _is_folder_data(fields: list[tuple[str, bytes]]) -> bool:
+    """Dovecot/UW-IMAP's first pseudo-message that holds folder state, not mail."""
+    return any(name == "x-imap" for name, _ in fields)
+
+
+class MboxPlugin:
+    name = "mbox"
+    description = "mbox files (mboxo, mboxrd, mboxcl), LF or CRLF, as written by most clients"
+
+    def detect(self, location: str) -> int:
+        if "://" in location or not os.path.isfile(location):
+            return 0
+        base = os.path.basename(location)
+        suffix = os.path.splitext(base)[1].lower()
+        try:
+            fd = open_readonly(location)
+            try:
+                head = os.read(fd, 64)
+            finally:
+                os.close(fd)
+        except OSError:
+            return 0
+        if head.startswith(_BOM):
+            head = head[3:]
+        if head.startswith(b"From "):
+            return 90
+        if suffix in (".mbox", ".mbx", ".mbs"):
+            return 60
+        if base.startswith(".") or suffix in _NOT_MBOX_SUFFIXES:
+            return 0
+        if not suffix or base in ("mbox", "Inbox", "INBOX"):
+            return 10  # an extensionless file among folders: an mbox folder if anything
+        return 0
+
+    def discover(self) -> Iterable[Store]:
+        spool = os.path.join("/var/mail", os.environ.get("USER", ""))
+        if os.environ.get("USER") and os.path.isfile(spool):
+            yield Store(self.name, spool, os.path.getsize(spool))
+
+    def read(self, location: str, context: ReadContext) -> Iterator[Finding]:
+        try:
+            with mapped(location) as data:
+                if len(data) < 4096 and not bytes(data).strip():
+                    return  # an empty folder
+                yield from self._read(location, data, context)
+        except OSError as e:
+            yield Problem(ProblemKind.UNREADABLE, location, "", f"cannot read: {e.strerror or e}")
+
+    def _read(self, location: str, data: bytes, context: ReadContext) -> Iterator[Finding]:
+        done = 0
+        try:
+            for offset, _sep, raw, cut_off in split_mbox(data):
+                context.advance(offset - done)
+                done = offset
+                fields = header_fields(raw)
+                if _is_folder_data(fields):
+                    continue  # server bookkeeping, not mail; nothing is lost
+                flags, partial, keywords = client_flags(fields)
+                raw = remove_fields(raw, CLIENT_FIELDS)
+                if cut_off:
+                    yield Problem(
+                        ProblemKind.TRUNCATED, location, str(offset),
+                        "last message is cut off; kept as found",
+                    )  # fmt: skip
+                yield Copy(
+                    raw=raw, folder=context.folder, source=location, position=str(offset),
+                    flags=flags, partial=partial or cut_off, keywords=keywords,
+                )  # fmt: skip
+            context.advance(len(data) - done)
+        except ValueError as e:
+            yield Problem(ProblemKind.NOT_MAIL, location, "", f"not an mbox file: {e}")
