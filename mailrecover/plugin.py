@@ -40,16 +40,17 @@ def _no_password(prompt: str) -> str:
 class ReadContext:
     """What the core tells a plugin about the read it asks for.
 
-    ``folder`` is the folder implied by the store's place under the location the user
-    gave (``Inbox.sbd/Projects`` → ``Inbox/Projects``): a store holding one folder files
-    its mail there; a store carrying its own folder tree (a Maildir++ root, a client
-    profile) uses its own names.  ``state`` is kept in the workspace per plugin and
+    ``folder`` is the folder implied by the directory a store stands in, below the location
+    the user gave (``Mail/Inbox.sbd`` → ``Mail/Inbox``; '' at the top).  A store whose
+    files are folders (mbox) adds its file name; a folder of single messages (.eml) files
+    them there; a store carrying its own folder tree (a Maildir++ root, a client profile)
+    uses its own names below it.  ``state`` is kept in the workspace per plugin and
     location, for plugins that read incrementally (IMAP UIDs, log offsets).
     """
 
     account: str | None = None
     list_address: str | None = None
-    folder: str = "INBOX"
+    folder: str = ""
     state: MutableMapping[str, str] = field(default_factory=dict)
     password: Callable[[str], str] = _no_password
     advance: Callable[[int], None] = lambda nbytes: None  # progress, in bytes read

@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
+import tomllib
 from pathlib import Path
 
 import pytest
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _register_checkout() -> None:
+    """Make this checkout's plugin list the one ``entry_points`` sees, in-process and in
+    subprocesses, whatever copy of mailrecover happens to be installed on the machine."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    dist = Path(tempfile.mkdtemp(prefix="mailrecover-dist-"))
+    info = dist / "mailrecover-0+checkout.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mailrecover\nVersion: 0+checkout\n")
+    lines = []
+    for group, eps in project.get("entry-points", {}).items():
+        lines.append(f"[{group}]")
+        lines += [f"{name} = {target}" for name, target in eps.items()]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    paths = [str(dist), str(REPO), str(REPO / "plugins")]
+    sys.path[:0] = paths
+    os.environ["PYTHONPATH"] = os.pathsep.join(paths + [os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+
+
+_register_checkout()
+
 #: Real files written by real programs; present beside a developer's checkout and in CI.
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+CORPUS = REPO.parent / "shared" / "corpus"
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from typing import Protocol
 from ..errors import UsageError
 from ..model import Flag
 
-__all__ = ["Journal", "Outgoing", "Target", "open_target"]
+__all__ = ["Journal", "Outgoing", "Target", "open_target", "safe_parts"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,14 @@ class Journal(Protocol):
         """Record a state durably before returning."""
         ...
 
+    def ref(self, key: str) -> str | None:
+        """What the target recorded with the state (a file name, a UID), if anything."""
+        ...
+
+    def mark_many(self, entries: Iterable[tuple[str, str, str]]) -> None:
+        """Record several (key, state, ref) at once: all or none."""
+        ...
+
 
 class Target(Protocol):
     description: str
@@ -54,6 +62,29 @@ class Target(Protocol):
     ) -> int:
         """Write every item not yet done; returns how many were written now."""
         ...
+
+
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+
+
+def safe_parts(folder: str) -> list[str]:
+    """A folder path as names that are safe as file names: no way out of the target.
+
+    Names come from sources (PST folders, IMAP servers) and may be hostile: control
+    characters and NUL are dropped, ``.``/``..`` and leading dots go, each part is at
+    most 200 bytes, and names Windows reserves get a leading ``_``.
+    """
+    parts = []
+    for part in folder.replace("\\", "/").split("/"):
+        part = "".join(ch for ch in part if ch >= " " and ch != "\x7f").strip().lstrip(".")
+        while len(part.encode("utf-8")) > 200:
+            part = part[:-1]
+        if not part:
+            continue
+        if part.split(".")[0].lower() in _RESERVED:
+            part = "_" + part
+        parts.append(part)
+    return parts or ["INBOX"]
 
 
 def open_target(spec: str) -> Target:

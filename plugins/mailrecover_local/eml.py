@@ -31,7 +31,7 @@ class EmlPlugin:
 
     def read(self, location: str, context: ReadContext) -> Iterator[Finding]:
         try:
-            raw, mtime = read_message_file(location)
+            raw, _saved = read_message_file(location)
         except OSError as e:
             yield Problem(ProblemKind.UNREADABLE, location, "", f"cannot read: {e.strerror or e}")
             return
@@ -40,5 +40,5 @@ class EmlPlugin:
         if not header_fields(raw):
             yield Problem(ProblemKind.NOT_MAIL, location, "", "no message header found")
             return
-        yield Copy(raw=raw, folder=context.folder, source=location, position="",
-                   internal_date=mtime)  # fmt: skip
+        # the file's time is when it was saved, not when the mail arrived: not used
+        yield Copy(raw=raw, folder=context.folder, source=location, position="")

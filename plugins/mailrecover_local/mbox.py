@@ -222,15 +222,19 @@ class MboxPlugin:
             yield Store(self.name, spool, os.path.getsize(spool))
 
     def read(self, location: str, context: ReadContext) -> Iterator[Finding]:
+        name = os.path.basename(location)
+        stem, suffix = os.path.splitext(name)
+        folder = stem if suffix.lower() in (".mbox", ".mbx", ".mbs") else name
+        folder = f"{context.folder}/{folder}" if context.folder else folder
         try:
             with mapped(location) as data:
                 if len(data) < 4096 and not bytes(data).strip():
                     return  # an empty folder
-                yield from self._read(location, data, context)
+                yield from self._read(location, data, folder, context)
         except OSError as e:
             yield Problem(ProblemKind.UNREADABLE, location, "", f"cannot read: {e.strerror or e}")
 
-    def _read(self, location: str, data: bytes, context: ReadContext) -> Iterator[Finding]:
+    def _read(self, location: str, data: bytes, folder: str, context: ReadContext) -> Iterator[Finding]:
         done = 0
         try:
             for offset, _sep, raw, cut_off in split_mbox(data):
@@ -247,7 +251,7 @@ class MboxPlugin:
                         "last message is cut off; kept as found",
                     )  # fmt: skip
                 yield Copy(
-                    raw=raw, folder=context.folder, source=location, position=str(offset),
+                    raw=raw, folder=folder, source=location, position=str(offset),
                     flags=flags, partial=partial or cut_off, keywords=keywords,
                 )  # fmt: skip
             context.advance(len(data) - done)

@@ -53,9 +53,17 @@ class MHPlugin:
         if os.path.isfile(os.path.join(location, ".mh_sequences")):
             return 85
         numbers = _numbered(location)
-        if numbers and not os.path.isdir(os.path.join(location, "cur")):
-            return 60
-        return 0
+        if not numbers or os.path.isdir(os.path.join(location, "cur")):
+            return 0
+        try:  # a numbered mbox file (Thunderbird's Archives.sbd/2012) is not an MH message
+            fd = open_readonly(os.path.join(location, str(numbers[0])))
+            try:
+                head = os.read(fd, 5)
+            finally:
+                os.close(fd)
+        except OSError:
+            return 0
+        return 0 if head == b"From " else 60
 
     def discover(self) -> Iterable[Store]:
         path = os.path.expanduser("~/Mail")

@@ -1,0 +1,231 @@
+"""The command line: arguments in, calls into the core, errors out as exit statuses.
+
+Exit status: 0 done; 1 failed, nothing changed; 2 bad usage; 3 done, with problems
+reported (unreadable inputs, quarantined mail).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from . import __version__
+from .errors import MailRecoverError, UsageError
+from .gather import gather
+from .model import Problem
+from .plugin import load_plugins
+from .progress import Progress
+from .report import render_text, summary
+from .restore import restore
+from .workspace import Workspace
+
+__all__ = ["main"]
+
+DONE, FAILED, USAGE, PROBLEMS = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="mailrecover", description="Bring lost mail back.")
+    p.add_argument("--version", action="version", version=f"mailrecover {__version__}")
+    p.add_argument("--workspace", metavar="DIR", help="recovery job folder (or MAILRECOVER_WORKSPACE)")
+    p.add_argument("--json", action="store_true", help="print one machine-readable result")
+    loud = p.add_mutually_exclusive_group()
+    loud.add_argument("-v", "--verbose", action="store_true", help="say more")
+    loud.add_argument("-q", "--quiet", action="store_true", help="only errors and the result")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sub.add_parser("plugins", help="list plugins")
+    sub.add_parser("discover", help="list mail stores found on this machine")
+
+    g = sub.add_parser("gather", help="read mail stores, IMAP accounts and logs into the workspace")
+    g.add_argument("--account", metavar="ADDR", default="", help="whose mailbox these locations hold")
+    g.add_argument("--list", metavar="ADDR", default="", dest="list_address",
+                   help="the mailing list these list-manager files belong to")  # fmt: skip
+    g.add_argument("--plugin", metavar="NAME", help="read with this plugin instead of detecting")
+    g.add_argument("locations", nargs="+", metavar="LOCATION", help="path or imap[s]:// URL")
+
+    r = sub.add_parser("report", help="what was found, merged, held back and restored")
+    r.add_argument("--account", metavar="ADDR")
+    r.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report")
+
+    s = sub.add_parser("restore", help="write an account's merged mail to a new home")
+    s.add_argument("--account", metavar="ADDR", required=True)
+    s.add_argument("--to", metavar="TARGET", required=True, dest="target",
+                   help="maildir:PATH, mbox:PATH or imap[s]://user@host/")  # fmt: skip
+    s.add_argument("--dry-run", action="store_true", help="show the plan, write nothing")
+    s.add_argument("--include-quarantined", action="store_true",
+                   help="also restore mail delivered to other mailboxes, knowingly")  # fmt: skip
+    return p
+
+
+def _password(prompt: str) -> str:
+    env = os.environ.get("MAILRECOVER_PASSWORD")
+    if env:
+        return env
+    if sys.stdin.isatty():
+        return getpass.getpass(f"password for {prompt}: ")
+    raise UsageError(f"a password is needed for {prompt}: set MAILRECOVER_PASSWORD or run on a terminal")
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    if args.json:
+        json.dump(data, sys.stdout, ensure_ascii=False, indent=2, default=str)
+        sys.stdout.write("\n")
+    elif text:
+        print(text)
+
+
+def _problem_line(p: Problem) -> str:
+    where = p.source + (f" @{p.position}" if p.position else "")
+    return f"mailrecover: {p.kind.value}: {where}: {p.reason}"
+
+
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    plugins = load_plugins()
+    data = [{"name": n, "description": p.description} for n, p in plugins.items()]
+    width = max((len(n) for n in plugins), default=0)
+    _emit(args, data, "\n".join(f"{n:<{width}}  {p.description}" for n, p in plugins.items()))
+    return DONE
+
+
+def _cmd_discover(args: argparse.Namespace) -> int:
+    found = []
+    for name, plugin in load_plugins().items():
+        try:
+            stores = list(plugin.discover())
+        except Exception as e:
+            print(f"mailrecover: plugin {name} could not look for stores: {e}", file=sys.stderr)
+            continue
+        found.extend(stores)
+    data = [{"plugin": s.plugin, "location": s.location, "size": s.size, "hints": list(s.hints)}
+            for s in found]  # fmt: skip
+    lines = [
+        f"{s.plugin:<18} {s.location}"
+        + (f"  ({s.size:,} bytes)" if s.size is not None else "")
+        + (f"  [{', '.join(s.hints)}]" if s.hints else "")
+        for s in found
+    ]
+    _emit(args, data, "\n".join(lines) if lines else "no mail stores found in the usual places")
+    return DONE
+
+
+def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
+    bar = Progress(enabled=not args.quiet and not args.json)
+
+    def progress(location: str, copies: int, nbytes: int) -> None:
+        bar.show(f"gather: {copies:,} copies, {nbytes / 1e6:,.1f} MB  {os.path.basename(location)}")
+
+    def on_problem(p: Problem) -> None:
+        bar.clear()
+        if not args.json:
+            print(_problem_line(p), file=sys.stderr)
+
+    result = gather(
+        ws, args.locations, account=args.account, list_address=args.list_address,
+        plugin=args.plugin, password=_password, progress=progress, on_problem=on_problem,
+    )  # fmt: skip
+    bar.clear()
+    if args.verbose and not args.json:
+        for path in result.skipped:
+            print(f"mailrecover: skipped (not a mail store): {path}", file=sys.stderr)
+    data = {
+        "account": args.account,
+        "stores": result.stores,
+        "copies": result.copies,
+        "new_copies": result.new_copies,
+        "evidence": result.evidence,
+        "problems": [{"kind": p.kind.value, "source": p.source, "position": p.position,
+                      "reason": p.reason} for p in result.problems],  # fmt: skip
+        "skipped": result.skipped,
+    }
+    text = (
+        f"gathered {result.copies:,} copies ({result.new_copies:,} new) and {result.evidence:,} "
+        f"evidence records from {result.stores} stores; {len(result.problems)} problems"
+    )
+    if not args.quiet or args.json:
+        _emit(args, data, text)
+    return PROBLEMS if result.serious else DONE
+
+
+def _cmd_report(args: argparse.Namespace, ws: Workspace) -> int:
+    data = summary(ws, args.account)
+    if args.html:
+        try:
+            from .report import write_html  # type: ignore[attr-defined]
+        except ImportError:
+            raise UsageError("the HTML report is not available in this build") from None
+        write_html(ws, data, args.html)
+    _emit(args, data, render_text(data))
+    return DONE
+
+
+def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
+    bar = Progress(enabled=not args.quiet and not args.json)
+    done = 0
+
+    def progress(n: int) -> None:
+        nonlocal done
+        done += n
+        bar.show(f"restore: {done:,} messages")
+
+    result = restore(
+        ws, args.account, args.target, dry_run=args.dry_run,
+        include_quarantined=args.include_quarantined, progress=progress,
+    )  # fmt: skip
+    bar.clear()
+    data = {
+        "account": args.account,
+        "target": result.target,
+        "dry_run": args.dry_run,
+        "planned": result.planned,
+        "written": result.written,
+        "bytes": result.bytes,
+        "folders": result.folders,
+        "quarantined": result.quarantined,
+        "held_back": [{"message_id": m, "subject": s, "reason": r} for m, s, r in result.held_back],
+    }
+    lines = []
+    if args.dry_run:
+        lines.append(f"would restore {result.planned:,} messages ({result.bytes / 1e6:,.1f} MB) "
+                     f"to {result.target}:")  # fmt: skip
+        lines += [f"  {folder}: {n}" for folder, n in sorted(result.folders.items())]
+    else:
+        lines.append(f"restored {result.planned:,} messages to {result.target} "
+                     f"({result.written:,} written now, the rest were already there)")  # fmt: skip
+    if result.quarantined:
+        lines.append(f"{result.quarantined} messages held back: delivered to other mailboxes "
+                     "(see 'report'; --include-quarantined restores them knowingly)")  # fmt: skip
+        for mid, subject, reason in result.held_back[:20]:
+            lines.append(f"  <{mid}> {subject[:60]!r}: {reason}")
+    _emit(args, data, "\n".join(lines))
+    return PROBLEMS if result.quarantined else DONE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.umask(0o077)  # everything mailrecover writes is for the administrator's eyes only
+    try:
+        args = _parser().parse_args(argv)
+        if args.command == "plugins":
+            return _cmd_plugins(args)
+        if args.command == "discover":
+            return _cmd_discover(args)
+        with Workspace(args.workspace) as ws:
+            command = {"gather": _cmd_gather, "report": _cmd_report, "restore": _cmd_restore}
+            return command[args.command](args, ws)
+    except MailRecoverError as e:
+        print(f"mailrecover: {e}", file=sys.stderr)
+        return e.exit_status
+    except KeyboardInterrupt:
+        print("mailrecover: interrupted; what was done is kept, run the command again to finish",
+              file=sys.stderr)  # fmt: skip
+        return FAILED

@@ -1,0 +1,247 @@
+"""The gather stage: walk what the user names, hand each store to its plugin, keep the findings.
+
+A directory is offered to every plugin first; one that claims it (``CLAIM`` or more)
+reads it whole.  Otherwise the walk goes into it, and each file is read by the plugin
+most sure of it.  Files no plugin reads are listed as skipped, never read as mail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from .merge import flags_text, summarize
+from .model import Copy, Evidence, Finding, Problem, ProblemKind
+from .plugin import CLAIM, Plugin, ReadContext, get_plugin, load_plugins
+from .workspace import Workspace, now_text
+
+__all__ = ["GatherResult", "gather", "plan", "Task"]
+
+#: Problems of these kinds are news for the administrator and make ``gather`` exit 3.
+SERIOUS = {
+    ProblemKind.UNREADABLE, ProblemKind.NOT_MAIL, ProblemKind.TRUNCATED, ProblemKind.DAMAGED,
+    ProblemKind.LIMIT,
+}  # fmt: skip
+
+_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Task:
+    plugin: Plugin
+    location: str
+    folder: str  # the folder implied by the store's place in the tree ('' at the top)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: str
+
+
+@dataclass
+class GatherResult:
+    copies: int = 0  # copies found
+    new_copies: int = 0  # of which not already in the workspace
+    evidence: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    stores: int = 0
+
+    @property
+    def serious(self) -> list[Problem]:
+        return [p for p in self.problems if p.kind in SERIOUS]
+
+
+def _best(plugins: dict[str, Plugin], location: str) -> tuple[int, Plugin | None]:
+    best: tuple[int, Plugin | None] = (0, None)
+    for plugin in plugins.values():
+        try:
+            score = int(plugin.detect(location))
+        except Exception:  # a plugin that cannot even look must not stop the walk
+            score = 0
+        if score > best[0]:
+            best = (score, plugin)
+    return best
+
+
+def _dir_folder(parts: list[str]) -> str:
+    """Folder path of a directory below the root; ``Name.sbd`` directories hold subfolders."""
+    return "/".join(p[:-4] if p.lower().endswith(".sbd") else p for p in parts)
+
+
+def plan(location: str, forced: str | None = None) -> Iterator[Task | Problem | Skipped]:
+    """What to read under ``location``, store by store, in a stable order."""
+    plugins = load_plugins()
+    if forced:
+        yield Task(get_plugin(forced), location, "")
+        return
+    if "://" in location:
+        score, plugin = _best(plugins, location)
+        if plugin is None:
+            yield Problem(ProblemKind.UNREADABLE, location, "", "no plugin reads this kind of URL")
+        else:
+            yield Task(plugin, location, "")
+        return
+    path = os.path.abspath(location)
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        yield Problem(ProblemKind.UNREADABLE, path, "", f"cannot open: {e.strerror or e}")
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        score, plugin = _best(plugins, path)
+        yield Task(plugin, path, "") if plugin else Skipped(path)
+        return
+    yield from _walk(plugins, path, [])
+
+
+def _walk(plugins: dict[str, Plugin], path: str, parts: list[str]) -> Iterator[Task | Problem | Skipped]:
+    score, plugin = _best(plugins, path)
+    if plugin is not None and score >= CLAIM:
+        yield Task(plugin, path, _dir_folder(parts))
+        return
+    try:
+        entries = sorted(os.scandir(path), key=lambda e: e.name)
+    except OSError as e:
+        yield Problem(ProblemKind.UNREADABLE, path, "", f"cannot list: {e.strerror or e}")
+        return
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir(follow_symlinks=False)
+            is_file = entry.is_file(follow_symlinks=True)
+        except OSError as e:
+            yield Problem(ProblemKind.UNREADABLE, entry.path, "", f"cannot open: {e.strerror or e}")
+            continue
+        if is_dir:
+            yield from _walk(plugins, entry.path, [*parts, entry.name])
+        elif is_file:
+            score, plugin = _best(plugins, entry.path)
+            yield Task(plugin, entry.path, _dir_folder(parts)) if plugin else Skipped(entry.path)
+
+
+def _read(task: Task, context: ReadContext) -> Iterator[Finding]:
+    """The plugin's findings; a plugin that breaks its promise costs one problem, not the run."""
+    try:
+        yield from task.plugin.read(task.location, context)
+    except Exception as e:
+        yield Problem(
+            ProblemKind.UNREADABLE, task.location, "",
+            f"plugin {task.plugin.name} stopped: {type(e).__name__}: {e}",
+        )  # fmt: skip
+
+
+def _store_copy(ws: Workspace, loc: int, account: str, c: Copy) -> bool:
+    blob = ws.blobs.put(c.raw)
+    s = summarize(c.raw)
+    cur = ws.db.execute(
+        "INSERT OR IGNORE INTO copies (location_id, account, source, position, blob, size, folder, "
+        "flags, internal_date, partial, reconstructed, account_hints, keywords, message_id, "
+        "from_addr, date, subject, head_fp, body_fp, content_fp, delivered_to, received, gathered) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (loc, account, c.source, c.position, blob, len(c.raw), c.folder, flags_text(c.flags),
+         c.internal_date.isoformat() if c.internal_date else None, int(c.partial),
+         int(c.reconstructed), json.dumps(c.account_hints), json.dumps(c.keywords, ensure_ascii=False),
+         s.message_id, s.from_addr, s.date, s.subject, s.head_fp, s.body_fp, s.content_fp,
+         json.dumps(s.delivered_to), s.received, now_text()),
+    )  # fmt: skip
+    return cur.rowcount > 0
+
+
+def _store_evidence(ws: Workspace, loc: int, account: str, list_address: str, e: Evidence) -> None:
+    ws.db.execute(
+        "INSERT OR IGNORE INTO evidence (location_id, account, list, kind, source, position, time, "
+        "fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (loc, account, list_address, e.kind, e.source, e.position,
+         e.time.isoformat() if e.time else None,
+         json.dumps(dict(e.fields), ensure_ascii=False, sort_keys=True)),
+    )  # fmt: skip
+
+
+def store_problem(ws: Workspace, loc: int | None, account: str, p: Problem) -> None:
+    ws.db.execute(
+        "INSERT OR IGNORE INTO problems (location_id, account, kind, source, position, reason) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (loc, account, p.kind.value, p.source, p.position, p.reason),
+    )
+
+
+def gather(
+    ws: Workspace,
+    locations: list[str],
+    *,
+    account: str = "",
+    list_address: str = "",
+    plugin: str | None = None,
+    password: Callable[[str], str] | None = None,
+    progress: Callable[[str, int, int], None] = lambda what, copies, nbytes: None,
+    on_problem: Callable[[Problem], None] = lambda p: None,
+) -> GatherResult:
+    """Read every store under ``locations`` into the workspace for ``account``."""
+    result = GatherResult()
+    read_bytes = 0
+
+    def advance(n: int) -> None:
+        nonlocal read_bytes
+        read_bytes += max(0, n)
+        progress(task.location, result.copies, read_bytes)
+
+    def problem(p: Problem, loc: int | None) -> None:
+        result.problems.append(p)
+        store_problem(ws, loc, account, p)
+        on_problem(p)
+
+    for location in locations:
+        for item in plan(location, plugin):
+            if isinstance(item, Problem):
+                ws.db.execute("BEGIN")
+                problem(item, None)
+                ws.db.execute("COMMIT")
+                continue
+            if isinstance(item, Skipped):
+                result.skipped.append(item.path)
+                ws.db.execute(
+                    "INSERT OR IGNORE INTO skipped (path, account) VALUES (?, ?)", (item.path, account)
+                )
+                continue
+            task = item
+            result.stores += 1
+            ws.db.execute("BEGIN")
+            loc = ws.location(task.location, task.plugin.name, account, list_address)
+            state = ws.plugin_state(loc)
+            context = ReadContext(account=account or None, list_address=list_address or None,
+                                  folder=task.folder, state=state, advance=advance)  # fmt: skip
+            if password is not None:
+                context.password = password
+            pending = 0
+            try:
+                for finding in _read(task, context):
+                    if isinstance(finding, Copy):
+                        result.copies += 1
+                        result.new_copies += _store_copy(ws, loc, account, finding)
+                    elif isinstance(finding, Evidence):
+                        result.evidence += 1
+                        _store_evidence(ws, loc, account, list_address, finding)
+                    elif isinstance(finding, Problem):
+                        problem(finding, loc)
+                    pending += 1
+                    if pending >= _BATCH:
+                        ws.db.execute("COMMIT")
+                        ws.db.execute("BEGIN")
+                        pending = 0
+                    progress(task.location, result.copies, read_bytes)
+                if state.changed:
+                    ws.save_plugin_state(loc, state)
+                ws.db.execute("COMMIT")
+            except BaseException:
+                ws.db.execute("COMMIT")  # what was read before an interrupt is kept
+                raise
+    if result.new_copies:
+        ws.db.execute(
+            "INSERT INTO accounts (account, merged) VALUES (?, NULL) "
+            "ON CONFLICT (account) DO UPDATE SET merged = NULL",
+            (account,),
+        )
+    return result

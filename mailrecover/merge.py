@@ -1,0 +1,346 @@
+"""Fingerprints, grouping of copies into messages, and the canonical copy.
+
+Two copies are one message when their Message-ID agrees and their content agrees:
+the sender's address, the Date as an instant, the decoded Subject, the body text after
+transfer and charset decoding with line endings and ``>From`` quoting evened out, and the
+attachment bytes.  Without a Message-ID the content alone decides.  A partial or
+reconstructed copy (cut short, or rebuilt by a client export) cannot match byte for byte,
+so it joins the message whose Message-ID and header content (sender, date, subject) it shares.
+"""
+
+from __future__ import annotations
+
+import email
+import email.message
+import email.policy
+import hashlib
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timezone
+
+from .model import Flag
+from .rfc822 import (
+    addresses,
+    decode_header_value,
+    decode_text,
+    fold_for_compare,
+    header_fields,
+    parse_date,
+)
+
+__all__ = ["Summary", "flags_text", "merge_account", "summarize"]
+
+_QUOTED_FROM = re.compile(r"(?m)^>+(From )")
+_RECEIVED_FOR = re.compile(rb"\bfor\s+<?([^\s<>;@]+@[^\s<>;]+?)>?\s*(?:;|$|\()", re.I)
+_DELIVERY_FIELDS = ("delivered-to", "x-original-to", "envelope-to", "x-envelope-to")
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the merge and the reports need of one copy, computed once at gather time."""
+
+    message_id: str | None
+    from_addr: str
+    date: str | None  # ISO 8601 in UTC
+    subject: str  # decoded, for people
+    head_fp: str
+    body_fp: str
+    content_fp: str
+    delivered_to: tuple[str, ...]  # delivery evidence: whose mailbox the server put it in
+    received: int  # how many Received fields: more means nearer the original delivery
+
+
+def _digest(*parts: str) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def _message_id(value: bytes) -> str | None:
+    text = value.decode("ascii", "replace").strip()
+    m = re.search(r"<([^<>]+)>", text)
+    found = (m.group(1) if m else text).strip()
+    return found or None
+
+
+def _part_text(part: email.message.Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        payload = b""
+    return decode_text(payload, part.get_content_charset())
+
+
+def _body_fingerprint(raw: bytes) -> str:
+    try:
+        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    except Exception:  # the parser is forgiving; anything left is hashed raw
+        return _digest("raw", hashlib.sha256(raw).hexdigest())
+    texts: list[str] = []
+    attachments: list[str] = []
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+        is_text = part.get_content_maintype() == "text" and not part.get_filename()
+        if is_text and disposition != "attachment":
+            text = _QUOTED_FROM.sub(r"\1", _part_text(part))
+            texts.append(fold_for_compare(text))
+        else:
+            payload = part.get_payload(decode=True)
+            data = payload if isinstance(payload, bytes) else str(part.get_payload()).encode()
+            attachments.append(hashlib.sha256(data).hexdigest())
+    return _digest("\x01".join(t for t in texts if t), *sorted(attachments))
+
+
+def summarize(raw: bytes) -> Summary:
+    """Fingerprints and header facts of one message's raw bytes; never raises."""
+    fields = header_fields(raw)
+    first: dict[str, bytes] = {}
+    delivered: list[str] = []
+    received = 0
+    for name, value in fields:
+        first.setdefault(name, value)
+        if name in _DELIVERY_FIELDS:
+            delivered.extend(addresses(value))
+        elif name == "received":
+            if received == 0:  # only the last hop says whose mailbox it went into
+                delivered.extend(
+                    a.decode("ascii", "replace").lower() for a in _RECEIVED_FOR.findall(value)
+                )
+            received += 1
+    message_id = _message_id(first["message-id"]) if "message-id" in first else None
+    senders = addresses(first.get("from", b""))
+    from_addr = senders[0] if senders else ""
+    when = parse_date(first.get("date"))
+    date = when.astimezone(timezone.utc).isoformat() if when else None
+    subject = decode_header_value(first.get("subject", b"")).strip()
+    head_fp = _digest(from_addr, date or "", fold_for_compare(subject))
+    body_fp = _body_fingerprint(raw)
+    return Summary(
+        message_id=message_id,
+        from_addr=from_addr,
+        date=date,
+        subject=subject[:300],
+        head_fp=head_fp,
+        body_fp=body_fp,
+        content_fp=_digest(head_fp, body_fp),
+        delivered_to=tuple(dict.fromkeys(delivered)),
+        received=received,
+    )
+
+
+@dataclass
+class _Copy:
+    id: int
+    message_id: str | None
+    head_fp: str
+    content_fp: str
+    folder: str
+    flags: frozenset[str]
+    partial: bool
+    reconstructed: bool
+    received: int
+    size: int
+    date: str | None
+    internal_date: str | None
+
+    @property
+    def lenient(self) -> bool:
+        return self.partial or self.reconstructed
+
+    def rank(self) -> tuple[int, int, int, int, int]:
+        """Higher is a better canonical copy: original, whole, delivered, larger, older."""
+        return (not self.reconstructed, not self.partial, min(self.received, 50), self.size, -self.id)
+
+
+_COLUMNS = (
+    "id, message_id, head_fp, content_fp, folder, flags, partial, reconstructed, received, "
+    "size, date, internal_date"
+)
+
+
+def _row(r: Sequence[object]) -> _Copy:
+    return _Copy(
+        id=int(r[0]),  # type: ignore[call-overload]
+        message_id=r[1],  # type: ignore[arg-type]
+        head_fp=str(r[2]),
+        content_fp=str(r[3]),
+        folder=str(r[4]),
+        flags=frozenset(f for f in str(r[5]).split(",") if f),
+        partial=bool(r[6]),
+        reconstructed=bool(r[7]),
+        received=int(r[8]),  # type: ignore[call-overload]
+        size=int(r[9]),  # type: ignore[call-overload]
+        date=r[10],  # type: ignore[arg-type]
+        internal_date=r[11],  # type: ignore[arg-type]
+    )
+
+
+def _cluster(copies: list[_Copy]) -> list[list[_Copy]]:
+    """Split copies of one Message-ID (or of no Message-ID) into distinct messages."""
+    clusters: dict[str, list[_Copy]] = {}
+    for c in copies:
+        if not c.lenient:
+            clusters.setdefault(c.content_fp, []).append(c)
+    groups = list(clusters.values())
+    for c in copies:
+        if not c.lenient:
+            continue
+        home = next((g for g in groups if any(o.head_fp == c.head_fp for o in g)), None)
+        if home is None and c.message_id is not None and len(groups) == 1:
+            home = groups[0]  # one mail under this Message-ID: a damaged copy of it
+        if home is None:
+            home = []
+            groups.append(home)
+        home.append(c)
+    groups.sort(key=lambda g: min(c.id for c in g))
+    return groups
+
+
+def _folder(group: list[_Copy], best: _Copy) -> str:
+    """Where the user last put it: a folder other than INBOX wins (the user filed it)."""
+    live = [c for c in group if "deleted" not in c.flags] or group
+    if best in live and best.folder != "INBOX":
+        return best.folder
+    filed = sorted((c for c in live if c.folder != "INBOX"), key=lambda c: c.id)
+    return filed[0].folder if filed else (best.folder if best in live else live[0].folder)
+
+
+def _flags(group: list[_Copy]) -> list[str]:
+    merged = set().union(*(c.flags for c in group)) - {Flag.DELETED.value}
+    if all(Flag.DELETED.value in c.flags for c in group):
+        merged.add(Flag.DELETED.value)
+    return sorted(merged)
+
+
+def _store(db: sqlite3.Connection, account: str, groups: Iterable[tuple[str, list[_Copy]]]) -> int:
+    n = 0
+    for key, group in groups:
+        best = max(group, key=_Copy.rank)
+        cur = db.execute(
+            "INSERT INTO messages (account, key, canonical, folder, flags, date, message_id, "
+            "copies, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'ok')",
+            (account, key, best.id, _folder(group, best), ",".join(_flags(group)),
+             best.internal_date or best.date or next((c.date for c in group if c.date), None),
+             best.message_id or next((c.message_id for c in group if c.message_id), None),
+             len(group)),
+        )  # fmt: skip
+        db.executemany(
+            "UPDATE copies SET message = ? WHERE id = ?", [(cur.lastrowid, c.id) for c in group]
+        )
+        n += 1
+    return n
+
+
+def _with_message_id(db: sqlite3.Connection, account: str) -> Iterator[tuple[str, list[_Copy]]]:
+    rows = db.execute(
+        f"SELECT {_COLUMNS} FROM copies WHERE account = ? AND message_id IS NOT NULL "
+        "ORDER BY message_id, id",
+        (account,),
+    )
+    batch: list[_Copy] = []
+    for r in rows:
+        c = _row(r)
+        if batch and batch[0].message_id != c.message_id:
+            yield from _keyed(db, account, batch)
+            batch = []
+        batch.append(c)
+    if batch:
+        yield from _keyed(db, account, batch)
+
+
+def _keyed(db: sqlite3.Connection, account: str, copies: list[_Copy]) -> Iterator[tuple[str, list[_Copy]]]:
+    groups = _cluster(copies)
+    mid = copies[0].message_id
+    if len(groups) > 1:
+        db.execute(
+            "INSERT OR REPLACE INTO conflicts VALUES (?, ?, ?)", (account, mid, len(groups))
+        )
+    for i, g in enumerate(groups):
+        # the group holding the first-gathered copy keeps the plain key, so a later
+        # gather that brings a second mail under the same Message-ID renames nothing
+        fp = "" if i == 0 else min(g, key=lambda c: c.id).content_fp
+        yield _digest("message", account, mid or "", fp)[:32], g
+
+
+def _without_message_id(db: sqlite3.Connection, account: str) -> Iterator[tuple[str, list[_Copy]]]:
+    rows = db.execute(
+        f"SELECT {_COLUMNS} FROM copies WHERE account = ? AND message_id IS NULL "
+        "ORDER BY content_fp, id",
+        (account,),
+    )
+    pending: list[_Copy] = []
+    lenient: list[_Copy] = []
+    for r in rows:
+        c = _row(r)
+        if c.lenient:
+            lenient.append(c)
+            continue
+        if pending and pending[0].content_fp != c.content_fp:
+            yield from _join_or_new(db, account, pending)
+            pending = []
+        pending.append(c)
+    if pending:
+        yield from _join_or_new(db, account, pending)
+    for c in lenient:
+        yield from _join_or_new(db, account, [c])
+
+
+def _join_or_new(db: sqlite3.Connection, account: str, copies: list[_Copy]) -> Iterator[tuple[str, list[_Copy]]]:
+    """Copies without Message-ID join a message of the same content, or make their own."""
+    c = copies[0]
+    column = "head_fp" if c.lenient and c.date else "content_fp"
+    value = c.head_fp if column == "head_fp" else c.content_fp
+    row = db.execute(
+        f"SELECT m.id FROM copies c JOIN messages m ON m.id = c.message "
+        f"WHERE c.account = ? AND c.{column} = ? ORDER BY c.id LIMIT 1",
+        (account, value),
+    ).fetchone()
+    if row is not None:
+        db.executemany("UPDATE copies SET message = ? WHERE id = ?", [(row[0], x.id) for x in copies])
+        db.execute(
+            "UPDATE messages SET copies = copies + ? WHERE id = ?", (len(copies), row[0])
+        )
+        _refresh(db, int(row[0]))
+        return
+    yield _digest("message", account, "", min(copies, key=lambda x: x.id).content_fp)[:32], copies
+
+
+def _refresh(db: sqlite3.Connection, message: int) -> None:
+    group = [_row(r) for r in db.execute(f"SELECT {_COLUMNS} FROM copies WHERE message = ?", (message,))]
+    best = max(group, key=_Copy.rank)
+    db.execute(
+        "UPDATE messages SET canonical = ?, folder = ?, flags = ? WHERE id = ?",
+        (best.id, _folder(group, best), ",".join(_flags(group)), message),
+    )
+
+
+def merge_account(db: sqlite3.Connection, account: str) -> int:
+    """Rebuild the messages of one account from its copies; returns how many there are."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("UPDATE copies SET message = NULL WHERE account = ?", (account,))
+        db.execute("DELETE FROM messages WHERE account = ?", (account,))
+        db.execute("DELETE FROM conflicts WHERE account = ?", (account,))
+        n = _store(db, account, _with_message_id(db, account))
+        n += _store(db, account, _without_message_id(db, account))
+        db.execute(
+            "INSERT INTO accounts (account, merged) VALUES (?, datetime('now')) "
+            "ON CONFLICT (account) DO UPDATE SET merged = excluded.merged",
+            (account,),
+        )
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return n
+
+
+def flags_text(flags: Iterable[Flag]) -> str:
+    return ",".join(sorted(f.value for f in flags))
+
+

@@ -1,0 +1,111 @@
+"""The restore stage: merged, checked messages of one account written to a target."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from .merge import merge_account
+from .model import Flag
+from .ownership import check_account
+from .targets import Outgoing, open_target
+from .workspace import Workspace
+
+__all__ = ["RestoreResult", "ensure_merged", "outgoing", "restore", "DELETED_FOLDER"]
+
+#: Where mail that every copy marks deleted goes: restored, never dropped.
+DELETED_FOLDER = "Recovered Deleted"
+
+
+def ensure_merged(ws: Workspace, account: str | None = None) -> None:
+    """Merge and check every account (or one) whose copies changed since its last merge."""
+    rows = ws.db.execute(
+        "SELECT DISTINCT c.account FROM copies c LEFT JOIN accounts a ON a.account = c.account "
+        "WHERE a.merged IS NULL"
+    ).fetchall()
+    for (name,) in rows:
+        if account is None or name == account:
+            merge_account(ws.db, name)
+            check_account(ws.db, name)
+
+
+@dataclass
+class RestoreResult:
+    target: str
+    planned: int = 0
+    written: int = 0
+    quarantined: int = 0
+    bytes: int = 0
+    folders: dict[str, int] = field(default_factory=dict)
+    held_back: list[tuple[str, str, str]] = field(default_factory=list)  # (message-id, subject, why)
+
+
+def _date(text: str | None) -> datetime:
+    if text:
+        try:
+            dt = datetime.fromisoformat(text)
+            return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+        except ValueError:
+            pass
+    return datetime.now(timezone.utc)
+
+
+def _placement(folder: str, flags: frozenset[Flag]) -> tuple[str, frozenset[Flag]]:
+    if Flag.DELETED in flags:
+        return f"{DELETED_FOLDER}/{folder}", flags - {Flag.DELETED}
+    return folder, flags
+
+
+def outgoing(ws: Workspace, account: str, include_quarantined: bool = False) -> Iterator[Outgoing]:
+    """The messages to restore, folder by folder, oldest first; raw bytes loaded one at a time."""
+    statuses = ("ok", "quarantined") if include_quarantined else ("ok",)
+    rows = ws.db.execute(
+        "SELECT m.key, m.folder, m.flags, m.date, m.message_id, c.blob FROM messages m "
+        "JOIN copies c ON c.id = m.canonical WHERE m.account = ? AND m.status IN "
+        f"({','.join('?' * len(statuses))}) ORDER BY m.folder, m.date, m.key",
+        (account, *statuses),
+    )
+    for key, folder, flags, date, message_id, blob in rows:
+        folder, flagset = _placement(folder, frozenset(Flag(f) for f in flags.split(",") if f))
+        yield Outgoing(key=key, folder=folder, flags=flagset, date=_date(date),
+                       raw=ws.raw(blob), message_id=message_id)  # fmt: skip
+
+
+def restore(
+    ws: Workspace,
+    account: str,
+    spec: str,
+    *,
+    dry_run: bool = False,
+    include_quarantined: bool = False,
+    progress: Callable[[int], None] = lambda n: None,
+) -> RestoreResult:
+    ensure_merged(ws, account)
+    target = open_target(spec)
+    result = RestoreResult(target=target.description)
+    for message_id, subject, reason in ws.db.execute(
+        "SELECT m.message_id, c.subject, m.reason FROM messages m JOIN copies c ON c.id = m.canonical "
+        "WHERE m.account = ? AND m.status = 'quarantined' ORDER BY m.date",
+        (account,),
+    ):
+        result.quarantined += 1
+        result.held_back.append((message_id or "", subject or "", reason))
+    plan_rows = ws.db.execute(
+        "SELECT m.folder, m.flags, c.size FROM messages m JOIN copies c ON c.id = m.canonical "
+        "WHERE m.account = ? AND m.status IN (?, ?)",
+        (account, "ok", "quarantined" if include_quarantined else "ok"),
+    )
+    for folder, flags, size in plan_rows:
+        folder, _ = _placement(folder, frozenset(Flag(f) for f in flags.split(",") if f))
+        result.folders[folder] = result.folders.get(folder, 0) + 1
+        result.planned += 1
+        result.bytes += size
+    if include_quarantined:
+        result.quarantined = 0
+    if dry_run:
+        return result
+    result.written = target.write(
+        outgoing(ws, account, include_quarantined), ws.journal(target.description), progress
+    )
+    return result
