@@ -200,8 +200,9 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
                      f"to {result.target}:")  # fmt: skip
         lines += [f"  {folder}: {n}" for folder, n in sorted(result.folders.items())]
     else:
-        lines.append(f"restored {result.planned:,} messages to {result.target} "
-                     f"({result.written:,} written now, the rest were already there)")  # fmt: skip
+        already = result.planned - result.written
+        lines.append(f"restored {result.planned:,} messages to {result.target}"
+                     + (f" ({already:,} were already there)" if already else ""))  # fmt: skip
     if result.quarantined:
         lines.append(f"{result.quarantined} messages held back: delivered to other mailboxes "
                      "(see 'report'; --include-quarantined restores them knowingly)")  # fmt: skip

@@ -200,7 +200,8 @@ class Scenario:
         return next(m for m in self.mails if m.name == name)
 
 
-def build_scenario(root: Path) -> Scenario:
+def build_scenario(root: Path, damaged: bool = True) -> Scenario:
+    """The stores on disk; ``damaged=False`` leaves out the garbage file and the cut-off copy."""
     mails = {m.name: m for m in scenario_mails()}
     s = Scenario(root, list(mails.values()))
 
@@ -215,15 +216,16 @@ def build_scenario(root: Path) -> Scenario:
         + _mbox_entry(mails["from-line"].raw, 0x0004)
         + _mbox_entry(mails["no-id"].raw, 0x0000)
         + _mbox_entry(mails["deleted"].raw, 0x0009)
-        + cut_copy
+        + (cut_copy if damaged else b"")
     )
     (tb / "Inbox.msf").write_bytes(b"// <!-- <mdb:mork:z v=\"1.4\"/> -->\n< <(a=c)> >\n")
     (tb / "Projects").write_bytes(_mbox_entry(mails["sjis"].raw, 0x0001))
     (tb / "Projects.sbd" / "2012").write_bytes(_mbox_entry(mails["attachment"].raw, 0x0001))
     (tb / "Sent").write_bytes(_mbox_entry(mails["sent"].raw, 0x0001))
     (tb / "Trash").write_bytes(b"")
-    s.garbage = tb / "Junk"
-    s.garbage.write_bytes(hashlib.sha512(b"garbage").digest() * 64 + b"\x00\x01\x02")
+    if damaged:
+        s.garbage = tb / "Junk"
+        s.garbage.write_bytes(hashlib.sha512(b"garbage").digest() * 64 + b"\x00\x01\x02")
     s.locations.append(tb)
 
     # 2. An older Maildir backup of the server mailbox.

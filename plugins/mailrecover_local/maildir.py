@@ -29,9 +29,8 @@ def maildir_flags(name: str) -> frozenset[Flag]:
 
 
 def _is_maildir(path: str) -> bool:
-    return os.path.isdir(os.path.join(path, "cur")) and (
-        os.path.isdir(os.path.join(path, "new")) or os.path.isdir(os.path.join(path, "tmp"))
-    )
+    """A folder with ``cur/``: copies and archives often drop the empty ``new/`` and ``tmp/``."""
+    return os.path.isdir(os.path.join(path, "cur"))
 
 
 def _decode_name(name: str) -> str:
