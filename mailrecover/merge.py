@@ -26,6 +26,7 @@ from .rfc822 import (
     decode_header_value,
     decode_text,
     fold_for_compare,
+    header_end,
     header_fields,
     parse_date,
 )
@@ -76,15 +77,20 @@ def _part_text(part: email.message.Message) -> str:
 
 def _body_fingerprint(raw: bytes) -> str:
     try:
-        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
-    except Exception:  # the parser is forgiving; anything left is hashed raw
-        return _digest("raw", hashlib.sha256(raw).hexdigest())
+        return _mime_fingerprint(raw)
+    except Exception:  # mail the parser cannot walk is compared by its body bytes
+        body = raw[header_end(raw) :].replace(b"\r\n", b"\n")
+        return _digest("raw", hashlib.sha256(body).hexdigest())
+
+
+def _mime_fingerprint(raw: bytes) -> str:
+    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     texts: list[str] = []
     attachments: list[str] = []
     for part in msg.walk():
         if part.is_multipart():
             continue
-        disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+        disposition = str(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
         is_text = part.get_content_maintype() == "text" and not part.get_filename()
         if is_text and disposition != "attachment":
             text = _QUOTED_FROM.sub(r"\1", _part_text(part))

@@ -1,0 +1,73 @@
+"""Fingerprints and grouping: what makes two copies one message, and what keeps them apart."""
+
+from __future__ import annotations
+
+import base64
+
+from mailrecover.merge import summarize
+from mailrecover.rfc822 import decode_header_value, decode_text
+
+from .builders import _delivered, _mbox_entry, _outlook_style, scenario_mails
+
+MAILS = {m.name: m for m in scenario_mails()}
+
+
+def test_copies_that_differ_only_in_transport_and_client_state_agree():
+    m = MAILS["plain"]
+    original = summarize(m.raw)
+    delivered = summarize(_delivered(m, "mx.example.co.jp", "Mon, 18 Jun 2012 10:30:00 +0000"))
+    crlf = summarize(m.raw.replace(b"\n", b"\r\n"))
+    assert original.content_fp == delivered.content_fp == crlf.content_fp
+    assert delivered.delivered_to == ("taro@example.co.jp",)
+    assert delivered.received == 1 and original.received == 0
+
+
+def test_outlook_reencoding_of_japanese_mail_agrees():
+    for name in ("iso2022jp", "sjis"):
+        original, exported = summarize(MAILS[name].raw), summarize(_outlook_style(MAILS[name]))
+        assert exported.message_id == original.message_id
+        assert exported.date == original.date  # +0900 rewritten, same instant
+        assert exported.subject == original.subject
+        assert exported.content_fp == original.content_fp, name
+
+
+def test_mbox_quoting_does_not_change_the_fingerprint():
+    m = MAILS["from-line"]
+    quoted = _mbox_entry(m.raw, 0, crlf=False).split(b"\n", 3)[3]  # past From_ and X-Mozilla lines
+    assert b">>From quoted" in quoted
+    assert summarize(quoted).content_fp == summarize(m.raw).content_fp
+
+
+def test_different_mails_sharing_a_message_id_differ():
+    a, b = summarize(MAILS["reused-a"].raw), summarize(MAILS["reused-b"].raw)
+    assert a.message_id == b.message_id == "same@shop.example"
+    assert a.content_fp != b.content_fp
+
+
+def test_attachment_bytes_count():
+    m = MAILS["attachment"].raw
+    changed = m.replace(base64.encodebytes(b"%PDF-1.4\n")[:8], b"JVBERi0y")
+    assert changed != m
+    assert summarize(changed).body_fp != summarize(m).body_fp
+
+
+def test_windows_iso2022jp_with_cp932_characters_decodes():
+    text = "①㈱～テスト"
+    jis = b"\x1b$B" + bytes.fromhex("2d212d6a2141254625392548") + b"\x1b(B"  # no Python codec takes it
+    assert decode_text(jis, "ISO-2022-JP") == text
+    assert decode_text("①".encode("cp932"), "Shift_JIS") == "①"
+    assert decode_text(b"\xff\xfe garbage", "no-such-charset")  # never raises
+
+
+def test_encoded_words_with_wrong_labels_and_raw_8bit():
+    assert decode_header_value(b"=?utf-8?B?5pel5pys6Kqe?=") == "日本語"
+    assert decode_header_value(b"=?x-unknown?Q?caf=C3=A9?=") == "café"
+    assert decode_header_value("件名".encode("cp932")) == "件名"
+    assert isinstance(decode_header_value(b"=?utf-8?B?!!!?="), str)  # broken base64: no exception
+
+
+def test_summary_of_garbage_never_raises():
+    for raw in (b"", b"\x00" * 100, b"Content-Type: multipart/mixed; boundary=x\n\n--x\n--x--",
+                b"Subject: =?iso-2022-jp?B?GyRCJSEbKEI=?=\n\n\xff\xfe"):
+        s = summarize(raw)
+        assert len(s.content_fp) == 64

@@ -1,0 +1,79 @@
+"""Restores that are interrupted and run again: every message exactly once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mailrecover.cli import main
+from mailrecover.restore import restore
+from mailrecover.workspace import Workspace
+from mailrecover_local.mbox import split_mbox
+
+from .builders import ACCOUNT, build_scenario
+
+
+class _Stop(Exception):
+    pass
+
+
+def _gathered(tmp_path: Path) -> tuple[Path, int]:
+    s = build_scenario(tmp_path / "src")
+    ws = tmp_path / "ws"
+    main(["--workspace", str(ws), "-q", "gather", "--account", ACCOUNT, *map(str, s.locations)])
+    return ws, len(s.mails)
+
+
+def _interrupted(ws: Path, spec: str, after: int) -> None:
+    def progress(n: int, seen=[0]) -> None:  # noqa: B006 - a counter for this one call
+        seen[0] += n
+        if seen[0] == after:
+            raise _Stop
+
+    with Workspace(ws) as w, pytest.raises(_Stop):
+        restore(w, ACCOUNT, spec, progress=progress)
+
+
+@pytest.mark.parametrize("after", [1, 5, 10])
+def test_maildir_restore_resumes_without_duplicates(tmp_path, after):
+    ws, total = _gathered(tmp_path)
+    target = tmp_path / "Maildir"
+    _interrupted(ws, f"maildir:{target}", after)
+    assert len([p for p in target.rglob("*") if p.parent.name == "cur"]) == after
+    assert main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"maildir:{target}"]) == 0
+    assert len([p for p in target.rglob("*") if p.parent.name == "cur"]) == total
+
+
+def test_maildir_file_written_but_not_journalled_is_recognised(tmp_path):
+    ws, total = _gathered(tmp_path)
+    target = tmp_path / "Maildir"
+    main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"maildir:{target}"])
+    with Workspace(ws) as w:  # as if the process died after the rename, before the journal write
+        w.db.execute("DELETE FROM journal")
+    main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"maildir:{target}"])
+    assert len([p for p in target.rglob("*") if p.parent.name == "cur"]) == total
+
+
+def test_mbox_half_written_message_is_cut_before_resuming(tmp_path):
+    ws, total = _gathered(tmp_path)
+    target = tmp_path / "mbox"
+    _interrupted(ws, f"mbox:{target}", 3)
+    inbox = target / "INBOX"
+    with inbox.open("ab") as f:  # a crash in the middle of writing the next message
+        f.write(b"From mailrecover Mon Jun 18 10:00:00 2012\nStatus: O\nFrom: half@writ")
+    main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"mbox:{target}"])
+    count = sum(len(list(split_mbox(p.read_bytes()))) for p in target.rglob("*") if p.is_file())
+    assert count == total
+    assert b"half@writ" not in inbox.read_bytes()
+
+
+def test_existing_mbox_content_is_kept(tmp_path):
+    ws, total = _gathered(tmp_path)
+    target = tmp_path / "mbox"
+    target.mkdir()
+    mine = b"From me Mon Jun 18 10:00:00 2012\nFrom: me@example.com\nSubject: mine\n\nkeep me\n\n"
+    (target / "INBOX").write_bytes(mine)
+    main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"mbox:{target}"])
+    data = (target / "INBOX").read_bytes()
+    assert data.startswith(mine)
