@@ -14,6 +14,8 @@ import email
 import email.message
 import email.policy
 import hashlib
+import itertools
+import operator
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -242,21 +244,18 @@ def _store(db: sqlite3.Connection, account: str, groups: Iterable[tuple[str, lis
     return n
 
 
-def _with_message_id(db: sqlite3.Connection, account: str) -> Iterator[tuple[str, list[_Copy]]]:
+def _groups(db: sqlite3.Connection, account: str, where: str, by: str) -> Iterator[list[_Copy]]:
+    """Copies of ``account`` matching ``where``, streamed in runs of equal ``by``."""
     rows = db.execute(
-        f"SELECT {_COLUMNS} FROM copies WHERE account = ? AND message_id IS NOT NULL "
-        "ORDER BY message_id, id",
-        (account,),
+        f"SELECT {_COLUMNS} FROM copies WHERE account = ? AND {where} ORDER BY {by}, id", (account,)
     )
-    batch: list[_Copy] = []
-    for r in rows:
-        c = _row(r)
-        if batch and batch[0].message_id != c.message_id:
-            yield from _keyed(db, account, batch)
-            batch = []
-        batch.append(c)
-    if batch:
-        yield from _keyed(db, account, batch)
+    for _, run in itertools.groupby(map(_row, rows), key=operator.attrgetter(by)):
+        yield list(run)
+
+
+def _with_message_id(db: sqlite3.Connection, account: str) -> Iterator[tuple[str, list[_Copy]]]:
+    for copies in _groups(db, account, "message_id IS NOT NULL", "message_id"):
+        yield from _keyed(db, account, copies)
 
 
 def _keyed(db: sqlite3.Connection, account: str, copies: list[_Copy]) -> Iterator[tuple[str, list[_Copy]]]:
@@ -274,26 +273,11 @@ def _keyed(db: sqlite3.Connection, account: str, copies: list[_Copy]) -> Iterato
 
 
 def _without_message_id(db: sqlite3.Connection, account: str) -> Iterator[tuple[str, list[_Copy]]]:
-    rows = db.execute(
-        f"SELECT {_COLUMNS} FROM copies WHERE account = ? AND message_id IS NULL "
-        "ORDER BY content_fp, id",
-        (account,),
-    )
-    pending: list[_Copy] = []
-    lenient: list[_Copy] = []
-    for r in rows:
-        c = _row(r)
-        if c.lenient:
-            lenient.append(c)
-            continue
-        if pending and pending[0].content_fp != c.content_fp:
-            yield from _join_or_new(db, account, pending)
-            pending = []
-        pending.append(c)
-    if pending:
-        yield from _join_or_new(db, account, pending)
-    for c in lenient:
-        yield from _join_or_new(db, account, [c])
+    whole = "message_id IS NULL AND NOT partial AND NOT reconstructed"
+    for copies in _groups(db, account, whole, "content_fp"):
+        yield from _join_or_new(db, account, copies)
+    for copies in _groups(db, account, "message_id IS NULL AND (partial OR reconstructed)", "id"):
+        yield from _join_or_new(db, account, copies)
 
 
 def _join_or_new(db: sqlite3.Connection, account: str, copies: list[_Copy]) -> Iterator[tuple[str, list[_Copy]]]:

@@ -6,8 +6,9 @@ import contextlib
 import mmap
 import os
 from collections.abc import Iterator
+from datetime import datetime, timezone
 
-__all__ = ["mapped", "open_readonly"]
+__all__ = ["mapped", "open_readonly", "read_head", "read_message_file"]
 
 
 def open_readonly(path: str | os.PathLike[str]) -> int:
@@ -20,6 +21,28 @@ def open_readonly(path: str | os.PathLike[str]) -> int:
         except PermissionError:
             pass  # O_NOATIME needs ownership of the file
     return os.open(path, flags)
+
+
+def read_head(path: str | os.PathLike[str], size: int) -> bytes:
+    """The first ``size`` bytes of a file (fewer if it is shorter); raises OSError."""
+    fd = open_readonly(path)
+    try:
+        return os.read(fd, size)
+    finally:
+        os.close(fd)
+
+
+def read_message_file(path: str | os.PathLike[str]) -> tuple[bytes, datetime]:
+    """A one-message file's bytes and its modification time (aware, UTC)."""
+    fd = open_readonly(path)
+    try:
+        mtime = os.fstat(fd).st_mtime
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks), datetime.fromtimestamp(mtime, timezone.utc)
 
 
 @contextlib.contextmanager

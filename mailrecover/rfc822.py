@@ -8,8 +8,8 @@ from __future__ import annotations
 import codecs
 import re
 import unicodedata
-from email.utils import getaddresses, parsedate_to_datetime
 from datetime import datetime, timezone
+from email.utils import getaddresses, parsedate_to_datetime
 
 __all__ = [
     "addresses",

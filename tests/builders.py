@@ -13,11 +13,10 @@ The scenario: taro@example.co.jp lost his server mailbox.  What survived:
 from __future__ import annotations
 
 import base64
-import email.utils
 import hashlib
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from pathlib import Path
 
 ACCOUNT = "taro@example.co.jp"

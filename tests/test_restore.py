@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from mailrecover_local.mbox import split_mbox
 
 from mailrecover.cli import main
 from mailrecover.restore import restore
 from mailrecover.workspace import Workspace
-from mailrecover_local.mbox import split_mbox
 
 from .builders import ACCOUNT, build_scenario
 

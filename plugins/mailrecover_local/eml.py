@@ -8,9 +8,8 @@ from collections.abc import Iterable, Iterator
 
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
+from mailrecover.readonly import read_message_file
 from mailrecover.rfc822 import header_fields
-
-from ._files import read_message_file
 
 __all__ = ["EmlPlugin"]
 

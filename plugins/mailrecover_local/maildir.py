@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 
 from imapclient import imap_utf7
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-
-from ._files import read_message_file
+from mailrecover.readonly import read_message_file
 
 __all__ = ["MaildirPlugin", "maildir_flags"]
 

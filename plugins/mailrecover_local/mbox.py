@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import mapped, open_readonly
+from mailrecover.readonly import mapped, read_head
 from mailrecover.rfc822 import header_end, header_fields, remove_fields
 
 __all__ = ["MboxPlugin", "client_flags", "split_mbox", "CLIENT_FIELDS"]
@@ -197,11 +197,7 @@ class MboxPlugin:
         base = os.path.basename(location)
         suffix = os.path.splitext(base)[1].lower()
         try:
-            fd = open_readonly(location)
-            try:
-                head = os.read(fd, 64)
-            finally:
-                os.close(fd)
+            head = read_head(location, 64)
         except OSError:
             return 0
         if head.startswith(_BOM):

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import open_readonly
-
-from ._files import read_message_file
+from mailrecover.readonly import read_head, read_message_file
 
 __all__ = ["MHPlugin", "parse_sequences"]
 
@@ -56,11 +54,7 @@ class MHPlugin:
         if not numbers or os.path.isdir(os.path.join(location, "cur")):
             return 0
         try:  # a numbered mbox file (Thunderbird's Archives.sbd/2012) is not an MH message
-            fd = open_readonly(os.path.join(location, str(numbers[0])))
-            try:
-                head = os.read(fd, 5)
-            finally:
-                os.close(fd)
+            head = read_head(os.path.join(location, str(numbers[0])), 5)
         except OSError:
             return 0
         return 0 if head == b"From " else 60
@@ -75,11 +69,7 @@ class MHPlugin:
         seq_file = os.path.join(location, ".mh_sequences")
         if os.path.isfile(seq_file):
             try:
-                fd = open_readonly(seq_file)
-                try:
-                    seqs = parse_sequences(os.read(fd, 1 << 22).decode("utf-8", "replace"))
-                finally:
-                    os.close(fd)
+                seqs = parse_sequences(read_head(seq_file, 1 << 22).decode("utf-8", "replace"))
             except OSError as e:
                 yield Problem(ProblemKind.DAMAGED, seq_file, "", f"flags lost: {e.strerror or e}")
         unseen = seqs.get("unseen", set())

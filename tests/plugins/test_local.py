@@ -6,14 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
-
-from mailrecover.merge import summarize
-from mailrecover.model import Copy, Flag, Problem, ProblemKind
-from mailrecover.plugin import ReadContext
 from mailrecover_local.eml import EmlPlugin
 from mailrecover_local.maildir import MaildirPlugin, maildir_flags
 from mailrecover_local.mbox import MboxPlugin, split_mbox
 from mailrecover_local.mh import MHPlugin, parse_sequences
+
+from mailrecover.merge import summarize
+from mailrecover.model import Copy, Flag, Problem, ProblemKind
+from mailrecover.plugin import ReadContext
 
 from ..builders import snapshot
 
