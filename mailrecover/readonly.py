@@ -8,7 +8,11 @@ import os
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
-__all__ = ["mapped", "open_readonly", "read_head", "read_message_file"]
+__all__ = ["Buffer", "mapped", "open_readonly", "read_head", "read_message_file"]
+
+
+#: The bytes of a source: a mapped file or, for an empty one, plain bytes.
+Buffer = bytes | mmap.mmap
 
 
 def open_readonly(path: str | os.PathLike[str]) -> int:
@@ -46,7 +50,7 @@ def read_message_file(path: str | os.PathLike[str]) -> tuple[bytes, datetime]:
 
 
 @contextlib.contextmanager
-def mapped(path: str | os.PathLike[str]) -> Iterator[bytes | mmap.mmap]:
+def mapped(path: str | os.PathLike[str]) -> Iterator[Buffer]:
     """The file's bytes, mapped read-only (empty bytes for an empty file)."""
     fd = open_readonly(path)
     try:

@@ -51,13 +51,13 @@ def header_fields(raw: bytes) -> list[tuple[str, bytes]]:
             break
         if line[:1] in (b" ", b"\t"):
             if fields:
-                name, value = fields[-1]
-                fields[-1] = (name, value + b" " + line.strip())
+                last, value = fields[-1]
+                fields[-1] = (last, value + b" " + line.strip())
             continue
-        name, sep, value = line.partition(b":")
-        if not sep or not name or b" " in name.strip():
+        raw_name, sep, raw_value = line.partition(b":")
+        if not sep or not raw_name or b" " in raw_name.strip():
             continue  # not a field; a From_ line or garbage
-        fields.append((name.strip().decode("ascii", "replace").lower(), value.strip()))
+        fields.append((raw_name.strip().decode("ascii", "replace").lower(), raw_value.strip()))
     return fields
 
 

@@ -103,8 +103,8 @@ def open_target(spec: str) -> Target:
         return MboxTarget(rest)
     if scheme in ("imap", "imaps"):
         try:
-            from .imap import open_imap_target  # type: ignore[attr-defined]
+            from .imap import open_imap_target
         except ImportError:
             raise UsageError("IMAP targets are not available in this build") from None
-        return open_imap_target(spec)  # type: ignore[no-any-return]
+        return open_imap_target(spec)
     raise UsageError(f"target {spec!r}: unknown kind {scheme!r}; use maildir:, mbox: or imap[s]://")

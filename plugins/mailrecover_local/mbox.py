@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import mapped, read_head
+from mailrecover.readonly import Buffer, mapped, read_head
 from mailrecover.rfc822 import header_end, header_fields, remove_fields
 
 __all__ = ["MboxPlugin", "client_flags", "split_mbox", "CLIENT_FIELDS"]
@@ -45,7 +45,7 @@ _NOT_MBOX_SUFFIXES = {
 }  # fmt: skip
 
 
-def _looks_like_headers(data: bytes, pos: int, min_fields: int = 1) -> bool:
+def _looks_like_headers(data: Buffer, pos: int, min_fields: int = 1) -> bool:
     """Whether the lines at ``pos`` are a header block naming a usual field."""
     known = False
     count = 0
@@ -70,12 +70,12 @@ def _looks_like_headers(data: bytes, pos: int, min_fields: int = 1) -> bool:
     return known
 
 
-def _line_end(data: bytes, pos: int) -> int:
+def _line_end(data: Buffer, pos: int) -> int:
     nl = data.find(b"\n", pos)
     return len(data) if nl < 0 else nl + 1
 
 
-def _content_length_end(data: bytes, start: int) -> int | None:
+def _content_length_end(data: Buffer, start: int) -> int | None:
     """Where Content-Length says this message (starting at ``start``) ends, if believable."""
     head_limit = min(len(data), start + 65536)
     head = bytes(data[start:head_limit])
@@ -98,7 +98,7 @@ def _content_length_end(data: bytes, start: int) -> int | None:
     return None
 
 
-def split_mbox(data: bytes) -> Iterator[tuple[int, bytes, bytes, bool]]:
+def split_mbox(data: Buffer) -> Iterator[tuple[int, bytes, bytes, bool]]:
     """(offset, From_ line, message bytes, cut_off) for each message in an mbox buffer.
 
     Message bytes are unquoted and lose the blank line that separates messages.
@@ -230,7 +230,7 @@ class MboxPlugin:
         except OSError as e:
             yield Problem(ProblemKind.UNREADABLE, location, "", f"cannot read: {e.strerror or e}")
 
-    def _read(self, location: str, data: bytes, folder: str, context: ReadContext) -> Iterator[Finding]:
+    def _read(self, location: str, data: Buffer, folder: str, context: ReadContext) -> Iterator[Finding]:
         done = 0
         try:
             for offset, _sep, raw, cut_off in split_mbox(data):
