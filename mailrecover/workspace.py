@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import WorkspaceError
+from .private import open_private, private_dir
 
 __all__ = ["BlobStore", "Workspace", "default_workspace_path", "MIGRATIONS"]
 
@@ -29,8 +30,8 @@ def default_workspace_path() -> Path:
 
 
 def _private_dir(path: Path) -> None:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
+    private_dir(path)
+    os.chmod(path, 0o700)  # the workspace's own folders, even if someone widened them
 
 
 def now_text() -> str:
@@ -53,9 +54,9 @@ class BlobStore:
         final = self.path(digest)
         if final.exists():
             return digest
-        _private_dir(final.parent)
+        private_dir(final.parent)
         tmp = self.root / "tmp" / f"{digest}.{os.getpid()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
         try:
             view = memoryview(data)
             while view:
@@ -269,7 +270,7 @@ class Workspace:
             _private_dir(self.path)
             dbfile = self.path / "workspace.db"
             if not dbfile.exists():
-                os.close(os.open(dbfile, os.O_WRONLY | os.O_CREAT, 0o600))
+                os.close(open_private(dbfile, os.O_WRONLY))
             self.db = sqlite3.connect(dbfile, timeout=60, isolation_level=None)
         except (OSError, sqlite3.Error) as e:
             raise WorkspaceError(f"cannot open workspace {self.path}: {e}") from e

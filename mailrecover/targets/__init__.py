@@ -8,15 +8,17 @@ job without duplicates.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..errors import UsageError
 from ..model import Flag
 
-__all__ = ["Journal", "Outgoing", "Target", "open_target", "safe_parts"]
+__all__ = ["Journal", "Outgoing", "Target", "fit", "open_target", "safe_name", "safe_parts"]
 
 
 @dataclass(frozen=True)
@@ -64,27 +66,72 @@ class Target(Protocol):
         ...
 
 
-_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+_RESERVED = {"con", "prn", "aux", "nul", "conin$", "conout$",
+             *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}  # fmt: skip
+_ESCAPED = re.compile(r"~[0-9a-f]{8}$")
 
 
-def safe_parts(folder: str) -> list[str]:
-    """A folder path as names that are safe as file names: no way out of the target.
+def _utf8_len(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
 
-    Names come from sources (PST folders, IMAP servers) and may be hostile: control
-    characters and NUL are dropped, ``.``/``..`` and leading dots go, each part is at
-    most 200 bytes, and names Windows reserves get a leading ``_``.
+
+def _tag(original: str) -> str:
+    return "~" + hashlib.sha256(original.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+def _tagged(name: str, limit: int, tag: str, measure: Callable[[str], int]) -> str:
+    while name and measure(name + tag) > limit:
+        name = name[:-1]
+    return name + tag
+
+
+def fit(name: str, limit: int, original: str, measure: Callable[[str], int] = _utf8_len) -> str:
+    """``name`` if it measures at most ``limit``, else cut short and tagged with a hash of ``original``."""
+    return name if measure(name) <= limit else _tagged(name, limit, _tag(original), measure)
+
+
+def safe_name(
+    name: str,
+    *,
+    forbidden: str = "",
+    suffixes: tuple[str, ...] = (),
+    limit: int = 200,
+    measure: Callable[[str], int] = _utf8_len,
+) -> str:
+    """One name from a source (folder, attachment) as a file name that stays where it is put.
+
+    Control characters and NUL go; ``/``, ``\\``, lone surrogates and the target's own
+    ``forbidden`` separators (Maildir++'s ``.``) become ``_``; leading dots (``..``,
+    hidden files) and names Windows reserves (``CON``, ``nul.txt``) are defused; names
+    ending in one of ``suffixes`` (mbox's ``.sbd`` folders) are set apart.  A name that had
+    to change gets ``~`` and a hash of the original, so two names never become one after
+    cleaning; a clean name that happens to end like such a tag is tagged as well.  The
+    result measures at most ``limit`` (UTF-8 bytes unless ``measure`` says otherwise).
     """
-    parts = []
-    for part in folder.replace("\\", "/").split("/"):
-        part = "".join(ch for ch in part if ch >= " " and ch != "\x7f").strip().lstrip(".")
-        while len(part.encode("utf-8")) > 200:
-            part = part[:-1]
-        if not part:
+    cleaned = []
+    for ch in name:
+        if ch < " " or "\x7f" <= ch < "\xa0":
             continue
-        if part.split(".")[0].lower() in _RESERVED:
-            part = "_" + part
-        parts.append(part)
-    return parts or ["INBOX"]
+        if ch in "/\\" or ch in forbidden or "\ud800" <= ch <= "\udfff":
+            ch = "_"
+        cleaned.append(ch)
+    text = "".join(cleaned).strip().rstrip(". ")
+    if text.startswith("."):
+        text = "_" + text[1:]
+    if not text:
+        text = "_"
+    if text.split(".")[0].strip().lower() in _RESERVED:
+        text = "_" + text
+    if any(text.lower().endswith(s) for s in suffixes):
+        text = text + "_"
+    if text != name or _ESCAPED.search(text):
+        return _tagged(text, limit, _tag(name), measure)
+    return fit(text, limit, name, measure)
+
+
+def safe_parts(folder: str, **rules: Any) -> list[str]:
+    """A '/'-separated folder path as safe names (see ``safe_name``); ``["INBOX"]`` if empty."""
+    return [safe_name(p, **rules) for p in folder.split("/") if p] or ["INBOX"]
 
 
 def open_target(spec: str) -> Target:

@@ -16,7 +16,8 @@ from imapclient import imap_utf7
 
 from ..errors import TargetError
 from ..model import Flag
-from . import Journal, Outgoing, safe_parts
+from ..private import open_private, private_dir
+from . import Journal, Outgoing, fit, safe_parts
 
 __all__ = ["MaildirTarget"]
 
@@ -24,18 +25,24 @@ _LETTERS = {Flag.DRAFT: "D", Flag.FLAGGED: "F", Flag.FORWARDED: "P", Flag.ANSWER
             Flag.SEEN: "S", Flag.DELETED: "T"}  # fmt: skip
 
 
-def _private_dir(path: Path) -> None:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+def _utf7_len(text: str) -> int:
+    return len(imap_utf7.encode(text))
 
 
 def _folder_dir(root: Path, folder: str) -> Path:
+    """``PATH/.A.B`` for folder ``A/B``: one directory whose name is at most 255 bytes.
+
+    A ``.`` inside a source's folder name would split it into two levels here, so it is
+    cleaned away (and the name tagged, see ``safe_name``); a path too deep to fit one
+    directory name is cut short and tagged with a hash of the whole folder path.
+    """
     if folder == "INBOX":
         return root
-    parts = safe_parts(folder)
-    if parts[0].upper() == "INBOX" and len(parts) > 1:
+    parts = safe_parts(folder, forbidden=".", measure=_utf7_len)
+    if parts[0] == "INBOX" and len(parts) > 1:
         parts = parts[1:]  # INBOX/X is X in Maildir++, as Dovecot lists it
-    encoded = [imap_utf7.encode(p).decode("ascii").replace(".", "_") for p in parts]
-    return root / ("." + ".".join(encoded))
+    name = fit(".".join(parts), 254, folder, _utf7_len)
+    return root / ("." + imap_utf7.encode(name).decode("ascii"))
 
 
 class MaildirTarget:
@@ -48,11 +55,11 @@ class MaildirTarget:
         if folder_dir in self._ready:
             return
         for sub in ("cur", "new", "tmp"):
-            _private_dir(folder_dir / sub)
+            private_dir(folder_dir / sub)
         if folder_dir != self.root:
             marker = folder_dir / "maildirfolder"
             if not marker.exists():
-                os.close(os.open(marker, os.O_WRONLY | os.O_CREAT, 0o600))
+                os.close(open_private(marker, os.O_WRONLY))
         self._ready.add(folder_dir)
 
     def write(
@@ -63,7 +70,7 @@ class MaildirTarget:
     ) -> int:
         written = 0
         try:
-            _private_dir(self.root)
+            private_dir(self.root)
         except OSError as e:
             raise TargetError(f"cannot create {self.root}: {e.strerror or e}") from e
         for item in items:
@@ -88,7 +95,7 @@ class MaildirTarget:
 
     @staticmethod
     def _write_file(tmp: Path, final: Path, item: Outgoing) -> None:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
         try:
             view = memoryview(item.raw)
             while view:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import TargetError
 from ..model import Flag
+from ..private import open_private, private_dir
 from . import Journal, Outgoing, safe_parts
 
 __all__ = ["MboxTarget", "mboxrd_quote"]
@@ -46,7 +47,7 @@ class MboxTarget:
         self.description = f"mbox:{self.root}"
 
     def _file(self, folder: str) -> Path:
-        parts = safe_parts(folder)
+        parts = safe_parts(folder, suffixes=(".sbd", ".msf"))  # a folder may not pose as a subfolder tree
         return self.root.joinpath(*(p + ".sbd" for p in parts[:-1]), parts[-1])
 
     def write(
@@ -64,8 +65,8 @@ class MboxTarget:
             file = self._file(item.folder)
             rel = str(file.relative_to(self.root))
             try:
-                file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                fd = os.open(file, os.O_RDWR | os.O_CREAT, 0o600)
+                private_dir(file.parent)
+                fd = open_private(file, os.O_RDWR)
                 try:
                     size = os.fstat(fd).st_size
                     end_key = f"file:{rel}"

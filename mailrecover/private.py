@@ -1,0 +1,65 @@
+"""Folders and files only the administrator can read, whatever the umask.
+
+Everything mailrecover creates (workspace, restored Maildir and mbox trees, reports)
+holds other people's mail: folders are made 0700 and files 0600 and then set so
+explicitly, because a umask only ever removes bits and a caller may have set 0 or 0o277.
+What already existed is left as it was: mailrecover does not change the modes of the
+administrator's own folders.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["open_private", "private_dir", "write_private"]
+
+
+def private_dir(path: str | os.PathLike[str]) -> Path:
+    """Make ``path`` and every missing parent, each 0700; returns the path."""
+    path = Path(path)
+    missing: list[Path] = []
+    probe = path
+    while not probe.is_dir() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:
+            if not folder.is_dir():
+                raise
+            continue
+        os.chmod(folder, 0o700)
+    return path
+
+
+def open_private(path: str | os.PathLike[str], flags: int) -> int:
+    """``os.open`` that creates a missing file 0600; an existing file keeps its mode."""
+    try:
+        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return os.open(path, flags & ~(os.O_CREAT | os.O_EXCL))
+    try:
+        os.fchmod(fd, 0o600)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def write_private(path: str | os.PathLike[str], data: bytes) -> None:
+    """Replace ``path`` atomically with ``data`` in a new 0600 file (never through a symlink)."""
+    path = Path(path)
+    private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)  # a leftover of a killed run, never written through
+    fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
