@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import __version__
-from .errors import MailRecoverError, UsageError
+from .errors import MailRecoverError, OperationError, UsageError
 from .gather import gather
 from .model import Problem
 from .plugin import load_plugins
 from .progress import Progress
-from .report import render_text, summary
+from .report import render_text, summary, terminal_safe, write_html
 from .restore import restore
 from .workspace import Workspace
 
@@ -87,7 +87,7 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
 
 def _problem_line(p: Problem) -> str:
     where = p.source + (f" @{p.position}" if p.position else "")
-    return f"mailrecover: {p.kind.value}: {where}: {p.reason}"
+    return terminal_safe(f"mailrecover: {p.kind.value}: {where}: {p.reason}")
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
@@ -161,10 +161,9 @@ def _cmd_report(args: argparse.Namespace, ws: Workspace) -> int:
     data = summary(ws, args.account)
     if args.html:
         try:
-            from .report import write_html  # type: ignore[attr-defined]
-        except ImportError:
-            raise UsageError("the HTML report is not available in this build") from None
-        write_html(ws, data, args.html)
+            write_html(ws, data, args.html)
+        except OSError as e:
+            raise OperationError(f"cannot write {args.html}: {e.strerror or e}") from e
     _emit(args, data, render_text(data))
     return DONE
 
@@ -193,6 +192,8 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
         "folders": result.folders,
         "quarantined": result.quarantined,
         "held_back": [{"message_id": m, "subject": s, "reason": r} for m, s, r in result.held_back],
+        "included_quarantined": [{"message_id": m, "subject": s, "reason": r}
+                                 for m, s, r in result.included_list],  # fmt: skip
     }
     lines = []
     if args.dry_run:
@@ -207,7 +208,12 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
         lines.append(f"{result.quarantined} messages held back: delivered to other mailboxes "
                      "(see 'report'; --include-quarantined restores them knowingly)")  # fmt: skip
         for mid, subject, reason in result.held_back[:20]:
-            lines.append(f"  <{mid}> {subject[:60]!r}: {reason}")
+            lines.append(f"  <{terminal_safe(mid)}> {terminal_safe(subject[:60])!r}: {terminal_safe(reason)}")
+        if len(result.held_back) > 20:
+            lines.append(f"  … and {len(result.held_back) - 20} more")
+    if result.included:
+        lines.append(f"{result.included} messages delivered to other mailboxes were included, "
+                     "as --include-quarantined asked")  # fmt: skip
     _emit(args, data, "\n".join(lines))
     return PROBLEMS if result.quarantined else DONE
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import timezone
 
 from .model import Flag
+from .ownership import clues_from_fields
 from .rfc822 import (
     addresses,
     decode_header_value,
@@ -36,8 +37,6 @@ from .rfc822 import (
 __all__ = ["Summary", "flags_text", "merge_account", "summarize"]
 
 _QUOTED_FROM = re.compile(r"(?m)^>+(From )")
-_RECEIVED_FOR = re.compile(rb"\bfor\s+<?([^\s<>;@]+@[^\s<>;]+?)>?\s*(?:;|$|\()", re.I)
-_DELIVERY_FIELDS = ("delivered-to", "x-original-to", "envelope-to", "x-envelope-to")
 
 
 @dataclass(frozen=True)
@@ -108,18 +107,11 @@ def summarize(raw: bytes) -> Summary:
     """Fingerprints and header facts of one message's raw bytes; never raises."""
     fields = header_fields(raw)
     first: dict[str, bytes] = {}
-    delivered: list[str] = []
     received = 0
     for name, value in fields:
         first.setdefault(name, value)
-        if name in _DELIVERY_FIELDS:
-            delivered.extend(addresses(value))
-        elif name == "received":
-            if received == 0:  # only the last hop says whose mailbox it went into
-                delivered.extend(
-                    a.decode("ascii", "replace").lower() for a in _RECEIVED_FOR.findall(value)
-                )
-            received += 1
+        received += name == "received"
+    delivered = [c.address for c in clues_from_fields(fields)]
     message_id = _message_id(first["message-id"]) if "message-id" in first else None
     senders = addresses(first.get("from", b""))
     from_addr = senders[0] if senders else ""
@@ -231,7 +223,7 @@ def _store(db: sqlite3.Connection, account: str, groups: Iterable[tuple[str, lis
         best = max(group, key=_Copy.rank)
         cur = db.execute(
             "INSERT INTO messages (account, key, canonical, folder, flags, date, message_id, "
-            "copies, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'ok')",
+            "copies, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'unchecked')",  # until ownership.check_account
             (account, key, best.id, _folder(group, best), ",".join(_flags(group)),
              best.internal_date or best.date or next((c.date for c in group if c.date), None),
              best.message_id or next((c.message_id for c in group if c.message_id), None),

@@ -1,13 +1,33 @@
-"""What the workspace holds, per account: for people on a terminal, and as JSON."""
+"""What the workspace holds, per account: for people on a terminal, and as JSON.
+
+``summary`` is the one picture every form of the report is drawn from (``report --json``
+prints it as it is; ``report_html`` draws it); subjects, folder names and addresses in it
+come from the mail and are hostile: ``terminal_safe`` shows them without their control
+characters.
+"""
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
+from .ownership import quarantine_details
 from .restore import ensure_merged
 from .workspace import Workspace
 
-__all__ = ["render_text", "summary"]
+__all__ = ["render_text", "summary", "terminal_safe", "write_html"]
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with control and format characters (escapes, bidi overrides) shown as ``?``."""
+    return "".join("?" if unicodedata.category(ch) in ("Cc", "Cf", "Cs") else ch for ch in text)
+
+
+def write_html(ws: Workspace, data: dict[str, Any], path: str) -> None:
+    """Write the self-contained HTML report (see ``report_html``) to ``path``, 0600."""
+    from .report_html import write_html as write
+
+    write(ws, data, path)
 
 
 def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
@@ -60,6 +80,7 @@ def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
         "conflicts": conflicts,
         "sources": sources,
         "restored": restores,
+        "quarantine": quarantine_details(ws, account),
     }
 
 
@@ -89,35 +110,46 @@ def summary(ws: Workspace, account: str | None = None) -> dict[str, Any]:
 
 def render_text(data: dict[str, Any]) -> str:
     """The summary as a person reads it on a terminal."""
-    out = [f"workspace {data['workspace']}"]
+    t = terminal_safe
+    out = [f"workspace {t(data['workspace'])}"]
     if not data["accounts"]:
         out.append("nothing gathered yet")
     for name, a in data["accounts"].items():
         out.append("")
-        out.append(f"account {name or '(none given)'}")
-        out.append(
-            f"  {a['messages']} messages from {a['copies']} copies "
-            f"({a['duplicates']} duplicates merged)"
-        )
+        out.append(f"account {t(name) or '(none given)'}")
+        out.append(f"  {a['copies']} copies found, {a['messages']} distinct messages "
+                   f"({a['duplicates']} duplicates merged) in {len(a['folders'])} folders")  # fmt: skip
         if a["quarantined"]:
-            out.append(f"  {a['quarantined']} quarantined: delivered to someone else (not restored)")
+            out.append(f"  {a['quarantined']} quarantined: delivered to other mailboxes, held back")
+            for q in a["quarantine"][:20]:
+                out.append(f"    {q['date'][:10]}  <{t(q['message_id'])}>  {t(q['subject'][:50])!r}")
+                out.append(f"      {t(q['reason'])}")
+            if len(a["quarantine"]) > 20:
+                out.append(f"    … and {len(a['quarantine']) - 20} more (report --json or --html lists all)")
+        else:
+            out.append("  none quarantined: no message shows delivery to another mailbox")
+        if a["problems"]:
+            out.append(f"  {a['problems']} problems reading its sources (listed below)")
         if a["deleted"]:
             out.append(f"  {a['deleted']} deleted in every copy: restored under 'Recovered Deleted'")
         if a["conflicts"]:
             out.append(f"  {len(a['conflicts'])} Message-IDs carried by different mails (kept apart)")
         width = max((len(f) for f in a["folders"]), default=0)
         for folder, n in a["folders"].items():
-            out.append(f"    {folder:<{width}}  {n:>7}")
+            out.append(f"    {t(folder):<{width}}  {n:>7}")
         for source, n in a["sources"].items():
-            out.append(f"  from {source}: {n} copies")
+            out.append(f"  from {t(source)}: {n} copies")
+        if not a["restored"]:
+            out.append("  not restored yet")
         for target, n in a["restored"].items():
-            out.append(f"  restored to {target}: {n} of {a['messages']}")
+            state = "complete" if n >= a["messages"] - a["quarantined"] else "incomplete: run restore again"
+            out.append(f"  restored to {t(target)}: {n} of {a['messages']} ({state})")
     if data["problems"]:
         out.append("")
         out.append(f"{len(data['problems'])} problems:")
         for p in data["problems"]:
             where = f"{p['source']}" + (f" @{p['position']}" if p["position"] else "")
-            out.append(f"  {p['kind']}: {where}: {p['reason']}")
+            out.append(f"  {p['kind']}: {t(where)}: {t(p['reason'])}")
     if data["skipped_files"]:
         out.append(f"{data['skipped_files']} files were not mail stores (skipped; -v lists them)")
     return "\n".join(out)

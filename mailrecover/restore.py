@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from .merge import merge_account
 from .model import Flag
 from .ownership import check_account
-from .targets import Outgoing, open_target
+from .targets import Outgoing, Target, open_target
 from .workspace import Workspace
 
 __all__ = ["RestoreResult", "ensure_merged", "outgoing", "restore", "DELETED_FOLDER"]
@@ -19,15 +19,18 @@ DELETED_FOLDER = "Recovered Deleted"
 
 
 def ensure_merged(ws: Workspace, account: str | None = None) -> None:
-    """Merge and check every account (or one) whose copies changed since its last merge."""
-    rows = ws.db.execute(
+    """Merge and check every account (or one) whose copies changed since its last merge,
+    and check any whose messages were merged but never checked (a run killed in between)."""
+    stale = {r[0] for r in ws.db.execute(
         "SELECT DISTINCT c.account FROM copies c LEFT JOIN accounts a ON a.account = c.account "
         "WHERE a.merged IS NULL"
-    ).fetchall()
-    for (name,) in rows:
+    )}  # fmt: skip
+    unchecked = {r[0] for r in ws.db.execute("SELECT DISTINCT account FROM messages WHERE status = 'unchecked'")}
+    for name in sorted(stale | unchecked):
         if account is None or name == account:
-            merge_account(ws.db, name)
-            check_account(ws.db, name)
+            if name in stale:
+                merge_account(ws.db, name)
+            check_account(ws, name)
 
 
 @dataclass
@@ -35,10 +38,12 @@ class RestoreResult:
     target: str
     planned: int = 0
     written: int = 0
-    quarantined: int = 0
+    quarantined: int = 0  # held back by the ownership check
+    included: int = 0  # quarantined, restored anyway because the user asked
     bytes: int = 0
     folders: dict[str, int] = field(default_factory=dict)
     held_back: list[tuple[str, str, str]] = field(default_factory=list)  # (message-id, subject, why)
+    included_list: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def _date(text: str | None) -> datetime:
@@ -59,7 +64,7 @@ def _placement(folder: str, flags: frozenset[Flag]) -> tuple[str, frozenset[Flag
 
 def outgoing(ws: Workspace, account: str, include_quarantined: bool = False) -> Iterator[Outgoing]:
     """The messages to restore, folder by folder, oldest first; raw bytes loaded one at a time."""
-    statuses = ("ok", "quarantined") if include_quarantined else ("ok",)
+    statuses = ("ok", "quarantined") if include_quarantined else ("ok",)  # never 'unchecked'
     rows = ws.db.execute(
         "SELECT m.key, m.folder, m.flags, m.date, m.message_id, c.blob FROM messages m "
         "JOIN copies c ON c.id = m.canonical WHERE m.account = ? AND m.status IN "
@@ -75,14 +80,15 @@ def outgoing(ws: Workspace, account: str, include_quarantined: bool = False) -> 
 def restore(
     ws: Workspace,
     account: str,
-    spec: str,
+    spec: str | Target,
     *,
     dry_run: bool = False,
     include_quarantined: bool = False,
     progress: Callable[[int], None] = lambda n: None,
 ) -> RestoreResult:
     ensure_merged(ws, account)
-    target = open_target(spec)
+    check_account(ws, account)  # always, right before writing: whatever the target, only checked mail leaves
+    target = open_target(spec) if isinstance(spec, str) else spec
     result = RestoreResult(target=target.description)
     for message_id, subject, reason in ws.db.execute(
         "SELECT m.message_id, c.subject, m.reason FROM messages m JOIN copies c ON c.id = m.canonical "
@@ -101,8 +107,9 @@ def restore(
         result.folders[folder] = result.folders.get(folder, 0) + 1
         result.planned += 1
         result.bytes += size
-    if include_quarantined:
-        result.quarantined = 0
+    if include_quarantined:  # the user said so: restored knowingly, listed as such
+        result.included, result.quarantined = result.quarantined, 0
+        result.included_list, result.held_back = result.held_back, []
     if dry_run:
         return result
     result.written = target.write(

@@ -274,3 +274,98 @@ def snapshot(root: Path) -> dict[str, tuple[str, int]]:
             digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
             found[str(path.relative_to(root))] = (digest, st.st_mtime_ns)
     return found
+
+
+# --- the 2012 situation: a backup of one customer's mailbox holding another's mail ------------
+
+OTHER = "jiro@other-customer.example"
+LIST = "ml@lists.example.co.jp"
+HOSTILE_FOLDER = ".<img src=x onerror=alert(1)>"  # a Maildir++ folder name as a hostile server made it
+
+
+@dataclass(frozen=True)
+class Contaminated:
+    root: Path  # the Maildir backup
+    own: dict[str, str]  # marker -> folder (Maildir++ name) the restore must put it in
+    foreign: dict[str, str]  # marker -> Message-ID of mail delivered only to other mailboxes
+    shared_marker: str  # one mail delivered to both: restored from taro's copy
+
+
+def _list_headers() -> list[tuple[str, str]]:
+    return [("List-Id", "Staff list <ml.lists.example.co.jp>"), ("List-Post", f"<mailto:{LIST}>"),
+            ("X-BeenThere", LIST), ("Precedence", "list")]  # fmt: skip
+
+
+def build_contaminated(root: Path) -> Contaminated:
+    """taro's server Maildir as restored from a backup in which jiro's mail was mixed."""
+    when = "Tue, 19 Jun 2012 09:00:00 +0000"
+    own: dict[str, str] = {}
+    foreign: dict[str, str] = {}
+    files: list[tuple[str, bytes]] = []
+
+    def mail(marker: str, day: int, extra: list[tuple[str, str]], top: bytes = b"",
+             subject: str = "", to: str = ACCOUNT) -> bytes:  # fmt: skip
+        headers = [("From", "sender@example.org"), ("To", to), ("Subject", subject or marker),
+                   ("Date", f"{day:02d} Jun 2012 08:00:00 +0000"),
+                   ("Message-ID", f"<{marker}@example.org>"), *extra]  # fmt: skip
+        return top + _mail(headers, f"Body of {marker}.\n{marker}\n".encode())
+
+    def keep(folder: str, marker: str, raw: bytes) -> None:
+        own[marker] = folder
+        files.append((folder, raw))
+
+    def leak(marker: str, raw: bytes) -> None:
+        foreign[marker] = f"{marker}@example.org"
+        files.append(("INBOX", raw))
+
+    mine = f"Delivered-To: {ACCOUNT}\n".encode() + _received("mx.example.co.jp", ACCOUNT, when)
+    keep("INBOX", "marker-own-1", mail("marker-own-1", 1, [], mine))
+    keep(HOSTILE_FOLDER, "marker-own-2", mail("marker-own-2", 2, [], mine,
+         subject=_b_word("<b>bold</b> & \"quoted\" 議事録", "utf-8")))  # fmt: skip
+    keep("INBOX", "marker-subaddress", mail("marker-subaddress", 3, [],
+         b"Delivered-To: taro+shop@example.co.jp\n"))  # fmt: skip
+    keep("INBOX", "marker-qmail", mail("marker-qmail", 4, [],
+         b"Delivered-To: example.co.jp-taro@example.co.jp\n"))  # fmt: skip
+    keep("INBOX", "marker-fetchmail", mail("marker-fetchmail", 5, [],
+         b"Received: from pop.example.co.jp by localhost with POP3 (fetchmail-6.4)\n"
+         b"\tfor <taro@localhost> (single-drop); Tue, 05 Jun 2012 09:00:00 +0900\n"))  # fmt: skip
+    keep(".Sent", "marker-sent", mail("marker-sent", 6, [], to=OTHER))  # sent mail: no evidence
+    # a list post: the hop into the list server names the list, the final delivery names taro
+    keep("INBOX", "marker-list-delivered", mail("marker-list-delivered", 7, _list_headers(),
+         f"Delivered-To: {ACCOUNT}\n".encode() + _received("lists.example.co.jp", LIST, when),
+         to=LIST))  # fmt: skip
+    # the same without Delivered-To (a POP client's copy): only the list is named; it stays
+    keep("INBOX", "marker-list-only", mail("marker-list-only", 8, _list_headers(),
+         _received("lists.example.co.jp", LIST, when), to=LIST))  # fmt: skip
+
+    theirs = f"Delivered-To: {OTHER}\n".encode() + _received("mx.other-customer.example", OTHER, when)
+    leak("marker-foreign-1", mail("marker-foreign-1", 20, [], theirs, to=OTHER,
+         subject=_b_word("<script>alert('pwned')</script> 見積", "utf-8")))  # fmt: skip
+    leak("marker-foreign-2", mail("marker-foreign-2", 21, [],
+         f"X-Original-To: sales@other-customer.example\nDelivered-To: {OTHER}\n".encode(), to=OTHER))
+    leak("marker-foreign-exim", mail("marker-foreign-exim", 22, [],
+         b"Envelope-To: hanako@third.example\n", to="hanako@third.example"))  # fmt: skip
+    # jiro's own list mail: its list is neutral, his Delivered-To is not
+    leak("marker-foreign-list", mail("marker-foreign-list", 23, _list_headers(),
+         f"Delivered-To: {OTHER}\n".encode() + _received("lists.example.co.jp", LIST, when),
+         to=LIST))  # fmt: skip
+
+    # one mail sent to both: jiro's copy (more Received fields, larger) and taro's
+    shared = "marker-shared"
+    both = mail(shared, 24, [("Cc", OTHER)])
+    hop = _received("relay.example.net", "relay@example.net", when)
+    files.append(("INBOX", theirs + hop + hop + both))
+    files.append(("INBOX", f"Delivered-To: {ACCOUNT}\n".encode() + both))
+    own[shared] = "INBOX"
+
+    md = root / "backup-2012-06-20" / "Maildir"
+    for i, (folder, raw) in enumerate(files):
+        base = md if folder == "INBOX" else md / folder
+        for sub in ("cur", "new", "tmp"):
+            (base / sub).mkdir(parents=True, exist_ok=True)
+        path = base / "cur" / f"{1340150000 + i}.M{i}P7.mx:2,S"
+        path.write_bytes(raw)
+        day = int(raw.split(b"Body of marker-")[0].rsplit(b"Date: ", 1)[1][:2])
+        stamp = datetime(2012, 6, day, 8, tzinfo=timezone.utc).timestamp()
+        os.utime(path, (stamp, stamp))  # delivered on the day its Date says
+    return Contaminated(md, own, foreign, shared)

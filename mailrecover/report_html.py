@@ -1,0 +1,375 @@
+"""The HTML report: one self-contained file an administrator opens in any browser.
+
+No script, no network, no external asset: styles are inline and a Content-Security-Policy
+forbids loading anything, so even a mistake in escaping could not reach out.  Every text
+that comes from mail (subjects, folder names, addresses, file names) is hostile input: it
+goes through ``_t`` (control and format characters shown as ``?``, then HTML-escaped).
+Sections: summary, timeline of recovered messages per day (inline SVG, holes marked),
+missing mail (when the mail logs were gathered), folders, sources, messages and where
+each came from, duplicates merged, conflicts, problems, quarantined mail with its evidence.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from .private import write_private
+from .report import terminal_safe
+from .workspace import Workspace
+
+__all__ = ["MESSAGE_ROWS", "render_html", "write_html"]
+
+#: Rows in the per-message and duplicates tables; beyond that the report says how many more.
+MESSAGE_ROWS = 5000
+#: A run of days without any recovered mail at least this long is marked as a hole.
+HOLE_DAYS = 3
+_EARLIEST = date(1990, 1, 1)  # mail dated before this is a broken clock, not a day with mail
+
+_STYLE = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI","Hiragino Sans","Noto Sans CJK JP",sans-serif;
+ margin:2em auto;max-width:70em;padding:0 1em;color:#1d1d1f;background:#fff}
+h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:2em;border-bottom:2px solid #ddd;padding-bottom:.2em}
+h3{margin-top:1.5em}.muted{color:#666}.cards{display:flex;flex-wrap:wrap;gap:.6em;margin:1em 0}
+.card{border:1px solid #ddd;border-radius:6px;padding:.5em .9em;min-width:7em}
+.card b{display:block;font-size:1.6em}.card.warn{border-color:#c0392b;background:#fdf0ef}
+.card.ok{border-color:#2e8b57;background:#f0f8f3}
+table{border-collapse:collapse;width:100%;margin:.5em 0}th,td{border-bottom:1px solid #e4e4e4;
+ padding:.25em .5em;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+th{background:#f5f5f7}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+.quarantine td{background:#fdf0ef}code{font-size:.92em}details{margin:.5em 0}
+summary{cursor:pointer;font-weight:600}svg{max-width:100%;height:auto;background:#fafafa;
+ border:1px solid #e4e4e4}@media print{details{display:block}}
+"""
+
+
+def _t(text: object) -> str:
+    """Text from mail or sources, safe to put anywhere in HTML (elements and attributes)."""
+    return html.escape(terminal_safe(str(text)), quote=True)
+
+
+def _table(head: Sequence[str], rows: Iterable[Sequence[str]], numeric: set[int] = frozenset(),
+           cls: str = "") -> str:  # fmt: skip
+    """A table; ``rows`` hold cells already escaped (use ``_t``)."""
+    th = "".join(f'<th{" class=n" if i in numeric else ""}>{_t(h)}</th>' for i, h in enumerate(head))
+    body = "".join(
+        f'<tr{f" class={cls}" if cls else ""}>'
+        + "".join(f'<td{" class=n" if i in numeric else ""}>{c}</td>' for i, c in enumerate(r))
+        + "</tr>"
+        for r in rows
+    )
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _day(text: str | None) -> date | None:
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).date()
+
+
+def holes(days: Counter[date], first: date, last: date, at_least: int = HOLE_DAYS) -> list[tuple[date, date]]:
+    """Runs of at least ``at_least`` days between ``first`` and ``last`` with no mail, longest first."""
+    found: list[tuple[date, date]] = []
+    start: date | None = None
+    day = first
+    while day <= last + timedelta(days=1):
+        empty = day <= last and days.get(day, 0) == 0
+        if empty and start is None:
+            start = day
+        elif not empty and start is not None:
+            if (day - start).days >= at_least:
+                found.append((start, day - timedelta(days=1)))
+            start = None
+        day += timedelta(days=1)
+    return sorted(found, key=lambda h: ((h[0] - h[1]).days, h[0]))
+
+
+def _timeline(ok: Counter[date], held: Counter[date], today: date) -> str:
+    """An inline SVG: recovered (and quarantined) messages per day, holes shaded."""
+    both = ok + held
+    plausible = [d for d in both if _EARLIEST <= d <= today + timedelta(days=2)]
+    odd = sum(n for d, n in both.items() if d not in plausible)
+    if not plausible:
+        return '<p class="muted">No message carries a usable date.</p>'
+    first, last = min(plausible), max(plausible)
+    ndays = (last - first).days + 1
+    width, height, left, bottom, top = 900.0, 190.0, 40.0, 30.0, 12.0
+    plot_w, plot_h = width - left - 10, height - bottom - top
+    step = plot_w / ndays
+    peak = max(both[d] for d in plausible)
+    gaps = holes(both, first, last)
+
+    def x(d: date) -> float:
+        return left + (d - first).days * step
+
+    def y(n: float) -> float:
+        return top + plot_h - n / peak * plot_h
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" '
+        f'width="{width:.0f}" height="{height:.0f}" role="img" '
+        f'aria-label="recovered messages per day from {first} to {last}">'
+    ]
+    for start, end in gaps:
+        w = ((end - start).days + 1) * step
+        label = f"no mail recovered from {start} to {end} ({(end - start).days + 1} days)"
+        parts.append(f'<rect class="hole" x="{x(start):.2f}" y="{top}" width="{w:.2f}" height="{plot_h}" '
+                     f'fill="#f4c7c3"><title>{_t(label)}</title></rect>')  # fmt: skip
+    bar = max(step * 0.85, 0.6)
+    for d in sorted(plausible):
+        n_ok, n_held = ok.get(d, 0), held.get(d, 0)
+        tip = f"{d}: {n_ok} recovered" + (f", {n_held} quarantined" if n_held else "")
+        if n_ok:
+            parts.append(f'<rect class="day" x="{x(d):.2f}" y="{y(n_ok):.2f}" width="{bar:.2f}" '
+                         f'height="{y(0) - y(n_ok):.2f}" fill="#2e6da4"><title>{tip}</title></rect>')  # fmt: skip
+        if n_held:
+            parts.append(f'<rect class="held" x="{x(d):.2f}" y="{y(n_ok + n_held):.2f}" width="{bar:.2f}" '
+                         f'height="{y(0) - y(n_held):.2f}" fill="#c0392b"><title>{tip}</title></rect>')  # fmt: skip
+    base = y(0)
+    parts.append(f'<line x1="{left}" y1="{base}" x2="{width - 10}" y2="{base}" stroke="#888"/>')
+    parts.append(f'<text x="{left - 4}" y="{top + 10}" text-anchor="end" font-size="11">{peak}</text>')
+    parts.append(f'<text x="{left - 4}" y="{base}" text-anchor="end" font-size="11">0</text>')
+    ticks = sorted({first, last, *_month_starts(first, last, 8)})
+    for d in ticks:
+        anchor = "start" if d == first else "end" if d == last else "middle"
+        parts.append(f'<text x="{x(d) + (step if d == last else 0):.2f}" y="{height - 10}" '
+                     f'text-anchor="{anchor}" font-size="11">{d.isoformat()}</text>')  # fmt: skip
+    parts.append("</svg>")
+    out = ["".join(parts)]
+    legend = (f'<p class="muted"><span style="color:#2e6da4">■</span> recovered '
+              f'<span style="color:#c0392b">■</span> quarantined '
+              f'<span style="color:#f4c7c3">■</span> {HOLE_DAYS} days or more without any mail</p>')  # fmt: skip
+    out.append(legend)
+    if gaps:
+        rows = [(_t(s), _t(e), str((e - s).days + 1)) for s, e in gaps[:15]]
+        out.append("<h4>Longest holes</h4>" + _table(["from", "to", "days"], rows, {2}))
+    if odd:
+        out.append(f'<p class="muted">{odd} messages carry an impossible date (before {_EARLIEST} or '
+                   "in the future) and are left out of the timeline.</p>")  # fmt: skip
+    return "".join(out)
+
+
+def _month_starts(first: date, last: date, most: int) -> list[date]:
+    months = []
+    d = date(first.year, first.month, 1)
+    while d <= last:
+        if d > first:
+            months.append(d)
+        d = date(d.year + d.month // 12, d.month % 12 + 1, 1)
+    if len(months) > most:
+        keep = max(1, len(months) // most)
+        months = months[keep::keep]
+    # labels too near the first or last one would overlap them
+    span = (last - first).days or 1
+    return [m for m in months if 0.08 < (m - first).days / span < 0.92]
+
+
+def _cards(a: dict[str, Any]) -> str:
+    def card(label: str, value: object, cls: str = "") -> str:
+        return f'<div class="card {cls}"><b>{_t(value)}</b>{_t(label)}</div>'
+
+    restored = sum(a["restored"].values())
+    cards = [
+        card("distinct messages", a["messages"]),
+        card("copies found", a["copies"]),
+        card("duplicates merged", a["duplicates"]),
+        card("folders", len(a["folders"])),
+        card("quarantined", a["quarantined"], "warn" if a["quarantined"] else "ok"),
+        card("problems", a["problems"], "warn" if a["problems"] else "ok"),
+        card("restored" if a["restored"] else "not restored yet", restored if a["restored"] else "–"),
+    ]
+    if "missing" in a:
+        cards.append(card("missing (in the logs, in no copy)", len(a["missing"]), "warn" if a["missing"] else "ok"))
+    return '<div class="cards">' + "".join(cards) + "</div>"
+
+
+def section_missing(a: dict[str, Any]) -> str:
+    """Mail the server's logs show delivered and no gathered copy holds (``accounts.<A>.missing``).
+
+    Filled by the log inventory when logs were gathered; without it the report says that
+    what was lost cannot be told.
+    """
+    if "missing" not in a:
+        return ('<section class="missing"><h3>Missing mail</h3><p class="muted">No mail server logs '
+                "were gathered for this account: what was delivered and is lost for good cannot be "
+                "told. Gather the server's mail logs to list it.</p></section>")  # fmt: skip
+    missing = a["missing"]
+    if not missing:
+        return ('<section class="missing"><h3>Missing mail</h3><p>Every message the logs show '
+                "delivered here was recovered.</p></section>")  # fmt: skip
+    rows = [
+        (_t(str(m.get("date", ""))[:19]), _t(m.get("from", "") or "<>"), _t(m.get("size", "")),
+         f"<code>{_t(m.get('message_id', ''))}</code>")
+        for m in missing
+    ]  # fmt: skip
+    return (f'<section class="missing"><h3>Missing mail ({len(missing)})</h3><p>Delivered according '
+            "to the mail logs, found in no gathered copy: lost unless another copy turns up.</p>"
+            + _table(["date", "from", "size", "Message-ID"], rows, {2}, "quarantine") + "</section>")  # fmt: skip
+
+
+def _sources(ws: Workspace, account: str) -> str:
+    only: dict[int, int] = dict(ws.db.execute(
+        "SELECT loc, count(*) FROM (SELECT min(location_id) AS loc, count(DISTINCT location_id) AS n "
+        "FROM copies WHERE account = ? AND message IS NOT NULL GROUP BY message) WHERE n = 1 GROUP BY loc",
+        (account,),
+    ).fetchall())  # fmt: skip
+    rows = []
+    for loc, location, plugin, copies, messages, gathered in ws.db.execute(
+        "SELECT l.id, l.location, l.plugin, count(c.id), count(DISTINCT c.message), l.last_gathered "
+        "FROM copies c JOIN locations l ON l.id = c.location_id WHERE c.account = ? "
+        "GROUP BY l.id ORDER BY l.location",
+        (account,),
+    ):
+        rows.append((f"<code>{_t(location)}</code>", _t(plugin), str(copies), str(messages),
+                     str(only.get(loc, 0)), _t(gathered)))  # fmt: skip
+    return _table(["location", "read by", "copies", "messages", "only here", "gathered"], rows, {2, 3, 4})
+
+
+def _where(source: str, position: str) -> str:
+    return f"<code>{_t(source)}</code>" + (f" @{_t(position)}" if position else "")
+
+
+def _messages(ws: Workspace, account: str) -> tuple[str, str]:
+    """The per-message table (where each came from) and the duplicates table."""
+    where: dict[int, list[str]] = defaultdict(list)
+    for message, source, position in ws.db.execute(
+        "SELECT message, source, position FROM copies WHERE account = ? AND message IS NOT NULL "
+        "ORDER BY message, id",
+        (account,),
+    ):
+        where[message].append(_where(source, position))
+    total = 0
+    rows, dups = [], []
+    for mid, day, folder, sender, subject, copies, status in ws.db.execute(
+        "SELECT m.id, m.date, m.folder, c.from_addr, c.subject, m.copies, m.status FROM messages m "
+        "JOIN copies c ON c.id = m.canonical WHERE m.account = ? ORDER BY m.date, m.id",
+        (account,),
+    ):
+        total += 1
+        cells = (_t((day or "")[:16].replace("T", " ")), _t(folder), _t(sender or ""), _t(subject or ""),
+                 str(copies), "<br>".join(where[mid]))  # fmt: skip
+        if len(rows) < MESSAGE_ROWS:
+            rows.append((*cells, "quarantined" if status == "quarantined" else ""))
+        if copies > 1 and len(dups) < MESSAGE_ROWS:
+            dups.append(cells)
+    head = ["date", "folder", "from", "subject", "copies", "found in"]
+    more = (f'<p class="muted">The first {MESSAGE_ROWS} of {total} messages are shown.</p>'
+            if total > MESSAGE_ROWS else "")  # fmt: skip
+    return (_table([*head, ""], rows, {4}) + more, _table(head, dups, {4}) if dups else "")
+
+
+def _problems(problems: list[dict[str, Any]]) -> str:
+    if not problems:
+        return "<p>Every source was read without a problem.</p>"
+    rows = [(_t(p["kind"]), _where(p["source"], p["position"]), _t(p["reason"])) for p in problems]
+    return _table(["kind", "file", "reason"], rows)
+
+
+def _quarantine(q: list[dict[str, Any]], account: str) -> str:
+    if not q:
+        return (f"<p>No message shows delivery to a mailbox other than {_t(account)}: "
+                "nothing was held back.</p>")  # fmt: skip
+    rows = []
+    for m in q:
+        clues = "<br>".join(
+            f"{_t(e['field'])}: <b>{_t(e['address'])}</b> — {_where(e['source'], e['position'])}"
+            for e in m["evidence"]
+        )
+        rows.append((_t(m["date"][:10]), _t(m["from"]), _t(m["subject"]),
+                     f"<code>{_t(m['message_id'])}</code>", _t(m["folder"]), clues))  # fmt: skip
+    return (f"<p>These {len(q)} messages were found among {_t(account)}'s mail but were delivered "
+            "to other mailboxes. They are <b>not restored</b>; <code>restore --include-quarantined</code> "
+            "restores them knowingly.</p>"
+            + _table(["date", "from", "subject", "Message-ID", "folder", "evidence"], rows, cls="quarantine"))  # fmt: skip
+
+
+def _account(ws: Workspace, name: str, a: dict[str, Any], problems: list[dict[str, Any]], today: date) -> str:
+    ok: Counter[date] = Counter()
+    held: Counter[date] = Counter()
+    for day, status in ws.db.execute("SELECT date, status FROM messages WHERE account = ?", (name,)):
+        d = _day(day)
+        if d is not None:
+            (held if status == "quarantined" else ok)[d] += 1
+    messages, duplicates = _messages(ws, name)
+    folders = _table(["folder", "messages"], ((_t(f), str(n)) for f, n in a["folders"].items()), {1})
+    restored = (
+        _table(["target", "messages written"], ((f"<code>{_t(t)}</code>", str(n)) for t, n in a["restored"].items()), {1})
+        if a["restored"] else "<p>Not restored yet.</p>"
+    )  # fmt: skip
+    conflicts = ""
+    if a["conflicts"]:
+        conflicts = ("<h3>One Message-ID, different mails</h3><p>Kept apart, each restored.</p>"
+                     + _table(["Message-ID", "mails"], ((f"<code>{_t(c['message_id'])}</code>", str(c["messages"]))
+                                                        for c in a["conflicts"]), {1}))  # fmt: skip
+    own = [p for p in problems if p.get("account") == name]
+    return "".join([
+        f'<section class="account"><h2>{_t(name or "(no account given)")}</h2>',
+        _cards(a),
+        "<h3>Timeline: recovered messages per day</h3>", _timeline(ok, held, today),
+        section_missing(a),
+        f'<h3>Quarantined ({a["quarantined"]})</h3>', _quarantine(a["quarantine"], name),
+        "<h3>Restored</h3>", restored,
+        "<h3>Folders</h3>", folders,
+        "<h3>Sources</h3>", _sources(ws, name),
+        f'<h3>Duplicates merged ({a["duplicates"]})</h3>',
+        f"<details><summary>Messages found more than once</summary>{duplicates}</details>"
+        if duplicates else "<p>No message was found twice.</p>",
+        conflicts,
+        f'<h3>Problems ({len(own)})</h3>', _problems(own),
+        f'<h3>Messages ({a["messages"]}) and where each came from</h3>',
+        f"<details><summary>Show every message</summary>{messages}</details>",
+        "</section>",
+    ])  # fmt: skip
+
+
+def render_html(ws: Workspace, data: dict[str, Any]) -> str:
+    """The whole report as one HTML document."""
+    now = datetime.now(timezone.utc)
+    accounts = data["accounts"]
+    body = [
+        "<h1>mailrecover report</h1>",
+        f'<p class="muted">Workspace <code>{_t(data["workspace"])}</code>, written {now:%Y-%m-%d %H:%M} UTC.</p>',
+    ]
+    if not accounts:
+        body.append("<p>Nothing gathered yet.</p>")
+    else:
+        rows = [
+            (f'<a href="#a{i}">{_t(n or "(no account given)")}</a>', str(a["messages"]), str(a["copies"]),
+             str(a["duplicates"]), str(len(a["folders"])), str(a["quarantined"]), str(a["problems"]),
+             "not yet" if not a["restored"] else _t(", ".join(a["restored"])))
+            for i, (n, a) in enumerate(accounts.items())
+        ]  # fmt: skip
+        body.append("<h2>Summary</h2>")
+        body.append(_table(["account", "messages", "copies", "duplicates", "folders", "quarantined",
+                            "problems", "restored to"], rows, {1, 2, 3, 4, 5, 6}))  # fmt: skip
+    general = [p for p in data["problems"] if p.get("account") not in accounts]
+    if general:
+        body.append(f"<h2>Problems outside any account ({len(general)})</h2>" + _problems(general))
+    if data.get("skipped_files"):
+        body.append(f'<p class="muted">{int(data["skipped_files"])} files were not mail stores and were skipped.</p>')
+    for i, (name, a) in enumerate(accounts.items()):
+        body.append(f'<div id="a{i}"></div>' + _account(ws, name, a, data["problems"], now.date()))
+    csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>mailrecover report</title><style>{_STYLE}</style></head><body>"
+        + "\n".join(body) + "</body></html>\n"
+    )
+
+
+def write_html(ws: Workspace, data: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write the report to ``path`` atomically, readable only by its owner (0600)."""
+    write_private(path, render_html(ws, data).encode("utf-8", "replace"))
+

@@ -1,0 +1,185 @@
+"""The ownership check: a backup contaminated with another customer's mail (the 2012 case)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from mailrecover.cli import main
+from mailrecover.merge import merge_account
+from mailrecover.ownership import Clue, delivery_clues, names_account, verdict
+from mailrecover.restore import outgoing, restore
+from mailrecover.targets import Outgoing
+from mailrecover.workspace import Workspace
+
+from .builders import ACCOUNT, LIST, OTHER, build_contaminated, snapshot
+
+
+@pytest.mark.parametrize(
+    ("address", "mine"),
+    [
+        ("taro@example.co.jp", True),
+        ("Taro@EXAMPLE.co.jp", True),
+        ("taro+shop@example.co.jp", True),  # a subaddress
+        ("example.co.jp-taro@example.co.jp", True),  # qmail's virtual-domain form
+        ("taro@localhost", True),  # fetchmail, local delivery
+        ("taro@mail.example.co.jp", False),  # a subdomain may be another customer
+        ("taro@example.com", False),
+        ("jiro@example.co.jp", False),
+        ("taroo@example.co.jp", False),
+        ("example.co.jp-jiro@example.co.jp", False),
+    ],
+)
+def test_which_addresses_name_the_account(address, mine):
+    assert names_account(address, ACCOUNT) is mine
+
+
+def test_verdict_needs_evidence_against_and_none_for():
+    assert verdict(ACCOUNT, []) is None  # no evidence: stays
+    assert verdict(ACCOUNT, [Clue("Delivered-To", OTHER), Clue("Delivered-To", ACCOUNT)]) is None
+    reason = verdict(ACCOUNT, [Clue("Delivered-To", OTHER), Clue("Received … for", OTHER)])
+    assert reason == f"delivered to {OTHER} (Delivered-To, Received … for), never to {ACCOUNT}"
+
+
+def test_only_the_last_hop_received_is_evidence():
+    raw = (b"Received: from a by mx.example.co.jp for <taro@example.co.jp>; Mon, 1 Jun 2012 1:00:00 +0000\n"
+           b"Received: from b by lists.example for <ml@lists.example>; Mon, 1 Jun 2012 0:59:00 +0000\n"
+           b"Subject: x\n\nbody\n")  # fmt: skip
+    assert delivery_clues(raw) == [Clue("Received … for", ACCOUNT)]
+
+
+@pytest.fixture
+def contaminated(tmp_path: Path):
+    return build_contaminated(tmp_path / "sources")
+
+
+def _run(ws: Path, *args: str) -> int:
+    return main(["--workspace", str(ws), *args])
+
+
+def _marker(raw: bytes) -> str:
+    found = re.findall(rb"^(marker-[\w-]+)\r?$", raw, re.M)
+    assert len(found) == 1, found
+    return found[0].decode()
+
+
+def _restored(root: Path) -> dict[str, tuple[str, bytes]]:
+    """marker -> (folder directory name, raw) of every message in a Maildir++ tree."""
+    found: dict[str, tuple[str, bytes]] = {}
+    for dirpath, _dirs, files in os.walk(root):
+        here = Path(dirpath)
+        if here.name != "cur":
+            continue
+        folder = "INBOX" if here.parent == root else here.parent.name
+        for name in files:
+            raw = (here / name).read_bytes()
+            marker = _marker(raw)
+            assert marker not in found, f"{marker} restored twice"
+            found[marker] = (folder, raw)
+    return found
+
+
+def test_contaminated_backup_restores_exactly_the_owners_mail(contaminated, tmp_path, capsys):
+    before = snapshot(contaminated.root)
+    ws = tmp_path / "ws"
+    assert _run(ws, "gather", "--account", ACCOUNT, str(contaminated.root)) == 0
+    target = tmp_path / "new" / "Maildir"
+    capsys.readouterr()
+
+    status = _run(ws, "restore", "--account", ACCOUNT, "--to", f"maildir:{target}")
+    out = capsys.readouterr().out
+    assert status == 3
+    assert "4 messages held back: delivered to other mailboxes" in out
+    restored = _restored(target)
+    assert {m: f for m, (f, _raw) in restored.items()} == contaminated.own
+    # the mail sent to both is restored from taro's copy: no trace of jiro's delivery
+    shared = restored[contaminated.shared_marker][1]
+    assert shared.startswith(f"Delivered-To: {ACCOUNT}\n".encode()) and b"Delivered-To: " + OTHER.encode() not in shared
+    # list mail: the list's own address is no evidence either way (see ownership's docstring)
+    assert "marker-list-delivered" in restored and "marker-list-only" in restored
+
+    capsys.readouterr()
+    assert _run(ws, "--json", "restore", "--account", ACCOUNT, "--to", f"maildir:{target}") == 3
+    again = json.loads(capsys.readouterr().out)
+    assert again["written"] == 0 and again["quarantined"] == 4
+    assert {h["message_id"] for h in again["held_back"]} == set(contaminated.foreign.values())
+    assert snapshot(contaminated.root) == before
+
+
+def test_reports_name_the_quarantined_mail_with_evidence(contaminated, tmp_path, capsys):
+    ws = tmp_path / "ws"
+    _run(ws, "gather", "--account", ACCOUNT, str(contaminated.root))
+    html = tmp_path / "report.html"
+    capsys.readouterr()
+    assert _run(ws, "--json", "report", "--html", str(html)) == 0
+    a = json.loads(capsys.readouterr().out)["accounts"][ACCOUNT]
+    assert a["quarantined"] == 4
+    held = {q["message_id"]: q for q in a["quarantine"]}
+    assert set(held) == set(contaminated.foreign.values())
+    first = held["marker-foreign-1@example.org"]
+    assert first["subject"] == "<script>alert('pwned')</script> 見積"
+    assert {(e["field"], e["address"]) for e in first["evidence"]} == {
+        ("Delivered-To", OTHER), ("Received … for", OTHER)}  # fmt: skip
+    assert all(e["source"].startswith(str(contaminated.root)) for e in first["evidence"])
+    exim = held["marker-foreign-exim@example.org"]["evidence"]
+    assert [(e["field"], e["address"]) for e in exim] == [("Envelope-To", "hanako@third.example")]
+    listed = held["marker-foreign-list@example.org"]["evidence"]
+    assert [(e["field"], e["address"]) for e in listed] == [("Delivered-To", OTHER)]  # the list is neutral
+    assert LIST not in json.dumps(held)
+
+    page = html.read_text(encoding="utf-8")
+    for mid in contaminated.foreign.values():
+        assert mid in page
+    assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt; 見積" in page
+    assert "<script" not in page
+    assert f"Delivered-To: <b>{OTHER}</b>" in page
+
+    capsys.readouterr()
+    assert _run(ws, "report") == 0
+    text = capsys.readouterr().out
+    assert "4 quarantined: delivered to other mailboxes, held back" in text
+    assert "<marker-foreign-exim@example.org>" in text and "hanako@third.example (Envelope-To)" in text
+
+
+def test_include_quarantined_restores_them_knowingly(contaminated, tmp_path, capsys):
+    ws = tmp_path / "ws"
+    _run(ws, "gather", "--account", ACCOUNT, str(contaminated.root))
+    target = tmp_path / "Maildir"
+    capsys.readouterr()
+    status = _run(ws, "--json", "restore", "--include-quarantined", "--account", ACCOUNT,
+                  "--to", f"maildir:{target}")  # fmt: skip
+    result = json.loads(capsys.readouterr().out)
+    assert status == 0
+    assert result["quarantined"] == 0 and result["held_back"] == []
+    assert {h["message_id"] for h in result["included_quarantined"]} == set(contaminated.foreign.values())
+    assert set(_restored(target)) == set(contaminated.own) | set(contaminated.foreign)
+
+
+class _Recorder:
+    """A target that keeps what it is handed: stands for any target, IMAP included."""
+
+    description = "recorder:"
+
+    def __init__(self) -> None:
+        self.items: list[Outgoing] = []
+
+    def write(self, items, journal, progress=lambda n: None) -> int:
+        self.items.extend(items)
+        return len(self.items)
+
+
+def test_no_target_can_receive_unchecked_or_quarantined_mail(contaminated, tmp_path):
+    ws_path = tmp_path / "ws"
+    _run(ws_path, "gather", "--account", ACCOUNT, str(contaminated.root))
+    with Workspace(ws_path) as ws:
+        merge_account(ws.db, ACCOUNT)  # merged, then killed before the check ran
+        assert list(outgoing(ws, ACCOUNT)) == []  # unchecked mail never leaves
+        recorder = _Recorder()
+        result = restore(ws, ACCOUNT, recorder)
+    markers = {_marker(i.raw) for i in recorder.items}
+    assert markers == set(contaminated.own)
+    assert result.quarantined == len(contaminated.foreign) == 4
