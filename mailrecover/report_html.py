@@ -40,7 +40,7 @@ h3{margin-top:1.5em}.muted{color:#666}.cards{display:flex;flex-wrap:wrap;gap:.6e
 .card.ok{border-color:#2e8b57;background:#f0f8f3}
 table{border-collapse:collapse;width:100%;margin:.5em 0}th,td{border-bottom:1px solid #e4e4e4;
  padding:.25em .5em;text-align:left;vertical-align:top;overflow-wrap:anywhere}
-th{background:#f5f5f7}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f5f5f7;overflow-wrap:normal;white-space:nowrap}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .quarantine td{background:#fdf0ef}code{font-size:.92em}details{margin:.5em 0}
 summary{cursor:pointer;font-weight:600}svg{max-width:100%;height:auto;background:#fafafa;
  border:1px solid #e4e4e4}@media print{details{display:block}}

@@ -1,0 +1,127 @@
+"""The reports: JSON fields for a known scenario, the terminal text, the self-contained HTML."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections import Counter
+from datetime import date
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from mailrecover.cli import main
+from mailrecover.report import summary
+from mailrecover.report_html import holes, render_html
+from mailrecover.workspace import Workspace
+
+from .builders import ACCOUNT, HOSTILE_FOLDER, build_contaminated
+
+
+@pytest.fixture
+def restored_ws(tmp_path: Path):
+    """The contaminated backup gathered and restored to a Maildir: (workspace, target)."""
+    sources = build_contaminated(tmp_path / "sources")
+    ws = tmp_path / "ws"
+    assert main(["--workspace", str(ws), "gather", "--account", ACCOUNT, str(sources.root)]) == 0
+    target = tmp_path / "Maildir"
+    assert main(["--workspace", str(ws), "restore", "--account", ACCOUNT, "--to", f"maildir:{target}"]) == 3
+    return ws, target
+
+
+def test_json_report_fields(restored_ws, capsys):
+    ws, target = restored_ws
+    capsys.readouterr()
+    assert main(["--workspace", str(ws), "--json", "report", "--account", ACCOUNT]) == 0
+    a = json.loads(capsys.readouterr().out)["accounts"][ACCOUNT]
+    assert (a["messages"], a["copies"], a["duplicates"], a["quarantined"], a["problems"]) == (13, 14, 1, 4, 0)
+    assert a["folders"] == {HOSTILE_FOLDER[1:]: 1, "INBOX": 11, "Sent": 1}
+    assert a["restored"] == {f"maildir:{target}": 9}
+    assert a["deleted"] == 0 and a["conflicts"] == []
+    assert list(a["sources"].values()) == [14]
+    assert "missing" not in a  # only the log inventory adds it
+
+
+def test_text_report_says_what_happened(restored_ws, capsys):
+    ws, target = restored_ws
+    capsys.readouterr()
+    assert main(["--workspace", str(ws), "report"]) == 0
+    text = capsys.readouterr().out
+    assert "14 copies found, 13 distinct messages (1 duplicates merged) in 3 folders" in text
+    assert "4 quarantined: delivered to other mailboxes, held back" in text
+    assert f"restored to maildir:{target}: 9 of 13 (complete)" in text
+    assert "\x1b" not in text
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: Counter[str] = Counter()
+        self.attrs: set[tuple[str, str]] = set()
+        self.links: set[str] = set()
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags[tag] += 1
+        for name, value in attrs:
+            self.attrs.add((tag, name))
+            if name in ("href", "src", "xlink:href", "action"):
+                self.links.add(value or "")
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+_ALLOWED = {
+    "html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "h4", "p", "div", "section",
+    "span", "b", "br", "code", "a", "table", "thead", "tbody", "tr", "th", "td", "details", "summary",
+    "svg", "rect", "line", "text",
+}  # fmt: skip
+
+
+def test_html_report_is_self_contained_private_and_escaped(restored_ws, tmp_path, capsys):
+    ws, _target = restored_ws
+    page_path = tmp_path / "out" / "report.html"
+    assert main(["--workspace", str(ws), "report", "--html", str(page_path)]) == 0
+    assert stat.S_IMODE(page_path.stat().st_mode) == 0o600
+    page = page_path.read_text(encoding="utf-8")
+    parsed = _Tags()
+    parsed.feed(page)
+    assert set(parsed.tags) <= _ALLOWED
+    assert not [a for a in parsed.attrs if a[1].startswith("on")]  # no event handlers, hostile or not
+    assert parsed.links == {"#a0"}  # nothing to fetch: no network, no external asset
+    assert "default-src 'none'" in page
+    text = "".join(parsed.text)
+    # hostile subject and folder are shown as text, exactly
+    assert "<script>alert('pwned')</script> 見積" in text
+    assert "<b>bold</b> & \"quoted\" 議事録" in text
+    assert HOSTILE_FOLDER[1:] in text
+    # the sections the administrator needs
+    for heading in ("Summary", "Timeline: recovered messages per day", "Quarantined (4)", "Folders",
+                    "Sources", "Duplicates merged (1)", "Problems (0)", "Missing mail"):  # fmt: skip
+        assert heading in text, heading
+    assert parsed.tags["svg"] == 1
+    assert "no mail recovered from 2012-06-09 to 2012-06-19 (11 days)" in text  # the hole
+    assert "No mail server logs were gathered" in text
+
+
+def test_missing_mail_from_the_logs_is_listed_when_the_summary_has_it(restored_ws):
+    ws, _target = restored_ws
+    with Workspace(ws) as w:
+        data = summary(w, ACCOUNT)
+        data["accounts"][ACCOUNT]["missing"] = [
+            {"date": "2012-06-12T08:00:00+00:00", "from": "boss@<example>.jp", "size": "4321",
+             "message_id": "lost-1@example.jp"},
+        ]  # fmt: skip
+        page = render_html(w, data)
+    assert '<section class="missing"><h3>Missing mail (1)</h3>' in page
+    assert "boss@&lt;example&gt;.jp" in page and "lost-1@example.jp" in page and "4321" in page
+
+
+def test_holes_are_runs_of_empty_days_longest_first():
+    days = Counter({date(2012, 6, 1): 3, date(2012, 6, 3): 1, date(2012, 6, 8): 2, date(2012, 7, 1): 1})
+    assert holes(days, date(2012, 6, 1), date(2012, 7, 1)) == [
+        (date(2012, 6, 9), date(2012, 6, 30)),
+        (date(2012, 6, 4), date(2012, 6, 7)),
+    ]

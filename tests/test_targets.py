@@ -1,0 +1,143 @@
+"""Targets: hostile folder names stay inside the target and apart; files are private."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mailrecover.gather import gather
+from mailrecover.report import summary, write_html
+from mailrecover.restore import restore
+from mailrecover.targets import Outgoing, open_target, safe_name
+from mailrecover.workspace import Workspace
+
+from .builders import ACCOUNT, build_contaminated
+
+HOSTILE = [
+    "../../../etc",
+    "/etc/passwd",
+    "..",
+    ".",
+    "a/../../b",
+    "x\x00y",
+    "xy",
+    "x",
+    "CON",
+    "con/nul.txt",
+    "LPT1.log",
+    "a.b",
+    "a_b",
+    "a.sbd",
+    "a",
+    "a/b",
+    ".hidden",
+    "trailing. ",
+    "tab\there\x1b[31m",
+    "\u202eevil\u202c",
+    "abc~12345678",
+    "&-amp & more",
+    "a" * 300,
+    "日本語の長いフォルダ名" * 30,
+    "Слово" * 60,
+    "/".join(["level" * 40] * 12),
+    "surrogate \udce9 byte",
+    "受信トレイ/削除済みアイテム",
+]
+
+
+def _items() -> list[Outgoing]:
+    when = datetime(2012, 6, 18, 10, 0, tzinfo=timezone.utc)
+    return [
+        Outgoing(key=f"k{i:03d}", folder=folder, flags=frozenset(), date=when,
+                 raw=f"Subject: {i}\n\nmarker-{i:03d}\n".encode())  # fmt: skip
+        for i, folder in enumerate(HOSTILE)
+    ]
+
+
+def _inside(root: Path) -> list[Path]:
+    """Every path under root; fails if any leads outside or has a name a file system refuses."""
+    found = []
+    real = os.path.realpath(root)
+    for dirpath, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(dirpath) / name
+            assert os.path.realpath(path).startswith(real + os.sep), path
+            assert len(name.encode("utf-8")) <= 255 and "\x00" not in name, name
+            assert name.split(".")[0].lower() not in ("con", "nul", "lpt1") or name.startswith("."), name
+            found.append(path)
+    return found
+
+
+@pytest.mark.parametrize("kind", ["maildir", "mbox"])
+def test_hostile_folder_names_stay_inside_and_apart(tmp_path, kind):
+    root = tmp_path / "target"
+    with Workspace(tmp_path / "ws") as ws:
+        outside = sorted(p.name for p in tmp_path.iterdir())
+        target = open_target(f"{kind}:{root}")
+        assert target.write(_items(), ws.journal(target.description)) == len(HOSTILE)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*outside, "target"])
+    paths = _inside(root)
+    holder: dict[str, Path] = {}  # marker -> the file or folder holding it
+    for path in paths:
+        if path.is_file() and path.name != "maildirfolder":
+            data = path.read_bytes()
+            for i in range(len(HOSTILE)):
+                if b"marker-%03d\n" % i in data:
+                    assert f"{i}" not in holder, f"{HOSTILE[i]!r} written twice"
+                    holder[f"{i}"] = path if kind == "mbox" else path.parent.parent
+    assert len(holder) == len(HOSTILE)
+    # two different folders never share a place (x\0y, a.b vs a_b, CON …)
+    assert len(set(holder.values())) == len(HOSTILE)
+
+
+@given(st.text(max_size=300), st.text(max_size=300))
+def test_cleaned_names_never_collide_and_are_safe(a, b):
+    for rules in ({}, {"forbidden": ".", "suffixes": (".sbd",)}):
+        na, nb = safe_name(a, **rules), safe_name(b, **rules)
+        for n in (na, nb):
+            assert n and n not in (".", "..") and not n.startswith(".")
+            assert "/" not in n and "\\" not in n and "\x00" not in n
+            assert len(n.encode("utf-8")) <= 200
+            n.encode("utf-8")  # no lone surrogates
+        if a != b:
+            assert na != nb
+
+
+@pytest.fixture
+def open_umask():
+    old = os.umask(0)
+    yield
+    os.umask(old)
+
+
+def _modes(root: Path) -> dict[str, int]:
+    found = {str(root): stat.S_IMODE(root.stat().st_mode)}
+    for path in root.rglob("*"):
+        found[str(path)] = stat.S_IMODE(path.lstat().st_mode)
+    return found
+
+
+def test_everything_written_is_private_under_an_open_umask(tmp_path, open_umask):
+    sources = build_contaminated(tmp_path / "sources")
+    out = tmp_path / "out"
+    out.mkdir(mode=0o755)
+    os.chmod(out, 0o755)
+    with Workspace(out / "jobs" / "ws") as ws:
+        result = gather(ws, [str(sources.root)], account=ACCOUNT)
+        assert result.new_copies == 14
+        restore(ws, ACCOUNT, f"maildir:{out / 'new' / 'taro' / 'Maildir'}")
+        restore(ws, ACCOUNT, f"mbox:{out / 'mbox' / 'taro'}")
+        write_html(ws, summary(ws), str(out / "reports" / "taro.html"))
+        modes = _modes(out)  # while open: SQLite's -wal and -shm files are there too
+    assert modes.pop(str(out)) == 0o755  # the administrator's own folder is left as it was
+    assert len(modes) > 40
+    wrong = {p: oct(m) for p, m in modes.items() if m != (0o700 if Path(p).is_dir() else 0o600)}
+    assert wrong == {}
+    assert {str(out / "jobs" / "ws" / n) for n in ("workspace.db-wal", "workspace.db-shm")} <= set(modes)
+    assert str(out / "reports" / "taro.html") in modes
