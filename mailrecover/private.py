@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["open_private", "private_dir", "write_private"]
+__all__ = ["open_private", "private_dir", "write_all", "write_private"]
 
 
 def private_dir(path: str | os.PathLike[str]) -> Path:
@@ -48,6 +48,14 @@ def open_private(path: str | os.PathLike[str], flags: int) -> int:
     return fd
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd`` (``os.write`` may write less than it is given) and sync it."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.fsync(fd)
+
+
 def write_private(path: str | os.PathLike[str], data: bytes) -> None:
     """Replace ``path`` atomically with ``data`` in a new 0600 file (never through a symlink)."""
     path = Path(path)
@@ -56,10 +64,7 @@ def write_private(path: str | os.PathLike[str], data: bytes) -> None:
     tmp.unlink(missing_ok=True)  # a leftover of a killed run, never written through
     fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        write_all(fd, data)
     finally:
         os.close(fd)
     os.replace(tmp, path)

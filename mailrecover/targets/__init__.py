@@ -4,6 +4,11 @@ The restore stage hands a target the merged messages of one account as ``Outgoin
 values, together with a ``Journal`` kept in the workspace.  A target writes each message
 once: whatever it has journalled as done it skips, so a rerun after a crash finishes the
 job without duplicates.
+
+A target writes what it is handed and never reads the workspace itself: the restore
+stage runs the ownership check right before it and hands over only messages that passed
+(``restore.outgoing``), so no target, IMAP included, can pick up quarantined mail.  Names
+from sources become file or folder names only through ``safe_name``/``safe_parts``.
 """
 
 from __future__ import annotations

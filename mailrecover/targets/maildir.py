@@ -16,7 +16,7 @@ from imapclient import imap_utf7
 
 from ..errors import TargetError
 from ..model import Flag
-from ..private import open_private, private_dir
+from ..private import open_private, private_dir, write_all
 from . import Journal, Outgoing, fit, safe_parts
 
 __all__ = ["MaildirTarget"]
@@ -97,10 +97,7 @@ class MaildirTarget:
     def _write_file(tmp: Path, final: Path, item: Outgoing) -> None:
         fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
         try:
-            view = memoryview(item.raw)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
+            write_all(fd, item.raw)
         finally:
             os.close(fd)
         stamp = item.date.timestamp()

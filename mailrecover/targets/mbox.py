@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import TargetError
 from ..model import Flag
-from ..private import open_private, private_dir
+from ..private import open_private, private_dir, write_all
 from . import Journal, Outgoing, safe_parts
 
 __all__ = ["MboxTarget", "mboxrd_quote"]
@@ -80,10 +80,7 @@ class MboxTarget:
                         checked.add(file)
                     data = self._entry(item)
                     os.lseek(fd, size, os.SEEK_SET)
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    os.fsync(fd)
+                    write_all(fd, data)
                 finally:
                     os.close(fd)
             except OSError as e:
