@@ -18,9 +18,14 @@ from .workspace import Workspace
 __all__ = ["render_text", "summary", "terminal_safe", "write_html"]
 
 
+#: Characters that reorder what follows them: a subject could make a line read backwards.
+_BIDI = set("\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def terminal_safe(text: str) -> str:
-    """``text`` with control and format characters (escapes, bidi overrides) shown as ``?``."""
-    return "".join("?" if unicodedata.category(ch) in ("Cc", "Cf", "Cs") else ch for ch in text)
+    """``text`` with control characters (terminal escapes, NUL, newlines), lone surrogates and
+    bidi overrides shown as ``?``; joiners and other invisible marks of real scripts stay."""
+    return "".join("?" if ch in _BIDI or unicodedata.category(ch) in ("Cc", "Cs") else ch for ch in text)
 
 
 def write_html(ws: Workspace, data: dict[str, Any], path: str) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 import os
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -52,7 +52,7 @@ def _t(text: object) -> str:
     return html.escape(terminal_safe(str(text)), quote=True)
 
 
-def _table(head: Sequence[str], rows: Iterable[Sequence[str]], numeric: set[int] = frozenset(),
+def _table(head: Sequence[str], rows: Iterable[Sequence[str]], numeric: Collection[int] = (),
            cls: str = "") -> str:  # fmt: skip
     """A table; ``rows`` hold cells already escaped (use ``_t``)."""
     th = "".join(f'<th{" class=n" if i in numeric else ""}>{_t(h)}</th>' for i, h in enumerate(head))
@@ -249,7 +249,8 @@ def _messages(ws: Workspace, account: str) -> tuple[str, str]:
     ):
         where[message].append(_where(source, position))
     total = 0
-    rows, dups = [], []
+    rows: list[tuple[str, ...]] = []
+    dups: list[tuple[str, ...]] = []
     for mid, day, folder, sender, subject, copies, status in ws.db.execute(
         "SELECT m.id, m.date, m.folder, c.from_addr, c.subject, m.copies, m.status FROM messages m "
         "JOIN copies c ON c.id = m.canonical WHERE m.account = ? ORDER BY m.date, m.id",

@@ -16,7 +16,7 @@ import base64
 import hashlib
 import os
 from dataclasses import dataclass, field
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ACCOUNT = "taro@example.co.jp"
@@ -343,8 +343,10 @@ def build_contaminated(root: Path) -> Contaminated:
          subject=_b_word("<script>alert('pwned')</script> 見積", "utf-8")))  # fmt: skip
     leak("marker-foreign-2", mail("marker-foreign-2", 21, [],
          f"X-Original-To: sales@other-customer.example\nDelivered-To: {OTHER}\n".encode(), to=OTHER))
+    # its subject carries a terminal escape and a bidi override
     leak("marker-foreign-exim", mail("marker-foreign-exim", 22, [],
-         b"Envelope-To: hanako@third.example\n", to="hanako@third.example"))  # fmt: skip
+         b"Envelope-To: hanako@third.example\n", to="hanako@third.example",
+         subject=_b_word("\x1b[2J\u202eexim", "utf-8")))  # fmt: skip
     # jiro's own list mail: its list is neutral, his Delivered-To is not
     leak("marker-foreign-list", mail("marker-foreign-list", 23, _list_headers(),
          f"Delivered-To: {OTHER}\n".encode() + _received("lists.example.co.jp", LIST, when),

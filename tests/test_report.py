@@ -51,7 +51,7 @@ def test_text_report_says_what_happened(restored_ws, capsys):
     assert "14 copies found, 13 distinct messages (1 duplicates merged) in 3 folders" in text
     assert "4 quarantined: delivered to other mailboxes, held back" in text
     assert f"restored to maildir:{target}: 9 of 13 (complete)" in text
-    assert "\x1b" not in text
+    assert "\x1b" not in text and "\u202e" not in text and "'?[2J?exim'" in text  # hostile subject, defused
 
 
 class _Tags(HTMLParser):
@@ -97,6 +97,7 @@ def test_html_report_is_self_contained_private_and_escaped(restored_ws, tmp_path
     assert "<script>alert('pwned')</script> 見積" in text
     assert "<b>bold</b> & \"quoted\" 議事録" in text
     assert HOSTILE_FOLDER[1:] in text
+    assert "?[2J?exim" in text and "\x1b" not in page and "\u202e" not in page
     # the sections the administrator needs
     for heading in ("Summary", "Timeline: recovered messages per day", "Quarantined (4)", "Folders",
                     "Sources", "Duplicates merged (1)", "Problems (0)", "Missing mail"):  # fmt: skip
