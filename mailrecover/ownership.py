@@ -41,6 +41,7 @@ headers travel into A's mailbox.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -129,6 +130,7 @@ def _is_list(address: str, marks: frozenset[str]) -> bool:
     return address in marks or f"id:{local}.{domain}" in marks or f"name:{local}" in marks
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a mailbox names the same few addresses over and over
 def names_account(address: str, account: str) -> bool:
     """Whether a delivery address is the mailbox of ``account`` (see the module's rules)."""
     a, own = normalize_address(address), normalize_address(account)
@@ -174,10 +176,14 @@ _ROWS = (
 )
 
 
+def _list(text: str) -> list[str]:
+    return [] if text == "[]" else list(json.loads(text))
+
+
 def _rows(ws: Workspace, account: str, extra: str = "") -> Iterable[_CopyRow]:
     for r in ws.db.execute(_ROWS.format(extra=extra), (account,)):
         yield _CopyRow(
-            message=r[0], id=r[1], blob=r[2], delivered=json.loads(r[3]), hints=json.loads(r[4]),
+            message=r[0], id=r[1], blob=r[2], delivered=_list(r[3]), hints=_list(r[4]),
             rank=(not r[5], not r[6], min(r[7], 50), r[8], -r[1]), canonical=r[9],
             source=r[10], position=r[11],
         )  # fmt: skip

@@ -18,19 +18,23 @@ __all__ = ["RestoreResult", "ensure_merged", "outgoing", "restore", "DELETED_FOL
 DELETED_FOLDER = "Recovered Deleted"
 
 
-def ensure_merged(ws: Workspace, account: str | None = None) -> None:
+def ensure_merged(ws: Workspace, account: str | None = None) -> set[str]:
     """Merge and check every account (or one) whose copies changed since its last merge,
-    and check any whose messages were merged but never checked (a run killed in between)."""
+    and check any whose messages were merged but never checked (a run killed in between);
+    returns the accounts checked now."""
     stale = {r[0] for r in ws.db.execute(
         "SELECT DISTINCT c.account FROM copies c LEFT JOIN accounts a ON a.account = c.account "
         "WHERE a.merged IS NULL"
     )}  # fmt: skip
     unchecked = {r[0] for r in ws.db.execute("SELECT DISTINCT account FROM messages WHERE status = 'unchecked'")}
+    checked = set()
     for name in sorted(stale | unchecked):
         if account is None or name == account:
             if name in stale:
                 merge_account(ws.db, name)
             check_account(ws, name)
+            checked.add(name)
+    return checked
 
 
 @dataclass
@@ -86,8 +90,8 @@ def restore(
     include_quarantined: bool = False,
     progress: Callable[[int], None] = lambda n: None,
 ) -> RestoreResult:
-    ensure_merged(ws, account)
-    check_account(ws, account)  # always, right before writing: whatever the target, only checked mail leaves
+    if account not in ensure_merged(ws, account):
+        check_account(ws, account)  # always, right before writing: whatever the target, only checked mail leaves
     target = open_target(spec) if isinstance(spec, str) else spec
     result = RestoreResult(target=target.description)
     for message_id, subject, reason in ws.db.execute(

@@ -11,8 +11,9 @@ import pytest
 
 from mailrecover.cli import main
 from mailrecover.merge import merge_account
-from mailrecover.ownership import Clue, delivery_clues, names_account, verdict
+from mailrecover.ownership import Clue, delivery_clues, list_marks, names_account, verdict
 from mailrecover.restore import outgoing, restore
+from mailrecover.rfc822 import header_fields
 from mailrecover.targets import Outgoing
 from mailrecover.workspace import Workspace
 
@@ -183,3 +184,32 @@ def test_no_target_can_receive_unchecked_or_quarantined_mail(contaminated, tmp_p
     markers = {_marker(i.raw) for i in recorder.items}
     assert markers == set(contaminated.own)
     assert result.quarantined == len(contaminated.foreign) == 4
+
+
+def test_a_message_names_its_own_list_in_several_ways():
+    fields = header_fields(
+        b"List-Id: =?utf-8?q?Staff?= <staff.lists.example.co.jp>\n"
+        b"List-Post: <mailto:staff@lists.example.co.jp?subject=x>\n"
+        b"X-BeenThere: staff@lists.example.co.jp\n"
+        b"X-ML-Name: kaigi\n"
+        b"Subject: x\n\nbody\n"
+    )
+    assert list_marks(fields) == {"id:staff.lists.example.co.jp", "staff@lists.example.co.jp", "name:kaigi"}
+    assert list_marks(header_fields(b"Subject: no list\n\nbody\n")) == frozenset()
+
+
+def test_an_fml_list_post_without_delivered_to_stays_and_with_another_owner_is_held(tmp_path):
+    """fml names its list only by X-ML-Name; the hop into it names kaigi@…, which is not a person."""
+    md = tmp_path / "Maildir"
+    for sub in ("cur", "new", "tmp"):
+        (md / sub).mkdir(parents=True)
+    hop = b"Received: from x by fml.example.co.jp for <kaigi@example.co.jp>; Mon, 4 Jun 2012 1:00:00 +0900\n"
+    post = b"X-ML-Name: kaigi\nX-Mail-Count: 00123\nFrom: a@example.org\nSubject: kaigi\n"
+    (md / "cur" / "1.M1.x:2,S").write_bytes(hop + post + b"Message-ID: <p1@x>\n\nmarker-fml-stays\n")
+    (md / "cur" / "2.M2.x:2,S").write_bytes(
+        f"Delivered-To: {OTHER}\n".encode() + hop + post + b"Message-ID: <p2@x>\n\nmarker-fml-held\n")
+    ws = tmp_path / "ws"
+    _run(ws, "gather", "--account", ACCOUNT, str(md))
+    target = tmp_path / "out"
+    assert _run(ws, "restore", "--account", ACCOUNT, "--to", f"maildir:{target}") == 3
+    assert set(_restored(target)) == {"marker-fml-stays"}
