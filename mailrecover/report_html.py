@@ -41,7 +41,7 @@ h3{margin-top:1.5em}.muted{color:#666}.cards{display:flex;flex-wrap:wrap;gap:.6e
 table{border-collapse:collapse;width:100%;margin:.5em 0}th,td{border-bottom:1px solid #e4e4e4;
  padding:.25em .5em;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 th{background:#f5f5f7;overflow-wrap:normal;white-space:nowrap}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
-.quarantine td{background:#fdf0ef}code{font-size:.92em}details{margin:.5em 0}
+.quarantine td{background:#fdf0ef}code{font-size:.92em}code.cmd{white-space:nowrap}details{margin:.5em 0}
 summary{cursor:pointer;font-weight:600}svg{max-width:100%;height:auto;background:#fafafa;
  border:1px solid #e4e4e4}@media print{details{display:block}}
 """
@@ -94,10 +94,11 @@ def holes(days: Counter[date], first: date, last: date, at_least: int = HOLE_DAY
     return sorted(found, key=lambda h: ((h[0] - h[1]).days, h[0]))
 
 
-def _timeline(ok: Counter[date], held: Counter[date], today: date) -> str:
-    """An inline SVG: recovered (and quarantined) messages per day, holes shaded."""
+def _timeline(ok: Counter[date], held: Counter[date], today: date, lost: Counter[date] | None = None) -> str:
+    """An inline SVG: recovered, quarantined and (from the logs) lost messages per day, holes shaded."""
+    lost = lost or Counter()
     both = ok + held
-    plausible = [d for d in both if _EARLIEST <= d <= today + timedelta(days=2)]
+    plausible = [d for d in both + lost if _EARLIEST <= d <= today + timedelta(days=2)]
     odd = sum(n for d, n in both.items() if d not in plausible)
     if not plausible:
         return '<p class="muted">No message carries a usable date.</p>'
@@ -106,7 +107,7 @@ def _timeline(ok: Counter[date], held: Counter[date], today: date) -> str:
     width, height, left, bottom, top = 900.0, 190.0, 40.0, 30.0, 12.0
     plot_w, plot_h = width - left - 10, height - bottom - top
     step = plot_w / ndays
-    peak = max(both[d] for d in plausible)
+    peak = max(both[d] + lost[d] for d in plausible)
     gaps = holes(both, first, last)
 
     def x(d: date) -> float:
@@ -122,7 +123,7 @@ def _timeline(ok: Counter[date], held: Counter[date], today: date) -> str:
     ]
     for start, end in gaps:
         w = ((end - start).days + 1) * step
-        label = f"no mail recovered from {start} to {end} ({(end - start).days + 1} days)"
+        label = f"no mail recovered from {start} to {end} ({(end - start).days + 1} days)"  # see holes()
         parts.append(f'<rect class="hole" x="{x(start):.2f}" y="{top}" width="{w:.2f}" height="{plot_h}" '
                      f'fill="#f4c7c3"><title>{_t(label)}</title></rect>')  # fmt: skip
     bar = max(step * 0.85, 0.6)
@@ -135,6 +136,11 @@ def _timeline(ok: Counter[date], held: Counter[date], today: date) -> str:
         if n_held:
             parts.append(f'<rect class="held" x="{x(d):.2f}" y="{y(n_ok + n_held):.2f}" width="{bar:.2f}" '
                          f'height="{y(0) - y(n_held):.2f}" fill="#c0392b"><title>{tip}</title></rect>')  # fmt: skip
+        if lost.get(d):
+            top_n = n_ok + n_held + lost[d]
+            parts.append(f'<rect class="lost" x="{x(d):.2f}" y="{y(top_n):.2f}" width="{bar:.2f}" '
+                         f'height="{y(0) - y(lost[d]):.2f}" fill="#e8a33d"><title>{d}: {lost[d]} delivered '
+                         "according to the logs, not recovered</title></rect>")  # fmt: skip
     base = y(0)
     parts.append(f'<line x1="{left}" y1="{base}" x2="{width - 10}" y2="{base}" stroke="#888"/>')
     parts.append(f'<text x="{left - 4}" y="{top + 10}" text-anchor="end" font-size="11">{peak}</text>')
@@ -146,9 +152,10 @@ def _timeline(ok: Counter[date], held: Counter[date], today: date) -> str:
                      f'text-anchor="{anchor}" font-size="11">{d.isoformat()}</text>')  # fmt: skip
     parts.append("</svg>")
     out = ["".join(parts)]
-    legend = (f'<p class="muted"><span style="color:#2e6da4">■</span> recovered '
-              f'<span style="color:#c0392b">■</span> quarantined '
-              f'<span style="color:#f4c7c3">■</span> {HOLE_DAYS} days or more without any mail</p>')  # fmt: skip
+    legend = ('<p class="muted"><span style="color:#2e6da4">■</span> recovered '
+              '<span style="color:#c0392b">■</span> quarantined '
+              + ('<span style="color:#e8a33d">■</span> lost (in the logs, in no copy) ' if lost else "")
+              + f'<span style="color:#f4c7c3">■</span> {HOLE_DAYS} days or more without any recovered mail</p>')  # fmt: skip
     out.append(legend)
     if gaps:
         rows = [(_t(s), _t(e), str((e - s).days + 1)) for s, e in gaps[:15]]
@@ -188,33 +195,62 @@ def _cards(a: dict[str, Any]) -> str:
         card("problems", a["problems"], "warn" if a["problems"] else "ok"),
         card("restored" if a["restored"] else "not restored yet", restored if a["restored"] else "–"),
     ]
-    if "missing" in a:
-        cards.append(card("missing (in the logs, in no copy)", len(a["missing"]), "warn" if a["missing"] else "ok"))
+    if a.get("missing") or a.get("delivered"):
+        cards.append(card("missing (in the logs, in no copy)", len(a.get("missing") or []),
+                          "warn" if a.get("missing") else "ok"))  # fmt: skip
     return '<div class="cards">' + "".join(cards) + "</div>"
+
+
+def _lost_per_day(a: dict[str, Any]) -> Counter[date]:
+    """Per day, how many messages the logs show delivered and no copy holds (``by_day``)."""
+    lost: Counter[date] = Counter()
+    for entry in a.get("by_day") or []:
+        try:
+            day = date.fromisoformat(str(entry.get("day", ""))[:10])
+        except ValueError:
+            continue
+        lost[day] += max(0, int(entry.get("delivered", 0)) - int(entry.get("recovered", 0)))
+    return +lost
 
 
 def section_missing(a: dict[str, Any]) -> str:
     """Mail the server's logs show delivered and no gathered copy holds (``accounts.<A>.missing``).
 
-    Filled by the log inventory when logs were gathered; without it the report says that
-    what was lost cannot be told.
+    The log inventory fills ``missing`` (and ``missing_sent``, ``delivered``, ``by_day``)
+    when logs were gathered; without them the report says that what was lost cannot be told.
     """
-    if "missing" not in a:
-        return ('<section class="missing"><h3>Missing mail</h3><p class="muted">No mail server logs '
-                "were gathered for this account: what was delivered and is lost for good cannot be "
-                "told. Gather the server's mail logs to list it.</p></section>")  # fmt: skip
-    missing = a["missing"]
-    if not missing:
-        return ('<section class="missing"><h3>Missing mail</h3><p>Every message the logs show '
-                "delivered here was recovered.</p></section>")  # fmt: skip
-    rows = [
-        (_t(str(m.get("date", ""))[:19]), _t(m.get("from", "") or "<>"), _t(m.get("size", "")),
-         f"<code>{_t(m.get('message_id', ''))}</code>")
-        for m in missing
-    ]  # fmt: skip
-    return (f'<section class="missing"><h3>Missing mail ({len(missing)})</h3><p>Delivered according '
-            "to the mail logs, found in no gathered copy: lost unless another copy turns up.</p>"
-            + _table(["date", "from", "size", "Message-ID"], rows, {2}, "quarantine") + "</section>")  # fmt: skip
+    missing = a.get("missing") or []
+    logged = bool(missing) or bool(a.get("delivered")) or bool(a.get("sent"))
+    out = ['<section class="missing"><h3>Missing mail' + (f" ({len(missing)})" if missing else "") + "</h3>"]
+    if not logged:
+        out.append('<p class="muted">No mail server logs were gathered for this account: what was '
+                   "delivered and is lost for good cannot be told. Gather the server's mail logs to "
+                   "list it.</p>")  # fmt: skip
+    elif not missing:
+        out.append("<p>Every message the logs show delivered here was recovered.</p>")
+    else:
+        rows = [
+            (_t(str(m.get("date", ""))[:19]), _t(m.get("from", "") or "<>"), _t(m.get("size", "")),
+             f"<code>{_t(m.get('message_id', ''))}</code>")
+            for m in missing
+        ]  # fmt: skip
+        out.append("<p>Delivered according to the mail logs, found in no gathered copy: lost unless "
+                   "another copy turns up.</p>"
+                   + _table(["date", "from", "size", "Message-ID"], rows, {2}, "quarantine"))  # fmt: skip
+    sent = a.get("missing_sent") or []
+    if sent:
+        rows = [
+            (_t(str(m.get("date", ""))[:19]), _t(", ".join(m.get("to") or [])), _t(m.get("size", "")),
+             f"<code>{_t(m.get('message_id', ''))}</code>")
+            for m in sent
+        ]  # fmt: skip
+        out.append(f"<h4>Sent, according to the logs, and in no copy ({len(sent)})</h4>"
+                   + _table(["date", "to", "size", "Message-ID"], rows, {2}))  # fmt: skip
+    if a.get("unidentified"):
+        out.append(f'<p class="muted">{len(a["unidentified"])} logged deliveries carry no Message-ID '
+                   "and cannot be matched with a copy.</p>")  # fmt: skip
+    out.append("</section>")
+    return "".join(out)
 
 
 def _sources(ws: Workspace, account: str) -> str:
@@ -289,7 +325,7 @@ def _quarantine(q: list[dict[str, Any]], account: str) -> str:
         rows.append((_t(m["date"][:10]), _t(m["from"]), _t(m["subject"]),
                      f"<code>{_t(m['message_id'])}</code>", _t(m["folder"]), clues))  # fmt: skip
     return (f"<p>These {len(q)} messages were found among {_t(account)}'s mail but were delivered "
-            "to other mailboxes. They are <b>not restored</b>; <code>restore --include-quarantined</code> "
+            "to other mailboxes. They are <b>not restored</b>; <code class=cmd>restore --include-quarantined</code> "
             "restores them knowingly.</p>"
             + _table(["date", "from", "subject", "Message-ID", "folder", "evidence"], rows, cls="quarantine"))  # fmt: skip
 
@@ -316,7 +352,7 @@ def _account(ws: Workspace, name: str, a: dict[str, Any], problems: list[dict[st
     return "".join([
         f'<section class="account"><h2>{_t(name or "(no account given)")}</h2>',
         _cards(a),
-        "<h3>Timeline: recovered messages per day</h3>", _timeline(ok, held, today),
+        "<h3>Timeline: recovered messages per day</h3>", _timeline(ok, held, today, _lost_per_day(a)),
         section_missing(a),
         f'<h3>Quarantined ({a["quarantined"]})</h3>', _quarantine(a["quarantine"], name),
         "<h3>Restored</h3>", restored,

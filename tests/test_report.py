@@ -115,9 +115,19 @@ def test_missing_mail_from_the_logs_is_listed_when_the_summary_has_it(restored_w
             {"date": "2012-06-12T08:00:00+00:00", "from": "boss@<example>.jp", "size": "4321",
              "message_id": "lost-1@example.jp"},
         ]  # fmt: skip
+        data["accounts"][ACCOUNT]["by_day"] = [{"day": "2012-06-12", "delivered": 3, "recovered": 1}]
+        data["accounts"][ACCOUNT]["missing_sent"] = [
+            {"date": "2012-06-13T01:00:00+00:00", "to": ["x@<y>"], "size": "9", "message_id": "s@x"}]
         page = render_html(w, data)
     assert '<section class="missing"><h3>Missing mail (1)</h3>' in page
     assert "boss@&lt;example&gt;.jp" in page and "lost-1@example.jp" in page and "4321" in page
+    assert "2012-06-12: 2 delivered according to the logs, not recovered" in page  # in the timeline
+    assert "Sent, according to the logs, and in no copy (1)" in page and "x@&lt;y&gt;" in page
+    # the log inventory's empty answer when no logs were gathered
+    with Workspace(ws) as w:
+        data = summary(w, ACCOUNT)
+        data["accounts"][ACCOUNT].update(missing=[], delivered=0, sent=0, by_day=[], missing_sent=[])
+        assert "No mail server logs were gathered" in render_html(w, data)
 
 
 def test_holes_are_runs_of_empty_days_longest_first():

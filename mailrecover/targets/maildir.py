@@ -39,7 +39,7 @@ def _folder_dir(root: Path, folder: str) -> Path:
     if folder == "INBOX":
         return root
     parts = safe_parts(folder, forbidden=".", measure=_utf7_len)
-    if parts[0] == "INBOX" and len(parts) > 1:
+    if parts[0].upper() == "INBOX" and len(parts) > 1:
         parts = parts[1:]  # INBOX/X is X in Maildir++, as Dovecot lists it
     name = fit(".".join(parts), 254, folder, _utf7_len)
     return root / ("." + imap_utf7.encode(name).decode("ascii"))
