@@ -130,7 +130,8 @@ def render_text(data: dict[str, Any]) -> str:
                 out.append(f"    {q['date'][:10]}  <{t(q['message_id'])}>  {t(q['subject'][:50])!r}")
                 out.append(f"      {t(q['reason'])}")
             if len(a["quarantine"]) > 20:
-                out.append(f"    … and {len(a['quarantine']) - 20} more (report --json or --html lists all)")
+                more = len(a["quarantine"]) - 20
+                out.append(f"    … and {more} more (report --json or --html lists all)")
         else:
             out.append("  none quarantined: no message shows delivery to another mailbox")
         if a["problems"]:

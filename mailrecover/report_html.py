@@ -40,7 +40,8 @@ h3{margin-top:1.5em}.muted{color:#666}.cards{display:flex;flex-wrap:wrap;gap:.6e
 .card.ok{border-color:#2e8b57;background:#f0f8f3}
 table{border-collapse:collapse;width:100%;margin:.5em 0}th,td{border-bottom:1px solid #e4e4e4;
  padding:.25em .5em;text-align:left;vertical-align:top;overflow-wrap:anywhere}
-th{background:#f5f5f7;overflow-wrap:normal;white-space:nowrap}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f5f5f7;overflow-wrap:normal;white-space:nowrap}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .quarantine td{background:#fdf0ef}code{font-size:.92em}code.cmd{white-space:nowrap}details{margin:.5em 0}
 summary{cursor:pointer;font-weight:600}svg{max-width:100%;height:auto;background:#fafafa;
  border:1px solid #e4e4e4}@media print{details{display:block}}
@@ -132,10 +133,12 @@ def _timeline(ok: Counter[date], held: Counter[date], today: date, lost: Counter
         tip = f"{d}: {n_ok} recovered" + (f", {n_held} quarantined" if n_held else "")
         if n_ok:
             parts.append(f'<rect class="day" x="{x(d):.2f}" y="{y(n_ok):.2f}" width="{bar:.2f}" '
-                         f'height="{y(0) - y(n_ok):.2f}" fill="#2e6da4"><title>{tip}</title></rect>')  # fmt: skip
+                         f'height="{y(0) - y(n_ok):.2f}" fill="#2e6da4">'
+                         f"<title>{tip}</title></rect>")  # fmt: skip
         if n_held:
             parts.append(f'<rect class="held" x="{x(d):.2f}" y="{y(n_ok + n_held):.2f}" width="{bar:.2f}" '
-                         f'height="{y(0) - y(n_held):.2f}" fill="#c0392b"><title>{tip}</title></rect>')  # fmt: skip
+                         f'height="{y(0) - y(n_held):.2f}" fill="#c0392b">'
+                         f"<title>{tip}</title></rect>")  # fmt: skip
         if lost.get(d):
             top_n = n_ok + n_held + lost[d]
             parts.append(f'<rect class="lost" x="{x(d):.2f}" y="{y(top_n):.2f}" width="{bar:.2f}" '
@@ -155,7 +158,8 @@ def _timeline(ok: Counter[date], held: Counter[date], today: date, lost: Counter
     legend = ('<p class="muted"><span style="color:#2e6da4">■</span> recovered '
               '<span style="color:#c0392b">■</span> quarantined '
               + ('<span style="color:#e8a33d">■</span> lost (in the logs, in no copy) ' if lost else "")
-              + f'<span style="color:#f4c7c3">■</span> {HOLE_DAYS} days or more without any recovered mail</p>')  # fmt: skip
+              + f'<span style="color:#f4c7c3">■</span> {HOLE_DAYS} days or more '
+              "without any recovered mail</p>")  # fmt: skip
     out.append(legend)
     if gaps:
         rows = [(_t(s), _t(e), str((e - s).days + 1)) for s, e in gaps[:15]]
@@ -325,9 +329,11 @@ def _quarantine(q: list[dict[str, Any]], account: str) -> str:
         rows.append((_t(m["date"][:10]), _t(m["from"]), _t(m["subject"]),
                      f"<code>{_t(m['message_id'])}</code>", _t(m["folder"]), clues))  # fmt: skip
     return (f"<p>These {len(q)} messages were found among {_t(account)}'s mail but were delivered "
-            "to other mailboxes. They are <b>not restored</b>; <code class=cmd>restore --include-quarantined</code> "
+            "to other mailboxes. They are <b>not restored</b>; "
+            "<code class=cmd>restore --include-quarantined</code> "
             "restores them knowingly.</p>"
-            + _table(["date", "from", "subject", "Message-ID", "folder", "evidence"], rows, cls="quarantine"))  # fmt: skip
+            + _table(["date", "from", "subject", "Message-ID", "folder", "evidence"], rows,
+                     cls="quarantine"))  # fmt: skip
 
 
 def _account(ws: Workspace, name: str, a: dict[str, Any], problems: list[dict[str, Any]], today: date) -> str:
@@ -340,14 +346,16 @@ def _account(ws: Workspace, name: str, a: dict[str, Any], problems: list[dict[st
     messages, duplicates = _messages(ws, name)
     folders = _table(["folder", "messages"], ((_t(f), str(n)) for f, n in a["folders"].items()), {1})
     restored = (
-        _table(["target", "messages written"], ((f"<code>{_t(t)}</code>", str(n)) for t, n in a["restored"].items()), {1})
+        _table(["target", "messages written"],
+               ((f"<code>{_t(t)}</code>", str(n)) for t, n in a["restored"].items()), {1})
         if a["restored"] else "<p>Not restored yet.</p>"
     )  # fmt: skip
     conflicts = ""
     if a["conflicts"]:
         conflicts = ("<h3>One Message-ID, different mails</h3><p>Kept apart, each restored.</p>"
-                     + _table(["Message-ID", "mails"], ((f"<code>{_t(c['message_id'])}</code>", str(c["messages"]))
-                                                        for c in a["conflicts"]), {1}))  # fmt: skip
+                     + _table(["Message-ID", "mails"],
+                              ((f"<code>{_t(c['message_id'])}</code>", str(c["messages"]))
+                               for c in a["conflicts"]), {1}))  # fmt: skip
     own = [p for p in problems if p.get("account") == name]
     return "".join([
         f'<section class="account"><h2>{_t(name or "(no account given)")}</h2>',
@@ -375,7 +383,8 @@ def render_html(ws: Workspace, data: dict[str, Any]) -> str:
     accounts = data["accounts"]
     body = [
         "<h1>mailrecover report</h1>",
-        f'<p class="muted">Workspace <code>{_t(data["workspace"])}</code>, written {now:%Y-%m-%d %H:%M} UTC.</p>',
+        f'<p class="muted">Workspace <code>{_t(data["workspace"])}</code>, '
+        f"written {now:%Y-%m-%d %H:%M} UTC.</p>",
     ]
     if not accounts:
         body.append("<p>Nothing gathered yet.</p>")
@@ -393,7 +402,8 @@ def render_html(ws: Workspace, data: dict[str, Any]) -> str:
     if general:
         body.append(f"<h2>Problems outside any account ({len(general)})</h2>" + _problems(general))
     if data.get("skipped_files"):
-        body.append(f'<p class="muted">{int(data["skipped_files"])} files were not mail stores and were skipped.</p>')
+        skipped = int(data["skipped_files"])
+        body.append(f'<p class="muted">{skipped} files were not mail stores and were skipped.</p>')
     for i, (name, a) in enumerate(accounts.items()):
         body.append(f'<div id="a{i}"></div>' + _account(ws, name, a, data["problems"], now.date()))
     csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"

@@ -26,7 +26,9 @@ def ensure_merged(ws: Workspace, account: str | None = None) -> set[str]:
         "SELECT DISTINCT c.account FROM copies c LEFT JOIN accounts a ON a.account = c.account "
         "WHERE a.merged IS NULL"
     )}  # fmt: skip
-    unchecked = {r[0] for r in ws.db.execute("SELECT DISTINCT account FROM messages WHERE status = 'unchecked'")}
+    unchecked = {
+        r[0] for r in ws.db.execute("SELECT DISTINCT account FROM messages WHERE status = 'unchecked'")
+    }
     checked = set()
     for name in sorted(stale | unchecked):
         if account is None or name == account:
@@ -91,7 +93,7 @@ def restore(
     progress: Callable[[int], None] = lambda n: None,
 ) -> RestoreResult:
     if account not in ensure_merged(ws, account):
-        check_account(ws, account)  # always, right before writing: whatever the target, only checked mail leaves
+        check_account(ws, account)  # always, right before writing: whatever the target
     target = open_target(spec) if isinstance(spec, str) else spec
     result = RestoreResult(target=target.description)
     for message_id, subject, reason in ws.db.execute(
