@@ -47,6 +47,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from email.utils import getaddresses
 from typing import TYPE_CHECKING, Any
 
 from .rfc822 import addresses, decode_header_value, header_fields, normalize_address
@@ -191,7 +192,7 @@ def _rows(ws: Workspace, account: str, extra: str = "") -> Iterable[_CopyRow]:
 
 def _copy_clues(ws: Workspace, row: _CopyRow, account: str) -> list[Clue]:
     """A copy's clues; its raw header is read only when every address it names is someone else's."""
-    clues = [Clue(CLIENT_ACCOUNT, normalize_address(h)) for h in row.hints]
+    clues = [Clue(CLIENT_ACCOUNT, normalize_address(a)) for _, a in getaddresses(row.hints) if "@" in a]
     if any(names_account(a, account) for a in row.delivered):
         return clues + [Clue("delivery", a) for a in row.delivered]
     if not row.delivered:

@@ -11,7 +11,16 @@ import pytest
 
 from mailrecover.cli import main
 from mailrecover.merge import merge_account
-from mailrecover.ownership import Clue, delivery_clues, list_marks, names_account, verdict
+from mailrecover.gather import _store_copy
+from mailrecover.model import Copy
+from mailrecover.ownership import (
+    Clue,
+    delivery_clues,
+    list_marks,
+    names_account,
+    quarantine_details,
+    verdict,
+)
 from mailrecover.restore import outgoing, restore
 from mailrecover.rfc822 import header_fields
 from mailrecover.targets import Outgoing
@@ -214,3 +223,27 @@ def test_an_fml_list_post_without_delivered_to_stays_and_with_another_owner_is_h
     target = tmp_path / "out"
     assert _run(ws, "restore", "--account", ACCOUNT, "--to", f"maildir:{target}") == 3
     assert set(_restored(target)) == {"marker-fml-stays"}
+
+
+def test_the_client_account_a_copy_was_filed_under_is_evidence(tmp_path):
+    """A shared PC's mail client held jiro's account too: what was filed only there is his."""
+    with Workspace(tmp_path / "ws") as ws:
+        loc = ws.location(str(tmp_path / "profile"), "test", ACCOUNT)
+
+        def filed(mid: str, hints: tuple[str, ...], position: str) -> None:
+            raw = f"From: a@example.org\nSubject: {mid}\nMessage-ID: <{mid}@x>\n\nmarker-{mid}\n".encode()
+            copy = Copy(raw=raw, folder="INBOX", source=str(tmp_path / "profile"), position=position,
+                        account_hints=hints)  # fmt: skip
+            _store_copy(ws, loc, ACCOUNT, copy)  # what gather does with each copy a plugin yields
+
+        filed("his", ("Jiro Suzuki <Jiro@Other-Customer.example>",), "1")
+        filed("mine", (f"Taro <{ACCOUNT}>",), "2")
+        filed("both", ("jiro@other-customer.example",), "3")
+        filed("both", (ACCOUNT,), "4")
+        recorder = _Recorder()
+        result = restore(ws, ACCOUNT, recorder)
+        details = quarantine_details(ws, ACCOUNT)
+    assert {_marker(i.raw) for i in recorder.items} == {"marker-mine", "marker-both"}
+    assert result.held_back == [("his@x", "his", f"delivered to {OTHER} (client account), never to {ACCOUNT}")]
+    assert [(e["field"], e["address"], e["position"]) for e in details[0]["evidence"]] == [
+        ("client account", OTHER, "1")]  # fmt: skip
