@@ -34,9 +34,10 @@ that one address neutral in its own message; the message is then treated as mail
 evidence, never as mail proven to be A's.
 
 When a message may go to A but its best copy is one delivered to someone else (the
-same mail sent to both, one copy from a contaminated backup), the check makes a copy
-that names A, or names no one, the one restored, so no other customer's delivery
-headers travel into A's mailbox.
+same mail sent to both, one copy from a contaminated backup), the check makes an equally
+complete copy that names A, or names no one, the one restored, so no other customer's
+delivery headers travel into A's mailbox.  Completeness still comes first: a whole copy
+delivered to both is not traded for a cut-off one (nothing found is dropped).
 """
 
 from __future__ import annotations
@@ -235,8 +236,9 @@ def _own_canonical(copies: list[tuple[_CopyRow, list[Clue]]], account: str) -> i
     by_id = {row.id: clues for row, clues in copies}
     if not foreign(by_id.get(current, [])):
         return current
-    own = [row for row, clues in copies if not foreign(clues)]
-    return max(own, key=lambda r: r.rank).id if own else current
+    # completeness first (nothing is lost), then the owner's own delivery, then the usual order
+    best = max(copies, key=lambda c: (*c[0].rank[:2], not foreign(c[1]), *c[0].rank[2:]))
+    return best[0].id
 
 
 def quarantine_details(ws: Workspace, account: str) -> list[dict[str, Any]]:

@@ -247,3 +247,19 @@ def test_the_client_account_a_copy_was_filed_under_is_evidence(tmp_path):
     assert result.held_back == [("his@x", "his", f"delivered to {OTHER} (client account), never to {ACCOUNT}")]
     assert [(e["field"], e["address"], e["position"]) for e in details[0]["evidence"]] == [
         ("client account", OTHER, "1")]  # fmt: skip
+
+
+def test_a_whole_copy_delivered_to_both_wins_over_the_owners_cut_off_one(tmp_path):
+    body = b"".join(b"line %d\n" % i for i in range(100)) + b"marker-whole\n"
+    head = b"From: a@example.org\nSubject: report\nDate: Mon, 4 Jun 2012 10:00:00 +0000\nMessage-ID: <r@x>\n\n"
+    with Workspace(tmp_path / "ws") as ws:
+        loc = ws.location(str(tmp_path / "backup"), "test", ACCOUNT)
+        for position, raw, partial in (
+            ("mine", f"Delivered-To: {ACCOUNT}\n".encode() + head + body[:40], True),
+            ("theirs", f"Delivered-To: {OTHER}\n".encode() + head + body, False),
+        ):
+            _store_copy(ws, loc, ACCOUNT, Copy(raw=raw, folder="INBOX", source=str(tmp_path / "backup"),
+                                                position=position, partial=partial))  # fmt: skip
+        recorder = _Recorder()
+        restore(ws, ACCOUNT, recorder)
+    assert len(recorder.items) == 1 and recorder.items[0].raw.endswith(b"marker-whole\n")
