@@ -1,0 +1,426 @@
+"""Mailing-list evidence in gathered mail and in delivery lines, as pure functions.
+
+Whoever's mailbox a message was found in, it may say something about a list's members:
+
+- an owner notice (Mailman 2/3 "… subscription notification" / "… unsubscribe notification",
+  Mailman's "Bounce action notification", majordomo "SUBSCRIBE list" / "UNSUBSCRIBE list",
+  fml "New added member: …") → ``subscribe`` / ``unsubscribe`` / ``member`` evidence;
+- a bounce: an RFC 3464 report (each ``Action: failed`` recipient) or anything sent to a VERP
+  address (``list-bounces+user=domain@host``) → ``bounce`` (the list mailed that address, so
+  it was a member, and it bounced); a VERP auto-reply that is no bounce → ``auto-reply``;
+- a list post (``List-Post``, ``X-BeenThere``, ``List-Id``, ``X-ML-Name``, ``Mailing-List``…)
+  → ``post`` for its author (which proves nothing about membership) and ``received`` for the
+  mailbox it was delivered to (``Delivered-To``, ``X-Original-To``, …, else the account the
+  copy was gathered for), with ``count`` from ``X-Mail-Count`` and ``digest`` for digests.
+
+Delivery lines (evidence kind ``delivery`` from the mail-log plugins) become ``delivered``,
+``deferred`` or ``bounce`` evidence when the envelope sender is a list's (``list-bounces@``,
+VERP ``list-bounces+user=domain@``, ezmlm ``list-return-N-@``, or ``owner-list@`` /
+``list-admin@`` / ``list-owner@`` of a list known otherwise) and the message went to at least
+``MIN_POST_RECIPIENTS`` recipients (or was VERP-addressed to exactly this one): a list post.
+A delivery *to* a known list's address is a ``post`` by its sender.
+
+All evidence made here carries ``manager`` = ``mail`` or ``mail-log`` and the fields
+documented in ``mailrecover_lists``; ``list`` is empty when no list could be told.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import Message
+from email.utils import getaddresses
+
+from .model import Evidence
+from .rfc822 import decode_header_value, decode_text, header_fields, normalize_address, parse_date
+
+__all__ = [
+    "MIN_POST_RECIPIENTS",
+    "ListAddress",
+    "evidence_from_deliveries",
+    "evidence_from_message",
+    "is_list_address",
+    "list_of",
+]
+
+#: A message from a list's envelope sender to this many recipients or more is a list post.
+MIN_POST_RECIPIENTS = 2
+
+#: Suffixes of a list's own addresses (``list-owner@host``): never members.
+LIST_SUFFIXES = ("owner", "request", "bounces", "admin", "join", "leave", "confirm", "subscribe",
+                 "unsubscribe", "help", "ctl", "return", "post", "digest-request")  # fmt: skip
+
+_VERP = re.compile(r"^(?P<list>.+?)-(?:bounces|return-\d*-?)\+?(?P<user>[^=+]+)=(?P<domain>[^=@]+)$")
+_STRONG = re.compile(r"^(?P<list>.+?)-(?:bounces(?:\+.*)?|return-\d*-.*)$")
+_WEAK = re.compile(r"^(?:owner-(?P<a>.+)|(?P<b>.+?)-(?:owner|admin|request|confirm(?:\+.*)?))$")
+_MAILTO = re.compile(r"<mailto:([^>?]+)", re.I)
+_ANGLE = re.compile(r"<([^<>\s]+)>\s*$")
+_AN_ADDRESS = re.compile(r"[^\s<>\"';,()]+@[^\s<>\"';,()]+[A-Za-z0-9]")
+_EZMLM_CONTACT = re.compile(r"contact (\S+?)-help@(\S+?);", re.I)
+_FOR = re.compile(r"\bfor\s+<?([^\s<>;]+@[^\s<>;]+)>?\s*;", re.I)
+
+_SUBSCRIBED = re.compile(r"^\s*(?P<who>.+?) has been successfully subscribed to (?P<list>.+?)\.?\s*(?:\((?P<how>[^)]*)\))?\s*$")
+_REMOVED = re.compile(r"^\s*(?P<who>.+?) has been removed from (?P<list>.+?)\.?\s*(?:\((?P<how>[^)]*)\))?\s*$")
+_MJ_ADDED = re.compile(r"^\s*(?P<who>.+?) has been added to (?P<list>\S+?)\.?\s*$")
+_MJ_LEFT = re.compile(r"^\s*(?P<who>.+?) has unsubscribed from (?P<list>\S+?)\.?\s*$")
+_FML_ADDED = re.compile(r"^New added member: (\S+)")
+_BOUNCE_ACTION = re.compile(r"^\s*(List|Member|Action|Reason):\s*(.*?)\s*$", re.M)
+_DAEMONS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon")
+_FAILURE_WORDS = re.compile(r"undeliver|returned mail|delivery (?:status|failure|has failed)|failure notice"
+                            r"|mail delivery failed|could not be delivered|non-delivery", re.I)  # fmt: skip
+_DIGEST = re.compile(r"\bdigest\b|\bmatome\b", re.I)
+
+
+@dataclass(frozen=True)
+class ListAddress:
+    """A list named by one of its own addresses, and the member a VERP address encodes."""
+
+    list: str
+    member: str | None = None
+    strong: bool = True  # ``-bounces`` / ``-return-`` are a list's for sure; ``owner-x`` may not be
+
+
+def list_of(address: str) -> ListAddress | None:
+    """The list behind one of its own addresses (``x-bounces+u=d@h`` → ``x@h``, member ``u@d``)."""
+    key = normalize_address(address)
+    local, at, host = key.rpartition("@")
+    if not at:
+        return None
+    if m := _VERP.match(local):
+        return ListAddress(f"{m['list']}@{host}", normalize_address(f"{m['user']}@{m['domain']}"))
+    if m := _STRONG.match(local):
+        return ListAddress(f"{m['list']}@{host}")
+    if m := _WEAK.match(local):
+        return ListAddress(f"{m['a'] or m['b']}@{host}", strong=False)
+    return None
+
+
+def is_list_address(address: str, list_key: str) -> bool:
+    """Whether ``address`` is the list's own or its owner's (``-owner``, ``-bounces+…``, …)."""
+    addr = normalize_address(address)
+    local, _, host = addr.rpartition("@")
+    list_local, at, list_host = list_key.rpartition("@")
+    if not at:
+        list_local, list_host = list_key, host
+    if host != list_host:
+        return False
+    if local == list_local or local in (f"owner-{list_local}", f"{list_local}-owner"):
+        return True
+    rest = local[len(list_local) + 1 :] if local.startswith(list_local + "-") else ""
+    return bool(rest) and rest.split("+", 1)[0].split("-", 1)[0] in LIST_SUFFIXES
+
+
+def _first_address(value: bytes) -> str | None:
+    m = _AN_ADDRESS.search(decode_header_value(value))
+    return normalize_address(m.group(0)) if m else None
+
+
+def _list_from_headers(fields: list[tuple[str, bytes]]) -> tuple[str, str]:
+    """(list key, list-id) from a message's list headers; ('', '') when none says."""
+    by: dict[str, bytes] = {}
+    for name, value in fields:
+        by.setdefault(name, value)
+    list_id = ""
+    if "list-id" in by:
+        m = _ANGLE.search(decode_header_value(by["list-id"]).strip())
+        list_id = m.group(1).lower() if m else ""
+    if "list-post" in by and (m := _MAILTO.search(decode_header_value(by["list-post"]))):
+        return normalize_address(m.group(1)), list_id
+    for name in ("x-beenthere", "x-mailing-list"):
+        if name in by and (addr := _first_address(by[name])):
+            return addr, list_id
+    if "mailing-list" in by and (m := _EZMLM_CONTACT.search(decode_header_value(by["mailing-list"]))):
+        return normalize_address(f"{m.group(1)}@{m.group(2)}"), list_id
+    if "x-ml-name" in by:
+        short = decode_header_value(by["x-ml-name"]).strip().lower()
+        for name in ("to", "cc", "x-ml-server", "sender"):
+            for _, addr in getaddresses([decode_header_value(by.get(name, b""))]):
+                if addr.lower().split("@")[0] == short and "@" in addr:
+                    return normalize_address(addr), list_id
+        if short:
+            return short, list_id
+    for name in ("sender", "errors-to", "return-path"):
+        if name in by and (addr := _first_address(by[name])) and (la := list_of(addr)) and la.strong:
+            return la.list, list_id
+    if list_id and "." in list_id:
+        local, _, host = list_id.partition(".")
+        return normalize_address(f"{local}@{host}"), list_id
+    return "", list_id
+
+
+def _infrastructure_list(fields: list[tuple[str, bytes]], names: tuple[str, ...]) -> str:
+    """A list named by one of its own addresses in the given header fields."""
+    for name, value in fields:
+        if name in names:
+            for _, addr in getaddresses([decode_header_value(value)]):
+                if "@" in addr and (la := list_of(addr)):
+                    return la.list
+    return ""
+
+
+def _field(fields: list[tuple[str, bytes]], name: str) -> str:
+    for n, value in fields:
+        if n == name:
+            return decode_header_value(value).strip()
+    return ""
+
+
+def _text_parts(msg: Message) -> Iterator[str]:
+    for part in msg.walk():
+        if part.get_content_maintype() == "text" and part.get_content_subtype() in ("plain", ""):
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                yield decode_text(payload, part.get_content_charset())
+
+
+def _parse(raw: bytes) -> Message:
+    return email.message_from_bytes(raw, policy=email.policy.compat32)
+
+
+class _Maker:
+    def __init__(self, source: str, position: str, when: datetime | None, message_id: str) -> None:
+        self.source, self.position, self.when, self.message_id = source, position, when, message_id
+
+    def __call__(self, kind: str, list_key: str, address: str, name: str = "", **fields: str) -> Evidence:
+        values = {"list": list_key, "manager": "mail", "address": normalize_address(address)}
+        if address.strip("<>") != values["address"]:
+            values["as_written"] = address.strip("<>")
+        if name:
+            values["name"] = name
+        if self.message_id:
+            values["message_id"] = self.message_id
+        values.update({k: v for k, v in fields.items() if v})
+        return Evidence(kind, self.source, self.position, self.when, values)
+
+
+def evidence_from_message(
+    raw: bytes, *, source: str = "", position: str = "", account: str | None = None
+) -> list[Evidence]:
+    """What one message says about list membership; ``account`` is whose mailbox it was in."""
+    fields = header_fields(raw)
+    if not fields:
+        return []
+    make = _Maker(source, position, parse_date(_field(fields, "date") or None), _field(fields, "message-id"))
+    content_type = _field(fields, "content-type").lower()
+    if "multipart/report" in content_type or "delivery-status" in content_type:
+        found = _dsn(raw, fields, make)
+        if found:
+            return found
+    to_lists = [
+        (addr, la) for name, value in fields if name in ("to", "delivered-to", "x-original-to", "envelope-to")
+        for _, addr in getaddresses([decode_header_value(value)]) if "@" in addr and (la := list_of(addr))
+    ]  # fmt: skip
+    verp = next(((a, la) for a, la in to_lists if la.member), None)
+    if verp is not None:
+        return [_verp(fields, make, verp[1])]
+    subject = " ".join(_field(fields, "subject").split())
+    notices = _notice(raw, fields, subject, make)
+    if notices is not None:
+        return notices
+    if to_lists:
+        return []  # mail to a list's administrators (a bounce we cannot read, a request): no post
+    return _post(fields, subject, make, account)
+
+
+def _dsn(raw: bytes, fields: list[tuple[str, bytes]], make: _Maker) -> list[Evidence]:
+    msg = _parse(raw)
+    list_key = _infrastructure_list(fields, ("to", "delivered-to", "x-original-to", "envelope-to"))
+    verp_member = None
+    for name, value in fields:
+        if name in ("to", "delivered-to", "x-original-to"):
+            for _, addr in getaddresses([decode_header_value(value)]):
+                if "@" in addr and (la := list_of(addr)) and la.member:
+                    verp_member = la.member
+    recipients: list[Mapping[str, str]] = []
+    for part in msg.walk():
+        ctype = part.get_content_type()
+        if ctype in ("message/delivery-status", "message/global-delivery-status"):
+            blocks = part.get_payload()
+            if isinstance(blocks, list):
+                for block in blocks[1:] if len(blocks) > 1 else blocks:
+                    if isinstance(block, Message):
+                        recipients.append({k.lower(): str(v) for k, v in block.items()})
+        elif not list_key and ctype in ("message/rfc822", "text/rfc822-headers"):
+            inner = part.get_payload()
+            if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+                inner_fields = [(k.lower(), str(v).encode("utf-8", "replace")) for k, v in inner[0].items()]
+            else:
+                payload = part.get_payload(decode=True)
+                inner_fields = header_fields(payload) if isinstance(payload, bytes) else []
+            list_key = _list_from_headers(inner_fields)[0]
+    if not list_key:
+        list_key = _list_from_headers(fields)[0]
+    out = []
+    for r in recipients:
+        action = r.get("action", "").strip().lower()
+        status = r.get("status", "").strip()
+        if action != "failed" and not (not action and status.startswith("5")):
+            continue
+        original = _typed_address(r.get("original-recipient", ""))
+        final = _typed_address(r.get("final-recipient", ""))
+        address = verp_member or original or final
+        if not address:
+            continue
+        out.append(make("bounce", list_key, address, how="delivery status notification",
+                        final_recipient=final or "", status=status.split()[0] if status else "",
+                        diagnostic=" ".join(r.get("diagnostic-code", "").split())[:200]))  # fmt: skip
+    return out
+
+
+def _typed_address(value: str) -> str | None:
+    """The address of an RFC 3464 ``rfc822; addr`` field, or None for other address types."""
+    kind, sep, addr = value.partition(";")
+    if not sep:
+        addr, kind = kind, "rfc822"
+    addr = addr.strip().strip("<>").strip()
+    if kind.strip().lower() not in ("rfc822", "utf-8") or "@" not in addr:
+        return None
+    return addr
+
+
+def _verp(fields: list[tuple[str, bytes]], make: _Maker, la: ListAddress) -> Evidence:
+    sender = (_first_address(next((v for n, v in fields if n == "from"), b"")) or "").split("@")[0]
+    subject = _field(fields, "subject")
+    bounced = sender in _DAEMONS or bool(_FAILURE_WORDS.search(subject))
+    assert la.member is not None
+    return make("bounce" if bounced else "auto-reply", la.list, la.member, how="VERP address",
+                subject=subject[:120])  # fmt: skip
+
+
+def _notice(raw: bytes, fields: list[tuple[str, bytes]], subject: str, make: _Maker) -> list[Evidence] | None:
+    """Owner notices from list managers; None when the message is none."""
+    lower = subject.lower()
+    heads = ("to", "from", "sender", "delivered-to", "x-original-to")
+    if lower.endswith(("subscription notification", "unsubscribe notification")) or lower == "bounce action notification":
+        list_key = _infrastructure_list(fields, heads)
+        body = "\n".join(_text_parts(_parse(raw)))
+        if lower == "bounce action notification":
+            return _bounce_action(body, list_key, make)
+        pattern, kind = (_SUBSCRIBED, "subscribe") if "unsubscribe" not in lower else (_REMOVED, "unsubscribe")
+        out = []
+        for line in body.splitlines():
+            if m := pattern.match(line):
+                for name, addr in getaddresses([m["who"]]):
+                    if "@" in addr:
+                        out.append(make(kind, list_key or m["list"].strip().lower(), addr, name,
+                                        how=f"owner notice{': ' + m['how'] if m['how'] else ''}"))  # fmt: skip
+        return out
+    if m := re.match(r"^(UN)?SUBSCRIBE (\S+)$", subject):
+        sender = _first_address(next((v for n, v in fields if n == "from"), b"")) or ""
+        local, _, host = sender.partition("@")
+        list_key = _infrastructure_list(fields, heads) or (f"{m[2].lower()}@{host}" if "majordomo" in local else m[2].lower())
+        body = "\n".join(_text_parts(_parse(raw)))
+        out = []
+        for line in body.splitlines():
+            mm = (_MJ_LEFT if m[1] else _MJ_ADDED).match(line)
+            if mm:
+                for name, addr in getaddresses([mm["who"]]):
+                    if "@" in addr:
+                        out.append(make("unsubscribe" if m[1] else "subscribe", list_key, addr, name,
+                                        how="majordomo owner notice"))  # fmt: skip
+        return out
+    if m := _FML_ADDED.match(subject):
+        list_key = _list_from_headers(fields)[0] or _infrastructure_list(fields, heads)
+        return [make("subscribe", list_key, m[1].strip("<>"), how="fml owner notice")] if "@" in m[1] else []
+    return None
+
+
+def _bounce_action(body: str, list_key: str, make: _Maker) -> list[Evidence]:
+    values = {k.lower(): v for k, v in _BOUNCE_ACTION.findall(body)}
+    member = values.get("member", "")
+    if "@" not in member:
+        return []
+    list_key = list_key or values.get("list", "").lower()
+    action = values.get("action", "").lower()
+    if "removed" in action:
+        return [make("unsubscribe", list_key, member, how="removed by bounce (owner notice)")]
+    return [make("bounce", list_key, member, how=f"bounce action notice: {values.get('action', '')}",
+                 nomail="by bounce" if "disabled" in action else "")]  # fmt: skip
+
+
+def _post(fields: list[tuple[str, bytes]], subject: str, make: _Maker, account: str | None) -> list[Evidence]:
+    list_key, list_id = _list_from_headers(fields)
+    if not list_key:
+        return []
+    if _field(fields, "x-list-administrivia").lower() == "yes":
+        return []
+    author = _first_address(next((v for n, v in fields if n == "from"), b""))
+    if author and (list_of(author) or author.split("@")[0] in _DAEMONS or is_list_address(author, list_key)):
+        return []  # the list manager speaking, not a post
+    count = _field(fields, "x-mail-count") or _field(fields, "x-sequence").split(" ")[-1]
+    digest = "yes" if _DIGEST.search(subject) else ""
+    out = []
+    if author:
+        names = getaddresses([_field(fields, "from")])
+        out.append(make("post", list_key, author, names[0][0] if names else "", how="list post author",
+                        list_id=list_id, count=count))  # fmt: skip
+    for recipient in _recipients(fields, account):
+        if recipient != author and not is_list_address(recipient, list_key):
+            out.append(make("received", list_key, recipient, how="list post in the member's mailbox",
+                            list_id=list_id, count=count, digest=digest))  # fmt: skip
+            break
+    return out
+
+
+def _recipients(fields: list[tuple[str, bytes]], account: str | None) -> list[str]:
+    """Whose mailbox the message was delivered to, most trusted first."""
+    found = []
+    for name in ("delivered-to", "x-original-to", "envelope-to"):
+        for n, value in fields:
+            if n == name and (addr := _first_address(value)):
+                found.append(addr)
+                break
+    for n, value in fields:
+        if n == "received" and (m := _FOR.search(decode_header_value(value))):
+            found.append(normalize_address(m.group(1)))
+            break
+    if account:
+        found.append(normalize_address(account))
+    return found
+
+
+def evidence_from_deliveries(deliveries: Iterable[Evidence], known_lists: Iterable[str] = ()) -> Iterator[Evidence]:
+    """List evidence from ``delivery`` lines: who a list post reached, who bounced, who posted."""
+    known = {normalize_address(k) for k in known_lists if "@" in k}
+    messages: dict[tuple[str, str], list[Evidence]] = {}
+    for ev in deliveries:
+        if ev.kind != "delivery":
+            continue
+        f = ev.fields
+        recipient = normalize_address(f.get("orig_to") or f.get("recipient") or "")
+        if recipient in known and f.get("sender"):
+            sender = normalize_address(f["sender"])
+            if not list_of(sender) and not is_list_address(sender, recipient):
+                yield _delivery_evidence("post", ev, recipient, sender, how="mail log: sent to the list")
+        key = (f.get("message_id") or "", f.get("queue_id") or ev.source + ":" + ev.position)
+        messages.setdefault(key, []).append(ev)
+    for lines in messages.values():
+        la = list_of(lines[0].fields.get("sender", ""))
+        if la is None or (not la.strong and la.list not in known):
+            continue
+        final: dict[str, tuple[str, Evidence]] = {}
+        for ev in lines:
+            recipient = normalize_address(ev.fields.get("orig_to") or ev.fields.get("recipient") or "")
+            status = ev.fields.get("status", "")
+            rank = {"sent": 3, "bounced": 2, "deferred": 1}.get(status, 0)
+            if rank and rank >= {"sent": 3, "bounced": 2, "deferred": 1}.get(final.get(recipient, ("",))[0], 0):
+                final[recipient] = (status, ev)
+        verp = la.member is not None and set(final) == {la.member}
+        if not verp and len(final) < MIN_POST_RECIPIENTS:
+            continue
+        for recipient, (status, ev) in final.items():
+            kind = {"sent": "delivered", "bounced": "bounce", "deferred": "deferred"}[status]
+            yield _delivery_evidence(kind, ev, la.list, recipient, how=f"mail log: list post {status}")
+
+
+def _delivery_evidence(kind: str, ev: Evidence, list_key: str, address: str, how: str) -> Evidence:
+    f = ev.fields
+    values = {"list": list_key, "manager": "mail-log", "address": address, "how": how}
+    for name in ("message_id", "queue_id", "status", "dsn", "relay"):
+        if f.get(name):
+            values[name] = f[name]
+    return Evidence(kind, ev.source, ev.position, ev.time, values)

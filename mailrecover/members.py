@@ -1,0 +1,311 @@
+"""Rebuilding mailing-list rosters from evidence: per list, per address, a timeline and a verdict.
+
+Every piece of evidence about a list (from list-manager files, gathered mail and mail-log
+delivery lines) becomes an event for one address.  Events that put an address on the list
+(subscribed, found in a member file, sent a list post, bounced a list post) and events that
+take it off (unsubscribed, address changed away, left out of a complete member file) are
+ordered by time; the last one decides: ``member`` or ``left``.  An address seen only as a
+poster is ``unknown``.  A member whose latest list mail bounced stays a member, marked
+``bouncing``.  The list's own addresses (``-owner``, ``-bounces``, …) are never members.
+
+Times without a zone (list-manager logs) are taken as UTC.  A member file's time is its
+modification time, so a restored backup that lost its times can make a member file look
+newer than it is: the CSV names every line behind a verdict so an owner can check.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from .errors import UsageError
+from .lists import evidence_from_deliveries, is_list_address
+from .model import Evidence
+from .rfc822 import normalize_address
+
+__all__ = [
+    "Effect",
+    "Event",
+    "ExportFormat",
+    "ListPicture",
+    "Member",
+    "Status",
+    "export",
+    "find_list",
+    "reconstruct",
+    "summary",
+    "to_json",
+]
+
+
+class Status(enum.StrEnum):
+    MEMBER = "member"
+    LEFT = "left"
+    UNKNOWN = "unknown"
+
+
+class Effect(enum.IntEnum):
+    """What an event does to membership; the value orders events at the same instant."""
+
+    NONE = 0
+    JOIN = 1
+    LEAVE = 2
+
+
+class ExportFormat(enum.StrEnum):
+    CSV = "csv"
+    MAILMAN2 = "mailman2"
+    MAILMAN3 = "mailman3"
+    FML = "fml"
+
+
+_JOINS = {"subscribe", "member", "delivered", "deferred", "received", "bounce", "auto-reply"}
+_LEAVES = {"unsubscribe"}
+_NEUTRAL = {"post"}
+_LIST_KINDS = _JOINS | _LEAVES | _NEUTRAL | {"address-change", "roster"}
+_EPOCH = datetime.min.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One fact on one address's timeline, with the evidence line behind it."""
+
+    time: datetime | None
+    kind: str
+    effect: Effect
+    evidence: Evidence
+    note: str = ""
+
+    def describe(self) -> str:
+        when = self.time.strftime("%Y-%m-%d %H:%M") if self.time else "undated"
+        f = self.evidence.fields
+        how = self.note or f.get("how", "")
+        where = self.evidence.source + (f":{self.evidence.position}" if self.evidence.position else "")
+        return f"{when} {self.kind}{f' ({how})' if how else ''} [{where}]"
+
+
+@dataclass
+class Member:
+    """What is known of one address on one list."""
+
+    address: str
+    events: list[Event] = field(default_factory=list)
+    status: Status = Status.UNKNOWN
+    bouncing: bool = False
+    name: str = ""
+    digest: bool | None = None
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+
+    def decide(self) -> None:
+        self.events.sort(key=lambda e: (e.time or _EPOCH, e.effect))
+        self.status, self.bouncing = Status.UNKNOWN, False
+        for e in self.events:
+            f = e.evidence.fields
+            if e.effect is Effect.JOIN:
+                self.status = Status.MEMBER
+            elif e.effect is Effect.LEAVE:
+                self.status = Status.LEFT
+            if e.kind == "bounce" or f.get("bouncing") == "yes" or f.get("nomail") == "by bounce":
+                self.bouncing = True
+            elif e.kind in ("delivered", "received", "subscribe"):
+                self.bouncing = False
+            if f.get("name") and e.effect is not Effect.LEAVE:
+                self.name = f["name"]
+            if f.get("digest") in ("yes", "no") and e.kind != "post":
+                self.digest = f["digest"] == "yes"
+        times = [e.time for e in self.events if e.time]
+        self.first_seen = min(times) if times else None
+        self.last_seen = max(times) if times else None
+        if self.status is not Status.MEMBER:
+            self.bouncing = False
+
+    @property
+    def label(self) -> str:
+        """The status as the CSV says it: ``member``, ``member-bouncing``, ``left``, ``unknown``."""
+        return "member-bouncing" if self.bouncing else str(self.status)
+
+
+@dataclass
+class ListPicture:
+    """One list: every address seen, and the member files that list every member."""
+
+    address: str
+    members: dict[str, Member] = field(default_factory=dict)
+
+    def current(self) -> list[Member]:
+        return sorted((m for m in self.members.values() if m.status is Status.MEMBER), key=lambda m: m.address)
+
+    def member(self, address: str) -> Member:
+        if address not in self.members:
+            self.members[address] = Member(address)
+        return self.members[address]
+
+
+def _canonical_lists(evidence: list[Evidence]) -> dict[str, str]:
+    """Each list key as found → the key used: a short name joins the one address with that local part."""
+    keys = {e.fields.get("list", "") for e in evidence} - {""}
+    full = {k for k in keys if "@" in k}
+    by_local: dict[str, set[str]] = {}
+    for k in full:
+        by_local.setdefault(k.partition("@")[0], set()).add(k)
+    mapping = {}
+    for k in keys:
+        candidates = by_local.get(k, set()) if "@" not in k else set()
+        mapping[k] = next(iter(candidates)) if len(candidates) == 1 else k
+    return mapping
+
+
+def reconstruct(evidence: Iterable[Evidence]) -> dict[str, ListPicture]:
+    """Every list found in the evidence, each address on it with its timeline and status."""
+    items = [e for e in evidence if e.kind in _LIST_KINDS or e.kind == "delivery"]
+    known = {e.fields.get("list", "") for e in items if e.kind != "delivery"}
+    items = [e for e in items if e.kind != "delivery"] + list(
+        evidence_from_deliveries((e for e in items if e.kind == "delivery"), known)
+    )
+    mapping = _canonical_lists(items)
+    all_lists = set(mapping.values())
+    pictures: dict[str, ListPicture] = {}
+    rosters: list[tuple[str, Evidence]] = []
+    snapshots: dict[tuple[str, str], set[str]] = {}
+
+    def excluded(address: str) -> bool:
+        return any(address == k or is_list_address(address, k) for k in all_lists)
+
+    for e in items:
+        list_key = mapping.get(e.fields.get("list", ""), "")
+        if not list_key:
+            continue
+        picture = pictures.setdefault(list_key, ListPicture(list_key))
+        if e.kind == "roster":
+            rosters.append((list_key, e))
+            continue
+        address = e.fields.get("address", "")
+        if not address or excluded(address):
+            continue
+        if e.kind == "address-change":
+            old = e.fields.get("old_address", "")
+            picture.member(address).events.append(Event(e.time, "address-change", Effect.JOIN, e, f"from {old}"))
+            if old and not excluded(old):
+                picture.member(old).events.append(Event(e.time, "address-change", Effect.LEAVE, e, f"to {address}"))
+            continue
+        if e.kind == "member" and e.fields.get("snapshot"):
+            snapshots.setdefault((list_key, e.fields["snapshot"]), set()).add(address)
+        effect = Effect.JOIN if e.kind in _JOINS else Effect.LEAVE if e.kind in _LEAVES else Effect.NONE
+        picture.member(address).events.append(Event(e.time, e.kind, effect, e))
+    for list_key, roster in rosters:
+        _apply_roster(pictures[list_key], roster, snapshots.get((list_key, roster.fields.get("snapshot", "")), set()))
+    for picture in pictures.values():
+        for m in picture.members.values():
+            m.decide()
+    return pictures
+
+
+def _apply_roster(picture: ListPicture, roster: Evidence, present: set[str]) -> None:
+    """Whoever was a member before a complete member file and is not in it had left by then."""
+    if roster.time is None:
+        return
+    for address, m in picture.members.items():
+        if address in present:
+            continue
+        before = [e for e in m.events if e.time and e.time < roster.time and e.effect is not Effect.NONE]
+        before.sort(key=lambda e: (e.time or _EPOCH, e.effect))
+        if before and before[-1].effect is Effect.JOIN:
+            note = f"not in the complete member file ({roster.fields.get('how', '')})"
+            m.events.append(Event(roster.time, "absent", Effect.LEAVE, roster, note))
+
+
+def find_list(pictures: Mapping[str, ListPicture], wanted: str) -> ListPicture:
+    """The list named by address or short name; UsageError naming the lists found otherwise."""
+    key = normalize_address(wanted) if "@" in wanted else wanted.lower()
+    if key in pictures:
+        return pictures[key]
+    matches = [p for k, p in pictures.items() if "@" not in key and k.partition("@")[0] == key]
+    if len(matches) == 1:
+        return matches[0]
+    raise UsageError(f"no list {wanted!r} in the evidence; found: {', '.join(sorted(pictures)) or 'none'}")
+
+
+def summary(pictures: Mapping[str, ListPicture]) -> list[dict[str, object]]:
+    """One row per list: its key and how many addresses are members, bouncing, left, unknown."""
+    rows = []
+    for key in sorted(pictures):
+        ms = pictures[key].members.values()
+        rows.append({
+            "list": key,
+            "members": sum(1 for m in ms if m.status is Status.MEMBER),
+            "bouncing": sum(1 for m in ms if m.bouncing),
+            "left": sum(1 for m in ms if m.status is Status.LEFT),
+            "unknown": sum(1 for m in ms if m.status is Status.UNKNOWN),
+        })  # fmt: skip
+    return rows
+
+
+def _iso(t: datetime | None) -> str:
+    return t.isoformat() if t else ""
+
+
+def _with_name(m: Member) -> str:
+    if not m.name:
+        return m.address
+    name = m.name.replace("\\", "\\\\").replace('"', '\\"')
+    if any(c in name for c in '()<>@,;:\\".[]'):
+        name = f'"{name}"'
+    return f"{name} <{m.address}>"
+
+
+def export(picture: ListPicture, fmt: ExportFormat | str) -> str:
+    """The list in a tool's input format: its current members only, except CSV (every address)."""
+    fmt = ExportFormat(fmt)
+    current = picture.current()
+    if fmt is ExportFormat.MAILMAN2 or fmt is ExportFormat.MAILMAN3:
+        return "".join(f"{_with_name(m)}\n" for m in current)
+    if fmt is ExportFormat.FML:
+        return "".join(f"{m.address}\n" for m in current)
+    order = {Status.MEMBER: 0, Status.UNKNOWN: 1, Status.LEFT: 2}
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["address", "name", "status", "first_seen", "last_seen", "evidence"])
+    for m in sorted(picture.members.values(), key=lambda m: (order[m.status], m.address)):
+        writer.writerow([m.address, m.name, m.label, _iso(m.first_seen), _iso(m.last_seen),
+                         "; ".join(e.describe() for e in m.events)])  # fmt: skip
+    return out.getvalue()
+
+
+def _event_json(e: Event) -> dict[str, object]:
+    return {
+        "time": _iso(e.time),
+        "kind": e.kind,
+        "effect": e.effect.name.lower(),
+        "note": e.note,
+        "source": e.evidence.source,
+        "position": e.evidence.position,
+        "fields": dict(e.evidence.fields),
+    }
+
+
+def to_json(pictures: Iterable[ListPicture]) -> list[dict[str, object]]:
+    """The full picture: per list, per address, status and every event behind it."""
+    return [
+        {
+            "list": p.address,
+            "members": [
+                {
+                    "address": m.address,
+                    "name": m.name,
+                    "status": str(m.status),
+                    "bouncing": m.bouncing,
+                    "digest": m.digest,
+                    "first_seen": _iso(m.first_seen),
+                    "last_seen": _iso(m.last_seen),
+                    "events": [_event_json(e) for e in m.events],
+                }
+                for m in sorted(p.members.values(), key=lambda m: m.address)
+            ],
+        }
+        for p in pictures
+    ]
