@@ -17,6 +17,7 @@ from typing import Any
 from . import __version__
 from .errors import MailRecoverError, OperationError, UsageError
 from .gather import gather
+from .members import ExportFormat, export, find_list, from_workspace, render_summary, summary as list_summary, to_json
 from .model import Problem
 from .plugin import load_plugins
 from .progress import Progress
@@ -65,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--dry-run", action="store_true", help="show the plan, write nothing")
     s.add_argument("--include-quarantined", action="store_true",
                    help="also restore mail delivered to other mailboxes, knowingly")  # fmt: skip
+
+    m = sub.add_parser("members", help="mailing-list members rebuilt from every surviving trace")
+    m.add_argument("--list", metavar="ADDR", dest="list_address", help="the list to export")
+    m.add_argument("--format", choices=[f.value for f in ExportFormat], default=ExportFormat.CSV.value,
+                   help="csv (every address, with its evidence) or a list manager's input format")  # fmt: skip
     return p
 
 
@@ -218,6 +224,20 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
     return PROBLEMS if result.quarantined else DONE
 
 
+def _cmd_members(args: argparse.Namespace, ws: Workspace) -> int:
+    pictures = from_workspace(ws)
+    if not args.list_address:
+        rows = list_summary(pictures)
+        _emit(args, rows, render_summary(rows))
+        return DONE
+    picture = find_list(pictures, args.list_address)
+    if args.json:
+        _emit(args, to_json([picture])[0], "")
+    else:
+        sys.stdout.write(export(picture, args.format))
+    return DONE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.umask(0o077)  # everything mailrecover writes is for the administrator's eyes only
     try:
@@ -227,7 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "discover":
             return _cmd_discover(args)
         with Workspace(args.workspace) as ws:
-            command = {"gather": _cmd_gather, "report": _cmd_report, "restore": _cmd_restore}
+            command = {"gather": _cmd_gather, "report": _cmd_report, "restore": _cmd_restore,
+                       "members": _cmd_members}  # fmt: skip
             return command[args.command](args, ws)
     except MailRecoverError as e:
         print(f"mailrecover: {e}", file=sys.stderr)

@@ -28,15 +28,20 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import Message
 from email.utils import getaddresses
+from typing import TYPE_CHECKING
 
 from .model import Evidence
 from .rfc822 import decode_header_value, decode_text, header_fields, normalize_address, parse_date
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
 
 __all__ = [
     "MIN_POST_RECIPIENTS",
@@ -45,6 +50,7 @@ __all__ = [
     "evidence_from_message",
     "is_list_address",
     "list_of",
+    "scan_workspace",
 ]
 
 #: A message from a list's envelope sender to this many recipients or more is a list post.
@@ -424,3 +430,17 @@ def _delivery_evidence(kind: str, ev: Evidence, list_key: str, address: str, how
         if f.get(name):
             values[name] = f[name]
     return Evidence(kind, ev.source, ev.position, ev.time, values)
+
+
+def scan_workspace(ws: Workspace) -> Iterator[Evidence]:
+    """List evidence stored by plugins, then what every gathered copy says (each bytes once per account)."""
+    rows = ws.db.execute("SELECT kind, source, position, time, fields FROM evidence ORDER BY id")
+    for kind, source, position, time, fields in rows.fetchall():
+        yield Evidence(kind, source, position, datetime.fromisoformat(time) if time else None, json.loads(fields))
+    seen: set[tuple[str, str]] = set()
+    copies = ws.db.execute("SELECT account, source, position, blob FROM copies ORDER BY id").fetchall()
+    for account, source, position, blob in copies:
+        if (blob, account) in seen:
+            continue
+        seen.add((blob, account))
+        yield from evidence_from_message(ws.raw(blob), source=source, position=position, account=account or None)

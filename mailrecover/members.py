@@ -18,14 +18,18 @@ from __future__ import annotations
 import csv
 import enum
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from .errors import UsageError
-from .lists import evidence_from_deliveries, is_list_address
+from .lists import evidence_from_deliveries, is_list_address, scan_workspace
 from .model import Evidence
 from .rfc822 import normalize_address
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
 
 __all__ = [
     "Effect",
@@ -36,7 +40,9 @@ __all__ = [
     "Status",
     "export",
     "find_list",
+    "from_workspace",
     "reconstruct",
+    "render_summary",
     "summary",
     "to_json",
 ]
@@ -160,9 +166,22 @@ def _canonical_lists(evidence: list[Evidence]) -> dict[str, str]:
     return mapping
 
 
+def _once(evidence: Iterable[Evidence]) -> Iterator[Evidence]:
+    """Each fact once: copies of one mail in several places say the same thing."""
+    seen: set[tuple[str, ...]] = set()
+    for e in evidence:
+        f = e.fields
+        if f.get("message_id") and f.get("manager") == "mail":
+            key = (e.kind, f.get("list", ""), f.get("address", ""), f["message_id"])
+            if key in seen:
+                continue
+            seen.add(key)
+        yield e
+
+
 def reconstruct(evidence: Iterable[Evidence]) -> dict[str, ListPicture]:
     """Every list found in the evidence, each address on it with its timeline and status."""
-    items = [e for e in evidence if e.kind in _LIST_KINDS or e.kind == "delivery"]
+    items = [e for e in _once(evidence) if e.kind in _LIST_KINDS or e.kind == "delivery"]
     known = {e.fields.get("list", "") for e in items if e.kind != "delivery"}
     items = [e for e in items if e.kind != "delivery"] + list(
         evidence_from_deliveries((e for e in items if e.kind == "delivery"), known)
@@ -205,6 +224,11 @@ def reconstruct(evidence: Iterable[Evidence]) -> dict[str, ListPicture]:
     return pictures
 
 
+def from_workspace(ws: Workspace) -> dict[str, ListPicture]:
+    """Every list in a workspace: list-manager evidence, delivery lines and gathered mail."""
+    return reconstruct(scan_workspace(ws))
+
+
 def _apply_roster(picture: ListPicture, roster: Evidence, present: set[str]) -> None:
     """Whoever was a member before a complete member file and is not in it had left by then."""
     if roster.time is None:
@@ -243,6 +267,17 @@ def summary(pictures: Mapping[str, ListPicture]) -> list[dict[str, object]]:
             "unknown": sum(1 for m in ms if m.status is Status.UNKNOWN),
         })  # fmt: skip
     return rows
+
+
+def render_summary(rows: list[dict[str, object]]) -> str:
+    if not rows:
+        return "no mailing lists found in the evidence"
+    width = max(len(str(r["list"])) for r in rows)
+    return "\n".join(
+        f"{r['list']:<{width}}  {r['members']} members ({r['bouncing']} bouncing), "
+        f"{r['left']} left, {r['unknown']} unknown"
+        for r in rows
+    )
 
 
 def _iso(t: datetime | None) -> str:

@@ -35,6 +35,7 @@ _TRY_CHADDR = re.compile(r"^\S+: Try change address: (\S+) -> (\S+)")
 _FML8 = re.compile(r"^(add|remove) (\S+) (?:to|from) map=(\S+)")
 _MAIL_LIST = re.compile(r"""^\s*\$MAIL_LIST\s*=\s*["']([^"']+)["']""", re.M)
 _PERL_VAR = re.compile(r"""^\s*\$(\w+)\s*=\s*["']([^"'$]*)["']\s*;""", re.M)
+_COMMENT = re.compile(r"\s#")
 _CF_VAR = re.compile(r"^\s*(ml_name|ml_domain)\s*=\s*(\S+)", re.M)
 
 
@@ -79,11 +80,11 @@ def _list_address(directory: str, context: ReadContext) -> tuple[str | None, str
 
 def _entry(line: str) -> tuple[str, str] | None:
     """(address, options) of an active member line, or None for comments and blanks."""
-    line = line.split(" #", 1)[0].strip()
+    line = _COMMENT.split(line, 1)[0].strip()
     if not line or line.startswith("#") or line.startswith("+"):
         return None
-    addr, _, opts = line.partition(" ")
-    return addr, " ".join(opts.split())
+    addr, *opts = line.split()
+    return addr, " ".join(opts)
 
 
 class FmlPlugin:
@@ -200,7 +201,7 @@ class FmlPlugin:
             if entry is None:
                 yield Problem(ProblemKind.DAMAGED, path, str(n), "not an address")
                 continue
-            digest = "yes" if re.search(r"(?:^|\s)(?:m=|matome\s)", line.split(" #")[0]) else "no"
+            digest = "yes" if re.search(r"(?:^|\s)(?:m=|matome\s)", _COMMENT.split(line, 1)[0]) else "no"
             present.add(normalize_address(entry[0]))
             count += 1
             yield make("member", n, when, list_key, entry[0], how=f"fml {base}", digest=digest,
