@@ -36,7 +36,7 @@ MAILMAN_MEMBERS = [
     "Carol <carol@example.jp>",
     "dave.mixed@example.com",
     "Frank Zappa <frank@example.com>",
-    "grace@example.com",
+    "Grace Hopper <grace@example.com>",
     "owner@example.org",
 ]
 MAILMAN_LEFT = {"bob@example.net", "erin@example.com", "heidi@example.com", "ivan@example.com"}

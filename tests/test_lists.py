@@ -1,0 +1,211 @@
+"""List evidence read out of messages and delivery lines: the corpus bounces and list mail."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from mailrecover.lists import (
+    evidence_from_deliveries, evidence_from_message, is_list_address, list_of,
+)  # fmt: skip
+from mailrecover.model import Evidence
+from mailrecover_local.mbox import split_mbox
+
+from .lists_builders import deliveries, owner_mails
+
+
+def _corpus_message(path) -> bytes:
+    raw = path.read_bytes()
+    return raw.split(b"\n", 1)[1] if raw.startswith(b"From ") else raw
+
+
+def _facts(evidence):
+    return [(e.kind, e.fields.get("list", ""), e.fields.get("address", "")) for e in evidence]
+
+
+# Every corpus bounce with an RFC 3464 report, and the recipients it reports failed.
+DSN_BOUNCES = {
+    "flanker_delayed.eml": [("bounce", "info-mime@cs.example.com", "foo@example.com")],
+    "flanker_mailbox-full.eml": [("bounce", "", "user@aol.com")],
+    "flanker_office365.eml": [("bounce", "", "noname@example.com")],
+    "flanker_zed.eml": [("bounce", "", "asdfasdfasdfasdfasdfasdfewrqertrtyrthsfgdfgadfqeadvxzvz@gmail.com")],
+    "mail_multi_address_bounce1.eml": [
+        ("bounce", "", a + "@gmail.com") for a in (
+            "bbbbvhvbbvkjbhfbvbvjhb", "bscdbcjhasbcjhbdscbhbsdhcbj", "egyfefsdvsfvvhjsd",
+            "kfhejkfbsjkjsbhds", "qfvhgsvhgsduiohncdhcvhsdfvsfygusd")
+    ],
+    "mail_report_530.eml": [("bounce", "", "edwin@zzzzzzz.com")],
+    # bounced to Mailman 2.0's -admin address: the list is known, the original recipient reported
+    "mailman2_dsn_01.eml": [("bounce", "jpython-interest@python.org", "userx@example.com")],
+    "sisimai_lhost-amazonses-01.eml": [("bounce", "", "shironeko@example.co.jp")],
+    "sisimai_lhost-courier-01.eml": [("bounce", "", "kijitora@example.co.jp")],
+    "sisimai_lhost-domino-02.eml": [("bounce", "", "kijitora@example.co.jp")],
+    "sisimai_lhost-exchange2007-04.eml": [("bounce", "", "neko-nyaan@cat.example.jp")],
+    "sisimai_lhost-postfix-01.eml": [("bounce", "", "kijitora@example.org")],
+    "sisimai_lhost-postfix-09.eml": [("bounce", "", "kijitora@example.ne.jp")],
+    "sisimai_lhost-sendmail-01.eml": [("bounce", "", "userunknown@bouncehammer.jp")],
+    "sisimai_rfc3464-01.eml": [("bounce", "", "userunknown@bouncehammer.jp")],
+    "sisimai_rhost-nttdocomo-01.eml": [("bounce", "", "azumakuniyuki@ntt.docomo.example.ne.jp")],
+}
+
+
+def test_corpus_bounces_report_exactly_their_failed_recipients(corpus):
+    found = {}
+    for path in sorted((corpus / "bounce").glob("*.eml")):
+        evidence = evidence_from_message(_corpus_message(path), source=str(path))
+        if evidence:
+            found[path.name] = _facts(evidence)
+    assert found == DSN_BOUNCES
+
+
+def test_corpus_dsn_keeps_status_and_final_recipient(corpus):
+    [e] = evidence_from_message(_corpus_message(corpus / "bounce" / "mailman2_dsn_01.eml"))
+    assert e.fields["status"] == "5.0.0"
+    assert e.fields["final_recipient"] == "userx@sims-ms-daemon"
+    assert e.time == datetime(2000, 10, 3, 21, 57, 2, tzinfo=timezone.utc)
+
+
+def test_corpus_bounce_mbox_is_read_message_by_message(corpus):
+    data = (corpus / "bounce" / "sisimai_mbox-0").read_bytes()
+    messages = list(split_mbox(data))
+    assert len(messages) == 37
+    bounced = [e for offset, _, raw, _ in messages for e in evidence_from_message(raw, position=str(offset))]
+    assert all(e.kind == "bounce" and "@" in e.fields["address"] for e in bounced)
+    assert len(bounced) == len({(e.position, e.fields["address"]) for e in bounced}) > 0
+
+
+def test_corpus_list_post_names_list_and_author(corpus):
+    evidence = evidence_from_message(_corpus_message(corpus / "mlm" / "mailman2_bad_01.eml"))
+    assert ("post", "mailman-users@python.org", "zzzzz@alb-net.com") in _facts(evidence)
+    assert evidence[0].fields["name"] == "Zzzzz TTTT"
+
+
+def test_corpus_list_manager_replies_are_no_posts(corpus):
+    # fml's "you are not a member" reply, from the list's -admin address: says nothing of members
+    assert evidence_from_message(_corpus_message(corpus / "mlm" / "sisimai_lhost-fml-02.eml")) == []
+    # a bounce forwarded to a Mailman 2.0 -admin address that has no readable report
+    assert evidence_from_message(_corpus_message(corpus / "bounce" / "mailman2_dumbass_01.eml")) == []
+
+
+def test_owner_notices_verp_bounce_and_received_post():
+    mails = owner_mails()
+    got = {name: _facts(evidence_from_message(raw, account="owner@example.org")) for name, raw in mails.items()}
+    assert list(got.values()) == [
+        [("subscribe", "dev@lists.example.org", "frank@example.com")],
+        [("unsubscribe", "dev@lists.example.org", "heidi@example.com")],
+        [("bounce", "dev@lists.example.org", "frank@example.com")],
+        [("post", "dev@lists.example.org", "grace@example.com"),
+         ("received", "dev@lists.example.org", "owner@example.org")],
+    ]
+
+
+def _notice(subject: str, body: str, sender: str = "Majordomo@example.edu") -> bytes:
+    return (f"From: {sender}\nTo: chat-approval@example.edu\nSubject: {subject}\n"
+            f"Date: Tue, 2 Jan 2001 10:00:00 +0000\n\n{body}").encode()  # fmt: skip
+
+
+def test_majordomo_and_fml_notices_and_bounce_actions():
+    assert _facts(evidence_from_message(_notice("SUBSCRIBE chat", "\tann@example.com has been added to chat.\n"
+                                                "\tNo action is required on your part.\n"))) == [
+        ("subscribe", "chat@example.edu", "ann@example.com")]
+    assert _facts(evidence_from_message(_notice("UNSUBSCRIBE chat", "ann@example.com has unsubscribed from chat.\n"))) == [
+        ("unsubscribe", "chat@example.edu", "ann@example.com")]
+    fml = (b"From: elena-admin@fml.example.jp\nTo: elena-admin@fml.example.jp\nX-ML-Name: elena\n"
+           b"Subject: New added member: new@example.jp (elena ML)\n\n<new@example.jp> is added\n")
+    assert _facts(evidence_from_message(fml)) == [("subscribe", "elena", "new@example.jp")]
+    action = _notice("Bounce action notification",
+                     "This is a Mailman mailing list bounce action notice:\n\n    List:       Dev\n"
+                     "    Member:     zed@example.com\n    Action:     Subscription disabled.\n"
+                     "    Reason:     Excessive or fatal bounces.\n", sender="dev-bounces@lists.example.org")
+    [e] = evidence_from_message(action)
+    assert (e.kind, e.fields["list"], e.fields["address"], e.fields["nomail"]) == (
+        "bounce", "dev@lists.example.org", "zed@example.com", "by bounce")
+
+
+def test_vacation_reply_to_a_verp_address_is_no_bounce():
+    raw = (b"From: ann@example.com\nTo: dev-bounces+ann=example.com@lists.example.org\n"
+           b"Subject: Away until May 5\nDate: Tue, 1 May 2012 10:00:00 +0000\n\nI am away.\n")
+    assert _facts(evidence_from_message(raw)) == [("auto-reply", "dev@lists.example.org", "ann@example.com")]
+
+
+@pytest.mark.parametrize(
+    "address,expected",
+    [
+        ("dev-bounces@lists.example.org", ("dev@lists.example.org", None, True)),
+        ("dev-bounces+Ann=Example.com@lists.example.org", ("dev@lists.example.org", "ann@example.com", True)),
+        ("test-return-12-ann=example.com@lists.example.com", ("test@lists.example.com", "ann@example.com", True)),
+        ("owner-chat@example.edu", ("chat@example.edu", None, False)),
+        ("elena-admin@fml.example.jp", ("elena@fml.example.jp", None, False)),
+        ("ann@example.com", None),
+    ],
+)
+def test_list_of(address, expected):
+    la = list_of(address)
+    assert (la.list, la.member, la.strong) == expected if expected else la is None
+
+
+@pytest.mark.parametrize(
+    "address,is_own",
+    [
+        ("dev@lists.example.org", True), ("DEV-Owner@lists.example.org", True),
+        ("dev-request@lists.example.org", True), ("dev-bounces+x=y.org@lists.example.org", True),
+        ("dev-admin@lists.example.org", True), ("dev-join@lists.example.org", True),
+        ("dev-leave@lists.example.org", True), ("dev-confirm+abc@lists.example.org", True),
+        ("owner-dev@lists.example.org", True), ("dev@example.org", False),
+        ("developer@lists.example.org", False), ("dev-team@lists.example.org", False),
+    ],
+)
+def test_is_list_address(address, is_own):
+    assert is_list_address(address, "dev@lists.example.org") is is_own
+
+
+def _delivery(n, sender, recipient, status, mid="<m1@x>", qid="Q1", orig_to=""):
+    fields = {"sender": sender, "recipient": recipient, "status": status, "message_id": mid, "queue_id": qid}
+    if orig_to:
+        fields["orig_to"] = orig_to
+    return Evidence("delivery", "mail.log", str(n), datetime(2012, 5, 10, tzinfo=timezone.utc), fields)
+
+
+def test_deliveries_of_a_list_post():
+    items = [
+        _delivery(1, "dev-bounces@lists.example.org", "ann@example.com", "deferred"),
+        _delivery(2, "dev-bounces@lists.example.org", "ann@example.com", "sent"),
+        _delivery(3, "dev-bounces@lists.example.org", "box@example.net", "sent", orig_to="bob@example.com"),
+        _delivery(4, "dev-bounces@lists.example.org", "cy@example.com", "bounced"),
+        # a confirmation request to one would-be subscriber: not a post
+        _delivery(5, "dev-bounces@lists.example.org", "dee@example.com", "sent", mid="<c@x>", qid="Q2"),
+        # VERP: one message per member
+        _delivery(6, "dev-bounces+eve=example.com@lists.example.org", "eve@example.com", "sent",
+                  mid="<m1@x>", qid="Q3"),
+        # plain mail between people
+        _delivery(7, "ann@example.com", "fay@example.com", "sent", mid="<p@x>", qid="Q4"),
+        # a post sent to the list
+        _delivery(8, "ann@example.com", "dev@lists.example.org", "sent", mid="<m1@x>", qid="Q5"),
+    ]
+    got = sorted((e.kind, e.fields["list"], e.fields["address"], e.position)
+                 for e in evidence_from_deliveries(items, {"dev@lists.example.org"}))  # fmt: skip
+    assert got == [
+        ("bounce", "dev@lists.example.org", "cy@example.com", "4"),
+        ("delivered", "dev@lists.example.org", "ann@example.com", "2"),
+        ("delivered", "dev@lists.example.org", "bob@example.com", "3"),
+        ("delivered", "dev@lists.example.org", "eve@example.com", "6"),
+        ("post", "dev@lists.example.org", "ann@example.com", "8"),
+    ]
+
+
+def test_owner_alias_sender_counts_only_for_a_known_list():
+    items = [_delivery(n, "owner-chat@example.edu", r, "sent") for n, r in enumerate(("a@x.org", "b@x.org"))]
+    assert list(evidence_from_deliveries(items)) == []
+    assert len(list(evidence_from_deliveries(items, {"chat@example.edu"}))) == 2
+
+
+def test_scenario_deliveries():
+    items = [Evidence("delivery", "mail.log", str(n), d.when,
+                      {"sender": d.sender, "recipient": d.recipient, "status": d.status,
+                       "message_id": d.message_id, "queue_id": d.queue_id, "orig_to": d.orig_to})
+             for n, d in enumerate(deliveries())]  # fmt: skip
+    got = [(e.kind, e.fields["address"]) for e in evidence_from_deliveries(items, {"dev@lists.example.org"})]
+    assert ("bounce", "frank@example.com") in got and ("delivered", "dave.mixed@example.com") in got
+    # the owner notice went to one address (dev-owner@, expanded to two owners): no post
+    assert [a for _, a in got if "owner" in a or "deputy" in a] == ["owner@example.org"]  # by the post

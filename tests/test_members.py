@@ -1,0 +1,181 @@
+"""Rosters rebuilt from every surviving trace, through the command line, and the rules behind them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from mailrecover.cli import main
+from mailrecover.members import ExportFormat, Status, export, reconstruct
+from mailrecover.model import Evidence
+from mailrecover.workspace import Workspace
+
+from .builders import snapshot
+from .lists_builders import (
+    FML_LEFT, FML_LIST, FML_MEMBERS, MAILMAN_LEFT, MAILMAN_LIST, MAILMAN_MEMBERS, OWNER,
+    build_fml, build_mailman, deliveries, store_deliveries,
+)  # fmt: skip
+
+
+def _run(ws: Path, *args: str) -> int:
+    return main(["--workspace", str(ws), *args])
+
+
+@pytest.fixture
+def recovered(tmp_path, capsys):
+    """A workspace holding everything that survived of both lists; sources checked untouched."""
+    sources = tmp_path / "sources"
+    var, owner_maildir = build_mailman(sources)
+    fml_dir = build_fml(sources)
+    before = snapshot(sources)
+    ws = tmp_path / "ws"
+    assert _run(ws, "gather", "--list", MAILMAN_LIST, str(var)) == 0
+    assert _run(ws, "gather", "--account", OWNER, str(owner_maildir)) == 0
+    assert _run(ws, "gather", str(fml_dir)) == 0
+    with Workspace(ws) as w:
+        store_deliveries(w, deliveries())
+    capsys.readouterr()
+    yield ws
+    assert snapshot(sources) == before
+
+
+def _out(capsys, ws: Path, *args: str) -> str:
+    assert _run(ws, *args) == 0
+    return capsys.readouterr().out
+
+
+def test_mailman2_export_is_exactly_the_current_members(recovered, capsys):
+    out = _out(capsys, recovered, "members", "--list", MAILMAN_LIST, "--format", "mailman2")
+    assert out.splitlines() == MAILMAN_MEMBERS
+
+
+def test_fml_export_is_exactly_the_current_members(recovered, capsys):
+    assert _out(capsys, recovered, "members", "--list", FML_LIST, "--format", "mailman2").splitlines() == FML_MEMBERS
+    assert _out(capsys, recovered, "members", "--list", "elena", "--format", "fml").splitlines() == FML_MEMBERS
+
+
+def test_csv_names_status_and_evidence_of_every_address(recovered, capsys):
+    out = _out(capsys, recovered, "members", "--list", MAILMAN_LIST, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert list(rows[0]) == ["address", "name", "status", "first_seen", "last_seen", "evidence"]
+    status = {r["address"]: r["status"] for r in rows}
+    assert {a for a, s in status.items() if s.startswith("member")} == {
+        line.rsplit("<", 1)[-1].rstrip(">") for line in MAILMAN_MEMBERS}
+    assert {a for a, s in status.items() if s == "left"} == MAILMAN_LEFT
+    assert status["frank@example.com"] == "member-bouncing"
+    assert not any("dev-owner" in a or a.startswith("dev@") or "deputy" in a for a in status)
+    by = {r["address"]: r for r in rows}
+    assert "logs/subscribe" in by["erin@example.com"]["evidence"]
+    assert "unsubscribe (via the member options page)" in by["erin@example.com"]["evidence"]
+    assert "Maildir/cur/1335344400.2.mx:2,S" in by["heidi@example.com"]["evidence"]
+    assert "/var/log/mail.log:" in by["grace@example.com"]["evidence"]
+    assert "delivered (mail log: list post sent)" in by["grace@example.com"]["evidence"]
+    assert "bounce (delivery status notification)" in by["frank@example.com"]["evidence"]
+    assert by["dave.mixed@example.com"]["first_seen"] == "2012-02-01T08:15:00+00:00"
+    assert by["dave.mixed@example.com"]["last_seen"] == "2012-05-10T09:00:05+00:00"
+    assert "address-change (to bob@example.org)" in by["bob@example.net"]["evidence"]
+
+
+def test_fml_csv_explains_who_left(recovered, capsys):
+    rows = list(csv.DictReader(io.StringIO(_out(capsys, recovered, "members", "--list", FML_LIST))))
+    status = {r["address"]: r["status"] for r in rows}
+    assert {a for a, s in status.items() if s == "left"} == FML_LEFT
+    by = {r["address"]: r["evidence"] for r in rows}
+    assert "not in the complete member file (fml members)" in by["goro@example.jp"]
+    assert "##BYE in fml members" in by["hanako@example.co.jp"]
+    assert "fml log: BYE" in by["jiro@example.ne.jp"]
+
+
+def test_members_without_list_names_every_list(recovered, capsys):
+    out = _out(capsys, recovered, "members")
+    assert f"{MAILMAN_LIST}  7 members (1 bouncing), 4 left, 0 unknown" in out
+    assert f"{FML_LIST}" in out and "4 members (0 bouncing), 4 left" in out
+    data = json.loads(_out(capsys, recovered, "--json", "members"))
+    assert {r["list"]: r["members"] for r in data} == {MAILMAN_LIST: 7, FML_LIST: 4, "other": 1}
+
+
+def test_members_json_is_the_full_picture(recovered, capsys):
+    data = json.loads(_out(capsys, recovered, "--json", "members", "--list", MAILMAN_LIST))
+    assert data["list"] == MAILMAN_LIST
+    by = {m["address"]: m for m in data["members"]}
+    assert by["carol@example.jp"]["digest"] is True and by["carol@example.jp"]["status"] == "member"
+    dave = by["dave.mixed@example.com"]
+    assert [e["kind"] for e in dave["events"]] == ["subscribe", "delivered"]
+    assert dave["events"][0]["fields"]["as_written"] == "Dave.Mixed@Example.COM"
+    assert by["frank@example.com"]["bouncing"] is True and by["frank@example.com"]["name"] == "Frank Zappa"
+
+
+def test_mailman3_format_and_unknown_list(recovered, capsys):
+    out = _out(capsys, recovered, "members", "--list", MAILMAN_LIST, "--format", "mailman3")
+    assert out.splitlines() == MAILMAN_MEMBERS
+    assert _run(recovered, "members", "--list", "nosuch@example.org") == 2
+    assert "no list 'nosuch@example.org'" in capsys.readouterr().err
+
+
+def test_members_on_an_empty_workspace(tmp_path, capsys):
+    assert _run(tmp_path / "ws", "members") == 0
+    assert capsys.readouterr().out.strip() == "no mailing lists found in the evidence"
+
+
+# --- the rules, on evidence alone -----------------------------------------------------------
+
+
+def _ev(kind, address, day, list_key="l@example.org", **fields):
+    when = datetime(2020, 1, day, tzinfo=timezone.utc) if day else None
+    return Evidence(kind, "src", str(day), when, {"list": list_key, "address": address, **fields})
+
+
+def test_latest_event_decides_and_a_later_delivery_rejoins():
+    pics = reconstruct([
+        _ev("subscribe", "a@x.org", 1), _ev("unsubscribe", "a@x.org", 2),
+        _ev("subscribe", "b@x.org", 1), _ev("unsubscribe", "b@x.org", 2), _ev("delivered", "b@x.org", 3),
+        _ev("post", "c@x.org", 4),
+    ])
+    m = pics["l@example.org"].members
+    assert (m["a@x.org"].status, m["b@x.org"].status, m["c@x.org"].status) == (
+        Status.LEFT, Status.MEMBER, Status.UNKNOWN)
+
+
+def test_bouncing_clears_when_mail_gets_through_again():
+    pics = reconstruct([_ev("subscribe", "a@x.org", 1), _ev("bounce", "a@x.org", 2), _ev("delivered", "a@x.org", 3),
+                        _ev("subscribe", "b@x.org", 1), _ev("bounce", "b@x.org", 3)])
+    m = pics["l@example.org"].members
+    assert (m["a@x.org"].bouncing, m["b@x.org"].bouncing) == (False, True)
+
+
+def test_short_list_names_join_the_list_with_that_address():
+    pics = reconstruct([_ev("subscribe", "a@x.org", 1, list_key="dev"),
+                        _ev("delivered", "b@x.org", 2, list_key="dev@lists.example.org")])
+    assert set(pics) == {"dev@lists.example.org"}
+    assert sorted(pics["dev@lists.example.org"].members) == ["a@x.org", "b@x.org"]
+
+
+def test_complete_roster_takes_off_whoever_it_leaves_out():
+    roster = Evidence("roster", "members", "r", datetime(2020, 1, 5, tzinfo=timezone.utc),
+                      {"list": "l@example.org", "snapshot": "S", "how": "fml members"})
+    pics = reconstruct([
+        _ev("subscribe", "gone@x.org", 1), _ev("subscribe", "late@x.org", 6),
+        _ev("member", "kept@x.org", 5, snapshot="S"), roster,
+    ])
+    m = pics["l@example.org"].members
+    assert [(a, m[a].status) for a in sorted(m)] == [
+        ("gone@x.org", Status.LEFT), ("kept@x.org", Status.MEMBER), ("late@x.org", Status.MEMBER)]
+
+
+def test_list_addresses_of_every_list_are_never_members():
+    pics = reconstruct([_ev("member", a, 1) for a in (
+        "l@example.org", "l-request@example.org", "owner-l@example.org", "l-bounces+a=b.org@example.org",
+        "m@example.org", "real@example.org")] + [_ev("subscribe", "x@y.org", 1, list_key="m@example.org")])
+    assert sorted(pics["l@example.org"].members) == ["real@example.org"]
+
+
+def test_each_member_once_whatever_the_spelling():
+    pics = reconstruct([_ev("subscribe", "a@x.org", 1, as_written="A@X.ORG", name="Ann"),
+                        _ev("member", "a@x.org", 2)])
+    assert export(pics["l@example.org"], ExportFormat.MAILMAN2) == "Ann <a@x.org>\n"
+    assert export(pics["l@example.org"], "fml") == "a@x.org\n"
