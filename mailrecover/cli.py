@@ -17,7 +17,8 @@ from typing import Any
 from . import __version__
 from .errors import MailRecoverError, OperationError, UsageError
 from .gather import gather
-from .members import ExportFormat, export, find_list, from_workspace, render_summary, summary as list_summary, to_json
+from .members import ExportFormat, export, find_list, from_workspace, render_summary, to_json
+from .members import summary as list_summary
 from .model import Problem
 from .plugin import load_plugins
 from .progress import Progress
@@ -69,8 +70,8 @@ def _parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("members", help="mailing-list members rebuilt from every surviving trace")
     m.add_argument("--list", metavar="ADDR", dest="list_address", help="the list to export")
-    m.add_argument("--format", choices=[f.value for f in ExportFormat], default=ExportFormat.CSV.value,
-                   help="csv (every address, with its evidence) or a list manager's input format")  # fmt: skip
+    m.add_argument("--format", choices=[f.value for f in ExportFormat],
+                   help="csv (default: every address, with its evidence) or a list manager's input format")  # fmt: skip
     return p
 
 
@@ -225,6 +226,8 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
 
 
 def _cmd_members(args: argparse.Namespace, ws: Workspace) -> int:
+    if args.format and not args.list_address:
+        raise UsageError("--format exports one list: name it with --list")
     pictures = from_workspace(ws)
     if not args.list_address:
         rows = list_summary(pictures)
@@ -234,7 +237,7 @@ def _cmd_members(args: argparse.Namespace, ws: Workspace) -> int:
     if args.json:
         _emit(args, to_json([picture])[0], "")
     else:
-        sys.stdout.write(export(picture, args.format))
+        sys.stdout.write(export(picture, args.format or ExportFormat.CSV))
     return DONE
 
 

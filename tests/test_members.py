@@ -97,6 +97,16 @@ def test_members_without_list_names_every_list(recovered, capsys):
     assert f"{FML_LIST}" in out and "4 members (0 bouncing), 4 left" in out
     data = json.loads(_out(capsys, recovered, "--json", "members"))
     assert {r["list"]: r["members"] for r in data} == {MAILMAN_LIST: 7, FML_LIST: 4, "other": 1}
+    assert _run(recovered, "members", "--format", "fml") == 2
+
+
+def test_gathering_again_changes_no_verdict(recovered, tmp_path, capsys):
+    first = _out(capsys, recovered, "members", "--list", MAILMAN_LIST)
+    sources = tmp_path / "sources"
+    assert _run(recovered, "gather", "--list", MAILMAN_LIST, str(sources / "mailman")) == 0
+    assert _run(recovered, "gather", "--account", OWNER, str(sources / "owner" / "Maildir")) == 0
+    capsys.readouterr()
+    assert _out(capsys, recovered, "members", "--list", MAILMAN_LIST) == first
 
 
 def test_members_json_is_the_full_picture(recovered, capsys):

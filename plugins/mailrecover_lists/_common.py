@@ -164,7 +164,7 @@ def infer_years(stamps: list[tuple[int, int, int, int, int]], last_year: int) ->
 
 
 def address_lines(
-    plugin: str, path: str, context: ReadContext, list_key: str | None, how: str
+    plugin: str, path: str, context: ReadContext, list_key: str | None, how: str, **fields: str
 ) -> Iterator[Finding]:
     """Members from a file of one ``addr`` or ``Name <addr>`` a line (``#`` comments)."""
     if list_key is None:
@@ -179,4 +179,4 @@ def address_lines(
         if entry is None:
             yield Problem(ProblemKind.DAMAGED, path, str(n), "not an address")
             continue
-        yield make("member", n, when, list_key, entry[0], entry[1], how=how)
+        yield make("member", n, when, list_key, entry[0], entry[1], how=how, **fields)

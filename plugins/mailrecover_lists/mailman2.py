@@ -94,6 +94,11 @@ def load_config(data: bytes) -> dict[str, Any]:
     return value
 
 
+def _mapping(config: dict[str, Any], name: str) -> dict[Any, Any]:
+    value = config.get(name)
+    return value if isinstance(value, dict) else {}
+
+
 def _text(value: object) -> str:
     if isinstance(value, bytes):
         return value.decode("latin-1")
@@ -202,15 +207,11 @@ class Mailman2Plugin:
         when = file_time(path)
         snapshot = f"{path}#config"
         make = ListEvidence(self.name, path)
-        names = config.get("usernames") if isinstance(config.get("usernames"), dict) else {}
-        options = config.get("user_options") if isinstance(config.get("user_options"), dict) else {}
-        status = config.get("delivery_status") if isinstance(config.get("delivery_status"), dict) else {}
-        bounces = config.get("bounce_info") if isinstance(config.get("bounce_info"), dict) else {}
+        names, options = _mapping(config, "usernames"), _mapping(config, "user_options")
+        status, bounces = _mapping(config, "delivery_status"), _mapping(config, "bounce_info")
         count = 0
         for field, digest in (("members", "no"), ("digest_members", "yes")):
-            roster = config.get(field)
-            if not isinstance(roster, dict):
-                continue
+            roster = _mapping(config, field)
             for key in sorted(roster, key=_text):
                 lower = _text(key)
                 written = _text(roster[key]) or lower

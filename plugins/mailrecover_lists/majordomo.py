@@ -14,11 +14,12 @@ import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 
-from mailrecover.model import Finding, Problem, ProblemKind
+from mailrecover.model import Evidence, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 
 from ._common import (
-    ListEvidence, file_time, guarded, infer_years, parse_entry, read_lines, read_small, resolve_list,
+    ListEvidence, address_lines, file_time, guarded, infer_years, parse_entry, read_lines, read_small,
+    resolve_list,
 )
 
 __all__ = ["MajordomoPlugin"]
@@ -102,24 +103,16 @@ class MajordomoPlugin:
         return resolve_list(context, short=name, found=found, single=single), digest
 
     def _list(self, path: str, context: ReadContext, domain: str | None) -> Iterator[Finding]:
-        make = ListEvidence(self.name, path)
         list_key, digest = self._key(context, os.path.basename(path), domain, single=True)
-        when = file_time(path)
         snapshot = f"{path}#list"
         count = 0
-        for n, line in read_lines(path, context):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            entry = parse_entry(line)
-            if entry is None:
-                yield Problem(ProblemKind.DAMAGED, path, str(n), "not an address")
-                continue
-            count += 1
-            yield make("member", n, when, list_key, entry[0], entry[1], how="majordomo list file",
-                       digest=digest, snapshot=snapshot)  # fmt: skip
+        for finding in address_lines(self.name, path, context, list_key, "majordomo list file",
+                                     digest=digest, snapshot=snapshot):  # fmt: skip
+            count += isinstance(finding, Evidence)
+            yield finding
         if digest == "no":
-            yield make("roster", "roster", when, list_key, snapshot=snapshot, count=str(count),
-                       how="majordomo list file")  # fmt: skip
+            yield ListEvidence(self.name, path)("roster", "roster", file_time(path), list_key, snapshot=snapshot,
+                                                count=str(count), how="majordomo list file")  # fmt: skip
 
     def _log(self, path: str, context: ReadContext, domain: str | None) -> Iterator[Finding]:
         make = ListEvidence(self.name, path)
