@@ -69,16 +69,17 @@ _AN_ADDRESS = re.compile(r"[^\s<>\"';,()]+@[^\s<>\"';,()]+[A-Za-z0-9]")
 _EZMLM_CONTACT = re.compile(r"contact (\S+?)-help@(\S+?);", re.I)
 _FOR = re.compile(r"\bfor\s+<?([^\s<>;]+@[^\s<>;]+)>?\s*;", re.I)
 
-_SUBSCRIBED = re.compile(r"^\s*(?P<who>.+?) has been successfully subscribed to (?P<list>.+?)\.?\s*(?:\((?P<how>[^)]*)\))?\s*$")
-_REMOVED = re.compile(r"^\s*(?P<who>.+?) has been removed from (?P<list>.+?)\.?\s*(?:\((?P<how>[^)]*)\))?\s*$")
-_MJ_ADDED = re.compile(r"^\s*(?P<who>.+?) has been added to (?P<list>\S+?)\.?\s*$")
-_MJ_LEFT = re.compile(r"^\s*(?P<who>.+?) has unsubscribed from (?P<list>\S+?)\.?\s*$")
+_TAIL = r"\.(?:\s+\((?P<how>[^)]*)\))?(?:\s|$)"
+_SUBSCRIBED = re.compile(r"^(?P<who>.+?) has been successfully subscribed to (?P<list>.+?)" + _TAIL)
+_REMOVED = re.compile(r"^(?P<who>.+?) has been removed from (?P<list>.+?)" + _TAIL)
+_MJ_ADDED = re.compile(r"^(?P<who>.+?) has been added to (?P<list>\S+?)" + _TAIL)
+_MJ_LEFT = re.compile(r"^(?P<who>.+?) has unsubscribed from (?P<list>\S+?)" + _TAIL)
 _FML_ADDED = re.compile(r"^New added member: (\S+)")
 _BOUNCE_ACTION = re.compile(r"^\s*(List|Member|Action|Reason):\s*(.*?)\s*$", re.M)
 _DAEMONS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon")
 _FAILURE_WORDS = re.compile(r"undeliver|returned mail|delivery (?:status|failure|has failed)|failure notice"
                             r"|mail delivery failed|could not be delivered|non-delivery", re.I)  # fmt: skip
-_DIGEST = re.compile(r"\bdigest\b|\bmatome\b", re.I)
+_DIGEST = re.compile(r"\bDigest, Vol\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -308,7 +309,7 @@ def _notice(raw: bytes, fields: list[tuple[str, bytes]], subject: str, make: _Ma
             return _bounce_action(body, list_key, make)
         pattern, kind = (_SUBSCRIBED, "subscribe") if "unsubscribe" not in lower else (_REMOVED, "unsubscribe")
         out = []
-        for line in body.splitlines():
+        for line in _paragraphs(body):
             if m := pattern.match(line):
                 for name, addr in getaddresses([m["who"]]):
                     if "@" in addr:
@@ -321,7 +322,7 @@ def _notice(raw: bytes, fields: list[tuple[str, bytes]], subject: str, make: _Ma
         list_key = _infrastructure_list(fields, heads) or (f"{m[2].lower()}@{host}" if "majordomo" in local else m[2].lower())
         body = "\n".join(_text_parts(_parse(raw)))
         out = []
-        for line in body.splitlines():
+        for line in _paragraphs(body):
             mm = (_MJ_LEFT if m[1] else _MJ_ADDED).match(line)
             if mm:
                 for name, addr in getaddresses([mm["who"]]):
@@ -333,6 +334,11 @@ def _notice(raw: bytes, fields: list[tuple[str, bytes]], subject: str, make: _Ma
         list_key = _list_from_headers(fields)[0] or _infrastructure_list(fields, heads)
         return [make("subscribe", list_key, m[1].strip("<>"), how="fml owner notice")] if "@" in m[1] else []
     return None
+
+
+def _paragraphs(body: str) -> list[str]:
+    """The body's paragraphs, each on one line: list managers wrap long notice lines."""
+    return [" ".join(p.split()) for p in re.split(r"\n\s*\n", body) if p.strip()]
 
 
 def _bounce_action(body: str, list_key: str, make: _Maker) -> list[Evidence]:
@@ -364,28 +370,28 @@ def _post(fields: list[tuple[str, bytes]], subject: str, make: _Maker, account: 
         names = getaddresses([_field(fields, "from")])
         out.append(make("post", list_key, author, names[0][0] if names else "", how="list post author",
                         list_id=list_id, count=count))  # fmt: skip
-    for recipient in _recipients(fields, account):
+    for recipient, how in _recipients(fields, account):
         if recipient != author and not is_list_address(recipient, list_key):
-            out.append(make("received", list_key, recipient, how="list post in the member's mailbox",
+            out.append(make("received", list_key, recipient, how=how,
                             list_id=list_id, count=count, digest=digest))  # fmt: skip
             break
     return out
 
 
-def _recipients(fields: list[tuple[str, bytes]], account: str | None) -> list[str]:
-    """Whose mailbox the message was delivered to, most trusted first."""
+def _recipients(fields: list[tuple[str, bytes]], account: str | None) -> list[tuple[str, str]]:
+    """Whose mailbox the message was delivered to, most trusted first, and how we know."""
     found = []
     for name in ("delivered-to", "x-original-to", "envelope-to"):
         for n, value in fields:
             if n == name and (addr := _first_address(value)):
-                found.append(addr)
+                found.append((addr, f"list post delivered to the member ({n})"))
                 break
     for n, value in fields:
         if n == "received" and (m := _FOR.search(decode_header_value(value))):
-            found.append(normalize_address(m.group(1)))
+            found.append((normalize_address(m.group(1)), "list post delivered to the member (Received)"))
             break
     if account:
-        found.append(normalize_address(account))
+        found.append((normalize_address(account), "list post in the mailbox gathered for the member"))
     return found
 
 

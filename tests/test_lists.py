@@ -123,6 +123,17 @@ def test_majordomo_and_fml_notices_and_bounce_actions():
         "bounce", "dev@lists.example.org", "zed@example.com", "by bounce")
 
 
+def test_wrapped_mailman_notice_with_its_reason():
+    raw = _notice("Long Name List subscription notification",
+                  "Dr. Bartholomew Quincy Longname-Smythe <bart.longname-smythe@example.com>\n"
+                  "has been successfully subscribed to Long Name List. (via web\nconfirmation)\n",
+                  sender="long-name-list-bounces@lists.example.org")  # fmt: skip
+    [e] = evidence_from_message(raw)
+    assert (e.kind, e.fields["list"], e.fields["address"], e.fields["name"], e.fields["how"]) == (
+        "subscribe", "long-name-list@lists.example.org", "bart.longname-smythe@example.com",
+        "Dr. Bartholomew Quincy Longname-Smythe", "owner notice: via web confirmation")
+
+
 def test_vacation_reply_to_a_verp_address_is_no_bounce():
     raw = (b"From: ann@example.com\nTo: dev-bounces+ann=example.com@lists.example.org\n"
            b"Subject: Away until May 5\nDate: Tue, 1 May 2012 10:00:00 +0000\n\nI am away.\n")

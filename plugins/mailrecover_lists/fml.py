@@ -78,6 +78,13 @@ def _list_address(directory: str, context: ReadContext) -> tuple[str | None, str
     return None, short
 
 
+def _names(directory: str) -> set[str]:
+    try:
+        return set(os.listdir(directory))
+    except OSError:
+        return set()
+
+
 def _entry(line: str) -> tuple[str, str] | None:
     """(address, options) of an active member line, or None for comments and blanks."""
     line = _COMMENT.split(line, 1)[0].strip()
@@ -95,7 +102,7 @@ class FmlPlugin:
         if "://" in location:
             return 0
         if os.path.isdir(location):
-            has = set(os.listdir(location)) if os.access(location, os.R_OK) else set()
+            has = _names(location)
             if ({"config.ph", "config.cf"} & has) and ({"members", "actives", "recipients", "log"} & has):
                 return 85
             if {"members", "actives"} <= has or ({"members", "log", "seq"} <= has):
@@ -105,8 +112,7 @@ class FmlPlugin:
         if base in ("actives", "actives.bak", "members.bak"):
             return 70
         if base in ("members", "recipients", "log"):
-            d = os.path.dirname(location) or "."
-            return 70 if {"config.ph", "config.cf", "seq"} & set(os.listdir(d)) else 0
+            return 70 if {"config.ph", "config.cf", "seq"} & _names(os.path.dirname(location) or ".") else 0
         return 0
 
     def discover(self) -> Iterable[Store]:
