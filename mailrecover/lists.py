@@ -302,24 +302,38 @@ def _notice(raw: bytes, fields: list[tuple[str, bytes]], subject: str, make: _Ma
     """Owner notices from list managers; None when the message is none."""
     lower = subject.lower()
     heads = ("to", "from", "sender", "delivered-to", "x-original-to")
-    if lower.endswith(("subscription notification", "unsubscribe notification")) or lower == "bounce action notification":
+    if (
+        lower.endswith(("subscription notification", "unsubscribe notification"))
+        or lower == "bounce action notification"
+    ):
         list_key = _infrastructure_list(fields, heads)
         body = "\n".join(_text_parts(_parse(raw)))
         if lower == "bounce action notification":
             return _bounce_action(body, list_key, make)
-        pattern, kind = (_SUBSCRIBED, "subscribe") if "unsubscribe" not in lower else (_REMOVED, "unsubscribe")
+        pattern, kind = (
+            (_SUBSCRIBED, "subscribe") if "unsubscribe" not in lower else (_REMOVED, "unsubscribe")
+        )
         out = []
         for line in _paragraphs(body):
             if m := pattern.match(line):
                 for name, addr in getaddresses([m["who"]]):
                     if "@" in addr:
-                        out.append(make(kind, list_key or m["list"].strip().lower(), addr, name,
-                                        how=f"owner notice{': ' + m['how'] if m['how'] else ''}"))  # fmt: skip
+                        out.append(
+                            make(
+                                kind,
+                                list_key or m["list"].strip().lower(),
+                                addr,
+                                name,
+                                how=f"owner notice{': ' + m['how'] if m['how'] else ''}",
+                            )
+                        )
         return out
     if m := re.match(r"^(UN)?SUBSCRIBE (\S+)$", subject):
         sender = _first_address(next((v for n, v in fields if n == "from"), b"")) or ""
         local, _, host = sender.partition("@")
-        list_key = _infrastructure_list(fields, heads) or (f"{m[2].lower()}@{host}" if "majordomo" in local else m[2].lower())
+        list_key = _infrastructure_list(fields, heads) or (
+            f"{m[2].lower()}@{host}" if "majordomo" in local else m[2].lower()
+        )
         body = "\n".join(_text_parts(_parse(raw)))
         out = []
         for line in _paragraphs(body):
@@ -395,7 +409,9 @@ def _recipients(fields: list[tuple[str, bytes]], account: str | None) -> list[tu
     return found
 
 
-def evidence_from_deliveries(deliveries: Iterable[Evidence], known_lists: Iterable[str] = ()) -> Iterator[Evidence]:
+def evidence_from_deliveries(
+    deliveries: Iterable[Evidence], known_lists: Iterable[str] = ()
+) -> Iterator[Evidence]:
     """List evidence from ``delivery`` lines: who a list post reached, who bounced, who posted."""
     known = {normalize_address(k) for k in known_lists if "@" in k}
     messages: dict[tuple[str, str], list[Evidence]] = {}
@@ -419,7 +435,9 @@ def evidence_from_deliveries(deliveries: Iterable[Evidence], known_lists: Iterab
             recipient = normalize_address(ev.fields.get("orig_to") or ev.fields.get("recipient") or "")
             status = ev.fields.get("status", "")
             rank = {"sent": 3, "bounced": 2, "deferred": 1}.get(status, 0)
-            if rank and rank >= {"sent": 3, "bounced": 2, "deferred": 1}.get(final.get(recipient, ("",))[0], 0):
+            if rank and rank >= {"sent": 3, "bounced": 2, "deferred": 1}.get(
+                final.get(recipient, ("",))[0], 0
+            ):
                 final[recipient] = (status, ev)
         verp = la.member is not None and set(final) == {la.member}
         if not verp and len(final) < MIN_POST_RECIPIENTS:
@@ -442,11 +460,15 @@ def scan_workspace(ws: Workspace) -> Iterator[Evidence]:
     """List evidence stored by plugins, then what every gathered copy says (each bytes once per account)."""
     rows = ws.db.execute("SELECT kind, source, position, time, fields FROM evidence ORDER BY id")
     for kind, source, position, time, fields in rows.fetchall():
-        yield Evidence(kind, source, position, datetime.fromisoformat(time) if time else None, json.loads(fields))
+        yield Evidence(
+            kind, source, position, datetime.fromisoformat(time) if time else None, json.loads(fields)
+        )
     seen: set[tuple[str, str]] = set()
     copies = ws.db.execute("SELECT account, source, position, blob FROM copies ORDER BY id").fetchall()
     for account, source, position, blob in copies:
         if (blob, account) in seen:
             continue
         seen.add((blob, account))
-        yield from evidence_from_message(ws.raw(blob), source=source, position=position, account=account or None)
+        yield from evidence_from_message(
+            ws.raw(blob), source=source, position=position, account=account or None
+        )

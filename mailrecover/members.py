@@ -144,7 +144,9 @@ class ListPicture:
     members: dict[str, Member] = field(default_factory=dict)
 
     def current(self) -> list[Member]:
-        return sorted((m for m in self.members.values() if m.status is Status.MEMBER), key=lambda m: m.address)
+        return sorted(
+            (m for m in self.members.values() if m.status is Status.MEMBER), key=lambda m: m.address
+        )
 
     def member(self, address: str) -> Member:
         if address not in self.members:
@@ -208,16 +210,22 @@ def reconstruct(evidence: Iterable[Evidence]) -> dict[str, ListPicture]:
             continue
         if e.kind == "address-change":
             old = e.fields.get("old_address", "")
-            picture.member(address).events.append(Event(e.time, "address-change", Effect.JOIN, e, f"from {old}"))
+            picture.member(address).events.append(
+                Event(e.time, "address-change", Effect.JOIN, e, f"from {old}")
+            )
             if old and not excluded(old):
-                picture.member(old).events.append(Event(e.time, "address-change", Effect.LEAVE, e, f"to {address}"))
+                picture.member(old).events.append(
+                    Event(e.time, "address-change", Effect.LEAVE, e, f"to {address}")
+                )
             continue
         if e.kind == "member" and e.fields.get("snapshot"):
             snapshots.setdefault((list_key, e.fields["snapshot"]), set()).add(address)
         effect = Effect.JOIN if e.kind in _JOINS else Effect.LEAVE if e.kind in _LEAVES else Effect.NONE
         picture.member(address).events.append(Event(e.time, e.kind, effect, e))
     for list_key, roster in rosters:
-        _apply_roster(pictures[list_key], roster, snapshots.get((list_key, roster.fields.get("snapshot", "")), set()))
+        _apply_roster(
+            pictures[list_key], roster, snapshots.get((list_key, roster.fields.get("snapshot", "")), set())
+        )
     for picture in pictures.values():
         for m in picture.members.values():
             m.decide()

@@ -81,53 +81,65 @@ def owner_mails() -> dict[str, bytes]:
     """What the owner's mailbox kept, by file name."""
     host = "lists.example.org"
     return {
-        "1334912400.1.mx:2,S": _mail([
-            ("Return-Path", f"<dev-bounces@{host}>"),
-            ("Delivered-To", OWNER),
-            ("From", f"dev-bounces@{host}"),
-            ("To", f"dev-owner@{host}"),
-            ("Subject", "dev subscription notification"),
-            ("Date", "Fri, 20 Apr 2012 09:00:00 +0000"),
-            ("Message-ID", "<notice-1@lists.example.org>"),
-            ("MIME-Version", "1.0"),
-            ("Content-Type", "text/plain; charset=us-ascii"),
-            ("X-List-Administrivia", "yes"),
-        ], "Frank Zappa <frank@example.com> has been successfully subscribed to dev.\n"),
-        "1335344400.2.mx:2,S": _mail([
-            ("Delivered-To", OWNER),
-            ("From", f"dev-bounces@{host}"),
-            ("To", f"dev-owner@{host}"),
-            ("Subject", "dev unsubscribe notification"),
-            ("Date", "Wed, 25 Apr 2012 09:00:00 +0000"),
-            ("Message-ID", "<notice-2@lists.example.org>"),
-            ("Content-Type", "text/plain; charset=us-ascii"),
-        ], "heidi@example.com has been removed from dev.\n"),
-        "1336640400.3.mx:2,S": _mail([
-            ("Delivered-To", OWNER),
-            ("From", "Mail Delivery System <MAILER-DAEMON@mx.example.com>"),
-            ("To", f"dev-bounces+frank=example.com@{host}"),
-            ("Subject", "Undelivered Mail Returned to Sender"),
-            ("Date", "Thu, 10 May 2012 09:05:00 +0000"),
-            ("Message-ID", "<dsn-1@mx.example.com>"),
-            ("MIME-Version", "1.0"),
-            ("Content-Type", 'multipart/report; report-type=delivery-status; boundary="B"'),
-        ], "--B\nContent-Type: text/plain\n\nI could not deliver it.\n\n"
-           "--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.com\n\n"
-           "Final-Recipient: rfc822; frank@example.com\nAction: failed\nStatus: 5.1.1\n"
-           "Diagnostic-Code: smtp; 550 5.1.1 user unknown\n\n--B--\n"),
-        "1336640600.4.mx:2,S": _mail([
-            ("Return-Path", f"<dev-bounces@{host}>"),
-            ("Delivered-To", OWNER),
-            ("From", "Grace Hopper <grace@example.com>"),
-            ("To", f"dev@{host}"),
-            ("Subject", "[Dev] compiler news"),
-            ("Date", "Thu, 10 May 2012 09:00:00 +0000"),
-            ("Message-ID", "<post-1@example.com>"),
-            ("List-Id", f"Developers <dev.{host}>"),
-            ("List-Post", f"<mailto:dev@{host}>"),
-            ("X-BeenThere", f"dev@{host}"),
-            ("Sender", f"dev-bounces@{host}"),
-        ], "news\n"),
+        "1334912400.1.mx:2,S": _mail(
+            [
+                ("Return-Path", f"<dev-bounces@{host}>"),
+                ("Delivered-To", OWNER),
+                ("From", f"dev-bounces@{host}"),
+                ("To", f"dev-owner@{host}"),
+                ("Subject", "dev subscription notification"),
+                ("Date", "Fri, 20 Apr 2012 09:00:00 +0000"),
+                ("Message-ID", "<notice-1@lists.example.org>"),
+                ("MIME-Version", "1.0"),
+                ("Content-Type", "text/plain; charset=us-ascii"),
+                ("X-List-Administrivia", "yes"),
+            ],
+            "Frank Zappa <frank@example.com> has been successfully subscribed to dev.\n",
+        ),
+        "1335344400.2.mx:2,S": _mail(
+            [
+                ("Delivered-To", OWNER),
+                ("From", f"dev-bounces@{host}"),
+                ("To", f"dev-owner@{host}"),
+                ("Subject", "dev unsubscribe notification"),
+                ("Date", "Wed, 25 Apr 2012 09:00:00 +0000"),
+                ("Message-ID", "<notice-2@lists.example.org>"),
+                ("Content-Type", "text/plain; charset=us-ascii"),
+            ],
+            "heidi@example.com has been removed from dev.\n",
+        ),
+        "1336640400.3.mx:2,S": _mail(
+            [
+                ("Delivered-To", OWNER),
+                ("From", "Mail Delivery System <MAILER-DAEMON@mx.example.com>"),
+                ("To", f"dev-bounces+frank=example.com@{host}"),
+                ("Subject", "Undelivered Mail Returned to Sender"),
+                ("Date", "Thu, 10 May 2012 09:05:00 +0000"),
+                ("Message-ID", "<dsn-1@mx.example.com>"),
+                ("MIME-Version", "1.0"),
+                ("Content-Type", 'multipart/report; report-type=delivery-status; boundary="B"'),
+            ],
+            "--B\nContent-Type: text/plain\n\nI could not deliver it.\n\n"
+            "--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.com\n\n"
+            "Final-Recipient: rfc822; frank@example.com\nAction: failed\nStatus: 5.1.1\n"
+            "Diagnostic-Code: smtp; 550 5.1.1 user unknown\n\n--B--\n",
+        ),
+        "1336640600.4.mx:2,S": _mail(
+            [
+                ("Return-Path", f"<dev-bounces@{host}>"),
+                ("Delivered-To", OWNER),
+                ("From", "Grace Hopper <grace@example.com>"),
+                ("To", f"dev@{host}"),
+                ("Subject", "[Dev] compiler news"),
+                ("Date", "Thu, 10 May 2012 09:00:00 +0000"),
+                ("Message-ID", "<post-1@example.com>"),
+                ("List-Id", f"Developers <dev.{host}>"),
+                ("List-Post", f"<mailto:dev@{host}>"),
+                ("X-BeenThere", f"dev@{host}"),
+                ("Sender", f"dev-bounces@{host}"),
+            ],
+            "news\n",
+        ),
     }
 
 
@@ -144,14 +156,39 @@ class Delivery:
 
 def deliveries() -> list[Delivery]:
     bounces = "dev-bounces@lists.example.org"
-    post = [("alice@example.com", "sent"), ("bob@example.org", "sent"), ("Dave.Mixed@example.com", "sent"),
-            ("frank@example.com", "bounced"), ("grace@example.com", "sent"), ("owner@example.org", "sent")]
-    out = [Delivery(_utc(2012, 5, 10, 9, 0, 5), "4A1", "<post-1@example.com>", bounces, r, s) for r, s in post]
-    out += [Delivery(_utc(2012, 4, 20, 9, 0, 1), "4A0", "<notice-1@lists.example.org>", bounces, r, "sent",
-                     orig_to="dev-owner@lists.example.org")
-            for r in ("owner@example.org", "deputy@example.org")]
-    out.append(Delivery(_utc(2012, 5, 10, 9, 0, 2), "3F9", "<post-1@example.com>", "grace@example.com",
-                        "dev@lists.example.org", "sent"))
+    post = [
+        ("alice@example.com", "sent"),
+        ("bob@example.org", "sent"),
+        ("Dave.Mixed@example.com", "sent"),
+        ("frank@example.com", "bounced"),
+        ("grace@example.com", "sent"),
+        ("owner@example.org", "sent"),
+    ]
+    out = [
+        Delivery(_utc(2012, 5, 10, 9, 0, 5), "4A1", "<post-1@example.com>", bounces, r, s) for r, s in post
+    ]
+    out += [
+        Delivery(
+            _utc(2012, 4, 20, 9, 0, 1),
+            "4A0",
+            "<notice-1@lists.example.org>",
+            bounces,
+            r,
+            "sent",
+            orig_to="dev-owner@lists.example.org",
+        )
+        for r in ("owner@example.org", "deputy@example.org")
+    ]
+    out.append(
+        Delivery(
+            _utc(2012, 5, 10, 9, 0, 2),
+            "3F9",
+            "<post-1@example.com>",
+            "grace@example.com",
+            "dev@lists.example.org",
+            "sent",
+        )
+    )
     return out
 
 
@@ -159,9 +196,16 @@ def store_deliveries(ws: Workspace, items: list[Delivery], source: str = "/var/l
     """Delivery evidence as the mail-log plugins store it (kind ``delivery``)."""
     loc = ws.location(source, "postfix-test")
     for n, d in enumerate(items, 1):
-        fields = {"message_id": d.message_id, "sender": d.sender, "recipient": d.recipient,
-                  "status": d.status, "queue_id": d.queue_id, "relay": "mx", "size": "1200",
-                  "dsn": "2.0.0" if d.status == "sent" else "5.1.1"}
+        fields = {
+            "message_id": d.message_id,
+            "sender": d.sender,
+            "recipient": d.recipient,
+            "status": d.status,
+            "queue_id": d.queue_id,
+            "relay": "mx",
+            "size": "1200",
+            "dsn": "2.0.0" if d.status == "sent" else "5.1.1",
+        }
         if d.orig_to:
             fields["orig_to"] = d.orig_to
         ws.db.execute(
@@ -202,9 +246,12 @@ def build_fml(root: Path) -> Path:
         FML_HEADER + "taro@example.co.jp \n##BYE hanako@example.co.jp \njiro@example.ne.jp m=3u \n"
         "#\tsaburo@example.jp \nshiro@example.jp\ts=skip \n# a comment, not an address\n"
     )
-    (d / "actives").write_text(FML_HEADER + "taro@example.co.jp \njiro@example.ne.jp m=3u \n#\tsaburo@example.jp \n")
+    (d / "actives").write_text(
+        FML_HEADER + "taro@example.co.jp \njiro@example.ne.jp m=3u \n#\tsaburo@example.jp \n"
+    )
     (d / "members.bak").write_text(
-        "----- Backup on 12/02/01 10:00:00 -----\ntaro@example.co.jp \nhanako@example.co.jp \ngoro@example.jp \n"
+        "----- Backup on 12/02/01 10:00:00 -----\n"
+        "taro@example.co.jp \nhanako@example.co.jp \ngoro@example.jp \n"
         "----- Backup on 12/03/01 10:00:00 -----\ntaro@example.co.jp \nhanako@example.co.jp \n"
         "jiro@example.ne.jp  m=3u \nsaburo@example.jp \nshiro@example.jp s=skip \n"
     )

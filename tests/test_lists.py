@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+from mailrecover_local.mbox import split_mbox
 
 from mailrecover.lists import (
-    evidence_from_deliveries, evidence_from_message, is_list_address, list_of,
+    evidence_from_deliveries,
+    evidence_from_message,
+    is_list_address,
+    list_of,
 )  # fmt: skip
 from mailrecover.model import Evidence
-from mailrecover_local.mbox import split_mbox
 
 from .lists_builders import deliveries, owner_mails
 
@@ -31,9 +34,14 @@ DSN_BOUNCES = {
     "flanker_office365.eml": [("bounce", "", "noname@example.com")],
     "flanker_zed.eml": [("bounce", "", "asdfasdfasdfasdfasdfasdfewrqertrtyrthsfgdfgadfqeadvxzvz@gmail.com")],
     "mail_multi_address_bounce1.eml": [
-        ("bounce", "", a + "@gmail.com") for a in (
-            "bbbbvhvbbvkjbhfbvbvjhb", "bscdbcjhasbcjhbdscbhbsdhcbj", "egyfefsdvsfvvhjsd",
-            "kfhejkfbsjkjsbhds", "qfvhgsvhgsduiohncdhcvhsdfvsfygusd")
+        ("bounce", "", a + "@gmail.com")
+        for a in (
+            "bbbbvhvbbvkjbhfbvbvjhb",
+            "bscdbcjhasbcjhbdscbhbsdhcbj",
+            "egyfefsdvsfvvhjsd",
+            "kfhejkfbsjkjsbhds",
+            "qfvhgsvhgsduiohncdhcvhsdfvsfygusd",
+        )
     ],
     "mail_report_530.eml": [("bounce", "", "edwin@zzzzzzz.com")],
     # bounced to Mailman 2.0's -admin address: the list is known, the original recipient reported
@@ -90,13 +98,17 @@ def test_corpus_list_manager_replies_are_no_posts(corpus):
 
 def test_owner_notices_verp_bounce_and_received_post():
     mails = owner_mails()
-    got = {name: _facts(evidence_from_message(raw, account="owner@example.org")) for name, raw in mails.items()}
+    got = {
+        name: _facts(evidence_from_message(raw, account="owner@example.org")) for name, raw in mails.items()
+    }
     assert list(got.values()) == [
         [("subscribe", "dev@lists.example.org", "frank@example.com")],
         [("unsubscribe", "dev@lists.example.org", "heidi@example.com")],
         [("bounce", "dev@lists.example.org", "frank@example.com")],
-        [("post", "dev@lists.example.org", "grace@example.com"),
-         ("received", "dev@lists.example.org", "owner@example.org")],
+        [
+            ("post", "dev@lists.example.org", "grace@example.com"),
+            ("received", "dev@lists.example.org", "owner@example.org"),
+        ],
     ]
 
 
@@ -106,21 +118,36 @@ def _notice(subject: str, body: str, sender: str = "Majordomo@example.edu") -> b
 
 
 def test_majordomo_and_fml_notices_and_bounce_actions():
-    assert _facts(evidence_from_message(_notice("SUBSCRIBE chat", "\tann@example.com has been added to chat.\n"
-                                                "\tNo action is required on your part.\n"))) == [
-        ("subscribe", "chat@example.edu", "ann@example.com")]
-    assert _facts(evidence_from_message(_notice("UNSUBSCRIBE chat", "ann@example.com has unsubscribed from chat.\n"))) == [
-        ("unsubscribe", "chat@example.edu", "ann@example.com")]
-    fml = (b"From: elena-admin@fml.example.jp\nTo: elena-admin@fml.example.jp\nX-ML-Name: elena\n"
-           b"Subject: New added member: new@example.jp (elena ML)\n\n<new@example.jp> is added\n")
+    assert _facts(
+        evidence_from_message(
+            _notice(
+                "SUBSCRIBE chat",
+                "\tann@example.com has been added to chat.\n\tNo action is required on your part.\n",
+            )
+        )
+    ) == [("subscribe", "chat@example.edu", "ann@example.com")]
+    assert _facts(
+        evidence_from_message(_notice("UNSUBSCRIBE chat", "ann@example.com has unsubscribed from chat.\n"))
+    ) == [("unsubscribe", "chat@example.edu", "ann@example.com")]
+    fml = (
+        b"From: elena-admin@fml.example.jp\nTo: elena-admin@fml.example.jp\nX-ML-Name: elena\n"
+        b"Subject: New added member: new@example.jp (elena ML)\n\n<new@example.jp> is added\n"
+    )
     assert _facts(evidence_from_message(fml)) == [("subscribe", "elena", "new@example.jp")]
-    action = _notice("Bounce action notification",
-                     "This is a Mailman mailing list bounce action notice:\n\n    List:       Dev\n"
-                     "    Member:     zed@example.com\n    Action:     Subscription disabled.\n"
-                     "    Reason:     Excessive or fatal bounces.\n", sender="dev-bounces@lists.example.org")
+    action = _notice(
+        "Bounce action notification",
+        "This is a Mailman mailing list bounce action notice:\n\n    List:       Dev\n"
+        "    Member:     zed@example.com\n    Action:     Subscription disabled.\n"
+        "    Reason:     Excessive or fatal bounces.\n",
+        sender="dev-bounces@lists.example.org",
+    )
     [e] = evidence_from_message(action)
     assert (e.kind, e.fields["list"], e.fields["address"], e.fields["nomail"]) == (
-        "bounce", "dev@lists.example.org", "zed@example.com", "by bounce")
+        "bounce",
+        "dev@lists.example.org",
+        "zed@example.com",
+        "by bounce",
+    )
 
 
 def test_wrapped_mailman_notice_with_its_reason():
@@ -130,13 +157,19 @@ def test_wrapped_mailman_notice_with_its_reason():
                   sender="long-name-list-bounces@lists.example.org")  # fmt: skip
     [e] = evidence_from_message(raw)
     assert (e.kind, e.fields["list"], e.fields["address"], e.fields["name"], e.fields["how"]) == (
-        "subscribe", "long-name-list@lists.example.org", "bart.longname-smythe@example.com",
-        "Dr. Bartholomew Quincy Longname-Smythe", "owner notice: via web confirmation")
+        "subscribe",
+        "long-name-list@lists.example.org",
+        "bart.longname-smythe@example.com",
+        "Dr. Bartholomew Quincy Longname-Smythe",
+        "owner notice: via web confirmation",
+    )
 
 
 def test_vacation_reply_to_a_verp_address_is_no_bounce():
-    raw = (b"From: ann@example.com\nTo: dev-bounces+ann=example.com@lists.example.org\n"
-           b"Subject: Away until May 5\nDate: Tue, 1 May 2012 10:00:00 +0000\n\nI am away.\n")
+    raw = (
+        b"From: ann@example.com\nTo: dev-bounces+ann=example.com@lists.example.org\n"
+        b"Subject: Away until May 5\nDate: Tue, 1 May 2012 10:00:00 +0000\n\nI am away.\n"
+    )
     assert _facts(evidence_from_message(raw)) == [("auto-reply", "dev@lists.example.org", "ann@example.com")]
 
 
@@ -145,7 +178,10 @@ def test_vacation_reply_to_a_verp_address_is_no_bounce():
     [
         ("dev-bounces@lists.example.org", ("dev@lists.example.org", None, True)),
         ("dev-bounces+Ann=Example.com@lists.example.org", ("dev@lists.example.org", "ann@example.com", True)),
-        ("test-return-12-ann=example.com@lists.example.com", ("test@lists.example.com", "ann@example.com", True)),
+        (
+            "test-return-12-ann=example.com@lists.example.com",
+            ("test@lists.example.com", "ann@example.com", True),
+        ),
         ("owner-chat@example.edu", ("chat@example.edu", None, False)),
         ("elena-admin@fml.example.jp", ("elena@fml.example.jp", None, False)),
         ("ann@example.com", None),
@@ -159,12 +195,18 @@ def test_list_of(address, expected):
 @pytest.mark.parametrize(
     "address,is_own",
     [
-        ("dev@lists.example.org", True), ("DEV-Owner@lists.example.org", True),
-        ("dev-request@lists.example.org", True), ("dev-bounces+x=y.org@lists.example.org", True),
-        ("dev-admin@lists.example.org", True), ("dev-join@lists.example.org", True),
-        ("dev-leave@lists.example.org", True), ("dev-confirm+abc@lists.example.org", True),
-        ("owner-dev@lists.example.org", True), ("dev@example.org", False),
-        ("developer@lists.example.org", False), ("dev-team@lists.example.org", False),
+        ("dev@lists.example.org", True),
+        ("DEV-Owner@lists.example.org", True),
+        ("dev-request@lists.example.org", True),
+        ("dev-bounces+x=y.org@lists.example.org", True),
+        ("dev-admin@lists.example.org", True),
+        ("dev-join@lists.example.org", True),
+        ("dev-leave@lists.example.org", True),
+        ("dev-confirm+abc@lists.example.org", True),
+        ("owner-dev@lists.example.org", True),
+        ("dev@example.org", False),
+        ("developer@lists.example.org", False),
+        ("dev-team@lists.example.org", False),
     ],
 )
 def test_is_list_address(address, is_own):
@@ -187,8 +229,14 @@ def test_deliveries_of_a_list_post():
         # a confirmation request to one would-be subscriber: not a post
         _delivery(5, "dev-bounces@lists.example.org", "dee@example.com", "sent", mid="<c@x>", qid="Q2"),
         # VERP: one message per member
-        _delivery(6, "dev-bounces+eve=example.com@lists.example.org", "eve@example.com", "sent",
-                  mid="<m1@x>", qid="Q3"),
+        _delivery(
+            6,
+            "dev-bounces+eve=example.com@lists.example.org",
+            "eve@example.com",
+            "sent",
+            mid="<m1@x>",
+            qid="Q3",
+        ),
         # plain mail between people
         _delivery(7, "ann@example.com", "fay@example.com", "sent", mid="<p@x>", qid="Q4"),
         # a post sent to the list

@@ -17,8 +17,17 @@ from mailrecover.workspace import Workspace
 
 from .builders import snapshot
 from .lists_builders import (
-    FML_LEFT, FML_LIST, FML_MEMBERS, MAILMAN_LEFT, MAILMAN_LIST, MAILMAN_MEMBERS, OWNER,
-    build_fml, build_mailman, deliveries, store_deliveries,
+    FML_LEFT,
+    FML_LIST,
+    FML_MEMBERS,
+    MAILMAN_LEFT,
+    MAILMAN_LIST,
+    MAILMAN_MEMBERS,
+    OWNER,
+    build_fml,
+    build_mailman,
+    deliveries,
+    store_deliveries,
 )  # fmt: skip
 
 
@@ -55,8 +64,13 @@ def test_mailman2_export_is_exactly_the_current_members(recovered, capsys):
 
 
 def test_fml_export_is_exactly_the_current_members(recovered, capsys):
-    assert _out(capsys, recovered, "members", "--list", FML_LIST, "--format", "mailman2").splitlines() == FML_MEMBERS
-    assert _out(capsys, recovered, "members", "--list", "elena", "--format", "fml").splitlines() == FML_MEMBERS
+    assert (
+        _out(capsys, recovered, "members", "--list", FML_LIST, "--format", "mailman2").splitlines()
+        == FML_MEMBERS
+    )
+    assert (
+        _out(capsys, recovered, "members", "--list", "elena", "--format", "fml").splitlines() == FML_MEMBERS
+    )
 
 
 def test_csv_names_status_and_evidence_of_every_address(recovered, capsys):
@@ -65,7 +79,8 @@ def test_csv_names_status_and_evidence_of_every_address(recovered, capsys):
     assert list(rows[0]) == ["address", "name", "status", "first_seen", "last_seen", "evidence"]
     status = {r["address"]: r["status"] for r in rows}
     assert {a for a, s in status.items() if s.startswith("member")} == {
-        line.rsplit("<", 1)[-1].rstrip(">") for line in MAILMAN_MEMBERS}
+        line.rsplit("<", 1)[-1].rstrip(">") for line in MAILMAN_MEMBERS
+    }
     assert {a for a, s in status.items() if s == "left"} == MAILMAN_LEFT
     assert status["frank@example.com"] == "member-bouncing"
     assert not any("dev-owner" in a or a.startswith("dev@") or "deputy" in a for a in status)
@@ -141,51 +156,94 @@ def _ev(kind, address, day, list_key="l@example.org", **fields):
 
 
 def test_latest_event_decides_and_a_later_delivery_rejoins():
-    pics = reconstruct([
-        _ev("subscribe", "a@x.org", 1), _ev("unsubscribe", "a@x.org", 2),
-        _ev("subscribe", "b@x.org", 1), _ev("unsubscribe", "b@x.org", 2), _ev("delivered", "b@x.org", 3),
-        _ev("post", "c@x.org", 4),
-    ])
+    pics = reconstruct(
+        [
+            _ev("subscribe", "a@x.org", 1),
+            _ev("unsubscribe", "a@x.org", 2),
+            _ev("subscribe", "b@x.org", 1),
+            _ev("unsubscribe", "b@x.org", 2),
+            _ev("delivered", "b@x.org", 3),
+            _ev("post", "c@x.org", 4),
+        ]
+    )
     m = pics["l@example.org"].members
     assert (m["a@x.org"].status, m["b@x.org"].status, m["c@x.org"].status) == (
-        Status.LEFT, Status.MEMBER, Status.UNKNOWN)
+        Status.LEFT,
+        Status.MEMBER,
+        Status.UNKNOWN,
+    )
 
 
 def test_bouncing_clears_when_mail_gets_through_again():
-    pics = reconstruct([_ev("subscribe", "a@x.org", 1), _ev("bounce", "a@x.org", 2), _ev("delivered", "a@x.org", 3),
-                        _ev("subscribe", "b@x.org", 1), _ev("bounce", "b@x.org", 3)])
+    pics = reconstruct(
+        [
+            _ev("subscribe", "a@x.org", 1),
+            _ev("bounce", "a@x.org", 2),
+            _ev("delivered", "a@x.org", 3),
+            _ev("subscribe", "b@x.org", 1),
+            _ev("bounce", "b@x.org", 3),
+        ]
+    )
     m = pics["l@example.org"].members
     assert (m["a@x.org"].bouncing, m["b@x.org"].bouncing) == (False, True)
 
 
 def test_short_list_names_join_the_list_with_that_address():
-    pics = reconstruct([_ev("subscribe", "a@x.org", 1, list_key="dev"),
-                        _ev("delivered", "b@x.org", 2, list_key="dev@lists.example.org")])
+    pics = reconstruct(
+        [
+            _ev("subscribe", "a@x.org", 1, list_key="dev"),
+            _ev("delivered", "b@x.org", 2, list_key="dev@lists.example.org"),
+        ]
+    )
     assert set(pics) == {"dev@lists.example.org"}
     assert sorted(pics["dev@lists.example.org"].members) == ["a@x.org", "b@x.org"]
 
 
 def test_complete_roster_takes_off_whoever_it_leaves_out():
-    roster = Evidence("roster", "members", "r", datetime(2020, 1, 5, tzinfo=timezone.utc),
-                      {"list": "l@example.org", "snapshot": "S", "how": "fml members"})
-    pics = reconstruct([
-        _ev("subscribe", "gone@x.org", 1), _ev("subscribe", "late@x.org", 6),
-        _ev("member", "kept@x.org", 5, snapshot="S"), roster,
-    ])
+    roster = Evidence(
+        "roster",
+        "members",
+        "r",
+        datetime(2020, 1, 5, tzinfo=timezone.utc),
+        {"list": "l@example.org", "snapshot": "S", "how": "fml members"},
+    )
+    pics = reconstruct(
+        [
+            _ev("subscribe", "gone@x.org", 1),
+            _ev("subscribe", "late@x.org", 6),
+            _ev("member", "kept@x.org", 5, snapshot="S"),
+            roster,
+        ]
+    )
     m = pics["l@example.org"].members
     assert [(a, m[a].status) for a in sorted(m)] == [
-        ("gone@x.org", Status.LEFT), ("kept@x.org", Status.MEMBER), ("late@x.org", Status.MEMBER)]
+        ("gone@x.org", Status.LEFT),
+        ("kept@x.org", Status.MEMBER),
+        ("late@x.org", Status.MEMBER),
+    ]
 
 
 def test_list_addresses_of_every_list_are_never_members():
-    pics = reconstruct([_ev("member", a, 1) for a in (
-        "l@example.org", "l-request@example.org", "owner-l@example.org", "l-bounces+a=b.org@example.org",
-        "m@example.org", "real@example.org")] + [_ev("subscribe", "x@y.org", 1, list_key="m@example.org")])
+    pics = reconstruct(
+        [
+            _ev("member", a, 1)
+            for a in (
+                "l@example.org",
+                "l-request@example.org",
+                "owner-l@example.org",
+                "l-bounces+a=b.org@example.org",
+                "m@example.org",
+                "real@example.org",
+            )
+        ]
+        + [_ev("subscribe", "x@y.org", 1, list_key="m@example.org")]
+    )
     assert sorted(pics["l@example.org"].members) == ["real@example.org"]
 
 
 def test_each_member_once_whatever_the_spelling():
-    pics = reconstruct([_ev("subscribe", "a@x.org", 1, as_written="A@X.ORG", name="Ann"),
-                        _ev("member", "a@x.org", 2)])
+    pics = reconstruct(
+        [_ev("subscribe", "a@x.org", 1, as_written="A@X.ORG", name="Ann"), _ev("member", "a@x.org", 2)]
+    )
     assert export(pics["l@example.org"], ExportFormat.MAILMAN2) == "Ann <a@x.org>\n"
     assert export(pics["l@example.org"], "fml") == "a@x.org\n"

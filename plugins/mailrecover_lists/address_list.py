@@ -16,7 +16,16 @@ from mailrecover.model import Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 from mailrecover.rfc822 import decode_text
 
-from ._common import ListEvidence, address_lines, file_time, guarded, parse_entry, peek, read_lines, resolve_list
+from ._common import (
+    ListEvidence,
+    address_lines,
+    file_time,
+    guarded,
+    parse_entry,
+    peek,
+    read_lines,
+    resolve_list,
+)
 
 __all__ = ["AddressListPlugin"]
 
@@ -55,7 +64,9 @@ class AddressListPlugin:
         if location.lower().endswith(".csv"):
             yield from guarded(location, self._csv(location, context, list_key))
         else:
-            yield from guarded(location, address_lines(self.name, location, context, list_key, "address list"))
+            yield from guarded(
+                location, address_lines(self.name, location, context, list_key, "address list")
+            )
 
     def _csv(self, path: str, context: ReadContext, list_key: str | None) -> Iterator[Finding]:
         if list_key is None:

@@ -97,7 +97,13 @@ class EzmlmPlugin:
                            digest=digest, snapshot=snapshot)  # fmt: skip
         if digest == "no":
             yield ListEvidence(self.name, directory)(
-                "roster", "roster", when, list_key, snapshot=snapshot, count=str(count), how="ezmlm subscribers"
+                "roster",
+                "roster",
+                when,
+                list_key,
+                snapshot=snapshot,
+                count=str(count),
+                how="ezmlm subscribers",
             )
 
     def _log(self, path: str, digest: str, list_key: str | None, context: ReadContext) -> Iterator[Finding]:

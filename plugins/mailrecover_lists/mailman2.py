@@ -21,7 +21,14 @@ from mailrecover.plugin import ReadContext, Store
 from mailrecover.rfc822 import normalize_address
 
 from ._common import (
-    ListEvidence, address_lines, file_time, guarded, parse_entry, peek, read_lines, read_small,
+    ListEvidence,
+    address_lines,
+    file_time,
+    guarded,
+    parse_entry,
+    peek,
+    read_lines,
+    read_small,
     resolve_list,
 )
 
@@ -269,7 +276,9 @@ class Mailman2Plugin:
                     continue
             elif rest.startswith("pending "):
                 continue  # a request not yet confirmed changes nothing
-            yield Problem(ProblemKind.DAMAGED, path, str(n), f"subscribe log line not understood: {rest[:80]}")
+            yield Problem(
+                ProblemKind.DAMAGED, path, str(n), f"subscribe log line not understood: {rest[:80]}"
+            )
 
     def _members(self, path: str, context: ReadContext, hosts: dict[str, str]) -> Iterator[Finding]:
         stem = os.path.splitext(os.path.basename(path))[0]

@@ -18,7 +18,14 @@ from mailrecover.model import Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 
 from ._common import (
-    ListEvidence, address_lines, file_time, guarded, parse_entry, peek, read_small, resolve_list,
+    ListEvidence,
+    address_lines,
+    file_time,
+    guarded,
+    parse_entry,
+    peek,
+    read_small,
+    resolve_list,
 )
 
 __all__ = ["Mailman3Plugin"]
@@ -42,7 +49,11 @@ class Mailman3Plugin:
         if "://" in location or not os.path.isfile(location):
             return 0
         head = peek(location, 4096).lstrip()
-        if head[:1] in (b"{", b"[") and b'"entries"' in head and (b'"list_id"' in head or b'"delivery_mode"' in head):
+        if (
+            head[:1] in (b"{", b"[")
+            and b'"entries"' in head
+            and (b'"list_id"' in head or b'"delivery_mode"' in head)
+        ):
             return 85
         return 0
 

@@ -18,7 +18,14 @@ from mailrecover.model import Evidence, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 
 from ._common import (
-    ListEvidence, address_lines, file_time, guarded, infer_years, parse_entry, read_lines, read_small,
+    ListEvidence,
+    address_lines,
+    file_time,
+    guarded,
+    infer_years,
+    parse_entry,
+    read_lines,
+    read_small,
     resolve_list,
 )
 
@@ -57,7 +64,9 @@ class MajordomoPlugin:
             return 75 if _list_files(location) else 0
         base = os.path.basename(location)
         d = os.path.dirname(location) or "."
-        if os.path.isfile(os.path.join(d, f"{base}.config")) or os.path.isfile(os.path.join(d, f"{base}.info")):
+        if os.path.isfile(os.path.join(d, f"{base}.config")) or os.path.isfile(
+            os.path.join(d, f"{base}.info")
+        ):
             return 70
         return 0
 
@@ -95,7 +104,9 @@ class MajordomoPlugin:
             return None
         return m[1] if m else None
 
-    def _key(self, context: ReadContext, name: str, domain: str | None, single: bool) -> tuple[str | None, str]:
+    def _key(
+        self, context: ReadContext, name: str, domain: str | None, single: bool
+    ) -> tuple[str | None, str]:
         digest = "no"
         if name.endswith("-digest"):
             name, digest = name[: -len("-digest")], "yes"
@@ -111,8 +122,9 @@ class MajordomoPlugin:
             count += isinstance(finding, Evidence)
             yield finding
         if digest == "no":
-            yield ListEvidence(self.name, path)("roster", "roster", file_time(path), list_key, snapshot=snapshot,
-                                                count=str(count), how="majordomo list file")  # fmt: skip
+            make = ListEvidence(self.name, path)
+            yield make("roster", "roster", file_time(path), list_key, snapshot=snapshot, count=str(count),
+                       how="majordomo list file")  # fmt: skip
 
     def _log(self, path: str, context: ReadContext, domain: str | None) -> Iterator[Finding]:
         make = ListEvidence(self.name, path)

@@ -11,9 +11,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-
-from mailrecover.model import Evidence, Problem
-from mailrecover.plugin import ReadContext, load_plugins
 from mailrecover_lists.address_list import AddressListPlugin
 from mailrecover_lists.ezmlm import EzmlmPlugin
 from mailrecover_lists.fml import FmlPlugin
@@ -21,9 +18,18 @@ from mailrecover_lists.mailman2 import Mailman2Plugin
 from mailrecover_lists.mailman3 import Mailman3Plugin
 from mailrecover_lists.majordomo import MajordomoPlugin
 
+from mailrecover.model import Evidence, Problem
+from mailrecover.plugin import ReadContext, load_plugins
+
 from ..builders import snapshot
 from ..lists_builders import (
-    FML_HEADER, SUBSCRIBE, SUBSCRIBE_OLD, BounceRecord, build_fml, mailman2_pickle, s,
+    FML_HEADER,
+    SUBSCRIBE,
+    SUBSCRIBE_OLD,
+    BounceRecord,
+    build_fml,
+    mailman2_pickle,
+    s,
 )  # fmt: skip
 
 
@@ -57,23 +63,59 @@ def test_mailman2_subscribe_logs_rotated_and_bound_to_the_list(tmp_path):
     evidence, problems = _read(plugin, tmp_path / "mailman", list_address="DEV@lists.example.org")
     facts = _facts(evidence, "list", "address", "as_written", "name", "digest", "how")
     assert facts[:5] == [
-        ("subscribe", "dev@lists.example.org", "dave.mixed@example.com", "Dave.Mixed@Example.COM", "", "no",
-         "via web confirmation"),
+        (
+            "subscribe",
+            "dev@lists.example.org",
+            "dave.mixed@example.com",
+            "Dave.Mixed@Example.COM",
+            "",
+            "no",
+            "via web confirmation",
+        ),
         ("subscribe", "dev@lists.example.org", "erin@example.com", "", "", "no", "via email confirmation"),
-        ("unsubscribe", "dev@lists.example.org", "erin@example.com", "", "", "", "via the member options page"),
+        (
+            "unsubscribe",
+            "dev@lists.example.org",
+            "erin@example.com",
+            "",
+            "",
+            "",
+            "via the member options page",
+        ),
         ("address-change", "dev@lists.example.org", "bob@example.org", "", "", "", "changed"),
         ("subscribe", "dev@lists.example.org", "heidi@example.com", "", "", "no", "via web confirmation"),
     ]
     assert evidence[3].fields["old_address"] == "bob@example.net"
-    assert facts[5] == ("unsubscribe", "dev@lists.example.org", "ivan@example.com", "", "", "",
-                        "auto-unsubscribed BYBOUNCE")
+    assert facts[5] == (
+        "unsubscribe",
+        "dev@lists.example.org",
+        "ivan@example.com",
+        "",
+        "",
+        "",
+        "auto-unsubscribed BYBOUNCE",
+    )
     # another list in the same server-wide log keeps its own short name
     assert facts[6][:3] == ("subscribe", "other", "someone@example.com")
     older = facts[7:]
-    assert ("subscribe", "dev@lists.example.org", "alice@example.com", "", "Alice Liddell", "no",
-            "admin mass sub") in older
-    assert ("subscribe", "dev@lists.example.org", "carol@example.jp", "", "Carol", "yes",
-            "via web confirmation") in older
+    assert (
+        "subscribe",
+        "dev@lists.example.org",
+        "alice@example.com",
+        "",
+        "Alice Liddell",
+        "no",
+        "admin mass sub",
+    ) in older
+    assert (
+        "subscribe",
+        "dev@lists.example.org",
+        "carol@example.jp",
+        "",
+        "Carol",
+        "yes",
+        "via web confirmation",
+    ) in older
     assert len(older) == 5  # the pending line changes nothing
     assert evidence[0].time == datetime(2012, 2, 1, 8, 15, tzinfo=timezone.utc)
     assert [(p.position, p.reason) for p in problems] == [("8", "not a subscribe log line")]
@@ -83,7 +125,9 @@ def test_mailman2_config_pck_members_digest_and_bounce_record(tmp_path):
     d = tmp_path / "lists" / "dev"
     d.mkdir(parents=True)
     config = {
-        s("_internal_name"): s("dev"), s("host_name"): s("lists.example.org"), s("real_name"): s("Dev"),
+        s("_internal_name"): s("dev"),
+        s("host_name"): s("lists.example.org"),
+        s("real_name"): s("Dev"),
         s("members"): {s("ann@example.com"): 0, s("bob@example.com"): s("Bob@Example.com")},
         s("digest_members"): {s("cy@example.jp"): 0},
         s("usernames"): {s("ann@example.com"): "Ann Ébert"},
@@ -99,7 +143,16 @@ def test_mailman2_config_pck_members_digest_and_bounce_record(tmp_path):
     facts = _facts(evidence, "list", "address", "as_written", "name", "digest", "nomail", "bouncing")
     assert facts == [
         ("member", "dev@lists.example.org", "ann@example.com", "", "Ann Ébert", "no", "", ""),
-        ("member", "dev@lists.example.org", "bob@example.com", "Bob@Example.com", "", "no", "by bounce", "yes"),
+        (
+            "member",
+            "dev@lists.example.org",
+            "bob@example.com",
+            "Bob@Example.com",
+            "",
+            "no",
+            "by bounce",
+            "yes",
+        ),
         ("member", "dev@lists.example.org", "cy@example.jp", "", "", "yes", "", ""),
         ("roster", "dev@lists.example.org", "", "", "", "", "", ""),
     ]
@@ -163,10 +216,20 @@ def test_mailman2_list_members_output(tmp_path):
 
 def test_mailman3_rest_roster_json(tmp_path):
     entries = [
-        {"email": "Ann@Example.com", "display_name": "Ann", "role": "member", "delivery_mode": "regular",
-         "list_id": "dev.lists.example.org", "delivery_status": "enabled"},
-        {"email": "cy@example.jp", "role": "member", "delivery_mode": "mime_digests",
-         "list_id": "dev.lists.example.org"},
+        {
+            "email": "Ann@Example.com",
+            "display_name": "Ann",
+            "role": "member",
+            "delivery_mode": "regular",
+            "list_id": "dev.lists.example.org",
+            "delivery_status": "enabled",
+        },
+        {
+            "email": "cy@example.jp",
+            "role": "member",
+            "delivery_mode": "mime_digests",
+            "list_id": "dev.lists.example.org",
+        },
         {"email": "boss@example.org", "role": "owner", "list_id": "dev.lists.example.org"},
     ]
     path = tmp_path / "roster.json"
@@ -185,8 +248,14 @@ def test_mailman3_rest_roster_json(tmp_path):
 
 def test_mailman3_partial_roster_page_is_no_complete_roster(tmp_path):
     path = tmp_path / "page1.json"
-    path.write_text(json.dumps({"entries": [{"email": "a@example.com", "role": "member",
-                                             "list_id": "dev.lists.example.org"}], "total_size": 40}))
+    path.write_text(
+        json.dumps(
+            {
+                "entries": [{"email": "a@example.com", "role": "member", "list_id": "dev.lists.example.org"}],
+                "total_size": 40,
+            }
+        )
+    )
     evidence, _ = _read(Mailman3Plugin(), path, list_address="dev@lists.example.org")
     assert [e.kind for e in evidence] == ["member"]
 
@@ -214,7 +283,8 @@ def test_fml4_directory(tmp_path):
     by_source: dict[str, list[tuple[str, ...]]] = {}
     for e in evidence:
         by_source.setdefault(os.path.basename(e.source), []).append(
-            (e.kind, e.fields.get("address", ""), e.fields.get("digest", ""), e.fields.get("nomail", "")))
+            (e.kind, e.fields.get("address", ""), e.fields.get("digest", ""), e.fields.get("nomail", ""))
+        )
     assert by_source["members"] == [
         ("member", "taro@example.co.jp", "no", ""),
         ("member", "jiro@example.ne.jp", "yes", ""),
@@ -224,9 +294,13 @@ def test_fml4_directory(tmp_path):
         ("roster", "", "", ""),
     ]
     assert [k for k, *_ in by_source["actives"]] == ["member", "member", "member"]  # no roster
-    bak = [f for f in by_source["members.bak"]]
-    assert bak[:4] == [("member", "taro@example.co.jp", "no", ""), ("member", "hanako@example.co.jp", "no", ""),
-                       ("member", "goro@example.jp", "no", ""), ("roster", "", "", "")]  # fmt: skip
+    bak = by_source["members.bak"]
+    assert bak[:4] == [
+        ("member", "taro@example.co.jp", "no", ""),
+        ("member", "hanako@example.co.jp", "no", ""),
+        ("member", "goro@example.jp", "no", ""),
+        ("roster", "", "", ""),
+    ]
     assert len(bak) == 10
     snapshots = [e for e in evidence if e.kind == "roster" and e.source.endswith(".bak")]
     assert [e.time for e in snapshots] == [datetime(2012, 2, 1, 10, tzinfo=timezone.utc),
@@ -270,7 +344,10 @@ def test_fml8_member_files_and_log(tmp_path):
     assert log == [("subscribe", "rudo@example.net"), ("subscribe", "rudo@example.net"),
                    ("unsubscribe", "old@example.net")]  # fmt: skip
     assert sorted(e.fields["address"] for e in evidence if e.kind == "member") == [
-        "kenken@example.net", "rudo@example.net", "rudo@example.net"]
+        "kenken@example.net",
+        "rudo@example.net",
+        "rudo@example.net",
+    ]
 
 
 # --- majordomo, ezmlm, address lists ----------------------------------------------------------
@@ -337,8 +414,13 @@ def test_ezmlm_corpus_list(corpus):
     evidence, problems = _read(plugin, d)
     assert problems == []
     assert [(e.kind, e.fields["list"], e.fields["address"], e.fields["how"], e.time) for e in evidence] == [
-        ("subscribe", "waffle-lovers@lists.syrup.info", "mahlon@laika.com", "ezmlm Log: manual",
-         datetime.fromtimestamp(1485642996, timezone.utc)),
+        (
+            "subscribe",
+            "waffle-lovers@lists.syrup.info",
+            "mahlon@laika.com",
+            "ezmlm Log: manual",
+            datetime.fromtimestamp(1485642996, timezone.utc),
+        ),
     ]
     evidence, _ = _read(plugin, d, list_address="test@lists.laika.com")
     assert evidence[0].fields["list"] == "test@lists.laika.com"
@@ -353,8 +435,10 @@ def test_corpus_list_files_are_not_claimed_by_other_list_plugins(corpus):
 
 def test_address_list_csv_and_text(tmp_path):
     csv_path = tmp_path / "kept.csv"
-    csv_path.write_text("Name,E-mail,joined\n\"Smith, Ann\",Ann@Example.com,2010\nBob,bob@example.com,2011\n"
-                        ",not-an-address,2012\n")
+    csv_path.write_text(
+        'Name,E-mail,joined\n"Smith, Ann",Ann@Example.com,2010\nBob,bob@example.com,2011\n'
+        ",not-an-address,2012\n"
+    )
     txt = tmp_path / "kept.txt"
     txt.write_text("# people\nann@example.com\nBob <bob@example.com>\n")
     plugin = AddressListPlugin()
