@@ -79,6 +79,8 @@ _BOUNCE_ACTION = re.compile(r"^\s*(List|Member|Action|Reason):\s*(.*?)\s*$", re.
 _DAEMONS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon")
 _FAILURE_WORDS = re.compile(r"undeliver|returned mail|delivery (?:status|failure|has failed)|failure notice"
                             r"|mail delivery failed|could not be delivered|non-delivery", re.I)  # fmt: skip
+_STATUS_RANK = {"deferred": 1, "bounced": 2, "sent": 3}  # the best a recipient's lines reached
+_STATUS_KIND = {"deferred": "deferred", "bounced": "bounce", "sent": "delivered"}
 _DIGEST = re.compile(r"\bDigest, Vol\b", re.I)
 
 
@@ -117,8 +119,8 @@ def is_list_address(address: str, list_key: str) -> bool:
         return False
     if local == list_local or local in (f"owner-{list_local}", f"{list_local}-owner"):
         return True
-    rest = local[len(list_local) + 1 :] if local.startswith(list_local + "-") else ""
-    return bool(rest) and rest.split("+", 1)[0].split("-", 1)[0] in LIST_SUFFIXES
+    rest = local[len(list_local) + 1 :].split("+", 1)[0] if local.startswith(list_local + "-") else ""
+    return bool(rest) and (rest in LIST_SUFFIXES or rest.split("-", 1)[0] in LIST_SUFFIXES)
 
 
 def _first_address(value: bytes) -> str | None:
@@ -221,9 +223,9 @@ def evidence_from_message(
         (addr, la) for name, value in fields if name in ("to", "delivered-to", "x-original-to", "envelope-to")
         for _, addr in getaddresses([decode_header_value(value)]) if "@" in addr and (la := list_of(addr))
     ]  # fmt: skip
-    verp = next(((a, la) for a, la in to_lists if la.member), None)
-    if verp is not None:
-        return [_verp(fields, make, verp[1])]
+    verp = next((la for _, la in to_lists if la.member), None)
+    if verp is not None and verp.member:
+        return [_verp(fields, make, verp.list, verp.member)]
     subject = " ".join(_field(fields, "subject").split())
     notices = _notice(raw, fields, subject, make)
     if notices is not None:
@@ -289,12 +291,12 @@ def _typed_address(value: str) -> str | None:
     return addr
 
 
-def _verp(fields: list[tuple[str, bytes]], make: _Maker, la: ListAddress) -> Evidence:
+def _verp(fields: list[tuple[str, bytes]], make: _Maker, list_key: str, member: str) -> Evidence:
+    """Mail to a VERP address: the list wrote to ``member``; a bounce, or an auto-reply."""
     sender = (_first_address(next((v for n, v in fields if n == "from"), b"")) or "").split("@")[0]
     subject = _field(fields, "subject")
     bounced = sender in _DAEMONS or bool(_FAILURE_WORDS.search(subject))
-    assert la.member is not None
-    return make("bounce" if bounced else "auto-reply", la.list, la.member, how="VERP address",
+    return make("bounce" if bounced else "auto-reply", list_key, member, how="VERP address",
                 subject=subject[:120])  # fmt: skip
 
 
@@ -313,21 +315,7 @@ def _notice(raw: bytes, fields: list[tuple[str, bytes]], subject: str, make: _Ma
         pattern, kind = (
             (_SUBSCRIBED, "subscribe") if "unsubscribe" not in lower else (_REMOVED, "unsubscribe")
         )
-        out = []
-        for line in _paragraphs(body):
-            if m := pattern.match(line):
-                for name, addr in getaddresses([m["who"]]):
-                    if "@" in addr:
-                        out.append(
-                            make(
-                                kind,
-                                list_key or m["list"].strip().lower(),
-                                addr,
-                                name,
-                                how=f"owner notice{': ' + m['how'] if m['how'] else ''}",
-                            )
-                        )
-        return out
+        return _named_in(body, pattern, kind, list_key, make, "owner notice")
     if m := re.match(r"^(UN)?SUBSCRIBE (\S+)$", subject):
         sender = _first_address(next((v for n, v in fields if n == "from"), b"")) or ""
         local, _, host = sender.partition("@")
@@ -335,19 +323,26 @@ def _notice(raw: bytes, fields: list[tuple[str, bytes]], subject: str, make: _Ma
             f"{m[2].lower()}@{host}" if "majordomo" in local else m[2].lower()
         )
         body = "\n".join(_text_parts(_parse(raw)))
-        out = []
-        for line in _paragraphs(body):
-            mm = (_MJ_LEFT if m[1] else _MJ_ADDED).match(line)
-            if mm:
-                for name, addr in getaddresses([mm["who"]]):
-                    if "@" in addr:
-                        out.append(make("unsubscribe" if m[1] else "subscribe", list_key, addr, name,
-                                        how="majordomo owner notice"))  # fmt: skip
-        return out
+        pattern, kind = (_MJ_LEFT, "unsubscribe") if m[1] else (_MJ_ADDED, "subscribe")
+        return _named_in(body, pattern, kind, list_key, make, "majordomo owner notice")
     if m := _FML_ADDED.match(subject):
         list_key = _list_from_headers(fields)[0] or _infrastructure_list(fields, heads)
         return [make("subscribe", list_key, m[1].strip("<>"), how="fml owner notice")] if "@" in m[1] else []
     return None
+
+
+def _named_in(
+    body: str, pattern: re.Pattern[str], kind: str, list_key: str, make: _Maker, how: str
+) -> list[Evidence]:
+    """Evidence for every address a notice's paragraphs name as subscribed or removed."""
+    out = []
+    for paragraph in _paragraphs(body):
+        if m := pattern.match(paragraph):
+            reason = f"{how}: {m['how']}" if m["how"] else how
+            for name, addr in getaddresses([m["who"]]):
+                if "@" in addr:
+                    out.append(make(kind, list_key or m["list"].strip().lower(), addr, name, how=reason))
+    return out
 
 
 def _paragraphs(body: str) -> list[str]:
@@ -412,39 +407,42 @@ def _recipients(fields: list[tuple[str, bytes]], account: str | None) -> list[tu
 def evidence_from_deliveries(
     deliveries: Iterable[Evidence], known_lists: Iterable[str] = ()
 ) -> Iterator[Evidence]:
-    """List evidence from ``delivery`` lines: who a list post reached, who bounced, who posted."""
+    """List evidence from ``delivery`` lines: who a list post reached, who bounced, who posted.
+
+    Lines are grouped per list and Message-ID (a post leaves in several SMTP transactions,
+    one per VERP recipient or per batch), falling back to the queue id.
+    """
     known = {normalize_address(k) for k in known_lists if "@" in k}
-    messages: dict[tuple[str, str], list[Evidence]] = {}
+    posts: dict[tuple[str, str], list[tuple[Evidence, ListAddress]]] = {}
     for ev in deliveries:
         if ev.kind != "delivery":
             continue
         f = ev.fields
+        sender = normalize_address(f.get("sender") or "")
         recipient = normalize_address(f.get("orig_to") or f.get("recipient") or "")
-        if recipient in known and f.get("sender"):
-            sender = normalize_address(f["sender"])
-            if not list_of(sender) and not is_list_address(sender, recipient):
-                yield _delivery_evidence("post", ev, recipient, sender, how="mail log: sent to the list")
-        key = (f.get("message_id") or "", f.get("queue_id") or ev.source + ":" + ev.position)
-        messages.setdefault(key, []).append(ev)
-    for lines in messages.values():
-        la = list_of(lines[0].fields.get("sender", ""))
+        la = list_of(sender) if sender else None
+        if recipient in known and sender and la is None and not is_list_address(sender, recipient):
+            yield _delivery_evidence("post", ev, recipient, sender, how="mail log: sent to the list")
         if la is None or (not la.strong and la.list not in known):
             continue
+        key = (la.list, f.get("message_id") or f.get("queue_id") or f"{ev.source}:{ev.position}")
+        posts.setdefault(key, []).append((ev, la))
+    for (list_key, _), lines in posts.items():
         final: dict[str, tuple[str, Evidence]] = {}
-        for ev in lines:
+        verp: set[str] = set()  # recipients the sender address itself names
+        for ev, la in lines:
             recipient = normalize_address(ev.fields.get("orig_to") or ev.fields.get("recipient") or "")
             status = ev.fields.get("status", "")
-            rank = {"sent": 3, "bounced": 2, "deferred": 1}.get(status, 0)
-            if rank and rank >= {"sent": 3, "bounced": 2, "deferred": 1}.get(
-                final.get(recipient, ("",))[0], 0
-            ):
+            if la.member == recipient:
+                verp.add(recipient)
+            if _STATUS_RANK.get(status, 0) > _STATUS_RANK.get(final.get(recipient, ("",))[0], 0):
                 final[recipient] = (status, ev)
-        verp = la.member is not None and set(final) == {la.member}
-        if not verp and len(final) < MIN_POST_RECIPIENTS:
-            continue
+        many = len(final) >= MIN_POST_RECIPIENTS
         for recipient, (status, ev) in final.items():
-            kind = {"sent": "delivered", "bounced": "bounce", "deferred": "deferred"}[status]
-            yield _delivery_evidence(kind, ev, la.list, recipient, how=f"mail log: list post {status}")
+            if many or recipient in verp:
+                yield _delivery_evidence(
+                    _STATUS_KIND[status], ev, list_key, recipient, how=f"mail log: list post {status}"
+                )
 
 
 def _delivery_evidence(kind: str, ev: Evidence, list_key: str, address: str, how: str) -> Evidence:

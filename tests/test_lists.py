@@ -204,6 +204,8 @@ def test_list_of(address, expected):
         ("dev-leave@lists.example.org", True),
         ("dev-confirm+abc@lists.example.org", True),
         ("owner-dev@lists.example.org", True),
+        ("dev-digest-request@lists.example.org", True),
+        ("dev-return-12-ann=example.com@lists.example.org", True),
         ("dev@example.org", False),
         ("developer@lists.example.org", False),
         ("dev-team@lists.example.org", False),
@@ -251,6 +253,22 @@ def test_deliveries_of_a_list_post():
         ("delivered", "dev@lists.example.org", "eve@example.com", "6"),
         ("post", "dev@lists.example.org", "ann@example.com", "8"),
     ]
+
+
+def test_a_post_sent_in_batches_or_one_verp_message_each_is_still_a_post():
+    sender = "dev-bounces@lists.example.org"
+    batches = [_delivery(1, sender, "ann@a.example", "sent", mid="<p@x>", qid="Q1"),
+               _delivery(2, sender, "bob@b.example", "sent", mid="<p@x>", qid="Q2")]  # fmt: skip
+    assert [e.fields["address"] for e in evidence_from_deliveries(batches)] == [
+        "ann@a.example",
+        "bob@b.example",
+    ]
+    lone = [_delivery(3, "dev-bounces+cy=c.example@lists.example.org", "cy@c.example", "sent", mid="<q@x>")]
+    assert [(e.kind, e.fields["address"]) for e in evidence_from_deliveries(lone)] == [
+        ("delivered", "cy@c.example")
+    ]
+    notice = [_delivery(4, sender, "owner@d.example", "sent", mid="<n@x>")]
+    assert list(evidence_from_deliveries(notice)) == []
 
 
 def test_owner_alias_sender_counts_only_for_a_known_list():
