@@ -12,7 +12,7 @@ from email.utils import parseaddr
 
 from mailrecover.model import Evidence, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext
-from mailrecover.readonly import open_readonly
+from mailrecover.readonly import open_readonly, read_head
 from mailrecover.rfc822 import decode_text, normalize_address
 
 __all__ = [
@@ -60,15 +60,9 @@ def read_small(path: str, context: ReadContext, limit: int = MAX_WHOLE_FILE) -> 
 def peek(path: str, size: int = 4096) -> bytes:
     """The first bytes of a file, for telling formats apart; empty when unreadable."""
     try:
-        fd = open_readonly(path)
+        return read_head(path, size)
     except OSError:
         return b""
-    try:
-        return os.read(fd, size)
-    except OSError:
-        return b""
-    finally:
-        os.close(fd)
 
 
 def file_time(path: str) -> datetime | None:
