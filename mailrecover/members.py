@@ -8,9 +8,10 @@ ordered by time; the last one decides: ``member`` or ``left``.  An address seen 
 poster is ``unknown``.  A member whose latest list mail bounced stays a member, marked
 ``bouncing``.  The list's own addresses (``-owner``, ``-bounces``, …) are never members.
 
-Times without a zone (list-manager logs) are taken as UTC.  A member file's time is its
-modification time, so a restored backup that lost its times can make a member file look
-newer than it is: the CSV names every line behind a verdict so an owner can check.
+Times without a zone (list-manager logs) are taken as UTC, and every time is shown in UTC.
+A member file's time is its modification time, so a restored backup that lost its times can
+make a member file look newer than it is: the CSV names every line behind a verdict so an
+owner can check.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class Event:
     note: str = ""
 
     def describe(self) -> str:
-        when = self.time.strftime("%Y-%m-%d %H:%M") if self.time else "undated"
+        when = self.time.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if self.time else "undated"
         f = self.evidence.fields
         how = self.note or f.get("how", "")
         where = self.evidence.source + (f":{self.evidence.position}" if self.evidence.position else "")
@@ -289,7 +290,8 @@ def render_summary(rows: list[dict[str, object]]) -> str:
 
 
 def _iso(t: datetime | None) -> str:
-    return t.isoformat() if t else ""
+    """Times in UTC: events from sources in many zones read in one order."""
+    return t.astimezone(timezone.utc).isoformat() if t else ""
 
 
 def _with_name(m: Member) -> str:
