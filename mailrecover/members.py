@@ -3,7 +3,8 @@
 Every piece of evidence about a list (from list-manager files, gathered mail and mail-log
 delivery lines) becomes an event for one address.  Events that put an address on the list
 (subscribed, found in a member file, sent a list post, bounced a list post) and events that
-take it off (unsubscribed, address changed away, left out of a complete member file) are
+take it off (unsubscribed, address changed away, left out of a complete member file that an
+earlier snapshot of the same file listed it in) are
 ordered by time; the last one decides: ``member`` or ``left``.  An address seen only as a
 poster is ``unknown``.  A member whose latest list mail bounced stays a member, marked
 ``bouncing``.  The list's own addresses (``-owner``, ``-bounces``, …) are never members.
@@ -238,16 +239,35 @@ def from_workspace(ws: Workspace) -> dict[str, ListPicture]:
     return reconstruct(scan_workspace(ws))
 
 
+def _family(snapshot: str) -> str:
+    """Which member file a snapshot is of: the file itself and its ``.bak`` / ``.last`` copies."""
+    path = snapshot.rpartition("#")[0] or snapshot
+    for suffix in (".bak", ".last"):
+        path = path.removesuffix(suffix)
+    return path
+
+
 def _apply_roster(picture: ListPicture, roster: Evidence, present: set[str]) -> None:
-    """Whoever was a member before a complete member file and is not in it had left by then."""
+    """Whoever an earlier snapshot of the same member file listed, and this complete one leaves
+    out, had left by then (unless something after that earlier snapshot says otherwise).
+
+    Only snapshots of one file are compared: their order is the file's own, while a member
+    file's time against other sources' times rests on a modification time a backup may lose.
+    """
     if roster.time is None:
         return
+    family = _family(roster.fields.get("snapshot", ""))
     for address, m in picture.members.items():
         if address in present:
             continue
+        listed = any(
+            e.kind == "member" and e.time and e.time < roster.time
+            and _family(e.evidence.fields.get("snapshot", "")) == family
+            for e in m.events
+        )  # fmt: skip
         before = [e for e in m.events if e.time and e.time < roster.time and e.effect is not Effect.NONE]
         before.sort(key=lambda e: (e.time or _EPOCH, e.effect))
-        if before and before[-1].effect is Effect.JOIN:
+        if listed and before and before[-1].effect is Effect.JOIN:
             note = f"not in the complete member file ({roster.fields.get('how', '')})"
             m.events.append(Event(roster.time, "absent", Effect.LEAVE, roster, note))
 

@@ -14,7 +14,8 @@ Evidence kinds:
 ``address-change``  a member's address changed: ``address`` is the new one, ``old_address``
                     the old one.
 ``roster``          a member file that lists *every* member at its time (``snapshot`` names
-                    it, ``count`` says how many): whoever it leaves out had left by then.
+                    it, ``count`` says how many): whoever an earlier snapshot of the same file
+                    (its ``.bak`` / ``.last`` copy) listed and it leaves out had left by then.
 
 Fields (all strings; empty ones are left out):
 
