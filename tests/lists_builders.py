@@ -2,6 +2,7 @@
 
 ``dev@lists.example.org`` (Mailman 2.1):
 - ``logs/subscribe.1.gz`` and ``logs/subscribe``: every change up to 31 March 2012, then nothing;
+- the list archive (an mbox under ``archives/private/``) with one post;
 - the owner's mailbox (a Maildir): April subscription and unsubscribe notices, a VERP bounce
   report, and one list post delivered to the owner, who is subscribed too;
 - mail-log delivery lines: a May list post from ``dev-bounces@`` to each regular member
@@ -71,6 +72,13 @@ Mar 10 11:00:00 2012 (3512) dev: new heidi@example.com, via web confirmation
 Mar 20 04:00:00 2012 (3600) dev: ivan@example.com auto-unsubscribed [reason: BYBOUNCE]
 Mar 31 23:59:00 2012 (3700) other: new someone@example.com, admin mass sub
 """
+
+
+ARCHIVED_POST = (
+    b"From: Grace Hopper <grace@example.com>\nTo: dev@lists.example.org\nSubject: [Dev] compiler news\n"
+    b"Date: Thu, 10 May 2012 09:00:00 +0000\nMessage-ID: <post-1@example.com>\n"
+    b"List-Id: Developers <dev.lists.example.org>\nX-BeenThere: dev@lists.example.org\n\nnews\n"
+)
 
 
 def _mail(headers: list[tuple[str, str]], body: str) -> bytes:
@@ -222,6 +230,9 @@ def build_mailman(root: Path) -> tuple[Path, Path]:
     with gzip.open(var / "logs" / "subscribe.1.gz", "wb") as f:
         f.write(SUBSCRIBE_OLD.encode())
     (var / "logs" / "subscribe").write_text(SUBSCRIBE)
+    archive = var / "archives" / "private" / "dev.mbox"
+    archive.mkdir(parents=True)
+    (archive / "dev.mbox").write_bytes(b"From grace@example.com  Thu May 10 09:00:00 2012\n" + ARCHIVED_POST)
     _stamp(var / "logs" / "subscribe", _utc(2012, 3, 31, 23, 59))
     maildir = root / "owner" / "Maildir"
     for sub in ("cur", "new", "tmp"):

@@ -43,7 +43,9 @@ def recovered(tmp_path, capsys):
     fml_dir = build_fml(sources)
     before = snapshot(sources)
     ws = tmp_path / "ws"
-    assert _run(ws, "gather", "--list", MAILMAN_LIST, str(var)) == 0
+    assert _run(ws, "--json", "gather", "--list", MAILMAN_LIST, str(var)) == 0
+    gathered = json.loads(capsys.readouterr().out)
+    assert (gathered["copies"], gathered["evidence"]) == (1, 12)  # the archived post; log lines but the pending one
     assert _run(ws, "gather", "--account", OWNER, str(owner_maildir)) == 0
     assert _run(ws, "gather", str(fml_dir)) == 0
     with Workspace(ws) as w:

@@ -144,7 +144,7 @@ class Mailman2Plugin:
             if any(os.path.exists(os.path.join(location, n)) for n in _CONFIG_NAMES):
                 return 85
             if self._log_files(os.path.join(location, "logs")) or self._list_dirs(location):
-                return 85
+                return 40  # a whole Mailman tree: walked, so its archive mboxes are read as mail too
             if os.path.basename(os.path.normpath(location)) == "logs" and self._log_files(location):
                 return 70
             return 0
