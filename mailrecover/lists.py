@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -38,7 +39,8 @@ from email.utils import getaddresses
 from typing import TYPE_CHECKING
 
 from .model import Evidence
-from .rfc822 import decode_header_value, decode_text, header_fields, normalize_address, parse_date
+from .rfc822 import decode_header_value, decode_text, header_fields, parse_date
+from .rfc822 import normalize_address as _normalize_address
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -84,6 +86,10 @@ _STATUS_KIND = {"deferred": "deferred", "bounced": "bounce", "sent": "delivered"
 _DIGEST = re.compile(r"\bDigest, Vol\b", re.I)
 
 
+#: The same few thousand addresses recur on every delivery line: their IDNA work is done once.
+normalize_address = functools.lru_cache(maxsize=1 << 16)(_normalize_address)
+
+
 @dataclass(frozen=True)
 class ListAddress:
     """A list named by one of its own addresses, and the member a VERP address encodes."""
@@ -93,6 +99,7 @@ class ListAddress:
     strong: bool = True  # ``-bounces`` / ``-return-`` are a list's for sure; ``owner-x`` may not be
 
 
+@functools.lru_cache(maxsize=1 << 12)
 def list_of(address: str) -> ListAddress | None:
     """The list behind one of its own addresses (``x-bounces+u=d@h`` → ``x@h``, member ``u@d``)."""
     key = normalize_address(address)

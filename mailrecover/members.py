@@ -196,8 +196,12 @@ def reconstruct(evidence: Iterable[Evidence]) -> dict[str, ListPicture]:
     rosters: list[tuple[str, Evidence]] = []
     snapshots: dict[tuple[str, str], set[str]] = {}
 
+    verdicts: dict[str, bool] = {}
+
     def excluded(address: str) -> bool:
-        return any(address == k or is_list_address(address, k) for k in all_lists)
+        if address not in verdicts:
+            verdicts[address] = any(address == k or is_list_address(address, k) for k in all_lists)
+        return verdicts[address]
 
     for e in items:
         list_key = mapping.get(e.fields.get("list", ""), "")
