@@ -165,6 +165,21 @@ def test_wrapped_mailman_notice_with_its_reason():
     )
 
 
+def test_fml_post_by_its_ml_name_and_count():
+    raw = (
+        b"Return-Path: <elena-admin@fml.example.jp>\nDelivered-To: hanako@example.co.jp\n"
+        b"From: Taro <taro@example.jp>\nTo: elena@fml.example.jp\nSubject: [elena:00123] hello\n"
+        b"Date: Sun, 15 Apr 2012 18:00:00 +0900\nX-ML-Name: elena\nX-Mail-Count: 00123\n"
+        b"X-MLServer: fml [fml 4.0.3 release (20011202/4.0.3)]\n\nhello\n"
+    )
+    evidence = evidence_from_message(raw)
+    assert [(e.kind, e.fields["list"], e.fields["address"], e.fields["count"]) for e in evidence] == [
+        ("post", "elena@fml.example.jp", "taro@example.jp", "00123"),
+        ("received", "elena@fml.example.jp", "hanako@example.co.jp", "00123"),
+    ]
+    assert evidence[0].time == datetime(2012, 4, 15, 9, tzinfo=timezone.utc)
+
+
 def test_vacation_reply_to_a_verp_address_is_no_bounce():
     raw = (
         b"From: ann@example.com\nTo: dev-bounces+ann=example.com@lists.example.org\n"
