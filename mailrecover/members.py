@@ -140,7 +140,7 @@ class Member:
 
 @dataclass
 class ListPicture:
-    """One list: every address seen, and the member files that list every member."""
+    """One list: every address seen on it, by address key."""
 
     address: str
     members: dict[str, Member] = field(default_factory=dict)
