@@ -235,6 +235,11 @@ def reconstruct(evidence: Iterable[Evidence]) -> dict[str, ListPicture]:
     for picture in pictures.values():
         for m in picture.members.values():
             m.decide()
+        for m in picture.members.values():  # a changed address keeps its owner's name
+            old = next((e.evidence.fields.get("old_address", "") for e in m.events
+                        if e.kind == "address-change" and e.effect is Effect.JOIN), "")  # fmt: skip
+            if not m.name and old in picture.members:
+                m.name = picture.members[old].name
     return pictures
 
 

@@ -244,6 +244,15 @@ def test_list_addresses_of_every_list_are_never_members():
     assert sorted(pics["l@example.org"].members) == ["real@example.org"]
 
 
+def test_a_changed_address_keeps_the_name():
+    change = Evidence("address-change", "log", "3", datetime(2020, 1, 3, tzinfo=timezone.utc),
+                      {"list": "l@example.org", "address": "new@x.org", "old_address": "old@x.org"})  # fmt: skip
+    pics = reconstruct([_ev("subscribe", "old@x.org", 1, name="Ann"), change])
+    m = pics["l@example.org"].members
+    assert (m["old@x.org"].status, m["new@x.org"].status, m["new@x.org"].name) == (
+        Status.LEFT, Status.MEMBER, "Ann")  # fmt: skip
+
+
 def test_each_member_once_whatever_the_spelling():
     pics = reconstruct(
         [_ev("subscribe", "a@x.org", 1, as_written="A@X.ORG", name="Ann"), _ev("member", "a@x.org", 2)]

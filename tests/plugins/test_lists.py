@@ -18,6 +18,7 @@ from mailrecover_lists.mailman2 import Mailman2Plugin
 from mailrecover_lists.mailman3 import Mailman3Plugin
 from mailrecover_lists.majordomo import MajordomoPlugin
 
+from mailrecover.cli import main
 from mailrecover.model import Evidence, Problem
 from mailrecover.plugin import CLAIM, ReadContext, load_plugins
 
@@ -188,6 +189,23 @@ def test_hostile_config_pck_is_one_problem_and_never_runs(tmp_path, name):
     assert not marker.exists()
     assert evidence == []
     assert len(problems) == 1 and problems[0].reason.startswith("refused: the pickle asks for")
+
+
+def test_hostile_config_pck_through_gather_is_reported_and_the_rest_is_kept(tmp_path, capsys):
+    marker = tmp_path / "created-by-pickle"
+    lists = tmp_path / "mailman" / "lists"
+    (lists / "evil").mkdir(parents=True)
+    (lists / "evil" / "config.pck").write_bytes(HOSTILE["os.system"].replace(b"{path}", str(marker).encode()))
+    (lists / "dev").mkdir()
+    (lists / "dev" / "config.pck").write_bytes(
+        mailman2_pickle({s("host_name"): s("lists.example.org"), s("members"): {s("ann@example.com"): 0}})
+    )
+    ws = tmp_path / "ws"
+    assert main(["--workspace", str(ws), "gather", str(tmp_path / "mailman")]) == 3
+    assert "refused: the pickle asks for os.system" in capsys.readouterr().err
+    assert not marker.exists()
+    assert main(["--workspace", str(ws), "members", "--list", "dev@lists.example.org", "--format", "fml"]) == 0
+    assert capsys.readouterr().out == "ann@example.com\n"
 
 
 def test_hostile_global_hidden_behind_an_allowed_one_is_refused(tmp_path):
