@@ -311,11 +311,12 @@ def render_summary(rows: list[dict[str, object]]) -> str:
     if not rows:
         return "no mailing lists found in the evidence"
     width = max(len(str(r["list"])) for r in rows)
-    return "\n".join(
-        f"{r['list']:<{width}}  {r['members']} members ({r['bouncing']} bouncing), "
-        f"{r['left']} left, {r['unknown']} unknown"
-        for r in rows
-    )
+    lines = []
+    for r in rows:
+        members = f"{r['members']} member" + ("" if r["members"] == 1 else "s")
+        lines.append(f"{r['list']:<{width}}  {members} ({r['bouncing']} bouncing), "
+                     f"{r['left']} left, {r['unknown']} unknown")  # fmt: skip
+    return "\n".join(lines)
 
 
 def _iso(t: datetime | None) -> str:
