@@ -1,0 +1,1 @@
+"""Plugins for Microsoft Outlook stores: .pst/.ost files and saved .msg messages."""

@@ -1,0 +1,278 @@
+"""Rebuild an RFC 5322 message from an Outlook item's properties.
+
+Outlook keeps no original MIME: a received message keeps its transport header block
+(``PR_TRANSPORT_MESSAGE_HEADERS``), every message keeps its bodies and attachments as
+properties.  The rebuilt message keeps the transport headers as they were (less the
+``Content-*`` fields that described the old body), or writes From/To/Cc/Date/Subject/
+Message-ID from the properties when there are none (sent items, drafts).
+"""
+
+from __future__ import annotations
+
+import email.policy
+import hashlib
+import mimetypes
+import re
+from email.headerregistry import Address
+from email.message import EmailMessage, MIMEPart
+from email.utils import format_datetime
+
+from mailrecover.rfc822 import header_end
+
+from . import _mapi as p
+from ._mapi import MapiObject
+from ._rtf import decompress, rtf_to_html, rtf_to_text
+
+__all__ = ["build_message", "clean_subject"]
+
+_POLICY = email.policy.SMTP
+# Fields that described the body Outlook threw away; the rebuilt body brings its own.
+_BODY_FIELDS = re.compile(
+    rb"^(content-(type|transfer-encoding|disposition|id|description|md5)|mime-version)\s*:", re.I
+)
+_MAX_DEPTH = 8  # embedded messages inside embedded messages: a loop guard
+
+
+def clean_subject(subject: str | None) -> str:
+    """A subject without the two-character prefix marker some stores put in front."""
+    if subject and subject.startswith("\x01") and len(subject) >= 2:
+        subject = subject[2:]
+    return (subject or "").replace("\r", " ").replace("\n", " ")
+
+
+def _kept_transport_headers(text: str) -> bytes:
+    """The transport header block, CRLF-ended, without the fields that described the old body."""
+    raw = text.encode("utf-8", "surrogateescape").replace(b"\r\n", b"\n").lstrip(b"\n")
+    raw = raw[: header_end(raw)].rstrip(b"\n")
+    out: list[bytes] = []
+    dropping = False
+    for line in raw.split(b"\n"):
+        if line[:1] in (b" ", b"\t"):
+            if not dropping and out:
+                out.append(line)
+            continue
+        if b":" not in line:
+            dropping = True  # not a field: leave it out rather than end the header early
+            continue
+        dropping = bool(_BODY_FIELDS.match(line))
+        if not dropping:
+            out.append(line)
+    return b"".join(line.rstrip(b"\r") + b"\r\n" for line in out)
+
+
+def _address(name: str | None, smtp: str | None, email_addr: str | None, addrtype: str | None) -> str:
+    """A header-ready mailbox; Exchange distinguished names are not addresses and are left out."""
+    addr = smtp or (email_addr if (addrtype or "SMTP").upper() == "SMTP" else None)
+    addr = (addr or "").strip().strip("'\"<>")
+    name = (name or "").strip().strip("'\"")
+    if name == addr:
+        name = ""
+    if addr and "@" in addr:
+        try:
+            return str(Address(display_name=name, addr_spec=addr))
+        except (ValueError, IndexError):
+            pass
+    return name or addr  # no Internet address known: the name at least says who
+
+
+def _sender(obj: MapiObject, representing: bool) -> str:
+    if representing:
+        return _address(obj.text(p.SENT_REPRESENTING_NAME), obj.text(p.SENT_REPRESENTING_SMTP),
+                        obj.text(p.SENT_REPRESENTING_EMAIL), obj.text(p.SENT_REPRESENTING_ADDRTYPE))  # fmt: skip
+    return _address(obj.text(p.SENDER_NAME), obj.text(p.SENDER_SMTP), obj.text(p.SENDER_EMAIL),
+                    obj.text(p.SENDER_ADDRTYPE))  # fmt: skip
+
+
+def _property_headers(obj: MapiObject, msg: EmailMessage, present: set[str]) -> None:
+    """From/Sender/To/Cc/Bcc/Date/Subject/Message-ID/In-Reply-To/References from properties."""
+
+    def put(name: str, value: str | None) -> None:
+        if value and name.lower() not in present:
+            try:
+                msg[name] = value
+            except (ValueError, IndexError, TypeError):
+                msg[name] = value.encode("ascii", "replace").decode("ascii")
+
+    author = _sender(obj, representing=True)
+    sender = _sender(obj, representing=False)
+    put("From", author or sender)
+    if author and sender and sender != author:
+        put("Sender", sender)
+    by_type: dict[int, list[str]] = {1: [], 2: [], 3: []}
+    for recipient in obj.recipients():
+        kind = recipient.integer(p.RECIPIENT_TYPE) or 1
+        addr = _address(recipient.text(p.DISPLAY_NAME), recipient.text(p.SMTP_ADDRESS),
+                        recipient.text(p.EMAIL_ADDRESS), recipient.text(p.ADDRTYPE))  # fmt: skip
+        if addr:
+            by_type.setdefault(kind & 0xF, []).append(addr)
+    if not by_type[1] and obj.text(p.DISPLAY_TO):
+        by_type[1] = [s.strip() for s in obj.text(p.DISPLAY_TO).split(";") if s.strip()]
+    if not by_type[2] and obj.text(p.DISPLAY_CC):
+        by_type[2] = [s.strip() for s in obj.text(p.DISPLAY_CC).split(";") if s.strip()]
+    for kind, name in ((1, "To"), (2, "Cc"), (3, "Bcc")):
+        if by_type.get(kind):
+            put(name, ", ".join(by_type[kind]))
+    when = obj.time(p.CLIENT_SUBMIT_TIME) or obj.time(p.DELIVERY_TIME) or obj.time(p.CREATION_TIME)
+    if when:
+        put("Date", format_datetime(when))
+    put("Subject", clean_subject(obj.text(p.SUBJECT)))
+    for name, prop in (("Message-ID", p.INTERNET_MESSAGE_ID), ("In-Reply-To", p.IN_REPLY_TO),
+                       ("References", p.REFERENCES)):  # fmt: skip
+        value = obj.text(prop)
+        if value:
+            put(name, " ".join(value.split()))
+
+
+def _html_part(obj: MapiObject) -> MIMEPart | None:
+    found = obj.raw(p.HTML)
+    if not found or not found[1]:
+        return None
+    part = MIMEPart(policy=_POLICY)
+    if found[0] == p.PT_UNICODE:
+        part.set_content(obj.text(p.HTML) or "", subtype="html", charset="utf-8")
+        return part
+    data = found[1].rstrip(b"\x00")
+    charset = p.mime_charset(obj.internet_codepage()) or "utf-8"
+    part.set_content(data, maintype="text", subtype="html", cte="base64")
+    part.set_param("charset", charset)
+    return part
+
+
+def _text_part(text: str, subtype: str = "plain") -> MIMEPart:
+    part = MIMEPart(policy=_POLICY)
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    part.set_content(text, subtype=subtype, charset="utf-8")
+    return part
+
+
+def _rtf_part(rtf: bytes) -> MIMEPart:
+    part = MIMEPart(policy=_POLICY)
+    part.set_content(rtf, maintype="application", subtype="rtf", filename="rtf-body.rtf",
+                     disposition="attachment")  # fmt: skip
+    return part
+
+
+class _Node:
+    """One MIME entity as bytes (headers, blank line, body), or a multipart of nodes."""
+
+    def __init__(self, data: bytes = b"", subtype: str = "", children: list[_Node] | None = None):
+        self.data = data
+        self.subtype = subtype
+        self.children = children or []
+
+    def render(self) -> bytes:
+        if not self.subtype:
+            return self.data
+        rendered = [child.render() for child in self.children]
+        # The same content always gets the same boundary, so a second read gives the same bytes.
+        boundary = "=_mr_" + hashlib.sha1(b"".join(rendered)).hexdigest()[:24]
+        out = [f'Content-Type: multipart/{self.subtype};\r\n boundary="{boundary}"\r\n\r\n'.encode()]
+        for child in rendered:  # the CRLF before each delimiter belongs to the delimiter
+            out.append(f"--{boundary}\r\n".encode() + child + b"\r\n")
+        out.append(f"--{boundary}--\r\n".encode())
+        return b"".join(out)
+
+
+def _leaf(part: MIMEPart) -> _Node:
+    data = part.as_bytes(policy=_POLICY)
+    return _Node(data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+
+
+def _body_parts(obj: MapiObject) -> tuple[_Node | None, _Node | None]:
+    """(the body, an RTF body part to attach when it carries something the body lacks)."""
+    plain = obj.text(p.BODY)
+    html = _html_part(obj)
+    rtf_data = obj.binary(p.RTF_COMPRESSED)
+    rtf = decompress(rtf_data) if rtf_data else None
+    rtf_extra: _Node | None = None
+    if html is None and rtf:
+        wrapped = rtf_to_html(rtf)
+        if wrapped is not None:
+            html = _text_part(wrapped, "html")
+        else:
+            rtf_extra = _leaf(_rtf_part(rtf))  # a real RTF document: keep it as it is
+            if not (plain and plain.strip()):
+                plain = rtf_to_text(rtf)
+    if plain is not None and not plain.strip() and html is not None:
+        plain = None  # Outlook's placeholder for an HTML-only message
+    text = _text_part(plain) if plain is not None else None
+    if text is not None and html is not None:
+        return _Node(subtype="alternative", children=[_leaf(text), _leaf(html)]), rtf_extra
+    body = text or html
+    return (_leaf(body) if body is not None else None), rtf_extra
+
+
+def _filename(att: MapiObject) -> str | None:
+    for prop in (p.ATTACH_LONG_FILENAME, p.ATTACH_FILENAME, p.DISPLAY_NAME):
+        name = att.text(prop)
+        if name and name.strip():
+            return name.strip().replace("\x00", "")
+    return None
+
+
+def _attachment_part(att: MapiObject, depth: int) -> _Node | None:
+    method = att.integer(p.ATTACH_METHOD) or p.ATTACH_BY_VALUE
+    if method == p.ATTACH_EMBEDDED_MSG:
+        inner = att.embedded()
+        if inner is None or depth >= _MAX_DEPTH:
+            return None
+        head = "Content-Type: message/rfc822\r\n"
+        name = _filename(att)
+        if name:
+            head += _one_field("Content-Description", name)
+        return _Node(head.encode() + b"\r\n" + build_message(inner, depth=depth + 1))
+    data = att.binary(p.ATTACH_DATA)
+    if data is None:
+        return None  # by reference: the file was never in the store
+    name = _filename(att)
+    mime = (att.text(p.ATTACH_MIME_TAG) or "").strip().lower()
+    if "/" not in mime:
+        mime = mimetypes.guess_type(name or "")[0] or "application/octet-stream"
+    maintype, _, subtype = mime.partition("/")
+    cid = (att.text(p.ATTACH_CONTENT_ID) or "").strip().strip("<>")
+    part = MIMEPart(policy=_POLICY)
+    part.set_content(data, maintype=maintype, subtype=subtype or "octet-stream",
+                     disposition="inline" if cid else "attachment", filename=name,
+                     cte="base64")  # fmt: skip
+    if cid:
+        part["Content-ID"] = f"<{cid}>"
+    return _leaf(part)
+
+
+def _one_field(name: str, value: str) -> str:
+    head = EmailMessage(policy=_POLICY)
+    try:
+        head[name] = value
+        return head.as_string(policy=_POLICY).split("\r\n\r\n", 1)[0] + "\r\n"
+    except (ValueError, IndexError, TypeError):
+        return ""
+
+
+def build_message(obj: MapiObject, *, depth: int = 0) -> bytes:
+    """The item as RFC 5322 bytes (CRLF line ends)."""
+    body, rtf_extra = _body_parts(obj)
+    attachments = [a for a in (_attachment_part(att, depth) for att in obj.attachments()) if a]
+    if rtf_extra is not None:
+        attachments.insert(0, rtf_extra)
+    if attachments:
+        tree = _Node(subtype="mixed", children=([body] if body else []) + attachments)
+    elif body is not None:
+        tree = body
+    else:
+        tree = _leaf(_text_part(""))
+
+    transport = obj.text(p.TRANSPORT_HEADERS)
+    kept = _kept_transport_headers(transport) if transport and transport.strip() else b""
+    present = {name.lower() for name, _ in _fields(kept)}
+    head = EmailMessage(policy=_POLICY)
+    _property_headers(obj, head, present)
+    own = head.as_bytes(policy=_POLICY)
+    own = own[: header_end(own)].rstrip(b"\r\n")
+    own = own + b"\r\n" if own else b""
+    return kept + own + b"MIME-Version: 1.0\r\n" + tree.render()
+
+
+def _fields(block: bytes) -> list[tuple[str, bytes]]:
+    from mailrecover.rfc822 import header_fields
+
+    return header_fields(block + b"\r\n")

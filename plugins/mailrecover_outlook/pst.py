@@ -1,0 +1,311 @@
+"""Outlook personal folders (.pst) and offline stores (.ost), ANSI and Unicode, through pypff.
+
+Each mail item becomes a reconstructed copy (see ``_build``) in its folder: the store's
+top folder is left out of the name and the usual folders get their usual roles, in
+English and Japanese.  Whatever is in the deleted-items folder is marked deleted.
+Contacts, appointments and other non-mail items are counted and reported once per file.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pypff
+
+from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
+from mailrecover.plugin import ReadContext, Store
+from mailrecover.readonly import open_readonly
+
+from . import _mapi as p
+from ._build import build_message
+from ._pff import PffObject
+
+__all__ = ["PstPlugin", "folder_role"]
+
+_MAGIC = b"!BDN"
+
+# Folder names Outlook gives its special folders, by role.
+_ROLES = {
+    "INBOX": {"inbox", "受信トレイ", "posteingang", "boîte de réception"},
+    "Sent": {"sent items", "sent", "送信済みアイテム", "gesendete elemente", "éléments envoyés"},
+    "Trash": {"deleted items", "削除済みアイテム", "gelöschte elemente", "éléments supprimés"},
+    "Drafts": {"drafts", "下書き", "entwürfe", "brouillons"},
+    "Outbox": {"outbox", "送信トレイ", "postausgang", "boîte d'envoi"},
+    "Junk": {"junk e-mail", "junk email", "迷惑メール", "junk-e-mail"},
+}
+_TOP_NAMES = {"top of personal folders", "top of outlook data file", "top of information store",
+              "outlook データ ファイルのトップ", "個人用フォルダーのトップ", "個人用フォルダのトップ"}  # fmt: skip
+# Folders outside the mail tree that hold the store's own bookkeeping.
+_SEARCH_ROOT, _IPM_SUBTREE, _WASTEBASKET, _SENT = 0x35E7, 0x35E0, 0x35E3, 0x35E4
+
+
+def folder_role(name: str) -> str | None:
+    """The role of a top-level folder by its name (``受信トレイ`` → ``INBOX``), if any."""
+    key = " ".join(name.split()).casefold()
+    for role, names in _ROLES.items():
+        if key in names:
+            return role
+    return None
+
+
+def _nid(entry_id: bytes | None) -> int | None:
+    """The node id at the end of a store entry id."""
+    if not entry_id or len(entry_id) < 24:
+        return None
+    return struct.unpack_from("<I", entry_id, 20)[0]
+
+
+def _safe_name(name: str | None) -> str:
+    return (name or "(unnamed)").replace("/", "_").replace("\\", "_").strip() or "(unnamed)"
+
+
+class _Summary:
+    """What one file held besides mail, reported once."""
+
+    def __init__(self) -> None:
+        self.skipped: Counter[str] = Counter()
+
+    def line(self) -> str:
+        words = []
+        for kind, n in sorted(self.skipped.items()):
+            plural = kind if n == 1 else ("entries".join(kind.rsplit("entry", 1)) if kind.endswith("entry") else kind + "s")
+            words.append(f"{n} {plural}")
+        return ", ".join(words) + " skipped (not mail)"
+
+
+class PstPlugin:
+    name = "outlook-pst"
+    description = "Outlook .pst and .ost files (ANSI and Unicode), rebuilt as MIME"
+
+    def detect(self, location: str) -> int:
+        if "://" in location or not os.path.isfile(location):
+            return 0
+        try:
+            fd = open_readonly(location)
+            try:
+                head = os.read(fd, 4)
+            finally:
+                os.close(fd)
+        except OSError:
+            return 0
+        if head == _MAGIC:
+            return 95
+        return 30 if location.lower().endswith((".pst", ".ost")) else 0
+
+    def discover(self) -> Iterable[Store]:
+        roots = []
+        local = os.environ.get("LOCALAPPDATA")
+        home = os.path.expanduser("~")
+        if local:
+            roots.append(os.path.join(local, "Microsoft", "Outlook"))
+        roots.append(os.path.join(home, "Documents", "Outlook Files"))
+        roots.append(os.path.join(home, "Documents", "Outlook ファイル"))
+        for root in roots:
+            try:
+                names = sorted(os.listdir(root))
+            except OSError:
+                continue
+            for name in names:
+                path = os.path.join(root, name)
+                if name.lower().endswith((".pst", ".ost")) and os.path.isfile(path):
+                    yield Store(self.name, path, os.path.getsize(path))
+
+    def read(self, location: str, context: ReadContext) -> Iterator[Finding]:
+        try:
+            fd = open_readonly(location)
+        except OSError as e:
+            yield Problem(ProblemKind.UNREADABLE, location, "", f"cannot open: {e.strerror or e}")
+            return
+        with os.fdopen(fd, "rb") as handle:
+            pff = pypff.file()
+            ansi = p.default_ansi_codec()
+            try:
+                pff.set_ascii_codepage(ansi)
+            except (OSError, ValueError, TypeError):
+                pff.set_ascii_codepage("cp932")
+            try:
+                pff.open_file_object(handle)
+                root = pff.get_root_folder()
+            except (OSError, ValueError) as e:
+                yield Problem(ProblemKind.UNREADABLE, location, "",
+                              f"not a readable Outlook data file: {_first_line(e)}")  # fmt: skip
+                return
+            try:
+                yield from _Reader(location, pff, root, ansi, context).run()
+            finally:
+                try:
+                    pff.close()
+                except OSError:
+                    pass
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[-1].strip() if text else type(e).__name__
+
+
+class _Reader:
+    def __init__(self, location: str, pff: Any, root: Any, ansi: str, context: ReadContext):
+        self.location = location
+        self.pff = pff
+        self.root = root
+        self.ansi = ansi
+        self.context = context
+        self.summary = _Summary()
+        self.size = os.path.getsize(location)
+        self.advanced = 0
+        self._problems: list[Problem] = []  # found while walking folders, yielded in order
+        store: dict[int, tuple[int, bytes]] = {}
+        try:
+            store = PffObject(pff.get_message_store(), ansi)._props
+        except (OSError, AttributeError, TypeError):
+            pass
+        self.ipm = _nid(store.get(_IPM_SUBTREE, (0, b""))[1])
+        self.wastebasket = _nid(store.get(_WASTEBASKET, (0, b""))[1])
+        self.sent = _nid(store.get(_SENT, (0, b""))[1])
+        self.search = _nid(store.get(_SEARCH_ROOT, (0, b""))[1])
+
+    def run(self) -> Iterator[Finding]:
+        for folder, path, deleted, mail_tree in self._folders():
+            yield from self._messages(folder, path, deleted, mail_tree)
+        yield from self._orphans()
+        if self.summary.skipped:
+            yield Problem(ProblemKind.SKIPPED, self.location, "", self.summary.line())
+        self.context.advance(max(0, self.size - self.advanced))
+
+    def _folders(self) -> Iterator[tuple[Any, str, bool, bool]]:
+        """(folder, folder name, holds deleted mail, inside the mail tree), parents first."""
+        stack: list[tuple[Any, list[str], bool, bool, int]] = []
+        for child in self._children(self.root, "/"):
+            ident = _ident(child)
+            if ident is not None and ident == self.search:
+                continue
+            is_top = ident == self.ipm if self.ipm else _is_top_name(child.name)
+            if is_top:
+                stack.append((child, [], False, True, 0))
+            elif _is_top_name(child.name) or (child.name or "").lower().startswith(("search root", "検索")):
+                continue
+            else:  # store bookkeeping outside the mail tree; its mail (if any) is still mail
+                stack.append((child, [_safe_name(child.name)], False, False, 0))
+        stack.reverse()
+        seen: set[int] = set()
+        while stack:
+            folder, parts, deleted, mail_tree, depth = stack.pop()
+            ident = _ident(folder)
+            if ident is not None:
+                if ident in seen:
+                    continue
+                seen.add(ident)
+            yield folder, "/".join(parts) or "INBOX", deleted, mail_tree
+            if depth > 64:
+                continue
+            children = []
+            for child in self._children(folder, "/".join(parts) or "/"):
+                cid = _ident(child)
+                name = _safe_name(child.name)
+                child_deleted = deleted or (cid is not None and cid == self.wastebasket)
+                if not parts and mail_tree:
+                    role = folder_role(child.name or "")
+                    if role == "Trash":
+                        child_deleted = True
+                    if cid is not None and cid == self.sent:
+                        role = "Sent"
+                    name = role or name
+                children.append((child, [*parts, name], child_deleted, mail_tree, depth + 1))
+            stack.extend(reversed(children))
+
+    def _children(self, folder: Any, where: str) -> list[Any]:
+        try:
+            return list(folder.sub_folders)
+        except (OSError, ValueError) as e:
+            self._pending_problem(where, f"subfolders unreadable: {_first_line(e)}")
+            return []
+
+    def _pending_problem(self, where: str, reason: str) -> None:
+        self._problems.append(Problem(ProblemKind.DAMAGED, self.location, where, reason))
+
+    def _drain(self) -> Iterator[Problem]:
+        while self._problems:
+            yield self._problems.pop(0)
+
+    def _messages(self, folder: Any, path: str, deleted: bool, mail_tree: bool) -> Iterator[Finding]:
+        yield from self._drain()
+        try:
+            count = folder.number_of_sub_messages
+        except (OSError, ValueError) as e:
+            yield Problem(ProblemKind.DAMAGED, self.location, path, f"folder unreadable: {_first_line(e)}")
+            return
+        for index in range(count):
+            try:
+                item = folder.get_sub_message(index)
+            except (OSError, ValueError) as e:
+                yield Problem(ProblemKind.DAMAGED, self.location, f"{path}#{index}",
+                              f"item unreadable: {_first_line(e)}")  # fmt: skip
+                continue
+            yield from self._item(item, path, deleted, mail_tree, f"{path}#{index}")
+
+    def _item(self, item: Any, path: str, deleted: bool, mail_tree: bool, where: str) -> Iterator[Finding]:
+        try:
+            obj = PffObject(item, self.ansi)
+            ident = _ident(item)
+            position = str(ident) if ident is not None else where
+            message_class = obj.message_class()
+            if not p.is_mail_class(message_class):
+                if mail_tree:
+                    self.summary.skipped[p.kind_of_class(message_class)] += 1
+                return
+            raw = build_message(obj)
+            flags = p.flags_of(obj)
+        except Exception as e:  # a damaged item costs one line, never the file
+            yield Problem(ProblemKind.DAMAGED, self.location, where, f"message unreadable: {_first_line(e)}")
+            return
+        if deleted:
+            flags.add(Flag.DELETED)
+        size = obj.integer(p.MESSAGE_SIZE) or len(raw)
+        step = max(0, min(size, self.size - self.advanced))
+        self.advanced += step
+        self.context.advance(step)
+        yield Copy(
+            raw=raw, folder=path, source=self.location, position=position,
+            flags=frozenset(flags), internal_date=obj.time(p.DELIVERY_TIME) or obj.time(p.CLIENT_SUBMIT_TIME),
+            reconstructed=True, account_hints=_hints(obj),
+        )  # fmt: skip
+
+    def _orphans(self) -> Iterator[Finding]:
+        """Items no folder lists any more (deleted, not yet overwritten): kept as deleted mail."""
+        try:
+            count = self.pff.number_of_orphan_items
+        except (OSError, AttributeError):
+            return
+        for index in range(count or 0):
+            try:
+                item = self.pff.get_orphan_item(index)
+            except (OSError, ValueError):
+                continue
+            if isinstance(item, pypff.message):
+                yield from self._item(item, "Orphaned Items", True, False, f"orphan#{index}")
+
+
+def _ident(item: Any) -> int | None:
+    try:
+        return item.identifier
+    except (OSError, AttributeError):
+        return None
+
+
+def _is_top_name(name: str | None) -> bool:
+    return " ".join((name or "").split()).casefold() in _TOP_NAMES
+
+
+def _hints(obj: PffObject) -> tuple[str, ...]:
+    """The mailbox a received message was delivered to, when the store names it."""
+    addr = obj.text(p.RECEIVED_BY_SMTP)
+    if not addr:
+        addrtype = (obj.text(p.RECEIVED_BY_ADDRTYPE) or "").upper()
+        addr = obj.text(p.RECEIVED_BY_EMAIL) if addrtype == "SMTP" else None
+    addr = (addr or "").strip()
+    return (addr.lower(),) if "@" in addr else ()
