@@ -23,33 +23,16 @@ from mailrecover.readonly import open_readonly
 from . import _mapi as p
 from ._build import build_message
 from ._pff import PffObject
+from .roles import DELETED_ROLE, folder_role
 
-__all__ = ["PstPlugin", "folder_role"]
+__all__ = ["PstPlugin"]
 
 _MAGIC = b"!BDN"
 
-# Folder names Outlook gives its special folders, by role.
-_ROLES = {
-    "INBOX": {"inbox", "受信トレイ", "posteingang", "boîte de réception"},
-    "Sent": {"sent items", "sent", "送信済みアイテム", "gesendete elemente", "éléments envoyés"},
-    "Trash": {"deleted items", "削除済みアイテム", "gelöschte elemente", "éléments supprimés"},
-    "Drafts": {"drafts", "下書き", "entwürfe", "brouillons"},
-    "Outbox": {"outbox", "送信トレイ", "postausgang", "boîte d'envoi"},
-    "Junk": {"junk e-mail", "junk email", "迷惑メール", "junk-e-mail"},
-}
 _TOP_NAMES = {"top of personal folders", "top of outlook data file", "top of information store",
               "outlook データ ファイルのトップ", "個人用フォルダーのトップ", "個人用フォルダのトップ"}  # fmt: skip
 # Folders outside the mail tree that hold the store's own bookkeeping.
 _SEARCH_ROOT, _IPM_SUBTREE, _WASTEBASKET, _SENT = 0x35E7, 0x35E0, 0x35E3, 0x35E4
-
-
-def folder_role(name: str) -> str | None:
-    """The role of a top-level folder by its name (``受信トレイ`` → ``INBOX``), if any."""
-    key = " ".join(name.split()).casefold()
-    for role, names in _ROLES.items():
-        if key in names:
-            return role
-    return None
 
 
 def _nid(entry_id: bytes | None) -> int | None:
@@ -210,7 +193,7 @@ class _Reader:
                 child_deleted = deleted or (cid is not None and cid == self.wastebasket)
                 if not parts and mail_tree:
                     role = folder_role(child.name or "")
-                    if role == "Trash":
+                    if role == DELETED_ROLE:
                         child_deleted = True
                     if cid is not None and cid == self.sent:
                         role = "Sent"

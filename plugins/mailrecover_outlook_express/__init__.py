@@ -1,0 +1,1 @@
+"""Plugin for Outlook Express 5/6 mail stores (.dbx files)."""

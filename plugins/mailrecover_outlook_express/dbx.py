@@ -1,0 +1,360 @@
+"""Outlook Express 5/6 folder files (.dbx): every message, its read state, its folder's name.
+
+A message .dbx holds a tree of message-info records; each names the first block of
+its message text, a chain of blocks with 16-byte headers.  Every object starts with
+its own file offset, which is checked before it is trusted; every pointer is checked
+against the file size and every walk against loops.  A damaged chain costs that
+message (one problem line); the rest of the file is still read.
+
+Folder names come from ``Folders.dbx`` beside the file when it is there, else from the
+name the file records for itself, else from the file name.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta, timezone
+
+from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
+from mailrecover.plugin import ReadContext, Store
+from mailrecover.readonly import mapped, open_readonly
+from mailrecover_outlook._mapi import default_ansi_codec
+from mailrecover_outlook.roles import DELETED_ROLE, folder_role
+
+__all__ = ["DbxDamage", "DbxFile", "DbxPlugin", "read_folder_names"]
+
+_MAGIC = b"\xcf\xad\x12\xfe"
+_MESSAGES = b"\xc5\xfd\x74\x6f"
+_FOLDERS = b"\xc6\xfd\x74\x6f"
+_HEADER_SIZE = 0x24BC
+_TREE_ROOTS, _TREE_COUNTS = 0xE4, 0xC4  # up to three trees; message files use the first
+_FILE_INFO_NAME = 0x105  # folder name inside the message file's own info block
+_NODE_HEADER, _NODE_ENTRY = 0x18, 12
+_BLOCK_HEADER = 16
+_MAX_MESSAGE = 256 << 20  # a chain longer than this is a loop nobody caught
+
+# Message-info indexes and flags (as the format's documentation names them).
+_MI_FLAGS, _MI_CREATED, _MI_MESSAGE, _MI_SAVED, _MI_MESSAGE_ID, _MI_RECEIVED = 0x01, 0x02, 0x04, 0x06, 0x07, 0x12
+_FLAG_BITS = ((0x80, Flag.SEEN), (0x20, Flag.FLAGGED), (0x80000, Flag.ANSWERED),
+              (0x100000, Flag.FORWARDED), (0x08, Flag.DRAFT))  # fmt: skip
+# Folder-info indexes in Folders.dbx.
+_FI_ID, _FI_PARENT, _FI_NAME, _FI_FILE, _FI_SPECIAL = 0x00, 0x01, 0x02, 0x03, 0x09
+_SPECIAL_ROLES = {1: "INBOX", 2: "Outbox", 3: "Sent", 4: DELETED_ROLE, 5: "Drafts"}
+_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=timezone.utc)
+
+
+class DbxDamage(ValueError):
+    """A structure in the file is not what its pointer promised."""
+
+
+class DbxFile:
+    """Bounds-checked access to the objects of one .dbx file held in ``data``."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.size = len(data)
+        if self.size < _HEADER_SIZE or data[:4] != _MAGIC:
+            raise DbxDamage("not an Outlook Express .dbx file (no signature)")
+        self.kind = bytes(data[4:8])
+
+    def u32(self, offset: int) -> int:
+        if offset < 0 or offset + 4 > self.size:
+            raise DbxDamage(f"pointer 0x{offset:x} outside the file")
+        return struct.unpack_from("<I", self.data, offset)[0]
+
+    def _object(self, offset: int, length: int) -> None:
+        if offset < _HEADER_SIZE or offset + length > self.size:
+            raise DbxDamage(f"object at 0x{offset:x} outside the file")
+        if self.u32(offset) != offset:
+            raise DbxDamage(f"no object at 0x{offset:x} (marker does not match)")
+
+    def tree(self, root: int, problems: list[str]) -> list[int]:
+        """The values stored in the tree at ``root``, in order; damage is noted in ``problems``."""
+        values: list[int] = []
+        seen: set[int] = set()
+        limit = self.size // _NODE_ENTRY + 1
+
+        def walk(node: int, depth: int) -> None:
+            if not node:
+                return
+            if node in seen or depth > 64 or len(seen) > limit:
+                problems.append(f"index tree loops at 0x{node:x}")
+                return
+            seen.add(node)
+            try:
+                self._object(node, _NODE_HEADER)
+                child = self.u32(node + 8)
+                entries = self.data[node + 0x11]
+                self._object(node, _NODE_HEADER + entries * _NODE_ENTRY)
+            except DbxDamage as e:
+                problems.append(f"index node damaged: {e}")
+                return
+            walk(child, depth + 1)
+            for i in range(entries):
+                base = node + _NODE_HEADER + i * _NODE_ENTRY
+                value, child = self.u32(base), self.u32(base + 4)
+                if value:
+                    values.append(value)
+                walk(child, depth + 1)
+
+        walk(root, 0)
+        return values
+
+    def indexed_info(self, offset: int) -> dict[int, int | bytes]:
+        """An indexed-info record: index → int (stored directly) or the bytes of its data."""
+        self._object(offset, 12)
+        body_length = self.u32(offset + 4)
+        count = self.data[offset + 10]
+        if body_length < count * 4 or offset + 12 + body_length > self.size:
+            raise DbxDamage(f"record at 0x{offset:x} runs past the file")
+        data_start = offset + 12 + count * 4
+        data_end = offset + 12 + body_length
+        entries: list[tuple[int, bool, int]] = []
+        for i in range(count):
+            b = self.data[offset + 12 + i * 4]
+            value = int.from_bytes(self.data[offset + 13 + i * 4 : offset + 16 + i * 4], "little")
+            entries.append((b & 0x7F, bool(b & 0x80), value))
+        starts = sorted(data_start + v for _, direct, v in entries if not direct)
+        info: dict[int, int | bytes] = {}
+        for index, direct, value in entries:
+            if direct:
+                info[index] = value
+                continue
+            start = data_start + value
+            if start >= data_end:
+                continue
+            end = next((s for s in starts if s > start), data_end)
+            info[index] = bytes(self.data[start:end])
+        return info
+
+    def message(self, offset: int) -> bytes:
+        """The text of the message whose first block is at ``offset``."""
+        chunks: list[bytes] = []
+        seen: set[int] = set()
+        total = 0
+        while offset:
+            if offset in seen:
+                raise DbxDamage(f"message chain loops at 0x{offset:x}")
+            seen.add(offset)
+            self._object(offset, _BLOCK_HEADER)
+            capacity = self.u32(offset + 4)
+            length = self.u32(offset + 8) & 0xFFFF  # the high half is unused
+            nxt = self.u32(offset + 12)
+            if length > capacity or offset + _BLOCK_HEADER + length > self.size:
+                raise DbxDamage(f"message block at 0x{offset:x} claims more than it holds")
+            chunks.append(bytes(self.data[offset + _BLOCK_HEADER : offset + _BLOCK_HEADER + length]))
+            total += length
+            if total > _MAX_MESSAGE:
+                raise DbxDamage("message chain too long")
+            offset = nxt
+        return b"".join(chunks)
+
+    def own_folder_name(self, codec: str) -> str | None:
+        """The name the file was created with (kept by Outlook Express in its file info)."""
+        start = _HEADER_SIZE + _FILE_INFO_NAME
+        if self.kind != _MESSAGES or start >= self.size:
+            return None
+        raw = bytes(self.data[start : start + 0x100]).split(b"\x00", 1)[0]
+        return raw.decode(codec, "replace").strip() or None
+
+
+def _int(value: int | bytes | None) -> int | None:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, bytes) and len(value) >= 4:
+        return struct.unpack_from("<I", value)[0]
+    return None
+
+
+def _string(value: int | bytes | None, codec: str) -> str | None:
+    if not isinstance(value, bytes):
+        return None
+    return value.split(b"\x00", 1)[0].decode(codec, "replace").strip() or None
+
+
+def _filetime(value: int | bytes | None) -> datetime | None:
+    if not isinstance(value, bytes) or len(value) < 8:
+        return None
+    ticks = struct.unpack_from("<Q", value)[0]
+    if not ticks:
+        return None
+    try:
+        return _FILETIME_EPOCH + timedelta(microseconds=ticks // 10)
+    except OverflowError:
+        return None
+
+
+def read_folder_names(path: str, codec: str) -> dict[str, tuple[str, bool]]:
+    """From a Folders.dbx: lower-case .dbx file name → (folder path, holds deleted mail)."""
+    with mapped(path) as data:
+        dbx = DbxFile(data)
+        if dbx.kind != _FOLDERS:
+            raise DbxDamage("not a Folders.dbx file")
+        folders: dict[int, dict[int, int | bytes]] = {}
+        ignored: list[str] = []
+        for i in range(3):
+            root = dbx.u32(_TREE_ROOTS + 4 * i)
+            for pointer in dbx.tree(root, ignored) if root else ():
+                try:
+                    info = dbx.indexed_info(pointer)
+                except DbxDamage:
+                    continue
+                ident = _int(info.get(_FI_ID))
+                if ident is not None:
+                    folders.setdefault(ident, info)
+    names: dict[str, tuple[str, bool]] = {}
+    for info in folders.values():
+        file_name = _string(info.get(_FI_FILE), codec)
+        if not file_name:
+            continue
+        parts: list[str] = []
+        deleted = False
+        current: dict[int, int | bytes] | None = info
+        seen: set[int] = set()
+        while current is not None:
+            ident = _int(current.get(_FI_ID))
+            if ident is None or ident in seen or ident == 0:
+                break  # 0 is the "Outlook Express" root itself
+            seen.add(ident)
+            parent = _int(current.get(_FI_PARENT))
+            name = (_string(current.get(_FI_NAME), codec) or "").replace("/", "_")
+            role = _SPECIAL_ROLES.get(_int(current.get(_FI_SPECIAL)) or 0) or folder_role(name)
+            if parent is None or parent == 0 or parent not in folders:
+                # a top-level folder under "Local Folders" or an account: its role names it
+                if role == DELETED_ROLE:
+                    deleted = True
+                parts.append(role or name)
+                break
+            if role == DELETED_ROLE:
+                deleted = True
+            parts.append(name)
+            current = folders.get(parent)
+        names[file_name.lower()] = ("/".join(reversed([p for p in parts if p])), deleted)
+    return names
+
+
+def _find_folders_dbx(directory: str) -> str | None:
+    try:
+        for name in os.listdir(directory):
+            if name.lower() == "folders.dbx":
+                return os.path.join(directory, name)
+    except OSError:
+        return None
+    return None
+
+
+class DbxPlugin:
+    name = "outlook-express"
+    description = "Outlook Express 5/6 folder files (.dbx)"
+
+    def detect(self, location: str) -> int:
+        if "://" in location or not os.path.isfile(location):
+            return 0
+        try:
+            fd = open_readonly(location)
+            try:
+                head = os.read(fd, 8)
+            finally:
+                os.close(fd)
+        except OSError:
+            return 0
+        if head[:4] == _MAGIC:
+            return 95
+        return 20 if location.lower().endswith(".dbx") else 0
+
+    def discover(self) -> Iterable[Store]:
+        appdata = os.environ.get("LOCALAPPDATA") or os.environ.get("APPDATA")
+        if not appdata:
+            return
+        identities = os.path.join(appdata, "Identities")
+        try:
+            ids = sorted(os.listdir(identities))
+        except OSError:
+            return
+        for ident in ids:
+            store = os.path.join(identities, ident, "Microsoft", "Outlook Express")
+            try:
+                names = sorted(os.listdir(store))
+            except OSError:
+                continue
+            for name in names:
+                if name.lower().endswith(".dbx") and name.lower() != "folders.dbx":
+                    path = os.path.join(store, name)
+                    yield Store(self.name, path, os.path.getsize(path))
+
+    def read(self, location: str, context: ReadContext) -> Iterator[Finding]:
+        codec = default_ansi_codec()
+        try:
+            with mapped(location) as data:
+                try:
+                    dbx = DbxFile(data)
+                except DbxDamage as e:
+                    yield Problem(ProblemKind.NOT_MAIL, location, "", str(e))
+                    return
+                if dbx.kind != _MESSAGES:
+                    context.advance(dbx.size)
+                    return  # the folder list, POP3 ids, offline actions: no mail in them
+                folder, deleted, note = self._folder(location, dbx, codec, context)
+                if note:
+                    yield note
+                yield from self._messages(location, dbx, folder, deleted, codec, context)
+        except OSError as e:
+            yield Problem(ProblemKind.UNREADABLE, location, "", f"cannot read: {e.strerror or e}")
+
+    def _folder(self, location: str, dbx: DbxFile, codec: str,
+                context: ReadContext) -> tuple[str, bool, Problem | None]:  # fmt: skip
+        """(folder path, holds deleted mail, a problem with Folders.dbx if any)."""
+        note = None
+        folders_dbx = _find_folders_dbx(os.path.dirname(os.path.abspath(location)))
+        if folders_dbx:
+            try:
+                names = read_folder_names(folders_dbx, codec)
+                found = names.get(os.path.basename(location).lower())
+                if found and found[0]:
+                    return found[0], found[1], None
+            except (DbxDamage, OSError) as e:
+                note = Problem(ProblemKind.DAMAGED, folders_dbx, "", f"folder names unreadable: {e}")
+        name = dbx.own_folder_name(codec) or os.path.splitext(os.path.basename(location))[0]
+        role = folder_role(name)
+        if role is None and context.folder != "INBOX":
+            return context.folder, False, note
+        return role or name, role == DELETED_ROLE, note
+
+    def _messages(self, location: str, dbx: DbxFile, folder: str, deleted: bool, codec: str,
+                  context: ReadContext) -> Iterator[Finding]:  # fmt: skip
+        problems: list[str] = []
+        listed = dbx.u32(_TREE_COUNTS)
+        root = dbx.u32(_TREE_ROOTS)
+        pointers = dbx.tree(root, problems) if root else []
+        for reason in problems:
+            yield Problem(ProblemKind.DAMAGED, location, f"0x{root:x}", reason)
+        step = dbx.size // max(1, len(pointers))
+        for pointer in pointers:
+            context.advance(step)
+            try:
+                info = dbx.indexed_info(pointer)
+                start = _int(info.get(_MI_MESSAGE))
+                if not start:
+                    raise DbxDamage("message record names no message text")
+                raw = dbx.message(start)
+            except DbxDamage as e:
+                yield Problem(ProblemKind.DAMAGED, location, f"0x{pointer:x}", f"message lost: {e}")
+                continue
+            if not raw.strip():
+                yield Problem(ProblemKind.DAMAGED, location, f"0x{pointer:x}", "message text is empty")
+                continue
+            bits = _int(info.get(_MI_FLAGS)) or 0
+            flags = {flag for bit, flag in _FLAG_BITS if bits & bit}
+            if deleted:
+                flags.add(Flag.DELETED)
+            yield Copy(
+                raw=raw, folder=folder, source=location, position=f"0x{pointer:x}",
+                flags=frozenset(flags),
+                internal_date=_filetime(info.get(_MI_RECEIVED)) or _filetime(info.get(_MI_SAVED)),
+                partial=not bits & 0x1,  # "body downloaded" unset: headers only (IMAP, news)
+            )  # fmt: skip
+        if len(pointers) < listed and not problems:
+            yield Problem(ProblemKind.DAMAGED, location, "",
+                          f"{listed} messages listed, {len(pointers)} found in the index")  # fmt: skip
