@@ -209,29 +209,26 @@ def read_folder_names(path: str, codec: str) -> dict[str, tuple[str, bool]]:
         file_name = _string(info.get(_FI_FILE), codec)
         if not file_name:
             continue
+        chain: list[dict[int, int | bytes]] = []
+        current: dict[int, int | bytes] | None = info
+        while current is not None and len(chain) < 64:
+            ident = _int(current.get(_FI_ID))
+            if not ident or any(_int(c.get(_FI_ID)) == ident for c in chain):
+                break  # 0 is the "Outlook Express" root itself; a repeat is a loop
+            chain.append(current)
+            current = folders.get(_int(current.get(_FI_PARENT)) or 0)
+        if len(chain) > 1 and not _int(chain[-1].get(_FI_PARENT)):
+            chain.pop()  # "Local Folders" or an account: a container, not part of the name
         parts: list[str] = []
         deleted = False
-        current: dict[int, int | bytes] | None = info
-        seen: set[int] = set()
-        while current is not None:
-            ident = _int(current.get(_FI_ID))
-            if ident is None or ident in seen or ident == 0:
-                break  # 0 is the "Outlook Express" root itself
-            seen.add(ident)
-            parent = _int(current.get(_FI_PARENT))
-            name = (_string(current.get(_FI_NAME), codec) or "").replace("/", "_")
-            role = _SPECIAL_ROLES.get(_int(current.get(_FI_SPECIAL)) or 0) or folder_role(name)
-            if parent is None or parent == 0 or parent not in folders:
-                # a top-level folder under "Local Folders" or an account: its role names it
-                if role == DELETED_ROLE:
-                    deleted = True
-                parts.append(role or name)
-                break
-            if role == DELETED_ROLE:
-                deleted = True
+        for depth, folder in enumerate(reversed(chain)):
+            name = (_string(folder.get(_FI_NAME), codec) or "(unnamed)").replace("/", "_")
+            role = _SPECIAL_ROLES.get(_int(folder.get(_FI_SPECIAL)) or 0) or folder_role(name)
+            if depth == 0 and role:
+                name = role
+            deleted = deleted or role == DELETED_ROLE
             parts.append(name)
-            current = folders.get(parent)
-        names[file_name.lower()] = ("/".join(reversed([p for p in parts if p])), deleted)
+        names[file_name.lower()] = ("/".join(parts), deleted)
     return names
 
 
@@ -296,15 +293,14 @@ class DbxPlugin:
                 if dbx.kind != _MESSAGES:
                     context.advance(dbx.size)
                     return  # the folder list, POP3 ids, offline actions: no mail in them
-                folder, deleted, note = self._folder(location, dbx, codec, context)
+                folder, deleted, note = self._folder(location, dbx, codec)
                 if note:
                     yield note
                 yield from self._messages(location, dbx, folder, deleted, codec, context)
         except OSError as e:
             yield Problem(ProblemKind.UNREADABLE, location, "", f"cannot read: {e.strerror or e}")
 
-    def _folder(self, location: str, dbx: DbxFile, codec: str,
-                context: ReadContext) -> tuple[str, bool, Problem | None]:  # fmt: skip
+    def _folder(self, location: str, dbx: DbxFile, codec: str) -> tuple[str, bool, Problem | None]:
         """(folder path, holds deleted mail, a problem with Folders.dbx if any)."""
         note = None
         folders_dbx = _find_folders_dbx(os.path.dirname(os.path.abspath(location)))
@@ -316,11 +312,10 @@ class DbxPlugin:
                     return found[0], found[1], None
             except (DbxDamage, OSError) as e:
                 note = Problem(ProblemKind.DAMAGED, folders_dbx, "", f"folder names unreadable: {e}")
+        # The store keeps all folder files side by side: the file, not its directory, names it.
         name = dbx.own_folder_name(codec) or os.path.splitext(os.path.basename(location))[0]
         role = folder_role(name)
-        if role is None and context.folder != "INBOX":
-            return context.folder, False, note
-        return role or name, role == DELETED_ROLE, note
+        return role or name.replace("/", "_"), role == DELETED_ROLE, note
 
     def _messages(self, location: str, dbx: DbxFile, folder: str, deleted: bool, codec: str,
                   context: ReadContext) -> Iterator[Finding]:  # fmt: skip
