@@ -1,0 +1,313 @@
+"""Outlook .pst/.ost and .msg plugins against real files and the reference converters."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import hashlib
+import shutil
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from mailrecover.cli import main
+from mailrecover.model import Copy, Flag, Problem, ProblemKind
+from mailrecover.plugin import ReadContext
+from mailrecover.rfc822 import decode_header_value, header_fields
+from mailrecover_outlook.msg import MsgPlugin
+from mailrecover_outlook.pst import PstPlugin
+from mailrecover_outlook.roles import folder_role
+
+from ..builders import snapshot
+
+PSTS = sorted(
+    ["gopst_32-bit", "javalibpst_dist-list", "javalibpst_passworded", "pstsdk_sample1",
+     "pstsdk_submessage", "pstsdk_test_ansi", "pstsdk_test_unicode", "rubymsg_attachAndInline",
+     "rubymsg_msgInMsg", "tika_testPST_variousBodyTypes"]
+)  # fmt: skip
+# Posts (IPM.Post) are mail to us; the reference converter leaves them out.
+POSTS = {"pstsdk_test_ansi": {"Folder": ["Post"]},
+         "pstsdk_test_unicode": {"INBOX": ["Test"], "Folder": ["Post"]}}  # fmt: skip
+SKIPPED = {
+    "gopst_32-bit": "1 appointment skipped (not mail)",
+    "javalibpst_dist-list": "1 appointment, 1 contact, 1 distribution list skipped (not mail)",
+    "javalibpst_passworded": "1 contact, 1 distribution list skipped (not mail)",
+}
+
+
+def _read(plugin, path: Path) -> list:
+    return list(plugin.read(str(path), ReadContext()))
+
+
+def _parse(raw: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def _subject(raw: bytes) -> str:
+    values = [v for name, v in header_fields(raw) if name == "subject"]
+    return decode_header_value(values[0]) if values else ""
+
+
+def _attachments(msg) -> dict[str, str]:
+    """Named attachments of the message itself (not of messages it embeds): name → sha1."""
+    found = {}
+    stack = [msg]
+    while stack:
+        part = stack.pop()
+        if part.get_content_type() == "message/rfc822":
+            continue
+        if part.is_multipart():
+            stack.extend(part.iter_parts())
+            continue
+        name = part.get_filename()
+        if name and name != "rtf-body.rtf":
+            found[name] = hashlib.sha1(part.get_payload(decode=True) or b"").hexdigest()
+    return found
+
+
+def _readpst(pst: Path, out: Path) -> dict[str, list[tuple[str, dict[str, str]]]]:
+    """Mail the reference converter finds: folder (our naming) → [(subject, attachments)]."""
+    out.mkdir()
+    subprocess.run(["readpst", "-q", "-D", "-M", "-t", "e", "-o", str(out), str(pst)],
+                   check=True, capture_output=True)  # fmt: skip
+    found: dict[str, list[tuple[str, dict[str, str]]]] = defaultdict(list)
+    for path in sorted(out.rglob("*")):
+        if not path.is_file():
+            continue
+        parts = path.relative_to(out).parts[1:-1]  # the first part is the store's own name
+        folder = "/".join([folder_role(parts[0]) or parts[0], *parts[1:]]) if parts else "INBOX"
+        raw = path.read_bytes()
+        found[folder].append((_subject(raw), _attachments(_parse(raw))))
+    return found
+
+
+@pytest.fixture
+def pst_dir(corpus: Path) -> Path:
+    return corpus / "pst"
+
+
+@pytest.mark.parametrize("name", PSTS)
+def test_pst_mail_matches_the_reference_converter(pst_dir, tmp_path, name):
+    if not shutil.which("readpst"):
+        pytest.skip("readpst (Debian package pst-utils) is not installed")
+    pst = pst_dir / f"{name}.pst"
+    before = snapshot(pst_dir)
+    found = _read(PstPlugin(), pst)
+    copies = [f for f in found if isinstance(f, Copy)]
+    ours: dict[str, list[tuple[str, dict[str, str]]]] = defaultdict(list)
+    for c in copies:
+        ours[c.folder].append((_subject(c.raw), _attachments(_parse(c.raw))))
+    expected = _readpst(pst, tmp_path / "readpst")
+    for folder, subjects in POSTS.get(name, {}).items():
+        expected[folder] += [(s, {}) for s in subjects]
+    assert {f: sorted(v, key=str) for f, v in ours.items()} == {f: sorted(v, key=str) for f, v in expected.items()}
+    assert all(c.reconstructed for c in copies)
+    assert [(p.kind, p.reason) for p in found if isinstance(p, Problem)] == (
+        [(ProblemKind.SKIPPED, SKIPPED[name])] if name in SKIPPED else []
+    )
+    for c in copies:  # every copy is a well-formed message that parses without defects
+        msg = _parse(c.raw)
+        assert not msg.defects and all(not part.defects for part in msg.walk())
+    assert snapshot(pst_dir) == before
+
+
+def test_pst_reading_is_repeatable(pst_dir):
+    first = [c.raw for c in _read(PstPlugin(), pst_dir / "pstsdk_sample1.pst") if isinstance(c, Copy)]
+    second = [c.raw for c in _read(PstPlugin(), pst_dir / "pstsdk_sample1.pst") if isinstance(c, Copy)]
+    assert first == second and len(first) == 1
+
+
+def test_pst_transport_headers_flags_and_bodies(pst_dir):
+    (c,) = [f for f in _read(PstPlugin(), pst_dir / "pstsdk_sample1.pst") if isinstance(f, Copy)]
+    assert c.folder == "Sample1"
+    assert c.flags == {Flag.SEEN, Flag.FLAGGED}  # PR_MESSAGE_FLAGS 1, PR_FLAG_STATUS 2
+    assert c.raw.startswith(b"Received: from TK5EX14MBXC114.redmond.corp.microsoft.com")
+    msg = _parse(c.raw)
+    assert msg["Message-ID"] == "<B2FDDB8BE384C94794441DB4A7F3D8B804AE624B@TK5EX14MBXC114.redmond.corp.microsoft.com>"
+    assert "ms-tnef" not in c.raw.decode("ascii", "replace")  # the old body's description is gone
+    assert msg.get_body(("plain",)).get_content().startswith("With a sample attachment. It\u2019s my daughter")
+    assert msg.get_body(("html",)) is not None
+    (jpeg,) = [p for p in msg.iter_attachments()]
+    assert jpeg.get_filename() == "leah_thumper.jpg" and jpeg.get_content_type() == "image/jpeg"
+    assert jpeg.get_payload(decode=True)[:4] == b"\xff\xd8\xff\xe0"
+
+
+def test_pst_forwarded_state_and_rtf_only_body(pst_dir):
+    copies = [f for f in _read(PstPlugin(), pst_dir / "tika_testPST_variousBodyTypes.pst") if isinstance(f, Copy)]
+    assert [c.folder for c in copies] == ["INBOX/tmp"] * 4
+    assert [Flag.FORWARDED in c.flags for c in copies] == [True, False, False, False]  # verb 104
+    assert {a for c in copies for a in c.account_hints} == {"tallison@mitre.org"}
+    rtf = _parse(copies[2].raw)
+    parts = {p.get_content_type(): p for p in rtf.walk()}
+    assert parts["application/rtf"].get_payload(decode=True).startswith(b"{\\rtf1")
+    assert "Forwarded RTF" in parts["text/plain"].get_content()
+
+
+def test_pst_embedded_message_is_a_message_part(pst_dir):
+    (c,) = [f for f in _read(PstPlugin(), pst_dir / "pstsdk_submessage.pst") if isinstance(f, Copy)]
+    (inner_part,) = [p for p in _parse(c.raw).walk() if p.get_content_type() == "message/rfc822"]
+    inner = inner_part.get_content()
+    assert inner["Subject"] == "This is an embedded message"
+    assert inner["Message-ID"] == "<B2FDDB8BE384C94794441DB4A7F3D8B804AF79A9@TK5EX14MBXC114.redmond.corp.microsoft.com>"
+    assert inner.get_body(("plain",)).get_content().startswith("This is the body of an embedded message")
+    # its own header block is carried over untouched
+    assert b"X-MS-TNEF-Correlator: <B2FDDB8BE384C94794441DB4A7F3D8B804AF79A9@" in c.raw
+
+
+def test_japanese_store_root_is_not_a_folder(pst_dir):
+    copies = [f for f in _read(PstPlugin(), pst_dir / "rubymsg_msgInMsg.pst") if isinstance(f, Copy)]
+    (c,) = copies
+    assert c.folder == "INBOX"  # filed directly under "Outlook データ ファイルのトップ"
+    assert Flag.DRAFT in c.flags  # never sent
+    msg = _parse(c.raw)
+    assert msg["Subject"] == "I have attachments!" and msg["Date"]
+    (inner_part,) = [p for p in msg.walk() if p.get_content_type() == "message/rfc822"]
+    assert _attachments(msg) == {"green.png": hashlib.sha1(
+        [p for p in msg.walk() if p.get_filename() == "green.png"][0].get_payload(decode=True)).hexdigest()}
+
+
+@pytest.mark.parametrize("cut", [0, 512, 4096, 100_000])
+def test_truncated_pst_is_one_problem(pst_dir, tmp_path, cut):
+    path = tmp_path / "cut.pst"
+    path.write_bytes((pst_dir / "pstsdk_sample1.pst").read_bytes()[:cut])
+    found = _read(PstPlugin(), path)
+    problems = [f for f in found if isinstance(f, Problem)]
+    assert len(problems) == 1 and problems[0].kind in (ProblemKind.UNREADABLE, ProblemKind.DAMAGED)
+    assert all(isinstance(f, Problem) for f in found)
+
+
+def test_garbled_pst_is_one_problem(pst_dir, tmp_path):
+    data = bytearray((pst_dir / "pstsdk_sample1.pst").read_bytes())
+    for offset in range(0x400, len(data), 0x200):
+        data[offset : offset + 64] = hashlib.sha512(str(offset).encode()).digest()
+    path = tmp_path / "garbled.pst"
+    path.write_bytes(bytes(data))
+    found = _read(PstPlugin(), path)
+    assert len(found) == 1 and isinstance(found[0], Problem)
+
+
+# .msg ---------------------------------------------------------------------------------
+
+MSG_MAIL = {
+    "hiraoka_Attach_sample_eml_received": ("Attach sample.eml", []),
+    "hiraoka_Hello__CJK": ("Hello +CJK", []),
+    "hiraoka_attachAndInline": ("Attach and inline", ["attach.png", "image001.png"]),
+    "hiraoka_msgInMsg": ("I have attachments!", ["green.png"]),
+    "hiraoka_nonUnicodeCP932": ("日本語 Non Unicode タイトル", []),
+    "msgextractor_strangeDate": ("MSG Test File", []),
+    "poi_HTMLBodyBinary_CP1251": ("Subject öäü Subject", []),
+    "poi_attachment_msg_pdf": ("test email", ["smbprn.00009008.KdcPjl.pdf"]),
+    "poi_attachment_test_msg": ("test pièce jointe 1", ["test-unicode.doc", "pj1.txt"]),
+    "poi_chinese-traditional": ("Alfresco MSG format testing ( MSG 格式測試 )", []),
+    "poi_cyrillic_message": ('Автоматический ответ подсистемы обмена данными ФГУП "Почта России".', []),
+    "poi_example_received_unicode": ("This is a test message please ignore", ["alfresco.gif"]),
+    "poi_no_recipient_address": ("Welcome to Microsoft Office Outlook 2003",
+                                 [f"{n}.jpg" for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12)]),
+    "poi_outlook_30_msg": ("IN-SPIRE servers going down for a bit, back up around 8am", []),
+    "poi_quick": ("Test the content transformer", []),
+}  # fmt: skip
+
+
+def _extract_msg_view(path: Path) -> tuple[str, list[tuple[str, bytes]], int]:
+    """Subject, by-value attachments (name, bytes) and embedded-message count per extract-msg."""
+    import extract_msg
+
+    msg = extract_msg.openMsg(str(path), strict=False)
+    try:
+        files, embedded = [], 0
+        for a in msg.attachments:
+            if isinstance(a.data, bytes):
+                files.append((a.longFilename or a.shortFilename, a.data))
+            else:
+                embedded += 1
+        return msg.subject, files, embedded
+    finally:
+        msg.close()
+
+
+@pytest.mark.parametrize("name", sorted(MSG_MAIL))
+def test_every_msg_note_yields_one_copy_matching_extract_msg(corpus, name):
+    path = corpus / "msg" / f"{name}.msg"
+    before = snapshot(corpus / "msg")
+    found = _read(MsgPlugin(), path)
+    (c,) = found
+    assert isinstance(c, Copy) and c.reconstructed and c.folder == "INBOX"
+    msg = _parse(c.raw)
+    subject, attachments = MSG_MAIL[name]
+    assert msg["Subject"] == subject
+    ours = {p.get_filename(): p.get_payload(decode=True) for p in msg.walk()
+            if p.get_filename() and p.get_filename() != "rtf-body.rtf"
+            and not any(q is p for inner in msg.walk() if inner.get_content_type() == "message/rfc822"
+                        for q in inner.get_content().walk())}  # fmt: skip
+    assert sorted(ours) == sorted(attachments)
+    ref_subject, ref_files, ref_embedded = _extract_msg_view(path)
+    assert dict(ref_files) == ours  # same names, same bytes
+    if name not in ("hiraoka_nonUnicodeCP932", "poi_chinese-traditional"):  # its ANSI decoding is wrong
+        assert ref_subject == subject
+    assert sum(p.get_content_type() == "message/rfc822" for p in msg.iter_attachments()) == ref_embedded
+    assert not msg.defects
+    assert snapshot(corpus / "msg") == before
+
+
+def test_msg_keeps_original_transport_headers(corpus):
+    (c,) = _read(MsgPlugin(), corpus / "msg" / "poi_outlook_30_msg.msg")
+    msg = _parse(c.raw)
+    # the header block exactly as the server delivered it, first field first
+    assert c.raw.startswith(b"x-mimeole: Produced By Microsoft Exchange V6.5\r\n"
+                            b"Content-class: urn:content-classes:message\r\n")
+    assert msg["From"] == '"Cramer, Nick" <nick.cramer@pnl.gov>'
+    assert len(msg["To"].addresses) == 18
+
+
+def test_msg_sent_item_gets_headers_from_properties(corpus):
+    (c,) = _read(MsgPlugin(), corpus / "msg" / "poi_attachment_test_msg.msg")
+    msg = _parse(c.raw)
+    assert msg["From"].addresses[0].addr_spec == "nicolas1.23456@free.fr"
+    assert msg["To"].addresses[0].addr_spec == "nicolas1.23456@free.fr"
+    assert msg["Date"].datetime.year == 2009
+    assert msg["Subject"] == "test pièce jointe 1"
+    assert msg["Message-ID"] is None  # the item never had one: none is made up
+    assert c.flags == {Flag.SEEN}
+
+
+def test_msg_embedded_message(corpus):
+    (c,) = _read(MsgPlugin(), corpus / "msg" / "poi_attachment_msg_pdf.msg")
+    (inner,) = [p.get_content() for p in _parse(c.raw).walk() if p.get_content_type() == "message/rfc822"]
+    assert inner["Subject"]
+    assert inner.get_body(("plain", "html")) is not None
+
+
+def test_msg_appointment_is_skipped(corpus):
+    found = _read(MsgPlugin(), corpus / "msg" / "hiraoka_A_schedule.msg")
+    assert [(f.kind, f.reason) for f in found] == [(ProblemKind.SKIPPED, "IPM.Appointment item skipped (not mail)")]
+
+
+@pytest.mark.parametrize("cut", [0, 100, 5000, 20000])
+def test_truncated_msg_is_one_problem(corpus, tmp_path, cut):
+    path = tmp_path / "cut.msg"
+    path.write_bytes((corpus / "msg" / "poi_attachment_test_msg.msg").read_bytes()[:cut])
+    found = _read(MsgPlugin(), path)
+    assert len(found) == 1
+    assert isinstance(found[0], Problem) or found[0].raw  # a cut that spares every stream still reads
+
+
+def test_gather_and_restore_outlook_files_through_the_command_line(corpus, tmp_path):
+    source = tmp_path / "outlook"
+    source.mkdir()
+    for name in ("pstsdk_sample1", "tika_testPST_variousBodyTypes", "gopst_32-bit"):
+        shutil.copy(corpus / "pst" / f"{name}.pst", source / f"{name}.pst")
+    for name in ("poi_quick", "hiraoka_A_schedule"):
+        shutil.copy(corpus / "msg" / f"{name}.msg", source / f"{name}.msg")
+    before = snapshot(source)
+    ws = tmp_path / "ws"
+    account = "tallison@mitre.org"
+    assert main(["--workspace", str(ws), "gather", "--account", account, str(source)]) == 0
+    target = tmp_path / "Maildir"
+    assert main(["--workspace", str(ws), "restore", "--account", account, "--to", f"maildir:{target}"]) == 0
+    counts = {d.name: len(list(d.glob("cur/*")) + list(d.glob("new/*")))
+              for d in [target, *target.glob(".*")] if d.is_dir()}  # fmt: skip
+    # INBOX/tmp is a child of INBOX, which Maildir++ writes as a top-level ".tmp"
+    assert counts == {"Maildir": 1, ".Sample1": 1, ".tmp": 4}
+    assert snapshot(source) == before
