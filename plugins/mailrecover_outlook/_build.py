@@ -28,7 +28,7 @@ __all__ = ["build_message", "clean_subject"]
 _POLICY = email.policy.SMTP
 # Fields that described the body Outlook threw away; the rebuilt body brings its own.
 _BODY_FIELDS = re.compile(
-    rb"^(content-(type|transfer-encoding|disposition|id|description|md5)|mime-version)\s*:", re.I
+    rb"^(content-(type|transfer-encoding|disposition|id|description|md5)|mime-version)\s*:", re.IGNORECASE
 )
 _MAX_DEPTH = 8  # embedded messages inside embedded messages: a loop guard
 
@@ -105,10 +105,10 @@ def _property_headers(obj: MapiObject, msg: EmailMessage, present: set[str]) -> 
                         recipient.text(p.EMAIL_ADDRESS), recipient.text(p.ADDRTYPE))  # fmt: skip
         if addr:
             by_type.setdefault(kind & 0xF, []).append(addr)
-    if not by_type[1] and obj.text(p.DISPLAY_TO):
-        by_type[1] = [s.strip() for s in obj.text(p.DISPLAY_TO).split(";") if s.strip()]
-    if not by_type[2] and obj.text(p.DISPLAY_CC):
-        by_type[2] = [s.strip() for s in obj.text(p.DISPLAY_CC).split(";") if s.strip()]
+    for kind, prop in ((1, p.DISPLAY_TO), (2, p.DISPLAY_CC)):  # names only, when that is all
+        shown = obj.text(prop)
+        if not by_type[kind] and shown:
+            by_type[kind] = [s.strip() for s in shown.split(";") if s.strip()]
     for kind, name in ((1, "To"), (2, "Cc"), (3, "Bcc")):
         if by_type.get(kind):
             put(name, ", ".join(by_type[kind]))

@@ -10,7 +10,7 @@ import codecs
 import os
 import struct
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from mailrecover.model import Flag
 
@@ -72,7 +72,7 @@ _LOCALE_CODEPAGES = {
 }  # fmt: skip
 _TRADITIONAL_CHINESE = {1028: 950, 3076: 950, 5124: 950}
 
-_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=timezone.utc)
+_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 
 # Code pages whose MIME name differs from what Python calls them.
 _MIME_NAMES = {

@@ -27,7 +27,7 @@ _BREAKS = {b"par": "\n", b"line": "\n", b"tab": "\t", b"emdash": "\u2014", b"end
 
 def decompress(data: bytes) -> bytes | None:
     """The RTF inside Outlook's compressed-RTF property, or None when it is not valid."""
-    import compressed_rtf
+    import compressed_rtf  # type: ignore[import-untyped]
 
     try:
         return bytes(compressed_rtf.decompress(data))
@@ -71,7 +71,7 @@ def _render(rtf: bytes, html: bool) -> str:
         out.append(text)
 
     for m in _TOKEN.finditer(rtf):
-        word, arg, hexbyte, symbol, brace, newline, text = m.groups()
+        word, arg, hexbyte, symbol, brace, _newline, text = m.groups()
         if hexbyte is not None:
             if skip:
                 skip -= 1

@@ -18,7 +18,7 @@ import extract_msg
 
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import open_readonly
+from mailrecover.readonly import open_readonly, read_head
 
 from . import _mapi as p
 from ._build import build_message
@@ -95,11 +95,7 @@ class MsgPlugin:
         if not location.lower().endswith(".msg"):
             return 0
         try:
-            fd = open_readonly(location)
-            try:
-                head = os.read(fd, 8)
-            finally:
-                os.close(fd)
+            head = read_head(location, 8)
         except OSError:
             return 0
         return 90 if head == _OLE_MAGIC else 20

@@ -14,11 +14,11 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import pypff
+import pypff  # type: ignore[import-not-found]
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import open_readonly
+from mailrecover.readonly import open_readonly, read_head
 
 from . import _mapi as p
 from ._build import build_message
@@ -68,11 +68,7 @@ class PstPlugin:
         if "://" in location or not os.path.isfile(location):
             return 0
         try:
-            fd = open_readonly(location)
-            try:
-                head = os.read(fd, 4)
-            finally:
-                os.close(fd)
+            head = read_head(location, 4)
         except OSError:
             return 0
         if head == _MAGIC:

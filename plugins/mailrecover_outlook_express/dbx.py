@@ -12,16 +12,18 @@ name the file records for itself, else from the file name.
 
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+
+from mailrecover_outlook._mapi import default_ansi_codec
+from mailrecover_outlook.roles import DELETED_ROLE, folder_role
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import mapped, open_readonly
-from mailrecover_outlook._mapi import default_ansi_codec
-from mailrecover_outlook.roles import DELETED_ROLE, folder_role
+from mailrecover.readonly import mapped, read_head
 
 __all__ = ["DbxDamage", "DbxFile", "DbxPlugin", "read_folder_names"]
 
@@ -42,7 +44,7 @@ _FLAG_BITS = ((0x80, Flag.SEEN), (0x20, Flag.FLAGGED), (0x80000, Flag.ANSWERED),
 # Folder-info indexes in Folders.dbx.
 _FI_ID, _FI_PARENT, _FI_NAME, _FI_FILE, _FI_SPECIAL = 0x00, 0x01, 0x02, 0x03, 0x09
 _SPECIAL_ROLES = {1: "INBOX", 2: "Outbox", 3: "Sent", 4: DELETED_ROLE, 5: "Drafts"}
-_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=timezone.utc)
+_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 
 
 class DbxDamage(ValueError):
@@ -52,7 +54,7 @@ class DbxDamage(ValueError):
 class DbxFile:
     """Bounds-checked access to the objects of one .dbx file held in ``data``."""
 
-    def __init__(self, data: bytes):
+    def __init__(self, data: bytes | mmap.mmap):
         self.data = data
         self.size = len(data)
         if self.size < _HEADER_SIZE or data[:4] != _MAGIC:
@@ -250,11 +252,7 @@ class DbxPlugin:
         if "://" in location or not os.path.isfile(location):
             return 0
         try:
-            fd = open_readonly(location)
-            try:
-                head = os.read(fd, 8)
-            finally:
-                os.close(fd)
+            head = read_head(location, 8)
         except OSError:
             return 0
         if head[:4] == _MAGIC:

@@ -9,11 +9,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from mailrecover_outlook_express.dbx import DbxPlugin
 
 from mailrecover.cli import main
 from mailrecover.model import Copy, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext
-from mailrecover_outlook_express.dbx import DbxPlugin
 
 from ..builders import snapshot
 from ..dbx_builder import DbxMessage, FolderEntry, folders_dbx, message_dbx
