@@ -132,10 +132,25 @@ def _html_part(obj: MapiObject) -> MIMEPart | None:
         part.set_content(obj.text(p.HTML) or "", subtype="html", charset="utf-8")
         return part
     data = found[1].rstrip(b"\x00")
-    charset = p.mime_charset(obj.internet_codepage()) or "utf-8"
+    charset = p.mime_charset(obj.internet_codepage()) or _sniff_charset(data, obj.string8_codec())
     part.set_content(data, maintype="text", subtype="html", cte="base64")
     part.set_param("charset", charset)
     return part
+
+
+_META_CHARSET = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+
+
+def _sniff_charset(html: bytes, ansi: str) -> str:
+    """The charset of an HTML body whose item does not say: its own meta tag, UTF-8, or ANSI."""
+    m = _META_CHARSET.search(html[:4096])
+    if m:
+        return m.group(1).decode("ascii")
+    try:
+        html.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        return "shift_jis" if ansi == "cp932" else ansi
 
 
 def _text_part(text: str, subtype: str = "plain") -> MIMEPart:
@@ -210,17 +225,18 @@ def _filename(att: MapiObject) -> str | None:
     return None
 
 
-def _attachment_part(att: MapiObject, depth: int) -> _Node | None:
+def _attachment_part(att: MapiObject, depth: int, lost: list[str]) -> _Node | None:
     method = att.integer(p.ATTACH_METHOD) or p.ATTACH_BY_VALUE
     if method == p.ATTACH_EMBEDDED_MSG:
-        inner = att.embedded()
-        if inner is None or depth >= _MAX_DEPTH:
+        name = _filename(att)
+        inner = att.embedded() if depth < _MAX_DEPTH else None
+        if inner is None:
+            lost.append(f"embedded message {name or '(unnamed)'!r} could not be read")
             return None
         head = "Content-Type: message/rfc822\r\n"
-        name = _filename(att)
         if name:
             head += _one_field("Content-Description", name)
-        return _Node(head.encode() + b"\r\n" + build_message(inner, depth=depth + 1))
+        return _Node(head.encode() + b"\r\n" + build_message(inner, lost=lost, depth=depth + 1))
     data = att.binary(p.ATTACH_DATA)
     if data is None:
         return None  # by reference: the file was never in the store
@@ -248,10 +264,37 @@ def _one_field(name: str, value: str) -> str:
         return ""
 
 
-def build_message(obj: MapiObject, *, depth: int = 0) -> bytes:
-    """The item as RFC 5322 bytes (CRLF line ends)."""
+def _attachment_parts(obj: MapiObject, depth: int, lost: list[str]) -> list[_Node]:
+    """Every attachment that can be read; each one that cannot is noted in ``lost``."""
+    parts: list[_Node] = []
+    found = obj.attachments()
+    for number in range(1, 100_000):
+        try:
+            att = next(found)
+        except StopIteration:
+            break
+        except Exception as e:  # the attachment table itself is damaged: the rest is lost
+            lost.append(f"attachments from number {number} on unreadable ({type(e).__name__})")
+            break
+        try:
+            part = _attachment_part(att, depth, lost)
+        except Exception as e:  # one unreadable attachment does not cost the message
+            lost.append(f"attachment {number} unreadable ({type(e).__name__}: {e})".splitlines()[0])
+            continue
+        if part is not None:
+            parts.append(part)
+    return parts
+
+
+def build_message(obj: MapiObject, *, lost: list[str] | None = None, depth: int = 0) -> bytes:
+    """The item as RFC 5322 bytes (CRLF line ends).
+
+    What could not be read (an attachment, an embedded message) is left out and named
+    in ``lost``, so the caller can report it; the message itself is kept.
+    """
+    lost = [] if lost is None else lost
     body, rtf_extra = _body_parts(obj)
-    attachments = [a for a in (_attachment_part(att, depth) for att in obj.attachments()) if a]
+    attachments = _attachment_parts(obj, depth, lost)
     if rtf_extra is not None:
         attachments.insert(0, rtf_extra)
     if attachments:

@@ -76,8 +76,7 @@ class PffObject(MapiObject):
         except (OSError, AttributeError):
             return
         for index in range(count):
-            attachment = self.item.get_attachment(index)
-            yield _PffAttachment(attachment, self.string8_codec(), self.item)
+            yield _PffAttachment(self.item.get_attachment(index), self.string8_codec(), self.item)
 
 
 class _PffAttachment(PffObject):

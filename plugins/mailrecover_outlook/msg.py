@@ -133,7 +133,8 @@ class MsgPlugin:
                 yield Problem(ProblemKind.SKIPPED, location, "",
                               f"{message_class} item skipped (not mail)")  # fmt: skip
                 return
-            raw = build_message(obj)
+            lost: list[str] = []
+            raw = build_message(obj, lost=lost)
             flags = p.flags_of(obj)
             when = obj.time(p.DELIVERY_TIME) or obj.time(p.CLIENT_SUBMIT_TIME)
         except Exception as e:  # damaged storage inside an otherwise valid file
@@ -144,6 +145,8 @@ class MsgPlugin:
                 msg.close()
             except Exception:
                 pass
+        if lost:
+            yield Problem(ProblemKind.DAMAGED, location, "", "kept without " + "; ".join(lost))
         yield Copy(raw=raw, folder=context.folder, source=location, position="",
                    flags=frozenset(flags), internal_date=when, reconstructed=True)  # fmt: skip
 

@@ -12,6 +12,7 @@ import os
 import struct
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pypff  # type: ignore[import-not-found]
@@ -25,7 +26,7 @@ from ._build import build_message
 from ._pff import PffObject
 from .roles import DELETED_ROLE, folder_role
 
-__all__ = ["PstPlugin"]
+__all__ = ["FolderPlace", "PstPlugin", "SpecialFolders", "walk_folders"]
 
 _MAGIC = b"!BDN"
 
@@ -127,6 +128,76 @@ def _first_line(e: BaseException) -> str:
     return text[-1].strip() if text else type(e).__name__
 
 
+@dataclass(frozen=True)
+class SpecialFolders:
+    """Node ids the message store names: its mail tree, wastebasket, sent items, search root."""
+
+    mail_tree: int | None = None
+    wastebasket: int | None = None
+    sent: int | None = None
+    search: int | None = None
+
+
+@dataclass(frozen=True)
+class FolderPlace:
+    folder: Any
+    name: str  # the folder path mail in it is filed under
+    deleted: bool  # in the wastebasket (or below it)
+    mail_tree: bool  # inside the store's mail tree, not its bookkeeping
+
+
+def _children(folder: Any, where: str, problems: list[tuple[str, str]]) -> list[Any]:
+    try:
+        return list(folder.sub_folders)
+    except (OSError, ValueError) as e:
+        problems.append((where, f"subfolders unreadable: {_first_line(e)}"))
+        return []
+
+
+def walk_folders(root: Any, special: SpecialFolders, problems: list[tuple[str, str]]) -> Iterator[FolderPlace]:
+    """Every folder under the store's root, parents first, with the name its mail is filed under.
+
+    The mail tree's own top folder ("Top of Personal Folders", "Outlook データ ファイルの
+    トップ") is no part of a name; its children get their roles (受信トレイ → INBOX).
+    Search folders are left out: they hold no mail of their own.  Folders that cannot
+    be listed are noted in ``problems`` as (where, reason).
+    """
+    stack: list[tuple[Any, list[str], bool, bool, int]] = []
+    for child in _children(root, "/", problems):
+        ident = _ident(child)
+        if ident is not None and ident == special.search:
+            continue
+        if (ident == special.mail_tree) if special.mail_tree else _is_top_name(child.name):
+            stack.append((child, [], False, True, 0))
+        elif _is_top_name(child.name) or (child.name or "").lower().startswith(("search root", "検索")):
+            continue
+        else:  # store bookkeeping outside the mail tree; any mail in it is still mail
+            stack.append((child, [_safe_name(child.name)], False, False, 0))
+    stack.reverse()
+    seen: set[int] = set()
+    while stack:
+        folder, parts, deleted, mail_tree, depth = stack.pop()
+        ident = _ident(folder)
+        if ident is not None:
+            if ident in seen:
+                continue  # a folder listed twice (damage): read once
+            seen.add(ident)
+        yield FolderPlace(folder, "/".join(parts) or "INBOX", deleted, mail_tree)
+        if depth > 64:
+            continue
+        children = []
+        for child in _children(folder, "/".join(parts) or "/", problems):
+            cid = _ident(child)
+            name = _safe_name(child.name)
+            child_deleted = deleted or (cid is not None and cid == special.wastebasket)
+            if not parts and mail_tree:
+                role = "Sent" if cid is not None and cid == special.sent else folder_role(child.name or "")
+                child_deleted = child_deleted or role == DELETED_ROLE
+                name = role or name
+            children.append((child, [*parts, name], child_deleted, mail_tree, depth + 1))
+        stack.extend(reversed(children))
+
+
 class _Reader:
     def __init__(self, location: str, pff: Any, root: Any, ansi: str, context: ReadContext):
         self.location = location
@@ -137,79 +208,27 @@ class _Reader:
         self.summary = _Summary()
         self.size = os.path.getsize(location)
         self.advanced = 0
-        self._problems: list[Problem] = []  # found while walking folders, yielded in order
+        self._problems: list[tuple[str, str]] = []  # found while walking folders, yielded in order
         store: dict[int, tuple[int, bytes]] = {}
         try:
             store = PffObject(pff.get_message_store(), ansi)._props
         except (OSError, AttributeError, TypeError):
             pass
-        self.ipm = _nid(store.get(_IPM_SUBTREE, (0, b""))[1])
-        self.wastebasket = _nid(store.get(_WASTEBASKET, (0, b""))[1])
-        self.sent = _nid(store.get(_SENT, (0, b""))[1])
-        self.search = _nid(store.get(_SEARCH_ROOT, (0, b""))[1])
+        self.special = SpecialFolders(*(_nid(store.get(tag, (0, b""))[1])
+                                        for tag in (_IPM_SUBTREE, _WASTEBASKET, _SENT, _SEARCH_ROOT)))
 
     def run(self) -> Iterator[Finding]:
-        for folder, path, deleted, mail_tree in self._folders():
-            yield from self._messages(folder, path, deleted, mail_tree)
+        for place in walk_folders(self.root, self.special, self._problems):
+            yield from self._messages(place.folder, place.name, place.deleted, place.mail_tree)
         yield from self._orphans()
         if self.summary.skipped:
             yield Problem(ProblemKind.SKIPPED, self.location, "", self.summary.line())
         self.context.advance(max(0, self.size - self.advanced))
 
-    def _folders(self) -> Iterator[tuple[Any, str, bool, bool]]:
-        """(folder, folder name, holds deleted mail, inside the mail tree), parents first."""
-        stack: list[tuple[Any, list[str], bool, bool, int]] = []
-        for child in self._children(self.root, "/"):
-            ident = _ident(child)
-            if ident is not None and ident == self.search:
-                continue
-            is_top = ident == self.ipm if self.ipm else _is_top_name(child.name)
-            if is_top:
-                stack.append((child, [], False, True, 0))
-            elif _is_top_name(child.name) or (child.name or "").lower().startswith(("search root", "検索")):
-                continue
-            else:  # store bookkeeping outside the mail tree; its mail (if any) is still mail
-                stack.append((child, [_safe_name(child.name)], False, False, 0))
-        stack.reverse()
-        seen: set[int] = set()
-        while stack:
-            folder, parts, deleted, mail_tree, depth = stack.pop()
-            ident = _ident(folder)
-            if ident is not None:
-                if ident in seen:
-                    continue
-                seen.add(ident)
-            yield folder, "/".join(parts) or "INBOX", deleted, mail_tree
-            if depth > 64:
-                continue
-            children = []
-            for child in self._children(folder, "/".join(parts) or "/"):
-                cid = _ident(child)
-                name = _safe_name(child.name)
-                child_deleted = deleted or (cid is not None and cid == self.wastebasket)
-                if not parts and mail_tree:
-                    role = folder_role(child.name or "")
-                    if role == DELETED_ROLE:
-                        child_deleted = True
-                    if cid is not None and cid == self.sent:
-                        role = "Sent"
-                    name = role or name
-                children.append((child, [*parts, name], child_deleted, mail_tree, depth + 1))
-            stack.extend(reversed(children))
-
-    def _children(self, folder: Any, where: str) -> list[Any]:
-        try:
-            return list(folder.sub_folders)
-        except (OSError, ValueError) as e:
-            self._pending_problem(where, f"subfolders unreadable: {_first_line(e)}")
-            return []
-
-    def _pending_problem(self, where: str, reason: str) -> None:
-        self._problems.append(Problem(ProblemKind.DAMAGED, self.location, where, reason))
-
     def _drain(self) -> Iterator[Problem]:
         while self._problems:
-            yield self._problems.pop(0)
+            where, reason = self._problems.pop(0)
+            yield Problem(ProblemKind.DAMAGED, self.location, where, reason)
 
     def _messages(self, folder: Any, path: str, deleted: bool, mail_tree: bool) -> Iterator[Finding]:
         yield from self._drain()
@@ -237,11 +256,14 @@ class _Reader:
                 if mail_tree:
                     self.summary.skipped[p.kind_of_class(message_class)] += 1
                 return
-            raw = build_message(obj)
+            lost: list[str] = []
+            raw = build_message(obj, lost=lost)
             flags = p.flags_of(obj)
         except Exception as e:  # a damaged item costs one line, never the file
             yield Problem(ProblemKind.DAMAGED, self.location, where, f"message unreadable: {_first_line(e)}")
             return
+        if lost:
+            yield Problem(ProblemKind.DAMAGED, self.location, position, "kept without " + "; ".join(lost))
         if deleted:
             flags.add(Flag.DELETED)
         size = obj.integer(p.MESSAGE_SIZE) or len(raw)

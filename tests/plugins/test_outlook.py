@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from mailrecover_outlook.msg import MsgPlugin
-from mailrecover_outlook.pst import PstPlugin
+from mailrecover_outlook.pst import PstPlugin, SpecialFolders, walk_folders
 from mailrecover_outlook.roles import folder_role
 
 from mailrecover.cli import main
@@ -28,8 +28,8 @@ PSTS = sorted(
      "rubymsg_msgInMsg", "tika_testPST_variousBodyTypes"]
 )  # fmt: skip
 # Posts (IPM.Post) are mail to us; the reference converter leaves them out.
-POSTS = {"pstsdk_test_ansi": {"Folder": ["Post"]},
-         "pstsdk_test_unicode": {"INBOX": ["Test"], "Folder": ["Post"]}}  # fmt: skip
+POSTS = {"pstsdk_test_ansi": {"Folder": [("Post", {}, "Post")]},
+         "pstsdk_test_unicode": {"INBOX": [("Test", {}, "Test")], "Folder": [("Post", {}, "Post")]}}  # fmt: skip
 SKIPPED = {
     "gopst_32-bit": "1 appointment skipped (not mail)",
     "javalibpst_dist-list": "1 appointment, 1 contact, 1 distribution list skipped (not mail)",
@@ -67,19 +67,29 @@ def _attachments(msg) -> dict[str, str]:
     return found
 
 
-def _readpst(pst: Path, out: Path) -> dict[str, list[tuple[str, dict[str, str]]]]:
-    """Mail the reference converter finds: folder (our naming) → [(subject, attachments)]."""
+def _text(msg) -> str:
+    """The plain-text body, whitespace folded ("" when there is none or it is blank)."""
+    body = msg.get_body(("plain",))
+    return " ".join(body.get_content().split()) if body is not None else ""
+
+
+def _summary(raw: bytes) -> tuple[str, dict[str, str], str]:
+    msg = _parse(raw)
+    return _subject(raw), _attachments(msg), _text(msg)
+
+
+def _readpst(pst: Path, out: Path) -> dict[str, list[tuple[str, dict[str, str], str]]]:
+    """Mail the reference converter finds: folder (our naming) → [(subject, attachments, text)]."""
     out.mkdir()
     subprocess.run(["readpst", "-q", "-D", "-M", "-t", "e", "-o", str(out), str(pst)],
                    check=True, capture_output=True)  # fmt: skip
-    found: dict[str, list[tuple[str, dict[str, str]]]] = defaultdict(list)
+    found: dict[str, list[tuple[str, dict[str, str], str]]] = defaultdict(list)
     for path in sorted(out.rglob("*")):
         if not path.is_file():
             continue
         parts = path.relative_to(out).parts[1:-1]  # the first part is the store's own name
         folder = "/".join([folder_role(parts[0]) or parts[0], *parts[1:]]) if parts else "INBOX"
-        raw = path.read_bytes()
-        found[folder].append((_subject(raw), _attachments(_parse(raw))))
+        found[folder].append(_summary(path.read_bytes()))
     return found
 
 
@@ -96,12 +106,12 @@ def test_pst_mail_matches_the_reference_converter(pst_dir, tmp_path, name):
     before = snapshot(pst_dir)
     found = _read(PstPlugin(), pst)
     copies = [f for f in found if isinstance(f, Copy)]
-    ours: dict[str, list[tuple[str, dict[str, str]]]] = defaultdict(list)
+    ours: dict[str, list[tuple[str, dict[str, str], str]]] = defaultdict(list)
     for c in copies:
-        ours[c.folder].append((_subject(c.raw), _attachments(_parse(c.raw))))
+        ours[c.folder].append(_summary(c.raw))
     expected = _readpst(pst, tmp_path / "readpst")
-    for folder, subjects in POSTS.get(name, {}).items():
-        expected[folder] += [(s, {}) for s in subjects]
+    for folder, posts in POSTS.get(name, {}).items():
+        expected[folder] += posts
     assert {f: sorted(v, key=str) for f, v in ours.items()} == {f: sorted(v, key=str) for f, v in expected.items()}
     assert all(c.reconstructed for c in copies)
     assert [(p.kind, p.reason) for p in found if isinstance(p, Problem)] == (
@@ -311,3 +321,71 @@ def test_gather_and_restore_outlook_files_through_the_command_line(corpus, tmp_p
     # INBOX/tmp is a child of INBOX, which Maildir++ writes as a top-level ".tmp"
     assert counts == {"Maildir": 1, ".Sample1": 1, ".tmp": 4}
     assert snapshot(source) == before
+
+
+# folder roles ---------------------------------------------------------------------------
+
+
+class _Folder:
+    """A folder as the PST reader sees one: a name, a node id, subfolders."""
+
+    def __init__(self, name: str, identifier: int, *children: _Folder):
+        self.name, self.identifier, self._children = name, identifier, list(children)
+
+    @property
+    def sub_folders(self) -> list[_Folder]:
+        if self.name == "壊れた":
+            raise OSError("libpff_folder_get_sub_folders: unable to read")
+        return self._children
+
+
+def test_japanese_folder_tree_gets_roles_and_the_wastebasket_is_deleted():
+    root = _Folder("", 290,
+        _Folder("SPAM Search Folder 2", 8739),
+        _Folder("Outlook データ ファイルのトップ", 32802,
+            _Folder("受信トレイ", 32900, _Folder("取引先", 33000, _Folder("2012年", 33100))),
+            _Folder("送信済みアイテム", 32910),
+            _Folder("削除済みアイテム", 32866, _Folder("古い案件", 33200)),
+            _Folder("下書き", 32920),
+            _Folder("Sent", 32930),  # a user's own folder that only looks like a role: still Sent
+            _Folder("壊れた", 32940),
+        ),
+        _Folder("検索ルート", 32834, _Folder("検索結果", 33300)),
+        _Folder("Freebusy Data", 33314),
+    )  # fmt: skip
+    problems: list[tuple[str, str]] = []
+    special = SpecialFolders(mail_tree=32802, wastebasket=32866, sent=32910, search=32834)
+    places = [(p.name, p.deleted, p.mail_tree) for p in walk_folders(root, special, problems)]
+    assert places == [
+        ("SPAM Search Folder 2", False, False),
+        ("INBOX", False, True),  # the store's top: mail filed directly there
+        ("INBOX", False, True), ("INBOX/取引先", False, True), ("INBOX/取引先/2012年", False, True),
+        ("Sent", False, True),
+        ("Trash", True, True), ("Trash/古い案件", True, True),
+        ("Drafts", False, True),
+        ("Sent", False, True),
+        ("壊れた", False, True),
+        ("Freebusy Data", False, False),
+    ]  # fmt: skip
+    assert problems == [("壊れた", "subfolders unreadable: libpff_folder_get_sub_folders: unable to read")]
+
+
+def test_english_store_without_store_ids_is_named_by_its_top_folder():
+    root = _Folder("", 290, _Folder("Top of Personal Folders", 1,
+                                    _Folder("Inbox", 2), _Folder("Deleted Items", 3), _Folder("Sent Items", 4)))
+    places = [(p.name, p.deleted) for p in walk_folders(root, SpecialFolders(), [])]
+    assert places == [("INBOX", False), ("INBOX", False), ("Trash", True), ("Sent", False)]
+
+
+def test_embedded_message_that_cannot_be_reached_is_reported_not_dropped(pst_dir, monkeypatch):
+    import mailrecover_outlook._pff as pff
+
+    monkeypatch.setattr(pff, "embedded_supported", lambda: False)  # as with an older pypff
+    found = _read(PstPlugin(), pst_dir / "pstsdk_submessage.pst")
+    problems = [f for f in found if isinstance(f, Problem)]
+    (c,) = [f for f in found if isinstance(f, Copy)]
+    assert [(p.kind, p.reason) for p in problems] == [(
+        ProblemKind.DAMAGED,
+        "kept without embedded message 'This is an embedded message' could not be read",
+    )]  # fmt: skip
+    assert _parse(c.raw)["Subject"] == "This is a message which has an embedded message attached"

@@ -172,3 +172,15 @@ def test_gather_and_restore_through_the_command_line(real_dbx, tmp_path, capsys)
     assert len(restored) == 28
     assert restored == sorted(c.raw for c in _copies(_read(source / "Outbox.dbx")))
     assert snapshot(source) == before
+
+
+def test_ansi_code_page_can_be_chosen(tmp_path, monkeypatch):
+    path = tmp_path / "x.dbx"
+    data = bytearray(message_dbx([DbxMessage(_mail(1))]))
+    name = "Входящие проекты".encode("cp1251")
+    data[0x24BC + 0x105 : 0x24BC + 0x105 + len(name)] = name
+    path.write_bytes(bytes(data))
+    monkeypatch.setenv("MAILRECOVER_PST_CODEPAGE", "1251")
+    assert _copies(_read(path))[0].folder == "Входящие проекты"
+    monkeypatch.delenv("MAILRECOVER_PST_CODEPAGE")
+    assert _copies(_read(path))[0].folder == name.decode("cp932", "replace")  # Japanese Windows by default
