@@ -231,16 +231,18 @@ def _attachment_part(att: MapiObject, depth: int, lost: list[str]) -> _Node | No
         name = _filename(att)
         inner = att.embedded() if depth < _MAX_DEPTH else None
         if inner is None:
-            lost.append(f"embedded message {name or '(unnamed)'!r} could not be read")
+            lost.append(f"embedded message {name or '(unnamed)'!r}")
             return None
         head = "Content-Type: message/rfc822\r\n"
         if name:
             head += _one_field("Content-Description", name)
         return _Node(head.encode() + b"\r\n" + build_message(inner, lost=lost, depth=depth + 1))
     data = att.binary(p.ATTACH_DATA)
-    if data is None:
-        return None  # by reference: the file was never in the store
     name = _filename(att)
+    if data is None:
+        if method == p.ATTACH_OLE:
+            lost.append(f"embedded object {name or '(unnamed)'!r}")
+        return None  # attached by reference: the file itself was never in the store
     mime = (att.text(p.ATTACH_MIME_TAG) or "").strip().lower()
     if "/" not in mime:
         mime = mimetypes.guess_type(name or "")[0] or "application/octet-stream"

@@ -86,9 +86,11 @@ class _PffAttachment(PffObject):
 
     def raw(self, prop_id: int) -> tuple[int, bytes] | None:
         found = self._props.get(prop_id)
-        if prop_id == 0x3701 and found is not None and found[0] != 0x0102:
-            return None  # an object, not data: see embedded()
-        if prop_id == 0x3701 and found is not None and not found[1]:
+        if prop_id != 0x3701 or found is None:
+            return found
+        if found[0] == 0x000D and self.integer(0x3705) == 5:
+            return None  # an embedded message, not data: see embedded()
+        if found[0] == 0x000D or not found[1]:  # an OLE object, or data kept apart: read it whole
             size = self.item.size or 0
             return (0x0102, self.item.read_buffer(size) if size else b"")
         return found

@@ -386,6 +386,6 @@ def test_embedded_message_that_cannot_be_reached_is_reported_not_dropped(pst_dir
     (c,) = [f for f in found if isinstance(f, Copy)]
     assert [(p.kind, p.reason) for p in problems] == [(
         ProblemKind.DAMAGED,
-        "kept without embedded message 'This is an embedded message' could not be read",
+        "kept without embedded message 'This is an embedded message'",
     )]  # fmt: skip
     assert _parse(c.raw)["Subject"] == "This is a message which has an embedded message attached"
