@@ -13,7 +13,7 @@ import ctypes
 from collections.abc import Iterator
 from typing import Any
 
-import pypff  # type: ignore[import-not-found]
+import pypff
 
 from ._mapi import MapiObject
 

@@ -27,7 +27,7 @@ _BREAKS = {b"par": "\n", b"line": "\n", b"tab": "\t", b"emdash": "\u2014", b"end
 
 def decompress(data: bytes) -> bytes | None:
     """The RTF inside Outlook's compressed-RTF property, or None when it is not valid."""
-    import compressed_rtf  # type: ignore[import-untyped]
+    import compressed_rtf
 
     try:
         return bytes(compressed_rtf.decompress(data))
