@@ -18,10 +18,11 @@ import extract_msg
 
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import open_readonly, read_head
+from mailrecover.readonly import open_readonly
 
 from . import _mapi as p
 from ._build import build_message
+from ._files import file_head
 from ._mapi import MapiObject
 
 __all__ = ["MsgPlugin"]
@@ -90,13 +91,8 @@ class MsgPlugin:
     description = "Outlook items saved as .msg files"
 
     def detect(self, location: str) -> int:
-        if "://" in location or not os.path.isfile(location):
-            return 0
-        if not location.lower().endswith(".msg"):
-            return 0
-        try:
-            head = read_head(location, 8)
-        except OSError:
+        head = file_head(location, 8) if location.lower().endswith(".msg") else None
+        if head is None:
             return 0
         return 90 if head == _OLE_MAGIC else 20
 
@@ -143,7 +139,7 @@ class MsgPlugin:
         finally:
             try:
                 msg.close()
-            except Exception:
+            except Exception:  # closing a damaged file may fail too; nothing is lost by it
                 pass
         if lost:
             yield Problem(ProblemKind.DAMAGED, location, "", "kept without " + "; ".join(lost))

@@ -19,10 +19,11 @@ import pypff
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import open_readonly, read_head
+from mailrecover.readonly import open_readonly
 
 from . import _mapi as p
 from ._build import build_message
+from ._files import file_head
 from ._pff import PffObject
 from .roles import DELETED_ROLE, folder_role
 
@@ -66,11 +67,8 @@ class PstPlugin:
     description = "Outlook .pst and .ost files (ANSI and Unicode), rebuilt as MIME"
 
     def detect(self, location: str) -> int:
-        if "://" in location or not os.path.isfile(location):
-            return 0
-        try:
-            head = read_head(location, 4)
-        except OSError:
+        head = file_head(location, 4)
+        if head is None:
             return 0
         if head == _MAGIC:
             return 95

@@ -18,12 +18,13 @@ import struct
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
+from mailrecover_outlook._files import file_head
 from mailrecover_outlook._mapi import default_ansi_codec
 from mailrecover_outlook.roles import DELETED_ROLE, folder_role
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import mapped, read_head
+from mailrecover.readonly import mapped
 
 __all__ = ["DbxDamage", "DbxFile", "DbxPlugin", "read_folder_names"]
 
@@ -249,11 +250,8 @@ class DbxPlugin:
     description = "Outlook Express 5/6 folder files (.dbx)"
 
     def detect(self, location: str) -> int:
-        if "://" in location or not os.path.isfile(location):
-            return 0
-        try:
-            head = read_head(location, 8)
-        except OSError:
+        head = file_head(location, 8)
+        if head is None:
             return 0
         if head[:4] == _MAGIC:
             return 95
