@@ -23,6 +23,7 @@ __all__ = [
     "is_mail_class",
     "kind_of_class",
     "mime_charset",
+    "received_by",
 ]
 
 #: Environment variable naming the code page of ANSI (non-Unicode) stores.
@@ -248,3 +249,12 @@ def kind_of_class(message_class: str | None) -> str:
         if cls.startswith(prefix):
             return word
     return "other item"
+
+
+def received_by(obj: MapiObject) -> tuple[str, ...]:
+    """The mailbox a received message was delivered to, when the item names one."""
+    addr = obj.text(RECEIVED_BY_SMTP)
+    if not addr and (obj.text(RECEIVED_BY_ADDRTYPE) or "").upper() == "SMTP":
+        addr = obj.text(RECEIVED_BY_EMAIL)
+    addr = (addr or "").strip()
+    return (addr.lower(),) if "@" in addr else ()

@@ -42,10 +42,10 @@ class PffObject(MapiObject):
     def __init__(self, item: Any, ansi: str, props: dict[int, tuple[int, bytes]] | None = None):
         self.item = item
         self.ansi = ansi
-        self._props = props if props is not None else _entries(item)
+        self.props = props if props is not None else _entries(item)
 
     def raw(self, prop_id: int) -> tuple[int, bytes] | None:
-        return self._props.get(prop_id)
+        return self.props.get(prop_id)
 
     def message_class(self) -> str | None:
         return self.text(0x001A)
@@ -85,7 +85,7 @@ class _PffAttachment(PffObject):
         self._parent = parent
 
     def raw(self, prop_id: int) -> tuple[int, bytes] | None:
-        found = self._props.get(prop_id)
+        found = self.props.get(prop_id)
         if prop_id != 0x3701 or found is None:
             return found
         if found[0] == 0x000D and self.integer(0x3705) == 5:

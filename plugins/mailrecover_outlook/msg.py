@@ -133,6 +133,7 @@ class MsgPlugin:
             raw = build_message(obj, lost=lost)
             flags = p.flags_of(obj)
             when = obj.time(p.DELIVERY_TIME) or obj.time(p.CLIENT_SUBMIT_TIME)
+            hints = p.received_by(obj)
         except Exception as e:  # damaged storage inside an otherwise valid file
             yield Problem(ProblemKind.DAMAGED, location, "", f"message unreadable: {_reason(e)}")
             return
@@ -144,7 +145,8 @@ class MsgPlugin:
         if lost:
             yield Problem(ProblemKind.DAMAGED, location, "", "kept without " + "; ".join(lost))
         yield Copy(raw=raw, folder=context.folder, source=location, position="",
-                   flags=frozenset(flags), internal_date=when, reconstructed=True)  # fmt: skip
+                   flags=frozenset(flags), internal_date=when, reconstructed=True,
+                   account_hints=hints)  # fmt: skip
 
 
 def _reason(e: BaseException) -> str:

@@ -33,7 +33,7 @@ _MAGIC = b"!BDN"
 
 _TOP_NAMES = {"top of personal folders", "top of outlook data file", "top of information store",
               "outlook データ ファイルのトップ", "個人用フォルダーのトップ", "個人用フォルダのトップ"}  # fmt: skip
-# Folders outside the mail tree that hold the store's own bookkeeping.
+# Message-store properties holding the entry ids of its special folders.
 _SEARCH_ROOT, _IPM_SUBTREE, _WASTEBASKET, _SENT = 0x35E7, 0x35E0, 0x35E3, 0x35E4
 
 
@@ -48,6 +48,9 @@ def _safe_name(name: str | None) -> str:
     return (name or "(unnamed)").replace("/", "_").replace("\\", "_").strip() or "(unnamed)"
 
 
+_PLURALS = {"journal entry": "journal entries"}
+
+
 class _Summary:
     """What one file held besides mail, reported once."""
 
@@ -57,7 +60,7 @@ class _Summary:
     def line(self) -> str:
         words = []
         for kind, n in sorted(self.skipped.items()):
-            plural = kind if n == 1 else ("entries".join(kind.rsplit("entry", 1)) if kind.endswith("entry") else kind + "s")
+            plural = kind if n == 1 else _PLURALS.get(kind, kind + "s")
             words.append(f"{n} {plural}")
         return ", ".join(words) + " skipped (not mail)"
 
@@ -209,7 +212,7 @@ class _Reader:
         self._problems: list[tuple[str, str]] = []  # found while walking folders, yielded in order
         store: dict[int, tuple[int, bytes]] = {}
         try:
-            store = PffObject(pff.get_message_store(), ansi)._props
+            store = PffObject(pff.get_message_store(), ansi).props
         except (OSError, AttributeError, TypeError):
             pass
         self.special = SpecialFolders(*(_nid(store.get(tag, (0, b""))[1])
@@ -218,6 +221,7 @@ class _Reader:
     def run(self) -> Iterator[Finding]:
         for place in walk_folders(self.root, self.special, self._problems):
             yield from self._messages(place.folder, place.name, place.deleted, place.mail_tree)
+        yield from self._drain()
         yield from self._orphans()
         if self.summary.skipped:
             yield Problem(ProblemKind.SKIPPED, self.location, "", self.summary.line())
@@ -271,7 +275,7 @@ class _Reader:
         yield Copy(
             raw=raw, folder=path, source=self.location, position=position,
             flags=frozenset(flags), internal_date=obj.time(p.DELIVERY_TIME) or obj.time(p.CLIENT_SUBMIT_TIME),
-            reconstructed=True, account_hints=_hints(obj),
+            reconstructed=True, account_hints=p.received_by(obj),
         )  # fmt: skip
 
     def _orphans(self) -> Iterator[Finding]:
@@ -299,12 +303,3 @@ def _ident(item: Any) -> int | None:
 def _is_top_name(name: str | None) -> bool:
     return " ".join((name or "").split()).casefold() in _TOP_NAMES
 
-
-def _hints(obj: PffObject) -> tuple[str, ...]:
-    """The mailbox a received message was delivered to, when the store names it."""
-    addr = obj.text(p.RECEIVED_BY_SMTP)
-    if not addr:
-        addrtype = (obj.text(p.RECEIVED_BY_ADDRTYPE) or "").upper()
-        addr = obj.text(p.RECEIVED_BY_EMAIL) if addrtype == "SMTP" else None
-    addr = (addr or "").strip()
-    return (addr.lower(),) if "@" in addr else ()

@@ -389,3 +389,10 @@ def test_embedded_message_that_cannot_be_reached_is_reported_not_dropped(pst_dir
         "kept without embedded message 'This is an embedded message'",
     )]  # fmt: skip
     assert _parse(c.raw)["Subject"] == "This is a message which has an embedded message attached"
+
+
+def test_msg_received_item_names_the_mailbox_it_was_delivered_to(corpus):
+    (c,) = _read(MsgPlugin(), corpus / "msg" / "poi_example_received_unicode.msg")
+    assert c.account_hints == ("mike.farman@alfresco.com",)
+    (sent,) = _read(MsgPlugin(), corpus / "msg" / "poi_attachment_test_msg.msg")
+    assert sent.account_hints == ()
