@@ -396,3 +396,19 @@ def test_msg_received_item_names_the_mailbox_it_was_delivered_to(corpus):
     assert c.account_hints == ("mike.farman@alfresco.com",)
     (sent,) = _read(MsgPlugin(), corpus / "msg" / "poi_attachment_test_msg.msg")
     assert sent.account_hints == ()
+
+
+def test_the_same_item_from_a_pst_and_a_msg_merges_into_one_message(corpus, tmp_path, capsys):
+    import json
+
+    source = tmp_path / "both"
+    source.mkdir()
+    shutil.copy(corpus / "pst" / "rubymsg_msgInMsg.pst", source / "store.pst")
+    shutil.copy(corpus / "msg" / "hiraoka_msgInMsg.msg", source / "saved.msg")
+    ws = tmp_path / "ws"
+    account = "xmailuser@xmailserver.test"
+    assert main(["--workspace", str(ws), "gather", "--account", account, str(source)]) == 0
+    capsys.readouterr()
+    assert main(["--workspace", str(ws), "--json", "report", "--account", account]) == 0
+    summary = json.loads(capsys.readouterr().out)["accounts"][account]
+    assert (summary["copies"], summary["messages"], summary["duplicates"]) == (2, 1, 1)
