@@ -6,11 +6,15 @@ import email
 import email.policy
 import hashlib
 import shutil
+import struct
 import subprocess
 from collections import defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from mailrecover_outlook._build import build_message
+from mailrecover_outlook._mapi import MapiObject, flags_of
 from mailrecover_outlook.msg import MsgPlugin
 from mailrecover_outlook.pst import PstPlugin, SpecialFolders, walk_folders
 from mailrecover_outlook.roles import folder_role
@@ -412,3 +416,108 @@ def test_the_same_item_from_a_pst_and_a_msg_merges_into_one_message(corpus, tmp_
     assert main(["--workspace", str(ws), "--json", "report", "--account", account]) == 0
     summary = json.loads(capsys.readouterr().out)["accounts"][account]
     assert (summary["copies"], summary["messages"], summary["duplicates"]) == (2, 1, 1)
+
+
+# properties to MIME, on items made here ----------------------------------------------------
+
+
+class _Item(MapiObject):
+    """An Outlook item held in memory: properties by id, recipients, attachments."""
+
+    def __init__(self, props: dict[int, object], recipients=(), attachments=(), inner=None):
+        self.props = {k: _encode(v) for k, v in props.items()}
+        self._recipients, self._attachments, self._inner = list(recipients), list(attachments), inner
+
+    def raw(self, prop_id):
+        return self.props.get(prop_id)
+
+    def recipients(self):
+        return iter(self._recipients)
+
+    def attachments(self):
+        return iter(self._attachments)
+
+    def embedded(self):
+        return self._inner
+
+
+def _encode(value: object) -> tuple[int, bytes]:
+    if isinstance(value, bool):
+        return 0x000B, bytes([value, 0])
+    if isinstance(value, int):
+        return 0x0003, struct.pack("<i", value)
+    if isinstance(value, datetime):
+        ticks = int((value - datetime(1601, 1, 1, tzinfo=UTC)).total_seconds() * 10_000_000)
+        return 0x0040, struct.pack("<Q", ticks)
+    if isinstance(value, str):
+        return 0x001F, value.encode("utf-16-le")
+    assert isinstance(value, bytes)
+    return 0x0102, value
+
+
+def _recipient(kind: int, name: str, addr: str) -> _Item:
+    return _Item({0x0C15: kind, 0x3001: name, 0x3002: "SMTP", 0x3003: addr})
+
+
+def test_sent_item_without_transport_headers_gets_them_from_properties():
+    sent = _Item(
+        {0x001A: "IPM.Note", 0x0037: "\x01\x04Re: 見積書の件", 0x0042: "山田 太郎",
+         0x0064: "SMTP", 0x0065: "taro@example.co.jp", 0x0039: datetime(2012, 6, 20, 1, 2, 3, tzinfo=UTC),
+         0x1035: "<abc@example.co.jp>", 0x1042: "<prev@example.co.jp>", 0x1000: "お世話になっております。\r\n",
+         0x0E07: 1, 0x1081: 103},
+        recipients=[_recipient(1, "佐藤 花子", "hanako@example.jp"), _recipient(2, "Ops", "ops@example.jp"),
+                    _recipient(3, "", "audit@example.jp")],
+        attachments=[_Item({0x3705: 1, 0x3707: "見積書.pdf", 0x3701: b"%PDF-1.4 test"})],
+    )  # fmt: skip
+    msg = _parse(build_message(sent))
+    assert msg["Subject"] == "Re: 見積書の件"
+    assert (msg["From"].addresses[0].display_name, msg["From"].addresses[0].addr_spec) == ("山田 太郎", "taro@example.co.jp")
+    assert [a.addr_spec for a in msg["To"].addresses] == ["hanako@example.jp"]
+    assert msg["To"].addresses[0].display_name == "佐藤 花子"
+    assert [a.addr_spec for a in msg["Cc"].addresses] == ["ops@example.jp"]
+    assert [a.addr_spec for a in msg["Bcc"].addresses] == ["audit@example.jp"]
+    assert msg["Date"].datetime == datetime(2012, 6, 20, 1, 2, 3, tzinfo=UTC)
+    assert (msg["Message-ID"], msg["In-Reply-To"]) == ("<abc@example.co.jp>", "<prev@example.co.jp>")
+    assert msg.get_body(("plain",)).get_content() == "お世話になっております。\r\n"
+    (pdf,) = msg.iter_attachments()
+    assert (pdf.get_filename(), pdf.get_content_type(), pdf.get_payload(decode=True)) == (
+        "見積書.pdf", "application/pdf", b"%PDF-1.4 test")
+    assert flags_of(sent) == {Flag.SEEN, Flag.ANSWERED}
+    assert build_message(sent) == build_message(sent)  # same item, same bytes
+    assert all(len(line) <= 998 for line in build_message(sent).split(b"\r\n"))
+
+
+@pytest.mark.parametrize(("props", "flags"), [
+    ({0x0E07: 0}, set()),
+    ({0x0E07: 1}, {Flag.SEEN}),
+    ({0x0E07: 9}, {Flag.SEEN, Flag.DRAFT}),
+    ({0x0E07: 1, 0x1090: 2}, {Flag.SEEN, Flag.FLAGGED}),
+    ({0x0E07: 1, 0x1090: 1}, {Flag.SEEN}),  # follow-up complete is no longer flagged
+    ({0x1081: 102}, {Flag.ANSWERED}),
+    ({0x1081: 104}, {Flag.FORWARDED}),
+    ({0x1080: 261}, {Flag.ANSWERED}),
+])  # fmt: skip
+def test_flags_from_mapi_properties(props, flags):
+    assert flags_of(_Item(props)) == flags
+
+
+def test_rtf_only_item_keeps_the_rtf_and_its_text():
+    from compressed_rtf import compress
+
+    rtf = rb"{\rtf1\ansi\ansicpg932{\fonttbl{\f0 MS Gothic;}}\f0 \'93\'fa\'96\'7b\'8c\'ea\par second line}"
+    item = _Item({0x001A: "IPM.Note", 0x0037: "rtf", 0x1009: compress(rtf)})
+    msg = _parse(build_message(item))
+    assert msg.get_body(("plain",)).get_content() == "日本語\r\nsecond line\r\n"
+    (part,) = msg.iter_attachments()
+    assert part.get_content_type() == "application/rtf" and part.get_payload(decode=True) == rtf
+
+
+def test_html_wrapped_in_rtf_comes_back_as_html():
+    from compressed_rtf import compress
+
+    rtf = (rb"{\rtf1\ansi\ansicpg1252\fromhtml1 {\*\htmltag19 <html>}{\*\htmltag2 \par }"
+           rb"{\*\htmltag50 <body>}\htmlrtf {\htmlrtf0 Hello \'e9t\'e9\htmlrtf }\htmlrtf0 "
+           rb"{\*\htmltag58 </body>}{\*\htmltag27 </html>}}")  # fmt: skip
+    item = _Item({0x001A: "IPM.Note", 0x0037: "html", 0x1009: compress(rtf)})
+    msg = _parse(build_message(item))
+    assert msg.get_body(("html",)).get_content() == "<html>\r\n<body>Hello été</body></html>\r\n"
