@@ -17,7 +17,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
 
-from mailrecover.rfc822 import header_end
+from mailrecover.rfc822 import header_end, header_fields
 
 from . import _mapi as p
 from ._mapi import MapiObject
@@ -189,8 +189,7 @@ class _Node:
 
 
 def _leaf(part: MIMEPart) -> _Node:
-    data = part.as_bytes(policy=_POLICY)
-    return _Node(data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    return _Node(_crlf(part.as_bytes(policy=_POLICY)))
 
 
 def _body_parts(obj: MapiObject) -> tuple[_Node | None, _Node | None]:
@@ -246,6 +245,10 @@ def _attachment_part(att: MapiObject, depth: int, lost: list[str]) -> _Node | No
     mime = (att.text(p.ATTACH_MIME_TAG) or "").strip().lower()
     if "/" not in mime:
         mime = mimetypes.guess_type(name or "")[0] or "application/octet-stream"
+    if mime.startswith(("multipart/", "message/")):
+        if _is_mime_entity(data):
+            return _Node(_crlf(data))  # a whole MIME entity (a signed message's body): as it is
+        mime = "application/octet-stream"  # cannot be rebuilt as that type: keep the bytes
     maintype, _, subtype = mime.partition("/")
     cid = (att.text(p.ATTACH_CONTENT_ID) or "").strip().strip("<>")
     part = MIMEPart(policy=_POLICY)
@@ -255,6 +258,14 @@ def _attachment_part(att: MapiObject, depth: int, lost: list[str]) -> _Node | No
     if cid:
         part["Content-ID"] = f"<{cid}>"
     return _leaf(part)
+
+
+def _is_mime_entity(data: bytes) -> bool:
+    return any(name == "content-type" for name, _ in header_fields(data[:8192]))
+
+
+def _crlf(data: bytes) -> bytes:
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 def _one_field(name: str, value: str) -> str:
@@ -299,7 +310,10 @@ def build_message(obj: MapiObject, *, lost: list[str] | None = None, depth: int 
     attachments = _attachment_parts(obj, depth, lost)
     if rtf_extra is not None:
         attachments.insert(0, rtf_extra)
-    if attachments:
+    signed = (obj.text(p.MESSAGE_CLASS) or "").lower().startswith("ipm.note.smime.multipartsigned")
+    if signed and len(attachments) == 1 and attachments[0].data.lower().startswith(b"content-type: multipart/signed"):
+        tree = attachments[0]  # Outlook keeps a signed message's MIME body whole: it is the body
+    elif attachments:
         tree = _Node(subtype="mixed", children=([body] if body else []) + attachments)
     elif body is not None:
         tree = body
@@ -308,7 +322,7 @@ def build_message(obj: MapiObject, *, lost: list[str] | None = None, depth: int 
 
     transport = obj.text(p.TRANSPORT_HEADERS)
     kept = _kept_transport_headers(transport) if transport and transport.strip() else b""
-    present = {name.lower() for name, _ in _fields(kept)}
+    present = {name for name, _ in header_fields(kept + b"\r\n")}
     head = EmailMessage(policy=_POLICY)
     _property_headers(obj, head, present)
     own = head.as_bytes(policy=_POLICY)
@@ -316,8 +330,3 @@ def build_message(obj: MapiObject, *, lost: list[str] | None = None, depth: int 
     own = own + b"\r\n" if own else b""
     return kept + own + b"MIME-Version: 1.0\r\n" + tree.render()
 
-
-def _fields(block: bytes) -> list[tuple[str, bytes]]:
-    from mailrecover.rfc822 import header_fields
-
-    return header_fields(block + b"\r\n")

@@ -521,3 +521,20 @@ def test_html_wrapped_in_rtf_comes_back_as_html():
     item = _Item({0x001A: "IPM.Note", 0x0037: "html", 0x1009: compress(rtf)})
     msg = _parse(build_message(item))
     assert msg.get_body(("html",)).get_content() == "<html>\r\n<body>Hello été</body></html>\r\n"
+
+
+def test_signed_item_gets_its_signed_body_back_whole():
+    signed_body = (b'Content-Type: multipart/signed; protocol="application/pkcs7-signature";\n'
+                   b' micalg=sha-256; boundary="sig"\n\n--sig\nContent-Type: text/plain\n\nsigned text\n'
+                   b"--sig\nContent-Type: application/pkcs7-signature\n\nMIIB\n--sig--\n")  # fmt: skip
+    item = _Item(
+        {0x001A: "IPM.Note.SMIME.MultipartSigned", 0x0037: "signed", 0x1000: "signed text",
+         0x007D: "From: a@example.jp\r\nTo: b@example.jp\r\nSubject: signed\r\n"
+                 "Content-Type: multipart/signed; boundary=\"old\"\r\n"},
+        attachments=[_Item({0x3705: 1, 0x3704: "smime.p7m", 0x370E: "multipart/signed", 0x3701: signed_body})],
+    )  # fmt: skip
+    raw = build_message(item)
+    assert raw.endswith(signed_body.replace(b"\n", b"\r\n"))  # the signed bytes, untouched
+    msg = _parse(raw)
+    assert msg.get_content_type() == "multipart/signed" and raw.count(b"Content-Type: multipart/signed") == 1
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "application/pkcs7-signature"]
