@@ -14,6 +14,7 @@ import hashlib
 import mimetypes
 import re
 from email.headerregistry import Address
+from email.header import Header
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
 
@@ -83,15 +84,14 @@ def _sender(obj: MapiObject, representing: bool) -> str:
                     obj.text(p.SENDER_ADDRTYPE))  # fmt: skip
 
 
-def _property_headers(obj: MapiObject, msg: EmailMessage, present: set[str]) -> None:
-    """From/Sender/To/Cc/Bcc/Date/Subject/Message-ID/In-Reply-To/References from properties."""
+def _property_headers(obj: MapiObject, present: set[str]) -> bytes:
+    """From/Sender/To/Cc/Bcc/Date/Subject/Message-ID/In-Reply-To/References from properties,
+    each one only when the transport headers did not already have it."""
+    fields: list[bytes] = []
 
     def put(name: str, value: str | None) -> None:
         if value and name.lower() not in present:
-            try:
-                msg[name] = value
-            except (ValueError, IndexError, TypeError):
-                msg[name] = value.encode("ascii", "replace").decode("ascii")
+            fields.append(_field(name, value))
 
     author = _sender(obj, representing=True)
     sender = _sender(obj, representing=False)
@@ -121,6 +121,7 @@ def _property_headers(obj: MapiObject, msg: EmailMessage, present: set[str]) -> 
         value = obj.text(prop)
         if value:
             put(name, " ".join(value.split()))
+    return b"".join(fields)
 
 
 def _html_part(obj: MapiObject) -> MIMEPart | None:
@@ -234,7 +235,7 @@ def _attachment_part(att: MapiObject, depth: int, lost: list[str]) -> _Node | No
             return None
         head = "Content-Type: message/rfc822\r\n"
         if name:
-            head += _one_field("Content-Description", name)
+            head += _field("Content-Description", name).decode("ascii")
         return _Node(head.encode() + b"\r\n" + build_message(inner, lost=lost, depth=depth + 1))
     data = att.binary(p.ATTACH_DATA)
     name = _filename(att)
@@ -268,13 +269,16 @@ def _crlf(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
-def _one_field(name: str, value: str) -> str:
+def _field(name: str, value: str) -> bytes:
+    """One header field, folded and RFC 2047-encoded as needed, CRLF-ended."""
     head = EmailMessage(policy=_POLICY)
     try:
         head[name] = value
-        return head.as_string(policy=_POLICY).split("\r\n\r\n", 1)[0] + "\r\n"
-    except (ValueError, IndexError, TypeError):
-        return ""
+        data = head.as_bytes(policy=_POLICY)
+        return data[: header_end(data)].rstrip(b"\r\n") + b"\r\n"
+    except Exception:  # the header registry refuses some real-world values: encode them plainly
+        encoded = Header(value.replace("\r", " ").replace("\n", " "), "utf-8", header_name=name).encode()
+        return f"{name}: {encoded}".replace("\n", "\r\n").encode("ascii") + b"\r\n"
 
 
 def _attachment_parts(obj: MapiObject, depth: int, lost: list[str]) -> list[_Node]:
@@ -323,10 +327,6 @@ def build_message(obj: MapiObject, *, lost: list[str] | None = None, depth: int 
     transport = obj.text(p.TRANSPORT_HEADERS)
     kept = _kept_transport_headers(transport) if transport and transport.strip() else b""
     present = {name for name, _ in header_fields(kept + b"\r\n")}
-    head = EmailMessage(policy=_POLICY)
-    _property_headers(obj, head, present)
-    own = head.as_bytes(policy=_POLICY)
-    own = own[: header_end(own)].rstrip(b"\r\n")
-    own = own + b"\r\n" if own else b""
+    own = _property_headers(obj, present)
     return kept + own + b"MIME-Version: 1.0\r\n" + tree.render()
 

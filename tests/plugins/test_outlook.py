@@ -538,3 +538,19 @@ def test_signed_item_gets_its_signed_body_back_whole():
     msg = _parse(raw)
     assert msg.get_content_type() == "multipart/signed" and raw.count(b"Content-Type: multipart/signed") == 1
     assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "application/pkcs7-signature"]
+
+
+def test_odd_property_values_still_give_a_well_formed_header():
+    item = _Item({0x001A: "IPM.Note", 0x0037: "line one\r\nline two", 0x0042: 'Mr. "Quote\r\nBreak',
+                  0x0064: "SMTP", 0x0065: "broken@@example", 0x1035: "<a b@c>", 0x1000: "x"},
+                 recipients=[_recipient(1, "Tests Chang@FT (張毓倫)", "tests.chang@fengttt.com"),
+                             _recipient(1, "", "")])  # fmt: skip
+    raw = build_message(item)
+    head = raw[: raw.index(b"\r\n\r\n")]
+    assert all(line.startswith((b" ", b"\t")) or b":" in line for line in head.split(b"\r\n"))
+    names = [line.split(b":")[0] for line in head.split(b"\r\n") if not line.startswith((b" ", b"\t"))]
+    assert names == [b"From", b"To", b"Subject", b"Message-ID", b"MIME-Version", b"Content-Type",
+                     b"Content-Transfer-Encoding"]  # fmt: skip
+    msg = _parse(raw)
+    assert msg["Subject"] == "line one  line two"
+    assert msg["To"].addresses[0].addr_spec == "tests.chang@fengttt.com"
