@@ -13,8 +13,8 @@ import email.policy
 import hashlib
 import mimetypes
 import re
-from email.headerregistry import Address
 from email.header import Header
+from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
 
