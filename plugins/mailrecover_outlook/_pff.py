@@ -28,7 +28,7 @@ def _entries(item: Any) -> dict[int, tuple[int, bytes]]:
         for entry in record_set.entries:
             try:
                 prop_id, vtype, data = entry.entry_type, entry.value_type, entry.data
-            except OSError:
+            except (OSError, MemoryError):
                 continue  # one unreadable property does not lose the item
             if prop_id is not None and prop_id not in props:
                 props[prop_id] = (vtype, data if data is not None else b"")
@@ -53,7 +53,7 @@ class PffObject(MapiObject):
     def recipients(self) -> Iterator[MapiObject]:
         try:
             table = self.item.recipients
-        except (OSError, AttributeError):
+        except (OSError, MemoryError, AttributeError):
             return
         if table is None:
             return
@@ -64,7 +64,7 @@ class PffObject(MapiObject):
                 for entry in record_set.entries:
                     if entry.entry_type is not None:
                         props[entry.entry_type] = (entry.value_type, entry.data or b"")
-            except OSError:
+            except (OSError, MemoryError):
                 continue
             row = PffObject(None, self.ansi, props)
             row.ansi = self.string8_codec()
@@ -73,7 +73,7 @@ class PffObject(MapiObject):
     def attachments(self) -> Iterator[MapiObject]:
         try:
             count = self.item.number_of_attachments
-        except (OSError, AttributeError):
+        except (OSError, MemoryError, AttributeError):
             return
         for index in range(count):
             yield _PffAttachment(self.item.get_attachment(index), self.string8_codec(), self.item)
@@ -127,7 +127,7 @@ def embedded_supported() -> bool:
         lib = _library()
         return (pypff.attachment.__basicsize__ == 5 * _POINTER
                 and bool(lib.libpff_attachment_get_item) and bool(lib.pypff_item_new))  # fmt: skip
-    except (OSError, AttributeError):
+    except (OSError, MemoryError, AttributeError):
         return False
 
 

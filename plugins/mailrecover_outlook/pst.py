@@ -30,6 +30,8 @@ from .roles import DELETED_ROLE, folder_role
 __all__ = ["FolderPlace", "PstPlugin", "SpecialFolders", "walk_folders"]
 
 _MAGIC = b"!BDN"
+# What pypff raises on damage: IOError mostly, MemoryError when it cannot build an object.
+_PFF_ERRORS = (OSError, ValueError, MemoryError, TypeError)
 
 _TOP_NAMES = {"top of personal folders", "top of outlook data file", "top of information store",
               "outlook データ ファイルのトップ", "個人用フォルダーのトップ", "個人用フォルダのトップ"}  # fmt: skip
@@ -106,12 +108,14 @@ class PstPlugin:
             ansi = p.default_ansi_codec()
             try:
                 pff.set_ascii_codepage(ansi)
-            except (OSError, ValueError, TypeError):
+            except _PFF_ERRORS:
                 pff.set_ascii_codepage("cp932")
             try:
                 pff.open_file_object(handle)
                 root = pff.get_root_folder()
-            except (OSError, ValueError) as e:
+                if root is None:
+                    raise ValueError("the store has no root folder")
+            except _PFF_ERRORS as e:
                 yield Problem(ProblemKind.UNREADABLE, location, "",
                               f"not a readable Outlook data file: {_first_line(e)}")  # fmt: skip
                 return
@@ -150,7 +154,7 @@ class FolderPlace:
 def _children(folder: Any, where: str, problems: list[tuple[str, str]]) -> list[Any]:
     try:
         return list(folder.sub_folders)
-    except (OSError, ValueError) as e:
+    except _PFF_ERRORS as e:
         problems.append((where, f"subfolders unreadable: {_first_line(e)}"))
         return []
 
@@ -168,12 +172,13 @@ def walk_folders(root: Any, special: SpecialFolders, problems: list[tuple[str, s
         ident = _ident(child)
         if ident is not None and ident == special.search:
             continue
-        if (ident == special.mail_tree) if special.mail_tree else _is_top_name(child.name):
+        name = _name(child, "/", problems)
+        if (ident == special.mail_tree) if special.mail_tree else _is_top_name(name):
             stack.append((child, [], False, True, 0))
-        elif _is_top_name(child.name) or (child.name or "").lower().startswith(("search root", "検索")):
+        elif _is_top_name(name) or (name or "").lower().startswith(("search root", "検索")):
             continue
         else:  # store bookkeeping outside the mail tree; any mail in it is still mail
-            stack.append((child, [_safe_name(child.name)], False, False, 0))
+            stack.append((child, [_safe_name(name)], False, False, 0))
     stack.reverse()
     seen: set[int] = set()
     while stack:
@@ -187,12 +192,14 @@ def walk_folders(root: Any, special: SpecialFolders, problems: list[tuple[str, s
         if depth > 64:
             continue
         children = []
-        for child in _children(folder, "/".join(parts) or "/", problems):
+        where = "/".join(parts) or "/"
+        for child in _children(folder, where, problems):
             cid = _ident(child)
-            name = _safe_name(child.name)
+            raw_name = _name(child, where, problems)
+            name = _safe_name(raw_name)
             child_deleted = deleted or (cid is not None and cid == special.wastebasket)
             if not parts and mail_tree:
-                role = "Sent" if cid is not None and cid == special.sent else folder_role(child.name or "")
+                role = "Sent" if cid is not None and cid == special.sent else folder_role(raw_name or "")
                 child_deleted = child_deleted or role == DELETED_ROLE
                 name = role or name
             children.append((child, [*parts, name], child_deleted, mail_tree, depth + 1))
@@ -209,42 +216,38 @@ class _Reader:
         self.summary = _Summary()
         self.size = os.path.getsize(location)
         self.advanced = 0
-        self._problems: list[tuple[str, str]] = []  # found while walking folders, yielded in order
+        self.damage: list[tuple[str, str]] = []  # (where, what): reported as one line at the end
         store: dict[int, tuple[int, bytes]] = {}
         try:
             store = PffObject(pff.get_message_store(), ansi).props
-        except (OSError, AttributeError, TypeError):
+        except (*_PFF_ERRORS, AttributeError):
             pass
         self.special = SpecialFolders(*(_nid(store.get(tag, (0, b""))[1])
                                         for tag in (_IPM_SUBTREE, _WASTEBASKET, _SENT, _SEARCH_ROOT)))
 
     def run(self) -> Iterator[Finding]:
-        for place in walk_folders(self.root, self.special, self._problems):
+        for place in walk_folders(self.root, self.special, self.damage):
             yield from self._messages(place.folder, place.name, place.deleted, place.mail_tree)
-        yield from self._drain()
         yield from self._orphans()
+        if self.damage:
+            where, what = self.damage[0]
+            more = f" (and {len(self.damage) - 1} more damaged places)" if len(self.damage) > 1 else ""
+            yield Problem(ProblemKind.DAMAGED, self.location, where, what + more)
         if self.summary.skipped:
             yield Problem(ProblemKind.SKIPPED, self.location, "", self.summary.line())
         self.context.advance(max(0, self.size - self.advanced))
 
-    def _drain(self) -> Iterator[Problem]:
-        while self._problems:
-            where, reason = self._problems.pop(0)
-            yield Problem(ProblemKind.DAMAGED, self.location, where, reason)
-
     def _messages(self, folder: Any, path: str, deleted: bool, mail_tree: bool) -> Iterator[Finding]:
-        yield from self._drain()
         try:
             count = folder.number_of_sub_messages
-        except (OSError, ValueError) as e:
-            yield Problem(ProblemKind.DAMAGED, self.location, path, f"folder unreadable: {_first_line(e)}")
+        except _PFF_ERRORS as e:
+            self.damage.append((path, f"folder unreadable: {_first_line(e)}"))
             return
         for index in range(count):
             try:
                 item = folder.get_sub_message(index)
-            except (OSError, ValueError) as e:
-                yield Problem(ProblemKind.DAMAGED, self.location, f"{path}#{index}",
-                              f"item unreadable: {_first_line(e)}")  # fmt: skip
+            except _PFF_ERRORS as e:
+                self.damage.append((f"{path}#{index}", f"item unreadable: {_first_line(e)}"))
                 continue
             yield from self._item(item, path, deleted, mail_tree, f"{path}#{index}")
 
@@ -261,11 +264,11 @@ class _Reader:
             lost: list[str] = []
             raw = build_message(obj, lost=lost)
             flags = p.flags_of(obj)
-        except Exception as e:  # a damaged item costs one line, never the file
-            yield Problem(ProblemKind.DAMAGED, self.location, where, f"message unreadable: {_first_line(e)}")
+        except Exception as e:  # a damaged item costs that item, never the file
+            self.damage.append((where, f"message unreadable: {_first_line(e)}"))
             return
         if lost:
-            yield Problem(ProblemKind.DAMAGED, self.location, position, "kept without " + "; ".join(lost))
+            self.damage.append((position, "kept without " + "; ".join(lost)))
         if deleted:
             flags.add(Flag.DELETED)
         size = obj.integer(p.MESSAGE_SIZE) or len(raw)
@@ -282,12 +285,12 @@ class _Reader:
         """Items no folder lists any more (deleted, not yet overwritten): kept as deleted mail."""
         try:
             count = self.pff.number_of_orphan_items
-        except (OSError, AttributeError):
+        except (*_PFF_ERRORS, AttributeError):
             return
         for index in range(count or 0):
             try:
                 item = self.pff.get_orphan_item(index)
-            except (OSError, ValueError):
+            except _PFF_ERRORS:
                 continue
             if isinstance(item, pypff.message):
                 yield from self._item(item, "Orphaned Items", True, False, f"orphan#{index}")
@@ -296,7 +299,15 @@ class _Reader:
 def _ident(item: Any) -> int | None:
     try:
         return item.identifier
-    except (OSError, AttributeError):
+    except (*_PFF_ERRORS, AttributeError):
+        return None
+
+
+def _name(folder: Any, where: str, problems: list[tuple[str, str]]) -> str | None:
+    try:
+        return folder.name
+    except _PFF_ERRORS as e:
+        problems.append((where, f"folder name unreadable: {_first_line(e)}"))
         return None
 
 

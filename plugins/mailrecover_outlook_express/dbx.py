@@ -33,6 +33,7 @@ _MESSAGES = b"\xc5\xfd\x74\x6f"
 _FOLDERS = b"\xc6\xfd\x74\x6f"
 _HEADER_SIZE = 0x24BC
 _TREE_ROOTS, _TREE_COUNTS = 0xE4, 0xC4  # up to three trees; message files use the first
+_USED_SPACE = 0x7C  # header and objects: a shorter file was cut off
 _FILE_INFO_NAME = 0x105  # folder name inside the message file's own info block
 _NODE_HEADER, _NODE_ENTRY = 0x18, 12
 _BLOCK_HEADER = 16
@@ -58,9 +59,13 @@ class DbxFile:
     def __init__(self, data: bytes | mmap.mmap):
         self.data = data
         self.size = len(data)
-        if self.size < _HEADER_SIZE or data[:4] != _MAGIC:
+        if data[:4] != _MAGIC:
             raise DbxDamage("not an Outlook Express .dbx file (no signature)")
+        if self.size < _HEADER_SIZE:
+            raise DbxDamage(f"cut off inside its header ({self.size} bytes)")
         self.kind = bytes(data[4:8])
+        self.expected_size = struct.unpack_from("<I", data, _USED_SPACE)[0]
+        self.truncated = self.size < self.expected_size
 
     def u32(self, offset: int) -> int:
         if offset < 0 or offset + 4 > self.size:
@@ -284,7 +289,8 @@ class DbxPlugin:
                 try:
                     dbx = DbxFile(data)
                 except DbxDamage as e:
-                    yield Problem(ProblemKind.NOT_MAIL, location, "", str(e))
+                    kind = ProblemKind.TRUNCATED if bytes(data[:4]) == _MAGIC else ProblemKind.NOT_MAIL
+                    yield Problem(kind, location, "", str(e))
                     return
                 if dbx.kind != _MESSAGES:
                     context.advance(dbx.size)
@@ -315,12 +321,12 @@ class DbxPlugin:
 
     def _messages(self, location: str, dbx: DbxFile, folder: str, deleted: bool, codec: str,
                   context: ReadContext) -> Iterator[Finding]:  # fmt: skip
-        problems: list[str] = []
+        damage: list[tuple[str, str]] = []  # (where, what): reported as one line at the end
         listed = dbx.u32(_TREE_COUNTS)
         root = dbx.u32(_TREE_ROOTS)
-        pointers = dbx.tree(root, problems) if root else []
-        for reason in problems:
-            yield Problem(ProblemKind.DAMAGED, location, f"0x{root:x}", reason)
+        tree_problems: list[str] = []
+        pointers = dbx.tree(root, tree_problems) if root else []
+        damage += [(f"0x{root:x}", reason) for reason in tree_problems]
         step = dbx.size // max(1, len(pointers))
         for pointer in pointers:
             context.advance(step)
@@ -330,11 +336,10 @@ class DbxPlugin:
                 if not start:
                     raise DbxDamage("message record names no message text")
                 raw = dbx.message(start)
+                if not raw.strip():
+                    raise DbxDamage("message text is empty")
             except DbxDamage as e:
-                yield Problem(ProblemKind.DAMAGED, location, f"0x{pointer:x}", f"message lost: {e}")
-                continue
-            if not raw.strip():
-                yield Problem(ProblemKind.DAMAGED, location, f"0x{pointer:x}", "message text is empty")
+                damage.append((f"0x{pointer:x}", str(e)))
                 continue
             bits = _int(info.get(_MI_FLAGS)) or 0
             flags = {flag for bit, flag in _FLAG_BITS if bits & bit}
@@ -346,6 +351,18 @@ class DbxPlugin:
                 internal_date=_filetime(info.get(_MI_RECEIVED)) or _filetime(info.get(_MI_SAVED)),
                 partial=not bits & 0x1,  # "body downloaded" unset: headers only (IMAP, news)
             )  # fmt: skip
-        if len(pointers) < listed and not problems:
-            yield Problem(ProblemKind.DAMAGED, location, "",
-                          f"{listed} messages listed, {len(pointers)} found in the index")  # fmt: skip
+        if damage or len(pointers) < listed:
+            yield _summary(location, dbx, damage, listed, len(pointers))
+
+
+def _summary(location: str, dbx: DbxFile, damage: list[tuple[str, str]], listed: int, indexed: int) -> Problem:
+    """One line for everything that could not be read in one file."""
+    lost = [d for d in damage if not d[1].startswith("index")]
+    where, first = damage[0] if damage else ("", f"{listed} messages listed, {indexed} found in the index")
+    count = max(len(lost), listed - indexed + len(lost))
+    reason = f"{count} of {listed} messages lost" if count else "index damaged"
+    reason += f" (at {where}: {first})" if where else f" ({first})"
+    if dbx.truncated:
+        return Problem(ProblemKind.TRUNCATED, location, where,
+                       f"file ends at {dbx.size} of {dbx.expected_size} bytes: {reason}")  # fmt: skip
+    return Problem(ProblemKind.DAMAGED, location, where, reason)

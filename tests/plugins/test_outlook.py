@@ -202,6 +202,23 @@ def test_garbled_pst_is_one_problem(pst_dir, tmp_path):
     assert len(found) == 1 and isinstance(found[0], Problem)
 
 
+@pytest.mark.parametrize(("name", "start", "size"), [
+    ("pstsdk_sample1", 0x5400, 64),  # the root folder cannot be built
+    ("javalibpst_dist-list", 0x13400, 64),  # an orphan item cannot be built
+    ("gopst_32-bit", 0x5400, 64),  # the root folder is missing
+    ("tika_testPST_variousBodyTypes", 0x8400, 0x2000),  # a folder's name table is damaged
+])  # fmt: skip
+def test_damage_inside_a_pst_is_at_most_one_problem_line(pst_dir, tmp_path, name, start, size):
+    data = bytearray((pst_dir / f"{name}.pst").read_bytes())
+    data[start : start + size] = (hashlib.sha512(str(start).encode()).digest() * 200)[:size]
+    path = tmp_path / "damaged.pst"
+    path.write_bytes(bytes(data))
+    found = _read(PstPlugin(), path)
+    problems = [f for f in found if isinstance(f, Problem) and f.kind is not ProblemKind.SKIPPED]
+    assert len(problems) == 1
+    assert problems[0].kind in (ProblemKind.UNREADABLE, ProblemKind.DAMAGED)
+
+
 # .msg ---------------------------------------------------------------------------------
 
 MSG_MAIL = {

@@ -127,7 +127,9 @@ def test_a_broken_chain_costs_that_message_only(tmp_path):
     found = _read(path)
     assert [c.raw for c in _copies(found)] == [_mail(1), _mail(3)]
     (problem,) = _problems(found)
-    assert problem.kind is ProblemKind.DAMAGED and "message lost" in problem.reason
+    assert problem.kind is ProblemKind.DAMAGED
+    assert problem.reason == (f"1 of 3 messages lost (at {problem.position}: "
+                              f"no object at 0x{second_chain:x} (marker does not match))")
 
 
 def test_a_looping_chain_is_caught(tmp_path):
@@ -138,18 +140,26 @@ def test_a_looping_chain_is_caught(tmp_path):
     path.write_bytes(bytes(data))
     found = _read(path)
     assert _copies(found) == []
-    assert [p.reason for p in _problems(found)] == [f"message lost: message chain loops at 0x{first:x}"]
+    (problem,) = _problems(found)
+    assert problem.reason == f"1 of 1 messages lost (at {problem.position}: message chain loops at 0x{first:x})"
 
 
-@pytest.mark.parametrize("cut", [100, 0x24BC + 10, 60000, 300000])
-def test_a_truncated_real_file_is_a_problem_not_a_crash(real_dbx, tmp_path, cut):
+@pytest.mark.parametrize(("cut", "kept"), [(100, 0), (0x24BC + 10, 0), (60000, 0), (300000, 16), (530000, 28)])
+def test_a_truncated_real_file_is_one_problem_and_keeps_what_is_whole(real_dbx, tmp_path, cut, kept):
     path = tmp_path / "cut.dbx"
-    path.write_bytes(real_dbx.read_bytes()[:cut])
+    data = real_dbx.read_bytes()
+    path.write_bytes(data[:cut])
     found = _read(path)
+    copies = _copies(found)
+    assert len(copies) == kept
+    whole = {c.position: c.raw for c in _copies(_read(real_dbx))}
+    assert all(whole[c.position] == c.raw for c in copies)  # what is kept is whole
     problems = _problems(found)
-    assert problems, "a cut file must say so"
-    assert all(p.kind in (ProblemKind.DAMAGED, ProblemKind.NOT_MAIL) for p in problems)
-    assert len(_copies(found)) < 28
+    if kept == 28:  # cut only in the unused space at the end
+        assert problems == []
+    else:
+        (problem,) = problems
+        assert problem.kind is ProblemKind.TRUNCATED
 
 
 def test_garbage_is_one_problem(tmp_path):
