@@ -20,6 +20,7 @@ __all__ = [
     "codec_for_codepage",
     "default_ansi_codec",
     "flags_of",
+    "from_filetime",
     "is_mail_class",
     "kind_of_class",
     "mime_charset",
@@ -180,13 +181,7 @@ class MapiObject:
         found = self.raw(prop_id)
         if not found or found[0] != PT_SYSTIME or len(found[1]) < 8:
             return None
-        ticks = struct.unpack_from("<Q", found[1])[0]
-        if ticks == 0 or ticks >= 0x7FFFFFFFFFFFFFFF:
-            return None
-        try:
-            return _FILETIME_EPOCH + timedelta(microseconds=ticks // 10)
-        except OverflowError:
-            return None
+        return from_filetime(struct.unpack_from("<Q", found[1])[0])
 
     def string8_codec(self) -> str:
         cp = self._own_codepage()
@@ -207,6 +202,16 @@ class MapiObject:
 
     def internet_codepage(self) -> int | None:
         return self.integer(INTERNET_CPID) or self.integer(MESSAGE_CODEPAGE)
+
+
+def from_filetime(ticks: int) -> datetime | None:
+    """A Windows FILETIME (100 ns since 1601, UTC) as an aware datetime; None for 0 or nonsense."""
+    if ticks <= 0 or ticks >= 0x7FFFFFFFFFFFFFFF:
+        return None
+    try:
+        return _FILETIME_EPOCH + timedelta(microseconds=ticks // 10)
+    except OverflowError:
+        return None
 
 
 def flags_of(obj: MapiObject) -> set[Flag]:

@@ -4,7 +4,7 @@ A message .dbx holds a tree of message-info records; each names the first block 
 its message text, a chain of blocks with 16-byte headers.  Every object starts with
 its own file offset, which is checked before it is trusted; every pointer is checked
 against the file size and every walk against loops.  A damaged chain costs that
-message (one problem line); the rest of the file is still read.
+message alone; all the damage in one file is reported in one line.
 
 Folder names come from ``Folders.dbx`` beside the file when it is there, else from the
 name the file records for itself, else from the file name.
@@ -16,10 +16,10 @@ import mmap
 import os
 import struct
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from mailrecover_outlook._files import file_head
-from mailrecover_outlook._mapi import default_ansi_codec
+from mailrecover_outlook._mapi import default_ansi_codec, from_filetime
 from mailrecover_outlook.roles import DELETED_ROLE, folder_role
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
@@ -40,13 +40,12 @@ _BLOCK_HEADER = 16
 _MAX_MESSAGE = 256 << 20  # a chain longer than this is a loop nobody caught
 
 # Message-info indexes and flags (as the format's documentation names them).
-_MI_FLAGS, _MI_CREATED, _MI_MESSAGE, _MI_SAVED, _MI_MESSAGE_ID, _MI_RECEIVED = 0x01, 0x02, 0x04, 0x06, 0x07, 0x12
+_MI_FLAGS, _MI_MESSAGE, _MI_SAVED, _MI_RECEIVED = 0x01, 0x04, 0x06, 0x12
 _FLAG_BITS = ((0x80, Flag.SEEN), (0x20, Flag.FLAGGED), (0x80000, Flag.ANSWERED),
               (0x100000, Flag.FORWARDED), (0x08, Flag.DRAFT))  # fmt: skip
 # Folder-info indexes in Folders.dbx.
 _FI_ID, _FI_PARENT, _FI_NAME, _FI_FILE, _FI_SPECIAL = 0x00, 0x01, 0x02, 0x03, 0x09
 _SPECIAL_ROLES = {1: "INBOX", 2: "Outbox", 3: "Sent", 4: DELETED_ROLE, 5: "Drafts"}
-_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 
 
 class DbxDamage(ValueError):
@@ -185,13 +184,7 @@ def _string(value: int | bytes | None, codec: str) -> str | None:
 def _filetime(value: int | bytes | None) -> datetime | None:
     if not isinstance(value, bytes) or len(value) < 8:
         return None
-    ticks = struct.unpack_from("<Q", value)[0]
-    if not ticks:
-        return None
-    try:
-        return _FILETIME_EPOCH + timedelta(microseconds=ticks // 10)
-    except OverflowError:
-        return None
+    return from_filetime(struct.unpack_from("<Q", value)[0])
 
 
 def read_folder_names(path: str, codec: str) -> dict[str, tuple[str, bool]]:
