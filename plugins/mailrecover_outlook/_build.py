@@ -29,7 +29,8 @@ __all__ = ["build_message", "clean_subject"]
 _POLICY = email.policy.SMTP
 # Fields that described the body Outlook threw away; the rebuilt body brings its own.
 _BODY_FIELDS = re.compile(
-    rb"^(content-(type|transfer-encoding|disposition|id|description|md5)|mime-version)\s*:", re.IGNORECASE
+    rb"^(content-(type|transfer-encoding|disposition|id|description|md5)|mime-version)\s*:",
+    re.IGNORECASE,
 )
 _MAX_DEPTH = 8  # embedded messages inside embedded messages: a loop guard
 
@@ -61,7 +62,9 @@ def _kept_transport_headers(text: str) -> bytes:
     return b"".join(line.rstrip(b"\r") + b"\r\n" for line in out)
 
 
-def _address(name: str | None, smtp: str | None, email_addr: str | None, addrtype: str | None) -> str:
+def _address(
+    name: str | None, smtp: str | None, email_addr: str | None, addrtype: str | None
+) -> str:
     """A header-ready mailbox; Exchange distinguished names are not addresses and are left out."""
     addr = smtp or (email_addr if (addrtype or "SMTP").upper() == "SMTP" else None)
     addr = (addr or "").strip().strip("'\"<>")
@@ -78,10 +81,11 @@ def _address(name: str | None, smtp: str | None, email_addr: str | None, addrtyp
 
 def _sender(obj: MapiObject, representing: bool) -> str:
     if representing:
-        return _address(obj.text(p.SENT_REPRESENTING_NAME), obj.text(p.SENT_REPRESENTING_SMTP),
-                        obj.text(p.SENT_REPRESENTING_EMAIL), obj.text(p.SENT_REPRESENTING_ADDRTYPE))  # fmt: skip
-    return _address(obj.text(p.SENDER_NAME), obj.text(p.SENDER_SMTP), obj.text(p.SENDER_EMAIL),
-                    obj.text(p.SENDER_ADDRTYPE))  # fmt: skip
+        props = (p.SENT_REPRESENTING_NAME, p.SENT_REPRESENTING_SMTP, p.SENT_REPRESENTING_EMAIL,
+                 p.SENT_REPRESENTING_ADDRTYPE)  # fmt: skip
+    else:
+        props = (p.SENDER_NAME, p.SENDER_SMTP, p.SENDER_EMAIL, p.SENDER_ADDRTYPE)
+    return _address(*(obj.text(prop) for prop in props))
 
 
 def _property_headers(obj: MapiObject, present: set[str]) -> bytes:
@@ -182,7 +186,9 @@ class _Node:
         rendered = [child.render() for child in self.children]
         # The same content always gets the same boundary, so a second read gives the same bytes.
         boundary = "=_mr_" + hashlib.sha1(b"".join(rendered)).hexdigest()[:24]
-        out = [f'Content-Type: multipart/{self.subtype};\r\n boundary="{boundary}"\r\n\r\n'.encode()]
+        out = [
+            f'Content-Type: multipart/{self.subtype};\r\n boundary="{boundary}"\r\n\r\n'.encode()
+        ]
         for child in rendered:  # the CRLF before each delimiter belongs to the delimiter
             out.append(f"--{boundary}\r\n".encode() + child + b"\r\n")
         out.append(f"--{boundary}--\r\n".encode())
@@ -277,7 +283,9 @@ def _field(name: str, value: str) -> bytes:
         data = head.as_bytes(policy=_POLICY)
         return data[: header_end(data)].rstrip(b"\r\n") + b"\r\n"
     except Exception:  # the header registry refuses some real-world values: encode them plainly
-        encoded = Header(value.replace("\r", " ").replace("\n", " "), "utf-8", header_name=name).encode()
+        encoded = Header(
+            value.replace("\r", " ").replace("\n", " "), "utf-8", header_name=name
+        ).encode()
         return f"{name}: {encoded}".replace("\n", "\r\n").encode("ascii") + b"\r\n"
 
 
@@ -315,7 +323,11 @@ def build_message(obj: MapiObject, *, lost: list[str] | None = None, depth: int 
     if rtf_extra is not None:
         attachments.insert(0, rtf_extra)
     signed = (obj.text(p.MESSAGE_CLASS) or "").lower().startswith("ipm.note.smime.multipartsigned")
-    if signed and len(attachments) == 1 and attachments[0].data.lower().startswith(b"content-type: multipart/signed"):
+    if (
+        signed
+        and len(attachments) == 1
+        and attachments[0].data.lower().startswith(b"content-type: multipart/signed")
+    ):
         tree = attachments[0]  # Outlook keeps a signed message's MIME body whole: it is the body
     elif attachments:
         tree = _Node(subtype="mixed", children=([body] if body else []) + attachments)
@@ -329,4 +341,3 @@ def build_message(obj: MapiObject, *, lost: list[str] | None = None, depth: int 
     present = {name for name, _ in header_fields(kept + b"\r\n")}
     own = _property_headers(obj, present)
     return kept + own + b"MIME-Version: 1.0\r\n" + tree.render()
-

@@ -10,7 +10,7 @@ __all__ = ["file_head"]
 
 
 def file_head(location: str, size: int) -> bytes | None:
-    """The first ``size`` bytes of a local file, or None for URLs, directories and unreadable files."""
+    """The first ``size`` bytes of a local file; None for URLs, directories, unreadable files."""
     if "://" in location or not os.path.isfile(location):
         return None
     try:

@@ -104,7 +104,9 @@ def mime_charset(cp: int | None) -> str | None:
     name = _MIME_NAMES.get(cp)
     if name:
         return name
-    return f"windows-{cp}" if 1250 <= cp <= 1258 else (f"cp{cp}" if codec_for_codepage(cp) else None)
+    return (
+        f"windows-{cp}" if 1250 <= cp <= 1258 else (f"cp{cp}" if codec_for_codepage(cp) else None)
+    )
 
 
 def default_ansi_codec() -> str:
@@ -233,7 +235,13 @@ def flags_of(obj: MapiObject) -> set[Flag]:
     return flags
 
 
-_MAIL_PREFIXES = ("ipm.note", "ipm.post", "ipm.schedule.meeting", "report.ipm", "ipm.outlook.recall")
+_MAIL_PREFIXES = (
+    "ipm.note",
+    "ipm.post",
+    "ipm.schedule.meeting",
+    "report.ipm",
+    "ipm.outlook.recall",
+)
 _KINDS = (
     ("ipm.contact", "contact"), ("ipm.distlist", "distribution list"),
     ("ipm.appointment", "appointment"), ("ipm.task", "task"), ("ipm.stickynote", "note"),

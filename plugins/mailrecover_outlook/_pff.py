@@ -111,7 +111,10 @@ def _library() -> Any:
     if _lib is None:
         lib = ctypes.PyDLL(pypff.__file__)
         lib.libpff_attachment_get_item.argtypes = [
-            ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p)]
+            ctypes.c_void_p,
+            ctypes.POINTER(ctypes.c_void_p),
+            ctypes.POINTER(ctypes.c_void_p),
+        ]
         lib.libpff_attachment_get_item.restype = ctypes.c_int
         lib.libpff_error_free.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
         lib.libpff_error_free.restype = None
@@ -149,4 +152,3 @@ def _embedded_item(attachment: Any, parent: Any) -> Any | None:
     if not sub.value:
         return None
     return lib.pypff_item_new(id(pypff.message), sub.value, attachment)
-

@@ -20,9 +20,11 @@ _HIDDEN = {
     b"rsidtbl", b"generator", b"xmlnstbl", b"themedata", b"colorschememapping", b"latentstyles",
     b"datastore", b"fldinst", b"filetbl", b"revtbl", b"pgdsctbl", b"mmathPr", b"operator",
 }  # fmt: skip
-_BREAKS = {b"par": "\n", b"line": "\n", b"tab": "\t", b"emdash": "\u2014", b"endash": "\u2013",
-           b"lquote": "\u2018", b"rquote": "\u2019", b"ldblquote": "\u201c",
-           b"rdblquote": "\u201d", b"bullet": "\u2022", b"emspace": " ", b"enspace": " "}  # fmt: skip
+_BREAKS = {
+    b"par": "\n", b"line": "\n", b"tab": "\t", b"emdash": "\u2014", b"endash": "\u2013",
+    b"lquote": "\u2018", b"rquote": "\u2019", b"ldblquote": "\u201c", b"rdblquote": "\u201d",
+    b"bullet": "\u2022", b"emspace": " ", b"enspace": " ",
+}  # fmt: skip
 
 
 def decompress(data: bytes) -> bytes | None:
@@ -103,7 +105,13 @@ def _render(rtf: bytes, html: bool) -> str:
                 emit(chr(code + 65536 if code < 0 else code))
                 skip = uc
             elif word in _BREAKS:
-                emit(_BREAKS[word] if not html or not htmltag else "\r\n" if word == b"par" else _BREAKS[word])
+                emit(
+                    _BREAKS[word]
+                    if not html or not htmltag
+                    else "\r\n"
+                    if word == b"par"
+                    else _BREAKS[word]
+                )
             star = False
         elif symbol is not None:
             if symbol == b"*":

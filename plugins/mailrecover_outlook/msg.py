@@ -120,7 +120,9 @@ class MsgPlugin:
         try:
             msg = extract_msg.openMsg(handle, strict=False, delayAttachments=True)
         except Exception as e:
-            yield Problem(ProblemKind.UNREADABLE, location, "", f"not a readable .msg file: {_reason(e)}")
+            yield Problem(
+                ProblemKind.UNREADABLE, location, "", f"not a readable .msg file: {_reason(e)}"
+            )
             return
         try:
             obj = _MsgObject(msg, _HEADER_TOP, p.default_ansi_codec())

@@ -159,7 +159,9 @@ def _children(folder: Any, where: str, problems: list[tuple[str, str]]) -> list[
         return []
 
 
-def walk_folders(root: Any, special: SpecialFolders, problems: list[tuple[str, str]]) -> Iterator[FolderPlace]:
+def walk_folders(
+    root: Any, special: SpecialFolders, problems: list[tuple[str, str]]
+) -> Iterator[FolderPlace]:
     """Every folder under the store's root, parents first, with the name its mail is filed under.
 
     The mail tree's own top folder ("Top of Personal Folders", "Outlook データ ファイルの
@@ -199,7 +201,11 @@ def walk_folders(root: Any, special: SpecialFolders, problems: list[tuple[str, s
             name = _safe_name(raw_name)
             child_deleted = deleted or (cid is not None and cid == special.wastebasket)
             if not parts and mail_tree:
-                role = "Sent" if cid is not None and cid == special.sent else folder_role(raw_name or "")
+                role = (
+                    "Sent"
+                    if cid is not None and cid == special.sent
+                    else folder_role(raw_name or "")
+                )
                 child_deleted = child_deleted or role == DELETED_ROLE
                 name = role or name
             children.append((child, [*parts, name], child_deleted, mail_tree, depth + 1))
@@ -222,8 +228,12 @@ class _Reader:
             store = PffObject(pff.get_message_store(), ansi).props
         except (*_PFF_ERRORS, AttributeError):
             pass
-        self.special = SpecialFolders(*(_nid(store.get(tag, (0, b""))[1])
-                                        for tag in (_IPM_SUBTREE, _WASTEBASKET, _SENT, _SEARCH_ROOT)))
+        self.special = SpecialFolders(
+            *(
+                _nid(store.get(tag, (0, b""))[1])
+                for tag in (_IPM_SUBTREE, _WASTEBASKET, _SENT, _SEARCH_ROOT)
+            )
+        )
 
     def run(self) -> Iterator[Finding]:
         for place in walk_folders(self.root, self.special, self.damage):
@@ -231,13 +241,17 @@ class _Reader:
         yield from self._orphans()
         if self.damage:
             where, what = self.damage[0]
-            more = f" (and {len(self.damage) - 1} more damaged places)" if len(self.damage) > 1 else ""
+            more = (
+                f" (and {len(self.damage) - 1} more damaged places)" if len(self.damage) > 1 else ""
+            )
             yield Problem(ProblemKind.DAMAGED, self.location, where, what + more)
         if self.summary.skipped:
             yield Problem(ProblemKind.SKIPPED, self.location, "", self.summary.line())
         self.context.advance(max(0, self.size - self.advanced))
 
-    def _messages(self, folder: Any, path: str, deleted: bool, mail_tree: bool) -> Iterator[Finding]:
+    def _messages(
+        self, folder: Any, path: str, deleted: bool, mail_tree: bool
+    ) -> Iterator[Finding]:
         try:
             count = folder.number_of_sub_messages
         except _PFF_ERRORS as e:
@@ -251,7 +265,9 @@ class _Reader:
                 continue
             yield from self._item(item, path, deleted, mail_tree, f"{path}#{index}")
 
-    def _item(self, item: Any, path: str, deleted: bool, mail_tree: bool, where: str) -> Iterator[Finding]:
+    def _item(
+        self, item: Any, path: str, deleted: bool, mail_tree: bool, where: str
+    ) -> Iterator[Finding]:
         try:
             obj = PffObject(item, self.ansi)
             ident = _ident(item)
@@ -275,10 +291,10 @@ class _Reader:
         step = max(0, min(size, self.size - self.advanced))
         self.advanced += step
         self.context.advance(step)
+        when = obj.time(p.DELIVERY_TIME) or obj.time(p.CLIENT_SUBMIT_TIME)
         yield Copy(
-            raw=raw, folder=path, source=self.location, position=position,
-            flags=frozenset(flags), internal_date=obj.time(p.DELIVERY_TIME) or obj.time(p.CLIENT_SUBMIT_TIME),
-            reconstructed=True, account_hints=p.received_by(obj),
+            raw=raw, folder=path, source=self.location, position=position, flags=frozenset(flags),
+            internal_date=when, reconstructed=True, account_hints=p.received_by(obj),
         )  # fmt: skip
 
     def _orphans(self) -> Iterator[Finding]:
@@ -313,4 +329,3 @@ def _name(folder: Any, where: str, problems: list[tuple[str, str]]) -> str | Non
 
 def _is_top_name(name: str | None) -> bool:
     return " ".join((name or "").split()).casefold() in _TOP_NAMES
-

@@ -151,7 +151,9 @@ class DbxFile:
             nxt = self.u32(offset + 12)
             if length > capacity or offset + _BLOCK_HEADER + length > self.size:
                 raise DbxDamage(f"message block at 0x{offset:x} claims more than it holds")
-            chunks.append(bytes(self.data[offset + _BLOCK_HEADER : offset + _BLOCK_HEADER + length]))
+            chunks.append(
+                bytes(self.data[offset + _BLOCK_HEADER : offset + _BLOCK_HEADER + length])
+            )
             total += length
             if total > _MAX_MESSAGE:
                 raise DbxDamage("message chain too long")
@@ -282,7 +284,9 @@ class DbxPlugin:
                 try:
                     dbx = DbxFile(data)
                 except DbxDamage as e:
-                    kind = ProblemKind.TRUNCATED if bytes(data[:4]) == _MAGIC else ProblemKind.NOT_MAIL
+                    kind = (
+                        ProblemKind.TRUNCATED if bytes(data[:4]) == _MAGIC else ProblemKind.NOT_MAIL
+                    )
                     yield Problem(kind, location, "", str(e))
                     return
                 if dbx.kind != _MESSAGES:
@@ -306,7 +310,9 @@ class DbxPlugin:
                 if found and found[0]:
                     return found[0], found[1], None
             except (DbxDamage, OSError) as e:
-                note = Problem(ProblemKind.DAMAGED, folders_dbx, "", f"folder names unreadable: {e}")
+                note = Problem(
+                    ProblemKind.DAMAGED, folders_dbx, "", f"folder names unreadable: {e}"
+                )
         # The store keeps all folder files side by side: the file, not its directory, names it.
         name = dbx.own_folder_name(codec) or os.path.splitext(os.path.basename(location))[0]
         role = folder_role(name)
@@ -348,14 +354,18 @@ class DbxPlugin:
             yield _summary(location, dbx, damage, listed, len(pointers))
 
 
-def _summary(location: str, dbx: DbxFile, damage: list[tuple[str, str]], listed: int, indexed: int) -> Problem:
+def _summary(
+    location: str, dbx: DbxFile, damage: list[tuple[str, str]], listed: int, indexed: int
+) -> Problem:
     """One line for everything that could not be read in one file."""
     lost = [d for d in damage if not d[1].startswith("index")]
-    where, first = damage[0] if damage else ("", f"{listed} messages listed, {indexed} found in the index")
+    where, first = (
+        damage[0] if damage else ("", f"{listed} messages listed, {indexed} found in the index")
+    )
     count = max(len(lost), listed - indexed + len(lost))
     reason = f"{count} of {listed} messages lost" if count else "index damaged"
     reason += f" (at {where}: {first})" if where else f" ({first})"
     if dbx.truncated:
-        return Problem(ProblemKind.TRUNCATED, location, where,
-                       f"file ends at {dbx.size} of {dbx.expected_size} bytes: {reason}")  # fmt: skip
+        reason = f"file ends at {dbx.size} of {dbx.expected_size} bytes: {reason}"
+        return Problem(ProblemKind.TRUNCATED, location, where, reason)
     return Problem(ProblemKind.DAMAGED, location, where, reason)

@@ -32,8 +32,10 @@ PSTS = sorted(
      "rubymsg_msgInMsg", "tika_testPST_variousBodyTypes"]
 )  # fmt: skip
 # Posts (IPM.Post) are mail to us; the reference converter leaves them out.
-POSTS = {"pstsdk_test_ansi": {"Folder": [("Post", {}, "Post")]},
-         "pstsdk_test_unicode": {"INBOX": [("Test", {}, "Test")], "Folder": [("Post", {}, "Post")]}}  # fmt: skip
+POSTS = {
+    "pstsdk_test_ansi": {"Folder": [("Post", {}, "Post")]},
+    "pstsdk_test_unicode": {"INBOX": [("Test", {}, "Test")], "Folder": [("Post", {}, "Post")]},
+}
 SKIPPED = {
     "gopst_32-bit": "1 appointment skipped (not mail)",
     "javalibpst_dist-list": "1 appointment, 1 contact, 1 distribution list skipped (not mail)",
@@ -116,7 +118,9 @@ def test_pst_mail_matches_the_reference_converter(pst_dir, tmp_path, name):
     expected = _readpst(pst, tmp_path / "readpst")
     for folder, posts in POSTS.get(name, {}).items():
         expected[folder] += posts
-    assert {f: sorted(v, key=str) for f, v in ours.items()} == {f: sorted(v, key=str) for f, v in expected.items()}
+    assert {f: sorted(v, key=str) for f, v in ours.items()} == {
+        f: sorted(v, key=str) for f, v in expected.items()
+    }
     assert all(c.reconstructed for c in copies)
     assert [(p.kind, p.reason) for p in found if isinstance(p, Problem)] == (
         [(ProblemKind.SKIPPED, SKIPPED[name])] if name in SKIPPED else []
@@ -128,8 +132,12 @@ def test_pst_mail_matches_the_reference_converter(pst_dir, tmp_path, name):
 
 
 def test_pst_reading_is_repeatable(pst_dir):
-    first = [c.raw for c in _read(PstPlugin(), pst_dir / "pstsdk_sample1.pst") if isinstance(c, Copy)]
-    second = [c.raw for c in _read(PstPlugin(), pst_dir / "pstsdk_sample1.pst") if isinstance(c, Copy)]
+    first = [
+        c.raw for c in _read(PstPlugin(), pst_dir / "pstsdk_sample1.pst") if isinstance(c, Copy)
+    ]
+    second = [
+        c.raw for c in _read(PstPlugin(), pst_dir / "pstsdk_sample1.pst") if isinstance(c, Copy)
+    ]
     assert first == second and len(first) == 1
 
 
@@ -139,9 +147,16 @@ def test_pst_transport_headers_flags_and_bodies(pst_dir):
     assert c.flags == {Flag.SEEN, Flag.FLAGGED}  # PR_MESSAGE_FLAGS 1, PR_FLAG_STATUS 2
     assert c.raw.startswith(b"Received: from TK5EX14MBXC114.redmond.corp.microsoft.com")
     msg = _parse(c.raw)
-    assert msg["Message-ID"] == "<B2FDDB8BE384C94794441DB4A7F3D8B804AE624B@TK5EX14MBXC114.redmond.corp.microsoft.com>"
+    assert (
+        msg["Message-ID"]
+        == "<B2FDDB8BE384C94794441DB4A7F3D8B804AE624B@TK5EX14MBXC114.redmond.corp.microsoft.com>"
+    )
     assert "ms-tnef" not in c.raw.decode("ascii", "replace")  # the old body's description is gone
-    assert msg.get_body(("plain",)).get_content().startswith("With a sample attachment. It\u2019s my daughter")
+    assert (
+        msg.get_body(("plain",))
+        .get_content()
+        .startswith("With a sample attachment. It\u2019s my daughter")
+    )
     assert msg.get_body(("html",)) is not None
     (jpeg,) = [p for p in msg.iter_attachments()]
     assert jpeg.get_filename() == "leah_thumper.jpg" and jpeg.get_content_type() == "image/jpeg"
@@ -149,7 +164,11 @@ def test_pst_transport_headers_flags_and_bodies(pst_dir):
 
 
 def test_pst_forwarded_state_and_rtf_only_body(pst_dir):
-    copies = [f for f in _read(PstPlugin(), pst_dir / "tika_testPST_variousBodyTypes.pst") if isinstance(f, Copy)]
+    copies = [
+        f
+        for f in _read(PstPlugin(), pst_dir / "tika_testPST_variousBodyTypes.pst")
+        if isinstance(f, Copy)
+    ]
     assert [c.folder for c in copies] == ["INBOX/tmp"] * 4
     assert [Flag.FORWARDED in c.flags for c in copies] == [True, False, False, False]  # verb 104
     assert {a for c in copies for a in c.account_hints} == {"tallison@mitre.org"}
@@ -164,14 +183,23 @@ def test_pst_embedded_message_is_a_message_part(pst_dir):
     (inner_part,) = [p for p in _parse(c.raw).walk() if p.get_content_type() == "message/rfc822"]
     inner = inner_part.get_content()
     assert inner["Subject"] == "This is an embedded message"
-    assert inner["Message-ID"] == "<B2FDDB8BE384C94794441DB4A7F3D8B804AF79A9@TK5EX14MBXC114.redmond.corp.microsoft.com>"
-    assert inner.get_body(("plain",)).get_content().startswith("This is the body of an embedded message")
+    assert (
+        inner["Message-ID"]
+        == "<B2FDDB8BE384C94794441DB4A7F3D8B804AF79A9@TK5EX14MBXC114.redmond.corp.microsoft.com>"
+    )
+    assert (
+        inner.get_body(("plain",))
+        .get_content()
+        .startswith("This is the body of an embedded message")
+    )
     # its own header block is carried over untouched
     assert b"X-MS-TNEF-Correlator: <B2FDDB8BE384C94794441DB4A7F3D8B804AF79A9@" in c.raw
 
 
 def test_japanese_store_root_is_not_a_folder(pst_dir):
-    copies = [f for f in _read(PstPlugin(), pst_dir / "rubymsg_msgInMsg.pst") if isinstance(f, Copy)]
+    copies = [
+        f for f in _read(PstPlugin(), pst_dir / "rubymsg_msgInMsg.pst") if isinstance(f, Copy)
+    ]
     (c,) = copies
     assert c.folder == "INBOX"  # filed directly under "Outlook データ ファイルのトップ"
     assert Flag.DRAFT in c.flags  # never sent
@@ -232,7 +260,8 @@ MSG_MAIL = {
     "poi_attachment_msg_pdf": ("test email", ["smbprn.00009008.KdcPjl.pdf"]),
     "poi_attachment_test_msg": ("test pièce jointe 1", ["test-unicode.doc", "pj1.txt"]),
     "poi_chinese-traditional": ("Alfresco MSG format testing ( MSG 格式測試 )", []),
-    "poi_cyrillic_message": ('Автоматический ответ подсистемы обмена данными ФГУП "Почта России".', []),
+    "poi_cyrillic_message": (
+        'Автоматический ответ подсистемы обмена данными ФГУП "Почта России".', []),
     "poi_example_received_unicode": ("This is a test message please ignore", ["alfresco.gif"]),
     "poi_no_recipient_address": ("Welcome to Microsoft Office Outlook 2003",
                                  [f"{n}.jpg" for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12)]),
@@ -268,16 +297,23 @@ def test_every_msg_note_yields_one_copy_matching_extract_msg(corpus, name):
     msg = _parse(c.raw)
     subject, attachments = MSG_MAIL[name]
     assert msg["Subject"] == subject
-    ours = {p.get_filename(): p.get_payload(decode=True) for p in msg.walk()
-            if p.get_filename() and p.get_filename() != "rtf-body.rtf"
-            and not any(q is p for inner in msg.walk() if inner.get_content_type() == "message/rfc822"
-                        for q in inner.get_content().walk())}  # fmt: skip
+    inner = [q for e in msg.walk() if e.get_content_type() == "message/rfc822"
+             for q in e.get_content().walk()]  # fmt: skip
+    named = [p for p in msg.walk() if p.get_filename() not in (None, "rtf-body.rtf")]
+    ours = {p.get_filename(): p.get_payload(decode=True)
+            for p in named if not any(q is p for q in inner)}  # fmt: skip
     assert sorted(ours) == sorted(attachments)
     ref_subject, ref_files, ref_embedded = _extract_msg_view(path)
     assert dict(ref_files) == ours  # same names, same bytes
-    if name not in ("hiraoka_nonUnicodeCP932", "poi_chinese-traditional"):  # its ANSI decoding is wrong
+    if name not in (
+        "hiraoka_nonUnicodeCP932",
+        "poi_chinese-traditional",
+    ):  # its ANSI decoding is wrong
         assert ref_subject == subject
-    assert sum(p.get_content_type() == "message/rfc822" for p in msg.iter_attachments()) == ref_embedded
+    assert (
+        sum(p.get_content_type() == "message/rfc822" for p in msg.iter_attachments())
+        == ref_embedded
+    )
     assert not msg.defects
     assert snapshot(corpus / "msg") == before
 
@@ -286,8 +322,10 @@ def test_msg_keeps_original_transport_headers(corpus):
     (c,) = _read(MsgPlugin(), corpus / "msg" / "poi_outlook_30_msg.msg")
     msg = _parse(c.raw)
     # the header block exactly as the server delivered it, first field first
-    assert c.raw.startswith(b"x-mimeole: Produced By Microsoft Exchange V6.5\r\n"
-                            b"Content-class: urn:content-classes:message\r\n")
+    assert c.raw.startswith(
+        b"x-mimeole: Produced By Microsoft Exchange V6.5\r\n"
+        b"Content-class: urn:content-classes:message\r\n"
+    )
     assert msg["From"] == '"Cramer, Nick" <nick.cramer@pnl.gov>'
     assert len(msg["To"].addresses) == 18
 
@@ -305,14 +343,18 @@ def test_msg_sent_item_gets_headers_from_properties(corpus):
 
 def test_msg_embedded_message(corpus):
     (c,) = _read(MsgPlugin(), corpus / "msg" / "poi_attachment_msg_pdf.msg")
-    (inner,) = [p.get_content() for p in _parse(c.raw).walk() if p.get_content_type() == "message/rfc822"]
+    (inner,) = [
+        p.get_content() for p in _parse(c.raw).walk() if p.get_content_type() == "message/rfc822"
+    ]
     assert inner["Subject"]
     assert inner.get_body(("plain", "html")) is not None
 
 
 def test_msg_appointment_is_skipped(corpus):
     found = _read(MsgPlugin(), corpus / "msg" / "hiraoka_A_schedule.msg")
-    assert [(f.kind, f.reason) for f in found] == [(ProblemKind.SKIPPED, "IPM.Appointment item skipped (not mail)")]
+    assert [(f.kind, f.reason) for f in found] == [
+        (ProblemKind.SKIPPED, "IPM.Appointment item skipped (not mail)")
+    ]
 
 
 @pytest.mark.parametrize("cut", [0, 100, 5000, 20000])
@@ -321,7 +363,9 @@ def test_truncated_msg_is_one_problem(corpus, tmp_path, cut):
     path.write_bytes((corpus / "msg" / "poi_attachment_test_msg.msg").read_bytes()[:cut])
     found = _read(MsgPlugin(), path)
     assert len(found) == 1
-    assert isinstance(found[0], Problem) or found[0].raw  # a cut that spares every stream still reads
+    assert (
+        isinstance(found[0], Problem) or found[0].raw
+    )  # a cut that spares every stream still reads
 
 
 def test_gather_and_restore_outlook_files_through_the_command_line(corpus, tmp_path):
@@ -336,7 +380,10 @@ def test_gather_and_restore_outlook_files_through_the_command_line(corpus, tmp_p
     account = "tallison@mitre.org"
     assert main(["--workspace", str(ws), "gather", "--account", account, str(source)]) == 0
     target = tmp_path / "Maildir"
-    assert main(["--workspace", str(ws), "restore", "--account", account, "--to", f"maildir:{target}"]) == 0
+    assert (
+        main(["--workspace", str(ws), "restore", "--account", account, "--to", f"maildir:{target}"])
+        == 0
+    )
     counts = {d.name: len(list(d.glob("cur/*")) + list(d.glob("new/*")))
               for d in [target, *target.glob(".*")] if d.is_dir()}  # fmt: skip
     # INBOX/tmp is a child of INBOX, which Maildir++ writes as a top-level ".tmp"
@@ -388,12 +435,23 @@ def test_japanese_folder_tree_gets_roles_and_the_wastebasket_is_deleted():
         ("壊れた", False, True),
         ("Freebusy Data", False, False),
     ]  # fmt: skip
-    assert problems == [("壊れた", "subfolders unreadable: libpff_folder_get_sub_folders: unable to read")]
+    assert problems == [
+        ("壊れた", "subfolders unreadable: libpff_folder_get_sub_folders: unable to read")
+    ]
 
 
 def test_english_store_without_store_ids_is_named_by_its_top_folder():
-    root = _Folder("", 290, _Folder("Top of Personal Folders", 1,
-                                    _Folder("Inbox", 2), _Folder("Deleted Items", 3), _Folder("Sent Items", 4)))
+    root = _Folder(
+        "",
+        290,
+        _Folder(
+            "Top of Personal Folders",
+            1,
+            _Folder("Inbox", 2),
+            _Folder("Deleted Items", 3),
+            _Folder("Sent Items", 4),
+        ),
+    )
     places = [(p.name, p.deleted) for p in walk_folders(root, SpecialFolders(), [])]
     assert places == [("INBOX", False), ("INBOX", False), ("Trash", True), ("Sent", False)]
 
@@ -443,7 +501,11 @@ class _Item(MapiObject):
 
     def __init__(self, props: dict[int, object], recipients=(), attachments=(), inner=None):
         self.props = {k: _encode(v) for k, v in props.items()}
-        self._recipients, self._attachments, self._inner = list(recipients), list(attachments), inner
+        self._recipients, self._attachments, self._inner = (
+            list(recipients),
+            list(attachments),
+            inner,
+        )
 
     def raw(self, prop_id):
         return self.props.get(prop_id)
@@ -479,26 +541,36 @@ def _recipient(kind: int, name: str, addr: str) -> _Item:
 def test_sent_item_without_transport_headers_gets_them_from_properties():
     sent = _Item(
         {0x001A: "IPM.Note", 0x0037: "\x01\x04Re: 見積書の件", 0x0042: "山田 太郎",
-         0x0064: "SMTP", 0x0065: "taro@example.co.jp", 0x0039: datetime(2012, 6, 20, 1, 2, 3, tzinfo=UTC),
-         0x1035: "<abc@example.co.jp>", 0x1042: "<prev@example.co.jp>", 0x1000: "お世話になっております。\r\n",
-         0x0E07: 1, 0x1081: 103},
-        recipients=[_recipient(1, "佐藤 花子", "hanako@example.jp"), _recipient(2, "Ops", "ops@example.jp"),
-                    _recipient(3, "", "audit@example.jp")],
+         0x0064: "SMTP", 0x0065: "taro@example.co.jp",
+         0x0039: datetime(2012, 6, 20, 1, 2, 3, tzinfo=UTC),
+         0x1035: "<abc@example.co.jp>", 0x1042: "<prev@example.co.jp>",
+         0x1000: "お世話になっております。\r\n", 0x0E07: 1, 0x1081: 103},
+        recipients=[_recipient(1, "佐藤 花子", "hanako@example.jp"),
+                    _recipient(2, "Ops", "ops@example.jp"), _recipient(3, "", "audit@example.jp")],
         attachments=[_Item({0x3705: 1, 0x3707: "見積書.pdf", 0x3701: b"%PDF-1.4 test"})],
     )  # fmt: skip
     msg = _parse(build_message(sent))
     assert msg["Subject"] == "Re: 見積書の件"
-    assert (msg["From"].addresses[0].display_name, msg["From"].addresses[0].addr_spec) == ("山田 太郎", "taro@example.co.jp")
+    assert (msg["From"].addresses[0].display_name, msg["From"].addresses[0].addr_spec) == (
+        "山田 太郎",
+        "taro@example.co.jp",
+    )
     assert [a.addr_spec for a in msg["To"].addresses] == ["hanako@example.jp"]
     assert msg["To"].addresses[0].display_name == "佐藤 花子"
     assert [a.addr_spec for a in msg["Cc"].addresses] == ["ops@example.jp"]
     assert [a.addr_spec for a in msg["Bcc"].addresses] == ["audit@example.jp"]
     assert msg["Date"].datetime == datetime(2012, 6, 20, 1, 2, 3, tzinfo=UTC)
-    assert (msg["Message-ID"], msg["In-Reply-To"]) == ("<abc@example.co.jp>", "<prev@example.co.jp>")
+    assert (msg["Message-ID"], msg["In-Reply-To"]) == (
+        "<abc@example.co.jp>",
+        "<prev@example.co.jp>",
+    )
     assert msg.get_body(("plain",)).get_content() == "お世話になっております。\r\n"
     (pdf,) = msg.iter_attachments()
     assert (pdf.get_filename(), pdf.get_content_type(), pdf.get_payload(decode=True)) == (
-        "見積書.pdf", "application/pdf", b"%PDF-1.4 test")
+        "見積書.pdf",
+        "application/pdf",
+        b"%PDF-1.4 test",
+    )
     assert flags_of(sent) == {Flag.SEEN, Flag.ANSWERED}
     assert build_message(sent) == build_message(sent)  # same item, same bytes
     assert all(len(line) <= 998 for line in build_message(sent).split(b"\r\n"))
@@ -521,7 +593,8 @@ def test_flags_from_mapi_properties(props, flags):
 def test_rtf_only_item_keeps_the_rtf_and_its_text():
     from compressed_rtf import compress
 
-    rtf = rb"{\rtf1\ansi\ansicpg932{\fonttbl{\f0 MS Gothic;}}\f0 \'93\'fa\'96\'7b\'8c\'ea\par second line}"
+    rtf = (rb"{\rtf1\ansi\ansicpg932{\fonttbl{\f0 MS Gothic;}}"
+           rb"\f0 \'93\'fa\'96\'7b\'8c\'ea\par second line}")
     item = _Item({0x001A: "IPM.Note", 0x0037: "rtf", 0x1009: compress(rtf)})
     msg = _parse(build_message(item))
     assert msg.get_body(("plain",)).get_content() == "日本語\r\nsecond line\r\n"
@@ -541,20 +614,30 @@ def test_html_wrapped_in_rtf_comes_back_as_html():
 
 
 def test_signed_item_gets_its_signed_body_back_whole():
-    signed_body = (b'Content-Type: multipart/signed; protocol="application/pkcs7-signature";\n'
-                   b' micalg=sha-256; boundary="sig"\n\n--sig\nContent-Type: text/plain\n\nsigned text\n'
-                   b"--sig\nContent-Type: application/pkcs7-signature\n\nMIIB\n--sig--\n")  # fmt: skip
+    signed_body = (
+        b'Content-Type: multipart/signed; protocol="application/pkcs7-signature";\n'
+        b' micalg=sha-256; boundary="sig"\n\n'
+        b"--sig\nContent-Type: text/plain\n\nsigned text\n"
+        b"--sig\nContent-Type: application/pkcs7-signature\n\nMIIB\n--sig--\n"
+    )
     item = _Item(
         {0x001A: "IPM.Note.SMIME.MultipartSigned", 0x0037: "signed", 0x1000: "signed text",
          0x007D: "From: a@example.jp\r\nTo: b@example.jp\r\nSubject: signed\r\n"
                  "Content-Type: multipart/signed; boundary=\"old\"\r\n"},
-        attachments=[_Item({0x3705: 1, 0x3704: "smime.p7m", 0x370E: "multipart/signed", 0x3701: signed_body})],
+        attachments=[_Item({0x3705: 1, 0x3704: "smime.p7m", 0x370E: "multipart/signed",
+                            0x3701: signed_body})],
     )  # fmt: skip
     raw = build_message(item)
     assert raw.endswith(signed_body.replace(b"\n", b"\r\n"))  # the signed bytes, untouched
     msg = _parse(raw)
-    assert msg.get_content_type() == "multipart/signed" and raw.count(b"Content-Type: multipart/signed") == 1
-    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "application/pkcs7-signature"]
+    assert (
+        msg.get_content_type() == "multipart/signed"
+        and raw.count(b"Content-Type: multipart/signed") == 1
+    )
+    assert [p.get_content_type() for p in msg.iter_parts()] == [
+        "text/plain",
+        "application/pkcs7-signature",
+    ]
 
 
 def test_odd_property_values_still_give_a_well_formed_header():
@@ -565,7 +648,9 @@ def test_odd_property_values_still_give_a_well_formed_header():
     raw = build_message(item)
     head = raw[: raw.index(b"\r\n\r\n")]
     assert all(line.startswith((b" ", b"\t")) or b":" in line for line in head.split(b"\r\n"))
-    names = [line.split(b":")[0] for line in head.split(b"\r\n") if not line.startswith((b" ", b"\t"))]
+    names = [
+        line.split(b":")[0] for line in head.split(b"\r\n") if not line.startswith((b" ", b"\t"))
+    ]
     assert names == [b"From", b"To", b"Subject", b"Message-ID", b"MIME-Version", b"Content-Type",
                      b"Content-Transfer-Encoding"]  # fmt: skip
     msg = _parse(raw)

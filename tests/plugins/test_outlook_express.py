@@ -34,8 +34,8 @@ def _problems(found: list) -> list[Problem]:
 
 
 def _mail(n: int) -> bytes:
-    return (f"From: a@example.jp\r\nTo: b@example.jp\r\nSubject: test {n}\r\n"
-            f"Message-ID: <m{n}@example.jp>\r\n\r\n" + f"body {n}\r\n" * (40 * n)).encode()  # fmt: skip
+    head = f"From: a@example.jp\r\nTo: b@example.jp\r\nSubject: test {n}\r\n"
+    return (head + f"Message-ID: <m{n}@example.jp>\r\n\r\n" + f"body {n}\r\n" * (40 * n)).encode()
 
 
 @pytest.fixture
@@ -77,7 +77,11 @@ def test_flags_come_from_the_message_info(tmp_path):
     ]))  # fmt: skip
     copies = _copies(_read(path))
     assert [c.flags for c in copies] == [
-        frozenset(), {Flag.SEEN}, {Flag.SEEN, Flag.FLAGGED}, {Flag.SEEN, Flag.ANSWERED}, frozenset(),
+        frozenset(),
+        {Flag.SEEN},
+        {Flag.SEEN, Flag.FLAGGED},
+        {Flag.SEEN, Flag.ANSWERED},
+        frozenset(),
     ]
     assert [c.raw for c in copies] == [_mail(n) for n in range(1, 6)]
     assert [c.partial for c in copies] == [False, False, False, False, True]  # 5: headers only
@@ -128,8 +132,10 @@ def test_a_broken_chain_costs_that_message_only(tmp_path):
     assert [c.raw for c in _copies(found)] == [_mail(1), _mail(3)]
     (problem,) = _problems(found)
     assert problem.kind is ProblemKind.DAMAGED
-    assert problem.reason == (f"1 of 3 messages lost (at {problem.position}: "
-                              f"no object at 0x{second_chain:x} (marker does not match))")
+    assert problem.reason == (
+        f"1 of 3 messages lost (at {problem.position}: "
+        f"no object at 0x{second_chain:x} (marker does not match))"
+    )
 
 
 def test_a_looping_chain_is_caught(tmp_path):
@@ -141,11 +147,18 @@ def test_a_looping_chain_is_caught(tmp_path):
     found = _read(path)
     assert _copies(found) == []
     (problem,) = _problems(found)
-    assert problem.reason == f"1 of 1 messages lost (at {problem.position}: message chain loops at 0x{first:x})"
+    assert (
+        problem.reason
+        == f"1 of 1 messages lost (at {problem.position}: message chain loops at 0x{first:x})"
+    )
 
 
-@pytest.mark.parametrize(("cut", "kept"), [(100, 0), (0x24BC + 10, 0), (60000, 0), (300000, 16), (530000, 28)])
-def test_a_truncated_real_file_is_one_problem_and_keeps_what_is_whole(real_dbx, tmp_path, cut, kept):
+@pytest.mark.parametrize(
+    ("cut", "kept"), [(100, 0), (0x24BC + 10, 0), (60000, 0), (300000, 16), (530000, 28)]
+)
+def test_a_truncated_real_file_is_one_problem_and_keeps_what_is_whole(
+    real_dbx, tmp_path, cut, kept
+):
     path = tmp_path / "cut.dbx"
     data = real_dbx.read_bytes()
     path.write_bytes(data[:cut])
@@ -177,7 +190,10 @@ def test_gather_and_restore_through_the_command_line(real_dbx, tmp_path, capsys)
     ws = tmp_path / "ws"
     assert main(["--workspace", str(ws), "gather", "--account", ACCOUNT, str(source)]) == 0
     target = tmp_path / "Maildir"
-    assert main(["--workspace", str(ws), "restore", "--account", ACCOUNT, "--to", f"maildir:{target}"]) == 0
+    assert (
+        main(["--workspace", str(ws), "restore", "--account", ACCOUNT, "--to", f"maildir:{target}"])
+        == 0
+    )
     restored = sorted(p.read_bytes() for p in (target / ".Outbox").glob("*/*"))
     assert len(restored) == 28
     assert restored == sorted(c.raw for c in _copies(_read(source / "Outbox.dbx")))
@@ -193,4 +209,6 @@ def test_ansi_code_page_can_be_chosen(tmp_path, monkeypatch):
     monkeypatch.setenv("MAILRECOVER_PST_CODEPAGE", "1251")
     assert _copies(_read(path))[0].folder == "Входящие проекты"
     monkeypatch.delenv("MAILRECOVER_PST_CODEPAGE")
-    assert _copies(_read(path))[0].folder == name.decode("cp932", "replace")  # Japanese Windows by default
+    assert _copies(_read(path))[0].folder == name.decode(
+        "cp932", "replace"
+    )  # Japanese Windows by default
