@@ -18,11 +18,10 @@ import extract_msg
 
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import open_readonly
 
 from . import _mapi as p
 from ._build import build_message
-from ._files import file_head
+from ._files import file_head, open_source
 from ._mapi import MapiObject
 
 __all__ = ["MsgPlugin"]
@@ -100,12 +99,11 @@ class MsgPlugin:
         return ()
 
     def read(self, location: str, context: ReadContext) -> Iterator[Finding]:
-        try:
-            fd = open_readonly(location)
-        except OSError as e:
-            yield Problem(ProblemKind.UNREADABLE, location, "", f"cannot open: {e.strerror or e}")
+        handle = open_source(location)
+        if isinstance(handle, Problem):
+            yield handle
             return
-        with os.fdopen(fd, "rb") as handle:
+        with handle:
             size = os.fstat(handle.fileno()).st_size
             quiet = logging.getLogger("extract_msg")
             level = quiet.level

@@ -19,11 +19,10 @@ import pypff
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import open_readonly
 
 from . import _mapi as p
 from ._build import build_message
-from ._files import file_head
+from ._files import file_head, open_source
 from ._pff import PffObject
 from .roles import DELETED_ROLE, folder_role
 
@@ -98,12 +97,11 @@ class PstPlugin:
                     yield Store(self.name, path, os.path.getsize(path))
 
     def read(self, location: str, context: ReadContext) -> Iterator[Finding]:
-        try:
-            fd = open_readonly(location)
-        except OSError as e:
-            yield Problem(ProblemKind.UNREADABLE, location, "", f"cannot open: {e.strerror or e}")
+        handle = open_source(location)
+        if isinstance(handle, Problem):
+            yield handle
             return
-        with os.fdopen(fd, "rb") as handle:
+        with handle:
             pff = pypff.file()
             ansi = p.default_ansi_codec()
             try:
