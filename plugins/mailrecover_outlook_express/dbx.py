@@ -350,6 +350,7 @@ class DbxPlugin:
                 internal_date=_filetime(info.get(_MI_RECEIVED)) or _filetime(info.get(_MI_SAVED)),
                 partial=not bits & 0x1,  # "body downloaded" unset: headers only (IMAP, news)
             )  # fmt: skip
+        context.advance(dbx.size - step * len(pointers))
         if damage or len(pointers) < listed:
             yield _summary(location, dbx, damage, listed, len(pointers))
 

@@ -656,3 +656,26 @@ def test_odd_property_values_still_give_a_well_formed_header():
     msg = _parse(raw)
     assert msg["Subject"] == "line one  line two"
     assert msg["To"].addresses[0].addr_spec == "tests.chang@fengttt.com"
+
+
+def test_pst_progress_adds_up_to_the_file_size(pst_dir):
+    for name in ("pstsdk_sample1", "tika_testPST_variousBodyTypes", "gopst_32-bit"):
+        done: list[int] = []
+        list(PstPlugin().read(str(pst_dir / f"{name}.pst"), ReadContext(advance=done.append)))
+        assert sum(done) == (pst_dir / f"{name}.pst").stat().st_size and min(done) >= 0
+
+
+def test_pst_discover_looks_in_the_usual_places(pst_dir, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    files = home / "Documents" / "Outlook Files"
+    files.mkdir(parents=True)
+    shutil.copy(pst_dir / "pstsdk_sample1.pst", files / "taro.pst")
+    (files / "readme.txt").write_text("not a store")
+    local = tmp_path / "local" / "Microsoft" / "Outlook"
+    local.mkdir(parents=True)
+    shutil.copy(pst_dir / "pstsdk_sample1.pst", local / "taro@example.co.jp.ost")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "local"))
+    found = [(s.plugin, s.location) for s in PstPlugin().discover()]
+    assert found == [("outlook-pst", str(local / "taro@example.co.jp.ost")),
+                     ("outlook-pst", str(files / "taro.pst"))]  # fmt: skip

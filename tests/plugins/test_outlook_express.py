@@ -212,3 +212,18 @@ def test_ansi_code_page_can_be_chosen(tmp_path, monkeypatch):
     assert _copies(_read(path))[0].folder == name.decode(
         "cp932", "replace"
     )  # Japanese Windows by default
+
+
+def test_progress_adds_up_to_the_file_size(real_dbx):
+    done: list[int] = []
+    list(DbxPlugin().read(str(real_dbx), ReadContext(advance=done.append)))
+    assert sum(done) == real_dbx.stat().st_size and all(n >= 0 for n in done)
+
+
+def test_discover_finds_the_stores_of_every_identity(tmp_path, monkeypatch):
+    store = tmp_path / "Identities" / "{0A1B}" / "Microsoft" / "Outlook Express"
+    store.mkdir(parents=True)
+    for name in ("Inbox.dbx", "Folders.dbx", "notes.txt"):
+        (store / name).write_bytes(message_dbx([]))
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path))
+    assert [s.location for s in DbxPlugin().discover()] == [str(store / "Inbox.dbx")]
