@@ -357,15 +357,25 @@ def test_msg_appointment_is_skipped(corpus):
     ]
 
 
-@pytest.mark.parametrize("cut", [0, 100, 5000, 20000])
+@pytest.mark.parametrize("cut", [0, 100, 5000, 20000, 51000])
 def test_truncated_msg_is_one_problem(corpus, tmp_path, cut):
     path = tmp_path / "cut.msg"
     path.write_bytes((corpus / "msg" / "poi_attachment_test_msg.msg").read_bytes()[:cut])
-    found = _read(MsgPlugin(), path)
-    assert len(found) == 1
-    assert (
-        isinstance(found[0], Problem) or found[0].raw
-    )  # a cut that spares every stream still reads
+    (problem,) = _read(MsgPlugin(), path)
+    assert isinstance(problem, Problem) and problem.kind is ProblemKind.UNREADABLE
+    assert problem.reason.startswith("not a readable .msg file: ")
+
+
+def test_garbled_msg_streams_still_give_one_line_at_most(corpus, tmp_path):
+    data = (corpus / "msg" / "poi_attachment_test_msg.msg").read_bytes()
+    for start in range(0x200, len(data), 0x1000):
+        garbled = bytearray(data)
+        garbled[start : start + 0x200] = (hashlib.sha512(str(start).encode()).digest() * 8)[:0x200]
+        path = tmp_path / f"g{start}.msg"
+        path.write_bytes(bytes(garbled))
+        found = _read(MsgPlugin(), path)
+        assert sum(isinstance(f, Problem) for f in found) <= 1
+        assert len(found) == 1 or (len(found) == 2 and isinstance(found[0], Problem))
 
 
 def test_gather_and_restore_outlook_files_through_the_command_line(corpus, tmp_path):
