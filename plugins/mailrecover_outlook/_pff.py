@@ -66,9 +66,7 @@ class PffObject(MapiObject):
                         props[entry.entry_type] = (entry.value_type, entry.data or b"")
             except (OSError, MemoryError):
                 continue
-            row = PffObject(None, self.ansi, props)
-            row.ansi = self.string8_codec()
-            yield row
+            yield PffObject(None, self.string8_codec(), props)
 
     def attachments(self) -> Iterator[MapiObject]:
         try:
