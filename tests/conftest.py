@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.metadata
 import os
 import sys
 import tempfile
@@ -11,6 +13,23 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+class _CheckoutFinder(importlib.abc.MetaPathFinder):
+    """Answers first for the distribution 'mailrecover', whatever sys.path holds (a stale
+    ``mailrecover.egg-info`` in the checkout would otherwise win)."""
+
+    def __init__(self, dist: importlib.metadata.Distribution) -> None:
+        self._dist = dist
+
+    def find_spec(self, *args: object, **kwargs: object) -> None:
+        return None
+
+    def find_distributions(
+        self, context: importlib.metadata.DistributionFinder.Context | None = None
+    ) -> list[importlib.metadata.Distribution]:
+        name = getattr(context, "name", None)
+        return [self._dist] if name in (None, "mailrecover") else []
 
 
 def _register_checkout() -> None:
@@ -28,6 +47,7 @@ def _register_checkout() -> None:
     (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
     paths = [str(dist), str(REPO), str(REPO / "plugins")]
     sys.path[:0] = paths
+    sys.meta_path.insert(0, _CheckoutFinder(importlib.metadata.PathDistribution(info)))
     os.environ["PYTHONPATH"] = os.pathsep.join(paths + [os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
 
 
