@@ -1,0 +1,116 @@
+"""Where mail clients keep their files, for plugins' ``discover``.
+
+Every root is derived from the user's home and the environment (``HOME``, ``APPDATA``,
+``LOCALAPPDATA``, XDG variables), never from a system call, so that a copied home folder
+or a test's fake home is searched exactly like a live one.  All systems' layouts are
+looked at on every system: a Windows profile copied onto a Linux rescue machine is found.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import platformdirs
+
+__all__ = [
+    "documents",
+    "existing_dirs",
+    "file_name_text",
+    "home",
+    "mac_library",
+    "tree_size",
+    "windows_local",
+    "windows_roaming",
+    "xdg_config",
+    "xdg_data",
+]
+
+
+def home() -> Path:
+    return Path(os.path.expanduser("~"))
+
+
+def windows_roaming() -> Path:
+    """``%APPDATA%`` (``…\\AppData\\Roaming``)."""
+    value = os.environ.get("APPDATA")
+    return Path(value) if value else home() / "AppData" / "Roaming"
+
+
+def windows_local() -> Path:
+    """``%LOCALAPPDATA%`` (``…\\AppData\\Local``)."""
+    value = os.environ.get("LOCALAPPDATA")
+    return Path(value) if value else home() / "AppData" / "Local"
+
+
+def mac_library() -> Path:
+    return home() / "Library"
+
+
+def xdg_config() -> Path:
+    return Path(os.environ.get("XDG_CONFIG_HOME") or home() / ".config")
+
+
+def xdg_data() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME") or home() / ".local" / "share")
+
+
+def documents() -> list[Path]:
+    """The user's documents folders: ``~/Documents`` and what the desktop calls it."""
+    found = [home() / "Documents"]
+    try:
+        other = platformdirs.user_documents_path()
+    except Exception:  # an odd desktop configuration must not stop a discovery
+        other = None
+    if other is not None and other not in found:
+        found.append(other)
+    return found
+
+
+def existing_dirs(paths: Iterable[Path]) -> Iterator[Path]:
+    """The paths that are directories, each once, in the order given."""
+    seen: set[str] = set()
+    for path in paths:
+        try:
+            key = os.path.realpath(path)
+            if key in seen or not os.path.isdir(path):
+                continue
+        except OSError:
+            continue
+        seen.add(key)
+        yield path
+
+
+def tree_size(path: str | os.PathLike[str]) -> int:
+    """Bytes in the regular files under ``path`` (symbolic links not followed)."""
+    total = 0
+    for root, dirs, files in os.walk(path, onerror=lambda e: None):
+        for name in files:
+            try:
+                st = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+    return total
+
+
+def file_name_text(name: str) -> str:
+    """A file name as text, also when it came from another system's bytes.
+
+    Names copied from Japanese Windows (zip, FAT, old Samba) arrive as CP932 bytes,
+    which Python hands over with surrogate escapes; they are decoded as CP932 here.
+    """
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        raw = os.fsencode(name)
+    for codec in ("utf-8", "cp932"):
+        try:
+            return raw.decode(codec)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("utf-8", "replace")

@@ -1,0 +1,1 @@
+"""Apple Mail stores (``apple-mail`` plugin)."""

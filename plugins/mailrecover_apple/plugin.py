@@ -1,0 +1,126 @@
+"""The ``apple-mail`` plugin: Apple Mail's ``.emlx`` files anywhere under a folder."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+
+from mailrecover.model import Copy, Finding, Problem, ProblemKind
+from mailrecover.places import existing_dirs, file_name_text, mac_library, tree_size
+from mailrecover.plugin import ReadContext, Store
+
+from .emlx import parse_emlx, restore_parts
+
+__all__ = ["AppleMailPlugin"]
+
+_VERSION_DIR = re.compile(r"^V\d+$")
+
+
+def _is_emlx(name: str) -> bool:
+    return name.endswith(".emlx") and not name.startswith(".")
+
+
+def _folder_of(path: str, location: str, default: str) -> str:
+    """The mailbox a message file is in: the ``.mbox`` folder names on its way down."""
+    rel = os.path.relpath(os.path.dirname(path), os.path.dirname(os.path.normpath(location)))
+    boxes = [file_name_text(p)[: -len(".mbox")] for p in rel.split(os.sep) if p.endswith(".mbox")]
+    return "/".join(boxes) if boxes else default
+
+
+def _attachments_dir(path: str) -> str:
+    """``…/Messages/123.partial.emlx`` keeps its parts in ``…/Attachments/123``."""
+    ident = os.path.basename(path).split(".", 1)[0]
+    return os.path.join(os.path.dirname(os.path.dirname(path)), "Attachments", ident)
+
+
+class AppleMailPlugin:
+    name = "apple-mail"
+    description = (
+        "Apple Mail .emlx and .partial.emlx files (~/Library/Mail/V*), flags from the plist, "
+        "left-out attachments put back from Attachments/"
+    )
+
+    def detect(self, location: str) -> int:
+        if "://" in location:
+            return 0
+        if os.path.isfile(location):
+            return 90 if _is_emlx(os.path.basename(location)) else 0
+        if not os.path.isdir(location):
+            return 0
+        base = os.path.basename(os.path.normpath(location))
+        if _VERSION_DIR.match(base) or base.endswith(".mbox"):
+            return 90
+        try:
+            names = os.listdir(location)
+        except OSError:
+            return 0
+        if any(_VERSION_DIR.match(n) for n in names) or any(n.endswith(".mbox") for n in names):
+            return 85
+        if base == "Messages" and any(_is_emlx(n) for n in names):
+            return 85
+        if os.path.isdir(os.path.join(location, "Messages")):
+            try:
+                if any(_is_emlx(n) for n in os.listdir(os.path.join(location, "Messages"))):
+                    return 85
+            except OSError:
+                return 0
+        return 0
+
+    def discover(self) -> Iterable[Store]:
+        for mail in existing_dirs([mac_library() / "Mail"]):
+            try:
+                versions = sorted(n for n in os.listdir(mail) if _VERSION_DIR.match(n))
+            except OSError:
+                continue
+            for v in versions:
+                path = os.path.join(mail, v)
+                yield Store(self.name, path, tree_size(path))
+
+    def read(self, location: str, context: ReadContext) -> Iterator[Finding]:
+        if os.path.isfile(location):
+            yield from self._read_file(location, context.folder, context)
+            return
+        if not os.path.isdir(location):
+            yield Problem(ProblemKind.UNREADABLE, location, "", "no such file or folder")
+            return
+        errors: list[OSError] = []
+        for root, dirs, files in os.walk(location, onerror=errors.append):
+            dirs.sort()
+            for name in sorted(files):
+                if _is_emlx(name):
+                    path = os.path.join(root, name)
+                    yield from self._read_file(path, _folder_of(path, location, context.folder), context)
+            for e in errors:
+                yield Problem(ProblemKind.UNREADABLE, str(e.filename or location), "",
+                              f"cannot list: {e.strerror or e}")  # fmt: skip
+            errors.clear()
+
+    def _read_file(self, path: str, folder: str, context: ReadContext) -> Iterator[Finding]:
+        try:
+            emlx = parse_emlx(path)
+        except OSError as e:
+            yield Problem(ProblemKind.UNREADABLE, path, "", f"cannot read: {e.strerror or e}")
+            return
+        except ValueError as e:
+            yield Problem(ProblemKind.NOT_MAIL, path, "", f"not an emlx file: {e}")
+            return
+        context.advance(len(emlx.message))
+        for reason in emlx.problems:
+            yield Problem(ProblemKind.DAMAGED, path, "", reason)
+        raw, partial = emlx.message, emlx.cut_off
+        if emlx.cut_off:
+            yield Problem(ProblemKind.TRUNCATED, path, "", "message shorter than its length line; kept as found")
+        if path.endswith(".partial.emlx"):
+            try:
+                raw, missing = restore_parts(raw, _attachments_dir(path))
+            except OSError as e:
+                missing = [f"? ({e.strerror or e})"]
+            if missing:
+                partial = True
+                yield Problem(
+                    ProblemKind.DAMAGED, path, "",
+                    f"attachment part(s) {', '.join(missing)} not found under Attachments/; kept without them",
+                )  # fmt: skip
+        yield Copy(raw=raw, folder=folder, source=path, position="", flags=emlx.flags,
+                   internal_date=emlx.received, partial=partial)  # fmt: skip

@@ -1,0 +1,1 @@
+"""Becky! Internet Mail stores (``becky`` plugin)."""

@@ -1,0 +1,178 @@
+"""The ``becky`` plugin: Becky! Internet Mail data folders, mailboxes and ``.bmf`` files.
+
+Layout: a data folder (``Documents\\Becky`` or ``C:\\Becky!\\<user>``) lists its mailboxes
+in ``Folder.lst``; each mailbox (``xxxxxxxx.mb``) has ``Mailbox.ini`` (``[Account]``
+``MailAddress=`` tells whose it is) and a folder tree: ``!!!!Inbox``, ``!!!!Outbox``
+(sent mail), ``!!!!Unsent``, ``!Trash`` and the user's own folders, nested as
+directories, each holding ``*.bmf`` files.  Directories starting with ``#`` hold no mail.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from mailrecover.model import Copy, Finding, Problem, ProblemKind
+from mailrecover.places import documents, existing_dirs, file_name_text, tree_size
+from mailrecover.plugin import ReadContext, Store
+from mailrecover.readonly import mapped
+from mailrecover.rfc822 import header_fields
+
+from .bmf import put_attachments, read_ini, split_bmf
+
+__all__ = ["BeckyPlugin", "folder_name"]
+
+_SPECIAL = {"!!!!inbox": "INBOX", "!!!!outbox": "Sent", "!!!!unsent": "Unsent", "!trash": "Trash"}
+
+
+def folder_name(directory: str) -> str:
+    """The folder a Becky! directory stands for: special names mapped, sort marks removed."""
+    name = file_name_text(directory)
+    return _SPECIAL.get(name.lower(), name.lstrip("!") or name)
+
+
+def _is_mailbox(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "Mailbox.ini"))
+
+
+def _mailboxes(root: str) -> list[str]:
+    try:
+        names = sorted(os.listdir(root))
+    except OSError:
+        return []
+    return [os.path.join(root, n) for n in names if _is_mailbox(os.path.join(root, n))]
+
+
+def _has_bmf(path: str) -> bool:
+    try:
+        return any(n.lower().endswith(".bmf") for n in os.listdir(path))
+    except OSError:
+        return False
+
+
+def _addresses(mailbox: str) -> tuple[str, ...]:
+    try:
+        account = read_ini(os.path.join(mailbox, "Mailbox.ini")).get("account", {})
+    except OSError:
+        return ()
+    address = account.get("mailaddress", "").strip().lower()
+    return (address,) if "@" in address else ()
+
+
+def _becky_roots() -> list[Path]:
+    roots = [d / "Becky" for d in documents()]
+    if os.name == "nt":
+        roots.append(Path(os.environ.get("SystemDrive", "C:") + "\\") / "Becky!")
+    found = []
+    for root in existing_dirs(roots):
+        found.append(root)
+        found += [p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and _mailboxes(str(p))]
+    return found
+
+
+class BeckyPlugin:
+    name = "becky"
+    description = "Becky! Internet Mail data folders, mailboxes (*.mb) and .bmf folder files"
+
+    def detect(self, location: str) -> int:
+        if "://" in location:
+            return 0
+        if os.path.isfile(location):
+            return 90 if location.lower().endswith(".bmf") else 0
+        if not os.path.isdir(location):
+            return 0
+        if _is_mailbox(location) or _mailboxes(location):
+            return 95
+        return 85 if _has_bmf(location) else 0
+
+    def discover(self) -> Iterable[Store]:
+        for root in _becky_roots():
+            for mailbox in _mailboxes(str(root)):
+                yield Store(self.name, mailbox, tree_size(mailbox), _addresses(mailbox))
+
+    def read(self, location: str, context: ReadContext) -> Iterator[Finding]:
+        if os.path.isfile(location):
+            directory = os.path.dirname(os.path.abspath(location))
+            mailbox = self._mailbox_above(directory)
+            folder = self._folder_below(mailbox, directory) if mailbox else context.folder
+            hints = _addresses(mailbox) if mailbox else ()
+            yield from self._read_bmf(location, folder, hints, context)
+        elif not os.path.isdir(location):
+            yield Problem(ProblemKind.UNREADABLE, location, "", "no such file or folder")
+        elif _is_mailbox(location):
+            yield from self._read_tree(location, (), _addresses(location), context)
+        elif boxes := _mailboxes(location):
+            for mailbox in boxes:
+                yield from self._read_tree(mailbox, (), _addresses(mailbox), context)
+        else:
+            mailbox = self._mailbox_above(location)
+            if mailbox:
+                prefix = tuple(self._folder_below(mailbox, location).split("/"))
+                yield from self._read_tree(location, prefix, _addresses(mailbox), context, here=True)
+            else:
+                yield from self._read_tree(location, (context.folder,), (), context, here=True)
+
+    @staticmethod
+    def _mailbox_above(directory: str) -> str | None:
+        path = os.path.abspath(directory)
+        while True:
+            if _is_mailbox(path):
+                return path
+            parent = os.path.dirname(path)
+            if parent == path:
+                return None
+            path = parent
+
+    @staticmethod
+    def _folder_below(mailbox: str, directory: str) -> str:
+        rel = os.path.relpath(directory, mailbox)
+        return "/".join(folder_name(p) for p in rel.split(os.sep)) if rel != "." else "INBOX"
+
+    def _read_tree(
+        self, directory: str, prefix: tuple[str, ...], hints: tuple[str, ...], context: ReadContext,
+        here: bool = False,
+    ) -> Iterator[Finding]:  # fmt: skip
+        """Every folder under ``directory``; ``here``: the directory is itself a folder."""
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError as e:
+            yield Problem(ProblemKind.UNREADABLE, directory, "", f"cannot list: {e.strerror or e}")
+            return
+        if here:
+            for name in names:
+                if name.lower().endswith(".bmf"):
+                    path = os.path.join(directory, name)
+                    yield from self._read_bmf(path, "/".join(prefix), hints, context)
+        for name in names:
+            path = os.path.join(directory, name)
+            if name.startswith("#") or os.path.islink(path) or not os.path.isdir(path):
+                continue
+            yield from self._read_tree(path, (*prefix, folder_name(name)), hints, context, here=True)
+
+    def _read_bmf(self, path: str, folder: str, hints: tuple[str, ...], context: ReadContext) -> Iterator[Finding]:
+        attach_dir = os.path.join(os.path.dirname(path), "#Attach")
+        try:
+            with mapped(path) as data:
+                done = 0
+                for message in split_bmf(data):
+                    context.advance(message.offset - done)
+                    done = message.offset
+                    position = str(message.offset)
+                    if not header_fields(message.raw):
+                        yield Problem(ProblemKind.NOT_MAIL, path, position, "no message header found")
+                        continue
+                    raw, missing = put_attachments(message.raw, attach_dir)
+                    if missing:
+                        yield Problem(ProblemKind.DAMAGED, path, position,
+                                      f"attachment file(s) missing from #Attach: {', '.join(missing)}")  # fmt: skip
+                    if message.cut_off:
+                        yield Problem(ProblemKind.TRUNCATED, path, position,
+                                      "file ends before the message's closing '.'; kept as found")  # fmt: skip
+                    yield Copy(
+                        raw=raw, folder=folder, source=path, position=position, flags=message.flags,
+                        partial=message.cut_off or bool(missing), account_hints=hints,
+                    )  # fmt: skip
+                context.advance(len(data) - done)
+        except OSError as e:
+            yield Problem(ProblemKind.UNREADABLE, path, "", f"cannot read: {e.strerror or e}")

@@ -1,0 +1,1 @@
+"""Thunderbird and SeaMonkey profiles (``thunderbird`` plugin)."""

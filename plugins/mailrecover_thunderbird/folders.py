@@ -1,0 +1,164 @@
+"""One account's folder tree: mbox folder files or maildir folders, ``Name.sbd/`` for subfolders.
+
+Thunderbird keeps its own state in the message header (``X-Mozilla-Status``,
+``X-Mozilla-Status2``, ``X-Mozilla-Keys``); it becomes flags here and is removed from
+the bytes handed on, together with ``X-Account-Key``, which only names the client's
+account.  Expunged messages stay in an mbox file until it is compacted: they are kept,
+marked deleted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
+from mailrecover.places import file_name_text
+from mailrecover.plugin import ReadContext
+from mailrecover.readonly import mapped, open_readonly
+from mailrecover.rfc822 import header_fields, remove_fields
+from mailrecover_local.mbox import client_flags, split_mbox
+
+__all__ = ["FolderTree", "is_folder_file", "read_head", "read_mbox_folder", "read_tree"]
+
+_IMAP_DELETED = 0x200000  # X-Mozilla-Status2: deleted on the IMAP server, not yet expunged
+_CLIENT_EXTRA = {"x-account-key"}
+_NOT_FOLDER_SUFFIXES = (
+    ".msf", ".dat", ".html", ".htm", ".json", ".sqlite", ".sqlite-wal", ".sqlite-shm",
+    ".log", ".bak", ".tmp", ".lock", ".mozlz4", ".js", ".txt", ".ini", ".xml", ".rdf",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FolderTree:
+    """Where to read, the folder names it starts under, and whose mail it is."""
+
+    directory: str
+    prefix: tuple[str, ...] = ()
+    hints: tuple[str, ...] = ()
+
+
+def _client_state(raw: bytes) -> tuple[bytes, frozenset[Flag], bool, tuple[str, ...]]:
+    """The message without Thunderbird's own fields, and the state they carried."""
+    fields = header_fields(raw)
+    mozilla = [(n, v) for n, v in fields if n.startswith("x-mozilla-")]
+    flags, partial, keywords = client_flags(mozilla)
+    for name, value in mozilla:
+        if name == "x-mozilla-status2":
+            try:
+                if int(value.strip(), 16) & _IMAP_DELETED:
+                    flags = flags | {Flag.DELETED}
+            except ValueError:
+                pass
+    drop = {n for n, _ in mozilla} | (_CLIENT_EXTRA & {n for n, _ in fields})
+    if drop:
+        raw = remove_fields(raw, drop)
+    return raw, flags, partial, keywords
+
+
+def read_head(path: str, size: int = 4096) -> bytes:
+    fd = open_readonly(path)
+    try:
+        return os.read(fd, size)
+    finally:
+        os.close(fd)
+
+
+def is_folder_file(path: str) -> bool:
+    """Whether a file in an account tree may be an mbox folder (its content decides later)."""
+    name = os.path.basename(path)
+    if name.startswith(".") or name.lower().endswith(_NOT_FOLDER_SUFFIXES):
+        return False
+    return os.path.isfile(path) and not os.path.islink(path)
+
+
+def read_mbox_folder(path: str, folder: str, hints: tuple[str, ...], context: ReadContext) -> Iterator[Finding]:
+    try:
+        head = read_head(path)
+    except OSError as e:
+        yield Problem(ProblemKind.UNREADABLE, path, "", f"cannot read: {e.strerror or e}")
+        return
+    if not head.strip():
+        return  # an empty folder
+    if not head.lstrip(b"\xef\xbb\xbf").startswith(b"From "):
+        if os.path.isfile(path + ".msf"):
+            yield Problem(ProblemKind.NOT_MAIL, path, "", "folder file does not start with a 'From ' line")
+        return  # some other file beside the folders
+    try:
+        with mapped(path) as data:
+            done = 0
+            for offset, _sep, raw, cut_off in split_mbox(data):
+                context.advance(offset - done)
+                done = offset
+                raw, flags, partial, keywords = _client_state(raw)
+                if cut_off:
+                    yield Problem(ProblemKind.TRUNCATED, path, str(offset),
+                                  "last message is cut off; kept as found")  # fmt: skip
+                yield Copy(
+                    raw=raw, folder=folder, source=path, position=str(offset), flags=flags,
+                    partial=partial or cut_off, keywords=keywords, account_hints=hints,
+                )  # fmt: skip
+            context.advance(len(data) - done)
+    except ValueError as e:
+        yield Problem(ProblemKind.NOT_MAIL, path, "", f"not an mbox folder: {e}")
+    except OSError as e:
+        yield Problem(ProblemKind.UNREADABLE, path, "", f"cannot read: {e.strerror or e}")
+
+
+def _read_maildir_folder(path: str, folder: str, hints: tuple[str, ...], context: ReadContext) -> Iterator[Finding]:
+    for sub in ("cur", "new", "tmp"):
+        directory = os.path.join(path, sub)
+        try:
+            names = sorted(os.listdir(directory))
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            yield Problem(ProblemKind.UNREADABLE, directory, "", f"cannot list: {e.strerror or e}")
+            continue
+        for name in names:
+            file = os.path.join(directory, name)
+            if name.startswith(".") or not os.path.isfile(file) or os.path.islink(file):
+                continue
+            try:
+                with mapped(file) as data:
+                    raw = bytes(data)
+            except OSError as e:
+                yield Problem(ProblemKind.UNREADABLE, file, "", f"cannot read: {e.strerror or e}")
+                continue
+            context.advance(len(raw))
+            if not header_fields(raw):
+                yield Problem(ProblemKind.DAMAGED, file, "", "no message header found")
+                continue
+            raw, flags, partial, keywords = _client_state(raw)
+            yield Copy(
+                raw=raw, folder=folder, source=file, position="", flags=flags,
+                partial=partial or sub == "tmp", keywords=keywords, account_hints=hints,
+            )  # fmt: skip
+
+
+def _is_maildir_folder(path: str) -> bool:
+    return os.path.isdir(os.path.join(path, "cur"))
+
+
+def read_tree(tree: FolderTree, context: ReadContext) -> Iterator[Finding]:
+    """Every folder under ``tree.directory``, named by its path with ``.sbd`` removed."""
+    try:
+        names = sorted(os.listdir(tree.directory))
+    except OSError as e:
+        yield Problem(ProblemKind.UNREADABLE, tree.directory, "", f"cannot list: {e.strerror or e}")
+        return
+    for name in names:
+        path = os.path.join(tree.directory, name)
+        if os.path.islink(path):
+            continue
+        label = file_name_text(name)
+        if os.path.isdir(path):
+            if name.endswith(".sbd"):
+                sub = FolderTree(path, (*tree.prefix, label[: -len(".sbd")]), tree.hints)
+                yield from read_tree(sub, context)
+            elif _is_maildir_folder(path):
+                folder = "/".join((*tree.prefix, label))
+                yield from _read_maildir_folder(path, folder, tree.hints, context)
+        elif is_folder_file(path):
+            yield from read_mbox_folder(path, "/".join((*tree.prefix, label)), tree.hints, context)

@@ -1,0 +1,191 @@
+"""The ``thunderbird`` plugin: whole Thunderbird / SeaMonkey profiles, or any part of one."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+
+from mailrecover.model import Finding, Problem, ProblemKind
+from mailrecover.places import existing_dirs, home, mac_library, tree_size, windows_roaming, xdg_config
+from mailrecover.plugin import ReadContext, Store
+
+from .folders import FolderTree, is_folder_file, read_head, read_mbox_folder, read_tree
+from .profile import is_profile, listed_profiles, profile_accounts, profile_addresses
+
+__all__ = ["ThunderbirdPlugin"]
+
+_TOPS = ("mail", "imapmail")
+
+
+def _roots() -> list[str]:
+    """Folders that hold a ``profiles.ini`` on Windows, macOS and Linux."""
+    h = home()
+    return [str(p) for p in existing_dirs([
+        windows_roaming() / "Thunderbird",
+        windows_roaming() / "Mozilla" / "SeaMonkey",
+        mac_library() / "Thunderbird",
+        mac_library() / "Application Support" / "SeaMonkey",
+        h / ".thunderbird",
+        xdg_config() / "thunderbird",
+        h / ".mozilla-thunderbird",
+        h / ".icedove",
+        h / ".mozilla" / "seamonkey",
+        h / "snap" / "thunderbird" / "common" / ".thunderbird",
+        h / ".var" / "app" / "org.mozilla.Thunderbird" / ".thunderbird",
+    ])]  # fmt: skip
+
+
+def _has_msf(path: str) -> bool:
+    try:
+        return any(n.endswith(".msf") for n in os.listdir(path))
+    except OSError:
+        return False
+
+
+def _account_root(path: str) -> tuple[str, str | None] | None:
+    """For a path inside an account tree: the account folder and the profile, if any."""
+    path = os.path.abspath(path)
+    child, parent = path, os.path.dirname(path)
+    while parent != child:
+        if os.path.basename(parent).lower() in _TOPS:
+            profile = os.path.dirname(parent)
+            return child, profile if is_profile(profile) else None
+        child, parent = parent, os.path.dirname(parent)
+    return None
+
+
+def _hints_for(account_dir: str, profile: str | None) -> tuple[str, ...]:
+    if profile is None:
+        return ()
+    accounts, _ = profile_accounts(profile)
+    for account in accounts:
+        if os.path.realpath(account.directory) == os.path.realpath(account_dir):
+            return account.hints
+    return ()
+
+
+def _prefix(path: str, account_dir: str) -> tuple[str, ...]:
+    """Folder names from the account folder down to ``path`` (``.sbd`` removed)."""
+    rel = os.path.relpath(path, account_dir)
+    if rel == ".":
+        return ()
+    return tuple(p[: -len(".sbd")] if p.endswith(".sbd") else p for p in rel.split(os.sep))
+
+
+class ThunderbirdPlugin:
+    name = "thunderbird"
+    description = (
+        "Thunderbird and SeaMonkey profiles: every account's mbox or maildir folders, "
+        "Mail/ and ImapMail/, expunged-but-not-compacted mail, flags from X-Mozilla-Status"
+    )
+
+    def detect(self, location: str) -> int:
+        if "://" in location:
+            return 0
+        if os.path.isfile(location):
+            if location.endswith(".msf") or not is_folder_file(location):
+                return 0
+            if os.path.isfile(location + ".msf"):
+                return 95
+            try:
+                head = read_head(location)
+            except OSError:
+                return 0
+            return 92 if head.startswith(b"From ") and b"\nX-Mozilla-Status:" in head else 0
+        if not os.path.isdir(location):
+            return 0
+        if os.path.isfile(os.path.join(location, "profiles.ini")):
+            profiles, _ = listed_profiles(location)
+            return 95 if profiles else 0
+        if is_profile(location):
+            return 95
+        base = os.path.basename(os.path.normpath(location)).lower()
+        if base in _TOPS:
+            parent = os.path.dirname(os.path.abspath(location))
+            if os.path.isfile(os.path.join(parent, "prefs.js")):
+                return 90
+            try:
+                subs = [os.path.join(location, n) for n in os.listdir(location)]
+            except OSError:
+                return 0
+            return 90 if any(os.path.isdir(s) and _has_msf(s) for s in subs) else 0
+        parent = os.path.basename(os.path.dirname(os.path.abspath(location))).lower()
+        if _has_msf(location) or parent in _TOPS:
+            return 85
+        return 0
+
+    def discover(self) -> Iterable[Store]:
+        for root in _roots():
+            profiles, _ = listed_profiles(root)
+            for profile in profiles:
+                size = sum(tree_size(os.path.join(profile, t)) for t in ("Mail", "ImapMail"))
+                yield Store(self.name, profile, size, profile_addresses(profile))
+
+    def read(self, location: str, context: ReadContext) -> Iterator[Finding]:
+        if not os.path.exists(location):
+            yield Problem(ProblemKind.UNREADABLE, location, "", "no such file or folder")
+            return
+        if os.path.isfile(location):
+            yield from self._read_file(location, context)
+        elif os.path.isfile(os.path.join(location, "profiles.ini")):
+            profiles, problems = listed_profiles(location)
+            for reason in problems:
+                yield Problem(ProblemKind.DAMAGED, os.path.join(location, "profiles.ini"), "", reason)
+            for profile in profiles:
+                yield from self._read_profile(profile, context)
+        elif is_profile(location):
+            yield from self._read_profile(location, context)
+        elif os.path.basename(os.path.normpath(location)).lower() in _TOPS:
+            yield from self._read_top(location, context)
+        else:
+            yield from self._read_inside(location, context)
+
+    def _read_profile(self, profile: str, context: ReadContext, under: str | None = None) -> Iterator[Finding]:
+        accounts, problems = profile_accounts(profile)
+        for reason in problems:
+            yield Problem(ProblemKind.DAMAGED, os.path.join(profile, "prefs.js"), "", reason)
+        done: set[str] = set()
+        for account in accounts:
+            real = os.path.realpath(account.directory)
+            if not account.mail or real in done:
+                continue
+            if under is not None and os.path.dirname(real) != os.path.realpath(under):
+                continue
+            done.add(real)
+            yield from read_tree(FolderTree(account.directory, (), account.hints), context)
+
+    def _read_top(self, top: str, context: ReadContext) -> Iterator[Finding]:
+        """A ``Mail/`` or ``ImapMail/`` folder: its accounts, with their owners if the profile says."""
+        profile = os.path.dirname(os.path.abspath(top))
+        if os.path.isfile(os.path.join(profile, "prefs.js")):
+            yield from self._read_profile(profile, context, under=top)
+            return
+        try:
+            names = sorted(os.listdir(top))
+        except OSError as e:
+            yield Problem(ProblemKind.UNREADABLE, top, "", f"cannot list: {e.strerror or e}")
+            return
+        for name in names:
+            path = os.path.join(top, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                yield from read_tree(FolderTree(path), context)
+
+    def _read_inside(self, directory: str, context: ReadContext) -> Iterator[Finding]:
+        """An account folder, or a ``.sbd`` folder inside one."""
+        found = _account_root(directory)
+        if found is None:  # an account folder on its own
+            yield from read_tree(FolderTree(directory), context)
+            return
+        account_dir, profile = found
+        prefix = _prefix(directory, account_dir)
+        yield from read_tree(FolderTree(directory, prefix, _hints_for(account_dir, profile)), context)
+
+    def _read_file(self, path: str, context: ReadContext) -> Iterator[Finding]:
+        """One mbox folder file; named from its place in the account tree when it has one."""
+        found = _account_root(path)
+        if found is None:
+            yield from read_mbox_folder(path, context.folder, (), context)
+            return
+        account_dir, profile = found
+        folder = "/".join(_prefix(path, account_dir))
+        yield from read_mbox_folder(path, folder, _hints_for(account_dir, profile), context)

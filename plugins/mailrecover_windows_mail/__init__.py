@@ -1,0 +1,1 @@
+"""Windows Live Mail and Windows Mail stores (``windows-live-mail`` plugin)."""

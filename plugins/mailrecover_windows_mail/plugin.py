@@ -1,0 +1,175 @@
+"""The ``windows-live-mail`` plugin: Windows Live Mail and Windows Mail (Vista) stores.
+
+Both keep one ``.eml`` file per message in one directory per folder:
+``…\\Windows Live Mail\\<account>\\<folder>[\\<subfolder>…]\\*.eml`` and
+``…\\Windows Mail\\Local Folders\\<folder>\\*.eml``; the account directory is not part of
+the folder name.  Account addresses come from the ``*.oeaccount`` settings files.
+
+What this plugin cannot tell: read, replied and flagged state, and which folder a
+message was really shown in, live only in the client's ESE database
+(``Mail.MSMessageStore``), which is not read.  Copies come without flags and their
+received time is the file's modification time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+
+from mailrecover.model import Copy, Finding, Problem, ProblemKind
+from mailrecover.places import existing_dirs, file_name_text, tree_size, windows_local
+from mailrecover.plugin import ReadContext, Store
+from mailrecover.readonly import mapped, open_readonly
+from mailrecover.rfc822 import header_fields
+
+__all__ = ["WindowsMailPlugin", "oeaccount_addresses"]
+
+_ROOT_NAMES = {"windows live mail", "windows mail"}
+_NOT_MAIL_DIRS = {"backup", "stationery", "contacts", "calendars", "feeds"}
+_ADDRESS = re.compile(r"<(?:SMTP|POP3|IMAP|HTTPMail)_(?:Email_Address|User_Name)[^>]*>([^<]+@[^<]+)<", re.I)
+_MAX_SETTINGS = 1 << 20
+
+
+def _text(data: bytes) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", "replace")
+    if len(data) > 1 and data[1:2] == b"\x00":
+        return data.decode("utf-16-le", "replace")
+    return data.decode("utf-8", "replace")
+
+
+def oeaccount_addresses(directory: str) -> tuple[str, ...]:
+    """The mail addresses named by the ``*.oeaccount`` files directly in ``directory``."""
+    found: list[str] = []
+    try:
+        names = sorted(n for n in os.listdir(directory) if n.lower().endswith(".oeaccount"))
+    except OSError:
+        return ()
+    for name in names:
+        try:
+            fd = open_readonly(os.path.join(directory, name))
+            try:
+                text = _text(os.read(fd, _MAX_SETTINGS))
+            finally:
+                os.close(fd)
+        except OSError:
+            continue
+        found += [m.group(1).strip().lower() for m in _ADDRESS.finditer(text)]
+    return tuple(dict.fromkeys(found))
+
+
+def _is_root(path: str) -> bool:
+    if os.path.basename(os.path.normpath(path)).lower() in _ROOT_NAMES:
+        return True
+    try:
+        return any(n.lower().endswith(".msmessagestore") for n in os.listdir(path))
+    except OSError:
+        return False
+
+
+def _all_addresses(root: str) -> tuple[str, ...]:
+    found = list(oeaccount_addresses(root))
+    try:
+        names = sorted(os.listdir(root))
+    except OSError:
+        names = []
+    for name in names:
+        if os.path.isdir(os.path.join(root, name)):
+            found += oeaccount_addresses(os.path.join(root, name))
+    return tuple(dict.fromkeys(found))
+
+
+def _under_root(path: str) -> tuple[str, str, tuple[str, ...]] | None:
+    """For a folder inside a store: the store root, the account folder and the folder names."""
+    names: list[str] = []
+    child = os.path.abspath(path)
+    parent = os.path.dirname(child)
+    while parent != child:
+        if _is_root(parent):
+            return parent, child, tuple(file_name_text(n) for n in reversed(names))
+        names.append(os.path.basename(child))
+        child, parent = parent, os.path.dirname(parent)
+    return None
+
+
+class WindowsMailPlugin:
+    name = "windows-live-mail"
+    description = (
+        "Windows Live Mail and Windows Mail (Vista) .eml folders; "
+        "flags are in the client's ESE database, which is not read: copies come without flags"
+    )
+
+    def detect(self, location: str) -> int:
+        if "://" in location or not os.path.isdir(location):
+            return 0
+        if _is_root(location):
+            return 95
+        if oeaccount_addresses(location):
+            return 90
+        placed = _under_root(location)
+        return 90 if placed else 0
+
+    def discover(self) -> Iterable[Store]:
+        base = windows_local() / "Microsoft"
+        for root in existing_dirs([base / "Windows Live Mail", base / "Windows Mail"]):
+            yield Store(self.name, str(root), tree_size(root), _all_addresses(str(root)))
+
+    def read(self, location: str, context: ReadContext) -> Iterator[Finding]:
+        if not os.path.isdir(location):
+            yield Problem(ProblemKind.UNREADABLE, location, "", "no such folder")
+            return
+        if _is_root(location):
+            everyone = _all_addresses(location)
+            try:
+                names = sorted(os.listdir(location))
+            except OSError as e:
+                yield Problem(ProblemKind.UNREADABLE, location, "", f"cannot list: {e.strerror or e}")
+                return
+            for name in names:
+                path = os.path.join(location, name)
+                if name.lower() in _NOT_MAIL_DIRS or os.path.islink(path) or not os.path.isdir(path):
+                    continue
+                yield from self._read_folder(path, (), oeaccount_addresses(path) or everyone, context)
+        elif placed := _under_root(location):
+            root, account, names = placed
+            hints = oeaccount_addresses(account) or _all_addresses(root)
+            yield from self._read_folder(location, names, hints, context)
+        else:
+            yield from self._read_folder(location, (), oeaccount_addresses(location), context,
+                                         default=context.folder)  # fmt: skip
+
+    def _read_folder(
+        self, directory: str, names: tuple[str, ...], hints: tuple[str, ...], context: ReadContext,
+        default: str = "INBOX",
+    ) -> Iterator[Finding]:  # fmt: skip
+        try:
+            entries = sorted(os.listdir(directory))
+        except OSError as e:
+            yield Problem(ProblemKind.UNREADABLE, directory, "", f"cannot list: {e.strerror or e}")
+            return
+        folder = "/".join(names) if names else default
+        for entry in entries:
+            path = os.path.join(directory, entry)
+            if entry.lower().endswith(".eml") and os.path.isfile(path) and not os.path.islink(path):
+                yield from self._read_eml(path, folder, hints, context)
+        for entry in entries:
+            path = os.path.join(directory, entry)
+            if os.path.isdir(path) and not os.path.islink(path):
+                yield from self._read_folder(path, (*names, file_name_text(entry)), hints, context, default)
+
+    def _read_eml(self, path: str, folder: str, hints: tuple[str, ...], context: ReadContext) -> Iterator[Finding]:
+        try:
+            with mapped(path) as data:
+                raw = bytes(data)
+            mtime = os.stat(path).st_mtime
+        except OSError as e:
+            yield Problem(ProblemKind.UNREADABLE, path, "", f"cannot read: {e.strerror or e}")
+            return
+        context.advance(len(raw))
+        if not header_fields(raw):
+            yield Problem(ProblemKind.NOT_MAIL, path, "", "no message header found")
+            return
+        yield Copy(raw=raw, folder=folder, source=path, position="", account_hints=hints,
+                   internal_date=datetime.fromtimestamp(mtime, timezone.utc))  # fmt: skip
