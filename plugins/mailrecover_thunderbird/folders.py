@@ -82,8 +82,8 @@ def read_mbox_folder(path: str, folder: str, hints: tuple[str, ...], context: Re
     if not head.strip():
         return  # an empty folder
     if not head.lstrip(b"\xef\xbb\xbf").startswith(b"From "):
-        if os.path.isfile(path + ".msf"):
-            yield Problem(ProblemKind.NOT_MAIL, path, "", "folder file does not start with a 'From ' line")
+        if os.path.isfile(path + ".msf") or "." not in os.path.basename(path):  # named like a folder
+            yield Problem(ProblemKind.NOT_MAIL, path, "", "not an mbox folder: no 'From ' line at its start")
         return  # some other file beside the folders
     try:
         with mapped(path) as data:

@@ -4,8 +4,6 @@ what a test needs to check (paths, Message-IDs)."""
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +11,7 @@ __all__ = [
     "OWNER",
     "OTHER",
     "message",
-    "snapshot",
+    "restored_maildir",
     "ThunderbirdProfile",
     "build_thunderbird",
 ]
@@ -59,22 +57,6 @@ def message(
     text = body or f"Body of message {n}.\nSecond line.\n"
     head = nl.join(lines) + nl + nl
     return (head + text.replace("\n", nl)).encode("utf-8")
-
-
-def snapshot(root: Path) -> dict[str, tuple[str, int, str]]:
-    """Every entry under ``root``: kind, size, sha256 (files), mode and mtime in the key's value."""
-    out: dict[str, tuple[str, int, str]] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            st = os.lstat(path)
-            rel = os.path.relpath(path, root)
-            if os.path.isfile(path) and not os.path.islink(path):
-                digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-                out[rel] = ("file", st.st_size, f"{digest}:{st.st_mode:o}:{st.st_mtime_ns}")
-            else:
-                out[rel] = ("dir", 0, f"{st.st_mode:o}:{st.st_mtime_ns}")
-    return out
 
 
 def _mozilla(status: int, status2: int = 0, nl: str = "\n") -> bytes:
@@ -215,3 +197,17 @@ def build_thunderbird(base: Path, *, maildir_local: bool = False) -> Thunderbird
                            b"Subject: an article\nFrom: blog@example.com\n\nnot mail\n")  # fmt: skip
     _write(feeds / "News.msf", b"")
     return ThunderbirdProfile(root, profile, expected)
+
+
+def restored_maildir(root: Path) -> dict[str, tuple[str, str, bytes]]:
+    """Message-ID -> (Maildir++ folder directory, '' for INBOX; flag letters; bytes)."""
+    found: dict[str, tuple[str, str, bytes]] = {}
+    for cur in sorted(root.rglob("cur")):
+        folder = "" if cur.parent == root else cur.parent.name
+        for path in sorted(cur.iterdir()):
+            raw = path.read_bytes()
+            mid = next((line.split(b":", 1)[1].strip().decode() for line in raw.splitlines()
+                        if line.lower().startswith(b"message-id:")), path.name)  # fmt: skip
+            assert mid not in found, f"{mid} restored twice"
+            found[mid] = (folder, path.name.rsplit(":2,", 1)[1], raw)
+    return found
