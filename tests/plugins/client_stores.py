@@ -211,3 +211,63 @@ def restored_maildir(root: Path) -> dict[str, tuple[str, str, bytes]]:
             assert mid not in found, f"{mid} restored twice"
             found[mid] = (folder, path.name.rsplit(":2,", 1)[1], raw)
     return found
+
+
+def emlx(raw: bytes, flags: int = 0, received: int = 1339372800) -> bytes:
+    """An ``.emlx`` file: byte count line, message, property list."""
+    import plistlib
+
+    info = {"date-received": received, "flags": flags, "remote-id": "1"}
+    return f"{len(raw):<10}\n".encode() + raw + plistlib.dumps(info)
+
+
+def partial_message(n: int, attachment_name: str = "report.pdf") -> bytes:
+    """A multipart message whose attachment body Apple Mail left out of the .partial.emlx."""
+    return (
+        f"Message-ID: <{n}.test@example.org>\nDate: Mon, 11 Jun 2012 09:00:00 +0900\n"
+        f"From: Jiro <jiro@example.org>\nTo: {OWNER}\nSubject: with attachment {n}\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/mixed; boundary="Apple-Mail=_B1"\n\n'
+        "--Apple-Mail=_B1\nContent-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: 7bit\n\n"
+        "See the attachment.\n\n"
+        "--Apple-Mail=_B1\nContent-Type: application/pdf; name=x.pdf\nContent-Transfer-Encoding: base64\n"
+        f"Content-Disposition: attachment; filename={attachment_name}\nX-Apple-Content-Length: 4\n\n\n"
+        "--Apple-Mail=_B1--\n"
+    ).encode()
+
+
+@dataclass
+class AppleMail:
+    library: Path  # ~/Library/Mail
+    version: Path  # ~/Library/Mail/V10
+    attachment: bytes  # what the partial message's attachment holds
+
+
+def build_apple_mail(library: Path) -> AppleMail:
+    """``Library/Mail/V10`` with an IMAP account (INBOX, Work/Projects, Deleted Messages)
+    and local ``Mailboxes/Archive``: six messages, one of them partial with its attachment."""
+    v10 = library / "Mail" / "V10"
+    account = v10 / "2B9E6F1C-0000-4A4A-9B9B-ACCOUNT00001"
+    data = "7D1F9E22-1111-4B4B-8C8C-STORE0000001/Data"
+    attachment = bytes(range(256)) * 40 + b"%%EOF\r\n"
+    boxes = {
+        account / "INBOX.mbox" / data / "1" / "Messages": [
+            ("101.emlx", emlx(message(101), flags=0x1)),
+            ("102.emlx", emlx(message(102), flags=0x1 | 0x4 | 0x10)),
+            ("103.partial.emlx", emlx(partial_message(103), flags=0x1)),
+        ],
+        account / "Work.mbox" / "Projects.mbox" / data / "Messages": [
+            ("104.emlx", emlx(message(104), flags=0x1 | 0x100)),
+        ],
+        account / "Deleted Messages.mbox" / data / "Messages": [
+            ("105.emlx", emlx(message(105), flags=0x1 | 0x2)),
+        ],
+        v10 / "Mailboxes" / "Archive.mbox" / data / "Messages": [
+            ("106.emlx", emlx(message(106, sender=OWNER, delivered_to=None), flags=0x40)),
+        ],
+    }
+    for directory, files in boxes.items():
+        for name, content in files:
+            _write(directory / name, content)
+    _write(account / "INBOX.mbox" / data / "1" / "Attachments" / "103" / "2" / "report.pdf", attachment)
+    _write(v10 / "MailData" / "Envelope Index", b"SQLite format 3\x00")
+    return AppleMail(library / "Mail", v10, attachment)

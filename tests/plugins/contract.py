@@ -54,6 +54,9 @@ def _read_all(plugin: Plugin, location: str) -> list[Copy | Evidence | Problem]:
 class SourcePluginContract:
     """Mixed into a ``Test…`` class; the methods below are what a subclass provides."""
 
+    #: Size of the store ``build_large`` writes; reading it may hold a quarter at most.
+    large_bytes = 8 << 20
+
     def make_plugin(self) -> Plugin:
         raise NotImplementedError
 
@@ -115,7 +118,7 @@ class SourcePluginContract:
         assert found and all(isinstance(f, Problem) for f in found)
 
     def test_streams_without_holding_the_store(self, tmp_path: Path) -> None:
-        nbytes = 24 << 20
+        nbytes = self.large_bytes
         location = self.build_large(tmp_path / "large", nbytes)
         if location is None:
             pytest.skip("no large store for this plugin")
@@ -128,7 +131,7 @@ class SourcePluginContract:
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
-        assert copies > 100
+        assert copies >= 50
         assert peak < nbytes // 4, f"peak {peak:,} bytes while reading {nbytes:,}"
 
     def test_bad_input_costs_a_problem_not_the_run(self, tmp_path: Path) -> None:

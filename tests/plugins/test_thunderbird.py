@@ -49,7 +49,7 @@ class TestThunderbirdContract(SourcePluginContract):
     def build_large(self, root: Path, nbytes: int) -> str:
         inbox = root / "profile" / "Mail" / "Local Folders" / "Inbox"
         inbox.parent.mkdir(parents=True)
-        body = ("x" * 75 + "\n") * 150
+        body = ("x" * 75 + "\n") * 600
         with inbox.open("wb") as f:
             n = 0
             while f.tell() < nbytes:
