@@ -4,6 +4,7 @@ what a test needs to check (paths, Message-IDs)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -271,3 +272,85 @@ def build_apple_mail(library: Path) -> AppleMail:
     _write(account / "INBOX.mbox" / data / "1" / "Attachments" / "103" / "2" / "report.pdf", attachment)
     _write(v10 / "MailData" / "Envelope Index", b"SQLite format 3\x00")
     return AppleMail(library / "Mail", v10, attachment)
+
+
+def _bmf(entries: list[tuple[int | None, bytes]]) -> bytes:
+    """A Becky! folder file: CRLF, each message dot-stuffed and ended by a '.' line."""
+    out = []
+    for status, raw in entries:
+        raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        if status is not None:
+            end = raw.index(b"\r\n\r\n") + 2
+            raw = raw[:end] + f"X-Becky-Status: {status:x},0\r\n".encode() + raw[end:]
+        lines = [b"." + line if line.startswith(b".") else line for line in raw.split(b"\r\n")]
+        out.append(b"\r\n".join(lines).rstrip(b"\r\n") + b"\r\n.\r\n")
+    return b"".join(out)
+
+
+@dataclass
+class Becky:
+    root: Path  # the data folder (Documents\Becky)
+    mailbox: Path  # taro's mailbox
+    other: Path  # hanako's mailbox
+    attachment: bytes  # the encoded part body kept in #Attach
+    expected: dict[str, str] = field(default_factory=dict)  # Message-ID -> folder
+
+
+def build_becky(base: Path, *, legacy_names: bool = True) -> Becky:
+    """A Becky! data folder from Japanese Windows: Shift_JIS INI files, CRLF .bmf files.
+
+    taro's mailbox ``4e4d186e.mb``: ``!!!!Inbox`` (two .bmf files, read / replied /
+    unread mail, dot-stuffed lines, one mail whose attachment lives in ``#Attach``), its
+    subfolder ``取引先`` (named in CP932 bytes on disk, as an old copy leaves it, unless
+    ``legacy_names`` is false),
+    ``!!!!Outbox`` (sent, forwarded), ``!Trash``, the user folder ``仕事`` with a
+    Shift_JIS mail, an empty ``!!!!Unsent`` and ``#Templates`` holding no mail.
+    hanako's mailbox ``5a6b7c8d.mb`` with one mail.
+    """
+    root = base / "Documents" / "Becky"
+    taro = root / "4e4d186e.mb"
+    hanako = root / "5a6b7c8d.mb"
+    _write(root / "Folder.lst", "4e4d186e.mb\r\n5a6b7c8d.mb\r\n".encode("cp932"))
+    _write(taro / "Mailbox.ini", (
+        "[Account]\r\nName=山田太郎のメール\r\nYourName=山田 太郎\r\nMailAddress=Taro@Example.co.jp\r\n"
+        "UserID=taro\r\nMailServer=pop.example.co.jp\r\nProtocol=0\r\n"
+    ).encode("cp932"))  # fmt: skip
+    _write(hanako / "Mailbox.ini", "[Account]\r\nName=花子\r\nMailAddress=hanako@example.net\r\n".encode("cp932"))
+    _write(taro / "Folder.lst", "!!!!Inbox\\\r\n!!!!Outbox\\\r\n!!!!Unsent\\\r\n!Trash\\\r\n仕事\\\r\n".encode("cp932"))
+    inbox = taro / "!!!!Inbox"
+    _write(inbox / "Folder.ini", "[Settings]\r\nName=受信箱\r\n".encode("cp932"))
+    _write(inbox / "Folder.idx", b"\x00\x01binary index")
+    _write(inbox / "00000001.bmf", _bmf([
+        (0x1, message(201)),
+        (0x5, message(202, "Re: schedule")),
+        (0x0, message(203, body=".hidden line\n.\nlast line\n")),
+    ]))  # fmt: skip
+    attachment = b"JVBERi0xLjQKJcfsj6IKNSAwIG9iago8PC9MZW5ndGggNiAwIFI+PgpzdHJlYW0K\r\nZW5kc3RyZWFtCg==\r\n"
+    with_attachment = message(204, "estimate", extra='Content-Type: multipart/mixed; boundary="b1"').replace(
+        b"Content-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: 7bit\n", b"")
+    with_attachment = with_attachment.split(b"\n\n")[0] + (
+        b"\n\n--b1\nContent-Type: text/plain; charset=us-ascii\n\nPlease see the estimate.\n"
+        b"--b1\nContent-Type: application/pdf; name=\"estimate.pdf\"\nContent-Transfer-Encoding: base64\n\n"
+        b"X-Becky-Include: 3f2a1b00.att\n--b1--\n")  # fmt: skip
+    _write(inbox / "00000002.bmf", _bmf([(0x1, with_attachment)]))
+    _write(inbox / "#Attach" / "3f2a1b00.att", attachment)
+    clients = inbox / "取引先"
+    if legacy_names:
+        clients = Path(os.fsdecode(bytes(inbox) + b"/" + "取引先".encode("cp932")))
+    _write(clients / "00000001.bmf", _bmf([(0x1, message(205, "order"))]))
+    _write(taro / "!!!!Outbox" / "00000001.bmf", _bmf([
+        (0x3, message(206, "sent mail", sender=OWNER, to="jiro@example.org", delivered_to=None)),
+    ]))  # fmt: skip
+    (taro / "!!!!Unsent").mkdir()
+    _write(taro / "!Trash" / "00000001.bmf", _bmf([(0x1, message(207, "old"))]))
+    sjis = message(208, extra="").replace(b"charset=us-ascii", b"charset=Shift_JIS").replace(
+        b"Content-Transfer-Encoding: 7bit", b"Content-Transfer-Encoding: 8bit")
+    sjis = sjis.split(b"\n\n")[0] + b"\n\n" + "会議は木曜日です。\n".encode("cp932")
+    _write(taro / "仕事" / "00000001.bmf", _bmf([(0x1, sjis)]))
+    _write(taro / "#Templates" / "00000001.bmf", _bmf([(None, message(299, "a template"))]))
+    _write(hanako / "!!!!Inbox" / "00000001.bmf", _bmf([(0x1, message(209, to=OTHER, delivered_to=OTHER))]))
+    expected = {f"<{n}.test@example.org>": folder for n, folder in [
+        (201, "INBOX"), (202, "INBOX"), (203, "INBOX"), (204, "INBOX"), (205, "INBOX/取引先"),
+        (206, "Sent"), (207, "Trash"), (208, "仕事"), (209, "INBOX"),
+    ]}  # fmt: skip
+    return Becky(root, taro, hanako, attachment, expected)
