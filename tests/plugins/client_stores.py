@@ -354,3 +354,58 @@ def build_becky(base: Path, *, legacy_names: bool = True) -> Becky:
         (206, "Sent"), (207, "Trash"), (208, "仕事"), (209, "INBOX"),
     ]}  # fmt: skip
     return Becky(root, taro, hanako, attachment, expected)
+
+
+def _oeaccount(name: str, address: str) -> bytes:
+    xml = (
+        '<?xml version="1.0" encoding="utf-16"?>\r\n<MessageAccount>\r\n'
+        f'\t<Account_Name type="SZ">{name}</Account_Name>\r\n'
+        '\t<POP3_Server type="SZ">pop.example.co.jp</POP3_Server>\r\n'
+        '\t<POP3_User_Name type="SZ">taro</POP3_User_Name>\r\n'
+        '\t<SMTP_Display_Name type="SZ">山田太郎</SMTP_Display_Name>\r\n'
+        f'\t<SMTP_Email_Address type="SZ">{address}</SMTP_Email_Address>\r\n</MessageAccount>\r\n'
+    )
+    return b"\xff\xfe" + xml.encode("utf-16-le")
+
+
+@dataclass
+class WindowsMail:
+    live: Path  # …\Windows Live Mail
+    vista: Path  # …\Windows Mail
+    expected: dict[str, str] = field(default_factory=dict)  # Message-ID -> folder (Live Mail)
+
+
+def build_windows_mail(local_appdata: Path) -> WindowsMail:
+    """``Microsoft\\Windows Live Mail`` (an account folder with Inbox, Inbox\\Projects, Sent
+    Items, Deleted Items; Storage Folders with Drafts and an empty Outbox; the ESE database and
+    a Backup copy that must not be read) and ``Microsoft\\Windows Mail\\Local Folders`` (Vista)."""
+    live = local_appdata / "Microsoft" / "Windows Live Mail"
+    vista = local_appdata / "Microsoft" / "Windows Mail"
+    crlf = "\r\n"
+    _write(live / "Mail.MSMessageStore", b"\xef\xcd\xab\x89" + b"\x00" * 4092)
+    _write(live / "edb.chk", b"\x00" * 64)
+    account = live / "pop.example.co.jp (taro)"
+    _write(account / "account{3F2A1B00-8C7D-4E5F-9A0B-1C2D3E4F5A6B}.oeaccount",
+           _oeaccount("pop.example.co.jp (taro)", "taro@example.co.jp"))  # fmt: skip
+    files = {
+        account / "Inbox" / "0A1B2C3D.eml": message(301, nl=crlf),
+        account / "Inbox" / "0A1B2C3E.eml": message(302, nl=crlf),
+        account / "Inbox" / "Projects" / "0A1B2C40.eml": message(303, nl=crlf),
+        account / "Sent Items" / "0A1B2C41.eml": message(304, sender=OWNER, delivered_to=None, nl=crlf),
+        account / "Deleted Items" / "0A1B2C42.eml": message(305, nl=crlf),
+        live / "Storage Folders" / "Drafts" / "0A1B2C43.eml": message(306, sender=OWNER, delivered_to=None, nl=crlf),
+        live / "Backup" / "new" / "Inbox" / "0A1B2C3D.eml": message(301, nl=crlf),
+        vista / "Local Folders" / "Inbox" / "{6B1C2D3E-0000-4A4A-9B9B-00000000A001}.eml": message(311, nl=crlf),
+        vista / "Local Folders" / "Sent Items" / "{6B1C2D3E-0000-4A4A-9B9B-00000000A002}.eml": message(
+            312, sender=OWNER, delivered_to=None, nl=crlf),
+    }  # fmt: skip
+    for path, raw in files.items():
+        _write(path, raw)
+    (live / "Storage Folders" / "Outbox").mkdir(parents=True)
+    _write(vista / "Local Folders" / "account{0000}.oeaccount", _oeaccount("pop", "taro@example.co.jp"))
+    _write(vista / "Mail.MSMessageStore", b"\x00" * 512)
+    expected = {f"<{n}.test@example.org>": folder for n, folder in [
+        (301, "INBOX"), (302, "INBOX"), (303, "INBOX/Projects"), (304, "Sent Items"),
+        (305, "Deleted Items"), (306, "Drafts"),
+    ]}  # fmt: skip
+    return WindowsMail(live, vista, expected)
