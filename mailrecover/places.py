@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import platformdirs
 
 __all__ = [
     "documents",
+    "enclosing",
     "existing_dirs",
     "file_name_text",
     "home",
     "mac_library",
+    "subdirs",
     "tree_size",
     "windows_local",
     "windows_roaming",
@@ -81,6 +83,31 @@ def existing_dirs(paths: Iterable[Path]) -> Iterator[Path]:
             continue
         seen.add(key)
         yield path
+
+
+def subdirs(path: str | os.PathLike[str]) -> list[str]:
+    """The real directories directly in ``path`` (no symbolic links), by name; [] if unreadable."""
+    try:
+        with os.scandir(path) as entries:
+            found = [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+    return sorted(found)
+
+
+def enclosing(path: str, test: Callable[[str], bool]) -> tuple[str, tuple[str, ...]] | None:
+    """The nearest directory at or above ``path`` that passes ``test``, with the names
+    leading from it down to ``path``; None when no directory up to the root passes."""
+    names: list[str] = []
+    current = os.path.abspath(path)
+    while True:
+        if test(current):
+            return current, tuple(reversed(names))
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        names.append(os.path.basename(current))
+        current = parent
 
 
 def tree_size(path: str | os.PathLike[str]) -> int:

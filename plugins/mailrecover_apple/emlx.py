@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from mailrecover.model import Flag
-from mailrecover.readonly import mapped
+from mailrecover.readonly import mapped, read_message_file
 from mailrecover.rfc822 import header_end, header_fields
 
 __all__ = ["Emlx", "Leaf", "leaves", "parse_emlx", "plist_flags", "restore_parts"]
@@ -174,8 +174,7 @@ def restore_parts(raw: bytes, attachments: str) -> tuple[bytes, list[str]]:
         if file is None:
             missing.append(leaf.number)
             continue
-        with mapped(file) as content:
-            data = bytes(content)
+        data, _mtime = read_message_file(file)
         encoding = next((v.decode("ascii", "replace").strip().lower()
                          for n, v in leaf.fields if n == "content-transfer-encoding"), "7bit")  # fmt: skip
         head = raw[leaf.start : leaf.body]

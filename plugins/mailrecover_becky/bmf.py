@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from mailrecover.model import Flag
-from mailrecover.readonly import mapped, open_readonly
+from mailrecover.readonly import Buffer, read_head, read_message_file
 from mailrecover.rfc822 import header_end, header_fields, remove_fields
 
 __all__ = ["Message", "becky_flags", "read_ini", "split_bmf"]
@@ -58,7 +58,7 @@ def _message(offset: int, chunk: bytes, cut_off: bool) -> Message:
     return Message(offset, chunk, flags, cut_off)
 
 
-def split_bmf(data: bytes) -> Iterator[Message]:
+def split_bmf(data: Buffer) -> Iterator[Message]:
     """The messages of a ``.bmf`` buffer, in file order."""
     start = 0
     for m in _END.finditer(data):
@@ -89,8 +89,7 @@ def put_attachments(raw: bytes, attach_dir: str) -> tuple[bytes, list[str]]:
     for start, end, rel in includes(raw):
         path = os.path.join(attach_dir, *[p for p in re.split(r"[\\/]+", rel) if p not in ("", ".", "..")])
         try:
-            with mapped(path) as content:
-                data = bytes(content)
+            data, _mtime = read_message_file(path)
         except OSError:
             missing.append(rel)
             continue
@@ -108,11 +107,7 @@ def read_ini(path: str) -> dict[str, dict[str, str]]:
 
     Section and key names are compared in lower case; values keep their case.
     """
-    fd = open_readonly(path)
-    try:
-        data = os.read(fd, _MAX_INI)
-    finally:
-        os.close(fd)
+    data = read_head(path, _MAX_INI)
     if data.startswith(b"\xef\xbb\xbf"):
         text = data[3:].decode("utf-8", "replace")
     else:

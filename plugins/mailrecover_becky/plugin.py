@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
-from mailrecover.places import documents, existing_dirs, file_name_text, tree_size
+from mailrecover.places import documents, enclosing, existing_dirs, file_name_text, subdirs, tree_size
 from mailrecover.plugin import ReadContext, Store
 from mailrecover.readonly import mapped
 from mailrecover.rfc822 import header_fields
@@ -37,11 +37,7 @@ def _is_mailbox(path: str) -> bool:
 
 
 def _mailboxes(root: str) -> list[str]:
-    try:
-        names = sorted(os.listdir(root))
-    except OSError:
-        return []
-    return [os.path.join(root, n) for n in names if _is_mailbox(os.path.join(root, n))]
+    return [d for d in subdirs(root) if _is_mailbox(d)]
 
 
 def _has_bmf(path: str) -> bool:
@@ -60,14 +56,13 @@ def _addresses(mailbox: str) -> tuple[str, ...]:
     return (address,) if "@" in address else ()
 
 
-def _becky_roots() -> list[Path]:
+def _becky_roots() -> list[str]:
     roots = [d / "Becky" for d in documents()]
     if os.name == "nt":
         roots.append(Path(os.environ.get("SystemDrive", "C:") + "\\") / "Becky!")
-    found = []
+    found: list[str] = []
     for root in existing_dirs(roots):
-        found.append(root)
-        found += [p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and _mailboxes(str(p))]
+        found += [str(root), *(d for d in subdirs(root) if _mailboxes(d))]
     return found
 
 
@@ -88,67 +83,47 @@ class BeckyPlugin:
 
     def discover(self) -> Iterable[Store]:
         for root in _becky_roots():
-            for mailbox in _mailboxes(str(root)):
+            for mailbox in _mailboxes(root):
                 yield Store(self.name, mailbox, tree_size(mailbox), _addresses(mailbox))
 
     def read(self, location: str, context: ReadContext) -> Iterator[Finding]:
-        if os.path.isfile(location):
-            directory = os.path.dirname(os.path.abspath(location))
-            mailbox = self._mailbox_above(directory)
-            folder = self._folder_below(mailbox, directory) if mailbox else context.folder
-            hints = _addresses(mailbox) if mailbox else ()
-            yield from self._read_bmf(location, folder, hints, context)
-        elif not os.path.isdir(location):
+        if not os.path.exists(location):
             yield Problem(ProblemKind.UNREADABLE, location, "", "no such file or folder")
-        elif _is_mailbox(location):
-            yield from self._read_tree(location, (), _addresses(location), context)
-        elif boxes := _mailboxes(location):
-            for mailbox in boxes:
+            return
+        if not os.path.isfile(location) and (_is_mailbox(location) or _mailboxes(location)):
+            for mailbox in [location] if _is_mailbox(location) else _mailboxes(location):
                 yield from self._read_tree(mailbox, (), _addresses(mailbox), context)
+            return
+        directory = location if os.path.isdir(location) else os.path.dirname(os.path.abspath(location))
+        placed = enclosing(directory, _is_mailbox)
+        if placed is not None:
+            mailbox, names = placed
+            folders = tuple(folder_name(n) for n in names) or ("INBOX",)
+            hints = _addresses(mailbox)
         else:
-            mailbox = self._mailbox_above(location)
-            if mailbox:
-                prefix = tuple(self._folder_below(mailbox, location).split("/"))
-                yield from self._read_tree(location, prefix, _addresses(mailbox), context, here=True)
-            else:
-                yield from self._read_tree(location, (context.folder,), (), context, here=True)
-
-    @staticmethod
-    def _mailbox_above(directory: str) -> str | None:
-        path = os.path.abspath(directory)
-        while True:
-            if _is_mailbox(path):
-                return path
-            parent = os.path.dirname(path)
-            if parent == path:
-                return None
-            path = parent
-
-    @staticmethod
-    def _folder_below(mailbox: str, directory: str) -> str:
-        rel = os.path.relpath(directory, mailbox)
-        return "/".join(folder_name(p) for p in rel.split(os.sep)) if rel != "." else "INBOX"
+            folders, hints = (context.folder,), ()
+        if os.path.isfile(location):
+            yield from self._read_bmf(location, "/".join(folders), hints, context)
+        else:
+            yield from self._read_tree(location, folders, hints, context, here=True)
 
     def _read_tree(
         self, directory: str, prefix: tuple[str, ...], hints: tuple[str, ...], context: ReadContext,
         here: bool = False,
     ) -> Iterator[Finding]:  # fmt: skip
         """Every folder under ``directory``; ``here``: the directory is itself a folder."""
-        try:
-            names = sorted(os.listdir(directory))
-        except OSError as e:
-            yield Problem(ProblemKind.UNREADABLE, directory, "", f"cannot list: {e.strerror or e}")
-            return
         if here:
+            try:
+                names = sorted(n for n in os.listdir(directory) if n.lower().endswith(".bmf"))
+            except OSError as e:
+                yield Problem(ProblemKind.UNREADABLE, directory, "", f"cannot list: {e.strerror or e}")
+                return
             for name in names:
-                if name.lower().endswith(".bmf"):
-                    path = os.path.join(directory, name)
-                    yield from self._read_bmf(path, "/".join(prefix), hints, context)
-        for name in names:
-            path = os.path.join(directory, name)
-            if name.startswith("#") or os.path.islink(path) or not os.path.isdir(path):
-                continue
-            yield from self._read_tree(path, (*prefix, folder_name(name)), hints, context, here=True)
+                yield from self._read_bmf(os.path.join(directory, name), "/".join(prefix), hints, context)
+        for path in subdirs(directory):
+            name = os.path.basename(path)
+            if not name.startswith("#"):
+                yield from self._read_tree(path, (*prefix, folder_name(name)), hints, context, here=True)
 
     def _read_bmf(self, path: str, folder: str, hints: tuple[str, ...], context: ReadContext) -> Iterator[Finding]:
         attach_dir = os.path.join(os.path.dirname(path), "#Attach")

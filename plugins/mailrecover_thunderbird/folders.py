@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.places import file_name_text
 from mailrecover.plugin import ReadContext
-from mailrecover.readonly import mapped, open_readonly
+from mailrecover.readonly import mapped, read_head
 from mailrecover.rfc822 import header_fields, remove_fields
+from mailrecover_local.maildir import MaildirPlugin
 from mailrecover_local.mbox import client_flags, split_mbox
 
-__all__ = ["FolderTree", "is_folder_file", "read_head", "read_mbox_folder", "read_tree"]
+__all__ = ["FolderTree", "is_folder_file", "read_mbox_folder", "read_tree"]
 
 _IMAP_DELETED = 0x200000  # X-Mozilla-Status2: deleted on the IMAP server, not yet expunged
 _CLIENT_EXTRA = {"x-account-key"}
@@ -57,14 +58,6 @@ def _client_state(raw: bytes) -> tuple[bytes, frozenset[Flag], bool, tuple[str, 
     return raw, flags, partial, keywords
 
 
-def read_head(path: str, size: int = 4096) -> bytes:
-    fd = open_readonly(path)
-    try:
-        return os.read(fd, size)
-    finally:
-        os.close(fd)
-
-
 def is_folder_file(path: str) -> bool:
     """Whether a file in an account tree may be an mbox folder (its content decides later)."""
     name = os.path.basename(path)
@@ -75,7 +68,7 @@ def is_folder_file(path: str) -> bool:
 
 def read_mbox_folder(path: str, folder: str, hints: tuple[str, ...], context: ReadContext) -> Iterator[Finding]:
     try:
-        head = read_head(path)
+        head = read_head(path, 4096)
     except OSError as e:
         yield Problem(ProblemKind.UNREADABLE, path, "", f"cannot read: {e.strerror or e}")
         return
@@ -107,34 +100,13 @@ def read_mbox_folder(path: str, folder: str, hints: tuple[str, ...], context: Re
 
 
 def _read_maildir_folder(path: str, folder: str, hints: tuple[str, ...], context: ReadContext) -> Iterator[Finding]:
-    for sub in ("cur", "new", "tmp"):
-        directory = os.path.join(path, sub)
-        try:
-            names = sorted(os.listdir(directory))
-        except FileNotFoundError:
-            continue
-        except OSError as e:
-            yield Problem(ProblemKind.UNREADABLE, directory, "", f"cannot list: {e.strerror or e}")
-            continue
-        for name in names:
-            file = os.path.join(directory, name)
-            if name.startswith(".") or not os.path.isfile(file) or os.path.islink(file):
-                continue
-            try:
-                with mapped(file) as data:
-                    raw = bytes(data)
-            except OSError as e:
-                yield Problem(ProblemKind.UNREADABLE, file, "", f"cannot read: {e.strerror or e}")
-                continue
-            context.advance(len(raw))
-            if not header_fields(raw):
-                yield Problem(ProblemKind.DAMAGED, file, "", "no message header found")
-                continue
-            raw, flags, partial, keywords = _client_state(raw)
-            yield Copy(
-                raw=raw, folder=folder, source=file, position="", flags=flags,
-                partial=partial or sub == "tmp", keywords=keywords, account_hints=hints,
-            )  # fmt: skip
+    """A maildir-store folder: the Maildir reader's copies with Thunderbird's state taken out."""
+    for found in MaildirPlugin().read(path, replace(context, folder=folder)):
+        if isinstance(found, Copy):
+            raw, flags, partial, keywords = _client_state(found.raw)
+            found = replace(found, raw=raw, flags=found.flags | flags, partial=found.partial or partial,
+                            keywords=keywords, account_hints=hints)  # fmt: skip
+        yield found
 
 
 def _is_maildir_folder(path: str) -> bool:

@@ -6,11 +6,15 @@ import os
 from collections.abc import Iterable, Iterator
 
 from mailrecover.model import Finding, Problem, ProblemKind
-from mailrecover.places import existing_dirs, home, mac_library, tree_size, windows_roaming, xdg_config
+from mailrecover.places import (
+    enclosing, existing_dirs, file_name_text, home, mac_library, subdirs, tree_size, windows_roaming,
+    xdg_config,
+)
 from mailrecover.plugin import ReadContext, Store
+from mailrecover.readonly import read_head
 
-from .folders import FolderTree, is_folder_file, read_head, read_mbox_folder, read_tree
-from .profile import is_profile, listed_profiles, profile_accounts, profile_addresses
+from .folders import FolderTree, is_folder_file, read_mbox_folder, read_tree
+from .profile import is_account_dir, is_profile, listed_profiles, profile_accounts, profile_addresses
 
 __all__ = ["ThunderbirdPlugin"]
 
@@ -35,23 +39,16 @@ def _roots() -> list[str]:
     ])]  # fmt: skip
 
 
-def _has_msf(path: str) -> bool:
-    try:
-        return any(n.endswith(".msf") for n in os.listdir(path))
-    except OSError:
-        return False
-
-
-def _account_root(path: str) -> tuple[str, str | None] | None:
-    """For a path inside an account tree: the account folder and the profile, if any."""
-    path = os.path.abspath(path)
-    child, parent = path, os.path.dirname(path)
-    while parent != child:
-        if os.path.basename(parent).lower() in _TOPS:
-            profile = os.path.dirname(parent)
-            return child, profile if is_profile(profile) else None
-        child, parent = parent, os.path.dirname(parent)
-    return None
+def _place(path: str) -> tuple[str, str | None, tuple[str, ...]] | None:
+    """For a path inside an account tree: the account folder, the profile if there is one,
+    and the folder names from the account folder down to the path (``.sbd`` removed)."""
+    found = enclosing(path, lambda d: os.path.basename(d).lower() in _TOPS)
+    if found is None or not found[1]:
+        return None
+    top, names = found
+    profile = os.path.dirname(top)
+    parts = tuple(file_name_text(n[: -len(".sbd")] if n.endswith(".sbd") else n) for n in names[1:])
+    return os.path.join(top, names[0]), profile if is_profile(profile) else None, parts
 
 
 def _hints_for(account_dir: str, profile: str | None) -> tuple[str, ...]:
@@ -62,14 +59,6 @@ def _hints_for(account_dir: str, profile: str | None) -> tuple[str, ...]:
         if os.path.realpath(account.directory) == os.path.realpath(account_dir):
             return account.hints
     return ()
-
-
-def _prefix(path: str, account_dir: str) -> tuple[str, ...]:
-    """Folder names from the account folder down to ``path`` (``.sbd`` removed)."""
-    rel = os.path.relpath(path, account_dir)
-    if rel == ".":
-        return ()
-    return tuple(p[: -len(".sbd")] if p.endswith(".sbd") else p for p in rel.split(os.sep))
 
 
 class ThunderbirdPlugin:
@@ -88,7 +77,7 @@ class ThunderbirdPlugin:
             if os.path.isfile(location + ".msf"):
                 return 95
             try:
-                head = read_head(location)
+                head = read_head(location, 4096)
             except OSError:
                 return 0
             return 92 if head.startswith(b"From ") and b"\nX-Mozilla-Status:" in head else 0
@@ -108,11 +97,8 @@ class ThunderbirdPlugin:
                 subs = [os.path.join(location, n) for n in os.listdir(location)]
             except OSError:
                 return 0
-            return 90 if any(os.path.isdir(s) and _has_msf(s) for s in subs) else 0
-        parent = os.path.basename(os.path.dirname(os.path.abspath(location))).lower()
-        if _has_msf(location) or parent in _TOPS:
-            return 85
-        return 0
+            return 90 if any(is_account_dir(s) for s in subs) else 0
+        return 85 if is_account_dir(location) else 0
 
     def discover(self) -> Iterable[Store]:
         for root in _roots():
@@ -160,32 +146,23 @@ class ThunderbirdPlugin:
         if os.path.isfile(os.path.join(profile, "prefs.js")):
             yield from self._read_profile(profile, context, under=top)
             return
-        try:
-            names = sorted(os.listdir(top))
-        except OSError as e:
-            yield Problem(ProblemKind.UNREADABLE, top, "", f"cannot list: {e.strerror or e}")
-            return
-        for name in names:
-            path = os.path.join(top, name)
-            if os.path.isdir(path) and not os.path.islink(path):
-                yield from read_tree(FolderTree(path), context)
+        for path in subdirs(top):
+            yield from read_tree(FolderTree(path), context)
 
     def _read_inside(self, directory: str, context: ReadContext) -> Iterator[Finding]:
         """An account folder, or a ``.sbd`` folder inside one."""
-        found = _account_root(directory)
-        if found is None:  # an account folder on its own
+        placed = _place(directory)
+        if placed is None:  # an account folder on its own
             yield from read_tree(FolderTree(directory), context)
             return
-        account_dir, profile = found
-        prefix = _prefix(directory, account_dir)
-        yield from read_tree(FolderTree(directory, prefix, _hints_for(account_dir, profile)), context)
+        account_dir, profile, parts = placed
+        yield from read_tree(FolderTree(directory, parts, _hints_for(account_dir, profile)), context)
 
     def _read_file(self, path: str, context: ReadContext) -> Iterator[Finding]:
         """One mbox folder file; named from its place in the account tree when it has one."""
-        found = _account_root(path)
-        if found is None:
+        placed = _place(path)
+        if placed is None:
             yield from read_mbox_folder(path, context.folder, (), context)
             return
-        account_dir, profile = found
-        folder = "/".join(_prefix(path, account_dir))
-        yield from read_mbox_folder(path, folder, _hints_for(account_dir, profile), context)
+        account_dir, profile, parts = placed
+        yield from read_mbox_folder(path, "/".join(parts), _hints_for(account_dir, profile), context)

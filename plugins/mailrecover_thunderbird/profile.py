@@ -14,10 +14,12 @@ import os
 import re
 from dataclasses import dataclass
 
-from mailrecover.readonly import open_readonly
+from mailrecover.places import subdirs
+from mailrecover.readonly import read_head
 
 __all__ = [
     "Account",
+    "is_account_dir",
     "is_profile",
     "listed_profiles",
     "parse_prefs",
@@ -46,12 +48,7 @@ class Account:
 
 
 def _read_text(path: str) -> str:
-    fd = open_readonly(path)
-    try:
-        data = os.read(fd, _MAX_SETTINGS)
-    finally:
-        os.close(fd)
-    return data.decode("utf-8", "replace")
+    return read_head(path, _MAX_SETTINGS).decode("utf-8", "replace")
 
 
 def parse_prefs(text: str) -> dict[str, str | int | bool]:
@@ -72,9 +69,23 @@ def parse_prefs(text: str) -> dict[str, str | int | bool]:
     return prefs
 
 
+def is_account_dir(path: str) -> bool:
+    """Whether a directory looks like one account's folder tree: index files or subfolders."""
+    try:
+        with os.scandir(path) as entries:
+            return any(e.name.endswith(".msf") or (e.name.endswith(".sbd") and e.is_dir()) for e in entries)
+    except OSError:
+        return False
+
+
 def is_profile(path: str) -> bool:
-    """Whether ``path`` is a profile that holds mail (not, say, a Firefox profile)."""
-    return any(os.path.isdir(os.path.join(path, d)) for d in ("Mail", "ImapMail"))
+    """Whether ``path`` is a profile that holds mail (not a Firefox profile, not ~/Mail of MH)."""
+    tops = [os.path.join(path, d) for d in ("Mail", "ImapMail") if os.path.isdir(os.path.join(path, d))]
+    if not tops:
+        return False
+    if os.path.isfile(os.path.join(path, "prefs.js")):
+        return True
+    return any(is_account_dir(d) for top in tops for d in subdirs(top))
 
 
 def _split_any(path: str) -> list[str]:
@@ -111,18 +122,8 @@ def listed_profiles(root: str) -> tuple[list[str], list[str]]:
         elif os.path.realpath(path) not in map(os.path.realpath, found):
             found.append(path)
     for base in (os.path.join(root, "Profiles"), root):
-        try:
-            names = sorted(os.listdir(base))
-        except OSError:
-            continue
-        for name in names:
-            path = os.path.join(base, name)
-            if (
-                os.path.isdir(path)
-                and not os.path.islink(path)
-                and is_profile(path)
-                and os.path.realpath(path) not in map(os.path.realpath, found)
-            ):
+        for path in subdirs(base):
+            if is_profile(path) and os.path.realpath(path) not in map(os.path.realpath, found):
                 found.append(path)
     return found, problems
 
@@ -208,13 +209,7 @@ def profile_accounts(profile: str) -> tuple[list[Account], list[str]]:
             hints=tuple(dict.fromkeys(hints)), mail=kind not in _NOT_MAIL,
         ))  # fmt: skip
     for top in ("Mail", "ImapMail"):
-        base = os.path.join(profile, top)
-        try:
-            names = sorted(os.listdir(base))
-        except OSError:
-            continue
-        for name in names:
-            path = os.path.join(base, name)
-            if os.path.isdir(path) and not os.path.islink(path) and os.path.realpath(path) not in seen:
+        for path in subdirs(os.path.join(profile, top)):
+            if os.path.realpath(path) not in seen:
                 accounts.append(Account(directory=path, kind=""))
     return accounts, problems

@@ -16,12 +16,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
 
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
-from mailrecover.places import existing_dirs, file_name_text, tree_size, windows_local
+from mailrecover.places import enclosing, existing_dirs, file_name_text, subdirs, tree_size, windows_local
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import mapped, open_readonly
+from mailrecover.readonly import read_head, read_message_file
 from mailrecover.rfc822 import header_fields
 
 __all__ = ["WindowsMailPlugin", "oeaccount_addresses"]
@@ -49,11 +48,7 @@ def oeaccount_addresses(directory: str) -> tuple[str, ...]:
         return ()
     for name in names:
         try:
-            fd = open_readonly(os.path.join(directory, name))
-            try:
-                text = _text(os.read(fd, _MAX_SETTINGS))
-            finally:
-                os.close(fd)
+            text = _text(read_head(os.path.join(directory, name), _MAX_SETTINGS))
         except OSError:
             continue
         found += [m.group(1).strip().lower() for m in _ADDRESS.finditer(text)]
@@ -71,27 +66,18 @@ def _is_root(path: str) -> bool:
 
 def _all_addresses(root: str) -> tuple[str, ...]:
     found = list(oeaccount_addresses(root))
-    try:
-        names = sorted(os.listdir(root))
-    except OSError:
-        names = []
-    for name in names:
-        if os.path.isdir(os.path.join(root, name)):
-            found += oeaccount_addresses(os.path.join(root, name))
+    for directory in subdirs(root):
+        found += oeaccount_addresses(directory)
     return tuple(dict.fromkeys(found))
 
 
 def _under_root(path: str) -> tuple[str, str, tuple[str, ...]] | None:
     """For a folder inside a store: the store root, the account folder and the folder names."""
-    names: list[str] = []
-    child = os.path.abspath(path)
-    parent = os.path.dirname(child)
-    while parent != child:
-        if _is_root(parent):
-            return parent, child, tuple(file_name_text(n) for n in reversed(names))
-        names.append(os.path.basename(child))
-        child, parent = parent, os.path.dirname(parent)
-    return None
+    placed = enclosing(path, _is_root)
+    if placed is None or not placed[1]:
+        return None
+    root, names = placed
+    return root, os.path.join(root, names[0]), tuple(file_name_text(n) for n in names[1:])
 
 
 class WindowsMailPlugin:
@@ -122,16 +108,9 @@ class WindowsMailPlugin:
             return
         if _is_root(location):
             everyone = _all_addresses(location)
-            try:
-                names = sorted(os.listdir(location))
-            except OSError as e:
-                yield Problem(ProblemKind.UNREADABLE, location, "", f"cannot list: {e.strerror or e}")
-                return
-            for name in names:
-                path = os.path.join(location, name)
-                if name.lower() in _NOT_MAIL_DIRS or os.path.islink(path) or not os.path.isdir(path):
-                    continue
-                yield from self._read_folder(path, (), oeaccount_addresses(path) or everyone, context)
+            for path in subdirs(location):
+                if os.path.basename(path).lower() not in _NOT_MAIL_DIRS:
+                    yield from self._read_folder(path, (), oeaccount_addresses(path) or everyone, context)
         elif placed := _under_root(location):
             root, account, names = placed
             hints = oeaccount_addresses(account) or _all_addresses(root)
@@ -154,16 +133,13 @@ class WindowsMailPlugin:
             path = os.path.join(directory, entry)
             if entry.lower().endswith(".eml") and os.path.isfile(path) and not os.path.islink(path):
                 yield from self._read_eml(path, folder, hints, context)
-        for entry in entries:
-            path = os.path.join(directory, entry)
-            if os.path.isdir(path) and not os.path.islink(path):
-                yield from self._read_folder(path, (*names, file_name_text(entry)), hints, context, default)
+        for path in subdirs(directory):
+            yield from self._read_folder(path, (*names, file_name_text(os.path.basename(path))), hints, context,
+                                         default)  # fmt: skip
 
     def _read_eml(self, path: str, folder: str, hints: tuple[str, ...], context: ReadContext) -> Iterator[Finding]:
         try:
-            with mapped(path) as data:
-                raw = bytes(data)
-            mtime = os.stat(path).st_mtime
+            raw, received = read_message_file(path)
         except OSError as e:
             yield Problem(ProblemKind.UNREADABLE, path, "", f"cannot read: {e.strerror or e}")
             return
@@ -172,4 +148,4 @@ class WindowsMailPlugin:
             yield Problem(ProblemKind.NOT_MAIL, path, "", "no message header found")
             return
         yield Copy(raw=raw, folder=folder, source=path, position="", account_hints=hints,
-                   internal_date=datetime.fromtimestamp(mtime, timezone.utc))  # fmt: skip
+                   internal_date=received)  # fmt: skip

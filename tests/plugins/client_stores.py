@@ -5,13 +5,18 @@ what a test needs to check (paths, Message-IDs)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from mailrecover.model import Copy
 
 __all__ = [
     "OWNER",
     "OTHER",
     "message",
+    "by_message_id",
+    "message_id",
     "restored_maildir",
     "ThunderbirdProfile",
     "build_thunderbird",
@@ -200,6 +205,23 @@ def build_thunderbird(base: Path, *, maildir_local: bool = False) -> Thunderbird
     return ThunderbirdProfile(root, profile, expected)
 
 
+def message_id(raw: bytes) -> str:
+    """The Message-ID field's value as written, or '' without one."""
+    return next((line.split(b":", 1)[1].strip().decode() for line in raw.splitlines()
+                 if line.lower().startswith(b"message-id:")), "")  # fmt: skip
+
+
+def by_message_id(findings: Iterable[object]) -> dict[str, Copy]:
+    """The copies among ``findings`` by Message-ID; each Message-ID must come once."""
+    out: dict[str, Copy] = {}
+    for c in findings:
+        if isinstance(c, Copy):
+            mid = message_id(c.raw)
+            assert mid not in out, f"{mid} read twice"
+            out[mid] = c
+    return out
+
+
 def restored_maildir(root: Path) -> dict[str, tuple[str, str, bytes]]:
     """Message-ID -> (Maildir++ folder directory, '' for INBOX; flag letters; bytes)."""
     found: dict[str, tuple[str, str, bytes]] = {}
@@ -207,8 +229,7 @@ def restored_maildir(root: Path) -> dict[str, tuple[str, str, bytes]]:
         folder = "" if cur.parent == root else cur.parent.name
         for path in sorted(cur.iterdir()):
             raw = path.read_bytes()
-            mid = next((line.split(b":", 1)[1].strip().decode() for line in raw.splitlines()
-                        if line.lower().startswith(b"message-id:")), path.name)  # fmt: skip
+            mid = message_id(raw) or path.name
             assert mid not in found, f"{mid} restored twice"
             found[mid] = (folder, path.name.rsplit(":2,", 1)[1], raw)
     return found

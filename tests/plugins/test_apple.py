@@ -16,7 +16,7 @@ from mailrecover_apple.emlx import leaves, plist_flags
 from mailrecover_apple.plugin import AppleMailPlugin
 
 from ..builders import snapshot
-from .client_stores import OWNER, build_apple_mail, emlx, message, restored_maildir
+from .client_stores import OWNER, build_apple_mail, by_message_id, emlx, message, message_id, restored_maildir
 from .contract import Sample, SourcePluginContract
 
 S = Flag.SEEN
@@ -84,7 +84,7 @@ class TestAppleMailContract(SourcePluginContract):
 
 def test_folders_flags_dates_and_the_partial_made_whole(tmp_path):
     store = build_apple_mail(tmp_path)
-    copies = {c.raw.split(b"Message-ID: <")[1].split(b".")[0].decode(): c for c in _copies(_read(store.library))}
+    copies = {mid[1:].split(".")[0]: c for mid, c in by_message_id(_read(store.library)).items()}
     got = {k: (c.folder, c.flags, c.partial) for k, c in copies.items()}
     assert got == {
         "101": ("INBOX", {S}, False),
@@ -148,9 +148,7 @@ def test_corpus_partials_survive_gather_and_restore(corpus, tmp_path):
     assert len(restored) == 7  # 114892…114895 are one mail
     by_id = {}
     for ident in PARTS_WITH_FILES:
-        raw = (base / "Messages" / f"{ident}.partial.emlx").read_bytes()
-        mid = next(line.split(b":", 1)[1].strip().decode() for line in raw.splitlines()
-                   if line.lower().startswith(b"message-id:"))  # fmt: skip
+        mid = message_id((base / "Messages" / f"{ident}.partial.emlx").read_bytes())
         by_id.setdefault(mid, _attachment_files(base, ident))
     for mid, files in by_id.items():
         assert _payloads(restored[mid][2], files) == files, mid

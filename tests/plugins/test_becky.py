@@ -16,7 +16,7 @@ from mailrecover_becky.bmf import becky_flags, read_ini, split_bmf
 from mailrecover_becky.plugin import BeckyPlugin
 
 from ..builders import snapshot
-from .client_stores import OTHER, OWNER, build_becky, message, restored_maildir
+from .client_stores import by_message_id, OTHER, OWNER, build_becky, message, restored_maildir
 from .contract import Sample, SourcePluginContract
 
 S = Flag.SEEN
@@ -28,16 +28,6 @@ def _utf7(name: str) -> str:
 
 def _read(location, folder: str = "INBOX") -> list:
     return list(BeckyPlugin().read(str(location), ReadContext(folder=folder)))
-
-
-def _by_mid(found) -> dict[str, Copy]:
-    out = {}
-    for c in found:
-        if isinstance(c, Copy):
-            mid = c.raw.split(b"Message-ID: ")[1].split(b"\r\n")[0].decode()
-            assert mid not in out
-            out[mid] = c
-    return out
 
 
 class TestBeckyContract(SourcePluginContract):
@@ -79,7 +69,7 @@ def test_folders_flags_owners_and_bytes(tmp_path):
     becky = build_becky(tmp_path)
     found = _read(becky.root)
     assert [f for f in found if isinstance(f, Problem)] == []
-    copies = _by_mid(found)
+    copies = by_message_id(found)
     assert {mid: c.folder for mid, c in copies.items()} == becky.expected  # no #Templates, no .mb names
     flags = {mid.split(".")[0][1:]: c.flags for mid, c in copies.items()}
     assert flags["201"] == {S} and flags["202"] == {S, Flag.ANSWERED} and flags["203"] == frozenset()
@@ -95,7 +85,7 @@ def test_folders_flags_owners_and_bytes(tmp_path):
 
 def test_attachment_comes_back_from_attach_folder(tmp_path):
     becky = build_becky(tmp_path)
-    raw = _by_mid(_read(becky.root))["<204.test@example.org>"].raw
+    raw = by_message_id(_read(becky.root))["<204.test@example.org>"].raw
     assert b"X-Becky-Include" not in raw
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     pdf = next(p for p in msg.walk() if p.get_content_type() == "application/pdf")
@@ -110,7 +100,7 @@ def test_missing_attachment_and_unterminated_message_are_problems(tmp_path):
     found = _read(becky.mailbox)
     problems = sorted((Path(p.source).name, p.kind) for p in found if isinstance(p, Problem))
     assert problems == [("00000002.bmf", ProblemKind.DAMAGED), ("00000003.bmf", ProblemKind.TRUNCATED)]
-    copies = _by_mid(f for f in found if isinstance(f, Copy) and b"<cut@x>" not in f.raw)
+    copies = by_message_id(f for f in found if isinstance(f, Copy) and b"<cut@x>" not in f.raw)
     assert copies["<204.test@example.org>"].partial
     assert b"X-Becky-Include: 3f2a1b00.att" in copies["<204.test@example.org>"].raw
     assert sum(isinstance(f, Copy) for f in found) == 9  # hanako's is not in taro's mailbox

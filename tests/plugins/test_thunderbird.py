@@ -14,7 +14,7 @@ from mailrecover.plugin import ReadContext, load_plugins
 from mailrecover_thunderbird.plugin import ThunderbirdPlugin
 
 from ..builders import snapshot
-from .client_stores import OWNER, build_thunderbird, message, restored_maildir
+from .client_stores import OWNER, build_thunderbird, message, message_id, restored_maildir
 from .contract import Sample, SourcePluginContract
 
 S, R, F = Flag.SEEN, Flag.ANSWERED, Flag.FLAGGED
@@ -27,8 +27,7 @@ def _copies(location: Path | str, folder: str = "INBOX") -> list[Copy]:
 
 
 def _mid(c: Copy) -> int:
-    line = next(line for line in c.raw.splitlines() if line.startswith(b"Message-ID:"))
-    return int(line.split(b"<")[1].split(b".")[0])
+    return int(message_id(c.raw)[1:].split(".")[0])
 
 
 class TestThunderbirdContract(SourcePluginContract):
@@ -49,6 +48,7 @@ class TestThunderbirdContract(SourcePluginContract):
     def build_large(self, root: Path, nbytes: int) -> str:
         inbox = root / "profile" / "Mail" / "Local Folders" / "Inbox"
         inbox.parent.mkdir(parents=True)
+        (inbox.parent / "Inbox.msf").write_bytes(b"")
         body = ("x" * 75 + "\n") * 600
         with inbox.open("wb") as f:
             n = 0
@@ -185,7 +185,7 @@ def test_discover_finds_profiles_in_a_fake_home(tmp_path, monkeypatch, layout):
 
 
 def test_gather_and_restore_through_the_command_line(tmp_path, capsys):
-    tb = build_thunderbird(tmp_path / "sources")
+    build_thunderbird(tmp_path / "sources")
     before = snapshot(tmp_path / "sources")
     ws = tmp_path / "ws"
     assert main(["--workspace", str(ws), "gather", "--account", OWNER, str(tmp_path / "sources")]) == 0

@@ -12,22 +12,12 @@ from mailrecover.plugin import ReadContext, load_plugins
 from mailrecover_windows_mail.plugin import WindowsMailPlugin, oeaccount_addresses
 
 from ..builders import snapshot
-from .client_stores import OWNER, build_windows_mail, message, restored_maildir
+from .client_stores import by_message_id, OWNER, build_windows_mail, message, restored_maildir
 from .contract import Sample, SourcePluginContract
 
 
 def _read(location, folder: str = "INBOX") -> list:
     return list(WindowsMailPlugin().read(str(location), ReadContext(folder=folder)))
-
-
-def _by_mid(found) -> dict[str, Copy]:
-    out: dict[str, Copy] = {}
-    for c in found:
-        if isinstance(c, Copy):
-            mid = c.raw.split(b"Message-ID: ")[1].split(b"\r\n")[0].decode()
-            assert mid not in out, mid
-            out[mid] = c
-    return out
 
 
 class TestWindowsMailContract(SourcePluginContract):
@@ -67,7 +57,7 @@ def test_folders_without_account_and_owner_from_settings(tmp_path):
     store = build_windows_mail(tmp_path)
     found = _read(store.live)
     assert [f for f in found if isinstance(f, Problem)] == []
-    copies = _by_mid(found)
+    copies = by_message_id(found)
     assert {mid: c.folder for mid, c in copies.items()} == store.expected  # Backup/ not read
     assert all(c.account_hints == (OWNER,) for c in copies.values())
     assert all(c.flags == frozenset() and c.internal_date is not None for c in copies.values())
@@ -76,7 +66,7 @@ def test_folders_without_account_and_owner_from_settings(tmp_path):
 
 def test_windows_mail_on_vista(tmp_path):
     store = build_windows_mail(tmp_path)
-    copies = _by_mid(_read(store.vista))
+    copies = by_message_id(_read(store.vista))
     assert {mid: c.folder for mid, c in copies.items()} == {
         "<311.test@example.org>": "INBOX", "<312.test@example.org>": "Sent Items",
     }  # fmt: skip
@@ -145,7 +135,7 @@ def test_discover_finds_stores_in_a_fake_home(tmp_path, monkeypatch, layout):
 
 
 def test_gather_and_restore_through_the_command_line(tmp_path):
-    store = build_windows_mail(tmp_path / "sources")
+    build_windows_mail(tmp_path / "sources")
     before = snapshot(tmp_path / "sources")
     ws, target = tmp_path / "ws", tmp_path / "restored"
     assert main(["--workspace", str(ws), "gather", "--account", OWNER, str(tmp_path / "sources")]) == 0
