@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -129,15 +130,17 @@ def file_name_text(name: str) -> str:
 
     Names copied from Japanese Windows (zip, FAT, old Samba) arrive as CP932 bytes,
     which Python hands over with surrogate escapes; they are decoded as CP932 here.
+    Names from a Mac come decomposed (NFD: ``シ`` + ``゛``); they are composed (NFC),
+    so that one folder has one name whichever machine it was copied from.
     """
     try:
         name.encode("utf-8")
-        return name
+        return unicodedata.normalize("NFC", name)
     except UnicodeEncodeError:
         raw = os.fsencode(name)
     for codec in ("utf-8", "cp932"):
         try:
-            return raw.decode(codec)
+            return unicodedata.normalize("NFC", raw.decode(codec))
         except UnicodeDecodeError:
             continue
     return raw.decode("utf-8", "replace")

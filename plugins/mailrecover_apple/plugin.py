@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
-from mailrecover.places import existing_dirs, file_name_text, mac_library, tree_size
+from mailrecover.places import existing_dirs, file_name_text, mac_library, subdirs, tree_size
 from mailrecover.plugin import ReadContext, Store
 
 from .emlx import parse_emlx, restore_parts
@@ -26,6 +26,13 @@ def _folder_of(path: str, location: str, default: str) -> str:
     rel = os.path.relpath(os.path.dirname(path), os.path.dirname(os.path.normpath(location)))
     boxes = [file_name_text(p)[: -len(".mbox")] for p in rel.split(os.sep) if p.endswith(".mbox")]
     return "/".join(boxes) if boxes else default
+
+
+def _is_mail_dir(path: str) -> bool:
+    """``~/Library/Mail`` itself, in any version: account folders holding ``.mbox`` folders."""
+    if os.path.basename(os.path.normpath(path)) != "Mail":
+        return False
+    return any(os.path.basename(box).endswith(".mbox") for d in subdirs(path) for box in subdirs(d))
 
 
 def _attachments_dir(path: str) -> str:
@@ -49,7 +56,7 @@ class AppleMailPlugin:
         if not os.path.isdir(location):
             return 0
         base = os.path.basename(os.path.normpath(location))
-        if _VERSION_DIR.match(base) or base.endswith(".mbox"):
+        if _VERSION_DIR.match(base) or base.endswith(".mbox") or _is_mail_dir(location):
             return 90
         try:
             names = os.listdir(location)
@@ -69,12 +76,10 @@ class AppleMailPlugin:
 
     def discover(self) -> Iterable[Store]:
         for mail in existing_dirs([mac_library() / "Mail"]):
-            try:
-                versions = sorted(n for n in os.listdir(mail) if _VERSION_DIR.match(n))
-            except OSError:
-                continue
-            for v in versions:
-                path = os.path.join(mail, v)
+            versions = [d for d in subdirs(mail) if _VERSION_DIR.match(os.path.basename(d))]
+            if not versions and _is_mail_dir(str(mail)):
+                versions = [str(mail)]  # Mail before Lion keeps its accounts right here
+            for path in versions:
                 yield Store(self.name, path, tree_size(path))
 
     def read(self, location: str, context: ReadContext) -> Iterator[Finding]:

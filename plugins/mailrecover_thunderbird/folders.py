@@ -38,6 +38,7 @@ class FolderTree:
     directory: str
     prefix: tuple[str, ...] = ()
     hints: tuple[str, ...] = ()
+    maildir: bool = False  # the account uses the maildir store: plain files are not folders
 
 
 def _client_state(raw: bytes) -> tuple[bytes, frozenset[Flag], bool, tuple[str, ...]]:
@@ -127,10 +128,10 @@ def read_tree(tree: FolderTree, context: ReadContext) -> Iterator[Finding]:
         label = file_name_text(name)
         if os.path.isdir(path):
             if name.endswith(".sbd"):
-                sub = FolderTree(path, (*tree.prefix, label[: -len(".sbd")]), tree.hints)
+                sub = replace(tree, directory=path, prefix=(*tree.prefix, label[: -len(".sbd")]))
                 yield from read_tree(sub, context)
             elif _is_maildir_folder(path):
                 folder = "/".join((*tree.prefix, label))
                 yield from _read_maildir_folder(path, folder, tree.hints, context)
-        elif is_folder_file(path):
+        elif not tree.maildir and is_folder_file(path):
             yield from read_mbox_folder(path, "/".join((*tree.prefix, label)), tree.hints, context)

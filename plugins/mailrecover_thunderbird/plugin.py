@@ -138,7 +138,7 @@ class ThunderbirdPlugin:
             if under is not None and os.path.dirname(real) != os.path.realpath(under):
                 continue
             done.add(real)
-            yield from read_tree(FolderTree(account.directory, (), account.hints), context)
+            yield from read_tree(FolderTree(account.directory, (), account.hints, account.maildir), context)
 
     def _read_top(self, top: str, context: ReadContext) -> Iterator[Finding]:
         """A ``Mail/`` or ``ImapMail/`` folder: its accounts, with their owners if the profile says."""

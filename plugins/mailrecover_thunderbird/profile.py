@@ -146,7 +146,7 @@ def _resolve_directory(profile: str, prefs: dict[str, str | int | bool], server:
             return path
     absolute = prefs.get(f"mail.server.{server}.directory")
     if isinstance(absolute, str) and absolute:
-        if os.path.isdir(absolute):
+        if os.path.isabs(absolute) and is_account_dir(absolute):  # kept outside the profile
             return absolute
         parts = _split_any(absolute)
         for i in range(len(parts) - 1, -1, -1):  # the profile moved: keep the tail under Mail/

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import shutil
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -153,6 +154,24 @@ def test_corpus_partials_survive_gather_and_restore(corpus, tmp_path):
     for mid, files in by_id.items():
         assert _payloads(restored[mid][2], files) == files, mid
     assert snapshot(corpus / "emlx") == before
+
+
+def test_mail_before_lion_and_decomposed_names(tmp_path, monkeypatch):
+    """Mail 4 keeps accounts straight in ~/Library/Mail; a Mac writes names decomposed (NFD)."""
+    mail = tmp_path / "Library" / "Mail"
+    projects = unicodedata.normalize("NFD", "プロジェクト")
+    assert projects != "プロジェクト"
+    files = {
+        mail / "IMAP-taro@imap.example.co.jp" / "INBOX.mbox" / "Messages" / "1.emlx": emlx(message(401), 1),
+        mail / "Mailboxes" / f"{projects}.mbox" / "Messages" / "2.emlx": emlx(message(402), 1),
+    }
+    for path, data in files.items():
+        path.parent.mkdir(parents=True)
+        path.write_bytes(data)
+    assert AppleMailPlugin().detect(str(mail)) >= 80
+    assert sorted(c.folder for c in _copies(_read(mail))) == ["INBOX", "プロジェクト"]
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert [s.location for s in AppleMailPlugin().discover()] == [str(mail)]
 
 
 @pytest.mark.parametrize("layout", ["macos", "windows", "linux"])

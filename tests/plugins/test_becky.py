@@ -120,6 +120,32 @@ def test_any_part_of_a_data_folder_keeps_its_names(tmp_path, part, folders):
     assert {c.account_hints for c in copies} == {(OWNER,)}
 
 
+def test_folder_paths_named_by_real_filter_files(corpus, tmp_path):
+    """Becky!'s own filter files name folders as ``11111111.mb\\!!!!Inbox\\Sub\\``: build them."""
+    root = tmp_path / "Becky"
+    wanted = {}
+    for name in ("tb_becky_IFilter.def", "tb_becky_OFilter.def", "tb_becky_4e4d186e.bab"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes((corpus / "becky" / name).read_bytes())
+        for line in (corpus / "becky" / name).read_bytes().decode("cp932").splitlines():
+            if line.startswith("!M:"):
+                parts = [p for p in line[3:].split("\\") if p]
+                folder = root.joinpath(*parts)
+                folder.mkdir(parents=True, exist_ok=True)
+                n = 500 + len(wanted)
+                (folder / "00000001.bmf").write_bytes(message(n, nl="\r\n") + b".\r\n")
+                wanted[f"<{n}.test@example.org>"] = parts
+    (root / "11111111.mb" / "Mailbox.ini").write_bytes(b"[Account]\r\nMailAddress=taro@example.co.jp\r\n")
+    found = _read(root)
+    assert [f for f in found if isinstance(f, Problem)] == []
+    folders = {mid: c.folder for mid, c in by_message_id(found).items()}
+    assert sorted(folders.values()) == [
+        "INBOX/From11_OR_12", "INBOX/Sub11_OR_12", "INBOX/Sub12+From11",
+        "Sent/Sent/Sub21_OR_22", "Sent/Sent/To21", "Sent/Sent/To21_OR_22",
+    ]  # fmt: skip
+    assert len(wanted) == 6
+
+
 def test_bmf_splitting_and_flags():
     data = b"Subject: a\r\nX-Becky-Status: 7,1\r\n\r\n..\r\n...x\r\n.\r\nSubject: b\r\n\r\nb\r\n.\r\n"
     messages = list(split_bmf(data))

@@ -109,6 +109,12 @@ def test_maildir_store_reads_the_same(tmp_path):
 
     assert local(maildir) == local(mbox)
     assert len(local(mbox)) == 4
+    # storeContractID decides what a plain file beside the folders is: in a maildir store, not a folder
+    for tb in (mbox, maildir):
+        (tb.profile / "Mail" / "Local Folders" / "Archives").write_bytes(b"\x00leftover")
+    assert [p.kind for p in ThunderbirdPlugin().read(str(mbox.root), ReadContext()) if isinstance(p, Problem)] == [
+        ProblemKind.NOT_MAIL]
+    assert len(_copies(maildir.root)) == 14
 
 
 @pytest.mark.parametrize("part, folders", [
