@@ -29,6 +29,7 @@ _FLAG_BITS = ((0, Flag.SEEN), (1, Flag.DELETED), (2, Flag.ANSWERED), (4, Flag.FL
 _PLIST_START = re.compile(rb"<\?xml[^>]*\?>\s*(?:<!DOCTYPE[^>]*>\s*)?<plist")
 _BOUNDARY = re.compile(rb'boundary\s*=\s*(?:"([^"]+)"|([^\s;]+))', re.I)
 _APPLE_LENGTH = "x-apple-content-length"
+_MAX_DEPTH = 40
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def leaves(raw: bytes, start: int = 0, end: int | None = None, number: str = "")
     body = start + header_end(raw[start:end])
     fields = header_fields(raw[start:body])
     boundary = _boundary(fields)
-    if boundary is None:
+    if boundary is None or number.count(".") >= _MAX_DEPTH:  # hostile nesting ends here
         yield Leaf(number or "1", start, body, end, fields)
         return
     delimiter = re.compile(rb"^--" + re.escape(boundary) + rb"(--)?[ \t]*(?:\r?\n|$)", re.M)

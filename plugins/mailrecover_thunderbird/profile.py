@@ -31,6 +31,7 @@ _PREF = re.compile(
     r'user_pref\(\s*"((?:[^"\\]|\\.)*)"\s*,\s*("(?:[^"\\]|\\.)*"|[^)]*?)\s*\)\s*;'
 )
 _MAILDIR_STORE = "maildirstore"
+_FEEDS = re.compile(r"^Feeds(?:-\d+)?$")
 #: Server types whose folders hold something other than the user's mail.
 _NOT_MAIL = {"nntp", "rss", "movemail-news"}
 _MAX_SETTINGS = 8 << 20
@@ -210,6 +211,7 @@ def profile_accounts(profile: str) -> tuple[list[Account], list[str]]:
         ))  # fmt: skip
     for top in ("Mail", "ImapMail"):
         for path in subdirs(os.path.join(profile, top)):
-            if os.path.realpath(path) not in seen:
-                accounts.append(Account(directory=path, kind=""))
+            if os.path.realpath(path) not in seen:  # no server names it: Feeds is the feed reader's
+                feeds = top == "Mail" and _FEEDS.match(os.path.basename(path)) is not None
+                accounts.append(Account(directory=path, kind="rss" if feeds else "", mail=not feeds))
     return accounts, problems

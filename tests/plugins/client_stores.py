@@ -9,7 +9,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mailrecover.model import Copy
+from mailrecover.model import Copy, Finding
+from mailrecover.plugin import Plugin, ReadContext
+
+from ..builders import snapshot
 
 __all__ = [
     "OWNER",
@@ -17,6 +20,7 @@ __all__ = [
     "message",
     "by_message_id",
     "message_id",
+    "read_untouched",
     "restored_maildir",
     "ThunderbirdProfile",
     "build_thunderbird",
@@ -203,6 +207,15 @@ def build_thunderbird(base: Path, *, maildir_local: bool = False) -> Thunderbird
                            b"Subject: an article\nFrom: blog@example.com\n\nnot mail\n")  # fmt: skip
     _write(feeds / "News.msf", b"")
     return ThunderbirdProfile(root, profile, expected)
+
+
+def read_untouched(plugin: Plugin, location: str | Path, folder: str = "INBOX") -> list[Finding]:
+    """Everything ``plugin`` reads at ``location``, checking that the store did not change."""
+    store = Path(location) if Path(location).is_dir() else Path(location).parent
+    before = snapshot(store)
+    found = list(plugin.read(str(location), ReadContext(folder=folder)))
+    assert snapshot(store) == before, f"{plugin.name} changed {store}"
+    return found
 
 
 def message_id(raw: bytes) -> str:

@@ -12,12 +12,11 @@ import pytest
 
 from mailrecover.cli import main
 from mailrecover.model import Copy, Flag, Problem, ProblemKind
-from mailrecover.plugin import ReadContext
 from mailrecover_apple.emlx import leaves, plist_flags
 from mailrecover_apple.plugin import AppleMailPlugin
 
 from ..builders import snapshot
-from .client_stores import OWNER, build_apple_mail, by_message_id, emlx, message, message_id, restored_maildir
+from .client_stores import OWNER, read_untouched, build_apple_mail, by_message_id, emlx, message, message_id, restored_maildir
 from .contract import Sample, SourcePluginContract
 
 S = Flag.SEEN
@@ -26,7 +25,7 @@ PARTS_WITH_FILES = ["114892", "114894", "136153", "207046", "229417", "465622"]
 
 
 def _read(location) -> list:
-    return list(AppleMailPlugin().read(str(location), ReadContext()))
+    return read_untouched(AppleMailPlugin(), location)
 
 
 def _copies(found) -> list[Copy]:
@@ -100,6 +99,16 @@ def test_folders_flags_dates_and_the_partial_made_whole(tmp_path):
     whole = copies["103"].raw
     assert _payloads(whole, {"2"}) == {"2": store.attachment}
     assert b"X-Apple-Content-Length" not in whole
+
+
+def test_section_numbers_and_hostile_nesting():
+    raw = (b"Content-Type: multipart/mixed; boundary=a\n\n--a\nContent-Type: text/plain\n\none\n"
+           b"--a\nContent-Type: multipart/alternative; boundary=b\n\n--b\n\ntwo.one\n--b\n\ntwo.two\n--b--\n"
+           b"--a--\n")  # fmt: skip
+    assert [(leaf.number, raw[leaf.body : leaf.end]) for leaf in leaves(raw)] == [
+        ("1", b"one"), ("2.1", b"two.one"), ("2.2", b"two.two")]
+    deep = b"".join(b"Content-Type: multipart/mixed; boundary=x%d\n\n--x%d\n" % (i, i) for i in range(5000))
+    assert len(list(leaves(deep))) == 1
 
 
 def test_apple_flag_bits():

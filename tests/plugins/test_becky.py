@@ -11,12 +11,11 @@ from imapclient import imap_utf7
 
 from mailrecover.cli import main
 from mailrecover.model import Copy, Flag, Problem, ProblemKind
-from mailrecover.plugin import ReadContext
 from mailrecover_becky.bmf import becky_flags, read_ini, split_bmf
 from mailrecover_becky.plugin import BeckyPlugin
 
 from ..builders import snapshot
-from .client_stores import by_message_id, OTHER, OWNER, build_becky, message, restored_maildir
+from .client_stores import by_message_id, read_untouched, OTHER, OWNER, build_becky, message, restored_maildir
 from .contract import Sample, SourcePluginContract
 
 S = Flag.SEEN
@@ -27,7 +26,7 @@ def _utf7(name: str) -> str:
 
 
 def _read(location, folder: str = "INBOX") -> list:
-    return list(BeckyPlugin().read(str(location), ReadContext(folder=folder)))
+    return read_untouched(BeckyPlugin(), location, folder)
 
 
 class TestBeckyContract(SourcePluginContract):

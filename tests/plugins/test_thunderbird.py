@@ -10,18 +10,18 @@ import pytest
 
 from mailrecover.cli import main
 from mailrecover.model import Copy, Flag, Problem, ProblemKind
-from mailrecover.plugin import ReadContext, load_plugins
+from mailrecover.plugin import load_plugins
 from mailrecover_thunderbird.plugin import ThunderbirdPlugin
 
 from ..builders import snapshot
-from .client_stores import OWNER, build_thunderbird, message, message_id, restored_maildir
+from .client_stores import OWNER, build_thunderbird, message, message_id, read_untouched, restored_maildir
 from .contract import Sample, SourcePluginContract
 
 S, R, F = Flag.SEEN, Flag.ANSWERED, Flag.FLAGGED
 
 
 def _copies(location: Path | str, folder: str = "INBOX") -> list[Copy]:
-    found = list(ThunderbirdPlugin().read(str(location), ReadContext(folder=folder)))
+    found = read_untouched(ThunderbirdPlugin(), location, folder)
     assert [f for f in found if isinstance(f, Problem)] == []
     return [f for f in found if isinstance(f, Copy)]
 
@@ -112,7 +112,7 @@ def test_maildir_store_reads_the_same(tmp_path):
     # storeContractID decides what a plain file beside the folders is: in a maildir store, not a folder
     for tb in (mbox, maildir):
         (tb.profile / "Mail" / "Local Folders" / "Archives").write_bytes(b"\x00leftover")
-    assert [p.kind for p in ThunderbirdPlugin().read(str(mbox.root), ReadContext()) if isinstance(p, Problem)] == [
+    assert [p.kind for p in read_untouched(ThunderbirdPlugin(), mbox.root) if isinstance(p, Problem)] == [
         ProblemKind.NOT_MAIL]
     assert len(_copies(maildir.root)) == 14
 
@@ -150,18 +150,27 @@ def test_profiles_ini_problems_and_unlisted_profiles(tmp_path):
     shutil.copytree(tb.profile / "Mail" / "Local Folders", old / "Mail" / "Local Folders")
     ini = tb.root / "profiles.ini"
     ini.write_bytes(ini.read_bytes() + b"\r\n[Profile1]\r\nName=gone\r\nIsRelative=1\r\nPath=Profiles/gone.x\r\n")
-    found = list(ThunderbirdPlugin().read(str(tb.root), ReadContext()))
+    found = read_untouched(ThunderbirdPlugin(), tb.root)
     problems = [f for f in found if isinstance(f, Problem)]
     assert [(p.kind, "gone.x" in p.reason) for p in problems] == [(ProblemKind.DAMAGED, True)]
     old_copies = [f for f in found if isinstance(f, Copy) and "old.default" in f.source]
     assert len(old_copies) == 4 and all(c.account_hints == () for c in old_copies)
 
 
+def test_without_prefs_js_accounts_are_found_by_their_folders(tmp_path):
+    tb = build_thunderbird(tmp_path)
+    (tb.profile / "prefs.js").unlink()
+    copies = _copies(tb.root)
+    assert len(copies) == 14  # the Feeds folder is still left alone
+    assert {c.folder for c in copies} == {"INBOX", "INBOX/Projects", "Sent", "Trash"}
+    assert all(c.account_hints == () for c in copies)
+
+
 def test_garbage_named_like_a_folder_is_reported(tmp_path):
     tb = build_thunderbird(tmp_path)
     junk = tb.profile / "Mail" / "Local Folders" / "Junk"
     junk.write_bytes(b"\x00garbage")
-    found = list(ThunderbirdPlugin().read(str(tb.root), ReadContext()))
+    found = read_untouched(ThunderbirdPlugin(), tb.root)
     problems = [f for f in found if isinstance(f, Problem)]
     assert [(p.kind, p.source) for p in problems] == [(ProblemKind.NOT_MAIL, str(junk))]
     assert sum(isinstance(f, Copy) for f in found) == 14

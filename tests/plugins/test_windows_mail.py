@@ -8,16 +8,16 @@ import pytest
 
 from mailrecover.cli import main
 from mailrecover.model import Copy, Problem, ProblemKind
-from mailrecover.plugin import ReadContext, load_plugins
+from mailrecover.plugin import load_plugins
 from mailrecover_windows_mail.plugin import WindowsMailPlugin, oeaccount_addresses
 
 from ..builders import snapshot
-from .client_stores import by_message_id, OWNER, build_windows_mail, message, restored_maildir
+from .client_stores import by_message_id, read_untouched, OWNER, build_windows_mail, message, restored_maildir
 from .contract import Sample, SourcePluginContract
 
 
 def _read(location, folder: str = "INBOX") -> list:
-    return list(WindowsMailPlugin().read(str(location), ReadContext(folder=folder)))
+    return read_untouched(WindowsMailPlugin(), location, folder)
 
 
 class TestWindowsMailContract(SourcePluginContract):
