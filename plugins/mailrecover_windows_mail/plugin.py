@@ -26,6 +26,8 @@ from mailrecover.rfc822 import header_fields
 __all__ = ["WindowsMailPlugin", "oeaccount_addresses"]
 
 _ROOT_NAMES = {"windows live mail", "windows mail"}
+#: The client names its folders in the user's language; the inbox must still be INBOX.
+_INBOX_NAMES = {"受信トレイ": "INBOX"}
 _NOT_MAIL_DIRS = {"backup", "stationery", "contacts", "calendars", "feeds"}
 _ADDRESS = re.compile(r"<(?:SMTP|POP3|IMAP|HTTPMail)_(?:Email_Address|User_Name)[^>]*>([^<]+@[^<]+)<", re.I)
 _MAX_SETTINGS = 1 << 20
@@ -128,7 +130,7 @@ class WindowsMailPlugin:
         except OSError as e:
             yield Problem(ProblemKind.UNREADABLE, directory, "", f"cannot list: {e.strerror or e}")
             return
-        folder = "/".join(names) if names else default
+        folder = "/".join(_INBOX_NAMES.get(n, n) if i == 0 else n for i, n in enumerate(names)) or default
         for entry in entries:
             path = os.path.join(directory, entry)
             if entry.lower().endswith(".eml") and os.path.isfile(path) and not os.path.islink(path):

@@ -412,7 +412,8 @@ class WindowsMail:
 def build_windows_mail(local_appdata: Path) -> WindowsMail:
     """``Microsoft\\Windows Live Mail`` (an account folder with Inbox, Inbox\\Projects, Sent
     Items, Deleted Items; Storage Folders with Drafts and an empty Outbox; the ESE database and
-    a Backup copy that must not be read) and ``Microsoft\\Windows Mail\\Local Folders`` (Vista)."""
+    a Backup copy that must not be read) and ``Microsoft\\Windows Mail\\Local Folders`` (Vista,
+    Japanese: the inbox is ``受信トレイ``)."""
     live = local_appdata / "Microsoft" / "Windows Live Mail"
     vista = local_appdata / "Microsoft" / "Windows Mail"
     crlf = "\r\n"
@@ -429,7 +430,7 @@ def build_windows_mail(local_appdata: Path) -> WindowsMail:
         account / "Deleted Items" / "0A1B2C42.eml": message(305, nl=crlf),
         live / "Storage Folders" / "Drafts" / "0A1B2C43.eml": message(306, sender=OWNER, delivered_to=None, nl=crlf),
         live / "Backup" / "new" / "Inbox" / "0A1B2C3D.eml": message(301, nl=crlf),
-        vista / "Local Folders" / "Inbox" / "{6B1C2D3E-0000-4A4A-9B9B-00000000A001}.eml": message(311, nl=crlf),
+        vista / "Local Folders" / "受信トレイ" / "{6B1C2D3E-0000-4A4A-9B9B-00000000A001}.eml": message(311, nl=crlf),
         vista / "Local Folders" / "Sent Items" / "{6B1C2D3E-0000-4A4A-9B9B-00000000A002}.eml": message(
             312, sender=OWNER, delivered_to=None, nl=crlf),
     }  # fmt: skip
