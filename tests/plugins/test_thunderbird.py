@@ -10,7 +10,8 @@ import pytest
 
 from mailrecover.cli import main
 from mailrecover.model import Copy, Flag, Problem, ProblemKind
-from mailrecover.plugin import load_plugins
+from mailrecover.plugin import ReadContext, load_plugins
+from mailrecover_local.mbox import MboxPlugin
 from mailrecover_thunderbird.plugin import ThunderbirdPlugin
 
 from ..builders import snapshot
@@ -240,3 +241,26 @@ def test_another_persons_profile_is_quarantined(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)["accounts"]["someone@example.com"]
     # every copy was filed under taro's accounts, the sent mail too: none is someone's
     assert report["quarantined"] == report["messages"] == 12
+
+
+def test_real_thunderbird_mbox_files_as_folders(corpus, tmp_path):
+    """Thunderbird's and other clients' own mbox files, filed as Local Folders: same split as
+    the mbox reader, client fields gone, folder named after the file."""
+    local = tmp_path / "profile" / "Mail" / "Local Folders"
+    local.mkdir(parents=True)
+    sources = sorted((corpus / "mbox").iterdir())
+    for f in sources:
+        shutil.copyfile(f, local / f.stem)
+        (local / f"{f.stem}.msf").write_bytes(b"")
+    copies = _copies(tmp_path / "profile")
+    by_folder: dict[str, int] = {}
+    for c in copies:
+        by_folder[c.folder] = by_folder.get(c.folder, 0) + 1
+        assert b"\nX-Mozilla-" not in c.raw and not c.raw.startswith(b"X-Mozilla-")
+        assert b"\nX-Account-Key:" not in c.raw
+    expected = {
+        f.stem: sum(isinstance(x, Copy) for x in MboxPlugin().read(str(f), ReadContext())) for f in sources
+    }
+    assert by_folder == expected and sum(expected.values()) == 49
+    spool = [c for c in copies if c.folder == "tb_movemailspool"]
+    assert [sorted(c.flags) for c in spool] == [[S], [], [S]]  # X-Mozilla-Status 0001, 0000, 0001
