@@ -104,7 +104,10 @@ def _read_maildir_folder(path: str, folder: str, hints: tuple[str, ...], context
     """A maildir-store folder: the Maildir reader's copies with Thunderbird's state taken out."""
     for found in MaildirPlugin().read(path, replace(context, folder=folder)):
         if isinstance(found, Copy):
-            raw, flags, partial, keywords = _client_state(found.raw)
+            raw = found.raw
+            if raw.startswith(b"From "):  # a separator line, as some versions write it
+                raw = raw[raw.find(b"\n") + 1 :] if b"\n" in raw else b""
+            raw, flags, partial, keywords = _client_state(raw)
             found = replace(found, raw=raw, flags=found.flags | flags, partial=found.partial or partial,
                             keywords=keywords, account_hints=hints)  # fmt: skip
         yield found

@@ -183,7 +183,8 @@ def build_thunderbird(base: Path, *, maildir_local: bool = False) -> Thunderbird
     for name, entries in local_entries.items():
         if maildir_local:
             for i, (status, status2, raw) in enumerate(entries):
-                _write(local / name / "cur" / f"{1338000000 + i}.{i}", _mozilla(status, status2) + raw)
+                separator = b"From - Mon Jun 11 09:30:00 2012\n" if i % 2 else b""  # some versions keep one
+                _write(local / name / "cur" / f"{1338000000 + i}.{i}", separator + _mozilla(status, status2) + raw)
             (local / name / "tmp").mkdir(parents=True, exist_ok=True)
         else:
             _write(local / name, _mbox(entries))

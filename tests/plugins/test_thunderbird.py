@@ -106,7 +106,7 @@ def test_maildir_store_reads_the_same(tmp_path):
     maildir = build_thunderbird(tmp_path / "b", maildir_local=True)
 
     def local(tb):
-        return sorted((_mid(c), c.folder, c.flags) for c in _copies(tb.root) if "Local Folders" in c.source)
+        return sorted((_mid(c), c.folder, c.flags, c.raw) for c in _copies(tb.root) if "Local Folders" in c.source)
 
     assert local(maildir) == local(mbox)
     assert len(local(mbox)) == 4
