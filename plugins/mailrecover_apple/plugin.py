@@ -21,10 +21,10 @@ def _is_emlx(name: str) -> bool:
     return name.endswith(".emlx") and not name.startswith(".")
 
 
-def _folder_of(path: str, location: str, default: str) -> str:
-    """The mailbox a message file is in: the ``.mbox`` folder names on its way down."""
-    rel = os.path.relpath(os.path.dirname(path), os.path.dirname(os.path.normpath(location)))
-    boxes = [file_name_text(p)[: -len(".mbox")] for p in rel.split(os.sep) if p.endswith(".mbox")]
+def _folder_of(path: str, default: str) -> str:
+    """The mailbox a message file is in: the ``.mbox`` folder names on its path."""
+    parts = os.path.dirname(os.path.abspath(path)).split(os.sep)
+    boxes = [file_name_text(p)[: -len(".mbox")] for p in parts if p.endswith(".mbox")]
     return "/".join(boxes) if boxes else default
 
 
@@ -84,7 +84,7 @@ class AppleMailPlugin:
 
     def read(self, location: str, context: ReadContext) -> Iterator[Finding]:
         if os.path.isfile(location):
-            yield from self._read_file(location, context.folder, context)
+            yield from self._read_file(location, _folder_of(location, context.folder), context)
             return
         if not os.path.isdir(location):
             yield Problem(ProblemKind.UNREADABLE, location, "", "no such file or folder")
@@ -95,7 +95,7 @@ class AppleMailPlugin:
             for name in sorted(files):
                 if _is_emlx(name):
                     path = os.path.join(root, name)
-                    yield from self._read_file(path, _folder_of(path, location, context.folder), context)
+                    yield from self._read_file(path, _folder_of(path, context.folder), context)
             for e in errors:
                 yield Problem(ProblemKind.UNREADABLE, str(e.filename or location), "",
                               f"cannot list: {e.strerror or e}")  # fmt: skip

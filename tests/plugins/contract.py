@@ -28,7 +28,7 @@ from mailrecover.plugin import CLAIM, Plugin, ReadContext
 
 from ..builders import snapshot
 
-__all__ = ["Sample", "SourcePluginContract"]
+__all__ = ["HOSTILE", "Sample", "SourcePluginContract"]
 
 #: Bytes that must cost a problem at most, wherever a store's file is expected.
 HOSTILE = [

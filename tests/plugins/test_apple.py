@@ -179,6 +179,9 @@ def test_mail_before_lion_and_decomposed_names(tmp_path, monkeypatch):
         path.write_bytes(data)
     assert AppleMailPlugin().detect(str(mail)) >= 80
     assert sorted(c.folder for c in _copies(_read(mail))) == ["INBOX", "プロジェクト"]
+    for path in files:  # handed one message file or its Messages folder: still named by its mailbox
+        assert [c.folder for c in _copies(_read(path)) + _copies(_read(path.parent))] == [
+            "INBOX" if "INBOX" in str(path) else "プロジェクト"] * 2
     monkeypatch.setenv("HOME", str(tmp_path))
     assert [s.location for s in AppleMailPlugin().discover()] == [str(mail)]
 

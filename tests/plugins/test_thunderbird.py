@@ -16,7 +16,7 @@ from mailrecover_thunderbird.plugin import ThunderbirdPlugin
 
 from ..builders import snapshot
 from .client_stores import OWNER, build_thunderbird, message, message_id, read_untouched, restored_maildir
-from .contract import Sample, SourcePluginContract
+from .contract import HOSTILE, Sample, SourcePluginContract
 
 S, R, F = Flag.SEEN, Flag.ANSWERED, Flag.FLAGGED
 
@@ -264,3 +264,12 @@ def test_real_thunderbird_mbox_files_as_folders(corpus, tmp_path):
     assert by_folder == expected and sum(expected.values()) == 49
     spool = [c for c in copies if c.folder == "tb_movemailspool"]
     assert [sorted(c.flags) for c in spool] == [[S], [], [S]]  # X-Mozilla-Status 0001, 0000, 0001
+
+
+@pytest.mark.parametrize("data", HOSTILE)
+def test_hostile_settings_files_cost_at_most_a_problem(tmp_path, data):
+    tb = build_thunderbird(tmp_path)
+    (tb.root / "profiles.ini").write_bytes(data)
+    (tb.profile / "prefs.js").write_bytes(data)
+    copies = [f for f in read_untouched(ThunderbirdPlugin(), tb.root) if isinstance(f, Copy)]
+    assert len(copies) == 14  # the profile is still found beside profiles.ini, its folders read
