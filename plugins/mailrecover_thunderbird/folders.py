@@ -13,13 +13,14 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
+from mailrecover_local.maildir import MaildirPlugin
+from mailrecover_local.mbox import client_flags, split_mbox
+
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.places import file_name_text
 from mailrecover.plugin import ReadContext
 from mailrecover.readonly import mapped, read_head
 from mailrecover.rfc822 import header_fields, remove_fields
-from mailrecover_local.maildir import MaildirPlugin
-from mailrecover_local.mbox import client_flags, split_mbox
 
 __all__ = ["FolderTree", "is_folder_file", "read_mbox_folder", "read_tree"]
 

@@ -7,7 +7,14 @@ from collections.abc import Iterable, Iterator
 
 from mailrecover.model import Finding, Problem, ProblemKind
 from mailrecover.places import (
-    enclosing, existing_dirs, file_name_text, home, mac_library, subdirs, tree_size, windows_roaming,
+    enclosing,
+    existing_dirs,
+    file_name_text,
+    home,
+    mac_library,
+    subdirs,
+    tree_size,
+    windows_roaming,
     xdg_config,
 )
 from mailrecover.plugin import ReadContext, Store

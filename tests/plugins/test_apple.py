@@ -9,14 +9,23 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-
-from mailrecover.cli import main
-from mailrecover.model import Copy, Flag, Problem, ProblemKind
 from mailrecover_apple.emlx import leaves, plist_flags
 from mailrecover_apple.plugin import AppleMailPlugin
 
+from mailrecover.cli import main
+from mailrecover.model import Copy, Flag, Problem, ProblemKind
+
 from ..builders import snapshot
-from .client_stores import OWNER, read_untouched, build_apple_mail, by_message_id, emlx, message, message_id, restored_maildir
+from .client_stores import (
+    OWNER,
+    build_apple_mail,
+    by_message_id,
+    emlx,
+    message,
+    message_id,
+    read_untouched,
+    restored_maildir,
+)
 from .contract import Sample, SourcePluginContract
 
 S = Flag.SEEN

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 from imapclient import imap_utf7
-
-from mailrecover.cli import main
-from mailrecover.model import Copy, Flag, Problem, ProblemKind
 from mailrecover_becky.bmf import becky_flags, read_ini, split_bmf
 from mailrecover_becky.plugin import BeckyPlugin
 
+from mailrecover.cli import main
+from mailrecover.model import Copy, Flag, Problem, ProblemKind
+
 from ..builders import snapshot
-from .client_stores import by_message_id, read_untouched, OTHER, OWNER, build_becky, message, restored_maildir
+from .client_stores import OTHER, OWNER, build_becky, by_message_id, message, read_untouched, restored_maildir
 from .contract import Sample, SourcePluginContract
 
 S = Flag.SEEN

@@ -7,12 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from mailrecover_local.mbox import MboxPlugin
+from mailrecover_thunderbird.plugin import ThunderbirdPlugin
 
 from mailrecover.cli import main
 from mailrecover.model import Copy, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, load_plugins
-from mailrecover_local.mbox import MboxPlugin
-from mailrecover_thunderbird.plugin import ThunderbirdPlugin
 
 from ..builders import snapshot
 from .client_stores import OWNER, build_thunderbird, message, message_id, read_untouched, restored_maildir

@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from mailrecover_windows_mail.plugin import WindowsMailPlugin, oeaccount_addresses
 
 from mailrecover.cli import main
 from mailrecover.model import Copy, Problem, ProblemKind
 from mailrecover.plugin import load_plugins
-from mailrecover_windows_mail.plugin import WindowsMailPlugin, oeaccount_addresses
 
 from ..builders import snapshot
-from .client_stores import by_message_id, read_untouched, OWNER, build_windows_mail, message, restored_maildir
+from .client_stores import OWNER, build_windows_mail, by_message_id, message, read_untouched, restored_maildir
 from .contract import Sample, SourcePluginContract
 
 
