@@ -115,7 +115,9 @@ class AppleMailPlugin:
             yield Problem(ProblemKind.DAMAGED, path, "", reason)
         raw, partial = emlx.message, emlx.cut_off
         if emlx.cut_off:
-            yield Problem(ProblemKind.TRUNCATED, path, "", "message shorter than its length line; kept as found")
+            yield Problem(
+                ProblemKind.TRUNCATED, path, "", "message shorter than its length line; kept as found"
+            )
         if path.endswith(".partial.emlx"):
             try:
                 raw, missing = restore_parts(raw, _attachments_dir(path))
@@ -125,7 +127,7 @@ class AppleMailPlugin:
                 partial = True
                 yield Problem(
                     ProblemKind.DAMAGED, path, "",
-                    f"attachment part(s) {', '.join(missing)} not found under Attachments/; kept without them",
+                    f"attachment part(s) {', '.join(missing)} not in Attachments/; kept without them",
                 )  # fmt: skip
         yield Copy(raw=raw, folder=folder, source=path, position="", flags=emlx.flags,
                    internal_date=emlx.received, partial=partial)  # fmt: skip

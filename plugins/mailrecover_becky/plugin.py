@@ -125,7 +125,9 @@ class BeckyPlugin:
             if not name.startswith("#"):
                 yield from self._read_tree(path, (*prefix, folder_name(name)), hints, context, here=True)
 
-    def _read_bmf(self, path: str, folder: str, hints: tuple[str, ...], context: ReadContext) -> Iterator[Finding]:
+    def _read_bmf(
+        self, path: str, folder: str, hints: tuple[str, ...], context: ReadContext
+    ) -> Iterator[Finding]:
         attach_dir = os.path.join(os.path.dirname(path), "#Attach")
         try:
             with mapped(path) as data:
@@ -139,11 +141,11 @@ class BeckyPlugin:
                         continue
                     raw, missing = put_attachments(message.raw, attach_dir)
                     if missing:
-                        yield Problem(ProblemKind.DAMAGED, path, position,
-                                      f"attachment file(s) missing from #Attach: {', '.join(missing)}")  # fmt: skip
+                        reason = f"attachment file(s) missing from #Attach: {', '.join(missing)}"
+                        yield Problem(ProblemKind.DAMAGED, path, position, reason)
                     if message.cut_off:
-                        yield Problem(ProblemKind.TRUNCATED, path, position,
-                                      "file ends before the message's closing '.'; kept as found")  # fmt: skip
+                        reason = "file ends before the message's closing '.'; kept as found"
+                        yield Problem(ProblemKind.TRUNCATED, path, position, reason)
                     yield Copy(
                         raw=raw, folder=folder, source=path, position=position, flags=message.flags,
                         partial=message.cut_off or bool(missing), account_hints=hints,

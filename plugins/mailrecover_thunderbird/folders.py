@@ -68,7 +68,9 @@ def is_folder_file(path: str) -> bool:
     return os.path.isfile(path) and not os.path.islink(path)
 
 
-def read_mbox_folder(path: str, folder: str, hints: tuple[str, ...], context: ReadContext) -> Iterator[Finding]:
+def read_mbox_folder(
+    path: str, folder: str, hints: tuple[str, ...], context: ReadContext
+) -> Iterator[Finding]:
     try:
         head = read_head(path, 4096)
     except OSError as e:
@@ -101,7 +103,9 @@ def read_mbox_folder(path: str, folder: str, hints: tuple[str, ...], context: Re
         yield Problem(ProblemKind.UNREADABLE, path, "", f"cannot read: {e.strerror or e}")
 
 
-def _read_maildir_folder(path: str, folder: str, hints: tuple[str, ...], context: ReadContext) -> Iterator[Finding]:
+def _read_maildir_folder(
+    path: str, folder: str, hints: tuple[str, ...], context: ReadContext
+) -> Iterator[Finding]:
     """A maildir-store folder: the Maildir reader's copies with Thunderbird's state taken out."""
     for found in MaildirPlugin().read(path, replace(context, folder=folder)):
         if isinstance(found, Copy):

@@ -133,7 +133,9 @@ class ThunderbirdPlugin:
         else:
             yield from self._read_inside(location, context)
 
-    def _read_profile(self, profile: str, context: ReadContext, under: str | None = None) -> Iterator[Finding]:
+    def _read_profile(
+        self, profile: str, context: ReadContext, under: str | None = None
+    ) -> Iterator[Finding]:
         accounts, problems = profile_accounts(profile)
         for reason in problems:
             yield Problem(ProblemKind.DAMAGED, os.path.join(profile, "prefs.js"), "", reason)

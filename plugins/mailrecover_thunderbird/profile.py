@@ -27,9 +27,7 @@ __all__ = [
     "profile_addresses",
 ]
 
-_PREF = re.compile(
-    r'user_pref\(\s*"((?:[^"\\]|\\.)*)"\s*,\s*("(?:[^"\\]|\\.)*"|[^)]*?)\s*\)\s*;'
-)
+_PREF = re.compile(r'user_pref\(\s*"((?:[^"\\]|\\.)*)"\s*,\s*("(?:[^"\\]|\\.)*"|[^)]*?)\s*\)\s*;')
 _MAILDIR_STORE = "maildirstore"
 _FEEDS = re.compile(r"^Feeds(?:-\d+)?$")
 #: Server types whose folders hold something other than the user's mail.

@@ -136,10 +136,12 @@ class WindowsMailPlugin:
             if entry.lower().endswith(".eml") and os.path.isfile(path) and not os.path.islink(path):
                 yield from self._read_eml(path, folder, hints, context)
         for path in subdirs(directory):
-            yield from self._read_folder(path, (*names, file_name_text(os.path.basename(path))), hints, context,
-                                         default)  # fmt: skip
+            sub = (*names, file_name_text(os.path.basename(path)))
+            yield from self._read_folder(path, sub, hints, context, default)
 
-    def _read_eml(self, path: str, folder: str, hints: tuple[str, ...], context: ReadContext) -> Iterator[Finding]:
+    def _read_eml(
+        self, path: str, folder: str, hints: tuple[str, ...], context: ReadContext
+    ) -> Iterator[Finding]:
         try:
             raw, received = read_message_file(path)
         except OSError as e:

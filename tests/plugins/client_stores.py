@@ -100,7 +100,7 @@ class ThunderbirdProfile:
     expected: dict[str, set[str]] = field(default_factory=dict)  # folder -> Message-IDs
 
 
-_PREFS = r'''// Mozilla User Preferences
+_PREFS = r"""// Mozilla User Preferences
 user_pref("mail.account.account1.server", "server1");
 user_pref("mail.account.account2.identities", "id1");
 user_pref("mail.account.account2.server", "server2");
@@ -126,7 +126,7 @@ user_pref("mail.server.server3.type", "imap");
 user_pref("mail.server.server3.userName", "taro@example.co.jp");
 user_pref("mail.server.server4.directory-rel", "[ProfD]Mail/Feeds");
 user_pref("mail.server.server4.type", "rss");
-'''
+"""
 
 
 def build_thunderbird(base: Path, *, maildir_local: bool = False) -> ThunderbirdProfile:
@@ -162,7 +162,7 @@ def build_thunderbird(base: Path, *, maildir_local: bool = False) -> Thunderbird
         (0x0004, 0, message(5, nl=crlf, body="From the desk of Jiro:\nhello\n",
                             encoded_subject="=?ISO-2022-JP?B?GyRCRnxLXDhsGyhC?=")),
     ], crlf))  # fmt: skip
-    _write(pop / "Inbox.msf", b"// <!-- <mdb:mork:z v=\"1.4\"/> -->\r\n")
+    _write(pop / "Inbox.msf", b'// <!-- <mdb:mork:z v="1.4"/> -->\r\n')
     _write(pop / "Inbox.sbd" / "Projects", _mbox([(0x0001, 0, message(6, "project A", nl=crlf))], crlf))
     _write(pop / "Inbox.sbd" / "Projects.msf", b"")
     _write(pop / "Sent", _mbox([(0x0001, 0, message(7, "sent by taro", sender=OWNER, to="jiro@example.org",
@@ -184,7 +184,10 @@ def build_thunderbird(base: Path, *, maildir_local: bool = False) -> Thunderbird
         if maildir_local:
             for i, (status, status2, raw) in enumerate(entries):
                 separator = b"From - Mon Jun 11 09:30:00 2012\n" if i % 2 else b""  # some versions keep one
-                _write(local / name / "cur" / f"{1338000000 + i}.{i}", separator + _mozilla(status, status2) + raw)
+                _write(
+                    local / name / "cur" / f"{1338000000 + i}.{i}",
+                    separator + _mozilla(status, status2) + raw,
+                )
             (local / name / "tmp").mkdir(parents=True, exist_ok=True)
         else:
             _write(local / name, _mbox(entries))
@@ -204,8 +207,10 @@ def build_thunderbird(base: Path, *, maildir_local: bool = False) -> Thunderbird
     expect("Recovered Deleted/INBOX", 11)
 
     feeds = profile / "Mail" / "Feeds"
-    _write(feeds / "News", b"From - Mon Jun 11 09:30:00 2012\nX-Mozilla-Status: 0001\nMessage-ID: <feed-1@example.com>\n"
-                           b"Subject: an article\nFrom: blog@example.com\n\nnot mail\n")  # fmt: skip
+    _write(feeds / "News", (
+        b"From - Mon Jun 11 09:30:00 2012\nX-Mozilla-Status: 0001\nMessage-ID: <feed-1@example.com>\n"
+        b"Subject: an article\nFrom: blog@example.com\n\nnot mail\n"
+    ))  # fmt: skip
     _write(feeds / "News.msf", b"")
     return ThunderbirdProfile(root, profile, expected)
 
@@ -350,8 +355,13 @@ def build_becky(base: Path, *, legacy_names: bool = True) -> Becky:
         "[Account]\r\nName=山田太郎のメール\r\nYourName=山田 太郎\r\nMailAddress=Taro@Example.co.jp\r\n"
         "UserID=taro\r\nMailServer=pop.example.co.jp\r\nProtocol=0\r\n"
     ).encode("cp932"))  # fmt: skip
-    _write(hanako / "Mailbox.ini", "[Account]\r\nName=花子\r\nMailAddress=hanako@example.net\r\n".encode("cp932"))
-    _write(taro / "Folder.lst", "!!!!Inbox\\\r\n!!!!Outbox\\\r\n!!!!Unsent\\\r\n!Trash\\\r\n仕事\\\r\n".encode("cp932"))
+    _write(
+        hanako / "Mailbox.ini", "[Account]\r\nName=花子\r\nMailAddress=hanako@example.net\r\n".encode("cp932")
+    )
+    _write(
+        taro / "Folder.lst",
+        "!!!!Inbox\\\r\n!!!!Outbox\\\r\n!!!!Unsent\\\r\n!Trash\\\r\n仕事\\\r\n".encode("cp932"),
+    )
     inbox = taro / "!!!!Inbox"
     _write(inbox / "Folder.ini", "[Settings]\r\nName=受信箱\r\n".encode("cp932"))
     _write(inbox / "Folder.idx", b"\x00\x01binary index")
@@ -362,7 +372,8 @@ def build_becky(base: Path, *, legacy_names: bool = True) -> Becky:
     ]))  # fmt: skip
     attachment = b"JVBERi0xLjQKJcfsj6IKNSAwIG9iago8PC9MZW5ndGggNiAwIFI+PgpzdHJlYW0K\r\nZW5kc3RyZWFtCg==\r\n"
     with_attachment = message(204, "estimate", extra='Content-Type: multipart/mixed; boundary="b1"').replace(
-        b"Content-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: 7bit\n", b"")
+        b"Content-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: 7bit\n", b""
+    )
     with_attachment = with_attachment.split(b"\n\n")[0] + (
         b"\n\n--b1\nContent-Type: text/plain; charset=us-ascii\n\nPlease see the estimate.\n"
         b"--b1\nContent-Type: application/pdf; name=\"estimate.pdf\"\nContent-Transfer-Encoding: base64\n\n"
@@ -378,8 +389,11 @@ def build_becky(base: Path, *, legacy_names: bool = True) -> Becky:
     ]))  # fmt: skip
     (taro / "!!!!Unsent").mkdir()
     _write(taro / "!Trash" / "00000001.bmf", _bmf([(0x1, message(207, "old"))]))
-    sjis = message(208, extra="").replace(b"charset=us-ascii", b"charset=Shift_JIS").replace(
-        b"Content-Transfer-Encoding: 7bit", b"Content-Transfer-Encoding: 8bit")
+    sjis = (
+        message(208, extra="")
+        .replace(b"charset=us-ascii", b"charset=Shift_JIS")
+        .replace(b"Content-Transfer-Encoding: 7bit", b"Content-Transfer-Encoding: 8bit")
+    )
     sjis = sjis.split(b"\n\n")[0] + b"\n\n" + "会議は木曜日です。\n".encode("cp932")
     _write(taro / "仕事" / "00000001.bmf", _bmf([(0x1, sjis)]))
     _write(taro / "#Templates" / "00000001.bmf", _bmf([(None, message(299, "a template"))]))
@@ -429,7 +443,8 @@ def build_windows_mail(local_appdata: Path) -> WindowsMail:
         account / "Inbox" / "Projects" / "0A1B2C40.eml": message(303, nl=crlf),
         account / "Sent Items" / "0A1B2C41.eml": message(304, sender=OWNER, delivered_to=None, nl=crlf),
         account / "Deleted Items" / "0A1B2C42.eml": message(305, nl=crlf),
-        live / "Storage Folders" / "Drafts" / "0A1B2C43.eml": message(306, sender=OWNER, delivered_to=None, nl=crlf),
+        live / "Storage Folders" / "Drafts" / "0A1B2C43.eml": message(
+            306, sender=OWNER, delivered_to=None, nl=crlf),
         live / "Backup" / "new" / "Inbox" / "0A1B2C3D.eml": message(301, nl=crlf),
         vista / "Local Folders" / "受信トレイ" / "{6B1C2D3E-0000-4A4A-9B9B-00000000A001}.eml": message(311, nl=crlf),
         vista / "Local Folders" / "Sent Items" / "{6B1C2D3E-0000-4A4A-9B9B-00000000A002}.eml": message(

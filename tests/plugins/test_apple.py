@@ -115,7 +115,10 @@ def test_section_numbers_and_hostile_nesting():
            b"--a\nContent-Type: multipart/alternative; boundary=b\n\n--b\n\ntwo.one\n--b\n\ntwo.two\n--b--\n"
            b"--a--\n")  # fmt: skip
     assert [(leaf.number, raw[leaf.body : leaf.end]) for leaf in leaves(raw)] == [
-        ("1", b"one"), ("2.1", b"two.one"), ("2.2", b"two.two")]
+        ("1", b"one"),
+        ("2.1", b"two.one"),
+        ("2.2", b"two.two"),
+    ]
     deep = b"".join(b"Content-Type: multipart/mixed; boundary=x%d\n\n--x%d\n" % (i, i) for i in range(5000))
     assert len(list(leaves(deep))) == 1
 
@@ -190,7 +193,8 @@ def test_mail_before_lion_and_decomposed_names(tmp_path, monkeypatch):
     assert sorted(c.folder for c in _copies(_read(mail))) == ["INBOX", "プロジェクト"]
     for path in files:  # handed one message file or its Messages folder: still named by its mailbox
         assert [c.folder for c in _copies(_read(path)) + _copies(_read(path.parent))] == [
-            "INBOX" if "INBOX" in str(path) else "プロジェクト"] * 2
+            "INBOX" if "INBOX" in str(path) else "プロジェクト"
+        ] * 2
     monkeypatch.setenv("HOME", str(tmp_path))
     assert [s.location for s in AppleMailPlugin().discover()] == [str(mail)]
 

@@ -76,7 +76,9 @@ def test_folders_flags_owners_and_bytes(tmp_path):
     assert {c.account_hints for c in copies.values()} == {(OWNER,), (OTHER,)}
     assert copies["<209.test@example.org>"].account_hints == (OTHER,)
     # dot-stuffing undone, Becky's own field gone, the rest exactly as sent
-    assert copies["<203.test@example.org>"].raw == message(203, body=".hidden line\n.\nlast line\n", nl="\r\n")
+    assert copies["<203.test@example.org>"].raw == message(
+        203, body=".hidden line\n.\nlast line\n", nl="\r\n"
+    )
     assert not any(b"X-Becky-" in c.raw for c in copies.values())
     body = email.message_from_bytes(copies["<208.test@example.org>"].raw, policy=email.policy.default)
     assert body.get_content() == "会議は木曜日です。\r\n" or body.get_content() == "会議は木曜日です。\n"
@@ -88,7 +90,9 @@ def test_attachment_comes_back_from_attach_folder(tmp_path):
     assert b"X-Becky-Include" not in raw
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     pdf = next(p for p in msg.walk() if p.get_content_type() == "application/pdf")
-    assert pdf.get_content() == b"%PDF-1.4\n%\xc7\xec\x8f\xa2\n5 0 obj\n<</Length 6 0 R>>\nstream\nendstream\n"
+    assert (
+        pdf.get_content() == b"%PDF-1.4\n%\xc7\xec\x8f\xa2\n5 0 obj\n<</Length 6 0 R>>\nstream\nendstream\n"
+    )
 
 
 def test_missing_attachment_and_unterminated_message_are_problems(tmp_path):
@@ -156,7 +160,11 @@ def test_bmf_splitting_and_flags():
 
 def test_ini_files_are_read_as_cp932(tmp_path):
     ini = tmp_path / "Mailbox.ini"
-    ini.write_bytes("[Account]\r\nName=山田太郎のメール\r\nbroken line\r\nMailAddress=taro@example.co.jp\r\n".encode("cp932"))
+    ini.write_bytes(
+        "[Account]\r\nName=山田太郎のメール\r\nbroken line\r\nMailAddress=taro@example.co.jp\r\n".encode(
+            "cp932"
+        )
+    )
     assert read_ini(str(ini))["account"] == {"name": "山田太郎のメール", "mailaddress": "taro@example.co.jp"}
 
 

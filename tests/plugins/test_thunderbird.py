@@ -55,7 +55,11 @@ class TestThunderbirdContract(SourcePluginContract):
             n = 0
             while f.tell() < nbytes:
                 n += 1
-                f.write(b"From - Mon Jun 11 09:30:00 2012\nX-Mozilla-Status: 0001\n" + message(n, body=body) + b"\n")
+                f.write(
+                    b"From - Mon Jun 11 09:30:00 2012\nX-Mozilla-Status: 0001\n"
+                    + message(n, body=body)
+                    + b"\n"
+                )
         return str(root / "profile")
 
     def build_hostile(self, root: Path, data: bytes) -> str:
@@ -106,7 +110,9 @@ def test_maildir_store_reads_the_same(tmp_path):
     maildir = build_thunderbird(tmp_path / "b", maildir_local=True)
 
     def local(tb):
-        return sorted((_mid(c), c.folder, c.flags, c.raw) for c in _copies(tb.root) if "Local Folders" in c.source)
+        return sorted(
+            (_mid(c), c.folder, c.flags, c.raw) for c in _copies(tb.root) if "Local Folders" in c.source
+        )
 
     assert local(maildir) == local(mbox)
     assert len(local(mbox)) == 4
@@ -114,7 +120,8 @@ def test_maildir_store_reads_the_same(tmp_path):
     for tb in (mbox, maildir):
         (tb.profile / "Mail" / "Local Folders" / "Archives").write_bytes(b"\x00leftover")
     assert [p.kind for p in read_untouched(ThunderbirdPlugin(), mbox.root) if isinstance(p, Problem)] == [
-        ProblemKind.NOT_MAIL]
+        ProblemKind.NOT_MAIL
+    ]
     assert len(_copies(maildir.root)) == 14
 
 
@@ -150,7 +157,9 @@ def test_profiles_ini_problems_and_unlisted_profiles(tmp_path):
     old = tb.root / "Profiles" / "old.default"
     shutil.copytree(tb.profile / "Mail" / "Local Folders", old / "Mail" / "Local Folders")
     ini = tb.root / "profiles.ini"
-    ini.write_bytes(ini.read_bytes() + b"\r\n[Profile1]\r\nName=gone\r\nIsRelative=1\r\nPath=Profiles/gone.x\r\n")
+    ini.write_bytes(
+        ini.read_bytes() + b"\r\n[Profile1]\r\nName=gone\r\nIsRelative=1\r\nPath=Profiles/gone.x\r\n"
+    )
     found = read_untouched(ThunderbirdPlugin(), tb.root)
     problems = [f for f in found if isinstance(f, Problem)]
     assert [(p.kind, "gone.x" in p.reason) for p in problems] == [(ProblemKind.DAMAGED, True)]
@@ -196,8 +205,9 @@ def test_discover_finds_profiles_in_a_fake_home(tmp_path, monkeypatch, layout):
         tb.profile = home / ".thunderbird" / tb.profile.relative_to(tb.root)
     stores = list(ThunderbirdPlugin().discover())
     assert [(s.plugin, s.location, s.hints) for s in stores] == [("thunderbird", str(tb.profile), (OWNER,))]
-    assert stores[0].size == sum(p.stat().st_size for p in (tb.profile / "Mail").rglob("*") if p.is_file()) + sum(
-        p.stat().st_size for p in (tb.profile / "ImapMail").rglob("*") if p.is_file())
+    assert stores[0].size == sum(
+        p.stat().st_size for p in (tb.profile / "Mail").rglob("*") if p.is_file()
+    ) + sum(p.stat().st_size for p in (tb.profile / "ImapMail").rglob("*") if p.is_file())
 
 
 def test_gather_and_restore_through_the_command_line(tmp_path, capsys):
