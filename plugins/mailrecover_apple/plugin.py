@@ -28,11 +28,34 @@ def _folder_of(path: str, default: str) -> str:
     return "/".join(boxes) if boxes else default
 
 
+def _is_box(path: str) -> bool:
+    """An Apple Mail mailbox: ``Name.mbox`` with ``Messages/``, ``Info.plist`` or ``<id>/Data/``
+    (a mailing-list archive's ``list.mbox/`` folder is not one)."""
+    if not os.path.basename(os.path.normpath(path)).endswith(".mbox"):
+        return False
+    if os.path.isdir(os.path.join(path, "Messages")) or os.path.isfile(os.path.join(path, "Info.plist")):
+        return True
+    return any(os.path.isdir(os.path.join(d, "Data")) for d in subdirs(path))
+
+
+def _holds_boxes(path: str) -> bool:
+    """An account folder, or ``Mailboxes/``: mailboxes directly inside."""
+    return any(_is_box(d) for d in subdirs(path))
+
+
+def _is_version_dir(path: str) -> bool:
+    """``~/Library/Mail/V10`` and its kind."""
+    if not _VERSION_DIR.match(os.path.basename(os.path.normpath(path))):
+        return False
+    parent = os.path.basename(os.path.dirname(os.path.abspath(path)))
+    return parent == "Mail" or any(_holds_boxes(d) for d in subdirs(path))
+
+
 def _is_mail_dir(path: str) -> bool:
-    """``~/Library/Mail`` itself, in any version: account folders holding ``.mbox`` folders."""
+    """``~/Library/Mail`` itself, in any version, or from before versions were numbered."""
     if os.path.basename(os.path.normpath(path)) != "Mail":
         return False
-    return any(os.path.basename(box).endswith(".mbox") for d in subdirs(path) for box in subdirs(d))
+    return any(_is_version_dir(d) or _holds_boxes(d) for d in subdirs(path))
 
 
 def _attachments_dir(path: str) -> str:
@@ -55,28 +78,21 @@ class AppleMailPlugin:
             return 90 if _is_emlx(os.path.basename(location)) else 0
         if not os.path.isdir(location):
             return 0
-        base = os.path.basename(os.path.normpath(location))
-        if _VERSION_DIR.match(base) or base.endswith(".mbox") or _is_mail_dir(location):
+        if _is_version_dir(location) or _is_box(location) or _is_mail_dir(location):
             return 90
+        if _holds_boxes(location):
+            return 85
+        messages = location if os.path.basename(os.path.normpath(location)) == "Messages" else None
+        if messages is None and os.path.isdir(os.path.join(location, "Messages")):
+            messages = os.path.join(location, "Messages")
         try:
-            names = os.listdir(location)
+            return 85 if messages and any(_is_emlx(n) for n in os.listdir(messages)) else 0
         except OSError:
             return 0
-        if any(_VERSION_DIR.match(n) for n in names) or any(n.endswith(".mbox") for n in names):
-            return 85
-        if base == "Messages" and any(_is_emlx(n) for n in names):
-            return 85
-        if os.path.isdir(os.path.join(location, "Messages")):
-            try:
-                if any(_is_emlx(n) for n in os.listdir(os.path.join(location, "Messages"))):
-                    return 85
-            except OSError:
-                return 0
-        return 0
 
     def discover(self) -> Iterable[Store]:
         for mail in existing_dirs([mac_library() / "Mail"]):
-            versions = [d for d in subdirs(mail) if _VERSION_DIR.match(os.path.basename(d))]
+            versions = [d for d in subdirs(mail) if _is_version_dir(d)]
             if not versions and _is_mail_dir(str(mail)):
                 versions = [str(mail)]  # Mail before Lion keeps its accounts right here
             for path in versions:

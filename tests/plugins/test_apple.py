@@ -14,6 +14,7 @@ from mailrecover_apple.plugin import AppleMailPlugin
 
 from mailrecover.cli import main
 from mailrecover.model import Copy, Flag, Problem, ProblemKind
+from mailrecover.plugin import CLAIM
 
 from ..builders import snapshot
 from .client_stores import (
@@ -121,6 +122,16 @@ def test_section_numbers_and_hostile_nesting():
     ]
     deep = b"".join(b"Content-Type: multipart/mixed; boundary=x%d\n\n--x%d\n" % (i, i) for i in range(5000))
     assert len(list(leaves(deep))) == 1
+
+
+def test_other_folders_named_like_apple_ones_are_not_claimed(tmp_path):
+    """A Mailman archive keeps ``list.mbox/list.mbox``; a backup may have a ``V2`` folder."""
+    archive = tmp_path / "archives" / "private" / "dev.mbox"
+    archive.mkdir(parents=True)
+    (archive / "dev.mbox").write_bytes(b"From a@example.com  Thu May 10 09:00:00 2012\nSubject: x\n\nx\n")
+    (tmp_path / "backup" / "V2" / "docs").mkdir(parents=True)
+    for path in (archive, archive.parent, tmp_path / "backup" / "V2", tmp_path / "backup"):
+        assert AppleMailPlugin().detect(str(path)) < CLAIM, path
 
 
 def test_apple_flag_bits():
