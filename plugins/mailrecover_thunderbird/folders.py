@@ -47,6 +47,8 @@ def _client_state(raw: bytes) -> tuple[bytes, frozenset[Flag], bool, tuple[str, 
     fields = header_fields(raw)
     mozilla = [(n, v) for n, v in fields if n.startswith("x-mozilla-")]
     flags, partial, keywords = client_flags(mozilla)
+    if any(name == "x-mozilla-draft-info" for name, _ in mozilla):  # written only into drafts
+        flags = flags | {Flag.DRAFT}
     for name, value in mozilla:
         if name == "x-mozilla-status2":
             try:

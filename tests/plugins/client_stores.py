@@ -133,7 +133,7 @@ def build_thunderbird(base: Path, *, maildir_local: bool = False) -> Thunderbird
     """A Thunderbird root as copied off a Japanese Windows PC.
 
     ``Mail/Local Folders`` (Inbox, Inbox.sbd/Projects, Trash), ``Mail/pop.example.co.jp``
-    (CRLF: Inbox with read, replied, expunged, partial and flagged mail, Sent,
+    (CRLF: Inbox with read, replied, expunged, partial and flagged mail, Sent, Drafts,
     Inbox.sbd/Projects), ``ImapMail/imap.example.co.jp`` (offline INBOX copy holding the
     whole of the partial POP message and one mail deleted on the server), and a feed
     account whose articles are not mail.
@@ -167,12 +167,16 @@ def build_thunderbird(base: Path, *, maildir_local: bool = False) -> Thunderbird
     _write(pop / "Inbox.sbd" / "Projects.msf", b"")
     _write(pop / "Sent", _mbox([(0x0001, 0, message(7, "sent by taro", sender=OWNER, to="jiro@example.org",
                                                     delivered_to=None, nl=crlf))], crlf))  # fmt: skip
+    draft = message(13, "unfinished", sender=OWNER, to="jiro@example.org", delivered_to=None, nl=crlf,
+                    extra="X-Mozilla-Draft-Info: internal/draft; vcard=0; receipt=0; DSN=0; uuencode=0")
+    _write(pop / "Drafts", _mbox([(0x0000, 0, draft)], crlf))
     _write(pop / "popstate.dat", b"# POP3 State File\r\n*pop.example.co.jp taro\r\n")
     _write(pop / "msgFilterRules.dat", b'version="9"\r\nlogging="no"\r\n')
     expect("INBOX", 1, 2, 4, 5)
     expect("Recovered Deleted/INBOX", 3)
     expect("INBOX/Projects", 6)
     expect("Sent", 7)
+    expect("Drafts", 13)
 
     local = profile / "Mail" / "Local Folders"
     local_entries = {

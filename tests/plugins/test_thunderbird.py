@@ -36,7 +36,7 @@ class TestThunderbirdContract(SourcePluginContract):
         return ThunderbirdPlugin()
 
     def build_store(self, root: Path) -> Sample:
-        return Sample(str(build_thunderbird(root).root), 14)
+        return Sample(str(build_thunderbird(root).root), 15)
 
     def build_damaged(self, root: Path) -> str:
         tb = build_thunderbird(root)
@@ -88,6 +88,7 @@ def test_whole_profile_root_folders_flags_and_hints(tmp_path):
         (10, "Trash", {S, Flag.DELETED}, False),
         (11, "INBOX", {S, Flag.DELETED}, False),  # X-Mozilla-Status2 IMAP-deleted
         (12, "INBOX", set(), False),
+        (13, "Drafts", {Flag.DRAFT}, False),  # X-Mozilla-Draft-Info
     ]  # fmt: skip
     assert all(c.account_hints == (OWNER,) for c in copies)
     assert not any(b"X-Mozilla-" in c.raw or b"X-Account-Key" in c.raw for c in copies)
@@ -122,12 +123,12 @@ def test_maildir_store_reads_the_same(tmp_path):
     assert [p.kind for p in read_untouched(ThunderbirdPlugin(), mbox.root) if isinstance(p, Problem)] == [
         ProblemKind.NOT_MAIL
     ]
-    assert len(_copies(maildir.root)) == 14
+    assert len(_copies(maildir.root)) == 15
 
 
 @pytest.mark.parametrize("part, folders", [
-    ("Profiles/k3x9q2.default", {"INBOX", "INBOX/Projects", "Sent", "Trash"}),
-    ("Profiles/k3x9q2.default/Mail", {"INBOX", "INBOX/Projects", "Sent", "Trash"}),
+    ("Profiles/k3x9q2.default", {"INBOX", "INBOX/Projects", "Sent", "Drafts", "Trash"}),
+    ("Profiles/k3x9q2.default/Mail", {"INBOX", "INBOX/Projects", "Sent", "Drafts", "Trash"}),
     ("Profiles/k3x9q2.default/ImapMail", {"INBOX"}),
     ("Profiles/k3x9q2.default/Mail/Local Folders", {"INBOX", "INBOX/Projects", "Trash"}),
     ("Profiles/k3x9q2.default/Mail/pop.example.co.jp/Inbox.sbd", {"INBOX/Projects"}),
@@ -171,8 +172,8 @@ def test_without_prefs_js_accounts_are_found_by_their_folders(tmp_path):
     tb = build_thunderbird(tmp_path)
     (tb.profile / "prefs.js").unlink()
     copies = _copies(tb.root)
-    assert len(copies) == 14  # the Feeds folder is still left alone
-    assert {c.folder for c in copies} == {"INBOX", "INBOX/Projects", "Sent", "Trash"}
+    assert len(copies) == 15  # the Feeds folder is still left alone
+    assert {c.folder for c in copies} == {"INBOX", "INBOX/Projects", "Sent", "Drafts", "Trash"}
     assert all(c.account_hints == () for c in copies)
 
 
@@ -183,7 +184,7 @@ def test_garbage_named_like_a_folder_is_reported(tmp_path):
     found = read_untouched(ThunderbirdPlugin(), tb.root)
     problems = [f for f in found if isinstance(f, Problem)]
     assert [(p.kind, p.source) for p in problems] == [(ProblemKind.NOT_MAIL, str(junk))]
-    assert sum(isinstance(f, Copy) for f in found) == 14
+    assert sum(isinstance(f, Copy) for f in found) == 15
 
 
 @pytest.mark.parametrize("layout", ["windows", "macos", "linux"])
@@ -231,13 +232,14 @@ def test_gather_and_restore_through_the_command_line(tmp_path, capsys):
         "<10.test@example.org>": (".Recovered Deleted.Trash", "S"),
         "<11.test@example.org>": (".Recovered Deleted.INBOX", "S"),
         "<12.test@example.org>": ("", ""),
+        "<13.test@example.org>": (".Drafts", "D"),
     }
     assert not any(b"X-Mozilla-" in raw for _f, _fl, raw in restored.values())
     assert b"and the rest of it, whole." in restored["<4.test@example.org>"][2]  # whole beats partial
     capsys.readouterr()
     assert main(["--workspace", str(ws), "--json", "report"]) == 0
     report = json.loads(capsys.readouterr().out)["accounts"][OWNER]
-    assert report["copies"] == 14 and report["messages"] == 12 and report["quarantined"] == 0
+    assert report["copies"] == 15 and report["messages"] == 13 and report["quarantined"] == 0
     assert snapshot(tmp_path / "sources") == before
 
 
@@ -250,7 +252,7 @@ def test_another_persons_profile_is_quarantined(tmp_path, capsys):
     assert main(["--workspace", str(ws), "--json", "report"]) in (0, 3)
     report = json.loads(capsys.readouterr().out)["accounts"]["someone@example.com"]
     # every copy was filed under taro's accounts, the sent mail too: none is someone's
-    assert report["quarantined"] == report["messages"] == 12
+    assert report["quarantined"] == report["messages"] == 13
 
 
 def test_real_thunderbird_mbox_files_as_folders(corpus, tmp_path):
@@ -273,7 +275,8 @@ def test_real_thunderbird_mbox_files_as_folders(corpus, tmp_path):
     }
     assert by_folder == expected and sum(expected.values()) == 49
     spool = [c for c in copies if c.folder == "tb_movemailspool"]
-    assert [sorted(c.flags) for c in spool] == [[S], [], [S]]  # X-Mozilla-Status 0001, 0000, 0001
+    # X-Mozilla-Status 0001, 0000 on a real draft (X-Mozilla-Draft-Info, FCC, BCC), 0001
+    assert [sorted(c.flags) for c in spool] == [[S], [Flag.DRAFT], [S]]
 
 
 @pytest.mark.parametrize("data", HOSTILE)
@@ -282,4 +285,4 @@ def test_hostile_settings_files_cost_at_most_a_problem(tmp_path, data):
     (tb.root / "profiles.ini").write_bytes(data)
     (tb.profile / "prefs.js").write_bytes(data)
     copies = [f for f in read_untouched(ThunderbirdPlugin(), tb.root) if isinstance(f, Copy)]
-    assert len(copies) == 14  # the profile is still found beside profiles.ini, its folders read
+    assert len(copies) == 15  # the profile is still found beside profiles.ini, its folders read
