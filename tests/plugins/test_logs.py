@@ -1,0 +1,330 @@
+"""Mail server log plugins: exact delivery evidence from real and generated logs."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from mailrecover.model import Evidence, Problem, ProblemKind
+from mailrecover.plugin import ReadContext
+from mailrecover_logs._queue import Queue
+from mailrecover_logs._stream import LogLine
+from mailrecover_logs.exim import EximPlugin
+from mailrecover_logs.postfix import PostfixParser, PostfixPlugin
+from mailrecover_logs.sendmail import SendmailPlugin
+from tests.logbuilder import LOCAL, Mail, Outcome, scenario, write_log
+
+PLUGINS = {"postfix": PostfixPlugin, "exim": EximPlugin, "sendmail": SendmailPlugin}
+FIELDS = ["message_id", "sender", "recipient", "orig_to", "status", "size", "relay", "queue_id", "dsn"]
+
+
+def _read(plugin, location: Path | str) -> tuple[list[dict[str, str]], list[Problem]]:
+    found = list(plugin.read(str(location), ReadContext()))
+    assert all(isinstance(f, (Evidence, Problem)) for f in found)
+    deliveries = []
+    for f in found:
+        if isinstance(f, Evidence):
+            assert f.kind == "delivery" and sorted(f.fields) == sorted(FIELDS)
+            assert all(isinstance(v, str) for v in f.fields.values())
+            deliveries.append(dict(f.fields, time=f.time.replace(tzinfo=None).isoformat(),
+                                   source=f.source, position=f.position))  # fmt: skip
+    return deliveries, [f for f in found if isinstance(f, Problem)]
+
+
+def _key(e: dict[str, str]) -> tuple[str, ...]:
+    return (e["queue_id"], e["message_id"], e["recipient"], e["orig_to"])
+
+
+def _snapshot(directory: Path) -> dict[str, tuple[str, int]]:
+    return {
+        p.name: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+        for p in sorted(directory.iterdir())
+    }
+
+
+@pytest.mark.parametrize("mta", sorted(PLUGINS))
+@pytest.mark.parametrize("keep_times", [True, False], ids=["file-times", "times-lost"])
+def test_rotated_directory_gives_every_delivery_exactly(tmp_path: Path, mta: str, keep_times: bool) -> None:
+    written = write_log(tmp_path, mta, keep_times=keep_times)
+    assert [p.name for p in written.files][-1] in ("mail.log", "mainlog", "maillog")
+    assert written.files[0].suffix == ".gz"
+    before = _snapshot(tmp_path)
+    plugin = PLUGINS[mta]()
+    assert plugin.detect(str(tmp_path)) >= 80
+    got, problems = _read(plugin, tmp_path)
+    assert sorted(got, key=_key) == sorted(written.expected, key=_key)
+    assert len(got) == 12
+    # the two garbage lines cost one problem line, nothing else
+    assert [(p.kind, Path(p.source).name, p.reason) for p in problems] == [
+        (ProblemKind.DAMAGED, written.files[-1].name, "2 line(s) without a timestamp skipped")
+    ]
+    assert _snapshot(tmp_path) == before
+
+
+def test_year_boundary_and_split_message(tmp_path: Path) -> None:
+    written = write_log(tmp_path, "postfix", keep_times=False)
+    got, _ = _read(PostfixPlugin(), tmp_path)
+    split = next(e for e in got if e["message_id"] == "m7@example.org")
+    # arrived Dec 31 in mail.log.1, delivered Jan 1 in mail.log: joined, years right
+    assert split["time"] == "2026-01-01T00:00:03"
+    assert split["sender"] == "carol@example.org" and split["size"] == "2222"
+    assert Path(split["source"]).name == "mail.log"
+    first = next(e for e in got if e["message_id"] == "m1@hanako.example.net")
+    assert first["time"] == "2025-12-30T09:00:02"
+    assert Path(first["source"]).name == "mail.log.2.gz"
+    text = written.files[1].read_bytes().decode("utf-8", "replace")
+    assert "8F1A66B4D5: message-id=<m7@example.org>" in text and "8F1A66B4D5: to=" not in text
+
+
+def test_reused_queue_id_and_retries(tmp_path: Path) -> None:
+    write_log(tmp_path, "postfix")
+    got, _ = _read(PostfixPlugin(), tmp_path)
+    reused = sorted((e["message_id"], e["recipient"]) for e in got if e["queue_id"] == "7E0F55A3C4")
+    assert reused == [("m5@example.net", LOCAL), ("m6@example.net", "jiro@example.jp")]
+    jiro = [e for e in got if e["message_id"] == "m2@lists.example.org" and e["recipient"] == "jiro@example.jp"]
+    assert [(e["status"], e["time"]) for e in jiro] == [("sent", "2025-12-30T10:30:04")]
+    expired = next(e for e in got if e["message_id"] == "m9@example.jp")
+    assert (expired["status"], expired["dsn"]) == ("expired", "4.4.1")
+
+
+def test_sendmail_line_with_several_recipients(tmp_path: Path) -> None:
+    written = write_log(tmp_path, "sendmail")
+    assert any(b"to=<taro@example.jp>,<jiro@example.jp>," in p.read_bytes() for p in written.files[1:])
+    got, _ = _read(SendmailPlugin(), tmp_path)
+    both = [e for e in got if e["message_id"] == "m10@example.net"]
+    assert sorted(e["recipient"] for e in both) == ["jiro@example.jp", LOCAL]
+    assert {e["position"] for e in both} == {both[0]["position"]}
+
+
+def test_rfc3339_timestamps(tmp_path: Path) -> None:
+    written = write_log(tmp_path, "postfix", rfc3339=True)
+    got, _ = _read(PostfixPlugin(), tmp_path)
+    assert sorted(got, key=_key) == sorted(written.expected, key=_key)
+    evidence = [f for f in PostfixPlugin().read(str(tmp_path), ReadContext()) if isinstance(f, Evidence)]
+    assert {e.time.utcoffset() for e in evidence} == {timedelta(hours=9)}
+
+
+def test_single_file_is_detected_and_read_alone(tmp_path: Path) -> None:
+    written = write_log(tmp_path, "postfix")
+    newest = written.files[-1]
+    assert PostfixPlugin().detect(str(newest)) == 90
+    assert EximPlugin().detect(str(newest)) == 0
+    assert SendmailPlugin().detect(str(newest)) == 0
+    got, _ = _read(PostfixPlugin(), newest)
+    # without the older file, the split message's delivery is still there, without its sender
+    split = next(e for e in got if e["queue_id"] == "8F1A66B4D5")
+    assert (split["recipient"], split["status"], split["message_id"], split["sender"]) == (LOCAL, "sent", "", "")
+    assert {e["source"] for e in got} == {str(newest)}
+
+
+def test_directory_choice_and_claims(tmp_path: Path) -> None:
+    logs = tmp_path / "log"
+    logs.mkdir()
+    written = write_log(logs, "postfix")
+    (logs / "mail.info").write_bytes(written.files[-1].read_bytes())  # the same lines again
+    (logs / "auth.log").write_text("Jan  2 10:00:00 mail sshd[1]: Accepted publickey for root\n")
+    got, _ = _read(PostfixPlugin(), logs)
+    assert len(got) == 12 and {Path(e["source"]).name for e in got} <= {p.name for p in written.files}
+    assert EximPlugin().detect(str(logs)) == 0
+    # a folder that also holds a Maildir is walked, not claimed
+    (logs / "Maildir" / "cur").mkdir(parents=True)
+    assert PostfixPlugin().detect(str(logs)) == 0
+    assert PostfixPlugin().detect(str(tmp_path / "missing")) == 0
+
+
+def test_truncated_gzip_keeps_what_came_before(tmp_path: Path) -> None:
+    mails = scenario()[:3]
+    written = write_log(tmp_path, "postfix", mails, cuts=(datetime(2025, 12, 31),), gzip_older_than=1,
+                        noise=0, garbage=False)  # fmt: skip
+    older = written.files[0]
+    assert older.name == "mail.log.1.gz"
+    filler = "".join(
+        f"Dec 30 {12 + i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d} mail postfix/smtpd[77]: "
+        f"connect from host{i * 7919 % 100003}.example[198.51.100.{i % 250}]\n"
+        for i in range(6000)
+    )  # fmt: skip
+    whole = gzip.compress(gzip.decompress(older.read_bytes()) + filler.encode(), mtime=0)
+    older.write_bytes(whole[: len(whole) * 2 // 3])
+    got, problems = _read(PostfixPlugin(), tmp_path)
+    assert sorted(got, key=_key) == sorted(written.expected, key=_key)
+    assert [(p.kind, p.source) for p in problems] == [(ProblemKind.TRUNCATED, str(older))]
+    assert "cut off" in problems[0].reason
+
+
+def test_garbage_and_overlong_lines(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    good = "Mar  3 10:00:00 mail postfix/qmgr[1]: 0A1B2C3D4E: from=<a@example.net>, size=10, nrcpt=1 (queue active)\n"
+    log.write_bytes(
+        b"\xff\xfe\x00garbage\n" + good.encode() + b"x" * 300_000 + b"\n"
+        + b"Mar  3 10:00:01 mail postfix/virtual[2]: 0A1B2C3D4E: to=<b@example.jp>, relay=virtual, "
+          b"delay=0.1, delays=0/0/0/0, dsn=2.0.0, status=sent (delivered to maildir)\n"
+        + b"Mar  3 10:00:02 mail postfix/qmgr[1]: 0A1B2C3D4E: removed\n"
+    )  # fmt: skip
+    got, problems = _read(PostfixPlugin(), log)
+    assert [(e["sender"], e["recipient"], e["status"], e["position"]) for e in got] == [
+        ("a@example.net", "b@example.jp", "sent", "4")
+    ]
+    assert [p.reason for p in problems] == ["2 line(s) without a timestamp skipped"]
+
+
+def test_content_filter_handback_inherits_message_id() -> None:
+    lines = [
+        "AAAA111111: client=mx.example.net[198.51.100.20]",
+        "AAAA111111: message-id=<f1@example.net>",
+        "AAAA111111: from=<s@example.net>, size=100, nrcpt=1 (queue active)",
+        "BBBB222222: client=localhost[127.0.0.1]",
+        "AAAA111111: to=<taro@example.jp>, relay=127.0.0.1[127.0.0.1]:10024, delay=1, delays=1/0/0/0, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as BBBB222222)",
+        "AAAA111111: removed",
+        "BBBB222222: from=<s@example.net>, size=180, nrcpt=1 (queue active)",
+        "BBBB222222: to=<taro@example.jp>, relay=dovecot, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (delivered via dovecot service)",
+        "BBBB222222: removed",
+    ]  # fmt: skip
+    parser = PostfixParser()
+    start = datetime(2026, 3, 1, 10, 0).astimezone()
+    out = []
+    for n, text in enumerate(lines, 1):
+        out += parser.feed(LogLine("mail.log", n, start + timedelta(seconds=n), "mail", "postfix/x", text))
+    out += parser.close()
+    assert [(e.fields["queue_id"], e.fields["message_id"], e.fields["relay"]) for e in out] == [
+        ("AAAA111111", "f1@example.net", "127.0.0.1[127.0.0.1]:10024"),
+        ("BBBB222222", "f1@example.net", "dovecot"),
+    ]
+
+
+def _pending_mails(count: int) -> list[Mail]:
+    base = datetime(2026, 2, 1, 8, 0)
+    return [
+        Mail({"postfix": f"{0xC00000 + i:X}0000", "exim": f"1c{i:04d}-0000{i:02d}-AA"[:16],
+              "sendmail": f"6C{i:06d}Qx001"}, f"p{i}@example.net", "s@example.net", 100 + i,
+             base + timedelta(minutes=i), [Outcome(base + timedelta(minutes=i, seconds=1), LOCAL, "deferred")],
+             removed=False)
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def test_pending_table_stays_bounded_and_loses_nothing(tmp_path: Path) -> None:
+    write_log(tmp_path, "postfix", _pending_mails(40), noise=0, garbage=False, cuts=())
+    queue = Queue(limit=5)
+    parser = PostfixParser(queue)
+    plugin = PostfixPlugin()
+    plugin.parser = lambda: parser  # type: ignore[assignment, method-assign]
+    peak = 0
+    got = []
+    for finding in plugin.read(str(tmp_path), ReadContext()):
+        peak = max(peak, len(queue))
+        got.append(finding)
+    assert peak <= 5
+    assert sorted(f.fields["message_id"] for f in got) == sorted(f"p{i}@example.net" for i in range(40))
+    assert {f.fields["status"] for f in got} == {"deferred"}
+
+
+def test_quiet_messages_are_flushed_after_the_window() -> None:
+    queue = Queue(window=timedelta(days=7), sweep_every=1)
+    parser = PostfixParser(queue)
+    t0 = datetime(2026, 2, 1, 8, 0).astimezone()
+    feed = lambda n, at, text: list(parser.feed(LogLine("m", n, at, "mail", "postfix/x", text)))  # noqa: E731
+    feed(1, t0, "D0D0D0D0D0: client=a[192.0.2.1]")
+    feed(2, t0, "D0D0D0D0D0: to=<x@example.jp>, relay=none, delay=1, delays=0/0/1/0, dsn=4.4.1, status=deferred (timeout)")
+    assert feed(3, t0 + timedelta(days=6), "E0E0E0E0E0: client=a[192.0.2.1]") == []
+    flushed = feed(4, t0 + timedelta(days=8), "F0F0F0F0F0: client=a[192.0.2.1]")
+    assert [(e.fields["queue_id"], e.fields["status"]) for e in flushed] == [("D0D0D0D0D0", "deferred")]
+    assert queue.get("D0D0D0D0D0") is None and len(queue) == 2
+
+
+def test_exim_through_syslog() -> None:
+    from mailrecover_logs.exim import EximParser
+
+    parser = EximParser()
+    t = datetime(2026, 3, 1, 10, 0).astimezone()
+    texts = [
+        "2026-03-01 10:00:00 1xYzAb-000Abc-Zz <= a@example.net H=mx [198.51.100.1] P=esmtp S=1234 id=q1@example.net",
+        "2026-03-01 10:00:01 1xYzAb-000Abc-Zz => taro <taro@example.jp> R=localuser T=local_delivery",
+        "2026-03-01 10:00:01 1xYzAb-000Abc-Zz Completed",
+    ]  # fmt: skip
+    out = [e for n, text in enumerate(texts) for e in parser.feed(LogLine("syslog", n, t, "mail", "exim", text))]
+    assert [(e.fields["recipient"], e.fields["message_id"], e.fields["size"]) for e in out] == [
+        ("taro@example.jp", "q1@example.net", "1234")
+    ]
+
+
+# -- real logs from the corpus ----------------------------------------------------------------
+
+def _corpus_read(corpus: Path, name: str, plugin) -> tuple[list[dict[str, str]], list[Problem]]:
+    path = corpus / "maillog" / name
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    result = _read(plugin, path)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    return result
+
+
+def test_corpus_exim_lmtp_outcomes(corpus: Path) -> None:
+    got, problems = _corpus_read(corpus, "exim_testsuite_0215_mainlog.log", EximPlugin())
+    assert problems == []
+    table = Counter((e["queue_id"][:6], e["status"]) for e in got)
+    # by hand: 10HmaY delivers userx and userxz, bounces userxy and useryy, defers userxx
+    # and useryx (removed by the admin, so they stay deferred); 10HmbC never completes
+    assert table == Counter({
+        ("10HmaX", "sent"): 1, ("10HmaY", "sent"): 2, ("10HmaY", "bounced"): 2, ("10HmaY", "deferred"): 2,
+        ("10HmaZ", "discarded"): 1, ("10HmbA", "sent"): 2, ("10HmbA", "bounced"): 2,
+        ("10HmbA", "deferred"): 2, ("10HmbB", "discarded"): 1, ("10HmbC", "bounced"): 3,
+        ("10HmbC", "sent"): 1, ("10HmbC", "deferred"): 2, ("10HmbD", "discarded"): 1,
+        ("10HmbE", "sent"): 3, ("10HmbF", "sent"): 3, ("10HmbG", "deferred"): 1, ("10HmbH", "deferred"): 1,
+    })  # fmt: skip
+    first = got[0]
+    assert {k: first[k] for k in FIELDS} == {
+        "message_id": "", "sender": "CALLER@myhost.test.ex", "recipient": "userx@myhost.test.ex",
+        "orig_to": "", "status": "sent", "size": "sss", "relay": "lmtp",
+        "queue_id": "10HmaX-000000005vi-0000", "dsn": "",
+    }  # fmt: skip
+    assert (first["time"], first["position"]) == ("1999-03-02T09:44:33", "2")
+
+
+def test_corpus_exim_many_recipients_one_delivery(corpus: Path) -> None:
+    got, problems = _corpus_read(corpus, "exim_testsuite_0216_mainlog.log", EximPlugin())
+    assert sorted(e["recipient"] for e in got) == sorted([f"a{i:03d}@test.ex" for i in range(500)] + ["b@test.ex"])
+    assert {e["status"] for e in got} == {"sent"}
+    assert {e["relay"] for e in got} == {"127.0.0.1[127.0.0.1]"}
+    assert [p.reason for p in problems] == ["1 line(s) without a timestamp skipped"]  # the banner
+
+
+def test_corpus_exim_retry_timeouts(corpus: Path) -> None:
+    got, _ = _corpus_read(corpus, "exim_testsuite_0322_mainlog.log", EximPlugin())
+    assert Counter(e["status"] for e in got) == Counter({"bounced": 14, "discarded": 9})
+    assert {e["relay"] for e in got if e["status"] == "discarded"} == {":blackhole:"}
+
+
+@pytest.mark.parametrize("name", [
+    "fail2ban_postfix.log", "fail2ban_exim.log", "fail2ban_exim-spam.log", "fail2ban_sendmail-auth.log",
+    "fail2ban_sendmail-reject.log", "fail2ban_courier-smtp.log", "fail2ban_dovecot.log",
+    "fail2ban_domino-smtp.log", "fail2ban_qmail.log",
+])  # fmt: skip
+def test_corpus_rejects_and_auth_failures_are_no_deliveries(corpus: Path, name: str) -> None:
+    path = corpus / "maillog" / name
+    annotations = sum(1 for line in path.read_bytes().splitlines() if line.startswith(b"#"))
+    for plugin in PLUGINS.values():
+        got, problems = _corpus_read(corpus, name, plugin())
+        assert got == []
+        # fail2ban's '#' annotations are not log lines: they are counted, never parsed
+        assert all(p.kind is ProblemKind.DAMAGED for p in problems)
+        if problems:
+            assert int(problems[0].reason.split()[0]) >= annotations
+
+
+def test_corpus_detection(corpus: Path) -> None:
+    logs = corpus / "maillog"
+    scores = {name: {mta: p().detect(str(logs / name)) for mta, p in PLUGINS.items()}
+              for name in ("fail2ban_postfix.log", "exim_testsuite_0215_mainlog.log",
+                           "fail2ban_sendmail-reject.log", "fail2ban_qmail.log")}  # fmt: skip
+    assert scores == {
+        "fail2ban_postfix.log": {"exim": 0, "postfix": 90, "sendmail": 0},
+        "exim_testsuite_0215_mainlog.log": {"exim": 90, "postfix": 0, "sendmail": 0},
+        "fail2ban_sendmail-reject.log": {"exim": 0, "postfix": 0, "sendmail": 90},
+        "fail2ban_qmail.log": {"exim": 0, "postfix": 0, "sendmail": 0},
+    }
+    assert os.access(logs, os.R_OK)
