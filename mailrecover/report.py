@@ -11,6 +11,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
+from .inventory import gap
 from .ownership import quarantine_details
 from .restore import ensure_merged
 from .workspace import Workspace
@@ -86,6 +87,7 @@ def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
         "sources": sources,
         "restored": restores,
         "quarantine": quarantine_details(ws, account),
+        **gap(db, account),
     }
 
 
@@ -111,6 +113,29 @@ def summary(ws: Workspace, account: str | None = None) -> dict[str, Any]:
         "skipped_files": skipped,
         "evidence": evidence,
     }
+
+
+def _render_gap(a: dict[str, Any]) -> list[str]:
+    """What the server's logs show delivered and sent, against what was recovered."""
+    if not a["delivered"] and not a["sent"] and not a["unidentified"]:
+        return []
+    t = terminal_safe
+    out = [f"  the mail logs show {a['delivered']} messages delivered here, "
+           f"{a['recovered_of_delivered']} of them recovered; {len(a['missing'])} lost for good:"]  # fmt: skip
+    for m in a["missing"]:
+        out.append(f"    {m['date'][:19]}  {t(m['from']) or '<>'}  {t(m['size'])} bytes  <{t(m['message_id'])}>")
+    if a["by_day"]:
+        out.append("    day         delivered  recovered")
+        for d in a["by_day"]:
+            out.append(f"    {d['day']:<10}  {d['delivered']:>9}  {d['recovered']:>9}")
+    if a["sent"]:
+        out.append(f"  the logs show {a['sent']} messages sent from here; "
+                   f"{len(a['missing_sent'])} of them are in no recovered copy:")  # fmt: skip
+        for m in a["missing_sent"]:
+            out.append(f"    {m['date'][:19]}  to {t(', '.join(m['to']))}  <{t(m['message_id'])}>")
+    if a["unidentified"]:
+        out.append(f"  {len(a['unidentified'])} logged deliveries carry no Message-ID and cannot be matched")
+    return out
 
 
 def render_text(data: dict[str, Any]) -> str:
@@ -150,6 +175,7 @@ def render_text(data: dict[str, Any]) -> str:
         for target, n in a["restored"].items():
             state = "complete" if n >= a["messages"] - a["quarantined"] else "incomplete: run restore again"
             out.append(f"  restored to {t(target)}: {n} of {a['messages']} ({state})")
+        out.extend(_render_gap(a))
     if data["problems"]:
         out.append("")
         out.append(f"{len(data['problems'])} problems:")

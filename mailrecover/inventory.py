@@ -1,0 +1,189 @@
+"""What the mail server's logs say an account received and sent, against what was recovered.
+
+Delivery evidence (kind ``delivery``, from any log plugin) names each message's
+Message-ID, envelope sender, recipient, original recipient, final status, size and relay.
+A message counts as delivered into account A's mailbox when a record has A as recipient
+or original recipient, status ``sent`` and a relay that is a local delivery agent (not a
+content filter or another server).  It counts as sent by A when A is its envelope sender,
+whatever became of its recipients: the Sent folder kept it either way.  A message is
+recovered when one of A's gathered copies carries its Message-ID.
+
+Log records without a Message-ID cannot be matched; they are listed as ``unidentified``,
+never silently counted as lost or as found.  Pure functions over the workspace's SQL.
+"""
+
+from __future__ import annotations
+
+import csv
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+__all__ = [
+    "Delivered",
+    "by_day",
+    "gap",
+    "incoming",
+    "is_local_relay",
+    "outgoing",
+    "senders",
+    "write_senders_csv",
+]
+
+#: Delivery agents that write into a mailbox on the server itself.
+_LOCAL_AGENTS = {
+    "local", "virtual", "dovecot", "lmtp", "maildrop", "procmail", "cyrus", "deliver",
+    "dovecot-lda", "pipe", "address_file", "address_directory", "appendfile", "mail_spool",
+}  # fmt: skip
+
+
+def is_local_relay(relay: str) -> bool:
+    """Whether a record's relay is final delivery into a mailbox here."""
+    r = relay.strip().lower()
+    name = r.split("[", 1)[0]
+    if name in _LOCAL_AGENTS or "lmtp" in r or "dovecot" in r or "[private/" in r:
+        return True
+    if r.endswith("]:24"):  # the LMTP port
+        return True
+    # Exim names local transports (local_delivery, maildir_delivery, virtual_delivery, …)
+    return "[" not in r and "smtp" not in name and (name.startswith("local") or name.endswith("_delivery"))
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """One message as the logs show it, with whether a copy of it was recovered."""
+
+    message_id: str
+    date: str  # ISO time of its first record
+    sender: str
+    size: str
+    recipients: tuple[str, ...]
+    recovered: bool
+
+
+_RECORDS = """
+    SELECT time,
+           json_extract(fields, '$.message_id'), json_extract(fields, '$.sender'),
+           json_extract(fields, '$.recipient'), json_extract(fields, '$.orig_to'),
+           json_extract(fields, '$.status'), json_extract(fields, '$.size'),
+           json_extract(fields, '$.relay')
+    FROM evidence WHERE kind = 'delivery' AND {where}
+"""
+
+
+def _records(db: sqlite3.Connection, where: str, account: str) -> Iterable[tuple[str, ...]]:
+    for row in db.execute(_RECORDS.format(where=where), {"a": account.strip().lower()}):
+        yield tuple("" if v is None else str(v) for v in row)
+
+
+def _recovered_ids(db: sqlite3.Connection, account: str) -> set[str]:
+    rows = db.execute(
+        "SELECT DISTINCT message_id FROM copies WHERE account = ? AND message_id IS NOT NULL",
+        (account,),
+    )
+    return {r[0].strip() for r in rows}
+
+
+def _group(rows: Iterable[tuple[str, str, str, str, str]], recovered: set[str]) -> list[Delivered]:
+    """(time, message_id, sender, size, recipient) rows → one Delivered per message."""
+    found: dict[str, dict[str, Any]] = {}
+    unnamed: list[Delivered] = []
+    for time, mid, sender, size, recipient in rows:
+        mid = mid.strip().strip("<>")
+        if not mid:
+            unnamed.append(Delivered("", time, sender, size, (recipient,), False))
+            continue
+        entry = found.setdefault(mid, {"date": time, "sender": sender, "size": size, "to": set()})
+        if time and (not entry["date"] or time < entry["date"]):
+            entry["date"] = time
+        entry["sender"] = entry["sender"] or sender
+        entry["size"] = entry["size"] or size
+        entry["to"].add(recipient)
+    items = [
+        Delivered(mid, e["date"], e["sender"], e["size"], tuple(sorted(e["to"])), mid in recovered)
+        for mid, e in found.items()
+    ]
+    return sorted(items + unnamed, key=lambda d: (d.date, d.message_id))
+
+
+def incoming(db: sqlite3.Connection, account: str) -> list[Delivered]:
+    """Messages the logs show delivered into ``account``'s mailbox."""
+    where = ("json_extract(fields, '$.status') = 'sent' AND (lower(json_extract(fields, '$.recipient')) = :a "
+             "OR lower(json_extract(fields, '$.orig_to')) = :a)")  # fmt: skip
+    rows = (
+        (time, mid, sender, size, account)
+        for time, mid, sender, _rcpt, _orig, _status, size, relay in _records(db, where, account)
+        if is_local_relay(relay)
+    )
+    return _group(rows, _recovered_ids(db, account))
+
+
+def outgoing(db: sqlite3.Connection, account: str) -> list[Delivered]:
+    """Messages the logs show ``account`` sending (as envelope sender)."""
+    where = "lower(json_extract(fields, '$.sender')) = :a"
+    rows = (
+        (time, mid, sender, size, rcpt)
+        for time, mid, sender, rcpt, _orig, _status, size, _relay in _records(db, where, account)
+    )
+    return _group(rows, _recovered_ids(db, account))
+
+
+def by_day(items: Iterable[Delivered]) -> list[dict[str, Any]]:
+    """Per day (the log's own calendar): how many were delivered and how many recovered."""
+    days: dict[str, list[int]] = {}
+    for d in items:
+        if not d.message_id:
+            continue
+        counts = days.setdefault(d.date[:10] or "unknown", [0, 0])
+        counts[0] += 1
+        counts[1] += d.recovered
+    return [{"day": day, "delivered": n, "recovered": r} for day, (n, r) in sorted(days.items())]
+
+
+def senders(items: Iterable[Delivered]) -> list[tuple[str, int, str, str]]:
+    """(sender, count, first, last) over lost messages, most first."""
+    seen: dict[str, list[Any]] = {}
+    for d in items:
+        if d.recovered or not d.message_id:
+            continue
+        entry = seen.setdefault(d.sender, [0, d.date, d.date])
+        entry[0] += 1
+        entry[1] = min(entry[1], d.date)
+        entry[2] = max(entry[2], d.date)
+    return sorted(((s, n, a, b) for s, (n, a, b) in seen.items()), key=lambda t: (-t[1], t[0]))
+
+
+def write_senders_csv(db: sqlite3.Connection, account: str, out: TextIO) -> int:
+    """Who sent ``account`` the mail that was lost, as CSV; returns the number of senders."""
+    rows = senders(incoming(db, account))
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["sender", "count", "first", "last"])
+    writer.writerows(rows)
+    return len(rows)
+
+
+def gap(db: sqlite3.Connection, account: str) -> dict[str, Any]:
+    """The gap analysis ``report`` adds to each account (plain data)."""
+    received = incoming(db, account)
+    sent = outgoing(db, account)
+    return {
+        "delivered": sum(1 for d in received if d.message_id),
+        "recovered_of_delivered": sum(1 for d in received if d.recovered),
+        "missing": [
+            {"message_id": d.message_id, "date": d.date, "from": d.sender, "size": d.size}
+            for d in received if d.message_id and not d.recovered
+        ],
+        "by_day": by_day(received),
+        "sent": sum(1 for d in sent if d.message_id),
+        "missing_sent": [
+            {"message_id": d.message_id, "date": d.date, "to": list(d.recipients), "size": d.size}
+            for d in sent if d.message_id and not d.recovered
+        ],
+        "unidentified": [
+            {"date": d.date, "from": d.sender, "to": list(d.recipients), "size": d.size,
+             "direction": direction}
+            for direction, items in (("in", received), ("out", sent))
+            for d in items if not d.message_id
+        ],
+    }  # fmt: skip
