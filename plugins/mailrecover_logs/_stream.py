@@ -14,7 +14,7 @@ import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 
 from mailrecover.readonly import open_readonly
 
@@ -42,7 +42,7 @@ _PID = re.compile(r"\[\d+\] ")
 _ROTATED = re.compile(r"(.+?)(?:\.(\d{1,4})|-(\d{8}))?(?:\.gz)?$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LogLine:
     """One line that carried a timestamp.
 
@@ -100,6 +100,20 @@ class _Years:
             return None
 
 
+_local_zones: dict[tuple[int, int, int, int], tzinfo] = {}
+
+
+def _local(when: datetime) -> datetime:
+    """``when`` (naive, this machine's wall clock) made aware; zones looked up once an hour."""
+    key = (when.year, when.month, when.day, when.hour)
+    zone = _local_zones.get(key)
+    if zone is None:
+        if len(_local_zones) > 10_000:
+            _local_zones.clear()
+        zone = _local_zones[key] = when.astimezone().tzinfo  # type: ignore[assignment]
+    return when.replace(tzinfo=zone)
+
+
 def parse_line(raw: str, years: _Years | None) -> tuple[datetime, str | None, str | None, str] | None:
     """(time, host, program, text) of a log line, or None when it has no timestamp."""
     m = _CLASSIC.match(raw)
@@ -111,7 +125,7 @@ def parse_line(raw: str, years: _Years | None) -> tuple[datetime, str | None, st
         if when is None:
             return None
         host, program, text = _split_rest(m[6])
-        return when.astimezone(), host, program, text
+        return _local(when), host, program, text
     m = _RFC3339.match(raw)
     if m:
         try:
@@ -122,7 +136,7 @@ def parse_line(raw: str, years: _Years | None) -> tuple[datetime, str | None, st
         rest = m[9]
         if not m[8] and re.match(r"[+-]\d{4} ", rest):  # Exim's log_timezone: "+0900 "
             zone, rest = _zone(rest[:5]), rest[6:]
-        when = when.replace(tzinfo=zone) if zone else when.astimezone()
+        when = when.replace(tzinfo=zone) if zone else _local(when)
         host, program, text = _split_rest(rest)
         return when, host, program, text
     return None
