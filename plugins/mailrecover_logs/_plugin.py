@@ -57,6 +57,9 @@ class LogPlugin:
     description = ""
     owns: Callable[[LogLine], bool]
     parser: Callable[[], Parser]
+    markers: tuple[bytes, ...] = ()  # a line without any of these cannot matter to the parser
+    file_score = 90
+    directory_score = 85
 
     # -- finding the files ------------------------------------------------------------------
     def _mine(self, path: str) -> bool:
@@ -102,9 +105,9 @@ class LogPlugin:
         if os.path.isdir(location):
             if self._holds_mail_stores(location):
                 return 0  # let the walk find the mailboxes; the log files are read one by one
-            return 85 if self._log_in(location) else 0
+            return self.directory_score if self._log_in(location) else 0
         if os.path.isfile(location):
-            return 90 if self._mine(location) else 0
+            return self.file_score if self._mine(location) else 0
         return 0
 
     def discover(self) -> Iterable[Store]:
@@ -127,7 +130,7 @@ class LogPlugin:
         for path in paths:
             if not os.access(path, os.R_OK):
                 yield Problem(ProblemKind.UNREADABLE, path, "", "cannot read: permission denied")
-        stream = Stream(log_files([p for p in paths if os.access(p, os.R_OK)]), context.advance)
+        stream = Stream(log_files([p for p in paths if os.access(p, os.R_OK)]), context.advance, self.markers)
         parser = self.parser()
         for line in stream:
             if self.owns(line):

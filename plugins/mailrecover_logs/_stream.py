@@ -31,6 +31,7 @@ _MAX_LINE = 64 * 1024  # a longer "line" is binary garbage; its rest is skipped
 _MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
 )}  # fmt: skip
+_MONTH_BYTES = {m.capitalize().encode() for m in _MONTHS}
 _CLASSIC = re.compile(
     r"([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.\d+)? (.*)", re.S
 )
@@ -72,7 +73,7 @@ def _zone(text: str | None) -> timezone | None:
 def _split_rest(rest: str) -> tuple[str | None, str | None, str]:
     """(host, program, text) from what follows a timestamp."""
     m = _SYSLOG_REST.match(rest)
-    if m and "=" not in m[2] and "@" not in m[2]:
+    if m and "=" not in m[2] and "@" not in m[2] and not (m[1] or "").endswith(":"):
         return m[1], m[2], m[3]
     m = _PID.match(rest)
     return None, None, rest[m.end():] if m else rest
@@ -253,6 +254,7 @@ class Stream:
 
     files: list[LogFile]
     advance: Callable[[int], None] = lambda nbytes: None
+    markers: tuple[bytes, ...] = ()  # when given, only lines holding one of these are parsed
 
     def __post_init__(self) -> None:
         self.problems: list[tuple[str, str, str, bool]] = []
@@ -272,6 +274,10 @@ class Stream:
                 if done >= 1 << 20:
                     self.advance(done)
                     done = 0
+                if self.markers and not any(m in raw for m in self.markers):
+                    if raw[:3] not in _MONTH_BYTES and not raw[:4].isdigit() and raw.strip():
+                        garbage += 1
+                    continue
                 text = raw.decode("utf-8", "replace").rstrip("\r\n")
                 if not text.strip():
                     continue

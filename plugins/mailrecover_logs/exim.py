@@ -99,5 +99,6 @@ class EximParser(Parser):
 class EximPlugin(LogPlugin):
     name = "exim-log"
     description = "Exim mainlog (or Exim via syslog; rotated, gzip): delivery evidence"
+    markers = (b" <= ", b" => ", b" -> ", b" >> ", b" *> ", b" == ", b" ** ", b" Completed", b" removed")
     owns = staticmethod(is_exim)
     parser = EximParser

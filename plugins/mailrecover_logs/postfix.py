@@ -110,5 +110,6 @@ class PostfixParser(Parser):
 class PostfixPlugin(LogPlugin):
     name = "postfix-log"
     description = "Postfix mail logs (mail.log, maillog; rotated, gzip): delivery evidence"
+    markers = (b"client=", b"message-id=", b"from=<", b"to=<", b": removed", b"uid=")
     owns = staticmethod(is_postfix)
     parser = PostfixParser

@@ -103,5 +103,6 @@ class SendmailParser(Parser):
 class SendmailPlugin(LogPlugin):
     name = "sendmail-log"
     description = "Sendmail maillog (rotated, gzip): delivery evidence, several recipients a line"
+    markers = (b"from=", b"to=")
     owns = staticmethod(is_sendmail)
     parser = SendmailParser

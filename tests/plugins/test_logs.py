@@ -328,3 +328,36 @@ def test_corpus_detection(corpus: Path) -> None:
         "fail2ban_qmail.log": {"exim": 0, "postfix": 0, "sendmail": 0},
     }
     assert os.access(logs, os.R_OK)
+
+
+def test_dovecot_delivery_lines(tmp_path: Path) -> None:
+    from mailrecover_logs.dovecot import DovecotPlugin
+
+    log = tmp_path / "dovecot.log"
+    log.write_text(
+        "Jan  5 10:00:00 mail dovecot: lmtp(taro@example.jp)<4711><AbCd12>: msgid=<d1@example.net>: saved mail to INBOX\n"
+        "Jan  5 10:00:01 mail dovecot: lmtp(4712, jiro@example.jp): msgid=<d2@example.net>: saved mail to INBOX\n"
+        "Jan  5 10:00:02 lmtp(taro@example.jp)<4713><EfGh34>: Info: sieve: msgid=<d3@example.net>: stored mail into mailbox 'Lists'\n"
+        "Jan  5 10:00:03 mail dovecot: lda(hanako): msgid=<d4@example.net>: save failed to INBOX: Quota exceeded (mailbox for user is full)\n"
+        "Jan  5 10:00:04 mail dovecot: imap-login: Login: user=<taro@example.jp>, method=PLAIN\n"
+    )  # fmt: skip
+    plugin = DovecotPlugin()
+    assert plugin.detect(str(log)) == 70
+    got, problems = _read(plugin, log)
+    assert problems == []
+    assert [(e["message_id"], e["recipient"], e["status"], e["relay"], e["queue_id"], e["position"]) for e in got] == [
+        ("d1@example.net", "taro@example.jp", "sent", "dovecot-lmtp", "AbCd12", "1"),
+        ("d2@example.net", "jiro@example.jp", "sent", "dovecot-lmtp", "", "2"),
+        ("d3@example.net", "taro@example.jp", "sent", "dovecot-lmtp", "EfGh34", "3"),
+        ("d4@example.net", "hanako", "failed", "dovecot-lda", "", "4"),
+    ]
+
+
+def test_a_postfix_log_with_dovecot_lines_is_postfix_s(tmp_path: Path) -> None:
+    from mailrecover_logs.dovecot import DovecotPlugin
+
+    written = write_log(tmp_path, "postfix")
+    with written.files[-1].open("a") as f:
+        f.write("Jan  2 12:00:00 mail dovecot: lmtp(taro@example.jp)<1><x>: msgid=<m10@example.net>: saved mail to INBOX\n")
+    assert PostfixPlugin().detect(str(tmp_path)) > DovecotPlugin().detect(str(tmp_path)) > 0
+    assert PostfixPlugin().detect(str(written.files[-1])) > DovecotPlugin().detect(str(written.files[-1]))
