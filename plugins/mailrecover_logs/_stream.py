@@ -130,7 +130,7 @@ def parse_line(raw: str, years: _Years | None) -> tuple[datetime, str | None, st
     m = _RFC3339.match(raw)
     if m:
         try:
-            when = datetime(*(int(m[i]) for i in range(1, 7)))  # type: ignore[misc]
+            when = datetime(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]))
         except ValueError:
             return None
         zone = _zone(m[8])
@@ -158,7 +158,7 @@ def _open(path: str) -> io.BufferedIOBase:
     head = raw.read(2)
     raw.seek(0)
     if head == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        return gzip.GzipFile(fileobj=raw, mode="rb")
     return io.BufferedReader(raw, buffer_size=1 << 20)
 
 

@@ -31,7 +31,9 @@ def is_sendmail(line: LogLine) -> bool:
 
 
 def _split_recipients(value: str) -> list[str]:
-    out, depth, quoted, current = [], 0, False, []
+    out: list[str] = []
+    current: list[str] = []
+    depth, quoted = 0, False
     for ch in value:
         if ch == '"':
             quoted = not quoted
