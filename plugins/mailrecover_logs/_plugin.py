@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from mailrecover.model import Evidence, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 
+from ._queue import Queue
 from ._stream import LogLine, Stream, first_lines, log_files
 
 __all__ = ["LogPlugin", "Parser", "addresses_in"]
@@ -30,11 +31,14 @@ _SYSTEM_DIRS = ("/var/log", "/var/log/mail", "/var/log/exim4", "/var/log/exim")
 class Parser:
     """Turns log lines into evidence; ``close`` reports what was still pending."""
 
+    def __init__(self, queue: Queue | None = None) -> None:
+        self.queue = queue if queue is not None else Queue()
+
     def feed(self, line: LogLine) -> Iterator[Evidence]:
         raise NotImplementedError
 
     def close(self) -> Iterator[Evidence]:
-        raise NotImplementedError
+        yield from self.queue.close()
 
 
 def addresses_in(text: str) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from mailrecover.model import Evidence
 
 from ._plugin import LogPlugin, Parser, addresses_in
+from ._queue import Message, Recipient, delivery
 from ._stream import LogLine
 
 __all__ = ["DovecotParser", "DovecotPlugin"]
@@ -37,27 +38,16 @@ class DovecotParser(Parser):
         m = _SAVE.match(line.text)
         if not m:
             return
-        agent, user, session, msgid, outcome, folder = m.groups()
-        yield Evidence(
-            kind="delivery",
-            source=line.source,
-            position=str(line.number),
-            time=line.time,
-            fields={
-                "message_id": addresses_in(msgid),
-                "sender": "",
-                "recipient": user.rsplit(",", 1)[-1].strip(),  # 2.2 wrote "lmtp(pid, user)"
-                "orig_to": "",
-                "status": "sent" if outcome.startswith(("saved", "stored")) else "failed",
-                "size": "",
-                "relay": f"dovecot-{'lda' if agent == 'deliver' else agent}",
-                "queue_id": session or "",
-                "dsn": "",
-            },
-        )
-
-    def close(self) -> Iterator[Evidence]:
-        return iter(())
+        agent, user, session, msgid, outcome, _folder = m.groups()
+        msg = Message(session or "", line.time, message_id=addresses_in(msgid))
+        yield delivery(msg, Recipient(
+            address=user.rsplit(",", 1)[-1].strip(),  # 2.2 wrote "lmtp(pid, user)"
+            orig_to="",
+            status="sent" if outcome.startswith(("saved", "stored")) else "failed",
+            relay=f"dovecot-{'lda' if agent == 'deliver' else agent}",
+            dsn="",
+            line=line,
+        ))  # fmt: skip
 
 
 class DovecotPlugin(LogPlugin):

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from mailrecover.model import Evidence
 
 from ._plugin import LogPlugin, Parser, addresses_in
-from ._queue import Queue, Recipient
+from ._queue import Recipient
 from ._stream import LogLine
 
 __all__ = ["EximParser", "EximPlugin"]
@@ -44,9 +44,6 @@ def is_exim(line: LogLine) -> bool:
 
 
 class EximParser(Parser):
-    def __init__(self, queue: Queue | None = None) -> None:
-        self.queue = queue if queue is not None else Queue()
-
     def feed(self, line: LogLine) -> Iterator[Evidence]:
         m = _LINE.match(line.text)
         if not m:
@@ -91,9 +88,6 @@ class EximParser(Parser):
             relay = transport or (token if token.startswith(":") else "")
         dsn = _DSN.search(text)
         return Recipient(address, orig_to, status, relay, dsn[1] if dsn else "", line)
-
-    def close(self) -> Iterator[Evidence]:
-        yield from self.queue.close()
 
 
 class EximPlugin(LogPlugin):

@@ -38,7 +38,7 @@ def is_postfix(line: LogLine) -> bool:
 
 class PostfixParser(Parser):
     def __init__(self, queue: Queue | None = None) -> None:
-        self.queue = queue if queue is not None else Queue()
+        super().__init__(queue)
         self._links: OrderedDict[str, tuple[str, str]] = OrderedDict()
 
     def feed(self, line: LogLine) -> Iterator[Evidence]:
@@ -102,9 +102,6 @@ class PostfixParser(Parser):
         if link:
             msg.message_id = msg.message_id or link[0]
             msg.sender = msg.sender or link[1]
-
-    def close(self) -> Iterator[Evidence]:
-        yield from self.queue.close()
 
 
 class PostfixPlugin(LogPlugin):

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from mailrecover.model import Evidence
 
 from ._plugin import LogPlugin, Parser, addresses_in
-from ._queue import Queue, Recipient
+from ._queue import Recipient
 from ._stream import LogLine
 
 __all__ = ["SendmailParser", "SendmailPlugin"]
@@ -60,9 +60,6 @@ def _status(stat: str, dsn: str) -> str:
 
 
 class SendmailParser(Parser):
-    def __init__(self, queue: Queue | None = None) -> None:
-        self.queue = queue if queue is not None else Queue()
-
     def feed(self, line: LogLine) -> Iterator[Evidence]:
         m = _QID.match(line.text)
         if not m:
@@ -97,9 +94,6 @@ class SendmailParser(Parser):
             for address in _split_recipients(to[1]):
                 rcpt = Recipient(address, addresses_in(pairs.get("orcpt", "")), status, relay, dsn, line)
                 yield from self.queue.outcome(msg, rcpt)
-
-    def close(self) -> Iterator[Evidence]:
-        yield from self.queue.close()
 
 
 class SendmailPlugin(LogPlugin):
