@@ -39,7 +39,7 @@ def _messages(rng: random.Random, start: datetime):  # type: ignore[no-untyped-d
     pending: list[tuple[str, str, datetime]] = []
     while True:
         n += 1
-        t += timedelta(milliseconds=rng.randrange(200, 1800))
+        t += timedelta(milliseconds=rng.randrange(2000, 18000))  # about 8,600 messages a day
         qid = f"{rng.getrandbits(40):010X}"
         ip = f"198.51.100.{n % 250}"
         user = f"user{rng.randrange(5000)}@example.jp"
@@ -57,7 +57,7 @@ def _messages(rng: random.Random, start: datetime):  # type: ignore[no-untyped-d
             yield t, f"mail postfix/virtual[{n % 30000}]: {qid}: to=<{user}>, relay=virtual, delay=0.2, delays=0.1/0/0/0.1, dsn=2.0.0, status=sent (delivered to maildir)"
             yield t, f"mail postfix/qmgr[900]: {qid}: removed"
         yield t, f"mail postfix/smtpd[{n % 30000}]: disconnect from mx{n % 97}.example.net[{ip}] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5"
-        while pending and t - pending[0][2] > timedelta(minutes=30):
+        while pending and t - pending[0][2] > timedelta(hours=2):
             old, who, _ = pending.pop(0)
             yield t, f"mail postfix/virtual[{n % 30000}]: {old}: to=<{who}>, relay=virtual, delay=1800, delays=1800/0/0/0.1, dsn=2.0.0, status=sent (delivered to maildir)"
             yield t, f"mail postfix/qmgr[900]: {old}: removed"
@@ -96,17 +96,22 @@ def _child(location: str) -> None:
     sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
     from mailrecover.model import Evidence
     from mailrecover.plugin import ReadContext
-    from mailrecover_logs.postfix import PostfixPlugin
+    from mailrecover_logs._queue import Queue
+    from mailrecover_logs.postfix import PostfixParser, PostfixPlugin
 
+    queue = Queue()
+    plugin = PostfixPlugin()
+    plugin.parser = lambda: PostfixParser(queue)  # type: ignore[method-assign]
     start = time.perf_counter()
-    count = statuses = 0
-    for finding in PostfixPlugin().read(location, ReadContext()):
+    count = statuses = pending = 0
+    for finding in plugin.read(location, ReadContext()):
         if isinstance(finding, Evidence):
             count += 1
             statuses += finding.fields["status"] == "sent"
+            pending = max(pending, len(queue))
     elapsed = time.perf_counter() - start
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"{count} {statuses} {elapsed:.2f} {peak_kb}")
+    print(f"{count} {statuses} {elapsed:.2f} {peak_kb} {pending}")
 
 
 def main() -> None:
@@ -119,15 +124,17 @@ def main() -> None:
         _child(args.child)
         return
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
-    print(f"{'log':>8} {'on disk':>9} {'records':>9} {'sent':>9} {'seconds':>8} {'MB/s':>6} {'peak RSS':>9}")
+    print(f"{'log':>8} {'on disk':>9} {'records':>9} {'sent':>9} {'seconds':>8} {'MB/s':>6} "
+          f"{'pending':>8} {'peak RSS':>9}")  # fmt: skip
     for mb in (args.mb, args.mb * args.factor):
         directory = generate(DATA / f"postfix-{mb}mb", mb)
         disk = sum(p.stat().st_size for p in directory.iterdir() if p.is_file())
         out = subprocess.run([sys.executable, __file__, "--child", str(directory)],
                              capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
-        count, sent, elapsed, peak_kb = int(out[0]), int(out[1]), float(out[2]), int(out[3])
+        count, sent, elapsed, peak_kb, pending = (int(out[0]), int(out[1]), float(out[2]),
+                                                  int(out[3]), int(out[4]))  # fmt: skip
         print(f"{mb:>6}MB {disk / 1e6:>7.0f}MB {count:>9} {sent:>9} {elapsed:>8.1f} "
-              f"{mb / elapsed:>6.1f} {peak_kb / 1024:>7.1f}MB")  # fmt: skip
+              f"{mb / elapsed:>6.1f} {pending:>8} {peak_kb / 1024:>7.1f}MB")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 __all__ = [
+    "RECORDS_SQL",
     "Delivered",
     "by_day",
     "gap",
@@ -62,18 +63,19 @@ class Delivered:
     recovered: bool
 
 
-_RECORDS = """
-    SELECT time,
-           json_extract(fields, '$.message_id'), json_extract(fields, '$.sender'),
-           json_extract(fields, '$.recipient'), json_extract(fields, '$.orig_to'),
-           json_extract(fields, '$.status'), json_extract(fields, '$.size'),
-           json_extract(fields, '$.relay')
-    FROM evidence WHERE kind = 'delivery' AND {where}
-"""
+#: One account's delivery records by one address field, through the workspace's index on it.
+RECORDS_SQL = (
+    "SELECT id, time, json_extract(fields, '$.message_id'), json_extract(fields, '$.sender'), "
+    "json_extract(fields, '$.recipient'), json_extract(fields, '$.status'), "
+    "json_extract(fields, '$.size'), json_extract(fields, '$.relay') "
+    "FROM evidence INDEXED BY evidence_delivery_{field} "
+    "WHERE kind = 'delivery' AND lower(json_extract(fields, '$.{field}')) = ?"
+)
 
 
-def _records(db: sqlite3.Connection, where: str, account: str) -> Iterable[tuple[str, ...]]:
-    for row in db.execute(_RECORDS.format(where=where), {"a": account.strip().lower()}):
+def _records(db: sqlite3.Connection, field: str, account: str) -> Iterable[tuple[str, ...]]:
+    """(id, time, message_id, sender, recipient, status, size, relay) where ``field`` is ``account``."""
+    for row in db.execute(RECORDS_SQL.format(field=field), (account.strip().lower(),)):
         yield tuple("" if v is None else str(v) for v in row)
 
 
@@ -109,22 +111,20 @@ def _group(rows: Iterable[tuple[str, str, str, str, str]], recovered: set[str]) 
 
 def incoming(db: sqlite3.Connection, account: str) -> list[Delivered]:
     """Messages the logs show delivered into ``account``'s mailbox."""
-    where = ("json_extract(fields, '$.status') = 'sent' AND (lower(json_extract(fields, '$.recipient')) = :a "
-             "OR lower(json_extract(fields, '$.orig_to')) = :a)")  # fmt: skip
+    records = {r[0]: r for field in ("recipient", "orig_to") for r in _records(db, field, account)}
     rows = (
         (time, mid, sender, size, account)
-        for time, mid, sender, _rcpt, _orig, _status, size, relay in _records(db, where, account)
-        if is_local_relay(relay)
+        for _id, time, mid, sender, _rcpt, status, size, relay in records.values()
+        if status == "sent" and is_local_relay(relay)
     )
     return _group(rows, _recovered_ids(db, account))
 
 
 def outgoing(db: sqlite3.Connection, account: str) -> list[Delivered]:
     """Messages the logs show ``account`` sending (as envelope sender)."""
-    where = "lower(json_extract(fields, '$.sender')) = :a"
     rows = (
         (time, mid, sender, size, rcpt)
-        for time, mid, sender, rcpt, _orig, _status, size, _relay in _records(db, where, account)
+        for _id, time, mid, sender, rcpt, _status, size, _relay in _records(db, "sender", account)
     )
     return _group(rows, _recovered_ids(db, account))
 

@@ -195,8 +195,18 @@ def _m001_core(db: sqlite3.Connection) -> None:
 
 
 #: Numbered, named schema steps; each runs once, in order, and is recorded.
+def _m002_delivery_lookup(db: sqlite3.Connection) -> None:
+    """Delivery records by address, so a report on one account reads only its own."""
+    for name in ("recipient", "orig_to", "sender"):
+        db.execute(
+            f"CREATE INDEX evidence_delivery_{name} ON evidence "
+            f"(lower(json_extract(fields, '$.{name}'))) WHERE kind = 'delivery'"
+        )
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("001_core", _m001_core),
+    ("002_delivery_lookup", _m002_delivery_lookup),
 ]
 
 

@@ -119,3 +119,13 @@ def test_the_scenario_covers_what_the_report_must_tell_apart() -> None:
     assert mails["m3@spam.example.com"].outcomes[0].status == "bounced"
     assert mails["m8@shop.example.com"].outcomes[0].orig_to == "info@example.jp"
     assert mails["m5@example.net"].queue_id["postfix"] == mails["m6@example.net"].queue_id["postfix"]
+
+
+def test_one_account_s_records_are_found_through_the_index(tmp_path: Path) -> None:
+    from mailrecover.inventory import RECORDS_SQL
+    from mailrecover.workspace import Workspace
+
+    with Workspace(tmp_path / "ws") as ws:
+        for field in ("recipient", "orig_to", "sender"):
+            plan = ws.db.execute("EXPLAIN QUERY PLAN " + RECORDS_SQL.format(field=field), (LOCAL,)).fetchall()
+            assert f"USING INDEX evidence_delivery_{field} (<expr>=?)" in " ".join(str(r[-1]) for r in plan)
