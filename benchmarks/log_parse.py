@@ -102,16 +102,16 @@ def _child(location: str) -> None:
     queue = Queue()
     plugin = PostfixPlugin()
     plugin.parser = lambda: PostfixParser(queue)  # type: ignore[method-assign]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     count = statuses = pending = 0
     for finding in plugin.read(location, ReadContext()):
         if isinstance(finding, Evidence):
             count += 1
             statuses += finding.fields["status"] == "sent"
             pending = max(pending, len(queue))
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"{count} {statuses} {elapsed:.2f} {peak_kb} {pending}")
+    print(f"{count} {statuses} {elapsed:.2f} {peak_kb} {pending} {cpu:.2f}")
 
 
 def main() -> None:
@@ -124,17 +124,17 @@ def main() -> None:
         _child(args.child)
         return
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
-    print(f"{'log':>8} {'on disk':>9} {'records':>9} {'sent':>9} {'seconds':>8} {'MB/s':>6} "
-          f"{'pending':>8} {'peak RSS':>9}")  # fmt: skip
+    print(f"{'log':>8} {'on disk':>9} {'records':>9} {'sent':>9} {'wall s':>7} {'CPU s':>7} "
+          f"{'MB/CPU s':>8} {'pending':>8} {'peak RSS':>9}")  # fmt: skip
     for mb in (args.mb, args.mb * args.factor):
         directory = generate(DATA / f"postfix-{mb}mb", mb)
         disk = sum(p.stat().st_size for p in directory.iterdir() if p.is_file())
         out = subprocess.run([sys.executable, __file__, "--child", str(directory)],
                              capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
-        count, sent, elapsed, peak_kb, pending = (int(out[0]), int(out[1]), float(out[2]),
-                                                  int(out[3]), int(out[4]))  # fmt: skip
-        print(f"{mb:>6}MB {disk / 1e6:>7.0f}MB {count:>9} {sent:>9} {elapsed:>8.1f} "
-              f"{mb / elapsed:>6.1f} {pending:>8} {peak_kb / 1024:>7.1f}MB")  # fmt: skip
+        count, sent, elapsed, peak_kb, pending, cpu = (int(out[0]), int(out[1]), float(out[2]),
+                                                       int(out[3]), int(out[4]), float(out[5]))  # fmt: skip
+        print(f"{mb:>6}MB {disk / 1e6:>7.0f}MB {count:>9} {sent:>9} {elapsed:>7.1f} {cpu:>7.1f} "
+              f"{mb / cpu:>8.1f} {pending:>8} {peak_kb / 1024:>7.1f}MB")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from mailrecover.plugin import ReadContext, Store
 from ._queue import Queue
 from ._stream import LogLine, Stream, first_lines, log_files
 
-__all__ = ["LogPlugin", "Parser", "addresses_in"]
+__all__ = ["LogPlugin", "Parser", "unbracket"]
 
 #: Base names of logs that hold mail lines, most specific first.
 _PREFERRED = ("mail.log", "maillog", "mainlog", "exim_mainlog", "mail", "mail.info",
@@ -41,8 +41,8 @@ class Parser:
         yield from self.queue.close()
 
 
-def addresses_in(text: str) -> str:
-    """An address as logged, without its angle brackets."""
+def unbracket(text: str) -> str:
+    """An address or Message-ID as logged, without its angle brackets."""
     text = text.strip()
     if text.startswith("<") and text.endswith(">"):
         text = text[1:-1]

@@ -27,7 +27,8 @@ __all__ = [
     "parse_line",
 ]
 
-_MAX_LINE = 64 * 1024  # a longer "line" is binary garbage; its rest is skipped
+_MAX_LINE = 64 * 1024
+_SNIFF_BYTES = 256 * 1024  # how far into a file detection looks: a big binary file costs little  # a longer "line" is binary garbage; its rest is skipped
 _MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
 )}  # fmt: skip
@@ -152,34 +153,29 @@ class LogFile:
     first: datetime | None = None  # its first line's time, once known
 
 
-def _open(path: str) -> io.BufferedIOBase:
-    fd = open_readonly(path)
-    raw = io.FileIO(fd, "rb", closefd=True)
-    head = raw.read(2)
-    raw.seek(0)
-    if head == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw, mode="rb")
-    return io.BufferedReader(raw, buffer_size=1 << 20)
-
-
 def _raw_lines(path: str) -> Iterator[bytes]:
-    """The file's lines; gzip errors surface as ``EOFError``/``OSError``/``zlib.error``."""
-    with _open(path) as f:
-        while True:
-            line = f.readline(_MAX_LINE)
-            if not line:
-                return
-            if len(line) == _MAX_LINE and not line.endswith(b"\n"):
-                while (more := f.readline(_MAX_LINE)) and not more.endswith(b"\n"):
-                    pass
-                line = b"\x00"  # dropped whole, counted as a line without a timestamp
-            yield line
+    """The file's lines, gunzipped if need be; gzip damage surfaces as ``EOFError``/``OSError``/``zlib.error``."""
+    with io.FileIO(open_readonly(path), "rb", closefd=True) as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        f: io.BufferedIOBase
+        with (gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else io.BufferedReader(raw, 1 << 20)) as f:
+            skipping = False
+            while line := f.readline(_MAX_LINE):
+                if skipping:  # the rest of an overlong line
+                    skipping = not line.endswith(b"\n")
+                    continue
+                if len(line) == _MAX_LINE and not line.endswith(b"\n"):
+                    skipping = True
+                    line = b"\x00"  # dropped whole, counted as a line without a timestamp
+                yield line
 
 
 def first_lines(path: str, count: int, reference: datetime | None = None) -> list[LogLine]:
     """Up to ``count`` timestamped lines from the start of ``path`` (errors give fewer)."""
     years = _Years(reference or _mtime(path))
     found: list[LogLine] = []
+    budget = _SNIFF_BYTES
     try:
         for n, raw in enumerate(_raw_lines(path), 1):
             parsed = parse_line(raw.decode("utf-8", "replace").rstrip("\r\n"), years)
@@ -187,7 +183,8 @@ def first_lines(path: str, count: int, reference: datetime | None = None) -> lis
                 found.append(LogLine(path, n, *parsed))
                 if len(found) >= count:
                     break
-            if n >= count * 20:
+            budget -= len(raw)
+            if n >= count * 20 or budget < 0:
                 break
     except (OSError, EOFError, zlib.error, UnicodeError):
         pass
@@ -258,6 +255,7 @@ class Stream:
 
     def __post_init__(self) -> None:
         self.problems: list[tuple[str, str, str, bool]] = []
+        self._wanted = re.compile(b"|".join(re.escape(m) for m in self.markers)) if self.markers else None
 
     def __iter__(self) -> Iterator[LogLine]:
         for log in self.files:
@@ -274,7 +272,7 @@ class Stream:
                 if done >= 1 << 20:
                     self.advance(done)
                     done = 0
-                if self.markers and not any(m in raw for m in self.markers):
+                if self._wanted is not None and not self._wanted.search(raw):
                     if raw[:3] not in _MONTH_BYTES and not raw[:4].isdigit() and raw.strip():
                         garbage += 1
                     continue

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from mailrecover.model import Evidence
 
-from ._plugin import LogPlugin, Parser, addresses_in
+from ._plugin import LogPlugin, Parser, unbracket
 from ._queue import Message, Recipient, delivery
 from ._stream import LogLine
 
@@ -39,7 +39,7 @@ class DovecotParser(Parser):
         if not m:
             return
         agent, user, session, msgid, outcome, _folder = m.groups()
-        msg = Message(session or "", line.time, message_id=addresses_in(msgid))
+        msg = Message(session or "", line.time, message_id=unbracket(msgid))
         yield delivery(msg, Recipient(
             address=user.rsplit(",", 1)[-1].strip(),  # 2.2 wrote "lmtp(pid, user)"
             orig_to="",

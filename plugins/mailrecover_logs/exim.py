@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from mailrecover.model import Evidence
 
-from ._plugin import LogPlugin, Parser, addresses_in
+from ._plugin import LogPlugin, Parser, unbracket
 from ._queue import Recipient
 from ._stream import LogLine
 
@@ -54,9 +54,9 @@ class EximParser(Parser):
             yield from self.queue.start(qid, line)
             msg, _ = self.queue.touch(qid, line)
             sender = rest[3:].split(" ", 1)[0]
-            msg.sender = "" if sender == "<>" else addresses_in(sender)
+            msg.sender = "" if sender == "<>" else unbracket(sender)
             msg.size = _field(rest, "S")
-            msg.message_id = addresses_in(_field(rest, "id"))
+            msg.message_id = unbracket(_field(rest, "id"))
         elif mark in _MARKS and rest[2:3] == " ":
             msg, closed = self.queue.touch(qid, line)
             yield from closed

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from mailrecover.model import Evidence
 
-from ._plugin import LogPlugin, Parser, addresses_in
+from ._plugin import LogPlugin, Parser, unbracket
 from ._queue import Message, Queue, Recipient
 from ._stream import LogLine
 
@@ -50,16 +50,16 @@ class PostfixParser(Parser):
             yield from self.queue.start(qid, line)
             msg, closed = self.queue.touch(qid, line)
             if rest.startswith("uid="):
-                msg.sender = addresses_in(_pairs(rest).get("from", ""))
+                msg.sender = unbracket(_pairs(rest).get("from", ""))
             self._inherit(msg)
         elif rest.startswith("message-id="):
             msg, closed = self.queue.touch(qid, line)
-            msg.message_id = addresses_in(rest[len("message-id="):].split(" ", 1)[0])
+            msg.message_id = unbracket(rest[len("message-id="):].split(" ", 1)[0])
             self._inherit(msg)
         elif rest.startswith("from="):
             msg, closed = self.queue.touch(qid, line)
             pairs = _pairs(rest)
-            msg.sender = addresses_in(pairs.get("from", ""))
+            msg.sender = unbracket(pairs.get("from", ""))
             msg.size = pairs.get("size", msg.size).strip()
             if ", status=expired" in rest:
                 yield from self.queue.expire_waiting(msg, "expired")
@@ -89,8 +89,8 @@ class PostfixParser(Parser):
                 if later is not None:  # the filter's handback was logged first
                     self._inherit(later)
         yield from self.queue.outcome(msg, Recipient(
-            address=addresses_in(pairs.get("to", "")),
-            orig_to=addresses_in(pairs.get("orig_to", "")),
+            address=unbracket(pairs.get("to", "")),
+            orig_to=unbracket(pairs.get("orig_to", "")),
             status=word,
             relay=pairs.get("relay", "").strip(),
             dsn=pairs.get("dsn", "").strip(),

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from mailrecover.model import Evidence
 
-from ._plugin import LogPlugin, Parser, addresses_in
+from ._plugin import LogPlugin, Parser, unbracket
 from ._queue import Recipient
 from ._stream import LogLine
 
@@ -47,7 +47,7 @@ def _split_recipients(value: str) -> list[str]:
         else:
             current.append(ch)
     out.append("".join(current))
-    return [addresses_in(v) for v in out if v.strip()]
+    return [unbracket(v) for v in out if v.strip()]
 
 
 def _status(stat: str, dsn: str) -> str:
@@ -69,9 +69,9 @@ class SendmailParser(Parser):
             yield from self.queue.start(qid, line)
             msg, _ = self.queue.touch(qid, line)
             pairs = dict(_PAIR.findall(rest))
-            msg.sender = addresses_in(pairs.get("from", ""))
+            msg.sender = unbracket(pairs.get("from", ""))
             msg.size = pairs.get("size", "").strip()
-            msg.message_id = addresses_in(pairs.get("msgid", ""))
+            msg.message_id = unbracket(pairs.get("msgid", ""))
             try:
                 msg.expected = int(pairs.get("nrcpts", ""))
             except ValueError:
@@ -92,7 +92,7 @@ class SendmailParser(Parser):
                 relay = re.sub(r"\.? \[([^\]]+)\].*", r"[\1]", relay)
             status = _status(stat[1], dsn)
             for address in _split_recipients(to[1]):
-                rcpt = Recipient(address, addresses_in(pairs.get("orcpt", "")), status, relay, dsn, line)
+                rcpt = Recipient(address, unbracket(pairs.get("orcpt", "")), status, relay, dsn, line)
                 yield from self.queue.outcome(msg, rcpt)
 
 
