@@ -361,3 +361,14 @@ def test_a_postfix_log_with_dovecot_lines_is_postfix_s(tmp_path: Path) -> None:
         f.write("Jan  2 12:00:00 mail dovecot: lmtp(taro@example.jp)<1><x>: msgid=<m10@example.net>: saved mail to INBOX\n")
     assert PostfixPlugin().detect(str(tmp_path)) > DovecotPlugin().detect(str(tmp_path)) > 0
     assert PostfixPlugin().detect(str(written.files[-1])) > DovecotPlugin().detect(str(written.files[-1]))
+
+
+def test_dated_rotation_names_give_the_years(tmp_path: Path) -> None:
+    written = write_log(tmp_path, "sendmail", keep_times=False)
+    oldest, middle, _live = written.files
+    oldest.rename(tmp_path / "maillog-20251231.gz")  # rotated on the 31st: holds the 30th
+    middle.rename(tmp_path / "maillog-20260101")
+    got, _ = _read(SendmailPlugin(), tmp_path)
+    strip = lambda e: {k: v for k, v in e.items() if k != "source"}  # noqa: E731
+    assert sorted(map(strip, got), key=_key) == sorted(map(strip, written.expected), key=_key)
+    assert {Path(e["source"]).name for e in got} == {"maillog-20251231.gz", "maillog-20260101", "maillog"}
