@@ -23,7 +23,7 @@ __all__ = ["PostfixPlugin", "PostfixParser"]
 
 _QID = re.compile(r"([0-9A-Za-z]{5,20}): (.*)", re.S)
 _PAIR = re.compile(r"(\w+)=(<[^>]*>|[^,]*)")
-_STATUS = re.compile(r", status=(\w+)(?: \((.*)\))?$", re.S)
+_STATUS = re.compile(r", status=(\w+)(?: \((.*)\)|,.*)?$", re.S)
 _QUEUED_AS = re.compile(r"queued as ([0-9A-Za-z]{5,20})\)?")
 _LINKS = 10_000
 

@@ -197,6 +197,20 @@ def test_content_filter_handback_inherits_message_id() -> None:
     ]
 
 
+def test_postfix_recipient_expired_on_its_own_line() -> None:
+    parser = PostfixParser()
+    t = datetime(2026, 3, 1, 10, 0).astimezone()
+    texts = [
+        "C1C1C1C1C1: client=a[192.0.2.1]",
+        "C1C1C1C1C1: message-id=<x1@example.net>",
+        "C1C1C1C1C1: to=<far@remote.example>, relay=none, delay=1, delays=0/0/1/0, dsn=4.4.1, status=deferred (timeout)",
+        "C1C1C1C1C1: to=<far@remote.example>, relay=none, delay=432000, delays=432000/0/0/0, dsn=4.4.1, status=expired, returned to sender",
+        "C1C1C1C1C1: removed",
+    ]  # fmt: skip
+    out = [e for n, text in enumerate(texts, 1) for e in parser.feed(LogLine("m", n, t, "mail", "postfix/x", text))]
+    assert [(e.fields["status"], e.position) for e in out] == [("expired", "4")]
+
+
 def _pending_mails(count: int) -> list[Mail]:
     base = datetime(2026, 2, 1, 8, 0)
     return [
