@@ -67,7 +67,10 @@ class LogPlugin:
 
     # -- finding the files ------------------------------------------------------------------
     def _mine(self, path: str) -> bool:
-        return any(self.owns(line) for line in first_lines(path, _SNIFF_LINES))
+        """A log of this plugin's kind: it starts with a timestamped line (a mailbox quoting a
+        log does not) and holds this program's lines."""
+        lines, starts_as_log = first_lines(path, _SNIFF_LINES)
+        return starts_as_log and any(self.owns(line) for line in lines)
 
     def _log_in(self, directory: str) -> list[str]:
         """The files of this plugin's log in ``directory`` (one log, all its rotations)."""

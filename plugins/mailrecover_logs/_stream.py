@@ -171,14 +171,21 @@ def _raw_lines(path: str) -> Iterator[bytes]:
                 yield line
 
 
-def first_lines(path: str, count: int, reference: datetime | None = None) -> list[LogLine]:
-    """Up to ``count`` timestamped lines from the start of ``path`` (errors give fewer)."""
+def first_lines(path: str, count: int, reference: datetime | None = None) -> tuple[list[LogLine], bool]:
+    """Up to ``count`` timestamped lines from the start of ``path`` (errors and the byte budget
+    give fewer), and whether the file starts with one: among its first three lines (blank
+    and ``#`` lines aside, a damaged one or two tolerated)."""
     years = _Years(reference or _mtime(path))
     found: list[LogLine] = []
     budget = _SNIFF_BYTES
+    starts_as_log = False
+    content = 0
     try:
         for n, raw in enumerate(_raw_lines(path), 1):
             parsed = parse_line(raw.decode("utf-8", "replace").rstrip("\r\n"), years)
+            if content < 3 and raw.strip(b" \t\r\n\x00") and not raw.startswith(b"#"):
+                content += 1
+                starts_as_log = starts_as_log or parsed is not None
             if parsed:
                 found.append(LogLine(path, n, *parsed))
                 if len(found) >= count:
@@ -188,7 +195,7 @@ def first_lines(path: str, count: int, reference: datetime | None = None) -> lis
                 break
     except (OSError, EOFError, zlib.error, UnicodeError):
         pass
-    return found
+    return found, starts_as_log
 
 
 def _mtime(path: str) -> datetime:
@@ -232,7 +239,7 @@ def log_files(paths: list[str]) -> list[LogFile]:
     for *_key, reference, path in ranked:
         if newer_start is not None:
             reference = min(reference, newer_start)
-        lines = first_lines(path, 1, reference)
+        lines, _seen = first_lines(path, 1, reference)
         entry = LogFile(path, reference, lines[0].time if lines else None)
         if lines:
             newer_start = lines[0].time.astimezone().replace(tzinfo=None)

@@ -386,3 +386,18 @@ def test_dated_rotation_names_give_the_years(tmp_path: Path) -> None:
     strip = lambda e: {k: v for k, v in e.items() if k != "source"}  # noqa: E731
     assert sorted(map(strip, got), key=_key) == sorted(map(strip, written.expected), key=_key)
     assert {Path(e["source"]).name for e in got} == {"maillog-20251231.gz", "maillog-20260101", "maillog"}
+
+
+def test_a_mailbox_quoting_log_lines_is_no_log(tmp_path: Path) -> None:
+    quoted = "\n".join(
+        f"2026-01-0{i} 10:00:00 1aB3cD-0001aB-Q{i} => taro@example.jp R=local_user T=local_delivery\n"
+        f"Jan  {i} 10:00:00 mail postfix/qmgr[9]: 3F2A81C0A{i}: removed"
+        for i in range(1, 8)
+    )
+    mbox = tmp_path / "Inbox"
+    mbox.write_text(
+        "From admin@example.jp Mon Jan  5 10:00:00 2026\nFrom: admin@example.jp\nTo: taro@example.jp\n"
+        "Subject: logwatch\nDate: Mon, 5 Jan 2026 10:00:00 +0900\nMessage-ID: <lw@example.jp>\n\n"
+        f"The log said:\n{quoted}\n"
+    )  # fmt: skip
+    assert [p().detect(str(mbox)) for p in PLUGINS.values()] == [0, 0, 0]
