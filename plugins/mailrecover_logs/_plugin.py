@@ -1,4 +1,4 @@
-"""What the three log plugins share: finding the log files, detecting them, and reading.
+"""What the log plugins share: finding the log files, detecting them, and reading.
 
 Each plugin brings a line test (is this my program's line?) and a parser that turns the
 stream of lines into delivery evidence.  A directory is claimed when it holds a log of
@@ -16,14 +16,14 @@ from mailrecover.model import Evidence, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 
 from ._queue import Queue
-from ._stream import LogLine, Stream, first_lines, log_files
+from ._stream import LogLine, Stream, first_lines, log_files, rotation_base
 
 __all__ = ["LogPlugin", "Parser", "unbracket"]
 
 #: Base names of logs that hold mail lines, most specific first.
 _PREFERRED = ("mail.log", "maillog", "mainlog", "exim_mainlog", "mail", "mail.info",
               "syslog", "messages")  # fmt: skip
-_LOGGISH = re.compile(r"(.*\.log|.*log|mail.*|messages|syslog|mainlog)$", re.I)
+_LOGGISH = re.compile(r"(.*log|mail.*|messages)$", re.I)
 _SNIFF_LINES = 200
 _SYSTEM_DIRS = ("/var/log", "/var/log/mail", "/var/log/exim4", "/var/log/exim")
 
@@ -49,13 +49,9 @@ def unbracket(text: str) -> str:
     return text
 
 
-def _base(name: str) -> str:
-    m = re.match(r"(.+?)(?:\.\d{1,4}|-\d{8})?(?:\.gz)?$", name)
-    return m[1] if m else name
-
-
 class LogPlugin:
-    """A plugin for one MTA's log; subclasses set ``name``, ``description``, ``owns``, ``parser``."""
+    """A plugin for one program's log; subclasses set ``name``, ``description``, ``owns``,
+    ``parser`` and ``markers``."""
 
     name = ""
     description = ""
@@ -83,7 +79,7 @@ class LogPlugin:
             path = os.path.join(directory, name)
             if name.startswith(".") or not os.path.isfile(path):
                 continue
-            groups.setdefault(_base(name), []).append(path)
+            groups.setdefault(rotation_base(name), []).append(path)
         order = sorted(groups, key=lambda b: (_PREFERRED.index(b) if b in _PREFERRED else 99, b))
         for base in order:
             if not _LOGGISH.match(base):

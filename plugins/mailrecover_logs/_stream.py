@@ -25,10 +25,11 @@ __all__ = [
     "first_lines",
     "log_files",
     "parse_line",
+    "rotation_base",
 ]
 
-_MAX_LINE = 64 * 1024
-_SNIFF_BYTES = 256 * 1024  # how far into a file detection looks: a big binary file costs little  # a longer "line" is binary garbage; its rest is skipped
+_MAX_LINE = 64 * 1024  # a longer "line" is binary garbage; its rest is skipped
+_SNIFF_BYTES = 256 * 1024  # how far into a file detection looks: a big binary file costs little
 _MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
 )}  # fmt: skip
@@ -203,6 +204,11 @@ def _mtime(path: str) -> datetime:
         return datetime.fromtimestamp(os.stat(path).st_mtime)
     except OSError:
         return datetime.now()
+
+
+def rotation_base(name: str) -> str:
+    """The log a rotated file belongs to: ``mail.log`` for ``mail.log.2.gz``."""
+    return _rotation(name)[0]
 
 
 def _rotation(name: str) -> tuple[str, int, date | None]:
