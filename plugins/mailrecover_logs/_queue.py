@@ -58,7 +58,6 @@ class Queue:
         self.window = window
         self.sweep_every = sweep_every
         self._messages: OrderedDict[str, Message] = OrderedDict()
-        self._now: datetime | None = None
         self._since_sweep = 0
 
     def __len__(self) -> int:
