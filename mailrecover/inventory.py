@@ -27,6 +27,7 @@ __all__ = [
     "gap",
     "incoming",
     "is_local_relay",
+    "logs_gathered",
     "outgoing",
     "senders",
     "write_senders_csv",
@@ -163,8 +164,13 @@ def write_senders_csv(db: sqlite3.Connection, account: str, out: TextIO) -> int:
     return len(rows)
 
 
+def logs_gathered(db: sqlite3.Connection) -> bool:
+    """Whether any delivery record is in the workspace (else nothing can be called missing)."""
+    return db.execute("SELECT 1 FROM evidence WHERE kind = 'delivery' LIMIT 1").fetchone() is not None
+
+
 def gap(db: sqlite3.Connection, account: str) -> dict[str, Any]:
-    """The gap analysis ``report`` adds to each account (plain data)."""
+    """The gap analysis ``report`` adds to each account once logs were gathered (plain data)."""
     received = incoming(db, account)
     sent = outgoing(db, account)
     return {

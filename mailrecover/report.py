@@ -11,7 +11,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from .inventory import gap
+from .inventory import gap, logs_gathered
 from .ownership import quarantine_details
 from .restore import ensure_merged
 from .workspace import Workspace
@@ -87,7 +87,7 @@ def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
         "sources": sources,
         "restored": restores,
         "quarantine": quarantine_details(ws, account),
-        **gap(db, account),
+        **(gap(db, account) if logs_gathered(db) else {}),  # no logs: nothing can be called missing
     }
 
 
@@ -117,7 +117,7 @@ def summary(ws: Workspace, account: str | None = None) -> dict[str, Any]:
 
 def _render_gap(a: dict[str, Any]) -> list[str]:
     """What the server's logs show delivered and sent, against what was recovered."""
-    if not a["delivered"] and not a["sent"] and not a["unidentified"]:
+    if not a.get("delivered") and not a.get("sent") and not a.get("unidentified"):
         return []
     t = terminal_safe
     out = [f"  the mail logs show {a['delivered']} messages delivered here, "

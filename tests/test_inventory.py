@@ -129,3 +129,15 @@ def test_one_account_s_records_are_found_through_the_index(tmp_path: Path) -> No
         for field in ("recipient", "orig_to", "sender"):
             plan = ws.db.execute("EXPLAIN QUERY PLAN " + RECORDS_SQL.format(field=field), (LOCAL,)).fetchall()
             assert f"USING INDEX evidence_delivery_{field} (<expr>=?)" in " ".join(str(r[-1]) for r in plan)
+
+
+def test_without_logs_nothing_is_called_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    survivors = _maildir(tmp_path / "Maildir", {"m1@hanako.example.net": "INBOX"})
+    ws = tmp_path / "ws"
+    assert _run(ws, "gather", "--account", LOCAL, str(survivors)) == 0
+    capsys.readouterr()
+    assert _run(ws, "--json", "report", "--account", LOCAL) == 0
+    taro = json.loads(capsys.readouterr().out)["accounts"][LOCAL]
+    assert "missing" not in taro and "by_day" not in taro
+    assert _run(ws, "report", "--account", LOCAL) == 0
+    assert "lost for good" not in capsys.readouterr().out

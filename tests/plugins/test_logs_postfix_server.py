@@ -122,7 +122,9 @@ def _wait(condition, what: str, limit: float = 60.0) -> None:  # type: ignore[no
 
 @pytest.fixture
 def server() -> Iterator[tuple[Path, int]]:
-    # under /tmp, not pytest's 0700 folder: the postfix and mailbox users must reach it
+    # under /tmp, not pytest's 0700 folder, and with a usual umask (mailrecover's own is 077):
+    # the postfix and mailbox users must reach the queue and the Maildirs
+    umask = os.umask(0o022)
     root = Path(tempfile.mkdtemp(prefix="mailrecover-postfix-", dir="/tmp"))
     os.chmod(root, 0o755)
     nobody = pwd.getpwnam("nobody")
@@ -146,6 +148,7 @@ def server() -> Iterator[tuple[Path, int]]:
             pid = int(pidfile.read_text().split()[0] or 0)
             _wait(lambda: not _alive(pid), "postfix to stop", 30)
         shutil.rmtree(root, ignore_errors=True)
+        os.umask(umask)
 
 
 def _listening(port: int) -> bool:
