@@ -37,6 +37,15 @@ def _read(plugin, location: Path | str) -> tuple[list[dict[str, str]], list[Prob
     return deliveries, [f for f in found if isinstance(f, Problem)]
 
 
+def _feed(parser, texts: list[str], program: str = "postfix/x") -> list[Evidence]:  # type: ignore[no-untyped-def]
+    """Evidence from lines fed one by one (a second apart), then what the parser still held."""
+    start = datetime(2026, 3, 1, 10, 0).astimezone()
+    out = []
+    for n, text in enumerate(texts, 1):
+        out += parser.feed(LogLine("mail.log", n, start + timedelta(seconds=n), "mail", program, text))
+    return out + list(parser.close())
+
+
 def _key(e: dict[str, str]) -> tuple[str, ...]:
     return (e["queue_id"], e["message_id"], e["recipient"], e["orig_to"])
 
@@ -185,12 +194,7 @@ def test_content_filter_handback_inherits_message_id() -> None:
         "BBBB222222: to=<taro@example.jp>, relay=dovecot, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (delivered via dovecot service)",
         "BBBB222222: removed",
     ]  # fmt: skip
-    parser = PostfixParser()
-    start = datetime(2026, 3, 1, 10, 0).astimezone()
-    out = []
-    for n, text in enumerate(lines, 1):
-        out += parser.feed(LogLine("mail.log", n, start + timedelta(seconds=n), "mail", "postfix/x", text))
-    out += parser.close()
+    out = _feed(PostfixParser(), lines)
     assert [(e.fields["queue_id"], e.fields["message_id"], e.fields["relay"]) for e in out] == [
         ("AAAA111111", "f1@example.net", "127.0.0.1[127.0.0.1]:10024"),
         ("BBBB222222", "f1@example.net", "dovecot"),
@@ -198,8 +202,6 @@ def test_content_filter_handback_inherits_message_id() -> None:
 
 
 def test_postfix_recipient_expired_on_its_own_line() -> None:
-    parser = PostfixParser()
-    t = datetime(2026, 3, 1, 10, 0).astimezone()
     texts = [
         "C1C1C1C1C1: client=a[192.0.2.1]",
         "C1C1C1C1C1: message-id=<x1@example.net>",
@@ -207,7 +209,7 @@ def test_postfix_recipient_expired_on_its_own_line() -> None:
         "C1C1C1C1C1: to=<far@remote.example>, relay=none, delay=432000, delays=432000/0/0/0, dsn=4.4.1, status=expired, returned to sender",
         "C1C1C1C1C1: removed",
     ]  # fmt: skip
-    out = [e for n, text in enumerate(texts, 1) for e in parser.feed(LogLine("m", n, t, "mail", "postfix/x", text))]
+    out = _feed(PostfixParser(), texts)
     assert [(e.fields["status"], e.position) for e in out] == [("expired", "4")]
 
 
@@ -254,14 +256,12 @@ def test_quiet_messages_are_flushed_after_the_window() -> None:
 def test_exim_through_syslog() -> None:
     from mailrecover_logs.exim import EximParser
 
-    parser = EximParser()
-    t = datetime(2026, 3, 1, 10, 0).astimezone()
     texts = [
         "2026-03-01 10:00:00 1xYzAb-000Abc-Zz <= a@example.net H=mx [198.51.100.1] P=esmtp S=1234 id=q1@example.net",
         "2026-03-01 10:00:01 1xYzAb-000Abc-Zz => taro <taro@example.jp> R=localuser T=local_delivery",
         "2026-03-01 10:00:01 1xYzAb-000Abc-Zz Completed",
     ]  # fmt: skip
-    out = [e for n, text in enumerate(texts) for e in parser.feed(LogLine("syslog", n, t, "mail", "exim", text))]
+    out = _feed(EximParser(), texts, program="exim")
     assert [(e.fields["recipient"], e.fields["message_id"], e.fields["size"]) for e in out] == [
         ("taro@example.jp", "q1@example.net", "1234")
     ]
