@@ -10,12 +10,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mailrecover.model import Evidence, Problem, ProblemKind
 from mailrecover.plugin import ReadContext
 from mailrecover_logs._queue import Queue
 from mailrecover_logs._stream import LogLine
-from mailrecover_logs.exim import EximPlugin
+from mailrecover_logs.dovecot import DovecotPlugin
+from mailrecover_logs.exim import EximParser, EximPlugin
 from mailrecover_logs.postfix import PostfixParser, PostfixPlugin
 from mailrecover_logs.sendmail import SendmailPlugin
 from tests.logbuilder import LOCAL, Mail, Outcome, scenario, write_log
@@ -254,8 +257,6 @@ def test_quiet_messages_are_flushed_after_the_window() -> None:
 
 
 def test_exim_through_syslog() -> None:
-    from mailrecover_logs.exim import EximParser
-
     texts = [
         "2026-03-01 10:00:00 1xYzAb-000Abc-Zz <= a@example.net H=mx [198.51.100.1] P=esmtp S=1234 id=q1@example.net",
         "2026-03-01 10:00:01 1xYzAb-000Abc-Zz => taro <taro@example.jp> R=localuser T=local_delivery",
@@ -345,8 +346,6 @@ def test_corpus_detection(corpus: Path) -> None:
 
 
 def test_dovecot_delivery_lines(tmp_path: Path) -> None:
-    from mailrecover_logs.dovecot import DovecotPlugin
-
     log = tmp_path / "dovecot.log"
     log.write_text(
         "Jan  5 10:00:00 mail dovecot: lmtp(taro@example.jp)<4711><AbCd12>: msgid=<d1@example.net>: saved mail to INBOX\n"
@@ -368,8 +367,6 @@ def test_dovecot_delivery_lines(tmp_path: Path) -> None:
 
 
 def test_a_postfix_log_with_dovecot_lines_is_postfix_s(tmp_path: Path) -> None:
-    from mailrecover_logs.dovecot import DovecotPlugin
-
     written = write_log(tmp_path, "postfix")
     with written.files[-1].open("a") as f:
         f.write("Jan  2 12:00:00 mail dovecot: lmtp(taro@example.jp)<1><x>: msgid=<m10@example.net>: saved mail to INBOX\n")
@@ -401,3 +398,36 @@ def test_a_mailbox_quoting_log_lines_is_no_log(tmp_path: Path) -> None:
         f"The log said:\n{quoted}\n"
     )  # fmt: skip
     assert [p().detect(str(mbox)) for p in PLUGINS.values()] == [0, 0, 0]
+
+
+_FRAGMENTS = [
+    "postfix/smtpd[1]: ", "postfix/qmgr[2]: ", "sm-mta[3]: ", "exim[4]: ", "dovecot: ",
+    "0A1B2C3D4E: ", "1aB3cD-0001aB-Q1 ", "s1P819mk027713: ", "client=", "message-id=<", "from=<",
+    "to=<", "orig_to=<", ">, ", "relay=", "status=", "stat=", "dsn=", "removed", "Completed",
+    "<= ", "=> ", "== ", "** ", "-> ", "lmtp(", ")<1><x>: ", "msgid=<", ": saved mail to ", ",", "<",
+    ">", " ", "(", ")", "=", ":", "x@example.jp", "\x00", "\udcff", "é",
+]  # fmt: skip
+
+
+def test_hostile_lines_cost_nothing_but_problems(tmp_path: Path) -> None:
+
+    piece = st.sampled_from(_FRAGMENTS)
+    line = st.lists(piece, max_size=14).map("".join)
+    stamp = st.sampled_from(["Dec 31 23:59:59 mail ", "Jan  1 00:00:00 mail ", "2026-01-01T00:00:00+09:00 mail ",
+                             "2026-01-01 00:00:00 ", ""])  # fmt: skip
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(st.tuples(stamp, line), max_size=30), st.booleans())
+    def check(lines: list[tuple[str, str]], gz: bool) -> None:
+        data = "".join(f"{s}{text}\n" for s, text in lines).encode("utf-8", "surrogateescape")
+        log = tmp_path / ("mail.log.1.gz" if gz else "mail.log")
+        for old in tmp_path.iterdir():
+            old.unlink()
+        log.write_bytes(gzip.compress(data) if gz else data)
+        for plugin in [*PLUGINS.values(), DovecotPlugin]:
+            for finding in plugin().read(str(log), ReadContext()):
+                assert isinstance(finding, (Evidence, Problem))
+                if isinstance(finding, Evidence):
+                    assert all(isinstance(v, str) for v in finding.fields.values())
+
+    check()
