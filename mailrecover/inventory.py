@@ -35,7 +35,7 @@ __all__ = [
 
 #: Delivery agents that write into a mailbox on the server itself.
 _LOCAL_AGENTS = {
-    "local", "virtual", "dovecot", "lmtp", "maildrop", "procmail", "cyrus", "deliver",
+    "local", "virtual", "dovecot", "lmtp", "maildrop", "procmail", "cyrus", "cyrusv2", "deliver",
     "dovecot-lda", "pipe", "address_file", "address_directory", "appendfile", "mail_spool",
 }  # fmt: skip
 
