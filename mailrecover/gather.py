@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from .merge import flags_text, summarize
 from .model import Copy, Evidence, Finding, Problem, ProblemKind
 from .plugin import CLAIM, Plugin, ReadContext, get_plugin, load_plugins
+from .rfc822 import decode_text
 from .workspace import Workspace, now_text
 
 __all__ = ["GatherResult", "gather", "plan", "Task"]
@@ -122,6 +123,33 @@ def _walk(plugins: dict[str, Plugin], path: str, parts: list[str]) -> Iterator[T
             yield Task(plugin, entry.path, _dir_folder(parts)) if plugin else Skipped(entry.path)
 
 
+def storable(text: str) -> str:
+    """A path or position as UTF-8 text: names that are not UTF-8 on disk (an old zip from
+    Japanese Windows) arrive with escaped bytes, shown as ``\\xNN``."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _folder_text(folder: str) -> str:
+    """A folder name read from undecodable bytes: decoded as CP932 or UTF-8 would have it."""
+    try:
+        folder.encode("utf-8")
+        return folder
+    except UnicodeEncodeError:
+        pass
+    try:
+        return decode_text(folder.encode("utf-8", "surrogateescape"), None)
+    except UnicodeEncodeError:
+        return storable(folder)
+
+
 def _read(task: Task, context: ReadContext) -> Iterator[Finding]:
     """The plugin's findings; a plugin that breaks its promise costs one problem, not the run."""
     try:
@@ -141,7 +169,8 @@ def _store_copy(ws: Workspace, loc: int, account: str, c: Copy) -> bool:
         "flags, internal_date, partial, reconstructed, account_hints, keywords, message_id, "
         "from_addr, date, subject, head_fp, body_fp, content_fp, delivered_to, received, gathered) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (loc, account, c.source, c.position, blob, len(c.raw), c.folder, flags_text(c.flags),
+        (loc, account, storable(c.source), storable(c.position), blob, len(c.raw),
+         _folder_text(c.folder), flags_text(c.flags),
          c.internal_date.isoformat() if c.internal_date else None, int(c.partial),
          int(c.reconstructed), json.dumps(c.account_hints), json.dumps(c.keywords, ensure_ascii=False),
          s.message_id, s.from_addr, s.date, s.subject, s.head_fp, s.body_fp, s.content_fp,
@@ -154,13 +183,13 @@ def _store_evidence(ws: Workspace, loc: int, account: str, list_address: str, e:
     ws.db.execute(
         "INSERT OR IGNORE INTO evidence (location_id, account, list, kind, source, position, time, "
         "fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (loc, account, list_address, e.kind, e.source, e.position,
+        (loc, account, list_address, e.kind, storable(e.source), storable(e.position),
          e.time.isoformat() if e.time else None,
          json.dumps(dict(e.fields), ensure_ascii=False, sort_keys=True)),
     )  # fmt: skip
 
 
-def store_problem(ws: Workspace, loc: int | None, account: str, p: Problem) -> None:
+def _store_problem(ws: Workspace, loc: int | None, account: str, p: Problem) -> None:
     ws.db.execute(
         "INSERT OR IGNORE INTO problems (location_id, account, kind, source, position, reason) "
         "VALUES (?, ?, ?, ?, ?, ?)",
@@ -189,8 +218,9 @@ def gather(
         progress(task.location, result.copies, read_bytes)
 
     def problem(p: Problem, loc: int | None) -> None:
+        p = Problem(p.kind, storable(p.source), storable(p.position), storable(p.reason))
         result.problems.append(p)
-        store_problem(ws, loc, account, p)
+        _store_problem(ws, loc, account, p)
         on_problem(p)
 
     for location in locations:
@@ -201,15 +231,16 @@ def gather(
                 ws.db.execute("COMMIT")
                 continue
             if isinstance(item, Skipped):
-                result.skipped.append(item.path)
+                result.skipped.append(storable(item.path))
                 ws.db.execute(
-                    "INSERT OR IGNORE INTO skipped (path, account) VALUES (?, ?)", (item.path, account)
+                    "INSERT OR IGNORE INTO skipped (path, account) VALUES (?, ?)",
+                    (result.skipped[-1], account),
                 )
                 continue
             task = item
             result.stores += 1
             ws.db.execute("BEGIN")
-            loc = ws.location(task.location, task.plugin.name, account, list_address)
+            loc = ws.location(storable(task.location), task.plugin.name, account, list_address)
             state = ws.plugin_state(loc)
             context = ReadContext(account=account or None, list_address=list_address or None,
                                   folder=task.folder, state=state, advance=advance)  # fmt: skip

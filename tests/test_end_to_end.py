@@ -165,3 +165,20 @@ def test_missing_location_is_a_problem_not_a_crash(tmp_path, capsys):
     status = main(["--workspace", str(tmp_path / "ws"), "gather", str(tmp_path / "nowhere")])
     assert status == 3
     assert "nowhere" in capsys.readouterr().err
+
+
+def test_names_that_are_not_utf8_on_disk(tmp_path, capsys):
+    """An old zip from Japanese Windows: file and folder names in CP932 bytes."""
+    src = os.fsencode(tmp_path / "zip")
+    folder = src + b"/" + "受信".encode("cp932") + b".sbd"
+    os.makedirs(folder)
+    with open(folder + b"/" + "仕事".encode("cp932"), "wb") as f:
+        f.write(b"From - x 2012\nFrom: a@example.com\nSubject: s\nMessage-ID: <x@y>\n\nbody marker-x\n")
+    with open(src + b"/" + "壊れ".encode("cp932"), "wb") as f:
+        f.write(b"\x00garbage")
+    ws = tmp_path / "ws"
+    assert _run(ws, "gather", "--account", ACCOUNT, os.fsdecode(src)) == 3
+    assert "\\x89\\xf3" in capsys.readouterr().err  # the bad file named, bytes shown
+    target = tmp_path / "Maildir"
+    assert _run(ws, "restore", "--account", ACCOUNT, "--to", f"maildir:{target}") == 0
+    assert [p.parent.parent.name for p in target.rglob("cur/*")] == [".&U9dP4Q-.&TtVOiw-"]  # 受信.仕事

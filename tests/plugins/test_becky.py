@@ -184,12 +184,7 @@ def test_discover_finds_mailboxes_in_a_fake_home(tmp_path, monkeypatch, layout):
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize("legacy_names", [
-    False,
-    pytest.param(True, marks=pytest.mark.xfail(
-        strict=True, raises=UnicodeEncodeError,
-        reason="core: the workspace cannot yet store a source path whose name is not UTF-8")),
-])  # fmt: skip
+@pytest.mark.parametrize("legacy_names", [False, True])
 def test_gather_and_restore_through_the_command_line(tmp_path, legacy_names):
     becky = build_becky(tmp_path / "sources", legacy_names=legacy_names)
     before = snapshot(tmp_path / "sources")
