@@ -72,3 +72,55 @@ def _quiet_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     builtin = os.environ.get("MAILRECOVER_TEST_PLUGINS")
     if builtin:
         monkeypatch.setenv("MAILRECOVER_PLUGINS", builtin)
+
+
+# --- A real IMAP server (Dovecot) for the IMAP plugin and target -------------------------
+
+from collections.abc import Callable, Iterator  # noqa: E402
+
+from dovecot import Account, Dovecot, dovecot_missing  # noqa: E402
+
+
+def _need_dovecot() -> None:
+    why = dovecot_missing()
+    if why is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{why}; CI must run the IMAP tests (add it to .ci/apt-packages.txt)")
+    pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """A plain-text Dovecot on 127.0.0.1 (folder separator '.', no SPECIAL-USE folders)."""
+    _need_dovecot()
+    server = Dovecot().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def dovecot_tls() -> Iterator[Dovecot]:
+    """A Dovecot with a self-signed certificate (imaps and STARTTLS) and SPECIAL-USE folders."""
+    _need_dovecot()
+    server = Dovecot(tls=True, special_use=True).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def imap_account(dovecot: Dovecot) -> Account:
+    """A fresh, empty account on the plain server."""
+    return dovecot.account()
+
+
+@pytest.fixture
+def new_imap_account(dovecot: Dovecot) -> Callable[..., Account]:
+    """More fresh accounts: ``new_imap_account()``, ``new_imap_account(small_quota=True)``."""
+    return dovecot.account
+
+
+@pytest.fixture
+def imap_tls_account(dovecot_tls: Dovecot) -> Account:
+    """A fresh account on the TLS server."""
+    return dovecot_tls.account()

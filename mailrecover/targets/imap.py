@@ -1,0 +1,449 @@
+"""Restore to an IMAP server: ``imap://user@host[:port]/`` or ``imaps://…``.
+
+Messages go up in MULTIAPPEND batches (one round trip for a whole batch with LITERAL+),
+falling back to one APPEND per message for a batch the server refuses.  Every message is
+journalled ``pending`` before its batch is sent and ``done`` after the server's OK; where
+the journal says ``pending`` (a crash, a dropped connection) the server is asked whether
+the message arrived before it is sent again, so a rerun ends with every message exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import ssl
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import imapclient
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
+
+from ..errors import OperationError, TargetError
+from ..imapconn import (
+    ConnectionSettings,
+    ImapUrl,
+    connect,
+    fetch_many,
+    flags_to_imap,
+    folder_from_server,
+    folder_to_server,
+    parse_imap_url,
+)
+from ..passwords import password_source
+from ..rfc822 import header_fields
+from . import Journal, Outgoing
+
+__all__ = ["FolderCheck", "ImapTarget", "open_imap_target"]
+
+log = logging.getLogger(__name__)
+
+#: Folder names (case-folded) that mean a SPECIAL-USE role, as clients in Japan and elsewhere name them.
+_ROLE_NAMES = {
+    "\\sent": {"sent", "sent items", "sent messages", "sent mail", "送信済み", "送信済みアイテム",
+               "送信済みメール", "送信済みトレイ"},
+    "\\drafts": {"drafts", "draft", "下書き"},
+    "\\trash": {"trash", "deleted items", "deleted messages", "ごみ箱", "ゴミ箱", "削除済みアイテム"},
+    "\\junk": {"junk", "spam", "junk e-mail", "junk email", "bulk mail", "迷惑メール"},
+}  # fmt: skip
+_APPENDUID = re.compile(rb"\[APPENDUID (\d+) ([0-9:,]+)\]", re.IGNORECASE)
+_CONNECTION_ERRORS = (OSError, IMAPClientAbortError, EOFError)
+
+
+def open_imap_target(
+    spec: str,
+    *,
+    password: Callable[[str], str] | None = None,
+    settings: ConnectionSettings | None = None,
+) -> ImapTarget:
+    """The target for ``spec``; nothing connects until ``write`` has something to send."""
+    return ImapTarget(parse_imap_url(spec), password=password, settings=settings)
+
+
+@dataclass(frozen=True)
+class FolderCheck:
+    """What the verification pass found for one folder."""
+
+    folder: str  # the server's folder name
+    planned: int
+    on_server: int
+    missing: int  # planned messages not found on the server
+    extra: int  # messages on the server that were not in the plan (earlier mail, other tools)
+
+
+@dataclass
+class _Item:
+    key: str
+    body: bytes  # CRLF line endings, as IMAP wants and the server will hand back
+    flags: list[str]
+    date: Any
+    state: str | None
+    identity: tuple[bytes, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.identity = (_message_id(self.body), len(self.body))
+
+
+class ImapTarget:
+    def __init__(
+        self,
+        url: ImapUrl,
+        *,
+        password: Callable[[str], str] | None = None,
+        settings: ConnectionSettings | None = None,
+        batch_messages: int = 200,
+        batch_bytes: int = 16 << 20,
+        multiappend: bool = True,
+        retries: int = 6,
+        backoff: float = 0.5,
+    ) -> None:
+        if url.folder:
+            raise TargetError(f"{url}: give the account only (imap://user@host/); folders come from the mail")
+        self.url = url
+        self.description = str(url)
+        self._password = password
+        self._secret: str | None = None
+        self._settings = settings
+        self.batch_messages, self.batch_bytes = batch_messages, batch_bytes
+        self.multiappend, self.retries, self.backoff = multiappend, retries, backoff
+        self._client: imapclient.IMAPClient | None = None
+        self._delimiter: str | None = None
+        self._existing: set[str] = set()
+        self._roles: dict[str, str] = {}
+        self._names: dict[str, str] = {}
+        self.checks: list[FolderCheck] = []  # filled by the verification pass
+
+    # -- the Target protocol -------------------------------------------------------------
+
+    def write(
+        self,
+        items: Iterable[Outgoing],
+        journal: Journal,
+        progress: Callable[[int], None] = lambda n: None,
+    ) -> int:
+        plan: dict[str, Counter[tuple[bytes, int]]] = {}
+        buffers: dict[str, list[_Item]] = {}
+        sizes: Counter[str] = Counter()
+        written = 0
+        refused: list[str] = []
+        try:
+            for out in items:
+                item = _Item(out.key, _crlf(out.raw), flags_to_imap(out.flags), out.date, journal.state(out.key))
+                name = self._server_name(out.folder)
+                plan.setdefault(name, Counter())[item.identity] += 1
+                if item.state == "done":
+                    progress(1)
+                    continue
+                buffers.setdefault(name, []).append(item)
+                sizes[name] += len(item.body)
+                if len(buffers[name]) >= self.batch_messages or sizes[name] >= self.batch_bytes:
+                    written += self._flush(name, buffers.pop(name), journal, progress, refused)
+                    sizes[name] = 0
+            for name, batch in buffers.items():
+                written += self._flush(name, batch, journal, progress, refused)
+            if plan:
+                self._verify(plan)
+        finally:
+            self._disconnect()
+        if refused:
+            raise TargetError(
+                f"{len(refused)} message(s) were refused by {self.url.host} and not restored "
+                f"(first: {refused[0]}); the rest were written"
+            )
+        missing = [c for c in self.checks if c.missing]
+        if missing:
+            detail = ", ".join(f"{c.folder}: {c.missing} of {c.planned}" for c in missing)
+            raise TargetError(f"verification: messages missing on the server after upload ({detail})")
+        return written
+
+    # -- connection ----------------------------------------------------------------------
+
+    def _ask(self, prompt: str) -> str:
+        if self._secret is None:  # once per run: reconnects must not prompt again
+            source = self._password or password_source()
+            self._secret = source(prompt)
+        return self._secret
+
+    def _connection(self) -> imapclient.IMAPClient:
+        if self._client is None:
+            settings = self._settings or ConnectionSettings.from_environ()
+            self._client = connect(self.url, self._ask, settings)
+            self._learn_folders(self._client)
+        return self._client
+
+    def _disconnect(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.logout()
+            except Exception:  # already broken; nothing depends on a clean goodbye
+                try:
+                    client.shutdown()
+                except Exception:
+                    pass
+
+    def _abandon(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.shutdown()  # no LOGOUT: on a dead connection it would wait for the timeout
+            except Exception:
+                pass
+
+    def _retrying(self, what: str, action: Callable[[imapclient.IMAPClient], int]) -> int:
+        """Run ``action`` on a live connection, reconnecting with backoff when it drops."""
+        delay = self.backoff
+        for attempt in range(self.retries + 1):
+            try:
+                return action(self._connection())
+            except (*_CONNECTION_ERRORS, OperationError) as e:
+                if isinstance(e, OperationError) and not _dropped(e.__cause__):
+                    raise  # refused login, untrusted certificate: trying again cannot help
+                self._abandon()
+                if attempt == self.retries:
+                    raise TargetError(
+                        f"{self.url.host}: connection lost {attempt + 1} times while {what} ({e}); "
+                        "run restore again to continue where it stopped"
+                    ) from e
+                log.warning("%s: connection lost while %s (%s); retrying in %.1fs", self.url.host, what, e, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        raise AssertionError("unreachable")
+
+    # -- folders -------------------------------------------------------------------------
+
+    def _learn_folders(self, client: imapclient.IMAPClient) -> None:
+        self._existing.clear()
+        self._roles.clear()
+        for flags, delimiter, name in client.list_folders():
+            if isinstance(delimiter, bytes):
+                delimiter = delimiter.decode("ascii", "replace")
+            self._delimiter = delimiter or self._delimiter
+            self._existing.add(name)
+            for f in flags:
+                role = (f.decode("ascii", "replace") if isinstance(f, bytes) else f).lower()
+                if role in _ROLE_NAMES:
+                    self._roles.setdefault(role, folder_from_server(name, delimiter))
+
+    def _server_name(self, folder: str) -> str:
+        """The server's name for a folder: special-use roles mapped, created if missing."""
+        if folder not in self._names:
+            def prepare(client: imapclient.IMAPClient) -> int:
+                self._names[folder] = self._ensure(client, folder_to_server(self._map_role(folder), self._delimiter))
+                return 0
+
+            self._retrying(f"preparing folder {folder}", prepare)
+        return self._names[folder]
+
+    def _map_role(self, folder: str) -> str:
+        parts = folder.split("/")
+        start = 1 if parts[0] == "INBOX" and len(parts) > 1 else 0
+        for role, names in _ROLE_NAMES.items():
+            if parts[start].casefold() in names and role in self._roles:
+                return "/".join([self._roles[role], *parts[start + 1 :]])
+        return folder
+
+    def _ensure(self, client: imapclient.IMAPClient, name: str) -> str:
+        if name in self._existing or name.upper() == "INBOX":
+            return name
+        parts = name.split(self._delimiter) if self._delimiter else [name]
+        for i in range(1, len(parts) + 1):
+            path = self._delimiter.join(parts[:i]) if self._delimiter else name
+            if path in self._existing or path.upper() == "INBOX":
+                continue
+            try:
+                client.create_folder(path)
+            except IMAPClientAbortError:
+                raise
+            except IMAPClientError as e:
+                if not any(n == path for _f, _d, n in client.list_folders("", path)):
+                    raise TargetError(f"{self.url.host} refused to create folder {path!r}: {e}") from e
+            try:
+                client.subscribe_folder(path)
+            except IMAPClientAbortError:
+                raise
+            except IMAPClientError:
+                pass  # subscription only helps clients show it
+            self._existing.add(path)
+        return name
+
+    # -- upload --------------------------------------------------------------------------
+
+    def _flush(
+        self,
+        name: str,
+        batch: list[_Item],
+        journal: Journal,
+        progress: Callable[[int], None],
+        refused: list[str],
+    ) -> int:
+        def attempt(client: imapclient.IMAPClient) -> int:
+            todo = batch
+            if any(i.state == "pending" for i in todo):
+                todo = self._settle(client, name, todo, journal, progress)
+            for item in todo:
+                if item.state is None:
+                    journal.mark(item.key, "pending")
+                    item.state = "pending"
+            return self._append(client, name, todo, journal, progress, refused)
+
+        return self._retrying(f"uploading to {name}", attempt)
+
+    def _settle(
+        self,
+        client: imapclient.IMAPClient,
+        name: str,
+        batch: list[_Item],
+        journal: Journal,
+        progress: Callable[[int], None],
+    ) -> list[_Item]:
+        """Mark done what already reached the server; return what still has to be sent."""
+        info = client.select_folder(name, readonly=True)
+        validity = int(info.get(b"UIDVALIDITY", 0))
+        index = _index(client) if info.get(b"EXISTS") else {}
+        wanted = {i.identity for i in batch if i.state == "pending"}
+        candidates = sorted(uid for ident in wanted for uid in index.get(ident, ()))
+        bodies: dict[bytes, list[int]] = {}
+        if candidates:
+            for uid, data in client.fetch(candidates, ["BODY.PEEK[]"]).items():
+                bodies.setdefault(data.get(b"BODY[]", b""), []).append(uid)
+        remaining = []
+        for item in batch:
+            uids = bodies.get(item.body) if item.state == "pending" else None
+            if uids:
+                journal.mark(item.key, "done", f"{validity}:{uids.pop(0)}")
+                item.state = "done"
+                progress(1)
+            else:
+                remaining.append(item)
+        return remaining
+
+    def _append(
+        self,
+        client: imapclient.IMAPClient,
+        name: str,
+        batch: list[_Item],
+        journal: Journal,
+        progress: Callable[[int], None],
+        refused: list[str],
+    ) -> int:
+        if not batch:
+            return 0
+        if self.multiappend and len(batch) > 1 and client.has_capability("MULTIAPPEND"):
+            try:
+                response = client.multiappend(name, [_message(i) for i in batch])
+                typ, data = response if isinstance(response, tuple) else ("OK", [response])
+                text = b" ".join(d for d in data if isinstance(d, bytes))
+                if typ == "OK":
+                    self._done(batch, text, journal, progress)
+                    return len(batch)
+                self._stop_if_full(text)
+            except IMAPClientAbortError:
+                raise
+            except IMAPClientError as e:
+                self._stop_if_full(str(e).encode())
+            # All or nothing: nothing of this batch was stored. One at a time finds the culprit.
+        written = 0
+        for item in batch:
+            try:
+                text = self._append_one(client, name, item)
+            except IMAPClientAbortError:
+                raise
+            except IMAPClientError as e:
+                self._stop_if_full(str(e).encode())
+                refused.append(f"{name}: {_one_line(e)}")
+                continue
+            self._done([item], text, journal, progress)
+            written += 1
+        return written
+
+    def _append_one(self, client: imapclient.IMAPClient, name: str, item: _Item) -> bytes:
+        if client.has_capability("LITERAL+") and client.has_capability("MULTIAPPEND"):
+            typ, data = client.multiappend(name, [_message(item)])  # one round trip
+            text = b" ".join(d for d in data if isinstance(d, bytes))
+            if typ != "OK":
+                raise IMAPClientError(text.decode("utf-8", "replace"))
+            return text
+        response = client.append(name, item.body, item.flags, item.date)
+        return response if isinstance(response, bytes) else b""
+
+    def _done(self, batch: list[_Item], text: bytes, journal: Journal, progress: Callable[[int], None]) -> None:
+        refs = [""] * len(batch)
+        if m := _APPENDUID.search(text):
+            uids = list(_uid_set(m.group(2).decode()))
+            if len(uids) == len(batch):
+                refs = [f"{int(m.group(1))}:{uid}" for uid in uids]
+        for item, ref in zip(batch, refs, strict=True):
+            journal.mark(item.key, "done", ref)
+            item.state = "done"
+            progress(1)
+
+    def _stop_if_full(self, text: bytes) -> None:
+        if b"[OVERQUOTA]" in text.upper() or b"QUOTA EXCEEDED" in text.upper():
+            raise TargetError(
+                f"{self.url}: the mailbox is over its quota ({_one_line(text.decode('utf-8', 'replace'))}); "
+                "nothing more was sent. Raise the quota or free space, then run restore again"
+            )
+
+    # -- verification --------------------------------------------------------------------
+
+    def _verify(self, plan: dict[str, Counter[tuple[bytes, int]]]) -> None:
+        """Compare each folder on the server with the plan by (Message-ID, size)."""
+
+        def check(client: imapclient.IMAPClient) -> int:
+            self.checks = []
+            for name, wanted in plan.items():
+                info = client.select_folder(name, readonly=True)
+                index = _index(client) if info.get(b"EXISTS") else {}
+                found = Counter({ident: len(uids) for ident, uids in index.items()})
+                missing = sum((wanted - found).values())
+                self.checks.append(FolderCheck(
+                    folder=name, planned=sum(wanted.values()), on_server=sum(found.values()),
+                    missing=missing, extra=sum((found - wanted).values()),
+                ))  # fmt: skip
+                if missing:
+                    log.warning("%s: %d planned message(s) not found on the server", name, missing)
+            return 0
+
+        self._retrying("verifying", check)
+
+
+def _dropped(e: BaseException | None) -> bool:
+    return isinstance(e, _CONNECTION_ERRORS) and not isinstance(e, ssl.SSLCertVerificationError)
+
+
+def _index(client: imapclient.IMAPClient) -> dict[tuple[bytes, int], list[int]]:
+    """The selected folder's messages by (Message-ID, size): one round trip."""
+    index: dict[tuple[bytes, int], list[int]] = {}
+    fetched = fetch_many(client, client.search("ALL"), ["RFC822.SIZE", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+    for uid, data in sorted(fetched.items()):
+        header = next((v for k, v in data.items() if k.startswith(b"BODY[HEADER")), b"")
+        index.setdefault((_message_id(header), int(data.get(b"RFC822.SIZE", 0))), []).append(uid)
+    return index
+
+
+def _message_id(raw: bytes) -> bytes:
+    for name, value in header_fields(raw):
+        if name == "message-id":
+            return value.strip()
+    return b""
+
+
+def _crlf(raw: bytes) -> bytes:
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def _message(item: _Item) -> dict[str, Any]:
+    return {"msg": item.body, "flags": item.flags, "date": item.date}
+
+
+def _uid_set(text: str) -> Iterator[int]:
+    for part in text.split(","):
+        first, _, last = part.partition(":")
+        yield from range(int(first), int(last or first) + 1)
+
+
+def _one_line(e: object) -> str:
+    return " ".join(str(e).split())[:200]

@@ -1,0 +1,1 @@
+"""Plugin for mail that survives on IMAP servers: ``imap://`` and ``imaps://`` locations."""
