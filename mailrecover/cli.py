@@ -7,7 +7,6 @@ reported (unreadable inputs, quarantined mail).
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
 import sys
@@ -21,6 +20,7 @@ from .inventory import write_senders_csv
 from .members import ExportFormat, export, find_list, from_workspace, render_summary, to_json
 from .members import summary as list_summary
 from .model import Problem
+from .passwords import password_source
 from .plugin import load_plugins
 from .progress import Progress
 from .report import render_text, summary, terminal_safe, write_html
@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"mailrecover {__version__}")
     p.add_argument("--workspace", metavar="DIR", help="recovery job folder (or MAILRECOVER_WORKSPACE)")
     p.add_argument("--json", action="store_true", help="print one machine-readable result")
+    p.add_argument("--password-file", metavar="FILE",
+                   help="IMAP password from this file (mode 0600); else MAILRECOVER_PASSWORD or a prompt")  # fmt: skip
     loud = p.add_mutually_exclusive_group()
     loud.add_argument("-v", "--verbose", action="store_true", help="say more")
     loud.add_argument("-q", "--quiet", action="store_true", help="only errors and the result")
@@ -76,15 +78,6 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--format", choices=[f.value for f in ExportFormat],
                    help="csv (default: every address, with its evidence) or a list manager's input format")  # fmt: skip
     return p
-
-
-def _password(prompt: str) -> str:
-    env = os.environ.get("MAILRECOVER_PASSWORD")
-    if env:
-        return env
-    if sys.stdin.isatty():
-        return getpass.getpass(f"password for {prompt}: ")
-    raise UsageError(f"a password is needed for {prompt}: set MAILRECOVER_PASSWORD or run on a terminal")
 
 
 def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
@@ -142,7 +135,7 @@ def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
 
     result = gather(
         ws, args.locations, account=args.account, list_address=args.list_address,
-        plugin=args.plugin, password=_password, progress=progress, on_problem=on_problem,
+        plugin=args.plugin, password=password_source(args.password_file), progress=progress, on_problem=on_problem,
     )  # fmt: skip
     bar.clear()
     if args.verbose and not args.json:
@@ -195,6 +188,7 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
     result = restore(
         ws, args.account, args.target, dry_run=args.dry_run,
         include_quarantined=args.include_quarantined, progress=progress,
+        password=password_source(args.password_file),
     )  # fmt: skip
     bar.clear()
     data = {

@@ -91,10 +91,11 @@ def restore(
     dry_run: bool = False,
     include_quarantined: bool = False,
     progress: Callable[[int], None] = lambda n: None,
+    password: Callable[[str], str] | None = None,
 ) -> RestoreResult:
     if account not in ensure_merged(ws, account):
         check_account(ws, account)  # always, right before writing: whatever the target
-    target = open_target(spec) if isinstance(spec, str) else spec
+    target = open_target(spec, password=password) if isinstance(spec, str) else spec
     result = RestoreResult(target=target.description)
     for message_id, subject, reason in ws.db.execute(
         "SELECT m.message_id, c.subject, m.reason FROM messages m JOIN copies c ON c.id = m.canonical "

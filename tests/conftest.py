@@ -78,7 +78,7 @@ def _quiet_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 from collections.abc import Callable, Iterator  # noqa: E402
 
-from dovecot import Account, Dovecot, dovecot_missing  # noqa: E402
+from .dovecot import Account, Dovecot, dovecot_missing  # noqa: E402
 
 
 def _need_dovecot() -> None:

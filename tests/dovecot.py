@@ -178,7 +178,7 @@ class Dovecot:
             "auth_mechanisms = plain login",
             f"mail_location = maildir:{r}/mail/%u",
             "mail_plugins = $mail_plugins quota",
-            "plugin {\n  quota = maildir:User quota\n}",
+            "plugin {\n  quota = maildir:User quota\n  quota_max_mail_size = 2M\n}",
             f"passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {self.users_file}\n}}",
             f"userdb {{\n  driver = passwd-file\n  args = username_format=%u {self.users_file}\n}}",
             "service imap-login {",

@@ -139,8 +139,11 @@ def safe_parts(folder: str, **rules: Any) -> list[str]:
     return [safe_name(p, **rules) for p in folder.split("/") if p] or ["INBOX"]
 
 
-def open_target(spec: str) -> Target:
-    """The target named by ``spec`` (``maildir:PATH``, ``mbox:PATH``, ``imap[s]://…``)."""
+def open_target(spec: str, *, password: Callable[[str], str] | None = None) -> Target:
+    """The target named by ``spec`` (``maildir:PATH``, ``mbox:PATH``, ``imap[s]://…``).
+
+    ``password`` is asked only by targets that log in, and only when they first connect.
+    """
     scheme, sep, rest = spec.partition(":")
     if not sep or not rest:
         raise UsageError(f"target {spec!r}: expected maildir:PATH, mbox:PATH or imap[s]://…")
@@ -158,5 +161,5 @@ def open_target(spec: str) -> Target:
             from .imap import open_imap_target
         except ImportError:
             raise UsageError("IMAP targets are not available in this build") from None
-        return open_imap_target(spec)
+        return open_imap_target(spec, password=password)
     raise UsageError(f"target {spec!r}: unknown kind {scheme!r}; use maildir:, mbox: or imap[s]://")

@@ -80,6 +80,7 @@ class _Item:
     flags: list[str]
     date: Any
     state: str | None
+    sent: bool = False  # sent during this run (so it counts as written now once it is found)
     identity: tuple[bytes, int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -280,16 +281,19 @@ class ImapTarget:
         refused: list[str],
     ) -> int:
         def attempt(client: imapclient.IMAPClient) -> int:
-            todo = batch
-            if any(i.state == "pending" for i in todo):
+            todo = [item for item in batch if item.state in (None, "pending")]
+            if any(item.state == "pending" for item in todo):
                 todo = self._settle(client, name, todo, journal, progress)
+            fresh = [item for item in todo if item.state is None]
+            journal.mark_many((item.key, "pending", "") for item in fresh)  # before a byte is sent
+            for item in fresh:
+                item.state = "pending"
             for item in todo:
-                if item.state is None:
-                    journal.mark(item.key, "pending")
-                    item.state = "pending"
+                item.sent = True
             return self._append(client, name, todo, journal, progress, refused)
 
-        return self._retrying(f"uploading to {name}", attempt)
+        self._retrying(f"uploading to {name}", attempt)
+        return sum(1 for item in batch if item.sent and item.state == "done")
 
     def _settle(
         self,
@@ -309,15 +313,16 @@ class ImapTarget:
         if candidates:
             for uid, data in client.fetch(candidates, ["BODY.PEEK[]"]).items():
                 bodies.setdefault(data.get(b"BODY[]", b""), []).append(uid)
-        remaining = []
+        remaining, arrived = [], []
         for item in batch:
             uids = bodies.get(item.body) if item.state == "pending" else None
             if uids:
-                journal.mark(item.key, "done", f"{validity}:{uids.pop(0)}")
+                arrived.append((item.key, "done", f"{validity}:{uids.pop(0)}"))
                 item.state = "done"
-                progress(1)
             else:
                 remaining.append(item)
+        journal.mark_many(arrived)
+        progress(len(arrived))
         return remaining
 
     def _append(
@@ -354,6 +359,7 @@ class ImapTarget:
             except IMAPClientError as e:
                 self._stop_if_full(str(e).encode())
                 refused.append(f"{name}: {_one_line(e)}")
+                item.state = "refused"  # for this run only; the journal keeps it pending
                 continue
             self._done([item], text, journal, progress)
             written += 1
@@ -375,10 +381,10 @@ class ImapTarget:
             uids = list(_uid_set(m.group(2).decode()))
             if len(uids) == len(batch):
                 refs = [f"{int(m.group(1))}:{uid}" for uid in uids]
-        for item, ref in zip(batch, refs, strict=True):
-            journal.mark(item.key, "done", ref)
+        journal.mark_many((item.key, "done", ref) for item, ref in zip(batch, refs, strict=True))
+        for item in batch:
             item.state = "done"
-            progress(1)
+        progress(len(batch))
 
     def _stop_if_full(self, text: bytes) -> None:
         if b"[OVERQUOTA]" in text.upper() or b"QUOTA EXCEEDED" in text.upper():

@@ -6,14 +6,15 @@ import socket
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from dovecot import Account
-from mailgen import JST, message
 from mailrecover_imap.imap import ImapPlugin
-from tcpproxy import Proxy
 
 from mailrecover.imapconn import ConnectionSettings
 from mailrecover.model import Copy, Flag, Problem
 from mailrecover.plugin import ReadContext
+
+from ..dovecot import Account
+from ..mailgen import JST, message
+from ..tcpproxy import Proxy
 
 #: (server folder, message number, flags, INTERNALDATE)
 SEED = [

@@ -1,0 +1,191 @@
+"""The IMAP target against a real Dovecot: exact bytes, flags, dates, folders, exactly once."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from mailrecover.errors import TargetError
+from mailrecover.imapconn import ConnectionSettings, parse_imap_url
+from mailrecover.model import Flag
+from mailrecover.targets import Outgoing
+from mailrecover.targets.imap import ImapTarget, open_imap_target
+from mailrecover.workspace import Workspace
+
+from .dovecot import Account
+from .mailgen import JST, message
+from .tcpproxy import Proxy
+
+BASE = datetime(2012, 6, 1, 9, 0, tzinfo=JST)
+
+
+def _out(n: int, folder: str = "INBOX", flags: frozenset[Flag] = frozenset(), **kw: int) -> Outgoing:
+    raw = message(n, japanese=n % 2 == 1, **kw)
+    return Outgoing(key=f"k{n}", folder=folder, flags=flags, date=BASE + timedelta(hours=n), raw=raw)
+
+
+def _target(account: Account, *, port: int | None = None, **options: object) -> ImapTarget:
+    url = parse_imap_url(account.url(port=port))
+    cert = account.server.cert
+    settings = ConnectionSettings(ca_file=str(cert) if cert else None)
+    return ImapTarget(url, password=lambda prompt: account.password, settings=settings, **options)  # type: ignore[arg-type]
+
+
+def _journal(tmp_path: Path, name: str = "t") -> tuple[Workspace, object]:
+    ws = Workspace(tmp_path / "ws")
+    return ws, ws.journal(name)
+
+
+def _imap_flags(flags: frozenset[Flag]) -> frozenset[bytes]:
+    names = {Flag.SEEN: b"\\Seen", Flag.ANSWERED: b"\\Answered", Flag.FLAGGED: b"\\Flagged",
+             Flag.DRAFT: b"\\Draft", Flag.FORWARDED: b"$Forwarded"}  # fmt: skip
+    return frozenset(names[f] for f in flags if f in names)
+
+
+def _expected(items: list[Outgoing], rename: dict[str, str]) -> dict[str, list[tuple[bytes, frozenset[bytes], datetime]]]:
+    out: dict[str, list[tuple[bytes, frozenset[bytes], datetime]]] = {}
+    for o in items:
+        body = o.raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        out.setdefault(rename.get(o.folder, o.folder), []).append((body, _imap_flags(o.flags), o.date))
+    return out
+
+
+def _on_server(account: Account) -> dict[str, list[tuple[bytes, frozenset[bytes], datetime]]]:
+    return {k: v for k, v in account.messages().items() if v}
+
+
+PLAN = [
+    _out(1),
+    _out(2, flags=frozenset({Flag.SEEN, Flag.ANSWERED})),
+    _out(3, flags=frozenset({Flag.FLAGGED, Flag.FORWARDED, Flag.SEEN})),
+    _out(4, "仕事/見積もり", frozenset({Flag.SEEN})),
+    _out(5, "仕事/見積もり", attachment=40_000),
+    _out(6, "送信済み", frozenset({Flag.SEEN})),
+    _out(7, "Drafts", frozenset({Flag.DRAFT})),
+    _out(8, "Recovered Deleted/INBOX", frozenset({Flag.SEEN})),
+    Outgoing(key="lf", folder="INBOX", flags=frozenset(), date=datetime(2011, 3, 11, 14, 46, tzinfo=timezone.utc),
+             raw=b"From: a@example.net\nSubject: LF only\nMessage-ID: <lf@example.net>\n\nbare LF lines\n"),
+]
+
+
+def test_restores_bytes_flags_dates_and_japanese_folders(imap_account: Account, tmp_path: Path) -> None:
+    ws, journal = _journal(tmp_path)
+    target = _target(imap_account)
+    assert target.write(PLAN, journal) == len(PLAN)  # type: ignore[arg-type]
+    rename = {"仕事/見積もり": "仕事.見積もり", "Recovered Deleted/INBOX": "Recovered Deleted.INBOX"}
+    assert _on_server(imap_account) == _expected(PLAN, rename)
+    assert {c.folder: (c.planned, c.on_server, c.missing) for c in target.checks}["仕事.見積もり"] == (2, 2, 0)
+    assert all(journal.state(o.key) == "done" for o in PLAN)  # type: ignore[attr-defined]
+    ws.close()
+
+
+def test_a_second_run_sends_nothing(imap_account: Account, tmp_path: Path) -> None:
+    ws, journal = _journal(tmp_path)
+    _target(imap_account).write(PLAN, journal)  # type: ignore[arg-type]
+    before = _on_server(imap_account)
+    assert _target(imap_account).write(PLAN, journal) == 0  # type: ignore[arg-type]
+    assert _on_server(imap_account) == before
+    ws.close()
+
+
+def test_special_use_folders_receive_sent_drafts_and_trash(imap_tls_account: Account, tmp_path: Path) -> None:
+    ws, journal = _journal(tmp_path)
+    plan = [_out(1, "Sent"), _out(2, "送信済み"), _out(3, "Drafts"), _out(4, "Trash"), _out(5, "Sent/2011"),
+            _out(6, "INBOX/Junk")]  # fmt: skip
+    _target(imap_tls_account).write(plan, journal)  # type: ignore[arg-type]
+    server = _on_server(imap_tls_account)
+    assert {k: len(v) for k, v in server.items()} == {
+        "Sent Messages": 2, "Drafts": 1, "Deleted Messages": 1, "Sent Messages.2011": 1, "Junk": 1}  # fmt: skip
+    ws.close()
+
+
+def test_pending_messages_already_on_the_server_are_not_sent_again(imap_account: Account, tmp_path: Path) -> None:
+    """A crash after the server's OK but before the journal said done."""
+    ws, journal = _journal(tmp_path)
+    plan = [_out(n) for n in range(1, 11)]
+    client = imap_account.client()
+    for o in plan[:4]:
+        client.append("INBOX", o.raw, (), o.date)
+    client.logout()
+    for o in plan[:6]:  # 1-4 reached the server, 5-6 did not
+        journal.mark(o.key, "pending")  # type: ignore[attr-defined]
+    assert _target(imap_account).write(plan, journal) == 6  # type: ignore[arg-type]
+    got = Counter(raw for raw, _f, _d in _on_server(imap_account)["INBOX"])
+    assert got == Counter(o.raw for o in plan)
+    ws.close()
+
+
+def test_a_connection_cut_mid_append_is_retried_without_duplicates(imap_account: Account, tmp_path: Path) -> None:
+    ws, journal = _journal(tmp_path)
+    plan = [_out(n, attachment=20_000) for n in range(1, 31)]
+    with Proxy(imap_account.server.port, cut_after=150_000) as proxy:  # inside the first batch's literals
+        target = _target(imap_account, port=proxy.port, batch_messages=10, backoff=0.05)
+        assert target.write(plan, journal) == 30  # type: ignore[arg-type]
+        assert proxy.cut_count == 1 and proxy.connections >= 2
+    got = Counter(raw for raw, _f, _d in _on_server(imap_account)["INBOX"])
+    assert got == Counter(o.raw for o in plan)
+    ws.close()
+
+
+def test_an_ok_lost_on_the_way_is_found_on_the_server(imap_account: Account, tmp_path: Path) -> None:
+    """The server stored a batch, the connection died before its OK arrived."""
+    ws, journal = _journal(tmp_path)
+    plan = [_out(n) for n in range(1, 26)]
+    swallowed = []
+
+    def lose_second_ok(data: bytes) -> bool:
+        if b"OK [APPENDUID" in data:
+            swallowed.append(data)
+            return len(swallowed) != 2
+        return True
+
+    with Proxy(imap_account.server.port, on_reply=lose_second_ok) as proxy:
+        target = _target(imap_account, port=proxy.port, batch_messages=10, backoff=0.05)
+        assert target.write(plan, journal) == 25  # type: ignore[arg-type]
+        assert proxy.connections == 2
+    got = Counter(raw for raw, _f, _d in _on_server(imap_account)["INBOX"])
+    assert got == Counter(o.raw for o in plan)
+    ws.close()
+
+
+def test_a_refused_message_falls_back_to_single_appends_for_its_batch(imap_account: Account, tmp_path: Path) -> None:
+    ws, journal = _journal(tmp_path)
+    plan = [_out(n) for n in range(1, 8)] + [_out(99, attachment=3_000_000)]  # over the server's size limit
+    with pytest.raises(TargetError, match="1 message.*refused"):
+        _target(imap_account, batch_messages=50).write(plan, journal)  # type: ignore[arg-type]
+    got = Counter(raw for raw, _f, _d in _on_server(imap_account)["INBOX"])
+    assert got == Counter(o.raw for o in plan[:7])
+    assert journal.state("k99") != "done"  # type: ignore[attr-defined]
+    ws.close()
+
+
+def test_over_quota_stops_cleanly_and_resumes_when_there_is_room(new_imap_account, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    account = new_imap_account(small_quota=True)
+    client = account.client()
+    client.create_folder("Old")
+    client.append("Old", message(500, attachment=120_000), (), BASE)  # most of the 200 kB quota
+    client.logout()
+    ws, journal = _journal(tmp_path)
+    plan = [_out(n, attachment=8_000) for n in range(1, 13)]  # ~150 kB: does not fit
+    with pytest.raises(TargetError, match="over its quota"):
+        _target(account, batch_messages=4).write(plan, journal)  # type: ignore[arg-type]
+    client = account.client()
+    client.delete_folder("Old")  # the administrator makes room
+    client.logout()
+    _target(account, batch_messages=4).write(plan, journal)  # type: ignore[arg-type]
+    got = Counter(raw for raw, _f, _d in _on_server(account)["INBOX"])
+    assert got == Counter(o.raw for o in plan)
+    ws.close()
+
+
+def test_opening_the_target_connects_to_nothing() -> None:
+    target = open_imap_target("imap://taro%40example.co.jp@127.0.0.1:1/")  # nothing listens on port 1
+    assert target.description == "imap://taro%40example.co.jp@127.0.0.1:1/"
+
+
+def test_a_folder_in_the_target_url_is_refused() -> None:
+    with pytest.raises(TargetError, match="account only"):
+        open_imap_target("imap://taro@127.0.0.1/INBOX")
