@@ -181,6 +181,18 @@ def test_over_quota_stops_cleanly_and_resumes_when_there_is_room(new_imap_accoun
     ws.close()
 
 
+def test_mail_already_in_the_mailbox_is_not_uploaded_again(imap_account: Account, tmp_path: Path) -> None:
+    """A restore under another journal (another URL for the same server) finds what is there."""
+    plan = [_out(n) for n in range(1, 9)]
+    ws, journal = _journal(tmp_path, "first")
+    _target(imap_account).write(plan[:5], journal)  # type: ignore[arg-type]
+    other = ws.journal("imap://the-same-server-by-another-name/")
+    assert _target(imap_account).write(plan, other) == 3  # type: ignore[arg-type]
+    got = Counter(raw for raw, _f, _d in _on_server(imap_account)["INBOX"])
+    assert got == Counter(o.raw for o in plan)
+    ws.close()
+
+
 def test_opening_the_target_connects_to_nothing() -> None:
     target = open_imap_target("imap://taro%40example.co.jp@127.0.0.1:1/")  # nothing listens on port 1
     assert target.description == "imap://taro%40example.co.jp@127.0.0.1:1/"
@@ -189,3 +201,119 @@ def test_opening_the_target_connects_to_nothing() -> None:
 def test_a_folder_in_the_target_url_is_refused() -> None:
     with pytest.raises(TargetError, match="account only"):
         open_imap_target("imap://taro@127.0.0.1/INBOX")
+
+
+# --- Through the command line: gather from one account, restore into another ----------------
+
+import json  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+from mailrecover.cli import main  # noqa: E402
+
+SOURCE = [  # (folder, n, flags)
+    ("INBOX", 1, ()), ("INBOX", 2, ("\\Seen", "\\Answered")), ("INBOX", 3, ("\\Flagged",)),
+    ("仕事", 4, ("\\Seen",)), ("仕事.見積もり", 5, ()), ("Sent", 6, ("\\Seen",)),
+]  # fmt: skip
+
+
+def _seed(account: Account, items: list[tuple[str, int, tuple[str, ...]]], **kw: int) -> None:
+    client = account.client()
+    for folder, n, flags in items:
+        if not client.folder_exists(folder):
+            client.create_folder(folder)
+        client.append(folder, message(n, japanese=n % 2 == 0, **kw), flags, BASE + timedelta(minutes=n))
+    client.logout()
+
+
+def _password_file(tmp_path: Path, password: str) -> Path:
+    path = tmp_path / "restore-password"
+    path.write_text(password + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def _all_bytes_under(root: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())
+
+
+def test_gather_then_restore_through_the_cli(
+    new_imap_account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    source, dest = new_imap_account(), new_imap_account()
+    _seed(source, SOURCE)
+    before = source.messages()
+    ws = tmp_path / "ws"
+    monkeypatch.setenv("MAILRECOVER_PASSWORD", source.password)
+    assert main(["--workspace", str(ws), "gather", "--account", source.user, source.url()]) == 0
+    first = capsys.readouterr()
+    assert main(["--workspace", str(ws), "--json", "gather", "--account", source.user, source.url()]) == 0
+    assert json.loads(capsys.readouterr().out)["new_copies"] == 0
+    assert source.messages() == before  # not even \Seen moved
+
+    monkeypatch.delenv("MAILRECOVER_PASSWORD")
+    pw = _password_file(tmp_path, dest.password)
+    restore = ["--workspace", str(ws), "--password-file", str(pw), "restore", "--account", source.user]
+    assert main([*restore, "--to", "imap://nobody@127.0.0.1:1/", "--dry-run"]) == 0  # connects to nothing
+    assert main([*restore, "--to", dest.url()]) == 0
+    assert _on_server(dest) == _on_server(source)
+    assert main([*restore, "--to", dest.url()]) == 0  # a rerun adds nothing
+    assert _on_server(dest) == _on_server(source)
+
+    out = capsys.readouterr()
+    secrets = [source.password.encode(), dest.password.encode()]
+    everything = (first.out + first.err + out.out + out.err).encode() + _all_bytes_under(ws)
+    assert not any(s in everything for s in secrets)
+
+
+def test_a_password_file_others_can_read_is_refused(imap_account: Account, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    pw = _password_file(tmp_path, imap_account.password)
+    pw.chmod(0o644)
+    status = main(["--workspace", str(tmp_path / "ws"), "--password-file", str(pw), "gather", imap_account.url()])
+    assert status == 2 and "chmod 600" in capsys.readouterr().err
+
+
+def test_restore_killed_mid_upload_finishes_exactly_once_on_rerun(
+    new_imap_account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    source, dest = new_imap_account(), new_imap_account()
+    _seed(source, [("INBOX", n, ("\\Seen",) if n % 3 else ()) for n in range(1, 211)]
+          + [("仕事", n, ()) for n in range(301, 331)])  # fmt: skip
+    ws = tmp_path / "ws"
+    monkeypatch.setenv("MAILRECOVER_PASSWORD", source.password)
+    assert main(["--workspace", str(ws), "gather", "--account", source.user, source.url()]) == 0
+    monkeypatch.setenv("MAILRECOVER_PASSWORD", dest.password)
+    oks: list[bytes] = []
+    child: list[subprocess.Popen[bytes]] = []
+
+    def kill_at_second_ok(data: bytes) -> bool:
+        if b"OK [APPENDUID" in data:
+            oks.append(data)
+            if len(oks) == 2:  # the server stored the batch; the journal still says pending
+                child[0].send_signal(signal.SIGKILL)
+                child[0].wait()
+                return False
+        return True
+
+    def restore(port: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "mailrecover", "--workspace", str(ws), "restore",
+             "--account", source.user, "--to", dest.url(port=port)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy(),
+        )  # fmt: skip
+
+    with Proxy(dest.server.port, on_reply=kill_at_second_ok) as proxy:  # the same URL for both runs
+        child.append(restore(proxy.port))
+        child[0].communicate(timeout=120)
+        assert child[0].returncode == -signal.SIGKILL
+        partial = sum(len(v) for v in _on_server(dest).values())
+        assert 200 < partial < 240  # the kill came mid-upload, after the server stored a batch
+        again = restore(proxy.port)
+        out, err = again.communicate(timeout=120)
+        assert again.returncode == 0, err.decode()
+    got, want = _on_server(dest), _on_server(source)
+    assert {k: Counter(v) for k, v in got.items()} == {k: Counter(v) for k, v in want.items()}
+    assert dest.password.encode() not in out + err + _all_bytes_under(ws)

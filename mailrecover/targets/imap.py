@@ -114,6 +114,7 @@ class ImapTarget:
         self._existing: set[str] = set()
         self._roles: dict[str, str] = {}
         self._names: dict[str, str] = {}
+        self._before: dict[str, tuple[int, dict[tuple[bytes, int], list[int]]]] = {}  # per connection
         self.checks: list[FolderCheck] = []  # filled by the verification pass
 
     # -- the Target protocol -------------------------------------------------------------
@@ -187,6 +188,7 @@ class ImapTarget:
 
     def _abandon(self) -> None:
         client, self._client = self._client, None
+        self._before.clear()  # what reached the server before the drop must be looked at again
         if client is not None:
             try:
                 client.shutdown()  # no LOGOUT: on a dead connection it would wait for the timeout
@@ -282,7 +284,9 @@ class ImapTarget:
     ) -> int:
         def attempt(client: imapclient.IMAPClient) -> int:
             todo = [item for item in batch if item.state in (None, "pending")]
-            if any(item.state == "pending" for item in todo):
+            if name not in self._before:
+                self._before[name] = self._look(client, name)
+            if any(item.state == "pending" or item.identity in self._before[name][1] for item in todo):
                 todo = self._settle(client, name, todo, journal, progress)
             fresh = [item for item in todo if item.state is None]
             journal.mark_many((item.key, "pending", "") for item in fresh)  # before a byte is sent
@@ -295,6 +299,11 @@ class ImapTarget:
         self._retrying(f"uploading to {name}", attempt)
         return sum(1 for item in batch if item.sent and item.state == "done")
 
+    def _look(self, client: imapclient.IMAPClient, name: str) -> tuple[int, dict[tuple[bytes, int], list[int]]]:
+        """The folder's UIDVALIDITY and its messages by (Message-ID, size), as found now."""
+        info = client.select_folder(name, readonly=True)
+        return int(info.get(b"UIDVALIDITY", 0)), (_index(client) if info.get(b"EXISTS") else {})
+
     def _settle(
         self,
         client: imapclient.IMAPClient,
@@ -303,21 +312,24 @@ class ImapTarget:
         journal: Journal,
         progress: Callable[[int], None],
     ) -> list[_Item]:
-        """Mark done what already reached the server; return what still has to be sent."""
-        info = client.select_folder(name, readonly=True)
-        validity = int(info.get(b"UIDVALIDITY", 0))
-        index = _index(client) if info.get(b"EXISTS") else {}
-        wanted = {i.identity for i in batch if i.state == "pending"}
-        candidates = sorted(uid for ident in wanted for uid in index.get(ident, ()))
+        """Mark done what is already on the server, byte for byte; return what must be sent.
+
+        Asked for what the journal left pending, and for anything that looks like mail the
+        folder held before this connection (an earlier run under another URL, another tool).
+        """
+        validity, index = self._before[name]
+        candidates = sorted({uid for item in batch for uid in index.get(item.identity, ())})
         bodies: dict[bytes, list[int]] = {}
         if candidates:
-            for uid, data in client.fetch(candidates, ["BODY.PEEK[]"]).items():
+            for uid, data in sorted(fetch_many(client, candidates, ["BODY.PEEK[]"]).items()):
                 bodies.setdefault(data.get(b"BODY[]", b""), []).append(uid)
         remaining, arrived = [], []
         for item in batch:
-            uids = bodies.get(item.body) if item.state == "pending" else None
+            uids = bodies.get(item.body)
             if uids:
-                arrived.append((item.key, "done", f"{validity}:{uids.pop(0)}"))
+                uid = uids.pop(0)
+                index[item.identity].remove(uid)  # one server copy answers for one message
+                arrived.append((item.key, "done", f"{validity}:{uid}"))
                 item.state = "done"
             else:
                 remaining.append(item)
