@@ -67,6 +67,8 @@ class Dovecot:
         separator: str = ".",
         accounts: int = 40,
         quota_accounts: int = 2,
+        fsync: bool = True,
+        quota: bool = True,
     ) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="mailrecover-dovecot-"))
         self.root.chmod(0o755)  # mail processes run as another user and must reach their files
@@ -75,6 +77,8 @@ class Dovecot:
         self.cert: Path | None = None
         self.tls = tls
         self.special_use = special_use
+        self.fsync = fsync
+        self.quota = quota
         self.separator = separator
         self.users_file = self.root / "users"
         self._pool, self._quota_pool = accounts + quota_accounts, quota_accounts
@@ -177,7 +181,8 @@ class Dovecot:
             f"first_valid_gid = {self._gid}",
             "auth_mechanisms = plain login",
             f"mail_location = maildir:{r}/mail/%u",
-            "mail_plugins = $mail_plugins quota",
+            "mail_plugins = $mail_plugins quota" if self.quota else "",
+            f"mail_fsync = {'optimized' if self.fsync else 'never'}",
             "plugin {\n  quota = maildir:User quota\n  quota_max_mail_size = 2M\n}",
             f"passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {self.users_file}\n}}",
             f"userdb {{\n  driver = passwd-file\n  args = username_format=%u {self.users_file}\n}}",

@@ -1,0 +1,102 @@
+"""Restore throughput to a local Dovecot: MULTIAPPEND batches vs one APPEND per message,
+on loopback and through a proxy adding latency each way (a server across the country).
+
+    python3 benchmarks/imap_restore.py [--messages 2000] [--delay 0.010] [--single-messages 300]
+
+Starts its own throwaway Dovecot (needs dovecot-imapd; as root it uses the dovecot users),
+writes through the real workspace journal, and prints one line per run plus a JSON summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "plugins")]
+
+from mailrecover.imapconn import ConnectionSettings, parse_imap_url  # noqa: E402
+from mailrecover.model import Flag  # noqa: E402
+from mailrecover.targets import Outgoing  # noqa: E402
+from mailrecover.targets.imap import ImapTarget  # noqa: E402
+from mailrecover.workspace import Workspace  # noqa: E402
+from tests.dovecot import Dovecot  # noqa: E402
+from tests.mailgen import messages  # noqa: E402
+from tests.tcpproxy import Proxy  # noqa: E402
+
+
+def _plan(raws: list[bytes]) -> list[Outgoing]:
+    base = datetime(2012, 6, 1, tzinfo=timezone(timedelta(hours=9)))
+    folders = ["INBOX", "INBOX", "INBOX", "送信済み", "仕事/見積もり"]
+    return [
+        Outgoing(key=f"m{i}", folder=folders[i % len(folders)], flags=frozenset({Flag.SEEN}) if i % 2 else frozenset(),
+                 date=base + timedelta(minutes=i), raw=raw)
+        for i, raw in enumerate(raws)
+    ]  # fmt: skip
+
+
+def _run(server: Dovecot, plan: list[Outgoing], *, delay: float, multiappend: bool) -> dict[str, float]:
+    account = server.account()
+    with Proxy(server.port, delay=delay) if delay else _NoProxy(server.port) as proxy:
+        url = parse_imap_url(account.url(port=proxy.port))
+        target = ImapTarget(url, password=lambda prompt: account.password, settings=ConnectionSettings(),
+                            multiappend=multiappend)  # fmt: skip
+        with tempfile.TemporaryDirectory() as tmp, Workspace(Path(tmp) / "ws") as ws:
+            start = time.perf_counter()
+            written = target.write(plan, ws.journal(target.description))
+            seconds = time.perf_counter() - start
+    assert written == len(plan), (written, len(plan))
+    megabytes = sum(len(o.raw) for o in plan) / 1e6
+    return {"messages": len(plan), "MB": round(megabytes, 1), "seconds": round(seconds, 2),
+            "msg_per_s": round(len(plan) / seconds, 1), "MB_per_s": round(megabytes / seconds, 2)}  # fmt: skip
+
+
+class _NoProxy:
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def __enter__(self) -> _NoProxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--messages", type=int, default=2000)
+    ap.add_argument("--single-messages", type=int, default=300,
+                    help="messages for one-APPEND-per-message runs through the proxy (they are slow)")  # fmt: skip
+    ap.add_argument("--delay", type=float, default=0.010, help="seconds the proxy adds each way")
+    ap.add_argument("--no-fsync", action="store_true",
+                    help="let Dovecot skip fsync, to see the client's own limit")  # fmt: skip
+    args = ap.parse_args()
+    raws = messages(args.messages, seed=7)
+    plan = _plan(raws)
+    server = Dovecot(accounts=8, quota_accounts=0, quota=False, fsync=not args.no_fsync).start()
+    results = {}
+    try:
+        runs = [
+            ("loopback, MULTIAPPEND", plan, 0.0, True),
+            ("loopback, single APPEND", plan, 0.0, False),
+            (f"+{args.delay * 1000:.0f} ms each way, MULTIAPPEND", plan, args.delay, True),
+            (f"+{args.delay * 1000:.0f} ms each way, single APPEND", plan[: args.single_messages], args.delay, False),
+        ]
+        for name, items, delay, multi in runs:
+            results[name] = r = _run(server, items, delay=delay, multiappend=multi)
+            print(f"{name:<36} {r['messages']:>5} msgs {r['MB']:>6} MB {r['seconds']:>7} s "
+                  f"{r['msg_per_s']:>8} msg/s {r['MB_per_s']:>6} MB/s", flush=True)  # fmt: skip
+    finally:
+        server.stop()
+    far = [r for n, r in results.items() if n.startswith("+")]
+    if len(far) == 2:
+        print(f"speed-up at +{args.delay * 1000:.0f} ms: {far[0]['msg_per_s'] / far[1]['msg_per_s']:.1f}x")
+    print(json.dumps(results, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
