@@ -87,6 +87,15 @@ class _Item:
         self.identity = (_message_id(self.body), len(self.body))
 
 
+@dataclass
+class _Run:
+    """One ``write`` call's journal, progress callback and the refusals met so far."""
+
+    journal: Journal
+    progress: Callable[[int], None]
+    refused: list[str] = field(default_factory=list)
+
+
 class ImapTarget:
     def __init__(
         self,
@@ -129,7 +138,7 @@ class ImapTarget:
         buffers: dict[str, list[_Item]] = {}
         sizes: Counter[str] = Counter()
         written = 0
-        refused: list[str] = []
+        run = _Run(journal, progress)
         try:
             for out in items:
                 item = _Item(out.key, _crlf(out.raw), flags_to_imap(out.flags), out.date, journal.state(out.key))
@@ -141,18 +150,18 @@ class ImapTarget:
                 buffers.setdefault(name, []).append(item)
                 sizes[name] += len(item.body)
                 if len(buffers[name]) >= self.batch_messages or sizes[name] >= self.batch_bytes:
-                    written += self._flush(name, buffers.pop(name), journal, progress, refused)
+                    written += self._flush(name, buffers.pop(name), run)
                     sizes[name] = 0
             for name, batch in buffers.items():
-                written += self._flush(name, batch, journal, progress, refused)
+                written += self._flush(name, batch, run)
             if plan:
                 self._verify(plan)
         finally:
             self._disconnect()
-        if refused:
+        if run.refused:
             raise TargetError(
-                f"{len(refused)} message(s) were refused by {self.url.host} and not restored "
-                f"(first: {refused[0]}); the rest were written"
+                f"{len(run.refused)} message(s) were refused by {self.url.host} and not restored "
+                f"(first: {run.refused[0]}); the rest were written"
             )
         missing = [c for c in self.checks if c.missing]
         if missing:
@@ -274,27 +283,20 @@ class ImapTarget:
 
     # -- upload --------------------------------------------------------------------------
 
-    def _flush(
-        self,
-        name: str,
-        batch: list[_Item],
-        journal: Journal,
-        progress: Callable[[int], None],
-        refused: list[str],
-    ) -> int:
+    def _flush(self, name: str, batch: list[_Item], run: _Run) -> int:
         def attempt(client: imapclient.IMAPClient) -> int:
             todo = [item for item in batch if item.state in (None, "pending")]
             if name not in self._before:
                 self._before[name] = self._look(client, name)
             if any(item.state == "pending" or item.identity in self._before[name][1] for item in todo):
-                todo = self._settle(client, name, todo, journal, progress)
+                todo = self._settle(client, name, todo, run)
             fresh = [item for item in todo if item.state is None]
-            journal.mark_many((item.key, "pending", "") for item in fresh)  # before a byte is sent
+            run.journal.mark_many((item.key, "pending", "") for item in fresh)  # before a byte is sent
             for item in fresh:
                 item.state = "pending"
             for item in todo:
                 item.sent = True
-            return self._append(client, name, todo, journal, progress, refused)
+            return self._append(client, name, todo, run)
 
         self._retrying(f"uploading to {name}", attempt)
         return sum(1 for item in batch if item.sent and item.state == "done")
@@ -304,14 +306,7 @@ class ImapTarget:
         info = client.select_folder(name, readonly=True)
         return int(info.get(b"UIDVALIDITY", 0)), (_index(client) if info.get(b"EXISTS") else {})
 
-    def _settle(
-        self,
-        client: imapclient.IMAPClient,
-        name: str,
-        batch: list[_Item],
-        journal: Journal,
-        progress: Callable[[int], None],
-    ) -> list[_Item]:
+    def _settle(self, client: imapclient.IMAPClient, name: str, batch: list[_Item], run: _Run) -> list[_Item]:
         """Mark done what is already on the server, byte for byte; return what must be sent.
 
         Asked for what the journal left pending, and for anything that looks like mail the
@@ -333,19 +328,11 @@ class ImapTarget:
                 item.state = "done"
             else:
                 remaining.append(item)
-        journal.mark_many(arrived)
-        progress(len(arrived))
+        run.journal.mark_many(arrived)
+        run.progress(len(arrived))
         return remaining
 
-    def _append(
-        self,
-        client: imapclient.IMAPClient,
-        name: str,
-        batch: list[_Item],
-        journal: Journal,
-        progress: Callable[[int], None],
-        refused: list[str],
-    ) -> int:
+    def _append(self, client: imapclient.IMAPClient, name: str, batch: list[_Item], run: _Run) -> int:
         if not batch:
             return 0
         if self.multiappend and len(batch) > 1 and client.has_capability("MULTIAPPEND"):
@@ -354,7 +341,7 @@ class ImapTarget:
                 typ, data = response if isinstance(response, tuple) else ("OK", [response])
                 text = b" ".join(d for d in data if isinstance(d, bytes))
                 if typ == "OK":
-                    self._done(batch, text, journal, progress)
+                    self._done(batch, text, run)
                     return len(batch)
                 self._stop_if_full(text)
             except IMAPClientAbortError:
@@ -370,10 +357,10 @@ class ImapTarget:
                 raise
             except IMAPClientError as e:
                 self._stop_if_full(str(e).encode())
-                refused.append(f"{name}: {_one_line(e)}")
+                run.refused.append(f"{name}: {_one_line(e)}")
                 item.state = "refused"  # for this run only; the journal keeps it pending
                 continue
-            self._done([item], text, journal, progress)
+            self._done([item], text, run)
             written += 1
         return written
 
@@ -387,16 +374,16 @@ class ImapTarget:
         response = client.append(name, item.body, item.flags, item.date)
         return response if isinstance(response, bytes) else b""
 
-    def _done(self, batch: list[_Item], text: bytes, journal: Journal, progress: Callable[[int], None]) -> None:
+    def _done(self, batch: list[_Item], text: bytes, run: _Run) -> None:
         refs = [""] * len(batch)
         if m := _APPENDUID.search(text):
             uids = list(_uid_set(m.group(2).decode()))
             if len(uids) == len(batch):
                 refs = [f"{int(m.group(1))}:{uid}" for uid in uids]
-        journal.mark_many((item.key, "done", ref) for item, ref in zip(batch, refs, strict=True))
+        run.journal.mark_many((item.key, "done", ref) for item, ref in zip(batch, refs, strict=True))
         for item in batch:
             item.state = "done"
-        progress(len(batch))
+        run.progress(len(batch))
 
     def _stop_if_full(self, text: bytes) -> None:
         if b"[OVERQUOTA]" in text.upper() or b"QUOTA EXCEEDED" in text.upper():
