@@ -34,6 +34,7 @@ __all__ = [
     "folder_from_server",
     "folder_to_server",
     "parse_imap_url",
+    "personal_prefix",
 ]
 
 CA_FILE_ENV = "MAILRECOVER_CA_FILE"
@@ -195,18 +196,35 @@ def _close(client: imapclient.IMAPClient) -> None:
         pass
 
 
-def folder_from_server(name: str, delimiter: str | None) -> str:
-    """A decoded server folder name as mailrecover spells it (``INBOX.A.B`` → ``INBOX/A/B``)."""
+def personal_prefix(client: imapclient.IMAPClient) -> str:
+    """The personal namespace's prefix: ``INBOX.`` on Courier and Cyrus, '' on most others."""
+    if not client.has_capability("NAMESPACE"):
+        return ""
+    try:
+        personal = client.namespace().personal
+    except IMAPClientError:
+        return ""
+    return str(personal[0][0]) if personal else ""
+
+
+def folder_from_server(name: str, delimiter: str | None, prefix: str = "") -> str:
+    """A decoded server folder name as mailrecover spells it (``A.B`` → ``A/B``).
+
+    The personal namespace prefix goes: ``INBOX.Sent`` on a Courier server is ``Sent``.
+    """
+    if prefix and name.startswith(prefix) and len(name) > len(prefix):
+        name = name[len(prefix) :]
     parts = name.split(delimiter) if delimiter else [name]
     return normalize_folder("/".join(p.replace("/", "∕") for p in parts))
 
 
-def folder_to_server(folder: str, delimiter: str | None) -> str:
+def folder_to_server(folder: str, delimiter: str | None, prefix: str = "") -> str:
     """The server name (not yet UTF-7 encoded) for a mailrecover folder path."""
     parts = folder.split("/")
-    if not delimiter:
-        return "/".join(parts)
-    return delimiter.join(p.replace(delimiter, "_") for p in parts)
+    name = delimiter.join(p.replace(delimiter, "_") for p in parts) if delimiter else "/".join(parts)
+    if prefix and name.upper() != "INBOX" and not name.startswith(prefix):
+        name = prefix + name
+    return name
 
 
 _IMAP_FLAGS = {

@@ -69,6 +69,7 @@ class Dovecot:
         quota_accounts: int = 2,
         fsync: bool = True,
         quota: bool = True,
+        prefix: str = "",
     ) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="mailrecover-dovecot-"))
         self.root.chmod(0o755)  # mail processes run as another user and must reach their files
@@ -79,6 +80,7 @@ class Dovecot:
         self.special_use = special_use
         self.fsync = fsync
         self.quota = quota
+        self.prefix = prefix  # the personal namespace, e.g. "INBOX." as Courier and Cyrus have it
         self.separator = separator
         self.users_file = self.root / "users"
         self._pool, self._quota_pool = accounts + quota_accounts, quota_accounts
@@ -198,6 +200,8 @@ class Dovecot:
         else:
             lines += ["ssl = no"]
         namespace = ["namespace inbox {", "  inbox = yes", f"  separator = {self.separator}"]
+        if self.prefix:
+            namespace.append(f"  prefix = {self.prefix}")
         if self.special_use:
             for name, use in (("Sent Messages", "\\Sent"), ("Drafts", "\\Drafts"),
                               ("Deleted Messages", "\\Trash"), ("Junk", "\\Junk")):  # fmt: skip

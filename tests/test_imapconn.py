@@ -46,6 +46,15 @@ def test_folder_names_follow_the_server_delimiter() -> None:
     assert folder_to_server("ML/v1.2 notes", "/") == "ML/v1.2 notes"
 
 
+def test_a_personal_namespace_prefix_is_hidden_and_restored() -> None:
+    """Courier and Cyrus keep every folder under ``INBOX.``."""
+    assert folder_from_server("INBOX.Sent", ".", "INBOX.") == "Sent"
+    assert folder_from_server("INBOX", ".", "INBOX.") == "INBOX"
+    assert folder_to_server("Sent/2011", ".", "INBOX.") == "INBOX.Sent.2011"
+    assert folder_to_server("INBOX", ".", "INBOX.") == "INBOX"
+    assert folder_to_server("INBOX/Work", ".", "INBOX.") == "INBOX.Work"
+
+
 def test_flags_both_ways_and_never_deleted_on_upload() -> None:
     flags, keywords = flags_from_imap([b"\\Seen", b"\\Deleted", b"$Forwarded", b"\\Recent", b"$label1"])
     assert flags == {Flag.SEEN, Flag.DELETED, Flag.FORWARDED} and keywords == ("$label1",)

@@ -102,6 +102,30 @@ def test_special_use_folders_receive_sent_drafts_and_trash(imap_tls_account: Acc
     ws.close()
 
 
+def test_a_server_keeping_folders_under_inbox_gets_them_there_and_gives_them_back(tmp_path: Path) -> None:
+    """Courier and Cyrus put every folder under the ``INBOX.`` namespace."""
+    from mailrecover_imap.imap import ImapPlugin
+
+    from mailrecover.model import Copy
+    from mailrecover.plugin import ReadContext
+
+    from .dovecot import Dovecot
+
+    server = Dovecot(prefix="INBOX.", accounts=1, quota_accounts=0).start()
+    try:
+        account = server.account()
+        ws, journal = _journal(tmp_path)
+        plan = [_out(1), _out(2, "Sent"), _out(3, "仕事/見積もり")]
+        _target(account).write(plan, journal)  # type: ignore[arg-type]
+        assert sorted(_on_server(account)) == ["INBOX", "INBOX.Sent", "INBOX.仕事.見積もり"]
+        ctx = ReadContext(password=lambda prompt: account.password)
+        back = [c for c in ImapPlugin().read(account.url(), ctx) if isinstance(c, Copy)]
+        assert sorted(c.folder for c in back) == ["INBOX", "Sent", "仕事/見積もり"]
+        ws.close()
+    finally:
+        server.stop()
+
+
 def test_pending_messages_already_on_the_server_are_not_sent_again(imap_account: Account, tmp_path: Path) -> None:
     """A crash after the server's OK but before the journal said done."""
     ws, journal = _journal(tmp_path)

@@ -31,6 +31,7 @@ from ..imapconn import (
     folder_from_server,
     folder_to_server,
     parse_imap_url,
+    personal_prefix,
 )
 from ..passwords import password_source
 from ..rfc822 import header_fields
@@ -120,6 +121,7 @@ class ImapTarget:
         self.multiappend, self.retries, self.backoff = multiappend, retries, backoff
         self._client: imapclient.IMAPClient | None = None
         self._delimiter: str | None = None
+        self._prefix = ""  # the personal namespace ('INBOX.' on Courier and Cyrus)
         self._existing: set[str] = set()
         self._roles: dict[str, str] = {}
         self._names: dict[str, str] = {}
@@ -229,6 +231,7 @@ class ImapTarget:
     def _learn_folders(self, client: imapclient.IMAPClient) -> None:
         self._existing.clear()
         self._roles.clear()
+        self._prefix = personal_prefix(client)
         for flags, delimiter, name in client.list_folders():
             if isinstance(delimiter, bytes):
                 delimiter = delimiter.decode("ascii", "replace")
@@ -237,13 +240,14 @@ class ImapTarget:
             for f in flags:
                 role = (f.decode("ascii", "replace") if isinstance(f, bytes) else f).lower()
                 if role in _ROLE_NAMES:
-                    self._roles.setdefault(role, folder_from_server(name, delimiter))
+                    self._roles.setdefault(role, folder_from_server(name, delimiter, self._prefix))
 
     def _server_name(self, folder: str) -> str:
         """The server's name for a folder: special-use roles mapped, created if missing."""
         if folder not in self._names:
             def prepare(client: imapclient.IMAPClient) -> int:
-                self._names[folder] = self._ensure(client, folder_to_server(self._map_role(folder), self._delimiter))
+                server = folder_to_server(self._map_role(folder), self._delimiter, self._prefix)
+                self._names[folder] = self._ensure(client, server)
                 return 0
 
             self._retrying(f"preparing folder {folder}", prepare)

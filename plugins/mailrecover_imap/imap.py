@@ -23,6 +23,7 @@ from mailrecover.imapconn import (
     flags_from_imap,
     folder_from_server,
     parse_imap_url,
+    personal_prefix,
 )
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
@@ -69,12 +70,13 @@ def _read_account(client: imapclient.IMAPClient, url: ImapUrl, context: ReadCont
     except (OSError, IMAPClientError) as e:
         yield Problem(ProblemKind.UNREADABLE, str(url), "", f"cannot list folders: {e}")
         return
+    prefix = personal_prefix(client)
     folders = []
     for flags, delimiter, name in listing:
         if {f.lower() for f in flags} & _NOT_SELECTABLE:
             continue
         sep = delimiter.decode("ascii", "replace") if isinstance(delimiter, bytes) else delimiter
-        folder = folder_from_server(name, sep)
+        folder = folder_from_server(name, sep, prefix)
         if url.folder is None or folder == url.folder:
             folders.append((name, folder))
     if url.folder is not None and not folders:
