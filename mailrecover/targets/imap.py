@@ -352,7 +352,9 @@ class ImapTarget:
                 raise
             except IMAPClientError as e:
                 self._stop_if_full(str(e).encode())
-            # All or nothing: nothing of this batch was stored. One at a time finds the culprit.
+            # All or nothing, says RFC 3502; a server that kept part of it anyway is caught here.
+            self._before[name] = self._look(client, name)
+            batch = self._settle(client, name, batch, run)
         written = 0
         for item in batch:
             try:
