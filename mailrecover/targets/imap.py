@@ -293,6 +293,7 @@ class ImapTarget:
             if name not in self._before:
                 self._before[name] = self._look(client, name)
             if any(item.state == "pending" or item.identity in self._before[name][1] for item in todo):
+                self._look(client, name, index=False)
                 todo = self._settle(client, name, todo, run)
             fresh = [item for item in todo if item.state is None]
             run.journal.mark_many((item.key, "pending", "") for item in fresh)  # before a byte is sent
@@ -305,10 +306,19 @@ class ImapTarget:
         self._retrying(f"uploading to {name}", attempt)
         return sum(1 for item in batch if item.sent and item.state == "done")
 
-    def _look(self, client: imapclient.IMAPClient, name: str) -> tuple[int, dict[tuple[bytes, int], list[int]]]:
-        """The folder's UIDVALIDITY and its messages by (Message-ID, size), as found now."""
+    def _look(
+        self, client: imapclient.IMAPClient, name: str, *, index: bool = True
+    ) -> tuple[int, dict[tuple[bytes, int], list[int]]]:
+        """The folder's UIDVALIDITY and its messages by (Message-ID, size), as found now.
+
+        The folder is left selected only when ``index`` is false (to fetch from it next):
+        appending into a selected folder makes the server report every new message.
+        """
         info = client.select_folder(name, readonly=True)
-        return int(info.get(b"UIDVALIDITY", 0)), (_index(client) if info.get(b"EXISTS") else {})
+        found = _index(client) if index and info.get(b"EXISTS") else {}
+        if index:
+            _unselect(client)
+        return int(info.get(b"UIDVALIDITY", 0)), found
 
     def _settle(self, client: imapclient.IMAPClient, name: str, batch: list[_Item], run: _Run) -> list[_Item]:
         """Mark done what is already on the server, byte for byte; return what must be sent.
@@ -332,6 +342,7 @@ class ImapTarget:
                 item.state = "done"
             else:
                 remaining.append(item)
+        _unselect(client)
         run.journal.mark_many(arrived)
         run.progress(len(arrived))
         return remaining
@@ -354,6 +365,7 @@ class ImapTarget:
                 self._stop_if_full(str(e).encode())
             # All or nothing, says RFC 3502; a server that kept part of it anyway is caught here.
             self._before[name] = self._look(client, name)
+            self._look(client, name, index=False)
             batch = self._settle(client, name, batch, run)
         written = 0
         for item in batch:
@@ -419,6 +431,13 @@ class ImapTarget:
             return 0
 
         self._retrying("verifying", check)
+
+
+def _unselect(client: imapclient.IMAPClient) -> None:
+    if client.has_capability("UNSELECT"):
+        client.unselect_folder()
+    else:
+        client.close_folder()  # after EXAMINE, CLOSE expunges nothing
 
 
 def _dropped(e: BaseException | None) -> bool:
