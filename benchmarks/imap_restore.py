@@ -39,12 +39,14 @@ def _plan(raws: list[bytes]) -> list[Outgoing]:
     ]  # fmt: skip
 
 
-def _run(server: Dovecot, plan: list[Outgoing], *, delay: float, multiappend: bool) -> dict[str, float]:
+def _run(
+    server: Dovecot, plan: list[Outgoing], *, delay: float, multiappend: bool, connections: int
+) -> dict[str, float]:
     account = server.account()
     with Proxy(server.port, delay=delay) if delay else _NoProxy(server.port) as proxy:
         url = parse_imap_url(account.url(port=proxy.port))
         target = ImapTarget(url, password=lambda prompt: account.password, settings=ConnectionSettings(),
-                            multiappend=multiappend)  # fmt: skip
+                            multiappend=multiappend, connections=connections)  # fmt: skip
         with tempfile.TemporaryDirectory() as tmp, Workspace(Path(tmp) / "ws") as ws:
             start = time.perf_counter()
             written = target.write(plan, ws.journal(target.description))
@@ -77,24 +79,28 @@ def main() -> None:
     args = ap.parse_args()
     raws = messages(args.messages, seed=7)
     plan = _plan(raws)
+    far = f"+{args.delay * 1000:.0f} ms each way"
     server = Dovecot(accounts=8, quota_accounts=0, quota=False, fsync=not args.no_fsync).start()
     results = {}
     try:
         runs = [
-            ("loopback, MULTIAPPEND", plan, 0.0, True),
-            ("loopback, single APPEND", plan, 0.0, False),
-            (f"+{args.delay * 1000:.0f} ms each way, MULTIAPPEND", plan, args.delay, True),
-            (f"+{args.delay * 1000:.0f} ms each way, single APPEND", plan[: args.single_messages], args.delay, False),
+            ("loopback, MULTIAPPEND x4 connections", plan, 0.0, True, 4),
+            ("loopback, MULTIAPPEND, one connection", plan, 0.0, True, 0),
+            ("loopback, single APPEND", plan, 0.0, False, 0),
+            (f"{far}, MULTIAPPEND x4 connections", plan, args.delay, True, 4),
+            (f"{far}, MULTIAPPEND, one connection", plan, args.delay, True, 0),
+            (f"{far}, single APPEND", plan[: args.single_messages], args.delay, False, 0),
         ]
-        for name, items, delay, multi in runs:
-            results[name] = r = _run(server, items, delay=delay, multiappend=multi)
-            print(f"{name:<36} {r['messages']:>5} msgs {r['MB']:>6} MB {r['seconds']:>7} s "
+        for name, items, delay, multi, connections in runs:
+            results[name] = r = _run(server, items, delay=delay, multiappend=multi, connections=connections)
+            print(f"{name:<44} {r['messages']:>5} msgs {r['MB']:>6} MB {r['seconds']:>7} s "
                   f"{r['msg_per_s']:>8} msg/s {r['MB_per_s']:>6} MB/s", flush=True)  # fmt: skip
     finally:
         server.stop()
-    far = [r for n, r in results.items() if n.startswith("+")]
-    if len(far) == 2:
-        print(f"speed-up at +{args.delay * 1000:.0f} ms: {far[0]['msg_per_s'] / far[1]['msg_per_s']:.1f}x")
+    base = results[f"{far}, single APPEND"]["msg_per_s"]
+    for name, r in results.items():
+        if name.startswith(far) and r["msg_per_s"] != base:
+            print(f"{name}: {r['msg_per_s'] / base:.1f}x one APPEND round trip per message")
     print(json.dumps(results, ensure_ascii=False))
 
 

@@ -2,8 +2,8 @@
 
 - ``delay``: seconds added in each direction (a chunk leaves ``delay`` after it arrived;
   bandwidth is not throttled), to stand for a server across the country.
-- ``cut_after``: close the first connection(s) abruptly once that many bytes went from
-  client to server, e.g. in the middle of an APPEND literal.
+- ``cut_after``: close a connection abruptly once that many bytes went from client to
+  server on it, e.g. in the middle of an APPEND literal; only the first ``cuts`` such.
 - ``on_reply``: called with each chunk from the server before it is forwarded; return
   False to swallow it (the proxy then closes that connection).
 """
@@ -69,11 +69,8 @@ class Proxy:
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 self.connections += 1
-                cut = None
-                if self.cut_after is not None and self.cuts_left > 0:
-                    self.cuts_left -= 1
-                    cut = self.cut_after
                 self._sockets += [client, server]
+            cut = self.cut_after
             pair = (client, server)
             threading.Thread(target=self._pump, args=(client, server, cut, None, pair), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, None, self.on_reply, pair), daemon=True).start()
@@ -99,12 +96,15 @@ class Proxy:
                 if not data:
                     break
                 if cut is not None and passed + len(data) >= cut:
-                    data = data[: cut - passed]
-                    if data:
-                        dst.sendall(data)
                     with self._lock:
-                        self.cut_count += 1
-                    break
+                        cutting = self.cuts_left > 0
+                        self.cuts_left -= cutting
+                        self.cut_count += cutting
+                    if cutting:
+                        if data[: cut - passed]:
+                            dst.sendall(data[: cut - passed])
+                        break
+                    cut = None
                 passed += len(data)
                 if watch is not None and not watch(data):
                     break

