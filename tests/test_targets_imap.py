@@ -213,6 +213,30 @@ def test_over_quota_stops_cleanly_and_resumes_when_there_is_room(new_imap_accoun
     ws.close()
 
 
+def test_a_late_arrival_from_an_interrupted_attempt_is_taken_out_again(imap_account: Account, tmp_path: Path) -> None:
+    """A killed client's last bytes can reach the server after the rerun looked: then the
+    message that was sent again is there twice, and the surplus copy is removed."""
+    ws, journal = _journal(tmp_path)
+    plan = [_out(n) for n in range(1, 11)]
+    for o in plan:
+        journal.mark(o.key, "pending")  # type: ignore[attr-defined]
+    late: list[int] = []
+
+    def deliver_late(n: int) -> None:
+        if n and not late:  # the first batch has been sent again: now the old attempt lands
+            client = imap_account.client()
+            client.append("INBOX", plan[0].raw, (), plan[0].date)
+            client.logout()
+            late.append(n)
+
+    target = _target(imap_account, batch_messages=5, connections=0)
+    assert target.write(plan, journal, deliver_late) == 10  # type: ignore[arg-type]
+    assert late and [(c.removed, c.missing) for c in target.checks] == [(1, 0)]
+    got = Counter(raw for raw, _f, _d in _on_server(imap_account)["INBOX"])
+    assert got == Counter(o.raw for o in plan)
+    ws.close()
+
+
 def test_mail_already_in_the_mailbox_is_not_uploaded_again(imap_account: Account, tmp_path: Path) -> None:
     """A restore under another journal (another URL for the same server) finds what is there."""
     plan = [_out(n) for n in range(1, 9)]
@@ -347,5 +371,6 @@ def test_restore_killed_mid_upload_finishes_exactly_once_on_rerun(
         out, err = again.communicate(timeout=120)
         assert again.returncode == 0, err.decode()
     got, want = _on_server(dest), _on_server(source)
-    assert {k: Counter(v) for k, v in got.items()} == {k: Counter(v) for k, v in want.items()}
+    assert {k: Counter(v) for k, v in got.items()} == {k: Counter(v) for k, v in want.items()}, (
+        f"rerun said: {err.decode()[-2000:]}\nserver log: {dest.server.log()[-3000:]}")
     assert dest.password.encode() not in out + err + _all_bytes_under(ws)

@@ -77,6 +77,7 @@ class FolderCheck:
     on_server: int
     missing: int  # planned messages not found on the server
     extra: int  # messages on the server that were not in the plan (earlier mail, other tools)
+    removed: int = 0  # late copies of a resent message, taken out again so it is there once
 
 
 @dataclass
@@ -101,6 +102,9 @@ class _Run:
     progress: Callable[[int], None]
     refused: list[str] = field(default_factory=list)
     written: int = 0  # sent during this run and confirmed
+    # Sent again after an earlier attempt was not found: that attempt may still land late (a
+    # killed client's last bytes reach the server after the rerun looked). Body -> copies wanted.
+    resent: dict[str, Counter[bytes]] = field(default_factory=dict)
     inflight: list[tuple[str, list[_Item], Future[tuple[str, bytes]]]] = field(default_factory=list)
 
 
@@ -173,7 +177,7 @@ class ImapTarget:
             while run.inflight:
                 self._collect(run)
             if plan:
-                self._verify(plan)
+                self._verify(plan, run)
         finally:
             self._drain(run)  # what the server confirmed is journalled even when stopping early
             pool.shutdown(wait=True)
@@ -421,6 +425,8 @@ class ImapTarget:
                 run.written += item.sent
             else:
                 remaining.append(item)
+                if item.state == "pending":
+                    run.resent.setdefault(name, Counter())[item.body] += 1
         _unselect(client)
         run.journal.mark_many(arrived)
         run.progress(len(arrived))
@@ -491,7 +497,7 @@ class ImapTarget:
 
     # -- verification --------------------------------------------------------------------
 
-    def _verify(self, plan: dict[str, Counter[tuple[bytes, int]]]) -> None:
+    def _verify(self, plan: dict[str, Counter[tuple[bytes, int]]], run: _Run) -> None:
         """Compare each folder on the server with the plan by (Message-ID, size)."""
 
         def check(client: imapclient.IMAPClient) -> int:
@@ -499,17 +505,55 @@ class ImapTarget:
             for name, wanted in plan.items():
                 info = client.select_folder(name, readonly=True)
                 index = _index(client) if info.get(b"EXISTS") else {}
+                removed = self._remove_late_copies(client, name, index, run.resent.get(name))
                 found = Counter({ident: len(uids) for ident, uids in index.items()})
                 missing = sum((wanted - found).values())
                 self.checks.append(FolderCheck(
                     folder=name, planned=sum(wanted.values()), on_server=sum(found.values()),
-                    missing=missing, extra=sum((found - wanted).values()),
+                    missing=missing, extra=sum((found - wanted).values()), removed=removed,
                 ))  # fmt: skip
                 if missing:
                     log.warning("%s: %d planned message(s) not found on the server", name, missing)
             return 0
 
         self._retrying("verifying", check)
+
+    def _remove_late_copies(
+        self,
+        client: imapclient.IMAPClient,
+        name: str,
+        index: dict[tuple[bytes, int], list[int]],
+        resent: Counter[bytes] | None,
+    ) -> int:
+        """Take out surplus byte-identical copies of messages this run had to send again.
+
+        Only those: a message that was pending, not found on the server, and sent once more
+        may also have arrived from the earlier attempt after the server was asked.  The
+        earliest copy stays; without UIDPLUS nothing is removed (EXPUNGE could take others).
+        """
+        if not resent:
+            return 0
+        idents = {(_message_id(body), len(body)) for body in resent}
+        uids = sorted(uid for ident in idents for uid in index.get(ident, ()) if len(index[ident]) > 1)
+        if not uids:
+            return 0
+        copies: dict[bytes, list[int]] = {}
+        for uid, data in sorted(fetch_many(client, uids, ["BODY.PEEK[]"]).items()):
+            copies.setdefault(data.get(b"BODY[]", b""), []).append(uid)
+        surplus = [uid for body, found in copies.items() if body in resent for uid in found[resent[body] :]]
+        if not surplus:
+            return 0
+        if not client.has_capability("UIDPLUS"):
+            log.warning("%s: %d message(s) arrived twice; the server cannot remove just those", name, len(surplus))
+            return 0
+        client.select_folder(name)  # read-write, for this one change
+        client.delete_messages(surplus)
+        client.uid_expunge(surplus)
+        for ident in idents:
+            if ident in index:
+                index[ident] = [uid for uid in index[ident] if uid not in surplus]
+        log.warning("%s: removed %d copy(ies) that arrived twice after an interrupted upload", name, len(surplus))
+        return len(surplus)
 
 
 def _close(client: imapclient.IMAPClient) -> None:
