@@ -41,6 +41,8 @@ class Proxy:
         self._server = socket.create_server((listen, 0))
         self.port = int(self._server.getsockname()[1])
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._pumps = 0  # directions still forwarding
         self._sockets: list[socket.socket] = []
         self._stopped = False
         threading.Thread(target=self._accept, daemon=True).start()
@@ -50,6 +52,11 @@ class Proxy:
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self.close()
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until every connection so far has ended in both directions."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pumps == 0, timeout)
 
     def close(self) -> None:
         self._stopped = True
@@ -69,6 +76,7 @@ class Proxy:
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 self.connections += 1
+                self._pumps += 2
                 self._sockets += [client, server]
             cut = self.cut_after
             pair = (client, server)
@@ -76,6 +84,21 @@ class Proxy:
             threading.Thread(target=self._pump, args=(server, client, None, self.on_reply, pair), daemon=True).start()
 
     def _pump(
+        self,
+        src: socket.socket,
+        dst: socket.socket,
+        cut: int | None,
+        watch: Callable[[bytes], bool] | None,
+        pair: tuple[socket.socket, socket.socket],
+    ) -> None:
+        try:
+            self._forward(src, dst, cut, watch, pair)
+        finally:
+            with self._idle:
+                self._pumps -= 1
+                self._idle.notify_all()
+
+    def _forward(
         self,
         src: socket.socket,
         dst: socket.socket,
