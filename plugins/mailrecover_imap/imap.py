@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import timezone
 
 import imapclient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from mailrecover.errors import MailRecoverError
 from mailrecover.imapconn import (
@@ -86,10 +86,12 @@ def _read_account(client: imapclient.IMAPClient, url: ImapUrl, context: ReadCont
         source = str(replace(url, folder=folder))
         try:
             yield from _read_folder(client, name, folder, source, hints, context)
-        except (OSError, IMAPClientError) as e:
-            # The connection is likely gone; what was fetched is kept and a rerun resumes.
+        except (OSError, IMAPClientAbortError) as e:
+            # The connection is gone; what was fetched is kept and a rerun resumes.
             yield Problem(ProblemKind.UNREADABLE, source, "", f"reading stopped: {e}")
             return
+        except IMAPClientError as e:  # the server refused this folder; the others may be fine
+            yield Problem(ProblemKind.UNREADABLE, source, "", f"the server refused: {e}")
 
 
 def _read_folder(
