@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 __all__ = ["Proxy"]
 
@@ -83,16 +84,9 @@ class Proxy:
             threading.Thread(target=self._pump, args=(client, server, cut, None, pair), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, None, self.on_reply, pair), daemon=True).start()
 
-    def _pump(
-        self,
-        src: socket.socket,
-        dst: socket.socket,
-        cut: int | None,
-        watch: Callable[[bytes], bool] | None,
-        pair: tuple[socket.socket, socket.socket],
-    ) -> None:
+    def _pump(self, *args: Any) -> None:
         try:
-            self._forward(src, dst, cut, watch, pair)
+            self._forward(*args)
         finally:
             with self._idle:
                 self._pumps -= 1
