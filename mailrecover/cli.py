@@ -16,8 +16,16 @@ from typing import Any
 from . import __version__
 from .errors import MailRecoverError, OperationError, UsageError
 from .gather import gather
+from .imapconn import CA_FILE_ENV
 from .inventory import write_senders_csv
-from .members import ExportFormat, export, find_list, from_workspace, render_summary, to_json
+from .members import (
+    ExportFormat,
+    export,
+    find_list,
+    from_workspace,
+    render_summary,
+    to_json,
+)
 from .members import summary as list_summary
 from .model import Problem
 from .passwords import password_source
@@ -44,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one machine-readable result")
     p.add_argument("--password-file", metavar="FILE",
                    help="IMAP password from this file (mode 0600); else MAILRECOVER_PASSWORD or a prompt")  # fmt: skip
+    p.add_argument("--ca-file", metavar="FILE",
+                   help="trust IMAP servers whose certificate this CA signed (or MAILRECOVER_CA_FILE)")  # fmt: skip
     loud = p.add_mutually_exclusive_group()
     loud.add_argument("-v", "--verbose", action="store_true", help="say more")
     loud.add_argument("-q", "--quiet", action="store_true", help="only errors and the result")
@@ -247,6 +257,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.umask(0o077)  # everything mailrecover writes is for the administrator's eyes only
     try:
         args = _parser().parse_args(argv)
+        if args.ca_file:
+            if not os.path.isfile(args.ca_file):
+                raise UsageError(f"--ca-file {args.ca_file}: no such file")
+            os.environ[CA_FILE_ENV] = os.path.abspath(args.ca_file)  # read where connections are made
         if args.command == "plugins":
             return _cmd_plugins(args)
         if args.command == "discover":

@@ -132,6 +132,24 @@ def test_imaps_refuses_an_unknown_certificate_and_accepts_it_with_the_ca_file(
         assert len(found) == len(SEED) and all(isinstance(c, Copy) for c in found)
 
 
+def test_the_command_line_takes_the_ca_file(
+    imap_tls_account: Account, tmp_path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from mailrecover.cli import main
+
+    _seed(imap_tls_account)
+    monkeypatch.setenv("MAILRECOVER_PASSWORD", imap_tls_account.password)
+    monkeypatch.setenv("MAILRECOVER_CA_FILE", "")  # so the value main() sets is undone afterwards
+    monkeypatch.delenv("MAILRECOVER_CA_FILE")
+    url = imap_tls_account.url(secure=True)
+    ws = str(tmp_path / "ws")
+    assert main(["--workspace", ws, "gather", "--account", imap_tls_account.user, url]) == 3
+    assert "not trusted" in capsys.readouterr().err
+    ca = str(imap_tls_account.server.cert)
+    assert main(["--workspace", ws, "--ca-file", ca, "gather", "--account", imap_tls_account.user, url]) == 0
+    assert main(["--workspace", ws, "--ca-file", str(tmp_path / "nope.pem"), "report"]) == 2
+
+
 def test_starttls_with_an_untrusted_certificate_is_refused(imap_tls_account: Account) -> None:
     ctx = ReadContext(password=lambda prompt: pytest.fail("no password may be sent"))  # type: ignore[arg-type,return-value]
     found = list(ImapPlugin(ConnectionSettings()).read(imap_tls_account.url(), ctx))
