@@ -13,7 +13,8 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from .merge import flags_text, summarize
+from .limits import Limits, current as current_limits
+from .merge import Summary, flags_text, summarize
 from .model import Copy, Evidence, Finding, Problem, ProblemKind
 from .plugin import CLAIM, Plugin, ReadContext, get_plugin, load_plugins
 from .rfc822 import decode_text
@@ -161,9 +162,11 @@ def _read(task: Task, context: ReadContext) -> Iterator[Finding]:
         )  # fmt: skip
 
 
-def _store_copy(ws: Workspace, loc: int, account: str, c: Copy) -> bool:
+def _store_copy(
+    ws: Workspace, loc: int, account: str, c: Copy, limits: Limits | None = None
+) -> tuple[bool, Summary]:
     blob = ws.blobs.put(c.raw)
-    s = summarize(c.raw)
+    s = summarize(c.raw, limits)
     cur = ws.db.execute(
         "INSERT OR IGNORE INTO copies (location_id, account, source, position, blob, size, folder, "
         "flags, internal_date, partial, reconstructed, account_hints, keywords, message_id, "
@@ -176,7 +179,7 @@ def _store_copy(ws: Workspace, loc: int, account: str, c: Copy) -> bool:
          s.message_id, s.from_addr, s.date, s.subject, s.head_fp, s.body_fp, s.content_fp,
          json.dumps(s.delivered_to), s.received, now_text()),
     )  # fmt: skip
-    return cur.rowcount > 0
+    return cur.rowcount > 0, s
 
 
 def _store_evidence(ws: Workspace, loc: int, account: str, list_address: str, e: Evidence) -> None:
@@ -210,6 +213,7 @@ def gather(
 ) -> GatherResult:
     """Read every store under ``locations`` into the workspace for ``account``."""
     result = GatherResult()
+    limits = current_limits()
     read_bytes = 0
 
     def advance(n: int) -> None:
@@ -251,7 +255,10 @@ def gather(
                 for finding in _read(task, context):
                     if isinstance(finding, Copy):
                         result.copies += 1
-                        result.new_copies += _store_copy(ws, loc, account, finding)
+                        new, summary = _store_copy(ws, loc, account, finding, limits)
+                        result.new_copies += new
+                        for reason in summary.limits:
+                            problem(Problem(ProblemKind.LIMIT, finding.source, finding.position, reason), loc)
                     elif isinstance(finding, Evidence):
                         result.evidence += 1
                         _store_evidence(ws, loc, account, list_address, finding)

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timezone
 
+from .limits import Limits, current, exceeded, mime_shape
 from .model import Flag
 from .ownership import clues_from_fields
 from .rfc822 import (
@@ -37,6 +38,7 @@ from .rfc822 import (
 __all__ = ["Summary", "flags_text", "merge_account", "summarize"]
 
 _QUOTED_FROM = re.compile(r"(?m)^>+(From )")
+_CONTAINER = re.compile(rb"(?i)content-type[ \t]*:[ \t\r\n]*(?:multipart/|message/rfc822)")
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class Summary:
     content_fp: str
     delivered_to: tuple[str, ...]  # delivery evidence: whose mailbox the server put it in
     received: int  # how many Received fields: more means nearer the original delivery
+    limits: tuple[str, ...] = ()  # reasons, when a resource limit cut the reading short
 
 
 def _digest(*parts: str) -> str:
@@ -74,6 +77,10 @@ def _part_text(part: email.message.Message) -> str:
     if not isinstance(payload, bytes):
         payload = b""
     return decode_text(payload, part.get_content_charset())
+
+
+def _raw_fingerprint(raw: bytes) -> str:
+    return _digest("raw", hashlib.sha256(raw).hexdigest())
 
 
 def _body_fingerprint(raw: bytes) -> str:
@@ -103,9 +110,38 @@ def _mime_fingerprint(raw: bytes) -> str:
     return _digest("\x01".join(t for t in texts if t), *sorted(attachments))
 
 
-def summarize(raw: bytes) -> Summary:
-    """Fingerprints and header facts of one message's raw bytes; never raises."""
-    fields = header_fields(raw)
+def _limit_reasons(raw: bytes, head_size: int, limits: Limits) -> list[str]:
+    """Why this copy must not be parsed in full (empty when it may)."""
+    if len(raw) > limits.max_message_bytes:
+        return [exceeded("max_message_bytes", len(raw), limits.max_message_bytes,
+                         "kept whole, compared by its exact bytes")]  # fmt: skip
+    reasons = []
+    if head_size > limits.max_header_bytes:
+        reasons.append(exceeded("max_header_bytes", head_size, limits.max_header_bytes,
+                                "kept whole, summarised from the first part of its header"))  # fmt: skip
+    containers = sum(1 for _ in _CONTAINER.finditer(raw, 0, limits.max_message_bytes))
+    if containers <= limits.max_mime_depth and raw.count(b"\n--") <= limits.max_mime_parts:
+        return reasons  # too few containers and boundary lines to cross either limit
+    depth, parts = mime_shape(raw, stop_depth=limits.max_mime_depth)
+    if depth > limits.max_mime_depth:
+        reasons.append(exceeded("max_mime_depth", depth, limits.max_mime_depth,
+                                "kept whole, compared by its exact bytes"))  # fmt: skip
+    elif parts > limits.max_mime_parts:
+        reasons.append(exceeded("max_mime_parts", parts, limits.max_mime_parts,
+                                "kept whole, compared by its exact bytes"))  # fmt: skip
+    return reasons
+
+
+def summarize(raw: bytes, limits: Limits | None = None) -> Summary:
+    """Fingerprints and header facts of one message's raw bytes; never raises.
+
+    A copy past one of the ``limits`` is summarised from what the limits allow and
+    compared by its exact bytes; ``Summary.limits`` says why.
+    """
+    limits = limits or current()
+    head_size = header_end(raw[: limits.max_header_bytes + 4])
+    reasons = _limit_reasons(raw, head_size, limits)
+    fields = header_fields(raw[: limits.max_header_bytes])
     first: dict[str, bytes] = {}
     received = 0
     for name, value in fields:
@@ -119,7 +155,7 @@ def summarize(raw: bytes) -> Summary:
     date = when.astimezone(timezone.utc).isoformat() if when else None
     subject = decode_header_value(first.get("subject", b"")).strip()
     head_fp = _digest(from_addr, date or "", fold_for_compare(subject))
-    body_fp = _body_fingerprint(raw)
+    body_fp = _raw_fingerprint(raw) if reasons else _body_fingerprint(raw)
     return Summary(
         message_id=message_id,
         from_addr=from_addr,
@@ -130,6 +166,7 @@ def summarize(raw: bytes) -> Summary:
         content_fp=_digest(head_fp, body_fp),
         delivered_to=tuple(dict.fromkeys(delivered)),
         received=received,
+        limits=tuple(reasons),
     )
 
 

@@ -45,20 +45,19 @@ def header_end(raw: bytes) -> int:
 def header_fields(raw: bytes) -> list[tuple[str, bytes]]:
     """The header fields as (lower-case name, unfolded raw value) in order."""
     head = raw[: header_end(raw)]
-    fields: list[tuple[str, bytes]] = []
+    fields: list[tuple[str, list[bytes]]] = []
     for line in head.splitlines():
         if not line.strip():
             break
         if line[:1] in (b" ", b"\t"):
             if fields:
-                last, value = fields[-1]
-                fields[-1] = (last, value + b" " + line.strip())
+                fields[-1][1].append(line.strip())  # joined once below: no quadratic copying
             continue
         raw_name, sep, raw_value = line.partition(b":")
         if not sep or not raw_name or b" " in raw_name.strip():
             continue  # not a field; a From_ line or garbage
-        fields.append((raw_name.strip().decode("ascii", "replace").lower(), raw_value.strip()))
-    return fields
+        fields.append((raw_name.strip().decode("ascii", "replace").lower(), [raw_value.strip()]))
+    return [(name, b" ".join(parts)) for name, parts in fields]
 
 
 def remove_fields(raw: bytes, names: set[str]) -> bytes:
