@@ -65,6 +65,9 @@ class MHPlugin:
             yield Store(self.name, os.path.join(path, "inbox"))
 
     def read(self, location: str, context: ReadContext) -> Iterator[Finding]:
+        if not os.path.isdir(location):
+            yield Problem(ProblemKind.NOT_MAIL, location, "", "not an MH folder: not a directory")
+            return
         seqs: dict[str, set[int]] = {}
         seq_file = os.path.join(location, ".mh_sequences")
         if os.path.isfile(seq_file):
@@ -88,7 +91,12 @@ class MHPlugin:
                 flags.add(Flag.SEEN)
             yield Copy(raw=raw, folder=context.folder, source=file, position="",
                        flags=frozenset(flags), internal_date=mtime)  # fmt: skip
-        for name in sorted(os.listdir(location)):
+        try:
+            names = sorted(os.listdir(location))
+        except OSError as e:
+            yield Problem(ProblemKind.UNREADABLE, location, "", f"cannot list: {e.strerror or e}")
+            return
+        for name in names:
             sub = os.path.join(location, name)
             if not name.startswith(".") and not os.path.islink(sub) and os.path.isdir(sub):
                 if self.detect(sub):
