@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from .fixtures import NOTES
 from .harness import STATS
 from .profiles import NAME
 
@@ -15,11 +16,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not STATS.inputs:
         return
     terminalreporter.write_sep("-", f"fuzz run (profile {NAME})")
-    for line in STATS.lines():
+    for line in STATS.lines() + NOTES:
         terminalreporter.write_line(line)
     out = os.environ.get("MAILRECOVER_FUZZ_REPORT")
     if out:
         with open(out, "w", encoding="utf-8") as f:
             json.dump({"profile": NAME, "inputs": dict(STATS.inputs), "copies": STATS.copies,
-                       "problems": dict(STATS.problems), "failures": STATS.failures,
+                       "problems": dict(STATS.problems), "failures": list(STATS.failures),
                        "peak_bytes": STATS.peak}, f, indent=2)  # fmt: skip

@@ -39,7 +39,7 @@ ACCOUNT = "fuzz@example.com"
 #: A read running longer than this is a hang (generous: CI machines are shared and slow).
 TIME_GUARD = float(os.environ.get("MAILRECOVER_FUZZ_TIME_GUARD", "60"))
 #: Traced Python memory a read may use: a fixed allowance plus a multiple of the input size.
-MEMORY_BASE = 96 << 20
+MEMORY_BASE = 48 << 20
 MEMORY_FACTOR = 40
 _BIGGEST_SEED = 4 << 20
 
@@ -108,7 +108,7 @@ class Stats:
         self.inputs: Counter[str] = Counter()
         self.problems: Counter[str] = Counter()
         self.copies = 0
-        self.failures: list[str] = []
+        self.failures: dict[str, None] = {}  # in order, once each (shrinking repeats them)
         self.peak = 0
 
     def add(self, outcome: Outcome, label: str) -> None:
@@ -116,7 +116,7 @@ class Stats:
         self.copies += len(outcome.copies)
         self.problems.update(p.kind.value for p in outcome.problems)
         self.peak = max(self.peak, outcome.peak)
-        self.failures += [f"{outcome.plugin} on {label}: {f}" for f in outcome.failures()]
+        self.failures.update((f"{outcome.plugin} on {label}: {f}", None) for f in outcome.failures())
 
     def lines(self) -> list[str]:
         total = sum(self.inputs.values())
@@ -128,7 +128,7 @@ class Stats:
             f"largest traced peak {self.peak / (1 << 20):.1f} MiB",
             "fuzz: per plugin: " + ", ".join(f"{p} {n}" for p, n in sorted(self.inputs.items())),
         ]
-        out += [f"fuzz FAILURE: {f}" for f in self.failures[:50]]
+        out += [f"fuzz FAILURE: {f}" for f in list(self.failures)[:50]]
         return out
 
 
@@ -264,11 +264,11 @@ def lost_before_damage(base: Outcome, base_root: Path, got: Outcome, root: Path,
 
 @cache
 def fixture_root() -> Path:
-    """The core's test scenario, written once per run into a temporary folder."""
-    from tests.builders import build_scenario
+    """Stores the test builders write (see ``fixtures``), once per run, in a temporary folder."""
+    from .fixtures import build_all
 
     root = Path(tempfile.mkdtemp(prefix="mailrecover-fuzz-fixtures-")) / "fixtures"
-    build_scenario(root)
+    build_all(root)
     return root
 
 

@@ -25,8 +25,8 @@ class Scale:
 
 
 _SCALES = {
-    "ci": Scale(examples=12, truncated_seeds=2, cuts=6),
-    "dev": Scale(examples=12, truncated_seeds=2, cuts=6),
+    "ci": Scale(examples=8, truncated_seeds=1, cuts=6),
+    "dev": Scale(examples=8, truncated_seeds=1, cuts=6),
     "long": Scale(examples=400, truncated_seeds=1000, cuts=48),
 }
 
