@@ -1,0 +1,118 @@
+"""Hostile IMAP servers: gather stops with a clear problem, in bounded time and memory,
+and keeps what it fetched before the server went wrong.
+
+The first tests check the scripted server itself with the standard library's client; the
+ones against the ``imap`` gather plugin skip until that plugin is registered.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from mailrecover.gather import gather
+from mailrecover.model import ProblemKind
+from mailrecover.plugin import load_plugins
+from mailrecover.workspace import Workspace
+
+from .hostile_imap import BAD_UTF7_FOLDERS, HostileIMAP
+
+ACCOUNT = "taro@example.co.jp"
+MAILS = [
+    b"From: hanako@example.com\r\nTo: taro@example.co.jp\r\nSubject: mail %d\r\n"
+    b"Message-ID: <m%d@example.com>\r\nDate: Mon, 18 Jun 2012 10:%02d:00 +0900\r\n\r\nbody of mail %d\r\n"
+    % (i, i, i, i)
+    for i in range(5)
+]
+HOSTILE = ("short-literal", "huge-literal", "endless", "endless-line")
+
+
+def _client(server: HostileIMAP) -> imaplib.IMAP4:
+    c = imaplib.IMAP4("127.0.0.1", server.port, timeout=5)
+    c.login(server.user, server.password)
+    return c
+
+
+def test_the_honest_server_serves_every_message_exactly() -> None:
+    with HostileIMAP("honest", MAILS) as server:
+        c = _client(server)
+        c.select("INBOX", readonly=True)
+        _, data = c.fetch("1:*", "(UID BODY.PEEK[])")
+        c.logout()
+    assert [d[1] for d in data if isinstance(d, tuple)] == MAILS
+    assert not server.state.gave_up and not server.state.misbehaved
+
+
+@pytest.mark.parametrize("behaviour", HOSTILE)
+def test_each_hostile_server_serves_the_good_mail_then_misbehaves(behaviour: str) -> None:
+    with HostileIMAP(behaviour, MAILS, good=2, cap_bytes=4 << 20, cap_seconds=30) as server:
+        c = _client(server)
+        c.select("INBOX", readonly=True)
+        _, data = c.fetch("1:2", "(UID BODY.PEEK[])")
+        assert [d[1] for d in data if isinstance(d, tuple)] == MAILS[:2]
+        with pytest.raises((imaplib.IMAP4.error, OSError, MemoryError)):
+            c.fetch("3", "(UID BODY.PEEK[])")
+    assert server.state.misbehaved
+
+
+def test_the_server_bounds_itself_when_the_client_does_not() -> None:
+    with HostileIMAP("endless", MAILS, good=0, cap_bytes=256 << 10, cap_seconds=30) as server:
+        c = _client(server)
+        c.select("INBOX", readonly=True)
+        with pytest.raises(imaplib.IMAP4.abort):  # the standard client keeps reading: the server hangs up
+            c.fetch("1", "(UID BODY.PEEK[])")
+    assert server.state.gave_up and server.state.sent <= 256 << 10
+
+
+def test_bad_utf7_folder_names_are_listed_as_raw_bytes() -> None:
+    with HostileIMAP("bad-utf7", MAILS) as server:
+        c = _client(server)
+        _, names = c.list()
+        c.logout()
+    listed = b"\n".join(n if isinstance(n, bytes) else b"".join(n) for n in names)
+    assert all(name in listed for name in BAD_UTF7_FOLDERS)
+
+
+# --- the imap gather plugin -------------------------------------------------------------
+
+needs_imap = pytest.mark.skipif("imap" not in load_plugins(), reason="the imap plugin has not landed yet")
+
+
+def _gather(server: HostileIMAP, ws_path: Path) -> tuple[list, list[bytes], int]:
+    tracemalloc.start()
+    try:
+        with Workspace(ws_path) as ws:
+            result = gather(ws, [server.url], account=ACCOUNT, password=lambda prompt: server.password)
+            kept = [ws.raw(b) for (b,) in ws.db.execute("SELECT blob FROM copies ORDER BY id")]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return result.problems, kept, peak
+
+
+@needs_imap
+@pytest.mark.parametrize("behaviour", HOSTILE)
+def test_gather_stops_on_a_hostile_server_and_keeps_what_came_before(behaviour: str, tmp_path: Path) -> None:
+    with HostileIMAP(behaviour, MAILS, good=2, cap_bytes=256 << 20, cap_seconds=120) as server:
+        problems, kept, peak = _gather(server, tmp_path / "ws")
+    assert server.state.misbehaved
+    assert not server.state.gave_up, "the plugin kept reading until the server itself gave up"
+    assert [m for m in MAILS[:2] if m not in kept] == []  # fetched before the damage: kept
+    serious = [p for p in problems if p.kind in (ProblemKind.UNREADABLE, ProblemKind.DAMAGED,
+                                                 ProblemKind.TRUNCATED, ProblemKind.LIMIT)]  # fmt: skip
+    assert serious and all(p.source and p.reason.strip() and "\n" not in p.reason for p in serious)
+    assert peak < 128 << 20, f"{peak >> 20} MiB traced while the server flooded"
+
+
+@needs_imap
+def test_gather_reads_folders_with_invalid_utf7_names(tmp_path: Path) -> None:
+    with HostileIMAP("bad-utf7", MAILS[:1]) as server:
+        problems, kept, _ = _gather(server, tmp_path / "ws")
+    assert not server.state.gave_up
+    assert MAILS[0] in kept
+    # every folder is read (under some name) or reported; none is silently dropped
+    named = [p for p in problems if any(n.decode("latin-1") in p.source + p.reason for n in BAD_UTF7_FOLDERS)]
+    assert len(kept) + len(named) >= 1 + len(BAD_UTF7_FOLDERS)
