@@ -129,3 +129,23 @@ def test_bounded_chunks_stops_a_gzip_bomb() -> None:
 def test_current_reads_the_environment(monkeypatch) -> None:
     monkeypatch.setenv("MAILRECOVER_MAX_MIME_PARTS", "9")
     assert current().max_mime_parts == 9
+
+
+def test_a_list_log_gzip_bomb_stops_at_the_line_limit_and_keeps_the_lines_before(tmp_path: Path, monkeypatch) -> None:
+    from mailrecover.plugin import load_plugins
+
+    if "mailman2" not in load_plugins():
+        pytest.skip("the list plugins are not registered")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    good = (b"Jan 10 09:00:00 2012 (2301) dev: new alice@example.com, admin mass sub\n"
+            b"Jan 10 09:00:01 2012 (2301) dev: new bob@example.net, admin mass sub\n")  # fmt: skip
+    (logs / "subscribe.1.gz").write_bytes(gzip.compress(good + b"A" * (8 << 20) + b"\n"))
+    monkeypatch.setenv("MAILRECOVER_MAX_LINE_BYTES", "1M")
+    with Workspace(tmp_path / "ws") as ws:
+        result = gather(ws, [str(logs)], list_address="dev@example.com", plugin="mailman2")
+        found = [f for (f,) in ws.db.execute("SELECT fields FROM evidence ORDER BY position")]
+    [p] = [p for p in result.problems if p.kind is ProblemKind.LIMIT]
+    assert p.source.endswith("subscribe.1.gz") and "MAILRECOVER_MAX_LINE_BYTES" in p.reason
+    assert "line 3" in p.reason
+    assert len(found) == 2 and "alice@example.com" in found[0] and "bob@example.net" in found[1]

@@ -10,6 +10,8 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from email.utils import parseaddr
 
+from mailrecover.limits import LimitExceeded, exceeded
+from mailrecover.limits import current as current_limits
 from mailrecover.model import Evidence, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext
 from mailrecover.readonly import open_readonly, read_head
@@ -37,10 +39,19 @@ _ADDR_SPEC = re.compile(r"^[^\s@<>()\[\],;:\"]+@[^\s@<>()\[\],;:\"]+$")
 
 def read_lines(path: str, context: ReadContext) -> Iterator[tuple[int, str]]:
     """(line number, text) of a text file, ``.gz`` transparently, streamed and never written."""
+    limits = current_limits()
     fd = open_readonly(path)
     with os.fdopen(fd, "rb") as f:
         stream = gzip.GzipFile(fileobj=f, mode="rb") if path.endswith(".gz") else f
-        for n, line in enumerate(stream, 1):
+        total = 0
+        for n, line in enumerate(iter(lambda: stream.readline(limits.max_line_bytes + 1), b""), 1):
+            total += len(line)
+            if len(line) > limits.max_line_bytes:  # a bomb or garbage: stop here, keep what came before
+                raise LimitExceeded(exceeded("max_line_bytes", len(line), limits.max_line_bytes,
+                                             f"reading stopped at line {n}"))  # fmt: skip
+            if total > limits.max_decompressed_bytes:
+                raise LimitExceeded(exceeded("max_decompressed_bytes", total, limits.max_decompressed_bytes,
+                                             f"reading stopped at line {n}"))  # fmt: skip
             context.advance(len(line))
             yield n, decode_text(line.rstrip(b"\r\n"), None)
 
@@ -80,6 +91,8 @@ def guarded(source: str, findings: Iterable[Finding]) -> Iterator[Finding]:
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as e:
         reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
         yield Problem(ProblemKind.UNREADABLE, source, "", f"cannot read: {reason}")
+    except LimitExceeded as e:
+        yield Problem(ProblemKind.LIMIT, source, "", e.reason)
 
 
 def parse_entry(text: str) -> tuple[str, str] | None:
