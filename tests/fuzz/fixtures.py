@@ -48,10 +48,29 @@ def _dbx(m: Any, root: Path) -> None:
     (root / "Inbox.dbx").write_bytes(m.message_dbx(mails))
 
 
+def _list_files(m: Any, root: Path) -> None:
+    """Small list-manager files of the kinds no builder writes (written here, in their formats)."""
+    home = root / "majordomo"
+    (home / "lists").mkdir(parents=True)
+    (home / "majordomo.cf").write_text('$whereami = "example.edu";\n')
+    (home / "lists" / "chat").write_text("ann@example.com\nBob <bob@example.com>\n")
+    (home / "lists" / "chat.config").write_text("admin_passwd = x\n")
+    (home / "Log").write_text(
+        "Dec 30 10:00:00 lists majordomo[100] {ann@example.com} subscribe chat ann@example.com\n"
+        "Jan 02 11:00:00 lists majordomo[101] {eve@example.com} unsubscribe chat eve@example.com\n"
+    )
+    (root / "mailman3-roster.json").write_text(
+        '{"entries": [{"email": "anne@example.com", "list_id": "dev.lists.example.org", '
+        '"delivery_mode": "regular", "display_name": "Anne"}], "total_size": 1}\n'
+    )
+    (root / "members.csv").write_text("email,name\nanne@example.com,Anne\nbart@example.com,Bart\n")
+
+
 _BUILDERS: list[tuple[str, str, Callable[[Any, Path], None]]] = [
     ("tests.builders", "core", _core),
     ("tests.plugins.client_stores", "clients", _clients),
     ("tests.lists_builders", "lists", _lists),
+    ("tests.lists_builders", "list-files", _list_files),
     ("tests.logbuilder", "logs", _logs),
     ("tests.dbx_builder", "dbx", _dbx),
 ]
