@@ -27,7 +27,7 @@ def _files(root: Path) -> list[Path]:
 
 def _crashes(problems: list, plugin: str | None = None) -> list[str]:
     return [f"{p.source}: {p.reason}" for p in problems
-            if " stopped: " in p.reason and (plugin is None or p.reason.startswith(f"plugin {plugin} "))]  # fmt: skip
+            if p.reason.startswith(f"plugin {plugin or ''}") and " stopped: " in p.reason]  # fmt: skip
 
 
 def _names(path: str, sources: set[str]) -> bool:

@@ -93,14 +93,20 @@ def _gather(server: HostileIMAP, ws_path: Path) -> tuple[list, list[bytes], int]
     return result.problems, kept, peak
 
 
+#: Enough good mail before the bad message that a reader fetching in batches has finished
+#: at least one batch before it: those messages were fetched before the damage.
+MANY = [MAILS[0].replace(b"mail 0", b"mail %d" % i).replace(b"<m0@", b"<many%d@" % i) for i in range(1200)]
+
+
 @needs_imap
 @pytest.mark.parametrize("behaviour", HOSTILE)
 def test_gather_stops_on_a_hostile_server_and_keeps_what_came_before(behaviour: str, tmp_path: Path) -> None:
-    with HostileIMAP(behaviour, MAILS, good=2, cap_bytes=256 << 20, cap_seconds=120) as server:
+    with HostileIMAP(behaviour, MANY + MAILS, good=len(MANY), cap_bytes=256 << 20, cap_seconds=120) as server:
         problems, kept, peak = _gather(server, tmp_path / "ws")
     assert server.state.misbehaved
     assert not server.state.gave_up, "the plugin kept reading until the server itself gave up"
-    assert [m for m in MAILS[:2] if m not in kept] == []  # fetched before the damage: kept
+    assert kept and kept == MANY[: len(kept)]  # what was fetched before the damage is kept, exactly
+    assert not [p for p in problems if p.reason.startswith("plugin imap stopped: ")], "the plugin crashed"
     serious = [p for p in problems if p.kind in (ProblemKind.UNREADABLE, ProblemKind.DAMAGED,
                                                  ProblemKind.TRUNCATED, ProblemKind.LIMIT)]  # fmt: skip
     assert serious and all(p.source and p.reason.strip() and "\n" not in p.reason for p in serious)
