@@ -98,10 +98,18 @@ def _gather(server: HostileIMAP, ws_path: Path) -> tuple[list, list[bytes], int]
 MANY = [MAILS[0].replace(b"mail 0", b"mail %d" % i).replace(b"<m0@", b"<many%d@" % i) for i in range(1200)]
 
 
+_ENDLESS_GAP = pytest.mark.xfail(
+    strict=True,
+    reason="known gap: the IMAP client library collects untagged responses without bound while it "
+    "waits for a command to end, so an endless response is stopped only by the server; a byte budget "
+    "per command is needed in the IMAP connection layer",
+)
+
+
 @needs_imap
-@pytest.mark.parametrize("behaviour", HOSTILE)
+@pytest.mark.parametrize("behaviour", [b if b != "endless" else pytest.param(b, marks=_ENDLESS_GAP) for b in HOSTILE])
 def test_gather_stops_on_a_hostile_server_and_keeps_what_came_before(behaviour: str, tmp_path: Path) -> None:
-    with HostileIMAP(behaviour, MANY + MAILS, good=len(MANY), cap_bytes=256 << 20, cap_seconds=120) as server:
+    with HostileIMAP(behaviour, MANY + MAILS, good=len(MANY), cap_bytes=64 << 20, cap_seconds=90) as server:
         problems, kept, peak = _gather(server, tmp_path / "ws")
     assert server.state.misbehaved
     assert not server.state.gave_up, "the plugin kept reading until the server itself gave up"
