@@ -149,3 +149,21 @@ def test_a_list_log_gzip_bomb_stops_at_the_line_limit_and_keeps_the_lines_before
     assert p.source.endswith("subscribe.1.gz") and "MAILRECOVER_MAX_LINE_BYTES" in p.reason
     assert "line 3" in p.reason
     assert len(found) == 2 and "alice@example.com" in found[0] and "bob@example.net" in found[1]
+
+
+def test_a_garbage_list_file_costs_a_bounded_number_of_problem_lines(tmp_path: Path) -> None:
+    from mailrecover.plugin import load_plugins
+
+    if "majordomo" not in load_plugins():
+        pytest.skip("the list plugins are not registered")
+    from mailrecover_lists._common import MOST_PROBLEMS_LISTED
+
+    home = tmp_path / "majordomo"
+    home.mkdir()
+    (home / "chat").write_bytes(b"".join(b"garbage line %d with no address\n" % i for i in range(5000)))
+    (home / "chat.config").write_text("admin_passwd = x\n")
+    with Workspace(tmp_path / "ws") as ws:
+        result = gather(ws, [str(home / "chat")], list_address="chat@example.edu", plugin="majordomo")
+    damaged = [p for p in result.problems if p.kind is ProblemKind.DAMAGED]
+    assert len(damaged) == MOST_PROBLEMS_LISTED + 1
+    assert damaged[-1].reason == f"{5000 - MOST_PROBLEMS_LISTED} more damaged lines, not listed one by one"

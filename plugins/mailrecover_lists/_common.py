@@ -19,6 +19,7 @@ from mailrecover.rfc822 import decode_text, normalize_address
 
 __all__ = [
     "MAX_WHOLE_FILE",
+    "MOST_PROBLEMS_LISTED",
     "ListEvidence",
     "address_lines",
     "file_time",
@@ -84,15 +85,29 @@ def file_time(path: str) -> datetime | None:
         return None
 
 
+#: Problems listed one by one per file; past this, a file that is not what it seemed (or
+#: garbage) gets one line counting the rest instead of one line for each of its lines.
+MOST_PROBLEMS_LISTED = 100
+
+
 def guarded(source: str, findings: Iterable[Finding]) -> Iterator[Finding]:
     """Pass findings on; a read error part-way becomes one problem line instead of an exception."""
+    problems = 0
     try:
-        yield from findings
+        for finding in findings:
+            if isinstance(finding, Problem) and finding.kind is ProblemKind.DAMAGED:
+                problems += 1
+                if problems > MOST_PROBLEMS_LISTED:
+                    continue
+            yield finding
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as e:
         reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
         yield Problem(ProblemKind.UNREADABLE, source, "", f"cannot read: {reason}")
     except LimitExceeded as e:
         yield Problem(ProblemKind.LIMIT, source, "", e.reason)
+    if problems > MOST_PROBLEMS_LISTED:
+        yield Problem(ProblemKind.DAMAGED, source, "",
+                      f"{problems - MOST_PROBLEMS_LISTED} more damaged lines, not listed one by one")  # fmt: skip
 
 
 def parse_entry(text: str) -> tuple[str, str] | None:
