@@ -64,6 +64,12 @@ def _list_files(m: Any, root: Path) -> None:
         '"delivery_mode": "regular", "display_name": "Anne"}], "total_size": 1}\n'
     )
     (root / "members.csv").write_text("email,name\nanne@example.com,Anne\nbart@example.com,Bart\n")
+    dovecot = root / "dovecot"
+    dovecot.mkdir()
+    (dovecot / "dovecot.log").write_text("".join(
+        f"Jun 18 10:{i:02d}:01 mx dovecot: lmtp(taro@example.co.jp)<{1000 + i}><s{i}>: "
+        f"msgid=<m{i}@example.com>: saved mail to INBOX\n" for i in range(20)
+    ))  # fmt: skip
 
 
 _BUILDERS: list[tuple[str, str, Callable[[Any, Path], None]]] = [
