@@ -167,3 +167,20 @@ def test_a_garbage_list_file_costs_a_bounded_number_of_problem_lines(tmp_path: P
     damaged = [p for p in result.problems if p.kind is ProblemKind.DAMAGED]
     assert len(damaged) == MOST_PROBLEMS_LISTED + 1
     assert damaged[-1].reason == f"{5000 - MOST_PROBLEMS_LISTED} more damaged lines, not listed one by one"
+
+
+def test_a_copy_past_a_limit_is_reported_and_restored_whole(tmp_path: Path, monkeypatch, capsys) -> None:
+    from mailrecover.cli import main
+
+    deep = nested(40).replace(b"From: a@example.com", b"From: a@example.com\nTo: taro@example.co.jp")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "deep.eml").write_bytes(deep)
+    monkeypatch.setenv("MAILRECOVER_MAX_MIME_DEPTH", "30")
+    ws = str(tmp_path / "ws")
+    assert main(["--workspace", ws, "gather", "--account", "taro@example.co.jp", str(tmp_path / "in")]) == 3
+    err = capsys.readouterr().err
+    assert "mailrecover: limit: " in err and "deep.eml" in err and "MAILRECOVER_MAX_MIME_DEPTH" in err
+    target = tmp_path / "Maildir"
+    assert main(["--workspace", ws, "restore", "--account", "taro@example.co.jp", "--to", f"maildir:{target}"]) == 0
+    [restored] = [p for p in target.rglob("*") if p.is_file() and p.parent.name in ("cur", "new")]
+    assert restored.read_bytes() == deep
