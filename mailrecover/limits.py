@@ -7,31 +7,26 @@ it reports a ``Problem`` of kind ``LIMIT`` and goes on with the next thing.  A c
 crosses a limit is never cut short: its exact bytes are kept, only the part of the work the
 limit guards (parsing its MIME tree, reading more of a stream) is left undone.
 
-=====================  ==============================  =========  ==================================
-limit                  environment variable            default    when it is hit
-=====================  ==============================  =========  ==================================
-max_message_bytes      MAILRECOVER_MAX_MESSAGE_BYTES   256 MiB    a copy this large is kept raw and
-                                                                  fingerprinted by its bytes, not
-                                                                  parsed; a reader that would have
-                                                                  to hold more in memory (an IMAP
-                                                                  literal) reports it and skips it
-max_header_bytes       MAILRECOVER_MAX_HEADER_BYTES    1 MiB      only this much of a header block
-                                                                  is read for the summary
-max_mime_depth         MAILRECOVER_MAX_MIME_DEPTH      50         the copy is kept raw and
-                                                                  fingerprinted by its bytes
-max_mime_parts         MAILRECOVER_MAX_MIME_PARTS      2000       (parts, attachments included)
-                                                                  likewise
-max_decompressed_bytes MAILRECOVER_MAX_DECOMPRESSED_BYTES 4 GiB   decompression (``.gz`` logs)
-                                                                  stops there; what came before
-                                                                  is kept
-max_line_bytes         MAILRECOVER_MAX_LINE_BYTES      1 MiB      a longer line (log, list file,
-                                                                  server response) is reported
-                                                                  and skipped, or ends the session
-=====================  ==============================  =========  ==================================
+Each limit, its environment variable, its default, and what happens when it is hit:
 
-Values are byte counts or plain numbers; ``K``, ``M`` and ``G`` suffixes (powers of 1024)
-are accepted.  Plugins call ``current()`` once per read and ``LIMIT`` problems take their
-reason from ``exceeded``.
+- ``max_message_bytes`` (``MAILRECOVER_MAX_MESSAGE_BYTES``, 256 MiB): the copy is kept whole
+  and compared by its exact bytes instead of being parsed; a reader that would have to hold
+  more than this in memory at once (an IMAP literal) reports it and skips it.
+- ``max_header_bytes`` (``MAILRECOVER_MAX_HEADER_BYTES``, 1 MiB): the summary is taken from
+  the first this-many bytes of the header block; the copy is kept whole.
+- ``max_mime_depth`` (``MAILRECOVER_MAX_MIME_DEPTH``, 50) and ``max_mime_parts``
+  (``MAILRECOVER_MAX_MIME_PARTS``, 2000 parts, attachments included): the copy is kept whole
+  and compared by its exact bytes; its MIME tree is not walked.
+- ``max_decompressed_bytes`` (``MAILRECOVER_MAX_DECOMPRESSED_BYTES``, 4 GiB): decompressing a
+  ``.gz`` file stops there (a gzip bomb); what came before is kept.
+- ``max_line_bytes`` (``MAILRECOVER_MAX_LINE_BYTES``, 1 MiB): a longer line in a
+  line-oriented file or a server response ends (or skips) the read there, and says so.
+
+The core applies the message, header and MIME limits to every copy in ``merge.summarize``
+(``gather`` reports each hit); readers of streams apply the others.  Values are byte
+counts or plain numbers; ``K``, ``M`` and ``G`` suffixes (powers of 1024) are accepted.
+Plugins call ``current()`` once per read and take ``LIMIT`` problems' reasons from
+``exceeded``.
 """
 
 from __future__ import annotations
