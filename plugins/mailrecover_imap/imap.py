@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import timezone
 
 import imapclient
+from imapclient import imap_utf7
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from mailrecover.errors import MailRecoverError
@@ -64,39 +65,70 @@ class ImapPlugin:
                 pass
 
 
+def _decoded_name(raw: bytes | str | int) -> tuple[str, bool]:
+    """A listed folder name decoded from modified UTF-7, and whether it was valid."""
+    if not isinstance(raw, bytes):
+        return str(raw), True
+    try:
+        name = imap_utf7.decode(raw)
+        if imap_utf7.encode(name) == raw:  # the decoder is lenient: only a round trip proves it
+            return name, True
+    except (UnicodeError, ValueError):
+        pass
+    return raw.decode("utf-8", "replace"), False
+
+
 def _read_account(client: imapclient.IMAPClient, url: ImapUrl, context: ReadContext) -> Iterator[Finding]:
+    client.folder_encode = False  # listed raw: one badly encoded name must not hide the others
     try:
         listing = client.list_folders()
     except (OSError, IMAPClientError) as e:
         yield Problem(ProblemKind.UNREADABLE, str(url), "", f"cannot list folders: {e}")
         return
+    finally:
+        client.folder_encode = True
     prefix = personal_prefix(client)
-    folders = []
-    for flags, delimiter, name in listing:
+    folders: list[tuple[str | bytes, str]] = []
+    for flags, delimiter, raw_name in listing:
         if {f.lower() for f in flags} & _NOT_SELECTABLE:
             continue
         sep = delimiter.decode("ascii", "replace") if isinstance(delimiter, bytes) else delimiter
+        name, valid = _decoded_name(raw_name)
         folder = folder_from_server(name, sep, prefix)
+        if not valid:
+            readable = isinstance(raw_name, bytes) and raw_name.isascii()  # selectable as sent
+            yield Problem(ProblemKind.DAMAGED, str(replace(url, folder=folder)), "",
+                          f"the server names a folder {raw_name!r}, not valid modified UTF-7"
+                          + ("; read under the name shown" if readable else "; it cannot be selected"))  # fmt: skip
+            if not readable:
+                continue
         if url.folder is None or folder == url.folder:
-            folders.append((name, folder))
+            folders.append((name if valid else raw_name, folder))
     if url.folder is not None and not folders:
         yield Problem(ProblemKind.UNREADABLE, str(url), url.folder, "no such folder on the server")
     hints = (url.user.lower(),) if "@" in url.user else ()  # whose account this is
-    for name, folder in folders:
+    for selector, folder in folders:
         source = str(replace(url, folder=folder))
+        client.folder_encode = isinstance(selector, str)  # a raw name goes back exactly as listed
         try:
-            yield from _read_folder(client, name, folder, source, hints, context)
+            yield from _read_folder(client, selector, folder, source, hints, context)
+        except MemoryError:  # a literal announced larger than memory; what was fetched is kept
+            yield Problem(ProblemKind.LIMIT, source, "", "reading stopped: the server announced a "
+                          "message larger than memory can hold")  # fmt: skip
+            return
         except (OSError, IMAPClientAbortError) as e:
             # The connection is gone; what was fetched is kept and a rerun resumes.
             yield Problem(ProblemKind.UNREADABLE, source, "", f"reading stopped: {e}")
             return
         except IMAPClientError as e:  # the server refused this folder; the others may be fine
             yield Problem(ProblemKind.UNREADABLE, source, "", f"the server refused: {e}")
+        finally:
+            client.folder_encode = True
 
 
 def _read_folder(
     client: imapclient.IMAPClient,
-    name: str,
+    name: str | bytes,
     folder: str,
     source: str,
     hints: tuple[str, ...],
