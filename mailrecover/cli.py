@@ -90,6 +90,16 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _jobs() -> int | None:
+    """``MAILRECOVER_JOBS``: processes that fingerprint copies (default: one per core)."""
+    text = os.environ.get("MAILRECOVER_JOBS", "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"MAILRECOVER_JOBS={text!r}: expected a whole number of processes, 1 or more")
+    return int(text)
+
+
 def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
     if args.json:
         json.dump(data, sys.stdout, ensure_ascii=False, indent=2, default=str)
@@ -146,6 +156,7 @@ def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
     result = gather(
         ws, args.locations, account=args.account, list_address=args.list_address,
         plugin=args.plugin, password=password_source(args.password_file), progress=progress, on_problem=on_problem,
+        jobs=_jobs(),
     )  # fmt: skip
     bar.clear()
     if args.verbose and not args.json:

@@ -7,11 +7,15 @@ most sure of it.  Files no plugin reads are listed as skipped, never read as mai
 
 from __future__ import annotations
 
+import hashlib
 import json
+import multiprocessing
 import os
 import stat
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from multiprocessing.pool import AsyncResult, Pool
 
 from .limits import Limits, current as current_limits
 from .merge import Summary, flags_text, summarize
@@ -28,7 +32,8 @@ SERIOUS = {
     ProblemKind.LIMIT,
 }  # fmt: skip
 
-_BATCH = 500
+_BATCH = 500  # rows per transaction
+_BATCH_BYTES = 16 << 20  # a batch for the fingerprinting pool holds at most this many bytes
 
 
 @dataclass(frozen=True)
@@ -162,11 +167,90 @@ def _read(task: Task, context: ReadContext) -> Iterator[Finding]:
         )  # fmt: skip
 
 
+class _Fingerprints:
+    """Summaries of copies, computed on every core, handed back in the order copies came.
+
+    Fingerprinting is pure CPU, so batches of copies go to a pool of worker processes
+    while the main one reads on and stores; results are taken strictly in order, so the
+    workspace is the same whatever the pool size.  At most two batches per worker are in
+    flight, so memory is bounded by the batch size, not by the store.  The pool starts
+    only once a first batch fills: a small gather never pays for it.
+    """
+
+    def __init__(self, jobs: int, batch: int, limits: Limits) -> None:
+        self.limits = limits
+        self.jobs = max(1, jobs)
+        self.batch = max(1, batch)
+        self._waiting: list[tuple[int, Copy, str]] = []
+        self._waiting_bytes = 0
+        self._inflight: deque[tuple[list[tuple[int, Copy, str]], AsyncResult[list[Summary]]]] = deque()
+        self._pool: Pool | None = None
+
+    def add(self, loc: int, copy: Copy, blob: str) -> Iterator[tuple[int, Copy, str, Summary]]:
+        self._waiting.append((loc, copy, blob))
+        self._waiting_bytes += len(copy.raw)
+        if len(self._waiting) >= self.batch or self._waiting_bytes >= _BATCH_BYTES:
+            yield from self._submit()
+
+    def drain(self) -> Iterator[tuple[int, Copy, str, Summary]]:
+        yield from self._submit(last=True)
+        while self._inflight:
+            yield from self._take()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+    def _submit(self, last: bool = False) -> Iterator[tuple[int, Copy, str, Summary]]:
+        items, self._waiting, self._waiting_bytes = self._waiting, [], 0
+        if not items:
+            return
+        if self.jobs == 1 or (last and self._pool is None):
+            yield from _joined(items, _summaries([c.raw for _, c, _ in items], self.limits))
+            return
+        if self._pool is None:
+            self._pool = _start_pool(self.jobs)
+        self._inflight.append((items, self._pool.apply_async(_summaries, ([c.raw for _, c, _ in items], self.limits))))
+        while len(self._inflight) > 2 * self.jobs:
+            yield from self._take()
+
+    def _take(self) -> Iterator[tuple[int, Copy, str, Summary]]:
+        items, pending = self._inflight.popleft()
+        yield from _joined(items, pending.get())
+
+
+def _joined(items: list[tuple[int, Copy, str]], summaries: list[Summary]) -> Iterator[tuple[int, Copy, str, Summary]]:
+    for (loc, copy, blob), summary in zip(items, summaries, strict=True):
+        yield loc, copy, blob, summary
+
+
+def _summaries(raws: list[bytes], limits: Limits) -> list[Summary]:
+    return [summarize(raw, limits) for raw in raws]
+
+
+def _start_pool(jobs: int) -> Pool:
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn").Pool(jobs)
+
+
+def _known(ws: Workspace, account: str, c: Copy, blob: str) -> bool:
+    """Whether this very copy was gathered before (then it need not be fingerprinted again)."""
+    row = ws.db.execute(
+        "SELECT 1 FROM copies WHERE account = ? AND source = ? AND position = ? AND blob = ?",
+        (account, storable(c.source), storable(c.position), blob),
+    ).fetchone()
+    return row is not None
+
+
 def _store_copy(
-    ws: Workspace, loc: int, account: str, c: Copy, limits: Limits | None = None
+    ws: Workspace, loc: int, account: str, c: Copy, limits: Limits | None = None,
+    blob: str | None = None, s: Summary | None = None,
 ) -> tuple[bool, Summary]:
-    blob = ws.blobs.put(c.raw)
-    s = summarize(c.raw, limits)
+    """Keep one copy; ``blob`` and ``s`` are its digest and summary when already computed."""
+    blob = ws.blobs.put(c.raw, blob)
+    s = s if s is not None else summarize(c.raw, limits)
     cur = ws.db.execute(
         "INSERT OR IGNORE INTO copies (location_id, account, source, position, blob, size, folder, "
         "flags, internal_date, partial, reconstructed, account_hints, keywords, message_id, "
@@ -210,10 +294,14 @@ def gather(
     password: Callable[[str], str] | None = None,
     progress: Callable[[str, int, int], None] = lambda what, copies, nbytes: None,
     on_problem: Callable[[Problem], None] = lambda p: None,
+    jobs: int | None = None,
+    batch: int = 200,
 ) -> GatherResult:
-    """Read every store under ``locations`` into the workspace for ``account``."""
+    """Read every store under ``locations`` into the workspace for ``account``.
+
+    ``jobs`` processes fingerprint copies (default: one per core), ``batch`` copies at a time.
+    """
     result = GatherResult()
-    limits = current_limits()
     read_bytes = 0
 
     def advance(n: int) -> None:
@@ -227,55 +315,67 @@ def gather(
         _store_problem(ws, loc, account, p)
         on_problem(p)
 
-    for location in locations:
-        for item in plan(location, plugin):
-            if isinstance(item, Problem):
+    limits = current_limits()
+    fingerprints = _Fingerprints(os.cpu_count() or 1 if jobs is None else jobs, batch, limits)
+    pending = 0
+
+    def store(stored: Iterator[tuple[int, Copy, str, Summary]]) -> None:
+        nonlocal pending
+        for loc, copy, blob, summary in stored:
+            new, _ = _store_copy(ws, loc, account, copy, limits, blob, summary)
+            result.new_copies += new
+            for reason in summary.limits:
+                problem(Problem(ProblemKind.LIMIT, copy.source, copy.position, reason), loc)
+            pending += 1
+            if pending >= _BATCH:
+                ws.commit()  # one durable commit per batch: the bytes first, then the rows
                 ws.db.execute("BEGIN")
-                problem(item, None)
-                ws.db.execute("COMMIT")
-                continue
-            if isinstance(item, Skipped):
-                result.skipped.append(storable(item.path))
-                ws.db.execute(
-                    "INSERT OR IGNORE INTO skipped (path, account) VALUES (?, ?)",
-                    (result.skipped[-1], account),
-                )
-                continue
-            task = item
-            result.stores += 1
-            ws.db.execute("BEGIN")
-            loc = ws.location(storable(task.location), task.plugin.name, account, list_address)
-            state = ws.plugin_state(loc)
-            context = ReadContext(account=account or None, list_address=list_address or None,
-                                  folder=task.folder, state=state, advance=advance)  # fmt: skip
-            if password is not None:
-                context.password = password
-            pending = 0
-            try:
+                pending = 0
+
+    ws.db.execute("BEGIN")
+    try:
+        for location in locations:
+            for item in plan(location, plugin):
+                if isinstance(item, Problem):
+                    problem(item, None)
+                    continue
+                if isinstance(item, Skipped):
+                    result.skipped.append(storable(item.path))
+                    ws.db.execute(
+                        "INSERT OR IGNORE INTO skipped (path, account) VALUES (?, ?)",
+                        (result.skipped[-1], account),
+                    )
+                    continue
+                task = item
+                result.stores += 1
+                loc = ws.location(storable(task.location), task.plugin.name, account, list_address)
+                state = ws.plugin_state(loc)
+                fresh = not ws.db.execute(  # read for the first time: nothing to look up per copy
+                    "SELECT 1 FROM copies WHERE account = ? AND location_id = ? LIMIT 1", (account, loc)
+                ).fetchone()
+                context = ReadContext(account=account or None, list_address=list_address or None,
+                                      folder=task.folder, state=state, advance=advance)  # fmt: skip
+                if password is not None:
+                    context.password = password
                 for finding in _read(task, context):
                     if isinstance(finding, Copy):
                         result.copies += 1
-                        new, summary = _store_copy(ws, loc, account, finding, limits)
-                        result.new_copies += new
-                        for reason in summary.limits:
-                            problem(Problem(ProblemKind.LIMIT, finding.source, finding.position, reason), loc)
+                        blob = hashlib.sha256(finding.raw).hexdigest()
+                        if fresh or not _known(ws, account, finding, blob):
+                            store(fingerprints.add(loc, finding, blob))
                     elif isinstance(finding, Evidence):
                         result.evidence += 1
                         _store_evidence(ws, loc, account, list_address, finding)
                     elif isinstance(finding, Problem):
                         problem(finding, loc)
-                    pending += 1
-                    if pending >= _BATCH:
-                        ws.db.execute("COMMIT")
-                        ws.db.execute("BEGIN")
-                        pending = 0
                     progress(task.location, result.copies, read_bytes)
                 if state.changed:
+                    store(fingerprints.drain())  # what the state says was read must be stored first
                     ws.save_plugin_state(loc, state)
-                ws.db.execute("COMMIT")
-            except BaseException:
-                ws.db.execute("COMMIT")  # what was read before an interrupt is kept
-                raise
+        store(fingerprints.drain())
+    finally:
+        fingerprints.close()
+        ws.commit()  # what was read before an interrupt is kept
     if result.new_copies:
         ws.db.execute(
             "INSERT INTO accounts (account, merged) VALUES (?, NULL) "

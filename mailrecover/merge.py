@@ -85,7 +85,8 @@ def _raw_fingerprint(raw: bytes) -> str:
 
 def _body_fingerprint(raw: bytes) -> str:
     try:
-        return _mime_fingerprint(raw)
+        fast = _single_part_fingerprint(raw)
+        return fast if fast is not None else _mime_fingerprint(raw)
     except Exception:  # mail the parser cannot walk is compared by its body bytes
         body = raw[header_end(raw) :].replace(b"\r\n", b"\n")
         return _digest("raw", hashlib.sha256(body).hexdigest())
@@ -93,11 +94,13 @@ def _body_fingerprint(raw: bytes) -> str:
 
 def _mime_fingerprint(raw: bytes) -> str:
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    return _parts_fingerprint(part for part in msg.walk() if not part.is_multipart())
+
+
+def _parts_fingerprint(parts: Iterable[email.message.Message]) -> str:
     texts: list[str] = []
     attachments: list[str] = []
-    for part in msg.walk():
-        if part.is_multipart():
-            continue
+    for part in parts:
         disposition = str(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
         is_text = part.get_content_maintype() == "text" and not part.get_filename()
         if is_text and disposition != "attachment":
@@ -108,6 +111,87 @@ def _mime_fingerprint(raw: bytes) -> str:
             data = payload if isinstance(payload, bytes) else str(part.get_payload()).encode()
             attachments.append(hashlib.sha256(data).hexdigest())
     return _digest("\x01".join(t for t in texts if t), *sorted(attachments))
+
+
+# How the stdlib parser (compat32, from bytes) tells header lines from the body, and the
+# characters other than CRLF/LF at which it would also break a line.
+_PARSER_HEADER_LINE = re.compile(rb"From |[\041-\071\073-\176]*:|[\t ]")
+_PARSER_ODD_BREAKS = re.compile(rb"[\r\x0b\x0c\x1c\x1d\x1e]")
+
+
+def _parser_header(raw: bytes) -> tuple[int, int] | None:
+    """Where the stdlib parser would end the header and start the body.
+
+    None where its line breaking or its treatment of the header could differ from this
+    scan (odd line breaks, a 'From ' line that ends the header).
+    """
+    pos, n = 0, len(raw)
+    last = -1  # where the last header line starts
+    while pos < n:
+        nl = raw.find(b"\n", pos)
+        end = n if nl < 0 else nl + 1
+        stop = end - 2 if raw.startswith(b"\r\n", end - 2) else end - 1 if nl >= 0 else end
+        if _PARSER_ODD_BREAKS.search(raw, pos, stop):
+            return None
+        if stop == pos or not _PARSER_HEADER_LINE.match(raw, pos):
+            break  # an empty line ends the header; any other line starts the body
+        last, pos = pos, end
+    if last > 0 and raw.startswith(b"From ", last):
+        return None  # the parser pushes a 'From ' line that ends the header back into the body
+    if pos < n and raw.startswith((b"\n", b"\r\n"), pos):
+        return pos, pos + (1 if raw[pos] == 0x0A else 2)
+    return pos, pos
+
+
+#: The only header fields the body fingerprint reads (Content-Type, -Transfer-Encoding, -Disposition).
+_CONTENT_FIELDS = (b"content-type", b"content-transfer-encoding", b"content-disposition")
+
+
+def _content_fields(head: bytes) -> email.message.Message:
+    """A message holding the content fields of ``head`` exactly as the parser would store them.
+
+    The parser's own steps on header lines, kept to the fields the fingerprint reads:
+    continuation lines join the field before them, a first 'From ' line is the envelope,
+    a field is named by what precedes its first colon.
+    """
+    policy = email.policy.compat32
+    msg = email.message.Message(policy=policy)
+    field: list[bytes] | None = None  # lines of the field being read, if it is kept
+    for line in head.splitlines(keepends=True):
+        if line[:1] in (b" ", b"\t"):
+            if field is not None:
+                field.append(line)
+            continue
+        if field is not None:
+            msg.__setitem__(*policy.header_source_parse([x.decode("ascii", "surrogateescape") for x in field]))
+        field = None
+        if line.startswith(b"From "):
+            continue  # the envelope line, or a misplaced one the parser drops
+        colon = line.find(b":")
+        if colon <= 0:
+            continue
+        field = [line] if line[:colon].lower() in _CONTENT_FIELDS else None
+    if field is not None:
+        msg.__setitem__(*policy.header_source_parse([x.decode("ascii", "surrogateescape") for x in field]))
+    return msg
+
+
+def _single_part_fingerprint(raw: bytes) -> str | None:
+    """The body fingerprint of single-part mail without running the parser over it.
+
+    The content fields are read as the parser reads them and the body is handed over as
+    the parser would keep it (the exact bytes after the header), so the result is the
+    full path's.  None for multipart and message/* mail, which need the full parse.
+    """
+    bounds = _parser_header(raw)
+    if bounds is None:
+        return None
+    msg = _content_fields(raw[: bounds[0]])
+    if msg.get_content_maintype() in ("multipart", "message"):
+        return None
+    msg.set_payload(raw[bounds[1] :].decode("ascii", "surrogateescape"))
+    return _parts_fingerprint([msg])
+
 
 
 def _limit_reasons(raw: bytes, head_size: int, limits: Limits) -> list[str]:
@@ -254,8 +338,13 @@ def _flags(group: list[_Copy]) -> list[str]:
     return sorted(merged)
 
 
-def _store(db: sqlite3.Connection, account: str, groups: Iterable[tuple[str, list[_Copy]]]) -> int:
+def _store(
+    db: sqlite3.Connection, account: str, groups: Iterable[tuple[str, list[_Copy]]], batch: int = 1000
+) -> int:
+    """Keep each group as a message; ``batch`` links of copies to messages are written at once
+    (1 where the groups are still being looked up in the table while they are stored)."""
     n = 0
+    links: list[tuple[int, int]] = []  # (message, copy)
     for key, group in groups:
         best = max(group, key=_Copy.rank)
         cur = db.execute(
@@ -266,11 +355,19 @@ def _store(db: sqlite3.Connection, account: str, groups: Iterable[tuple[str, lis
              best.message_id or next((c.message_id for c in group if c.message_id), None),
              len(group)),
         )  # fmt: skip
-        db.executemany(
-            "UPDATE copies SET message = ? WHERE id = ?", [(cur.lastrowid, c.id) for c in group]
-        )
+        message = cur.lastrowid
+        assert message is not None
+        links.extend((message, c.id) for c in group)
+        if len(links) >= batch:
+            _link(db, links)
         n += 1
+    _link(db, links)
     return n
+
+
+def _link(db: sqlite3.Connection, links: list[tuple[int, int]]) -> None:
+    db.executemany("UPDATE copies SET message = ? WHERE id = ?", links)
+    links.clear()
 
 
 def _groups(db: sqlite3.Connection, account: str, where: str, by: str) -> Iterator[list[_Copy]]:
@@ -346,7 +443,7 @@ def merge_account(db: sqlite3.Connection, account: str) -> int:
         db.execute("DELETE FROM messages WHERE account = ?", (account,))
         db.execute("DELETE FROM conflicts WHERE account = ?", (account,))
         n = _store(db, account, _with_message_id(db, account))
-        n += _store(db, account, _without_message_id(db, account))
+        n += _store(db, account, _without_message_id(db, account), batch=1)
         db.execute(
             "INSERT INTO accounts (account, merged) VALUES (?, datetime('now')) "
             "ON CONFLICT (account) DO UPDATE SET merged = excluded.merged",

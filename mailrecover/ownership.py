@@ -46,6 +46,7 @@ import functools
 import itertools
 import json
 import re
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email.utils import getaddresses
@@ -209,7 +210,7 @@ def check_account(ws: Workspace, account: str) -> int:
     db = ws.db
     db.execute("BEGIN IMMEDIATE")
     try:
-        updates = []
+        updates: list[tuple[str, str, int, int]] = []
         for message, group in itertools.groupby(_rows(ws, account), key=lambda r: r.message):
             copies = [(row, _copy_clues(ws, row, account)) for row in group]
             reason = verdict(account, [c for _, clues in copies for c in clues])
@@ -218,12 +219,19 @@ def check_account(ws: Workspace, account: str) -> int:
                 canonical = _own_canonical(copies, account)
             held += reason is not None
             updates.append(("quarantined" if reason else "ok", reason or "", canonical, message))
-        db.executemany("UPDATE messages SET status = ?, reason = ?, canonical = ? WHERE id = ?", updates)
+            if len(updates) >= 1000:  # memory bounded by the batch, not by the mailbox
+                _mark(db, updates)
+        _mark(db, updates)
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
     return held
+
+
+def _mark(db: sqlite3.Connection, updates: list[tuple[str, str, int, int]]) -> None:
+    db.executemany("UPDATE messages SET status = ?, reason = ?, canonical = ? WHERE id = ?", updates)
+    updates.clear()
 
 
 def _own_canonical(copies: list[tuple[_CopyRow, list[Clue]]], account: str) -> int:

@@ -48,12 +48,14 @@ def open_private(path: str | os.PathLike[str], flags: int) -> int:
     return fd
 
 
-def write_all(fd: int, data: bytes) -> None:
-    """Write all of ``data`` to ``fd`` (``os.write`` may write less than it is given) and sync it."""
+def write_all(fd: int, data: bytes, *, sync: bool = True) -> None:
+    """Write all of ``data`` to ``fd`` (``os.write`` may write less than it is given) and sync it,
+    unless the caller syncs a whole batch of files at once (``sync=False``)."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-    os.fsync(fd)
+    if sync:
+        os.fsync(fd)
 
 
 def write_private(path: str | os.PathLike[str], data: bytes) -> None:

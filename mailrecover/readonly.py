@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
-__all__ = ["Buffer", "mapped", "open_readonly", "read_head", "read_message_file"]
+__all__ = ["Buffer", "mapped", "open_readonly", "read_head", "read_message_file", "release"]
 
 
 #: The bytes of a source: a mapped file or, for an empty one, plain bytes.
@@ -40,10 +40,15 @@ def read_message_file(path: str | os.PathLike[str]) -> tuple[bytes, datetime]:
     """A one-message file's bytes and its modification time (aware, UTC)."""
     fd = open_readonly(path)
     try:
-        mtime = os.fstat(fd).st_mtime
+        st = os.fstat(fd)
+        mtime = st.st_mtime
         chunks = []
-        while chunk := os.read(fd, 1 << 20):
+        # one read of the file's own size: a fixed 1 MB buffer shrunk to each small message
+        # left the C heap fragmented, growing ~3 KB per file read (1.4 GB over 500k files)
+        want = st.st_size + 1
+        while chunk := os.read(fd, want):
             chunks.append(chunk)
+            want = 1 << 16  # the file grew while it was read: read on
     finally:
         os.close(fd)
     return b"".join(chunks), datetime.fromtimestamp(mtime, timezone.utc)
@@ -62,3 +67,12 @@ def mapped(path: str | os.PathLike[str]) -> Iterator[Buffer]:
             yield m
     finally:
         os.close(fd)
+
+
+def release(data: Buffer, upto: int) -> None:
+    """Let go of the mapped pages before ``upto``: a reader done with them keeps its memory
+    bounded however large the file (they stay in the page cache, and come back if read)."""
+    if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        upto -= upto % mmap.PAGESIZE
+        if upto > 0:
+            data.madvise(mmap.MADV_DONTNEED, 0, upto)

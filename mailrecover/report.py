@@ -39,20 +39,16 @@ def write_html(ws: Workspace, data: dict[str, Any], path: str) -> None:
 def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
     db = ws.db
     copies = db.execute("SELECT count(*) FROM copies WHERE account = ?", (account,)).fetchone()[0]
-    messages, quarantined = db.execute(
-        "SELECT count(*), coalesce(sum(status = 'quarantined'), 0) FROM messages WHERE account = ?",
+    folders: dict[str, int] = {}
+    messages = quarantined = deleted = 0
+    for folder, n, held, gone in db.execute(  # one pass over the account's folder index
+        "SELECT folder, count(*), sum(status = 'quarantined'), "
+        "sum(',' || flags || ',' LIKE '%,deleted,%') FROM messages WHERE account = ? "
+        "GROUP BY folder ORDER BY folder",
         (account,),
-    ).fetchone()
-    folders = dict(
-        db.execute(
-            "SELECT folder, count(*) FROM messages WHERE account = ? GROUP BY folder ORDER BY folder",
-            (account,),
-        ).fetchall()
-    )
-    deleted = db.execute(
-        "SELECT count(*) FROM messages WHERE account = ? AND ',' || flags || ',' LIKE '%,deleted,%'",
-        (account,),
-    ).fetchone()[0]
+    ):
+        folders[folder] = n
+        messages, quarantined, deleted = messages + n, quarantined + held, deleted + gone
     problems = db.execute("SELECT count(*) FROM problems WHERE account = ?", (account,)).fetchone()[0]
     conflicts = [
         {"message_id": mid, "messages": n}
@@ -63,8 +59,9 @@ def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
     ]
     sources = dict(
         db.execute(
-            "SELECT l.location, count(*) FROM copies c JOIN locations l ON l.id = c.location_id "
-            "WHERE c.account = ? GROUP BY l.location ORDER BY l.location",
+            "SELECT l.location, sum(n) FROM (SELECT location_id, count(*) AS n FROM copies "
+            "WHERE account = ? GROUP BY location_id) JOIN locations l ON l.id = location_id "
+            "GROUP BY l.location ORDER BY l.location",
             (account,),
         ).fetchall()
     )

@@ -22,13 +22,18 @@ def ensure_merged(ws: Workspace, account: str | None = None) -> set[str]:
     """Merge and check every account (or one) whose copies changed since its last merge,
     and check any whose messages were merged but never checked (a run killed in between);
     returns the accounts checked now."""
-    stale = {r[0] for r in ws.db.execute(
-        "SELECT DISTINCT c.account FROM copies c LEFT JOIN accounts a ON a.account = c.account "
-        "WHERE a.merged IS NULL"
-    )}  # fmt: skip
+    merged = {a for a, when in ws.db.execute("SELECT account, merged FROM accounts") if when}
+    names = [account] if account is not None else ws.accounts()  # index seeks, not a scan of copies
+    stale = {
+        n for n in names if n not in merged
+        and ws.db.execute("SELECT 1 FROM copies WHERE account = ? LIMIT 1", (n,)).fetchone()
+    }  # fmt: skip
     unchecked = {
-        r[0] for r in ws.db.execute("SELECT DISTINCT account FROM messages WHERE status = 'unchecked'")
-    }
+        n for n in names
+        if ws.db.execute(
+            "SELECT 1 FROM messages WHERE account = ? AND status = 'unchecked' LIMIT 1", (n,)
+        ).fetchone()
+    }  # fmt: skip
     checked = set()
     for name in sorted(stale | unchecked):
         if account is None or name == account:

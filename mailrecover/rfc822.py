@@ -6,6 +6,7 @@ These never raise on damaged input: broken mail is what a recovery is made of.
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 import unicodedata
 from datetime import datetime, timezone
@@ -77,42 +78,42 @@ def remove_fields(raw: bytes, names: set[str]) -> bytes:
     return b"".join(out) + raw[end:]
 
 
+_JIS_SWITCH = re.compile(rb"\x1b(\$B|\$@|\(B|\(J|\(I)")
+_JIS_PAIR = re.compile(rb"[\x21-\x7e]{2}")
+_KANA = bytes(range(0x21)) + bytes(range(0xA1, 0xE0)) + bytes(range(0x60, 0x100))
+
+
+def _jis_pair_as_sjis(m: re.Match[bytes]) -> bytes:
+    j1, j2 = m.group()
+    s1 = ((j1 - 0x21) >> 1) + 0x81
+    if s1 > 0x9F:
+        s1 += 0x40
+    s2 = j2 + 0x1F + (1 if j2 >= 0x60 else 0) if j1 % 2 else j2 + 0x7E
+    return bytes((s1, s2))
+
+
 def _iso2022jp_as_cp932(data: bytes) -> str:
-    """Decode ISO-2022-JP written by Windows, whose JIS pairs may be CP932-only (①, ㈱)."""
-    out = bytearray()
-    mode = "ascii"
-    i, n = 0, len(data)
-    while i < n:
-        b = data[i]
-        if b == 0x1B and i + 2 < n:
-            seq = data[i + 1 : i + 3]
-            if seq in (b"$B", b"$@"):
-                mode, i = "jis", i + 3
-                continue
-            if seq in (b"(B", b"(J"):
-                mode, i = "ascii", i + 3
-                continue
-            if seq == b"(I":
-                mode, i = "kana", i + 3
-                continue
-        if mode == "jis" and 0x21 <= b <= 0x7E and i + 1 < n and 0x21 <= data[i + 1] <= 0x7E:
-            j1, j2 = b, data[i + 1]
-            s1 = ((j1 - 0x21) >> 1) + 0x81
-            if s1 > 0x9F:
-                s1 += 0x40
-            if j1 % 2:
-                s2 = j2 + 0x1F + (1 if j2 >= 0x60 else 0)
-            else:
-                s2 = j2 + 0x7E
-            out += bytes((s1, s2))
-            i += 2
-            continue
-        if mode == "kana" and 0x21 <= b <= 0x5F:
-            out.append(b + 0x80)
-        else:
-            out.append(b)
-        i += 1
-    return out.decode("cp932", "replace")
+    """Decode ISO-2022-JP written by Windows, whose JIS pairs may be CP932-only (①, ㈱).
+
+    Each run between escape sequences is mapped as a whole: JIS pairs to Shift_JIS in
+    kanji mode, half-width katakana moved up in kana mode, everything else kept.
+    """
+    out = []
+    mode = b"(B"
+    pos = 0
+    for m in _JIS_SWITCH.finditer(data):
+        out.append(_jis_run(data[pos : m.start()], mode))
+        mode, pos = m.group(1), m.end()
+    out.append(_jis_run(data[pos:], mode))
+    return b"".join(out).decode("cp932", "replace")
+
+
+def _jis_run(run: bytes, mode: bytes) -> bytes:
+    if mode in (b"$B", b"$@"):
+        return _JIS_PAIR.sub(_jis_pair_as_sjis, run)
+    if mode == b"(I":
+        return run.translate(_KANA)
+    return run
 
 
 def decode_text(data: bytes, charset: str | None) -> str:
@@ -208,8 +209,13 @@ def normalize_address(addr: str) -> str:
 
 def addresses(value: bytes) -> list[str]:
     """Normalised addresses in a raw header value (To, Delivered-To, …)."""
+    return list(_addresses(value))
+
+
+@functools.lru_cache(maxsize=4096)  # a mailbox's senders and recipients repeat
+def _addresses(value: bytes) -> tuple[str, ...]:
     text = decode_header_value(value)
-    return [normalize_address(a) for _, a in getaddresses([text]) if "@" in a]
+    return tuple(normalize_address(a) for _, a in getaddresses([text]) if "@" in a)
 
 
 def parse_date(value: bytes | str | None) -> datetime | None:

@@ -16,12 +16,12 @@ def test_created_private_whatever_the_umask(tmp_path):
     old = os.umask(0)
     try:
         with Workspace(tmp_path / "ws") as ws:
-            digest = ws.blobs.put(b"hello")
+            blob_file = ws.blobs.path(ws.blobs.put(b"hello"))
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "ws").stat().st_mode) == 0o700
     assert stat.S_IMODE((tmp_path / "ws" / "workspace.db").stat().st_mode) == 0o600
-    assert stat.S_IMODE(ws.blobs.path(digest).stat().st_mode) == 0o600
+    assert stat.S_IMODE(blob_file.stat().st_mode) == 0o600
 
 
 def test_identical_bytes_are_kept_once(tmp_path):
@@ -50,3 +50,45 @@ def test_journal_states_survive_reopening(tmp_path):
         j = ws.journal("maildir:/x")
         assert (j.state("k1"), j.ref("k1"), j.state("k2"), j.state("k3")) == ("done", "cur/a", "done", None)
         assert ws.journal("mbox:/y").state("k1") is None
+
+
+def test_bytes_kept_one_file_each_by_older_workspaces_are_still_found(tmp_path):
+    import hashlib
+    import sqlite3
+
+    from mailrecover.workspace import _m001_core
+
+    ws_dir = tmp_path / "ws"
+    ws_dir.mkdir()
+    db = sqlite3.connect(ws_dir / "workspace.db", isolation_level=None)
+    db.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied TEXT)")
+    _m001_core(db)
+    db.execute("INSERT INTO migrations VALUES ('001_core', 'then')")
+    db.close()
+    old = b"From: old@example.com\n\nkept before packs\n"
+    digest = hashlib.sha256(old).hexdigest()
+    loose = ws_dir / "blobs" / digest[:2] / digest[2:4] / digest
+    loose.parent.mkdir(parents=True)
+    loose.write_bytes(old)
+    with Workspace(ws_dir) as ws:
+        assert ws.raw(digest) == old
+        assert ws.blobs.put(old) == digest
+        assert ws.blobs.path(digest) == loose
+        new = ws.blobs.put(b"new bytes")
+        assert ws.raw(new) == b"new bytes"
+    assert [p.stat().st_size for p in (ws_dir / "blobs" / "packs").iterdir()] == [len(b"new bytes")]
+
+
+def test_a_batch_that_never_commits_leaves_no_name_without_bytes(tmp_path):
+    with Workspace(tmp_path / "ws") as ws:
+        ws.db.execute("BEGIN")
+        digest = ws.blobs.put(b"in an unfinished batch")
+        ws.db.execute("ROLLBACK")
+        assert ws.db.execute("SELECT count(*) FROM blobs").fetchone()[0] == 0
+        with pytest.raises(WorkspaceError):
+            ws.raw(digest)
+        ws.db.execute("BEGIN")
+        assert ws.blobs.put(b"in an unfinished batch") == digest  # written again, now named
+        ws.commit()
+    with Workspace(tmp_path / "ws") as ws:
+        assert ws.raw(digest) == b"in an unfinished batch"

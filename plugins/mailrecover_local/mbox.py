@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import Buffer, mapped, read_head
+from mailrecover.readonly import Buffer, mapped, read_head, release
 from mailrecover.rfc822 import header_end, header_fields, remove_fields
 
 __all__ = ["MboxPlugin", "client_flags", "split_mbox", "CLIENT_FIELDS"]
@@ -31,6 +31,8 @@ _KNOWN = (
     b"x-original-to", b"reply-to", b"cc", b"status",
 )  # fmt: skip
 _QUOTED_FROM = re.compile(rb"^>(>*From )", re.M)
+_CONTENT_LENGTH = re.compile(rb"content-length", re.I)
+_RELEASE_EVERY = 32 << 20  # bytes of a mapped file read before its pages are let go
 
 #: Header fields that carry one client's bookkeeping, not the message; turned into flags.
 CLIENT_FIELDS = {
@@ -75,14 +77,26 @@ def _line_end(data: Buffer, pos: int) -> int:
     return len(data) if nl < 0 else nl + 1
 
 
+def _header_end_in(data: Buffer, start: int, limit: int) -> int:
+    """``header_end`` of ``data[start:limit]``, as an offset in ``data``, without copying it."""
+    if data[start : start + 1] == b"\n":
+        return start + 1
+    if data[start : start + 2] == b"\r\n":
+        return start + 2
+    ends = [k + d for k, d in ((data.find(b"\n\n", start, limit), 2), (data.find(b"\n\r\n", start, limit), 3)) if k >= 0]
+    return min(ends) if ends else limit
+
+
 def _content_length_end(data: Buffer, start: int) -> int | None:
     """Where Content-Length says this message (starting at ``start``) ends, if believable."""
     head_limit = min(len(data), start + 65536)
-    head = bytes(data[start:head_limit])
-    body = header_end(head)
-    if body >= len(head) and head_limit < len(data):
+    body = _header_end_in(data, start, head_limit) - start
+    if start + body >= head_limit and head_limit < len(data):
         return None
-    for name, value in header_fields(head[:body]):
+    head = bytes(data[start : start + body])
+    if not _CONTENT_LENGTH.search(head):
+        return None  # the common case: no such field, and no need to split the header
+    for name, value in header_fields(head):
         if name == "content-length":
             try:
                 length = int(value.strip())
@@ -231,11 +245,14 @@ class MboxPlugin:
             yield Problem(ProblemKind.UNREADABLE, location, "", f"cannot read: {e.strerror or e}")
 
     def _read(self, location: str, data: Buffer, folder: str, context: ReadContext) -> Iterator[Finding]:
-        done = 0
+        done = released = 0
         try:
             for offset, _sep, raw, cut_off in split_mbox(data):
                 context.advance(offset - done)
                 done = offset
+                if offset - released >= _RELEASE_EVERY:
+                    release(data, offset)
+                    released = offset
                 fields = header_fields(raw)
                 if _is_folder_data(fields):
                     continue  # server bookkeeping, not mail; nothing is lost

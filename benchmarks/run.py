@@ -1,0 +1,275 @@
+"""One command: gather, merge, restore and report on a generated corpus, beside mdedup.
+
+``python3 -m benchmarks.run --size 10k`` generates the corpus if it is not there yet
+(``benchmarks/data/10k``), installs mail-deduplicate from PyPI into its own venv
+(``benchmarks/data/mdedup-venv``, never into the project's environment), then runs each
+stage as its own process and prints wall time, copies/s, MB/s and peak RSS (the whole
+process tree, pool workers included), and checks what each tool restored against the
+corpus' ``expected.tsv``.  Results are also written to ``benchmarks/data/results-SIZE.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .corpus import ACCOUNT, generate
+
+__all__ = ["main"]
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "benchmarks" / "data"
+SIZES = {"1k": 1_000, "10k": 10_000, "100k": 100_000, "1m": 1_000_000}
+MDEDUP = "mail-deduplicate==9.4.0"
+
+
+@dataclass
+class Stage:
+    name: str
+    seconds: float
+    peak_rss_mb: float  # the whole process tree at its largest
+    items: int  # copies read, or messages written
+    megabytes: float
+    status: int
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def per_second(self) -> float:
+        return self.items / self.seconds if self.seconds else 0.0
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and all its descendants."""
+    total = 0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def _run(name: str, argv: list[str], env: dict[str, str], items: int, megabytes: float,
+         log: Path) -> Stage:  # fmt: skip
+    peak = 0
+    with open(log, "wb") as out:
+        start = time.monotonic()
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+        stop = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not stop.is_set():
+                peak = max(peak, _tree_rss(proc.pid))
+                stop.wait(0.05)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.monotonic() - start
+        stop.set()
+        sampler.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    peak = max(peak, usage.ru_maxrss * 1024)
+    return Stage(name, seconds, peak / 1e6, items, megabytes, proc.returncode,
+                 {"cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1)})  # fmt: skip
+
+
+def _checkout_env() -> dict[str, str]:
+    """An environment where ``python3 -m mailrecover`` is this checkout with its plugins."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    dist = DATA / ".checkout-dist"
+    info = dist / "mailrecover-0+checkout.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mailrecover\nVersion: 0+checkout\n")
+    lines = []
+    for group, eps in project.get("entry-points", {}).items():
+        lines.append(f"[{group}]")
+        lines += [f"{n} = {t}" for n, t in eps.items()]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(dist), str(REPO), str(REPO / "plugins")])
+    env.pop("MAILRECOVER_PLUGINS", None)
+    return env
+
+
+def _mdedup() -> Path:
+    venv = DATA / "mdedup-venv"
+    exe = venv / "bin" / "mdedup"
+    if not exe.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", MDEDUP], check=True)
+    return exe
+
+
+def _header_value(path: Path, name: bytes) -> bytes | None:
+    with open(path, "rb") as f:
+        head = f.read(65536)
+    m = re.search(rb"(?im)^" + name + rb":[ \t]*(\S+)", head.split(b"\r\n\r\n")[0].split(b"\n\n")[0])
+    return m.group(1) if m else None
+
+
+def _restored(root: Path) -> tuple[dict[int, list[tuple[str, str]]], int]:
+    """Bench id -> [(Maildir++ folder, flags)] for every message under a Maildir++ root."""
+    found: dict[int, list[tuple[str, str]]] = {}
+    files = 0
+    for dirpath, _dirs, names in os.walk(root):
+        here = Path(dirpath)
+        if here.name not in ("cur", "new"):
+            continue
+        folder = "INBOX" if here.parent == root else here.parent.name[1:]
+        for name in names:
+            files += 1
+            flags = name.rsplit(":2,", 1)[1] if ":2," in name else ""
+            value = _header_value(here / name, b"X-Bench-Id")
+            if value is not None:
+                found.setdefault(int(value), []).append((folder, "".join(sorted(flags))))
+    return found, files
+
+
+def check(corpus: Path, restored_root: Path) -> dict[str, int]:
+    """How a restored Maildir++ tree compares with what the corpus says it must hold."""
+    found, files = _restored(restored_root)
+    expected: dict[int, tuple[str, str]] = {}
+    with open(corpus / "expected.tsv", encoding="utf-8") as f:
+        for line in f:
+            n, folder, flags = line.rstrip("\n").split("\t")
+            expected[int(n)] = (folder, flags)
+    missing = sum(1 for n in expected if n not in found)
+    restored_twice = sum(len(v) - 1 for v in found.values())
+    folders_ok = sum(1 for n, v in found.items() if n in expected and v[0][0] == expected[n][0])
+    flags_ok = sum(1 for n, v in found.items() if n in expected and v[0][1] == expected[n][1])
+    return {
+        "expected": len(expected),
+        "files": files,
+        "distinct": len(found),
+        "missing": missing,
+        "extra_copies": restored_twice,
+        "folder_right": folders_ok,
+        "flags_right": flags_ok,
+    }
+
+
+def _facts(corpus: Path) -> dict[str, int]:
+    return {k: int(v) for k, v in (line.split("\t") for line in (corpus / "corpus.txt").read_text().splitlines())}
+
+
+def _sources(corpus: Path) -> tuple[list[str], list[str]]:
+    """Locations for mailrecover, and the same files named the way mdedup takes them."""
+    src = corpus / "sources"
+    tb = src / "thunderbird" / "Local Folders"
+    ours = [str(tb), str(src / "backup" / "Maildir"), str(src / "saved-mail")]
+    mboxes = sorted(str(p) for p in tb.rglob("*") if p.is_file() and p.suffix == "" and p.stat().st_size)
+    return ours, [*mboxes, str(src / "backup" / "Maildir"), str(src / "saved-mail")]
+
+
+def _load() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def run(size: str, *, mdedup: bool = True, jobs: int | None = None) -> dict[str, object]:
+    corpus = DATA / size
+    if not (corpus / "corpus.txt").exists():
+        shutil.rmtree(corpus, ignore_errors=True)
+        generate(corpus, SIZES[size])
+    facts = _facts(corpus)
+    copies, mb = facts["copies"], facts["bytes"] / 1e6
+    work = DATA / f"run-{size}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    env = _checkout_env()
+    if jobs is not None:
+        env["MAILRECOVER_JOBS"] = str(jobs)
+    ws, out = work / "workspace", work / "restored"
+    ours, theirs = _sources(corpus)
+    mr = [sys.executable, "-m", "mailrecover", "--workspace", str(ws), "-q"]
+    load_before = _load()
+    stages = [
+        _run("gather", [*mr, "gather", "--account", ACCOUNT, *ours], env, copies, mb, work / "gather.log"),
+        _run("merge", [sys.executable, "-m", "benchmarks.stage", "merge", str(ws)], env, copies, mb,
+             work / "merge.log"),  # fmt: skip
+        _run("restore", [*mr, "restore", "--account", ACCOUNT, "--to", f"maildir:{out}"], env,
+             0, 0.0, work / "restore.log"),  # fmt: skip
+        _run("report", [*mr, "--json", "report"], env, copies, mb, work / "report.log"),
+    ]
+    written = sum(1 for _ in out.rglob("*") if _.parent.name == "cur")
+    out_mb = sum(p.stat().st_size for p in out.rglob("*") if p.parent.name == "cur") / 1e6
+    stages[2].items, stages[2].megabytes = written, out_mb
+    ours_check = check(corpus, out)
+    result: dict[str, object] = {
+        "size": size, "corpus": facts, "cores": os.cpu_count(), "load_before": load_before,
+        "stages": [asdict(s) | {"per_second": round(s.per_second)} for s in stages],
+        "mailrecover_check": ours_check,
+    }  # fmt: skip
+    if mdedup:
+        exe = _mdedup()
+        md_out = work / "mdedup"
+        argv = [str(exe), "--no-config", "--no-progress", "--color=never", "-s", "select-one",
+                "-a", "copy-selected", "-e", "maildir", "-E", str(md_out), *theirs]  # fmt: skip
+        md = _run("mdedup", argv, dict(os.environ), copies, mb, work / "mdedup.log")
+        md.items = copies
+        result["mdedup"] = asdict(md) | {"per_second": round(md.per_second)}
+        result["mdedup_check"] = check(corpus, md_out) if md_out.exists() else {}
+    result["load_after"] = _load()
+    (DATA / f"results-{size}.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _print(result: dict[str, object]) -> None:
+    facts = result["corpus"]
+    assert isinstance(facts, dict)
+    print(f"corpus {result['size']}: {facts['copies']:,} copies of {facts['distinct']:,} mails, "
+          f"{facts['bytes'] / 1e6:,.0f} MB; {result['cores']} cores; "
+          f"load {result['load_before']} before, {result['load_after']} after")  # fmt: skip
+    print(f"{'stage':<22}{'seconds':>9}{'per s':>9}{'MB/s':>8}{'peak RSS MB':>13}{'cpu s':>8}")
+    rows = list(result["stages"])  # type: ignore[call-overload]
+    total = sum(s["seconds"] for s in rows if s["name"] in ("gather", "merge", "restore"))
+    for s in rows:
+        mbs = s["megabytes"] / s["seconds"] if s["seconds"] else 0
+        print(f"mailrecover {s['name']:<10}{s['seconds']:>9.1f}{s['per_second']:>9,}{mbs:>8.1f}"
+              f"{s['peak_rss_mb']:>13.0f}{s['extra']['cpu_seconds']:>8}")  # fmt: skip
+    print(f"{'mailrecover total':<22}{total:>9.1f}   (gather + merge + restore)")
+    md = result.get("mdedup")
+    if isinstance(md, dict):
+        mbs = md["megabytes"] / md["seconds"] if md["seconds"] else 0
+        print(f"{'mdedup copy-selected':<22}{md['seconds']:>9.1f}{md['per_second']:>9,}{mbs:>8.1f}"
+              f"{md['peak_rss_mb']:>13.0f}{md['extra']['cpu_seconds']:>8}")  # fmt: skip
+        print(f"speed-up: {md['seconds'] / total:.2f}x (mdedup wall time / mailrecover gather+merge+restore)")
+    for who in ("mailrecover_check", "mdedup_check"):
+        c = result.get(who)
+        if isinstance(c, dict) and c:
+            print(f"{who.split('_')[0]}: {c['distinct']:,} of {c['expected']:,} mails restored "
+                  f"({c['missing']} missing, {c['extra_copies']} restored twice, {c['files']:,} files); "
+                  f"folder right {c['folder_right']:,}, flags right {c['flags_right']:,}")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="mailrecover speed and memory, beside mdedup")
+    p.add_argument("--size", choices=sorted(SIZES), action="append", help="corpus size (repeatable)")
+    p.add_argument("--no-mdedup", action="store_true", help="skip the mdedup comparison")
+    p.add_argument("--jobs", type=int, help="fingerprinting processes (default: one per core)")
+    args = p.parse_args(argv)
+    for size in args.size or ["10k"]:
+        _print(run(size, mdedup=not args.no_mdedup, jobs=args.jobs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""The single-part fast path of the body fingerprint gives exactly what the full parse gives."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from mailrecover_local.mbox import split_mbox
+
+from benchmarks.corpus import generate
+from mailrecover import merge
+from mailrecover.rfc822 import header_end
+
+
+def _full_path(raw: bytes) -> str:
+    """The body fingerprint as it is computed without any fast path."""
+    try:
+        return merge._mime_fingerprint(raw)
+    except Exception:
+        body = raw[header_end(raw) :].replace(b"\r\n", b"\n")
+        return merge._digest("raw", hashlib.sha256(body).hexdigest())
+
+
+def _corpus_copies(root: Path) -> list[bytes]:
+    raws = []
+    for dirpath, _dirs, files in os.walk(root / "sources"):
+        for name in sorted(files):
+            data = (Path(dirpath) / name).read_bytes()
+            if data.startswith(b"From "):
+                raws += [raw for _off, _sep, raw, _cut in split_mbox(data)]
+            elif data:
+                raws.append(data)
+    return raws
+
+
+def test_fast_and_full_path_agree_on_the_generated_corpus(tmp_path):
+    generate(tmp_path / "corpus", 400)
+    raws = _corpus_copies(tmp_path / "corpus")
+    assert len(raws) >= 400
+    fast = 0
+    for raw in raws:
+        quick = merge._single_part_fingerprint(raw)
+        if quick is not None:
+            fast += 1
+            assert quick == merge._mime_fingerprint(raw)
+        assert merge._body_fingerprint(raw) == _full_path(raw)
+    assert fast >= 0.7 * len(raws)  # the fast path is really taken for single-part mail
+
+
+_HEADER_LINES = st.sampled_from([
+    b"From: a@example.com", b"Content-Type: text/plain;", b" charset=koi8-r", b"\tcharset=iso-2022-jp",
+    b"Content-Type: multipart/mixed; boundary=b", b"Content-Type: message/rfc822",
+    b"Content-Transfer-Encoding: base64", b"Content-Transfer-Encoding:", b"\tbase64",
+    b"Content-Transfer-Encoding: quoted-printable", b"Content-Disposition: attachment; filename=a.txt",
+    b"CONTENT-TYPE: Application/PDF", b"content-type : text/html", b"From someone", b":empty name",
+    b"not a header", b"X-Odd: \x0bvertical", b"X-Odd: bare\rcr", b"X-8bit: \xe3\x81\x82",
+])  # fmt: skip
+_BODY_LINES = st.sampled_from([
+    b"", b"--b", b"--b--", b"SGVsbG8gd29ybGQ=", b"\xc1\xc2\xd7", b"=E3=81=82=", b">From quoted",
+    b"\x1b$B$\"\x1b(B", b" folded", b"From the start",
+])  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_HEADER_LINES, max_size=7), st.booleans(), st.lists(_BODY_LINES, max_size=4),
+       st.sampled_from([b"\n", b"\r\n", b"\r"]))  # fmt: skip
+@example([b"Content-Type: text/plain;", b" charset=koi8-r"], True, [b"\xc1\xc2\xd7"], b"\n")
+@example([b"From: a@example.com", b"From someone"], True, [b"SGVsbG8gd29ybGQ="], b"\r\n")
+@example([b"Content-Transfer-Encoding: base64", b"Content-Type: text/plain;", b"\tcharset=iso-2022-jp"],
+         False, [b"gqCCoA=="], b"\n")  # fmt: skip
+def test_fast_path_never_differs_from_the_full_parse(header, blank, body, eol):
+    raw = eol.join(header + ([b""] if blank else []) + body) + eol
+    assert merge._body_fingerprint(raw) == _full_path(raw)
+
+
+def test_cases_the_fast_path_leaves_to_the_parser():
+    assert merge._single_part_fingerprint(b"Content-Type: multipart/mixed; boundary=b\n\n--b--\n") is None
+    assert merge._single_part_fingerprint(b"Content-Type: message/rfc822\n\nFrom: x\n\nhi\n") is None
+    assert merge._single_part_fingerprint(b"Subject: a\x0bb\n\nbody\n") is None
+    assert merge._single_part_fingerprint(b"Subject: a\rb\n\nbody\n") is None
+    # the parser moves a 'From ' line that ends the header into the body
+    raw = b"Subject: a\nFrom someone\n\nbody\n"
+    assert merge._single_part_fingerprint(raw) is None
+    assert merge._body_fingerprint(raw) == _full_path(raw)
+    assert merge._single_part_fingerprint(b"Subject: a\n\nbody\n") == merge._mime_fingerprint(b"Subject: a\n\nbody\n")

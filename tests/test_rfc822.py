@@ -1,0 +1,53 @@
+"""The forgiving decoders: the run-based ISO-2022-JP fallback maps exactly what a byte walk maps."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mailrecover.rfc822 import _iso2022jp_as_cp932, decode_text
+
+
+def _byte_walk(data: bytes) -> str:
+    """The mapping spelled out one byte at a time: the reference for the fast version."""
+    out = bytearray()
+    mode = "ascii"
+    i, n = 0, len(data)
+    while i < n:
+        b = data[i]
+        if b == 0x1B and i + 2 < n:
+            seq = data[i + 1 : i + 3]
+            modes = {b"$B": "jis", b"$@": "jis", b"(B": "ascii", b"(J": "ascii", b"(I": "kana"}
+            if seq in modes:
+                mode, i = modes[seq], i + 3
+                continue
+        if mode == "jis" and 0x21 <= b <= 0x7E and i + 1 < n and 0x21 <= data[i + 1] <= 0x7E:
+            j1, j2 = b, data[i + 1]
+            s1 = ((j1 - 0x21) >> 1) + 0x81
+            s1 += 0x40 if s1 > 0x9F else 0
+            s2 = j2 + 0x1F + (1 if j2 >= 0x60 else 0) if j1 % 2 else j2 + 0x7E
+            out += bytes((s1, s2))
+            i += 2
+            continue
+        out.append(b + 0x80 if mode == "kana" and 0x21 <= b <= 0x5F else b)
+        i += 1
+    return out.decode("cp932", "replace")
+
+
+_PIECES = st.sampled_from([
+    b"\x1b$B", b"\x1b$@", b"\x1b(B", b"\x1b(J", b"\x1b(I", b"\x1b", b"$", b"(", b"!", b"~", b"-!",
+    b"!!", b"\x7f", b"\x80", b"_", b"`", b"\n", b"\xa0", b"a", b" ", b"$\"", b"-5",
+])  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_PIECES, max_size=16))
+def test_iso2022jp_fallback_matches_the_byte_walk(pieces):
+    data = b"".join(pieces)
+    assert _iso2022jp_as_cp932(data) == _byte_walk(data)
+
+
+def test_windows_iso2022jp_with_cp932_only_characters():
+    # ① (NEC row 13) and ～ as Windows writes them in ISO-2022-JP
+    data = b"\x1b$B-!!A\x1b(B ok"
+    assert decode_text(data, "iso-2022-jp") == "①～ ok"
