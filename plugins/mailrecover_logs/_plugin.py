@@ -139,6 +139,5 @@ class LogPlugin:
             if self.owns(line):
                 yield from parser.feed(line)
         yield from parser.close()
-        for source, position, reason, truncated in stream.problems:
-            kind = ProblemKind.TRUNCATED if truncated else ProblemKind.DAMAGED
+        for source, position, reason, kind in stream.problems:
             yield Problem(kind, source, position, reason)

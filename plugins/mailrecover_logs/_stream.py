@@ -16,6 +16,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 
+from mailrecover.limits import LimitExceeded, exceeded
+from mailrecover.limits import current as current_limits
+from mailrecover.model import ProblemKind
 from mailrecover.readonly import open_readonly
 
 __all__ = [
@@ -160,9 +163,14 @@ def _raw_lines(path: str) -> Iterator[bytes]:
         gzipped = raw.read(2) == b"\x1f\x8b"
         raw.seek(0)
         f: io.BufferedIOBase
+        maximum = current_limits().max_decompressed_bytes if gzipped else None
+        total = 0
         with (gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else io.BufferedReader(raw, 1 << 20)) as f:
             skipping = False
             while line := f.readline(_MAX_LINE):
+                total += len(line)
+                if maximum is not None and total > maximum:  # a gzip bomb costs time only this far
+                    raise LimitExceeded(exceeded("max_decompressed_bytes", total, maximum, "the rest was not read"))
                 if skipping:  # the rest of an overlong line
                     skipping = not line.endswith(b"\n")
                     continue
@@ -194,7 +202,7 @@ def first_lines(path: str, count: int, reference: datetime | None = None) -> tup
             budget -= len(raw)
             if n >= count * 20 or budget < 0:
                 break
-    except (OSError, EOFError, zlib.error, UnicodeError):
+    except (OSError, EOFError, zlib.error, UnicodeError, LimitExceeded):
         pass
     return found, starts_as_log
 
@@ -267,7 +275,7 @@ class Stream:
     markers: tuple[bytes, ...] = ()  # when given, only lines holding one of these are parsed
 
     def __post_init__(self) -> None:
-        self.problems: list[tuple[str, str, str, bool]] = []
+        self.problems: list[tuple[str, str, str, ProblemKind]] = []
         self._wanted = re.compile(b"|".join(re.escape(m) for m in self.markers)) if self.markers else None
 
     def __iter__(self) -> Iterator[LogLine]:
@@ -298,9 +306,13 @@ class Stream:
                     continue
                 yield LogLine(log.path, n, *parsed)
         except (EOFError, zlib.error, gzip.BadGzipFile) as e:
-            self.problems.append((log.path, str(n + 1), f"compressed data cut off or damaged after line {n}: {e}", True))
+            self.problems.append((log.path, str(n + 1), f"compressed data cut off or damaged after line {n}: {e}",
+                                  ProblemKind.TRUNCATED))  # fmt: skip
+        except LimitExceeded as e:
+            self.problems.append((log.path, str(n + 1), str(e), ProblemKind.LIMIT))
         except OSError as e:
-            self.problems.append((log.path, str(n + 1), f"cannot read after line {n}: {e.strerror or e}", False))
+            self.problems.append((log.path, str(n + 1), f"cannot read after line {n}: {e.strerror or e}",
+                                  ProblemKind.DAMAGED))  # fmt: skip
         self.advance(done)
         if garbage:
-            self.problems.append((log.path, "", f"{garbage} line(s) without a timestamp skipped", False))
+            self.problems.append((log.path, "", f"{garbage} line(s) without a timestamp skipped", ProblemKind.DAMAGED))

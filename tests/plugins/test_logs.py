@@ -169,6 +169,21 @@ def test_truncated_gzip_keeps_what_came_before(tmp_path: Path) -> None:
     assert "cut off" in problems[0].reason
 
 
+def test_a_gzip_bomb_stops_at_the_decompressed_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mails = scenario()[:3]
+    written = write_log(tmp_path, "postfix", mails, cuts=(datetime(2025, 12, 31),), gzip_older_than=1,
+                        noise=0, garbage=False)  # fmt: skip
+    older = written.files[0]
+    plain = gzip.decompress(older.read_bytes())
+    bomb = b"Dec 30 23:59:59 mail postfix/smtpd[77]: connect from x[198.51.100.1]\n" * 200_000  # 14 MB
+    older.write_bytes(gzip.compress(plain + bomb, mtime=0))
+    monkeypatch.setenv("MAILRECOVER_MAX_DECOMPRESSED_BYTES", str(len(plain) + (1 << 20)))
+    got, problems = _read(PostfixPlugin(), tmp_path)
+    assert sorted(got, key=_key) == sorted(written.expected, key=_key)  # what came before is kept
+    assert [(p.kind, p.source) for p in problems] == [(ProblemKind.LIMIT, str(older))]
+    assert "MAILRECOVER_MAX_DECOMPRESSED_BYTES" in problems[0].reason
+
+
 def test_garbage_and_overlong_lines(tmp_path: Path) -> None:
     log = tmp_path / "mail.log"
     good = "Mar  3 10:00:00 mail postfix/qmgr[1]: 0A1B2C3D4E: from=<a@example.net>, size=10, nrcpt=1 (queue active)\n"
