@@ -157,13 +157,17 @@ def _content_fields(head: bytes) -> email.message.Message:
     policy = email.policy.compat32
     msg = email.message.Message(policy=policy)
     field: list[bytes] | None = None  # lines of the field being read, if it is kept
+
+    def keep(lines: list[bytes] | None) -> None:
+        if lines is not None:
+            msg.set_raw(*policy.header_source_parse([x.decode("ascii", "surrogateescape") for x in lines]))
+
     for line in head.splitlines(keepends=True):
         if line[:1] in (b" ", b"\t"):
             if field is not None:
                 field.append(line)
             continue
-        if field is not None:
-            msg.__setitem__(*policy.header_source_parse([x.decode("ascii", "surrogateescape") for x in field]))
+        keep(field)
         field = None
         if line.startswith(b"From "):
             continue  # the envelope line, or a misplaced one the parser drops
@@ -171,8 +175,7 @@ def _content_fields(head: bytes) -> email.message.Message:
         if colon <= 0:
             continue
         field = [line] if line[:colon].lower() in _CONTENT_FIELDS else None
-    if field is not None:
-        msg.__setitem__(*policy.header_source_parse([x.decode("ascii", "surrogateescape") for x in field]))
+    keep(field)
     return msg
 
 
@@ -191,7 +194,6 @@ def _single_part_fingerprint(raw: bytes) -> str | None:
         return None
     msg.set_payload(raw[bounds[1] :].decode("ascii", "surrogateescape"))
     return _parts_fingerprint([msg])
-
 
 
 def _limit_reasons(raw: bytes, head_size: int, limits: Limits) -> list[str]:

@@ -35,12 +35,11 @@ def ensure_merged(ws: Workspace, account: str | None = None) -> set[str]:
         ).fetchone()
     }  # fmt: skip
     checked = set()
-    for name in sorted(stale | unchecked):
-        if account is None or name == account:
-            if name in stale:
-                merge_account(ws.db, name)
-            check_account(ws, name)
-            checked.add(name)
+    for name in sorted(stale | unchecked):  # both are drawn from ``names`` alone
+        if name in stale:
+            merge_account(ws.db, name)
+        check_account(ws, name)
+        checked.add(name)
     return checked
 
 
@@ -67,7 +66,9 @@ def _date(text: str | None) -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _placement(folder: str, flags: frozenset[Flag]) -> tuple[str, frozenset[Flag]]:
+def _placement(folder: str, flags_text: str) -> tuple[str, frozenset[Flag]]:
+    """Where a merged message goes and with which flags, from its stored folder and flags."""
+    flags = frozenset(Flag(f) for f in flags_text.split(",") if f)
     if Flag.DELETED in flags:
         return f"{DELETED_FOLDER}/{folder}", flags - {Flag.DELETED}
     return folder, flags
@@ -83,7 +84,7 @@ def outgoing(ws: Workspace, account: str, include_quarantined: bool = False) -> 
         (account, *statuses),
     )
     for key, folder, flags, date, message_id, blob in rows:
-        folder, flagset = _placement(folder, frozenset(Flag(f) for f in flags.split(",") if f))
+        folder, flagset = _placement(folder, flags)
         yield Outgoing(key=key, folder=folder, flags=flagset, date=_date(date),
                        raw=ws.raw(blob), message_id=message_id)  # fmt: skip
 
@@ -115,7 +116,7 @@ def restore(
         (account, "ok", "quarantined" if include_quarantined else "ok"),
     )
     for folder, flags, size in plan_rows:
-        folder, _ = _placement(folder, frozenset(Flag(f) for f in flags.split(",") if f))
+        folder, _ = _placement(folder, flags)
         result.folders[folder] = result.folders.get(folder, 0) + 1
         result.planned += 1
         result.bytes += size
