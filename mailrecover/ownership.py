@@ -38,6 +38,11 @@ same mail sent to both, one copy from a contaminated backup), the check makes an
 complete copy that names A, or names no one, the one restored, so no other customer's
 delivery headers travel into A's mailbox.  Completeness still comes first: a whole copy
 delivered to both is not traded for a cut-off one (nothing found is dropped).
+
+Verdicts are stored with the messages and hold until the account's copies change (then
+the merge and this check run again before the next report or restore).  A change to what
+this check decides must come with a workspace migration that sets every verdict back to
+``unchecked`` (as ``004_recheck_ownership`` does), so no verdict is older than the rules.
 """
 
 from __future__ import annotations

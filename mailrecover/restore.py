@@ -99,8 +99,7 @@ def restore(
     progress: Callable[[int], None] = lambda n: None,
     password: Callable[[str], str] | None = None,
 ) -> RestoreResult:
-    if account not in ensure_merged(ws, account):
-        check_account(ws, account)  # always, right before writing: whatever the target
+    ensure_merged(ws, account)  # every message checked against the current copies and rules
     target = open_target(spec, password=password) if isinstance(spec, str) else spec
     result = RestoreResult(target=target.description)
     for message_id, subject, reason in ws.db.execute(

@@ -313,12 +313,22 @@ def _m003_speed(db: sqlite3.Connection) -> None:
                 )
 
 
+def _m004_recheck_ownership(db: sqlite3.Connection) -> None:
+    """Verdicts made by an older ownership check are redone before the next report or restore.
+
+    A stored verdict holds until the account's copies change (gather clears ``merged``) or
+    the check's rules change; each change of the rules appends a step like this one.
+    """
+    db.execute("UPDATE messages SET status = 'unchecked' WHERE status != 'unchecked'")
+
+
 #: Numbered, named schema steps; each runs once, in order, and is recorded.
 #: Never edit a step that has shipped: workspaces made with it exist.  Append a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("001_core", _m001_core),
     ("002_delivery_lookup", _m002_delivery_lookup),
     ("003_speed", _m003_speed),
+    ("004_recheck_ownership", _m004_recheck_ownership),
 ]
 
 

@@ -21,7 +21,7 @@ from mailrecover.ownership import (
     quarantine_details,
     verdict,
 )
-from mailrecover.restore import outgoing, restore
+from mailrecover.restore import ensure_merged, outgoing, restore
 from mailrecover.rfc822 import header_fields
 from mailrecover.targets import Outgoing
 from mailrecover.workspace import Workspace
@@ -263,3 +263,19 @@ def test_a_whole_copy_delivered_to_both_wins_over_the_owners_cut_off_one(tmp_pat
         recorder = _Recorder()
         restore(ws, ACCOUNT, recorder)
     assert len(recorder.items) == 1 and recorder.items[0].raw.endswith(b"marker-whole\n")
+
+
+def test_a_verdict_made_by_older_rules_is_made_again_before_restoring(contaminated, tmp_path):
+    """Stored verdicts hold between runs; a workspace from before a change of the rules
+    (here: one whose verdicts wrongly let foreign mail through) is checked again."""
+    ws_path = tmp_path / "ws"
+    _run(ws_path, "gather", "--account", ACCOUNT, str(contaminated.root))
+    with Workspace(ws_path) as ws:
+        ensure_merged(ws, ACCOUNT)
+        ws.db.execute("UPDATE messages SET status = 'ok', reason = ''")  # what older rules decided
+        ws.db.execute("DELETE FROM migrations WHERE name = '004_recheck_ownership'")
+    with Workspace(ws_path) as ws:  # the migration runs on opening
+        recorder = _Recorder()
+        result = restore(ws, ACCOUNT, recorder)
+    assert {_marker(i.raw) for i in recorder.items} == set(contaminated.own)
+    assert result.quarantined == len(contaminated.foreign) == 4
