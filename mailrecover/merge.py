@@ -38,7 +38,6 @@ from .rfc822 import (
 __all__ = ["Summary", "flags_text", "merge_account", "summarize"]
 
 _QUOTED_FROM = re.compile(r"(?m)^>+(From )")
-_CONTAINER = re.compile(rb"(?i)content-type[ \t]*:[ \t\r\n]*(?:multipart/|message/rfc822)")
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,7 @@ def _raw_fingerprint(raw: bytes) -> str:
 
 def _body_fingerprint(raw: bytes) -> str:
     try:
-        fast = _single_part_fingerprint(raw)
+        fast = _fast_fingerprint(raw)
         return fast if fast is not None else _mime_fingerprint(raw)
     except Exception:  # mail the parser cannot walk is compared by its body bytes
         body = raw[header_end(raw) :].replace(b"\r\n", b"\n")
@@ -179,21 +178,106 @@ def _content_fields(head: bytes) -> email.message.Message:
     return msg
 
 
-def _single_part_fingerprint(raw: bytes) -> str | None:
-    """The body fingerprint of single-part mail without running the parser over it.
+def _fast_fingerprint(raw: bytes) -> str | None:
+    """The body fingerprint without running the parser over the body.
 
-    The content fields are read as the parser reads them and the body is handed over as
-    the parser would keep it (the exact bytes after the header), so the result is the
-    full path's.  None for multipart and message/* mail, which need the full parse.
+    The parts are cut out where the parser would cut them and their content fields read
+    as it reads them, so the result is the full path's.  None where the parser's way
+    with a damaged or unusual structure would take more than this scan follows.
+    """
+    leaves = _fast_leaves(raw, ())
+    return None if leaves is None else _parts_fingerprint(leaves)
+
+
+def _boundary_line(line: bytes, separator: bytes) -> str | None:
+    """'end' for a close boundary line, 'part' for a boundary between parts, else None.
+
+    What the parser accepts: the separator, ``--`` to close, blanks, the line ending.
+    """
+    if not line.startswith(separator):
+        return None
+    rest = line[len(separator) :].rstrip(b"\r\n")
+    if rest.startswith(b"--") and not rest[2:].strip(b" \t"):
+        return "end"
+    return None if rest.strip(b" \t") else "part"
+
+
+def _without_last_line_end(body: bytes) -> bytes:
+    """What the parser keeps of a part's body: the line ending before a boundary is the boundary's."""
+    return body[:-2] if body.endswith(b"\r\n") else body[:-1] if body.endswith((b"\n", b"\r")) else body
+
+
+def _line_starts(body: bytes, prefix: bytes, pos: int) -> Iterator[int]:
+    """Where lines that begin with ``prefix`` start, from ``pos`` (a line start) on; lines
+    break at CRLF, CR and LF, as in the parser's buffer."""
+    if body.startswith(prefix, pos):
+        yield pos
+    after_lf, after_cr = body.find(b"\n" + prefix, pos), body.find(b"\r" + prefix, pos)
+    while after_lf >= 0 or after_cr >= 0:
+        if after_cr < 0 or 0 <= after_lf < after_cr:
+            yield after_lf + 1
+            after_lf = body.find(b"\n" + prefix, after_lf + 1)
+        else:
+            yield after_cr + 1
+            after_cr = body.find(b"\r" + prefix, after_cr + 1)
+
+
+def _fast_leaves(raw: bytes, outer: tuple[bytes, ...]) -> list[email.message.Message] | None:
+    """The leaf parts of ``raw`` as the parser would store them, in its order.
+
+    ``outer`` holds the separators of the multiparts ``raw`` is a part of.  None for
+    message/* and multipart/digest content, a multipart without a boundary, a start or
+    close boundary, an empty part (two boundary lines in a row), or an outer boundary
+    line met inside a part.
     """
     bounds = _parser_header(raw)
     if bounds is None:
         return None
     msg = _content_fields(raw[: bounds[0]])
-    if msg.get_content_maintype() in ("multipart", "message"):
+    maintype = msg.get_content_maintype()
+    body = raw[bounds[1] :]
+    if maintype == "message" or msg.get_content_type() == "multipart/digest":
         return None
-    msg.set_payload(raw[bounds[1] :].decode("ascii", "surrogateescape"))
-    return _parts_fingerprint([msg])
+    if maintype != "multipart":
+        msg.set_payload((_without_last_line_end(body) if outer else body).decode("ascii", "surrogateescape"))
+        return [msg]
+    boundary = msg.get_boundary()
+    if boundary is None:
+        return None
+    try:
+        separator = b"--" + boundary.encode("ascii", "surrogateescape")
+    except UnicodeEncodeError:
+        return None  # a boundary no line of the message can hold (decoded from RFC 2231)
+
+    def next_boundary(pos: int) -> tuple[int, int, str | None]:
+        """The next boundary line from ``pos``: its start, its end, and what it is for
+        this multipart (None at an outer one, or at the end of the body)."""
+        for start in _line_starts(body, b"--", pos):
+            brk = body.find(b"\n", start)
+            end = len(body) if brk < 0 else brk + 1
+            cr = body.find(b"\r", start, end)
+            if 0 <= cr < end - 2 or (cr == end - 2 and body[cr + 1] != 0x0A):
+                end = cr + 1  # a bare CR ends the line
+            line = body[start:end]
+            kind = _boundary_line(line, separator)
+            if kind is not None:
+                return start, end, kind
+            if any(_boundary_line(line, o) for o in outer):
+                return start, end, None
+        return len(body), len(body), None
+
+    leaves: list[email.message.Message] = []
+    _, end, kind = next_boundary(0)
+    while kind == "part":
+        part_start = end
+        start, end, kind = next_boundary(part_start)
+        if kind is None or start == part_start:
+            return None  # cut short, an outer boundary inside, or an empty part
+        part = _fast_leaves(body[part_start:start], (*outer, separator))
+        if part is None:
+            return None
+        leaves += part
+    return leaves or None
 
 
 def _limit_reasons(raw: bytes, head_size: int, limits: Limits) -> list[str]:
@@ -205,7 +289,8 @@ def _limit_reasons(raw: bytes, head_size: int, limits: Limits) -> list[str]:
     if head_size > limits.max_header_bytes:
         reasons.append(exceeded("max_header_bytes", head_size, limits.max_header_bytes,
                                 "kept whole, summarised from the first part of its header"))  # fmt: skip
-    containers = sum(1 for _ in _CONTAINER.finditer(raw, 0, limits.max_message_bytes))
+    lowered = raw.lower()  # each container names one of these: their count bounds the depth
+    containers = lowered.count(b"multipart/") + lowered.count(b"message/rfc822")
     if containers <= limits.max_mime_depth and raw.count(b"\n--") <= limits.max_mime_parts:
         return reasons  # too few containers and boundary lines to cross either limit
     depth, parts = mime_shape(raw, stop_depth=limits.max_mime_depth)

@@ -79,17 +79,35 @@ def remove_fields(raw: bytes, names: set[str]) -> bytes:
 
 
 _JIS_SWITCH = re.compile(rb"\x1b(\$B|\$@|\(B|\(J|\(I)")
-_JIS_PAIR = re.compile(rb"[\x21-\x7e]{2}")
+_JIS_RUN = re.compile(rb"[\x21-\x7e]+")  # JIS pairs; other bytes (line breaks) stand between runs
 _KANA = bytes(range(0x21)) + bytes(range(0xA1, 0xE0)) + bytes(range(0x60, 0x100))
 
 
-def _jis_pair_as_sjis(m: re.Match[bytes]) -> bytes:
-    j1, j2 = m.group()
+def _sjis_lead(j1: int) -> int:
     s1 = ((j1 - 0x21) >> 1) + 0x81
-    if s1 > 0x9F:
-        s1 += 0x40
-    s2 = j2 + 0x1F + (1 if j2 >= 0x60 else 0) if j1 % 2 else j2 + 0x7E
-    return bytes((s1, s2))
+    return s1 + 0x40 if s1 > 0x9F else s1
+
+
+# JIS X 0208 row/cell bytes to Shift_JIS: the lead byte depends on the first byte alone,
+# the trail byte on the second and on whether the first is odd.
+_SJIS_LEAD = bytes(_sjis_lead(j) if 0x21 <= j <= 0x7E else j for j in range(256))
+_SJIS_TRAIL_AFTER_ODD = bytes(min(0xFF, j + 0x1F + (j >= 0x60)) for j in range(256))
+_SJIS_TRAIL_AFTER_EVEN = bytes(min(0xFF, j + 0x7E) for j in range(256))
+_ODD = bytes(0xFF if j % 2 else 0 for j in range(256))
+
+
+def _jis_run_as_sjis(m: re.Match[bytes]) -> bytes:
+    """A run of JIS pairs as Shift_JIS, mapped a run at a time (a byte left over is kept)."""
+    run = m.group()
+    n = len(run) & ~1
+    lead, trail = run[0:n:2], run[1:n:2]
+    odd = int.from_bytes(lead.translate(_ODD))
+    after_odd = int.from_bytes(trail.translate(_SJIS_TRAIL_AFTER_ODD))
+    after_even = int.from_bytes(trail.translate(_SJIS_TRAIL_AFTER_EVEN))
+    out = bytearray(n)
+    out[0::2] = lead.translate(_SJIS_LEAD)
+    out[1::2] = ((after_odd & odd) | (after_even & ~odd)).to_bytes(n // 2)
+    return bytes(out) + run[n:]
 
 
 def _iso2022jp_as_cp932(data: bytes) -> str:
@@ -110,7 +128,7 @@ def _iso2022jp_as_cp932(data: bytes) -> str:
 
 def _jis_run(run: bytes, mode: bytes) -> bytes:
     if mode in (b"$B", b"$@"):
-        return _JIS_PAIR.sub(_jis_pair_as_sjis, run)
+        return _JIS_RUN.sub(_jis_run_as_sjis, run)
     if mode == b"(I":
         return run.translate(_KANA)
     return run
