@@ -21,7 +21,6 @@ __all__ = ["MboxPlugin", "client_flags", "split_mbox", "CLIENT_FIELDS"]
 
 _BOM = b"\xef\xbb\xbf"
 _SEPARATOR = rb"From(?:[ \t][^\n]*)?\r?$"
-_CANDIDATE = re.compile(rb"^" + _SEPARATOR, re.M)
 _FIRST = re.compile(_SEPARATOR, re.M)
 _STRICT_DATE = re.compile(rb"^From \S* *\w{3},? +\w{3} +\d{1,2} +\d{1,2}:\d{2}(?::\d{2})? +(?:\S+ +)?\d{4}")
 _FIELD = re.compile(rb"^[!-9;-~]+[ \t]*:")
@@ -83,7 +82,14 @@ def _header_end_in(data: Buffer, start: int, limit: int) -> int:
         return start + 1
     if data[start : start + 2] == b"\r\n":
         return start + 2
-    ends = [k + d for k, d in ((data.find(b"\n\n", start, limit), 2), (data.find(b"\n\r\n", start, limit), 3)) if k >= 0]
+    # the blank line of the file's own line ending first, then the other only up to it:
+    # a CRLF file has no LF LF to find, and looking for one would read the whole limit
+    crlf = data[start - 2 : start] == b"\r\n"
+    first, other = (b"\n\r\n", b"\n\n") if crlf else (b"\n\n", b"\n\r\n")
+    k = data.find(first, start, limit)
+    bound = limit if k < 0 else k + len(first)
+    j = data.find(other, start, bound)
+    ends = [i + len(p) for i, p in ((k, first), (j, other)) if i >= 0]
     return min(ends) if ends else limit
 
 
@@ -112,6 +118,17 @@ def _content_length_end(data: Buffer, start: int) -> int | None:
     return None
 
 
+def _candidates(data: Buffer, pos: int) -> Iterator[int]:
+    """Where lines from ``pos`` on could be separators (``From`` and the rest of a From_ line)."""
+    if pos == 0 and _FIRST.match(data, 0):
+        yield 0
+    at = data.find(b"\nFrom", max(pos - 1, 0))
+    while at >= 0:
+        if _FIRST.match(data, at + 1):
+            yield at + 1
+        at = data.find(b"\nFrom", at + 1)
+
+
 def split_mbox(data: Buffer) -> Iterator[tuple[int, bytes, bytes, bool]]:
     """(offset, From_ line, message bytes, cut_off) for each message in an mbox buffer.
 
@@ -134,8 +151,7 @@ def split_mbox(data: Buffer) -> Iterator[tuple[int, bytes, bytes, bool]]:
         if cl_end is not None and cl_end < len(data):
             nxt = cl_end
         else:
-            for m in _CANDIDATE.finditer(data, search_from):
-                p = m.start()
+            for p in _candidates(data, search_from):
                 blank_before = data[p - 2 : p] == b"\n\n" or data[p - 3 : p] == b"\n\r\n"
                 after = _line_end(data, p)
                 if blank_before and _looks_like_headers(data, after):
