@@ -146,7 +146,7 @@ def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
     bar = Progress(enabled=not args.quiet and not args.json)
 
     def progress(location: str, copies: int, nbytes: int) -> None:
-        bar.show(f"gather: {copies:,} copies, {nbytes / 1e6:,.1f} MB  {os.path.basename(location)}")
+        bar.show(lambda: f"gather: {copies:,} copies, {nbytes / 1e6:,.1f} MB  {os.path.basename(location)}")
 
     def on_problem(p: Problem) -> None:
         bar.clear()
@@ -204,7 +204,7 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
     def progress(n: int) -> None:
         nonlocal done
         done += n
-        bar.show(f"restore: {done:,} messages")
+        bar.show(lambda: f"restore: {done:,} messages")
 
     result = restore(
         ws, args.account, args.target, dry_run=args.dry_run,

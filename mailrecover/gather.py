@@ -244,11 +244,16 @@ def _known(ws: Workspace, account: str, c: Copy, blob: str) -> bool:
     return row is not None
 
 
+def _json(value: tuple[str, ...], ensure_ascii: bool = True) -> str:
+    return "[]" if not value else json.dumps(value, ensure_ascii=ensure_ascii)  # mostly empty
+
+
 def _store_copy(
     ws: Workspace, loc: int, account: str, c: Copy, limits: Limits | None = None,
-    blob: str | None = None, s: Summary | None = None,
+    blob: str | None = None, s: Summary | None = None, gathered: str | None = None,
 ) -> tuple[bool, Summary]:
-    """Keep one copy; ``blob`` and ``s`` are its digest and summary when already computed."""
+    """Keep one copy; ``blob`` and ``s`` are its digest and summary when already computed,
+    ``gathered`` the time its batch was read."""
     blob = ws.blobs.put(c.raw, blob)
     s = s if s is not None else summarize(c.raw, limits)
     cur = ws.db.execute(
@@ -259,9 +264,9 @@ def _store_copy(
         (loc, account, storable(c.source), storable(c.position), blob, len(c.raw),
          _folder_text(c.folder), flags_text(c.flags),
          c.internal_date.isoformat() if c.internal_date else None, int(c.partial),
-         int(c.reconstructed), json.dumps(c.account_hints), json.dumps(c.keywords, ensure_ascii=False),
+         int(c.reconstructed), _json(c.account_hints), _json(c.keywords, ensure_ascii=False),
          s.message_id, s.from_addr, s.date, s.subject, s.head_fp, s.body_fp, s.content_fp,
-         json.dumps(s.delivered_to), s.received, now_text()),
+         _json(s.delivered_to), s.received, gathered or now_text()),
     )  # fmt: skip
     return cur.rowcount > 0, s
 
@@ -318,11 +323,12 @@ def gather(
     limits = current_limits()
     fingerprints = _Fingerprints(os.cpu_count() or 1 if jobs is None else jobs, batch, limits)
     pending = 0
+    gathered = now_text()  # one time for each batch of rows
 
     def store(stored: Iterator[tuple[int, Copy, str, Summary]]) -> None:
-        nonlocal pending
+        nonlocal pending, gathered
         for loc, copy, blob, summary in stored:
-            new, _ = _store_copy(ws, loc, account, copy, limits, blob, summary)
+            new, _ = _store_copy(ws, loc, account, copy, limits, blob, summary, gathered)
             result.new_copies += new
             for reason in summary.limits:
                 problem(Problem(ProblemKind.LIMIT, copy.source, copy.position, reason), loc)
@@ -330,7 +336,7 @@ def gather(
             if pending >= _BATCH:
                 ws.commit()  # one durable commit per batch: the bytes first, then the rows
                 ws.db.execute("BEGIN")
-                pending = 0
+                pending, gathered = 0, now_text()
 
     ws.db.execute("BEGIN")
     try:

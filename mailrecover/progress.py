@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 __all__ = ["Progress"]
@@ -17,13 +18,16 @@ class Progress:
         self._last = 0.0
         self._shown = False
 
-    def show(self, text: str, force: bool = False) -> None:
+    def show(self, text: str | Callable[[], str], force: bool = False) -> None:
+        """Show ``text`` (or what it makes: called only when a line is due, as the line
+        is asked for once per message or copy and shown a few times a second)."""
         if not self.enabled:
             return
         now = time.monotonic()
         if not force and now - self._last < self.interval:
             return
         self._last = now
+        text = text if isinstance(text, str) else text()
         width = 78
         line = text if len(text) <= width else "…" + text[-(width - 1) :]
         self.stream.write("\r" + line.ljust(width))
