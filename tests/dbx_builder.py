@@ -2,7 +2,10 @@
 
 Only what a reader needs is written: the header with its signature and first tree, the
 file info with the folder's own name, one tree node, indexed-info records and chains of
-message blocks.  Offsets are real file offsets, as Outlook Express writes them.
+message blocks.  Offsets are real file offsets, as Outlook Express writes them.  A deleted
+message is left as Outlook Express leaves one until the file is compacted: its blocks
+marked free (capacity 4 less, length 16 more, a back pointer over its first 4 bytes of text)
+and no record in the tree.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ class DbxMessage:
     raw: bytes
     flags: int = 0x81  # body downloaded, read
     block: int = 0x200  # text bytes per block
+    deleted: bool = False  # freed by the user, not yet compacted away
 
 
 @dataclass
@@ -59,14 +63,19 @@ class _Writer:
         self.body += index + data
         return at
 
-    def chain(self, text: bytes, block: int) -> int:
+    def chain(self, text: bytes, block: int, deleted: bool = False) -> int:
         pieces = [text[i : i + block] for i in range(0, len(text), block)] or [b""]
         first = self.offset()
         for n, piece in enumerate(pieces):
             at = self.offset()
             nxt = at + 16 + block if n + 1 < len(pieces) else 0
-            self.body += struct.pack("<IIII", at, block, len(piece), nxt)
-            self.body += piece + b"\x00" * (block - len(piece))
+            padded = piece + b"\x00" * (block - len(piece))
+            if deleted:
+                prev = at - 16 - block if n else 0
+                self.body += struct.pack("<IIIII", at, block - 4, block + 16, nxt, prev)
+                self.body += padded[4:]
+            else:
+                self.body += struct.pack("<IIII", at, block, len(piece), nxt) + padded
         return first
 
     def tree(self, values: list[int]) -> int:
@@ -94,7 +103,9 @@ def message_dbx(messages: list[DbxMessage], own_name: str = "") -> bytes:
     w = _Writer(_MESSAGES)
     pointers = []
     for number, m in enumerate(messages, 1):
-        start = w.chain(m.raw, m.block)
+        start = w.chain(m.raw, m.block, m.deleted)
+        if m.deleted:
+            continue
         pointers.append(w.indexed_info([(0x00, number), (0x01, m.flags), (0x04, start)]))
     return w.finish(w.tree(pointers), len(pointers), own_name)
 

@@ -6,17 +6,31 @@ its own file offset, which is checked before it is trusted; every pointer is che
 against the file size and every walk against loops.  A damaged chain costs that
 message alone; all the damage in one file is reported in one line.
 
+The tree is written after many of the messages, so a cut or damaged file often keeps
+whole messages the tree no longer reaches.  When the tree is damaged or gives fewer
+messages than the header counts, the file is scanned for message blocks (a header whose
+first field is its own offset, a length within its capacity, the text inside the file);
+each chain is read from its head (a block no other block points to) and kept when it
+starts with mail headers.  Those copies carry no flags (the record that held them is not
+known) and the file's problem line says how many were found this way.  Blocks of deleted
+messages are not taken: Outlook Express marks them by a length larger than the capacity
+(0x210 in 0x1fc), which no live block has.
+
 Folder names come from ``Folders.dbx`` beside the file when it is there, else from the
 name the file records for itself, else from the file name.
 """
 
 from __future__ import annotations
 
+import array
 import mmap
 import os
+import re
 import struct
+import sys
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from functools import cache
 
 from mailrecover_outlook._files import file_head
 from mailrecover_outlook._mapi import default_ansi_codec, from_filetime
@@ -25,6 +39,7 @@ from mailrecover_outlook.roles import DELETED_ROLE, folder_role
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 from mailrecover.readonly import mapped
+from mailrecover.rfc822 import header_fields
 
 __all__ = ["DbxDamage", "DbxFile", "DbxPlugin", "read_folder_names"]
 
@@ -38,6 +53,10 @@ _FILE_INFO_NAME = 0x105  # folder name inside the message file's own info block
 _NODE_HEADER, _NODE_ENTRY = 0x18, 12
 _BLOCK_HEADER = 16
 _MAX_MESSAGE = 256 << 20  # a chain longer than this is a loop nobody caught
+_SCAN_WINDOW = 1 << 20  # bytes compared at once when looking for self-marked words
+_FIELD_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
+_MAIL_FIELDS = {"from", "to", "date", "subject", "message-id", "received", "return-path",
+                "mime-version", "sender", "newsgroups", "content-type"}  # fmt: skip
 
 # Message-info indexes and flags (as the format's documentation names them).
 _MI_FLAGS, _MI_MESSAGE, _MI_SAVED, _MI_RECEIVED = 0x01, 0x04, 0x06, 0x12
@@ -160,6 +179,40 @@ class DbxFile:
             offset = nxt
         return b"".join(chunks)
 
+    def self_marked(self) -> Iterator[int]:
+        """Every 4-aligned offset past the header whose 32-bit word is that offset.
+
+        Compared a window at a time as big integers (the window XOR the offsets it should
+        hold): a matching word becomes four zero bytes, which ``find`` locates in C.
+        """
+        offsets, ones = _window_constants()
+        for start in range(_HEADER_SIZE, self.size - self.size % 4, _SCAN_WINDOW):
+            window = bytes(self.data[start : min(start + _SCAN_WINDOW, self.size - self.size % 4)])
+            expected = (offsets + start * ones) & ((1 << (8 * len(window))) - 1)
+            diff = (int.from_bytes(window, "little") ^ expected).to_bytes(len(window), "little")
+            at = diff.find(b"\x00\x00\x00\x00")
+            while at >= 0:
+                if at % 4 == 0:
+                    yield start + at
+                    at = diff.find(b"\x00\x00\x00\x00", at + 4)
+                else:
+                    at = diff.find(b"\x00\x00\x00\x00", at + 1)
+
+    def blocks(self) -> dict[int, tuple[int, int]]:
+        """Offset → (text length, next pointer) of every block that passes its own checks."""
+        found: dict[int, tuple[int, int]] = {}
+        for offset in self.self_marked():
+            if offset + _BLOCK_HEADER > self.size:
+                break
+            capacity, length, nxt = struct.unpack_from("<III", self.data, offset + 4)
+            length &= 0xFFFF
+            if length > capacity or offset + _BLOCK_HEADER + length > self.size:
+                continue  # a deleted message's block (0x210 in 0x1fc), a record, or text
+            if nxt % 4 or nxt == offset:
+                continue
+            found[offset] = (length, nxt)
+        return found
+
     def own_folder_name(self, codec: str) -> str | None:
         """The name the file was created with (kept by Outlook Express in its file info)."""
         start = _HEADER_SIZE + _FILE_INFO_NAME
@@ -167,6 +220,24 @@ class DbxFile:
             return None
         raw = bytes(self.data[start : start + 0x100]).split(b"\x00", 1)[0]
         return raw.decode(codec, "replace").strip() or None
+
+
+@cache
+def _window_constants() -> tuple[int, int]:
+    """The offsets 0, 4, 8 … of one scan window as one integer, and 1 in every word."""
+    table = array.array("I", range(0, _SCAN_WINDOW, 4))  # built in C, no list of ints
+    if table.itemsize != 4 or sys.byteorder != "little":
+        table = array.array("B", b"".join(struct.pack("<I", n) for n in table))
+    ones = b"\x01\x00\x00\x00" * (_SCAN_WINDOW // 4)
+    return int.from_bytes(table.tobytes(), "little"), int.from_bytes(ones, "little")
+
+
+def _looks_like_mail(raw: bytes) -> bool:
+    """Whether ``raw`` starts with a header block naming a field every mail has one of."""
+    head = raw[:65536]
+    if not _FIELD_LINE.match(head):
+        return False
+    return any(name in _MAIL_FIELDS for name, _ in header_fields(head))
 
 
 def _int(value: int | bytes | None) -> int | None:
@@ -327,19 +398,25 @@ class DbxPlugin:
         pointers = dbx.tree(root, tree_problems) if root else []
         damage += [(f"0x{root:x}", reason) for reason in tree_problems]
         step = dbx.size // max(1, len(pointers))
+        starts: set[int] = set()  # first blocks the records name, read or not
+        read = lost = 0
         for pointer in pointers:
             context.advance(step)
+            start: int | None = 0
             try:
                 info = dbx.indexed_info(pointer)
                 start = _int(info.get(_MI_MESSAGE))
                 if not start:
                     raise DbxDamage("message record names no message text")
+                starts.add(start)
                 raw = dbx.message(start)
                 if not raw.strip():
                     raise DbxDamage("message text is empty")
             except DbxDamage as e:
                 damage.append((f"0x{pointer:x}", str(e)))
+                lost += bool(start)  # known text, unreadable; a lost record counts below
                 continue
+            read += 1
             bits = _int(info.get(_MI_FLAGS)) or 0
             flags = {flag for bit, flag in _FLAG_BITS if bits & bit}
             if deleted:
@@ -350,22 +427,59 @@ class DbxPlugin:
                 internal_date=_filetime(info.get(_MI_RECEIVED)) or _filetime(info.get(_MI_SAVED)),
                 partial=not bits & 0x1,  # "body downloaded" unset: headers only (IMAP, news)
             )  # fmt: skip
+        scan = _Scan()
+        trouble = bool(damage) or read < listed
+        if trouble:
+            for head, raw in scan.run(dbx, starts):
+                # no record: flags unknown, so none are claimed; the folder's own still holds
+                yield Copy(raw=raw, folder=folder, source=location,
+                           position=f"0x{head:x} (found by scanning)",
+                           flags=frozenset({Flag.DELETED} if deleted else ()))  # fmt: skip
         context.advance(dbx.size - step * len(pointers))
-        if damage or len(pointers) < listed:
-            yield _summary(location, dbx, damage, listed, len(pointers))
+        if trouble:
+            yield _summary(location, dbx, damage, listed, read, lost, scan)
 
 
-def _summary(
-    location: str, dbx: DbxFile, damage: list[tuple[str, str]], listed: int, indexed: int
-) -> Problem:
-    """One line for everything that could not be read in one file."""
-    lost = [d for d in damage if not d[1].startswith("index")]
+class _Scan:
+    """Message chains found by scanning the file, and what the scan could not use."""
+
+    def __init__(self) -> None:
+        self.found = self.broken = self.not_mail = 0
+
+    def run(self, dbx: DbxFile, known: set[int]) -> Iterator[tuple[int, bytes]]:
+        """(first block, text) of every chain that is mail and that ``known`` does not name."""
+        blocks = dbx.blocks()
+        pointed = {nxt for _, nxt in blocks.values()}
+        for head, (length, _) in blocks.items():
+            if head in pointed or head in known or not length:
+                continue
+            try:
+                raw = dbx.message(head)
+            except DbxDamage:
+                self.broken += 1  # runs into damage or past the end: not whole, so not kept
+                continue
+            if not _looks_like_mail(raw):
+                self.not_mail += 1
+                continue
+            self.found += 1
+            yield head, raw
+
+
+def _summary(location: str, dbx: DbxFile, damage: list[tuple[str, str]], listed: int,
+             read: int, lost: int, scan: _Scan) -> Problem:  # fmt: skip
+    """One line for everything that could not be read, or was read only by scanning, in one file."""
     where, first = (
-        damage[0] if damage else ("", f"{listed} messages listed, {indexed} found in the index")
+        damage[0] if damage else ("", f"{listed} messages listed, {read} found in the index")
     )
-    count = max(len(lost), listed - indexed + len(lost))
+    count = max(lost, listed - read - scan.found)
     reason = f"{count} of {listed} messages lost" if count else "index damaged"
     reason += f" (at {where}: {first})" if where else f" ({first})"
+    if scan.found:
+        reason += f"; {scan.found} messages recovered by scanning the file (flags unknown)"
+    if scan.broken:
+        reason += f"; {scan.broken} chain(s) found by scanning break off, not kept"
+    if scan.not_mail:
+        reason += f"; {scan.not_mail} chain(s) of blocks without mail headers left out"
     if dbx.truncated:
         reason = f"file ends at {dbx.size} of {dbx.expected_size} bytes: {reason}"
         return Problem(ProblemKind.TRUNCATED, location, where, reason)

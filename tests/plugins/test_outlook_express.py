@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from mailrecover_outlook_express.dbx import DbxPlugin
+from mailrecover_outlook_express.dbx import DbxFile, DbxPlugin
 
 from mailrecover.cli import main
 from mailrecover.model import Copy, Flag, Problem, ProblemKind
@@ -134,7 +134,8 @@ def test_a_broken_chain_costs_that_message_only(tmp_path):
     assert problem.kind is ProblemKind.DAMAGED
     assert problem.reason == (
         f"1 of 3 messages lost (at {problem.position}: "
-        f"no object at 0x{second_chain:x} (marker does not match))"
+        f"no object at 0x{second_chain:x} (marker does not match)); "
+        "1 chain(s) of blocks without mail headers left out"  # the rest of the second's text
     )
 
 
@@ -147,15 +148,16 @@ def test_a_looping_chain_is_caught(tmp_path):
     found = _read(path)
     assert _copies(found) == []
     (problem,) = _problems(found)
-    assert (
-        problem.reason
-        == f"1 of 1 messages lost (at {problem.position}: message chain loops at 0x{first:x})"
+    assert problem.reason == (
+        f"1 of 1 messages lost (at {problem.position}: message chain loops at 0x{first:x}); "
+        "1 chain(s) of blocks without mail headers left out"  # the third block, cut loose
     )
 
 
 @pytest.mark.parametrize(
-    ("cut", "kept"), [(100, 0), (0x24BC + 10, 0), (60000, 0), (300000, 16), (530000, 28)]
-)
+    ("cut", "kept"),
+    [(100, 0), (0x24BC + 10, 0), (60000, 0), (0x1E254 + 8, 3), (300000, 16), (530000, 28)],
+)  # 0x1e254: the tree's root; 3 messages lie wholly before it and are found by scanning
 def test_a_truncated_real_file_is_one_problem_and_keeps_what_is_whole(
     real_dbx, tmp_path, cut, kept
 ):
@@ -165,8 +167,8 @@ def test_a_truncated_real_file_is_one_problem_and_keeps_what_is_whole(
     found = _read(path)
     copies = _copies(found)
     assert len(copies) == kept
-    whole = {c.position: c.raw for c in _copies(_read(real_dbx))}
-    assert all(whole[c.position] == c.raw for c in copies)  # what is kept is whole
+    whole = {c.raw for c in _copies(_read(real_dbx))}
+    assert all(c.raw in whole for c in copies)  # what is kept is whole
     problems = _problems(found)
     if kept == 28:  # cut only in the unused space at the end
         assert problems == []
@@ -227,3 +229,165 @@ def test_discover_finds_the_stores_of_every_identity(tmp_path, monkeypatch):
         (store / name).write_bytes(message_dbx([]))
     monkeypatch.setenv("LOCALAPPDATA", str(tmp_path))
     assert [s.location for s in DbxPlugin().discover()] == [str(store / "Inbox.dbx")]
+
+
+# --- the tree cut or damaged: the scan of block chains ------------------------------------
+
+_SCANNED = "(found by scanning)"
+
+
+def _tree_offset(data: bytes) -> int:
+    return struct.unpack_from("<I", data, 0xE4)[0]
+
+
+def _chain_end(data: bytes, start: object) -> int:
+    """Where the last block of the (undamaged) chain at ``start`` ends."""
+    assert isinstance(start, int)
+    end = at = start
+    while at:
+        end = at + 16 + struct.unpack_from("<I", data, at + 4)[0]
+        at = struct.unpack_from("<I", data, at + 12)[0]
+    return end
+
+
+def _five() -> list[DbxMessage]:
+    return [DbxMessage(_mail(n), block=0x200 if n % 2 else 0x80) for n in range(1, 6)]
+
+
+@pytest.mark.parametrize("into", [0, 4, 0x18, 0x18 + 12 * 3 + 5])
+def test_a_file_cut_inside_its_tree_keeps_every_message(tmp_path, into):
+    data = message_dbx(_five())
+    tree = _tree_offset(data)
+    path = tmp_path / "Inbox.dbx"
+    path.write_bytes(data[: tree + into])
+    found = _read(path)
+    copies = _copies(found)
+    assert [c.raw for c in copies] == [_mail(n) for n in range(1, 6)]  # whole, in file order
+    assert all(c.position.endswith(_SCANNED) and c.flags == frozenset() for c in copies)
+    (problem,) = _problems(found)
+    assert problem.kind is ProblemKind.TRUNCATED
+    assert problem.reason == (
+        f"file ends at {tree + into} of {len(data)} bytes: index damaged "
+        f"(at 0x{tree:x}: index node damaged: object at 0x{tree:x} outside the file); "
+        "5 messages recovered by scanning the file (flags unknown)"
+    )
+
+
+@pytest.mark.parametrize("damage", ["marker", "root pointer", "entry count"])
+def test_a_damaged_tree_root_costs_the_flags_not_the_messages(tmp_path, damage):
+    data = bytearray(message_dbx(_five()))
+    tree = _tree_offset(data)
+    if damage == "marker":
+        struct.pack_into("<I", data, tree, 0xDEADBEEC)
+    elif damage == "root pointer":
+        struct.pack_into("<I", data, 0xE4, 0)
+    else:
+        data[tree + 0x11] = 0xFF  # 255 entries: runs past the end of the file
+    path = tmp_path / "Inbox.dbx"
+    path.write_bytes(bytes(data))
+    found = _read(path)
+    copies = _copies(found)
+    assert [c.raw for c in copies] == [_mail(n) for n in range(1, 6)]
+    assert {c.flags for c in copies} == {frozenset()}  # read (0x81) was in the lost records
+    (problem,) = _problems(found)
+    assert problem.kind is ProblemKind.DAMAGED
+    assert problem.reason.endswith("; 5 messages recovered by scanning the file (flags unknown)")
+    assert problem.reason.startswith("index damaged (")
+
+
+def test_messages_the_tree_still_names_come_once_and_keep_their_flags(tmp_path):
+    data = bytearray(message_dbx(_five()))
+    # the second message's record (written after its chain, 12 bytes and 3 entries of 4)
+    record = data.find(_mail(3)[:60]) - 16 - (12 + 4 * 3)
+    assert struct.unpack_from("<I", data, record)[0] == record
+    struct.pack_into("<I", data, record, 0)
+    path = tmp_path / "Inbox.dbx"
+    path.write_bytes(bytes(data))
+    found = _read(path)
+    copies = _copies(found)
+    assert sorted(c.raw for c in copies) == sorted(_mail(n) for n in range(1, 6))
+    by_raw = {c.raw: c for c in copies}
+    assert by_raw[_mail(2)].position.endswith(_SCANNED) and by_raw[_mail(2)].flags == frozenset()
+    assert all(by_raw[_mail(n)].flags == {Flag.SEEN} for n in (1, 3, 4, 5))
+    (problem,) = _problems(found)
+    assert problem.reason == (
+        f"index damaged (at 0x{record:x}: no object at 0x{record:x} (marker does not match)); "
+        "1 messages recovered by scanning the file (flags unknown)"
+    )
+
+
+@pytest.mark.parametrize("tree", ["intact", "damaged"])
+def test_deleted_messages_stay_deleted(tmp_path, tree):
+    messages = _five()
+    messages[1].deleted = messages[3].deleted = True
+    data = bytearray(message_dbx(messages))
+    assert _mail(2)[4:0x80] in data and _mail(4)[4:0x80] in data  # still in the file
+    if tree == "damaged":
+        struct.pack_into("<I", data, _tree_offset(data), 0)
+    path = tmp_path / "Inbox.dbx"
+    path.write_bytes(bytes(data))
+    found = _read(path)
+    assert [c.raw for c in _copies(found)] == [_mail(1), _mail(3), _mail(5)]
+    if tree == "intact":
+        assert _problems(found) == []
+    else:
+        (problem,) = _problems(found)
+        assert problem.reason.endswith("; 3 messages recovered by scanning the file (flags unknown)")
+
+
+def test_a_scanned_chain_that_loops_or_breaks_off_is_counted_not_kept(tmp_path):
+    messages = [DbxMessage(_mail(n), block=0x40) for n in (1, 2, 3)]
+    data = bytearray(message_dbx(messages))
+    first = data.find(_mail(1)[:40]) - 16
+    struct.pack_into("<I", data, first + 0x50 * 2 + 12, first + 0x50)  # block 3 → block 2
+    third = data.find(_mail(3)[:60]) - 16
+    struct.pack_into("<I", data, third + 12, len(data) + 0x1000)  # past the end of the file
+    struct.pack_into("<I", data, _tree_offset(data), 0)
+    path = tmp_path / "Inbox.dbx"
+    path.write_bytes(bytes(data))
+    found = _read(path)
+    assert [c.raw for c in _copies(found)] == [_mail(2)]
+    (problem,) = _problems(found)
+    assert problem.reason == (
+        f"2 of 3 messages lost (at 0x{_tree_offset(data):x}: index node damaged: no object at "
+        f"0x{_tree_offset(data):x} (marker does not match)); "
+        "1 messages recovered by scanning the file (flags unknown); "
+        "2 chain(s) found by scanning break off, not kept; "
+        "2 chain(s) of blocks without mail headers left out"
+    )
+
+
+@pytest.mark.parametrize("damage", ["cut inside the tree", "tree root overwritten"])
+def test_a_real_file_with_a_damaged_tree_matches_the_reference_recovery(real_dbx, tmp_path,
+                                                                          damage):  # fmt: skip
+    data = real_dbx.read_bytes()
+    tree = _tree_offset(data)
+    if damage == "cut inside the tree":
+        damaged = data[: tree + 8]
+    else:
+        damaged = data[:tree] + b"\x00" * 0x18 + data[tree + 0x18 :]
+    path = tmp_path / "Outbox.dbx"
+    path.write_bytes(damaged)
+    found = _read(path)
+    copies = _copies(found)
+    whole = _copies(_read(real_dbx))
+    if damage == "cut inside the tree":  # the messages whose every block lies before the cut
+        dbx = DbxFile(data)
+        starts = {c.raw: dbx.indexed_info(int(c.position, 16))[4] for c in whole}
+        expected = [raw for raw, start in starts.items() if _chain_end(data, start) <= tree]
+    else:
+        expected = [c.raw for c in whole]
+    assert sorted(c.raw for c in copies) == sorted(expected)  # byte for byte
+    assert len(copies) == (3 if damage == "cut inside the tree" else 28)
+    assert all(c.position.endswith(_SCANNED) and c.flags == frozenset() for c in copies)
+    assert {c.folder for c in copies} == {"Outbox"}
+    (problem,) = _problems(found)
+    assert f"{len(copies)} messages recovered by scanning the file (flags unknown)" in problem.reason
+    if not shutil.which("undbx"):
+        return
+    subprocess.run(["undbx", "-v", "0", "--recover", str(path), str(tmp_path / "out")],
+                   check=True, capture_output=True)  # fmt: skip
+    reference = [p.read_bytes() for p in (tmp_path / "out").rglob("*.eml")]
+    assert all(c.raw in reference for c in copies)
+    # the reference also writes the message the cut runs through, as far as it goes
+    assert len(reference) - len(copies) == (1 if damage == "cut inside the tree" else 0)
