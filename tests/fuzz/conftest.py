@@ -22,6 +22,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if out:
         with open(out, "w", encoding="utf-8") as f:
             json.dump({"profile": NAME, "inputs": dict(STATS.inputs), "copies": STATS.copies,
-                       "problems": dict(STATS.problems), "failures": list(STATS.failures), "known_gaps": list(STATS.known),
+                       "problems": dict(STATS.problems), "failures": list(STATS.failures),
                        "most_problems": STATS.most_problems,
                        "peak_bytes": STATS.peak}, f, indent=2)  # fmt: skip

@@ -30,7 +30,7 @@ from mailrecover.plugin import CLAIM, Plugin, ReadContext, load_plugins
 
 from .mutate import Mutated
 
-__all__ = ["KNOWN_GAPS", "Outcome", "STATS", "Seed", "fixture_root", "read_checked", "seeds", "tried"]
+__all__ = ["Outcome", "STATS", "Seed", "fixture_root", "read_checked", "seeds", "tried"]
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "corpus"
@@ -38,12 +38,6 @@ ACCOUNT = "fuzz@example.com"
 
 #: A read running longer than this is a hang (generous: CI machines are shared and slow).
 TIME_GUARD = float(os.environ.get("MAILRECOVER_FUZZ_TIME_GUARD", "60"))
-#: Plugins whose format keeps its index after the messages, with no salvage scan yet: a cut
-#: or damaged index loses messages that are still whole in the file.  Their losses are
-#: counted and listed in the tally, not failed; remove an entry once the plugin salvages.
-KNOWN_GAPS = {
-    "outlook-express": "the .dbx message tree follows the messages; no scan of block chains when it is damaged",
-}
 
 #: Traced Python memory a read may use: a fixed allowance plus a multiple of the input size.
 MEMORY_BASE = 48 << 20
@@ -116,7 +110,6 @@ class Stats:
         self.problems: Counter[str] = Counter()
         self.copies = 0
         self.failures: dict[str, None] = {}  # in order, once each (shrinking repeats them)
-        self.known: dict[str, None] = {}  # losses in KNOWN_GAPS: counted, not failed
         self.peak = 0
         self.most_problems: dict[str, tuple[int, str]] = {}  # plugin -> (count, input)
 
@@ -136,15 +129,11 @@ class Stats:
             f"fuzz: {total} inputs through {len(self.inputs)} plugins, {self.copies} copies read, "
             f"{sum(self.problems.values())} problems reported ({kinds}), "
             f"{len(self.failures)} failures (crashes, hangs, memory, lost or touched input), "
-            f"{len(self.known)} losses in known gaps, "
             f"largest traced peak {self.peak / (1 << 20):.1f} MiB",
             "fuzz: per plugin: " + ", ".join(f"{p} {n}" for p, n in sorted(self.inputs.items())),
         ]
         noisy = sorted(((n, p, where) for p, (n, where) in self.most_problems.items() if n > 100), reverse=True)
         out += [f"fuzz: {p} reported {n} problems for one input ({where})" for n, p, where in noisy]
-        out += [f"fuzz: known gap (not failed): {k}" for k in list(self.known)[:20]]
-        if len(self.known) > 20:
-            out.append(f"fuzz: … and {len(self.known) - 20} more losses in known gaps")
         out += [f"fuzz FAILURE: {f}" for f in list(self.failures)[:50]]
         return out
 
