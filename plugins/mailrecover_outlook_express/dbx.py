@@ -198,9 +198,15 @@ class DbxFile:
                 else:
                     at = diff.find(b"\x00\x00\x00\x00", at + 1)
 
-    def blocks(self) -> dict[int, tuple[int, int]]:
-        """Offset → (text length, next pointer) of every block that passes its own checks."""
-        found: dict[int, tuple[int, int]] = {}
+    def chain_heads(self) -> Iterator[int]:
+        """First blocks of the chains in the file: blocks holding text that no block points to.
+
+        A block passes when its length fits its capacity and the file, and its next pointer
+        is aligned and not itself.  What is pointed to is kept as one bit per word, so a
+        file of millions of blocks costs a few bytes for each.
+        """
+        with_text = array.array("Q")
+        pointed = bytearray(self.size // 32 + 1)
         for offset in self.self_marked():
             if offset + _BLOCK_HEADER > self.size:
                 break
@@ -210,8 +216,13 @@ class DbxFile:
                 continue  # a deleted message's block (0x210 in 0x1fc), a record, or text
             if nxt % 4 or nxt == offset:
                 continue
-            found[offset] = (length, nxt)
-        return found
+            if nxt < self.size:
+                pointed[nxt >> 5] |= 1 << (nxt >> 2 & 7)
+            if length:
+                with_text.append(offset)
+        for offset in with_text:
+            if not pointed[offset >> 5] & 1 << (offset >> 2 & 7):
+                yield offset
 
     def own_folder_name(self, codec: str) -> str | None:
         """The name the file was created with (kept by Outlook Express in its file info)."""
@@ -448,10 +459,8 @@ class _Scan:
 
     def run(self, dbx: DbxFile, known: set[int]) -> Iterator[tuple[int, bytes]]:
         """(first block, text) of every chain that is mail and that ``known`` does not name."""
-        blocks = dbx.blocks()
-        pointed = {nxt for _, nxt in blocks.values()}
-        for head, (length, _) in blocks.items():
-            if head in pointed or head in known or not length:
+        for head in dbx.chain_heads():
+            if head in known:
                 continue
             try:
                 raw = dbx.message(head)
