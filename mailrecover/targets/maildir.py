@@ -55,6 +55,15 @@ class MaildirTarget:
         self.root = Path(path).expanduser().absolute()
         self.description = f"maildir:{self.root}"
         self._ready: set[Path] = set()
+        self._dirs: dict[str, tuple[Path, str]] = {}  # folder -> its directory, worked out once
+
+    def _dir(self, folder: str) -> tuple[Path, str]:
+        """The folder's directory, and its path relative to the root (with a final '/')."""
+        found = self._dirs.get(folder)
+        if found is None:
+            path = _folder_dir(self.root, folder)
+            found = self._dirs[folder] = (path, "" if path == self.root else f"{path.name}/")
+        return found
 
     def _prepare(self, folder_dir: Path) -> None:
         if folder_dir in self._ready:
@@ -78,13 +87,13 @@ class MaildirTarget:
             private_dir(self.root)
         except OSError as e:
             raise TargetError(f"cannot create {self.root}: {e.strerror or e}") from e
-        batch: list[tuple[Outgoing, Path, str]] = []
+        batch: list[tuple[Outgoing, tuple[Path, str], str]] = []
         size = 0
         for item in items:
             if journal.state(item.key) == "done":
                 progress(1)
                 continue
-            folder_dir = _folder_dir(self.root, item.folder)
+            folder_dir = self._dir(item.folder)
             stamp = int(item.date.timestamp())
             flags = "".join(sorted(_LETTERS[f] for f in item.flags if f in _LETTERS))
             batch.append((item, folder_dir, f"{stamp}.M{item.key}.mailrecover:2,{flags}"))
@@ -95,7 +104,8 @@ class MaildirTarget:
         return written + self._write_batch(batch, journal, progress)
 
     def _write_batch(
-        self, batch: list[tuple[Outgoing, Path, str]], journal: Journal, progress: Callable[[int], None]
+        self, batch: list[tuple[Outgoing, tuple[Path, str], str]], journal: Journal,
+        progress: Callable[[int], None],
     ) -> int:
         """Write a batch to ``tmp/``, make it durable at once, then rename each into ``cur/``.
 
@@ -104,31 +114,32 @@ class MaildirTarget:
         """
         written = 0
         done: list[tuple[str, str, str]] = []
-        staged: list[tuple[Outgoing, Path, Path]] = []
-        touched: set[Path] = set()
+        staged: list[tuple[Outgoing, str, str, str]] = []  # item, tmp, final, final below the root
+        touched: set[str] = set()
+        root = str(self.root)
         try:
             fds: list[int] = []
             try:
-                for item, folder_dir, name in batch:
-                    final = folder_dir / "cur" / name
+                for item, (folder_dir, below), name in batch:
+                    final = f"{root}/{below}cur/{name}"
                     try:
                         self._prepare(folder_dir)
-                        if final.exists():  # written before, journal lost: recognised by name
-                            done.append((item.key, "done", str(final.relative_to(self.root))))
+                        if os.path.exists(final):  # written before, journal lost: recognised by name
+                            done.append((item.key, "done", f"{below}cur/{name}"))
                             continue
-                        tmp = folder_dir / "tmp" / name
+                        tmp = f"{root}/{below}tmp/{name}"
                         fds.append(self._write_file(tmp, item))
                     except OSError as e:
                         raise TargetError(f"cannot write into {folder_dir}: {e.strerror or e}") from e
-                    staged.append((item, tmp, final))
+                    staged.append((item, tmp, final, f"{below}cur/{name}"))
                 _sync_files(fds)
             finally:
                 for fd in fds:
                     os.close(fd)
-            for item, tmp, final in staged:
+            for item, tmp, final, relative in staged:
                 os.rename(tmp, final)
-                touched.add(final.parent)
-                done.append((item.key, "done", str(final.relative_to(self.root))))
+                touched.add(os.path.dirname(final))
+                done.append((item.key, "done", relative))
                 written += 1
                 progress(1)
         finally:
@@ -136,13 +147,13 @@ class MaildirTarget:
                 _sync_dir(directory)
             if done:
                 journal.mark_many(done)
-            for _item, tmp, _final in staged:  # what an interruption left unrenamed
+            for _item, tmp, _final, _relative in staged:  # what an interruption left unrenamed
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
         return written
 
     @staticmethod
-    def _write_file(tmp: Path, item: Outgoing) -> int:
+    def _write_file(tmp: str, item: Outgoing) -> int:
         """Write ``item`` to ``tmp`` with the message's date as file time; the open descriptor."""
         fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
         try:
@@ -178,7 +189,7 @@ def _find_syncfs() -> Callable[[int], int] | None:
 _syncfs = _find_syncfs()
 
 
-def _sync_dir(path: Path) -> None:
+def _sync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
