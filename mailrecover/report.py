@@ -41,14 +41,15 @@ def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
     copies = db.execute("SELECT count(*) FROM copies WHERE account = ?", (account,)).fetchone()[0]
     folders: dict[str, int] = {}
     messages = quarantined = deleted = 0
-    for folder, n, held, gone in db.execute(  # one pass over the account's folder index
-        "SELECT folder, count(*), sum(status = 'quarantined'), "
-        "sum(',' || flags || ',' LIKE '%,deleted,%') FROM messages WHERE account = ? "
-        "GROUP BY folder ORDER BY folder",
+    for folder, status, flags, n in db.execute(  # one pass over the account's folder index
+        "SELECT folder, status, flags, count(*) FROM messages WHERE account = ? "
+        "GROUP BY folder, status, flags ORDER BY folder",
         (account,),
     ):
-        folders[folder] = n
-        messages, quarantined, deleted = messages + n, quarantined + held, deleted + gone
+        folders[folder] = folders.get(folder, 0) + n
+        messages += n
+        quarantined += n if status == "quarantined" else 0
+        deleted += n if "deleted" in flags.split(",") else 0
     problems = db.execute("SELECT count(*) FROM problems WHERE account = ?", (account,)).fetchone()[0]
     conflicts = [
         {"message_id": mid, "messages": n}
@@ -66,9 +67,9 @@ def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
         ).fetchall()
     )
     restores: dict[str, int] = {}
-    for target, n in db.execute(
-        "SELECT target, count(*) FROM journal WHERE state = 'done' AND key IN "
-        "(SELECT key FROM messages WHERE account = ?) GROUP BY target ORDER BY target",
+    for target, n in db.execute(  # the account's messages, each looked up in the journal's key index
+        "SELECT j.target, count(*) FROM messages m JOIN journal j ON j.key = m.key AND j.state = 'done' "
+        "WHERE m.account = ? GROUP BY j.target ORDER BY j.target",
         (account,),
     ):
         restores[target] = n

@@ -322,6 +322,11 @@ def _m004_recheck_ownership(db: sqlite3.Connection) -> None:
     db.execute("UPDATE messages SET status = 'unchecked' WHERE status != 'unchecked'")
 
 
+def _m005_journal_by_key(db: sqlite3.Connection) -> None:
+    """Restores of one account found from its messages, not by reading every journal entry."""
+    db.execute("CREATE INDEX journal_by_key ON journal (key, state, target)")
+
+
 #: Numbered, named schema steps; each runs once, in order, and is recorded.
 #: Never edit a step that has shipped: workspaces made with it exist.  Append a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
@@ -329,6 +334,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("002_delivery_lookup", _m002_delivery_lookup),
     ("003_speed", _m003_speed),
     ("004_recheck_ownership", _m004_recheck_ownership),
+    ("005_journal_by_key", _m005_journal_by_key),
 ]
 
 

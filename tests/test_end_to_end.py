@@ -6,6 +6,7 @@ import json
 import mailbox
 import os
 import stat
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,16 @@ def test_recovery_restores_every_distinct_message_once(scenario, tmp_path, capsy
     assert all(b"X-Mozilla-Status" not in raw for _f, _fl, raw in restored.values())
     # the original MIME wins over the Outlook-style re-encoding
     assert b"ISO-2022-JP" in restored["marker-jis"][2]
+
+    capsys.readouterr()
+    assert _run(ws, "--json", "report", "--account", ACCOUNT) == 0
+    report = json.loads(capsys.readouterr().out)["accounts"][ACCOUNT]
+    assert report["messages"] == len(expected)
+    # folders as the mail was filed; deleted mail goes under 'Recovered Deleted/' only when restored
+    assert report["folders"] == dict(Counter(m.folder.removeprefix("Recovered Deleted/") for m in scenario.mails))
+    assert report["deleted"] == sum(1 for m in scenario.mails if m.folder.startswith("Recovered Deleted/"))
+    assert report["deleted"] >= 1
+    assert report["restored"] == {f"maildir:{target}": len(expected)}
 
     assert snapshot(scenario.root) == before  # sources untouched: bytes, times, no new files
 
