@@ -10,25 +10,31 @@ messages of each folder correctly and then does what ``behaviour`` says:
 ``huge-literal``    announces a literal of ~100 GB and streams filler until its own cap
 ``endless``         answers with untagged lines that never end
 ``endless-line``    answers with one line that never ends (no CRLF)
+``lying-size``      announces a literal half the message's size and sends it whole: the
+                    rest of the message reads as garbage responses
 ``bad-utf7``        LIST also names folders with invalid modified UTF-7 and raw 8-bit bytes;
                     those folders hold one message each, served honestly
 
 The server bounds itself, whatever the client does: it sends at most ``cap_bytes`` and
-serves at most ``cap_seconds`` per connection, then hangs up and records ``gave_up``.  A
+serves at most ``cap_seconds`` per connection, then hangs up and records ``gave_up``.
+``liars`` names the messages (by number) that misbehave instead of all after ``good``; the
+others are served honestly, and the server keeps talking after a ``lying-size`` lie.  A
 client that stops on its own first leaves ``gave_up`` false: that is what tests assert.
 """
 
 from __future__ import annotations
 
 import re
+import socket
 import socketserver
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 __all__ = ["BEHAVIOURS", "BAD_UTF7_FOLDERS", "HostileIMAP"]
 
-BEHAVIOURS = ("honest", "short-literal", "huge-literal", "endless", "endless-line", "bad-utf7")
+BEHAVIOURS = ("honest", "short-literal", "huge-literal", "endless", "endless-line", "lying-size", "bad-utf7")
 
 #: Folder names no modified-UTF-7 decoder should accept as they are.
 BAD_UTF7_FOLDERS = (b"&Jjo", b"&AGE-", b"Caf&AOk", b"&&&-broken", b"Bin\xff\xfe\x80ry", b"&2D3eAA-")
@@ -53,6 +59,9 @@ class _Handler(socketserver.BaseRequestHandler):
 
     def setup(self) -> None:
         self.request.settimeout(1.0)
+        # A FETCH answer goes out in several writes; without this, Nagle and the client's
+        # delayed ACK hold each round trip for ~40 ms.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.deadline = time.monotonic() + self.server.hostile.cap_seconds
         self.pending = b""
         self.folder: list[bytes] = []
@@ -202,9 +211,10 @@ class _Handler(socketserver.BaseRequestHandler):
         hostile_here = h.behaviour not in ("honest", "bad-utf7") and self.folder_name.upper() == b"INBOX"
         for n in numbers:
             raw = self.folder[n - 1]
-            if hostile_here and want_body and n > h.good:
+            if hostile_here and want_body and (n in h.liars if h.liars else n > h.good):
                 h.state.misbehaved = True
                 self.misbehave(n)
+                continue  # only a lie the server survives gets here
             parts = [b"UID %d" % n, b"FLAGS (\\Seen)", b'INTERNALDATE "18-Jun-2012 10:00:00 +0900"',
                      b"RFC822.SIZE %d" % len(raw)]  # fmt: skip
             if want_body:
@@ -226,6 +236,9 @@ class _Handler(socketserver.BaseRequestHandler):
         elif b == "endless-line":
             self.send(b"* OK ")
             self.flood(b"A" * 1024)
+        elif b == "lying-size":
+            raw = self.folder[n - 1]
+            self.send(b"* %d FETCH (UID %d BODY[] {%d}\r\n" % (n, n, len(raw) // 2) + raw + b")\r\n")
 
 
 def _unquote(s: bytes) -> bytes:
@@ -266,11 +279,13 @@ class HostileIMAP:
 
     def __init__(self, behaviour: str, inbox: list[bytes], *, good: int = 2, user: str = "taro",
                  password: str = "secret", cap_bytes: int = 256 << 20, cap_seconds: float = 60.0,
-                 other_folders: dict[bytes, list[bytes]] | None = None) -> None:  # fmt: skip
+                 other_folders: dict[bytes, list[bytes]] | None = None,
+                 liars: Collection[int] = ()) -> None:  # fmt: skip
         if behaviour not in BEHAVIOURS:
             raise ValueError(f"unknown behaviour {behaviour!r}; known: {', '.join(BEHAVIOURS)}")
         self.behaviour, self.good, self.user, self.password = behaviour, good, user, password
         self.cap_bytes, self.cap_seconds = cap_bytes, cap_seconds
+        self.liars = set(liars)
         self.folders: dict[bytes, list[bytes]] = {b"INBOX": list(inbox), **(other_folders or {})}
         if behaviour == "bad-utf7":
             for i, name in enumerate(BAD_UTF7_FOLDERS):
