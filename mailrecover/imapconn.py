@@ -3,29 +3,41 @@
 URLs (``imap://user@host[:port][/folder]``, ``imaps://…``, the user percent-encoded),
 a connection policy that never sends a password where it could be read, folder names
 between the server's delimiter and mailrecover's ``/``, and flags between IMAP and `Flag`.
+Restoring talks through IMAPClient (`connect`); gathering through `ImapReader`
+(`open_reader`), which bounds what a server may send in answer to each command.
 """
 
 from __future__ import annotations
 
+import imaplib
 import ipaddress
 import os
+import re
 import socket
 import ssl
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import imapclient
-from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient import imap_utf7
+from imapclient.exceptions import IMAPClientError, LoginError, ProtocolError
+from imapclient.response_parser import parse_message_list, parse_response
 
 from .errors import ConfigError, OperationError, UsageError
+from .limits import LimitExceeded, Limits, env_name, exceeded
 from .model import Flag, normalize_folder
 
 __all__ = [
     "ALLOW_CLEARTEXT_ENV",
     "CA_FILE_ENV",
+    "AnswerTooLong",
+    "CommandFailed",
+    "ConnectionLost",
     "ConnectionSettings",
+    "ImapReader",
     "ImapUrl",
     "connect",
     "fetch_many",
@@ -33,6 +45,7 @@ __all__ = [
     "flags_to_imap",
     "folder_from_server",
     "folder_to_server",
+    "open_reader",
     "parse_imap_url",
     "personal_prefix",
 ]
@@ -133,10 +146,7 @@ def connect(
             timeout=settings.timeout,
         )  # fmt: skip
     except ssl.SSLCertVerificationError as e:
-        raise OperationError(
-            f"{where}: the server's certificate is not trusted ({e.verify_message}); "
-            f"for a private CA set {CA_FILE_ENV} (or --ca-file)"
-        ) from e
+        raise _untrusted(where, e) from e
     except (OSError, IMAPClientError) as e:
         raise OperationError(f"cannot connect to {where}: {e}") from e
     try:
@@ -145,18 +155,12 @@ def connect(
         if not url.secure:
             if client.has_capability("STARTTLS"):
                 client.starttls(context)
-            elif not (_is_loopback(url.host) or settings.allow_cleartext):
-                raise ConfigError(
-                    f"{where} offers no TLS; refusing to send the password in clear. Use "
-                    f"imaps:// or set {ALLOW_CLEARTEXT_ENV}=1 if the network is trusted"
-                )
+            else:
+                _refuse_cleartext(url, settings)
         client.login(url.user, password(str(url)))
     except ssl.SSLCertVerificationError as e:
         _close(client)
-        raise OperationError(
-            f"{where}: the server's certificate is not trusted ({e.verify_message}); "
-            f"for a private CA set {CA_FILE_ENV} (or --ca-file)"
-        ) from e
+        raise _untrusted(where, e) from e
     except LoginError as e:
         _close(client)
         raise OperationError(f"{where}: login as {url.user} refused") from e
@@ -167,6 +171,22 @@ def connect(
         _close(client)
         raise
     return client
+
+
+def _untrusted(where: str, e: ssl.SSLCertVerificationError) -> OperationError:
+    return OperationError(
+        f"{where}: the server's certificate is not trusted ({e.verify_message}); "
+        f"for a private CA set {CA_FILE_ENV} (or --ca-file)"
+    )
+
+
+def _refuse_cleartext(url: ImapUrl, settings: ConnectionSettings) -> None:
+    """Raise unless a password may go to this server unencrypted (loopback, or allowed)."""
+    if not (_is_loopback(url.host) or settings.allow_cleartext):
+        raise ConfigError(
+            f"{url.host}:{url.port} offers no TLS; refusing to send the password in clear. Use "
+            f"imaps:// or set {ALLOW_CLEARTEXT_ENV}=1 if the network is trusted"
+        )
 
 
 def fetch_many(
@@ -255,3 +275,279 @@ def flags_from_imap(flags: Iterable[bytes | str]) -> tuple[frozenset[Flag], tupl
 def flags_to_imap(flags: Iterable[Flag]) -> list[str]:
     """IMAP flags to APPEND with; never ``\\Deleted``, which would invite an expunge."""
     return sorted(_IMAP_FLAGS[f] for f in flags if f in _IMAP_FLAGS)
+
+
+# --- reading with a byte budget per command ------------------------------------------------
+#
+# IMAPClient collects a command's untagged responses until the tagged end comes, with no
+# bound, and offers no public way to hand it a connection of our own.  Gathering therefore
+# speaks through imaplib directly, whose documented ``read``/``readline``/``send`` hooks are
+# where a budget can be kept, and borrows only IMAPClient's public response parser.
+
+
+class ConnectionLost(OperationError):
+    """The connection can no longer be used: closed, silent, or left mid-answer."""
+
+
+class CommandFailed(OperationError):
+    """The server refused a command or answered it with something unreadable; the
+    connection itself still works."""
+
+
+class AnswerTooLong(LimitExceeded):
+    """A server's answer to one command passed ``max_response_bytes`` (plus the mail asked for)."""
+
+
+#: What a response line costs at least: imaplib keeps each one as an object of about this size.
+_LINE_COST = 64
+
+
+class _Metered(imaplib.IMAP4):
+    """An imaplib connection that counts the bytes of each answer against a budget.
+
+    ``send`` starts each command (and so the budget); ``read`` and ``readline`` are where
+    imaplib takes every byte from the server.  Past the budget, or at a literal larger
+    than a message may be, `LimitExceeded` is raised and the connection is left unusable.
+    """
+
+    def __init__(self, limits: Limits, *args: Any, **kwargs: Any) -> None:
+        self._budget_limits = limits
+        self._budget_extra = 0
+        self._budget_left = limits.max_response_bytes
+        super().__init__(*args, **kwargs)
+
+    def expect(self, mail_bytes: int) -> None:
+        """Let the next command's answer be longer by this much mail."""
+        self._budget_extra = mail_bytes
+
+    def send(self, data: Any) -> None:
+        self._budget_left = self._budget_limits.max_response_bytes + self._budget_extra
+        super().send(data)
+
+    def readline(self) -> bytes:
+        line = super().readline()
+        self._charge(max(len(line), _LINE_COST))
+        return line
+
+    def read(self, size: int) -> bytes:
+        top = self._budget_limits.max_message_bytes
+        if size > top:
+            raise LimitExceeded(exceeded("max_message_bytes", size, top, "the server's answer was not read"))
+        if size > self._budget_left:  # one literal announced larger than what was asked for: a lie
+            raise LimitExceeded(f"the server announced {size:,} bytes where at most {self._budget_left:,} "
+                                f"could come; the answer was not read")  # fmt: skip
+        self._charge(size)  # before reading: a lying size costs no memory
+        return super().read(size)
+
+    def _charge(self, n: int) -> None:
+        self._budget_left -= n
+        if self._budget_left < 0:
+            base = self._budget_limits.max_response_bytes
+            raise AnswerTooLong(
+                f"the server sent more than {base + self._budget_extra:,} bytes answering one "
+                f"command ({self._budget_extra:,} of them mail asked for, the rest limited by "
+                f"{env_name('max_response_bytes')}={base:,}); the answer was cut there"
+            )
+
+
+class _MeteredTLS(_Metered, imaplib.IMAP4_SSL):
+    pass
+
+
+class ImapReader:
+    """A read-only IMAP session for gathering: every answer bounded, folders EXAMINEd."""
+
+    def __init__(self, conn: _Metered) -> None:
+        self._conn = conn
+        self.usable = True
+
+    def _call(self, what: str, command: Callable[..., tuple[str, list[Any]]], *args: Any) -> list[Any]:
+        if not self.usable:
+            raise ConnectionLost(f"{what}: the connection was lost before")
+        try:
+            typ, data = command(*args)
+        except LimitExceeded:
+            self.usable = False
+            raise
+        except (imaplib.IMAP4.error, OSError, EOFError, ValueError) as e:
+            self.usable = False
+            raise ConnectionLost(f"{what}: {e or type(e).__name__}") from e
+        if typ != "OK":
+            raise CommandFailed(f"{what}: the server answered {typ} {_text(data)}")
+        return data
+
+    def capabilities(self) -> set[str]:
+        data = self._call("CAPABILITY", self._conn.capability)
+        return {c.upper() for d in data if isinstance(d, bytes) for c in d.decode("ascii", "replace").split()}
+
+    def list_folders(self) -> list[tuple[tuple[bytes, ...], bytes | None, bytes | int]]:
+        """(flags, delimiter, raw name) of every folder, names as the server sent them."""
+        data = [d for d in self._call("LIST", self._conn.list) if d not in (b"", None)]
+        parsed = _parsed("LIST", data)
+        listing = list(zip(parsed[0::3], parsed[1::3], parsed[2::3]))
+        if len(parsed) % 3 or not all(isinstance(f, tuple) for f, _, _ in listing):
+            raise CommandFailed("LIST: the server's answer makes no sense")
+        return listing
+
+    def personal_prefix(self) -> str:
+        """The personal namespace's prefix, as `personal_prefix` finds it for IMAPClient."""
+        if "NAMESPACE" not in self.capabilities():
+            return ""
+        try:
+            personal = _parsed("NAMESPACE", self._call("NAMESPACE", self._conn.namespace))[0]
+            prefix = personal[0][0] if personal else b""
+            return imap_utf7.decode(prefix) if isinstance(prefix, bytes) else str(prefix)
+        except (CommandFailed, IndexError, TypeError, ValueError):
+            return ""
+
+    def examine(self, name: str | bytes) -> tuple[int, int]:
+        """Open a folder read-only: (messages in it, UIDVALIDITY)."""
+        raw = imap_utf7.encode(name) if isinstance(name, str) else name
+        quoted = b'"' + raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+        exists = self._call("EXAMINE", self._conn.select, quoted, True)
+        validity = self._conn.response("UIDVALIDITY")[1]
+        return _number(exists[-1]), _number(validity[-1])
+
+    def uids_after(self, last: int) -> list[int]:
+        data = self._call("SEARCH", self._conn.uid, "SEARCH", "UID", f"{last + 1}:*")
+        lines = [d for d in data if d]
+        if not lines:
+            return []
+        try:
+            found = parse_message_list(lines)
+        except (ProtocolError, ValueError) as e:
+            raise CommandFailed(f"SEARCH: the server's answer makes no sense: {e}") from e
+        return sorted(u for u in found if u > last)  # N:* names the last even below N
+
+    def fetch(
+        self, uids: list[int], items: str, mail_bytes: int = 0, chunk: int = 1000
+    ) -> dict[int, dict[bytes, Any]]:
+        """UID FETCH in commands short enough for any server; ``mail_bytes``: mail expected in all."""
+        result: dict[int, dict[bytes, Any]] = {}
+        for i in range(0, len(uids), chunk):
+            part = uids[i : i + chunk]
+            self._conn.expect(mail_bytes)
+            try:
+                data = self._call("FETCH", self._conn.uid, "FETCH", _uid_set(part), f"({items})")
+            finally:
+                self._conn.expect(0)
+            result.update(_fetched(data))
+        return result
+
+    def close(self) -> None:
+        try:
+            if self.usable:
+                self._conn.logout()
+            else:
+                self._conn.shutdown()
+        except (imaplib.IMAP4.error, OSError, EOFError, ValueError, LimitExceeded):
+            pass  # closing a broken connection; nothing left to save
+        self.usable = False
+
+
+def open_reader(
+    url: ImapUrl, password: Callable[[str], str], settings: ConnectionSettings, limits: Limits
+) -> ImapReader:
+    """A logged-in `ImapReader`, with the same care for the password as `connect`."""
+    context = settings.ssl_context()
+    where = f"{url.host}:{url.port}"
+    try:
+        if url.secure:
+            conn: _Metered = _MeteredTLS(limits, url.host, url.port, ssl_context=context, timeout=settings.timeout)
+        else:
+            conn = _Metered(limits, url.host, url.port, timeout=settings.timeout)
+    except ssl.SSLCertVerificationError as e:
+        raise _untrusted(where, e) from e
+    except (OSError, EOFError, ValueError, imaplib.IMAP4.error) as e:
+        raise OperationError(f"cannot connect to {where}: {e}") from e
+    reader = ImapReader(conn)
+    try:
+        if not url.secure:
+            if "STARTTLS" in reader.capabilities():
+                try:
+                    conn.starttls(context)
+                except ssl.SSLCertVerificationError as e:
+                    raise _untrusted(where, e) from e
+                except (OSError, EOFError, ValueError, imaplib.IMAP4.error) as e:
+                    raise OperationError(f"{where}: STARTTLS failed: {e}") from e
+            else:
+                _refuse_cleartext(url, settings)
+        try:
+            conn.login(url.user, password(str(url)))
+        except UnicodeError as e:  # its message would quote part of the password
+            raise OperationError(f"{where}: the password cannot be sent: it is not ASCII") from e
+        except (OSError, EOFError, imaplib.IMAP4.abort) as e:
+            raise OperationError(f"{where}: {e}") from e
+        except imaplib.IMAP4.error as e:
+            raise OperationError(f"{where}: login as {url.user} refused") from e
+    except BaseException:
+        reader.usable = False
+        reader.close()
+        raise
+    return reader
+
+
+def _text(data: list[Any]) -> str:
+    words = [d.decode("utf-8", "replace") for d in data if isinstance(d, bytes)]
+    return " ".join(words)[:200]
+
+
+def _number(value: Any) -> int:
+    text = value.decode("ascii", "replace") if isinstance(value, bytes) else str(value or "")
+    return int(text) if text.strip().isdigit() else 0
+
+
+def _parsed(what: str, data: list[Any]) -> tuple[Any, ...]:
+    try:
+        return parse_response(data)
+    except (ProtocolError, ValueError, IndexError) as e:
+        raise CommandFailed(f"{what}: the server's answer makes no sense: {e}") from e
+
+
+def _uid_set(uids: Iterable[int]) -> str:
+    """``1:3,7`` for 1, 2, 3, 7: runs as ranges keep a command short."""
+    runs: list[list[int]] = []
+    for uid in sorted(uids):
+        if runs and uid == runs[-1][1] + 1:
+            runs[-1][1] = uid
+        else:
+            runs.append([uid, uid])
+    return ",".join(str(a) if a == b else f"{a}:{b}" for a, b in runs)
+
+
+def _fetched(data: list[Any]) -> dict[int, dict[bytes, Any]]:
+    """FETCH responses by UID: ``{uid: {b"BODY[]": …, b"FLAGS": (…), b"INTERNALDATE": datetime}}``."""
+    parsed = _parsed("FETCH", [d for d in data if d is not None])
+    result: dict[int, dict[bytes, Any]] = {}
+    try:
+        if len(parsed) % 2:
+            raise ValueError("a FETCH response without its items")
+        for seq, items in zip(parsed[0::2], parsed[1::2]):  # imaplib keeps "n (…)" of "* n FETCH (…)"
+            if not isinstance(seq, int) or not isinstance(items, tuple) or len(items) % 2:
+                raise ValueError(f"not a FETCH response: {seq!r} {items!r:.60}")
+            fields = {bytes(k).upper(): v for k, v in zip(items[0::2], items[1::2])}
+            if b"INTERNALDATE" in fields:
+                fields[b"INTERNALDATE"] = _internaldate(fields[b"INTERNALDATE"])
+            result[int(fields[b"UID"])] = fields
+    except (KeyError, ValueError, TypeError) as e:
+        raise CommandFailed(f"FETCH: the server's answer makes no sense: {e}") from e
+    return result
+
+
+_MONTHS = {m: i for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
+                                        "NOV", "DEC"), 1)}  # fmt: skip
+_INTERNALDATE = re.compile(rb"^\s*(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)\s*$")
+
+
+def _internaldate(value: Any) -> datetime | None:
+    """An INTERNALDATE in its own zone (``18-Jun-2012 10:00:00 +0900``); None if malformed."""
+    m = _INTERNALDATE.match(value) if isinstance(value, bytes) else None
+    month = _MONTHS.get(m.group(2).upper().decode()) if m else None
+    if m is None or month is None:
+        return None
+    offset = timedelta(hours=int(m.group(8)), minutes=int(m.group(9))) * (-1 if m.group(7) == b"-" else 1)
+    try:
+        return datetime(int(m.group(3)), month, int(m.group(1)), int(m.group(4)), int(m.group(5)),
+                        int(m.group(6)), tzinfo=timezone(offset))  # fmt: skip
+    except ValueError:
+        return None

@@ -21,6 +21,13 @@ Each limit, its environment variable, its default, and what happens when it is h
   ``.gz`` file stops there (a gzip bomb); what came before is kept.
 - ``max_line_bytes`` (``MAILRECOVER_MAX_LINE_BYTES``, 1 MiB): a longer line in a
   line-oriented file or a server response ends (or skips) the read there, and says so.
+- ``max_response_bytes`` (``MAILRECOVER_MAX_RESPONSE_BYTES``, 4 MiB): what an IMAP server may
+  send in answer to one command, beyond the mail that command asked for (a response line
+  counts at least 64 bytes); an answer that goes on longer (untagged responses without end)
+  is cut there, the connection reopened, and the rest of that folder left for a rerun.
+- ``max_fetch_failures`` (``MAILRECOVER_MAX_FETCH_FAILURES``, 5): IMAP messages of one folder
+  that may fail to come (each one problem, each a reconnection) before the rest of that
+  folder is left for a rerun.
 
 The core applies the message, header and MIME limits to every copy in ``merge.summarize``
 (``gather`` reports each hit); readers of streams apply the others.  Values are byte
@@ -39,7 +46,7 @@ from typing import BinaryIO
 
 from .errors import ConfigError, OperationError
 
-__all__ = ["LimitExceeded", "Limits", "bounded_chunks", "current", "exceeded", "mime_shape"]
+__all__ = ["LimitExceeded", "Limits", "bounded_chunks", "current", "env_name", "exceeded", "mime_shape"]
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 
@@ -57,6 +64,8 @@ class Limits:
     max_mime_parts: int = 2000
     max_decompressed_bytes: int = 4 * GiB
     max_line_bytes: int = 1 * MiB
+    max_response_bytes: int = 4 * MiB
+    max_fetch_failures: int = 5
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:

@@ -1,4 +1,4 @@
-"""IMAP URLs, folder names between server and mailrecover, and flags."""
+"""IMAP URLs, folder names between server and mailrecover, flags, and the gathering reader."""
 
 from __future__ import annotations
 
@@ -6,14 +6,19 @@ import pytest
 
 from mailrecover.errors import UsageError
 from mailrecover.imapconn import (
+    AnswerTooLong,
     ConnectionSettings,
     flags_from_imap,
     flags_to_imap,
     folder_from_server,
     folder_to_server,
+    open_reader,
     parse_imap_url,
 )
+from mailrecover.limits import Limits
 from mailrecover.model import Flag
+
+from .hostile_imap import HostileIMAP
 
 
 def test_urls_with_encoded_users_default_ports_and_folders() -> None:
@@ -65,3 +70,21 @@ def test_settings_from_the_environment() -> None:
     env = {"MAILRECOVER_CA_FILE": "/etc/ca.pem", "MAILRECOVER_ALLOW_CLEARTEXT": "yes"}
     assert ConnectionSettings.from_environ(env) == ConnectionSettings(ca_file="/etc/ca.pem", allow_cleartext=True)
     assert ConnectionSettings.from_environ({}) == ConnectionSettings()
+
+
+def test_a_reader_on_an_empty_answer_and_a_flood_of_untagged_lines() -> None:
+    mails = [b"Subject: %d\r\n\r\nbody\r\n" % i for i in range(3)]
+    with HostileIMAP("endless", mails, good=1, other_folders={b"Empty": []}) as server:
+        url = parse_imap_url(server.url)
+        limits = Limits(max_response_bytes=1 << 16)
+        reader = open_reader(url, lambda prompt: server.password, ConnectionSettings(timeout=5), limits)
+        assert reader.examine("Empty") == (0, 42)
+        assert reader.uids_after(0) == []
+        assert reader.examine("INBOX") == (3, 42)
+        assert reader.uids_after(0) == [1, 2, 3]
+        assert reader.fetch([1], "BODY.PEEK[]")[1][b"BODY[]"] == mails[0]
+        with pytest.raises(AnswerTooLong, match="MAILRECOVER_MAX_RESPONSE_BYTES"):
+            reader.fetch([2], "BODY.PEEK[]", mail_bytes=len(mails[1]))
+        assert not reader.usable
+        reader.close()
+    assert not server.state.gave_up  # the reader stopped, not the server
