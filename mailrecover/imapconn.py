@@ -300,6 +300,8 @@ class AnswerTooLong(LimitExceeded):
 
 #: What a response line costs at least: imaplib keeps each one as an object of about this size.
 _LINE_COST = 64
+#: UIDs asked for in one SEARCH: 80,000 of up to 10 digits answer in under imaplib's 1,000,000-byte line.
+_SEARCH_WINDOW = 80_000
 
 
 class _Metered(imaplib.IMAP4):
@@ -359,6 +361,7 @@ class ImapReader:
 
     def __init__(self, conn: _Metered) -> None:
         self._conn = conn
+        self._uidnext = 0  # of the folder examined last; 0: not told
         self.usable = True
 
     def _call(self, what: str, command: Callable[..., tuple[str, list[Any]]], *args: Any) -> list[Any]:
@@ -406,18 +409,25 @@ class ImapReader:
         quoted = b'"' + raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
         exists = self._call("EXAMINE", self._conn.select, quoted, True)
         validity = self._conn.response("UIDVALIDITY")[1]
+        self._uidnext = _number(self._conn.response("UIDNEXT")[1][-1])
         return _number(exists[-1]), _number(validity[-1])
 
     def uids_after(self, last: int) -> list[int]:
-        data = self._call("SEARCH", self._conn.uid, "SEARCH", "UID", f"{last + 1}:*")
-        lines = [d for d in data if d]
-        if not lines:
-            return []
+        """The UIDs above ``last``, asked for in windows whose answer fits imaplib's line limit."""
+        found: set[int] = set()
+        start = last + 1
+        while self._uidnext - start > _SEARCH_WINDOW:
+            found.update(self._search(f"{start}:{start + _SEARCH_WINDOW - 1}"))
+            start += _SEARCH_WINDOW
+        found.update(self._search(f"{start}:*"))
+        return sorted(u for u in found if u > last)  # N:* names the last even below N
+
+    def _search(self, uids: str) -> list[int]:
+        lines = [d for d in self._call("SEARCH", self._conn.uid, "SEARCH", "UID", uids) if d]
         try:
-            found = parse_message_list(lines)
+            return list(parse_message_list(lines)) if lines else []
         except (ProtocolError, ValueError) as e:
             raise CommandFailed(f"SEARCH: the server's answer makes no sense: {e}") from e
-        return sorted(u for u in found if u > last)  # N:* names the last even below N
 
     def fetch(
         self, uids: list[int], items: str, mail_bytes: int = 0, chunk: int = 1000

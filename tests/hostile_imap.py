@@ -185,7 +185,9 @@ class _Handler(socketserver.BaseRequestHandler):
             mode = b"READ-ONLY" if verb == b"EXAMINE" else b"READ-WRITE"
             self.send(tag + b" OK [" + mode + b"] " + verb + b" completed\r\n")
         elif verb == b"SEARCH":
-            self.send(b"* SEARCH " + b" ".join(b"%d" % (i + 1) for i in range(len(self.folder))) + b"\r\n" + ok)
+            asked = re.search(rb"UID (\S+)", args)  # UIDs are message numbers here
+            found = _sequence(asked.group(1), len(self.folder)) if asked else range(1, len(self.folder) + 1)
+            self.send(b"* SEARCH " + b" ".join(b"%d" % n for n in found) + b"\r\n" + ok)
         elif verb == b"FETCH":
             self.fetch(tag, args, ok)
         elif verb == b"LOGOUT":
@@ -255,7 +257,7 @@ def _astring(name: bytes) -> bytes:
 
 
 def _sequence(spec: bytes, count: int) -> list[int]:
-    out: list[int] = []
+    out: dict[int, None] = {}  # in order, once each
     for part in spec.split(b","):
         lo, _, hi = part.partition(b":")
         try:
@@ -264,8 +266,8 @@ def _sequence(spec: bytes, count: int) -> list[int]:
         except ValueError:
             continue
         a, b = min(a, b), max(a, b)
-        out += [n for n in range(max(a, 1), min(b, count) + 1) if n not in out]
-    return out
+        out.update(dict.fromkeys(range(max(a, 1), min(b, count) + 1)))
+    return list(out)
 
 
 class _Server(socketserver.ThreadingTCPServer):

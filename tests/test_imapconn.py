@@ -88,3 +88,15 @@ def test_a_reader_on_an_empty_answer_and_a_flood_of_untagged_lines() -> None:
         assert not reader.usable
         reader.close()
     assert not server.state.gave_up  # the reader stopped, not the server
+
+
+def test_a_folder_too_big_for_one_search_answer_is_searched_in_windows() -> None:
+    # 200,000 UIDs answer in 1.3 MB, over imaplib's 1,000,000-byte line: one SEARCH would fail.
+    with HostileIMAP("honest", [b"Subject: x\r\n\r\nx\r\n"] * 200_000) as server:
+        reader = open_reader(parse_imap_url(server.url), lambda prompt: server.password, ConnectionSettings(timeout=30),
+                             Limits())  # fmt: skip
+        assert reader.examine("INBOX") == (200_000, 42)
+        assert reader.uids_after(0) == list(range(1, 200_001))
+        assert reader.uids_after(199_990) == list(range(199_991, 200_001))
+        reader.close()
+    assert server.state.commands.count("UID SEARCH") == 3 + 1
