@@ -388,9 +388,10 @@ class ImapReader:
         data = [d for d in self._call("LIST", self._conn.list) if d not in (b"", None)]
         parsed = _parsed("LIST", data)
         listing = list(zip(parsed[0::3], parsed[1::3], parsed[2::3]))
-        if len(parsed) % 3 or not all(isinstance(f, tuple) for f, _, _ in listing):
+        if len(parsed) % 3 or not all(isinstance(f, tuple) and isinstance(n, (bytes, int)) for f, _, n in listing):
             raise CommandFailed("LIST: the server's answer makes no sense")
-        return listing
+        return [(tuple(f for f in flags if isinstance(f, bytes)), d if isinstance(d, bytes) else None, n)
+                for flags, d, n in listing]  # fmt: skip
 
     def personal_prefix(self) -> str:
         """The personal namespace's prefix, as `personal_prefix` finds it for IMAPClient."""
@@ -406,6 +407,8 @@ class ImapReader:
     def examine(self, name: str | bytes) -> tuple[int, int]:
         """Open a folder read-only: (messages in it, UIDVALIDITY)."""
         raw = imap_utf7.encode(name) if isinstance(name, str) else name
+        if any(b < 0x20 or b > 0x7E for b in raw):  # a CR LF would end the command early
+            raise CommandFailed(f"EXAMINE: the name {raw!r} cannot be sent in a quoted string")
         quoted = b'"' + raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
         exists = self._call("EXAMINE", self._conn.select, quoted, True)
         validity = self._conn.response("UIDVALIDITY")[1]

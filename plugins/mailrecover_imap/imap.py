@@ -133,7 +133,7 @@ def _read_account(session: _Session, url: ImapUrl, context: ReadContext) -> Iter
     for flags, delimiter, raw_name in listing:
         if {f.lower() for f in flags} & _NOT_SELECTABLE:
             continue
-        sep = delimiter.decode("ascii", "replace") if isinstance(delimiter, bytes) else delimiter
+        sep = delimiter.decode("ascii", "replace") if delimiter is not None else None
         name, valid = _decoded_name(raw_name)
         folder = folder_from_server(name, sep, prefix)
         if not valid:
