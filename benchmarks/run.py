@@ -3,9 +3,9 @@
 ``python3 -m benchmarks.run --size 10k`` generates the corpus if it is not there yet
 (``benchmarks/data/10k``), installs mail-deduplicate from PyPI into its own venv
 (``benchmarks/data/mdedup-venv``, never into the project's environment), then runs each
-stage as its own process and prints wall time, copies/s, MB/s and peak RSS (the whole
-process tree, pool workers included), and checks what each tool restored against the
-corpus' ``expected.tsv``.  Results are also written to ``benchmarks/data/results-SIZE.json``.
+stage as its own process and prints wall time, copies/s, MB/s and peak memory of the whole
+process tree, pool workers included (summed resident sets, and summed proportional sets),
+and checks what each tool restored against the corpus' ``expected.tsv``.  Results are also written to ``benchmarks/data/results-SIZE.json``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ MDEDUP = "mail-deduplicate==9.4.0"
 class Stage:
     name: str
     seconds: float
-    peak_rss_mb: float  # the whole process tree at its largest
+    peak_rss_mb: float  # the whole process tree at its largest, shared pages counted per process
     items: int  # copies read, or messages written
     megabytes: float
     status: int
@@ -48,35 +48,45 @@ class Stage:
         return self.items / self.seconds if self.seconds else 0.0
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and all its descendants."""
-    total = 0
+def _tree_memory(pid: int) -> tuple[int, int]:
+    """Resident bytes of ``pid`` and all its descendants: the sum of their resident sets
+    (shared pages counted in each process), and of their proportional sets (each shared
+    page divided among the processes that share it: what the tree really holds)."""
+    rss = pss = 0
     todo = [pid]
     while todo:
         p = todo.pop()
         try:
-            with open(f"/proc/{p}/statm") as f:
-                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith(("Rss:", "Pss:")):
+                        kb = int(line.split()[1]) * 1024
+                        rss, pss = (rss + kb, pss) if line.startswith("Rss:") else (rss, pss + kb)
             for task in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{task}/children") as f:
                     todo.extend(int(c) for c in f.read().split())
         except (OSError, ValueError):
             continue
-    return total
+    return rss, pss
 
 
 def _run(name: str, argv: list[str], env: dict[str, str], items: int, megabytes: float,
          log: Path) -> Stage:  # fmt: skip
-    peak = 0
+    peak = peak_pss = 0
+    # Flush what earlier stages and runs left (the previous run's tree was deleted, and on a
+    # disk mounted with 'discard' its blocks are trimmed at the next journal commit): no stage
+    # is charged for another's writes or deletions.
+    os.sync()
     with open(log, "wb") as out:
         start = time.monotonic()
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
         stop = threading.Event()
 
         def sample() -> None:
-            nonlocal peak
+            nonlocal peak, peak_pss
             while not stop.is_set():
-                peak = max(peak, _tree_rss(proc.pid))
+                rss, pss = _tree_memory(proc.pid)
+                peak, peak_pss = max(peak, rss), max(peak_pss, pss)
                 stop.wait(0.05)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -88,7 +98,8 @@ def _run(name: str, argv: list[str], env: dict[str, str], items: int, megabytes:
     proc.returncode = os.waitstatus_to_exitcode(status)
     peak = max(peak, usage.ru_maxrss * 1024)
     return Stage(name, seconds, peak / 1e6, items, megabytes, proc.returncode,
-                 {"cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1)})  # fmt: skip
+                 {"cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+                  "peak_pss_mb": round(peak_pss / 1e6, 1)})  # fmt: skip
 
 
 def _checkout_env() -> dict[str, str]:
@@ -238,19 +249,19 @@ def _print(result: dict[str, object]) -> None:
     print(f"corpus {result['size']}: {facts['copies']:,} copies of {facts['distinct']:,} mails, "
           f"{facts['bytes'] / 1e6:,.0f} MB; {result['cores']} cores; "
           f"load {result['load_before']} before, {result['load_after']} after")  # fmt: skip
-    print(f"{'stage':<22}{'seconds':>9}{'per s':>9}{'MB/s':>8}{'peak RSS MB':>13}{'cpu s':>8}")
+    print(f"{'stage':<22}{'seconds':>9}{'per s':>9}{'MB/s':>8}{'peak RSS MB':>13}{'PSS MB':>8}{'cpu s':>8}")
     rows = list(result["stages"])  # type: ignore[call-overload]
     total = sum(s["seconds"] for s in rows if s["name"] in ("gather", "merge", "restore"))
     for s in rows:
         mbs = s["megabytes"] / s["seconds"] if s["seconds"] else 0
         print(f"mailrecover {s['name']:<10}{s['seconds']:>9.1f}{s['per_second']:>9,}{mbs:>8.1f}"
-              f"{s['peak_rss_mb']:>13.0f}{s['extra']['cpu_seconds']:>8}")  # fmt: skip
+              f"{s['peak_rss_mb']:>13.0f}{s['extra']['peak_pss_mb']:>8.0f}{s['extra']['cpu_seconds']:>8}")  # fmt: skip
     print(f"{'mailrecover total':<22}{total:>9.1f}   (gather + merge + restore)")
     md = result.get("mdedup")
     if isinstance(md, dict):
         mbs = md["megabytes"] / md["seconds"] if md["seconds"] else 0
         print(f"{'mdedup copy-selected':<22}{md['seconds']:>9.1f}{md['per_second']:>9,}{mbs:>8.1f}"
-              f"{md['peak_rss_mb']:>13.0f}{md['extra']['cpu_seconds']:>8}")  # fmt: skip
+              f"{md['peak_rss_mb']:>13.0f}{md['extra']['peak_pss_mb']:>8.0f}{md['extra']['cpu_seconds']:>8}")  # fmt: skip
         print(f"speed-up: {md['seconds'] / total:.2f}x (mdedup wall time / mailrecover gather+merge+restore)")
     for who in ("mailrecover_check", "mdedup_check"):
         c = result.get(who)
