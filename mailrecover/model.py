@@ -105,5 +105,11 @@ class Problem:
     position: str
     reason: str
 
+    def __post_init__(self) -> None:
+        # Reasons often quote a library's error, which may run over several lines
+        # (configparser's does): one line on the terminal and in the report, always.
+        if "\n" in self.reason or "\r" in self.reason:
+            object.__setattr__(self, "reason", " ".join(self.reason.split()))
+
 
 Finding = Copy | Evidence | Problem

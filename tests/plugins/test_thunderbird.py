@@ -286,3 +286,14 @@ def test_hostile_settings_files_cost_at_most_a_problem(tmp_path, data):
     (tb.profile / "prefs.js").write_bytes(data)
     copies = [f for f in read_untouched(ThunderbirdPlugin(), tb.root) if isinstance(f, Copy)]
     assert len(copies) == 15  # the profile is still found beside profiles.ini, its folders read
+
+
+def test_a_garbled_profiles_ini_costs_one_line(tmp_path):
+    """configparser's error spans lines; the problem the plugin reports must not."""
+    root = tmp_path / "Thunderbird"
+    root.mkdir()
+    (root / "profiles.ini").write_bytes(b"\x00garbage without a section\n[Profile0\nPath=x\n")
+    findings = list(ThunderbirdPlugin().read(str(root), ReadContext()))
+    problems = [f for f in findings if isinstance(f, Problem)]
+    assert problems and all("\n" not in p.reason and p.reason.strip() for p in problems)
+    assert any("profiles.ini" in p.reason for p in problems)
