@@ -7,6 +7,7 @@ most sure of it.  Files no plugin reads are listed as skipped, never read as mai
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import multiprocessing
@@ -21,6 +22,7 @@ from .limits import Limits, current as current_limits
 from .merge import Summary, flags_text, summarize
 from .model import Copy, Evidence, Finding, Problem, ProblemKind
 from .plugin import CLAIM, Plugin, ReadContext, get_plugin, load_plugins
+from .readonly import sorted_names
 from .rfc822 import decode_text
 from .workspace import Workspace, now_text
 
@@ -111,22 +113,26 @@ def _walk(plugins: dict[str, Plugin], path: str, parts: list[str]) -> Iterator[T
         yield Task(plugin, path, _dir_folder(parts))
         return
     try:
-        entries = sorted(os.scandir(path), key=lambda e: e.name)
+        names = sorted_names(path)  # a folder of a million exports is listed in bounded memory
     except OSError as e:
         yield Problem(ProblemKind.UNREADABLE, path, "", f"cannot list: {e.strerror or e}")
         return
-    for entry in entries:
+    for name in names:
+        entry = os.path.join(path, name)
         try:
-            is_dir = entry.is_dir(follow_symlinks=False)
-            is_file = entry.is_file(follow_symlinks=True)
+            mode = os.lstat(entry).st_mode
+            is_dir, is_file = stat.S_ISDIR(mode), stat.S_ISREG(mode)  # a linked folder is not walked
+            if stat.S_ISLNK(mode):
+                with contextlib.suppress(FileNotFoundError):  # a dangling link is no file
+                    is_file = stat.S_ISREG(os.stat(entry).st_mode)
         except OSError as e:
-            yield Problem(ProblemKind.UNREADABLE, entry.path, "", f"cannot open: {e.strerror or e}")
+            yield Problem(ProblemKind.UNREADABLE, entry, "", f"cannot open: {e.strerror or e}")
             continue
         if is_dir:
-            yield from _walk(plugins, entry.path, [*parts, entry.name])
+            yield from _walk(plugins, entry, [*parts, name])
         elif is_file:
-            score, plugin = _best(plugins, entry.path)
-            yield Task(plugin, entry.path, _dir_folder(parts)) if plugin else Skipped(entry.path)
+            score, plugin = _best(plugins, entry)
+            yield Task(plugin, entry, _dir_folder(parts)) if plugin else Skipped(entry)
 
 
 def storable(text: str) -> str:

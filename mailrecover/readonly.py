@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import heapq
 import mmap
 import os
+import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from typing import IO
 
-__all__ = ["Buffer", "mapped", "open_readonly", "read_head", "read_message_file", "release"]
+__all__ = ["Buffer", "mapped", "open_readonly", "read_head", "read_message_file", "release", "sorted_names"]
 
 
 #: The bytes of a source: a mapped file or, for an empty one, plain bytes.
@@ -76,3 +79,53 @@ def release(data: Buffer, upto: int) -> None:
         upto -= upto % mmap.PAGESIZE
         if upto > 0:
             data.madvise(mmap.MADV_DONTNEED, 0, upto)
+
+
+#: Names sorted in memory at once when a directory is listed; a longer listing is sorted in
+#: runs of this many, kept in unlinked temporary files and merged.
+SORT_RUN = 50_000
+
+
+def sorted_names(path: str | os.PathLike[str]) -> Iterator[str]:
+    """The names in directory ``path``, sorted, in memory bounded by ``SORT_RUN`` names
+    whatever the directory holds (a Maildir ``cur/`` of a million files would otherwise take
+    about 100 MB).  The directory is read now (``OSError`` is raised here); the names come lazily.
+    """
+    runs: list[IO[bytes]] = []
+    names: list[str] = []
+    try:
+        with os.scandir(path) as entries:
+            for entry in entries:
+                names.append(entry.name)
+                if len(names) >= SORT_RUN:
+                    runs.append(_spilled(sorted(names)))
+                    names = []
+    except BaseException:
+        for run in runs:
+            run.close()
+        raise
+    names.sort()
+    return _merged(runs, names) if runs else iter(names)
+
+
+def _spilled(names: list[str]) -> IO[bytes]:
+    run = tempfile.TemporaryFile()  # unlinked at once: nothing stays behind
+    run.write(b"".join(os.fsencode(n) + b"\0" for n in names))  # no name holds a NUL
+    run.seek(0)
+    return run
+
+
+def _run_names(run: IO[bytes]) -> Iterator[str]:
+    rest = b""
+    while block := run.read(1 << 16):
+        *done, rest = (rest + block).split(b"\0")
+        for name in done:
+            yield os.fsdecode(name)
+
+
+def _merged(runs: list[IO[bytes]], last: list[str]) -> Iterator[str]:
+    try:
+        yield from heapq.merge(*(_run_names(r) for r in runs), last)
+    finally:
+        for run in runs:
+            run.close()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import pytest
 
 from mailrecover.gather import gather
 from mailrecover.restore import ensure_merged
@@ -46,3 +49,23 @@ def test_gathering_again_adds_nothing_and_keeps_every_byte(tmp_path: Path):
         assert packed[1] == sum(len(ws.raw(b)) for (b,) in blobs)
         packs = list((tmp_path / "ws" / "blobs" / "packs").iterdir())
         assert sum(p.stat().st_size for p in packs) == packed[1]  # nothing written twice
+
+
+def test_a_long_listing_is_sorted_in_runs_with_the_same_order(tmp_path, monkeypatch):
+    """Directories bigger than one sort run are merged from sorted runs: the same names, in
+    the same order as one sort, undecodable names included."""
+    from mailrecover import readonly
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    names = [f"{n:05d}.{'xyz'[n % 3]}" for n in range(0, 2500, 7)] + ["Z", "a", "é", "日本"]
+    for name in names:
+        (folder / name).write_bytes(b"")
+    (folder / os.fsdecode(b"cp932-\x93\xfa")).write_bytes(b"")
+    whole = sorted(os.listdir(folder))
+    monkeypatch.setattr(readonly, "SORT_RUN", 7)
+    assert list(readonly.sorted_names(folder)) == whole
+    monkeypatch.setattr(readonly, "SORT_RUN", 50_000)
+    assert list(readonly.sorted_names(folder)) == whole
+    with pytest.raises(FileNotFoundError):
+        readonly.sorted_names(tmp_path / "missing")  # at once, not when the names are read

@@ -10,7 +10,7 @@ from imapclient import imap_utf7
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import read_message_file
+from mailrecover.readonly import read_message_file, sorted_names
 
 __all__ = ["MaildirPlugin", "maildir_flags"]
 
@@ -86,7 +86,7 @@ class MaildirPlugin:
         for sub in ("cur", "new", "tmp"):
             directory = os.path.join(path, sub)
             try:
-                names = sorted(os.listdir(directory))
+                names = sorted_names(directory)
             except FileNotFoundError:
                 continue
             except OSError as e:

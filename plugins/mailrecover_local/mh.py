@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import read_head, read_message_file
+from mailrecover.readonly import read_head, read_message_file, sorted_names
 
 __all__ = ["MHPlugin", "parse_sequences"]
 
@@ -92,7 +92,7 @@ class MHPlugin:
             yield Copy(raw=raw, folder=context.folder, source=file, position="",
                        flags=frozenset(flags), internal_date=mtime)  # fmt: skip
         try:
-            names = sorted(os.listdir(location))
+            names = sorted_names(location)
         except OSError as e:
             yield Problem(ProblemKind.UNREADABLE, location, "", f"cannot list: {e.strerror or e}")
             return

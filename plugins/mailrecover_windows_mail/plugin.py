@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
 from mailrecover.places import enclosing, existing_dirs, file_name_text, subdirs, tree_size, windows_local
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import read_head, read_message_file
+from mailrecover.readonly import read_head, read_message_file, sorted_names
 from mailrecover.rfc822 import header_fields
 
 __all__ = ["WindowsMailPlugin", "oeaccount_addresses"]
@@ -126,7 +126,7 @@ class WindowsMailPlugin:
         default: str = "INBOX",
     ) -> Iterator[Finding]:  # fmt: skip
         try:
-            entries = sorted(os.listdir(directory))
+            entries = sorted_names(directory)
         except OSError as e:
             yield Problem(ProblemKind.UNREADABLE, directory, "", f"cannot list: {e.strerror or e}")
             return
