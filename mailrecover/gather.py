@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from multiprocessing.pool import AsyncResult, Pool
 
 from .limits import Limits, current as current_limits
+from .memory import give_back
 from .merge import Summary, flags_text, summarize
 from .model import Copy, Evidence, Finding, Problem, ProblemKind
 from .plugin import CLAIM, Plugin, ReadContext, get_plugin, load_plugins
@@ -341,6 +342,7 @@ def gather(
             pending += 1
             if pending >= _BATCH:
                 ws.commit()  # one durable commit per batch: the bytes first, then the rows
+                give_back()  # what the batch freed, so a long gather stays the size of one batch
                 ws.db.execute("BEGIN")
                 pending, gathered = 0, now_text()
 
