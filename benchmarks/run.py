@@ -59,9 +59,10 @@ def _tree_memory(pid: int) -> tuple[int, int]:
         try:
             with open(f"/proc/{p}/smaps_rollup") as f:
                 for line in f:
-                    if line.startswith(("Rss:", "Pss:")):
-                        kb = int(line.split()[1]) * 1024
-                        rss, pss = (rss + kb, pss) if line.startswith("Rss:") else (rss, pss + kb)
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1]) * 1024
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1]) * 1024
             for task in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{task}/children") as f:
                     todo.extend(int(c) for c in f.read().split())

@@ -121,17 +121,18 @@ class MaildirTarget:
             fds: list[int] = []
             try:
                 for item, (folder_dir, below), name in batch:
-                    final = f"{root}/{below}cur/{name}"
+                    relative = f"{below}cur/{name}"
+                    final = f"{root}/{relative}"
                     try:
                         self._prepare(folder_dir)
                         if os.path.exists(final):  # written before, journal lost: recognised by name
-                            done.append((item.key, "done", f"{below}cur/{name}"))
+                            done.append((item.key, "done", relative))
                             continue
                         tmp = f"{root}/{below}tmp/{name}"
                         fds.append(self._write_file(tmp, item))
                     except OSError as e:
                         raise TargetError(f"cannot write into {folder_dir}: {e.strerror or e}") from e
-                    staged.append((item, tmp, final, f"{below}cur/{name}"))
+                    staged.append((item, tmp, final, relative))
                 _sync_files(fds)
             finally:
                 for fd in fds:
