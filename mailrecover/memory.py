@@ -9,7 +9,6 @@ nothing stayed referenced.  ``give_back`` asks the allocator to return whole fre
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 from collections.abc import Callable
 
@@ -20,7 +19,7 @@ def _find_trim() -> Callable[[int], int] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        trim: Callable[[int], int] = ctypes.CDLL(ctypes.util.find_library("c") or None).malloc_trim
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim  # the C library already loaded
         return trim
     except (OSError, AttributeError):  # another C library (musl has no malloc_trim)
         return None
