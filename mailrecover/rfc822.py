@@ -204,11 +204,15 @@ _FOLD = str.maketrans({
     "\u301c": "\uff5e", "\u2212": "\uff0d", "\u2016": "\u2225",
     "\u00a2": "\uffe0", "\u00a3": "\uffe1", "\u00ac": "\uffe2",
 })  # fmt: skip
+_TO_FOLD = re.compile("[" + "".join(map(chr, _FOLD)) + "]")
 
 
 def fold_for_compare(text: str) -> str:
     """Text in one form for comparison only: codec variants folded, NFKC, spaces collapsed."""
-    text = unicodedata.normalize("NFKC", text.translate(_FOLD))
+    if not text.isascii():  # ASCII is its own NFKC form, with nothing to fold
+        if _TO_FOLD.search(text):  # a search is far quicker than a translate that finds nothing
+            text = text.translate(_FOLD)
+        text = unicodedata.normalize("NFKC", text)
     return " ".join(text.split())
 
 

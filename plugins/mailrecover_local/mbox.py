@@ -52,7 +52,7 @@ def _looks_like_headers(data: Buffer, pos: int, min_fields: int = 1) -> bool:
     count = 0
     end = min(len(data), pos + 8192)
     chunk = bytes(data[pos:end])
-    lines = chunk.split(b"\n")
+    lines = chunk.split(b"\n", 60)  # no more lines than are looked at
     if end < len(data):
         lines = lines[:-1]  # the last one may be cut
     for n, line in enumerate(lines[:60]):
@@ -169,7 +169,9 @@ def split_mbox(data: Buffer) -> Iterator[tuple[int, bytes, bytes, bool]]:
             chunk = chunk[:-2]
         elif chunk.endswith(b"\n\n"):
             chunk = chunk[:-1]
-        yield start, sep_line, _QUOTED_FROM.sub(rb"\1", chunk), cut_off
+        if b">From " in chunk:  # quick test first: most mail has no quoted line
+            chunk = _QUOTED_FROM.sub(rb"\1", chunk)
+        yield start, sep_line, chunk, cut_off
         start = nxt
 
 
