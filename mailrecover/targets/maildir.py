@@ -54,7 +54,7 @@ class MaildirTarget:
     def __init__(self, path: str) -> None:
         self.root = Path(path).expanduser().absolute()
         self.description = f"maildir:{self.root}"
-        self._ready: set[Path] = set()
+        self._ready: dict[Path, bool] = {}  # prepared folder -> whether cur/ held mail then
         self._dirs: dict[str, tuple[Path, str]] = {}  # folder -> its directory, worked out once
 
     def _dir(self, folder: str) -> tuple[Path, str]:
@@ -65,16 +65,24 @@ class MaildirTarget:
             found = self._dirs[folder] = (path, "" if path == self.root else f"{path.name}/")
         return found
 
-    def _prepare(self, folder_dir: Path) -> None:
-        if folder_dir in self._ready:
-            return
+    def _prepare(self, folder_dir: Path) -> bool:
+        """Create the folder if needed; whether its ``cur/`` held anything when first seen.
+
+        Only then can a message be there already (from a run whose journal was lost):
+        in a folder this run found empty, nothing needs looking up per message.
+        """
+        found = self._ready.get(folder_dir)
+        if found is not None:
+            return found
         for sub in ("cur", "new", "tmp"):
             private_dir(folder_dir / sub)
         if folder_dir != self.root:
             marker = folder_dir / "maildirfolder"
             if not marker.exists():
                 os.close(open_private(marker, os.O_WRONLY))
-        self._ready.add(folder_dir)
+        with os.scandir(folder_dir / "cur") as entries:
+            found = self._ready[folder_dir] = next(entries, None) is not None
+        return found
 
     def write(
         self,
@@ -124,9 +132,8 @@ class MaildirTarget:
                     relative = f"{below}cur/{name}"
                     final = f"{root}/{relative}"
                     try:
-                        self._prepare(folder_dir)
-                        if os.path.exists(final):  # written before, journal lost: recognised by name
-                            done.append((item.key, "done", relative))
+                        if self._prepare(folder_dir) and os.path.exists(final):
+                            done.append((item.key, "done", relative))  # written before, journal lost
                             continue
                         tmp = f"{root}/{below}tmp/{name}"
                         fds.append(self._write_file(tmp, item))
@@ -148,7 +155,7 @@ class MaildirTarget:
                 _sync_dir(directory)
             if done:
                 journal.mark_many(done)
-            for _item, tmp, _final, _relative in staged:  # what an interruption left unrenamed
+            for _item, tmp, _final, _relative in staged[written:]:  # what an interruption left unrenamed
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
         return written
