@@ -31,16 +31,19 @@ _CP932_LABELS = {
 _ISO2022JP_LABELS = {"iso-2022-jp", "iso2022-jp", "iso_2022_jp", "csiso2022jp", "jis"}
 
 
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+
+
 def header_end(raw: bytes) -> int:
     """Offset where the body starts (after the blank line), or len(raw) if there is none."""
     if raw.startswith(b"\n"):
         return 1
     if raw.startswith(b"\r\n"):
         return 2
-    i = raw.find(b"\n\n")
-    j = raw.find(b"\n\r\n")
-    ends = [k for k in ((i + 2) if i >= 0 else -1, (j + 3) if j >= 0 else -1) if k >= 0]
-    return min(ends) if ends else len(raw)
+    # One scan that stops at the first blank line, CRLF or LF (looking for each kind apart
+    # scanned a whole CRLF message, attachments and all, for an LF one it never holds).
+    m = _BLANK_LINE.search(raw)
+    return len(raw) if m is None else m.end()
 
 
 def header_fields(raw: bytes) -> list[tuple[str, bytes]]:
