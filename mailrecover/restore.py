@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from .memory import give_back
 from .merge import merge_account
 from .model import Flag
 from .ownership import check_account
@@ -16,6 +17,8 @@ __all__ = ["RestoreResult", "ensure_merged", "outgoing", "restore", "DELETED_FOL
 
 #: Where mail that every copy marks deleted goes: restored, never dropped.
 DELETED_FOLDER = "Recovered Deleted"
+
+_GIVE_BACK_EVERY = 1000  # messages read from the workspace between returns of freed memory
 
 
 def ensure_merged(ws: Workspace, account: str | None = None) -> set[str]:
@@ -83,10 +86,12 @@ def outgoing(ws: Workspace, account: str, include_quarantined: bool = False) -> 
         f"({','.join('?' * len(statuses))}) ORDER BY m.folder, m.date, m.key",
         (account, *statuses),
     )
-    for key, folder, flags, date, message_id, blob in rows:
+    for n, (key, folder, flags, date, message_id, blob) in enumerate(rows, 1):
         folder, flagset = _placement(folder, flags)
         yield Outgoing(key=key, folder=folder, flags=flagset, date=_date(date),
                        raw=ws.raw(blob), message_id=message_id)  # fmt: skip
+        if n % _GIVE_BACK_EVERY == 0:
+            give_back()  # the messages sent so far were freed: a long restore stays one batch big
 
 
 def restore(
