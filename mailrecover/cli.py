@@ -15,8 +15,6 @@ from typing import Any
 
 from . import __version__
 from .errors import MailRecoverError, OperationError, UsageError
-from .gather import gather
-from .imapconn import CA_FILE_ENV
 from .inventory import write_senders_csv
 from .members import (
     ExportFormat,
@@ -143,6 +141,8 @@ def _cmd_discover(args: argparse.Namespace) -> int:
 
 
 def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
+    from .gather import gather  # its process pool and plugins are for this command only
+
     bar = Progress(enabled=not args.quiet and not args.json)
 
     def progress(location: str, copies: int, nbytes: int) -> None:
@@ -271,6 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.ca_file:
             if not os.path.isfile(args.ca_file):
                 raise UsageError(f"--ca-file {args.ca_file}: no such file")
+            from .imapconn import CA_FILE_ENV  # (the IMAP modules load only where IMAP is used)
+
             os.environ[CA_FILE_ENV] = os.path.abspath(args.ca_file)  # read where connections are made
         if args.command == "plugins":
             return _cmd_plugins(args)

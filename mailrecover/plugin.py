@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Protocol, runtime_checkable
 
 from .errors import PluginError, UsageError
@@ -95,6 +94,8 @@ def load_plugins(*, refresh: bool = False) -> dict[str, Plugin]:
     wanted = {
         n.strip() for n in os.environ.get("MAILRECOVER_PLUGINS", "").split(",") if n.strip()
     }
+    from importlib.metadata import entry_points  # 20 ms to import: only commands that read stores pay
+
     found: dict[str, Plugin] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if wanted and ep.name not in wanted:
