@@ -346,50 +346,51 @@ def gather(
                 ws.db.execute("BEGIN")
                 pending, gathered = 0, now_text()
 
-    ws.db.execute("BEGIN")
-    try:
-        for location in locations:
-            for item in plan(location, plugin):
-                if isinstance(item, Problem):
-                    problem(item, None)
-                    continue
-                if isinstance(item, Skipped):
-                    result.skipped.append(storable(item.path))
-                    ws.db.execute(
-                        "INSERT OR IGNORE INTO skipped (path, account) VALUES (?, ?)",
-                        (result.skipped[-1], account),
-                    )
-                    continue
-                task = item
-                result.stores += 1
-                loc = ws.location(storable(task.location), task.plugin.name, account, list_address)
-                state = ws.plugin_state(loc)
-                fresh = not ws.db.execute(  # read for the first time: nothing to look up per copy
-                    "SELECT 1 FROM copies WHERE account = ? AND location_id = ? LIMIT 1", (account, loc)
-                ).fetchone()
-                context = ReadContext(account=account or None, list_address=list_address or None,
-                                      folder=task.folder, state=state, advance=advance)  # fmt: skip
-                if password is not None:
-                    context.password = password
-                for finding in _read(task, context):
-                    if isinstance(finding, Copy):
-                        result.copies += 1
-                        blob = hashlib.sha256(finding.raw).hexdigest()
-                        if fresh or not _known(ws, account, finding, blob):
-                            store(fingerprints.add(loc, finding, blob))
-                    elif isinstance(finding, Evidence):
-                        result.evidence += 1
-                        _store_evidence(ws, loc, account, list_address, finding)
-                    elif isinstance(finding, Problem):
-                        problem(finding, loc)
-                    progress(task.location, result.copies, read_bytes)
-                if state.changed:
-                    store(fingerprints.drain())  # what the state says was read must be stored first
-                    ws.save_plugin_state(loc, state)
-        store(fingerprints.drain())
-    finally:
-        fingerprints.close()
-        ws.commit()  # what was read before an interrupt is kept
+    with ws.loading_copies():
+        ws.db.execute("BEGIN")
+        try:
+            for location in locations:
+                for item in plan(location, plugin):
+                    if isinstance(item, Problem):
+                        problem(item, None)
+                        continue
+                    if isinstance(item, Skipped):
+                        result.skipped.append(storable(item.path))
+                        ws.db.execute(
+                            "INSERT OR IGNORE INTO skipped (path, account) VALUES (?, ?)",
+                            (result.skipped[-1], account),
+                        )
+                        continue
+                    task = item
+                    result.stores += 1
+                    loc = ws.location(storable(task.location), task.plugin.name, account, list_address)
+                    state = ws.plugin_state(loc)
+                    fresh = not ws.db.execute(  # read for the first time: nothing to look up per copy
+                        "SELECT 1 FROM copies WHERE account = ? AND location_id = ? LIMIT 1", (account, loc)
+                    ).fetchone()
+                    context = ReadContext(account=account or None, list_address=list_address or None,
+                                          folder=task.folder, state=state, advance=advance)  # fmt: skip
+                    if password is not None:
+                        context.password = password
+                    for finding in _read(task, context):
+                        if isinstance(finding, Copy):
+                            result.copies += 1
+                            blob = hashlib.sha256(finding.raw).hexdigest()
+                            if fresh or not _known(ws, account, finding, blob):
+                                store(fingerprints.add(loc, finding, blob))
+                        elif isinstance(finding, Evidence):
+                            result.evidence += 1
+                            _store_evidence(ws, loc, account, list_address, finding)
+                        elif isinstance(finding, Problem):
+                            problem(finding, loc)
+                        progress(task.location, result.copies, read_bytes)
+                    if state.changed:
+                        store(fingerprints.drain())  # what the state says was read must be stored first
+                        ws.save_plugin_state(loc, state)
+            store(fingerprints.drain())
+        finally:
+            fingerprints.close()
+            ws.commit()  # what was read before an interrupt is kept
     if result.new_copies:
         ws.db.execute(
             "INSERT INTO accounts (account, merged) VALUES (?, NULL) "

@@ -199,7 +199,8 @@ def _rows(ws: Workspace, account: str, extra: str = "") -> Iterable[_CopyRow]:
 
 def _copy_clues(ws: Workspace, row: _CopyRow, account: str) -> list[Clue]:
     """A copy's clues; its raw header is read only when every address it names is someone else's."""
-    clues = [Clue(CLIENT_ACCOUNT, normalize_address(a)) for _, a in getaddresses(row.hints) if "@" in a]
+    named = getaddresses(row.hints) if row.hints else []  # most copies name no client account
+    clues = [Clue(CLIENT_ACCOUNT, normalize_address(a)) for _, a in named if "@" in a]
     if any(names_account(a, account) for a in row.delivered):
         return clues + [Clue("delivery", a) for a in row.delivered]
     if not row.delivered:

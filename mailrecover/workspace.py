@@ -7,6 +7,7 @@ kept once per content, appended to pack files under ``blobs/packs`` (see ``BlobS
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -338,6 +339,16 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
 ]
 
 
+#: Indexes on copies that only the merge and the report read: gather finds copies through
+#: the unique constraint and ``copies_by_location``.  Defined as their migrations made them.
+_LOOKUP_INDEXES = {
+    "copies_by_message_id": "copies (account, message_id)",
+    "copies_by_content": "copies (account, content_fp)",
+    "copies_by_message": "copies (message)",
+    "copies_by_head": "copies (account, head_fp)",
+}
+
+
 class _PluginState(MutableMapping[str, str]):
     """A plugin's per-location memory; written back when the read ends."""
 
@@ -416,6 +427,7 @@ class Workspace:
         self.db.execute("PRAGMA synchronous = NORMAL")
         self.db.execute("PRAGMA foreign_keys = ON")
         self._migrate()
+        self._build_lookup_indexes()  # if a gather into an empty workspace was killed
         self.blobs = BlobStore(self.path / "blobs", self.db)
 
     def __enter__(self) -> Workspace:
@@ -432,6 +444,41 @@ class Workspace:
         """End the open transaction durably: the bytes it names first, then the rows."""
         self.blobs.sync()
         self.db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def loading_copies(self) -> Iterator[None]:
+        """A block that adds copies; into an empty workspace it adds them without the look-up
+        indexes, which are built once at its end.
+
+        Sorting the rows once is far cheaper than inserting each into four B-trees of
+        random keys (measured on the 10k benchmark corpus: 0.3-0.7 s of a 3-4 s gather, the
+        build 0.05 s).  Nothing can want them meanwhile: the workspace was empty.  A process
+        killed inside the block leaves them to the next open to build.
+        """
+        empty = self.db.execute("SELECT 1 FROM copies LIMIT 1").fetchone() is None
+        if empty:
+            self.db.execute("BEGIN IMMEDIATE")
+            for name in _LOOKUP_INDEXES:
+                self.db.execute(f"DROP INDEX IF EXISTS {name}")
+            self.db.execute("COMMIT")
+        try:
+            yield
+        finally:
+            if empty:
+                self._build_lookup_indexes()
+
+    def _build_lookup_indexes(self) -> None:
+        have = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        if have.issuperset(_LOOKUP_INDEXES):
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for name, columns in _LOOKUP_INDEXES.items():
+                self.db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {columns}")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     def _migrate(self) -> None:
         db = self.db

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,3 +72,42 @@ def test_a_long_listing_is_sorted_in_runs_with_the_same_order(tmp_path, monkeypa
     assert list(readonly.sorted_names(folder)) == whole
     with pytest.raises(FileNotFoundError):
         readonly.sorted_names(tmp_path / "missing")  # at once, not when the names are read
+
+
+def _lookup_plans(ws: Workspace) -> list[str]:
+    """The index each of the merge's look-ups would use ('' for none, a scan)."""
+    plans = []
+    for where in ("account = 'a' AND message_id = 'm'", "account = 'a' AND content_fp = 'f'",
+                  "message = 1", "account = 'a' AND head_fp = 'h'"):  # fmt: skip
+        detail = " ".join(r[3] for r in ws.db.execute(f"EXPLAIN QUERY PLAN SELECT id FROM copies WHERE {where}"))
+        plans.append(detail.split("INDEX ")[1].split()[0] if "INDEX " in detail else "")
+    return plans
+
+
+LOOKUPS = ["copies_by_message_id", "copies_by_content", "copies_by_message", "copies_by_head"]
+
+
+def test_a_first_gather_builds_the_lookup_indexes_at_its_end_or_the_next_open(tmp_path: Path):
+    s = build_scenario(tmp_path / "src")
+    with Workspace(tmp_path / "ws") as ws:
+        gather(ws, [str(p) for p in s.locations], account=ACCOUNT, jobs=1)
+        assert _lookup_plans(ws) == LOOKUPS  # built once the copies were in
+        ensure_merged(ws)
+        gathered = _content(ws)
+    # A gather killed inside the block leaves them out; the next open builds them again.
+    killed = (
+        "import os, sys\n"
+        "from mailrecover.workspace import Workspace\n"
+        "held = Workspace(sys.argv[1]).loading_copies()\n"
+        "held.__enter__()\n"
+        "os._exit(9)\n"
+    )
+    subprocess.run([sys.executable, "-c", killed, str(tmp_path / "killed")], check=False)
+    with sqlite3.connect(tmp_path / "killed" / "workspace.db") as db:
+        indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert not indexes & set(LOOKUPS)
+    with Workspace(tmp_path / "killed") as ws:
+        assert _lookup_plans(ws) == LOOKUPS
+        gather(ws, [str(p) for p in s.locations], account=ACCOUNT, jobs=1)
+        ensure_merged(ws)
+        assert _content(ws) == gathered
