@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -22,6 +23,7 @@ import time
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .corpus import ACCOUNT, generate
 
@@ -230,53 +232,83 @@ def _load() -> str:
         return " ".join(f.read().split()[:3])
 
 
-def run(size: str, *, mdedup: bool = True, jobs: int | None = None) -> dict[str, object]:
+def run(size: str, *, mdedup: bool = True, jobs: int | None = None, rounds: int = 1) -> dict[str, object]:
+    """Every stage, and mdedup, ``rounds`` times one after the other; the medians, and each round."""
     corpus = DATA / size
     if not (corpus / "corpus.txt").exists():
         shutil.rmtree(corpus, ignore_errors=True)
         generate(corpus, SIZES[size])
     facts = _facts(corpus)
-    copies, mb = facts["copies"], facts["bytes"] / 1e6
     work = DATA / f"run-{size}"
     _clear(work)
     work.mkdir(parents=True)
-    env = _checkout_env()
-    if jobs is not None:
-        env["MAILRECOVER_JOBS"] = str(jobs)
-    ws, out = work / "workspace", work / "restored"
-    ours, theirs = _sources(corpus)
-    mr = [sys.executable, "-m", "mailrecover", "--workspace", str(ws), "-q"]
     load_before = _load()
-    stages = [
-        _run("gather", [*mr, "gather", "--account", ACCOUNT, *ours], env, copies, mb, work / "gather.log"),
-        _run("merge", [sys.executable, "-m", "benchmarks.stage", "merge", str(ws)], env, copies, mb,
-             work / "merge.log"),  # fmt: skip
-        _run("restore", [*mr, "restore", "--account", ACCOUNT, "--to", f"maildir:{out}"], env,
-             0, 0.0, work / "restore.log"),  # fmt: skip
-        _run("report", [*mr, "--json", "report"], env, copies, mb, work / "report.log"),
-    ]
-    written = sum(1 for _ in out.rglob("*") if _.parent.name == "cur")
-    out_mb = sum(p.stat().st_size for p in out.rglob("*") if p.parent.name == "cur") / 1e6
-    stages[2].items, stages[2].megabytes = written, out_mb
-    ours_check = check(corpus, out)
+    done = [_round(corpus, facts, work, k, mdedup=mdedup, jobs=jobs) for k in range(1, rounds + 1)]
     result: dict[str, object] = {
         "size": size, "corpus": facts, "cores": os.cpu_count(), "load_before": load_before,
-        "stages": [asdict(s) | {"per_second": round(s.per_second)} for s in stages],
-        "mailrecover_check": ours_check,
+        "stages": [_median([r["stages"][i] for r in done]) for i in range(len(done[0]["stages"]))],
+        "mailrecover_check": done[-1]["mailrecover_check"],
+        "rounds": done,
     }  # fmt: skip
     if mdedup:
-        exe = _mdedup()
-        md_out = work / "mdedup"
-        argv = [str(exe), "--no-config", "--no-progress", "--color=never", "-s", "select-one",
-                "-a", "copy-selected", "-e", "maildir", "-E", str(md_out), *theirs]  # fmt: skip
-        md = _run("mdedup", argv, dict(os.environ), copies, mb, work / "mdedup.log")
-        md.items = copies
-        result["mdedup"] = asdict(md) | {"per_second": round(md.per_second)}
-        result["mdedup_check"] = check(corpus, md_out) if md_out.exists() else {}
+        result["mdedup"] = _median([r["mdedup"] for r in done])
+        result["mdedup_check"] = done[-1]["mdedup_check"]
     result["load_after"] = _load()
     _tidy(work)
     (DATA / f"results-{size}.json").write_text(json.dumps(result, indent=2))
     return result
+
+
+def _round(corpus: Path, facts: dict[str, Any], work: Path, k: int, *, mdedup: bool,
+           jobs: int | None) -> dict[str, Any]:  # fmt: skip
+    """One round in ``work/round-K`` (never deleted before the run ends: see ``_clear``)."""
+    copies, mb = facts["copies"], facts["bytes"] / 1e6
+    env = _checkout_env()
+    if jobs is not None:
+        env["MAILRECOVER_JOBS"] = str(jobs)
+    here = work / f"round-{k}"
+    ws, out = here / "workspace", here / "restored"
+    ours, theirs = _sources(corpus)
+    mr = [sys.executable, "-m", "mailrecover", "--workspace", str(ws), "-q"]
+    log = work / f"round-{k}"
+    stages = [
+        _run("gather", [*mr, "gather", "--account", ACCOUNT, *ours], env, copies, mb, Path(f"{log}-gather.log")),
+        _run("merge", [sys.executable, "-m", "benchmarks.stage", "merge", str(ws)], env, copies, mb,
+             Path(f"{log}-merge.log")),  # fmt: skip
+        _run("restore", [*mr, "restore", "--account", ACCOUNT, "--to", f"maildir:{out}"], env,
+             0, 0.0, Path(f"{log}-restore.log")),  # fmt: skip
+        _run("report", [*mr, "--json", "report"], env, copies, mb, Path(f"{log}-report.log")),
+    ]
+    written = sum(1 for _ in out.rglob("*") if _.parent.name == "cur")
+    out_mb = sum(p.stat().st_size for p in out.rglob("*") if p.parent.name == "cur") / 1e6
+    stages[2].items, stages[2].megabytes = written, out_mb
+    result: dict[str, Any] = {
+        "stages": [asdict(s) | {"per_second": round(s.per_second)} for s in stages],
+        "mailrecover_check": check(corpus, out),
+    }
+    if mdedup:
+        exe = _mdedup()
+        md_out = here / "mdedup"
+        argv = [str(exe), "--no-config", "--no-progress", "--color=never", "-s", "select-one",
+                "-a", "copy-selected", "-e", "maildir", "-E", str(md_out), *theirs]  # fmt: skip
+        md = _run("mdedup", argv, dict(os.environ), copies, mb, Path(f"{log}-mdedup.log"))
+        md.items = copies
+        result["mdedup"] = asdict(md) | {"per_second": round(md.per_second)}
+        result["mdedup_check"] = check(corpus, md_out) if md_out.exists() else {}
+    return result
+
+
+def _total(round_: dict[str, Any]) -> float:
+    return sum(s["seconds"] for s in round_["stages"] if s["name"] in ("gather", "merge", "restore"))
+
+
+def _median(stages: list[dict[str, Any]]) -> dict[str, Any]:
+    """One stage over the rounds: the round of median wall time, with the largest memory of all."""
+    ordered = sorted(stages, key=lambda s: s["seconds"])
+    middle = dict(ordered[(len(ordered) - 1) // 2])
+    middle["peak_rss_mb"] = max(s["peak_rss_mb"] for s in stages)
+    middle["extra"] = dict(middle["extra"], peak_pss_mb=max(s["extra"]["peak_pss_mb"] for s in stages))
+    return middle
 
 
 def _print(result: dict[str, object]) -> None:
@@ -285,21 +317,30 @@ def _print(result: dict[str, object]) -> None:
     print(f"corpus {result['size']}: {facts['copies']:,} copies of {facts['distinct']:,} mails, "
           f"{facts['bytes'] / 1e6:,.0f} MB; {result['cores']} cores; "
           f"load {result['load_before']} before, {result['load_after']} after")  # fmt: skip
-    print(f"{'stage':<22}{'seconds':>9}{'per s':>9}{'MB/s':>8}{'peak RSS MB':>13}{'PSS MB':>8}{'cpu s':>8}")
     rows = list(result["stages"])  # type: ignore[call-overload]
-    total = sum(s["seconds"] for s in rows if s["name"] in ("gather", "merge", "restore"))
+    rounds: list[dict[str, Any]] = list(result["rounds"])  # type: ignore[call-overload]
+    totals = [_total(r) for r in rounds]
+    total = statistics.median(totals)
+    if len(rounds) > 1:
+        print(f"{len(rounds)} rounds, one after the other; each stage's median round below")
+    print(f"{'stage':<22}{'seconds':>9}{'per s':>9}{'MB/s':>8}{'peak RSS MB':>13}{'PSS MB':>8}{'cpu s':>8}")
     for s in rows:
         mbs = s["megabytes"] / s["seconds"] if s["seconds"] else 0
         print(f"mailrecover {s['name']:<10}{s['seconds']:>9.1f}{s['per_second']:>9,}{mbs:>8.1f}"
               f"{s['peak_rss_mb']:>13.0f}{s['extra']['peak_pss_mb']:>8.0f}{s['extra']['cpu_seconds']:>8}")  # fmt: skip
-    print(f"{'mailrecover total':<22}{total:>9.1f}   (gather + merge + restore)")
+    print(f"{'mailrecover total':<22}{total:>9.1f}   (gather + merge + restore"
+          + (f"; rounds {', '.join(f'{t:.1f}' for t in totals)})" if len(rounds) > 1 else ")"))  # fmt: skip
     md = result.get("mdedup")
     if isinstance(md, dict):
         mbs = md["megabytes"] / md["seconds"] if md["seconds"] else 0
         print(f"{'mdedup copy-selected':<22}{md['seconds']:>9.1f}{md['per_second']:>9,}{mbs:>8.1f}"
               f"{md['peak_rss_mb']:>13.0f}{md['extra']['peak_pss_mb']:>8.0f}{md['extra']['cpu_seconds']:>8}")  # fmt: skip
-        print(f"speed-up: {md['seconds'] / total:.2f}x (mdedup wall time / mailrecover gather+merge+restore)")
+        ratios = [r["mdedup"]["seconds"] / t for r, t in zip(rounds, totals, strict=True)]
+        print(f"speed-up: {statistics.median(ratios):.2f}x (mdedup wall time / mailrecover gather+merge+restore"
+              + (f"; rounds {', '.join(f'{x:.2f}x' for x in ratios)})" if len(rounds) > 1 else ")"))  # fmt: skip
     for who in ("mailrecover_check", "mdedup_check"):
+        if len({json.dumps(r.get(who), sort_keys=True) for r in rounds}) > 1:
+            print(f"{who}: rounds differ: {[r.get(who) for r in rounds]}")
         c = result.get(who)
         if isinstance(c, dict) and c:
             print(f"{who.split('_')[0]}: {c['distinct']:,} of {c['expected']:,} mails restored "
@@ -312,9 +353,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", choices=sorted(SIZES), action="append", help="corpus size (repeatable)")
     p.add_argument("--no-mdedup", action="store_true", help="skip the mdedup comparison")
     p.add_argument("--jobs", type=int, help="fingerprinting processes (default: one per core)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run everything this many times and show the median (a shared machine's speed drifts)")  # fmt: skip
     args = p.parse_args(argv)
     for size in args.size or ["10k"]:
-        _print(run(size, mdedup=not args.no_mdedup, jobs=args.jobs))
+        _print(run(size, mdedup=not args.no_mdedup, jobs=args.jobs, rounds=max(1, args.rounds)))
     return 0
 
 
