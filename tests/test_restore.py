@@ -77,3 +77,21 @@ def test_existing_mbox_content_is_kept(tmp_path):
     main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"mbox:{target}"])
     data = (target / "INBOX").read_bytes()
     assert data.startswith(mine)
+
+
+def test_no_query_stays_open_while_messages_go_out(tmp_path):
+    """The journal commits after every batch; a query left open meanwhile would keep SQLite
+    from starting its write-ahead log over, and a long restore's log would grow without end."""
+    from mailrecover.restore import ensure_merged, outgoing
+
+    path, total = _gathered(tmp_path)
+    with Workspace(path) as ws:
+        ensure_merged(ws)
+        messages = outgoing(ws, ACCOUNT)
+        first = next(messages)
+        ws.journal("maildir:/x").mark(first.key, "done", "cur/a")
+        busy, log, _ = ws.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        assert (busy, log) == (0, 0)  # the whole log checkpointed and started over
+        rest = list(messages)
+        ok = ws.db.execute("SELECT count(*) FROM messages WHERE status = 'ok'").fetchone()[0]
+        assert len(rest) + 1 == ok and len({first.key, *(m.key for m in rest)}) == ok
