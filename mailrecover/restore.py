@@ -83,14 +83,14 @@ def _placement(folder: str, flags_text: str) -> tuple[str, frozenset[Flag]]:
 def outgoing(ws: Workspace, account: str, include_quarantined: bool = False) -> Iterator[Outgoing]:
     """The messages to restore, folder by folder, oldest first; raw bytes loaded one at a time.
 
-    The ordered list is read once into a temporary file and the query closed before any
-    message goes out: a query left open while the journal commits after each batch keeps
-    SQLite from ever starting its write-ahead log over (measured: 88 MB of log for 200,000
-    journal entries, growing without end), which a long restore would pay for in disk
-    and in every look-up.
+    The ordered list is read once into an unlinked file in the workspace and the query
+    closed before any message goes out: a query left open while the journal commits after
+    each batch keeps SQLite from ever starting its write-ahead log over (measured: 88 MB of
+    log for 200,000 journal entries, growing without end), which a long restore would pay
+    for in disk and in every look-up.
     """
     statuses = ("ok", "quarantined") if include_quarantined else ("ok",)  # never 'unchecked'
-    with tempfile.TemporaryFile(prefix="mailrecover-restore-") as plan:
+    with tempfile.TemporaryFile(prefix="restore-plan-", dir=ws.path) as plan:  # private, as the workspace
         rows = ws.db.execute(
             "SELECT m.key, m.folder, m.flags, m.date, m.message_id, c.blob FROM messages m "
             "JOIN copies c ON c.id = m.canonical WHERE m.account = ? AND m.status IN "
