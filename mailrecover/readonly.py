@@ -6,10 +6,10 @@ import contextlib
 import heapq
 import mmap
 import os
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import datetime, timezone
-from typing import IO
+
+from .spill import spilled
 
 __all__ = ["Buffer", "mapped", "open_readonly", "read_head", "read_message_file", "release", "sorted_names"]
 
@@ -91,14 +91,14 @@ def sorted_names(path: str | os.PathLike[str]) -> Iterator[str]:
     whatever the directory holds (a Maildir ``cur/`` of a million files would otherwise take
     about 100 MB).  The directory is read now (``OSError`` is raised here); the names come lazily.
     """
-    runs: list[IO[bytes]] = []
+    runs: list[Generator[str, None, None]] = []
     names: list[str] = []
     try:
         with os.scandir(path) as entries:
             for entry in entries:
                 names.append(entry.name)
                 if len(names) >= SORT_RUN:
-                    runs.append(_spilled(sorted(names)))
+                    runs.append(spilled(sorted(names)))
                     names = []
     except BaseException:
         for run in runs:
@@ -108,24 +108,9 @@ def sorted_names(path: str | os.PathLike[str]) -> Iterator[str]:
     return _merged(runs, names) if runs else iter(names)
 
 
-def _spilled(names: list[str]) -> IO[bytes]:
-    run = tempfile.TemporaryFile()  # unlinked at once: nothing stays behind
-    run.write(b"".join(os.fsencode(n) + b"\0" for n in names))  # no name holds a NUL
-    run.seek(0)
-    return run
-
-
-def _run_names(run: IO[bytes]) -> Iterator[str]:
-    rest = b""
-    while block := run.read(1 << 16):
-        *done, rest = (rest + block).split(b"\0")
-        for name in done:
-            yield os.fsdecode(name)
-
-
-def _merged(runs: list[IO[bytes]], last: list[str]) -> Iterator[str]:
+def _merged(runs: list[Generator[str, None, None]], last: list[str]) -> Iterator[str]:
     try:
-        yield from heapq.merge(*(_run_names(r) for r in runs), last)
+        yield from heapq.merge(*runs, last)
     finally:
         for run in runs:
             run.close()

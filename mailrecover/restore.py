@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import marshal
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import BinaryIO
 
 from .memory import give_back
 from .merge import merge_account
 from .model import Flag
 from .ownership import check_account
+from .spill import spilled
 from .targets import Outgoing, Target, open_target
 from .workspace import Workspace
 
@@ -90,30 +88,19 @@ def outgoing(ws: Workspace, account: str, include_quarantined: bool = False) -> 
     for in disk and in every look-up.
     """
     statuses = ("ok", "quarantined") if include_quarantined else ("ok",)  # never 'unchecked'
-    with tempfile.TemporaryFile(prefix="restore-plan-", dir=ws.path) as plan:  # private, as the workspace
-        rows = ws.db.execute(
-            "SELECT m.key, m.folder, m.flags, m.date, m.message_id, c.blob FROM messages m "
-            "JOIN copies c ON c.id = m.canonical WHERE m.account = ? AND m.status IN "
-            f"({','.join('?' * len(statuses))}) ORDER BY m.folder, m.date, m.key",
-            (account, *statuses),
-        )
-        for row in rows:
-            marshal.dump(row, plan)
-        plan.seek(0)
-        for n, (key, folder, flags, date, message_id, blob) in enumerate(_unmarshalled(plan), 1):
-            folder, flagset = _placement(folder, flags)
-            yield Outgoing(key=key, folder=folder, flags=flagset, date=_date(date),
-                           raw=ws.raw(blob), message_id=message_id)  # fmt: skip
-            if n % _GIVE_BACK_EVERY == 0:
-                give_back()  # the messages sent so far were freed: a long restore stays one batch big
-
-
-def _unmarshalled(stream: BinaryIO) -> Iterator[tuple[str, str, str, str | None, str | None, str]]:
-    while True:
-        try:
-            yield marshal.load(stream)
-        except EOFError:
-            return
+    rows = ws.db.execute(
+        "SELECT m.key, m.folder, m.flags, m.date, m.message_id, c.blob FROM messages m "
+        "JOIN copies c ON c.id = m.canonical WHERE m.account = ? AND m.status IN "
+        f"({','.join('?' * len(statuses))}) ORDER BY m.folder, m.date, m.key",
+        (account, *statuses),
+    )
+    plan = spilled(rows, ws.path)  # read to its end here; kept in the workspace, private as it is
+    for n, (key, folder, flags, date, message_id, blob) in enumerate(plan, 1):
+        folder, flagset = _placement(folder, flags)
+        yield Outgoing(key=key, folder=folder, flags=flagset, date=_date(date),
+                       raw=ws.raw(blob), message_id=message_id)  # fmt: skip
+        if n % _GIVE_BACK_EVERY == 0:
+            give_back()  # the messages sent so far were freed: a long restore stays one batch big
 
 
 def restore(
