@@ -286,9 +286,8 @@ def _round(corpus: Path, facts: dict[str, Any], work: Path, k: int, *, mdedup: b
              0, 0.0, Path(f"{log}-restore.log")),  # fmt: skip
         _run("report", [*mr, "--json", "report"], env, copies, mb, Path(f"{log}-report.log")),
     ]
-    written = sum(1 for _ in out.rglob("*") if _.parent.name == "cur")
-    out_mb = sum(p.stat().st_size for p in out.rglob("*") if p.parent.name == "cur") / 1e6
-    stages[2].items, stages[2].megabytes = written, out_mb
+    sizes = [p.stat().st_size for p in out.rglob("*") if p.parent.name == "cur"]  # one walk of the tree
+    stages[2].items, stages[2].megabytes = len(sizes), sum(sizes) / 1e6
     result: dict[str, Any] = {
         "stages": [asdict(s) | {"per_second": round(s.per_second)} for s in stages],
         "mailrecover_check": check(corpus, out),
