@@ -92,3 +92,32 @@ def test_a_batch_that_never_commits_leaves_no_name_without_bytes(tmp_path):
         ws.commit()
     with Workspace(tmp_path / "ws") as ws:
         assert ws.raw(digest) == b"in an unfinished batch"
+
+
+def test_bytes_that_cannot_be_written_leave_no_name_and_the_next_go_to_a_new_pack(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    import mailrecover.workspace as workspace
+
+    with Workspace(tmp_path / "ws") as ws:
+        ws.db.execute("BEGIN")
+        first = ws.blobs.put(b"written before the disk filled")
+        real_write = os.write
+
+        def full(fd: int, data: bytes) -> int:
+            real_write(fd, bytes(data[:5]))  # a part reaches the pack, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(workspace.os, "write", full)
+        with pytest.raises(OSError):
+            ws.blobs.put(b"lost to a full disk")
+        monkeypatch.setattr(workspace.os, "write", real_write)
+        later = ws.blobs.put(b"written once there was room")
+        ws.commit()
+        names = {r[0] for r in ws.db.execute("SELECT digest FROM blobs")}
+        assert names == {first, later}
+        assert ws.raw(first) == b"written before the disk filled"
+        assert ws.raw(later) == b"written once there was room"
+    assert len(list((tmp_path / "ws" / "blobs" / "packs").iterdir())) == 2
+
