@@ -38,13 +38,14 @@ def ensure_merged(ws: Workspace, account: str | None = None) -> set[str]:
             "SELECT 1 FROM messages WHERE account = ? AND status = 'unchecked' LIMIT 1", (n,)
         ).fetchone()
     }  # fmt: skip
-    checked = set()
-    for name in sorted(stale | unchecked):  # both are drawn from ``names`` alone
-        if name in stale:
-            merge_account(ws.db, name)
-        check_account(ws, name)
-        checked.add(name)
-    return checked
+    todo = sorted(stale | unchecked)  # both are drawn from ``names`` alone
+    if todo:
+        with ws.rewriting_messages():
+            for name in todo:
+                if name in stale:
+                    merge_account(ws.db, name)
+                check_account(ws, name)
+    return set(todo)
 
 
 @dataclass
@@ -88,17 +89,19 @@ def outgoing(ws: Workspace, account: str, include_quarantined: bool = False) -> 
     for in disk and in every look-up.
     """
     statuses = ("ok", "quarantined") if include_quarantined else ("ok",)  # never 'unchecked'
-    rows = ws.db.execute(
-        "SELECT m.key, m.folder, m.flags, m.date, m.message_id, c.blob FROM messages m "
-        "JOIN copies c ON c.id = m.canonical WHERE m.account = ? AND m.status IN "
-        f"({','.join('?' * len(statuses))}) ORDER BY m.folder, m.date, m.key",
+    rows = ws.db.execute(  # where each one's bytes are is looked up here, not once per message
+        "SELECT m.key, m.folder, m.flags, m.date, m.message_id, c.blob, b.pack, b.offset, b.length "
+        "FROM messages m JOIN copies c ON c.id = m.canonical LEFT JOIN blobs b ON b.digest = c.blob "
+        f"WHERE m.account = ? AND m.status IN ({','.join('?' * len(statuses))}) "
+        "ORDER BY m.folder, m.date, m.key",
         (account, *statuses),
     )
     plan = spilled(rows, ws.path)  # read to its end here; kept in the workspace, private as it is
-    for n, (key, folder, flags, date, message_id, blob) in enumerate(plan, 1):
+    for n, (key, folder, flags, date, message_id, blob, pack, offset, length) in enumerate(plan, 1):
         folder, flagset = _placement(folder, flags)
+        raw = ws.blobs.read(blob, None if length is None else (pack, offset, length))
         yield Outgoing(key=key, folder=folder, flags=flagset, date=_date(date),
-                       raw=ws.raw(blob), message_id=message_id)  # fmt: skip
+                       raw=raw, message_id=message_id)  # fmt: skip
         if n % _GIVE_BACK_EVERY == 0:
             give_back()  # the messages sent so far were freed: a long restore stays one batch big
 
@@ -138,7 +141,8 @@ def restore(
         result.included_list, result.held_back = result.held_back, []
     if dry_run:
         return result
-    result.written = target.write(
-        outgoing(ws, account, include_quarantined), ws.journal(target.description), progress
-    )
+    with ws.restoring():
+        result.written = target.write(
+            outgoing(ws, account, include_quarantined), ws.journal(target.description), progress
+        )
     return result

@@ -155,7 +155,11 @@ class BlobStore:
         self._readers.clear()
 
     def get(self, digest: str) -> bytes:
-        where = self._where(digest)
+        return self.read(digest, self._where(digest))
+
+    def read(self, digest: str, where: tuple[int | None, int, int] | None) -> bytes:
+        """``digest``'s bytes from where ``blobs`` says they are (pack, offset, length), for a
+        caller that read that row in its own query: a long restore joins it in its plan."""
         try:
             if where is None or where[0] is None:
                 return self.loose_path(digest).read_bytes()
@@ -359,14 +363,23 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
 ]
 
 
-#: Indexes on copies that only the merge and the report read: gather finds copies through
-#: the unique constraint and ``copies_by_location``.  Defined as their migrations made them.
-_LOOKUP_INDEXES = {
+#: Indexes that only readers use, left out while their table is written in bulk and built
+#: once at the end (see ``Workspace.loading_copies``, ``rewriting_messages`` and ``restoring``).
+#: Defined as their migrations made them.  Gather finds copies through the unique constraint
+#: and ``copies_by_location``; the merge and check find messages by id; a restore finds its
+#: journal entries by target and key.
+_COPY_LOOKUPS = {
     "copies_by_message_id": "copies (account, message_id)",
     "copies_by_content": "copies (account, content_fp)",
     "copies_by_message": "copies (message)",
     "copies_by_head": "copies (account, head_fp)",
 }
+_MESSAGE_LOOKUPS = {
+    "messages_by_status": "messages (account, status)",
+    "messages_by_folder": "messages (account, folder, status, flags)",
+}
+_JOURNAL_LOOKUPS = {"journal_by_key": "journal (key, state, target)"}
+_LOOKUP_INDEXES = _COPY_LOOKUPS | _MESSAGE_LOOKUPS | _JOURNAL_LOOKUPS
 
 
 class _PluginState(MutableMapping[str, str]):
@@ -447,7 +460,7 @@ class Workspace:
         self.db.execute("PRAGMA synchronous = NORMAL")
         self.db.execute("PRAGMA foreign_keys = ON")
         self._migrate()
-        self._build_lookup_indexes()  # if a gather into an empty workspace was killed
+        self._build_lookup_indexes(wait=False)  # if a block that left them out was killed
         self.blobs = BlobStore(self.path / "blobs", self.db)
 
     def __enter__(self) -> Workspace:
@@ -472,26 +485,63 @@ class Workspace:
 
         Sorting the rows once is far cheaper than inserting each into four B-trees of
         random keys (measured on the 10k benchmark corpus: 0.3-0.7 s of a 3-4 s gather, the
-        build 0.05 s).  Nothing can want them meanwhile: the workspace was empty.  A process
-        killed inside the block leaves them to the next open to build.
+        build 0.05 s).  Nothing can want them meanwhile: the workspace was empty.
         """
         empty = self.db.execute("SELECT 1 FROM copies LIMIT 1").fetchone() is None
-        if empty:
+        with self._without(_COPY_LOOKUPS if empty else {}):
+            yield
+
+    @contextlib.contextmanager
+    def rewriting_messages(self) -> Iterator[None]:
+        """A block that rebuilds messages and their verdicts (merge, then ownership check),
+        without the indexes that only readers use, built once at its end.
+
+        The merge inserts every message and the check rewrites each one's status: at 1M
+        copies each of those writes landed in ``messages_by_folder`` at a random place, far
+        outside SQLite's page cache.
+        """
+        with self._without(_MESSAGE_LOOKUPS):
+            yield
+
+    @contextlib.contextmanager
+    def restoring(self) -> Iterator[None]:
+        """A block that writes restore journal entries, without ``journal_by_key`` (which only
+        the report reads), built once at its end: each entry has a random key, and at 1M
+        messages the index took a third of the journal's writes."""
+        with self._without(_JOURNAL_LOOKUPS):
+            yield
+
+    @contextlib.contextmanager
+    def _without(self, indexes: dict[str, str]) -> Iterator[None]:
+        """Drop ``indexes`` for the block; a process killed inside it leaves them to the next
+        open to build."""
+        if indexes:
             self.db.execute("BEGIN IMMEDIATE")
-            for name in _LOOKUP_INDEXES:
+            for name in indexes:
                 self.db.execute(f"DROP INDEX IF EXISTS {name}")
             self.db.execute("COMMIT")
         try:
             yield
         finally:
-            if empty:
+            if indexes:
                 self._build_lookup_indexes()
 
-    def _build_lookup_indexes(self) -> None:
+    def _build_lookup_indexes(self, wait: bool = True) -> None:
+        """Build the look-up indexes that are missing; without ``wait``, only if no other
+        process is writing (a gather or merge running now will build them at its end)."""
         have = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         if have.issuperset(_LOOKUP_INDEXES):
             return
-        self.db.execute("BEGIN IMMEDIATE")
+        if not wait:
+            self.db.execute("PRAGMA busy_timeout = 0")
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                return  # queries meanwhile read the tables without them, as slower scans
+            finally:
+                self.db.execute("PRAGMA busy_timeout = 60000")
+        else:
+            self.db.execute("BEGIN IMMEDIATE")
         try:
             for name, columns in _LOOKUP_INDEXES.items():
                 self.db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {columns}")

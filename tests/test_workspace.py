@@ -121,3 +121,47 @@ def test_bytes_that_cannot_be_written_leave_no_name_and_the_next_go_to_a_new_pac
         assert ws.raw(later) == b"written once there was room"
     assert len(list((tmp_path / "ws" / "blobs" / "packs").iterdir())) == 2
 
+
+def _index_names(path) -> set[str]:
+    import sqlite3
+
+    with sqlite3.connect(path / "workspace.db") as db:
+        return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+
+
+def test_bulk_writes_leave_reader_indexes_out_and_build_them_at_the_end_or_the_next_open(tmp_path):
+    import subprocess
+    import sys
+
+    readers = {"messages_by_status", "messages_by_folder", "journal_by_key"}
+    with Workspace(tmp_path / "ws") as ws:
+        with ws.rewriting_messages():
+            assert not _index_names(tmp_path / "ws") & {"messages_by_status", "messages_by_folder"}
+        with ws.restoring():
+            assert "journal_by_key" not in _index_names(tmp_path / "ws")
+        assert readers <= _index_names(tmp_path / "ws")
+    killed = (
+        "import os, sys\n"
+        "from mailrecover.workspace import Workspace\n"
+        "ws = Workspace(sys.argv[1])\n"
+        "held = [ws.rewriting_messages(), ws.restoring()]\n"
+        "for block in held:\n"
+        "    block.__enter__()\n"
+        "os._exit(9)\n"
+    )
+    subprocess.run([sys.executable, "-c", killed, str(tmp_path / "ws")], check=False)
+    assert not readers & _index_names(tmp_path / "ws")
+    # Opened while another process writes, the workspace does not wait to build them ...
+    import sqlite3
+
+    busy = sqlite3.connect(tmp_path / "ws" / "workspace.db", isolation_level=None)
+    busy.execute("BEGIN IMMEDIATE")
+    with Workspace(tmp_path / "ws") as reader:
+        assert reader.db.execute("SELECT count(*) FROM journal").fetchone() == (0,)
+    assert not readers & _index_names(tmp_path / "ws")
+    busy.execute("ROLLBACK")
+    busy.close()
+    # ... and builds them at the next open that finds nobody writing.
+    with Workspace(tmp_path / "ws"):
+        pass
+    assert readers <= _index_names(tmp_path / "ws")
