@@ -107,6 +107,18 @@ def _run(name: str, argv: list[str], env: dict[str, str], items: int, megabytes:
                   "peak_pss_mb": round(peak_pss / 1e6, 1)})  # fmt: skip
 
 
+def _read_through(paths: list[str]) -> None:
+    """Read every source file once, untimed, so both tools and every size start from the
+    page cache: a 1M gather otherwise met a cold disk (4.7 GB, read one Maildir file at a
+    time) where the 10k rounds found it warm, and the two no longer measured the same work."""
+    for top in paths:
+        for dirpath, _dirs, files in os.walk(top):
+            for name in files:
+                with open(os.path.join(dirpath, name), "rb") as f:
+                    while f.read(1 << 20):
+                        pass
+
+
 def _checkout_env() -> dict[str, str]:
     """An environment where ``python3 -m mailrecover`` is this checkout with its plugins."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
@@ -278,6 +290,7 @@ def _round(corpus: Path, facts: dict[str, Any], work: Path, k: int, *, mdedup: b
     ours, theirs = _sources(corpus)
     mr = [sys.executable, "-m", "mailrecover", "--workspace", str(ws), "-q"]
     log = work / f"round-{k}"
+    _read_through(ours)
     stages = [
         _run("gather", [*mr, "gather", "--account", ACCOUNT, *ours], env, copies, mb, Path(f"{log}-gather.log")),
         _run("merge", [sys.executable, "-m", "benchmarks.stage", "merge", str(ws)], env, copies, mb,
@@ -297,6 +310,7 @@ def _round(corpus: Path, facts: dict[str, Any], work: Path, k: int, *, mdedup: b
         md_out = here / "mdedup"
         argv = [str(exe), "--no-config", "--no-progress", "--color=never", "-s", "select-one",
                 "-a", "copy-selected", "-e", "maildir", "-E", str(md_out), *theirs]  # fmt: skip
+        _read_through(ours)  # the same files, named the way mdedup takes them
         md = _run("mdedup", argv, dict(os.environ), copies, mb, Path(f"{log}-mdedup.log"))
         md.items = copies
         result["mdedup"] = asdict(md) | {"per_second": round(md.per_second)}
