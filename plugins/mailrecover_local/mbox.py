@@ -31,7 +31,7 @@ _KNOWN = (
 )  # fmt: skip
 _QUOTED_FROM = re.compile(rb"^>(>*From )", re.M)
 _CONTENT_LENGTH = re.compile(rb"content-length", re.I)
-_RELEASE_EVERY = 32 << 20  # bytes of a mapped file read before its pages are let go
+_RELEASE_EVERY = 8 << 20  # bytes of a mapped file read before its pages are let go
 
 #: Header fields that carry one client's bookkeeping, not the message; turned into flags.
 CLIENT_FIELDS = {
