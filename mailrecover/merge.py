@@ -527,7 +527,7 @@ def merge_account(db: sqlite3.Connection, account: str) -> int:
     db.execute("BEGIN IMMEDIATE")
     try:
         if db.execute("SELECT 1 FROM messages WHERE account = ? LIMIT 1", (account,)).fetchone():
-            # a first merge has nothing to undo: rewriting every copy took 15 s at 1M
+            # a first merge has nothing to undo: rewriting every copy took 14 s at 1M
             db.execute("UPDATE copies SET message = NULL WHERE account = ?", (account,))
             db.execute("DELETE FROM messages WHERE account = ?", (account,))
         db.execute("DELETE FROM conflicts WHERE account = ?", (account,))

@@ -106,9 +106,9 @@ class BlobStore:
         own = not self.db.in_transaction  # no batch to wait for: this name commits at once
         if own:
             self.db.execute("BEGIN IMMEDIATE")
-        fd = self._writer()
-        assert self._pack is not None
         try:
+            fd = self._writer()
+            assert self._pack is not None
             new = self.db.execute(
                 "INSERT OR IGNORE INTO blobs (digest, pack, offset, length) VALUES (?, ?, ?, ?)",
                 (digest, self._pack[0], self._size, len(data)),
