@@ -289,7 +289,7 @@ def _round(corpus: Path, facts: dict[str, Any], work: Path, k: int, *, mdedup: b
     ws, out = here / "workspace", here / "restored"
     ours, theirs = _sources(corpus)
     mr = [sys.executable, "-m", "mailrecover", "--workspace", str(ws), "-q"]
-    log = work / f"round-{k}"
+    log = str(here)  # each stage's log sits beside the round's folder: round-K-STAGE.log
     _read_through(ours)
     stages = [
         _run("gather", [*mr, "gather", "--account", ACCOUNT, *ours], env, copies, mb, Path(f"{log}-gather.log")),

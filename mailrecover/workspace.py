@@ -443,6 +443,10 @@ class _Journal:
         return row[0] if row else None
 
 
+#: Seconds a connection waits for another process's write lock before giving up.
+_WAIT_FOR_LOCK = 60
+
+
 class Workspace:
     """One recovery job's folder. Use as a context manager, or call ``close``."""
 
@@ -453,7 +457,7 @@ class Workspace:
             dbfile = self.path / "workspace.db"
             if not dbfile.exists():
                 os.close(open_private(dbfile, os.O_WRONLY))
-            self.db = sqlite3.connect(dbfile, timeout=60, isolation_level=None)
+            self.db = sqlite3.connect(dbfile, timeout=_WAIT_FOR_LOCK, isolation_level=None)
         except (OSError, sqlite3.Error) as e:
             raise WorkspaceError(f"cannot open workspace {self.path}: {e}") from e
         self.db.execute("PRAGMA journal_mode = WAL")
@@ -532,16 +536,16 @@ class Workspace:
         have = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         if have.issuperset(_LOOKUP_INDEXES):
             return
-        if not wait:
+        if wait:
+            self.db.execute("BEGIN IMMEDIATE")
+        else:
             self.db.execute("PRAGMA busy_timeout = 0")
             try:
                 self.db.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError:
                 return  # queries meanwhile read the tables without them, as slower scans
             finally:
-                self.db.execute("PRAGMA busy_timeout = 60000")
-        else:
-            self.db.execute("BEGIN IMMEDIATE")
+                self.db.execute(f"PRAGMA busy_timeout = {int(_WAIT_FOR_LOCK * 1000)}")
         try:
             for name, columns in _LOOKUP_INDEXES.items():
                 self.db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {columns}")
