@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 from .spill import spilled
 
-__all__ = ["Buffer", "mapped", "open_readonly", "read_head", "read_message_file", "release", "sorted_names"]
+__all__ = ["Behind", "Buffer", "mapped", "open_readonly", "read_head", "read_message_file", "sorted_names"]
 
 
 #: The bytes of a source: a mapped file or, for an empty one, plain bytes.
@@ -72,13 +72,26 @@ def mapped(path: str | os.PathLike[str]) -> Iterator[Buffer]:
         os.close(fd)
 
 
-def release(data: Buffer, upto: int) -> None:
-    """Let go of the mapped pages before ``upto``: a reader done with them keeps its memory
-    bounded however large the file (they stay in the page cache, and come back if read)."""
-    if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
-        upto -= upto % mmap.PAGESIZE
-        if upto > 0:
-            data.madvise(mmap.MADV_DONTNEED, 0, upto)
+#: Bytes a reader passes through a mapped file before the pages behind it are let go.
+RELEASE_EVERY = 1 << 20
+
+
+class Behind:
+    """Lets go of the mapped pages a forward-only reader has passed, every ``RELEASE_EVERY``
+    bytes, so it holds a window of the file, not the file: without it an mbox folder's pages
+    stayed mapped until its end (1.2 GB of resident memory for a 1.2 GB Inbox).  The pages
+    stay in the page cache and come back if read again; plain bytes need nothing."""
+
+    def __init__(self, data: Buffer) -> None:
+        self._data = data if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED") else None
+        self._released = 0
+
+    def reached(self, offset: int) -> None:
+        """Nothing before ``offset`` will be read again."""
+        if self._data is not None and offset - self._released >= RELEASE_EVERY:
+            upto = offset - offset % mmap.PAGESIZE
+            self._data.madvise(mmap.MADV_DONTNEED, self._released, upto - self._released)
+            self._released = upto
 
 
 #: Names sorted in memory at once when a directory is listed; a longer listing is sorted in

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from mailrecover.model import Flag
-from mailrecover.readonly import Buffer, read_head, read_message_file
+from mailrecover.readonly import Behind, Buffer, read_head, read_message_file
 from mailrecover.rfc822 import header_end, header_fields, remove_fields
 
 __all__ = ["Message", "becky_flags", "read_ini", "split_bmf"]
@@ -61,7 +61,9 @@ def _message(offset: int, chunk: bytes, cut_off: bool) -> Message:
 def split_bmf(data: Buffer) -> Iterator[Message]:
     """The messages of a ``.bmf`` buffer, in file order."""
     start = 0
+    behind = Behind(data)
     for m in _END.finditer(data):
+        behind.reached(start)
         chunk = bytes(data[start : m.start()])
         if chunk.strip():
             yield _message(start, chunk, False)

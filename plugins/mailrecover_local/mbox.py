@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import Buffer, mapped, read_head, release
+from mailrecover.readonly import Behind, Buffer, mapped, read_head
 from mailrecover.rfc822 import header_end, header_fields, remove_fields
 
 __all__ = ["MboxPlugin", "client_flags", "split_mbox", "CLIENT_FIELDS"]
@@ -31,7 +31,6 @@ _KNOWN = (
 )  # fmt: skip
 _QUOTED_FROM = re.compile(rb"^>(>*From )", re.M)
 _CONTENT_LENGTH = re.compile(rb"content-length", re.I)
-_RELEASE_EVERY = 8 << 20  # bytes of a mapped file read before its pages are let go
 
 #: Header fields that carry one client's bookkeeping, not the message; turned into flags.
 CLIENT_FIELDS = {
@@ -142,7 +141,9 @@ def split_mbox(data: Buffer) -> Iterator[tuple[int, bytes, bytes, bool]]:
         or _STRICT_DATE.match(data, start)
     ):
         raise ValueError("does not start with a 'From ' line followed by a header")
+    behind = Behind(data)
     while start < len(data):
+        behind.reached(start)
         body_start = _line_end(data, start)
         sep_line = bytes(data[start:body_start]).rstrip(b"\r\n")
         cl_end = _content_length_end(data, body_start)
@@ -263,14 +264,11 @@ class MboxPlugin:
             yield Problem(ProblemKind.UNREADABLE, location, "", f"cannot read: {e.strerror or e}")
 
     def _read(self, location: str, data: Buffer, folder: str, context: ReadContext) -> Iterator[Finding]:
-        done = released = 0
+        done = 0
         try:
             for offset, _sep, raw, cut_off in split_mbox(data):
                 context.advance(offset - done)
                 done = offset
-                if offset - released >= _RELEASE_EVERY:
-                    release(data, offset)
-                    released = offset
                 fields = header_fields(raw)
                 if _is_folder_data(fields):
                     continue  # server bookkeeping, not mail; nothing is lost

@@ -16,6 +16,8 @@ from mailrecover.model import Copy, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext
 
 from ..builders import snapshot
+from .client_stores import message
+from .contract import Sample, SourcePluginContract
 
 MSG = b"From: a@example.com\nSubject: %s\nMessage-ID: <%s@example.com>\n\nbody %s\n"
 
@@ -26,6 +28,39 @@ def _read(plugin, path: Path, folder: str = "") -> tuple[list[Copy], list[Proble
 
 
 # --- mbox ---------------------------------------------------------------------------
+
+
+def _mbox(path: Path, messages: int, body: str = "") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as f:
+        for n in range(1, messages + 1):
+            f.write(b"From jiro@example.org Mon Jun 18 12:00:00 2012\n" + message(n, body=body) + b"\n")
+
+
+class TestMboxContract(SourcePluginContract):
+    def make_plugin(self):
+        return MboxPlugin()
+
+    def build_store(self, root: Path) -> Sample:
+        _mbox(root / "Archive.mbox", 6)
+        return Sample(str(root / "Archive.mbox"), 6)
+
+    def build_damaged(self, root: Path) -> str:
+        _mbox(root / "Archive.mbox", 3)
+        with (root / "Archive.mbox").open("ab") as f:
+            f.write(b"From jiro@example.org Mon Jun 18 12:00:00 2012\nSubject: cut")  # the disk filled
+        return str(root / "Archive.mbox")
+
+    def build_large(self, root: Path, nbytes: int) -> str:
+        box = root / "Archive.mbox"
+        _mbox(box, nbytes // 45_000 + 1, body=("m" * 75 + "\n") * 600)
+        return str(box)
+
+    def build_hostile(self, root: Path, data: bytes) -> str:
+        root.mkdir(parents=True)
+        (root / "Archive.mbox").write_bytes(data)
+        return str(root / "Archive.mbox")
+
 
 def test_mbox_crlf_thunderbird_separators_and_state(tmp_path):
     box = tmp_path / "Inbox"
