@@ -8,6 +8,8 @@ characters.
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import unicodedata
 from typing import Any
 
@@ -58,14 +60,7 @@ def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
             (account,),
         )
     ]
-    sources = dict(
-        db.execute(
-            "SELECT l.location, sum(n) FROM (SELECT location_id, count(*) AS n FROM copies "
-            "WHERE account = ? GROUP BY location_id) JOIN locations l ON l.id = location_id "
-            "GROUP BY l.location ORDER BY l.location",
-            (account,),
-        ).fetchall()
-    )
+    sources = _sources(db, account)
     restores: dict[str, int] = {}
     for target, n in db.execute(  # the account's messages, each looked up in the journal's key index
         "SELECT j.target, count(*) FROM messages m JOIN journal j ON j.key = m.key AND j.state = 'done' "
@@ -87,6 +82,34 @@ def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
         "quarantine": quarantine_details(ws, account),
         **(gap(db, account) if logs_gathered(db) else {}),  # no logs: nothing can be called missing
     }
+
+
+def _sources(db: sqlite3.Connection, account: str) -> dict[str, int]:
+    """Copies by where they were found.  Places that gave one copy each (a folder of 50,000
+    saved ``.eml`` files) are counted together under their folder, as ``FOLDER/*``: the
+    answer grows with the folders, not with the files, and a person can read it."""
+    sources: dict[str, int] = {}
+    single: dict[str, str | None] = {}  # folder -> its one place that gave one copy, None once several
+    for location, n in db.execute(
+        "SELECT l.location, sum(n) FROM (SELECT location_id, count(*) AS n FROM copies "
+        "WHERE account = ? GROUP BY location_id) JOIN locations l ON l.id = location_id "
+        "GROUP BY l.location ORDER BY l.location",
+        (account,),
+    ):
+        if n != 1 or "://" in location:
+            sources[location] = n
+            continue
+        folder = os.path.join(os.path.dirname(location), "*")
+        if folder not in single:
+            single[folder] = location
+            sources[location] = 1
+        elif (first := single[folder]) is not None:
+            single[folder] = None
+            del sources[first]
+            sources[folder] = 2
+        else:
+            sources[folder] += 1
+    return dict(sorted(sources.items()))
 
 
 def summary(ws: Workspace, account: str | None = None) -> dict[str, Any]:
@@ -167,7 +190,8 @@ def render_text(data: dict[str, Any]) -> str:
         for folder, n in a["folders"].items():
             out.append(f"    {t(folder):<{width}}  {n:>7}")
         for source, n in a["sources"].items():
-            out.append(f"  from {t(source)}: {n} copies")
+            many = " (one from each of as many files)" if source.endswith(os.path.join("", "*")) else ""
+            out.append(f"  from {t(source)}: {n} copies{many}")
         if not a["restored"]:
             out.append("  not restored yet")
         for target, n in a["restored"].items():

@@ -54,6 +54,31 @@ def test_text_report_says_what_happened(restored_ws, capsys):
     assert "\x1b" not in text and "\u202e" not in text and "'?[2J?exim'" in text  # hostile subject, defused
 
 
+def test_sources_count_a_folder_of_one_message_files_once(tmp_path, capsys):
+    """A folder of saved .eml files is one line of the report, whatever it holds; a store
+    that gave several copies, and a file alone in its folder, keep their own names."""
+    mail = b"From: jiro@example.org\nTo: %s\nSubject: n%d\nMessage-ID: <%d.t@example.org>\n\nbody %d\n"
+    root = tmp_path / "sources"
+    (root / "saved").mkdir(parents=True)
+    (root / "alone").mkdir()
+    for n in range(4):
+        (root / "saved" / f"{n:07}.eml").write_bytes(mail % (ACCOUNT.encode(), n, n, n))
+    (root / "alone" / "x.eml").write_bytes(mail % (ACCOUNT.encode(), 9, 9, 9))
+    (root / "Archive.mbox").write_bytes(b"".join(
+        b"From jiro@example.org Mon Jun 18 12:00:00 2012\n" + mail % (ACCOUNT.encode(), n, n, n) + b"\n"
+        for n in range(10, 13)))  # fmt: skip
+    ws = str(tmp_path / "ws")
+    assert main(["--workspace", ws, "gather", "--account", ACCOUNT, str(root)]) == 0
+    capsys.readouterr()
+    assert main(["--workspace", ws, "--json", "report"]) == 0
+    sources = json.loads(capsys.readouterr().out)["accounts"][ACCOUNT]["sources"]
+    assert sources == {str(root / "Archive.mbox"): 3, str(root / "alone" / "x.eml"): 1, str(root / "saved" / "*"): 4}
+    assert main(["--workspace", ws, "report"]) == 0
+    text = capsys.readouterr().out
+    assert f"from {root / 'saved' / '*'}: 4 copies (one from each of as many files)" in text
+    assert f"from {root / 'alone' / 'x.eml'}: 1 copies\n" in text
+
+
 class _Tags(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
