@@ -190,7 +190,7 @@ def render_text(data: dict[str, Any]) -> str:
         for folder, n in a["folders"].items():
             out.append(f"    {t(folder):<{width}}  {n:>7}")
         for source, n in a["sources"].items():
-            many = " (one from each of as many files)" if source.endswith(os.path.join("", "*")) else ""
+            many = ", one per file" if source.endswith(os.path.join("", "*")) else ""
             out.append(f"  from {t(source)}: {n} copies{many}")
         if not a["restored"]:
             out.append("  not restored yet")

@@ -75,7 +75,7 @@ def test_sources_count_a_folder_of_one_message_files_once(tmp_path, capsys):
     assert sources == {str(root / "Archive.mbox"): 3, str(root / "alone" / "x.eml"): 1, str(root / "saved" / "*"): 4}
     assert main(["--workspace", ws, "report"]) == 0
     text = capsys.readouterr().out
-    assert f"from {root / 'saved' / '*'}: 4 copies (one from each of as many files)" in text
+    assert f"from {root / 'saved' / '*'}: 4 copies, one per file" in text
     assert f"from {root / 'alone' / 'x.eml'}: 1 copies\n" in text
 
 
