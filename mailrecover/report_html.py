@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 import os
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -279,15 +279,15 @@ def _where(source: str, position: str) -> str:
     return f"<code>{_t(source)}</code>" + (f" @{_t(position)}" if position else "")
 
 
+def _found_in(ws: Workspace, message: int) -> str:
+    return "<br>".join(_where(source, position) for source, position in ws.db.execute(
+        "SELECT source, position FROM copies WHERE message = ? ORDER BY id", (message,)))  # fmt: skip
+
+
 def _messages(ws: Workspace, account: str) -> tuple[str, str]:
-    """The per-message table (where each came from) and the duplicates table."""
-    where: dict[int, list[str]] = defaultdict(list)
-    for message, source, position in ws.db.execute(
-        "SELECT message, source, position FROM copies WHERE account = ? AND message IS NOT NULL "
-        "ORDER BY message, id",
-        (account,),
-    ):
-        where[message].append(_where(source, position))
+    """The per-message table (where each came from) and the duplicates table, each at most
+    ``MESSAGE_ROWS`` long: only the messages shown are looked up, so these tables take the
+    same memory however many messages the account has."""
     total = 0
     rows: list[tuple[str, ...]] = []
     dups: list[tuple[str, ...]] = []
@@ -297,11 +297,14 @@ def _messages(ws: Workspace, account: str) -> tuple[str, str]:
         (account,),
     ):
         total += 1
+        shown, duplicate = len(rows) < MESSAGE_ROWS, copies > 1 and len(dups) < MESSAGE_ROWS
+        if not (shown or duplicate):
+            continue
         cells = (_t((day or "")[:16].replace("T", " ")), _t(folder), _t(sender or ""), _t(subject or ""),
-                 str(copies), "<br>".join(where[mid]))  # fmt: skip
-        if len(rows) < MESSAGE_ROWS:
+                 str(copies), _found_in(ws, mid))  # fmt: skip
+        if shown:
             rows.append((*cells, "quarantined" if status == "quarantined" else ""))
-        if copies > 1 and len(dups) < MESSAGE_ROWS:
+        if duplicate:
             dups.append(cells)
     head = ["date", "folder", "from", "subject", "copies", "found in"]
     more = (f'<p class="muted">The first {MESSAGE_ROWS} of {total} messages are shown.</p>'

@@ -132,6 +132,27 @@ def test_html_report_is_self_contained_private_and_escaped(restored_ws, tmp_path
     assert "No mail server logs were gathered" in text
 
 
+def test_html_lists_the_first_messages_with_where_each_was_found(restored_ws, monkeypatch):
+    """Past ``MESSAGE_ROWS`` the page stops listing; the messages it lists, and the
+    duplicates, still say every place they were found."""
+    from mailrecover import report_html
+
+    ws, _target = restored_ws
+    monkeypatch.setattr(report_html, "MESSAGE_ROWS", 2)
+    with Workspace(ws) as w:
+        page = render_html(w, summary(w, ACCOUNT))
+        first = [r for r in w.db.execute(
+            "SELECT id FROM messages WHERE account = ? ORDER BY date, id LIMIT 2", (ACCOUNT,))]  # fmt: skip
+        twice = w.db.execute("SELECT id FROM messages WHERE account = ? AND copies = 2", (ACCOUNT,)).fetchone()
+        shown = [[(s, p) for s, p in w.db.execute(
+            "SELECT source, position FROM copies WHERE message = ? ORDER BY id", (m,))]
+            for (m,) in [*first, twice]]  # fmt: skip
+    assert "The first 2 of 13 messages are shown." in page
+    assert len(shown[2]) == 2  # the duplicate: both copies
+    for places in shown:
+        assert "<br>".join(report_html._where(s, p) for s, p in places) in page
+
+
 def test_missing_mail_from_the_logs_is_listed_when_the_summary_has_it(restored_ws):
     ws, _target = restored_ws
     with Workspace(ws) as w:
