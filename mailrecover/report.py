@@ -18,7 +18,7 @@ from .ownership import quarantine_details
 from .restore import ensure_merged
 from .workspace import Workspace
 
-__all__ = ["render_text", "summary", "terminal_safe", "write_html"]
+__all__ = ["group_places", "is_folder_place", "render_text", "summary", "terminal_safe", "write_html"]
 
 
 #: Characters that reorder what follows them: a subject could make a line read backwards.
@@ -84,32 +84,51 @@ def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
     }
 
 
+def group_places(db: sqlite3.Connection, account: str) -> None:
+    """Fill the connection's temporary table ``places`` (location_id, place): where the
+    account's copies were found, as a person reads it.  A store is its own place; places
+    that gave one copy each (a folder of 50,000 saved ``.eml`` files) share one, ``FOLDER/*``,
+    once a folder has several: what the report lists grows with the folders, not the files.
+    The workspace itself is not written."""
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS places (location_id INTEGER PRIMARY KEY, place TEXT NOT NULL)")
+    db.execute("SAVEPOINT places")  # one transaction for the rows, inside a caller's if there is one
+    try:
+        db.execute("DELETE FROM temp.places")
+        found = db.execute(  # read as the rows go in: memory does not grow with the files
+            "SELECT l.id, l.location, n FROM (SELECT location_id, count(*) AS n FROM copies "
+            "WHERE account = ? GROUP BY location_id) JOIN locations l ON l.id = location_id",
+            (account,),
+        )  # fmt: skip
+        db.executemany(
+            "INSERT INTO temp.places VALUES (?, ?)",
+            ((i, os.path.join(os.path.dirname(loc), "*") if n == 1 and "://" not in loc else loc)
+             for i, loc, n in found),
+        )  # fmt: skip
+        db.execute(
+            "UPDATE temp.places SET place = (SELECT location FROM locations WHERE id = location_id) "
+            "WHERE place IN (SELECT place FROM temp.places GROUP BY place HAVING count(*) = 1)"
+        )
+    except BaseException:
+        db.execute("ROLLBACK TO places")
+        raise
+    finally:
+        db.execute("RELEASE places")
+
+
+def is_folder_place(place: str) -> bool:
+    """Whether ``place`` (from ``group_places``) stands for a folder's one-copy files."""
+    return place.endswith(os.path.join("", "*"))
+
+
 def _sources(db: sqlite3.Connection, account: str) -> dict[str, int]:
-    """Copies by where they were found.  Places that gave one copy each (a folder of 50,000
-    saved ``.eml`` files) are counted together under their folder, as ``FOLDER/*``: the
-    answer grows with the folders, not with the files, and a person can read it."""
-    sources: dict[str, int] = {}
-    single: dict[str, str | None] = {}  # folder -> its one place that gave one copy, None once several
-    for location, n in db.execute(
-        "SELECT l.location, sum(n) FROM (SELECT location_id, count(*) AS n FROM copies "
-        "WHERE account = ? GROUP BY location_id) JOIN locations l ON l.id = location_id "
-        "GROUP BY l.location ORDER BY l.location",
+    """Copies by place (``group_places``)."""
+    group_places(db, account)
+    return dict(db.execute(
+        "SELECT p.place, sum(n) FROM (SELECT location_id, count(*) AS n FROM copies "
+        "WHERE account = ? GROUP BY location_id) JOIN temp.places p USING (location_id) "
+        "GROUP BY p.place ORDER BY p.place",
         (account,),
-    ):
-        if n != 1 or "://" in location:
-            sources[location] = n
-            continue
-        folder = os.path.join(os.path.dirname(location), "*")
-        if folder not in single:
-            single[folder] = location
-            sources[location] = 1
-        elif (first := single[folder]) is not None:
-            single[folder] = None
-            del sources[first]
-            sources[folder] = 2
-        else:
-            sources[folder] += 1
-    return dict(sorted(sources.items()))
+    ).fetchall())  # fmt: skip
 
 
 def summary(ws: Workspace, account: str | None = None) -> dict[str, Any]:
@@ -190,7 +209,7 @@ def render_text(data: dict[str, Any]) -> str:
         for folder, n in a["folders"].items():
             out.append(f"    {t(folder):<{width}}  {n:>7}")
         for source, n in a["sources"].items():
-            many = ", one per file" if source.endswith(os.path.join("", "*")) else ""
+            many = ", one per file" if is_folder_place(source) else ""
             out.append(f"  from {t(source)}: {n} copies{many}")
         if not a["restored"]:
             out.append("  not restored yet")

@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from .private import write_private
-from .report import terminal_safe
+from .report import group_places, is_folder_place, terminal_safe
 from .workspace import Workspace
 
 __all__ = ["MESSAGE_ROWS", "render_html", "write_html"]
@@ -258,20 +258,23 @@ def section_missing(a: dict[str, Any]) -> str:
 
 
 def _sources(ws: Workspace, account: str) -> str:
-    only: dict[int, int] = dict(ws.db.execute(
-        "SELECT loc, count(*) FROM (SELECT min(location_id) AS loc, count(DISTINCT location_id) AS n "
-        "FROM copies WHERE account = ? AND message IS NOT NULL GROUP BY message) WHERE n = 1 GROUP BY loc",
+    """A row per place (``group_places``: a folder of one-copy files is one row)."""
+    group_places(ws.db, account)
+    only: dict[str, int] = dict(ws.db.execute(
+        "SELECT place, count(*) FROM (SELECT min(p.place) AS place, count(DISTINCT p.place) AS n "
+        "FROM copies c JOIN temp.places p ON p.location_id = c.location_id "
+        "WHERE c.account = ? AND c.message IS NOT NULL GROUP BY c.message) WHERE n = 1 GROUP BY place",
         (account,),
     ).fetchall())  # fmt: skip
     rows = []
-    for loc, location, plugin, copies, messages, gathered in ws.db.execute(
-        "SELECT l.id, l.location, l.plugin, count(c.id), count(DISTINCT c.message), l.last_gathered "
-        "FROM copies c JOIN locations l ON l.id = c.location_id WHERE c.account = ? "
-        "GROUP BY l.id ORDER BY l.location",
+    for place, plugins, copies, messages, gathered in ws.db.execute(
+        "SELECT p.place, group_concat(DISTINCT l.plugin), count(c.id), count(DISTINCT c.message), "
+        "max(l.last_gathered) FROM copies c JOIN temp.places p ON p.location_id = c.location_id "
+        "JOIN locations l ON l.id = c.location_id WHERE c.account = ? GROUP BY p.place ORDER BY p.place",
         (account,),
     ):
-        rows.append((f"<code>{_t(location)}</code>", _t(plugin), str(copies), str(messages),
-                     str(only.get(loc, 0)), _t(gathered)))  # fmt: skip
+        where = f"<code>{_t(place)}</code>" + (" (one copy per file)" if is_folder_place(place) else "")
+        rows.append((where, _t(plugins), str(copies), str(messages), str(only.get(place, 0)), _t(gathered)))
     return _table(["location", "read by", "copies", "messages", "only here", "gathered"], rows, {2, 3, 4})
 
 

@@ -77,6 +77,13 @@ def test_sources_count_a_folder_of_one_message_files_once(tmp_path, capsys):
     text = capsys.readouterr().out
     assert f"from {root / 'saved' / '*'}: 4 copies, one per file" in text
     assert f"from {root / 'alone' / 'x.eml'}: 1 copies\n" in text
+    with Workspace(ws) as w:  # the HTML page's sources table: the same places, one row each
+        page = render_html(w, summary(w, ACCOUNT))
+    table = page[page.index("<h3>Sources</h3>") : page.index("<h3>Duplicates merged")]
+    assert table.count("<tr>") == 1 + 3
+    cells = "".join(f"<td class=n>{n}</td>" for n in (4, 4, 4))  # copies, messages, only found there
+    assert f"<code>{root / 'saved' / '*'}</code> (one copy per file)</td><td>eml</td>{cells}" in table
+    assert f"<code>{root / 'Archive.mbox'}</code></td><td>mbox</td>" in table
 
 
 class _Tags(HTMLParser):
