@@ -85,12 +85,15 @@ def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
 
 
 def group_places(db: sqlite3.Connection, account: str) -> None:
-    """Fill the connection's temporary table ``places`` (location_id, place): where the
+    """Fill the connection's temporary table ``places`` (location_id, place, copies): where the
     account's copies were found, as a person reads it.  A store is its own place; places
     that gave one copy each (a folder of 50,000 saved ``.eml`` files) share one, ``FOLDER/*``,
     once a folder has several: what the report lists grows with the folders, not the files.
     The workspace itself is not written."""
-    db.execute("CREATE TEMP TABLE IF NOT EXISTS places (location_id INTEGER PRIMARY KEY, place TEXT NOT NULL)")
+    db.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS places "
+        "(location_id INTEGER PRIMARY KEY, place TEXT NOT NULL, copies INTEGER NOT NULL)"
+    )
     db.execute("SAVEPOINT places")  # one transaction for the rows, inside a caller's if there is one
     try:
         db.execute("DELETE FROM temp.places")
@@ -100,8 +103,8 @@ def group_places(db: sqlite3.Connection, account: str) -> None:
             (account,),
         )  # fmt: skip
         db.executemany(
-            "INSERT INTO temp.places VALUES (?, ?)",
-            ((i, os.path.join(os.path.dirname(loc), "*") if n == 1 and "://" not in loc else loc)
+            "INSERT INTO temp.places VALUES (?, ?, ?)",
+            ((i, os.path.join(os.path.dirname(loc), "*") if n == 1 and "://" not in loc else loc, n)
              for i, loc, n in found),
         )  # fmt: skip
         db.execute(
@@ -123,12 +126,8 @@ def is_folder_place(place: str) -> bool:
 def _sources(db: sqlite3.Connection, account: str) -> dict[str, int]:
     """Copies by place (``group_places``)."""
     group_places(db, account)
-    return dict(db.execute(
-        "SELECT p.place, sum(n) FROM (SELECT location_id, count(*) AS n FROM copies "
-        "WHERE account = ? GROUP BY location_id) JOIN temp.places p USING (location_id) "
-        "GROUP BY p.place ORDER BY p.place",
-        (account,),
-    ).fetchall())  # fmt: skip
+    rows = db.execute("SELECT place, sum(copies) FROM temp.places GROUP BY place ORDER BY place")
+    return dict(rows.fetchall())
 
 
 def summary(ws: Workspace, account: str | None = None) -> dict[str, Any]:
