@@ -22,9 +22,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timezone
 
+from .delivery import clues_from_fields
 from .limits import Limits, current, exceeded, mime_shape
 from .model import Flag
-from .ownership import clues_from_fields
 from .rfc822 import (
     addresses,
     decode_header_value,
@@ -35,7 +35,7 @@ from .rfc822 import (
     parse_date,
 )
 
-__all__ = ["Summary", "flags_text", "merge_account", "summarize"]
+__all__ = ["Summary", "copy_rank", "flags_text", "merge_account", "summarize"]
 
 _QUOTED_FROM = re.compile(r"(?m)^>+(From )")
 
@@ -341,6 +341,14 @@ def summarize(raw: bytes, limits: Limits | None = None) -> Summary:
     )
 
 
+def copy_rank(reconstructed: bool, partial: bool, received: int, size: int, copy_id: int) -> tuple[int, ...]:
+    """How good a canonical copy this is, higher is better: the original MIME over a
+    client's reconstruction, whole over cut off, with more transport headers (nearer the
+    original delivery), larger, then gathered first.  The merge and the ownership check
+    (which chooses among the account's own copies) both rank by this."""
+    return (not reconstructed, not partial, min(received, 50), size, -copy_id)
+
+
 @dataclass
 class _Copy:
     id: int
@@ -360,9 +368,8 @@ class _Copy:
     def lenient(self) -> bool:
         return self.partial or self.reconstructed
 
-    def rank(self) -> tuple[int, int, int, int, int]:
-        """Higher is a better canonical copy: original, whole, delivered, larger, older."""
-        return (not self.reconstructed, not self.partial, min(self.received, 50), self.size, -self.id)
+    def rank(self) -> tuple[int, ...]:
+        return copy_rank(self.reconstructed, self.partial, self.received, self.size, self.id)
 
 
 _COLUMNS = (

@@ -1,48 +1,60 @@
 """Which account a message may go to.
 
 A message is restored into account A only when nothing shows it was delivered to someone
-else.  The evidence (``Clue``) is what servers and clients wrote:
+else.  The evidence (``Clue``, read by ``delivery``) is what servers and clients wrote:
 
-- ``Delivered-To``, ``X-Original-To``, ``Envelope-To``, ``X-Envelope-To`` (every one of them);
-- the last hop's ``Received: … for <x>`` (only the topmost Received field: earlier hops
-  name earlier recipients, such as a list's own address or a forwarder's);
+- ``Delivered-To``, ``X-Original-To``, ``Envelope-To``, ``X-Envelope-To``,
+  ``Original-Recipient`` (every one of them);
+- the last hop's ``Received: … for <x>`` and its ``ORCPT`` (only the topmost Received field:
+  earlier hops name earlier recipients, such as a list's own address or a forwarder's);
 - the client account a copy was filed under (``Copy.account_hints``).
 
-A message whose clues name other mailboxes and never A is quarantined: held back from
-every target, reported with its clues, restored only with ``--include-quarantined``.
-The clues of all copies of a message count together: one copy delivered to A is enough.
-Mail with no clues at all (sent mail, drafts, most BCC) stays with A: nothing shows it
-belongs elsewhere.
+Ownership is a property of copies.  A copy is **A's own** when its clues name A, or when it
+has no clue at all and A wrote it (From names A: A's Sent mail and drafts).  A message with
+an own copy goes to A, and is restored from the best of its own copies (``merge.copy_rank``
+among them alone).  Why: the same mail exists once per mailbox it went through.  taro's Sent
+copy and hanako's delivered copy of the mail he sent her are one message to the merge; when
+hanako's copy is found in a contaminated area gathered for taro, it must neither make taro's
+Sent mail look like hanako's (quarantined) nor travel into taro's mailbox with her delivery
+headers.  A foreign copy is evidence for the other account, never against a copy A itself
+holds.  The price: when A's own copy is cut off and only a foreign copy is whole, A gets
+its own cut-off copy (the foreign one stays in the workspace, reported with it).
 
-An address names A when it is A itself, A with a ``+tag`` subaddress, A's local part at
-``localhost`` (what fetchmail and local delivery write), or qmail's virtual-domain form
-``domain-local@domain``.  A's local part at another domain, even a subdomain of A's, does
-not: on a hosting service ``info@example.jp`` and ``info@shop.example.jp`` are different
-customers.
+A message without an own copy is judged on the clues of all its copies together: clues that
+name other mailboxes and never A send it to quarantine (held back from every target,
+reported with its clues, restored only with ``--include-quarantined``).  Mail with no clues
+at all (BCC, most list mail, mail someone else wrote without delivery headers) stays with A:
+nothing shows it belongs elsewhere.  A copy without clues that A did not write does not
+outweigh a foreign copy: hanako's mail found twice, delivered and as a header-less export,
+is still hers.
+
+An address names A when it is A itself or one of A's aliases (old domains, ``info@``
+delivered to A, a host name such as ``taro@mail.example.co.jp``: see ``add_aliases``), with
+a ``+tag`` subaddress, its local part at ``localhost`` (what fetchmail and local delivery
+write), or qmail's virtual-domain form ``domain-local@domain``.  ``"taro"@example.co.jp``
+and ``taro@example.co.jp.`` are taro (``rfc822.normalize_address``).  A's local part at
+another domain, even a subdomain of A's, does not: on a hosting service ``info@example.jp``
+and ``info@shop.example.jp`` are different customers, until the administrator says so with
+an alias.  A server's internal name for a mailbox (Sun/Oracle ``…@ims-ms-daemon``) counts for
+A when it names A and never against.
 
 Mailing lists.  A list post names the list's own address in the delivery fields of the
 hop into the list server (``Received … for <ml@…>``, and ``Delivered-To: ml@…`` when
 the list is on the same host).  The list's address is not a person's mailbox, so an
-address that the message itself names as its list (``List-Post`` mailto, ``X-BeenThere``,
-``List-Id`` ``<ml.example.org>`` for ``ml@example.org``, fml's ``X-ML-Name`` for the local
-part) is no clue either way.  Decision for a list post that carries no other clue, no
-``Delivered-To: A``: it stays with A, like any mail without delivery evidence; A's store
-holding a list post is how list members receive one.  A list post that also names
-another person's mailbox (``Delivered-To: other@…``) is quarantined like any other
-mail.  The price of this rule: a sender who forges ``List-Post: <mailto:victim@…>`` makes
-that one address neutral in its own message; the message is then treated as mail without
-evidence, never as mail proven to be A's.
+address that the message itself names as its list (``listpost.list_post``: ``List-Post``,
+``X-BeenThere``, ``X-Mailing-List``, ``List-Id`` ``<ml.example.org>`` for ``ml@example.org``,
+fml's ``X-ML-Name`` with the list's domain, …) is no clue either way.  Decision for a list
+post that carries no other clue, no ``Delivered-To: A``: it stays with A, like any mail
+without delivery evidence; A's store holding a list post is how list members receive one.
+A list post that also names another person's mailbox (``Delivered-To: other@…``) is
+quarantined like any other mail.  The price of this rule: a sender who forges
+``List-Post: <mailto:victim@…>`` makes that one address neutral in its own message; the
+message is then treated as mail without evidence, never as mail proven to be A's.
 
-When a message may go to A but its best copy is one delivered to someone else (the
-same mail sent to both, one copy from a contaminated backup), the check makes an equally
-complete copy that names A, or names no one, the one restored, so no other customer's
-delivery headers travel into A's mailbox.  Completeness still comes first: a whole copy
-delivered to both is not traded for a cut-off one (nothing found is dropped).
-
-Verdicts are stored with the messages and hold until the account's copies change (then
-the merge and this check run again before the next report or restore).  A change to what
-this check decides must come with a workspace migration that sets every verdict back to
-``unchecked`` (as ``004_recheck_ownership`` does), so no verdict is older than the rules.
+Verdicts are stored with the messages and hold until the account's copies or aliases change
+(then the merge and this check run again before the next report or restore).  A change to
+what this check decides must come with a workspace migration that sets every verdict back
+to ``unchecked`` (as ``004_recheck_ownership`` does), so no verdict is older than the rules.
 """
 
 from __future__ import annotations
@@ -57,14 +69,19 @@ from dataclasses import dataclass
 from email.utils import getaddresses
 from typing import TYPE_CHECKING, Any
 
+from .delivery import CLIENT_ACCOUNT, RECEIVED_FOR, Clue, clues_from_fields, delivery_clues
+from .merge import copy_rank
 from .rfc822 import addresses, decode_header_value, header_fields, normalize_address
 
 if TYPE_CHECKING:
     from .workspace import Workspace
 
 __all__ = [
+    "CLIENT_ACCOUNT",
+    "RECEIVED_FOR",
     "Clue",
     "check_account",
+    "held_by",
     "clues_from_fields",
     "delivery_clues",
     "list_marks",
@@ -73,44 +90,9 @@ __all__ = [
     "verdict",
 ]
 
-_DELIVERY_FIELDS = {
-    "delivered-to": "Delivered-To",
-    "x-original-to": "X-Original-To",
-    "envelope-to": "Envelope-To",
-    "x-envelope-to": "X-Envelope-To",
-}
-RECEIVED_FOR = "Received … for"
-CLIENT_ACCOUNT = "client account"
-_RECEIVED_FOR = re.compile(rb"\bfor\s+<?([^\s<>;@]+@[^\s<>;]+?)>?\s*(?:;|$|\()", re.I)
 _MAILTO = re.compile(r"mailto:([^>\s,?]+)", re.I)
 _LIST_ID = re.compile(r"<([^<>\s]+)>")
 _LOCALHOST = {"localhost", "localhost.localdomain"}
-
-
-@dataclass(frozen=True)
-class Clue:
-    """One piece of delivery evidence: which field (or client account) named which address."""
-
-    field: str
-    address: str
-
-
-def clues_from_fields(fields: Iterable[tuple[str, bytes]]) -> list[Clue]:
-    """The delivery clues in a header (as ``rfc822.header_fields`` gives it), in order."""
-    clues: list[Clue] = []
-    first_received = True
-    for name, value in fields:
-        if name in _DELIVERY_FIELDS:
-            clues.extend(Clue(_DELIVERY_FIELDS[name], a) for a in addresses(value))
-        elif name == "received" and first_received:
-            first_received = False
-            found = _RECEIVED_FOR.findall(value)
-            clues.extend(Clue(RECEIVED_FOR, normalize_address(a.decode("ascii", "replace"))) for a in found)
-    return clues
-
-
-def delivery_clues(raw: bytes) -> list[Clue]:
-    return clues_from_fields(header_fields(raw))
 
 
 def list_marks(fields: Iterable[tuple[str, bytes]]) -> frozenset[str]:
@@ -139,9 +121,14 @@ def _is_list(address: str, marks: frozenset[str]) -> bool:
 
 
 @functools.lru_cache(maxsize=1 << 16)  # a mailbox names the same few addresses over and over
-def names_account(address: str, account: str) -> bool:
-    """Whether a delivery address is the mailbox of ``account`` (see the module's rules)."""
-    a, own = normalize_address(address), normalize_address(account)
+def names_account(address: str, account: str, aliases: tuple[str, ...] = ()) -> bool:
+    """Whether an address is the mailbox of ``account`` or of one of its ``aliases``
+    (see the module's rules)."""
+    a = normalize_address(address)
+    return any(_names(a, normalize_address(own)) for own in (account, *aliases))
+
+
+def _names(a: str, own: str) -> bool:
     if a == own:
         return True
     local, _, domain = a.rpartition("@")
@@ -151,17 +138,26 @@ def names_account(address: str, account: str) -> bool:
     return domain in _LOCALHOST and local.partition("+")[0] == own_local
 
 
-def verdict(account: str, clues: Sequence[Clue]) -> str | None:
+def verdict(account: str, clues: Sequence[Clue], aliases: tuple[str, ...] = ()) -> str | None:
     """None when the message may go to ``account``, else the reason it may not."""
-    if not account or not clues or any(names_account(c.address, account) for c in clues):
+    against = [c for c in clues if not c.internal]  # a server's internal name never counts against
+    if not account or not against or any(names_account(c.address, account, aliases) for c in clues):
         return None
     fields: dict[str, list[str]] = {}
-    for c in clues:
+    for c in against:
         fields.setdefault(c.address, [])
         if c.field not in fields[c.address]:
             fields[c.address].append(c.field)
     named = ", ".join(f"{a} ({', '.join(f)})" for a, f in sorted(fields.items()))
     return f"delivered to {named}, never to {account}"
+
+
+def held_by(clues: Sequence[Clue], from_addr: str, account: str, aliases: tuple[str, ...] = ()) -> bool:
+    """Whether a copy is the account's own: its clues name the account, or it has none
+    (internal names aside) and the account wrote it (its Sent mail, its drafts)."""
+    if any(names_account(c.address, account, aliases) for c in clues):
+        return True
+    return all(c.internal for c in clues) and bool(from_addr) and names_account(from_addr, account, aliases)
 
 
 @dataclass
@@ -175,11 +171,13 @@ class _CopyRow:
     canonical: int
     source: str
     position: str
+    from_addr: str
+    resummarised: bool = False  # its delivery addresses were read again (see ``_UNSUMMARISED``)
 
 
 _ROWS = (
     "SELECT c.message, c.id, c.blob, c.delivered_to, c.account_hints, c.reconstructed, c.partial, "
-    "c.received, c.size, m.canonical, c.source, c.position FROM copies c "
+    "c.received, c.size, m.canonical, c.source, c.position, c.from_addr FROM copies c "
     "JOIN messages m ON m.id = c.message WHERE c.account = ? {extra} ORDER BY c.message, c.id"
 )
 
@@ -192,37 +190,56 @@ def _rows(ws: Workspace, account: str, extra: str = "") -> Iterable[_CopyRow]:
     for r in ws.db.execute(_ROWS.format(extra=extra), (account,)):
         yield _CopyRow(
             message=r[0], id=r[1], blob=r[2], delivered=_list(r[3]), hints=_list(r[4]),
-            rank=(not r[5], not r[6], min(r[7], 50), r[8], -r[1]), canonical=r[9],
-            source=r[10], position=r[11],
+            rank=copy_rank(r[5], r[6], r[7], r[8], r[1]), canonical=r[9],
+            source=r[10], position=r[11], from_addr=r[12] or "",
         )  # fmt: skip
 
 
-def _copy_clues(ws: Workspace, row: _CopyRow, account: str) -> list[Clue]:
+#: ``copies.delivered_to`` of a copy summarised by an older gather (migration 007): the next
+#: check reads its header and stores what it finds.
+_UNSUMMARISED = "?"
+
+
+def _copy_clues(ws: Workspace, row: _CopyRow, account: str, aliases: tuple[str, ...]) -> list[Clue]:
     """A copy's clues; its raw header is read only when every address it names is someone else's."""
     named = getaddresses(row.hints) if row.hints else []  # most copies name no client account
     clues = [Clue(CLIENT_ACCOUNT, normalize_address(a)) for _, a in named if "@" in a]
-    if any(names_account(a, account) for a in row.delivered):
+    fields = None
+    if row.delivered == [_UNSUMMARISED]:
+        fields = header_fields(ws.raw(row.blob))
+        row.delivered = list(dict.fromkeys(c.address for c in clues_from_fields(fields)))
+        row.resummarised = True
+    if any(names_account(a, account, aliases) for a in row.delivered):
         return clues + [Clue("delivery", a) for a in row.delivered]
     if not row.delivered:
         return clues
-    fields = header_fields(ws.raw(row.blob))
+    fields = fields if fields is not None else header_fields(ws.raw(row.blob))
     marks = list_marks(fields)
     return clues + [c for c in clues_from_fields(fields) if not _is_list(c.address, marks)]
 
 
 def check_account(ws: Workspace, account: str) -> int:
-    """Mark each merged message of ``account`` ok or quarantined; returns how many are held back."""
+    """Mark each merged message of ``account`` ok or quarantined, and restore it from one of
+    the account's own copies where it has one; returns how many are held back."""
+    aliases = account_aliases(ws, account)
     held = 0
     db = ws.db
     db.execute("BEGIN IMMEDIATE")
     try:
         updates: list[tuple[str, str, int, int]] = []
         for message, group in itertools.groupby(_rows(ws, account), key=lambda r: r.message):
-            copies = [(row, _copy_clues(ws, row, account)) for row in group]
-            reason = verdict(account, [c for _, clues in copies for c in clues])
+            copies = [(row, _copy_clues(ws, row, account, aliases)) for row in group]
+            db.executemany(
+                "UPDATE copies SET delivered_to = ? WHERE id = ?",
+                [(json.dumps(row.delivered), row.id) for row, _ in copies if row.resummarised],
+            )
+            own = [row for row, clues in copies if held_by(clues, row.from_addr, account, aliases)]
             canonical = copies[0][0].canonical
-            if reason is None:
-                canonical = _own_canonical(copies, account)
+            reason = None
+            if own:
+                canonical = max(own, key=lambda r: r.rank).id
+            else:  # no copy of its own: every copy's clues together (none at all: it stays)
+                reason = verdict(account, [c for _, clues in copies for c in clues], aliases)
             held += reason is not None
             updates.append(("quarantined" if reason else "ok", reason or "", canonical, message))
             if len(updates) >= 1000:  # memory bounded by the batch, not by the mailbox
@@ -240,19 +257,9 @@ def _mark(db: sqlite3.Connection, updates: list[tuple[str, str, int, int]]) -> N
     updates.clear()
 
 
-def _own_canonical(copies: list[tuple[_CopyRow, list[Clue]]], account: str) -> int:
-    """The canonical copy, unless it was delivered to someone else and another copy was not."""
-
-    def foreign(clues: list[Clue]) -> bool:
-        return bool(clues) and not any(names_account(c.address, account) for c in clues)
-
-    current = copies[0][0].canonical
-    by_id = {row.id: clues for row, clues in copies}
-    if not foreign(by_id.get(current, [])):
-        return current
-    # completeness first (nothing is lost), then the owner's own delivery, then the usual order
-    best = max(copies, key=lambda c: (*c[0].rank[:2], not foreign(c[1]), *c[0].rank[2:]))
-    return best[0].id
+def account_aliases(ws: Workspace, account: str) -> tuple[str, ...]:
+    """The addresses the administrator said are also ``account``'s (none yet)."""
+    return ()
 
 
 def quarantine_details(ws: Workspace, account: str) -> list[dict[str, Any]]:
@@ -270,8 +277,9 @@ def quarantine_details(ws: Workspace, account: str) -> list[dict[str, Any]]:
     }  # fmt: skip
     if not info:
         return []
+    aliases = account_aliases(ws, account)
     for row in _rows(ws, account, "AND m.status = 'quarantined'"):
-        for clue in _copy_clues(ws, row, account):
+        for clue in _copy_clues(ws, row, account, aliases):
             info[row.message]["evidence"].append(
                 {"field": clue.field, "address": clue.address, "source": row.source,
                  "position": row.position}

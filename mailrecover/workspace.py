@@ -352,6 +352,26 @@ def _m005_journal_by_key(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX journal_by_key ON journal (key, state, target)")
 
 
+def _m007_aliases(db: sqlite3.Connection) -> None:
+    """Addresses the administrator says are also an account's (``--alias``), and the
+    ownership check made again under its rules of 007 (ownership judged per copy; ORCPT,
+    internal names and several ``Received … for`` recipients read): copies summarised
+    before (``delivered_to`` empty) have their header read again by the next check."""
+    _script(
+        db,
+        """
+        CREATE TABLE aliases (
+            account TEXT NOT NULL,
+            alias TEXT NOT NULL,
+            added TEXT NOT NULL,
+            PRIMARY KEY (account, alias)
+        );
+        UPDATE copies SET delivered_to = '["?"]' WHERE delivered_to = '[]';
+        UPDATE messages SET status = 'unchecked' WHERE status != 'unchecked'
+        """,
+    )
+
+
 #: Numbered, named schema steps; each runs once, in order, and is recorded.
 #: Never edit a step that has shipped: workspaces made with it exist.  Append a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
@@ -360,6 +380,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("003_speed", _m003_speed),
     ("004_recheck_ownership", _m004_recheck_ownership),
     ("005_journal_by_key", _m005_journal_by_key),
+    ("007_aliases", _m007_aliases),
 ]
 
 

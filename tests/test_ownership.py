@@ -12,7 +12,7 @@ import pytest
 from mailrecover.cli import main
 from mailrecover.merge import merge_account
 from mailrecover.gather import _store_copy
-from mailrecover.model import Copy
+from mailrecover.model import Copy, Flag
 from mailrecover.ownership import (
     Clue,
     delivery_clues,
@@ -249,20 +249,25 @@ def test_the_client_account_a_copy_was_filed_under_is_evidence(tmp_path):
         ("client account", OTHER, "1")]  # fmt: skip
 
 
-def test_a_whole_copy_delivered_to_both_wins_over_the_owners_cut_off_one(tmp_path):
+@pytest.mark.parametrize(("theirs_delivered_to", "restored"), [
+    ((OTHER, ACCOUNT), b"marker-whole\n"),  # delivered to both: taro's too, and whole
+    ((OTHER,), b"line "),  # only jiro's: taro's own copy, cut off as it is (the module's price)
+])  # fmt: skip
+def test_the_owners_cut_off_copy_loses_only_to_a_whole_copy_of_his_own(tmp_path, theirs_delivered_to, restored):
     body = b"".join(b"line %d\n" % i for i in range(100)) + b"marker-whole\n"
     head = b"From: a@example.org\nSubject: report\nDate: Mon, 4 Jun 2012 10:00:00 +0000\nMessage-ID: <r@x>\n\n"
+    theirs = b"".join(f"Delivered-To: {a}\n".encode() for a in theirs_delivered_to)
     with Workspace(tmp_path / "ws") as ws:
         loc = ws.location(str(tmp_path / "backup"), "test", ACCOUNT)
         for position, raw, partial in (
             ("mine", f"Delivered-To: {ACCOUNT}\n".encode() + head + body[:40], True),
-            ("theirs", f"Delivered-To: {OTHER}\n".encode() + head + body, False),
+            ("theirs", theirs + head + body, False),
         ):
             _store_copy(ws, loc, ACCOUNT, Copy(raw=raw, folder="INBOX", source=str(tmp_path / "backup"),
                                                 position=position, partial=partial))  # fmt: skip
         recorder = _Recorder()
         restore(ws, ACCOUNT, recorder)
-    assert len(recorder.items) == 1 and recorder.items[0].raw.endswith(b"marker-whole\n")
+    assert len(recorder.items) == 1 and recorder.items[0].raw.endswith(restored)
 
 
 def test_a_verdict_made_by_older_rules_is_made_again_before_restoring(contaminated, tmp_path):
@@ -279,3 +284,83 @@ def test_a_verdict_made_by_older_rules_is_made_again_before_restoring(contaminat
         result = restore(ws, ACCOUNT, recorder)
     assert {_marker(i.raw) for i in recorder.items} == set(contaminated.own)
     assert result.quarantined == len(contaminated.foreign) == 4
+
+
+# --- ownership is a property of copies (issue 24, item 4) ----------------------------------
+
+HANAKO = "hanako@other-customer.example"
+_SENT_HEAD = (f"From: Taro <{ACCOUNT}>\nTo: {HANAKO}\nSubject: estimate\n"
+              "Date: Tue, 5 Jun 2012 10:00:00 +0900\nMessage-ID: <estimate@example.co.jp>\n")  # fmt: skip
+_BODY = "\nPlease find the estimate.\nmarker-estimate\n"
+_HANAKOS_DELIVERY = (f"Return-Path: <{ACCOUNT}>\nDelivered-To: {HANAKO}\n"
+                     "Received: from mx.example.co.jp (mx.example.co.jp [192.0.2.1])\n"
+                     f"\tby mx.other-customer.example (Postfix) with ESMTP id 4A1B2C\n\tfor <{HANAKO}>; "
+                     "Tue, 5 Jun 2012 10:00:02 +0900\n"
+                     "Received: from [192.0.2.9] by mx.example.co.jp (Postfix) with ESMTPSA id 99AA;"
+                     " Tue, 5 Jun 2012 10:00:01 +0900\n")  # fmt: skip
+
+
+def _store(ws: Workspace, position: str, raw: str, folder: str = "INBOX",
+           flags: frozenset = frozenset(), partial: bool = False) -> None:  # fmt: skip
+    """A copy gathered for taro, as gather stores each copy a plugin yields."""
+    source = f"/rescue/{position}"
+    loc = ws.location(source, "test", ACCOUNT)
+    _store_copy(ws, loc, ACCOUNT, Copy(raw=raw.encode(), folder=folder, source=source, position=position,
+                                        flags=flags, partial=partial))  # fmt: skip
+
+
+def _restore_copies(tmp_path: Path, copies: list[tuple]) -> tuple[list[Outgoing], object]:
+    with Workspace(tmp_path / "ws") as ws:
+        for args in copies:
+            _store(ws, *args)
+        recorder = _Recorder()
+        result = restore(ws, ACCOUNT, recorder)
+        assert ws.db.execute("SELECT count(*) FROM messages").fetchone()[0] == 1  # one mail, merged
+    return recorder.items, result
+
+
+@pytest.mark.parametrize("sent_first", [True, False])
+def test_own_sent_copy_is_restored_whatever_a_foreign_delivered_copy_says(tmp_path, sent_first):
+    """taro's Sent copy and hanako's delivered copy (from a contaminated area) of one mail."""
+    sent = ("taro/Sent", _SENT_HEAD + _BODY, "Sent", frozenset({Flag.SEEN}))
+    theirs = ("contaminated/hanako", _HANAKOS_DELIVERY + _SENT_HEAD + _BODY)
+    items, result = _restore_copies(tmp_path, [sent, theirs] if sent_first else [theirs, sent])
+    assert result.quarantined == 0 and result.held_back == []
+    assert len(items) == 1
+    assert items[0].raw == (_SENT_HEAD + _BODY).encode()  # taro's own copy: nothing of hanako's delivery
+    assert items[0].folder == "Sent"
+
+
+def test_own_draft_is_restored_whatever_a_foreign_copy_says(tmp_path):
+    draft = ("taro/Drafts", _SENT_HEAD + _BODY, "Drafts", frozenset({Flag.DRAFT}))
+    theirs = ("contaminated/hanako", _HANAKOS_DELIVERY + _SENT_HEAD + _BODY)
+    items, result = _restore_copies(tmp_path, [theirs, draft])
+    assert result.quarantined == 0
+    assert [i.raw for i in items] == [(_SENT_HEAD + _BODY).encode()]
+    assert Flag.DRAFT in items[0].flags
+
+
+def test_own_delivered_copy_is_restored_not_the_better_ranked_foreign_one(tmp_path):
+    head = (f"From: {HANAKO}\nTo: {ACCOUNT}, jiro@example.co.jp\nSubject: minutes\n"
+            "Date: Tue, 5 Jun 2012 11:00:00 +0900\nMessage-ID: <minutes@other-customer.example>\n")
+    mine = f"Delivered-To: {ACCOUNT}\n" + head + _BODY
+    theirs = _HANAKOS_DELIVERY.replace(HANAKO, "jiro@example.co.jp") + head + _BODY  # more Received: ranks higher
+    for order in ([("a", mine), ("b", theirs)], [("a", theirs), ("b", mine)]):
+        items, result = _restore_copies(tmp_path / order[0][1][:5], order)
+        assert result.quarantined == 0
+        assert [i.raw for i in items] == [mine.encode()]
+
+
+def test_a_foreign_copy_alone_is_still_quarantined_even_from_the_account(tmp_path):
+    """hanako's delivered copy of taro's mail, with no copy of taro's own: not taro's to restore."""
+    items, result = _restore_copies(tmp_path, [("contaminated/hanako", _HANAKOS_DELIVERY + _SENT_HEAD + _BODY)])
+    assert items == [] and result.quarantined == 1
+    assert result.held_back[0][2] == f"delivered to {HANAKO} (Delivered-To, Received … for), never to {ACCOUNT}"
+
+
+def test_a_copy_without_evidence_that_taro_did_not_write_does_not_outweigh_a_foreign_one(tmp_path):
+    """hanako's mail twice in the contaminated area: delivered, and as a header-less export."""
+    head = (f"From: sender@example.org\nTo: {HANAKO}\nSubject: invoice\n"
+            "Date: Tue, 5 Jun 2012 12:00:00 +0900\nMessage-ID: <invoice@example.org>\n")
+    items, result = _restore_copies(tmp_path, [("export", head + _BODY), ("delivered", _HANAKOS_DELIVERY + head + _BODY)])
+    assert items == [] and result.quarantined == 1
