@@ -262,6 +262,10 @@ def account_aliases(ws: Workspace, account: str) -> tuple[str, ...]:
     return ()
 
 
+def add_aliases(ws: Workspace, account: str, aliases: Iterable[str]) -> None:
+    raise NotImplementedError
+
+
 def quarantine_details(ws: Workspace, account: str) -> list[dict[str, Any]]:
     """Every quarantined message of ``account`` with its clues and where each was found."""
     info = {

@@ -47,8 +47,11 @@ def header_end(raw: bytes) -> int:
 
 
 def header_fields(raw: bytes) -> list[tuple[str, bytes]]:
-    """The header fields as (lower-case name, unfolded raw value) in order."""
+    """The header fields as (lower-case name, unfolded raw value) in order; a UTF-8 byte
+    order mark before them (Windows tools save .eml files with one) is not part of the first."""
     head = raw[: header_end(raw)]
+    if head.startswith(codecs.BOM_UTF8):
+        head = head[len(codecs.BOM_UTF8) :]
     fields: list[tuple[str, list[bytes]]] = []
     for line in head.splitlines():
         if not line.strip():
@@ -219,12 +222,23 @@ def fold_for_compare(text: str) -> str:
     return " ".join(text.split())
 
 
+# RFC 5322 dot-atom: a quoted local part made only of these needs no quotes ("taro" is taro)
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
+
 def normalize_address(addr: str) -> str:
-    """An address key: lower-case local part and domain, domain as IDNA A-labels."""
+    """An address key: lower-case local part and domain, domain as IDNA A-labels.
+
+    ``"taro"@example.co.jp`` and ``taro@example.co.jp.`` (the DNS root's dot) are the same
+    mailbox as ``taro@example.co.jp``; a quoted local part that needs its quotes keeps them.
+    """
     addr = addr.strip().strip("<>").strip()
     local, at, domain = addr.rpartition("@")
     if not at:
         return addr.lower()
+    if len(local) > 2 and local[0] == local[-1] == '"' and _DOT_ATOM.fullmatch(local[1:-1]):
+        local = local[1:-1]
+    domain = domain.rstrip(".") or domain
     try:
         domain = domain.encode("idna").decode("ascii")
     except UnicodeError:

@@ -15,6 +15,7 @@ from mailrecover.gather import _store_copy
 from mailrecover.model import Copy, Flag
 from mailrecover.ownership import (
     Clue,
+    add_aliases,
     delivery_clues,
     list_marks,
     names_account,
@@ -364,3 +365,164 @@ def test_a_copy_without_evidence_that_taro_did_not_write_does_not_outweigh_a_for
             "Date: Tue, 5 Jun 2012 12:00:00 +0900\nMessage-ID: <invoice@example.org>\n")
     items, result = _restore_copies(tmp_path, [("export", head + _BODY), ("delivered", _HANAKOS_DELIVERY + head + _BODY)])
     assert items == [] and result.quarantined == 1
+
+
+# --- real delivery headers, and the verdict each must give (issue 16) -----------------------
+
+_D = "Tue, 5 Jun 2012 10:00:00 +0900 (JST)"
+_SENDER = "from mail.sender.example (mail.sender.example [192.0.2.7])"
+
+
+def _postfix(rcpt: str = "") -> str:
+    return (f"Received: {_SENDER}\n\tby mx.example.co.jp (Postfix) with ESMTP id 4A1B2C3D\n"
+            + (f"\tfor <{rcpt}>; {_D}\n" if rcpt else f"\t; {_D}\n"))  # fmt: skip
+
+
+def _sendmail(rcpt: str = "") -> str:
+    return (f"Received: {_SENDER}\n\t(authenticated bits=0)\n"
+            "\t(version=TLSv1/SSLv3 cipher=DHE-RSA-AES256-SHA bits=256 verify=NO)\n"
+            "\tby mx.example.co.jp (8.14.4/8.14.4) with ESMTP id q54A0xYZ012345"
+            + (f"\n\tfor <{rcpt}>; {_D}\n" if rcpt else f"; {_D}\n"))  # fmt: skip
+
+
+def _exim(rcpt: str = "") -> str:
+    return (f"Received: from mail.sender.example ([192.0.2.7])\n\tby mx.example.co.jp with esmtp (Exim 4.80)\n"
+            "\t(envelope-from <a@sender.example>)\n\tid 1SbXYZ-0001ab-Cd"
+            + (f"\n\tfor {rcpt}; {_D}\n" if rcpt else f"; {_D}\n"))  # fmt: skip
+
+
+_QMAIL = ("Received: (qmail 12345 invoked by uid 89); 5 Jun 2012 01:00:00 -0000\n"
+          "Received: from unknown (HELO mail.sender.example) (192.0.2.7)\n"
+          "  by mx.example.co.jp with SMTP; 5 Jun 2012 01:00:00 -0000\n")  # fmt: skip
+_SUN = "Sun Java(tm) System Messaging Server 6.3-7.04 (built Sep 26 2008; 64bit)"
+
+
+def _sun(mailbox: str, orcpt: str = "", store_hop: bool = True) -> str:
+    """iPlanet's store hop (no ``for``) over the hop that names the store's internal mailbox."""
+    return ("Return-path: <a@sender.example>\n"
+            + (f"Received: from ims-ms-daemon.post.example.de by post.example.de\n ({_SUN})\n"
+               f" id <0M5B00A01@post.example.de>; Tue, 05 Jun 2012 10:00:01 +0200 (CEST)\n" if store_hop else "")
+            + f"Received: from mail.sender.example ([192.0.2.7])\n by post.example.de ({_SUN})\n"
+            f" with ESMTP id <0M5B00A02@post.example.de> for {mailbox}"
+            + (f" (ORCPT {orcpt})" if orcpt else "") + "; Tue, 05 Jun 2012 10:00:00 +0200 (CEST)\n")  # fmt: skip
+
+
+_ORACLE = "Oracle Communications Messaging Server 7.0.5.38.0 64bit (built Feb 26 2016)"
+
+
+def _oracle(rcpt: str) -> str:
+    return (f"Received: from mr28p00im-smtpin041.example.com ([17.110.71.40])\n by ms42013.example.com\n"
+            f" ({_ORACLE}) with ESMTP id <0OQG00ITK7QVOV40@ms42013.example.com> for\n {rcpt}; {_D}\n"
+            f"Original-recipient: rfc822;{rcpt}\n")  # fmt: skip
+
+
+_EXCHANGE = ("Received: from EXCH01.corp.example.co.jp (10.0.0.1) by EXCH02.corp.example.co.jp\n"
+             " (10.0.0.2) with Microsoft SMTP Server (TLS) id 15.1.2176.2 via Mailbox Transport;\n"
+             f" {_D}\nReceived: from mail.sender.example (192.0.2.7) by EXCH01.corp.example.co.jp\n"
+             f" (10.0.0.1) with Microsoft SMTP Server id 15.1.2176.2 via Frontend Transport; {_D}\n")  # fmt: skip
+_M365 = ("Received: from TY2PR01MB1234.jpnprd01.prod.outlook.com (2603:1096:404:11::12) by\n"
+         f" TY2PR01MB5678.jpnprd01.prod.outlook.com with HTTPS; {_D}\n"
+         "Received: from mail.sender.example ([192.0.2.7]) by exch.example.co.jp with\n"
+         f" Microsoft SMTPSVC(6.0.3790.4675); {_D}\n")  # fmt: skip
+
+
+def _gmail(mailbox: str) -> str:
+    return (f"Delivered-To: {mailbox}\n"
+            f"Received: by 2002:a05:6a10:a0d1:0:0:0:0 with SMTP id x17csp123456pxb;\n        {_D}\n"
+            f"Received: from mail.sender.example (mail.sender.example. [192.0.2.7])\n"
+            f"        by mx.google.com with ESMTPS id a1si123456pgb.123.2012.06.05.01.00.00\n"
+            f"        for <{mailbox}>\n"
+            f"        (version=TLS1_2 cipher=ECDHE-RSA-AES128-GCM-SHA256 bits=128/128);\n        {_D}\n")  # fmt: skip
+
+
+def _lmtp(rcpt: str, delivered: str = "") -> str:
+    return (f"Return-Path: <a@sender.example>\n" + (f"Delivered-To: {delivered}\n" if delivered else "")
+            + "Received: from mx.example.co.jp\n\tby mail.example.co.jp with LMTP\n"
+            f"\tid GAuPLTTd1l9ObgAA1p2xrw\n\t(envelope-from <a@sender.example>)\n\tfor <{rcpt}>; {_D}\n")  # fmt: skip
+
+
+HANAKO_JP = "hanako@example.co.jp"  # the same hosting customer's domain, another mailbox
+OWNER_DE = "owner@example.de"
+# (case, header lines, account, addresses the verdict must name against it; () = restored)
+DELIVERY_FORMS = [
+    ("postfix for", _postfix(ACCOUNT), ACCOUNT, ()),
+    ("postfix for other", _postfix(HANAKO_JP), ACCOUNT, (HANAKO_JP,)),
+    ("postfix local: Delivered-To, X-Original-To alias",
+     f"X-Original-To: info@example.co.jp\nDelivered-To: {ACCOUNT}\n" + _postfix(), ACCOUNT, ()),
+    ("postfix +tag", "X-Original-To: taro+shop@example.co.jp\nDelivered-To: taro+shop@example.co.jp\n"
+     + _postfix("taro+shop@example.co.jp"), ACCOUNT, ()),
+    ("postfix several recipients: no for", _postfix(), ACCOUNT, ()),
+    ("postfix several recipients, delivered to other", f"Delivered-To: {HANAKO_JP}\n" + _postfix(),
+     ACCOUNT, (HANAKO_JP,)),
+    ("sendmail for", _sendmail(ACCOUNT), ACCOUNT, ()),
+    ("sendmail for other", _sendmail(HANAKO_JP), ACCOUNT, (HANAKO_JP,)),
+    ("sendmail without for", _sendmail(), ACCOUNT, ()),
+    ("sendmail +tag", _sendmail("Taro+Orders@Example.CO.JP"), ACCOUNT, ()),
+    ("exim for, Envelope-to", f"Envelope-to: {ACCOUNT}\n" + _exim(ACCOUNT), ACCOUNT, ()),
+    ("exim for other", _exim(HANAKO_JP), ACCOUNT, (HANAKO_JP,)),
+    ("exim Envelope-to other, no for", f"Envelope-to: {HANAKO_JP}\n" + _exim(), ACCOUNT, (HANAKO_JP,)),
+    ("qmail virtual domain", "Delivered-To: example.co.jp-taro@example.co.jp\n" + _QMAIL, ACCOUNT, ()),
+    ("qmail virtual domain other", "Delivered-To: example.co.jp-hanako@example.co.jp\n" + _QMAIL,
+     ACCOUNT, ("example.co.jp-hanako@example.co.jp",)),
+    ("qmail: an earlier hop's for is no evidence", _QMAIL + _postfix(HANAKO_JP), ACCOUNT, ()),
+    ("sun ims-ms internal name with ORCPT, the topmost hop (issue 16)",
+     _sun("tp517810?post.example.de@ims-ms-daemon", "rfc822;Owner@example.de", False), OWNER_DE, ()),
+    ("sun ims-ms internal name with ORCPT of another, the topmost hop",
+     _sun("tp517811?post.example.de@ims-ms-daemon", "rfc822;hanako@example.de", False), OWNER_DE,
+     ("hanako@example.de",)),
+    ("sun ims-ms internal name with ORCPT",
+     _sun("tp517810?post.example.de@ims-ms-daemon", "rfc822;Owner@example.de"), OWNER_DE, ()),
+    ("sun ims-ms internal name with ORCPT of another",
+     _sun("tp517811?post.example.de@ims-ms-daemon", "rfc822;hanako@example.de"), OWNER_DE,
+     ("hanako@example.de",)),
+    ("sun ims-ms internal name alone", _sun("tp517810?post.example.de@ims-ms-daemon"), OWNER_DE, ()),
+    ("sun old sims-ms-daemon", _sun("Owner@sims-ms-daemon", "rfc822;Owner@example.de"), OWNER_DE, ()),
+    ("sun ORCPT without type", _sun("tp517810?post.example.de@ims-ms-daemon", "Owner@example.de"),
+     OWNER_DE, ()),
+    ("oracle for, Original-recipient", _oracle(ACCOUNT), ACCOUNT, ()),
+    ("oracle for other", _oracle(HANAKO_JP), ACCOUNT, (HANAKO_JP,)),
+    ("exchange: no for", _EXCHANGE, ACCOUNT, ()),
+    ("microsoft 365 / SMTPSVC: no for", _M365, ACCOUNT, ()),
+    ("gmail", _gmail("taro@gmail.com"), "taro@gmail.com", ()),
+    ("gmail other", _gmail("hanako@gmail.com"), "taro@gmail.com", ("hanako@gmail.com",)),
+    ("gmail forwarded from the account", _gmail("taro.fwd@gmail.com") + f"Delivered-To: {ACCOUNT}\n"
+     + _postfix(ACCOUNT), ACCOUNT, ()),
+    ("dovecot lmtp", _lmtp(ACCOUNT, ACCOUNT), ACCOUNT, ()),
+    ("dovecot lmtp +tag", _lmtp("taro+shop@example.co.jp", "taro+shop@example.co.jp"), ACCOUNT, ()),
+    ("dovecot lmtp other", _lmtp(HANAKO_JP), ACCOUNT, (HANAKO_JP,)),
+    ("dovecot lmtp quoted local part", _lmtp('"taro"@example.co.jp'), ACCOUNT, ()),
+    ("dovecot lmtp trailing dot", _lmtp("taro@example.co.jp."), ACCOUNT, ()),
+    ("several recipients in one for, one is the account",
+     f"Received: {_SENDER}\n\tby mx.example.co.jp with ESMTP\n\tfor <{HANAKO_JP}>, <{ACCOUNT}>; {_D}\n",
+     ACCOUNT, ()),
+    ("several recipients in one for, none is the account",
+     f"Received: {_SENDER}\n\tby mx.example.co.jp with ESMTP\n\tfor <{HANAKO_JP}>, jiro@example.co.jp; {_D}\n",
+     ACCOUNT, (HANAKO_JP, "jiro@example.co.jp")),
+    ("a header block after a UTF-8 byte order mark", "\ufeff" + _postfix(HANAKO_JP), ACCOUNT, (HANAKO_JP,)),
+]  # fmt: skip
+
+
+def _judge(tmp_path: Path, head: str, account: str, aliases: tuple[str, ...] = ()) -> str | None:
+    """The verdict the check stores for one copy gathered for ``account``: None when restored."""
+    raw = (head + "From: sender@example.org\nTo: someone@example.org\nSubject: x\n"
+           "Date: Tue, 5 Jun 2012 01:00:00 +0000\nMessage-ID: <x@example.org>\n\nmarker-x\n").encode()  # fmt: skip
+    with Workspace(tmp_path / "ws") as ws:
+        loc = ws.location("/rescue", "test", account)
+        _store_copy(ws, loc, account, Copy(raw=raw, folder="INBOX", source="/rescue", position="1"))
+        if aliases:
+            add_aliases(ws, account, aliases)
+        recorder = _Recorder()
+        result = restore(ws, account, recorder)
+    assert len(recorder.items) + result.quarantined == 1
+    return result.held_back[0][2] if result.held_back else None
+
+
+@pytest.mark.parametrize(("head", "account", "against"), [c[1:] for c in DELIVERY_FORMS],
+                         ids=[c[0] for c in DELIVERY_FORMS])  # fmt: skip
+def test_real_delivery_headers_give_the_right_verdict(tmp_path, head, account, against):
+    reason = _judge(tmp_path, head, account)
+    if not against:
+        assert reason is None
+    else:
+        assert reason is not None and reason.endswith(f", never to {account}")
+        assert sorted(re.findall(r"([^\s,]+@[^\s,]+) \(", reason)) == sorted(against)

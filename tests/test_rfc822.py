@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailrecover.rfc822 import _iso2022jp_as_cp932, decode_text
+from mailrecover.rfc822 import _iso2022jp_as_cp932, decode_text, header_fields, normalize_address
 
 
 def _byte_walk(data: bytes) -> str:
@@ -51,3 +52,22 @@ def test_windows_iso2022jp_with_cp932_only_characters():
     # ① (NEC row 13) and ～ as Windows writes them in ISO-2022-JP
     data = b"\x1b$B-!!A\x1b(B ok"
     assert decode_text(data, "iso-2022-jp") == "①～ ok"
+
+
+@pytest.mark.parametrize(
+    ("written", "key"),
+    [
+        ('"taro"@example.co.jp', "taro@example.co.jp"),  # quotes it does not need
+        ("taro@example.co.jp.", "taro@example.co.jp"),  # the DNS root's dot
+        ('<"Taro.Y"@Example.CO.JP.>', "taro.y@example.co.jp"),
+        ('"taro yamada"@example.co.jp', '"taro yamada"@example.co.jp'),  # quotes it needs stay
+        ('"a..b"@example.co.jp', '"a..b"@example.co.jp'),
+    ],
+)
+def test_an_address_key_is_the_same_however_the_mailbox_was_written(written, key):
+    assert normalize_address(written) == key
+
+
+def test_a_byte_order_mark_before_the_header_is_not_part_of_its_first_field():
+    raw = b"\xef\xbb\xbfDelivered-To: hanako@example.co.jp\r\nSubject: x\r\n\r\nbody\r\n"
+    assert header_fields(raw) == [("delivered-to", b"hanako@example.co.jp"), ("subject", b"x")]
