@@ -28,19 +28,19 @@ from __future__ import annotations
 
 import email
 import email.policy
-import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from email.message import Message
 from email.utils import getaddresses
 from typing import TYPE_CHECKING
 
+from .listpost import ListAddress, list_of, list_post
+from .listpost import address_key as normalize_address
+from .listpost import first_address as _first_address
 from .model import Evidence
 from .rfc822 import decode_header_value, decode_text, header_fields, parse_date
-from .rfc822 import normalize_address as _normalize_address
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -62,13 +62,6 @@ MIN_POST_RECIPIENTS = 2
 LIST_SUFFIXES = ("owner", "request", "bounces", "admin", "join", "leave", "confirm", "subscribe",
                  "unsubscribe", "help", "ctl", "return", "post", "digest-request")  # fmt: skip
 
-_VERP = re.compile(r"^(?P<list>.+?)-(?:bounces|return-\d*-?)\+?(?P<user>[^=+]+)=(?P<domain>[^=@]+)$")
-_STRONG = re.compile(r"^(?P<list>.+?)-(?:bounces(?:\+.*)?|return-\d*-.*)$")
-_WEAK = re.compile(r"^(?:owner-(?P<a>.+)|(?P<b>.+?)-(?:owner|admin|request|confirm(?:\+.*)?))$")
-_MAILTO = re.compile(r"<mailto:([^>?]+)", re.I)
-_ANGLE = re.compile(r"<([^<>\s]+)>\s*$")
-_AN_ADDRESS = re.compile(r"[^\s<>\"';,()]+@[^\s<>\"';,()]+[A-Za-z0-9]")
-_EZMLM_CONTACT = re.compile(r"contact (\S+?)-help@(\S+?);", re.I)
 _FOR = re.compile(r"\bfor\s+<?([^\s<>;]+@[^\s<>;]+)>?\s*;", re.I)
 
 _TAIL = r"\.(?:\s+\((?P<how>[^)]*)\))?(?:\s|$)"
@@ -86,35 +79,6 @@ _STATUS_KIND = {"deferred": "deferred", "bounced": "bounce", "sent": "delivered"
 _DIGEST = re.compile(r"\bDigest, Vol\b", re.I)
 
 
-#: The same few thousand addresses recur on every delivery line: their IDNA work is done once.
-normalize_address = functools.lru_cache(maxsize=1 << 16)(_normalize_address)
-
-
-@dataclass(frozen=True)
-class ListAddress:
-    """A list named by one of its own addresses, and the member a VERP address encodes."""
-
-    list: str
-    member: str | None = None
-    strong: bool = True  # ``-bounces`` / ``-return-`` are a list's for sure; ``owner-x`` may not be
-
-
-@functools.lru_cache(maxsize=1 << 12)
-def list_of(address: str) -> ListAddress | None:
-    """The list behind one of its own addresses (``x-bounces+u=d@h`` → ``x@h``, member ``u@d``)."""
-    key = normalize_address(address)
-    local, at, host = key.rpartition("@")
-    if not at:
-        return None
-    if m := _VERP.match(local):
-        return ListAddress(f"{m['list']}@{host}", normalize_address(f"{m['user']}@{m['domain']}"))
-    if m := _STRONG.match(local):
-        return ListAddress(f"{m['list']}@{host}")
-    if m := _WEAK.match(local):
-        return ListAddress(f"{m['a'] or m['b']}@{host}", strong=False)
-    return None
-
-
 def is_list_address(address: str, list_key: str) -> bool:
     """Whether ``address`` is the list's own or its owner's (``-owner``, ``-bounces+…``, …)."""
     addr = normalize_address(address)
@@ -130,42 +94,10 @@ def is_list_address(address: str, list_key: str) -> bool:
     return bool(rest) and (rest in LIST_SUFFIXES or rest.split("-", 1)[0] in LIST_SUFFIXES)
 
 
-def _first_address(value: bytes) -> str | None:
-    m = _AN_ADDRESS.search(decode_header_value(value))
-    return normalize_address(m.group(0)) if m else None
-
-
-def _list_from_headers(fields: list[tuple[str, bytes]]) -> tuple[str, str]:
-    """(list key, list-id) from a message's list headers; ('', '') when none says."""
-    by: dict[str, bytes] = {}
-    for name, value in fields:
-        by.setdefault(name, value)
-    list_id = ""
-    if "list-id" in by:
-        m = _ANGLE.search(decode_header_value(by["list-id"]).strip())
-        list_id = m.group(1).lower() if m else ""
-    if "list-post" in by and (m := _MAILTO.search(decode_header_value(by["list-post"]))):
-        return normalize_address(m.group(1)), list_id
-    for name in ("x-beenthere", "x-mailing-list"):
-        if name in by and (addr := _first_address(by[name])):
-            return addr, list_id
-    if "mailing-list" in by and (m := _EZMLM_CONTACT.search(decode_header_value(by["mailing-list"]))):
-        return normalize_address(f"{m.group(1)}@{m.group(2)}"), list_id
-    if "x-ml-name" in by:
-        short = decode_header_value(by["x-ml-name"]).strip().lower()
-        for name in ("to", "cc", "x-ml-server", "sender"):
-            for _, addr in getaddresses([decode_header_value(by.get(name, b""))]):
-                if addr.lower().split("@")[0] == short and "@" in addr:
-                    return normalize_address(addr), list_id
-        if short:
-            return short, list_id
-    for name in ("sender", "errors-to", "return-path"):
-        if name in by and (addr := _first_address(by[name])) and (la := list_of(addr)) and la.strong:
-            return la.list, list_id
-    if list_id and "." in list_id:
-        local, _, host = list_id.partition(".")
-        return normalize_address(f"{local}@{host}"), list_id
-    return "", list_id
+def _list_key(fields: list[tuple[str, bytes]]) -> str:
+    """The list a message was posted to (``listpost.list_post``), '' when none."""
+    post = list_post(fields)
+    return post.key if post else ""
 
 
 def _infrastructure_list(fields: list[tuple[str, bytes]], names: tuple[str, ...]) -> str:
@@ -267,9 +199,9 @@ def _dsn(raw: bytes, fields: list[tuple[str, bytes]], make: _Maker) -> list[Evid
             else:
                 payload = part.get_payload(decode=True)
                 inner_fields = header_fields(payload) if isinstance(payload, bytes) else []
-            list_key = _list_from_headers(inner_fields)[0]
+            list_key = _list_key(inner_fields)
     if not list_key:
-        list_key = _list_from_headers(fields)[0]
+        list_key = _list_key(fields)
     out = []
     for r in recipients:
         action = r.get("action", "").strip().lower()
@@ -333,7 +265,7 @@ def _notice(raw: bytes, fields: list[tuple[str, bytes]], subject: str, make: _Ma
         pattern, kind = (_MJ_LEFT, "unsubscribe") if m[1] else (_MJ_ADDED, "subscribe")
         return _named_in(body, pattern, kind, list_key, make, "majordomo owner notice")
     if m := _FML_ADDED.match(subject):
-        list_key = _list_from_headers(fields)[0] or _infrastructure_list(fields, heads)
+        list_key = _list_key(fields) or _infrastructure_list(fields, heads)
         return [make("subscribe", list_key, m[1].strip("<>"), how="fml owner notice")] if "@" in m[1] else []
     return None
 
@@ -371,9 +303,10 @@ def _bounce_action(body: str, list_key: str, make: _Maker) -> list[Evidence]:
 
 
 def _post(fields: list[tuple[str, bytes]], subject: str, make: _Maker, account: str | None) -> list[Evidence]:
-    list_key, list_id = _list_from_headers(fields)
-    if not list_key:
+    post = list_post(fields)
+    if post is None:
         return []
+    list_key, list_id = post.key, post.list_id
     if _field(fields, "x-list-administrivia").lower() == "yes":
         return []
     author = _first_address(next((v for n, v in fields if n == "from"), b""))

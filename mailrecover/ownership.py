@@ -62,7 +62,6 @@ from __future__ import annotations
 import functools
 import itertools
 import json
-import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -70,8 +69,9 @@ from email.utils import getaddresses
 from typing import TYPE_CHECKING, Any
 
 from .delivery import CLIENT_ACCOUNT, RECEIVED_FOR, Clue, clues_from_fields, delivery_clues
+from .listpost import list_post
 from .merge import copy_rank
-from .rfc822 import addresses, decode_header_value, header_fields, normalize_address
+from .rfc822 import header_fields, normalize_address
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -84,40 +84,12 @@ __all__ = [
     "held_by",
     "clues_from_fields",
     "delivery_clues",
-    "list_marks",
     "names_account",
     "quarantine_details",
     "verdict",
 ]
 
-_MAILTO = re.compile(r"mailto:([^>\s,?]+)", re.I)
-_LIST_ID = re.compile(r"<([^<>\s]+)>")
 _LOCALHOST = {"localhost", "localhost.localdomain"}
-
-
-def list_marks(fields: Iterable[tuple[str, bytes]]) -> frozenset[str]:
-    """How the message names its own mailing list: addresses, ``id:`` List-Ids, ``name:`` fml names."""
-    marks: set[str] = set()
-    for name, value in fields:
-        if name not in ("list-post", "x-beenthere", "list-id", "x-ml-name"):
-            continue
-        text = decode_header_value(value)
-        if name == "list-post":
-            marks.update(normalize_address(a) for a in _MAILTO.findall(text) if "@" in a)
-        elif name == "x-beenthere":
-            marks.update(addresses(value))
-        elif name == "list-id":
-            marks.update("id:" + m.lower() for m in _LIST_ID.findall(text))
-        elif text.strip():
-            marks.add("name:" + text.strip().lower())
-    return frozenset(marks)
-
-
-def _is_list(address: str, marks: frozenset[str]) -> bool:
-    if not marks:
-        return False
-    local, _, domain = address.rpartition("@")
-    return address in marks or f"id:{local}.{domain}" in marks or f"name:{local}" in marks
 
 
 @functools.lru_cache(maxsize=1 << 16)  # a mailbox names the same few addresses over and over
@@ -214,8 +186,8 @@ def _copy_clues(ws: Workspace, row: _CopyRow, account: str, aliases: tuple[str, 
     if not row.delivered:
         return clues
     fields = fields if fields is not None else header_fields(ws.raw(row.blob))
-    marks = list_marks(fields)
-    return clues + [c for c in clues_from_fields(fields) if not _is_list(c.address, marks)]
+    post = list_post(fields)  # the list's own address is no person's mailbox
+    return clues + [c for c in clues_from_fields(fields) if post is None or not post.names(c.address)]
 
 
 def check_account(ws: Workspace, account: str) -> int:

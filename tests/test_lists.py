@@ -13,7 +13,9 @@ from mailrecover.lists import (
     is_list_address,
     list_of,
 )  # fmt: skip
+from mailrecover.listpost import list_post
 from mailrecover.model import Evidence
+from mailrecover.rfc822 import header_fields
 
 from .lists_builders import deliveries, owner_mails
 
@@ -301,3 +303,58 @@ def test_scenario_deliveries():
     assert ("bounce", "frank@example.com") in got and ("delivered", "dave.mixed@example.com") in got
     # the owner notice went to one address (dev-owner@, expanded to two owners): no post
     assert [a for _, a in got if "owner" in a or "deputy" in a] == ["owner@example.org"]  # by the post
+
+
+# --- one rule for "is this a list post, and which list" (listpost.list_post) -----------------
+
+_ALL_FORMS = (b"List-Id: =?utf-8?q?Staff?= <staff.lists.example.co.jp>\n"
+              b"List-Post: <mailto:staff@lists.example.co.jp?subject=x>, <mailto:staff2@lists.example.co.jp>\n"
+              b"X-BeenThere: staff@lists.example.co.jp\nX-ML-Name: kaigi\n")  # fmt: skip
+# (case, header lines, key, list-id, marks) -- None when the message names no list
+LIST_FORMS = [
+    ("List-Post alone", b"List-Post: <mailto:Staff@Lists.Example?subject=help>\n",
+     "staff@lists.example", "", {"staff@lists.example"}),
+    ("X-BeenThere (Mailman)", b"X-BeenThere: staff@lists.example\n", "staff@lists.example", "",
+     {"staff@lists.example"}),
+    ("X-Mailing-List (SmartList)", b"X-Mailing-List: <staff@lists.example> archive/latest/1234\n",
+     "staff@lists.example", "", {"staff@lists.example"}),
+    ("Mailing-List (ezmlm)", b"Mailing-List: contact staff-help@lists.example; run by ezmlm\n",
+     "staff@lists.example", "", {"staff@lists.example"}),
+    ("X-ML-Name with its domain in To (fml)", b"X-ML-Name: kaigi\nTo: kaigi@example.co.jp\n",
+     "kaigi@example.co.jp", "", {"kaigi@example.co.jp"}),
+    ("X-ML-Name with its domain in Reply-To", b"X-ML-Name: Kaigi\nTo: a@b.example\nReply-To: kaigi@example.co.jp\n",
+     "kaigi@example.co.jp", "", {"kaigi@example.co.jp"}),
+    ("X-ML-Name alone: a short name, no mark", b"X-ML-Name: kaigi\nTo: taro@example.co.jp\n", "kaigi", "", set()),
+    ("Sender: the list's bounce address", b"Sender: staff-bounces@lists.example\n", "staff@lists.example", "",
+     {"staff@lists.example"}),
+    ("Return-Path: a VERP address", b"Return-Path: <staff-bounces+taro=example.co.jp@lists.example>\n",
+     "staff@lists.example", "", {"staff@lists.example"}),
+    ("Sender: owner-x is not sure enough", b"Sender: owner-staff@lists.example\n", None, "", set()),
+    ("List-Id alone", b"List-Id: Staff <staff.lists.example.co.jp>\n", "staff@lists.example.co.jp",
+     "staff.lists.example.co.jp", {"staff@lists.example.co.jp"}),
+    ("List-Id without a dot", b"List-Id: <staff>\n", None, "", set()),
+    ("no list", b"To: taro@example.co.jp\n", None, "", set()),
+    ("every form at once", _ALL_FORMS, "staff@lists.example.co.jp", "staff.lists.example.co.jp",
+     {"staff@lists.example.co.jp", "staff2@lists.example.co.jp"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("head", "key", "list_id", "marks"), [c[1:] for c in LIST_FORMS],
+                         ids=[c[0] for c in LIST_FORMS])  # fmt: skip
+def test_one_rule_says_whether_a_message_is_a_list_post_and_which(head, key, list_id, marks):
+    raw = head + b"From: a@example.org\nSubject: x\n\nbody\n"
+    post = list_post(header_fields(raw))
+    if key is None:
+        assert post is None
+        assert not [e for e in evidence_from_message(raw, account="taro@example.co.jp") if e.kind == "post"]
+        return
+    assert post is not None and (post.key, post.list_id, set(post.marks)) == (key, list_id, marks)
+    assert all(post.names(m) for m in marks) and not post.names("a@example.org")
+    # the list evidence files the post under the same list
+    posts = [e for e in evidence_from_message(raw, account="taro@example.co.jp") if e.kind == "post"]
+    assert [e.fields["list"] for e in posts] == [key]
+
+
+def test_a_list_id_names_its_list_address():
+    post = list_post(header_fields(b"List-Id: <ml.lists.example>\nList-Post: <mailto:other@x.example>\n\n"))
+    assert post is not None and post.names("ml@lists.example") and not post.names("ml@example")

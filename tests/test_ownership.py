@@ -17,7 +17,6 @@ from mailrecover.ownership import (
     Clue,
     add_aliases,
     delivery_clues,
-    list_marks,
     names_account,
     quarantine_details,
     verdict,
@@ -197,25 +196,14 @@ def test_no_target_can_receive_unchecked_or_quarantined_mail(contaminated, tmp_p
     assert result.quarantined == len(contaminated.foreign) == 4
 
 
-def test_a_message_names_its_own_list_in_several_ways():
-    fields = header_fields(
-        b"List-Id: =?utf-8?q?Staff?= <staff.lists.example.co.jp>\n"
-        b"List-Post: <mailto:staff@lists.example.co.jp?subject=x>\n"
-        b"X-BeenThere: staff@lists.example.co.jp\n"
-        b"X-ML-Name: kaigi\n"
-        b"Subject: x\n\nbody\n"
-    )
-    assert list_marks(fields) == {"id:staff.lists.example.co.jp", "staff@lists.example.co.jp", "name:kaigi"}
-    assert list_marks(header_fields(b"Subject: no list\n\nbody\n")) == frozenset()
-
-
 def test_an_fml_list_post_without_delivered_to_stays_and_with_another_owner_is_held(tmp_path):
-    """fml names its list only by X-ML-Name; the hop into it names kaigi@…, which is not a person."""
+    """fml names its list by X-ML-Name (its domain from To); the hop into it names kaigi@…, which
+    is not a person."""
     md = tmp_path / "Maildir"
     for sub in ("cur", "new", "tmp"):
         (md / sub).mkdir(parents=True)
     hop = b"Received: from x by fml.example.co.jp for <kaigi@example.co.jp>; Mon, 4 Jun 2012 1:00:00 +0900\n"
-    post = b"X-ML-Name: kaigi\nX-Mail-Count: 00123\nFrom: a@example.org\nSubject: kaigi\n"
+    post = b"X-ML-Name: kaigi\nX-Mail-Count: 00123\nFrom: a@example.org\nTo: kaigi@example.co.jp\nSubject: kaigi\n"
     (md / "cur" / "1.M1.x:2,S").write_bytes(hop + post + b"Message-ID: <p1@x>\n\nmarker-fml-stays\n")
     (md / "cur" / "2.M2.x:2,S").write_bytes(
         f"Delivered-To: {OTHER}\n".encode() + hop + post + b"Message-ID: <p2@x>\n\nmarker-fml-held\n")
@@ -224,6 +212,17 @@ def test_an_fml_list_post_without_delivered_to_stays_and_with_another_owner_is_h
     target = tmp_path / "out"
     assert _run(ws, "restore", "--account", ACCOUNT, "--to", f"maildir:{target}") == 3
     assert set(_restored(target)) == {"marker-fml-stays"}
+
+
+def test_an_fml_list_name_alone_does_not_make_a_mailbox_of_that_name_a_list(tmp_path):
+    """``X-ML-Name: jiro`` without the list's domain must not hide jiro's own delivery; with
+    the list's address (here in To) the hop into the list is no evidence."""
+    hop = "Received: from x by mx.example for <{}>; Mon, 4 Jun 2012 1:00:00 +0900\n"
+    head = hop.format(OTHER) + f"Delivered-To: {OTHER}\nX-ML-Name: jiro\n"
+    assert _judge(tmp_path / "name", head, ACCOUNT) == (
+        f"delivered to {OTHER} (Received … for, Delivered-To), never to {ACCOUNT}")
+    list_hop = hop.format("kaigi@lists.example") + "X-ML-Name: kaigi\nTo: kaigi@lists.example\n"
+    assert _judge(tmp_path / "list", list_hop, ACCOUNT) is None
 
 
 def test_the_client_account_a_copy_was_filed_under_is_evidence(tmp_path):
@@ -498,6 +497,10 @@ DELIVERY_FORMS = [
     ("several recipients in one for, none is the account",
      f"Received: {_SENDER}\n\tby mx.example.co.jp with ESMTP\n\tfor <{HANAKO_JP}>, jiro@example.co.jp; {_D}\n",
      ACCOUNT, (HANAKO_JP, "jiro@example.co.jp")),
+    ("list post named by X-Mailing-List: the hop into the list is no evidence",
+     _postfix("staff@lists.example") + "X-Mailing-List: <staff@lists.example> archive/latest/12\n", ACCOUNT, ()),
+    ("list post delivered to another member", f"Delivered-To: {HANAKO_JP}\n" + _postfix("staff@lists.example")
+     + "List-Post: <mailto:staff@lists.example>\n", ACCOUNT, (HANAKO_JP,)),
     ("a header block after a UTF-8 byte order mark", "\ufeff" + _postfix(HANAKO_JP), ACCOUNT, (HANAKO_JP,)),
 ]  # fmt: skip
 
