@@ -26,6 +26,7 @@ from .members import (
 )
 from .members import summary as list_summary
 from .model import Problem
+from .ownership import add_aliases
 from .passwords import password_source
 from .plugin import load_plugins
 from .progress import Progress
@@ -62,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("gather", help="read mail stores, IMAP accounts and logs into the workspace")
     g.add_argument("--account", metavar="ADDR", default="", help="whose mailbox these locations hold")
+    g.add_argument("--alias", metavar="ADDR", action="append", default=[],
+                   help="another address of the account (old domain, info@ delivered to it); repeatable")  # fmt: skip
     g.add_argument("--list", metavar="ADDR", default="", dest="list_address",
                    help="the mailing list these list-manager files belong to")  # fmt: skip
     g.add_argument("--plugin", metavar="NAME", help="read with this plugin instead of detecting")
@@ -80,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--dry-run", action="store_true", help="show the plan, write nothing")
     s.add_argument("--include-quarantined", action="store_true",
                    help="also restore mail delivered to other mailboxes, knowingly")  # fmt: skip
+    s.add_argument("--alias", metavar="ADDR", action="append", default=[],
+                   help="another address of the account, kept for later runs; repeatable")  # fmt: skip
 
     m = sub.add_parser("members", help="mailing-list members rebuilt from every surviving trace")
     m.add_argument("--list", metavar="ADDR", dest="list_address", help="the list to export")
@@ -153,6 +158,7 @@ def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
         if not args.json:
             print(_problem_line(p), file=sys.stderr)
 
+    add_aliases(ws, args.account, args.alias)
     result = gather(
         ws, args.locations, account=args.account, list_address=args.list_address,
         plugin=args.plugin, password=password_source(args.password_file), progress=progress, on_problem=on_problem,
@@ -206,6 +212,9 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
         done += n
         bar.show(lambda: f"restore: {done:,} messages")
 
+    if args.alias and args.account not in ws.accounts():
+        raise UsageError(f"--alias: the workspace holds no mail of {args.account!r} to give aliases to")
+    add_aliases(ws, args.account, args.alias)  # a new one has the ownership check run again
     result = restore(
         ws, args.account, args.target, dry_run=args.dry_run,
         include_quarantined=args.include_quarantined, progress=progress,

@@ -62,6 +62,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ from email.utils import getaddresses
 from typing import TYPE_CHECKING, Any
 
 from .delivery import CLIENT_ACCOUNT, RECEIVED_FOR, Clue, clues_from_fields, delivery_clues
+from .errors import UsageError
 from .listpost import list_post
 from .merge import copy_rank
 from .rfc822 import header_fields, normalize_address
@@ -80,6 +82,8 @@ __all__ = [
     "CLIENT_ACCOUNT",
     "RECEIVED_FOR",
     "Clue",
+    "account_aliases",
+    "add_aliases",
     "check_account",
     "held_by",
     "clues_from_fields",
@@ -90,6 +94,7 @@ __all__ = [
 ]
 
 _LOCALHOST = {"localhost", "localhost.localdomain"}
+_ADDR_SPEC = re.compile(r"[^\s@<>,;]+@[^\s@<>,;.][^\s@<>,;]*")
 
 
 @functools.lru_cache(maxsize=1 << 16)  # a mailbox names the same few addresses over and over
@@ -230,12 +235,43 @@ def _mark(db: sqlite3.Connection, updates: list[tuple[str, str, int, int]]) -> N
 
 
 def account_aliases(ws: Workspace, account: str) -> tuple[str, ...]:
-    """The addresses the administrator said are also ``account``'s (none yet)."""
-    return ()
+    """The addresses the administrator said are also ``account``'s (``add_aliases``)."""
+    rows = ws.db.execute("SELECT alias FROM aliases WHERE account = ? ORDER BY alias", (account,))
+    return tuple(r[0] for r in rows)
 
 
-def add_aliases(ws: Workspace, account: str, aliases: Iterable[str]) -> None:
-    raise NotImplementedError
+def add_aliases(ws: Workspace, account: str, aliases: Iterable[str]) -> list[str]:
+    """Record addresses that are also ``account``'s mailbox (an old domain, ``info@``
+    delivered to it, a host name); returns those that are new.
+
+    Verdicts depend on them: a new alias sets the account's messages back to ``unchecked``,
+    so the check runs again before the next report or restore.
+    """
+    keys = list(dict.fromkeys(normalize_address(a) for a in aliases))
+    bad = [a for a in keys if not _ADDR_SPEC.fullmatch(a)]
+    if bad:
+        raise UsageError(f"--alias {bad[0]!r}: not a mail address (expected local@domain)")
+    if not account and keys:
+        raise UsageError("--alias names another address of an account: give the account with --account")
+    keys = [a for a in keys if a != normalize_address(account)]
+    known = set(account_aliases(ws, account))
+    new = [a for a in keys if a not in known]
+    if new:
+        ws.db.execute("BEGIN IMMEDIATE")
+        try:
+            ws.db.executemany(
+                "INSERT OR IGNORE INTO aliases (account, alias, added) VALUES (?, ?, datetime('now'))",
+                [(account, a) for a in new],
+            )
+            ws.db.execute(
+                "UPDATE messages SET status = 'unchecked' WHERE account = ? AND status != 'unchecked'",
+                (account,),
+            )
+            ws.db.execute("COMMIT")
+        except BaseException:
+            ws.db.execute("ROLLBACK")
+            raise
+    return new
 
 
 def quarantine_details(ws: Workspace, account: str) -> list[dict[str, Any]]:

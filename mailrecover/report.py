@@ -14,7 +14,7 @@ import unicodedata
 from typing import Any
 
 from .inventory import gap, logs_gathered
-from .ownership import quarantine_details
+from .ownership import account_aliases, quarantine_details
 from .restore import ensure_merged
 from .workspace import Workspace
 
@@ -69,6 +69,7 @@ def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
     ):
         restores[target] = n
     return {
+        "aliases": list(account_aliases(ws, account)),
         "copies": copies,
         "messages": messages,
         "duplicates": copies - messages,
@@ -186,6 +187,8 @@ def render_text(data: dict[str, Any]) -> str:
     for name, a in data["accounts"].items():
         out.append("")
         out.append(f"account {t(name) or '(none given)'}")
+        if a["aliases"]:
+            out.append(f"  also known as {t(', '.join(a['aliases']))} (--alias: counts as this account's mailbox)")
         out.append(f"  {a['copies']} copies found, {a['messages']} distinct messages "
                    f"({a['duplicates']} duplicates merged) in {len(a['folders'])} folders")  # fmt: skip
         if a["quarantined"]:

@@ -529,3 +529,53 @@ def test_real_delivery_headers_give_the_right_verdict(tmp_path, head, account, a
     else:
         assert reason is not None and reason.endswith(f", never to {account}")
         assert sorted(re.findall(r"([^\s,]+@[^\s,]+) \(", reason)) == sorted(against)
+
+
+# --- aliases: addresses the administrator says are the account's (issue 24) ------------------
+
+OLD_DOMAIN = "taro@old-hosting.example"
+ALIAS_FORMS = [
+    ("an old domain the customer moved from", f"Delivered-To: {OLD_DOMAIN}\n" + _postfix(OLD_DOMAIN), OLD_DOMAIN),
+    ("info@ delivered to taro, only in X-Original-To", "X-Original-To: info@example.co.jp\n"
+     + _postfix("info@example.co.jp"), "info@example.co.jp"),
+    ("a host name of the domain", "Delivered-To: taro@mail.example.co.jp\n", "taro@mail.example.co.jp"),
+    ("an alias's +tag", "Delivered-To: info+shop@example.co.jp\n", "Info@Example.co.jp."),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("head", "alias"), [c[1:] for c in ALIAS_FORMS], ids=[c[0] for c in ALIAS_FORMS])
+def test_an_alias_counts_as_the_account_and_nothing_else_does(tmp_path, head, alias):
+    assert _judge(tmp_path / "without", head, ACCOUNT) is not None  # someone else's, until said otherwise
+    assert _judge(tmp_path / "with", head, ACCOUNT, (alias,)) is None
+    assert _judge(tmp_path / "other", head, ACCOUNT, ("someone@else.example",)) is not None
+
+
+def test_aliases_are_kept_shown_and_a_new_one_has_the_check_run_again(tmp_path, capsys):
+    md = tmp_path / "Maildir"
+    for sub in ("cur", "new", "tmp"):
+        (md / sub).mkdir(parents=True)
+    for n, (head, _alias) in enumerate([(c[1], c[2]) for c in ALIAS_FORMS[:3]]):
+        (md / "cur" / f"{n}.M{n}.x:2,S").write_text(
+            head + f"From: a@example.org\nSubject: {n}\nMessage-ID: <{n}@x>\n\nmarker-alias-{n}\n")
+    ws, target = tmp_path / "ws", tmp_path / "out"
+    assert _run(ws, "gather", "--account", ACCOUNT, "--alias", f'"taro"@{OLD_DOMAIN.split("@")[1]}.', str(md)) == 0
+    assert _run(ws, "restore", "--account", ACCOUNT, "--to", f"maildir:{target}") == 3  # two held back
+    assert set(_restored(target)) == {"marker-alias-0"}
+    capsys.readouterr()
+    assert _run(ws, "--json", "restore", "--account", ACCOUNT, "--to", f"maildir:{target}",
+                "--alias", "info@example.co.jp", "--alias", "taro@mail.example.co.jp") == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["written"] == 2
+    assert set(_restored(target)) == {"marker-alias-0", "marker-alias-1", "marker-alias-2"}
+    assert _run(ws, "--json", "report") == 0
+    aliases = ["info@example.co.jp", "taro@mail.example.co.jp", OLD_DOMAIN]  # in order
+    assert json.loads(capsys.readouterr().out)["accounts"][ACCOUNT]["aliases"] == aliases
+    assert _run(ws, "report") == 0
+    assert f"also known as {', '.join(aliases)}" in capsys.readouterr().out
+
+
+def test_an_alias_that_is_no_address_is_a_usage_error(tmp_path, capsys):
+    md = tmp_path / "Maildir"
+    md.mkdir()
+    assert _run(tmp_path / "ws", "gather", "--account", ACCOUNT, "--alias", "old-domain.example", str(md)) == 2
+    assert "--alias 'old-domain.example': not a mail address" in capsys.readouterr().err
+    assert _run(tmp_path / "ws", "gather", "--alias", OLD_DOMAIN, str(md)) == 2
