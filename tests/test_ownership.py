@@ -579,3 +579,41 @@ def test_an_alias_that_is_no_address_is_a_usage_error(tmp_path, capsys):
     assert _run(tmp_path / "ws", "gather", "--account", ACCOUNT, "--alias", "old-domain.example", str(md)) == 2
     assert "--alias 'old-domain.example': not a mail address" in capsys.readouterr().err
     assert _run(tmp_path / "ws", "gather", "--alias", OLD_DOMAIN, str(md)) == 2
+
+
+# --- evasions closed (issue 24) ------------------------------------------------------------
+
+def test_a_saved_message_with_a_byte_order_mark_is_judged_on_its_first_field(tmp_path):
+    """Windows tools save .eml files with a UTF-8 BOM: it must not hide the Delivered-To after it."""
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    (saved / "a.eml").write_bytes(b"\xef\xbb\xbfDelivered-To: " + OTHER.encode() + b"\r\nFrom: a@example.org\r\n"
+                                  b"Subject: bom\r\nMessage-ID: <bom@x>\r\n\r\nmarker-bom\r\n")  # fmt: skip
+    ws, target = tmp_path / "ws", tmp_path / "out"
+    assert _run(ws, "gather", "--account", ACCOUNT, str(saved)) == 0
+    assert _run(ws, "restore", "--account", ACCOUNT, "--to", f"maildir:{target}") == 3
+    assert _restored(target) == {}
+
+
+def test_copies_summarised_by_an_older_gather_are_read_again(tmp_path):
+    """Migration 007: a copy whose stored delivery addresses missed ``for <a>, <b>;`` (older
+    rules stored none) has its header read again by the next check, and the result kept."""
+    md = tmp_path / "Maildir"
+    for sub in ("cur", "new", "tmp"):
+        (md / sub).mkdir(parents=True)
+    (md / "cur" / "1.M1.x:2,S").write_text(
+        f"Received: {_SENDER}\n\tby mx.example for <{OTHER}>, <{HANAKO}>; {_D}\n"
+        "From: a@example.org\nSubject: two\nMessage-ID: <two@x>\n\nmarker-two\n")
+    ws_path = tmp_path / "ws"
+    _run(ws_path, "gather", "--account", ACCOUNT, str(md))
+    with Workspace(ws_path) as ws:
+        ensure_merged(ws, ACCOUNT)
+        ws.db.execute("UPDATE copies SET delivered_to = '[]'")  # what older rules found
+        ws.db.execute("UPDATE messages SET status = 'ok', reason = ''")
+        ws.db.execute("DROP TABLE aliases")
+        ws.db.execute("DELETE FROM migrations WHERE name = '007_aliases'")
+    with Workspace(ws_path) as ws:  # the migration runs on opening
+        result = restore(ws, ACCOUNT, _Recorder())
+        stored = ws.db.execute("SELECT delivered_to FROM copies").fetchone()[0]
+    assert result.quarantined == 1
+    assert json.loads(stored) == [OTHER, HANAKO]  # kept: the next check reads no header again
