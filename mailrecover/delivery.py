@@ -57,7 +57,10 @@ _FOR = re.compile(rb"\bfor\s+((?:<?[^\s<>;,()@]+@[^\s<>;,()@]+>?\s*,?\s*)+)", re
 _ADDRESS = re.compile(rb"[^\s<>;,()@]+@[^\s<>;,()@]+")
 _ORCPT = re.compile(rb"\(ORCPT\s+(?:[\w-]+;)?\s*<?([^\s<>;()@]+@[^\s<>;()@]+)>?\s*\)", re.I)
 _DAEMON_HOST = re.compile(r"^[\w.-]*-daemon(?:\.[\w.-]+)?$")  # ims-ms-daemon, sims-ms-daemon, …
-_INTERNAL_HOP = re.compile(rb"^\s*from\s+[\w.-]*-daemon\b", re.I)  # the store's hop to itself
+# The store's hop to itself: a channel name straight before "by" (an SMTP hop always has the
+# client's address there, so a sender's HELO cannot pose as one) and the server's own name.
+_INTERNAL_HOP = re.compile(rb"^\s*from\s+(?:s?ims-ms|process|conversion)-daemon(?:\.[\w.-]+)?\s+by\s", re.I)
+_SUN_SERVER = re.compile(rb"Messaging Server|Internet Mail Server", re.I)
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ def clues_from_fields(fields: Iterable[tuple[str, bytes]]) -> list[Clue]:
         elif name == "received" and not last_hop_seen:
             found = _received_clues(value)
             clues.extend(found)
-            last_hop_seen = bool(found) or not _INTERNAL_HOP.match(value)
+            last_hop_seen = bool(found) or not (_INTERNAL_HOP.match(value) and _SUN_SERVER.search(value))
     return clues
 
 

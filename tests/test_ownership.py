@@ -476,6 +476,9 @@ DELIVERY_FORMS = [
      ("hanako@example.de",)),
     ("sun ims-ms internal name alone", _sun("tp517810?post.example.de@ims-ms-daemon"), OWNER_DE, ()),
     ("sun old sims-ms-daemon", _sun("Owner@sims-ms-daemon", "rfc822;Owner@example.de"), OWNER_DE, ()),
+    ("a sender's HELO posing as the store's hop: the hop below stays no evidence",
+     f"Delivered-To: {HANAKO_JP}\nReceived: from ims-ms-daemon (mail.evil.example [192.0.2.66])\n"
+     f"\tby mx.example.co.jp ({_SUN}) with ESMTP id 4A1B; {_D}\n" + _postfix(ACCOUNT), ACCOUNT, (HANAKO_JP,)),
     ("sun ORCPT without type", _sun("tp517810?post.example.de@ims-ms-daemon", "Owner@example.de"),
      OWNER_DE, ()),
     ("oracle for, Original-recipient", _oracle(ACCOUNT), ACCOUNT, ()),
