@@ -17,8 +17,9 @@ copy and hanako's delivered copy of the mail he sent her are one message to the 
 hanako's copy is found in a contaminated area gathered for taro, it must neither make taro's
 Sent mail look like hanako's (quarantined) nor travel into taro's mailbox with her delivery
 headers.  A foreign copy is evidence for the other account, never against a copy A itself
-holds.  The price: when A's own copy is cut off and only a foreign copy is whole, A gets
-its own cut-off copy (the foreign one stays in the workspace, reported with it).
+holds.  The price: when A's own copy is cut off and only a copy that is not A's own is whole,
+A gets its own cut-off copy (the other stays in the workspace as a copy of the message):
+a copy that is not proven A's may carry another mailbox's headers (a Sent copy's ``Bcc``).
 
 A message without an own copy is judged on the clues of all its copies together: clues that
 name other mailboxes and never A send it to quarantine (held back from every target,
