@@ -36,6 +36,7 @@ from email.message import Message
 from email.utils import getaddresses
 from typing import TYPE_CHECKING
 
+from .delivery import ORIGINAL_RECIPIENT, RECEIVED_FOR, clues_from_fields
 from .listpost import ListAddress, list_of, list_post
 from .listpost import address_key as normalize_address
 from .listpost import first_address as _first_address
@@ -62,7 +63,6 @@ MIN_POST_RECIPIENTS = 2
 LIST_SUFFIXES = ("owner", "request", "bounces", "admin", "join", "leave", "confirm", "subscribe",
                  "unsubscribe", "help", "ctl", "return", "post", "digest-request")  # fmt: skip
 
-_FOR = re.compile(r"\bfor\s+<?([^\s<>;]+@[^\s<>;]+)>?\s*;", re.I)
 
 _TAIL = r"\.(?:\s+\((?P<how>[^)]*)\))?(?:\s|$)"
 _SUBSCRIBED = re.compile(r"^(?P<who>.+?) has been successfully subscribed to (?P<list>.+?)" + _TAIL)
@@ -327,18 +327,18 @@ def _post(fields: list[tuple[str, bytes]], subject: str, make: _Maker, account: 
     return out
 
 
+#: The delivery fields that say whose mailbox a post reached, most trusted first (``delivery``'s names).
+_MEMBER_FIELDS = {"Delivered-To": "delivered-to", "X-Original-To": "x-original-to",
+                  "Envelope-To": "envelope-to", RECEIVED_FOR: "Received", ORIGINAL_RECIPIENT: "ORCPT"}  # fmt: skip
+
+
 def _recipients(fields: list[tuple[str, bytes]], account: str | None) -> list[tuple[str, str]]:
-    """Whose mailbox the message was delivered to, most trusted first, and how we know."""
-    found = []
-    for name in ("delivered-to", "x-original-to", "envelope-to"):
-        for n, value in fields:
-            if n == name and (addr := _first_address(value)):
-                found.append((addr, f"list post delivered to the member ({n})"))
-                break
-    for n, value in fields:
-        if n == "received" and (m := _FOR.search(decode_header_value(value))):
-            found.append((normalize_address(m.group(1)), "list post delivered to the member (Received)"))
-            break
+    """Whose mailbox the message was delivered to, most trusted first, and how we know: the
+    first address of each delivery field, read by the rule the ownership check reads them by."""
+    first: dict[str, str] = {}
+    for clue in clues_from_fields(fields):
+        first.setdefault(clue.field, clue.address)
+    found = [(first[f], f"list post delivered to the member ({how})") for f, how in _MEMBER_FIELDS.items() if f in first]
     if account:
         found.append((normalize_address(account), "list post in the mailbox gathered for the member"))
     return found

@@ -358,3 +358,17 @@ def test_one_rule_says_whether_a_message_is_a_list_post_and_which(head, key, lis
 def test_a_list_id_names_its_list_address():
     post = list_post(header_fields(b"List-Id: <ml.lists.example>\nList-Post: <mailto:other@x.example>\n\n"))
     assert post is not None and post.names("ml@lists.example") and not post.names("ml@example")
+
+
+@pytest.mark.parametrize(("hop", "member", "how"), [
+    ("by mx.example.de (Postfix) with ESMTP id 4A1B for <member@example.de>;", "member@example.de", "Received"),
+    ("by mx.example.de with ESMTP for <member@example.de>, <other@example.de>;", "member@example.de", "Received"),
+    ("by ms.example.de (Sun Java(tm) System Messaging Server 6.3) with ESMTP id <0M5B@ms.example.de>"
+     " for tp517810?example.de@ims-ms-daemon (ORCPT rfc822;Member@example.de);", "member@example.de", "ORCPT"),
+])  # fmt: skip
+def test_the_member_a_list_post_reached_is_read_by_the_ownership_checks_rule(hop, member, how):
+    raw = (f"Received: from lists.example (lists.example [192.0.2.5])\n {hop} Tue, 5 Jun 2012 10:00:00 +0200\n"
+           "List-Post: <mailto:staff@lists.example>\nFrom: a@example.org\nSubject: x\n\nbody\n").encode()  # fmt: skip
+    received = [e for e in evidence_from_message(raw) if e.kind == "received"]
+    assert [(e.fields["address"], e.fields["how"]) for e in received] == [
+        (member, f"list post delivered to the member ({how})")]  # fmt: skip
