@@ -10,6 +10,7 @@ so it joins the message whose Message-ID and header content (sender, date, subje
 
 from __future__ import annotations
 
+import codecs
 import email
 import email.message
 import email.policy
@@ -326,7 +327,9 @@ def summarize(raw: bytes, limits: Limits | None = None) -> Summary:
     date = when.astimezone(timezone.utc).isoformat() if when else None
     subject = decode_header_value(first.get("subject", b"")).strip()
     head_fp = _digest(from_addr, date or "", fold_for_compare(subject))
-    body_fp = _raw_fingerprint(raw) if reasons else _body_fingerprint(raw)
+    # a UTF-8 byte order mark before the header (saved by Windows tools) is no part of the mail
+    body = raw[len(codecs.BOM_UTF8) :] if raw.startswith(codecs.BOM_UTF8) else raw  # no copy otherwise
+    body_fp = _raw_fingerprint(raw) if reasons else _body_fingerprint(body)
     return Summary(
         message_id=message_id,
         from_addr=from_addr,

@@ -71,3 +71,12 @@ def test_summary_of_garbage_never_raises():
                 b"Subject: =?iso-2022-jp?B?GyRCJSEbKEI=?=\n\n\xff\xfe"):
         s = summarize(raw)
         assert len(s.content_fp) == 64
+
+
+def test_a_byte_order_mark_before_the_header_does_not_make_another_mail():
+    """Windows tools save .eml files with a UTF-8 BOM: the same mail as the copy without one."""
+    plain = (b"Delivered-To: taro@example.co.jp\r\nFrom: a@example.org\r\nSubject: bom\r\n"
+             b"Content-Type: text/plain; charset=utf-8\r\nMessage-ID: <bom@x>\r\n\r\nbody\r\n")  # fmt: skip
+    with_bom, without = summarize(b"\xef\xbb\xbf" + plain), summarize(plain)
+    assert with_bom.content_fp == without.content_fp
+    assert (with_bom.message_id, with_bom.delivered_to) == ("bom@x", ("taro@example.co.jp",))
