@@ -582,6 +582,11 @@ def test_an_alias_that_is_no_address_is_a_usage_error(tmp_path, capsys):
     assert _run(tmp_path / "ws", "gather", "--account", ACCOUNT, "--alias", "old-domain.example", str(md)) == 2
     assert "--alias 'old-domain.example': not a mail address" in capsys.readouterr().err
     assert _run(tmp_path / "ws", "gather", "--alias", OLD_DOMAIN, str(md)) == 2
+    assert _run(tmp_path / "ws", "restore", "--account", "nobody@example.co.jp", "--alias", OLD_DOMAIN,
+                "--to", f"maildir:{tmp_path / 'out'}") == 2  # fmt: skip
+    assert "holds no mail of 'nobody@example.co.jp'" in capsys.readouterr().err
+    with Workspace(tmp_path / "ws") as ws:
+        assert ws.db.execute("SELECT count(*) FROM aliases").fetchone()[0] == 0
 
 
 # --- evasions closed (issue 24) ------------------------------------------------------------
