@@ -338,7 +338,8 @@ def _recipients(fields: list[tuple[str, bytes]], account: str | None) -> list[tu
     first: dict[str, str] = {}
     for clue in clues_from_fields(fields):
         first.setdefault(clue.field, clue.address)
-    found = [(first[f], f"list post delivered to the member ({how})") for f, how in _MEMBER_FIELDS.items() if f in first]
+    found = [(first[f], f"list post delivered to the member ({how})")
+             for f, how in _MEMBER_FIELDS.items() if f in first]  # fmt: skip
     if account:
         found.append((normalize_address(account), "list post in the mailbox gathered for the member"))
     return found

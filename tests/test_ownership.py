@@ -362,7 +362,8 @@ def test_a_copy_without_evidence_that_taro_did_not_write_does_not_outweigh_a_for
     """hanako's mail twice in the contaminated area: delivered, and as a header-less export."""
     head = (f"From: sender@example.org\nTo: {HANAKO}\nSubject: invoice\n"
             "Date: Tue, 5 Jun 2012 12:00:00 +0900\nMessage-ID: <invoice@example.org>\n")
-    items, result = _restore_copies(tmp_path, [("export", head + _BODY), ("delivered", _HANAKOS_DELIVERY + head + _BODY)])
+    copies = [("export", head + _BODY), ("delivered", _HANAKOS_DELIVERY + head + _BODY)]
+    items, result = _restore_copies(tmp_path, copies)
     assert items == [] and result.quarantined == 1
 
 
