@@ -12,7 +12,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["open_private", "private_dir", "write_all", "write_private"]
+__all__ = ["open_private", "open_private_at", "open_root", "private_dir", "private_dir_at", "write_all", "write_private"]
+
+#: A folder opened below a root: never through a symbolic link, never inherited by children.
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def private_dir(path: str | os.PathLike[str]) -> Path:
@@ -40,6 +43,52 @@ def open_private(path: str | os.PathLike[str], flags: int) -> int:
         fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return os.open(path, flags & ~(os.O_CREAT | os.O_EXCL))
+    try:
+        os.fchmod(fd, 0o600)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_root(path: str | os.PathLike[str]) -> int:
+    """Make ``path`` (0700, with missing parents) and open it as a folder to work below.
+
+    A symbolic link the user named as the root (or above it) is followed: that is the place
+    they asked for.  Everything below it is reached with ``private_dir_at``/``open_private_at``,
+    which never follow one.
+    """
+    private_dir(path)
+    return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def private_dir_at(dir_fd: int, name: str) -> int:
+    """Open the folder ``name`` inside ``dir_fd``, made 0700 if missing, never through a symlink.
+
+    A symbolic link there fails with ``ELOOP``, a file with ``ENOTDIR``: the caller says which.
+    """
+    try:
+        os.mkdir(name, 0o700, dir_fd=dir_fd)
+        created = True
+    except FileExistsError:
+        created = False
+    fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    if created:
+        try:
+            os.fchmod(fd, 0o700)
+        except BaseException:
+            os.close(fd)
+            raise
+    return fd
+
+
+def open_private_at(dir_fd: int, name: str, flags: int) -> int:
+    """``open_private`` for ``name`` inside ``dir_fd``, never through a symlink (``ELOOP``)."""
+    flags |= os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(name, flags | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=dir_fd)
+    except FileExistsError:
+        return os.open(name, flags & ~(os.O_CREAT | os.O_EXCL), dir_fd=dir_fd)
     try:
         os.fchmod(fd, 0o600)
     except BaseException:

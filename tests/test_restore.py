@@ -55,17 +55,32 @@ def test_maildir_file_written_but_not_journalled_is_recognised(tmp_path):
     assert len([p for p in target.rglob("*") if p.parent.name == "cur"]) == total
 
 
-def test_mbox_half_written_message_is_cut_before_resuming(tmp_path):
+@pytest.mark.parametrize("part", [1, 2])  # half of the message written, or all of it
+def test_mbox_half_written_message_is_finished_on_rerun(tmp_path, monkeypatch, part):
+    """A run killed inside a write leaves the start of its message; the rerun completes that
+    same message instead of cutting anything or writing it twice."""
+    import mailrecover.targets.mbox as mbox
+
     ws, total = _gathered(tmp_path)
     target = tmp_path / "mbox"
-    _interrupted(ws, f"mbox:{target}", 3)
-    inbox = target / "INBOX"
-    with inbox.open("ab") as f:  # a crash in the middle of writing the next message
-        f.write(b"From mailrecover Mon Jun 18 10:00:00 2012\nStatus: O\nFrom: half@writ")
-    main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"mbox:{target}"])
-    count = sum(len(list(split_mbox(p.read_bytes()))) for p in target.rglob("*") if p.is_file())
-    assert count == total
-    assert b"half@writ" not in inbox.read_bytes()
+    real = mbox.write_all
+    calls = []
+
+    def dying_write(fd: int, data: bytes, *, sync: bool = True) -> None:
+        calls.extend([len(data)] if sync else [])  # messages; the dot-lock's PID is written unsynced
+        if len(calls) == 4 and sync:  # the 4th message: the process dies inside it
+            real(fd, data[: len(data) * part // 2])
+            raise _Stop
+        real(fd, data, sync=sync)
+
+    monkeypatch.setattr(mbox, "write_all", dying_write)
+    with Workspace(ws) as w, pytest.raises(_Stop):
+        restore(w, ACCOUNT, f"mbox:{target}")
+    monkeypatch.setattr(mbox, "write_all", real)
+    assert main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"mbox:{target}"]) == 0
+    found = [m for p in target.rglob("*") if p.is_file() for m in split_mbox(p.read_bytes())]
+    assert not any(cut for _at, _line, _raw, cut in found)
+    assert len({raw for _at, _line, raw, _cut in found}) == len(found) == total
 
 
 def test_existing_mbox_content_is_kept(tmp_path):

@@ -13,17 +13,20 @@ from sources become file or folder names only through ``safe_name``/``safe_parts
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from ..errors import UsageError
+from ..errors import TargetError, UsageError
 from ..model import Flag
 
-__all__ = ["Journal", "Outgoing", "Target", "fit", "open_target", "safe_name", "safe_parts"]
+__all__ = ["Journal", "Outgoing", "Target", "fit", "link_error", "open_target", "safe_name", "safe_parts"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class Journal(Protocol):
 
 class Target(Protocol):
     description: str
+    problems: list[str]  # one line per thing not restored (a folder the server refused); the run goes on
 
     def write(
         self,
@@ -107,7 +111,8 @@ def safe_name(
 
     Control characters and NUL go; ``/``, ``\\``, lone surrogates and the target's own
     ``forbidden`` separators (Maildir++'s ``.``) become ``_``; leading dots (``..``,
-    hidden files) and names Windows reserves (``CON``, ``nul.txt``) are defused; names
+    hidden files), a leading ``~`` (a home folder to Dovecot and shells) and names Windows
+    reserves (``CON``, ``nul.txt``) are defused; names
     ending in one of ``suffixes`` (mbox's ``.sbd`` folders) are set apart.  A name that had
     to change gets ``~`` and a hash of the original, so two names never become one after
     cleaning; a clean name that happens to end like such a tag is tagged as well.  The
@@ -121,7 +126,7 @@ def safe_name(
             ch = "_"
         cleaned.append(ch)
     text = "".join(cleaned).strip().rstrip(". ")
-    if text.startswith("."):
+    if text.startswith((".", "~")):
         text = "_" + text[1:]
     if not text:
         text = "_"
@@ -135,8 +140,35 @@ def safe_name(
 
 
 def safe_parts(folder: str, **rules: Any) -> list[str]:
-    """A '/'-separated folder path as safe names (see ``safe_name``); ``["INBOX"]`` if empty."""
-    return [safe_name(p, **rules) for p in folder.split("/") if p] or ["INBOX"]
+    """A '/'-separated folder path as safe names (see ``safe_name``); ``["INBOX"]`` if empty.
+
+    The one place where folder paths meet a target: NFC composition (a Mac's decomposed
+    ``café`` is the same folder) and ``Inbox``/``inbox`` as ``INBOX`` are the only merges;
+    every other change to a name is tagged by ``safe_name``, so it stays apart.
+    """
+    parts = [p for p in unicodedata.normalize("NFC", folder).split("/") if p]
+    if parts and parts[0].casefold() == "inbox":
+        parts[0] = "INBOX"
+    return [safe_name(p, **rules) for p in parts] or ["INBOX"]
+
+
+def link_error(dir_fd: int, name: str, shown: str, e: OSError) -> TargetError:
+    """The error for ``name`` in ``dir_fd`` that could not be made or opened, shown as ``shown``.
+
+    A symbolic link is named with where it points: restore never writes through one.
+    """
+    try:
+        points = os.readlink(name, dir_fd=dir_fd)
+    except OSError:
+        points = None
+    if points is not None:
+        return TargetError(
+            f"{shown} is a symbolic link (to {points}); restore never writes through links in a "
+            "target: remove the link or choose another target"
+        )
+    if e.errno == errno.ENOTDIR:
+        return TargetError(f"{shown} is in the way: it is a file where the target needs a folder")
+    return TargetError(f"cannot write {shown}: {e.strerror or e}")
 
 
 def open_target(spec: str, *, password: Callable[[str], str] | None = None) -> Target:

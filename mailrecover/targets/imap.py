@@ -139,6 +139,7 @@ class ImapTarget:
         self._names: dict[str, str] = {}
         self._before: dict[str, tuple[int, dict[tuple[bytes, int], list[int]]]] = {}  # per connection
         self.checks: list[FolderCheck] = []  # filled by the verification pass
+        self.problems: list[str] = []  # folders the server refused: not restored, the rest was
         # Uploads run on up to ``connections`` extra connections at once: a server stores (and
         # fsyncs) messages one after another per connection, in parallel across connections.
         self.connections = connections

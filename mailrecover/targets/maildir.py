@@ -3,23 +3,29 @@
 INBOX is PATH itself, folder ``A/B`` is ``PATH/.A.B`` (names in modified UTF-7, as
 Dovecot keeps them).  Each message is written to ``tmp/``, synced (a batch at a time), given
 the message's date as file time and renamed into ``cur/`` under a name derived from its merge key, so a
-rerun recognises what is already there even if the journal missed it.
+rerun recognises what is already there even if the journal missed it.  ``INBOX/X`` is
+``PATH/.INBOX.X``, as Dovecot keeps a subfolder of INBOX, apart from a top-level ``X``.
+
+Files already in the tree are never opened: messages only ever get new names.  Every folder and
+file below the root is reached through folder descriptors without following symbolic links.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from imapclient import imap_utf7
 
 from ..errors import TargetError
 from ..model import Flag
-from ..private import open_private, private_dir, write_all
-from . import Journal, Outgoing, fit, safe_parts
+from ..private import open_private_at, open_root, private_dir_at, write_all
+from . import Journal, Outgoing, fit, link_error, safe_parts
 
 __all__ = ["MaildirTarget"]
 
@@ -34,55 +40,94 @@ def _utf7_len(text: str) -> int:
     return len(imap_utf7.encode(text))
 
 
-def _folder_dir(root: Path, folder: str) -> Path:
-    """``PATH/.A.B`` for folder ``A/B``: one directory whose name is at most 255 bytes.
+def _folder_name(folder: str) -> str:
+    """``.A.B`` for folder ``A/B`` (``""`` for INBOX): one directory name of at most 255 bytes.
 
     A ``.`` inside a source's folder name would split it into two levels here, so it is
     cleaned away (and the name tagged, see ``safe_name``); a path too deep to fit one
     directory name is cut short and tagged with a hash of the whole folder path.
     """
-    if folder == "INBOX":
-        return root
     parts = safe_parts(folder, forbidden=".", measure=_utf7_len)
-    if parts[0].upper() == "INBOX" and len(parts) > 1:
-        parts = parts[1:]  # INBOX/X is X in Maildir++, as Dovecot lists it
+    if parts == ["INBOX"]:
+        return ""
     name = fit(".".join(parts), 254, folder, _utf7_len)
-    return root / ("." + imap_utf7.encode(name).decode("ascii"))
+    return "." + imap_utf7.encode(name).decode("ascii")
+
+
+@dataclass
+class _Folder:
+    """One folder of the tree, opened for a batch: its ``tmp/`` and ``cur/`` as descriptors."""
+
+    below: str  # its path relative to the root, with a final '/' ('' for INBOX)
+    shown: str
+    tmp: int = -1
+    cur: int = -1
+
+    def close(self) -> None:
+        for fd in (self.tmp, self.cur):
+            if fd >= 0:
+                os.close(fd)
 
 
 class MaildirTarget:
     def __init__(self, path: str) -> None:
         self.root = Path(path).expanduser().absolute()
         self.description = f"maildir:{self.root}"
-        self._ready: dict[Path, bool] = {}  # prepared folder -> whether cur/ held mail then
-        self._dirs: dict[str, tuple[Path, str]] = {}  # folder -> its directory, worked out once
+        self.problems: list[str] = []
+        self._had_mail: dict[str, bool] = {}  # prepared folder -> whether cur/ held mail then
+        self._names: dict[str, str] = {}  # folder -> its directory name, worked out once
+        self._root_fd = -1
 
-    def _dir(self, folder: str) -> tuple[Path, str]:
-        """The folder's directory, and its path relative to the root (with a final '/')."""
-        found = self._dirs.get(folder)
+    def _name(self, folder: str) -> str:
+        found = self._names.get(folder)
         if found is None:
-            path = _folder_dir(self.root, folder)
-            found = self._dirs[folder] = (path, "" if path == self.root else f"{path.name}/")
+            found = self._names[folder] = _folder_name(folder)
         return found
 
-    def _prepare(self, folder_dir: Path) -> bool:
-        """Create the folder if needed; whether its ``cur/`` held anything when first seen.
+    def _open(self, name: str) -> tuple[_Folder, bool]:
+        """The folder, created if needed, and whether its ``cur/`` held anything when first seen.
 
         Only then can a message be there already (from a run whose journal was lost):
         in a folder this run found empty, nothing needs looking up per message.
         """
-        found = self._ready.get(folder_dir)
-        if found is not None:
-            return found
-        for sub in ("cur", "new", "tmp"):
-            private_dir(folder_dir / sub)
-        if folder_dir != self.root:
-            marker = folder_dir / "maildirfolder"
-            if not marker.exists():
-                os.close(open_private(marker, os.O_WRONLY))
-        with os.scandir(folder_dir / "cur") as entries:
-            found = self._ready[folder_dir] = next(entries, None) is not None
-        return found
+        folder = _Folder(f"{name}/" if name else "", str(self.root / name) if name else str(self.root))
+        folder_fd = os.dup(self._root_fd) if not name else self._subdir(self._root_fd, name, folder.shown)
+        try:
+            fds = {sub: self._subdir(folder_fd, sub, f"{folder.shown}/{sub}") for sub in ("cur", "new", "tmp")}
+            os.close(fds.pop("new"))
+            folder.tmp, folder.cur = fds["tmp"], fds["cur"]
+            if name:
+                self._mark_folder(folder_fd, folder.shown)
+        except BaseException:
+            folder.close()
+            raise
+        finally:
+            os.close(folder_fd)
+        had_mail = self._had_mail.get(name)
+        if had_mail is None:
+            with os.scandir(folder.cur) as entries:
+                had_mail = self._had_mail[name] = next(entries, None) is not None
+        return folder, had_mail
+
+    @staticmethod
+    def _subdir(dir_fd: int, name: str, shown: str) -> int:
+        try:
+            return private_dir_at(dir_fd, name)
+        except OSError as e:
+            raise link_error(dir_fd, name, shown, e) from e
+
+    @staticmethod
+    def _mark_folder(folder_fd: int, shown: str) -> None:
+        """The ``maildirfolder`` file Maildir++ puts in every subfolder; an existing one is left as it is."""
+        try:
+            if os.stat("maildirfolder", dir_fd=folder_fd, follow_symlinks=False):
+                return
+        except FileNotFoundError:
+            pass
+        try:
+            os.close(open_private_at(folder_fd, "maildirfolder", os.O_WRONLY))
+        except OSError as e:
+            raise link_error(folder_fd, "maildirfolder", f"{shown}/maildirfolder", e) from e
 
     def write(
         self,
@@ -92,28 +137,30 @@ class MaildirTarget:
     ) -> int:
         written = 0
         try:
-            private_dir(self.root)
+            self._root_fd = open_root(self.root)
         except OSError as e:
             raise TargetError(f"cannot create {self.root}: {e.strerror or e}") from e
-        batch: list[tuple[Outgoing, tuple[Path, str], str]] = []
-        size = 0
-        for item in items:
-            if journal.state(item.key) == "done":
-                progress(1)
-                continue
-            folder_dir = self._dir(item.folder)
-            stamp = int(item.date.timestamp())
-            flags = "".join(sorted(_LETTERS[f] for f in item.flags if f in _LETTERS))
-            batch.append((item, folder_dir, f"{stamp}.M{item.key}.mailrecover:2,{flags}"))
-            size += len(item.raw)
-            if len(batch) >= _BATCH or size >= _BATCH_BYTES:
-                written += self._write_batch(batch, journal, progress)
-                batch, size = [], 0
-        return written + self._write_batch(batch, journal, progress)
+        try:
+            batch: list[tuple[Outgoing, str, str]] = []
+            size = 0
+            for item in items:
+                if journal.state(item.key) == "done":
+                    progress(1)
+                    continue
+                stamp = int(item.date.timestamp())
+                flags = "".join(sorted(_LETTERS[f] for f in item.flags if f in _LETTERS))
+                batch.append((item, self._name(item.folder), f"{stamp}.M{item.key}.mailrecover:2,{flags}"))
+                size += len(item.raw)
+                if len(batch) >= _BATCH or size >= _BATCH_BYTES:
+                    written += self._write_batch(batch, journal, progress)
+                    batch, size = [], 0
+            return written + self._write_batch(batch, journal, progress)
+        finally:
+            os.close(self._root_fd)
+            self._root_fd = -1
 
     def _write_batch(
-        self, batch: list[tuple[Outgoing, tuple[Path, str], str]], journal: Journal,
-        progress: Callable[[int], None],
+        self, batch: list[tuple[Outgoing, str, str]], journal: Journal, progress: Callable[[int], None]
     ) -> int:
         """Write a batch to ``tmp/``, make it durable at once, then rename each into ``cur/``.
 
@@ -122,48 +169,56 @@ class MaildirTarget:
         """
         written = 0
         done: list[tuple[str, str, str]] = []
-        staged: list[tuple[Outgoing, str, str, str]] = []  # item, tmp, final, final below the root
-        touched: set[str] = set()
-        root = str(self.root)
+        staged: list[tuple[Outgoing, _Folder, str]] = []  # item, its folder, its file name
+        folders: dict[str, _Folder] = {}
+        touched: set[int] = set()
         try:
             fds: list[int] = []
             try:
-                for item, (folder_dir, below), name in batch:
-                    relative = f"{below}cur/{name}"
-                    final = f"{root}/{relative}"
+                for item, name, file_name in batch:
+                    folder = folders.get(name)
+                    if folder is None:
+                        folder, had_mail = self._open(name)
+                        folders[name] = folder
+                    else:
+                        had_mail = self._had_mail[name]
+                    relative = f"{folder.below}cur/{file_name}"
+                    if had_mail and _present(folder, file_name):
+                        done.append((item.key, "done", relative))  # written before, journal lost
+                        continue
                     try:
-                        if self._prepare(folder_dir) and os.path.exists(final):
-                            done.append((item.key, "done", relative))  # written before, journal lost
-                            continue
-                        tmp = f"{root}/{below}tmp/{name}"
-                        fds.append(self._write_file(tmp, item))
+                        fds.append(self._write_file(folder.tmp, file_name, item))
                     except OSError as e:
-                        raise TargetError(f"cannot write into {folder_dir}: {e.strerror or e}") from e
-                    staged.append((item, tmp, final, relative))
+                        raise link_error(folder.tmp, file_name, f"{folder.shown}/tmp/{file_name}", e) from e
+                    staged.append((item, folder, file_name))
                 _sync_files(fds)
             finally:
                 for fd in fds:
                     os.close(fd)
-            for item, tmp, final, relative in staged:
-                os.rename(tmp, final)
-                touched.add(os.path.dirname(final))
-                done.append((item.key, "done", relative))
+            for item, folder, file_name in staged:
+                os.rename(file_name, file_name, src_dir_fd=folder.tmp, dst_dir_fd=folder.cur)
+                touched.add(folder.cur)
+                done.append((item.key, "done", f"{folder.below}cur/{file_name}"))
                 written += 1
                 progress(1)
         finally:
-            for directory in touched:
-                _sync_dir(directory)
-            if done:
-                journal.mark_many(done)
-            for _item, tmp, _final, _relative in staged[written:]:  # what an interruption left unrenamed
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
+            try:
+                for fd in touched:
+                    os.fsync(fd)
+                if done:
+                    journal.mark_many(done)
+                for _item, folder, file_name in staged[written:]:  # what an interruption left unrenamed
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(file_name, dir_fd=folder.tmp)
+            finally:
+                for folder in folders.values():
+                    folder.close()
         return written
 
     @staticmethod
-    def _write_file(tmp: str, item: Outgoing) -> int:
-        """Write ``item`` to ``tmp`` with the message's date as file time; the open descriptor."""
-        fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
+    def _write_file(tmp_fd: int, name: str, item: Outgoing) -> int:
+        """Write ``item`` as ``tmp/name`` with the message's date as file time; the open descriptor."""
+        fd = open_private_at(tmp_fd, name, os.O_WRONLY | os.O_TRUNC)
         try:
             write_all(fd, item.raw, sync=False)  # the batch is synced at once
             stamp = item.date.timestamp()
@@ -172,6 +227,17 @@ class MaildirTarget:
             os.close(fd)
             raise
         return fd
+
+
+def _present(folder: _Folder, name: str) -> bool:
+    """Whether ``cur/name`` is already there: a message this tool wrote (never a link to one)."""
+    try:
+        info = os.stat(name, dir_fd=folder.cur, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISREG(info.st_mode):
+        return True
+    raise link_error(folder.cur, name, f"{folder.shown}/cur/{name}", OSError(0, "not a regular file"))
 
 
 def _sync_files(fds: list[int]) -> None:
@@ -195,11 +261,3 @@ def _find_syncfs() -> Callable[[int], int] | None:
 
 
 _syncfs = _find_syncfs()
-
-
-def _sync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

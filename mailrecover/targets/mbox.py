@@ -2,26 +2,43 @@
 
 INBOX is ``PATH/INBOX``, folder ``A/B`` is ``PATH/A.sbd/B``.  Lines that start with
 ``From `` after any number of ``>`` get one more ``>``, so the quoting can be undone
-exactly.  The journal remembers where each file's last whole message ends; a rerun
-after a crash cuts off a half-written message before it appends again.
+exactly.
+
+A target folder may be shared with a mail client or another job, so nothing in a file is
+ever cut or overwritten.  The journal remembers where each file's last whole message ends;
+bytes found after that point are finished only when they are exactly the start of the
+message this run is about to write (its own write, stopped halfway), and otherwise kept as
+another program's mail, with the restored mail appended after them.  Each message is
+written holding the locks mail clients honour: a dot-lock (``INBOX.lock``) and an ``fcntl``
+lock.  Folders and files are reached from the root without following symbolic links.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import logging
 import os
 import re
-from collections.abc import Callable, Iterable
+import stat
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import timezone
 from pathlib import Path
 
 from ..errors import TargetError
 from ..model import Flag
-from ..private import open_private, private_dir, write_all
-from . import Journal, Outgoing, safe_parts
+from ..private import open_private_at, open_root, private_dir_at, write_all
+from . import Journal, Outgoing, link_error, safe_parts
 
 __all__ = ["MboxTarget", "mboxrd_quote"]
 
+log = logging.getLogger(__name__)
+
 _FROM = re.compile(rb"^(>*From )", re.M)
+_LOCK_POLL = 0.1  # seconds between tries for a lock another program holds
 
 
 def mboxrd_quote(raw: bytes) -> bytes:
@@ -41,14 +58,32 @@ def _status(flags: frozenset[Flag]) -> bytes:
     return out.encode("ascii")
 
 
+@dataclass
+class _Mbox:
+    """One folder's file, open, with the folder that holds it (for its dot-lock)."""
+
+    rel: str  # below the root, '/'-separated: the journal's name for the file
+    shown: str  # as the user sees it in messages
+    dir_fd: int
+    fd: int
+    name: str
+
+    def close(self) -> None:
+        os.close(self.fd)
+        os.close(self.dir_fd)
+
+
 class MboxTarget:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, lock_wait: float = 30.0) -> None:
         self.root = Path(path).expanduser().absolute()
         self.description = f"mbox:{self.root}"
+        self.problems: list[str] = []
+        self.lock_wait = lock_wait  # seconds to wait for a mail client's lock before stopping
 
-    def _file(self, folder: str) -> Path:
-        parts = safe_parts(folder, suffixes=(".sbd", ".msf"))  # a folder may not pose as a subfolder tree
-        return self.root.joinpath(*(p + ".sbd" for p in parts[:-1]), parts[-1])
+    def _names(self, folder: str) -> list[str]:
+        """The path below the root: ``A.sbd``, ``B`` for folder ``A/B``."""
+        parts = safe_parts(folder, suffixes=(".sbd", ".msf", ".lock"))  # never posing as a tree or a lock
+        return [*(p + ".sbd" for p in parts[:-1]), parts[-1]]
 
     def write(
         self,
@@ -57,42 +92,161 @@ class MboxTarget:
         progress: Callable[[int], None] = lambda n: None,
     ) -> int:
         written = 0
-        checked: set[Path] = set()
-        for item in items:
-            if journal.state(item.key) == "done":
-                progress(1)
-                continue
-            file = self._file(item.folder)
-            rel = str(file.relative_to(self.root))
-            try:
-                private_dir(file.parent)
-                fd = open_private(file, os.O_RDWR)
+        try:
+            root_fd = open_root(self.root)
+        except OSError as e:
+            raise TargetError(f"cannot create {self.root}: {e.strerror or e}") from e
+        box: _Mbox | None = None
+        try:
+            for item in items:
+                if journal.state(item.key) == "done":
+                    progress(1)
+                    continue
+                names = self._names(item.folder)
+                if box is None or box.rel != "/".join(names):
+                    if box is not None:
+                        box.close()
+                        box = None
+                    box = self._open(root_fd, names)
+                data = self._entry(item)
                 try:
-                    size = os.fstat(fd).st_size
-                    end_key = f"file:{rel}"
-                    if file not in checked:
-                        known = journal.ref(end_key)
-                        if known is None:
-                            journal.mark(end_key, "end", str(size))  # what was there before us
-                        elif int(known) < size:
-                            os.ftruncate(fd, int(known))  # our half-written message from a crash
-                            size = int(known)
-                        checked.add(file)
-                    data = self._entry(item)
-                    os.lseek(fd, size, os.SEEK_SET)
-                    write_all(fd, data)
-                finally:
-                    os.close(fd)
-            except OSError as e:
-                raise TargetError(f"cannot write {file}: {e.strerror or e}") from e
-            new_end = size + len(data)
-            journal.mark_many([(item.key, "done", f"{rel}:{size}"), (end_key, "end", str(new_end))])
-            written += 1
-            progress(1)
+                    with self._locked(box):
+                        at, end = self._append(box, data, journal)
+                except OSError as e:
+                    raise TargetError(f"cannot write {box.shown}: {e.strerror or e}") from e
+                journal.mark_many([(item.key, "done", f"{box.rel}:{at}"), (f"file:{box.rel}", "end", str(end))])
+                written += 1
+                progress(1)
+        finally:
+            if box is not None:
+                box.close()
+            os.close(root_fd)
         return written
+
+    def _open(self, root_fd: int, names: list[str]) -> _Mbox:
+        """Open (creating) the file below the root, never through a symbolic link or into another file."""
+        dir_fd, shown = root_fd, self.root
+        try:
+            for name in names[:-1]:
+                try:
+                    fd = private_dir_at(dir_fd, name)
+                except OSError as e:
+                    raise link_error(dir_fd, name, str(shown / name), e) from e
+                if dir_fd != root_fd:
+                    os.close(dir_fd)
+                dir_fd, shown = fd, shown / name
+            if dir_fd == root_fd:
+                dir_fd = os.dup(root_fd)
+        except BaseException:
+            if dir_fd != root_fd:
+                os.close(dir_fd)
+            raise
+        name, shown = names[-1], shown / names[-1]
+        try:
+            fd = open_private_at(dir_fd, name, os.O_RDWR)
+        except OSError as e:
+            error = link_error(dir_fd, name, str(shown), e)
+            os.close(dir_fd)
+            raise error from e
+        box = _Mbox("/".join(names), str(shown), dir_fd, fd, name)
+        info = os.fstat(fd)
+        why = ("is not a regular file" if not stat.S_ISREG(info.st_mode)
+               else "has other hard links, which writing it would change too" if info.st_nlink > 1
+               else "")  # fmt: skip
+        if why:
+            box.close()
+            raise TargetError(f"{shown} {why}; restore leaves it alone: move it or choose another target")
+        return box
+
+    @contextlib.contextmanager
+    def _locked(self, box: _Mbox) -> Iterator[None]:
+        """Hold the file's dot-lock and ``fcntl`` lock, as mail clients do, waiting a while for them."""
+        deadline = time.monotonic() + self.lock_wait
+        lock = box.name + ".lock"
+        while True:
+            try:
+                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                             0o600, dir_fd=box.dir_fd)  # fmt: skip
+                break
+            except FileExistsError:
+                self._wait(deadline, box, f"its dot-lock {box.shown}.lock is there")
+        try:
+            write_all(fd, f"{os.getpid()}\n".encode(), sync=False)
+            os.close(fd)
+            while True:
+                try:
+                    fcntl.lockf(box.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as e:
+                    if e.errno not in (errno.EACCES, errno.EAGAIN):
+                        raise
+                    self._wait(deadline, box, "another program holds an fcntl lock on it")
+            try:
+                yield
+            finally:
+                fcntl.lockf(box.fd, fcntl.LOCK_UN)
+        finally:
+            os.unlink(lock, dir_fd=box.dir_fd)
+
+    def _wait(self, deadline: float, box: _Mbox, why: str) -> None:
+        if time.monotonic() >= deadline:
+            raise TargetError(
+                f"{box.shown} is locked by another program ({why}) and stayed locked for "
+                f"{self.lock_wait:g}s; nothing more was written. Run restore again when it is done "
+                "(a dot-lock left by a crashed program can be removed by hand)"
+            )
+        time.sleep(_LOCK_POLL)
+
+    def _append(self, box: _Mbox, data: bytes, journal: Journal) -> tuple[int, int]:
+        """Append one entry after everything in the file; where it starts and where the file ends.
+
+        Bytes after the journalled end are finished only when they are exactly the start of
+        this entry (this tool's write, stopped halfway); anything else is another program's
+        and stays, with the entry after it.  Nothing is ever cut.
+        """
+        end_key = f"file:{box.rel}"
+        size = os.fstat(box.fd).st_size
+        recorded = journal.ref(end_key)
+        if recorded is None:
+            journal.mark(end_key, "end", str(size))  # what was there before this tool wrote
+        start = size if recorded is None else int(recorded)
+        blob = _separator(box.fd, start) + data
+        done = 0
+        if size != start:
+            tail = size - start
+            if 0 < tail <= len(blob) and _read_at(box.fd, tail, start) == blob[:tail]:
+                done = tail  # this tool's own message, half-written when a run was stopped
+            else:
+                log.warning("%s: %s; kept, restored mail goes after it", box.shown,
+                            f"{tail} bytes after the mail this tool wrote came from another program"
+                            if tail > 0 else "shorter than when this tool last wrote it")  # fmt: skip
+                start = size
+                blob = _separator(box.fd, start) + data
+        os.lseek(box.fd, start + done, os.SEEK_SET)
+        write_all(box.fd, blob[done:])
+        return start + len(blob) - len(data), start + len(blob)
 
     @staticmethod
     def _entry(item: Outgoing) -> bytes:
         when = item.date.astimezone(timezone.utc).strftime("%a %b %d %H:%M:%S %Y")
         raw = item.raw.replace(b"\r\n", b"\n")
         return b"From mailrecover " + when.encode() + b"\n" + _status(item.flags) + mboxrd_quote(raw) + b"\n"
+
+
+def _read_at(fd: int, size: int, offset: int) -> bytes:
+    chunks = []
+    while size > 0:
+        chunk = os.pread(fd, size, offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size, offset = size - len(chunk), offset + len(chunk)
+    return b"".join(chunks)
+
+
+def _separator(fd: int, end: int) -> bytes:
+    """What must go before a ``From `` line written at ``end``: a blank line after earlier mail."""
+    if end == 0:
+        return b""
+    last = _read_at(fd, min(end, 2), end - min(end, 2))
+    return b"" if last.endswith(b"\n\n") or last == b"\n" else b"\n" if last.endswith(b"\n") else b"\n\n"
