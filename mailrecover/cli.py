@@ -233,7 +233,10 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
         "held_back": [{"message_id": m, "subject": s, "reason": r} for m, s, r in result.held_back],
         "included_quarantined": [{"message_id": m, "subject": s, "reason": r}
                                  for m, s, r in result.included_list],  # fmt: skip
+        "problems": result.problems,
     }
+    for line in [] if args.json else result.problems:
+        print(terminal_safe(f"mailrecover: not restored: {line}"), file=sys.stderr)
     lines = []
     if args.dry_run:
         lines.append(f"would restore {result.planned:,} messages ({result.bytes / 1e6:,.1f} MB) "
@@ -254,7 +257,7 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
         lines.append(f"{result.included} messages delivered to other mailboxes were included, "
                      "as --include-quarantined asked")  # fmt: skip
     _emit(args, data, "\n".join(lines))
-    return PROBLEMS if result.quarantined else DONE
+    return PROBLEMS if result.quarantined or result.problems else DONE
 
 
 def _cmd_members(args: argparse.Namespace, ws: Workspace) -> int:

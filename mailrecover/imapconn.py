@@ -239,10 +239,14 @@ def folder_from_server(name: str, delimiter: str | None, prefix: str = "") -> st
 
 
 def folder_to_server(folder: str, delimiter: str | None, prefix: str = "") -> str:
-    """The server name (not yet UTF-7 encoded) for a mailrecover folder path."""
+    """The server name (not yet UTF-7 encoded) for a mailrecover folder path.
+
+    Every folder but INBOX goes under the personal prefix, ``INBOX/X`` too (as
+    ``INBOX.INBOX.X``): ``folder_from_server`` gives ``X`` back for ``INBOX.X``.
+    """
     parts = folder.split("/")
     name = delimiter.join(p.replace(delimiter, "_") for p in parts) if delimiter else "/".join(parts)
-    if prefix and name.upper() != "INBOX" and not name.startswith(prefix):
+    if prefix and name.upper() != "INBOX":
         name = prefix + name
     return name
 

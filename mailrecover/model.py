@@ -7,6 +7,7 @@ They are frozen values: the core stores them, it never changes them.
 from __future__ import annotations
 
 import enum
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,8 +46,13 @@ class ProblemKind(enum.StrEnum):
 
 
 def normalize_folder(name: str) -> str:
-    """One spelling for a folder path: '/'-separated, no empty parts, INBOX upper-case."""
-    parts = [p.strip() for p in name.replace("\\", "/").split("/")]
+    """One spelling for a folder path: '/'-separated, no empty parts, INBOX upper-case, NFC.
+
+    Only spellings of the same folder become one: a Mac's decomposed ``café`` and ``Inbox``.
+    A ``\\`` or spaces at the ends are part of a name (``a\\b`` is not ``a/b``): targets
+    clean such names and tag them, so they stay apart (``targets.safe_parts``).
+    """
+    parts = unicodedata.normalize("NFC", name).split("/")
     parts = [p for p in parts if p and p not in (".", "..")]
     if not parts:
         return "INBOX"

@@ -59,6 +59,7 @@ class RestoreResult:
     folders: dict[str, int] = field(default_factory=dict)
     held_back: list[tuple[str, str, str]] = field(default_factory=list)  # (message-id, subject, why)
     included_list: list[tuple[str, str, str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # what the target could not restore (a refused folder)
 
 
 def _date(text: str | None) -> datetime:
@@ -145,4 +146,5 @@ def restore(
         result.written = target.write(
             outgoing(ws, account, include_quarantined), ws.journal(target.description), progress
         )
+    result.problems = list(getattr(target, "problems", ()))  # a stand-in target may have none
     return result

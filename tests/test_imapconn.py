@@ -57,7 +57,9 @@ def test_a_personal_namespace_prefix_is_hidden_and_restored() -> None:
     assert folder_from_server("INBOX", ".", "INBOX.") == "INBOX"
     assert folder_to_server("Sent/2011", ".", "INBOX.") == "INBOX.Sent.2011"
     assert folder_to_server("INBOX", ".", "INBOX.") == "INBOX"
-    assert folder_to_server("INBOX/Work", ".", "INBOX.") == "INBOX.Work"
+    # a subfolder of INBOX stays apart from a top-level folder of the same name, and comes back as such
+    assert folder_to_server("INBOX/Work", ".", "INBOX.") == "INBOX.INBOX.Work"
+    assert folder_from_server("INBOX.INBOX.Work", ".", "INBOX.") == "INBOX/Work"
 
 
 def test_flags_both_ways_and_never_deleted_on_upload() -> None:

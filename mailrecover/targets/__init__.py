@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from imapclient import imap_utf7
+
 from ..errors import TargetError, UsageError
 from ..model import Flag
 
-__all__ = ["Journal", "Outgoing", "Target", "fit", "link_error", "open_target", "safe_name", "safe_parts"]
+__all__ = ["Journal", "Outgoing", "Target", "fit", "link_error", "open_target", "safe_name", "safe_parts", "utf7_len"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,11 @@ class Target(Protocol):
 _RESERVED = {"con", "prn", "aux", "nul", "conin$", "conout$",
              *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}  # fmt: skip
 _ESCAPED = re.compile(r"~[0-9a-f]{8}$")
+
+
+def utf7_len(text: str) -> int:
+    """A name's length as IMAP servers and Dovecot's Maildir++ store it (modified UTF-7)."""
+    return len(imap_utf7.encode(text))
 
 
 def _utf8_len(text: str) -> int:

@@ -32,14 +32,13 @@ from ..imapconn import (
     connect,
     fetch_many,
     flags_to_imap,
-    folder_from_server,
     folder_to_server,
     parse_imap_url,
     personal_prefix,
 )
 from ..passwords import password_source
 from ..rfc822 import header_fields
-from . import Journal, Outgoing
+from . import Journal, Outgoing, safe_parts, utf7_len
 
 __all__ = ["FolderCheck", "ImapTarget", "open_imap_target"]
 
@@ -136,10 +135,12 @@ class ImapTarget:
         self._prefix = ""  # the personal namespace ('INBOX.' on Courier and Cyrus)
         self._existing: set[str] = set()
         self._roles: dict[str, str] = {}
-        self._names: dict[str, str] = {}
+        self._names: dict[str, str | None] = {}  # folder -> server name; None: the server refused it
         self._before: dict[str, tuple[int, dict[tuple[bytes, int], list[int]]]] = {}  # per connection
         self.checks: list[FolderCheck] = []  # filled by the verification pass
         self.problems: list[str] = []  # folders the server refused: not restored, the rest was
+        self._refusals: dict[str, str] = {}  # folder -> the server's reason
+        self._refused_count: Counter[str] = Counter()  # folder -> messages not restored for it
         # Uploads run on up to ``connections`` extra connections at once: a server stores (and
         # fsyncs) messages one after another per connection, in parallel across connections.
         self.connections = connections
@@ -162,8 +163,11 @@ class ImapTarget:
         pool = ThreadPoolExecutor(max_workers=max(1, self.connections), thread_name_prefix="imap-append")
         try:
             for out in items:
-                item = _Item(out.key, _crlf(out.raw), flags_to_imap(out.flags), out.date, journal.state(out.key))
                 name = self._server_name(out.folder)
+                if name is None:  # refused by the server: a problem line, the other folders go on
+                    self._refused_count[out.folder] += 1
+                    continue
+                item = _Item(out.key, _crlf(out.raw), flags_to_imap(out.flags), out.date, journal.state(out.key))
                 plan.setdefault(name, Counter())[item.identity] += 1
                 if item.state == "done":
                     progress(1)
@@ -180,6 +184,7 @@ class ImapTarget:
             if plan:
                 self._verify(plan, run)
         finally:
+            self._report_refused_folders()
             self._drain(run)  # what the server confirmed is journalled even when stopping early
             pool.shutdown(wait=True)
             for client in self._uploaders:
@@ -260,26 +265,44 @@ class ImapTarget:
             for f in flags:
                 role = (f.decode("ascii", "replace") if isinstance(f, bytes) else f).lower()
                 if role in _ROLE_NAMES:
-                    self._roles.setdefault(role, folder_from_server(name, delimiter, self._prefix))
+                    self._roles.setdefault(role, name)  # the server's own name for it
 
-    def _server_name(self, folder: str) -> str:
-        """The server's name for a folder: special-use roles mapped, created if missing."""
+    def _server_name(self, folder: str) -> str | None:
+        """The server's name for a folder, created if missing; ``None`` if the server refused it."""
         if folder not in self._names:
             def prepare(client: imapclient.IMAPClient) -> int:
-                server = folder_to_server(self._map_role(folder), self._delimiter, self._prefix)
-                self._names[folder] = self._ensure(client, server)
+                server = self._to_server(folder)
+                try:
+                    self._names[folder] = self._ensure(client, server)
+                except _FolderRefused as e:
+                    self._names[folder] = None
+                    self._refusals[folder] = f"{e.path!r}: {e.reason}"
                 return 0
 
             self._retrying(f"preparing folder {folder}", prepare)
         return self._names[folder]
 
-    def _map_role(self, folder: str) -> str:
-        parts = folder.split("/")
+    def _to_server(self, folder: str) -> str:
+        """A folder path in the server's spelling: its parts cleaned by the rules every target
+        shares (the server's delimiter inside a name is replaced and the name tagged, so ``a.b``
+        stays apart from ``a_b``), special-use roles mapped to the server's own folders."""
+        parts = safe_parts(folder, forbidden=self._delimiter or "", measure=utf7_len)
         start = 1 if parts[0] == "INBOX" and len(parts) > 1 else 0
         for role, names in _ROLE_NAMES.items():
             if parts[start].casefold() in names and role in self._roles:
-                return "/".join([self._roles[role], *parts[start + 1 :]])
-        return folder
+                rest = parts[start + 1 :]
+                if rest and not self._delimiter:
+                    break  # no hierarchy to put the rest under: keep it as its own folder
+                return (self._delimiter or "").join([self._roles[role], *rest])
+        return folder_to_server("/".join(parts), self._delimiter, self._prefix)
+
+    def _report_refused_folders(self) -> None:
+        for folder, count in self._refused_count.items():
+            self.problems.append(
+                f"{self.url.host} refused folder {self._refusals[folder]}; its {count} message(s) "
+                f"from {folder!r} were not restored"
+            )
+        self._refused_count.clear()
 
     def _ensure(self, client: imapclient.IMAPClient, name: str) -> str:
         if name in self._existing or name.upper() == "INBOX":
@@ -294,8 +317,8 @@ class ImapTarget:
             except IMAPClientAbortError:
                 raise
             except IMAPClientError as e:
-                if not any(n == path for _f, _d, n in client.list_folders("", path)):
-                    raise TargetError(f"{self.url.host} refused to create folder {path!r}: {e}") from e
+                if not _listed(client, path):
+                    raise _FolderRefused(path, _one_line(e)) from e
             try:
                 client.subscribe_folder(path)
             except IMAPClientAbortError:
@@ -555,6 +578,24 @@ class ImapTarget:
                 index[ident] = [uid for uid in index[ident] if uid not in surplus]
         log.warning("%s: removed %d copy(ies) that arrived twice after an interrupted upload", name, len(surplus))
         return len(surplus)
+
+
+class _FolderRefused(Exception):
+    """The server would not create a folder: that folder is left out, the restore goes on."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(path, reason)
+        self.path, self.reason = path, reason
+
+
+def _listed(client: imapclient.IMAPClient, path: str) -> bool:
+    """Whether the folder exists after all (made meanwhile by another client)."""
+    try:
+        return any(n == path for _f, _d, n in client.list_folders("", path))
+    except IMAPClientAbortError:
+        raise
+    except IMAPClientError:
+        return False  # a name the server cannot even list
 
 
 def _close(client: imapclient.IMAPClient) -> None:

@@ -25,7 +25,7 @@ from imapclient import imap_utf7
 from ..errors import TargetError
 from ..model import Flag
 from ..private import open_private_at, open_root, private_dir_at, write_all
-from . import Journal, Outgoing, fit, link_error, safe_parts
+from . import Journal, Outgoing, fit, link_error, safe_parts, utf7_len
 
 __all__ = ["MaildirTarget"]
 
@@ -36,10 +36,6 @@ _LETTERS = {Flag.DRAFT: "D", Flag.FLAGGED: "F", Flag.FORWARDED: "P", Flag.ANSWER
             Flag.SEEN: "S", Flag.DELETED: "T"}  # fmt: skip
 
 
-def _utf7_len(text: str) -> int:
-    return len(imap_utf7.encode(text))
-
-
 def _folder_name(folder: str) -> str:
     """``.A.B`` for folder ``A/B`` (``""`` for INBOX): one directory name of at most 255 bytes.
 
@@ -47,10 +43,10 @@ def _folder_name(folder: str) -> str:
     cleaned away (and the name tagged, see ``safe_name``); a path too deep to fit one
     directory name is cut short and tagged with a hash of the whole folder path.
     """
-    parts = safe_parts(folder, forbidden=".", measure=_utf7_len)
+    parts = safe_parts(folder, forbidden=".", measure=utf7_len)
     if parts == ["INBOX"]:
         return ""
-    name = fit(".".join(parts), 254, folder, _utf7_len)
+    name = fit(".".join(parts), 254, folder, utf7_len)
     return "." + imap_utf7.encode(name).decode("ascii")
 
 

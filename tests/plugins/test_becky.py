@@ -198,7 +198,7 @@ def test_gather_and_restore_through_the_command_line(tmp_path, legacy_names):
         "<202.test@example.org>": ("", "RS"),
         "<203.test@example.org>": ("", ""),
         "<204.test@example.org>": ("", "S"),
-        "<205.test@example.org>": ("." + _utf7("取引先"), "S"),
+        "<205.test@example.org>": (".INBOX." + _utf7("取引先"), "S"),
         "<206.test@example.org>": (".Sent", "PS"),
         "<207.test@example.org>": (".Trash", "S"),
         "<208.test@example.org>": ("." + _utf7("仕事"), "S"),

@@ -397,8 +397,8 @@ def test_gather_and_restore_outlook_files_through_the_command_line(corpus, tmp_p
     )
     counts = {d.name: len(list(d.glob("cur/*")) + list(d.glob("new/*")))
               for d in [target, *target.glob(".*")] if d.is_dir()}  # fmt: skip
-    # INBOX/tmp is a child of INBOX, which Maildir++ writes as a top-level ".tmp"
-    assert counts == {"Maildir": 1, ".Sample1": 1, ".tmp": 4}
+    # INBOX/tmp is a child of INBOX, which Maildir++ writes as ".INBOX.tmp" (as Dovecot does)
+    assert counts == {"Maildir": 1, ".Sample1": 1, ".INBOX.tmp": 4}
     assert snapshot(source) == before
 
 

@@ -142,7 +142,7 @@ def test_gather_and_restore_through_the_command_line(tmp_path):
     assert main(["--workspace", str(ws), "restore", "--account", OWNER, "--to", f"maildir:{target}"]) == 0
     restored = restored_maildir(target)
     assert {mid: folder for mid, (folder, _flags, _raw) in restored.items()} == {
-        "<301.test@example.org>": "", "<302.test@example.org>": "", "<303.test@example.org>": ".Projects",
+        "<301.test@example.org>": "", "<302.test@example.org>": "", "<303.test@example.org>": ".INBOX.Projects",
         "<304.test@example.org>": ".Sent Items", "<305.test@example.org>": ".Deleted Items",
         "<306.test@example.org>": ".Drafts", "<311.test@example.org>": "", "<312.test@example.org>": ".Sent Items",
     }  # fmt: skip
