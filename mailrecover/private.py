@@ -83,12 +83,17 @@ def private_dir_at(dir_fd: int, name: str) -> int:
 
 
 def open_private_at(dir_fd: int, name: str, flags: int) -> int:
-    """``open_private`` for ``name`` inside ``dir_fd``, never through a symlink (``ELOOP``)."""
+    """``open_private`` for ``name`` inside ``dir_fd``, never through a symlink (``ELOOP``).
+
+    With ``O_EXCL`` in ``flags`` an existing file is an error, as ``os.open`` has it.
+    """
     flags |= os.O_NOFOLLOW | os.O_CLOEXEC
     try:
         fd = os.open(name, flags | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=dir_fd)
     except FileExistsError:
-        return os.open(name, flags & ~(os.O_CREAT | os.O_EXCL), dir_fd=dir_fd)
+        if flags & os.O_EXCL:
+            raise
+        return os.open(name, flags & ~os.O_CREAT, dir_fd=dir_fd)
     try:
         os.fchmod(fd, 0o600)
     except BaseException:

@@ -462,3 +462,37 @@ def test_a_refused_folder_is_a_problem_line_and_exit_3(new_imap_account, tmp_pat
     err = capsys.readouterr().err
     assert "not restored" in err and "refused folder" in err and "xxxxx" in err
     assert sorted(Place("imap", tmp_path / "look", account).found()) == ["top"]
+
+
+def test_a_dot_lock_left_by_a_process_that_is_gone_is_taken_over(tmp_path: Path) -> None:
+    """A killed restore (or a crashed client) leaves its ``pid:host`` dot-lock: a rerun goes on."""
+    import socket
+
+    place = Place("mbox", tmp_path)
+    place.write([_out("m1")])
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (place.root / "INBOX.lock").write_text(f"{gone.pid}:{socket.gethostname()}\n")
+    target = MboxTarget(str(place.root), lock_wait=0.3)
+    target.write([_out("m1"), _out("m2")], place.ws.journal(target.description))
+    assert sorted(place.found()) == ["m1", "m2"]
+    assert sorted(os.listdir(place.root)) == ["INBOX"]
+    (place.root / "INBOX.lock").write_text(f"{os.getpid()}:{socket.gethostname()}\n")  # alive: left alone
+    with pytest.raises(TargetError, match="locked by another program"):
+        target.write([_out("m3")], place.ws.journal(target.description))
+    assert (place.root / "INBOX.lock").exists()
+    place.ws.close()
+
+
+def test_a_link_left_in_maildir_tmp_under_our_own_name_is_not_written_through(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"someone else's file\n")
+    place = Place("maildir", tmp_path)
+    item = _out("m1")
+    flags_name = f"{int(item.date.timestamp())}.M{item.key}.mailrecover:2,"
+    (place.root / "tmp").mkdir(parents=True)
+    os.symlink(victim, place.root / "tmp" / flags_name)
+    place.write([item])
+    assert victim.read_bytes() == b"someone else's file\n"
+    assert place.found() == {"m1": ["."]}
+    place.ws.close()

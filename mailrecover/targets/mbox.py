@@ -21,6 +21,7 @@ import fcntl
 import logging
 import os
 import re
+import socket
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -169,9 +170,10 @@ class MboxTarget:
                              0o600, dir_fd=box.dir_fd)  # fmt: skip
                 break
             except FileExistsError:
-                self._wait(deadline, box, f"its dot-lock {box.shown}.lock is there")
+                if not _remove_stale_lock(box.dir_fd, lock):
+                    self._wait(deadline, box, f"its dot-lock {box.shown}.lock is there")
         try:
-            write_all(fd, f"{os.getpid()}\n".encode(), sync=False)
+            write_all(fd, _lock_text(os.getpid()), sync=False)
             os.close(fd)
             while True:
                 try:
@@ -231,6 +233,38 @@ class MboxTarget:
         when = item.date.astimezone(timezone.utc).strftime("%a %b %d %H:%M:%S %Y")
         raw = item.raw.replace(b"\r\n", b"\n")
         return b"From mailrecover " + when.encode() + b"\n" + _status(item.flags) + mboxrd_quote(raw) + b"\n"
+
+
+def _lock_text(pid: int) -> bytes:
+    """A dot-lock's content: ``pid:host``, as Dovecot writes it, so a stale one can be told apart."""
+    return f"{pid}:{socket.gethostname()}\n".encode()
+
+
+def _remove_stale_lock(dir_fd: int, lock: str) -> bool:
+    """Remove a dot-lock whose holder, by its own ``pid:host`` line, was a process on this machine
+    that is gone (a killed restore, a crashed client); any other lock is left alone."""
+    try:
+        fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError:
+        return False
+    try:
+        text = os.read(fd, 256)
+    finally:
+        os.close(fd)
+    pid, _, _host = text.partition(b":")
+    if not pid.isdigit() or text != _lock_text(int(pid)):
+        return False
+    try:
+        os.kill(int(pid), 0)
+        return False  # its holder is alive
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        return False  # alive, under another user
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(lock, dir_fd=dir_fd)
+    log.warning("removed a stale dot-lock %s left by process %s, which is gone", lock, int(pid))
+    return True
 
 
 def _read_at(fd: int, size: int, offset: int) -> bytes:
