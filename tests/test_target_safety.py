@@ -15,7 +15,7 @@ import re
 import subprocess
 import sys
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,7 @@ class Place:
         self.spec = account.url() if kind == "imap" else f"{kind}:{self.root}"
         self.ws = Workspace(tmp_path / "ws")
 
-    def write(self, items: list[Outgoing]) -> Any:
+    def write(self, items: Iterable[Outgoing]) -> Any:
         password = (lambda prompt: self.account.password) if self.account else None
         target = open_target(self.spec, password=password)
         target.write(items, self.ws.journal(target.description))
@@ -495,4 +495,22 @@ def test_a_link_left_in_maildir_tmp_under_our_own_name_is_not_written_through(tm
     place.write([item])
     assert victim.read_bytes() == b"someone else's file\n"
     assert place.found() == {"m1": ["."]}
+    place.ws.close()
+
+
+def test_an_mbox_replaced_by_another_program_mid_restore_gets_the_rest(tmp_path: Path) -> None:
+    """A client compacting by writing a new file and renaming it over the old one, between two of
+    our messages: the next message goes into the new file, not into the old one nobody sees."""
+    place = Place("mbox", tmp_path)
+    inbox = place.root / "INBOX"
+    compacted = b"From a@b Mon Jun 18 09:00:00 2012\n" + _raw("old1") + b"\n"
+
+    def items() -> Iterator[Outgoing]:
+        yield _out("m1")
+        (place.root / "INBOX.new").write_bytes(inbox.read_bytes() + compacted)
+        os.replace(place.root / "INBOX.new", inbox)
+        yield _out("m2")
+
+    place.write(items())
+    assert {m: len(w) for m, w in place.found().items()} == {"m1": 1, "old1": 1, "m2": 1}
     place.ws.close()

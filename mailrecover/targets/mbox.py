@@ -61,16 +61,16 @@ def _status(flags: frozenset[Flag]) -> bytes:
 
 @dataclass
 class _Mbox:
-    """One folder's file, open, with the folder that holds it (for its dot-lock)."""
+    """One folder's file: the folder holding it (for the file and its dot-lock), open."""
 
     rel: str  # below the root, '/'-separated: the journal's name for the file
     shown: str  # as the user sees it in messages
     dir_fd: int
-    fd: int
     name: str
+    fd: int = -1  # open only while this tool holds the locks
+    end: int | None = None  # where this tool's last write into it ended, once looked up
 
     def close(self) -> None:
-        os.close(self.fd)
         os.close(self.dir_fd)
 
 
@@ -108,7 +108,7 @@ class MboxTarget:
                     if box is not None:
                         box.close()
                         box = None
-                    box = self._open(root_fd, names)
+                    box = self._folder(root_fd, names)
                 data = self._entry(item)
                 try:
                     with self._locked(box):
@@ -124,44 +124,44 @@ class MboxTarget:
             os.close(root_fd)
         return written
 
-    def _open(self, root_fd: int, names: list[str]) -> _Mbox:
-        """Open (creating) the file below the root, never through a symbolic link or into another file."""
-        dir_fd, shown = root_fd, self.root
+    def _folder(self, root_fd: int, names: list[str]) -> _Mbox:
+        """The folder that holds the file, created below the root without following a symbolic link."""
+        dir_fd, shown = os.dup(root_fd), self.root
         try:
             for name in names[:-1]:
                 try:
                     fd = private_dir_at(dir_fd, name)
                 except OSError as e:
                     raise link_error(dir_fd, name, str(shown / name), e) from e
-                if dir_fd != root_fd:
-                    os.close(dir_fd)
-                dir_fd, shown = fd, shown / name
-            if dir_fd == root_fd:
-                dir_fd = os.dup(root_fd)
-        except BaseException:
-            if dir_fd != root_fd:
                 os.close(dir_fd)
-            raise
-        name, shown = names[-1], shown / names[-1]
-        try:
-            fd = open_private_at(dir_fd, name, os.O_RDWR)
-        except OSError as e:
-            error = link_error(dir_fd, name, str(shown), e)
+                dir_fd, shown = fd, shown / name
+        except BaseException:
             os.close(dir_fd)
-            raise error from e
-        box = _Mbox("/".join(names), str(shown), dir_fd, fd, name)
+            raise
+        return _Mbox("/".join(names), str(shown / names[-1]), dir_fd, names[-1])
+
+    def _open(self, box: _Mbox) -> int:
+        """Open (creating) the file, never through a symbolic link, never one with other names."""
+        try:
+            fd = open_private_at(box.dir_fd, box.name, os.O_RDWR)
+        except OSError as e:
+            raise link_error(box.dir_fd, box.name, box.shown, e) from e
         info = os.fstat(fd)
         why = ("is not a regular file" if not stat.S_ISREG(info.st_mode)
                else "has other hard links, which writing it would change too" if info.st_nlink > 1
                else "")  # fmt: skip
         if why:
-            box.close()
-            raise TargetError(f"{shown} {why}; restore leaves it alone: move it or choose another target")
-        return box
+            os.close(fd)
+            raise TargetError(f"{box.shown} {why}; restore leaves it alone: move it or choose another target")
+        return fd
 
     @contextlib.contextmanager
     def _locked(self, box: _Mbox) -> Iterator[None]:
-        """Hold the file's dot-lock and ``fcntl`` lock, as mail clients do, waiting a while for them."""
+        """Hold the file's dot-lock and ``fcntl`` lock, as mail clients do, waiting a while for them.
+
+        The file is opened under the dot-lock each time: a client that replaced it meanwhile
+        (compacting by rename, as Thunderbird does) is never written past.
+        """
         deadline = time.monotonic() + self.lock_wait
         lock = box.name + ".lock"
         while True:
@@ -175,18 +175,20 @@ class MboxTarget:
         try:
             write_all(fd, _lock_text(os.getpid()), sync=False)
             os.close(fd)
-            while True:
-                try:
-                    fcntl.lockf(box.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError as e:
-                    if e.errno not in (errno.EACCES, errno.EAGAIN):
-                        raise
-                    self._wait(deadline, box, "another program holds an fcntl lock on it")
+            box.fd = self._open(box)
             try:
-                yield
+                while True:
+                    try:
+                        fcntl.lockf(box.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except OSError as e:
+                        if e.errno not in (errno.EACCES, errno.EAGAIN):
+                            raise
+                        self._wait(deadline, box, "another program holds an fcntl lock on it")
+                yield  # closing the file gives the fcntl lock back
             finally:
-                fcntl.lockf(box.fd, fcntl.LOCK_UN)
+                os.close(box.fd)
+                box.fd = -1
         finally:
             os.unlink(lock, dir_fd=box.dir_fd)
 
@@ -206,12 +208,13 @@ class MboxTarget:
         this entry (this tool's write, stopped halfway); anything else is another program's
         and stays, with the entry after it.  Nothing is ever cut.
         """
-        end_key = f"file:{box.rel}"
         size = os.fstat(box.fd).st_size
-        recorded = journal.ref(end_key)
-        if recorded is None:
-            journal.mark(end_key, "end", str(size))  # what was there before this tool wrote
-        start = size if recorded is None else int(recorded)
+        if box.end is None:
+            recorded = journal.ref(f"file:{box.rel}")
+            if recorded is None:
+                journal.mark(f"file:{box.rel}", "end", str(size))  # what was there before this tool wrote
+            box.end = size if recorded is None else int(recorded)
+        start = box.end
         blob = _separator(box.fd, start) + data
         done = 0
         if size != start:
@@ -226,7 +229,8 @@ class MboxTarget:
                 blob = _separator(box.fd, start) + data
         os.lseek(box.fd, start + done, os.SEEK_SET)
         write_all(box.fd, blob[done:])
-        return start + len(blob) - len(data), start + len(blob)
+        box.end = start + len(blob)
+        return box.end - len(data), box.end
 
     @staticmethod
     def _entry(item: Outgoing) -> bytes:
