@@ -514,3 +514,13 @@ def test_an_mbox_replaced_by_another_program_mid_restore_gets_the_rest(tmp_path:
     place.write(items())
     assert {m: len(w) for m, w in place.found().items()} == {"m1": 1, "old1": 1, "m2": 1}
     place.ws.close()
+
+
+@pytest.mark.parametrize("kind", FILE_KINDS)
+def test_a_folder_path_too_long_for_one_name_still_merges_only_its_spellings(tmp_path: Path, kind: str) -> None:
+    deep = "/".join(["Projekt-" + NFC * 20] * 6)  # Maildir++ must cut and tag it
+    place = Place(kind, tmp_path)
+    place.write([_out("n1", deep), _out("n2", unicodedata.normalize("NFD", deep)), _out("n3", deep + "x")])
+    found = place.found()
+    assert found["n1"] == found["n2"] != found["n3"]
+    place.ws.close()

@@ -276,7 +276,7 @@ class ImapTarget:
                     self._names[folder] = self._ensure(client, server)
                 except _FolderRefused as e:
                     self._names[folder] = None
-                    self._refusals[folder] = f"{e.path!r}: {e.reason}"
+                    self._refusals[folder] = f"{e.path!r} ({e.reason.rstrip('. ')})"
                 return 0
 
             self._retrying(f"preparing folder {folder}", prepare)

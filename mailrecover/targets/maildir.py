@@ -46,7 +46,7 @@ def _folder_name(folder: str) -> str:
     parts = safe_parts(folder, forbidden=".", measure=utf7_len)
     if parts == ["INBOX"]:
         return ""
-    name = fit(".".join(parts), 254, folder, utf7_len)
+    name = fit(".".join(parts), 254, "/".join(parts), utf7_len)  # the same tag for NFD and NFC spellings
     return "." + imap_utf7.encode(name).decode("ascii")
 
 
