@@ -38,6 +38,9 @@ __all__ = ["main"]
 
 DONE, FAILED, USAGE, PROBLEMS = 0, 1, 2, 3
 
+#: Commands that only read the workspace: they also run on a read-only one, or beside a writer.
+_READERS = {"report", "members"}
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -290,7 +293,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_plugins(args)
         if args.command == "discover":
             return _cmd_discover(args)
-        with Workspace(args.workspace) as ws:
+        with Workspace(args.workspace, reader=args.command in _READERS) as ws:
+            if ws.held_by and not args.quiet:
+                print(f"mailrecover: {terminal_safe(ws.held_by)}; showing what it has finished so far",
+                      file=sys.stderr)  # fmt: skip
             command = {"gather": _cmd_gather, "report": _cmd_report, "restore": _cmd_restore,
                        "members": _cmd_members}  # fmt: skip
             return command[args.command](args, ws)

@@ -10,6 +10,7 @@ __all__ = [
     "TargetError",
     "UsageError",
     "WorkspaceError",
+    "WorkspaceInUse",
 ]
 
 
@@ -35,6 +36,12 @@ class OperationError(MailRecoverError):
 
 class WorkspaceError(OperationError):
     """The workspace is missing, locked, damaged or of a newer version."""
+
+
+class WorkspaceInUse(WorkspaceError):
+    """Another process is writing the workspace; nothing was done (run again when it ends)."""
+
+    exit_status = 2
 
 
 class PluginError(OperationError):

@@ -11,9 +11,9 @@ __all__ = ["Progress"]
 
 
 class Progress:
-    def __init__(self, enabled: bool, stream: TextIO = sys.stderr, interval: float = 0.2) -> None:
-        self.enabled = enabled and stream.isatty()
-        self.stream = stream
+    def __init__(self, enabled: bool, stream: TextIO | None = None, interval: float = 0.2) -> None:
+        self.stream = stream if stream is not None else sys.stderr  # the stream of now, not of import time
+        self.enabled = enabled and self.stream.isatty()
         self.interval = interval
         self._last = 0.0
         self._shown = False

@@ -39,6 +39,8 @@ def ensure_merged(ws: Workspace, account: str | None = None) -> set[str]:
         ).fetchone()
     }  # fmt: skip
     todo = sorted(stale | unchecked)  # both are drawn from ``names`` alone
+    if todo and ws.read_only:
+        raise ws.cannot_write(f"the copies of {', '.join(repr(n) for n in todo)} are not merged yet")
     if todo:
         with ws.rewriting_messages():
             for name in todo:

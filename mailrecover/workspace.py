@@ -8,6 +8,8 @@ kept once per content, appended to pack files under ``blobs/packs`` (see ``BlobS
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import hashlib
 import os
 import sqlite3
@@ -16,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import WorkspaceError
+from .errors import WorkspaceError, WorkspaceInUse
 from .private import open_private, private_dir
 
 __all__ = ["BlobStore", "Workspace", "default_workspace_path", "MIGRATIONS"]
@@ -53,11 +55,12 @@ class BlobStore:
 
     PACK_LIMIT = 1 << 30
 
-    def __init__(self, root: Path, db: sqlite3.Connection) -> None:
+    def __init__(self, root: Path, db: sqlite3.Connection, read_only: bool = False) -> None:
         self.root = root
         self.db = db
-        _private_dir(root)
-        _private_dir(root / "packs")
+        if not read_only:
+            _private_dir(root)
+            _private_dir(root / "packs")
         self._pack: tuple[int, int] | None = None  # (pack number, fd) being appended to
         self._size = 0
         self._unsynced = False
@@ -467,26 +470,113 @@ class _Journal:
 #: Seconds a connection waits for another process's write lock before giving up.
 _WAIT_FOR_LOCK = 60
 
+#: The writers' lock: held (``flock``) by the one process that may write, holding its PID.
+LOCK_FILE = "workspace.lock"
+
+
+def _hold_lock(folder: Path) -> int:
+    """Take the workspace's writer lock at once and return its descriptor (kept open while
+    writing), or raise ``WorkspaceInUse`` naming the process that holds it.
+
+    Without it two gathers on a new workspace raced each other's migrations and SQLite
+    locks; waiting is left to the user, who knows how long the other job runs.
+    """
+    fd = open_private(folder / LOCK_FILE, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 20, 0).decode("ascii", "replace").strip()
+        os.close(fd)
+        who = f"process {holder}" if holder.isdigit() else "another process"
+        raise WorkspaceInUse(f"workspace {folder} is in use by {who}; run this again when it has finished") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _open_read_only(dbfile: Path) -> sqlite3.Connection:
+    """The database opened for reading only: in place while a writer may be at work (``mode=ro``
+    reads its committed rows through the WAL), else as an immutable file (SQLite cannot make the
+    WAL's shared-memory file in a folder it may not write)."""
+    uri = dbfile.absolute().as_uri()
+    try:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=_WAIT_FOR_LOCK, isolation_level=None)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        wal = dbfile.with_name(dbfile.name + "-wal")
+        if wal.exists() and wal.stat().st_size:
+            raise WorkspaceError(
+                f"workspace {dbfile.parent} is read-only and holds writes not yet folded into the "
+                f"database ({wal.name}); open it once where it can be written"
+            ) from None
+    return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+
 
 class Workspace:
-    """One recovery job's folder. Use as a context manager, or call ``close``."""
+    """One recovery job's folder. Use as a context manager, or call ``close``.
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    A writer holds the workspace alone (``_hold_lock``).  A ``reader`` (report, members) also
+    opens a workspace it may not write, or one another process is writing, read-only:
+    ``read_only`` then says so and ``held_by`` names the writer.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, reader: bool = False) -> None:
         self.path = Path(path) if path is not None else default_workspace_path()
+        self.read_only, self.held_by = False, ""
+        self._lock: int | None = None
+        dbfile = self.path / "workspace.db"
         try:
-            _private_dir(self.path)
-            dbfile = self.path / "workspace.db"
-            if not dbfile.exists():
-                os.close(open_private(dbfile, os.O_WRONLY))
-            self.db = sqlite3.connect(dbfile, timeout=_WAIT_FOR_LOCK, isolation_level=None)
+            if reader and dbfile.exists() and not (os.access(self.path, os.W_OK) and os.access(dbfile, os.W_OK)):
+                self.read_only = True
+            else:
+                _private_dir(self.path)
+                try:
+                    self._lock = _hold_lock(self.path)
+                except WorkspaceInUse as e:
+                    if not reader:
+                        raise
+                    self.read_only, self.held_by = True, str(e)
+            if self.read_only:
+                self.db = _open_read_only(dbfile)
+            else:
+                if not dbfile.exists():
+                    os.close(open_private(dbfile, os.O_WRONLY))
+                self.db = sqlite3.connect(dbfile, timeout=_WAIT_FOR_LOCK, isolation_level=None)
         except (OSError, sqlite3.Error) as e:
-            raise WorkspaceError(f"cannot open workspace {self.path}: {e}") from e
-        self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.execute("PRAGMA synchronous = NORMAL")
-        self.db.execute("PRAGMA foreign_keys = ON")
-        self._migrate()
-        self._build_lookup_indexes(wait=False)  # if a block that left them out was killed
-        self.blobs = BlobStore(self.path / "blobs", self.db)
+            self._unlock()
+            why = "it is read-only" if isinstance(e, OSError) and e.errno in (errno.EROFS, errno.EACCES) else e
+            raise WorkspaceError(f"cannot open workspace {self.path}: {why}") from e
+        except BaseException:
+            self._unlock()
+            raise
+        try:
+            if not self.read_only:
+                self.db.execute("PRAGMA journal_mode = WAL")
+                self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+            if not self.read_only:
+                self._build_lookup_indexes(wait=False)  # if a block that left them out was killed
+            self.blobs = BlobStore(self.path / "blobs", self.db, read_only=self.read_only)
+        except BaseException:
+            self.db.close()
+            self._unlock()
+            raise
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # the lock goes with the last descriptor of it
+            self._lock = None
+
+    def cannot_write(self, what: str) -> WorkspaceError:
+        """The error for a reader that would have to write ``what`` into a read-only workspace."""
+        if self.held_by:
+            return WorkspaceInUse(f"{self.held_by} ({what})")
+        return WorkspaceError(f"workspace {self.path} is read-only and {what}; open it once where it can be written")
 
     def __enter__(self) -> Workspace:
         return self
@@ -497,6 +587,7 @@ class Workspace:
     def close(self) -> None:
         self.blobs.close()
         self.db.close()
+        self._unlock()
 
     def commit(self) -> None:
         """End the open transaction durably: the bytes it names first, then the rows."""
@@ -577,19 +668,26 @@ class Workspace:
 
     def _migrate(self) -> None:
         db = self.db
-        db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied TEXT)")
-        done = {r[0] for r in db.execute("SELECT name FROM migrations")}
+        if not self.read_only:
+            db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied TEXT)")
+        has_table = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'migrations'").fetchone()
+        done = {r[0] for r in db.execute("SELECT name FROM migrations")} if has_table else set()
         known = {name for name, _ in MIGRATIONS}
         if done - known:
             raise WorkspaceError(
                 f"workspace {self.path} was made by a newer mailrecover "
                 f"(it has {', '.join(sorted(done - known))})"
             )
+        if self.read_only and known - done:
+            raise self.cannot_write("was made by an older mailrecover: its tables need updating")
         for name, step in MIGRATIONS:
             if name in done:
                 continue
             db.execute("BEGIN IMMEDIATE")
             try:
+                if db.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone():
+                    db.execute("ROLLBACK")  # another opener ran it meanwhile (one without the lock)
+                    continue
                 step(db)
                 db.execute("INSERT INTO migrations VALUES (?, ?)", (name, now_text()))
                 db.execute("COMMIT")

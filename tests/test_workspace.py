@@ -165,3 +165,185 @@ def test_bulk_writes_leave_reader_indexes_out_and_build_them_at_the_end_or_the_n
     with Workspace(tmp_path / "ws"):
         pass
     assert readers <= _index_names(tmp_path / "ws")
+
+
+# --- one writer at a time; readers on a read-only workspace -----------------------------------
+
+_HOLD = """
+import sys
+from mailrecover.workspace import Workspace
+with Workspace(sys.argv[1]):
+    print("holding", flush=True)
+    sys.stdin.read()
+"""
+
+
+def _mbox(folder, n: int = 3):
+    import os
+
+    os.makedirs(folder, exist_ok=True)
+    path = folder / "saved.mbox"
+    path.write_bytes(b"".join(
+        b"From a@example.org Mon Jan  1 00:00:00 2024\nFrom: a@example.org\nTo: taro@example.co.jp\n"
+        b"Message-ID: <%d@example.org>\nSubject: n%d\nDate: Mon, 1 Jan 2024 00:00:0%d +0000\n\nbody %d\n\n"
+        % (i, i, i, i) for i in range(n)
+    ))  # fmt: skip
+    return path
+
+
+class _Holder:
+    """Another process holding the workspace as a writer, until closed."""
+
+    def __init__(self, ws) -> None:
+        import subprocess
+        import sys
+
+        self.proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(ws)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)  # fmt: skip
+        assert self.proc.stdout is not None and self.proc.stdout.readline() == "holding\n"
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        assert self.proc.wait() == 0
+
+
+def test_a_second_writer_exits_2_naming_the_holder_and_changes_nothing(tmp_path, capsys):
+    from mailrecover.cli import main
+
+    mbox = _mbox(tmp_path / "src")
+    ws = tmp_path / "ws"
+    holder = _Holder(ws)
+    try:
+        assert main(["--workspace", str(ws), "gather", "--account", "taro@example.co.jp", str(mbox)]) == 2
+        err = capsys.readouterr().err
+        assert f"process {holder.proc.pid}" in err and "Traceback" not in err
+        assert main(["--workspace", str(ws), "restore", "--account", "taro@example.co.jp",
+                     "--to", f"maildir:{tmp_path / 'out'}"]) == 2  # fmt: skip
+        assert f"process {holder.proc.pid}" in capsys.readouterr().err
+    finally:
+        holder.close()
+    with Workspace(ws) as w:
+        assert w.db.execute("SELECT count(*) FROM copies").fetchone()[0] == 0
+        assert w.db.execute("SELECT count(*) FROM locations").fetchone()[0] == 0
+    assert not (tmp_path / "out").exists()
+    assert main(["--workspace", str(ws), "gather", "--account", "taro@example.co.jp", str(mbox)]) == 0
+
+
+def test_a_reader_reads_what_a_writer_has_committed_while_it_holds_the_workspace(tmp_path, capsys):
+    import json
+
+    from mailrecover.cli import main
+
+    ws = tmp_path / "ws"
+    assert main(["--workspace", str(ws), "gather", "--account", "taro@example.co.jp", str(_mbox(tmp_path / "src"))]) == 0
+    assert main(["--workspace", str(ws), "report"]) == 0  # merged and checked
+    capsys.readouterr()
+    holder = _Holder(ws)
+    try:
+        assert main(["--workspace", str(ws), "--json", "report"]) == 0
+        out = capsys.readouterr()
+        assert json.loads(out.out)["accounts"]["taro@example.co.jp"]["messages"] == 3
+        assert f"process {holder.proc.pid}" in out.err
+        assert main(["--workspace", str(ws), "members"]) == 0
+    finally:
+        holder.close()
+
+
+def test_two_gathers_at_once_on_a_new_workspace_never_crash(tmp_path):
+    """One gets the workspace; the other gathers too or exits 2 naming it, never a traceback."""
+    import subprocess
+    import sys
+
+    mbox = _mbox(tmp_path / "src")
+    for round_ in range(8):
+        ws = tmp_path / f"ws{round_}"
+        cmd = [sys.executable, "-m", "mailrecover", "--workspace", str(ws), "gather",
+               "--account", "taro@example.co.jp", str(mbox)]  # fmt: skip
+        procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        results = [(p.pid, p.wait(), p.communicate()[1]) for p in procs]
+        assert {rc for _, rc, _ in results} <= {0, 2}, results
+        assert 0 in {rc for _, rc, _ in results}, results
+        for pid, rc, err in results:
+            assert "Traceback" not in err
+            if rc == 2:
+                other = next(p for p, _, _ in results if p != pid)
+                assert f"in use by process {other}" in err
+        with Workspace(ws) as w:
+            assert w.db.execute("SELECT count(*) FROM copies").fetchone()[0] == 3
+
+
+_READ_ONLY = """set -e
+mount --bind "$1" "$1"
+mount -o remount,bind,ro "$1"
+shift
+exec "$@"
+"""
+
+
+def _read_only_run(ws, *args):
+    """Run mailrecover on ``ws`` as it really is read-only: as root, inside a private mount
+    namespace where the workspace is a read-only bind mount (root ignores permission bits but
+    not a read-only mount); otherwise with its write permissions taken away.  Also checks, in the
+    same conditions, that the database really cannot be opened for writing."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    probe = [sys.executable, "-c", "import sys; open(sys.argv[1], 'r+b')", str(ws / "workspace.db")]
+    command = [sys.executable, "-m", "mailrecover", "--workspace", str(ws), *args]
+    if os.geteuid() == 0:
+        unshare = shutil.which("unshare")
+        if unshare is None or subprocess.run([unshare, "-m", "true"], capture_output=True).returncode:
+            pytest.skip("running as root without a private mount namespace to make a read-only mount")
+        wrap = [unshare, "-m", "--propagation", "private", "sh", "-c", _READ_ONLY, "sh", str(ws)]
+        assert subprocess.run(wrap + probe, capture_output=True).returncode != 0  # truly read-only
+        return subprocess.run(wrap + command, capture_output=True, text=True)
+    for path in [ws, *ws.rglob("*")]:
+        path.chmod(path.stat().st_mode & ~0o222)
+    try:
+        assert subprocess.run(probe, capture_output=True).returncode != 0
+        return subprocess.run(command, capture_output=True, text=True)
+    finally:
+        for path in [ws, *ws.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o200)
+
+
+def test_report_and_members_read_a_read_only_workspace_and_leave_it_as_it_was(tmp_path, capsys):
+    import json
+
+    from mailrecover.cli import main
+
+    from .builders import snapshot
+    from .lists_builders import MAILMAN_LIST, build_mailman
+
+    ws = tmp_path / "ws"
+    var, _owner = build_mailman(tmp_path / "lists")
+    assert main(["--workspace", str(ws), "gather", "--list", MAILMAN_LIST, str(var)]) == 0
+    assert main(["--workspace", str(ws), "gather", "--account", "taro@example.co.jp", str(_mbox(tmp_path / "src"))]) == 0
+    capsys.readouterr()
+    assert main(["--workspace", str(ws), "--json", "report"]) == 0  # merged and checked while writable
+    expected = json.loads(capsys.readouterr().out)
+    assert main(["--workspace", str(ws), "members", "--list", MAILMAN_LIST, "--format", "mailman2"]) == 0
+    members = capsys.readouterr().out
+    before = snapshot(ws)
+
+    report = _read_only_run(ws, "--json", "report")
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["accounts"] == expected["accounts"]
+    listed = _read_only_run(ws, "members", "--list", MAILMAN_LIST, "--format", "mailman2")
+    assert (listed.returncode, listed.stdout) == (0, members), listed.stderr
+    gather = _read_only_run(ws, "gather", str(tmp_path / "src"))
+    assert gather.returncode == 1 and "read-only" in gather.stderr and "Traceback" not in gather.stderr
+    assert snapshot(ws) == before
+
+
+def test_a_read_only_workspace_that_needs_merging_says_so(tmp_path):
+    from mailrecover.cli import main
+
+    ws = tmp_path / "ws"
+    assert main(["--workspace", str(ws), "gather", "--account", "taro@example.co.jp", str(_mbox(tmp_path / "src"))]) == 0
+    report = _read_only_run(ws, "report")
+    assert report.returncode == 1 and "Traceback" not in report.stderr
+    assert "read-only" in report.stderr and "not merged" in report.stderr
