@@ -22,6 +22,7 @@ from .limits import Limits, current as current_limits
 from .memory import give_back
 from .merge import Summary, flags_text, summarize
 from .model import Copy, Evidence, Finding, Problem, ProblemKind
+from .passwords import without_password
 from .plugin import CLAIM, Plugin, ReadContext, get_plugin, load_plugins
 from .readonly import sorted_names
 from .rfc822 import decode_text
@@ -91,7 +92,7 @@ def plan(location: str, forced: str | None = None) -> Iterator[Task | Problem | 
     if "://" in location:
         score, plugin = _best(plugins, location)
         if plugin is None:
-            yield Problem(ProblemKind.UNREADABLE, location, "", "no plugin reads this kind of URL")
+            yield Problem(ProblemKind.UNREADABLE, without_password(location), "", "no plugin reads this kind of URL")
         else:
             yield Task(plugin, location, "")
         return
@@ -161,6 +162,13 @@ def _folder_text(folder: str) -> str:
         return decode_text(folder.encode("utf-8", "surrogateescape"), None)
     except UnicodeEncodeError:
         return storable(folder)
+
+
+def _scrubbed(text: str, secrets: dict[str, str]) -> str:
+    """``text`` with every URL in ``secrets`` (as given, with a password) as it may be shown."""
+    for given, shown in secrets.items():
+        text = text.replace(given, shown)
+    return text
 
 
 def _read(task: Task, context: ReadContext) -> Iterator[Finding]:
@@ -319,10 +327,14 @@ def gather(
     def advance(n: int) -> None:
         nonlocal read_bytes
         read_bytes += max(0, n)
-        progress(task.location, result.copies, read_bytes)
+        progress(shown, result.copies, read_bytes)
+
+    # a password given inside a URL (refused by its plugin) is cut out of everything kept or shown
+    secrets = {given: shown for given in locations if (shown := without_password(given)) != given}
+    shown = ""  # the location being read, as it may be shown
 
     def problem(p: Problem, loc: int | None) -> None:
-        p = Problem(p.kind, storable(p.source), storable(p.position), storable(p.reason))
+        p = Problem(p.kind, *(storable(_scrubbed(t, secrets)) for t in (p.source, p.position, p.reason)))
         result.problems.append(p)
         _store_problem(ws, loc, account, p)
         on_problem(p)
@@ -362,8 +374,9 @@ def gather(
                         )
                         continue
                     task = item
+                    shown = without_password(task.location)
                     result.stores += 1
-                    loc = ws.location(storable(task.location), task.plugin.name, account, list_address)
+                    loc = ws.location(storable(shown), task.plugin.name, account, list_address)
                     state = ws.plugin_state(loc)
                     fresh = not ws.db.execute(  # read for the first time: nothing to look up per copy
                         "SELECT 1 FROM copies WHERE account = ? AND location_id = ? LIMIT 1", (account, loc)
@@ -383,7 +396,7 @@ def gather(
                             _store_evidence(ws, loc, account, list_address, finding)
                         elif isinstance(finding, Problem):
                             problem(finding, loc)
-                        progress(task.location, result.copies, read_bytes)
+                        progress(shown, result.copies, read_bytes)
                     if state.changed:
                         store(fingerprints.drain())  # what the state says was read must be stored first
                         ws.save_plugin_state(loc, state)

@@ -29,6 +29,7 @@ from imapclient.response_parser import parse_message_list, parse_response
 from .errors import ConfigError, OperationError, UsageError
 from .limits import LimitExceeded, Limits, env_name, exceeded
 from .model import Flag, normalize_folder
+from .passwords import without_password
 
 __all__ = [
     "ALLOW_CLEARTEXT_ENV",
@@ -75,18 +76,18 @@ def parse_imap_url(url: str) -> ImapUrl:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("imap", "imaps"):
-        raise UsageError(f"{url!r} is not an imap:// or imaps:// URL")
+        raise UsageError(f"{without_password(url)!r} is not an imap:// or imaps:// URL")
     if parts.password is not None:
         raise UsageError(
             "a password does not belong in the URL (it would show in ps and shell history); "
             "use MAILRECOVER_PASSWORD, --password-file or the prompt"
         )
     if not parts.username or not parts.hostname:
-        raise UsageError(f"{_redact(url)}: expected imap[s]://user@host[:port][/folder]")
+        raise UsageError(f"{without_password(url)}: expected imap[s]://user@host[:port][/folder]")
     try:
         port = parts.port or (993 if scheme == "imaps" else 143)
     except ValueError as e:
-        raise UsageError(f"{url}: bad port") from e
+        raise UsageError(f"{without_password(url)}: bad port") from e
     folder = unquote(parts.path).strip("/")
     return ImapUrl(
         secure=scheme == "imaps",
@@ -95,12 +96,6 @@ def parse_imap_url(url: str) -> ImapUrl:
         port=port,
         folder=normalize_folder(folder) if folder else None,
     )
-
-
-def _redact(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, hostpart = rest.rpartition("@")
-    return f"{scheme}{sep}{userinfo.split(':')[0]}{at}{hostpart}" if at else url
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,29 @@ from collections.abc import Callable, Mapping
 
 from .errors import ConfigError, UsageError
 
-__all__ = ["PASSWORD_ENV", "password_source", "read_password_file"]
+__all__ = ["PASSWORD_ENV", "password_source", "read_password_file", "without_password"]
 
 PASSWORD_ENV = "MAILRECOVER_PASSWORD"
+
+
+def without_password(location: str) -> str:
+    """``location`` as it may be stored and shown: a URL with its password cut out of the
+    user part, anything else as it is.
+
+    Users write passwords the way parsers do not expect (an address as user name with its
+    ``@`` not encoded, ``@`` or ``/`` in the password), so the cut is generous: from the first
+    ``:`` to the last ``@`` when the ``:`` comes before any ``@``, or when no ``/`` stands
+    between it and the next ``@``.  A URL without a password (``imap://u@host:993/a@b``) stays
+    whole; one with a password is refused anyway, so cutting a little too much costs nothing.
+    """
+    scheme, sep, rest = location.partition("://")
+    colon, at = rest.find(":"), rest.find("@")
+    last_at = rest.rfind("@")
+    if not sep or colon < 0 or last_at < colon:
+        return location
+    if colon < at or "/" not in rest[colon : rest.find("@", colon)]:
+        return f"{scheme}{sep}{rest[:colon]}@{rest[last_at + 1 :]}"
+    return location
 
 
 def read_password_file(path: str) -> str:

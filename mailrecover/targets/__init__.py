@@ -27,6 +27,7 @@ from imapclient import imap_utf7
 
 from ..errors import TargetError, UsageError
 from ..model import Flag
+from ..passwords import without_password
 
 __all__ = ["Journal", "Outgoing", "Target", "fit", "link_error", "open_target", "safe_name", "safe_parts", "utf7_len"]
 
@@ -185,7 +186,7 @@ def open_target(spec: str, *, password: Callable[[str], str] | None = None) -> T
     """
     scheme, sep, rest = spec.partition(":")
     if not sep or not rest:
-        raise UsageError(f"target {spec!r}: expected maildir:PATH, mbox:PATH or imap[s]://…")
+        raise UsageError(f"target {without_password(spec)!r}: expected maildir:PATH, mbox:PATH or imap[s]://…")
     scheme = scheme.lower()
     if scheme == "maildir":
         from .maildir import MaildirTarget
@@ -201,4 +202,4 @@ def open_target(spec: str, *, password: Callable[[str], str] | None = None) -> T
         except ImportError:
             raise UsageError("IMAP targets are not available in this build") from None
         return open_imap_target(spec, password=password)
-    raise UsageError(f"target {spec!r}: unknown kind {scheme!r}; use maildir:, mbox: or imap[s]://")
+    raise UsageError(f"target {without_password(spec)!r}: unknown kind {scheme!r}; use maildir:, mbox: or imap[s]://")

@@ -38,6 +38,7 @@ from mailrecover.imapconn import (
 )
 from mailrecover.limits import LimitExceeded, Limits, current, exceeded
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
+from mailrecover.passwords import without_password
 from mailrecover.plugin import ReadContext, Store
 
 __all__ = ["ImapPlugin"]
@@ -68,7 +69,7 @@ class ImapPlugin:
             session = _Session(url, _asked_once(context.password),
                                self._settings or ConnectionSettings.from_environ(), current())  # fmt: skip
         except MailRecoverError as e:
-            yield _problem(e, location.split("@")[-1], "")
+            yield _problem(e, without_password(location), "")
             return
         try:
             yield from _read_account(session, url, context)
