@@ -7,6 +7,7 @@ reported (unreadable inputs, quarantined mail).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import __version__
+from .clean import json_safe, terminal_safe
 from .errors import MailRecoverError, OperationError, UsageError
 from .inventory import write_senders_csv
 from .members import (
@@ -30,7 +32,7 @@ from .ownership import add_aliases
 from .passwords import password_source
 from .plugin import load_plugins
 from .progress import Progress
-from .report import render_text, summary, terminal_safe, write_html
+from .report import render_text, summary, write_html
 from .restore import restore
 from .workspace import Workspace
 
@@ -106,12 +108,23 @@ def _jobs() -> int | None:
     return int(text)
 
 
-def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+def _say(lines: str | list[str], *, err: bool = False, end: str = "\n") -> None:
+    """The one way text reaches the user: every line through ``terminal_safe``, since names,
+    folders, addresses and paths in it come from sources and may hold terminal escapes.
+
+    A list holds lines, each shown as one line whatever it holds (a folder name's newline
+    cannot forge a line); a string's own line breaks are layout mailrecover made (a report,
+    an export, JSON), its fields cleaned where they were put in.
+    """
+    stream = sys.stderr if err else sys.stdout
+    stream.write("\n".join(terminal_safe(line) for line in (lines.split("\n") if isinstance(lines, str) else lines)) + end)
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str | list[str]) -> None:
     if args.json:
-        json.dump(data, sys.stdout, ensure_ascii=False, indent=2, default=str)
-        sys.stdout.write("\n")
+        _say(json_safe(json.dumps(data, ensure_ascii=False, indent=2, default=str)))
     elif text:
-        print(text)
+        _say(text)
 
 
 def _problem_line(p: Problem) -> str:
@@ -119,11 +132,18 @@ def _problem_line(p: Problem) -> str:
     return terminal_safe(f"mailrecover: {p.kind.value}: {where}: {p.reason}")
 
 
+def _show_problems(problems: list[Problem]) -> int:
+    """Problem lines on standard error; the exit status they make."""
+    for p in problems:
+        _say([_problem_line(p)], err=True)
+    return PROBLEMS if problems else DONE
+
+
 def _cmd_plugins(args: argparse.Namespace) -> int:
     plugins = load_plugins()
     data = [{"name": n, "description": p.description} for n, p in plugins.items()]
     width = max((len(n) for n in plugins), default=0)
-    _emit(args, data, "\n".join(f"{n:<{width}}  {p.description}" for n, p in plugins.items()))
+    _emit(args, data, [f"{n:<{width}}  {p.description}" for n, p in plugins.items()])
     return DONE
 
 
@@ -133,7 +153,7 @@ def _cmd_discover(args: argparse.Namespace) -> int:
         try:
             stores = list(plugin.discover())
         except Exception as e:
-            print(f"mailrecover: plugin {name} could not look for stores: {e}", file=sys.stderr)
+            _say([f"mailrecover: plugin {name} could not look for stores: {e}"], err=True)
             continue
         found.extend(stores)
     data = [{"plugin": s.plugin, "location": s.location, "size": s.size, "hints": list(s.hints)}
@@ -144,7 +164,7 @@ def _cmd_discover(args: argparse.Namespace) -> int:
         + (f"  [{', '.join(s.hints)}]" if s.hints else "")
         for s in found
     ]
-    _emit(args, data, "\n".join(lines) if lines else "no mail stores found in the usual places")
+    _emit(args, data, lines or ["no mail stores found in the usual places"])
     return DONE
 
 
@@ -159,7 +179,7 @@ def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
     def on_problem(p: Problem) -> None:
         bar.clear()
         if not args.json:
-            print(_problem_line(p), file=sys.stderr)
+            _say([_problem_line(p)], err=True)
 
     add_aliases(ws, args.account, args.alias)
     result = gather(
@@ -170,7 +190,7 @@ def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
     bar.clear()
     if args.verbose and not args.json:
         for path in result.skipped:
-            print(f"mailrecover: skipped (not a mail store): {path}", file=sys.stderr)
+            _say([f"mailrecover: skipped (not a mail store): {path}"], err=True)
     data = {
         "account": args.account,
         "stores": result.stores,
@@ -194,8 +214,10 @@ def _cmd_report(args: argparse.Namespace, ws: Workspace) -> int:
     if args.senders:
         if not args.account:
             raise UsageError("report --senders needs --account")
-        write_senders_csv(ws.db, args.account, sys.stdout)
-        return DONE
+        out = io.StringIO()
+        left_out = write_senders_csv(ws.db, args.account, out)
+        _say(out.getvalue(), end="")
+        return _show_problems(left_out)
     data = summary(ws, args.account)
     if args.html:
         try:
@@ -238,8 +260,8 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
                                  for m, s, r in result.included_list],  # fmt: skip
         "problems": result.problems,
     }
-    for line in [] if args.json else result.problems:
-        print(terminal_safe(f"mailrecover: not restored: {line}"), file=sys.stderr)
+    if result.problems and not args.json:
+        _say([f"mailrecover: not restored: {line}" for line in result.problems], err=True)
     lines = []
     if args.dry_run:
         lines.append(f"would restore {result.planned:,} messages ({result.bytes / 1e6:,.1f} MB) "
@@ -253,13 +275,13 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
         lines.append(f"{result.quarantined} messages held back: delivered to other mailboxes "
                      "(see 'report'; --include-quarantined restores them knowingly)")  # fmt: skip
         for mid, subject, reason in result.held_back[:20]:
-            lines.append(f"  <{terminal_safe(mid)}> {terminal_safe(subject[:60])!r}: {terminal_safe(reason)}")
+            lines.append(f"  <{mid}> {terminal_safe(subject[:60])!r}: {reason}")  # (repr would escape the cleaning)
         if len(result.held_back) > 20:
             lines.append(f"  … and {len(result.held_back) - 20} more")
     if result.included:
         lines.append(f"{result.included} messages delivered to other mailboxes were included, "
                      "as --include-quarantined asked")  # fmt: skip
-    _emit(args, data, "\n".join(lines))
+    _emit(args, data, lines)
     return PROBLEMS if result.quarantined or result.problems else DONE
 
 
@@ -274,9 +296,10 @@ def _cmd_members(args: argparse.Namespace, ws: Workspace) -> int:
     picture = find_list(pictures, args.list_address)
     if args.json:
         _emit(args, to_json([picture])[0], "")
-    else:
-        sys.stdout.write(export(picture, args.format or ExportFormat.CSV))
-    return DONE
+        return DONE
+    exported = export(picture, args.format or ExportFormat.CSV)
+    _say(exported.text, end="")
+    return _show_problems(exported.left_out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -295,15 +318,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_discover(args)
         with Workspace(args.workspace, reader=args.command in _READERS) as ws:
             if ws.held_by and not args.quiet:
-                print(f"mailrecover: {terminal_safe(ws.held_by)}; showing what it has finished so far",
-                      file=sys.stderr)  # fmt: skip
+                _say([f"mailrecover: {ws.held_by}; showing what it has finished so far"], err=True)
             command = {"gather": _cmd_gather, "report": _cmd_report, "restore": _cmd_restore,
                        "members": _cmd_members}  # fmt: skip
             return command[args.command](args, ws)
     except MailRecoverError as e:
-        print(f"mailrecover: {e}", file=sys.stderr)
+        _say([f"mailrecover: {e}"], err=True)
         return e.exit_status
     except KeyboardInterrupt:
-        print("mailrecover: interrupted; what was done is kept, run the command again to finish",
-              file=sys.stderr)  # fmt: skip
+        _say(["mailrecover: interrupted; what was done is kept, run the command again to finish"], err=True)
         return FAILED

@@ -14,11 +14,13 @@ never silently counted as lost or as found.  Pure functions over the workspace's
 
 from __future__ import annotations
 
-import csv
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TextIO
+
+from .clean import is_addr_spec, write_csv
+from .model import Problem, ProblemKind
 
 __all__ = [
     "RECORDS_SQL",
@@ -155,13 +157,17 @@ def senders(items: Iterable[Delivered]) -> list[tuple[str, int, str, str]]:
     return sorted(((s, n, a, b) for s, (n, a, b) in seen.items()), key=lambda t: (-t[1], t[0]))
 
 
-def write_senders_csv(db: sqlite3.Connection, account: str, out: TextIO) -> int:
-    """Who sent ``account`` the mail that was lost, as CSV; returns the number of senders."""
+def write_senders_csv(db: sqlite3.Connection, account: str, out: TextIO) -> list[Problem]:
+    """Who sent ``account`` the mail that was lost, as CSV (the null sender ``<>`` as an empty
+    cell); returns the senders left out because they are no address (to be shown as problems)."""
     rows = senders(incoming(db, account))
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["sender", "count", "first", "last"])
-    writer.writerows(rows)
-    return len(rows)
+    kept = [r for r in rows if not r[0] or is_addr_spec(r[0])]
+    write_csv(out, ["sender", "count", "first", "last"], kept)
+    return [
+        Problem(ProblemKind.SKIPPED, f"delivery records of {account}", "",
+                f"left out of the senders: {r[0]!r} is not an address ({r[1]} lost messages)")
+        for r in rows if r[0] and not is_addr_spec(r[0])
+    ]  # fmt: skip
 
 
 def logs_gathered(db: sqlite3.Connection) -> bool:

@@ -17,17 +17,17 @@ owner can check.
 
 from __future__ import annotations
 
-import csv
 import enum
 import io
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
+from .clean import is_addr_spec, terminal_safe, write_csv
 from .errors import UsageError
 from .lists import evidence_from_deliveries, is_list_address, scan_workspace
-from .model import Evidence
+from .model import Evidence, Problem, ProblemKind
 from .rfc822 import normalize_address
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ __all__ = [
     "Effect",
     "Event",
     "ExportFormat",
+    "Exported",
     "ListPicture",
     "Member",
     "Status",
@@ -314,7 +315,7 @@ def render_summary(rows: list[dict[str, object]]) -> str:
     lines = []
     for r in rows:
         members = f"{r['members']} member" + ("" if r["members"] == 1 else "s")
-        lines.append(f"{r['list']:<{width}}  {members} ({r['bouncing']} bouncing), "
+        lines.append(f"{terminal_safe(str(r['list'])):<{width}}  {members} ({r['bouncing']} bouncing), "
                      f"{r['left']} left, {r['unknown']} unknown")  # fmt: skip
     return "\n".join(lines)
 
@@ -325,30 +326,56 @@ def _iso(t: datetime | None) -> str:
 
 
 def _with_name(m: Member) -> str:
+    """``Name <address>``; the name without control characters, so it stays on its line."""
     if not m.name:
         return m.address
-    name = m.name.replace("\\", "\\\\").replace('"', '\\"')
+    name = terminal_safe(m.name).replace("\\", "\\\\").replace('"', '\\"')
     if any(c in name for c in '()<>@,;:\\".[]'):
         name = f'"{name}"'
     return f"{name} <{m.address}>"
 
 
-def export(picture: ListPicture, fmt: ExportFormat | str) -> str:
-    """The list in a tool's input format: its current members only, except CSV (every address)."""
+class Exported(NamedTuple):
+    """An export's text, and the addresses left out of it as problems (to be shown)."""
+
+    text: str
+    left_out: list[Problem]
+
+
+def _left_out(m: Member, list_address: str) -> Problem:
+    first = m.events[0].evidence if m.events else None
+    return Problem(
+        ProblemKind.SKIPPED, first.source if first else list_address, first.position if first else "",
+        f"left out of the export of {list_address}: {m.address!r} is not an address a list manager can take",
+    )  # fmt: skip
+
+
+def export(picture: ListPicture, fmt: ExportFormat | str) -> Exported:
+    """The list in a tool's input format: its current members only, except CSV (every address).
+
+    Each entry is one line, whatever the sources held: names lose their control characters,
+    and an address that is not a plain addr-spec (``is_addr_spec``) is left out, as a problem,
+    since a list manager would read it as something else (a second entry, a broken line).
+    """
     fmt = ExportFormat(fmt)
-    current = picture.current()
-    if fmt is ExportFormat.MAILMAN2 or fmt is ExportFormat.MAILMAN3:
-        return "".join(f"{_with_name(m)}\n" for m in current)
-    if fmt is ExportFormat.FML:
-        return "".join(f"{m.address}\n" for m in current)
     order = {Status.MEMBER: 0, Status.UNKNOWN: 1, Status.LEFT: 2}
+    chosen = (
+        sorted(picture.members.values(), key=lambda m: (order[m.status], m.address))
+        if fmt is ExportFormat.CSV else picture.current()
+    )  # fmt: skip
+    members = [m for m in chosen if is_addr_spec(m.address)]
+    left_out = [_left_out(m, picture.address) for m in chosen if not is_addr_spec(m.address)]
+    if fmt is ExportFormat.MAILMAN2 or fmt is ExportFormat.MAILMAN3:
+        return Exported("".join(f"{_with_name(m)}\n" for m in members), left_out)
+    if fmt is ExportFormat.FML:
+        return Exported("".join(f"{m.address}\n" for m in members), left_out)
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["address", "name", "status", "first_seen", "last_seen", "evidence"])
-    for m in sorted(picture.members.values(), key=lambda m: (order[m.status], m.address)):
-        writer.writerow([m.address, m.name, m.label, _iso(m.first_seen), _iso(m.last_seen),
-                         "; ".join(e.describe() for e in m.events)])  # fmt: skip
-    return out.getvalue()
+    write_csv(out, ["address", "name", "status", "first_seen", "last_seen", "evidence"], (
+        [m.address, m.name, m.label, _iso(m.first_seen), _iso(m.last_seen),
+         "; ".join(e.describe() for e in m.events)]
+        for m in members
+    ))  # fmt: skip
+    return Exported(out.getvalue(), left_out)
 
 
 def _event_json(e: Event) -> dict[str, object]:

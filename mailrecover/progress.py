@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from .clean import terminal_safe
+
 __all__ = ["Progress"]
 
 
@@ -27,7 +29,7 @@ class Progress:
         if not force and now - self._last < self.interval:
             return
         self._last = now
-        text = text if isinstance(text, str) else text()
+        text = terminal_safe(text if isinstance(text, str) else text())  # file names from sources
         width = 78
         line = text if len(text) <= width else "…" + text[-(width - 1) :]
         self.stream.write("\r" + line.ljust(width))

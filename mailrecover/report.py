@@ -10,25 +10,15 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import unicodedata
 from typing import Any
 
+from .clean import terminal_safe  # (kept in this module's surface: report_html and older callers)
 from .inventory import gap, logs_gathered
 from .ownership import account_aliases, quarantine_details
 from .restore import ensure_merged
 from .workspace import Workspace
 
 __all__ = ["group_places", "is_folder_place", "render_text", "summary", "terminal_safe", "write_html"]
-
-
-#: Characters that reorder what follows them: a subject could make a line read backwards.
-_BIDI = set("\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def terminal_safe(text: str) -> str:
-    """``text`` with control characters (terminal escapes, NUL, newlines), lone surrogates and
-    bidi overrides shown as ``?``; joiners and other invisible marks of real scripts stay."""
-    return "".join("?" if ch in _BIDI or unicodedata.category(ch) in ("Cc", "Cs") else ch for ch in text)
 
 
 def write_html(ws: Workspace, data: dict[str, Any], path: str) -> None:

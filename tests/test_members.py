@@ -257,5 +257,5 @@ def test_each_member_once_whatever_the_spelling():
     pics = reconstruct(
         [_ev("subscribe", "a@x.org", 1, as_written="A@X.ORG", name="Ann"), _ev("member", "a@x.org", 2)]
     )
-    assert export(pics["l@example.org"], ExportFormat.MAILMAN2) == "Ann <a@x.org>\n"
-    assert export(pics["l@example.org"], "fml") == "a@x.org\n"
+    assert export(pics["l@example.org"], ExportFormat.MAILMAN2).text == "Ann <a@x.org>\n"
+    assert export(pics["l@example.org"], "fml").text == "a@x.org\n"

