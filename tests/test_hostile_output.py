@@ -236,3 +236,20 @@ def test_discover_and_plugins_show_hostile_names_cleaned(monkeypatch, capsys):
     assert main(["--json", "discover"]) == 0
     out = capsys.readouterr().out
     assert _hostile(out) == [] and json.loads(out)[0]["hints"] == [f"taro{ESCAPES}@example.co.jp"]
+
+
+def test_gather_progress_on_a_terminal_shows_hostile_file_names_cleaned(tmp_path, monkeypatch):
+    """The progress line (only ever drawn on a terminal) names the file being read."""
+
+    class _Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    tree = tmp_path / "home"
+    tree.mkdir()
+    (tree / f"saved{ESCAPES}.eml").write_bytes(b"From: a@example.org\nMessage-ID: <1@x>\nSubject: s\n\nbody\n")
+    assert main(["--workspace", str(tmp_path / "ws"), "gather", "--account", ACCOUNT, str(tree)]) == 0
+    shown = terminal.getvalue()
+    assert f"saved{SHOWN}.eml" in shown and _hostile(shown.replace("\r", "")) == []
