@@ -483,17 +483,25 @@ def _hold_lock(folder: Path) -> int:
     """
     fd = open_private(folder / LOCK_FILE, os.O_RDWR)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 20, 0).decode("ascii", "replace").strip()
-        os.close(fd)
-        who = f"process {holder}" if holder.isdigit() else "another process"
-        raise WorkspaceInUse(f"workspace {folder} is in use by {who}; run this again when it has finished") from None
+        holder = None
+        for _ in range(100):  # a holder writes its PID right after it locks: give it that moment
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                holder = None
+                break
+            except BlockingIOError:
+                holder = os.pread(fd, 20, 0).decode("ascii", "replace").strip()
+                if holder.isdigit():
+                    break
+                time.sleep(0.01)
+        if holder is not None:
+            who = f"process {holder}" if holder.isdigit() else "another process"
+            raise WorkspaceInUse(f"workspace {folder} is in use by {who}; run this again when it has finished")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     except BaseException:
         os.close(fd)
         raise
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd
 
 
@@ -569,6 +577,8 @@ class Workspace:
 
     def _unlock(self) -> None:
         if self._lock is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._lock, 0)  # no PID left behind to be named wrongly
             os.close(self._lock)  # the lock goes with the last descriptor of it
             self._lock = None
 
