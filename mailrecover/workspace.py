@@ -689,7 +689,8 @@ class Workspace:
                 f"(it has {', '.join(sorted(done - known))})"
             )
         if self.read_only and known - done:
-            raise self.cannot_write("was made by an older mailrecover: its tables need updating")
+            raise self.cannot_write("is still being made" if not done else
+                                    "was made by an older mailrecover: its tables need updating")  # fmt: skip
         for name, step in MIGRATIONS:
             if name in done:
                 continue

@@ -253,3 +253,18 @@ def test_gather_progress_on_a_terminal_shows_hostile_file_names_cleaned(tmp_path
     assert main(["--workspace", str(tmp_path / "ws"), "gather", "--account", ACCOUNT, str(tree)]) == 0
     shown = terminal.getvalue()
     assert f"saved{SHOWN}.eml" in shown and _hostile(shown.replace("\r", "")) == []
+
+
+def test_the_command_line_prints_only_through_its_one_cleaning_path():
+    """``cli._say`` is the only writer to the terminal: a new command cannot print raw text."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(mailrecover.cli))
+    writers = [
+        (node.lineno, ast.unparse(node.func)) for node in ast.walk(tree) if isinstance(node, ast.Call)
+        and (ast.unparse(node.func) in ("print", "json.dump") or ast.unparse(node.func).endswith((".write", ".writelines")))
+    ]  # fmt: skip
+    say = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "_say")
+    assert [w for w in writers if not say.lineno <= w[0] <= (say.end_lineno or 0)] == []
+    assert len(writers) == 1

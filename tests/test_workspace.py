@@ -203,9 +203,10 @@ class _Holder:
         assert self.proc.stdout is not None and self.proc.stdout.readline() == "holding\n"
 
     def close(self) -> None:
-        assert self.proc.stdin is not None
+        assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.close()
         assert self.proc.wait() == 0
+        self.proc.stdout.close()
 
 
 def test_a_second_writer_exits_2_naming_the_holder_and_changes_nothing(tmp_path, capsys):
