@@ -268,3 +268,26 @@ def test_the_command_line_prints_only_through_its_one_cleaning_path():
     say = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "_say")
     assert [w for w in writers if not say.lineno <= w[0] <= (say.end_lineno or 0)] == []
     assert len(writers) == 1
+
+
+def test_the_reported_mailman2_case_end_to_end(tmp_path, capsys):
+    """A config.pck whose display names carry LF and CR, and a member address with a CR, gathered
+    and exported: ``add_members`` gets exactly the real members, one per line."""
+    from .lists_builders import mailman2_pickle, s
+
+    d = tmp_path / "lists" / "dev"
+    d.mkdir(parents=True)
+    (d / "config.pck").write_bytes(mailman2_pickle({
+        s("_internal_name"): s("dev"), s("host_name"): s("lists.example.org"),
+        s("members"): {s("alice@example.org"): 0, s("carol@example.org"): 0, s("bob\r@example.org"): 0},
+        s("usernames"): {s("alice@example.org"): "Alice\nattacker@evil.example",
+                         s("carol@example.org"): "Carol\rmallory@evil.example"},
+    }))  # fmt: skip
+    ws = tmp_path / "ws"
+    assert main(["--workspace", str(ws), "gather", "--list", "dev@lists.example.org", str(d)]) == 0
+    capsys.readouterr()
+    assert main(["--workspace", str(ws), "members", "--list", "dev@lists.example.org", "--format", "mailman2"]) == 3
+    out = capsys.readouterr()
+    assert out.out.splitlines() == ['"Alice?attacker@evil.example" <alice@example.org>',
+                                    '"Carol?mallory@evil.example" <carol@example.org>']  # fmt: skip
+    assert "'bob\\r@example.org'" in out.err and "config.pck" in out.err
