@@ -81,3 +81,17 @@ def test_a_password_in_a_restore_target_is_refused_and_never_shown(target, tmp_p
 ])  # fmt: skip
 def test_without_password_cuts_the_password_and_keeps_every_url_without_one(location, shown):
     assert without_password(location) == shown
+
+
+def test_the_progress_line_on_a_terminal_shows_no_password(tmp_path, monkeypatch):
+    import io
+
+    class _Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    for location in LOCATIONS:
+        main(["--workspace", str(tmp_path / "ws"), "gather", "--account", "taro@example.co.jp", location])
+    assert "gather: " in terminal.getvalue() and not _leaks(terminal.getvalue())
