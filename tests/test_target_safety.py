@@ -371,7 +371,7 @@ def test_a_root_named_through_a_link_is_followed(tmp_path: Path, kind: str) -> N
     place = Place(kind, tmp_path)
     place.write([_out("m1"), _out("m2", "Work")])
     assert os.path.islink(tmp_path / "target")
-    assert {m: len(w) for m, w in Place(kind, tmp_path).found().items()} == {"m1": 1, "m2": 1}
+    assert {m: len(w) for m, w in place.found().items()} == {"m1": 1, "m2": 1}
     assert any(real.iterdir())
     place.ws.close()
 
