@@ -16,8 +16,10 @@ import stat
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from multiprocessing.pool import AsyncResult, Pool
 
+from .arrival import arrival
 from .limits import Limits, current as current_limits
 from .memory import give_back
 from .merge import Summary, flags_text, summarize
@@ -251,9 +253,11 @@ def _start_pool(jobs: int) -> Pool:
 
 
 def _known(ws: Workspace, account: str, c: Copy, blob: str) -> bool:
-    """Whether this very copy was gathered before (then it need not be fingerprinted again)."""
+    """Whether this very copy was gathered before (then it need not be fingerprinted again);
+    one gathered before arrival times were told apart is read again for its time."""
     row = ws.db.execute(
-        "SELECT 1 FROM copies WHERE account = ? AND source = ? AND position = ? AND blob = ?",
+        "SELECT 1 FROM copies WHERE account = ? AND source = ? AND position = ? AND blob = ? "
+        "AND arrival_source != 'legacy'",
         (account, storable(c.source), storable(c.position), blob),
     ).fetchone()
     return row is not None
@@ -263,27 +267,46 @@ def _json(value: tuple[str, ...], ensure_ascii: bool = True) -> str:
     return "[]" if not value else json.dumps(value, ensure_ascii=ensure_ascii)  # mostly empty
 
 
+def _iso(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
 def _store_copy(
     ws: Workspace, loc: int, account: str, c: Copy, limits: Limits | None = None,
     blob: str | None = None, s: Summary | None = None, gathered: str | None = None,
 ) -> tuple[bool, Summary]:
     """Keep one copy; ``blob`` and ``s`` are its digest and summary when already computed,
-    ``gathered`` the time its batch was read."""
+    ``gathered`` the time its batch was read.  Whether it is new, and its summary."""
     blob = ws.blobs.put(c.raw, blob)
     s = s if s is not None else summarize(c.raw, limits)
+    gathered = gathered or now_text()
+    when, source = arrival(c.internal_date, c.file_time, _iso(s.received_date), _iso(s.date),
+                           datetime.fromisoformat(gathered))  # fmt: skip
+    arrived = when.astimezone(timezone.utc).isoformat() if when else None
+    where = (account, storable(c.source), storable(c.position), blob)
     cur = ws.db.execute(
         "INSERT OR IGNORE INTO copies (location_id, account, source, position, blob, size, folder, "
         "flags, internal_date, partial, reconstructed, account_hints, keywords, message_id, "
-        "from_addr, date, subject, head_fp, body_fp, content_fp, delivered_to, received, gathered) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (loc, account, storable(c.source), storable(c.position), blob, len(c.raw),
+        "from_addr, date, subject, head_fp, body_fp, content_fp, delivered_to, received, gathered, "
+        "arrival, arrival_source) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (loc, *where[:3], blob, len(c.raw),
          _folder_text(c.folder), flags_text(c.flags),
          c.internal_date.isoformat() if c.internal_date else None, int(c.partial),
          int(c.reconstructed), _json(c.account_hints), _json(c.keywords, ensure_ascii=False),
          s.message_id, s.from_addr, s.date, s.subject, s.head_fp, s.body_fp, s.content_fp,
-         _json(s.delivered_to), s.received, gathered or now_text()),
+         _json(s.delivered_to), s.received, gathered, arrived, source.value),
     )  # fmt: skip
-    return cur.rowcount > 0, s
+    if cur.rowcount > 0:
+        return True, s
+    redated = ws.db.execute(  # gathered before 006_arrival_times: only its time is new
+        "UPDATE copies SET arrival = ?, arrival_source = ? WHERE account = ? AND source = ? "
+        "AND position = ? AND blob = ? AND arrival_source = 'legacy'",
+        (arrived, source.value, *where),
+    )
+    if redated.rowcount > 0:  # its message's date may change: merge the account again
+        ws.db.execute("UPDATE accounts SET merged = NULL WHERE account = ?", (account,))
+    return False, s
 
 
 def _store_evidence(ws: Workspace, loc: int, account: str, list_address: str, e: Evidence) -> None:

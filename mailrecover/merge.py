@@ -21,8 +21,9 @@ import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import datetime, timezone
 
+from .arrival import best_arrival
 from .delivery import clues_from_fields
 from .limits import Limits, current, exceeded, mime_shape
 from .model import Flag
@@ -55,6 +56,7 @@ class Summary:
     delivered_to: tuple[str, ...]  # delivery evidence: whose mailbox the server put it in
     received: int  # how many Received fields: more means nearer the original delivery
     limits: tuple[str, ...] = ()  # reasons, when a resource limit cut the reading short
+    received_date: str | None = None  # the last hop's Received date, ISO 8601 in UTC
 
 
 def _digest(*parts: str) -> str:
@@ -316,9 +318,13 @@ def summarize(raw: bytes, limits: Limits | None = None) -> Summary:
     fields = header_fields(raw[: limits.max_header_bytes])
     first: dict[str, bytes] = {}
     received = 0
+    last_hop = None
     for name, value in fields:
         first.setdefault(name, value)
-        received += name == "received"
+        if name == "received":
+            received += 1
+            if last_hop is None:  # the topmost one the date of which can be read: the last hop
+                last_hop = _received_date(value)
     delivered = [c.address for c in clues_from_fields(fields)]
     message_id = _message_id(first["message-id"]) if "message-id" in first else None
     senders = addresses(first.get("from", b""))
@@ -341,6 +347,7 @@ def summarize(raw: bytes, limits: Limits | None = None) -> Summary:
         delivered_to=tuple(dict.fromkeys(delivered)),
         received=received,
         limits=tuple(reasons),
+        received_date=last_hop.astimezone(timezone.utc).isoformat() if last_hop else None,
     )
 
 
@@ -350,6 +357,12 @@ def copy_rank(reconstructed: bool, partial: bool, received: int, size: int, copy
     original delivery), larger, then gathered first.  The merge and the ownership check
     (which chooses among the account's own copies) both rank by this."""
     return (not reconstructed, not partial, min(received, 50), size, -copy_id)
+
+
+def _received_date(value: bytes) -> datetime | None:
+    """The date a ``Received:`` field was stamped with: what follows its last ``;``."""
+    _, sep, stamp = value.rpartition(b";")
+    return parse_date(stamp) if sep else None
 
 
 @dataclass
@@ -366,6 +379,8 @@ class _Copy:
     size: int
     date: str | None
     internal_date: str | None
+    arrival: str | None = None
+    arrival_source: str | None = None
 
     @property
     def lenient(self) -> bool:
@@ -377,7 +392,7 @@ class _Copy:
 
 _COLUMNS = (
     "id, message_id, head_fp, content_fp, folder, flags, partial, reconstructed, received, "
-    "size, date, internal_date"
+    "size, date, internal_date, arrival, arrival_source"
 )
 
 
@@ -395,6 +410,8 @@ def _row(r: Sequence[object]) -> _Copy:
         size=int(r[9]),  # type: ignore[call-overload]
         date=r[10],  # type: ignore[arg-type]
         internal_date=r[11],  # type: ignore[arg-type]
+        arrival=r[12],  # type: ignore[arg-type]
+        arrival_source=r[13],  # type: ignore[arg-type]
     )
 
 
@@ -435,6 +452,11 @@ def _flags(group: list[_Copy]) -> list[str]:
     return sorted(merged)
 
 
+def _arrival(group: list[_Copy]) -> tuple[str | None, str]:
+    """The message's date and its source: the best evidence among all its copies (arrival.py)."""
+    return best_arrival((c.arrival, c.arrival_source) for c in group)
+
+
 def _store(
     db: sqlite3.Connection, account: str, groups: Iterable[tuple[str, list[_Copy]]], batch: int = 1000
 ) -> int:
@@ -445,10 +467,9 @@ def _store(
     for key, group in groups:
         best = max(group, key=_Copy.rank)
         cur = db.execute(
-            "INSERT INTO messages (account, key, canonical, folder, flags, date, message_id, "
-            "copies, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'unchecked')",  # until ownership.check_account
-            (account, key, best.id, _folder(group, best), ",".join(_flags(group)),
-             best.internal_date or best.date or next((c.date for c in group if c.date), None),
+            "INSERT INTO messages (account, key, canonical, folder, flags, date, date_source, "
+            "message_id, copies, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'unchecked')",  # until ownership.check_account
+            (account, key, best.id, _folder(group, best), ",".join(_flags(group)), *_arrival(group),
              best.message_id or next((c.message_id for c in group if c.message_id), None),
              len(group)),
         )  # fmt: skip
@@ -527,8 +548,8 @@ def _refresh(db: sqlite3.Connection, message: int) -> None:
     group = [_row(r) for r in db.execute(f"SELECT {_COLUMNS} FROM copies WHERE message = ?", (message,))]
     best = max(group, key=_Copy.rank)
     db.execute(
-        "UPDATE messages SET canonical = ?, folder = ?, flags = ? WHERE id = ?",
-        (best.id, _folder(group, best), ",".join(_flags(group)), message),
+        "UPDATE messages SET canonical = ?, folder = ?, flags = ?, date = ?, date_source = ? WHERE id = ?",
+        (best.id, _folder(group, best), ",".join(_flags(group)), *_arrival(group), message),
     )
 
 

@@ -76,7 +76,12 @@ class Copy:
     source: str  # the file (or URL) the copy came from
     position: str  # where inside the source: an offset, a file name, a UID
     flags: frozenset[Flag] = frozenset()
-    internal_date: datetime | None = None  # when the store received it (aware)
+    # When the mail arrived, by the store's own record (Maildir name stamp, client database,
+    # INTERNALDATE, an mbox From line): aware, or naive for wall-clock time without a zone.
+    internal_date: datetime | None = None
+    # The modification time of a file holding only this copy: evidence of arrival only where
+    # it agrees with the mail's own dates, since copies and clones reset it (see arrival.py).
+    file_time: datetime | None = None
     partial: bool = False  # cut short: a whole copy elsewhere is better
     reconstructed: bool = False  # rebuilt from properties (PST/MSG), not original MIME
     account_hints: tuple[str, ...] = ()  # addresses of the client account it was filed under

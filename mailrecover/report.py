@@ -51,6 +51,10 @@ def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
         )
     ]
     sources = _sources(db, account)
+    date_sources = dict(db.execute(  # which evidence each message's date came from (arrival.py)
+        "SELECT date_source, count(*) FROM messages WHERE account = ? GROUP BY date_source ORDER BY date_source",
+        (account,),
+    ).fetchall())
     restores: dict[str, int] = {}
     for target, n in db.execute(  # the account's messages, each looked up in the journal's key index
         "SELECT j.target, count(*) FROM messages m JOIN journal j ON j.key = m.key AND j.state = 'done' "
@@ -69,6 +73,7 @@ def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
         "problems": problems,
         "conflicts": conflicts,
         "sources": sources,
+        "date_sources": date_sources,
         "restored": restores,
         "quarantine": quarantine_details(ws, account),
         **(gap(db, account) if logs_gathered(db) else {}),  # no logs: nothing can be called missing
@@ -145,6 +150,11 @@ def summary(ws: Workspace, account: str | None = None) -> dict[str, Any]:
     }
 
 
+#: How the terminal names each source of a message's date (``arrival.TimeSource``).
+_DATE_WORDS = {"store": "the store's record", "mtime": "file time (agreeing)", "received": "Received",
+               "date": "Date header", "legacy": "gathered by an older version", "none": "no date"}  # fmt: skip
+
+
 def _render_gap(a: dict[str, Any]) -> list[str]:
     """What the server's logs show delivered and sent, against what was recovered."""
     if not a.get("delivered") and not a.get("sent") and not a.get("unidentified"):
@@ -203,6 +213,9 @@ def render_text(data: dict[str, Any]) -> str:
         for source, n in a["sources"].items():
             many = ", one per file" if is_folder_place(source) else ""
             out.append(f"  from {t(source)}: {n} copies{many}")
+        if a["date_sources"]:
+            dates = ", ".join(f"{n} {_DATE_WORDS.get(k, k)}" for k, n in a["date_sources"].items())
+            out.append(f"  dates from: {dates}")
         if not a["restored"]:
             out.append("  not restored yet")
         for target, n in a["restored"].items():

@@ -294,8 +294,8 @@ def _messages(ws: Workspace, account: str) -> tuple[str, str]:
     total = 0
     rows: list[tuple[str, ...]] = []
     dups: list[tuple[str, ...]] = []
-    for mid, day, folder, sender, subject, copies, status in ws.db.execute(
-        "SELECT m.id, m.date, m.folder, c.from_addr, c.subject, m.copies, m.status FROM messages m "
+    for mid, day, source, folder, sender, subject, copies, status in ws.db.execute(
+        "SELECT m.id, m.date, m.date_source, m.folder, c.from_addr, c.subject, m.copies, m.status FROM messages m "
         "JOIN copies c ON c.id = m.canonical WHERE m.account = ? ORDER BY m.date, m.id",
         (account,),
     ):
@@ -303,7 +303,8 @@ def _messages(ws: Workspace, account: str) -> tuple[str, str]:
         shown, duplicate = len(rows) < MESSAGE_ROWS, copies > 1 and len(dups) < MESSAGE_ROWS
         if not (shown or duplicate):
             continue
-        cells = (_t((day or "")[:16].replace("T", " ")), _t(folder), _t(sender or ""), _t(subject or ""),
+        when = f'{_t((day or "")[:16].replace("T", " "))} <span class="muted">{_t(source)}</span>'
+        cells = (when, _t(folder), _t(sender or ""), _t(subject or ""),
                  str(copies), _found_in(ws, mid))  # fmt: skip
         if shown:
             rows.append((*cells, "quarantined" if status == "quarantined" else ""))
@@ -342,6 +343,15 @@ def _quarantine(q: list[dict[str, Any]], account: str) -> str:
                      cls="quarantine"))  # fmt: skip
 
 
+def _date_sources(a: dict[str, Any]) -> str:
+    """Which evidence the messages' dates came from (arrival.py): file times alone never count."""
+    found = a.get("date_sources") or {}
+    if not found:
+        return ""
+    listed = ", ".join(f"{_t(source)} {n}" for source, n in found.items())
+    return f'<p class="muted">Dates from: {listed} (store: the mail store\'s own record).</p>'
+
+
 def _account(ws: Workspace, name: str, a: dict[str, Any], problems: list[dict[str, Any]], today: date) -> str:
     ok: Counter[date] = Counter()
     held: Counter[date] = Counter()
@@ -367,6 +377,7 @@ def _account(ws: Workspace, name: str, a: dict[str, Any], problems: list[dict[st
         f'<section class="account"><h2>{_t(name or "(no account given)")}</h2>',
         _cards(a),
         "<h3>Timeline: recovered messages per day</h3>", _timeline(ok, held, today, _lost_per_day(a)),
+        _date_sources(a),
         section_missing(a),
         f'<h3>Quarantined ({a["quarantined"]})</h3>', _quarantine(a["quarantine"], name),
         "<h3>Restored</h3>", restored,

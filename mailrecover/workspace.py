@@ -375,6 +375,25 @@ def _m007_aliases(db: sqlite3.Connection) -> None:
     )
 
 
+def _m006_arrival_times(db: sqlite3.Connection) -> None:
+    """Each copy's arrival time and the evidence it came from (``arrival.py``), and the one
+    each message is restored and reported with.  Copies gathered before could not tell a
+    store's record from a file time: they keep their time, marked ``legacy``, until their
+    location is gathered again; their messages are merged again to carry a source."""
+    _script(
+        db,
+        """
+        ALTER TABLE copies ADD COLUMN arrival TEXT;
+        ALTER TABLE copies ADD COLUMN arrival_source TEXT NOT NULL DEFAULT 'none';
+        ALTER TABLE messages ADD COLUMN date_source TEXT NOT NULL DEFAULT 'none';
+        UPDATE copies SET arrival = coalesce(internal_date, date),
+            arrival_source = CASE WHEN internal_date IS NOT NULL THEN 'legacy'
+                                  WHEN date IS NOT NULL THEN 'date' ELSE 'none' END;
+        UPDATE accounts SET merged = NULL
+        """,
+    )
+
+
 #: Numbered, named schema steps; each runs once, in order, and is recorded.
 #: Never edit a step that has shipped: workspaces made with it exist.  Append a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
@@ -384,6 +403,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("004_recheck_ownership", _m004_recheck_ownership),
     ("005_journal_by_key", _m005_journal_by_key),
     ("007_aliases", _m007_aliases),
+    ("006_arrival_times", _m006_arrival_times),
 ]
 
 

@@ -26,7 +26,6 @@ import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import timezone
 from pathlib import Path
 
 from ..errors import TargetError
@@ -234,7 +233,9 @@ class MboxTarget:
 
     @staticmethod
     def _entry(item: Outgoing) -> bytes:
-        when = item.date.astimezone(timezone.utc).strftime("%a %b %d %H:%M:%S %Y")
+        # the arrival as this machine's wall clock, as delivery agents write it and as mbox
+        # readers (Dovecot, and mailrecover's own) read a From line without a zone
+        when = item.date.astimezone().strftime("%a %b %d %H:%M:%S %Y")
         raw = item.raw.replace(b"\r\n", b"\n")
         return b"From mailrecover " + when.encode() + b"\n" + _status(item.flags) + mboxrd_quote(raw) + b"\n"
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from datetime import datetime, timezone
 
 from imapclient import imap_utf7
 
@@ -12,7 +14,7 @@ from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 from mailrecover.readonly import read_message_file, sorted_names
 
-__all__ = ["MaildirPlugin", "maildir_flags"]
+__all__ = ["MaildirPlugin", "maildir_flags", "name_stamp"]
 
 _FLAG_LETTERS = {"S": Flag.SEEN, "R": Flag.ANSWERED, "F": Flag.FLAGGED, "D": Flag.DRAFT,
                  "T": Flag.DELETED, "P": Flag.FORWARDED}  # fmt: skip
@@ -25,6 +27,20 @@ def maildir_flags(name: str) -> frozenset[Flag]:
             letters = name.rsplit(sep, 1)[1]
             return frozenset(_FLAG_LETTERS[c] for c in letters if c in _FLAG_LETTERS)
     return frozenset()
+
+
+_STAMP = re.compile(r"(\d{9,10})(?:\.|_\d+\.)")
+
+
+def name_stamp(name: str) -> datetime | None:
+    """The delivery time a Maildir file name starts with (``1340013601.M1P1.host:2,S``).
+
+    Delivery agents name files by it, and it survives copies that reset file times.  A name
+    that does not start with a stamp, or whose number is no time (arrival.py judges that),
+    gives None.
+    """
+    m = _STAMP.match(name)
+    return datetime.fromtimestamp(int(m.group(1)), timezone.utc) if m else None
 
 
 def _is_maildir(path: str) -> bool:
@@ -107,6 +123,6 @@ class MaildirPlugin:
                     continue
                 yield Copy(
                     raw=raw, folder=folder, source=file, position="",
-                    flags=maildir_flags(name), internal_date=mtime,
+                    flags=maildir_flags(name), internal_date=name_stamp(name), file_time=mtime,
                     partial=(sub == "tmp"),  # a delivery that never finished
                 )  # fmt: skip

@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta, timezone
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 from mailrecover.readonly import Behind, Buffer, mapped, read_head
 from mailrecover.rfc822 import header_end, header_fields, remove_fields
 
-__all__ = ["MboxPlugin", "client_flags", "split_mbox", "CLIENT_FIELDS"]
+__all__ = ["MboxPlugin", "client_flags", "from_line_date", "split_mbox", "CLIENT_FIELDS"]
 
 _BOM = b"\xef\xbb\xbf"
 _SEPARATOR = rb"From(?:[ \t][^\n]*)?\r?$"
@@ -176,6 +177,33 @@ def split_mbox(data: Buffer) -> Iterator[tuple[int, bytes, bytes, bool]]:
         start = nxt
 
 
+_ENVELOPE_DATE = re.compile(
+    rb"(?:[A-Z][a-z]{2},? +)?([A-Z][a-z]{2}) +(\d{1,2}) +(\d{1,2}):(\d{2})(?::(\d{2}))?"
+    rb"(?: +([+-]\d{4}|[A-Z]{1,5}))? +(\d{4})(?: +([+-]\d{4}))?"
+)
+_MONTHS = {m: n for n, m in enumerate(
+    (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"), 1)}
+_UTC_NAMES = {b"UTC", b"GMT", b"UT", b"Z"}
+
+
+def from_line_date(line: bytes) -> datetime | None:
+    """When the store wrote the message, from its ``From `` line (``From sender Mon Jun 18
+    19:00:00 2012``): aware where the line names a zone, else naive, the writer's wall clock."""
+    m = _ENVELOPE_DATE.search(line, 5)
+    if m is None or m.group(1) not in _MONTHS:
+        return None
+    month, day, hour, minute = _MONTHS[m.group(1)], int(m.group(2)), int(m.group(3)), int(m.group(4))
+    zone = m.group(6) or m.group(8)
+    try:
+        when = datetime(int(m.group(7)), month, day, hour, minute, int(m.group(5) or 0))
+    except ValueError:
+        return None
+    if zone and zone[:1] in b"+-":
+        minutes = int(zone[1:3]) * 60 + int(zone[3:5])
+        return when.replace(tzinfo=timezone(timedelta(minutes=minutes if zone[:1] == b"+" else -minutes)))
+    return when.replace(tzinfo=timezone.utc) if zone in _UTC_NAMES else when
+
+
 def client_flags(fields: Iterable[tuple[str, bytes]]) -> tuple[frozenset[Flag], bool, tuple[str, ...]]:
     """Flags, 'partial' and keywords from the state fields mail clients add to mbox files."""
     flags: set[Flag] = set()
@@ -266,7 +294,7 @@ class MboxPlugin:
     def _read(self, location: str, data: Buffer, folder: str, context: ReadContext) -> Iterator[Finding]:
         done = 0
         try:
-            for offset, _sep, raw, cut_off in split_mbox(data):
+            for offset, sep, raw, cut_off in split_mbox(data):
                 context.advance(offset - done)
                 done = offset
                 fields = header_fields(raw)
@@ -282,6 +310,7 @@ class MboxPlugin:
                 yield Copy(
                     raw=raw, folder=folder, source=location, position=str(offset),
                     flags=flags, partial=partial or cut_off, keywords=keywords,
+                    internal_date=from_line_date(sep),
                 )  # fmt: skip
             context.advance(len(data) - done)
         except ValueError as e:

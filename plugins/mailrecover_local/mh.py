@@ -90,7 +90,7 @@ class MHPlugin:
             if number not in unseen:
                 flags.add(Flag.SEEN)
             yield Copy(raw=raw, folder=context.folder, source=file, position="",
-                       flags=frozenset(flags), internal_date=mtime)  # fmt: skip
+                       flags=frozenset(flags), file_time=mtime)  # fmt: skip
         try:
             names = sorted_names(location)
         except OSError as e:

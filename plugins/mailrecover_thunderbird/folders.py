@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from mailrecover_local.maildir import MaildirPlugin
-from mailrecover_local.mbox import client_flags, split_mbox
+from mailrecover_local.mbox import client_flags, from_line_date, split_mbox
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.places import file_name_text
@@ -87,7 +87,7 @@ def read_mbox_folder(
     try:
         with mapped(path) as data:
             done = 0
-            for offset, _sep, raw, cut_off in split_mbox(data):
+            for offset, sep, raw, cut_off in split_mbox(data):
                 context.advance(offset - done)
                 done = offset
                 raw, flags, partial, keywords = _client_state(raw)
@@ -97,6 +97,7 @@ def read_mbox_folder(
                 yield Copy(
                     raw=raw, folder=folder, source=path, position=str(offset), flags=flags,
                     partial=partial or cut_off, keywords=keywords, account_hints=hints,
+                    internal_date=from_line_date(sep),  # when Thunderbird filed it
                 )  # fmt: skip
             context.advance(len(data) - done)
     except ValueError as e:

@@ -143,7 +143,7 @@ class WindowsMailPlugin:
         self, path: str, folder: str, hints: tuple[str, ...], context: ReadContext
     ) -> Iterator[Finding]:
         try:
-            raw, received = read_message_file(path)
+            raw, saved = read_message_file(path)
         except OSError as e:
             yield Problem(ProblemKind.UNREADABLE, path, "", f"cannot read: {e.strerror or e}")
             return
@@ -152,4 +152,4 @@ class WindowsMailPlugin:
             yield Problem(ProblemKind.NOT_MAIL, path, "", "no message header found")
             return
         yield Copy(raw=raw, folder=folder, source=path, position="", account_hints=hints,
-                   internal_date=received)  # fmt: skip
+                   file_time=saved)  # fmt: skip
