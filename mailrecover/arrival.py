@@ -16,7 +16,8 @@ The order, best first (DESIGN "Times"):
 A time is no evidence at all when it is impossible: before ``EARLIEST`` (epoch-0 and
 "1965" placeholders that stores write for "unknown") or more than ``AHEAD`` after the
 moment it was read.  A store record without a zone (an mbox ``From `` line) is wall-clock
-time of the machine that wrote it, read in this machine's local zone.
+time of the machine that wrote it: plugins hand it over through ``wall_clock``, which reads
+it in this machine's local zone (the rescue machine usually stands where the mail was read).
 
 Plugins only say what they found (``Copy.internal_date`` for a store record,
 ``Copy.file_time`` for a file's mtime); this module alone decides which one counts.
@@ -28,7 +29,7 @@ import enum
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["AGREES", "AHEAD", "EARLIEST", "TimeSource", "arrival", "best_arrival"]
+__all__ = ["AGREES", "AHEAD", "EARLIEST", "TimeSource", "arrival", "best_arrival", "wall_clock"]
 
 
 class TimeSource(enum.StrEnum):
@@ -56,6 +57,15 @@ AHEAD = timedelta(days=1)
 #: Better evidence ranks higher (``best_arrival`` compares copies of one message by it).
 _RANK = {TimeSource.STORE: 6, TimeSource.MTIME: 5, TimeSource.LEGACY: 4, TimeSource.RECEIVED: 3,
          TimeSource.DATE: 2, TimeSource.NONE: 0}  # fmt: skip
+
+
+def wall_clock(when: datetime) -> datetime | None:
+    """A time a store wrote without a zone, as an aware time: read in this machine's zone.
+    None for a time the platform cannot place (years beyond its clock)."""
+    try:
+        return _aware(when)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _aware(when: datetime) -> datetime:

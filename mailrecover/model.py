@@ -77,7 +77,7 @@ class Copy:
     position: str  # where inside the source: an offset, a file name, a UID
     flags: frozenset[Flag] = frozenset()
     # When the mail arrived, by the store's own record (Maildir name stamp, client database,
-    # INTERNALDATE, an mbox From line): aware, or naive for wall-clock time without a zone.
+    # INTERNALDATE, an mbox From line): aware (a zoneless one through arrival.wall_clock).
     internal_date: datetime | None = None
     # The modification time of a file holding only this copy: evidence of arrival only where
     # it agrees with the mail's own dates, since copies and clones reset it (see arrival.py).

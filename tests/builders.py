@@ -365,9 +365,9 @@ def build_contaminated(root: Path) -> Contaminated:
         base = md if folder == "INBOX" else md / folder
         for sub in ("cur", "new", "tmp"):
             (base / sub).mkdir(parents=True, exist_ok=True)
-        path = base / "cur" / f"{1340150000 + i}.M{i}P7.mx:2,S"
-        path.write_bytes(raw)
         day = int(raw.split(b"Body of marker-")[0].rsplit(b"Date: ", 1)[1][:2])
-        stamp = datetime(2012, 6, day, 8, tzinfo=timezone.utc).timestamp()
+        stamp = int(datetime(2012, 6, day, 8, tzinfo=timezone.utc).timestamp())
+        path = base / "cur" / f"{stamp}.M{i}P7.mx:2,S"  # named and timed as a delivery agent does
+        path.write_bytes(raw)
         os.utime(path, (stamp, stamp))  # delivered on the day its Date says
     return Contaminated(md, own, foreign, shared)

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 
+from mailrecover.arrival import wall_clock
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 from mailrecover.readonly import Behind, Buffer, mapped, read_head
@@ -188,7 +189,7 @@ _UTC_NAMES = {b"UTC", b"GMT", b"UT", b"Z"}
 
 def from_line_date(line: bytes) -> datetime | None:
     """When the store wrote the message, from its ``From `` line (``From sender Mon Jun 18
-    19:00:00 2012``): aware where the line names a zone, else naive, the writer's wall clock."""
+    19:00:00 2012``), in the zone the line names, else as the writer's wall clock."""
     m = _ENVELOPE_DATE.search(line, 5)
     if m is None or m.group(1) not in _MONTHS:
         return None
@@ -201,7 +202,7 @@ def from_line_date(line: bytes) -> datetime | None:
     if zone and zone[:1] in b"+-":
         minutes = int(zone[1:3]) * 60 + int(zone[3:5])
         return when.replace(tzinfo=timezone(timedelta(minutes=minutes if zone[:1] == b"+" else -minutes)))
-    return when.replace(tzinfo=timezone.utc) if zone in _UTC_NAMES else when
+    return when.replace(tzinfo=timezone.utc) if zone in _UTC_NAMES else wall_clock(when)
 
 
 def client_flags(fields: Iterable[tuple[str, bytes]]) -> tuple[frozenset[Flag], bool, tuple[str, ...]]:
