@@ -165,6 +165,7 @@ class SourcePluginContract:
             assert isinstance(f.position, str)
             assert f.raw and f.folder == normalize_folder(f.folder)
             assert f.internal_date is None or f.internal_date.tzinfo is not None
+            assert f.file_time is None or f.file_time.tzinfo is not None
 
 
 def _mapped_resident(under: str) -> int:
