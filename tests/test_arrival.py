@@ -34,6 +34,17 @@ def test_the_stores_own_record_wins_over_everything():
     assert arrival(ARRIVED, NOW, RECEIVED, DATE, NOW) == (ARRIVED, TimeSource.STORE)
 
 
+def test_a_store_record_long_after_the_last_hop_is_a_later_save_not_the_arrival():
+    migrated = datetime(2019, 3, 1, tzinfo=UTC)  # Dovecot names files by their save time
+    assert arrival(migrated, None, RECEIVED, DATE, NOW) == (RECEIVED, TimeSource.RECEIVED)
+    kept = RECEIVED + timedelta(seconds=3)  # ... and keeps the old date as the file time
+    assert arrival(migrated, kept, RECEIVED, DATE, NOW) == (kept, TimeSource.MTIME)
+    late = RECEIVED + AGREES  # a POP download the next day is still the arrival
+    assert arrival(late, None, RECEIVED, DATE, NOW) == (late, TimeSource.STORE)
+    sent = datetime(2019, 3, 1, tzinfo=UTC)  # without Received, nothing outweighs the store
+    assert arrival(sent, None, None, DATE, NOW) == (sent, TimeSource.STORE)
+
+
 def test_received_wins_over_date_when_there_is_no_store_record():
     assert arrival(None, None, RECEIVED, DATE, NOW) == (RECEIVED, TimeSource.RECEIVED)
     assert arrival(None, None, None, DATE, NOW) == (DATE, TimeSource.DATE)
