@@ -4,9 +4,9 @@ The order, best first (DESIGN "Times"):
 
 1. ``store``: the store's own record of the arrival, as the plugin read it from the store
    (a Maildir file-name stamp, a client database, an emlx plist, PST delivery time, IMAP
-   INTERNALDATE, an mbox ``From `` line); it survives any copy of the store.  Unless the
-   last hop's ``Received:`` date lies more than ``AGREES`` from it: the server delivered the
-   mail then, so the store wrote it down later, as a migration, a POP download after a
+   INTERNALDATE, an mbox ``From `` line); it survives any copy of the store.  Unless it
+   lies more than ``AGREES`` after the last hop's ``Received:`` date: the server delivered
+   the mail then, so the store wrote it down later, as a migration, a POP download after a
    holiday or a re-filing does (Dovecot names a Maildir file by the time it saves it, even
    for mail an IMAP migration appends with its old date);
 2. ``mtime``: the file's modification time, only where it agrees (``AGREES``) with the last
@@ -98,7 +98,7 @@ def arrival(
     last hop's Received date and the Date header (any may be None); ``now`` is when it was read."""
     now = now or datetime.now(timezone.utc)
     found, received, date = _plausible(store, now), _plausible(received, now), _plausible(date, now)
-    if found is not None and (received is None or abs(found - received) <= AGREES):
+    if found is not None and (received is None or found - received <= AGREES):
         return found, TimeSource.STORE
     mtime = _plausible(file_time, now)
     witness = received or date

@@ -389,7 +389,8 @@ def _m006_arrival_times(db: sqlite3.Connection) -> None:
         UPDATE copies SET arrival = coalesce(internal_date, date),
             arrival_source = CASE WHEN internal_date IS NOT NULL THEN 'legacy'
                                   WHEN date IS NOT NULL THEN 'date' ELSE 'none' END;
-        UPDATE accounts SET merged = NULL
+        UPDATE accounts SET merged = NULL;
+        CREATE INDEX messages_by_date_source ON messages (account, date_source)
         """,
     )
 
@@ -421,6 +422,7 @@ _COPY_LOOKUPS = {
 _MESSAGE_LOOKUPS = {
     "messages_by_status": "messages (account, status)",
     "messages_by_folder": "messages (account, folder, status, flags)",
+    "messages_by_date_source": "messages (account, date_source)",  # the report's count by source
 }
 _JOURNAL_LOOKUPS = {"journal_by_key": "journal (key, state, target)"}
 _LOOKUP_INDEXES = _COPY_LOOKUPS | _MESSAGE_LOOKUPS | _JOURNAL_LOOKUPS

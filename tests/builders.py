@@ -366,7 +366,8 @@ def build_contaminated(root: Path) -> Contaminated:
         for sub in ("cur", "new", "tmp"):
             (base / sub).mkdir(parents=True, exist_ok=True)
         day = int(raw.split(b"Body of marker-")[0].rsplit(b"Date: ", 1)[1][:2])
-        stamp = int(datetime(2012, 6, day, 8, tzinfo=timezone.utc).timestamp())
+        raw = raw.replace(when.encode(), f"{day:02d} Jun 2012 08:00:30 +0000".encode())  # relayed that day
+        stamp = int(datetime(2012, 6, day, 8, 1, tzinfo=timezone.utc).timestamp())
         path = base / "cur" / f"{stamp}.M{i}P7.mx:2,S"  # named and timed as a delivery agent does
         path.write_bytes(raw)
         os.utime(path, (stamp, stamp))  # delivered on the day its Date says

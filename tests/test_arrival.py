@@ -43,6 +43,8 @@ def test_a_store_record_long_after_the_last_hop_is_a_later_save_not_the_arrival(
     assert arrival(late, None, RECEIVED, DATE, NOW) == (late, TimeSource.STORE)
     sent = datetime(2019, 3, 1, tzinfo=UTC)  # without Received, nothing outweighs the store
     assert arrival(sent, None, None, DATE, NOW) == (sent, TimeSource.STORE)
+    skewed = RECEIVED - 2 * AGREES  # before the last hop: a clock's error, not a later save
+    assert arrival(skewed, None, RECEIVED, DATE, NOW) == (skewed, TimeSource.STORE)
 
 
 def test_received_wins_over_date_when_there_is_no_store_record():
@@ -266,7 +268,7 @@ def _make_old(ws_dir: Path, file_time: str) -> None:
     """Turn a workspace back into what mailrecover made before 006: no arrival columns, and
     the Maildir plugin's file time stored as the copy's internal date."""
     db = sqlite3.connect(ws_dir / "workspace.db", isolation_level=None)
-    for statement in ("ALTER TABLE copies DROP COLUMN arrival", "ALTER TABLE copies DROP COLUMN arrival_source",
+    for statement in ("DROP INDEX messages_by_date_source", "ALTER TABLE copies DROP COLUMN arrival", "ALTER TABLE copies DROP COLUMN arrival_source",
                       "ALTER TABLE messages DROP COLUMN date_source",
                       "DELETE FROM migrations WHERE name = '006_arrival_times'"):  # fmt: skip
         db.execute(statement)
