@@ -15,7 +15,7 @@ The order, best first (DESIGN "Times"):
    and many backup restores reset it to "now": only agreement tells the two apart;
 3. ``received``: the last hop's ``Received:`` date, stamped by the server that delivered it;
 4. ``date``: the ``Date:`` header, the sender's clock;
-5. ``none``: nothing usable; the restore then stamps the time of the restore.
+5. ``none``: nothing usable; the restore then stamps the time the copy was gathered.
 
 A time is no evidence at all when it is impossible: before ``EARLIEST`` (epoch-0 and
 "1965" placeholders that stores write for "unknown") or more than ``AHEAD`` after the

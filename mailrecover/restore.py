@@ -93,7 +93,10 @@ def outgoing(ws: Workspace, account: str, include_quarantined: bool = False) -> 
     """
     statuses = ("ok", "quarantined") if include_quarantined else ("ok",)  # never 'unchecked'
     rows = ws.db.execute(  # where each one's bytes are is looked up here, not once per message
-        "SELECT m.key, m.folder, m.flags, m.date, m.message_id, c.blob, b.pack, b.offset, b.length "
+        # a message without any usable date takes the time it was gathered: the same on every
+        # run, so a rerun names its Maildir file as the first run did
+        "SELECT m.key, m.folder, m.flags, coalesce(m.date, c.gathered), m.message_id, c.blob, b.pack, "
+        "b.offset, b.length "
         "FROM messages m JOIN copies c ON c.id = m.canonical LEFT JOIN blobs b ON b.digest = c.blob "
         f"WHERE m.account = ? AND m.status IN ({','.join('?' * len(statuses))}) "
         "ORDER BY m.folder, m.date, m.key",

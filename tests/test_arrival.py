@@ -327,3 +327,25 @@ def test_imap_restore_uploads_each_message_with_its_arrival_as_internaldate(imap
     on_server = sorted(date for folder in imap_account.messages().values() for _raw, _flags, date in folder)
     assert len(on_server) == 11 and on_server == expected  # the same instants, second for second
     assert all(_in_2012(d) for d in on_server)
+
+
+def test_a_message_without_any_date_is_restored_with_the_time_it_was_gathered_on_every_run(tmp_path):
+    mh = tmp_path / "Mail" / "inbox"
+    mh.mkdir(parents=True)
+    (mh / "1").write_bytes(b"From: jiro@example.net\nSubject: undated\nMessage-ID: <u@example.net>\n\nbody\n")
+    (mh / ".mh_sequences").write_bytes(b"")
+    _stale(mh / "1")  # nothing for the file time to agree with: no evidence
+    ws = tmp_path / "ws"
+    assert main(["--workspace", str(ws), "gather", "--account", ACCOUNT, str(mh)]) == 0
+    with Workspace(ws) as w:
+        assert w.db.execute("SELECT arrival_source FROM copies").fetchall() == [("none",)]
+        gathered = "2020-01-01T00:00:00+00:00"  # gathered long before the restore, whenever it runs
+        w.db.execute("UPDATE copies SET gathered = ?", (gathered,))
+    names = []
+    for run in ("a", "b"):
+        target = tmp_path / run
+        assert main(["--workspace", str(ws), "restore", "--account", ACCOUNT, "--to", f"maildir:{target}"]) == 0
+        (path,) = (target / "cur").iterdir()
+        names.append(path.name)
+        assert int(path.stat().st_mtime) == int(datetime.fromisoformat(gathered).timestamp())
+    assert names[0] == names[1]
