@@ -34,7 +34,7 @@ def test_identical_bytes_are_kept_once(tmp_path):
 
 def test_migrations_run_once_and_newer_workspaces_are_refused(tmp_path):
     with Workspace(tmp_path / "ws") as ws:
-        names = [r[0] for r in ws.db.execute("SELECT name FROM migrations")]
+        names = [r[0] for r in ws.db.execute("SELECT name FROM migrations ORDER BY rowid")]  # as they ran
         assert names == [n for n, _ in MIGRATIONS]
         ws.db.execute("INSERT INTO migrations VALUES ('999_future', 'x')")
     with pytest.raises(WorkspaceError, match="newer"):
