@@ -467,8 +467,8 @@ def _store(
     for key, group in groups:
         best = max(group, key=_Copy.rank)
         cur = db.execute(
-            "INSERT INTO messages (account, key, canonical, folder, flags, date, date_source, "
-            "message_id, copies, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'unchecked')",  # until ownership.check_account
+            "INSERT INTO messages (account, key, canonical, folder, flags, date, date_source, message_id, "
+            "copies, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'unchecked')",  # until ownership.check_account
             (account, key, best.id, _folder(group, best), ",".join(_flags(group)), *_arrival(group),
              best.message_id or next((c.message_id for c in group if c.message_id), None),
              len(group)),

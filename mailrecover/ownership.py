@@ -282,7 +282,8 @@ def quarantine_details(ws: Workspace, account: str) -> list[dict[str, Any]]:
               "from": sender or "", "date": date or "", "date_source": date_source, "folder": folder,
               "reason": reason, "evidence": []}
         for mid, key, message_id, subject, sender, date, date_source, folder, reason in ws.db.execute(
-            "SELECT m.id, m.key, m.message_id, c.subject, c.from_addr, m.date, m.date_source, m.folder, m.reason "
+            "SELECT m.id, m.key, m.message_id, c.subject, c.from_addr, m.date, m.date_source, m.folder, "
+            "m.reason "
             "FROM messages m JOIN copies c ON c.id = m.canonical "
             "WHERE m.account = ? AND m.status = 'quarantined' ORDER BY m.date, m.id",
             (account,),

@@ -52,7 +52,7 @@ def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
     ]
     sources = _sources(db, account)
     date_sources = dict(db.execute(  # which evidence each message's date came from (arrival.py)
-        "SELECT date_source, count(*) FROM messages WHERE account = ? GROUP BY date_source ORDER BY date_source",
+        "SELECT date_source, count(*) FROM messages WHERE account = ? GROUP BY date_source ORDER BY 1",
         (account,),
     ).fetchall())
     restores: dict[str, int] = {}

@@ -295,7 +295,8 @@ def _messages(ws: Workspace, account: str) -> tuple[str, str]:
     rows: list[tuple[str, ...]] = []
     dups: list[tuple[str, ...]] = []
     for mid, day, source, folder, sender, subject, copies, status in ws.db.execute(
-        "SELECT m.id, m.date, m.date_source, m.folder, c.from_addr, c.subject, m.copies, m.status FROM messages m "
+        "SELECT m.id, m.date, m.date_source, m.folder, c.from_addr, c.subject, m.copies, m.status "
+        "FROM messages m "
         "JOIN copies c ON c.id = m.canonical WHERE m.account = ? ORDER BY m.date, m.id",
         (account,),
     ):

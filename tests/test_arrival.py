@@ -64,7 +64,8 @@ def test_a_file_time_counts_only_where_it_agrees_with_the_mails_own_dates():
     # the tolerance, both ways: the last hop's Received is the witness when there is one
     assert arrival(None, RECEIVED + AGREES, RECEIVED, DATE, NOW)[1] is TimeSource.MTIME
     assert arrival(None, RECEIVED - AGREES, RECEIVED, DATE, NOW)[1] is TimeSource.MTIME
-    assert arrival(None, RECEIVED + AGREES + timedelta(seconds=1), RECEIVED, DATE, NOW)[1] is TimeSource.RECEIVED
+    beyond = RECEIVED + AGREES + timedelta(seconds=1)
+    assert arrival(None, beyond, RECEIVED, DATE, NOW)[1] is TimeSource.RECEIVED
 
 
 def test_impossible_times_are_no_evidence():
@@ -91,7 +92,8 @@ def test_a_message_takes_the_best_evidence_of_any_copy_and_the_earliest_among_eq
 MAIL = (b"Received: from mx.example.net by mail.example.co.jp; Mon, 18 Jun 2012 10:30:00 +0000\n"
         b"From: jiro@example.net\nTo: taro@example.co.jp\nSubject: %s\nMessage-ID: <%s@example.net>\n"
         b"Date: Mon, 18 Jun 2012 10:01:00 +0000\n\nbody\n")  # fmt: skip
-NO_RECEIVED = b"From: taro@example.co.jp\nSubject: %s\nMessage-ID: <%s@example.net>\nDate: Mon, 18 Jun 2012 10:01:00 +0000\n\nbody\n"
+NO_RECEIVED = (b"From: taro@example.co.jp\nSubject: %s\nMessage-ID: <%s@example.net>\n"
+               b"Date: Mon, 18 Jun 2012 10:01:00 +0000\n\nbody\n")  # fmt: skip
 
 
 def _copies(ws: Workspace) -> dict[str, tuple[str, str]]:
@@ -153,8 +155,8 @@ def test_mbox_and_thunderbird_from_lines_are_the_stores_record(tmp_path):
     (folders / "Inbox.msf").write_bytes(b"")
     _stale(folders / "Inbox")
     archive = tmp_path / "Archive.mbox"
-    archive.write_bytes(b"From jiro@example.net Mon Jun 18 10:00:08 2012 +0000\n" + MAIL % (b"mb", b"mb") + b"\n"
-                        b"From - Mon Jan  1 00:00:00 1965\n" + MAIL % (b"placeholder", b"ph"))  # fmt: skip
+    archive.write_bytes(b"From jiro@example.net Mon Jun 18 10:00:08 2012 +0000\n" + MAIL % (b"mb", b"mb")
+                        + b"\nFrom - Mon Jan  1 00:00:00 1965\n" + MAIL % (b"placeholder", b"ph"))  # fmt: skip
     with Workspace(tmp_path / "ws") as ws:
         gather(ws, [str(folders), str(archive)], account=ACCOUNT, jobs=1)
         assert ws.db.execute("SELECT DISTINCT l.plugin FROM copies c JOIN locations l ON l.id = c.location_id "
@@ -226,7 +228,8 @@ def test_the_readme_example_restores_all_eleven_messages_with_their_2012_dates(t
         for msg in mailbox.mbox(path, create=False):
             from_lines.append(msg.get_from())
     assert len(from_lines) == 11
-    assert all(re.fullmatch(r"mailrecover \w{3} (Jun|Jul) [ \d]\d [\d:]{8} 2012", f) for f in from_lines), from_lines
+    in_2012 = re.compile(r"mailrecover \w{3} (Jun|Jul) [ \d]\d [\d:]{8} 2012")
+    assert all(in_2012.fullmatch(f) for f in from_lines), from_lines
 
     capsys.readouterr()
     assert main(["--workspace", str(ws), "--json", "report", "--account", ACCOUNT]) == 0
@@ -256,8 +259,9 @@ def test_a_rerun_of_the_example_after_regathering_moves_nothing(tmp_path):
     maildir = tmp_path / "Maildir"
     assert main(["--workspace", str(ws), "restore", "--account", ACCOUNT, "--to", f"maildir:{maildir}"]) == 0
     first = sorted(p.name for p in maildir.rglob("*") if p.is_file())
-    _stale(root / "taro" / "backup" / "Maildir" / "cur" / "1340013601.M1P1.old:2,S")
-    assert main(["--workspace", str(ws), "gather", "--account", ACCOUNT, str(root / "taro" / "backup" / "Maildir")]) == 0
+    backup = root / "taro" / "backup" / "Maildir"
+    _stale(backup / "cur" / "1340013601.M1P1.old:2,S")
+    assert main(["--workspace", str(ws), "gather", "--account", ACCOUNT, str(backup)]) == 0
     assert main(["--workspace", str(ws), "restore", "--account", ACCOUNT, "--to", f"maildir:{maildir}"]) == 0
     assert sorted(p.name for p in maildir.rglob("*") if p.is_file()) == first
 
@@ -268,7 +272,8 @@ def _make_old(ws_dir: Path, file_time: str) -> None:
     """Turn a workspace back into what mailrecover made before 006: no arrival columns, and
     the Maildir plugin's file time stored as the copy's internal date."""
     db = sqlite3.connect(ws_dir / "workspace.db", isolation_level=None)
-    for statement in ("DROP INDEX messages_by_date_source", "ALTER TABLE copies DROP COLUMN arrival", "ALTER TABLE copies DROP COLUMN arrival_source",
+    for statement in ("DROP INDEX messages_by_date_source", "ALTER TABLE copies DROP COLUMN arrival",
+                      "ALTER TABLE copies DROP COLUMN arrival_source",
                       "ALTER TABLE messages DROP COLUMN date_source",
                       "DELETE FROM migrations WHERE name = '006_arrival_times'"):  # fmt: skip
         db.execute(statement)
@@ -317,7 +322,8 @@ def test_quarantined_messages_carry_their_date_source(tmp_path, capsys):
     assert [(q["date"], q["date_source"]) for q in quarantine] == [("2012-06-18T10:00:01+00:00", "store")]
 
 
-def test_imap_restore_uploads_each_message_with_its_arrival_as_internaldate(imap_account, tmp_path, monkeypatch):
+def test_imap_restore_uploads_each_message_with_its_arrival_as_internaldate(imap_account, tmp_path,
+                                                                            monkeypatch):  # fmt: skip
     ws = tmp_path / "ws"
     _gather_examples(tmp_path, ws)
     monkeypatch.setenv("MAILRECOVER_PASSWORD", imap_account.password)
