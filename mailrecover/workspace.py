@@ -378,17 +378,16 @@ def _m007_aliases(db: sqlite3.Connection) -> None:
 def _m006_arrival_times(db: sqlite3.Connection) -> None:
     """Each copy's arrival time and the evidence it came from (``arrival.py``), and the one
     each message is restored and reported with.  Copies gathered before could not tell a
-    store's record from a file time: they keep their time, marked ``legacy``, until their
-    location is gathered again; their messages are merged again to carry a source."""
+    store's record from a file time, and some stores' records were not read at all (mbox
+    ``From `` lines): they keep their old time, marked ``legacy``, until their location is
+    gathered again; their messages are merged again to carry a source."""
     _script(
         db,
         """
         ALTER TABLE copies ADD COLUMN arrival TEXT;
         ALTER TABLE copies ADD COLUMN arrival_source TEXT NOT NULL DEFAULT 'none';
         ALTER TABLE messages ADD COLUMN date_source TEXT NOT NULL DEFAULT 'none';
-        UPDATE copies SET arrival = coalesce(internal_date, date),
-            arrival_source = CASE WHEN internal_date IS NOT NULL THEN 'legacy'
-                                  WHEN date IS NOT NULL THEN 'date' ELSE 'none' END;
+        UPDATE copies SET arrival = coalesce(internal_date, date), arrival_source = 'legacy';
         UPDATE accounts SET merged = NULL;
         CREATE INDEX messages_by_date_source ON messages (account, date_source)
         """,
