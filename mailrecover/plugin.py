@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from typing import Protocol, runtime_checkable
 
 from .errors import PluginError, UsageError
@@ -53,6 +54,7 @@ class ReadContext:
     state: MutableMapping[str, str] = field(default_factory=dict)
     password: Callable[[str], str] = _no_password
     advance: Callable[[int], None] = lambda nbytes: None  # progress, in bytes read
+    timezone: tzinfo | None = None  # the server's zone for log times that name none (None: this machine's)
 
 
 @dataclass(frozen=True)

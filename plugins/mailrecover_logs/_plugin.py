@@ -1,16 +1,20 @@
 """What the log plugins share: finding the log files, detecting them, and reading.
 
 Each plugin brings a line test (is this my program's line?) and a parser that turns the
-stream of lines into delivery evidence.  A directory is claimed when it holds a log of
-the plugin's kind; only one log per directory is read (``mail.log`` and its rotations,
-say), because ``mail.info`` or ``syslog`` beside it repeat the same lines.
+stream of lines into delivery evidence.  A directory is read family by family: files
+sharing a base name (``mail.log``, ``mail.log.1``, ``mail.log.2.gz``; ``mainlog-0215``,
+``mainlog-0216``) are one rotation family, read as one stream by the log kind whose lines
+it holds; another host's files (``mx2-mail.log``) are a family of their own.  Syslog's
+other views of the same host (``mail.info``, ``syslog`` beside ``mail.log``) repeat its
+lines: they are named as skipped, not read twice.  Every other file is named too.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import tzinfo
 
 from mailrecover.model import Evidence, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
@@ -20,12 +24,46 @@ from ._stream import LogLine, Stream, first_lines, log_files, rotation_base
 
 __all__ = ["LogPlugin", "Parser", "unbracket"]
 
-#: Base names of logs that hold mail lines, most specific first.
-_PREFERRED = ("mail.log", "maillog", "mainlog", "exim_mainlog", "mail", "mail.info",
-              "syslog", "messages")  # fmt: skip
-_LOGGISH = re.compile(r"(.*log|mail.*|messages)$", re.I)
+#: Syslog files that hold a host's mail lines, most specific first; the others of one host
+#: repeat the first one's lines.
+_PREFERRED = ("mail.log", "maillog", "mail", "mail.info", "syslog", "messages", "mail.warn",
+              "mail.err", "daemon.log")  # fmt: skip
 _SNIFF_LINES = 200
 _SYSTEM_DIRS = ("/var/log", "/var/log/mail", "/var/log/exim4", "/var/log/exim")
+_TAG_SEPARATORS = "-_."
+
+
+def _view(name: str) -> tuple[str, str] | None:
+    """(host tag, syslog file) of a family name: ``("mx2", "mail.log")`` for ``mx2-mail.log``."""
+    if name in _PREFERRED:
+        return "", name
+    for view in sorted(_PREFERRED, key=len, reverse=True):  # "mx2-mail.info" is mail.info's, not mail's
+        if len(name) > len(view) + 1 and name.endswith(view) and name[-len(view) - 1] in _TAG_SEPARATORS:
+            return name[: -len(view) - 1], view
+        if len(name) > len(view) + 1 and name.startswith(view) and name[len(view)] in _TAG_SEPARATORS:
+            return name[len(view) + 1 :], view
+    return None
+
+
+@dataclass
+class _Family:
+    """The files of one rotated log and the log kind that reads it (None: not a mail log)."""
+
+    name: str
+    paths: list[str]
+    kind: LogPlugin | None = None
+    hosts: frozenset[str] = frozenset()
+
+
+def _kinds() -> list[LogPlugin]:
+    """Every kind of log this package reads; a directory holds any mix of them."""
+    from .dovecot import DovecotPlugin  # the kinds import this module: look them up late
+    from .exim import EximPlugin
+    from .postfix import PostfixPlugin
+    from .sendmail import SendmailPlugin
+
+    kinds: list[LogPlugin] = [PostfixPlugin(), EximPlugin(), SendmailPlugin(), DovecotPlugin()]
+    return sorted(kinds, key=lambda k: -k.file_score)  # an MTA's log before Dovecot's lines in it
 
 
 class Parser:
@@ -68,38 +106,74 @@ class LogPlugin:
         lines, starts_as_log = first_lines(path, _SNIFF_LINES)
         return starts_as_log and any(self.owns(line) for line in lines)
 
-    def _log_in(self, directory: str) -> list[str]:
-        """The files of this plugin's log in ``directory`` (one log, all its rotations)."""
+    @staticmethod
+    def _families(directory: str) -> tuple[list[_Family], list[Problem]]:
+        """The rotation families of the files directly in ``directory``, and the files that
+        cannot be opened."""
         try:
             names = sorted(os.listdir(directory))
-        except OSError:
-            return []
+        except OSError as e:
+            return [], [Problem(ProblemKind.UNREADABLE, directory, "", f"cannot list: {e.strerror or e}")]
         groups: dict[str, list[str]] = {}
+        unreadable = []
         for name in names:
             path = os.path.join(directory, name)
             if name.startswith(".") or not os.path.isfile(path):
                 continue
-            groups.setdefault(rotation_base(name), []).append(path)
-        order = sorted(groups, key=lambda b: (_PREFERRED.index(b) if b in _PREFERRED else 99, b))
-        for base in order:
-            if not _LOGGISH.match(base):
+            if not os.access(path, os.R_OK):
+                unreadable.append(Problem(ProblemKind.UNREADABLE, path, "", "cannot read: permission denied"))
                 continue
-            paths = groups[base]
-            newest = sorted(paths, key=lambda p: (os.path.basename(p) != base, p))
-            if any(self._mine(p) for p in newest[:2]):
-                return paths
-        return []
+            groups.setdefault(rotation_base(name), []).append(path)
+        return [_Family(base, paths) for base, paths in sorted(groups.items())], unreadable
+
+    def _sort_out(self, families: list[_Family], kinds: list[LogPlugin]) -> Iterator[Problem]:
+        """Give each family the kind that reads it (the first of ``kinds`` whose lines its
+        newest files hold); name the files of families that are no mail log, or that repeat
+        another syslog file of the same host."""
+        for family in families:
+            newest = sorted(family.paths, key=lambda p: (rotation_base(os.path.basename(p)) != os.path.basename(p), p))
+            for path in newest[:2]:
+                lines, starts_as_log = first_lines(path, _SNIFF_LINES)
+                if not starts_as_log:
+                    continue
+                family.kind = next((k for k in kinds if any(k.owns(line) for line in lines)), None)
+                family.hosts = frozenset(line.host for line in lines if line.host)
+                if family.kind is not None:
+                    break
+        chosen: dict[str, _Family] = {}
+        views = [(_PREFERRED.index(v[1]), v[0], f) for f in families if f.kind is not None and (v := _view(f.name))]
+        for _rank, tag, family in sorted(views, key=lambda v: v[:2]):
+            first = chosen.setdefault(tag, family)
+            if first is not family and (not first.hosts or not family.hosts or first.hosts & family.hosts):
+                family.kind = None
+                for path in family.paths:
+                    yield Problem(ProblemKind.SKIPPED, path, "",
+                                  f"repeats the lines of {first.name} (another syslog file of the same host)")  # fmt: skip
+                family.paths = []
+        for family in families:
+            if family.kind is None:
+                for path in family.paths:
+                    yield Problem(ProblemKind.SKIPPED, path, "", "not a mail server log")
+
+    def _log_in(self, directory: str) -> list[str]:
+        """The files of this plugin's kind of log directly in ``directory``."""
+        families, _unreadable = self._families(directory)
+        for _named in self._sort_out(families, [self]):
+            pass  # detection only wants to know which families are this plugin's
+        return [p for f in families if f.kind is self for p in f.paths]
 
     @staticmethod
-    def _holds_mail_stores(directory: str) -> bool:
+    def _is_mail_store(directory: str) -> bool:
+        """A Maildir (or a tree of them) or a mail client's folder tree: mail, not logs."""
+        return any(os.path.isdir(os.path.join(directory, sub)) for sub in ("cur", "new")) or directory.endswith(".sbd")
+
+    @classmethod
+    def _holds_mail_stores(cls, directory: str) -> bool:
         try:
             entries = list(os.scandir(directory))
         except OSError:
             return False
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False) and os.path.isdir(os.path.join(entry.path, "cur")):
-                return True
-        return False
+        return any(e.is_dir(follow_symlinks=False) and cls._is_mail_store(e.path) for e in entries)
 
     # -- the plugin protocol ----------------------------------------------------------------
     def detect(self, location: str) -> int:
@@ -120,24 +194,49 @@ class LogPlugin:
                 yield Store(self.name, directory, sum(os.path.getsize(p) for p in paths))
 
     def read(self, location: str, context: ReadContext) -> Iterator[Finding]:
-        if os.path.isdir(location):
-            paths = self._log_in(location)
-            if not paths:
-                yield Problem(ProblemKind.NOT_MAIL, location, "", f"no {self.name} log found here")
+        if os.path.isfile(location):
+            if not os.access(location, os.R_OK):
+                yield Problem(ProblemKind.UNREADABLE, location, "", "cannot read: permission denied")
                 return
-        elif os.path.isfile(location):
-            paths = [location]
-        else:
+            yield from self._read_family(self, [location], context)
+            return
+        if not os.path.isdir(location):
             yield Problem(ProblemKind.UNREADABLE, location, "", "no such file or directory")
             return
-        for path in paths:
-            if not os.access(path, os.R_OK):
-                yield Problem(ProblemKind.UNREADABLE, path, "", "cannot read: permission denied")
-        stream = Stream(log_files([p for p in paths if os.access(p, os.R_OK)]), context.advance, self.markers)
-        parser = self.parser()
+        kinds = [self, *(k for k in _kinds() if k.name != self.name)]
+        found = False
+        unlisted: list[OSError] = []
+        for directory, subdirs, _files in os.walk(location, onerror=unlisted.append, followlinks=False):
+            for error in unlisted:
+                yield Problem(ProblemKind.UNREADABLE, str(error.filename), "", f"cannot list: {error.strerror or error}")
+            unlisted.clear()
+            subdirs.sort()
+            for name in list(subdirs):
+                if self._is_mail_store(os.path.join(directory, name)):
+                    subdirs.remove(name)
+                    yield Problem(ProblemKind.SKIPPED, os.path.join(directory, name), "",
+                                  "a mailbox beside the logs: gather it as a location of its own")  # fmt: skip
+            families, problems = self._families(directory)
+            yield from problems
+            yield from self._sort_out(families, kinds)
+            for family in families:
+                if family.kind is not None:
+                    found = True
+                    yield from self._read_family(family.kind, family.paths, context)
+        for error in unlisted:
+            yield Problem(ProblemKind.UNREADABLE, str(error.filename), "", f"cannot list: {error.strerror or error}")
+        if not found:
+            yield Problem(ProblemKind.NOT_MAIL, location, "", f"no {self.name} log found here")
+
+    @staticmethod
+    def _read_family(kind: LogPlugin, paths: list[str], context: ReadContext) -> Iterator[Finding]:
+        """One rotation family as one stream, oldest first, by the parser of its ``kind``."""
+        zone: tzinfo | None = context.timezone
+        stream = Stream(log_files(paths, zone), context.advance, kind.markers, zone)
+        parser = kind.parser()
         for line in stream:
-            if self.owns(line):
+            if kind.owns(line):
                 yield from parser.feed(line)
         yield from parser.close()
-        for source, position, reason, kind in stream.problems:
-            yield Problem(kind, source, position, reason)
+        for source, position, reason, problem_kind in stream.problems:
+            yield Problem(problem_kind, source, position, reason)

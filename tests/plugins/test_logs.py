@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import os
@@ -446,3 +447,66 @@ def test_hostile_lines_cost_nothing_but_problems(tmp_path: Path) -> None:
                     assert all(isinstance(v, str) for v in finding.fields.values())
 
     check()
+
+
+def _second_host(mails: list[Mail]) -> list[Mail]:
+    """The same traffic as another host logs it: its own Message-IDs."""
+    return [dataclasses.replace(m, message_id="mx2." + m.message_id) for m in mails]
+
+
+def _named_or_read(directory: Path, got: list[dict[str, str]], problems: list[Problem]) -> set[str]:
+    """Files of ``directory`` that gave evidence or are named by a problem."""
+    return {Path(e["source"]).name for e in got} | {Path(p.source).name for p in problems}
+
+
+_DOVECOT_LOG = (
+    "Jan  5 10:00:00 mail dovecot: lmtp(taro@example.jp)<4711><AbCd12>: msgid=<d1@example.net>: saved mail to INBOX\n"
+    "Jan  5 10:00:04 mail dovecot: imap-login: Login: user=<taro@example.jp>, method=PLAIN\n"
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("mta", sorted(PLUGINS))
+def test_every_rotation_family_of_a_directory_is_read(tmp_path: Path, mta: str) -> None:
+    base = {"postfix": "mail.log", "exim": "mainlog", "sendmail": "maillog"}[mta]
+    one = write_log(tmp_path, mta, base=base)
+    two = write_log(tmp_path, mta, _second_host(scenario()), base=f"mx2-{base}", seed=9)
+    (tmp_path / "dovecot.log").write_text(_DOVECOT_LOG)
+    (tmp_path / "README").write_text("copied from the old server on Friday\n")
+    before = _snapshot(tmp_path)
+    got, problems = _read(PLUGINS[mta](), tmp_path)
+    deliveries = [e for e in got if e["relay"] != "dovecot-lmtp"]
+    assert sorted(deliveries, key=_key) == sorted(one.expected + two.expected, key=_key)
+    # Dovecot's own log in the same directory is a family of its own, read with its parser
+    assert [(e["message_id"], e["recipient"]) for e in got if e["relay"] == "dovecot-lmtp"] == [
+        ("d1@example.net", "taro@example.jp")
+    ]
+    readme = [p for p in problems if Path(p.source).name == "README"]
+    assert [(p.kind, p.reason) for p in readme] == [(ProblemKind.SKIPPED, "not a mail server log")]
+    assert _named_or_read(tmp_path, got, problems) == {p.name for p in tmp_path.iterdir()}
+    assert _snapshot(tmp_path) == before
+
+
+def test_exims_dated_mainlogs_are_one_family(tmp_path: Path) -> None:
+    written = write_log(tmp_path, "exim", base="mainlog", gzip_older_than=9)
+    for path, suffix in zip(written.files, ("1230", "1231", "0101"), strict=True):
+        path.rename(tmp_path / f"mainlog-{suffix}")
+    got, problems = _read(EximPlugin(), tmp_path)
+    strip = lambda e: {k: v for k, v in e.items() if k != "source"}  # noqa: E731
+    assert sorted(map(strip, got), key=_key) == sorted(map(strip, written.expected), key=_key)
+    # the message split over the turn of the year is joined: the files are one stream
+    split = next(e for e in got if e["message_id"] == "m7@example.org")
+    assert (split["sender"], Path(split["source"]).name) == ("carol@example.org", "mainlog-0101")
+    assert {Path(p.source).name for p in problems} == {"mainlog-0101"}  # the garbage lines only
+
+
+def test_a_syslog_file_repeating_the_mail_log_is_named_not_read_twice(tmp_path: Path) -> None:
+    written = write_log(tmp_path, "postfix")
+    (tmp_path / "mail.info").write_bytes(written.files[-1].read_bytes())
+    (tmp_path / "syslog").write_bytes(written.files[-1].read_bytes())
+    got, problems = _read(PostfixPlugin(), tmp_path)
+    assert sorted(got, key=_key) == sorted(written.expected, key=_key)
+    repeats = sorted((Path(p.source).name, p.kind, p.reason) for p in problems if p.kind == ProblemKind.SKIPPED)
+    assert repeats == [
+        ("mail.info", ProblemKind.SKIPPED, "repeats the lines of mail.log (another syslog file of the same host)"),
+        ("syslog", ProblemKind.SKIPPED, "repeats the lines of mail.log (another syslog file of the same host)"),
+    ]
