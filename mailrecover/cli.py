@@ -10,14 +10,18 @@ import argparse
 import io
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
+from datetime import timedelta, timezone, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import __version__
 from .clean import json_safe, terminal_safe
 from .errors import MailRecoverError, OperationError, UsageError
 from .inventory import write_senders_csv
+from .logtimes import correct_log_years
 from .members import (
     ExportFormat,
     export,
@@ -73,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--list", metavar="ADDR", default="", dest="list_address",
                    help="the mailing list these list-manager files belong to")  # fmt: skip
     g.add_argument("--plugin", metavar="NAME", help="read with this plugin instead of detecting")
+    g.add_argument("--log-timezone", metavar="ZONE",
+                   help="the mail server's zone for log times that name none, e.g. Asia/Tokyo or +09:00 "
+                        "(or MAILRECOVER_LOG_TZ; default: this machine's)")  # fmt: skip
     g.add_argument("locations", nargs="+", metavar="LOCATION", help="path or imap[s]:// URL")
 
     r = sub.add_parser("report", help="what was found, merged, held back and restored")
@@ -106,6 +113,21 @@ def _jobs() -> int | None:
     if not text.isdigit() or int(text) < 1:
         raise UsageError(f"MAILRECOVER_JOBS={text!r}: expected a whole number of processes, 1 or more")
     return int(text)
+
+
+def _log_timezone(option: str | None) -> tzinfo | None:
+    """``--log-timezone`` or ``MAILRECOVER_LOG_TZ``: an IANA name or a ``+HH:MM`` offset."""
+    text = (option or os.environ.get("MAILRECOVER_LOG_TZ", "")).strip()
+    if not text or text.lower() == "local":
+        return None
+    offset = re.fullmatch(r"(?:UTC|GMT)?([+-])(\d\d):?(\d\d)", text)
+    if offset:
+        sign = -1 if offset[1] == "-" else 1
+        return timezone(sign * timedelta(hours=int(offset[2]), minutes=int(offset[3])))
+    try:
+        return ZoneInfo(text)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise UsageError(f"log time zone {text!r}: expected a zone name like Asia/Tokyo or an offset like +09:00") from None
 
 
 def _say(lines: str | list[str], *, err: bool = False, end: str = "\n") -> None:
@@ -185,7 +207,7 @@ def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
     result = gather(
         ws, args.locations, account=args.account, list_address=args.list_address,
         plugin=args.plugin, password=password_source(args.password_file), progress=progress, on_problem=on_problem,
-        jobs=_jobs(),
+        jobs=_jobs(), log_timezone=_log_timezone(args.log_timezone),
     )  # fmt: skip
     bar.clear()
     if args.verbose and not args.json:
@@ -214,6 +236,7 @@ def _cmd_report(args: argparse.Namespace, ws: Workspace) -> int:
     if args.senders:
         if not args.account:
             raise UsageError("report --senders needs --account")
+        correct_log_years(ws.db, ws.accounts())
         out = io.StringIO()
         left_out = write_senders_csv(ws.db, args.account, out)
         _say(out.getvalue(), end="")

@@ -16,7 +16,7 @@ import stat
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 from multiprocessing.pool import AsyncResult, Pool
 
 from .arrival import arrival
@@ -312,10 +312,10 @@ def _store_copy(
 def _store_evidence(ws: Workspace, loc: int, account: str, list_address: str, e: Evidence) -> None:
     ws.db.execute(
         "INSERT OR IGNORE INTO evidence (location_id, account, list, kind, source, position, time, "
-        "fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "fields, time_basis, time_group) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (loc, account, list_address, e.kind, storable(e.source), storable(e.position),
          e.time.isoformat() if e.time else None,
-         json.dumps(dict(e.fields), ensure_ascii=False, sort_keys=True)),
+         json.dumps(dict(e.fields), ensure_ascii=False, sort_keys=True), e.time_basis, storable(e.time_group)),
     )  # fmt: skip
 
 
@@ -339,10 +339,12 @@ def gather(
     on_problem: Callable[[Problem], None] = lambda p: None,
     jobs: int | None = None,
     batch: int = 200,
+    log_timezone: tzinfo | None = None,
 ) -> GatherResult:
     """Read every store under ``locations`` into the workspace for ``account``.
 
     ``jobs`` processes fingerprint copies (default: one per core), ``batch`` copies at a time.
+    ``log_timezone`` is the server's zone for log times that carry none (None: this machine's).
     """
     result = GatherResult()
     read_bytes = 0
@@ -405,7 +407,8 @@ def gather(
                         "SELECT 1 FROM copies WHERE account = ? AND location_id = ? LIMIT 1", (account, loc)
                     ).fetchone()
                     context = ReadContext(account=account or None, list_address=list_address or None,
-                                          folder=task.folder, state=state, advance=advance)  # fmt: skip
+                                          folder=task.folder, state=state, advance=advance,
+                                          timezone=log_timezone)  # fmt: skip
                     if password is not None:
                         context.password = password
                     for finding in _read(task, context):

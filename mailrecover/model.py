@@ -98,6 +98,9 @@ class Evidence:
     ``kind`` names the fact (``delivery``, ``subscribe``, ``unsubscribe``, …);
     ``fields`` carries its values as strings, for example for a delivery:
     ``message_id``, ``sender``, ``recipient``, ``orig_to``, ``status``, ``size``, ``relay``.
+    ``time_basis`` says how ``time`` was found where the source left part of it out,
+    ``YEAR/ZONE`` (a log line without year or zone: ``chain/local``); records whose years
+    came from one anchor share a ``time_group``, so that better evidence can move them together.
     """
 
     kind: str
@@ -105,6 +108,8 @@ class Evidence:
     position: str
     time: datetime | None = None
     fields: Mapping[str, str] = field(default_factory=dict)
+    time_basis: str = ""
+    time_group: str = ""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 from .clean import terminal_safe  # (kept in this module's surface: report_html and older callers)
 from .inventory import gap, logs_gathered
+from .logtimes import correct_log_years
 from .ownership import account_aliases, quarantine_details
 from .restore import ensure_merged
 from .workspace import Workspace
@@ -129,6 +130,7 @@ def _sources(db: sqlite3.Connection, account: str) -> dict[str, int]:
 def summary(ws: Workspace, account: str | None = None) -> dict[str, Any]:
     """The whole picture as plain data (what ``report --json`` prints)."""
     ensure_merged(ws, account)
+    correct_log_years(ws.db, ws.accounts())  # messages gathered since the logs may date their lines
     accounts = [account] if account is not None else ws.accounts()
     problems = [
         {"kind": k, "source": s, "position": p, "reason": r, "account": a}

@@ -392,6 +392,13 @@ def _m006_arrival_times(db: sqlite3.Connection) -> None:
         CREATE INDEX messages_by_date_source ON messages (account, date_source)
         """,
     )
+def _m009_log_times(db: sqlite3.Connection) -> None:
+    """How each record's time was found (``YEAR/ZONE``, e.g. ``chain/local`` for a syslog line)
+    and which records share the anchor of their year, so a report can correct them together
+    from the dates of the messages they name."""
+    db.execute("ALTER TABLE evidence ADD COLUMN time_basis TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE evidence ADD COLUMN time_group TEXT NOT NULL DEFAULT ''")
+    db.execute("CREATE INDEX evidence_by_time_group ON evidence (time_group) WHERE time_group != ''")
 
 
 #: Numbered, named schema steps; each runs once, in order, and is recorded.
@@ -404,6 +411,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("005_journal_by_key", _m005_journal_by_key),
     ("007_aliases", _m007_aliases),
     ("006_arrival_times", _m006_arrival_times),
+    ("009_log_times", _m009_log_times),
 ]
 
 

@@ -136,6 +136,8 @@ def delivery(msg: Message, rcpt: Recipient) -> Evidence:
         source=line.source,
         position=str(line.number),
         time=line.time,
+        time_basis=f"{line.basis.year}/{line.basis.zone}",
+        time_group=line.basis.group,
         fields={
             "message_id": msg.message_id,
             "sender": msg.sender,

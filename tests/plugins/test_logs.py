@@ -510,3 +510,82 @@ def test_a_syslog_file_repeating_the_mail_log_is_named_not_read_twice(tmp_path: 
         ("mail.info", ProblemKind.SKIPPED, "repeats the lines of mail.log (another syslog file of the same host)"),
         ("syslog", ProblemKind.SKIPPED, "repeats the lines of mail.log (another syslog file of the same host)"),
     ]
+
+
+def _june_2012(mails: list[Mail]) -> list[Mail]:
+    """The scenario moved to 20-23 June 2012, when the provider's servers were wiped."""
+    shift = datetime(2012, 6, 20) - datetime(2025, 12, 30)
+    return [
+        dataclasses.replace(
+            m, arrived=m.arrived + shift, expired=m.expired + shift if m.expired else None,
+            outcomes=[dataclasses.replace(o, at=o.at + shift) for o in m.outcomes],
+        )
+        for m in mails
+    ]  # fmt: skip
+
+
+def _copied_today(files: list[Path]) -> None:
+    for path in files:
+        os.utime(path)  # as cp without -p, a zip tool or a fresh clone leave them
+
+
+def _evidence(plugin, location: Path, **context) -> list[Evidence]:  # type: ignore[no-untyped-def]
+    return [f for f in plugin.read(str(location), ReadContext(**context)) if isinstance(f, Evidence)]
+
+
+@pytest.mark.parametrize("mta", ["postfix", "sendmail"])
+def test_rotated_2012_logs_copied_today_keep_2012(tmp_path: Path, mta: str) -> None:
+    base = {"postfix": "mail.log", "sendmail": "maillog"}[mta]
+    written = write_log(tmp_path, mta, _june_2012(scenario()), base=base,
+                        cuts=(datetime(2012, 6, 21), datetime(2012, 6, 23)), gzip_older_than=2)  # fmt: skip
+    oldest, middle, live = written.files
+    names = {oldest.name: f"{base}-20120621.gz", middle.name: f"{base}-20120623"}
+    for path in (oldest, middle):
+        path.rename(tmp_path / names[path.name])
+    _copied_today(list(tmp_path.iterdir()))
+    got, _ = _read(PLUGINS[mta](), tmp_path)
+    strip = lambda e: {k: v for k, v in e.items() if k != "source"}  # noqa: E731
+    assert sorted(map(strip, got), key=_key) == sorted(map(strip, written.expected), key=_key)
+    assert {e["time"][:7] for e in got} == {"2012-06"}
+    # how each year was found: the rotation names, and the live file continuing the newest of them
+    bases = {(Path(e.source).name, e.time_basis.split("/")[0]) for e in _evidence(PLUGINS[mta](), tmp_path)}
+    assert bases == {(f"{base}-20120621.gz", "rotation-name"), (f"{base}-20120623", "rotation-name"),
+                     (base, "chain")}  # fmt: skip
+
+
+def test_a_chain_without_names_or_times_crosses_new_year_forward(tmp_path: Path) -> None:
+    """Only the oldest file is dated: the newer ones continue it, into January of the next year."""
+    written = write_log(tmp_path, "postfix", cuts=(datetime(2025, 12, 31),))
+    oldest, live = written.files  # 30 Dec 2025 / 31 Dec 2025 to 2 Jan 2026
+    oldest.rename(tmp_path / "mail.log-20251231")
+    for path in tmp_path.iterdir():
+        os.utime(path, (datetime(2031, 5, 5).timestamp(),) * 2)  # restored from a backup in 2031
+    got, _ = _read(PostfixPlugin(), tmp_path)
+    assert sorted(e["time"] for e in got)[0].startswith("2025-12-30")
+    assert sorted(e["time"] for e in got)[-1].startswith("2026-01-02")
+
+
+def test_the_mtime_counts_only_when_the_last_line_agrees(tmp_path: Path) -> None:
+    written = write_log(tmp_path, "postfix", _june_2012(scenario()), noise=0, garbage=False,
+                        cuts=(), keep_times=True)  # fmt: skip
+    (log,) = written.files
+    assert {e.time.year for e in _evidence(PostfixPlugin(), log)} == {2012}
+    assert {e.time_basis.split("/")[0] for e in _evidence(PostfixPlugin(), log)} == {"mtime"}
+    _copied_today([log])  # now the mtime and the last line disagree: the current year, said so
+    found = _evidence(PostfixPlugin(), log)
+    assert {e.time_basis.split("/")[0] for e in found} == {"current-year"}
+    assert {e.time.year for e in found} == {datetime.now().year - (datetime.now().month < 6)}
+
+
+def test_times_are_read_in_the_servers_zone(tmp_path: Path) -> None:
+    from zoneinfo import ZoneInfo
+
+    write_log(tmp_path, "postfix", _june_2012(scenario()), noise=0, garbage=False, cuts=())
+    tokyo = _evidence(PostfixPlugin(), tmp_path, timezone=ZoneInfo("Asia/Tokyo"))
+    assert {e.time.utcoffset() for e in tokyo} == {timedelta(hours=9)}
+    assert {e.time_basis.split("/")[1] for e in tokyo} == {"given"}
+    first = min(tokyo, key=lambda e: e.time)
+    assert first.time.isoformat() == "2012-06-20T09:00:02+09:00"  # the wall clock as logged
+    local = _evidence(PostfixPlugin(), tmp_path)
+    assert {e.time_basis.split("/")[1] for e in local} == {"local"}  # assumed, and said so
+    assert {e.time.replace(tzinfo=None) for e in local} == {e.time.replace(tzinfo=None) for e in tokyo}

@@ -1,0 +1,71 @@
+"""Server logs of 2012 copied to the rescue machine today still give 2012 in every report."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from mailrecover.cli import main
+from tests.logbuilder import LOCAL, scenario, write_log
+from tests.plugins.test_logs import _june_2012
+
+
+def _logs(directory: Path, names: str) -> None:
+    """The June 2012 Sendmail log, rotated twice, every file's mtime today."""
+    written = write_log(directory, "sendmail", _june_2012(scenario()), base="maillog",
+                        cuts=(datetime(2012, 6, 21), datetime(2012, 6, 23)))  # fmt: skip
+    oldest, middle, _live = written.files  # maillog.2.gz, maillog.1, maillog
+    if names == "dated":
+        oldest.rename(directory / "maillog-20120621.gz")
+        middle.rename(directory / "maillog-20120623")
+    for path in directory.iterdir():
+        os.utime(path)  # copied without keeping times
+
+
+def _message(directory: Path) -> None:
+    """The one message gathered: the first one the log names."""
+    (directory / "hanako.eml").write_bytes(
+        b"From: Hanako <hanako@example.net>\r\nTo: taro@example.jp\r\n"
+        b"Subject: before the wipe\r\nDate: Wed, 20 Jun 2012 18:00:00 +0900\r\n"
+        b"Message-ID: <m1@hanako.example.net>\r\n\r\nStill here.\r\n"
+    )
+
+
+@pytest.mark.parametrize("order", ["logs-first", "mail-first"])
+@pytest.mark.parametrize("names", ["dated", "numbered"])
+def test_2012_logs_copied_today_give_2012_in_every_report(tmp_path: Path, capsys, names: str, order: str) -> None:
+    logs, mail, ws = tmp_path / "log", tmp_path / "mail", str(tmp_path / "ws")
+    logs.mkdir()
+    mail.mkdir()
+    _logs(logs, names)
+    _message(mail)
+    steps = [["gather", str(logs)], ["gather", "--account", LOCAL, str(mail)]]
+    for step in steps if order == "logs-first" else steps[::-1]:
+        assert main(["--workspace", ws, *step]) in (0, 3)  # 3: the builder's garbage lines
+    capsys.readouterr()
+
+    html = tmp_path / "report.html"
+    assert main(["--workspace", ws, "--json", "report", "--account", LOCAL, "--html", str(html)]) == 0
+    a = json.loads(capsys.readouterr().out)["accounts"][LOCAL]
+    assert [d["day"] for d in a["by_day"]] == ["2012-06-20", "2012-06-21", "2012-06-22", "2012-06-23"]
+    assert (a["delivered"], a["recovered_of_delivered"]) == (6, 1)
+    assert sorted(m["date"][:10] for m in a["missing"]) == [
+        "2012-06-20", "2012-06-21", "2012-06-22", "2012-06-22", "2012-06-23"]  # fmt: skip
+    assert {m["date"][:7] for m in a["missing_sent"]} == {"2012-06"}
+
+    assert main(["--workspace", ws, "report", "--account", LOCAL]) == 0
+    text = capsys.readouterr().out
+    assert "lost for good" in text and "2012-06-22" in text and not re.search(r"\b20(1[3-9]|2\d)-\d\d-\d\d", text)
+
+    page = html.read_text(encoding="utf-8")
+    span = re.search(r'aria-label="recovered messages per day from (\S+) to (\S+)"', page)
+    assert span is not None and span.groups() == ("2012-06-20", "2012-06-23")
+    holes = re.findall(r"no mail recovered from (\S+) to (\S+) ", page)
+    assert holes == [("2012-06-21", "2012-06-23")]  # none reaching into the year of the copy
+    lost_days = re.findall(r'class="lost"[^>]*><title>(\S+): ', page)
+    assert sorted(lost_days) == ["2012-06-20", "2012-06-21", "2012-06-22", "2012-06-23"]
