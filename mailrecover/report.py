@@ -143,18 +143,36 @@ def summary(ws: Workspace, account: str | None = None) -> dict[str, Any]:
     ]
     skipped = ws.db.execute("SELECT count(*) FROM skipped").fetchone()[0]
     evidence = dict(ws.db.execute("SELECT kind, count(*) FROM evidence GROUP BY kind").fetchall())
+    log_times = dict(ws.db.execute(
+        "SELECT time_basis, count(*) FROM evidence WHERE time_basis != '' GROUP BY time_basis ORDER BY time_basis"
+    ).fetchall())  # fmt: skip
     return {
         "workspace": str(ws.path),
         "accounts": {a: _account_summary(ws, a) for a in accounts},
         "problems": problems,
         "skipped_files": skipped,
         "evidence": evidence,
+        "log_times": log_times,
     }
 
 
 #: How the terminal names each source of a message's date (``arrival.TimeSource``).
 _DATE_WORDS = {"store": "the store's record", "mtime": "file time (agreeing)", "received": "Received",
                "date": "Date header", "legacy": "gathered by an older version", "none": "no date"}  # fmt: skip
+
+
+def _render_log_times(counts: dict[str, int]) -> list[str]:
+    """What part of the log records' times was assumed, so nobody takes a guess for a fact."""
+    guessed = sum(n for basis, n in counts.items() if basis.startswith("current-year/"))
+    local = sum(n for basis, n in counts.items() if basis.endswith("/local"))
+    out = []
+    if guessed:
+        out.append(f"{guessed} log records carry a guessed year (the current one): no rotation name, "
+                   "file time or gathered message named in them dates them")  # fmt: skip
+    if local:
+        out.append(f"{local} log records are read in this machine's time zone, assumed to be the "
+                   "server's (gather --log-timezone names it)")  # fmt: skip
+    return out
 
 
 def _render_gap(a: dict[str, Any]) -> list[str]:
@@ -232,4 +250,5 @@ def render_text(data: dict[str, Any]) -> str:
             out.append(f"  {p['kind']}: {t(where)}: {t(p['reason'])}")
     if data["skipped_files"]:
         out.append(f"{data['skipped_files']} files were not mail stores (skipped; -v lists them)")
+    out.extend(_render_log_times(data.get("log_times") or {}))
     return "\n".join(out)

@@ -51,7 +51,11 @@ def test_2012_logs_copied_today_give_2012_in_every_report(tmp_path: Path, capsys
 
     html = tmp_path / "report.html"
     assert main(["--workspace", ws, "--json", "report", "--account", LOCAL, "--html", str(html)]) == 0
-    a = json.loads(capsys.readouterr().out)["accounts"][LOCAL]
+    data = json.loads(capsys.readouterr().out)
+    a = data["accounts"][LOCAL]
+    # how the years were found: the names where they exist, else the message the lines name
+    years = {basis.split("/")[0] for basis in data["log_times"]}
+    assert years == ({"messages", "rotation-name", "chain"} if names == "dated" else {"messages"})
     assert [d["day"] for d in a["by_day"]] == ["2012-06-20", "2012-06-21", "2012-06-22", "2012-06-23"]
     assert (a["delivered"], a["recovered_of_delivered"]) == (6, 1)
     assert sorted(m["date"][:10] for m in a["missing"]) == [
@@ -60,6 +64,7 @@ def test_2012_logs_copied_today_give_2012_in_every_report(tmp_path: Path, capsys
 
     assert main(["--workspace", ws, "report", "--account", LOCAL]) == 0
     text = capsys.readouterr().out
+    assert "read in this machine's time zone, assumed to be the server's" in text
     assert "lost for good" in text and "2012-06-22" in text and not re.search(r"\b20(1[3-9]|2\d)-\d\d-\d\d", text)
 
     page = html.read_text(encoding="utf-8")
@@ -69,3 +74,23 @@ def test_2012_logs_copied_today_give_2012_in_every_report(tmp_path: Path, capsys
     assert holes == [("2012-06-21", "2012-06-23")]  # none reaching into the year of the copy
     lost_days = re.findall(r'class="lost"[^>]*><title>(\S+): ', page)
     assert sorted(lost_days) == ["2012-06-20", "2012-06-21", "2012-06-22", "2012-06-23"]
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_the_servers_zone_is_given_on_gather(tmp_path: Path, capsys, monkeypatch, how: str) -> None:
+    import sqlite3
+
+    logs, ws = tmp_path / "log", str(tmp_path / "ws")
+    logs.mkdir()
+    _logs(logs, "dated")
+    args = ["--log-timezone", "Asia/Tokyo"] if how == "option" else []
+    if how == "environment":
+        monkeypatch.setenv("MAILRECOVER_LOG_TZ", "+09:00")
+    assert main(["--workspace", ws, "gather", *args, str(logs)]) == 3  # the builder's garbage lines
+    db = sqlite3.connect(Path(ws) / "workspace.db")
+    rows = db.execute("SELECT time, time_basis FROM evidence").fetchall()
+    assert {t[-6:] for t, _ in rows} == {"+09:00"} and {b.split("/")[1] for _, b in rows} == {"given"}
+    assert min(t for t, _ in rows) == "2012-06-20T09:00:02+09:00"  # the wall clock as the server logged it
+    capsys.readouterr()
+    assert main(["--workspace", ws, "gather", "--log-timezone", "Mars/Olympus", str(logs)]) == 2
+    assert "Mars/Olympus" in capsys.readouterr().err
