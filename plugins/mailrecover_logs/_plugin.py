@@ -118,7 +118,7 @@ class LogPlugin:
         unreadable = []
         for name in names:
             path = os.path.join(directory, name)
-            if name.startswith(".") or not os.path.isfile(path):
+            if not os.path.isfile(path):
                 continue
             if not os.access(path, os.R_OK):
                 unreadable.append(Problem(ProblemKind.UNREADABLE, path, "", "cannot read: permission denied"))
@@ -126,41 +126,54 @@ class LogPlugin:
             groups.setdefault(rotation_base(name), []).append(path)
         return [_Family(base, paths) for base, paths in sorted(groups.items())], unreadable
 
-    def _sort_out(self, families: list[_Family], kinds: list[LogPlugin]) -> Iterator[Problem]:
-        """Give each family the kind that reads it (the first of ``kinds`` whose lines its
-        newest files hold); name the files of families that are no mail log, or that repeat
-        another syslog file of the same host."""
+    @staticmethod
+    def _kind_of(family: _Family, kinds: list[LogPlugin]) -> None:
+        """Give ``family`` the first of ``kinds`` whose lines its newest files hold, and the
+        hosts those lines name."""
+        live_first = sorted(family.paths, key=lambda p: (rotation_base(os.path.basename(p)) != os.path.basename(p), p))
+        for path in live_first[:2]:
+            lines, starts_as_log = first_lines(path, _SNIFF_LINES)
+            if not starts_as_log:
+                continue
+            family.kind = next((k for k in kinds if any(k.owns(line) for line in lines)), None)
+            family.hosts = frozenset(line.host for line in lines if line.host)
+            if family.kind is not None:
+                return
+
+    def _sort_out(self, families: list[_Family], kinds: list[LogPlugin]) -> list[Problem]:
+        """Give each family the kind that reads it; name the files of families that are no
+        mail log, or that repeat another syslog file of the same host (those are not read)."""
         for family in families:
-            newest = sorted(family.paths, key=lambda p: (rotation_base(os.path.basename(p)) != os.path.basename(p), p))
-            for path in newest[:2]:
-                lines, starts_as_log = first_lines(path, _SNIFF_LINES)
-                if not starts_as_log:
-                    continue
-                family.kind = next((k for k in kinds if any(k.owns(line) for line in lines)), None)
-                family.hosts = frozenset(line.host for line in lines if line.host)
-                if family.kind is not None:
-                    break
+            self._kind_of(family, kinds)
+        named = []
         chosen: dict[str, _Family] = {}
         views = [(_PREFERRED.index(v[1]), v[0], f) for f in families if f.kind is not None and (v := _view(f.name))]
         for _rank, tag, family in sorted(views, key=lambda v: v[:2]):
             first = chosen.setdefault(tag, family)
             if first is not family and (not first.hosts or not family.hosts or first.hosts & family.hosts):
                 family.kind = None
-                for path in family.paths:
-                    yield Problem(ProblemKind.SKIPPED, path, "",
-                                  f"repeats the lines of {first.name} (another syslog file of the same host)")  # fmt: skip
+                reason = f"repeats the lines of {first.name} (another syslog file of the same host)"
+                named += [Problem(ProblemKind.SKIPPED, path, "", reason) for path in family.paths]
                 family.paths = []
         for family in families:
             if family.kind is None:
-                for path in family.paths:
-                    yield Problem(ProblemKind.SKIPPED, path, "", "not a mail server log")
+                named += [Problem(ProblemKind.SKIPPED, path, "", "not a mail server log") for path in family.paths]
+        return named
 
     def _log_in(self, directory: str) -> list[str]:
         """The files of this plugin's kind of log directly in ``directory``."""
         families, _unreadable = self._families(directory)
-        for _named in self._sort_out(families, [self]):
-            pass  # detection only wants to know which families are this plugin's
+        self._sort_out(families, [self])
         return [p for f in families if f.kind is self for p in f.paths]
+
+    def _has_log(self, directory: str) -> bool:
+        """Whether ``directory`` holds a log of this plugin's kind (stops at the first)."""
+        families, _unreadable = self._families(directory)
+        for family in families:
+            self._kind_of(family, [self])
+            if family.kind is self:
+                return True
+        return False
 
     @staticmethod
     def _is_mail_store(directory: str) -> bool:
@@ -182,7 +195,7 @@ class LogPlugin:
         if os.path.isdir(location):
             if self._holds_mail_stores(location):
                 return 0  # let the walk find the mailboxes; the log files are read one by one
-            return self.directory_score if self._log_in(location) else 0
+            return self.directory_score if self._has_log(location) else 0
         if os.path.isfile(location):
             return self.file_score if self._mine(location) else 0
         return 0
