@@ -18,7 +18,7 @@ from datetime import datetime
 
 __all__ = ["correct_log_years"]
 
-_SAMPLE = 200  # named messages looked up per group: enough for a vote, cheap on any log
+_SAMPLE = 50  # named messages looked up per group: enough for a vote, cheap on any log
 _YEAR_SECONDS = 365.2425 * 86400
 _CONFIRMED = "messages"
 
@@ -47,7 +47,7 @@ def _vote(db: sqlite3.Connection, group: str, accounts: list[str]) -> int | None
     """The years most of the group's named messages put between their Date and the log."""
     rows = db.execute(
         "SELECT time, json_extract(fields, '$.message_id') FROM evidence WHERE time_group = ? "
-        "AND time IS NOT NULL AND json_extract(fields, '$.message_id') != '' LIMIT ?",
+        "AND time_group != '' AND time IS NOT NULL AND json_extract(fields, '$.message_id') != '' LIMIT ?",
         (group, _SAMPLE),
     ).fetchall()
     marks = ",".join("?" * len(accounts))
@@ -96,7 +96,9 @@ def _correct(db: sqlite3.Connection, groups: list[str], accounts: list[str]) -> 
         years = _vote(db, group, accounts)
         if years is None:
             continue  # no named message was gathered, or they disagree: the files' evidence stands
-        rows = db.execute("SELECT id, time, time_basis FROM evidence WHERE time_group = ?", (group,)).fetchall()
+        rows = db.execute(
+            "SELECT id, time, time_basis FROM evidence WHERE time_group = ? AND time_group != ''", (group,)
+        ).fetchall()
         for row_id, text, basis in rows:
             zone = str(basis).partition("/")[2]
             new = _moved(text, years) if text and years else text

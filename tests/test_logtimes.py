@@ -94,3 +94,22 @@ def test_the_servers_zone_is_given_on_gather(tmp_path: Path, capsys, monkeypatch
     capsys.readouterr()
     assert main(["--workspace", ws, "gather", "--log-timezone", "Mars/Olympus", str(logs)]) == 2
     assert "Mars/Olympus" in capsys.readouterr().err
+
+
+def test_without_evidence_the_year_is_a_guess_and_the_report_says_so(tmp_path: Path, capsys) -> None:
+    logs, mail, ws = tmp_path / "log", tmp_path / "mail", str(tmp_path / "ws")
+    logs.mkdir()
+    mail.mkdir()
+    _logs(logs, "numbered")
+    (mail / "other.eml").write_bytes(b"From: a@example.net\r\nMessage-ID: <unrelated@example.net>\r\n"
+                                     b"Date: Wed, 20 Jun 2012 18:00:00 +0900\r\n\r\nx\r\n")  # fmt: skip
+    main(["--workspace", ws, "gather", str(logs)])
+    main(["--workspace", ws, "gather", "--account", LOCAL, str(mail)])
+    capsys.readouterr()
+    assert main(["--workspace", ws, "--json", "report", "--account", LOCAL]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data["log_times"]) == {"current-year/local", "chain/local"}  # the live file, then the rest
+    this_year = datetime.now().year - (datetime.now().month < 6)
+    assert {d["day"][:4] for d in data["accounts"][LOCAL]["by_day"]} == {str(this_year)}
+    assert main(["--workspace", ws, "report", "--account", LOCAL]) == 0
+    assert "log records carry a guessed year (the current one)" in capsys.readouterr().out

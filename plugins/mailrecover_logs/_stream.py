@@ -395,29 +395,29 @@ def _mtime_agrees(member: _Member, zone: tzinfo | None) -> int | None:
 
 def _date_family(members: list[_Member], zone: tzinfo | None, zone_from: str) -> None:
     """Years of the members' first lines (oldest member first), from the best evidence."""
-    dated = [m for m in members if m.stamp is not None]
-    for m in dated:
+    classic = [m for m in members if m.stamp is not None]
+    for m in classic:
         if m.last_day is not None:
             m.year = _year_until(m.stamp, datetime.combine(m.last_day, time(23, 59, 59)))  # type: ignore[arg-type]
             m.basis = TimeBasis("rotation-name", zone_from, m.path)
-    if dated and not any(m.basis for m in dated):
-        for m in reversed(dated):  # the newest file first: the live one is the likeliest untouched
+    if classic and not any(m.basis for m in classic):
+        for m in reversed(classic):  # the newest file first: the live one is the likeliest untouched
             year = _mtime_agrees(m, zone)
             if year is not None:
                 m.year, m.basis = year, TimeBasis("mtime", zone_from, m.path)
                 break
-    if dated and not any(m.basis for m in dated):
-        newest = dated[-1]
+    if classic and not any(m.basis for m in classic):
+        newest = classic[-1]
         assert newest.stamp is not None
         newest.year = _year_until(newest.stamp, _wall_clock(datetime.now(timezone.utc), zone))
         newest.basis = TimeBasis("current-year", zone_from, newest.path)
     # the chain: a file continues the one before it and ends before the next one starts
-    for before, after in zip(dated, dated[1:]):
+    for before, after in zip(classic, classic[1:]):
         start = before.start()
         if after.basis is None and start is not None and before.basis is not None:
             after.year = _year_from(after.stamp, start)  # type: ignore[arg-type]
             after.basis = TimeBasis("chain", zone_from, before.basis.group)
-    for after, before in zip(reversed(dated), list(reversed(dated))[1:]):
+    for after, before in zip(reversed(classic), list(reversed(classic))[1:]):
         start = after.start()
         if before.basis is None and start is not None and after.basis is not None:
             before.year = _year_until(before.stamp, start)  # type: ignore[arg-type]
