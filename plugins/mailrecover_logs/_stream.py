@@ -374,10 +374,13 @@ class _Member:
     order: tuple[int, int]
     last_day: date | None
     stamp: _Stamp | None  # its first classic stamp
+    full: datetime | None = None  # or its first line's wall clock, when that line has its year
     year: int | None = None
     basis: TimeBasis | None = None
 
     def start(self) -> datetime | None:
+        if self.full is not None:
+            return self.full
         return _dated(self.year, self.stamp) if self.year is not None and self.stamp else None
 
 
@@ -395,29 +398,32 @@ def _mtime_agrees(member: _Member, zone: tzinfo | None) -> int | None:
 
 def _date_family(members: list[_Member], zone: tzinfo | None, zone_from: str) -> None:
     """Years of the members' first lines (oldest member first), from the best evidence."""
-    classic = [m for m in members if m.stamp is not None]
-    for m in classic:
-        if m.last_day is not None:
+    chain = [m for m in members if m.stamp is not None or m.full is not None]
+    classic = [m for m in chain if m.full is None]
+    for m in chain:
+        if m.full is not None:  # stamps with their year (rsyslog before a format change) anchor the rest
+            m.basis = TimeBasis("line", zone_from, m.path)
+        elif m.last_day is not None:
             m.year = _year_until(m.stamp, datetime.combine(m.last_day, time(23, 59, 59)))  # type: ignore[arg-type]
             m.basis = TimeBasis("rotation-name", zone_from, m.path)
-    if classic and not any(m.basis for m in classic):
+    if classic and not any(m.basis for m in chain):
         for m in reversed(classic):  # the newest file first: the live one is the likeliest untouched
             year = _mtime_agrees(m, zone)
             if year is not None:
                 m.year, m.basis = year, TimeBasis("mtime", zone_from, m.path)
                 break
-    if classic and not any(m.basis for m in classic):
+    if classic and not any(m.basis for m in chain):
         newest = classic[-1]
         assert newest.stamp is not None
         newest.year = _year_until(newest.stamp, _wall_clock(datetime.now(timezone.utc), zone))
         newest.basis = TimeBasis("current-year", zone_from, newest.path)
     # the chain: a file continues the one before it and ends before the next one starts
-    for before, after in zip(classic, classic[1:]):
+    for before, after in zip(chain, chain[1:]):
         start = before.start()
         if after.basis is None and start is not None and before.basis is not None:
             after.year = _year_from(after.stamp, start)  # type: ignore[arg-type]
             after.basis = TimeBasis("chain", zone_from, before.basis.group)
-    for after, before in zip(reversed(classic), list(reversed(classic))[1:]):
+    for after, before in zip(reversed(chain), list(reversed(chain))[1:]):
         start = after.start()
         if before.basis is None and start is not None and after.basis is not None:
             before.year = _year_until(before.stamp, start)  # type: ignore[arg-type]
@@ -435,15 +441,15 @@ def log_files(paths: list[str], zone: tzinfo | None = None) -> list[LogFile]:
         _base, order, last_day = _rotation(os.path.basename(path))
         stamp, full = _first_stamp(path)
         fulls[path] = full
-        members.append(_Member(path, order, last_day, stamp))
+        members.append(_Member(path, order, last_day, stamp, _wall_clock(full, zone) if full else None))
     members.sort(key=lambda m: (m.order, m.path))
     _date_family(members, zone, zone_from)
     files = []
     for m in members:
         first = m.start()
+        basis = m.basis if m.basis is not None and m.full is None else TimeBasis("line", zone_from)
         files.append(LogFile(
-            m.path, m.year, m.basis or TimeBasis("line", zone_from),
-            _local(first, zone) if first is not None else fulls[m.path],
+            m.path, m.year, basis, fulls[m.path] if m.full is not None else _local(first, zone) if first else None,
         ))  # fmt: skip
     far = datetime.max.replace(tzinfo=timezone.utc)
     files.sort(key=lambda f: f.first or far)  # stable: files of equal start keep the chain order

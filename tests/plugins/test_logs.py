@@ -589,3 +589,48 @@ def test_times_are_read_in_the_servers_zone(tmp_path: Path) -> None:
     local = _evidence(PostfixPlugin(), tmp_path)
     assert {e.time_basis.split("/")[1] for e in local} == {"local"}  # assumed, and said so
     assert {e.time.replace(tzinfo=None) for e in local} == {e.time.replace(tzinfo=None) for e in tokyo}
+
+
+def test_a_syslog_file_of_another_host_is_read_not_called_a_repeat(tmp_path: Path) -> None:
+    logs, other = tmp_path / "logs", tmp_path / "relay"
+    logs.mkdir()
+    other.mkdir()
+    one = write_log(logs, "postfix", cuts=())
+    two = write_log(other, "postfix", _second_host(scenario()), cuts=(), seed=9)
+    # the relay's syslog, copied beside the mail host's mail.log: its lines name another host
+    text = two.files[0].read_text(encoding="utf-8", errors="surrogateescape").replace(" mail ", " mx2 ")
+    (logs / "syslog").write_text(text, encoding="utf-8", errors="surrogateescape")
+    got, problems = _read(PostfixPlugin(), logs)
+    assert {Path(e["source"]).name for e in got} == {"mail.log", "syslog"}
+    assert len(got) == len(one.expected) + len(two.expected)
+    assert not [p for p in problems if "repeats" in p.reason]
+
+
+def test_subfolders_of_a_log_directory_are_read_and_mailboxes_there_named(tmp_path: Path) -> None:
+    postfix = write_log(tmp_path, "postfix")
+    (tmp_path / "exim4").mkdir()
+    exim = write_log(tmp_path / "exim4", "exim", _second_host(scenario()))
+    maildir = tmp_path / "backup" / "Maildir"
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    (maildir / "cur" / "1340013601.M1P2.mail:2,S").write_bytes(b"Subject: kept\n\nhello\n")
+    got, problems = _read(PostfixPlugin(), tmp_path)
+    assert sorted(got, key=_key) == sorted(postfix.expected + exim.expected, key=_key)
+    assert [(p.kind, p.source, p.reason) for p in problems if p.kind == ProblemKind.SKIPPED] == [
+        (ProblemKind.SKIPPED, str(maildir), "a mailbox beside the logs: gather it as a location of its own")
+    ]
+
+
+def test_files_with_years_in_their_stamps_anchor_the_chain(tmp_path: Path) -> None:
+    """rsyslog wrote RFC 3339 until the format was changed back: the classic file continues it."""
+    dated, classic = tmp_path / "dated", tmp_path / "classic"
+    dated.mkdir()
+    classic.mkdir()
+    mails = _june_2012(scenario())
+    write_log(dated, "postfix", mails, cuts=(datetime(2012, 6, 22),), rfc3339=True)
+    write_log(classic, "postfix", mails, cuts=(datetime(2012, 6, 22),))
+    (dated / "mail.log").write_bytes((classic / "mail.log").read_bytes())
+    _copied_today(list(dated.iterdir()))
+    found = _evidence(PostfixPlugin(), dated)
+    assert {(Path(e.source).name, e.time.year) for e in found} == {("mail.log.1", 2012), ("mail.log", 2012)}
+    assert {e.time_basis.split("/")[0] for e in found if Path(e.source).name == "mail.log"} == {"chain"}
