@@ -225,9 +225,13 @@ class LogPlugin:
             unlisted.clear()
             subdirs.sort()
             for name in list(subdirs):
-                if self._is_mail_store(os.path.join(directory, name)):
+                path = os.path.join(directory, name)
+                if os.path.islink(path):  # never walked (nothing outside the location is read)
                     subdirs.remove(name)
-                    yield Problem(ProblemKind.SKIPPED, os.path.join(directory, name), "",
+                    yield Problem(ProblemKind.SKIPPED, path, "", "a link to a folder: not followed")
+                elif self._is_mail_store(path):
+                    subdirs.remove(name)
+                    yield Problem(ProblemKind.SKIPPED, path, "",
                                   "a mailbox beside the logs: gather it as a location of its own")  # fmt: skip
             families, problems = self._families(directory)
             yield from problems

@@ -614,10 +614,12 @@ def test_subfolders_of_a_log_directory_are_read_and_mailboxes_there_named(tmp_pa
     for sub in ("cur", "new", "tmp"):
         (maildir / sub).mkdir(parents=True)
     (maildir / "cur" / "1340013601.M1P2.mail:2,S").write_bytes(b"Subject: kept\n\nhello\n")
+    (tmp_path / "outside").symlink_to(tmp_path.parent)
     got, problems = _read(PostfixPlugin(), tmp_path)
     assert sorted(got, key=_key) == sorted(postfix.expected + exim.expected, key=_key)
-    assert [(p.kind, p.source, p.reason) for p in problems if p.kind == ProblemKind.SKIPPED] == [
-        (ProblemKind.SKIPPED, str(maildir), "a mailbox beside the logs: gather it as a location of its own")
+    assert sorted((p.source, p.reason) for p in problems if p.kind == ProblemKind.SKIPPED) == [
+        (str(maildir), "a mailbox beside the logs: gather it as a location of its own"),
+        (str(tmp_path / "outside"), "a link to a folder: not followed"),
     ]
 
 
