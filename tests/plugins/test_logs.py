@@ -636,3 +636,20 @@ def test_files_with_years_in_their_stamps_anchor_the_chain(tmp_path: Path) -> No
     found = _evidence(PostfixPlugin(), dated)
     assert {(Path(e.source).name, e.time.year) for e in found} == {("mail.log.1", 2012), ("mail.log", 2012)}
     assert {e.time_basis.split("/")[0] for e in found if Path(e.source).name == "mail.log"} == {"chain"}
+
+
+@pytest.mark.parametrize("suffix", ["bz2", "xz"])
+def test_rotations_compressed_with_bzip2_or_xz_are_read(tmp_path: Path, suffix: str) -> None:
+    import bz2
+    import lzma
+
+    written = write_log(tmp_path, "postfix", keep_times=False)
+    oldest = written.files[0]  # mail.log.2.gz
+    packed = tmp_path / f"mail.log.2.{suffix}"
+    data = gzip.decompress(oldest.read_bytes())
+    packed.write_bytes(bz2.compress(data) if suffix == "bz2" else lzma.compress(data))
+    oldest.unlink()
+    got, _ = _read(PostfixPlugin(), tmp_path)
+    strip = lambda e: {k: v for k, v in e.items() if k != "source"}  # noqa: E731
+    assert sorted(map(strip, got), key=_key) == sorted(map(strip, written.expected), key=_key)
+    assert packed.name in {Path(e["source"]).name for e in got}
