@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from .clean import is_addr_spec, terminal_safe, write_csv
 from .errors import UsageError
 from .lists import evidence_from_deliveries, is_list_address, scan_workspace
+from .logtimes import correct_log_years
 from .model import Evidence, Problem, ProblemKind
 from .rfc822 import normalize_address
 
@@ -246,6 +247,7 @@ def reconstruct(evidence: Iterable[Evidence]) -> dict[str, ListPicture]:
 
 def from_workspace(ws: Workspace) -> dict[str, ListPicture]:
     """Every list in a workspace: list-manager evidence, delivery lines and gathered mail."""
+    correct_log_years(ws.db, ws.accounts())  # a delivery line's year dates a membership
     return reconstruct(scan_workspace(ws))
 
 

@@ -113,3 +113,19 @@ def test_without_evidence_the_year_is_a_guess_and_the_report_says_so(tmp_path: P
     assert {d["day"][:4] for d in data["accounts"][LOCAL]["by_day"]} == {str(this_year)}
     assert main(["--workspace", ws, "report", "--account", LOCAL]) == 0
     assert "log records carry a guessed year (the current one)" in capsys.readouterr().out
+
+
+def test_members_reads_the_corrected_years_too(tmp_path: Path, capsys) -> None:
+    import sqlite3
+
+    logs, mail, ws = tmp_path / "log", tmp_path / "mail", str(tmp_path / "ws")
+    logs.mkdir()
+    mail.mkdir()
+    _logs(logs, "numbered")
+    _message(mail)
+    main(["--workspace", ws, "gather", str(logs)])
+    main(["--workspace", ws, "gather", "--account", LOCAL, str(mail)])
+    main(["--workspace", ws, "members"])  # a delivery line dates a list membership: the year must be right
+    capsys.readouterr()
+    db = sqlite3.connect(Path(ws) / "workspace.db")
+    assert {t[:4] for (t,) in db.execute("SELECT time FROM evidence WHERE time_basis != ''")} == {"2012"}
