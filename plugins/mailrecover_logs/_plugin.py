@@ -12,12 +12,14 @@ lines: they are named as skipped, not read twice.  Every other file is named too
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import tzinfo
 
 from mailrecover.model import Evidence, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
+from mailrecover.readonly import read_head
 
 from ._queue import Queue
 from ._stream import LogLine, Stream, first_lines, log_files, rotation_base
@@ -31,6 +33,7 @@ _PREFERRED = ("mail.log", "maillog", "mail", "mail.info", "syslog", "messages", 
 _SNIFF_LINES = 200
 _SYSTEM_DIRS = ("/var/log", "/var/log/mail", "/var/log/exim4", "/var/log/exim")
 _TAG_SEPARATORS = "-_."
+_HEADER = re.compile(rb"[\w-]+:[ \t][^\n]*\n(?:[ \t][^\n]*\n)*[\w-]+:")  # two header fields: a message's head
 
 
 def _view(name: str) -> tuple[str, str] | None:
@@ -180,13 +183,29 @@ class LogPlugin:
         """A Maildir (or a tree of them) or a mail client's folder tree: mail, not logs."""
         return any(os.path.isdir(os.path.join(directory, sub)) for sub in ("cur", "new")) or directory.endswith(".sbd")
 
+    @staticmethod
+    def _is_mail_file(path: str) -> bool:
+        """An mbox or a single message: a ``From `` line or a header block at its start."""
+        try:
+            head = read_head(path, 1024)
+        except OSError:
+            return False
+        return head.startswith(b"From ") or _HEADER.match(head) is not None
+
     @classmethod
     def _holds_mail_stores(cls, directory: str) -> bool:
+        """Mail beside the logs: the walk must hand it to a mail plugin, so the directory is
+        not claimed (each log file is then read on its own)."""
         try:
             entries = list(os.scandir(directory))
         except OSError:
             return False
-        return any(e.is_dir(follow_symlinks=False) and cls._is_mail_store(e.path) for e in entries)
+        for e in entries:
+            if e.is_dir(follow_symlinks=False) and cls._is_mail_store(e.path):
+                return True
+            if e.is_file(follow_symlinks=False) and cls._is_mail_file(e.path):
+                return True
+        return False
 
     # -- the plugin protocol ----------------------------------------------------------------
     def detect(self, location: str) -> int:

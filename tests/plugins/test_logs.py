@@ -653,3 +653,15 @@ def test_rotations_compressed_with_bzip2_or_xz_are_read(tmp_path: Path, suffix: 
     strip = lambda e: {k: v for k, v in e.items() if k != "source"}  # noqa: E731
     assert sorted(map(strip, got), key=_key) == sorted(map(strip, written.expected), key=_key)
     assert packed.name in {Path(e["source"]).name for e in got}
+
+
+@pytest.mark.parametrize("mail", [b"From hanako@example.net Wed Jun 20 09:00:00 2012\nSubject: hi\n\nx\n",
+                                  b"Return-Path: <a@example.net>\nSubject: hi\n\nx\n"], ids=["mbox", "message"])  # fmt: skip
+def test_a_log_directory_holding_mail_is_walked_not_claimed(tmp_path: Path, mail: bytes) -> None:
+    from mailrecover.gather import Task, plan
+
+    write_log(tmp_path, "postfix")
+    (tmp_path / "saved").write_bytes(mail)
+    assert PostfixPlugin().detect(str(tmp_path)) == 0
+    tasks = {Path(t.location).name: t.plugin.name for t in plan(str(tmp_path)) if isinstance(t, Task)}
+    assert tasks["mail.log"] == "postfix-log" and tasks["saved"] not in ("postfix-log", "exim-log")
