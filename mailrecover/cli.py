@@ -193,6 +193,7 @@ def _cmd_discover(args: argparse.Namespace) -> int:
 def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
     from .gather import gather  # its process pool and plugins are for this command only
 
+    log_timezone = _log_timezone(args.log_timezone)  # a bad zone is refused before anything is written
     bar = Progress(enabled=not args.quiet and not args.json)
 
     def progress(location: str, copies: int, nbytes: int) -> None:
@@ -207,7 +208,7 @@ def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
     result = gather(
         ws, args.locations, account=args.account, list_address=args.list_address,
         plugin=args.plugin, password=password_source(args.password_file), progress=progress, on_problem=on_problem,
-        jobs=_jobs(), log_timezone=_log_timezone(args.log_timezone),
+        jobs=_jobs(), log_timezone=log_timezone,
     )  # fmt: skip
     bar.clear()
     if args.verbose and not args.json:
