@@ -19,7 +19,9 @@ from mailrecover.plugin import ReadContext, Store
 from mailrecover.readonly import Behind, Buffer, mapped, read_head
 from mailrecover.rfc822 import header_end, header_fields, remove_fields
 
-__all__ = ["MboxPlugin", "client_flags", "from_line_date", "split_mbox", "CLIENT_FIELDS"]
+__all__ = [
+    "MboxPlugin", "client_flags", "from_line_date", "mbox_entries", "mbox_start", "split_mbox", "CLIENT_FIELDS",
+]  # fmt: skip
 
 _BOM = b"\xef\xbb\xbf"
 _SEPARATOR = rb"From(?:[ \t][^\n]*)?\r?$"
@@ -40,6 +42,10 @@ CLIENT_FIELDS = {
     "x-uid", "x-keywords", "x-evolution", "x-imap", "x-imapbase", "content-length",
 }  # fmt: skip
 
+#: Files of one message each, read by the eml plugin whatever their first line.
+_ONE_MESSAGE_SUFFIXES = {".eml"}
+_SNIFF_BYTES = 64 << 10  # how far detect looks for a first message behind junk
+
 _NOT_MBOX_SUFFIXES = {
     ".msf", ".dat", ".html", ".htm", ".js", ".json", ".ini", ".txt", ".sqlite", ".db", ".xml",
     ".eml", ".emlx", ".pst", ".ost", ".msg", ".dbx", ".idx", ".lst", ".plist", ".log", ".gz",
@@ -47,9 +53,9 @@ _NOT_MBOX_SUFFIXES = {
 }  # fmt: skip
 
 
-def _looks_like_headers(data: Buffer, pos: int, min_fields: int = 1) -> bool:
-    """Whether the lines at ``pos`` are a header block naming a usual field."""
-    known = False
+def _looks_like_headers(data: Buffer, pos: int, min_fields: int = 1, min_known: int = 1) -> bool:
+    """Whether the lines at ``pos`` are a header block naming ``min_known`` usual fields."""
+    known: set[bytes] = set()
     count = 0
     end = min(len(data), pos + 8192)
     chunk = bytes(data[pos:end])
@@ -59,7 +65,7 @@ def _looks_like_headers(data: Buffer, pos: int, min_fields: int = 1) -> bool:
     for n, line in enumerate(lines[:60]):
         line = line.rstrip(b"\r")
         if not line:
-            return known and count >= min_fields
+            return len(known) >= min_known and count >= min_fields
         if line[:1] in (b" ", b"\t"):
             if n == 0:
                 return False
@@ -67,9 +73,10 @@ def _looks_like_headers(data: Buffer, pos: int, min_fields: int = 1) -> bool:
         if not _FIELD.match(line):
             return False
         count += 1
-        if line.split(b":", 1)[0].strip().lower() in _KNOWN:
-            known = True
-    return known
+        name = line.split(b":", 1)[0].strip().lower()
+        if name in _KNOWN:
+            known.add(name)
+    return len(known) >= min_known and count >= min_fields
 
 
 def _line_end(data: Buffer, pos: int) -> int:
@@ -130,19 +137,47 @@ def _candidates(data: Buffer, pos: int) -> Iterator[int]:
         at = data.find(b"\nFrom", at + 1)
 
 
-def split_mbox(data: Buffer) -> Iterator[tuple[int, bytes, bytes, bool]]:
+def _starts_message(data: Buffer, at: int) -> bool:
+    """Whether a message's ``From `` line is at ``at`` (the start of a line)."""
+    if not _FIRST.match(data, at):
+        return False
+    return _looks_like_headers(data, _line_end(data, at)) or bool(_STRICT_DATE.match(data, at))
+
+
+def mbox_start(data: Buffer) -> int:
+    """Offset of the first message's ``From `` line: at the start (after a BOM) of a whole
+    mbox, further on when junk precedes it (a stray line, noise, a partial header).
+
+    Past the start a ``From`` line counts only with a believable header block after it
+    (two fields, or one with a dated ``From `` line), so prose is not taken for mail.
+    Raises ``ValueError`` when no message starts anywhere.
+    """
+    start = 3 if data[:3] == _BOM else 0
+    if _starts_message(data, start):
+        return start
+    behind = Behind(data)  # a large file without mail is scanned, not held
+    for at in _candidates(data, start + 1):
+        behind.reached(at)
+        after = _line_end(data, at)
+        if _looks_like_headers(data, after, min_fields=2) or (
+            _STRICT_DATE.match(data, at) and _looks_like_headers(data, after)
+        ):
+            return at
+    raise ValueError("no 'From ' line followed by a header anywhere")
+
+
+def split_mbox(data: Buffer, start: int | None = None) -> Iterator[tuple[int, bytes, bytes, bool]]:
     """(offset, From_ line, message bytes, cut_off) for each message in an mbox buffer.
 
     Message bytes are unquoted and lose the blank line that separates messages.
     ``cut_off`` is true for a last message that ends mid-line or mid-header.
-    Raises ``ValueError`` when the buffer does not start like an mbox.
+    ``start`` is where the first message begins (from ``mbox_start``, whose caller reports
+    what lies before it); without it the buffer must start like an mbox, or ``ValueError``.
     """
-    start = 3 if data[:3] == _BOM else 0
-    if not _FIRST.match(data, start) or not (
-        _looks_like_headers(data, _line_end(data, start))
-        or _STRICT_DATE.match(data, start)
-    ):
-        raise ValueError("does not start with a 'From ' line followed by a header")
+    if start is None:
+        start = 3 if data[:3] == _BOM else 0
+        if not _starts_message(data, start):
+            raise ValueError("does not start with a 'From ' line followed by a header")
     behind = Behind(data)
     while start < len(data):
         behind.reached(start)
@@ -205,6 +240,22 @@ def from_line_date(line: bytes) -> datetime | None:
     return when.replace(tzinfo=timezone.utc) if zone in _UTC_NAMES else wall_clock(when)
 
 
+def mbox_entries(location: str, data: Buffer) -> Iterator[Problem | tuple[int, bytes, bytes, bool]]:
+    """(offset, From_ line, message bytes, cut_off) of each message of an mbox file, with a problem for
+    junk before the first message and for a cut-off last one.  Raises ``ValueError`` when
+    the file holds no message at all."""
+    start = mbox_start(data)
+    if start > (3 if data[:3] == _BOM else 0):
+        yield Problem(
+            ProblemKind.DAMAGED, location, f"0-{start}",
+            f"{start} bytes before the first 'From ' line are not mail; left out",
+        )  # fmt: skip
+    for offset, sep, raw, cut_off in split_mbox(data, start):
+        if cut_off:
+            yield Problem(ProblemKind.TRUNCATED, location, str(offset), "last message is cut off; kept as found")
+        yield offset, sep, raw, cut_off
+
+
 def client_flags(fields: Iterable[tuple[str, bytes]]) -> tuple[frozenset[Flag], bool, tuple[str, ...]]:
     """Flags, 'partial' and keywords from the state fields mail clients add to mbox files."""
     flags: set[Flag] = set()
@@ -258,6 +309,8 @@ class MboxPlugin:
             return 0
         base = os.path.basename(location)
         suffix = os.path.splitext(base)[1].lower()
+        if suffix in _ONE_MESSAGE_SUFFIXES:
+            return 0  # one message, even when an export put a From_ line in front of it
         try:
             head = read_head(location, 64)
         except OSError:
@@ -270,6 +323,11 @@ class MboxPlugin:
             return 60
         if base.startswith(".") or suffix in _NOT_MBOX_SUFFIXES:
             return 0
+        try:  # junk in front of the first From_ line: still an mbox
+            mbox_start(read_head(location, _SNIFF_BYTES))
+            return 40
+        except (OSError, ValueError):
+            pass
         if not suffix or base in ("mbox", "Inbox", "INBOX"):
             return 10  # an extensionless file among folders: an mbox folder if anything
         return 0
@@ -295,7 +353,11 @@ class MboxPlugin:
     def _read(self, location: str, data: Buffer, folder: str, context: ReadContext) -> Iterator[Finding]:
         done = 0
         try:
-            for offset, sep, raw, cut_off in split_mbox(data):
+            for entry in mbox_entries(location, data):
+                if isinstance(entry, Problem):
+                    yield entry
+                    continue
+                offset, sep, raw, cut_off = entry
                 context.advance(offset - done)
                 done = offset
                 fields = header_fields(raw)
@@ -303,11 +365,6 @@ class MboxPlugin:
                     continue  # server bookkeeping, not mail; nothing is lost
                 flags, partial, keywords = client_flags(fields)
                 raw = remove_fields(raw, CLIENT_FIELDS)
-                if cut_off:
-                    yield Problem(
-                        ProblemKind.TRUNCATED, location, str(offset),
-                        "last message is cut off; kept as found",
-                    )  # fmt: skip
                 yield Copy(
                     raw=raw, folder=folder, source=location, position=str(offset),
                     flags=flags, partial=partial or cut_off, keywords=keywords,

@@ -9,12 +9,13 @@ marked deleted.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from mailrecover_local.maildir import MaildirPlugin
-from mailrecover_local.mbox import client_flags, from_line_date, split_mbox
+from mailrecover_local.mbox import client_flags, from_line_date, mbox_entries
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.places import file_name_text
@@ -80,28 +81,30 @@ def read_mbox_folder(
         return
     if not head.strip():
         return  # an empty folder
-    if not head.lstrip(b"\xef\xbb\xbf").startswith(b"From "):
-        if os.path.isfile(path + ".msf") or "." not in os.path.basename(path):  # named like a folder
-            yield Problem(ProblemKind.NOT_MAIL, path, "", "not an mbox folder: no 'From ' line at its start")
-        return  # some other file beside the folders
     try:
         with mapped(path) as data:
+            try:
+                entries = mbox_entries(path, data)
+                first = next(entries, None)  # junk in front of the first message is reported there
+            except ValueError:
+                if os.path.isfile(path + ".msf") or "." not in os.path.basename(path):  # named like a folder
+                    yield Problem(ProblemKind.NOT_MAIL, path, "", "not an mbox folder: no 'From ' line followed by a header")
+                return  # some other file beside the folders
             done = 0
-            for offset, sep, raw, cut_off in split_mbox(data):
+            for entry in itertools.chain([first] if first is not None else [], entries):
+                if isinstance(entry, Problem):
+                    yield entry
+                    continue
+                offset, sep, raw, cut_off = entry
                 context.advance(offset - done)
                 done = offset
                 raw, flags, partial, keywords = _client_state(raw)
-                if cut_off:
-                    yield Problem(ProblemKind.TRUNCATED, path, str(offset),
-                                  "last message is cut off; kept as found")  # fmt: skip
                 yield Copy(
                     raw=raw, folder=folder, source=path, position=str(offset), flags=flags,
                     partial=partial or cut_off, keywords=keywords, account_hints=hints,
                     internal_date=from_line_date(sep),  # when Thunderbird filed it
                 )  # fmt: skip
             context.advance(len(data) - done)
-    except ValueError as e:
-        yield Problem(ProblemKind.NOT_MAIL, path, "", f"not an mbox folder: {e}")
     except OSError as e:
         yield Problem(ProblemKind.UNREADABLE, path, "", f"cannot read: {e.strerror or e}")
 
