@@ -14,6 +14,8 @@ from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 from mailrecover.readonly import read_message_file, sorted_names
 
+from .sniff import looks_like_message
+
 __all__ = ["MaildirPlugin", "maildir_flags", "name_stamp"]
 
 _FLAG_LETTERS = {"S": Flag.SEEN, "R": Flag.ANSWERED, "F": Flag.FLAGGED, "D": Flag.DRAFT,
@@ -91,16 +93,15 @@ class MaildirPlugin:
                 folder = "/".join(parts) if base == "INBOX" else "/".join([base, *parts])
             else:
                 folder = f"{base}/{_decode_name(n)}"
-            if not _is_maildir(sub):
-                continue
             if n.startswith("."):
-                yield from self._folder(sub, folder, context)
-            else:
+                if _is_maildir(sub):
+                    yield from self._folder(sub, folder, context)
+            else:  # a plain folder inside may hold message files of its own, as indexers' trees do
                 yield from self.read(sub, replace(context, folder=folder))
 
     def _folder(self, path: str, folder: str, context: ReadContext) -> Iterator[Finding]:
-        for sub in ("cur", "new", "tmp"):
-            directory = os.path.join(path, sub)
+        for sub in ("cur", "new", "tmp", ""):
+            directory = os.path.join(path, sub) if sub else path
             try:
                 names = sorted_names(directory)
             except FileNotFoundError:
@@ -112,6 +113,8 @@ class MaildirPlugin:
                 file = os.path.join(directory, name)
                 if name.startswith(".") or not os.path.isfile(file):
                     continue
+                if not sub and not looks_like_message(file):
+                    continue  # beside cur/ only message files (``01:2,S``) are mail, not uidlists and indexes
                 try:
                     raw, mtime = read_message_file(file)
                 except OSError as e:

@@ -20,7 +20,8 @@ from mailrecover.readonly import Behind, Buffer, mapped, read_head
 from mailrecover.rfc822 import header_end, header_fields, remove_fields
 
 __all__ = [
-    "MboxPlugin", "client_flags", "from_line_date", "mbox_entries", "mbox_start", "split_mbox", "CLIENT_FIELDS",
+    "MboxPlugin", "client_flags", "from_line_date", "looks_like_headers", "mbox_entries", "mbox_start",
+    "split_mbox", "CLIENT_FIELDS",
 ]  # fmt: skip
 
 _BOM = b"\xef\xbb\xbf"
@@ -53,7 +54,7 @@ _NOT_MBOX_SUFFIXES = {
 }  # fmt: skip
 
 
-def _looks_like_headers(data: Buffer, pos: int, min_fields: int = 1, min_known: int = 1) -> bool:
+def looks_like_headers(data: Buffer, pos: int, min_fields: int = 1, min_known: int = 1) -> bool:
     """Whether the lines at ``pos`` are a header block naming ``min_known`` usual fields."""
     known: set[bytes] = set()
     count = 0
@@ -141,7 +142,7 @@ def _starts_message(data: Buffer, at: int) -> bool:
     """Whether a message's ``From `` line is at ``at`` (the start of a line)."""
     if not _FIRST.match(data, at):
         return False
-    return _looks_like_headers(data, _line_end(data, at)) or bool(_STRICT_DATE.match(data, at))
+    return looks_like_headers(data, _line_end(data, at)) or bool(_STRICT_DATE.match(data, at))
 
 
 def mbox_start(data: Buffer) -> int:
@@ -159,8 +160,8 @@ def mbox_start(data: Buffer) -> int:
     for at in _candidates(data, start + 1):
         behind.reached(at)
         after = _line_end(data, at)
-        if _looks_like_headers(data, after, min_fields=2) or (
-            _STRICT_DATE.match(data, at) and _looks_like_headers(data, after)
+        if looks_like_headers(data, after, min_fields=2) or (
+            _STRICT_DATE.match(data, at) and looks_like_headers(data, after)
         ):
             return at
     raise ValueError("no 'From ' line followed by a header anywhere")
@@ -192,10 +193,10 @@ def split_mbox(data: Buffer, start: int | None = None) -> Iterator[tuple[int, by
             for p in _candidates(data, search_from):
                 blank_before = data[p - 2 : p] == b"\n\n" or data[p - 3 : p] == b"\n\r\n"
                 after = _line_end(data, p)
-                if blank_before and _looks_like_headers(data, after):
+                if blank_before and looks_like_headers(data, after):
                     nxt = p
                     break
-                if _looks_like_headers(data, after, min_fields=3):
+                if looks_like_headers(data, after, min_fields=3):
                     nxt = p
                     break
         chunk = bytes(data[body_start:nxt])

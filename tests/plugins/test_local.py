@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -249,8 +250,183 @@ def test_eml_reads_real_files(corpus):
     before = snapshot(corpus / "eml")
     for path in sorted((corpus / "eml").iterdir()):
         copies, problems = _read(EmlPlugin(), path)
-        assert len(copies) + len(problems) == 1, path.name
-        if copies:
-            assert copies[0].raw == path.read_bytes() or path.read_bytes().startswith(b"From ")
-            summarize(copies[0].raw)  # never raises on what real programs wrote
+        assert (len(copies), problems) == (1, []), path.name
+        data = path.read_bytes()
+        cut = data[: len(data) - len(copies[0].raw)]  # only an exporter's From_ line or blank lines
+        assert data.endswith(copies[0].raw) and (cut.startswith(b"From ") or not cut.strip()), path.name
+        summarize(copies[0].raw)  # never raises on what real programs wrote
     assert snapshot(corpus / "eml") == before
+
+
+# --- loose message files, single messages by content, mbox files with junk in front -------
+
+def _gathered(location: Path, plugin: str | None = None) -> tuple[list[tuple[str, str, str, str]], list[Problem], list[str]]:
+    """(file name, folder, flags, subject) of each copy a gather stores, its problems and skips."""
+    from mailrecover.gather import gather
+    from mailrecover.workspace import Workspace
+
+    before = snapshot(location if location.is_dir() else location.parent)
+    with tempfile.TemporaryDirectory() as elsewhere, Workspace(Path(elsewhere) / "ws") as ws:
+        result = gather(ws, [str(location)], account="taro@example.co.jp", plugin=plugin, jobs=1)
+        rows = ws.db.execute("SELECT source, folder, flags, subject FROM copies ORDER BY source, length(position), position").fetchall()
+    assert snapshot(location if location.is_dir() else location.parent) == before
+    got = [(os.path.basename(s), f, fl, sub) for s, f, fl, sub in rows]
+    return got, result.problems, result.skipped
+
+
+def test_loose_maildir_named_files_are_messages_of_their_directory(tmp_path):
+    """Indexers' corpora and hand-made backups: ``inbox/01:2,`` with no cur/ or new/ around it,
+    also beside the cur/ of a Maildir and in plain folders inside one."""
+    root = tmp_path / "mail"
+    for rel, subject in [("inbox/01:2,", "a"), ("inbox/02:2,S", "b"), ("foo/03:2,RS", "c"),
+                         ("bar/baz/05:2,FS", "d"), ("bar/baz/06", "e")]:  # fmt: skip
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(MSG % ((subject.encode(),) * 3))
+    md = root / "md"
+    for sub in ("cur", "new", "tmp"):
+        (md / sub).mkdir(parents=True)
+    (md / "cur" / "1.M1:2,S").write_bytes(MSG % (b"f", b"f", b"f"))
+    (md / "07:2,F").write_bytes(MSG % (b"g", b"g", b"g"))  # beside cur/, as notmuch's corpus has them
+    (md / "dovecot-uidlist").write_bytes(b"3 V1 N6\n")  # Maildir bookkeeping, not mail
+    (md / "sub").mkdir()
+    (md / "sub" / "08:2,R").write_bytes(MSG % (b"h", b"h", b"h"))
+    (md / "sub" / "deep").mkdir()
+    (md / "sub" / "deep" / "09:2,").write_bytes(MSG % (b"i", b"i", b"i"))
+    got, problems, skipped = _gathered(root)
+    assert (problems, skipped) == ([], [])
+    assert sorted(got, key=lambda r: r[3]) == [
+        ("01:2,", "INBOX", "", "a"),
+        ("02:2,S", "INBOX", "seen", "b"),
+        ("03:2,RS", "foo", "answered,seen", "c"),
+        ("05:2,FS", "bar/baz", "flagged,seen", "d"),
+        ("06", "bar/baz", "", "e"),
+        ("1.M1:2,S", "md", "seen", "f"),
+        ("07:2,F", "md", "flagged", "g"),
+        ("08:2,R", "md/sub", "answered", "h"),
+        ("09:2,", "md/sub/deep", "", "i"),
+    ]
+
+
+SINGLE = (b"Return-Path: <jiro@example.org>\nReceived: from mx.example.org by mail.example.co.jp;"
+          b" Mon, 11 Jun 2012 09:00:00 +0900\nFrom: Jiro <jiro@example.org>\nTo: taro@example.co.jp\n"
+          b"Subject: %s\nDate: Mon, 11 Jun 2012 09:00:00 +0900\nMessage-ID: <%s@example.org>\n\n"
+          b"Hello.\n\nFrom the desk of Jiro.\n")
+
+
+@pytest.mark.parametrize("name", ["1", "msg.txt", "no extension", "saved.mbox", "old.msg"])
+@pytest.mark.parametrize("crlf", [False, True])
+def test_a_single_message_is_found_by_its_content_whatever_its_name(tmp_path, name, crlf):
+    raw = SINGLE % (b"one", b"one")
+    raw = raw.replace(b"\n", b"\r\n") if crlf else raw
+    folder = tmp_path / "Saved"
+    folder.mkdir()
+    (folder / name).write_bytes(raw)
+    got, problems, skipped = _gathered(folder / name)
+    assert (got, problems, skipped) == ([(name, "INBOX", "", "one")], [], [])
+    if not name.isdigit():  # a folder of numbered files is an MH folder
+        (tmp_path / "Saved" / "notes.txt").write_bytes(b"not a message\n")
+        got, problems, skipped = _gathered(tmp_path)
+        assert (got, problems, skipped) == ([(name, "Saved", "", "one")], [], [str(folder / "notes.txt")])
+    plugin = EmlPlugin()
+    copies, problems = _read(plugin, folder / name, "Saved")
+    assert [(c.raw, c.folder) for c in copies] == [(raw, "Saved")] and problems == []
+
+
+def test_text_files_and_mboxes_are_not_taken_for_single_messages(tmp_path):
+    plugin = EmlPlugin()
+    texts = {
+        "notes": b"shopping list\nmilk\n",
+        "todo.txt": b"TODO: call Jiro\nDONE: nothing\n\nlater\n",
+        "PKG-INFO": b"Metadata-Version: 2.1\nName: x\nVersion: 1\n\nlong description\n",
+        "part": b"Content-Type: text/plain\n\njust a MIME part\n",
+        "Inbox": b"From jiro@example.org Mon Jun 11 09:00:00 2012\n" + SINGLE % (b"m", b"m"),
+        "binary": bytes(range(256)) * 16,
+        # a partial header in front of an mbox: an mbox with junk, not one message
+        "Archive": b"X-Junk: left over\nSubject: half\n\nFrom jiro@example.org Mon Jun 11 09:00:00 2012\n"
+                   + SINGLE % (b"n", b"n"),
+    }
+    for name, data in texts.items():
+        (tmp_path / name).write_bytes(data)
+        assert plugin.detect(str(tmp_path / name)) < MboxPlugin().detect(str(tmp_path / name)) or (
+            plugin.detect(str(tmp_path / name)) == 0), name
+
+
+def test_forced_eml_reads_every_message_file_of_a_directory(tmp_path):
+    folder = tmp_path / "export"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.eml").write_bytes(SINGLE % (b"a", b"a"))
+    (folder / "2").write_bytes(SINGLE % (b"b", b"b"))
+    (folder / "sub" / "c:2,S").write_bytes(SINGLE % (b"c", b"c"))
+    (folder / "readme.txt").write_bytes(b"these are my saved mails\n")
+    got, problems, skipped = _gathered(folder, plugin="eml")
+    assert sorted(got) == [("2", "INBOX", "", "b"), ("a.eml", "INBOX", "", "a"), ("c:2,S", "sub", "seen", "c")]
+    assert [(os.path.basename(p.source), p.kind) for p in problems] == [("readme.txt", ProblemKind.NOT_MAIL)]
+
+
+def test_an_eml_starting_with_a_from_line_is_one_message_of_its_directory(tmp_path):
+    """Phone carriers' and web mail exports: ``From `` line, then the message."""
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    one = SINGLE % (b"one", b"one")
+    (folder / "au-email.eml").write_bytes(b"From jiro@example.org Mon Jun 11 09:00:00 2012\r\n"
+                                          + one.replace(b"\n", b"\r\n"))
+    (folder / "two.eml").write_bytes(b"From a@b Mon Jun 11 09:00:00 2012\n" + SINGLE % (b"2a", b"2a")
+                                     + b"\nFrom a@b Mon Jun 11 09:01:00 2012\n" + SINGLE % (b"2b", b"2b"))
+    got, problems, skipped = _gathered(tmp_path)
+    assert (sorted(got), problems, skipped) == ([
+        ("au-email.eml", "phone", "", "one"), ("two.eml", "phone", "", "2a"), ("two.eml", "phone", "", "2b"),
+    ], [], [])
+    copies, _ = _read(EmlPlugin(), folder / "au-email.eml", "phone")
+    assert copies[0].raw == one.replace(b"\n", b"\r\n")
+
+
+JUNK = {
+    "stray line": b"this file was saved by hand\n",
+    "noise": (bytes(range(1, 256)).replace(b"\n", b"") * 20)[:3000] + b"\n",
+    "partial header": b"ived: from mx.example.org\n\tby mail.example.co.jp; Mon, 11 Jun 2012\nSubject: cut\n",
+}
+
+
+def _junk_mbox(path: Path, junk: bytes, crlf: bool = False) -> bytes:
+    box = junk
+    for n in (1, 2, 3):
+        box += b"From - Mon Jun 11 09:00:00 2012\nX-Mozilla-Status: 0001\n" + SINGLE % (b"%d" % n, b"%d" % n) + b"\n"
+    box = box.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") if crlf else box
+    path.write_bytes(box)
+    return box
+
+
+@pytest.mark.parametrize("kind", sorted(JUNK))
+@pytest.mark.parametrize("crlf", [False, True])
+def test_junk_before_the_first_from_line_costs_a_problem_not_the_mbox(tmp_path, kind, crlf):
+    box = _junk_mbox(tmp_path / "Inbox", JUNK[kind], crlf)
+    junk = box.index(b"From - ")
+    copies, problems = _read(MboxPlugin(), tmp_path / "Inbox")
+    assert [summarize(c.raw).subject for c in copies] == ["1", "2", "3"]
+    assert copies[0].position == str(junk) and all(Flag.SEEN in c.flags for c in copies)
+    assert [(p.kind, p.position) for p in problems] == [(ProblemKind.DAMAGED, f"0-{junk}")]
+    assert f"{junk} bytes" in problems[0].reason
+
+
+@pytest.mark.parametrize("kind", sorted(JUNK))
+def test_junk_before_the_first_from_line_through_thunderbird(tmp_path, kind):
+    (tmp_path / "Local Folders").mkdir()
+    _junk_mbox(tmp_path / "Local Folders" / "Inbox", JUNK[kind])
+    (tmp_path / "Local Folders" / "Inbox.msf").write_bytes(b"")
+    _junk_mbox(tmp_path / "saved.box", JUNK[kind])
+    for location, plugin in ((tmp_path / "Local Folders", None), (tmp_path / "saved.box", "thunderbird"),
+                             (tmp_path / "Local Folders" / "Inbox", "thunderbird")):  # fmt: skip
+        got, problems, _ = _gathered(location, plugin)
+        assert [r[3] for r in got] == ["1", "2", "3"], (location, plugin)
+        assert [(p.kind, p.position) for p in problems] == [(ProblemKind.DAMAGED, f"0-{len(JUNK[kind])}")]
+
+
+def test_split_mbox_finds_the_start_after_junk_only_where_a_message_starts():
+    from mailrecover_local.mbox import mbox_start
+
+    assert mbox_start(b"From a@b Mon Jun 11 09:00:00 2012\nFrom: a@b\n\nx\n") == 0
+    assert mbox_start(b"noise\nFrom a@b Mon Jun 11 09:00:00 2012\nFrom: a@b\nSubject: s\n\nx\n") == 6
+    with pytest.raises(ValueError):
+        mbox_start(b"noise\nFrom the start, I said no.\nAnd more text.\n")
+    with pytest.raises(ValueError):
+        list(split_mbox(b"noise\nFrom a@b Mon Jun 11 09:00:00 2012\nFrom: a@b\n\nx\n"))  # junk is the caller's
