@@ -18,7 +18,7 @@ from mailrecover.rfc822 import header_fields
 
 from .maildir import maildir_flags
 from .mbox import mbox_entries
-from .sniff import BY_CONTENT, SNIFF_BYTES, first_line, looks_like_message, message_score
+from .sniff import SNIFF_BYTES, first_line, looks_like_message, message_score
 
 __all__ = ["EmlPlugin"]
 

@@ -324,14 +324,13 @@ class MboxPlugin:
             return 60
         if base.startswith(".") or suffix in _NOT_MBOX_SUFFIXES:
             return 0
+        if suffix and base not in ("mbox", "Inbox", "INBOX"):
+            return 0
         try:  # junk in front of the first From_ line: still an mbox
             mbox_start(read_head(location, _SNIFF_BYTES))
             return 40
         except (OSError, ValueError):
-            pass
-        if not suffix or base in ("mbox", "Inbox", "INBOX"):
             return 10  # an extensionless file among folders: an mbox folder if anything
-        return 0
 
     def discover(self) -> Iterable[Store]:
         spool = os.path.join("/var/mail", os.environ.get("USER", ""))

@@ -292,6 +292,9 @@ def test_loose_maildir_named_files_are_messages_of_their_directory(tmp_path):
     (md / "sub" / "08:2,R").write_bytes(MSG % (b"h", b"h", b"h"))
     (md / "sub" / "deep").mkdir()
     (md / "sub" / "deep" / "09:2,").write_bytes(MSG % (b"i", b"i", b"i"))
+    (md / "foo" / "cur").mkdir(parents=True)
+    (md / "foo" / "cur" / "2.M2:2,").write_bytes(MSG % (b"j", b"j", b"j"))
+    (md / "foo" / "10:2,S").write_bytes(MSG % (b"k", b"k", b"k"))
     got, problems, skipped = _gathered(root)
     assert (problems, skipped) == ([], [])
     assert sorted(got, key=lambda r: r[3]) == [
@@ -304,6 +307,8 @@ def test_loose_maildir_named_files_are_messages_of_their_directory(tmp_path):
         ("07:2,F", "md", "flagged", "g"),
         ("08:2,R", "md/sub", "answered", "h"),
         ("09:2,", "md/sub/deep", "", "i"),
+        ("2.M2:2,", "md/foo", "", "j"),
+        ("10:2,S", "md/foo", "seen", "k"),
     ]
 
 
