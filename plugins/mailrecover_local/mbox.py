@@ -127,6 +127,29 @@ def _content_length_end(data: Buffer, start: int) -> int | None:
     return None
 
 
+def _stops_short(message: bytes) -> bool:
+    """Whether a file's last message shows it was cut: it ends inside its header, or in
+    the middle of a line after body lines that were ended.  A body that never ends a line
+    (a giant one-line export written without a final newline) or that ends on its final
+    MIME boundary is whole: a missing last newline alone is no sign of a cut."""
+    body = header_end(message)
+    if body >= len(message):
+        return True
+    head = message[:body]
+    if _CONTENT_LENGTH.search(head):
+        length = next((v.strip() for n, v in header_fields(head) if n == "content-length"), b"")
+        if length.isdigit() and int(length) > len(message) - body:
+            return True  # shorter than its own Content-Length
+    if message.endswith(b"\n"):
+        return False
+    last = message.rfind(b"\n", body) + 1  # where the unended last line starts
+    if last == 0:
+        return False  # the whole body is that one line
+    tail = message[last:].rstrip()
+    return not (tail.startswith(b"--") and tail.endswith(b"--") and len(tail) > 4
+                and tail[2:-2] in head)  # fmt: skip
+
+
 def _candidates(data: Buffer, pos: int) -> Iterator[int]:
     """Where lines from ``pos`` on could be separators (``From`` and the rest of a From_ line)."""
     if pos == 0 and _FIRST.match(data, 0):
@@ -171,7 +194,8 @@ def split_mbox(data: Buffer, start: int | None = None) -> Iterator[tuple[int, by
     """(offset, From_ line, message bytes, cut_off) for each message in an mbox buffer.
 
     Message bytes are unquoted and lose the blank line that separates messages.
-    ``cut_off`` is true for a last message that ends mid-line or mid-header.
+    ``cut_off`` is true for a last message that shows it stops short (``_stops_short``),
+    unless its Content-Length says it ends just there.
     ``start`` is where the first message begins (from ``mbox_start``, whose caller reports
     what lies before it); without it the buffer must start like an mbox, or ``ValueError``.
     """
@@ -201,9 +225,7 @@ def split_mbox(data: Buffer, start: int | None = None) -> Iterator[tuple[int, by
                     break
         chunk = bytes(data[body_start:nxt])
         last = nxt >= len(data)
-        cut_off = last and bool(chunk) and (
-            not chunk.endswith(b"\n") or header_end(chunk) >= len(chunk)
-        )
+        cut_off = last and bool(chunk) and cl_end != len(data) and _stops_short(chunk)
         if chunk.endswith(b"\r\n\r\n"):
             chunk = chunk[:-2]
         elif chunk.endswith(b"\n\n"):

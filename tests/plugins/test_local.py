@@ -15,6 +15,7 @@ from mailrecover_local.mh import MHPlugin, parse_sequences
 from mailrecover.merge import summarize
 from mailrecover.model import Copy, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext
+from mailrecover.rfc822 import remove_fields
 
 from ..builders import snapshot
 from .client_stores import message
@@ -109,11 +110,37 @@ def test_mbox_content_length_wins_over_unquoted_from_lines(tmp_path):
 def test_mbox_cut_off_last_message_is_kept_and_reported(tmp_path):
     box = tmp_path / "Inbox"
     box.write_bytes(b"From - x 2012\nFrom: a@example.com\nSubject: a\n\nwhole\n\n"
-                    b"From - x 2012\nFrom: b@example.com\nSubject: b\n\nthis line is cu")
+                    b"From - x 2012\nFrom: b@example.com\nSubject: b\n\nfirst line\nthis line is cu")
     copies, problems = _read(MboxPlugin(), box)
     assert [c.partial for c in copies] == [False, True]
     assert copies[1].raw.endswith(b"this line is cu")
     assert [p.kind for p in problems] == [ProblemKind.TRUNCATED]
+
+
+LAST = b"From a@b Mon Jun 11 09:00:00 2012\nFrom: a@example.com\nSubject: last\nMessage-ID: <last@x>\n"
+
+
+@pytest.mark.parametrize("last, cut", [
+    (b"\n" + b"x" * (3 << 20), False),  # a one-line body that no writer ended: nothing shows a cut
+    (b"\n" + b"y" * 100, False),
+    (b"Content-Length: 6\n\nlength", False),  # as long as Content-Length says
+    (b"Content-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\nContent-Type: text/plain\n\n"
+     + b"z" * (2 << 20) + b"\n--b1--", False),  # the final MIME boundary is there
+    (b"Content-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\nContent-Type: text/plain\n\nhalf a li", True),
+    (b"\nline one\nline tw", True),  # lines were ended, the last one was not: the write stopped
+    (b"X-Half: head", True),  # inside the header
+    (b"Content-Length: 60\n\nshorter than it says", True),
+], ids=["one-line", "short-one-line", "content-length", "final-boundary", "inside-mime", "mid-line",
+        "mid-header", "shorter-than-length"])  # fmt: skip
+def test_mbox_last_message_is_cut_off_only_on_evidence(tmp_path, monkeypatch, last, cut):
+    """A giant one-line message ending the file without a newline was called cut off."""
+    monkeypatch.setenv("MAILRECOVER_MAX_LINE_BYTES", "1M")  # lines longer than the line limit too
+    box = tmp_path / "Archive.mbox"
+    box.write_bytes(_junk_mbox(tmp_path / "x", b"") + LAST + last)
+    copies, problems = _read(MboxPlugin(), box)
+    assert [c.partial for c in copies] == [False, False, False, cut]
+    assert copies[-1].raw == remove_fields((LAST + last).split(b"\n", 1)[1], {"content-length"})
+    assert [p.kind for p in problems] == ([ProblemKind.TRUNCATED] if cut else [])
 
 
 def test_mbox_empty_and_garbage_files(tmp_path):
