@@ -204,6 +204,10 @@ class _Fingerprints:
         self._pool: Pool | None = None
 
     def add(self, loc: int, copy: Copy, blob: str) -> Iterator[tuple[int, Copy, str, Summary]]:
+        if len(copy.raw) >= _BATCH_BYTES:  # pickled to a worker, a giant copy would exist twice more
+            yield from self.drain()
+            yield loc, copy, blob, summarize(copy.raw, self.limits)
+            return
         self._waiting.append((loc, copy, blob))
         self._waiting_bytes += len(copy.raw)
         if len(self._waiting) >= self.batch or self._waiting_bytes >= _BATCH_BYTES:

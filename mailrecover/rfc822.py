@@ -71,7 +71,7 @@ def remove_fields(raw: bytes, names: set[str]) -> bytes:
     """``raw`` without the header fields named (lower-case), continuation lines included."""
     end = header_end(raw)
     out: list[bytes] = []
-    dropping = False
+    dropping = dropped = False
     for line in raw[:end].splitlines(keepends=True):
         if line[:1] in (b" ", b"\t") and line.strip():
             if not dropping:
@@ -79,9 +79,12 @@ def remove_fields(raw: bytes, names: set[str]) -> bytes:
             continue
         name = line.partition(b":")[0].strip().lower()
         dropping = name.decode("ascii", "replace") in names
+        dropped = dropped or dropping
         if not dropping:
             out.append(line)
-    return b"".join(out) + raw[end:]
+    if not dropped:
+        return raw  # no copy of a body that may be hundreds of MB
+    return b"".join([*out, memoryview(raw)[end:]])  # one copy, not a slice and then a sum
 
 
 _JIS_SWITCH = re.compile(rb"\x1b(\$B|\$@|\(B|\(J|\(I)")

@@ -111,3 +111,25 @@ def test_a_first_gather_builds_the_lookup_indexes_at_its_end_or_the_next_open(tm
         gather(ws, [str(p) for p in s.locations], account=ACCOUNT, jobs=1)
         ensure_merged(ws)
         assert _content(ws) == gathered
+
+
+def test_a_giant_copy_is_fingerprinted_in_its_turn(tmp_path: Path):
+    """A copy over a pool batch is summarised in the gathering process, not pickled to a worker:
+    the workspace is the same as with one process, order included."""
+    from mailrecover.gather import _BATCH_BYTES
+
+    box = tmp_path / "src" / "Archive.mbox"
+    box.parent.mkdir()
+    sizes = [1, 1, _BATCH_BYTES + 5, 1, 1]
+    with box.open("wb") as f:
+        for n, size in enumerate(sizes):
+            f.write(b"From a@b Mon Jun 11 09:00:00 2012\nFrom: a@example.com\nSubject: %d\n"
+                    b"Message-ID: <%d@example.com>\n\n" % (n, n) + b"y" * size + b"\n\n")  # fmt: skip
+    results = []
+    for jobs, batch in ((1, 200), (2, 1)):
+        with Workspace(tmp_path / f"ws-{jobs}") as ws:
+            r = gather(ws, [str(box)], account=ACCOUNT, jobs=jobs, batch=batch)
+            ensure_merged(ws)
+            results.append(((r.copies, len(r.problems)), _content(ws)))
+    assert results[0][0] == (5, 0) and results[1] == results[0]
+    assert [row[6] for row in results[0][1][0]] == [f"{n}@example.com" for n in range(5)]

@@ -80,3 +80,16 @@ def test_a_byte_order_mark_before_the_header_does_not_make_another_mail():
     with_bom, without = summarize(b"\xef\xbb\xbf" + plain), summarize(plain)
     assert with_bom.content_fp == without.content_fp
     assert (with_bom.message_id, with_bom.delivered_to) == ("bom@x", ("taro@example.co.jp",))
+
+
+def test_container_names_are_counted_across_window_edges(monkeypatch):
+    """The MIME-depth guard counts container names a window at a time (no lower-cased copy of a
+    giant message): a name cut by a window's edge still counts once, case-blind."""
+    from mailrecover import merge
+
+    raw = b"".join(b"x" * (n % 7) + (b"Multipart/", b"MESSAGE/rfc822", b"multipart")[n % 3] for n in range(300))
+    lowered = raw.lower()
+    expected = lowered.count(b"multipart/") + lowered.count(b"message/rfc822")
+    for window in (1, 5, 9, 13, 64, 1 << 20):
+        monkeypatch.setattr(merge, "_WINDOW", window)
+        assert merge._count_containers(raw) == expected, window

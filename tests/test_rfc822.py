@@ -71,3 +71,11 @@ def test_an_address_key_is_the_same_however_the_mailbox_was_written(written, key
 def test_a_byte_order_mark_before_the_header_is_not_part_of_its_first_field():
     raw = b"\xef\xbb\xbfDelivered-To: hanako@example.co.jp\r\nSubject: x\r\n\r\nbody\r\n"
     assert header_fields(raw) == [("delivered-to", b"hanako@example.co.jp"), ("subject", b"x")]
+
+
+def test_remove_fields_copies_a_message_only_to_take_something_out():
+    from mailrecover.rfc822 import remove_fields
+
+    raw = b"From: a@example.com\nStatus: RO\n X-continued\nSubject: s\n\n" + b"body\n" * 1000
+    assert remove_fields(raw, {"x-mozilla-status"}) is raw  # a giant body is not copied for nothing
+    assert remove_fields(raw, {"status"}) == b"From: a@example.com\nSubject: s\n\n" + b"body\n" * 1000

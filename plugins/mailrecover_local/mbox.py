@@ -223,13 +223,16 @@ def split_mbox(data: Buffer, start: int | None = None) -> Iterator[tuple[int, by
                 if looks_like_headers(data, after, min_fields=3):
                     nxt = p
                     break
-        chunk = bytes(data[body_start:nxt])
+        end = nxt  # the blank line before the next separator is the mbox's, not the message's
+        if end - body_start >= 4 and data[end - 4 : end] == b"\r\n\r\n":
+            end -= 2
+        elif end - body_start >= 2 and data[end - 2 : end] == b"\n\n":
+            end -= 1
+        chunk = bytes(data[body_start:end])  # the one copy of a message that may be giant
+        behind.reached(end)  # its mapped pages are not read again: not resident beside the copy
         last = nxt >= len(data)
+        # whether the blank line was cut off or not, the message tells the same (see _stops_short)
         cut_off = last and bool(chunk) and cl_end != len(data) and _stops_short(chunk)
-        if chunk.endswith(b"\r\n\r\n"):
-            chunk = chunk[:-2]
-        elif chunk.endswith(b"\n\n"):
-            chunk = chunk[:-1]
         if b">From " in chunk:  # quick test first: most mail has no quoted line
             chunk = _QUOTED_FROM.sub(rb"\1", chunk)
         yield start, sep_line, chunk, cut_off
