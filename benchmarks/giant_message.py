@@ -1,8 +1,8 @@
 """Peak memory of gathering one giant message: ``python3 -m benchmarks.giant_message --mb 200``.
 
 Writes a message of ``--mb`` MB whose body is one line without a final newline (the shape
-that also tripped the cut-off verdict), as an ``.eml`` file and inside an mbox, and gathers
-each in a fresh ``mailrecover gather`` process.  Prints the peak resident size of that process
+that also tripped the cut-off verdict), as an ``.eml`` file and inside an mbox, and one whose
+body is short words, and gathers each in a fresh ``mailrecover gather`` process.  Prints the peak resident size of that process
 and its children (the fingerprinting pool) against the message's size; the target is a peak
 under twice the largest message.
 """
@@ -23,8 +23,8 @@ _HEAD = (b"From: Jiro <jiro@example.org>\nTo: taro@example.co.jp\nSubject: giant
          b"Date: Mon, 11 Jun 2012 09:00:00 +0900\nMessage-ID: <giant@example.org>\n\n")  # fmt: skip
 
 
-def _write(path: Path, prefix: bytes, size: int) -> None:
-    line = b"x" * (1 << 20)
+def _write(path: Path, prefix: bytes, size: int, words: bool = False) -> None:
+    line = b"word " * (1 << 18) if words else b"x" * (1 << 20)
     with path.open("wb") as f:
         f.write(prefix + _HEAD)
         left = size - len(_HEAD)
@@ -46,10 +46,11 @@ def _gather(location: Path, workspace: Path) -> Stage:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=200, help="message size in MB (default 200)")
-    parser.add_argument("--only", choices=("eml", "mbox"), help="measure one shape only")
+    parser.add_argument("--only", choices=("eml", "mbox", "words"), help="measure one shape only")
     args = parser.parse_args(argv)
     size = args.mb << 20
-    shapes = [("eml", "giant.eml", b""), ("mbox", "giant.mbox", b"From jiro@example.org Mon Jun 11 09:00:00 2012\n")]
+    shapes = [("eml", "giant.eml", b""), ("mbox", "giant.mbox", b"From jiro@example.org Mon Jun 11 09:00:00 2012\n"),
+              ("words", "words.eml", b"")]  # the last: a text body of short words, not one line
     print(f"{'shape':<6} {'message':>9} {'peak RSS':>9} {'peak PSS':>9} {'PSS/size':>8} {'seconds':>8} exit")
     for shape, name, prefix in shapes:
         if args.only and shape != args.only:
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             source = Path(tmp) / "src" / name
             source.parent.mkdir()
-            _write(source, prefix, size)
+            _write(source, prefix, size, words=shape == "words")
             stage = _gather(source, Path(tmp) / "ws")
             pss = float(stage.extra["peak_pss_mb"])
             print(f"{shape:<6} {size / 1e6:>7.0f}MB {stage.peak_rss_mb:>7.0f}MB {pss:>7.0f}MB "

@@ -75,8 +75,8 @@ class EmlPlugin:
         context.advance(len(raw))
         flags = maildir_flags(os.path.basename(location))  # ``01:2,S`` outside a Maildir's cur/
         if raw.startswith(b"From "):
-            try:
-                entries = list(mbox_entries(location, raw))
+            try:  # a second From_ line is looked for before any message is copied out
+                entries = list(mbox_entries(location, raw)) if b"\nFrom " in raw else []
             except ValueError:
                 entries = []
             if sum(not isinstance(e, Problem) for e in entries) > 1:  # several messages under one name
