@@ -462,3 +462,12 @@ def test_split_mbox_finds_the_start_after_junk_only_where_a_message_starts():
         mbox_start(b"noise\nFrom the start, I said no.\nAnd more text.\n")
     with pytest.raises(ValueError):
         list(split_mbox(b"noise\nFrom a@b Mon Jun 11 09:00:00 2012\nFrom: a@b\n\nx\n"))  # junk is the caller's
+
+
+def test_real_eml_files_are_messages_of_the_folder_they_lie_in(corpus):
+    """Four corpus .eml files start with an mbox From_ line; they became folders named after
+    themselves, and two with an empty line in front were 'not mail'."""
+    names = sorted(p.name for p in (corpus / "eml").iterdir())
+    got, problems, skipped = _gathered(corpus / "eml")
+    assert (sorted(r[0] for r in got), problems, skipped) == (names, [], [])
+    assert {r[1] for r in got} == {"INBOX"}
