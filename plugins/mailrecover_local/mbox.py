@@ -161,6 +161,16 @@ def _candidates(data: Buffer, pos: int) -> Iterator[int]:
         at = data.find(b"\nFrom", at + 1)
 
 
+def _before_blank_line(data: Buffer, start: int, end: int) -> int:
+    """Where the message in ``data[start:end]`` ends: the blank line before the next
+    separator is the mbox's, not the message's."""
+    if end - start >= 4 and data[end - 4 : end] == b"\r\n\r\n":
+        return end - 2
+    if end - start >= 2 and data[end - 2 : end] == b"\n\n":
+        return end - 1
+    return end
+
+
 def _starts_message(data: Buffer, at: int) -> bool:
     """Whether a message's ``From `` line is at ``at`` (the start of a line)."""
     if not _FIRST.match(data, at):
@@ -223,15 +233,11 @@ def split_mbox(data: Buffer, start: int | None = None) -> Iterator[tuple[int, by
                 if looks_like_headers(data, after, min_fields=3):
                     nxt = p
                     break
-        end = nxt  # the blank line before the next separator is the mbox's, not the message's
-        if end - body_start >= 4 and data[end - 4 : end] == b"\r\n\r\n":
-            end -= 2
-        elif end - body_start >= 2 and data[end - 2 : end] == b"\n\n":
-            end -= 1
+        end = _before_blank_line(data, body_start, nxt)
         chunk = bytes(data[body_start:end])  # the one copy of a message that may be giant
         behind.reached(end)  # its mapped pages are not read again: not resident beside the copy
         last = nxt >= len(data)
-        # whether the blank line was cut off or not, the message tells the same (see _stops_short)
+        # _stops_short says the same with or without the separating blank line
         cut_off = last and bool(chunk) and cl_end != len(data) and _stops_short(chunk)
         if b">From " in chunk:  # quick test first: most mail has no quoted line
             chunk = _QUOTED_FROM.sub(rb"\1", chunk)
@@ -271,7 +277,14 @@ def mbox_entries(location: str, data: Buffer) -> Iterator[Problem | tuple[int, b
     junk before the first message and for a cut-off last one.  Raises ``ValueError`` when
     the file holds no message at all."""
     start = mbox_start(data)
-    if start > (3 if data[:3] == _BOM else 0):
+    first = 3 if data[:3] == _BOM else 0
+    if start > first and looks_like_headers(data, first, min_fields=2, min_known=2):
+        yield Problem(
+            ProblemKind.DAMAGED, location, f"0-{start}",
+            f"the {start} bytes before the first 'From ' line are a message without one; kept",
+        )  # fmt: skip
+        yield first, bytes(data[first : _before_blank_line(data, first, start)]), False
+    elif start > first:
         yield Problem(
             ProblemKind.DAMAGED, location, f"0-{start}",
             f"{start} bytes before the first 'From ' line are not mail; left out",

@@ -471,3 +471,18 @@ def test_real_eml_files_are_messages_of_the_folder_they_lie_in(corpus):
     got, problems, skipped = _gathered(corpus / "eml")
     assert (sorted(r[0] for r in got), problems, skipped) == (names, [], [])
     assert {r[1] for r in got} == {"INBOX"}
+
+
+def test_a_message_without_its_from_line_before_an_mbox_is_kept(tmp_path):
+    """What stands before the first From_ line may be a whole message that lost its separator
+    (a file cut at its start, an .eml and an mbox concatenated): kept, and reported."""
+    lost = SINGLE % (b"lost", b"lost")
+    box = _junk_mbox(tmp_path / "Inbox", lost + b"\n")
+    junk = box.index(b"From - ")
+    for plugin in (MboxPlugin(), EmlPlugin()):  # eml declines: an mbox follows
+        assert (plugin.detect(str(tmp_path / "Inbox")) >= 40) == (plugin.name == "mbox")
+    copies, problems = _read(MboxPlugin(), tmp_path / "Inbox")
+    assert [summarize(c.raw).subject for c in copies] == ["lost", "1", "2", "3"]
+    assert copies[0].raw == lost and copies[0].position == "0" and not copies[0].partial
+    assert [(p.kind, p.position) for p in problems] == [(ProblemKind.DAMAGED, f"0-{junk}")]
+    assert "kept" in problems[0].reason
