@@ -35,8 +35,8 @@ def message_score(head: bytes) -> int:
         first = mbox_start(head[body:])
     except ValueError:
         return BY_CONTENT
-    # the "header" right before a From_ line was junk in front of an mbox; deeper in the
-    # body, From_ lines are more likely an mbox's separators than quoted text
+    # the "header" right before a From_ line was junk in front of an mbox; From_ lines deeper
+    # in the body are left to mbox, which keeps what stands before them as a message too
     return 0 if not head[body : body + first].strip() else _DOUBTFUL
 
 
