@@ -13,12 +13,12 @@ from collections.abc import Iterable, Iterator
 
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import read_head, read_message_file, sorted_names
+from mailrecover.readonly import read_message_file, sorted_names
 from mailrecover.rfc822 import header_fields
 
 from .maildir import maildir_flags
 from .mbox import mbox_entries
-from .sniff import SNIFF_BYTES, first_line, looks_like_message, message_score
+from .sniff import SNIFF_BYTES, file_score, first_line
 
 __all__ = ["EmlPlugin"]
 
@@ -32,12 +32,7 @@ class EmlPlugin:
     def detect(self, location: str) -> int:
         if "://" in location or not os.path.isfile(location):
             return 0
-        if location.lower().endswith(".eml"):
-            return _NAMED
-        try:
-            return message_score(read_head(location, SNIFF_BYTES))
-        except OSError:
-            return 0
+        return _NAMED if location.lower().endswith(".eml") else file_score(location)
 
     def discover(self) -> Iterable[Store]:
         return ()
@@ -61,7 +56,7 @@ class EmlPlugin:
                     yield from self._read_folder(path, f"{folder}/{name}" if folder else name, context)
             elif not os.path.isfile(path):
                 continue  # a socket or a dangling link holds no mail
-            elif name.lower().endswith(".eml") or looks_like_message(path):
+            elif self.detect(path):  # forced: a header block followed by From_ lines is one message too
                 yield from self._read_file(path, folder, context)
             else:
                 yield Problem(ProblemKind.NOT_MAIL, path, "", "not a single message: no header block at its start")

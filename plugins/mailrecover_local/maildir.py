@@ -121,6 +121,8 @@ class MaildirPlugin:
                     yield Problem(ProblemKind.UNREADABLE, file, "", f"cannot read: {e.strerror or e}")
                     continue
                 context.advance(len(raw))
+                if not sub and raw.startswith(b"From "):
+                    raw = raw[raw.find(b"\n") + 1 :]  # a loose message file's exporter From_ line
                 if not raw.strip():
                     yield Problem(ProblemKind.DAMAGED, file, "", "empty message file")
                     continue

@@ -21,7 +21,7 @@ from mailrecover.rfc822 import header_end, header_fields, remove_fields
 
 __all__ = [
     "MboxPlugin", "client_flags", "from_line_date", "looks_like_headers", "mbox_entries", "mbox_start",
-    "split_mbox", "CLIENT_FIELDS",
+    "one_message_name", "split_mbox", "CLIENT_FIELDS",
 ]  # fmt: skip
 
 _BOM = b"\xef\xbb\xbf"
@@ -43,8 +43,9 @@ CLIENT_FIELDS = {
     "x-uid", "x-keywords", "x-evolution", "x-imap", "x-imapbase", "content-length",
 }  # fmt: skip
 
-#: Files of one message each, read by the eml plugin whatever their first line.
-_ONE_MESSAGE_SUFFIXES = {".eml"}
+#: Names of files that hold one message each (read by the eml plugin whatever their first
+#: line): ``.eml``, and a Maildir file name with its info part (``05:2,S``) outside ``cur/``.
+_ONE_MESSAGE_NAME = re.compile(r"(?:\.eml|[:;!]2,[A-Za-z]*)$", re.I)
 _SNIFF_BYTES = 64 << 10  # how far detect looks for a first message behind junk
 
 _NOT_MBOX_SUFFIXES = {
@@ -52,6 +53,11 @@ _NOT_MBOX_SUFFIXES = {
     ".eml", ".emlx", ".pst", ".ost", ".msg", ".dbx", ".idx", ".lst", ".plist", ".log", ".gz",
     ".lock", ".bak", ".py", ".toc", ".summary", ".ibex", ".cmeta", ".mozlz4", ".sqlite-wal",
 }  # fmt: skip
+
+
+def one_message_name(name: str) -> bool:
+    """Whether a file's name says it holds one message (``.eml``, ``05:2,S``), not a folder."""
+    return _ONE_MESSAGE_NAME.search(name) is not None
 
 
 def looks_like_headers(data: Buffer, pos: int, min_fields: int = 1, min_known: int = 1) -> bool:
@@ -348,7 +354,7 @@ class MboxPlugin:
             return 0
         base = os.path.basename(location)
         suffix = os.path.splitext(base)[1].lower()
-        if suffix in _ONE_MESSAGE_SUFFIXES:
+        if one_message_name(base):
             return 0  # one message, even when an export put a From_ line in front of it
         try:
             head = read_head(location, 64)

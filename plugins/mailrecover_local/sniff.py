@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 from mailrecover.readonly import read_head
 from mailrecover.rfc822 import header_end
 
-from .mbox import looks_like_headers, mbox_start
+from .mbox import looks_like_headers, mbox_start, one_message_name
 
-__all__ = ["BY_CONTENT", "SNIFF_BYTES", "first_line", "looks_like_message", "message_score"]
+__all__ = ["BY_CONTENT", "SNIFF_BYTES", "file_score", "first_line", "looks_like_message", "message_score"]
 
 SNIFF_BYTES = 32 << 10  # enough for the header block of nearly every message
 BY_CONTENT = 70  # a header block of mail fields: above mbox's guess for an extensionless file
@@ -40,9 +42,18 @@ def message_score(head: bytes) -> int:
     return 0 if not head[body : body + first].strip() else _DOUBTFUL
 
 
-def looks_like_message(path: str) -> bool:
-    """Whether the file at ``path`` is one message (by its content, not its name)."""
+def file_score(path: str) -> int:
+    """``message_score`` of a file; a From_ line in front counts only where the file's name
+    says it holds one message (``05:2,S``): elsewhere such a file is an mbox."""
     try:
-        return message_score(read_head(path, SNIFF_BYTES)) >= BY_CONTENT
+        head = read_head(path, SNIFF_BYTES)
     except OSError:
-        return False
+        return 0
+    if head.startswith(b"From ") and one_message_name(os.path.basename(path)):
+        head = head[head.find(b"\n") + 1 :] if b"\n" in head else b""
+    return message_score(head)
+
+
+def looks_like_message(path: str) -> bool:
+    """Whether the file at ``path`` is one message (by its content, or its name and content)."""
+    return file_score(path) >= BY_CONTENT

@@ -309,11 +309,13 @@ def test_loose_maildir_named_files_are_messages_of_their_directory(tmp_path):
                          ("bar/baz/05:2,FS", "d"), ("bar/baz/06", "e")]:  # fmt: skip
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(MSG % ((subject.encode(),) * 3))
+    # a Maildir-named file is one message even with an mbox From_ line in front
+    (root / "inbox" / "04:2,F").write_bytes(b"From a@b Mon Jun 11 09:00:00 2012\n" + MSG % ((b"l",) * 3))
     md = root / "md"
     for sub in ("cur", "new", "tmp"):
         (md / sub).mkdir(parents=True)
     (md / "cur" / "1.M1:2,S").write_bytes(MSG % (b"f", b"f", b"f"))
-    (md / "07:2,F").write_bytes(MSG % (b"g", b"g", b"g"))  # beside cur/, as notmuch's corpus has them
+    (md / "07:2,F").write_bytes(b"From a@b Mon Jun 11 09:00:00 2012\n" + MSG % (b"g", b"g", b"g"))  # beside cur/
     (md / "dovecot-uidlist").write_bytes(b"3 V1 N6\n")  # Maildir bookkeeping, not mail
     (md / "sub").mkdir()
     (md / "sub" / "08:2,R").write_bytes(MSG % (b"h", b"h", b"h"))
@@ -324,7 +326,7 @@ def test_loose_maildir_named_files_are_messages_of_their_directory(tmp_path):
     (md / "foo" / "10:2,S").write_bytes(MSG % (b"k", b"k", b"k"))
     got, problems, skipped = _gathered(root)
     assert (problems, skipped) == ([], [])
-    assert sorted(got, key=lambda r: r[3]) == [
+    assert sorted(got, key=lambda r: (r[3] == "l", r[3])) == [
         ("01:2,", "INBOX", "", "a"),
         ("02:2,S", "INBOX", "seen", "b"),
         ("03:2,RS", "foo", "answered,seen", "c"),
@@ -336,6 +338,7 @@ def test_loose_maildir_named_files_are_messages_of_their_directory(tmp_path):
         ("09:2,", "md/sub/deep", "", "i"),
         ("2.M2:2,", "md/foo", "", "j"),
         ("10:2,S", "md/foo", "seen", "k"),
+        ("04:2,F", "INBOX", "flagged", "l"),
     ]
 
 
@@ -388,7 +391,7 @@ def test_forced_eml_reads_every_message_file_of_a_directory(tmp_path):
     (folder / "sub").mkdir(parents=True)
     (folder / "a.eml").write_bytes(SINGLE % (b"a", b"a"))
     (folder / "2").write_bytes(SINGLE % (b"b", b"b"))
-    (folder / "sub" / "c:2,S").write_bytes(SINGLE % (b"c", b"c"))
+    (folder / "sub" / "c:2,S").write_bytes(b"From a@b Mon Jun 11 09:00:00 2012\n" + SINGLE % (b"c", b"c"))
     (folder / "readme.txt").write_bytes(b"these are my saved mails\n")
     got, problems, skipped = _gathered(folder, plugin="eml")
     assert sorted(got) == [("2", "INBOX", "", "b"), ("a.eml", "INBOX", "", "a"), ("c:2,S", "sub", "seen", "c")]
