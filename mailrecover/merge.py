@@ -59,10 +59,14 @@ class Summary:
     received_date: str | None = None  # the last hop's Received date, ISO 8601 in UTC
 
 
+_DIGEST_PIECE = 1 << 20
+
+
 def _digest(*parts: str) -> str:
     h = hashlib.sha256()
     for p in parts:
-        h.update(p.encode("utf-8", "surrogatepass"))
+        for at in range(0, len(p), _DIGEST_PIECE):  # a giant body text is not encoded whole at once
+            h.update(p[at : at + _DIGEST_PIECE].encode("utf-8", "surrogatepass"))
         h.update(b"\x00")
     return h.hexdigest()
 
@@ -74,11 +78,13 @@ def _message_id(value: bytes) -> str | None:
     return found or None
 
 
-def _part_text(part: email.message.Message) -> str:
+#: A leaf part with the payload the parser's ``get_payload(decode=True)`` gives (None when it gives none).
+_Leaf = tuple[email.message.Message, bytes | None]
+
+
+def _parsed_leaf(part: email.message.Message) -> _Leaf:
     payload = part.get_payload(decode=True)
-    if not isinstance(payload, bytes):
-        payload = b""
-    return decode_text(payload, part.get_content_charset())
+    return part, payload if isinstance(payload, bytes) else None
 
 
 def _raw_fingerprint(raw: bytes) -> str:
@@ -96,21 +102,20 @@ def _body_fingerprint(raw: bytes) -> str:
 
 def _mime_fingerprint(raw: bytes) -> str:
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
-    return _parts_fingerprint(part for part in msg.walk() if not part.is_multipart())
+    return _parts_fingerprint(_parsed_leaf(part) for part in msg.walk() if not part.is_multipart())
 
 
-def _parts_fingerprint(parts: Iterable[email.message.Message]) -> str:
+def _parts_fingerprint(parts: Iterable[_Leaf]) -> str:
     texts: list[str] = []
     attachments: list[str] = []
-    for part in parts:
+    for part, payload in parts:
         disposition = str(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
         is_text = part.get_content_maintype() == "text" and not part.get_filename()
         if is_text and disposition != "attachment":
-            text = _QUOTED_FROM.sub(r"\1", _part_text(part))
+            text = _QUOTED_FROM.sub(r"\1", decode_text(payload or b"", part.get_content_charset()))
             texts.append(fold_for_compare(text))
         else:
-            payload = part.get_payload(decode=True)
-            data = payload if isinstance(payload, bytes) else str(part.get_payload()).encode()
+            data = payload if payload is not None else str(part.get_payload()).encode()
             attachments.append(hashlib.sha256(data).hexdigest())
     return _digest("\x01".join(t for t in texts if t), *sorted(attachments))
 
@@ -225,7 +230,11 @@ def _line_starts(body: bytes, prefix: bytes, pos: int) -> Iterator[int]:
             after_cr = body.find(b"\r" + prefix, after_cr + 1)
 
 
-def _fast_leaves(raw: bytes, outer: tuple[bytes, ...]) -> list[email.message.Message] | None:
+#: Transfer encodings ``get_payload(decode=True)`` decodes; any other gives the body bytes back.
+_DECODED_CTES = ("quoted-printable", "base64", "x-uuencode", "uuencode", "uue", "x-uue")
+
+
+def _fast_leaves(raw: bytes, outer: tuple[bytes, ...]) -> list[_Leaf] | None:
     """The leaf parts of ``raw`` as the parser would store them, in its order.
 
     ``outer`` holds the separators of the multiparts ``raw`` is a part of.  None for
@@ -242,8 +251,11 @@ def _fast_leaves(raw: bytes, outer: tuple[bytes, ...]) -> list[email.message.Mes
     if maintype == "message" or msg.get_content_type() == "multipart/digest":
         return None
     if maintype != "multipart":
-        msg.set_payload((_without_last_line_end(body) if outer else body).decode("ascii", "surrogateescape"))
-        return [msg]
+        data = _without_last_line_end(body) if outer else body
+        if str(msg.get("content-transfer-encoding", "")).lower() in _DECODED_CTES:
+            msg.set_payload(data.decode("ascii", "surrogateescape"))  # as the parser stores it
+            return [_parsed_leaf(msg)]
+        return [(msg, data)]  # the parser's decoded payload is these very bytes: no round trip
     boundary = msg.get_boundary()
     if boundary is None:
         return None
@@ -269,7 +281,7 @@ def _fast_leaves(raw: bytes, outer: tuple[bytes, ...]) -> list[email.message.Mes
                 return start, end, None
         return len(body), len(body), None
 
-    leaves: list[email.message.Message] = []
+    leaves: list[_Leaf] = []
     _, end, kind = next_boundary(0)
     while kind == "part":
         part_start = end
