@@ -32,6 +32,7 @@ from .rfc822 import (
     decode_header_value,
     decode_text,
     fold_for_compare,
+    folded_pieces,
     header_end,
     header_fields,
     parse_date,
@@ -62,11 +63,18 @@ class Summary:
 _DIGEST_PIECE = 1 << 20
 
 
+def _utf8(text: str) -> Iterator[bytes]:
+    """The bytes a digest takes of ``text``, a piece at a time: a giant body text is not
+    encoded whole at once (UTF-8 with surrogatepass is per code point: the same bytes)."""
+    for at in range(0, len(text), _DIGEST_PIECE):
+        yield text[at : at + _DIGEST_PIECE].encode("utf-8", "surrogatepass")
+
+
 def _digest(*parts: str) -> str:
     h = hashlib.sha256()
     for p in parts:
-        for at in range(0, len(p), _DIGEST_PIECE):  # a giant body text is not encoded whole at once
-            h.update(p[at : at + _DIGEST_PIECE].encode("utf-8", "surrogatepass"))
+        for piece in _utf8(p):
+            h.update(piece)
         h.update(b"\x00")
     return h.hexdigest()
 
@@ -106,18 +114,29 @@ def _mime_fingerprint(raw: bytes) -> str:
 
 
 def _parts_fingerprint(parts: Iterable[_Leaf]) -> str:
-    texts: list[str] = []
+    """``_digest("\\x01".join(folded texts that are not empty), *sorted(attachment hashes))``,
+    with the texts hashed as they are folded, a piece at a time: a giant body's folded copy
+    is never held whole."""
+    h = hashlib.sha256()
+    texts = 0  # texts hashed so far
     attachments: list[str] = []
     for part, payload in parts:
         disposition = str(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
         is_text = part.get_content_maintype() == "text" and not part.get_filename()
         if is_text and disposition != "attachment":
             text = _QUOTED_FROM.sub(r"\1", decode_text(payload or b"", part.get_content_charset()))
-            texts.append(fold_for_compare(text))
+            for n, piece in enumerate(folded_pieces(text)):
+                h.update(b" " if n else b"\x01" if texts else b"")
+                texts += not n
+                for data in _utf8(piece):
+                    h.update(data)
         else:
             data = payload if payload is not None else str(part.get_payload()).encode()
             attachments.append(hashlib.sha256(data).hexdigest())
-    return _digest("\x01".join(t for t in texts if t), *sorted(attachments))
+    h.update(b"\x00")
+    for a in sorted(attachments):
+        h.update(a.encode("ascii") + b"\x00")  # hex digests
+    return h.hexdigest()
 
 
 # How the stdlib parser (compat32, from bytes) tells header lines from the body, and the

@@ -9,6 +9,7 @@ import codecs
 import functools
 import re
 import unicodedata
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from email.utils import getaddresses, parsedate_to_datetime
 
@@ -17,6 +18,7 @@ __all__ = [
     "decode_header_value",
     "decode_text",
     "fold_for_compare",
+    "folded_pieces",
     "header_end",
     "header_fields",
     "normalize_address",
@@ -216,34 +218,38 @@ _FOLD = str.maketrans({
 _TO_FOLD = re.compile("[" + "".join(map(chr, _FOLD)) + "]")
 
 
-def fold_for_compare(text: str) -> str:
-    """Text in one form for comparison only: codec variants folded, NFKC, spaces collapsed."""
+def _normalized(text: str) -> str:
     if not text.isascii():  # ASCII is its own NFKC form, with nothing to fold
         if _TO_FOLD.search(text):  # a search is far quicker than a translate that finds nothing
             text = text.translate(_FOLD)
         text = unicodedata.normalize("NFKC", text)
-    return _collapse_spaces(text)
+    return text
+
+
+def fold_for_compare(text: str) -> str:
+    """Text in one form for comparison only: codec variants folded, NFKC, spaces collapsed."""
+    if len(text) <= _COLLAPSE_PIECE:  # a subject, most bodies: no pieces to cut
+        return " ".join(_normalized(text).split())
+    return " ".join(folded_pieces(text))
 
 
 _SPACE = re.compile(r"\s")  # the whitespace str.split() splits at (both are Py_UNICODE_ISSPACE)
 _COLLAPSE_PIECE = 1 << 20
 
 
-def _collapse_spaces(text: str) -> str:
-    """``" ".join(text.split())``, a piece at a time: the list of every word of a giant text
-    body (some 50 bytes per word) took 15 times the message."""
-    if len(text) <= _COLLAPSE_PIECE:
-        return " ".join(text.split())
-    pieces: list[str] = []
+def folded_pieces(text: str) -> Iterator[str]:
+    """``fold_for_compare(text)`` in non-empty pieces that a single space joins, for a
+    caller that hashes a giant text body without holding its folded copy (and without the
+    list of every word, some 50 bytes each, that ``text.split()`` builds: 15x the message)."""
+    text = _normalized(text)
     start = 0
     while start < len(text):
         space = _SPACE.search(text, start + _COLLAPSE_PIECE) if start + _COLLAPSE_PIECE < len(text) else None
         end = space.end() if space else len(text)  # cut after a space: no word is split
         piece = " ".join(text[start:end].split())
         if piece:
-            pieces.append(piece)
+            yield piece
         start = end
-    return " ".join(pieces)
 
 
 # RFC 5322 dot-atom: a quoted local part made only of these needs no quotes ("taro" is taro)

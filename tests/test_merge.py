@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 
 from mailrecover.merge import summarize
 from mailrecover.rfc822 import decode_header_value, decode_text
@@ -93,3 +94,24 @@ def test_container_names_are_counted_across_window_edges(monkeypatch):
     for window in (1, 5, 9, 13, 64, 1 << 20):
         monkeypatch.setattr(merge, "_WINDOW", window)
         assert merge._count_containers(raw) == expected, window
+
+
+def test_a_body_is_fingerprinted_the_same_in_pieces(monkeypatch):
+    """Text parts are folded and hashed a piece at a time (a giant body is never held folded):
+    whatever the piece sizes, the fingerprint is the one of the whole texts joined."""
+    from mailrecover import merge, rfc822
+
+    text = "Grüße  aus\t東京。\r\n\r\nＡＢＣ ～ ① and some   more words\u3000here.\n" * 40
+    raw = (b"From: a@example.com\nSubject: s\nMIME-Version: 1.0\n"
+           b'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain; charset=utf-8\n\n'
+           + text.encode() + b"\n--b\nContent-Type: text/plain\n\n \n--b\nContent-Type: application/pdf\n\n%PDF\n"
+           b"--b\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n"
+           + base64.encodebytes(text.encode()) + b"--b--\n")  # fmt: skip
+    whole = summarize(raw)
+    expected = merge._digest("\x01".join([rfc822.fold_for_compare(text)] * 2),
+                             hashlib.sha256(b"%PDF").hexdigest())  # fmt: skip
+    assert whole.body_fp == expected
+    for piece in (1, 3, 7, 64):
+        monkeypatch.setattr(rfc822, "_COLLAPSE_PIECE", piece)
+        monkeypatch.setattr(merge, "_DIGEST_PIECE", piece)
+        assert summarize(raw) == whole, piece
