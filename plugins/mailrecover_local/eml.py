@@ -79,7 +79,7 @@ class EmlPlugin:
                     if isinstance(entry, Problem):
                         yield entry
                         continue
-                    offset, message, cut_off = entry
+                    offset, _sep, message, cut_off = entry
                     yield Copy(raw=message, folder=folder, source=location, position=str(offset),
                                flags=flags, partial=cut_off)  # fmt: skip
                 return

@@ -279,9 +279,10 @@ def from_line_date(line: bytes) -> datetime | None:
 
 
 def mbox_entries(location: str, data: Buffer) -> Iterator[Problem | tuple[int, bytes, bytes, bool]]:
-    """(offset, From_ line, message bytes, cut_off) of each message of an mbox file, with a problem for
-    junk before the first message and for a cut-off last one.  Raises ``ValueError`` when
-    the file holds no message at all."""
+    """(offset, From_ line, message bytes, cut_off) of each message of an mbox file, with a
+    problem for junk before the first message and for a cut-off last one (a message kept
+    from before the first From_ line has an empty one).  Raises ``ValueError`` when the file
+    holds no message at all."""
     start = mbox_start(data)
     first = 3 if data[:3] == _BOM else 0
     if start > first and looks_like_headers(data, first, min_fields=2, min_known=2):
@@ -289,7 +290,7 @@ def mbox_entries(location: str, data: Buffer) -> Iterator[Problem | tuple[int, b
             ProblemKind.DAMAGED, location, f"0-{start}",
             f"the {start} bytes before the first 'From ' line are a message without one; kept",
         )  # fmt: skip
-        yield first, bytes(data[first : _before_blank_line(data, first, start)]), False
+        yield first, b"", bytes(data[first : _before_blank_line(data, first, start)]), False
     elif start > first:
         yield Problem(
             ProblemKind.DAMAGED, location, f"0-{start}",

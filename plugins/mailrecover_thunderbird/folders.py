@@ -88,7 +88,8 @@ def read_mbox_folder(
                 first = next(entries, None)  # junk in front of the first message is reported there
             except ValueError:
                 if os.path.isfile(path + ".msf") or "." not in os.path.basename(path):  # named like a folder
-                    yield Problem(ProblemKind.NOT_MAIL, path, "", "not an mbox folder: no 'From ' line followed by a header")
+                    reason = "not an mbox folder: no 'From ' line followed by a header"
+                    yield Problem(ProblemKind.NOT_MAIL, path, "", reason)
                 return  # some other file beside the folders
             done = 0
             for entry in itertools.chain([first] if first is not None else [], entries):
