@@ -161,6 +161,10 @@ def _show_problems(problems: list[Problem]) -> int:
     return PROBLEMS if problems else DONE
 
 
+def _problem_data(p: Problem) -> dict[str, str]:
+    return {"kind": p.kind.value, "source": p.source, "position": p.position, "reason": p.reason}
+
+
 def _cmd_plugins(args: argparse.Namespace) -> int:
     plugins = load_plugins()
     data = [{"name": n, "description": p.description} for n, p in plugins.items()]
@@ -220,8 +224,7 @@ def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
         "copies": result.copies,
         "new_copies": result.new_copies,
         "evidence": result.evidence,
-        "problems": [{"kind": p.kind.value, "source": p.source, "position": p.position,
-                      "reason": p.reason} for p in result.problems],  # fmt: skip
+        "problems": [_problem_data(p) for p in result.problems],
         "skipped": result.skipped,
     }
     text = (
@@ -276,6 +279,7 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
         "dry_run": args.dry_run,
         "planned": result.planned,
         "written": result.written,
+        "unrestorable": result.unrestorable,
         "bytes": result.bytes,
         "folders": result.folders,
         "quarantined": result.quarantined,
@@ -283,18 +287,24 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
         "included_quarantined": [{"message_id": m, "subject": s, "reason": r}
                                  for m, s, r in result.included_list],  # fmt: skip
         "problems": result.problems,
+        "damaged": [_problem_data(p) for p in result.damaged],
     }
     if result.problems and not args.json:
         _say([f"mailrecover: not restored: {line}" for line in result.problems], err=True)
+    if result.damaged and not args.json:
+        _say([_problem_line(p) for p in result.damaged], err=True)
     lines = []
     if args.dry_run:
         lines.append(f"would restore {result.planned:,} messages ({result.bytes / 1e6:,.1f} MB) "
                      f"to {result.target}:")  # fmt: skip
         lines += [f"  {folder}: {n}" for folder, n in sorted(result.folders.items())]
     else:
-        already = result.planned - result.written
-        lines.append(f"restored {result.planned:,} messages to {result.target}"
-                     + (f" ({already:,} were already there)" if already else ""))  # fmt: skip
+        already = result.planned - result.written - result.unrestorable
+        done = result.planned - result.unrestorable
+        lines.append(f"restored {done:,} of {result.planned:,} messages to {result.target}"
+                     if result.unrestorable else f"restored {result.planned:,} messages to {result.target}")
+        if already:
+            lines[-1] += f" ({already:,} were already there)"
     if result.quarantined:
         lines.append(f"{result.quarantined} messages held back: delivered to other mailboxes "
                      "(see 'report'; --include-quarantined restores them knowingly)")  # fmt: skip
@@ -306,7 +316,7 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
         lines.append(f"{result.included} messages delivered to other mailboxes were included, "
                      "as --include-quarantined asked")  # fmt: skip
     _emit(args, data, lines)
-    return PROBLEMS if result.quarantined or result.problems else DONE
+    return PROBLEMS if result.quarantined or result.problems or result.damaged else DONE
 
 
 def _cmd_members(args: argparse.Namespace, ws: Workspace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "BlobError",
     "ConfigError",
     "MailRecoverError",
     "OperationError",
@@ -50,3 +51,12 @@ class PluginError(OperationError):
 
 class TargetError(OperationError):
     """A restore target refused or failed."""
+
+
+class BlobError(WorkspaceError):
+    """A copy's stored bytes are gone or no longer match their SHA-256: that copy is lost."""
+
+    def __init__(self, digest: str, reason: str) -> None:
+        super().__init__(f"the workspace's copy {digest[:12]} {reason}")
+        self.digest = digest
+        self.reason = reason

@@ -29,6 +29,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
@@ -37,6 +38,7 @@ from email.utils import getaddresses
 from typing import TYPE_CHECKING
 
 from .delivery import ORIGINAL_RECIPIENT, RECEIVED_FOR, clues_from_fields
+from .errors import BlobError
 from .listpost import ListAddress, list_of, list_post
 from .listpost import address_key as normalize_address
 from .listpost import first_address as _first_address
@@ -45,6 +47,8 @@ from .rfc822 import decode_header_value, decode_text, header_fields, parse_date
 
 if TYPE_CHECKING:
     from .workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "MIN_POST_RECIPIENTS",
@@ -408,6 +412,9 @@ def scan_workspace(ws: Workspace) -> Iterator[Evidence]:
         if (blob, account) in seen:
             continue
         seen.add((blob, account))
-        yield from evidence_from_message(
-            ws.raw(blob), source=source, position=position, account=account or None
-        )
+        try:
+            raw = ws.raw(blob)
+        except BlobError as e:  # damaged in the workspace: its evidence is lost, said once here
+            log.warning("%s @%s: %s; its list evidence is left out (see 'mailrecover verify')", source, position, e)
+            continue
+        yield from evidence_from_message(raw, source=source, position=position, account=account or None)

@@ -38,7 +38,7 @@ from .rfc822 import (
     parse_date,
 )
 
-__all__ = ["Summary", "copy_rank", "flags_text", "merge_account", "summarize"]
+__all__ = ["Summary", "copy_rank", "flags_text", "merge_account", "ranked_copies", "summarize"]
 
 _QUOTED_FROM = re.compile(r"(?m)^>+(From )")
 
@@ -619,6 +619,17 @@ def merge_account(db: sqlite3.Connection, account: str) -> int:
         db.execute("ROLLBACK")
         raise
     return n
+
+
+def ranked_copies(db: sqlite3.Connection, message: int) -> list[tuple[int, str, str, str]]:
+    """A merged message's whole copies (not cut short), best first by the rank that chose its
+    canonical copy: (copy id, blob, source, position).  What a restore falls back on when the
+    canonical copy's bytes are damaged in the workspace."""
+    rows = db.execute(
+        f"SELECT blob, source, position, {_COLUMNS} FROM copies WHERE message = ?", (message,)
+    ).fetchall()
+    ranked = sorted(((_row(r[3:]), r) for r in rows), key=lambda pair: pair[0].rank(), reverse=True)
+    return [(c.id, str(r[0]), str(r[1]), str(r[2])) for c, r in ranked if not c.partial]
 
 
 def flags_text(flags: Iterable[Flag]) -> str:

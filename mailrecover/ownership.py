@@ -71,7 +71,7 @@ from email.utils import getaddresses
 from typing import TYPE_CHECKING, Any
 
 from .delivery import CLIENT_ACCOUNT, RECEIVED_FOR, Clue, clues_from_fields, delivery_clues
-from .errors import UsageError
+from .errors import BlobError, UsageError
 from .listpost import list_post
 from .merge import copy_rank
 from .rfc822 import header_fields, normalize_address
@@ -191,7 +191,11 @@ def _copy_clues(ws: Workspace, row: _CopyRow, account: str, aliases: tuple[str, 
         return clues + [Clue("delivery", a) for a in row.delivered]
     if not row.delivered:
         return clues
-    fields = fields if fields is not None else header_fields(ws.raw(row.blob))
+    if fields is None:
+        try:
+            fields = header_fields(ws.raw(row.blob))
+        except BlobError:  # damaged in the workspace (``verify`` names it): judged by what gather saw
+            return clues + [Clue("delivery", a) for a in row.delivered]
     post = list_post(fields)  # the list's own address is no person's mailbox
     return clues + [c for c in clues_from_fields(fields) if post is None or not post.names(c.address)]
 

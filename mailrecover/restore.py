@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from .memory import give_back
-from .merge import merge_account
-from .model import Flag
+from .errors import BlobError
+from .merge import merge_account, ranked_copies
+from .model import Flag, Problem, ProblemKind
 from .ownership import check_account
 from .spill import spilled
 from .targets import Outgoing, Target, open_target
@@ -62,6 +63,8 @@ class RestoreResult:
     held_back: list[tuple[str, str, str]] = field(default_factory=list)  # (message-id, subject, why)
     included_list: list[tuple[str, str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # what the target could not restore (a refused folder)
+    damaged: list[Problem] = field(default_factory=list)  # damaged bytes in the workspace, and what was done
+    unrestorable: int = 0  # planned, but no intact copy was left in the workspace
 
 
 def _date(text: str | None) -> datetime:
@@ -82,8 +85,17 @@ def _placement(folder: str, flags_text: str) -> tuple[str, frozenset[Flag]]:
     return folder, flags
 
 
-def outgoing(ws: Workspace, account: str, include_quarantined: bool = False) -> Iterator[Outgoing]:
+def outgoing(
+    ws: Workspace,
+    account: str,
+    include_quarantined: bool = False,
+    damaged: Callable[[Problem, bool], None] = lambda problem, replaced: None,
+) -> Iterator[Outgoing]:
     """The messages to restore, folder by folder, oldest first; raw bytes loaded one at a time.
+
+    Every message's bytes are checked against their hash as they are read: a message whose
+    canonical copy is damaged or lost in the workspace goes out as its next whole copy (see
+    ``_another_copy``), or not at all; ``damaged`` hears of each (its problem, whether replaced).
 
     The ordered list is read once into an unlinked file in the workspace and the query
     closed before any message goes out: a query left open while the journal commits after
@@ -96,20 +108,51 @@ def outgoing(ws: Workspace, account: str, include_quarantined: bool = False) -> 
         # a message without any usable date takes the time it was gathered: the same on every
         # run, so a rerun names its Maildir file as the first run did
         "SELECT m.key, m.folder, m.flags, coalesce(m.date, c.gathered), m.message_id, c.blob, b.pack, "
-        "b.offset, b.length "
+        "b.offset, b.length, m.id "
         "FROM messages m JOIN copies c ON c.id = m.canonical LEFT JOIN blobs b ON b.digest = c.blob "
         f"WHERE m.account = ? AND m.status IN ({','.join('?' * len(statuses))}) "
         "ORDER BY m.folder, m.date, m.key",
         (account, *statuses),
     )
     plan = spilled(rows, ws.path)  # read to its end here; kept in the workspace, private as it is
-    for n, (key, folder, flags, date, message_id, blob, pack, offset, length) in enumerate(plan, 1):
+    for n, (key, folder, flags, date, message_id, blob, pack, offset, length, message) in enumerate(plan, 1):
         folder, flagset = _placement(folder, flags)
-        raw = ws.blobs.read(blob, None if length is None else (pack, offset, length))
+        try:
+            raw = ws.blobs.read(blob, None if length is None else (pack, offset, length))
+        except BlobError as e:
+            found, problem = _another_copy(ws, message, message_id or key, e)
+            damaged(problem, found is not None)
+            if found is None:
+                continue
+            raw = found
         yield Outgoing(key=key, folder=folder, flags=flagset, date=_date(date),
                        raw=raw, message_id=message_id)  # fmt: skip
         if n % _GIVE_BACK_EVERY == 0:
             give_back()  # the messages sent so far were freed: a long restore stays one batch big
+
+
+def _another_copy(ws: Workspace, message: int, name: str, damage: BlobError) -> tuple[bytes | None, Problem]:
+    """The bytes of ``message``'s best whole copy whose own bytes are intact (by the merge's
+    ranking), or ``None``; and the problem line that says which blob failed and what was done."""
+    bad = {damage.digest}
+    for copy_id, blob, source, position in ranked_copies(ws.db, message):
+        if blob in bad:
+            continue
+        try:
+            raw = ws.blobs.get(blob)
+        except BlobError as e:
+            bad.add(e.digest)
+            continue
+        where = source + (f" @{position}" if position else "")
+        reason = f"message <{name}>: stored copy {damage.reason}; restored from copy {copy_id} ({where}) instead"
+        return raw, _blob_problem(damage.digest, reason)
+    reason = (f"message <{name}>: stored copy {damage.reason} and no other whole copy is intact: "
+              "not restored (gather its source again, then restore)")  # fmt: skip
+    return None, _blob_problem(damage.digest, reason)
+
+
+def _blob_problem(digest: str, reason: str) -> Problem:
+    return Problem(ProblemKind.DAMAGED, f"workspace blob {digest}", "", reason)
 
 
 def restore(
@@ -147,9 +190,14 @@ def restore(
         result.included_list, result.held_back = result.held_back, []
     if dry_run:
         return result
+
+    def damaged(problem: Problem, replaced: bool) -> None:
+        result.damaged.append(problem)
+        result.unrestorable += not replaced
+
     with ws.restoring():
         result.written = target.write(
-            outgoing(ws, account, include_quarantined), ws.journal(target.description), progress
+            outgoing(ws, account, include_quarantined, damaged), ws.journal(target.description), progress
         )
     result.problems = list(getattr(target, "problems", ()))  # a stand-in target may have none
     return result

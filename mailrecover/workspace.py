@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import WorkspaceError, WorkspaceInUse
+from .errors import BlobError, WorkspaceError, WorkspaceInUse
 from .private import open_private, private_dir
 
 __all__ = ["BlobStore", "Workspace", "default_workspace_path", "MIGRATIONS"]
@@ -162,20 +162,27 @@ class BlobStore:
 
     def read(self, digest: str, where: tuple[int | None, int, int] | None) -> bytes:
         """``digest``'s bytes from where ``blobs`` says they are (pack, offset, length), for a
-        caller that read that row in its own query: a long restore joins it in its plan."""
+        caller that read that row in its own query: a long restore joins it in its plan.
+
+        The bytes are checked against their SHA-256 first (a flipped bit on disk must never
+        reach a target): ``BlobError`` when they are gone or differ.
+        """
         try:
             if where is None or where[0] is None:
-                return self.loose_path(digest).read_bytes()
-            pack, offset, length = where[0], where[1], where[2]
-            fd = self._readers.get(pack)
-            if fd is None:
-                fd = self._readers[pack] = os.open(self.pack_path(pack), os.O_RDONLY)
-            data = os.pread(fd, length, offset)
-            if len(data) != length:
-                raise FileNotFoundError
-            return data
+                data = self.loose_path(digest).read_bytes()
+            else:
+                pack, offset, length = where[0], where[1], where[2]
+                fd = self._readers.get(pack)
+                if fd is None:
+                    fd = self._readers[pack] = os.open(self.pack_path(pack), os.O_RDONLY)
+                data = os.pread(fd, length, offset)
+                if len(data) != length:
+                    raise BlobError(digest, f"is cut short ({len(data)} of {length} bytes left in its pack)")
         except FileNotFoundError:
-            raise WorkspaceError(f"the workspace has lost the bytes of copy {digest[:12]}") from None
+            raise BlobError(digest, "is lost (its file is gone)") from None
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise BlobError(digest, "is damaged (its bytes no longer match their SHA-256)")
+        return data
 
 
 def _script(db: sqlite3.Connection, sql: str) -> None:

@@ -348,3 +348,31 @@ def test_a_read_only_workspace_that_needs_merging_says_so(tmp_path):
     report = _read_only_run(ws, "report")
     assert report.returncode == 1 and "Traceback" not in report.stderr
     assert "read-only" in report.stderr and "not merged" in report.stderr
+
+
+@pytest.mark.parametrize("damage", ["flip", "cut", "lose-loose"])
+def test_bytes_are_checked_against_their_hash_when_read(tmp_path, damage):
+    import hashlib
+
+    from mailrecover.errors import BlobError
+
+    data = b"From: a@example.com\n\nbody\n"
+    with Workspace(tmp_path / "ws") as ws:
+        digest = ws.blobs.put(data)
+        path = ws.blobs.path(digest)
+        if damage == "lose-loose":  # an older workspace's own file, deleted
+            loose = ws.blobs.loose_path(digest)
+            loose.parent.mkdir(parents=True)
+            loose.write_bytes(data)
+            ws.db.execute("UPDATE blobs SET pack = NULL WHERE digest = ?", (digest,))
+            assert ws.raw(digest) == data
+            loose.unlink()
+        elif damage == "flip":
+            raw = bytearray(path.read_bytes())
+            raw[5] ^= 0x20
+            path.write_bytes(bytes(raw))
+        else:
+            path.write_bytes(data[:10])
+        with pytest.raises(BlobError) as caught:
+            ws.raw(digest)
+        assert caught.value.digest == digest == hashlib.sha256(data).hexdigest()
