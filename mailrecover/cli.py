@@ -7,6 +7,7 @@ reported (unreadable inputs, quarantined mail).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import os
@@ -288,6 +289,7 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
                                  for m, s, r in result.included_list],  # fmt: skip
         "problems": result.problems,
         "damaged": [_problem_data(p) for p in result.damaged],
+        "verification": None if result.verification is None else dataclasses.asdict(result.verification),
     }
     if result.problems and not args.json:
         _say([f"mailrecover: not restored: {line}" for line in result.problems], err=True)
@@ -305,6 +307,9 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
                      if result.unrestorable else f"restored {result.planned:,} messages to {result.target}")
         if already:
             lines[-1] += f" ({already:,} were already there)"
+        if result.verification is not None and result.verification.repaired:
+            lines.append(f"{result.verification.repaired:,} of them had gone missing from the target "
+                         "(or changed there) and were written again")  # fmt: skip
     if result.quarantined:
         lines.append(f"{result.quarantined} messages held back: delivered to other mailboxes "
                      "(see 'report'; --include-quarantined restores them knowingly)")  # fmt: skip

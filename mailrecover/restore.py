@@ -12,10 +12,10 @@ from .merge import merge_account, ranked_copies
 from .model import Flag, Problem, ProblemKind
 from .ownership import check_account
 from .spill import spilled
-from .targets import Outgoing, Target, open_target
-from .workspace import Workspace
+from .targets import Outgoing, Target, Verification, open_target
+from .workspace import Workspace, now_text
 
-__all__ = ["RestoreResult", "ensure_merged", "outgoing", "restore", "DELETED_FOLDER"]
+__all__ = ["RestoreResult", "ensure_merged", "outgoing", "record_verification", "restore", "DELETED_FOLDER"]
 
 #: Where mail that every copy marks deleted goes: restored, never dropped.
 DELETED_FOLDER = "Recovered Deleted"
@@ -65,6 +65,7 @@ class RestoreResult:
     problems: list[str] = field(default_factory=list)  # what the target could not restore (a refused folder)
     damaged: list[Problem] = field(default_factory=list)  # damaged bytes in the workspace, and what was done
     unrestorable: int = 0  # planned, but no intact copy was left in the workspace
+    verification: Verification | None = None  # what the target was found to hold (None: it cannot say)
 
 
 def _date(text: str | None) -> datetime:
@@ -196,8 +197,22 @@ def restore(
         result.unrestorable += not replaced
 
     with ws.restoring():
-        result.written = target.write(
-            outgoing(ws, account, include_quarantined, damaged), ws.journal(target.description), progress
-        )
+        try:
+            result.written = target.write(
+                outgoing(ws, account, include_quarantined, damaged), ws.journal(target.description), progress
+            )
+        finally:  # kept also when the target raised after its last look (mail it could not put back)
+            check = result.verification = getattr(target, "verification", None)  # one from elsewhere may not look
+            if check is not None and check.planned and check.present + check.missing == check.planned:
+                record_verification(ws, target.description, account, check, "restore")
     result.problems = list(getattr(target, "problems", ()))  # a stand-in target may have none
     return result
+
+
+def record_verification(ws: Workspace, target: str, account: str, check: Verification, by: str, note: str = "") -> None:
+    """Keep what ``target`` held of ``account``'s plan, as found now (``report`` shows the last)."""
+    ws.db.execute(
+        "INSERT OR REPLACE INTO verifications (target, account, checked, by, planned, present, missing, "
+        "repaired, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (target, account, now_text(), by, check.planned, check.present, check.missing, check.repaired, note),
+    )

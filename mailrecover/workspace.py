@@ -408,6 +408,15 @@ def _m009_log_times(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX evidence_by_time_group ON evidence (time_group) WHERE time_group != ''")
 
 
+def _m008_verifications(db: sqlite3.Connection) -> None:
+    """What each target held of an account's plan when last looked at (by a restore or ``verify``)."""
+    db.execute(
+        "CREATE TABLE verifications (target TEXT NOT NULL, account TEXT NOT NULL, checked TEXT NOT NULL, "
+        "by TEXT NOT NULL, planned INTEGER NOT NULL, present INTEGER NOT NULL, missing INTEGER NOT NULL, "
+        "repaired INTEGER NOT NULL, note TEXT NOT NULL DEFAULT '', PRIMARY KEY (target, account))"
+    )
+
+
 #: Numbered, named schema steps; each runs once, in order, and is recorded.
 #: Never edit a step that has shipped: workspaces made with it exist.  Append a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
@@ -419,6 +428,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("007_aliases", _m007_aliases),
     ("006_arrival_times", _m006_arrival_times),
     ("009_log_times", _m009_log_times),
+    ("008_verifications", _m008_verifications),
 ]
 
 

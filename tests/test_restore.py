@@ -110,3 +110,121 @@ def test_no_query_stays_open_while_messages_go_out(tmp_path):
         rest = list(messages)
         ok = ws.db.execute("SELECT count(*) FROM messages WHERE status = 'ok'").fetchone()[0]
         assert len(rest) + 1 == ok and len({first.key, *(m.key for m in rest)}) == ok
+
+
+def _restore_to(ws: Path, spec: str, *extra: str) -> int:
+    return main(["--workspace", str(ws), "-q", *extra, "restore", "--account", ACCOUNT, "--to", spec])
+
+
+def _maildir_files(target: Path) -> dict[str, Path]:
+    """Restored files by merge key; a key found twice fails the test."""
+    found: dict[str, Path] = {}
+    for p in target.rglob("*"):
+        if p.parent.name in ("cur", "new") and p.is_file():
+            key = p.name.split(".M", 1)[1].split(".mailrecover")[0]
+            assert key not in found, f"{key} restored twice"
+            found[key] = p
+    return found
+
+
+@pytest.mark.parametrize("change", ["deleted", "damaged", "emptied", "flags-renamed", "moved-to-new",
+                                    "flags-renamed-journal-lost"])  # fmt: skip
+def test_maildir_rerun_repairs_what_is_missing_whatever_the_journal_says(tmp_path, change):
+    ws, total = _gathered(tmp_path)
+    target = tmp_path / "Maildir"
+    assert _restore_to(ws, f"maildir:{target}") == 0
+    before = {k: p.read_bytes() for k, p in _maildir_files(target).items()}
+    key, path = sorted(_maildir_files(target).items())[1]
+    if change == "deleted":
+        path.unlink()
+    elif change == "damaged":
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n", 1)[:-3])
+    elif change == "emptied":
+        path.write_bytes(b"")
+    elif change.startswith("flags-renamed"):  # a mail client marked it read and flagged it
+        path.rename(path.with_name(path.name.split(":2,")[0] + ":2,FS"))
+    else:
+        path.rename(path.parent.parent / "new" / path.name.split(":2,")[0])
+    if change.endswith("journal-lost"):
+        with Workspace(ws) as w:
+            w.db.execute("DELETE FROM journal")
+    assert _restore_to(ws, f"maildir:{target}") == 0
+    after = _maildir_files(target)
+    assert len(after) == total
+    assert {k: p.read_bytes() for k, p in after.items()} == before
+    if change.startswith("flags-renamed"):
+        assert after[key].name.endswith(":2,FS")  # the user's flags stay
+
+
+def test_maildir_rerun_reports_what_it_repaired(tmp_path, capsys):
+    ws, total = _gathered(tmp_path)
+    target = tmp_path / "Maildir"
+    assert _restore_to(ws, f"maildir:{target}") == 0
+    for _key, path in sorted(_maildir_files(target).items())[:2]:
+        path.unlink()
+    capsys.readouterr()
+    assert _restore_to(ws, f"maildir:{target}", "--json") == 0
+    import json
+
+    data = json.loads(capsys.readouterr().out)
+    assert data["written"] == 2
+    assert data["verification"] == {"planned": total, "present": total, "missing": 0, "repaired": 2}
+
+
+def _mbox_messages(target: Path) -> list[bytes]:
+    return [m[2] for p in sorted(target.rglob("*")) if p.is_file() for m in split_mbox(p.read_bytes())]
+
+
+def _bodies(messages: list[bytes]) -> list[bytes]:
+    from mailrecover.rfc822 import header_end
+
+    return sorted(m[header_end(m):].rstrip(b"\n") for m in messages)
+
+
+@pytest.mark.parametrize("change", ["removed", "file-deleted", "cut-short", "headers-rewritten",
+                                    "removed-journal-lost"])  # fmt: skip
+def test_mbox_rerun_repairs_what_is_missing_whatever_the_journal_says(tmp_path, change):
+    ws, total = _gathered(tmp_path)
+    target = tmp_path / "mbox"
+    assert _restore_to(ws, f"mbox:{target}") == 0
+    before = _bodies(_mbox_messages(target))
+    assert len(before) == total
+    inbox = target / "INBOX"
+    data = inbox.read_bytes()
+    starts = [i for i in range(len(data)) if data.startswith(b"From mailrecover ", i) and (i == 0 or data[i - 2 : i] == b"\n\n")]
+    assert len(starts) >= 3
+    if change.startswith("removed"):  # a mail client expunged the second message and rewrote the file
+        inbox.write_bytes(data[: starts[1]] + data[starts[2] :])
+    elif change == "file-deleted":
+        inbox.unlink()
+    elif change == "cut-short":
+        inbox.write_bytes(data[: starts[-1]])
+    else:  # a server that serves the file adds its own headers to every message
+        inbox.write_bytes(data.replace(b"\nStatus: ", b"\nX-UID: 7\nX-Keywords: $Seen\nStatus: "))
+    if change.endswith("journal-lost"):
+        with Workspace(ws) as w:
+            w.db.execute("DELETE FROM journal")
+    assert _restore_to(ws, f"mbox:{target}") == 0
+    assert _bodies(_mbox_messages(target)) == before  # each message once again, none twice
+
+
+@pytest.mark.parametrize("kind", ["maildir", "mbox"])
+def test_a_message_whose_canonical_copy_changed_is_not_restored_twice(tmp_path, kind):
+    """A later gather can bring a better copy of a mail already restored: the rerun must not
+    add it beside the first (Maildir puts the better bytes in place, mbox keeps what it wrote)."""
+    ws, total = _gathered(tmp_path)
+    target = tmp_path / kind
+    assert _restore_to(ws, f"{kind}:{target}") == 0
+    with Workspace(ws) as w:
+        message, other = w.db.execute(
+            "SELECT m.id, o.id FROM messages m JOIN copies c ON c.id = m.canonical JOIN copies o "
+            "ON o.message = m.id AND o.blob != c.blob AND NOT o.partial WHERE m.status = 'ok' LIMIT 1"
+        ).fetchone()
+        w.db.execute("UPDATE messages SET canonical = ? WHERE id = ?", (other, message))
+        better = w.raw(w.db.execute("SELECT blob FROM copies WHERE id = ?", (other,)).fetchone()[0])
+    assert _restore_to(ws, f"{kind}:{target}") == 0
+    if kind == "maildir":
+        files = _maildir_files(target)
+        assert len(files) == total and better in {p.read_bytes() for p in files.values()}
+    else:
+        assert len(_mbox_messages(target)) == total

@@ -2,8 +2,9 @@
 
 The restore stage hands a target the merged messages of one account as ``Outgoing``
 values, together with a ``Journal`` kept in the workspace.  A target writes each message
-once: whatever it has journalled as done it skips, so a rerun after a crash finishes the
-job without duplicates.
+once: a rerun after a crash finishes the job without duplicates.  It does not take the
+journal's word for what is there: each run looks at the target and writes again what is
+missing (see ``Verification``).
 
 A target writes what it is handed and never reads the workspace itself: the restore
 stage runs the ownership check right before it and hands over only messages that passed
@@ -29,7 +30,8 @@ from ..errors import TargetError, UsageError
 from ..model import Flag
 from ..passwords import without_password
 
-__all__ = ["Journal", "Outgoing", "Target", "fit", "link_error", "open_target", "safe_name", "safe_parts", "utf7_len"]
+__all__ = ["Journal", "Outgoing", "Target", "Verification", "fit", "link_error", "open_below", "open_target", "safe_name",
+           "safe_parts", "utf7_len"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,20 @@ class Outgoing:
     date: datetime  # aware; the arrival time (file time, INTERNALDATE)
     raw: bytes
     message_id: str | None = None
+
+
+@dataclass
+class Verification:
+    """What a target was found to hold of its plan, the last time it was looked at.
+
+    Every restore looks, whatever the journal says (a file deleted since, a message a user
+    expunged): what is missing is written again and counted as ``repaired``.
+    """
+
+    planned: int = 0  # messages the plan puts on the target
+    present: int = 0  # found there (after a restore: including what it wrote)
+    missing: int = 0  # not there, and not put back
+    repaired: int = 0  # journalled as written, found missing or different, written again
 
 
 class Journal(Protocol):
@@ -67,6 +83,8 @@ class Journal(Protocol):
 class Target(Protocol):
     description: str
     problems: list[str]  # one line per thing not restored (a folder the server refused); the run goes on
+    # ``verification``: the targets here also say what their last ``write`` found
+    # (``Verification``), and check without writing through ``verify(items, journal)``.
 
     def write(
         self,
@@ -177,6 +195,28 @@ def link_error(dir_fd: int, name: str, shown: str, e: OSError) -> TargetError:
     if e.errno == errno.ENOTDIR:
         return TargetError(f"{shown} is in the way: it is a file where the target needs a folder")
     return TargetError(f"cannot write {shown}: {e.strerror or e}")
+
+
+#: Opening below a target's root for reading: a symbolic link is never followed.
+READ_BELOW = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def open_below(root_fd: int, parts: list[str], flags: int = READ_BELOW) -> int:
+    """``root/parts…`` opened for a look, without following a link anywhere below the root and
+    without creating anything; -1 when it is not there (or not reachable that way)."""
+    if root_fd < 0:
+        return -1
+    fd = os.dup(root_fd)
+    try:
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            following = os.open(part, flags if last else READ_BELOW | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = following
+    except OSError:
+        os.close(fd)
+        return -1
+    return fd
 
 
 def open_target(spec: str, *, password: Callable[[str], str] | None = None) -> Target:

@@ -3,17 +3,22 @@
 INBOX is PATH itself, folder ``A/B`` is ``PATH/.A.B`` (names in modified UTF-7, as
 Dovecot keeps them).  Each message is written to ``tmp/``, synced (a batch at a time), given
 the message's date as file time and renamed into ``cur/`` under a name derived from its merge key, so a
-rerun recognises what is already there even if the journal missed it.  ``INBOX/X`` is
+rerun recognises what is already there even if the journal missed it, and finds what is no longer
+there (or no longer the same bytes) even if the journal says it was written: that is written
+again, a changed file replaced under its own name (which keeps flags a mail client gave it).  ``INBOX/X`` is
 ``PATH/.INBOX.X``, as Dovecot keeps a subfolder of INBOX, apart from a top-level ``X``.
 
-Files already in the tree are never opened: messages only ever get new names.  Every folder and
-file below the root is reached through folder descriptors without following symbolic links.
+Files already in the tree are only opened to be read, and only those named as this tool names its
+own.  Every folder and file below the root is reached through folder descriptors without following
+symbolic links.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
 import stat
 import sys
 from collections.abc import Callable, Iterable
@@ -25,7 +30,7 @@ from imapclient import imap_utf7
 from ..errors import TargetError
 from ..model import Flag
 from ..private import open_private_at, open_root, private_dir_at, write_all
-from . import Journal, Outgoing, fit, link_error, safe_parts, utf7_len
+from . import READ_BELOW, Journal, Outgoing, Verification, fit, link_error, open_below, safe_parts, utf7_len
 
 __all__ = ["MaildirTarget"]
 
@@ -58,9 +63,10 @@ class _Folder:
     shown: str
     tmp: int = -1
     cur: int = -1
+    new: int = -1
 
     def close(self) -> None:
-        for fd in (self.tmp, self.cur):
+        for fd in (self.tmp, self.cur, self.new):
             if fd >= 0:
                 os.close(fd)
 
@@ -73,6 +79,8 @@ class MaildirTarget:
         self._had_mail: dict[str, bool] = {}  # prepared folder -> whether cur/ held mail then
         self._names: dict[str, str] = {}  # folder -> its directory name, worked out once
         self._root_fd = -1
+        self._found: dict[str, dict[str, list[str]]] = {}  # folder -> this tool's files in it, by key
+        self.verification = Verification()
 
     def _name(self, folder: str) -> str:
         found = self._names.get(folder)
@@ -90,8 +98,7 @@ class MaildirTarget:
         folder_fd = os.dup(self._root_fd) if not name else self._subdir(self._root_fd, name, folder.shown)
         try:
             fds = {sub: self._subdir(folder_fd, sub, f"{folder.shown}/{sub}") for sub in ("cur", "new", "tmp")}
-            os.close(fds.pop("new"))
-            folder.tmp, folder.cur = fds["tmp"], fds["cur"]
+            folder.tmp, folder.cur, folder.new = fds["tmp"], fds["cur"], fds["new"]
             if name:
                 self._mark_folder(folder_fd, folder.shown)
         except BaseException:
@@ -136,29 +143,75 @@ class MaildirTarget:
             self._root_fd = open_root(self.root)
         except OSError as e:
             raise TargetError(f"cannot create {self.root}: {e.strerror or e}") from e
+        self._found.clear()  # looked at afresh each run, whatever the journal says
+        check = self.verification = Verification()
         try:
             batch: list[tuple[Outgoing, str, str]] = []
             size = 0
             for item in items:
-                if journal.state(item.key) == "done":
+                check.planned += 1
+                name = self._name(item.folder)
+                state, existing = self._look(item, name)
+                if state == "present":
+                    check.present += 1
+                    if journal.state(item.key) != "done":  # written before, journal lost
+                        journal.mark(item.key, "done", f"{name}/{existing}" if name else existing)
                     progress(1)
                     continue
-                stamp = int(item.date.timestamp())
-                flags = "".join(sorted(_LETTERS[f] for f in item.flags if f in _LETTERS))
-                batch.append((item, self._name(item.folder), f"{stamp}.M{item.key}.mailrecover:2,{flags}"))
+                check.repaired += journal.state(item.key) == "done"
+                if not existing:  # else ours with other bytes: replaced under its name (flags may be the user's)
+                    stamp = int(item.date.timestamp())
+                    flags = "".join(sorted(_LETTERS[f] for f in item.flags if f in _LETTERS))
+                    existing = f"cur/{stamp}.M{item.key}.mailrecover:2,{flags}"
+                batch.append((item, name, existing))
                 size += len(item.raw)
                 if len(batch) >= _BATCH or size >= _BATCH_BYTES:
                     written += self._write_batch(batch, journal, progress)
                     batch, size = [], 0
-            return written + self._write_batch(batch, journal, progress)
+            written += self._write_batch(batch, journal, progress)
         finally:
             os.close(self._root_fd)
             self._root_fd = -1
+        check.present += written
+        check.missing = check.planned - check.present
+        return written
+
+    def verify(self, items: Iterable[Outgoing], journal: Journal) -> Verification:
+        """Look for each item on the target without writing: present only with the same bytes."""
+        self._found.clear()
+        check = Verification()
+        try:
+            self._root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            self._root_fd = -1  # gone: every message is missing
+        try:
+            for item in items:
+                check.planned += 1
+                check.present += self._look(item, self._name(item.folder))[0] == "present"
+        finally:
+            if self._root_fd >= 0:
+                os.close(self._root_fd)
+            self._root_fd = -1
+        check.missing = check.planned - check.present
+        return check
+
+    def _look(self, item: Outgoing, name: str) -> tuple[str, str]:
+        """Whether ``item`` is in its folder: ``present`` (same bytes), ``different`` or
+        ``missing``; and the file this tool wrote for it there (``cur/NAME``, ``new/NAME``)."""
+        found = self._found.get(name)
+        if found is None:
+            found = self._found[name] = _our_files(self._root_fd, name)
+        files = found.get(item.key, [])
+        for file in files:
+            if _holds(self._root_fd, name, file, item.raw):
+                return "present", file
+        return ("different", files[0]) if files else ("missing", "")
 
     def _write_batch(
         self, batch: list[tuple[Outgoing, str, str]], journal: Journal, progress: Callable[[int], None]
     ) -> int:
-        """Write a batch to ``tmp/``, make it durable at once, then rename each into ``cur/``.
+        """Write a batch to ``tmp/``, make it durable at once, then rename each into ``cur/`` (or
+        over the file in ``cur/`` or ``new/`` it replaces).
 
         One sync pass for the batch instead of one fsync per message before the next is
         written; a message is journalled only once its rename is durable too.
@@ -174,14 +227,8 @@ class MaildirTarget:
                 for item, name, file_name in batch:
                     folder = folders.get(name)
                     if folder is None:
-                        folder, had_mail = self._open(name)
+                        folder, _ = self._open(name)
                         folders[name] = folder
-                    else:
-                        had_mail = self._had_mail[name]
-                    relative = f"{folder.below}cur/{file_name}"
-                    if had_mail and _present(folder, file_name):
-                        done.append((item.key, "done", relative))  # written before, journal lost
-                        continue
                     try:
                         fds.append(self._write_file(folder.tmp, file_name, item))
                     except OSError as e:
@@ -192,9 +239,11 @@ class MaildirTarget:
                 for fd in fds:
                     os.close(fd)
             for item, folder, file_name in staged:
-                os.rename(file_name, file_name, src_dir_fd=folder.tmp, dst_dir_fd=folder.cur)
-                touched.add(folder.cur)
-                done.append((item.key, "done", f"{folder.below}cur/{file_name}"))
+                sub, _, base = file_name.partition("/")
+                into = folder.new if sub == "new" else folder.cur
+                os.rename(base, base, src_dir_fd=folder.tmp, dst_dir_fd=into)
+                touched.add(into)
+                done.append((item.key, "done", f"{folder.below}{file_name}"))
                 written += 1
                 progress(1)
         finally:
@@ -205,15 +254,17 @@ class MaildirTarget:
                     journal.mark_many(done)
                 for _item, folder, file_name in staged[written:]:  # what an interruption left unrenamed
                     with contextlib.suppress(FileNotFoundError):
-                        os.unlink(file_name, dir_fd=folder.tmp)
+                        os.unlink(file_name.partition("/")[2], dir_fd=folder.tmp)
             finally:
                 for folder in folders.values():
                     folder.close()
         return written
 
     @staticmethod
-    def _write_file(tmp_fd: int, name: str, item: Outgoing) -> int:
-        """Write ``item`` as ``tmp/name`` with the message's date as file time; the open descriptor."""
+    def _write_file(tmp_fd: int, file_name: str, item: Outgoing) -> int:
+        """Write ``item`` as ``tmp/NAME`` (for ``cur/NAME`` or ``new/NAME``) with the message's date
+        as file time; the open descriptor."""
+        name = file_name.partition("/")[2]
         with contextlib.suppress(FileNotFoundError):
             os.unlink(name, dir_fd=tmp_fd)  # a killed run's leftover: never written through (a link)
         fd = open_private_at(tmp_fd, name, os.O_WRONLY | os.O_EXCL)
@@ -227,15 +278,44 @@ class MaildirTarget:
         return fd
 
 
-def _present(folder: _Folder, name: str) -> bool:
-    """Whether ``cur/name`` is already there: a message this tool wrote (never a link to one)."""
-    try:
-        info = os.stat(name, dir_fd=folder.cur, follow_symlinks=False)
-    except FileNotFoundError:
+#: The names this tool gives its files (``<time>.M<key>.mailrecover:2,<flags>``); a server
+#: that serves the tree renames them when their flags change, or moves them between cur/ and new/.
+_OURS = re.compile(r"\d+\.M(?P<key>[^.:,/]+)\.mailrecover(?=[,:]|$)")
+
+
+def _our_files(root_fd: int, name: str) -> dict[str, list[str]]:
+    """The regular files named as this tool names its own in a folder (``cur/NAME``,
+    ``new/NAME``), by merge key; nothing when the folder or the root cannot be read."""
+    found: dict[str, list[str]] = {}
+    for sub in ("cur", "new"):
+        fd = open_below(root_fd, [name, sub] if name else [sub], READ_BELOW | os.O_DIRECTORY)
+        if fd < 0:
+            continue  # missing, or a link: writing there stops with its own message
+        try:
+            with os.scandir(fd) as entries:
+                for entry in entries:
+                    if (m := _OURS.match(entry.name)) and entry.is_file(follow_symlinks=False):
+                        found.setdefault(m["key"], []).append(f"{sub}/{entry.name}")
+        finally:
+            os.close(fd)
+    return found
+
+
+def _holds(root_fd: int, name: str, file: str, raw: bytes, also: frozenset[str] = frozenset()) -> bool:
+    """Whether the folder's ``file`` holds exactly ``raw``, or bytes whose SHA-256 is in ``also``
+    (the message's intact bytes, when its stored copy was damaged after it was restored)."""
+    fd = open_below(root_fd, [*([name] if name else []), *file.split("/")])
+    if fd < 0:
         return False
-    if stat.S_ISREG(info.st_mode):
-        return True
-    raise link_error(folder.cur, name, f"{folder.shown}/cur/{name}", OSError(0, "not a regular file"))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or (info.st_size != len(raw) and not also):
+            return False
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read()
+        return data == raw or bool(also) and hashlib.sha256(data).hexdigest() in also
+    finally:
+        os.close(fd)
 
 
 def _sync_files(fds: list[int]) -> None:

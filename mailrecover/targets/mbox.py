@@ -11,6 +11,9 @@ message this run is about to write (its own write, stopped halfway), and otherwi
 another program's mail, with the restored mail appended after them.  Each message is
 written holding the locks mail clients honour: a dot-lock (``INBOX.lock``) and an ``fcntl``
 lock.  Folders and files are reached from the root without following symbolic links.
+
+Each run also reads every folder file it writes to and appends again what the plan wants
+and the file no longer holds, whatever the journal says (see ``_Index``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import logging
+import mmap
 import os
 import re
 import socket
@@ -31,7 +36,7 @@ from pathlib import Path
 from ..errors import TargetError
 from ..model import Flag
 from ..private import open_private_at, open_root, private_dir_at, write_all
-from . import Journal, Outgoing, link_error, safe_parts
+from . import Journal, Outgoing, Verification, link_error, open_below, safe_parts
 
 __all__ = ["MboxTarget", "mboxrd_quote"]
 
@@ -79,6 +84,8 @@ class MboxTarget:
         self.description = f"mbox:{self.root}"
         self.problems: list[str] = []
         self.lock_wait = lock_wait  # seconds to wait for a mail client's lock before stopping
+        self._indexes: dict[str, _Index] = {}  # what each folder file held when first looked at
+        self.verification = Verification()
 
     def _names(self, folder: str) -> list[str]:
         """The path below the root: ``A.sbd``, ``B`` for folder ``A/B``."""
@@ -97,31 +104,74 @@ class MboxTarget:
         except OSError as e:
             raise TargetError(f"cannot create {self.root}: {e.strerror or e}") from e
         box: _Mbox | None = None
+        self._indexes.clear()  # looked at afresh each run, whatever the journal says
+        check = self.verification = Verification()
         try:
             for item in items:
-                if journal.state(item.key) == "done":
+                check.planned += 1
+                names = self._names(item.folder)
+                done = journal.state(item.key) == "done"
+                data = self._entry(item)
+                found, digest = self._look(root_fd, names, data, journal.ref(item.key) if done else None)
+                if found is not None:
+                    check.present += 1
+                    if not done:  # written before, journal lost
+                        journal.mark(item.key, "done", f"{'/'.join(names)}:{found} sha256={digest}")
                     progress(1)
                     continue
-                names = self._names(item.folder)
+                check.repaired += done
                 if box is None or box.rel != "/".join(names):
                     if box is not None:
                         box.close()
                         box = None
                     box = self._folder(root_fd, names)
-                data = self._entry(item)
                 try:
                     with self._locked(box):
                         at, end = self._append(box, data, journal)
                 except OSError as e:
                     raise TargetError(f"cannot write {box.shown}: {e.strerror or e}") from e
-                journal.mark_many([(item.key, "done", f"{box.rel}:{at}"), (f"file:{box.rel}", "end", str(end))])
+                journal.mark_many([(item.key, "done", f"{box.rel}:{at} sha256={digest}"),
+                                   (f"file:{box.rel}", "end", str(end))])  # fmt: skip
                 written += 1
                 progress(1)
         finally:
             if box is not None:
                 box.close()
             os.close(root_fd)
+        check.present += written
+        check.missing = check.planned - check.present
         return written
+
+    def verify(self, items: Iterable[Outgoing], journal: Journal) -> Verification:
+        """Look for each item in its folder file without writing (see ``_Index``)."""
+        self._indexes.clear()
+        check = Verification()
+        try:
+            root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            root_fd = -1  # gone: every message is missing
+        try:
+            for item in items:
+                check.planned += 1
+                ref = journal.ref(item.key) if journal.state(item.key) == "done" else None
+                check.present += self._look(root_fd, self._names(item.folder), self._entry(item), ref)[0] is not None
+        finally:
+            if root_fd >= 0:
+                os.close(root_fd)
+        check.missing = check.planned - check.present
+        return check
+
+    def _look(self, root_fd: int, names: list[str], entry: bytes, ref: str | None) -> tuple[int | None, str]:
+        """Where ``entry`` is in its folder file (or ``None``), and its body's digest.  Where the
+        journal recorded another body as written (the message's canonical copy has changed since),
+        that one answers for it too: appending the new one would make the mail appear twice."""
+        message_id, digest, _ = _identity(entry, 0, len(entry))
+        earlier = ref.rpartition(" sha256=")[2] if ref and " sha256=" in ref else digest
+        rel = "/".join(names)
+        index = self._indexes.get(rel)
+        if index is None:
+            index = self._indexes[rel] = _Index.of_file(root_fd, names)
+        return index.take(message_id, {digest, earlier}), digest
 
     def _folder(self, root_fd: int, names: list[str]) -> _Mbox:
         """The folder that holds the file, created below the root without following a symbolic link."""
@@ -289,3 +339,79 @@ def _separator(fd: int, end: int) -> bytes:
         return b""
     last = _read_at(fd, min(end, 2), end - min(end, 2))
     return b"" if last.endswith(b"\n\n") or last == b"\n" else b"\n" if last.endswith(b"\n") else b"\n\n"
+
+
+class _Index:
+    """The messages of one mbox file, by Message-ID and the SHA-256 of their body.
+
+    A message counts as there when an entry carries its Message-ID and its body bytes: the
+    header block is left out because mail programs that serve or read the file rewrite it
+    (Status, X-UID, X-Keywords, Content-Length).  Each entry answers for one message.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[bytes, list[tuple[str, int]]] = {}  # Message-ID -> (body digest, offset)
+
+    @classmethod
+    def of_file(cls, root_fd: int, names: list[str]) -> _Index:
+        index = cls()
+        fd = open_below(root_fd, names)
+        if fd < 0:
+            return index  # not there yet (or a link: writing there stops with its own message)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+                return index
+            with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as buf:  # closed before anything is appended
+                for message_id, digest, offset in _entries(buf):
+                    index._entries.setdefault(message_id, []).append((digest, offset))
+        finally:
+            os.close(fd)
+        return index
+
+    def take(self, message_id: bytes, digests: set[str]) -> int | None:
+        """The offset of an entry with this Message-ID and one of these body digests, used up;
+        ``None`` if there is none left."""
+        found = self._entries.get(message_id, [])
+        for i, (digest, offset) in enumerate(found):
+            if digest in digests:
+                del found[i]
+                return offset
+        return None
+
+
+_HEAD_LIMIT = 1 << 20  # a header block longer than this is not looked into further
+_SEPARATOR = re.compile(rb"^From ", re.M)
+_HEAD_END = re.compile(rb"\n\r?\n")
+_MESSAGE_ID = re.compile(rb"^message-id:(.*(?:\r?\n[ \t].*)*)", re.I | re.M)  # with its folded lines
+
+
+def _entries(buf: bytes | mmap.mmap) -> Iterator[tuple[bytes, str, int]]:
+    """(Message-ID, SHA-256 of the body without its trailing blank lines, offset) of each
+    message in an mbox buffer: a ``From `` line at the start or after a blank line begins a
+    message (mboxrd quotes every other).  Regular expressions and hashing over the buffer as it
+    is (a mapped file): a rerun reads its folder files at the speed of the disk."""
+    start = -1
+    for m in _SEPARATOR.finditer(buf):
+        at = m.start()
+        if at == 0 or buf[at - 2 : at] == b"\n\n" or buf[at - 3 : at] == b"\n\r\n":
+            if start >= 0:
+                yield _identity(buf, start, at)
+            start = at
+    if start >= 0:
+        yield _identity(buf, start, len(buf))
+
+
+def _identity(buf: bytes | mmap.mmap, start: int, end: int) -> tuple[bytes, str, int]:
+    head_end = _HEAD_END.search(buf, start, end)
+    body = head_end.end() if head_end else end
+    field = _MESSAGE_ID.search(buf, start, min(body, start + _HEAD_LIMIT))
+    message_id = b" ".join(field[1].split()) if field else b""
+    while end > body:  # the blank lines that separate messages, and any others at the end
+        if buf[end - 1 : end] == b"\n" and (end - 1 == body or buf[end - 2 : end - 1] == b"\n"):
+            end -= 1
+        elif buf[end - 2 : end] == b"\r\n" and (end - 2 == body or buf[end - 3 : end - 2] == b"\n"):
+            end -= 2
+        else:
+            break
+    return message_id, hashlib.sha256(memoryview(buf)[body:end]).hexdigest(), start
