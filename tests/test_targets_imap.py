@@ -379,3 +379,40 @@ def test_restore_killed_mid_upload_finishes_exactly_once_on_rerun(
     assert {k: Counter(v) for k, v in got.items()} == {k: Counter(v) for k, v in want.items()}, (
         f"rerun said: {err.decode()[-2000:]}\nserver log: {dest.server.log()[-3000:]}")
     assert dest.password.encode() not in out + err + _all_bytes_under(ws)
+
+
+def _expunge(account: Account, folder: str, raw: bytes) -> None:
+    """What a user does in a mail client: delete one message for good."""
+    client = account.client()
+    try:
+        client.select_folder(folder)
+        body = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        uids = [uid for uid, d in client.fetch(client.search("ALL"), ["BODY.PEEK[]"]).items() if d[b"BODY[]"] == body]
+        assert len(uids) == 1
+        client.delete_messages(uids)
+        client.expunge()
+    finally:
+        client.logout()
+
+
+@pytest.mark.parametrize("uidplus", [True, False])
+def test_a_message_expunged_after_the_restore_is_sent_again_once(
+    imap_account: Account, tmp_path: Path, uidplus: bool
+) -> None:
+    ws, journal = _journal(tmp_path)
+    plan = [_out(n) for n in range(1, 7)] + [_out(n, "Archive") for n in range(7, 10)]
+    assert _target(imap_account).write(plan, journal) == len(plan)  # type: ignore[arg-type]
+    if not uidplus:  # a server that gave no UIDs: the journal knows no more than "done"
+        for o in plan:
+            journal.mark(o.key, "done", "")  # type: ignore[attr-defined]
+    _expunge(imap_account, "INBOX", plan[2].raw)
+    _expunge(imap_account, "Archive", plan[7].raw)
+    target = _target(imap_account)
+    assert target.write(plan, journal) == 2  # type: ignore[arg-type]
+    assert target.verification.repaired == 2 and target.verification.missing == 0
+    assert target.verification.present == target.verification.planned == len(plan)
+    got = {k: Counter(raw for raw, _f, _d in v) for k, v in _on_server(imap_account).items()}
+    want = {k: Counter(raw for raw, _f, _d in v) for k, v in _expected(plan, {}).items()}
+    assert got == want  # every message exactly once
+    assert _target(imap_account).write(plan, journal) == 0  # type: ignore[arg-type]
+    ws.close()

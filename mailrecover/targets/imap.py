@@ -7,6 +7,9 @@ whatever is unsure; the journal is only ever written from the calling thread.  E
 journalled ``pending`` before its batch is sent and ``done`` after the server's OK; where
 the journal says ``pending`` (a crash, a dropped connection) the server is asked whether
 the message arrived before it is sent again, so a rerun ends with every message exactly once.
+What the journal says is done is looked for on the server too (by the UID the server gave it,
+else by Message-ID and size): a message a user expunged since, or an upload that was lost, is
+sent again.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from ..imapconn import (
 )
 from ..passwords import password_source
 from ..rfc822 import header_fields
-from . import Journal, Outgoing, safe_parts, utf7_len
+from . import Journal, Outgoing, Verification, safe_parts, utf7_len
 
 __all__ = ["FolderCheck", "ImapTarget", "open_imap_target"]
 
@@ -101,6 +104,7 @@ class _Run:
     progress: Callable[[int], None]
     refused: list[str] = field(default_factory=list)
     written: int = 0  # sent during this run and confirmed
+    repaired: int = 0  # journalled as done, not found on the server, sent again
     # Sent again after an earlier attempt was not found: that attempt may still land late (a
     # killed client's last bytes reach the server after the rerun looked). Body -> copies wanted.
     resent: dict[str, Counter[bytes]] = field(default_factory=dict)
@@ -141,6 +145,11 @@ class ImapTarget:
         self.problems: list[str] = []  # folders the server refused: not restored, the rest was
         self._refusals: dict[str, str] = {}  # folder -> the server's reason
         self._refused_count: Counter[str] = Counter()  # folder -> messages not restored for it
+        self.verification = Verification()
+        # per folder, what it held when first looked at in this run: UIDVALIDITY, (Message-ID,
+        # size) -> UIDs, and the UIDs that already answer for a journalled message
+        self._held: dict[str, tuple[int, dict[tuple[bytes, int], list[int]], dict[int, tuple[bytes, int]]]] = {}
+        self._claimed: dict[str, set[int]] = {}
         # Uploads run on up to ``connections`` extra connections at once: a server stores (and
         # fsyncs) messages one after another per connection, in parallel across connections.
         self.connections = connections
@@ -160,18 +169,29 @@ class ImapTarget:
         buffers: dict[str, list[_Item]] = {}
         sizes: Counter[str] = Counter()
         run = _Run(journal, progress)
+        self._held.clear()
+        self._claimed.clear()
+        self.verification = Verification()
+        planned = refused = 0
         pool = ThreadPoolExecutor(max_workers=max(1, self.connections), thread_name_prefix="imap-append")
         try:
             for out in items:
+                planned += 1
                 name = self._server_name(out.folder)
                 if name is None:  # refused by the server: a problem line, the other folders go on
                     self._refused_count[out.folder] += 1
+                    refused += 1
                     continue
                 item = _Item(out.key, _crlf(out.raw), flags_to_imap(out.flags), out.date, journal.state(out.key))
-                plan.setdefault(name, Counter())[item.identity] += 1
                 if item.state == "done":
-                    progress(1)
-                    continue
+                    there = self._still_there(name, item, journal.ref(item.key) or "")
+                    if there is not None:
+                        plan.setdefault(name, Counter())[there] += 1
+                        progress(1)
+                        continue
+                    item.state = None  # gone from the server: sent again, as a new message
+                    run.repaired += 1
+                plan.setdefault(name, Counter())[item.identity] += 1
                 buffers.setdefault(name, []).append(item)
                 sizes[name] += len(item.body)
                 if len(buffers[name]) >= self.batch_messages or sizes[name] >= self.batch_bytes:
@@ -191,6 +211,9 @@ class ImapTarget:
                 _close(client)
             self._uploaders.clear()
             self._disconnect()
+        lost = sum(c.missing for c in self.checks) + refused
+        self.verification = Verification(planned=planned, present=planned - lost, missing=lost,
+                                         repaired=run.repaired)  # fmt: skip
         if run.refused:
             raise TargetError(
                 f"{len(run.refused)} message(s) were refused by {self.url.host} and not restored "
@@ -327,6 +350,29 @@ class ImapTarget:
                 pass  # subscription only helps clients show it
             self._existing.add(path)
         return name
+
+    # -- what is still there -------------------------------------------------------------
+
+    def _still_there(self, name: str, item: _Item, ref: str) -> tuple[bytes, int] | None:
+        """The (Message-ID, size) on the server of the message the journal says ``item`` became,
+        or ``None`` when it is not there any more.
+
+        Found by the UID the server gave it (``ref``), else by its Message-ID and size; each
+        message on the server answers for one item only.
+        """
+        if name not in self._held:
+            self._held[name] = self._retrying(f"looking into {name}", lambda client: _holding(client, name))
+        validity, index, identity_of = self._held[name]
+        claimed = self._claimed.setdefault(name, set())
+        uid_validity, _, uid = ref.partition(":")
+        if uid_validity.isdigit() and uid.isdigit() and int(uid_validity) == validity and int(uid) in identity_of:
+            claimed.add(int(uid))
+            return identity_of[int(uid)]
+        for found in index.get(item.identity, ()):
+            if found not in claimed:
+                claimed.add(found)
+                return item.identity
+        return None
 
     # -- upload --------------------------------------------------------------------------
 
@@ -617,6 +663,17 @@ def _unselect(client: imapclient.IMAPClient) -> None:
 
 def _dropped(e: BaseException | None) -> bool:
     return isinstance(e, _CONNECTION_ERRORS) and not isinstance(e, ssl.SSLCertVerificationError)
+
+
+def _holding(
+    client: imapclient.IMAPClient, name: str
+) -> tuple[int, dict[tuple[bytes, int], list[int]], dict[int, tuple[bytes, int]]]:
+    """A folder's UIDVALIDITY, its messages by (Message-ID, size), and each UID's (Message-ID, size)."""
+    info = client.select_folder(name, readonly=True)
+    index = _index(client) if info.get(b"EXISTS") else {}
+    _unselect(client)
+    identity_of = {uid: ident for ident, uids in index.items() for uid in uids}
+    return int(info.get(b"UIDVALIDITY", 0)), index, identity_of
 
 
 def _index(client: imapclient.IMAPClient) -> dict[tuple[bytes, int], list[int]]:
