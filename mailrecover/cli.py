@@ -99,6 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--alias", metavar="ADDR", action="append", default=[],
                    help="another address of the account, kept for later runs; repeatable")  # fmt: skip
 
+    sub.add_parser("verify", help="check the workspace (database, every stored copy) and the targets restored to")
+
     m = sub.add_parser("members", help="mailing-list members rebuilt from every surviving trace")
     m.add_argument("--list", metavar="ADDR", dest="list_address", help="the list to export")
     m.add_argument("--format", choices=[f.value for f in ExportFormat],
@@ -324,6 +326,49 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
     return PROBLEMS if result.quarantined or result.problems or result.damaged else DONE
 
 
+def _cmd_verify(args: argparse.Namespace, ws: Workspace) -> int:
+    from .verify import verify_workspace
+
+    bar = Progress(enabled=not args.quiet and not args.json)
+
+    def progress(what: str, n: int, total: int) -> None:
+        bar.show(lambda: f"verify {what}: {n:,}" + (f" of {total:,}" if total else ""))
+
+    result = verify_workspace(ws, progress)
+    bar.clear()
+    t = terminal_safe
+    data = {
+        "workspace": str(ws.path),
+        "ok": result.ok,
+        "database": result.integrity,
+        "blobs": {"checked": result.blobs,
+                  "bad": [{"blob": b.digest, "reason": b.reason, "copies": b.copies} for b in result.bad]},
+        "targets": [{"target": c.target, "account": c.account, "note": c.note,
+                     **(dataclasses.asdict(c.verification) if c.verification else {})} for c in result.targets],
+    }  # fmt: skip
+    lines = [f"workspace {t(str(ws.path))}"]
+    lines.append("  database: ok" if result.integrity == ["ok"] else "  database: DAMAGED (SQLite integrity_check):")
+    lines += [f"    {t(line)}" for line in result.integrity if result.integrity != ["ok"]]
+    lines.append(f"  {result.blobs:,} stored copies checked against their SHA-256: "
+                 + (f"{len(result.bad):,} damaged or lost" if result.bad else "all intact"))  # fmt: skip
+    for b in result.bad:
+        lines.append(f"    blob {b.digest} {b.reason}")
+        for copy in b.copies:
+            where = copy["source"] + (f" @{copy['position']}" if copy["position"] else "")
+            what = f"copy {copy['copy']}" + (f" of <{copy['message_id']}>" if copy["message_id"] else "")
+            restore = f"; the restored copy: restore {copy['restore']}" if "restore" in copy else ""
+            lines.append(f"      {t(what)} ({t(copy['account'])}) from {t(where)}{t(restore)}")
+    for check in result.targets:
+        if check.verification is None:
+            lines.append(f"  {t(check.target)} ({t(check.account)}): {t(check.note)}")
+            continue
+        v = check.verification
+        lines.append(f"  {t(check.target)} ({t(check.account)}): {v.present:,} of {v.planned:,} restored messages there"
+                     + (f", {v.missing:,} missing or changed: run restore again to put them back" if v.missing else ""))  # fmt: skip
+    _emit(args, data, "\n".join(lines))
+    return DONE if result.ok else PROBLEMS
+
+
 def _cmd_members(args: argparse.Namespace, ws: Workspace) -> int:
     if args.format and not args.list_address:
         raise UsageError("--format exports one list: name it with --list")
@@ -359,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if ws.held_by and not args.quiet:
                 _say([f"mailrecover: {ws.held_by}; showing what it has finished so far"], err=True)
             command = {"gather": _cmd_gather, "report": _cmd_report, "restore": _cmd_restore,
-                       "members": _cmd_members}  # fmt: skip
+                       "members": _cmd_members, "verify": _cmd_verify}  # fmt: skip
             return command[args.command](args, ws)
     except MailRecoverError as e:
         _say([f"mailrecover: {e}"], err=True)

@@ -101,3 +101,73 @@ def test_restore_json_lists_the_damaged_blob(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert code == 3 and data["unrestorable"] == 0
     assert [p["source"] for p in data["damaged"]] == [f"workspace blob {blob}"]
+
+
+def _verify(ws: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:
+    capsys.readouterr()
+    code = main(["--workspace", str(ws), "--json", "verify"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_verify_finds_nothing_wrong_in_a_sound_workspace(tmp_path, capsys):
+    ws = _gathered(tmp_path)
+    assert main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"maildir:{tmp_path / 'M'}"]) == 0
+    code, data = _verify(ws, capsys)
+    with Workspace(ws) as w:
+        blobs = w.db.execute("SELECT count(*) FROM blobs").fetchone()[0]
+        planned = w.db.execute("SELECT count(*) FROM messages WHERE status = 'ok'").fetchone()[0]
+    assert (code, data["ok"], data["database"], data["blobs"]) == (0, True, ["ok"], {"checked": blobs, "bad": []})
+    [target] = data["targets"]
+    assert (target["planned"], target["present"], target["missing"]) == (planned, planned, 0)
+
+
+def test_verify_finds_a_flipped_byte_and_names_its_copy(tmp_path, capsys):
+    ws = _gathered(tmp_path)
+    key, message_id, blob = _canonical(ws, other_copies=True)
+    _flip(ws, blob)
+    code, data = _verify(ws, capsys)
+    assert code == 3 and not data["ok"]
+    [bad] = data["blobs"]["bad"]
+    assert bad["blob"] == blob and "damaged" in bad["reason"]
+    canonical = [c for c in bad["copies"] if c["canonical"]]
+    assert canonical and canonical[0]["message_id"] == message_id and "uses copy" in canonical[0]["restore"]
+    assert main(["--workspace", str(ws), "verify"]) == 3
+    assert blob in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("loss", ["pack-cut", "loose-deleted", "row-lost"])
+def test_verify_finds_bytes_the_database_names_but_that_are_gone(tmp_path, capsys, loss):
+    ws = _gathered(tmp_path)
+    _key, _mid, blob = _canonical(ws, other_copies=False)
+    with Workspace(ws) as w:
+        pack, offset, length = w.db.execute("SELECT pack, offset, length FROM blobs WHERE digest = ?", (blob,)).fetchone()
+        path = w.blobs.pack_path(pack)
+        if loss == "pack-cut":  # the disk filled, a copy of the workspace stopped short
+            last = w.db.execute("SELECT max(offset) FROM blobs WHERE pack = ?", (pack,)).fetchone()[0]
+            w.db.execute("UPDATE blobs SET offset = ?, length = ? WHERE digest = ?", (last + 10**6, length, blob))
+        elif loss == "loose-deleted":  # an older workspace kept it in a file of its own, since deleted
+            w.db.execute("UPDATE blobs SET pack = NULL, offset = 0 WHERE digest = ?", (blob,))
+        else:
+            w.db.execute("DELETE FROM blobs WHERE digest = ?", (blob,))
+    code, data = _verify(ws, capsys)
+    assert code == 3
+    assert [b["blob"] for b in data["blobs"]["bad"]] == [blob]
+    assert "lost" in data["blobs"]["bad"][0]["reason"] or "cut" in data["blobs"]["bad"][0]["reason"]
+    assert "leaves the message out" in data["blobs"]["bad"][0]["copies"][0]["restore"]
+
+
+@pytest.mark.parametrize("kind", ["maildir", "mbox"])
+def test_verify_finds_a_restored_message_gone_from_the_target(tmp_path, capsys, kind):
+    ws = _gathered(tmp_path)
+    target = tmp_path / kind
+    assert main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"{kind}:{target}"]) == 0
+    if kind == "maildir":
+        next(p for p in target.rglob("*") if p.parent.name == "cur").unlink()
+    else:
+        (target / "INBOX").unlink()
+    code, data = _verify(ws, capsys)
+    [check] = data["targets"]
+    assert code == 3 and check["missing"] >= 1 and check["present"] == check["planned"] - check["missing"]
+    assert main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"{kind}:{target}"]) == 0
+    code, data = _verify(ws, capsys)
+    assert code == 0 and data["targets"][0]["missing"] == 0
