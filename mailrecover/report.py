@@ -76,9 +76,22 @@ def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
         "sources": sources,
         "date_sources": date_sources,
         "restored": restores,
+        "verified": _verifications(db, account),
         "quarantine": quarantine_details(ws, account),
         **(gap(db, account) if logs_gathered(db) else {}),  # no logs: nothing can be called missing
     }
+
+
+def _verifications(db: sqlite3.Connection, account: str) -> dict[str, dict[str, Any]]:
+    """Per target, what its last look found (a restore looks every run; ``verify`` too)."""
+    rows = db.execute(
+        "SELECT target, checked, by, planned, present, missing, repaired, note FROM verifications "
+        "WHERE account = ? ORDER BY target",
+        (account,),
+    )
+    return {target: {"checked": checked, "by": by, "planned": planned, "present": present, "missing": missing,
+                     "repaired": repaired, "note": note}
+            for target, checked, by, planned, present, missing, repaired, note in rows}  # fmt: skip
 
 
 def group_places(db: sqlite3.Connection, account: str) -> None:
@@ -239,8 +252,14 @@ def render_text(data: dict[str, Any]) -> str:
         if not a["restored"]:
             out.append("  not restored yet")
         for target, n in a["restored"].items():
+            last = a["verified"].get(target)
             state = "complete" if n >= a["messages"] - a["quarantined"] else "incomplete: run restore again"
+            if last and last["missing"]:
+                state = f"incomplete: {last['missing']} missing at the last check; run restore again"
             out.append(f"  restored to {t(target)}: {n} of {a['messages']} ({state})")
+            if last:
+                out.append(f"    last checked {last['checked']} by {last['by']}: {last['planned']} planned, "
+                           f"{last['present']} present, {last['missing']} missing, {last['repaired']} repaired")  # fmt: skip
         out.extend(_render_gap(a))
     if data["problems"]:
         out.append("")

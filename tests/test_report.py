@@ -189,3 +189,28 @@ def test_holes_are_runs_of_empty_days_longest_first():
         (date(2012, 6, 9), date(2012, 6, 30)),
         (date(2012, 6, 4), date(2012, 6, 7)),
     ]
+
+
+def test_report_shows_each_targets_last_check(restored_ws, capsys):
+    ws, target = restored_ws
+    restore = ["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"maildir:{target}"]
+
+    def report() -> tuple[dict, str]:
+        capsys.readouterr()
+        assert main(["--workspace", str(ws), "--json", "report", "--account", ACCOUNT]) == 0
+        data = json.loads(capsys.readouterr().out)["accounts"][ACCOUNT]["verified"][f"maildir:{target}"]
+        assert main(["--workspace", str(ws), "report", "--account", ACCOUNT]) == 0
+        return data, capsys.readouterr().out
+
+    last, text = report()
+    assert (last["by"], last["planned"], last["present"], last["missing"], last["repaired"]) == ("restore", 9, 9, 0, 0)
+    assert "(complete)" in text and "9 planned, 9 present, 0 missing, 0 repaired" in text
+    next(p for p in target.rglob("*") if p.parent.name == "cur").unlink()  # gone since
+    assert main(["--workspace", str(ws), "-q", "verify"]) == 3
+    last, text = report()
+    assert (last["by"], last["missing"]) == ("verify", 1)
+    assert "incomplete: 1 missing at the last check" in text
+    assert main(restore) == 3  # (quarantined mail held back, as before)
+    last, text = report()
+    assert (last["by"], last["planned"], last["present"], last["missing"], last["repaired"]) == ("restore", 9, 9, 0, 1)
+    assert "(complete)" in text

@@ -416,3 +416,30 @@ def test_a_message_expunged_after_the_restore_is_sent_again_once(
     assert got == want  # every message exactly once
     assert _target(imap_account).write(plan, journal) == 0  # type: ignore[arg-type]
     ws.close()
+
+
+def test_an_expunged_message_is_back_after_a_rerun_and_report_shows_the_check(
+    new_imap_account, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    from .builders import ACCOUNT, build_scenario
+
+    dest = new_imap_account()
+    s = build_scenario(tmp_path / "src", damaged=False)
+    ws = tmp_path / "ws"
+    assert main(["--workspace", str(ws), "-q", "gather", "--account", ACCOUNT, *map(str, s.locations)]) == 0
+    pw = _password_file(tmp_path, dest.password)
+    restore = ["--workspace", str(ws), "-q", "--password-file", str(pw), "restore", "--account", ACCOUNT,
+               "--to", dest.url()]  # fmt: skip
+    assert main(restore) == 0
+    before = {k: Counter(raw for raw, _f, _d in v) for k, v in _on_server(dest).items()}
+    victim = next(iter(before["INBOX"]))
+    _expunge(dest, "INBOX", victim)
+    assert main(restore) == 0
+    after = {k: Counter(raw for raw, _f, _d in v) for k, v in _on_server(dest).items()}
+    assert after == before and after["INBOX"][victim] == 1
+    capsys.readouterr()
+    assert main(["--workspace", str(ws), "--json", "report"]) == 0
+    planned = sum(sum(c.values()) for c in before.values())
+    [(target, last)] = json.loads(capsys.readouterr().out)["accounts"][ACCOUNT]["verified"].items()
+    assert target.startswith("imap://") and last["by"] == "restore"
+    assert (last["planned"], last["present"], last["missing"], last["repaired"]) == (planned, planned, 0, 1)
