@@ -142,3 +142,29 @@ def test_everything_written_is_private_under_an_open_umask(tmp_path, open_umask)
     assert wrong == {}
     assert {str(out / "jobs" / "ws" / n) for n in ("workspace.db-wal", "workspace.db-shm")} <= set(modes)
     assert str(out / "reports" / "taro.html") in modes
+
+
+ODD_MESSAGES = [
+    b"From: a@example.com\nMessage-ID: <no-body@x>\n",  # a header block and nothing else
+    b"From: a@example.com\nMessage-ID: <blank-end@x>\n\nbody\n\n\n\n",  # blank lines at its end
+    b"From: a@example.com\r\nMessage-ID: <crlf@x>\r\n\r\nCRLF body\r\n\r\n",
+    b"From: a@example.com\nMessage-ID: <from-line@x>\n\nFrom the start\n>From quoted\n\nFrom again\n",
+    b"From: a@example.com\n\nno Message-ID, only blank lines after this\n\n",
+    b"From: a@example.com\n\n\n\n",  # an empty body of blank lines
+    b"From: a@example.com\nMessage-ID: <no-newline@x>\n\nno newline at the end",
+]
+
+
+@pytest.mark.parametrize("kind", ["mbox", "maildir"])
+def test_every_kind_of_message_written_is_found_again_by_a_rerun_that_lost_its_journal(tmp_path, kind):
+    """What a target writes, its own check must recognise, whatever the message's shape."""
+    items = [Outgoing(key=f"k{i}", folder="INBOX", flags=frozenset(), date=datetime(2012, 6, 18, tzinfo=timezone.utc),
+                      raw=raw) for i, raw in enumerate(ODD_MESSAGES)]  # fmt: skip
+    with Workspace(tmp_path / "ws") as ws:
+        target = open_target(f"{kind}:{tmp_path / 'out'}")
+        assert target.write(items, ws.journal("first")) == len(items)
+        before = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+        again = open_target(f"{kind}:{tmp_path / 'out'}")
+        assert again.write(items, ws.journal("journal lost")) == 0
+        assert {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()} == before
+        assert again.verification.present == len(items)  # type: ignore[attr-defined]
