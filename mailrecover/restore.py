@@ -125,9 +125,11 @@ def outgoing(
             damaged(problem, found is not None)
             if found is None:
                 continue
-            raw = found
+            raw, also = found, frozenset({blob})
+        else:
+            also = frozenset()
         yield Outgoing(key=key, folder=folder, flags=flagset, date=_date(date),
-                       raw=raw, message_id=message_id)  # fmt: skip
+                       raw=raw, message_id=message_id, also=also)  # fmt: skip
         if n % _GIVE_BACK_EVERY == 0:
             give_back()  # the messages sent so far were freed: a long restore stays one batch big
 

@@ -171,3 +171,23 @@ def test_verify_finds_a_restored_message_gone_from_the_target(tmp_path, capsys, 
     assert main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"{kind}:{target}"]) == 0
     code, data = _verify(ws, capsys)
     assert code == 0 and data["targets"][0]["missing"] == 0
+
+
+@pytest.mark.parametrize("kind", ["maildir", "mbox"])
+def test_a_blob_damaged_after_its_restore_leaves_the_restored_message_alone(tmp_path, capsys, kind):
+    """The target still holds the intact bytes: a rerun says the blob is bad, writes nothing,
+    and verify finds the target whole."""
+    ws = _gathered(tmp_path)
+    target = tmp_path / kind
+    assert main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"{kind}:{target}"]) == 0
+    before = {p: p.read_bytes() for p in target.rglob("*") if p.is_file()}
+    _key, _mid, blob = _canonical(ws, other_copies=True)
+    _flip(ws, blob)
+    capsys.readouterr()
+    assert main(["--workspace", str(ws), "--json", "restore", "--account", ACCOUNT, "--to", f"{kind}:{target}"]) == 3
+    data = json.loads(capsys.readouterr().out)
+    assert data["written"] == 0 and [p["source"] for p in data["problems"]] == [f"workspace blob {blob}"]
+    assert {p: p.read_bytes() for p in target.rglob("*") if p.is_file()} == before
+    code, data = _verify(ws, capsys)
+    assert code == 3 and [b["blob"] for b in data["blobs"]["bad"]] == [blob]
+    assert data["targets"][0]["missing"] == 0

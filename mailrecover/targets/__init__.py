@@ -44,6 +44,9 @@ class Outgoing:
     date: datetime  # aware; the arrival time (file time, INTERNALDATE)
     raw: bytes
     message_id: str | None = None
+    # SHA-256 of other bytes that are this message on a target: its canonical copy, when that
+    # was damaged in the workspace after it was restored (``raw`` is then another copy)
+    also: frozenset[str] = frozenset()
 
 
 @dataclass

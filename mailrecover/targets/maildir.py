@@ -203,7 +203,7 @@ class MaildirTarget:
             found = self._found[name] = _our_files(self._root_fd, name)
         files = found.get(item.key, [])
         for file in files:
-            if _holds(self._root_fd, name, file, item.raw):
+            if _holds(self._root_fd, name, file, item.raw, item.also):
                 return "present", file
         return ("different", files[0]) if files else ("missing", "")
 
