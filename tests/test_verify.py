@@ -186,7 +186,7 @@ def test_a_blob_damaged_after_its_restore_leaves_the_restored_message_alone(tmp_
     capsys.readouterr()
     assert main(["--workspace", str(ws), "--json", "restore", "--account", ACCOUNT, "--to", f"{kind}:{target}"]) == 3
     data = json.loads(capsys.readouterr().out)
-    assert data["written"] == 0 and [p["source"] for p in data["problems"]] == [f"workspace blob {blob}"]
+    assert data["written"] == 0 and [p["source"] for p in data["damaged"]] == [f"workspace blob {blob}"]
     assert {p: p.read_bytes() for p in target.rglob("*") if p.is_file()} == before
     code, data = _verify(ws, capsys)
     assert code == 3 and [b["blob"] for b in data["blobs"]["bad"]] == [blob]
