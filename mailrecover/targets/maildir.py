@@ -63,10 +63,9 @@ class _Folder:
     shown: str
     tmp: int = -1
     cur: int = -1
-    new: int = -1
 
     def close(self) -> None:
-        for fd in (self.tmp, self.cur, self.new):
+        for fd in (self.tmp, self.cur):
             if fd >= 0:
                 os.close(fd)
 
@@ -98,7 +97,8 @@ class MaildirTarget:
         folder_fd = os.dup(self._root_fd) if not name else self._subdir(self._root_fd, name, folder.shown)
         try:
             fds = {sub: self._subdir(folder_fd, sub, f"{folder.shown}/{sub}") for sub in ("cur", "new", "tmp")}
-            folder.tmp, folder.cur, folder.new = fds["tmp"], fds["cur"], fds["new"]
+            os.close(fds.pop("new"))
+            folder.tmp, folder.cur = fds["tmp"], fds["cur"]
             if name:
                 self._mark_folder(folder_fd, folder.shown)
         except BaseException:
@@ -151,19 +151,16 @@ class MaildirTarget:
             for item in items:
                 check.planned += 1
                 name = self._name(item.folder)
-                state, existing = self._look(item, name)
-                if state == "present":
+                done = journal.state(item.key) == "done"
+                found = self._look(item, name, _written_digest(journal.ref(item.key)) if done else None)
+                if found is not None:
                     check.present += 1
-                    if journal.state(item.key) != "done":  # written before, journal lost
-                        journal.mark(item.key, "done", f"{name}/{existing}" if name else existing)
+                    if not done:  # written before, journal lost
+                        journal.mark(item.key, "done", f"{name}/{found}" if name else found)
                     progress(1)
                     continue
-                check.repaired += journal.state(item.key) == "done"
-                if not existing:  # else ours with other bytes: replaced under its name (flags may be the user's)
-                    stamp = int(item.date.timestamp())
-                    flags = "".join(sorted(_LETTERS[f] for f in item.flags if f in _LETTERS))
-                    existing = f"cur/{stamp}.M{item.key}.mailrecover:2,{flags}"
-                batch.append((item, name, existing))
+                check.repaired += done
+                batch.append((item, name, self._fresh_name(item, name)))
                 size += len(item.raw)
                 if len(batch) >= _BATCH or size >= _BATCH_BYTES:
                     written += self._write_batch(batch, journal, progress)
@@ -177,7 +174,7 @@ class MaildirTarget:
         return written
 
     def verify(self, items: Iterable[Outgoing], journal: Journal) -> Verification:
-        """Look for each item on the target without writing: present only with the same bytes."""
+        """Look for each item on the target without writing (see ``_look``)."""
         self._found.clear()
         check = Verification()
         try:
@@ -187,7 +184,8 @@ class MaildirTarget:
         try:
             for item in items:
                 check.planned += 1
-                check.present += self._look(item, self._name(item.folder))[0] == "present"
+                recorded = _written_digest(journal.ref(item.key)) if journal.state(item.key) == "done" else None
+                check.present += self._look(item, self._name(item.folder), recorded) is not None
         finally:
             if self._root_fd >= 0:
                 os.close(self._root_fd)
@@ -195,23 +193,36 @@ class MaildirTarget:
         check.missing = check.planned - check.present
         return check
 
-    def _look(self, item: Outgoing, name: str) -> tuple[str, str]:
-        """Whether ``item`` is in its folder: ``present`` (same bytes), ``different`` or
-        ``missing``; and the file this tool wrote for it there (``cur/NAME``, ``new/NAME``)."""
+    def _look(self, item: Outgoing, name: str, written: str | None) -> str | None:
+        """The file (``cur/NAME``, ``new/NAME``, with its digest) that holds ``item`` in its folder,
+        or ``None``.  A file named as this tool named it holds it when its bytes are the message's,
+        or those this tool wrote for it (``written``: a later gather may have brought a better
+        copy since; writing that too would make two) or its intact canonical copy (``also``)."""
         found = self._found.get(name)
         if found is None:
             found = self._found[name] = _our_files(self._root_fd, name)
-        files = found.get(item.key, [])
-        for file in files:
-            if _holds(self._root_fd, name, file, item.raw, item.also):
-                return "present", file
-        return ("different", files[0]) if files else ("missing", "")
+        accepted = item.also | ({written} if written else set())
+        for file in found.get(item.key, []):
+            digest = _holding(self._root_fd, name, file, item.raw, accepted)
+            if digest is not None:
+                return f"{file} sha256={digest}"
+        return None
+
+    def _fresh_name(self, item: Outgoing, name: str) -> str:
+        """The name the message's file gets in ``cur/``: one whose unique part no file has, since a
+        changed file of this key (someone else's bytes now) is left where it is."""
+        stamp = int(item.date.timestamp())
+        flags = "".join(sorted(_LETTERS[f] for f in item.flags if f in _LETTERS))
+        taken = {_unique_part(f) for f in self._found.get(name, {}).get(item.key, [])}
+        base, n = f"{stamp}.M{item.key}.mailrecover", 2
+        while base in taken:
+            base, n = f"{stamp}_{n}.M{item.key}.mailrecover", n + 1
+        return f"{base}:2,{flags}"
 
     def _write_batch(
         self, batch: list[tuple[Outgoing, str, str]], journal: Journal, progress: Callable[[int], None]
     ) -> int:
-        """Write a batch to ``tmp/``, make it durable at once, then rename each into ``cur/`` (or
-        over the file in ``cur/`` or ``new/`` it replaces).
+        """Write a batch to ``tmp/``, make it durable at once, then rename each into ``cur/``.
 
         One sync pass for the batch instead of one fsync per message before the next is
         written; a message is journalled only once its rename is durable too.
@@ -239,11 +250,10 @@ class MaildirTarget:
                 for fd in fds:
                     os.close(fd)
             for item, folder, file_name in staged:
-                sub, _, base = file_name.partition("/")
-                into = folder.new if sub == "new" else folder.cur
-                os.rename(base, base, src_dir_fd=folder.tmp, dst_dir_fd=into)
-                touched.add(into)
-                done.append((item.key, "done", f"{folder.below}{file_name}"))
+                os.rename(file_name, file_name, src_dir_fd=folder.tmp, dst_dir_fd=folder.cur)
+                touched.add(folder.cur)
+                digest = hashlib.sha256(item.raw).hexdigest()  # what a later look accepts as this message
+                done.append((item.key, "done", f"{folder.below}cur/{file_name} sha256={digest}"))
                 written += 1
                 progress(1)
         finally:
@@ -254,17 +264,15 @@ class MaildirTarget:
                     journal.mark_many(done)
                 for _item, folder, file_name in staged[written:]:  # what an interruption left unrenamed
                     with contextlib.suppress(FileNotFoundError):
-                        os.unlink(file_name.partition("/")[2], dir_fd=folder.tmp)
+                        os.unlink(file_name, dir_fd=folder.tmp)
             finally:
                 for folder in folders.values():
                     folder.close()
         return written
 
     @staticmethod
-    def _write_file(tmp_fd: int, file_name: str, item: Outgoing) -> int:
-        """Write ``item`` as ``tmp/NAME`` (for ``cur/NAME`` or ``new/NAME``) with the message's date
-        as file time; the open descriptor."""
-        name = file_name.partition("/")[2]
+    def _write_file(tmp_fd: int, name: str, item: Outgoing) -> int:
+        """Write ``item`` as ``tmp/name`` with the message's date as file time; the open descriptor."""
         with contextlib.suppress(FileNotFoundError):
             os.unlink(name, dir_fd=tmp_fd)  # a killed run's leftover: never written through (a link)
         fd = open_private_at(tmp_fd, name, os.O_WRONLY | os.O_EXCL)
@@ -280,7 +288,7 @@ class MaildirTarget:
 
 #: The names this tool gives its files (``<time>.M<key>.mailrecover:2,<flags>``); a server
 #: that serves the tree renames them when their flags change, or moves them between cur/ and new/.
-_OURS = re.compile(r"\d+\.M(?P<key>[^.:,/]+)\.mailrecover(?=[,:]|$)")
+_OURS = re.compile(r"\d+(?:_\d+)?\.M(?P<key>[^.:,/]+)\.mailrecover(?=[,:]|$)")
 
 
 def _our_files(root_fd: int, name: str) -> dict[str, list[str]]:
@@ -301,21 +309,32 @@ def _our_files(root_fd: int, name: str) -> dict[str, list[str]]:
     return found
 
 
-def _holds(root_fd: int, name: str, file: str, raw: bytes, also: frozenset[str] = frozenset()) -> bool:
-    """Whether the folder's ``file`` holds exactly ``raw``, or bytes whose SHA-256 is in ``also``
-    (the message's intact bytes, when its stored copy was damaged after it was restored)."""
+def _holding(root_fd: int, name: str, file: str, raw: bytes, accepted: set[str] | frozenset[str]) -> str | None:
+    """The SHA-256 of the folder's ``file`` when it holds exactly ``raw`` or bytes with a digest
+    in ``accepted``; else ``None``."""
     fd = open_below(root_fd, [*([name] if name else []), *file.split("/")])
     if fd < 0:
-        return False
+        return None
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or (info.st_size != len(raw) and not also):
-            return False
+        if not stat.S_ISREG(info.st_mode) or (info.st_size != len(raw) and not accepted):
+            return None
         with os.fdopen(os.dup(fd), "rb") as f:
             data = f.read()
-        return data == raw or bool(also) and hashlib.sha256(data).hexdigest() in also
     finally:
         os.close(fd)
+    digest = hashlib.sha256(data).hexdigest()
+    return digest if data == raw or digest in accepted else None
+
+
+def _unique_part(file: str) -> str:
+    """A Maildir file name's unique part: what comes before its ``:2,flags`` (and ``,S=size``)."""
+    return re.split(r"[:,]", file.rpartition("/")[2], maxsplit=1)[0]
+
+
+def _written_digest(ref: str | None) -> str | None:
+    """The digest of the bytes a journal entry says were written (``cur/NAME sha256=…``)."""
+    return ref.rpartition(" sha256=")[2] if ref and " sha256=" in ref else None
 
 
 def _sync_files(fds: list[int]) -> None:
