@@ -168,3 +168,22 @@ def test_every_kind_of_message_written_is_found_again_by_a_rerun_that_lost_its_j
         assert again.write(items, ws.journal("journal lost")) == 0
         assert {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()} == before
         assert again.verification.present == len(items)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 1 << 20])
+def test_an_mbox_read_in_chunks_gives_the_same_messages_as_read_whole(tmp_path, monkeypatch, chunk):
+    import mailrecover.targets.mbox as mbox
+
+    items = [Outgoing(key=f"k{i}", folder="INBOX", flags=frozenset(), date=datetime(2012, 6, 18, tzinfo=timezone.utc),
+                      raw=raw) for i, raw in enumerate(ODD_MESSAGES * 3)]  # fmt: skip
+    with Workspace(tmp_path / "ws") as ws:
+        open_target(f"mbox:{tmp_path / 'out'}").write(items, ws.journal("t"))
+    data = (tmp_path / "out" / "INBOX").read_bytes()
+    whole = list(mbox._entries(data))
+    assert len(whole) == len(items)
+    monkeypatch.setattr(mbox, "_CHUNK", chunk)
+    fd = os.open(tmp_path / "out" / "INBOX", os.O_RDONLY)
+    try:
+        assert list(mbox._scan(fd)) == whole
+    finally:
+        os.close(fd)

@@ -23,7 +23,6 @@ import errno
 import fcntl
 import hashlib
 import logging
-import mmap
 import os
 import re
 import socket
@@ -359,12 +358,10 @@ class _Index:
         if fd < 0:
             return index  # not there yet (or a link: writing there stops with its own message)
         try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return index
-            with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as buf:  # closed before anything is appended
-                for message_id, digest, offset in _entries(buf):
-                    index._entries.setdefault(message_id, []).append((digest, offset))
+            for message_id, digest, offset in _scan(fd):
+                index._entries.setdefault(message_id, []).append((digest, offset))
         finally:
             os.close(fd)
         return index
@@ -381,28 +378,56 @@ class _Index:
 
 
 _HEAD_LIMIT = 1 << 20  # a header block longer than this is not looked into further
+_CHUNK = 1 << 20  # read at a time: memory stays one chunk or one message big, whatever the file
 _SEPARATOR = re.compile(rb"^From ", re.M)
 _HEAD_END = re.compile(rb"\n\r?\n")
 _MESSAGE_ID = re.compile(rb"^message-id:(.*(?:\r?\n[ \t].*)*)", re.I | re.M)  # with its folded lines
 
 
-def _entries(buf: bytes | mmap.mmap) -> Iterator[tuple[bytes, str, int]]:
+def _scan(fd: int) -> Iterator[tuple[bytes, str, int]]:
+    """``_entries`` of a whole file, read in chunks cut where a message begins."""
+    buf, base = b"", 0
+    while chunk := os.read(fd, _CHUNK):
+        buf += chunk
+        cut = _last_start(buf)
+        if cut > 0:
+            yield from ((mid, digest, base + at) for mid, digest, at in _entries(buf, cut))
+            buf, base = buf[cut:], base + cut
+    yield from ((mid, digest, base + at) for mid, digest, at in _entries(buf))
+
+
+def _last_start(buf: bytes) -> int:
+    """Where the last message that begins in ``buf`` (not at its very start) begins, or 0."""
+    at = len(buf)
+    while (at := buf.rfind(b"\nFrom ", 0, at)) > 0:
+        if _starts_message(buf, at + 1):
+            return at + 1
+    return 0
+
+
+def _starts_message(buf: bytes, at: int) -> bool:
+    return at == 0 or buf[at - 2 : at] == b"\n\n" or buf[at - 3 : at] == b"\n\r\n"
+
+
+def _entries(buf: bytes, end: int | None = None) -> Iterator[tuple[bytes, str, int]]:
     """(Message-ID, SHA-256 of the body without its trailing blank lines, offset) of each
     message in an mbox buffer: a ``From `` line at the start or after a blank line begins a
-    message (mboxrd quotes every other).  Regular expressions and hashing over the buffer as it
-    is (a mapped file): a rerun reads its folder files at the speed of the disk."""
+    message (mboxrd quotes every other).  Regular expressions and hashing over the buffer, not
+    a Python loop per line: a rerun reads its folder files at the speed of the disk.  Only
+    ``buf[:end]`` is looked at."""
+    stop = len(buf) if end is None else end
     start = -1
-    for m in _SEPARATOR.finditer(buf):
+    for m in _SEPARATOR.finditer(buf, 0, stop):
         at = m.start()
-        if at == 0 or buf[at - 2 : at] == b"\n\n" or buf[at - 3 : at] == b"\n\r\n":
+        if _starts_message(buf, at):
             if start >= 0:
                 yield _identity(buf, start, at)
             start = at
     if start >= 0:
-        yield _identity(buf, start, len(buf))
+        yield _identity(buf, start, stop)
 
 
-def _identity(buf: bytes | mmap.mmap, start: int, end: int) -> tuple[bytes, str, int]:
+def _identity(buf: bytes, start: int, end: int) -> tuple[bytes, str, int]:
     head_end = _HEAD_END.search(buf, start, end)
     body = head_end.end() if head_end else end
     field = _MESSAGE_ID.search(buf, start, min(body, start + _HEAD_LIMIT))
