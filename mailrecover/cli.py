@@ -46,7 +46,7 @@ __all__ = ["main"]
 DONE, FAILED, USAGE, PROBLEMS = 0, 1, 2, 3
 
 #: Commands that only read the workspace: they also run on a read-only one, or beside a writer.
-_READERS = {"report", "members"}
+_READERS = {"report", "members", "verify"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -365,7 +365,9 @@ def _cmd_verify(args: argparse.Namespace, ws: Workspace) -> int:
         v = check.verification
         lines.append(f"  {t(check.target)} ({t(check.account)}): {v.present:,} of {v.planned:,} restored messages there"
                      + (f", {v.missing:,} missing or changed: run restore again to put them back" if v.missing else ""))  # fmt: skip
-    _emit(args, data, "\n".join(lines))
+    if ws.read_only:
+        lines.append("  (the workspace is read-only here: this check is not recorded for 'report')")
+    _emit(args, data, lines)
     return DONE if result.ok else PROBLEMS
 
 

@@ -115,7 +115,7 @@ def outgoing(
         "ORDER BY m.folder, m.date, m.key",
         (account, *statuses),
     )
-    plan = spilled(rows, ws.path)  # read to its end here; kept in the workspace, private as it is
+    plan = spilled(rows, None if ws.read_only else ws.path)  # read to its end; in the workspace, private as it is
     for n, (key, folder, flags, date, message_id, blob, pack, offset, length, message) in enumerate(plan, 1):
         folder, flagset = _placement(folder, flags)
         try:

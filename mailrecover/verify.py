@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .errors import BlobError, MailRecoverError
@@ -72,7 +73,7 @@ def _check_blobs(ws: Workspace, progress: Callable[[str, int, int], None]) -> tu
     rows = ws.db.execute("SELECT digest, pack, offset, length FROM blobs ORDER BY pack, offset")
     bad: list[BadBlob] = []
     checked = 0
-    for digest, pack, offset, length in spilled(rows, ws.path):  # no query left open meanwhile
+    for digest, pack, offset, length in spilled(rows, _spill_dir(ws)):  # no query left open meanwhile
         checked += 1
         try:
             ws.blobs.read(digest, None if pack is None else (pack, offset, length))
@@ -82,7 +83,7 @@ def _check_blobs(ws: Workspace, progress: Callable[[str, int, int], None]) -> tu
     unnamed = ws.db.execute(
         "SELECT DISTINCT blob FROM copies WHERE NOT EXISTS (SELECT 1 FROM blobs WHERE digest = copies.blob)"
     )
-    for (digest,) in spilled(unnamed, ws.path):
+    for (digest,) in spilled(unnamed, _spill_dir(ws)):
         checked += 1
         try:
             ws.blobs.read(digest, None)
@@ -149,5 +150,11 @@ def _check_target(ws: Workspace, spec: str, account: str, progress: Callable[[st
             progress(spec, seen, 0)
 
     check = target.verify(restored(), journal)
-    record_verification(ws, spec, account, check, "verify")
+    if not ws.read_only:
+        record_verification(ws, spec, account, check, "verify")
     return TargetCheck(spec, account, check)
+
+
+def _spill_dir(ws: Workspace) -> Path | None:
+    """Where long listings wait: in the workspace, private as it is, unless it cannot be written."""
+    return None if ws.read_only else ws.path

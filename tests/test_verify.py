@@ -191,3 +191,19 @@ def test_a_blob_damaged_after_its_restore_leaves_the_restored_message_alone(tmp_
     code, data = _verify(ws, capsys)
     assert code == 3 and [b["blob"] for b in data["blobs"]["bad"]] == [blob]
     assert data["targets"][0]["missing"] == 0
+
+
+def test_verify_checks_a_read_only_workspace_and_leaves_it_as_it_was(tmp_path, capsys):
+    from .builders import snapshot
+    from .test_workspace import _read_only_run
+
+    ws = _gathered(tmp_path)
+    target = tmp_path / "Maildir"
+    assert main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"maildir:{target}"]) == 0
+    next(p for p in target.rglob("*") if p.parent.name == "cur").unlink()
+    before = snapshot(ws)
+    run = _read_only_run(ws, "--json", "verify")
+    assert run.returncode == 3, run.stderr
+    data = json.loads(run.stdout)
+    assert data["database"] == ["ok"] and data["blobs"]["bad"] == [] and data["targets"][0]["missing"] == 1
+    assert snapshot(ws) == before
