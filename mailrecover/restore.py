@@ -150,7 +150,7 @@ def _another_copy(ws: Workspace, message: int, name: str, damage: BlobError) -> 
         reason = f"message <{name}>: stored copy {damage.reason}; restored from copy {copy_id} ({where}) instead"
         return raw, _blob_problem(damage.digest, reason)
     reason = (f"message <{name}>: stored copy {damage.reason} and no other whole copy is intact: "
-              "not restored (gather its source again, then restore)")  # fmt: skip
+              "not restored")  # fmt: skip
     return None, _blob_problem(damage.digest, reason)
 
 
