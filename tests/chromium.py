@@ -1,0 +1,232 @@
+"""Headless Chromium for tests: a page loaded and measured as a customer's browser shows it.
+
+Speaks the DevTools protocol over a pipe (``--remote-debugging-pipe``: commands on fd 3,
+answers on fd 4, each a JSON text ended by NUL), so only the standard library is needed and
+nothing listens on a port.  Everything the page says (console messages, browser log entries
+such as a Content-Security-Policy refusal, requests it makes) is kept for the test to check.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import select
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+__all__ = ["Browser", "Page", "chromium_missing", "find_chromium"]
+
+#: Binaries tried in order: Debian's headless shell, Debian's full browser, Google's builds.
+NAMES = ("chromium-headless-shell", "chromium", "chrome-headless-shell", "google-chrome", "chrome")
+#: Longest wait for one answer: a guard against a hung browser, not a measured time.
+WAIT = 120.0
+
+_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-extensions", "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio",
+    "--remote-debugging-pipe",
+)  # fmt: skip
+
+
+def find_chromium() -> str | None:
+    """The first Chromium on PATH (``MAILRECOVER_CHROMIUM`` names another), or None."""
+    chosen = os.environ.get("MAILRECOVER_CHROMIUM")
+    if chosen:
+        return shutil.which(chosen)
+    for name in NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def chromium_missing() -> str | None:
+    """Why no browser test can run here, or None."""
+    if find_chromium() is None:
+        return "no Chromium is installed (Debian: chromium-headless-shell, or chromium)"
+    return None
+
+
+class BrowserError(RuntimeError):
+    pass
+
+
+class Browser:
+    """One headless Chromium, with its own empty profile, ended when the ``with`` block ends."""
+
+    def __init__(self, binary: str | None = None) -> None:
+        self.binary = binary or find_chromium()
+        if self.binary is None:
+            raise BrowserError(chromium_missing())
+        self._profile = tempfile.TemporaryDirectory(prefix="mailrecover-chromium-")
+        to_child, self._to_browser = os.pipe()
+        self._from_browser, from_child = os.pipe()
+        # the shell puts the two pipe ends on fd 3 and 4, where Chromium looks for them
+        self._proc = subprocess.Popen(
+            ["sh", "-c", f'exec "$0" "$@" 3<&{to_child} 4>&{from_child}', self.binary, *_FLAGS,
+             f"--user-data-dir={self._profile.name}", "about:blank"],
+            pass_fds=(to_child, from_child), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        os.close(to_child)
+        os.close(from_child)
+        self._buffer = b""
+        self._next_id = 0
+        self.events: list[dict[str, Any]] = []
+
+    def __enter__(self) -> Browser:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:  # fmt: skip
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self.send("Browser.close")
+        except (BrowserError, OSError):
+            pass
+        for fd in (self._to_browser, self._from_browser):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        try:
+            self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        if self._proc.stderr:
+            self._proc.stderr.close()
+        self._profile.cleanup()
+
+    def send(self, method: str, params: dict[str, Any] | None = None, session: str | None = None) -> Any:
+        """Run one protocol command and return its result; events read meanwhile are kept."""
+        self._next_id += 1
+        ask: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
+        if session:
+            ask["sessionId"] = session
+        os.write(self._to_browser, json.dumps(ask).encode() + b"\0")
+        while True:
+            message = self._read()
+            if message.get("id") == self._next_id:
+                if "error" in message:
+                    raise BrowserError(f"{method}: {message['error']}")
+                return message.get("result", {})
+
+    def wait_for(self, method: str, session: str) -> dict[str, Any]:
+        """The first event ``method`` of ``session`` (already kept, or still to come)."""
+        seen = 0
+        while True:
+            for event in self.events[seen:]:
+                if event.get("method") == method and event.get("sessionId") == session:
+                    return event
+            seen = len(self.events)
+            self._read()
+
+    def _read(self) -> dict[str, Any]:
+        while b"\0" not in self._buffer:
+            ready, _, _ = select.select([self._from_browser], [], [], WAIT)
+            if not ready:
+                raise BrowserError(f"Chromium did not answer within {WAIT:.0f} s")
+            chunk = os.read(self._from_browser, 1 << 20)
+            if not chunk:
+                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+                raise BrowserError(f"Chromium ended: {err[-2000:]}")
+            self._buffer += chunk
+        text, _, self._buffer = self._buffer.partition(b"\0")
+        message: dict[str, Any] = json.loads(text)
+        if "method" in message:
+            self.events.append(message)
+        return message
+
+    def open(self, url: str, width: int = 1280, height: int = 800) -> Page:
+        """A new tab of ``width`` x ``height`` CSS pixels, ``url`` loaded and its fonts ready."""
+        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        page = Page(self, session)
+        for domain in ("Page", "Runtime", "Log", "Network", "DOM", "CSS"):
+            page.send(f"{domain}.enable")
+        page.send("Emulation.setDeviceMetricsOverride",
+                  {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})  # fmt: skip
+        first = len(self.events)
+        page.send("Page.navigate", {"url": url})
+        while not any(e.get("method") == "Page.loadEventFired" and e.get("sessionId") == session
+                      for e in self.events[first:]):  # fmt: skip
+            self._read()
+        page.evaluate("document.fonts.ready.then(() => true)")
+        return page
+
+
+class Page:
+    """One loaded tab: evaluate expressions, take screenshots, print, read what it logged."""
+
+    def __init__(self, browser: Browser, session: str) -> None:
+        self.browser = browser
+        self.session = session
+
+    def send(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        return self.browser.send(method, params, self.session)
+
+    def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression in the page (awaited if it is a promise).
+
+        The protocol runs it from outside: the page itself stays without any script."""
+        done = self.send("Runtime.evaluate",
+                         {"expression": expression, "returnByValue": True, "awaitPromise": True})  # fmt: skip
+        if "exceptionDetails" in done:
+            raise BrowserError(f"{expression!r}: {done['exceptionDetails']}")
+        return done["result"].get("value")
+
+    def errors(self) -> list[str]:
+        """Console errors and warnings, uncaught exceptions and browser log errors of this tab."""
+        found = []
+        for e in self.browser.events:
+            if e.get("sessionId") != self.session:
+                continue
+            method, params = e["method"], e.get("params", {})
+            if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "warning", "assert"):
+                found.append(f"console.{params['type']}: {params.get('args')}")
+            elif method == "Runtime.exceptionThrown":
+                found.append(f"exception: {params.get('exceptionDetails')}")
+            elif method == "Log.entryAdded" and params["entry"].get("level") in ("error", "warning"):
+                entry = params["entry"]
+                found.append(f"{entry['level']} ({entry.get('source')}): {entry.get('text')} {entry.get('url', '')}")
+        return found
+
+    def requests(self) -> list[str]:
+        """Every URL the tab asked for, the page itself included."""
+        return [e["params"]["request"]["url"] for e in self.browser.events
+                if e.get("sessionId") == self.session and e.get("method") == "Network.requestWillBeSent"]  # fmt: skip
+
+    def screenshot(self, path: Path | None = None, full: bool = False) -> bytes:
+        """A PNG of the viewport (or the whole page), also written to ``path`` for a person to look at."""
+        png = base64.b64decode(self.send("Page.captureScreenshot",
+                                         {"format": "png", "captureBeyondViewport": full})["data"])  # fmt: skip
+        if path is not None:
+            path.write_bytes(png)
+        return png
+
+    def pdf(self, path: Path | None = None) -> bytes:
+        """The page printed as the browser's print dialog would, with the page size its CSS asks for."""
+        data = self.send("Page.printToPDF",
+                         {"preferCSSPageSize": True, "printBackground": True, "displayHeaderFooter": False})  # fmt: skip
+        pdf = base64.b64decode(data["data"])
+        if path is not None:
+            path.write_bytes(pdf)
+        return pdf
+
+    def fonts(self, selector: str) -> list[dict[str, Any]]:
+        """The fonts that drew the text of the first element matching ``selector``, with glyph counts."""
+        root = self.send("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+        node = self.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+        if not node:
+            raise BrowserError(f"no element matches {selector!r}")
+        fonts: list[dict[str, Any]] = self.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+        return fonts
