@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 import os
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -28,23 +28,42 @@ __all__ = ["MESSAGE_ROWS", "render_html", "write_html"]
 MESSAGE_ROWS = 5000
 #: A run of days without any recovered mail at least this long is marked as a hole.
 HOLE_DAYS = 3
+#: Holes listed under the timeline (longest first) and numbered on it when too narrow for words.
+HOLES_LISTED = 15
+_CHAR_W = 6.6  # width of one character of the 11-unit SVG labels, a little generous
 _EARLIEST = date(1990, 1, 1)  # mail dated before this is a broken clock, not a day with mail
 
 _STYLE = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI","Hiragino Sans","Noto Sans CJK JP",sans-serif;
- margin:2em auto;max-width:70em;padding:0 1em;color:#1d1d1f;background:#fff}
-h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:2em;border-bottom:2px solid #ddd;padding-bottom:.2em}
-h3{margin-top:1.5em}.muted{color:#666}.cards{display:flex;flex-wrap:wrap;gap:.6em;margin:1em 0}
-.card{border:1px solid #ddd;border-radius:6px;padding:.5em .9em;min-width:7em}
-.card b{display:block;font-size:1.6em}.card.warn{border-color:#c0392b;background:#fdf0ef}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI","Hiragino Sans","Yu Gothic UI",Meiryo,
+ "Noto Sans CJK JP","IPAGothic",sans-serif;margin:1em auto;max-width:80em;padding:0 1em;color:#1d1d1f;
+ background:#fff}
+h1{font-size:1.5em;margin:0 0 .1em}h1+p{margin-top:0}h3{margin:1.4em 0 .4em}.muted{color:#666}
+h2{margin:1.2em 0 .4em;border-bottom:2px solid #ddd;padding-bottom:.15em;font-size:1.35em}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(7.5em,1fr));gap:.5em;margin:.6em 0}
+.card{border:1px solid #ddd;border-radius:6px;padding:.3em .7em;line-height:1.25;font-size:.93em}
+.card b{display:block;font-size:1.45em}.card.warn{border-color:#c0392b;background:#fdf0ef}
 .card.ok{border-color:#2e8b57;background:#f0f8f3}
 table{border-collapse:collapse;width:100%;margin:.5em 0}th,td{border-bottom:1px solid #e4e4e4;
  padding:.25em .5em;text-align:left;vertical-align:top;overflow-wrap:anywhere}
-th{background:#f5f5f7;overflow-wrap:normal;white-space:nowrap}
-td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f5f5f7;overflow-wrap:normal;white-space:nowrap;position:sticky;top:0;z-index:1;
+ box-shadow:inset 0 -1px #ccc}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}table.narrow{width:auto;min-width:24em}
+#summary td:first-child{overflow-wrap:break-word}
+.dated td:first-child,.sources td:last-child{white-space:nowrap}
+.messages td:nth-child(3),.duplicates td:nth-child(3){min-width:12em}
+.messages td:nth-child(4),.duplicates td:nth-child(4){min-width:14em}
+.messages td:nth-child(6),.duplicates td:nth-child(6){font-size:.88em}
 .quarantine td{background:#fdf0ef}code{font-size:.92em}code.cmd{white-space:nowrap}details{margin:.5em 0}
-summary{cursor:pointer;font-weight:600}svg{max-width:100%;height:auto;background:#fafafa;
- border:1px solid #e4e4e4}@media print{details{display:block}}
+summary{cursor:pointer;font-weight:600}.timeline .legend{margin:.3em 0}
+.timeline svg{display:block;box-sizing:border-box;width:100%;height:auto;background:#fafafa;border:1px solid #e4e4e4}
+@media print,(max-width:60em){th{white-space:normal}th,td{padding:.2em .35em}}
+@page{size:A4;margin:12mm}
+@media print{body{margin:0;max-width:none;padding:0;font-size:10pt}a{color:inherit;text-decoration:none}
+ th{position:static}thead{display:table-header-group}tr,.card,.timeline{break-inside:avoid}
+ .messages td:nth-child(3),.duplicates td:nth-child(3){min-width:11em}
+ .messages td:nth-child(4),.duplicates td:nth-child(4){min-width:9em}
+ h2,h3,h4{break-after:avoid}details>summary{display:none}
+ details::details-content{content-visibility:visible;display:contents}}
 """
 
 
@@ -54,8 +73,8 @@ def _t(text: object) -> str:
 
 
 def _table(head: Sequence[str], rows: Iterable[Sequence[str]], numeric: Collection[int] = (),
-           cls: str = "") -> str:  # fmt: skip
-    """A table; ``rows`` hold cells already escaped (use ``_t``)."""
+           cls: str = "", name: str = "") -> str:  # fmt: skip
+    """A table (of class ``name``); ``rows`` hold cells already escaped (use ``_t``)."""
     th = "".join(f'<th{" class=n" if i in numeric else ""}>{_t(h)}</th>' for i, h in enumerate(head))
     body = "".join(
         f'<tr{f" class={cls}" if cls else ""}>'
@@ -63,7 +82,8 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[str]], numeric: Collecti
         + "</tr>"
         for r in rows
     )
-    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+    named = f' class="{name}"' if name else ""
+    return f"<table{named}><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _day(text: str | None) -> date | None:
@@ -127,7 +147,7 @@ def _timeline(ok: Counter[date], held: Counter[date], today: date, lost: Counter
         label = f"no mail recovered from {start} to {end} ({(end - start).days + 1} days)"  # see holes()
         parts.append(f'<rect class="hole" x="{x(start):.2f}" y="{top}" width="{w:.2f}" height="{plot_h}" '
                      f'fill="#f4c7c3"><title>{_t(label)}</title></rect>')  # fmt: skip
-    bar = max(step * 0.85, 0.6)
+    bar = max(step * 0.85, 2.0)  # a day of mail stays visible on a timeline of many years
     for d in sorted(plausible):
         n_ok, n_held = ok.get(d, 0), held.get(d, 0)
         tip = f"{d}: {n_ok} recovered" + (f", {n_held} quarantined" if n_held else "")
@@ -153,21 +173,51 @@ def _timeline(ok: Counter[date], held: Counter[date], today: date, lost: Counter
         anchor = "start" if d == first else "end" if d == last else "middle"
         parts.append(f'<text x="{x(d) + (step if d == last else 0):.2f}" y="{height - 10}" '
                      f'text-anchor="{anchor}" font-size="11">{d.isoformat()}</text>')  # fmt: skip
+    parts += _hole_labels(gaps, x, step, top, plot_h)
     parts.append("</svg>")
-    out = ["".join(parts)]
-    legend = ('<p class="muted"><span style="color:#2e6da4">■</span> recovered '
+    out = ['<div class="timeline">' + "".join(parts)]
+    legend = ('<p class="muted legend"><span style="color:#2e6da4">■</span> recovered '
               '<span style="color:#c0392b">■</span> quarantined '
               + ('<span style="color:#e8a33d">■</span> lost (in the logs, in no copy) ' if lost else "")
               + f'<span style="color:#f4c7c3">■</span> {HOLE_DAYS} days or more '
-              "without any recovered mail</p>")  # fmt: skip
+              "without any recovered mail" + (" (listed below, by number)" if gaps else "")
+              + "</p></div>")  # fmt: skip
     out.append(legend)
     if gaps:
-        rows = [(_t(s), _t(e), str((e - s).days + 1)) for s, e in gaps[:15]]
-        out.append("<h4>Longest holes</h4>" + _table(["from", "to", "days"], rows, {2}))
+        rows = [(str(n), _t(s), _t(e), str((e - s).days + 1)) for n, (s, e) in enumerate(gaps[:HOLES_LISTED], 1)]
+        out.append("<h4>Longest holes</h4>" + _table(["#", "from", "to", "days"], rows, {0, 3}, name="narrow"))
     if odd:
         out.append(f'<p class="muted">{odd} messages carry an impossible date (before {_EARLIEST} or '
                    "in the future) and are left out of the timeline.</p>")  # fmt: skip
     return "".join(out)
+
+
+def _hole_labels(gaps: list[tuple[date, date]], x: Callable[[date], float], step: float, top: float,
+                 plot_h: float) -> list[str]:  # fmt: skip
+    """Each hole's words inside its shading or, when it is too narrow, its number in the list
+    below, centred on it where no other label is (longest holes first).
+
+    Drawn last, with a white halo, so bars of lost mail inside a hole do not hide them."""
+    out: list[str] = []
+    taken: list[tuple[float, float]] = []
+    for n, (start, end) in enumerate(gaps, 1):
+        days = (end - start).days + 1
+        width = days * step
+        lines = [f"no mail for {days} days", f"{start} – {end}"]
+        while lines and max(len(line) for line in lines) * _CHAR_W > width - 6:
+            lines.pop()
+        if not lines and n <= HOLES_LISTED:
+            lines = [str(n)]
+        middle = x(start) + width / 2
+        half = max(len(line) for line in lines) * _CHAR_W / 2 if lines else 0
+        if not lines or any(a < middle + half and middle - half < b for a, b in taken):
+            continue  # the list below the chart still names it
+        taken.append((middle - half, middle + half))
+        for i, line in enumerate(lines):
+            out.append(f'<text class="hole-label" x="{middle:.2f}" y="{top + 14 + 14 * i:.2f}" '
+                       'text-anchor="middle" font-size="11" font-weight="600" fill="#7b241c" stroke="#fff" '
+                       f'stroke-width="3" paint-order="stroke">{_t(line)}</text>')  # fmt: skip
+    return out
 
 
 def _month_starts(first: date, last: date, most: int) -> list[date]:
@@ -275,7 +325,8 @@ def _sources(ws: Workspace, account: str) -> str:
     ):
         where = f"<code>{_t(place)}</code>" + (" (one copy per file)" if is_folder_place(place) else "")
         rows.append((where, _t(plugins), str(copies), str(messages), str(only.get(place, 0)), _t(gathered)))
-    return _table(["location", "read by", "copies", "messages", "only here", "gathered"], rows, {2, 3, 4})
+    return _table(["location", "read by", "copies", "messages", "only here", "gathered"], rows, {2, 3, 4},
+                  name="sources")  # fmt: skip
 
 
 def _where(source: str, position: str) -> str:
@@ -314,7 +365,8 @@ def _messages(ws: Workspace, account: str) -> tuple[str, str]:
     head = ["date", "folder", "from", "subject", "copies", "found in"]
     more = (f'<p class="muted">The first {MESSAGE_ROWS} of {total} messages are shown.</p>'
             if total > MESSAGE_ROWS else "")  # fmt: skip
-    return (_table([*head, ""], rows, {4}) + more, _table(head, dups, {4}) if dups else "")
+    return (_table([*head, ""], rows, {4}, name="messages dated") + more,
+            _table(head, dups, {4}, name="duplicates dated") if dups else "")  # fmt: skip
 
 
 def _problems(problems: list[dict[str, Any]]) -> str:
@@ -341,7 +393,7 @@ def _quarantine(q: list[dict[str, Any]], account: str) -> str:
             "<code class=cmd>restore --include-quarantined</code> "
             "restores them knowingly.</p>"
             + _table(["date", "from", "subject", "Message-ID", "folder", "evidence"], rows,
-                     cls="quarantine"))  # fmt: skip
+                     cls="quarantine", name="dated"))  # fmt: skip
 
 
 def _date_sources(a: dict[str, Any]) -> str:
@@ -361,7 +413,7 @@ def _account(ws: Workspace, name: str, a: dict[str, Any], problems: list[dict[st
         if d is not None:
             (held if status == "quarantined" else ok)[d] += 1
     messages, duplicates = _messages(ws, name)
-    folders = _table(["folder", "messages"], ((_t(f), str(n)) for f, n in a["folders"].items()), {1})
+    folders = _table(["folder", "messages"], ((_t(f), str(n)) for f, n in a["folders"].items()), {1}, name="narrow")
     restored = (
         _table(["target", "messages written"],
                ((f"<code>{_t(t)}</code>", str(n)) for t, n in a["restored"].items()), {1})
@@ -413,9 +465,9 @@ def render_html(ws: Workspace, data: dict[str, Any]) -> str:
              "not yet" if not a["restored"] else _t(", ".join(a["restored"])))
             for i, (n, a) in enumerate(accounts.items())
         ]  # fmt: skip
-        body.append("<h2>Summary</h2>")
-        body.append(_table(["account", "messages", "copies", "duplicates", "folders", "quarantined",
-                            "problems", "restored to"], rows, {1, 2, 3, 4, 5, 6}))  # fmt: skip
+        body.append('<section id="summary"><h2>Summary</h2>'
+                    + _table(["account", "messages", "copies", "duplicates", "folders", "quarantined",
+                              "problems", "restored to"], rows, {1, 2, 3, 4, 5, 6}) + "</section>")  # fmt: skip
     general = [p for p in data["problems"] if p.get("account") not in accounts]
     if general:
         body.append(f"<h2>Problems outside any account ({len(general)})</h2>" + _problems(general))

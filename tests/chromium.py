@@ -9,6 +9,7 @@ such as a Content-Security-Policy refusal, requests it makes) is kept for the te
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import select
@@ -16,6 +17,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -57,6 +59,19 @@ class BrowserError(RuntimeError):
     pass
 
 
+def _on_fd_3_and_4(commands: int, answers: int) -> Callable[[], None]:
+    """In the child: the pipe ends where Chromium looks for them (only they and stdio are
+    inherited, Python's own descriptors being close-on-exec)."""
+
+    def move() -> None:
+        # above 9 first, so that putting one on 3 or 4 cannot overwrite the other
+        high = fcntl.fcntl(commands, fcntl.F_DUPFD, 10), fcntl.fcntl(answers, fcntl.F_DUPFD, 10)
+        os.dup2(high[0], 3)
+        os.dup2(high[1], 4)
+
+    return move
+
+
 class Browser:
     """One headless Chromium, with its own empty profile, ended when the ``with`` block ends."""
 
@@ -67,12 +82,10 @@ class Browser:
         self._profile = tempfile.TemporaryDirectory(prefix="mailrecover-chromium-")
         to_child, self._to_browser = os.pipe()
         self._from_browser, from_child = os.pipe()
-        # the shell puts the two pipe ends on fd 3 and 4, where Chromium looks for them
         self._proc = subprocess.Popen(
-            ["sh", "-c", f'exec "$0" "$@" 3<&{to_child} 4>&{from_child}', self.binary, *_FLAGS,
-             f"--user-data-dir={self._profile.name}", "about:blank"],
-            pass_fds=(to_child, from_child), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            [self.binary, *_FLAGS, f"--user-data-dir={self._profile.name}", "about:blank"],
+            preexec_fn=_on_fd_3_and_4(to_child, from_child), close_fds=False,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
         os.close(to_child)
         os.close(from_child)
@@ -112,7 +125,10 @@ class Browser:
         ask: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
         if session:
             ask["sessionId"] = session
-        os.write(self._to_browser, json.dumps(ask).encode() + b"\0")
+        try:
+            os.write(self._to_browser, json.dumps(ask).encode() + b"\0")
+        except BrokenPipeError as e:
+            raise BrowserError(f"Chromium ended: {self._stderr()}") from e
         while True:
             message = self._read()
             if message.get("id") == self._next_id:
@@ -137,14 +153,17 @@ class Browser:
                 raise BrowserError(f"Chromium did not answer within {WAIT:.0f} s")
             chunk = os.read(self._from_browser, 1 << 20)
             if not chunk:
-                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
-                raise BrowserError(f"Chromium ended: {err[-2000:]}")
+                raise BrowserError(f"Chromium ended: {self._stderr()}")
             self._buffer += chunk
         text, _, self._buffer = self._buffer.partition(b"\0")
         message: dict[str, Any] = json.loads(text)
         if "method" in message:
             self.events.append(message)
         return message
+
+    def _stderr(self) -> str:
+        self._proc.wait(timeout=30)
+        return self._proc.stderr.read().decode(errors="replace")[-2000:] if self._proc.stderr else ""
 
     def open(self, url: str, width: int = 1280, height: int = 800) -> Page:
         """A new tab of ``width`` x ``height`` CSS pixels, ``url`` loaded and its fonts ready."""
@@ -184,6 +203,10 @@ class Page:
             raise BrowserError(f"{expression!r}: {done['exceptionDetails']}")
         return done["result"].get("value")
 
+    def next_frame(self) -> None:
+        """Wait until the page has drawn what the last change did."""
+        self.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))")
+
     def errors(self) -> list[str]:
         """Console errors and warnings, uncaught exceptions and browser log errors of this tab."""
         found = []
@@ -207,6 +230,7 @@ class Page:
 
     def screenshot(self, path: Path | None = None, full: bool = False) -> bytes:
         """A PNG of the viewport (or the whole page), also written to ``path`` for a person to look at."""
+        self.next_frame()
         png = base64.b64decode(self.send("Page.captureScreenshot",
                                          {"format": "png", "captureBeyondViewport": full})["data"])  # fmt: skip
         if path is not None:
@@ -215,18 +239,21 @@ class Page:
 
     def pdf(self, path: Path | None = None) -> bytes:
         """The page printed as the browser's print dialog would, with the page size its CSS asks for."""
-        data = self.send("Page.printToPDF",
-                         {"preferCSSPageSize": True, "printBackground": True, "displayHeaderFooter": False})  # fmt: skip
+        print_as = {"preferCSSPageSize": True, "printBackground": True, "displayHeaderFooter": False}
+        data = self.send("Page.printToPDF", print_as)
         pdf = base64.b64decode(data["data"])
         if path is not None:
             path.write_bytes(pdf)
         return pdf
 
-    def fonts(self, selector: str) -> list[dict[str, Any]]:
-        """The fonts that drew the text of the first element matching ``selector``, with glyph counts."""
-        root = self.send("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
-        node = self.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
-        if not node:
-            raise BrowserError(f"no element matches {selector!r}")
-        fonts: list[dict[str, Any]] = self.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+    def fonts_of_text(self, text: str, tag: str = "*") -> list[dict[str, Any]]:
+        """The fonts that drew the first ``tag`` element containing ``text``, with glyph counts."""
+        self.next_frame()  # the fonts are known once the text has been laid out and drawn
+        self.send("DOM.getDocument", {"depth": 0})
+        found = self.send("DOM.performSearch", {"query": f"//{tag}[contains(., '{text}')]"})
+        if not found["resultCount"]:
+            raise BrowserError(f"no {tag} element holds {text!r}")
+        nodes = self.send("DOM.getSearchResults",
+                          {"searchId": found["searchId"], "fromIndex": 0, "toIndex": 1})["nodeIds"]  # fmt: skip
+        fonts: list[dict[str, Any]] = self.send("CSS.getPlatformFontsForNode", {"nodeId": nodes[0]})["fonts"]
         return fonts
