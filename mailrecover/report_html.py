@@ -57,6 +57,7 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}table.narrow{width:
 summary{cursor:pointer;font-weight:600}.timeline .legend{margin:.3em 0}
 .timeline svg{display:block;box-sizing:border-box;width:100%;height:auto;background:#fafafa;border:1px solid #e4e4e4}
 @media print,(max-width:60em){th{white-space:normal}th,td{padding:.2em .35em}}
+@media screen and (max-width:40em){table{display:block;overflow-x:auto}}
 @page{size:A4;margin:12mm}
 @media print{body{margin:0;max-width:none;padding:0;font-size:10pt}a{color:inherit;text-decoration:none}
  th{position:static}thead{display:table-header-group}tr,.card,.timeline{break-inside:avoid}

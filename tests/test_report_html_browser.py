@@ -107,6 +107,15 @@ def test_the_page_loads_with_no_error_and_fetches_nothing(browser, which, reques
     assert tab.evaluate("document.documentElement.scrollWidth") <= WIDTH
 
 
+@pytest.mark.parametrize("which", ["example_page", "japanese_page", "long_page"])
+def test_on_a_phone_wide_tables_scroll_and_the_page_does_not(browser, which, request, tmp_path):
+    tab = _open(browser, request.getfixturevalue(which), width=400)
+    tab.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")  # as a reader would
+    tab.screenshot(tmp_path / f"{which}-phone.png")
+    assert tab.evaluate("document.documentElement.scrollWidth") <= 400
+    assert _box(tab, "#summary table")["right"] <= 400
+
+
 def test_the_checks_see_a_page_that_reaches_out(browser, japanese_page, tmp_path):
     """The same report with an image from the network added: the browser's refusal and the
     request are both seen, so the test above would catch a page that fetched anything."""
