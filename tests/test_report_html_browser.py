@@ -70,6 +70,17 @@ def japanese_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def four_accounts_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The contaminated backup gathered for four accounts: the summary table has four rows."""
+    tmp = tmp_path_factory.mktemp("four")
+    sources = build_contaminated(tmp / "sources")
+    ws = tmp / "ws"
+    for name in ("taro", "jiro", "saburo", "shiro"):
+        assert main(["--workspace", str(ws), "gather", "--account", f"{name}@example.co.jp", str(sources.root)]) == 0
+    return _report(ws, tmp / "four.html")
+
+
+@pytest.fixture(scope="module")
 def long_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """400 messages, half with Japanese subjects, in one mbox: tables far longer than a screen."""
     tmp = tmp_path_factory.mktemp("long")
@@ -127,7 +138,7 @@ def test_the_checks_see_a_page_that_reaches_out(browser, japanese_page, tmp_path
     assert "http://127.0.0.1:9/tracker.png" in tab.requests()
 
 
-@pytest.mark.parametrize("which", ["example_page", "japanese_page", "long_page"])
+@pytest.mark.parametrize("which", ["example_page", "japanese_page", "long_page", "four_accounts_page"])
 def test_summary_and_timeline_are_above_the_fold(browser, which, request, tmp_path):
     tab = _open(browser, request.getfixturevalue(which), tmp_path / f"{which}.png")
     for selector in ("#summary", "#a0 + section .cards", "#a0 + section .timeline svg", "#a0 + section .legend"):
