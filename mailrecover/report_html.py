@@ -49,7 +49,7 @@ th{background:#f5f5f7;overflow-wrap:normal;white-space:nowrap;position:sticky;to
  box-shadow:inset 0 -1px #ccc}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}table.narrow{width:auto;min-width:24em}
 #summary td:first-child{overflow-wrap:break-word}
-.dated td:first-child,.sources td:last-child{white-space:nowrap}
+.dated td:first-child,.sources td:last-child{white-space:nowrap}.dated td:first-child .muted{font-size:.85em}
 .messages td:nth-child(3),.duplicates td:nth-child(3){min-width:12em}
 .messages td:nth-child(4),.duplicates td:nth-child(4){min-width:14em}
 .messages td:nth-child(6),.duplicates td:nth-child(6){font-size:.88em}
