@@ -143,12 +143,8 @@ def _timeline(ok: Counter[date], held: Counter[date], today: date, lost: Counter
         f'width="{width:.0f}" height="{height:.0f}" role="img" '
         f'aria-label="recovered messages per day from {first} to {last}">'
     ]
-    for start, end in gaps:
-        w = ((end - start).days + 1) * step
-        label = f"no mail recovered from {start} to {end} ({(end - start).days + 1} days)"  # see holes()
-        parts.append(f'<rect class="hole" x="{x(start):.2f}" y="{top}" width="{w:.2f}" height="{plot_h}" '
-                     f'fill="#f4c7c3"><title>{_t(label)}</title></rect>')  # fmt: skip
     bar = max(step * 0.85, 2.0)  # a day of mail stays visible on a timeline of many years
+    lost_bars: list[str] = []  # drawn over the holes they fall in
     for d in sorted(plausible):
         n_ok, n_held = ok.get(d, 0), held.get(d, 0)
         tip = f"{d}: {n_ok} recovered" + (f", {n_held} quarantined" if n_held else "")
@@ -162,9 +158,16 @@ def _timeline(ok: Counter[date], held: Counter[date], today: date, lost: Counter
                          f"<title>{tip}</title></rect>")  # fmt: skip
         if lost.get(d):
             top_n = n_ok + n_held + lost[d]
-            parts.append(f'<rect class="lost" x="{x(d):.2f}" y="{y(top_n):.2f}" width="{bar:.2f}" '
-                         f'height="{y(0) - y(lost[d]):.2f}" fill="#e8a33d"><title>{d}: {lost[d]} delivered '
-                         "according to the logs, not recovered</title></rect>")  # fmt: skip
+            lost_bars.append(f'<rect class="lost" x="{x(d):.2f}" y="{y(top_n):.2f}" width="{bar:.2f}" '
+                             f'height="{y(0) - y(lost[d]):.2f}" fill="#e8a33d"><title>{d}: {lost[d]} delivered '
+                             "according to the logs, not recovered</title></rect>")  # fmt: skip
+    # a hole is drawn over the bars, which at 2 units wide would hide a few days without mail
+    for start, end in gaps:
+        w = ((end - start).days + 1) * step
+        label = f"no mail recovered from {start} to {end} ({(end - start).days + 1} days)"  # see holes()
+        parts.append(f'<rect class="hole" x="{x(start):.2f}" y="{top}" width="{w:.2f}" height="{plot_h}" '
+                     f'fill="#f4c7c3"><title>{_t(label)}</title></rect>')  # fmt: skip
+    parts += lost_bars
     base = y(0)
     parts.append(f'<line x1="{left}" y1="{base}" x2="{width - 10}" y2="{base}" stroke="#888"/>')
     parts.append(f'<text x="{left - 4}" y="{top + 10}" text-anchor="end" font-size="11">{peak}</text>')

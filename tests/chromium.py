@@ -21,7 +21,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-__all__ = ["Browser", "Page", "chromium_missing", "find_chromium"]
+__all__ = ["Browser", "BrowserError", "Page", "chromium_missing", "find_chromium"]
 
 #: Binaries tried in order: Debian's headless shell, Debian's full browser, Google's builds.
 NAMES = ("chromium-headless-shell", "chromium", "chrome-headless-shell", "google-chrome", "chrome")
@@ -56,7 +56,7 @@ def chromium_missing() -> str | None:
 
 
 class BrowserError(RuntimeError):
-    pass
+    """Chromium did not start, ended, did not answer, or refused a command."""
 
 
 def _on_fd_3_and_4(commands: int, answers: int) -> Callable[[], None]:
@@ -91,6 +91,7 @@ class Browser:
         os.close(from_child)
         self._buffer = b""
         self._next_id = 0
+        self._target: str | None = None
         self.events: list[dict[str, Any]] = []
 
     def __enter__(self) -> Browser:
@@ -162,12 +163,18 @@ class Browser:
         return message
 
     def _stderr(self) -> str:
-        self._proc.wait(timeout=30)
-        return self._proc.stderr.read().decode(errors="replace")[-2000:] if self._proc.stderr else ""
+        """How the ended browser ended: its exit status and the end of what it wrote."""
+        code = self._proc.wait(timeout=30)
+        said = self._proc.stderr.read().decode(errors="replace")[-2000:] if self._proc.stderr else ""
+        return f"exit status {code}; {said.strip() or 'it wrote nothing'}"
 
     def open(self, url: str, width: int = 1280, height: int = 800) -> Page:
-        """A new tab of ``width`` x ``height`` CSS pixels, ``url`` loaded and its fonts ready."""
-        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        """A new tab of ``width`` x ``height`` CSS pixels, ``url`` loaded and its fonts ready.
+
+        One tab at a time: the tab opened before is closed."""
+        if self._target is not None:
+            self.send("Target.closeTarget", {"targetId": self._target})
+        target = self._target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         page = Page(self, session)
         for domain in ("Page", "Runtime", "Log", "Network", "DOM", "CSS"):
