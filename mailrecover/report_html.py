@@ -50,7 +50,7 @@ th{background:#f5f5f7;overflow-wrap:normal;white-space:nowrap;position:sticky;to
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}table.narrow{width:auto;min-width:24em}
 #summary td:first-child{overflow-wrap:break-word}
 .dated td:first-child,.sources td:last-child{white-space:nowrap}.dated td:first-child .muted{font-size:.85em}
-.messages td:nth-child(3),.duplicates td:nth-child(3){min-width:12em}
+.messages td:nth-child(3),.duplicates td:nth-child(3),.held td:nth-child(2){min-width:12em}
 .messages td:nth-child(4),.duplicates td:nth-child(4){min-width:14em}
 .messages td:nth-child(6),.duplicates td:nth-child(6){font-size:.88em}
 .quarantine td{background:#fdf0ef}code{font-size:.92em}code.cmd{white-space:nowrap}details{margin:.5em 0}
@@ -61,8 +61,9 @@ summary{cursor:pointer;font-weight:600}.timeline .legend{margin:.3em 0}
 @page{size:A4;margin:12mm}
 @media print{body{margin:0;max-width:none;padding:0;font-size:10pt}a{color:inherit;text-decoration:none}
  th{position:static}thead{display:table-header-group}tr,.card,.timeline{break-inside:avoid}
- .messages td:nth-child(3),.duplicates td:nth-child(3){min-width:11em}
+ .messages td:nth-child(3),.duplicates td:nth-child(3),.held td:nth-child(2){min-width:12em}
  .messages td:nth-child(4),.duplicates td:nth-child(4){min-width:9em}
+ .messages td:nth-child(6),.duplicates td:nth-child(6){font-size:.8em}.dated td:first-child .muted{display:block}
  h2,h3,h4{break-after:avoid}details>summary{display:none}
  details::details-content{content-visibility:visible;display:contents}}
 """
@@ -397,7 +398,7 @@ def _quarantine(q: list[dict[str, Any]], account: str) -> str:
             "<code class=cmd>restore --include-quarantined</code> "
             "restores them knowingly.</p>"
             + _table(["date", "from", "subject", "Message-ID", "folder", "evidence"], rows,
-                     cls="quarantine", name="dated"))  # fmt: skip
+                     cls="quarantine", name="dated held"))  # fmt: skip
 
 
 def _date_sources(a: dict[str, Any]) -> str:
