@@ -220,7 +220,8 @@ def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
     bar.clear()
     if args.verbose and not args.json:
         for path in result.skipped:
-            _say([f"mailrecover: skipped (not a mail store): {path}"], err=True)
+            why = result.why_skipped.get(path, "no plugin reads it")
+            _say([f"mailrecover: skipped ({why}): {path}"], err=True)
     data = {
         "account": args.account,
         "stores": result.stores,
@@ -232,7 +233,8 @@ def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
     }
     text = (
         f"gathered {result.copies:,} copies ({result.new_copies:,} new) and {result.evidence:,} "
-        f"evidence records from {result.stores} stores; {len(result.problems)} problems"
+        f"evidence records from {result.stores} stores; {len(result.problems)} problems; "
+        f"{len(result.skipped):,} files skipped" + ("" if args.verbose else " (-v lists them)" if result.skipped else "")
     )
     if not args.quiet or args.json:
         _emit(args, data, text)

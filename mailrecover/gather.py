@@ -12,6 +12,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import sqlite3
 import stat
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -26,11 +27,11 @@ from .merge import Summary, flags_text, summarize
 from .model import Copy, Evidence, Finding, Problem, ProblemKind
 from .passwords import without_password
 from .plugin import CLAIM, Plugin, ReadContext, get_plugin, load_plugins
-from .readonly import sorted_names
+from .readonly import Confinement, confined, describe_link, read_head, sorted_names
 from .rfc822 import decode_text
 from .workspace import Workspace, now_text
 
-__all__ = ["GatherResult", "gather", "plan", "Task"]
+__all__ = ["Coverage", "GatherResult", "Skipped", "Task", "gather", "plan", "source_root"]
 
 #: Problems of these kinds are news for the administrator and make ``gather`` exit 3.
 SERIOUS = {
@@ -42,16 +43,53 @@ _BATCH = 500  # rows per transaction
 _BATCH_BYTES = 16 << 20  # a batch for the fingerprinting pool holds at most this many bytes
 
 
+class Coverage:
+    """The files plugins have accounted for in one gather: named by a finding, or opened.
+
+    Kept in a private temporary SQLite database, not a set: a Maildir of a million files
+    costs that database's pages, bounded by its cache, not a million strings in memory.
+    Paths are stored as bytes: a name that is not UTF-8 on disk stays itself.
+    """
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect("")  # '' is a temporary on-disk database, gone on close
+        self._db.execute("CREATE TABLE covered (path BLOB PRIMARY KEY) WITHOUT ROWID")
+        self._last = ""
+
+    def add(self, path: str) -> None:
+        if path != self._last:  # an mbox names its file once per message
+            self._db.execute("INSERT OR IGNORE INTO covered VALUES (?)", (os.fsencode(path),))
+            self._last = path
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and self._db.execute(
+            "SELECT 1 FROM covered WHERE path = ?", (os.fsencode(path),)
+        ).fetchone() is not None
+
+    def under(self, directory: str) -> bool:
+        """Whether a file below ``directory`` is covered ('0' is the byte after '/')."""
+        low = os.fsencode(os.path.join(directory, ""))
+        return self._db.execute(
+            "SELECT 1 FROM covered WHERE path > ? AND path < ? LIMIT 1", (low, low[:-1] + b"0")
+        ).fetchone() is not None
+
+    def close(self) -> None:
+        self._db.close()
+
+
 @dataclass(frozen=True)
 class Task:
     plugin: Plugin
     location: str
     folder: str  # the folder implied by the store's place in the tree ('' at the top)
+    #: Filled by the reader of a claimed directory's task; the walk then takes what it left.
+    coverage: Coverage | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class Skipped:
     path: str
+    reason: str = "no plugin reads it"
 
 
 @dataclass
@@ -61,6 +99,7 @@ class GatherResult:
     evidence: int = 0
     problems: list[Problem] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    why_skipped: dict[str, str] = field(default_factory=dict)  # path -> reason, for -v
     stores: int = 0
 
     @property
@@ -85,36 +124,56 @@ def _dir_folder(parts: list[str]) -> str:
     return "/".join(p[:-4] if p.lower().endswith(".sbd") else p for p in parts)
 
 
-def plan(location: str, forced: str | None = None) -> Iterator[Task | Problem | Skipped]:
-    """What to read under ``location``, store by store, in a stable order."""
+def source_root(location: str) -> str:
+    """The absolute path a location is read from; a link the user named is followed, once."""
+    path = os.path.abspath(location)
+    return os.path.realpath(path) if os.path.islink(path) else path
+
+
+def plan(
+    location: str, forced: str | None = None, coverage: Coverage | None = None
+) -> Iterator[Task | Problem | Skipped]:
+    """What to read under ``location``, store by store, in a stable order.
+
+    With ``coverage`` (filled by whoever reads each task before taking the next item), the
+    files a claimed directory's plugin left are walked too, so every file is accounted for.
+    """
     plugins = load_plugins()
-    if forced:
-        yield Task(get_plugin(forced), location, "")
-        return
     if "://" in location:
+        if forced:
+            yield Task(get_plugin(forced), location, "")
+            return
         score, plugin = _best(plugins, location)
         if plugin is None:
             yield Problem(ProblemKind.UNREADABLE, without_password(location), "", "no plugin reads this kind of URL")
         else:
             yield Task(plugin, location, "")
         return
-    path = os.path.abspath(location)
+    path = source_root(location)
+    if forced:
+        yield Task(get_plugin(forced), path, "", coverage)
+        if coverage is not None and os.path.isdir(path):
+            yield from _rest(plugins, path, [], coverage, forced, forced=True)
+        return
     try:
         st = os.stat(path)
     except OSError as e:
         yield Problem(ProblemKind.UNREADABLE, path, "", f"cannot open: {e.strerror or e}")
         return
     if not stat.S_ISDIR(st.st_mode):
-        score, plugin = _best(plugins, path)
-        yield Task(plugin, path, "") if plugin else Skipped(path)
+        yield from _file(plugins, path, [], coverage)
         return
-    yield from _walk(plugins, path, [])
+    yield from _walk(plugins, path, [], coverage)
 
 
-def _walk(plugins: dict[str, Plugin], path: str, parts: list[str]) -> Iterator[Task | Problem | Skipped]:
+def _walk(
+    plugins: dict[str, Plugin], path: str, parts: list[str], coverage: Coverage | None
+) -> Iterator[Task | Problem | Skipped]:
     score, plugin = _best(plugins, path)
     if plugin is not None and score >= CLAIM:
-        yield Task(plugin, path, _dir_folder(parts))
+        yield Task(plugin, path, _dir_folder(parts), coverage)
+        if coverage is not None:
+            yield from _rest(plugins, path, parts, coverage, plugin.name)
         return
     try:
         names = sorted_names(path)  # a folder of a million exports is listed in bounded memory
@@ -123,20 +182,82 @@ def _walk(plugins: dict[str, Plugin], path: str, parts: list[str]) -> Iterator[T
         return
     for name in names:
         entry = os.path.join(path, name)
-        try:
-            mode = os.lstat(entry).st_mode
-            is_dir, is_file = stat.S_ISDIR(mode), stat.S_ISREG(mode)  # a linked folder is not walked
-            if stat.S_ISLNK(mode):
-                with contextlib.suppress(FileNotFoundError):  # a dangling link is no file
-                    is_file = stat.S_ISREG(os.stat(entry).st_mode)
-        except OSError as e:
-            yield Problem(ProblemKind.UNREADABLE, entry, "", f"cannot open: {e.strerror or e}")
+        kind = _kind(entry)
+        if isinstance(kind, Problem):
+            yield kind
+        elif kind == "dir":
+            yield from _walk(plugins, entry, [*parts, name], coverage)
+        else:
+            yield from _file(plugins, entry, parts, coverage)
+
+
+def _rest(
+    plugins: dict[str, Plugin], path: str, parts: list[str], coverage: Coverage, by: str,
+    forced: bool = False,
+) -> Iterator[Task | Problem | Skipped]:
+    """What the plugin that read directory ``path`` whole left: each file it neither opened
+    nor named goes to the walk, as if the directory had not been claimed (a ``saved.eml``
+    beside a Thunderbird ``Inbox.sbd``); under ``--plugin`` it is listed as skipped."""
+    try:
+        names = sorted_names(path)
+    except OSError as e:
+        if path not in coverage:  # the plugin said so already
+            yield Problem(ProblemKind.UNREADABLE, path, "", f"cannot list: {e.strerror or e}")
+        return
+    for name in names:
+        entry = os.path.join(path, name)
+        kind = _kind(entry)
+        if isinstance(kind, Problem):
+            if entry not in coverage:
+                yield kind
+        elif kind == "dir":
+            if forced or coverage.under(entry):
+                yield from _rest(plugins, entry, [*parts, name], coverage, by, forced)
+            else:
+                yield from _walk(plugins, entry, [*parts, name], coverage)
+        elif entry in coverage:
             continue
-        if is_dir:
-            yield from _walk(plugins, entry, [*parts, name])
-        elif is_file:
-            score, plugin = _best(plugins, entry)
-            yield Task(plugin, entry, _dir_folder(parts)) if plugin else Skipped(entry)
+        elif forced:
+            yield Skipped(entry, f"not read by --plugin {by}")
+        else:
+            yield from _file(plugins, entry, parts, coverage)
+
+
+def _file(
+    plugins: dict[str, Plugin], path: str, parts: list[str], coverage: Coverage | None
+) -> Iterator[Task | Problem | Skipped]:
+    score, plugin = _best(plugins, path)
+    if plugin is not None:
+        yield Task(plugin, path, _dir_folder(parts), coverage)
+        return
+    try:
+        read_head(path, 1)  # no plugin wanted it: a file that cannot be read at all is a problem
+    except OSError as e:
+        yield Problem(ProblemKind.UNREADABLE, path, "", f"cannot read: {e.strerror or e}")
+        return
+    yield Skipped(path)
+
+
+_SPECIAL = ((stat.S_ISFIFO, "a fifo"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+            (stat.S_ISBLK, "a block device"))  # fmt: skip
+
+
+def _kind(path: str) -> str | Problem:
+    """'dir' or 'file' for what the walk goes into; a problem for what it will not open:
+    a symbolic link (never followed, whatever it points to) or a fifo, socket, device."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError as e:
+        return Problem(ProblemKind.UNREADABLE, path, "", f"cannot open: {e.strerror or e}")
+    if stat.S_ISDIR(mode):
+        return "dir"
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISLNK(mode):
+        inside, reason = describe_link(path)
+        return Problem(ProblemKind.SKIPPED if inside else ProblemKind.UNREADABLE, path, "", reason)
+    what = next((name for test, name in _SPECIAL if test(mode)), "not a file")
+    return Problem(ProblemKind.SKIPPED, path, "", f"{what}, not a file: not read")
 
 
 def storable(text: str) -> str:
@@ -182,6 +303,29 @@ def _read(task: Task, context: ReadContext) -> Iterator[Finding]:
             ProblemKind.UNREADABLE, task.location, "",
             f"plugin {task.plugin.name} stopped: {type(e).__name__}: {e}",
         )  # fmt: skip
+
+
+def _as_walked(p: Problem) -> Problem:
+    """A plugin's problem about a symbolic link, said by the walk's one rule (kind and target):
+    the link was not read, so no position inside it means anything."""
+    if not os.path.islink(p.source):
+        return p
+    found = _kind(p.source)
+    return found if isinstance(found, Problem) else p
+
+
+def _unnamed(task: Task, scope: Confinement, coverage: Coverage) -> list[str]:
+    """Files under the location the task read (or was) that no finding names: a profile's
+    ``prefs.js``, an empty mbox.  They are covered now, and listed as skipped."""
+    found = set(scope.opened)
+    if os.path.isfile(task.location):
+        found.add(task.location)
+    root = scope.root.rstrip(os.sep) + os.sep
+    left = sorted(p for p in found if p not in coverage and (p == scope.root or p.startswith(root)))
+    for path in found:
+        coverage.add(path)
+    scope.opened.clear()
+    return left
 
 
 class _Fingerprints:
@@ -387,52 +531,67 @@ def gather(
                 ws.db.execute("BEGIN")
                 pending, gathered = 0, now_text()
 
+    def skip(path: str, reason: str) -> None:
+        path = storable(path)
+        result.skipped.append(path)
+        result.why_skipped[path] = reason
+        ws.db.execute("INSERT OR IGNORE INTO skipped (path, account) VALUES (?, ?)", (path, account))
+
+    coverage = Coverage()
     with ws.loading_copies():
         ws.db.execute("BEGIN")
         try:
             for location in locations:
-                for item in plan(location, plugin):
-                    if isinstance(item, Problem):
-                        problem(item, None)
-                        continue
-                    if isinstance(item, Skipped):
-                        result.skipped.append(storable(item.path))
-                        ws.db.execute(
-                            "INSERT OR IGNORE INTO skipped (path, account) VALUES (?, ?)",
-                            (result.skipped[-1], account),
-                        )
-                        continue
-                    task = item
-                    shown = without_password(task.location)
-                    result.stores += 1
-                    loc = ws.location(storable(shown), task.plugin.name, account, list_address)
-                    state = ws.plugin_state(loc)
-                    fresh = not ws.db.execute(  # read for the first time: nothing to look up per copy
-                        "SELECT 1 FROM copies WHERE account = ? AND location_id = ? LIMIT 1", (account, loc)
-                    ).fetchone()
-                    context = ReadContext(account=account or None, list_address=list_address or None,
-                                          folder=task.folder, state=state, advance=advance,
-                                          timezone=log_timezone)  # fmt: skip
-                    if password is not None:
-                        context.password = password
-                    for finding in _read(task, context):
-                        if isinstance(finding, Copy):
-                            result.copies += 1
-                            blob = hashlib.sha256(finding.raw).hexdigest()
-                            if fresh or not _known(ws, account, finding, blob):
-                                store(fingerprints.add(loc, finding, blob))
-                        elif isinstance(finding, Evidence):
-                            result.evidence += 1
-                            _store_evidence(ws, loc, account, list_address, finding)
-                        elif isinstance(finding, Problem):
-                            problem(finding, loc)
-                        progress(shown, result.copies, read_bytes)
-                    if state.changed:
-                        store(fingerprints.drain())  # what the state says was read must be stored first
-                        ws.save_plugin_state(loc, state)
+                local = "://" not in location
+                with confined(source_root(location)) if local else contextlib.nullcontext() as scope:
+                    for item in plan(location, plugin, coverage):
+                        if isinstance(item, Problem):
+                            problem(item, None)
+                            coverage.add(item.source)
+                            continue
+                        if isinstance(item, Skipped):
+                            skip(item.path, item.reason)
+                            continue
+                        task = item
+                        shown = without_password(task.location)
+                        result.stores += 1
+                        loc = ws.location(storable(shown), task.plugin.name, account, list_address)
+                        state = ws.plugin_state(loc)
+                        fresh = not ws.db.execute(  # read for the first time: nothing to look up per copy
+                            "SELECT 1 FROM copies WHERE account = ? AND location_id = ? LIMIT 1", (account, loc)
+                        ).fetchone()
+                        context = ReadContext(account=account or None, list_address=list_address or None,
+                                              folder=task.folder, state=state, advance=advance,
+                                              timezone=log_timezone)  # fmt: skip
+                        if password is not None:
+                            context.password = password
+                        if scope is not None:
+                            scope.opened.clear()  # what detection looked at is not this read's
+                        for finding in _read(task, context):
+                            coverage.add(finding.source)
+                            if scope is not None:
+                                scope.opened.discard(finding.source)
+                            if isinstance(finding, Copy):
+                                result.copies += 1
+                                blob = hashlib.sha256(finding.raw).hexdigest()
+                                if fresh or not _known(ws, account, finding, blob):
+                                    store(fingerprints.add(loc, finding, blob))
+                            elif isinstance(finding, Evidence):
+                                result.evidence += 1
+                                _store_evidence(ws, loc, account, list_address, finding)
+                            elif isinstance(finding, Problem):
+                                problem(_as_walked(finding) if scope is not None else finding, loc)
+                            progress(shown, result.copies, read_bytes)
+                        if scope is not None:
+                            for path in _unnamed(task, scope, coverage):
+                                skip(path, f"read by {task.plugin.name}: no mail in it")
+                        if state.changed:
+                            store(fingerprints.drain())  # what the state says was read must be stored first
+                            ws.save_plugin_state(loc, state)
             store(fingerprints.drain())
         finally:
             fingerprints.close()
+            coverage.close()
             ws.commit()  # what was read before an interrupt is kept
     if result.new_copies:
         ws.db.execute(

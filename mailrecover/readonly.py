@@ -1,33 +1,174 @@
-"""Opening sources so that reading them changes nothing: no locks, no created files, no times."""
+"""Opening sources so that reading them changes nothing: no locks, no created files, no times.
+
+Every source file and directory a plugin reads is opened here, and here only, so that the
+rule "nothing outside a gathered location is read" holds in one place: a symbolic link is
+never followed (``O_NOFOLLOW``), and inside ``confined(root)`` the file actually opened must
+be the one its path names below the root, not one reached through a linked directory.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import heapq
 import mmap
 import os
+import stat
 from collections.abc import Generator, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from .spill import spilled
 
-__all__ = ["Behind", "Buffer", "mapped", "open_readonly", "read_head", "read_message_file", "sorted_names"]
+__all__ = [
+    "Behind",
+    "Buffer",
+    "Confinement",
+    "NotFollowed",
+    "confined",
+    "describe_link",
+    "link_target",
+    "list_names",
+    "mapped",
+    "open_readonly",
+    "read_head",
+    "read_message_file",
+    "sorted_names",
+]
 
 
 #: The bytes of a source: a mapped file or, for an empty one, plain bytes.
 Buffer = bytes | mmap.mmap
 
 
+class NotFollowed(OSError):
+    """A source that is, or is reached through, a symbolic link: it is not read."""
+
+
+@dataclass
+class Confinement:
+    """The gathered location reads are held to, and the files read inside it."""
+
+    root: str  # absolute, without links of its own at its end
+    opened: set[str] = field(default_factory=set)  # files opened, until the core takes them
+    _real: dict[str, str] = field(default_factory=dict)
+
+    def real(self, directory: str) -> str:
+        """``directory`` resolved, cached: an ancestor is asked once, not once per file."""
+        found = self._real.get(directory)
+        if found is None:
+            found = self._real[directory] = os.path.realpath(directory)
+        return found
+
+    def expected(self, path: str) -> str | None:
+        """Where ``path`` is when no link lies between it and the root; None when it is
+        outside the root and not a companion (a file in a directory the root lies in: a
+        log's rotations, the ``prefs.js`` of the profile above ``Mail/``)."""
+        root = self.root
+        if path == root or path.startswith(root.rstrip(os.sep) + os.sep):
+            base = root
+        else:
+            base = os.path.dirname(path)
+            if not (root == base or root.startswith(base.rstrip(os.sep) + os.sep)):
+                return None
+        return self.real(base) if path == base else os.path.join(self.real(base), os.path.relpath(path, base))
+
+
+_confinement: ContextVar[Confinement | None] = ContextVar("mailrecover_confinement", default=None)
+
+
+@contextlib.contextmanager
+def confined(root: str) -> Iterator[Confinement]:
+    """Hold every source opened in this block to ``root`` (see the module's rule)."""
+    token = _confinement.set(Confinement(os.path.abspath(root)))
+    try:
+        yield _confinement.get()  # type: ignore[misc]
+    finally:
+        _confinement.reset(token)
+
+
+def link_target(path: str) -> str:
+    """What the symbolic link ``path`` points to, as an absolute path ('?' if unreadable)."""
+    try:
+        target = os.readlink(path)
+    except OSError:
+        return "?"
+    return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), target))
+
+
+def describe_link(path: str) -> tuple[bool, str]:
+    """Whether the symbolic link ``path`` stays inside the confinement root, and the line
+    that reports it: it is never followed, so a file inside is read once, by its own name."""
+    target = link_target(path)
+    scope = _confinement.get()
+    real = os.path.realpath(path)
+    if not os.path.exists(real):
+        return False, f"symbolic link to {target}, which does not exist: not followed"
+    root = scope.real(scope.root) if scope is not None else None
+    if root is not None and (real == root or real.startswith(root.rstrip(os.sep) + os.sep)):
+        return True, f"symbolic link to {target}: not followed (read under its own name)"
+    return False, f"symbolic link to {target}, outside the gathered location: not followed"
+
+
+def _where(fd: int, path: str) -> str:
+    """The file a descriptor really opened: exact on Linux, its resolved name elsewhere."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return os.path.realpath(path)
+
+
+def _checked(fd: int, path: str | os.PathLike[str]) -> int:
+    """``fd`` if it is the file its path names below the confinement root; else closed, raised."""
+    scope = _confinement.get()
+    if scope is None:
+        return fd
+    name = os.path.abspath(os.fspath(path))
+    where, expected = _where(fd, name), scope.expected(name)
+    if where == expected:
+        return fd
+    os.close(fd)
+    if expected is None:
+        raise NotFollowed(errno.EXDEV, f"outside the gathered location {scope.root}: not read", name)
+    raise NotFollowed(errno.ELOOP, f"reached through a symbolic link (it is {where}): not followed", name)
+
+
+def _refused(e: OSError, path: str | os.PathLike[str]) -> OSError:
+    """ELOOP from O_NOFOLLOW, said plainly: which link, and to where."""
+    name = os.fspath(path)
+    if e.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(name):
+        return NotFollowed(errno.ELOOP, f"symbolic link to {link_target(name)}: not followed", name)
+    return e
+
+
 def open_readonly(path: str | os.PathLike[str]) -> int:
-    """A read-only descriptor; with O_NOATIME where the system lets us, so atime stays too."""
-    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+    """A read-only descriptor on a regular file, never through a symbolic link; with
+    O_NOATIME where the system lets us, so atime stays too.  O_NONBLOCK: a fifo must not hang us."""
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     noatime = getattr(os, "O_NOATIME", 0)
-    if noatime:
+    try:
         try:
-            return os.open(path, flags | noatime)
+            fd = os.open(path, flags | noatime) if noatime else os.open(path, flags)
         except PermissionError:
-            pass  # O_NOATIME needs ownership of the file
-    return os.open(path, flags)
+            if not noatime:
+                raise
+            fd = os.open(path, flags)  # O_NOATIME needs ownership of the file
+    except OSError as e:
+        raise _refused(e, path) from None
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise OSError(errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL, "not a regular file", os.fspath(path))
+    fd = _checked(fd, path)
+    scope = _confinement.get()
+    if scope is not None:
+        scope.opened.add(os.path.abspath(os.fspath(path)))
+    return fd
 
 
 def read_head(path: str | os.PathLike[str], size: int) -> bytes:
@@ -108,7 +249,12 @@ def sorted_names(path: str | os.PathLike[str]) -> Iterator[str]:
     runs: list[Generator[str, None, None]] = []
     names: list[str] = []
     try:
-        with os.scandir(path) as entries:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as e:
+        raise _refused(e, path) from None
+    fd = _checked(fd, path)
+    try:
+        with os.scandir(fd) as entries:
             for entry in entries:
                 names.append(entry.name)
                 if len(names) >= SORT_RUN:
@@ -118,8 +264,15 @@ def sorted_names(path: str | os.PathLike[str]) -> Iterator[str]:
         for run in runs:
             run.close()
         raise
+    finally:
+        os.close(fd)
     names.sort()
     return _merged(runs, names) if runs else iter(names)
+
+
+def list_names(path: str | os.PathLike[str]) -> list[str]:
+    """The names in a small directory, sorted; a linked directory is not listed (``NotFollowed``)."""
+    return list(sorted_names(path))
 
 
 def _merged(runs: list[Generator[str, None, None]], last: list[str]) -> Iterator[str]:

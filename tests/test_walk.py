@@ -1,0 +1,232 @@
+"""The gather walk's two promises, over every plugin that reads files from a directory:
+nothing outside a gathered location is read (a symbolic link is never followed out of it),
+and every regular file under it ends as copies, a problem naming it or a skip naming it.
+
+Each store shape is built here, then gathered as it is and again with one of the files its
+plugin reads (or the folder holding it) replaced by a symbolic link to a copy kept outside
+the gathered tree: the copy must not be read, and the link must be named with its target.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mailrecover.gather import GatherResult, gather, storable
+from mailrecover.model import ProblemKind
+from mailrecover.workspace import Workspace
+
+from .builders import snapshot
+from .dbx_builder import DbxMessage, message_dbx
+from .lists_builders import build_fml, build_mailman
+from .logbuilder import write_log
+from .plugins.client_stores import build_apple_mail, build_becky, build_thunderbird, build_windows_mail
+
+ACCOUNT = "taro@example.co.jp"
+
+
+def _mail(n: int, subject: str = "hello") -> bytes:
+    return (f"From: hanako@example.com\r\nTo: {ACCOUNT}\r\nSubject: {subject} {n}\r\n"
+            f"Message-ID: <walk-{n}@example.com>\r\nDate: Mon, 18 Jun 2012 10:0{n % 10}:00 +0900\r\n"
+            f"\r\nbody {n}\r\n").encode()  # fmt: skip
+
+
+def _maildir(tree: Path) -> None:
+    root = tree / "Maildir"
+    for folder in (root, root / ".Work"):
+        for sub in ("cur", "new", "tmp"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+    (root / "cur" / "1340000001.1.host:2,S").write_bytes(_mail(1))
+    (root / "new" / "1340000002.2.host").write_bytes(_mail(2))
+    (root / ".Work" / "cur" / "1340000003.3.host:2,").write_bytes(_mail(3))
+
+
+def _mh(tree: Path) -> None:
+    inbox = tree / "Mail" / "inbox"
+    (inbox / "work").mkdir(parents=True)
+    (inbox / ".mh_sequences").write_text("unseen: 2\n")
+    (inbox / "1").write_bytes(_mail(1))
+    (inbox / "2").write_bytes(_mail(2))
+    (inbox / "work" / "1").write_bytes(_mail(3))
+
+
+def _loose(tree: Path) -> None:
+    """A plain tree the walk goes through file by file: .eml and mbox files."""
+    (tree / "saved" / "old").mkdir(parents=True)
+    (tree / "saved" / "one.eml").write_bytes(_mail(1))
+    (tree / "saved" / "old" / "archive").write_bytes(b"From hanako@example.com Mon Jun 18 10:00:00 2012\n" + _mail(2))
+
+
+def _dbx(tree: Path) -> None:
+    folder = tree / "Outlook Express"
+    folder.mkdir(parents=True)
+    (folder / "Inbox.dbx").write_bytes(message_dbx([DbxMessage(_mail(1)), DbxMessage(_mail(2))]))
+
+
+def _logs(tree: Path) -> None:
+    (tree / "log").mkdir(parents=True)
+    write_log(tree / "log", "postfix", keep_times=True)
+
+
+SHAPES: dict[str, Callable[[Path], object]] = {
+    "maildir": _maildir,
+    "mh": _mh,
+    "walked-tree": _loose,
+    "thunderbird": lambda tree: build_thunderbird(tree / "Thunderbird"),
+    "apple-mail": lambda tree: build_apple_mail(tree / "Library"),
+    "becky": lambda tree: build_becky(tree / "Becky"),
+    "windows-live-mail": lambda tree: build_windows_mail(tree / "Local"),
+    "outlook-express": _dbx,
+    "postfix-log": _logs,
+    "mailman2": lambda tree: build_mailman(tree / "mailman"),
+    "fml": lambda tree: build_fml(tree / "fml"),
+}
+
+
+def _gather(tree: Path, ws_path: Path, **kw: object) -> tuple[GatherResult, set[str], set[str], set[str]]:
+    """The result, and the sources of copies and evidence, of problems, and the skipped paths."""
+    with Workspace(ws_path) as ws:
+        result = gather(ws, [str(tree)], account=ACCOUNT, list_address="dev@example.com", **kw)  # type: ignore[arg-type]
+        found = {s for (s,) in ws.db.execute("SELECT source FROM copies UNION SELECT source FROM evidence")}
+        problems = {s for (s,) in ws.db.execute("SELECT source FROM problems")}
+        skipped = {s for (s,) in ws.db.execute("SELECT path FROM skipped")}
+    return result, found, problems, skipped
+
+
+def unaccounted(tree: Path, found: set[str], problems: set[str], skipped: set[str]) -> list[str]:
+    """Regular files under ``tree`` that gave no copy or evidence, no problem and no skip."""
+    files = [os.path.join(d, n) for d, _, names in os.walk(tree) for n in names]
+    regular = [storable(f) for f in files if os.path.isfile(f) and not os.path.islink(f)]  # as stored
+    return sorted(f for f in regular if f not in found and f not in problems and f not in skipped)
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_every_file_of_a_store_and_beside_it_is_accounted_for(tmp_path: Path, shape: str) -> None:
+    tree = tmp_path / "tree"
+    SHAPES[shape](tree)
+    (tree / "notes").mkdir(exist_ok=True)
+    (tree / "notes" / "todo.txt").write_text("call the provider\n")  # no plugin's kind of file
+    result, found, problems, skipped = _gather(tree, tmp_path / "ws")
+    assert result.copies + result.evidence > 0
+    assert unaccounted(tree, found, problems, skipped) == []
+    assert str(tree / "notes" / "todo.txt") in skipped
+
+
+def _replace_with_link(victim: Path, outside: Path) -> Path:
+    """Move ``victim`` (a file or folder) outside the tree and leave a link to it in its place."""
+    target = outside / victim.name
+    outside.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(victim), str(target))
+    victim.symlink_to(target, target_is_directory=target.is_dir())
+    return target
+
+
+@pytest.mark.parametrize("link", ["file", "folder"])
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_a_link_out_of_a_store_is_reported_never_followed(tmp_path: Path, shape: str, link: str) -> None:
+    tree = tmp_path / "tree"
+    SHAPES[shape](tree)
+    _, found, _, _ = _gather(tree, tmp_path / "ws-before")
+    read = sorted(f for f in found if f.startswith(str(tree) + os.sep) and os.path.isfile(f))
+    assert read, "the plugin read no file of its store"
+    victim = Path(read[0]) if link == "file" else Path(read[0]).parent
+    if victim == tree:
+        pytest.skip("the store's files lie at the top of the tree")
+    target = _replace_with_link(victim, tmp_path / "outside")
+    before = snapshot(tmp_path / "outside")
+
+    result, found, problems, skipped = _gather(tree, tmp_path / "ws")
+
+    inside_link = [f for f in found if f == str(victim) or f.startswith(str(victim) + os.sep)]
+    assert inside_link == [] and not any(f.startswith(str(tmp_path / "outside")) for f in found)
+    named = [p for p in result.problems if p.source == str(victim)]
+    assert [p.kind for p in named] == [ProblemKind.UNREADABLE], result.problems
+    assert f"symbolic link to {target}" in named[0].reason
+    assert result.serious
+    assert snapshot(tmp_path / "outside") == before
+    assert unaccounted(tree, found, problems, skipped) == []
+
+
+def test_etc_passwd_linked_into_a_maildir_is_not_restored(tmp_path: Path) -> None:
+    """The issue's own case, through the command line: gather exits 3 naming the link, and
+    the restore holds the real message only."""
+    import subprocess
+    import sys
+
+    _maildir(tmp_path / "tree")
+    secret = tmp_path / "other-customer"
+    secret.write_bytes(b"From: x@example.net\nSubject: someone else's mail\n\nSECRET\n")
+    link = tmp_path / "tree" / "Maildir" / "cur" / "2:2,S"
+    link.symlink_to(secret)
+    ws = tmp_path / "ws"
+    run = [sys.executable, "-m", "mailrecover", "--workspace", str(ws)]
+    gathered = subprocess.run([*run, "gather", "--account", ACCOUNT, str(tmp_path / "tree")],
+                              capture_output=True, text=True)  # fmt: skip
+    assert gathered.returncode == 3, gathered.stderr
+    assert (f"unreadable: {link}: symbolic link to {secret}, outside the gathered location: not followed"
+            in gathered.stderr)  # fmt: skip
+    assert "3 problems" not in gathered.stdout and "0 files skipped" in gathered.stdout
+    restored = subprocess.run([*run, "restore", "--account", ACCOUNT, "--to", f"maildir:{tmp_path / 'out'}"],
+                              capture_output=True, text=True)  # fmt: skip
+    assert restored.returncode in (0, 3), restored.stderr
+    data = b"".join(p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert b"SECRET" not in data and data.count(b"Message-ID: <walk-") == 3
+
+
+def test_links_that_stay_inside_are_read_once_by_their_own_name(tmp_path: Path) -> None:
+    _maildir(tmp_path / "tree")
+    cur = tmp_path / "tree" / "Maildir" / "cur"
+    (cur / "again:2,S").symlink_to(cur / "1340000001.1.host:2,S")
+    (tmp_path / "tree" / "Maildir-too").symlink_to(tmp_path / "tree" / "Maildir", target_is_directory=True)
+    result, found, problems, skipped = _gather(tmp_path / "tree", tmp_path / "ws")
+    assert result.copies == 3
+    links = sorted((os.path.basename(p.source), p.kind) for p in result.problems)
+    assert links == [("Maildir-too", ProblemKind.SKIPPED), ("again:2,S", ProblemKind.SKIPPED)]
+    assert all("(read under its own name)" in p.reason for p in result.problems)
+    assert not result.serious
+
+
+def test_fifos_sockets_and_dangling_links_are_named(tmp_path: Path) -> None:
+    import socket
+
+    _maildir(tmp_path / "tree")
+    os.mkfifo(tmp_path / "tree" / "Maildir" / "cur" / "fifo")
+    os.mkfifo(tmp_path / "tree" / "pipe")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(tmp_path / "tree" / "sock"))
+        (tmp_path / "tree" / "gone").symlink_to(tmp_path / "tree" / "nothing-here")
+        result, found, problems, skipped = _gather(tmp_path / "tree", tmp_path / "ws")
+    reasons = {os.path.basename(p.source): (p.kind, p.reason) for p in result.problems}
+    assert reasons == {
+        "fifo": (ProblemKind.SKIPPED, "a fifo, not a file: not read"),
+        "pipe": (ProblemKind.SKIPPED, "a fifo, not a file: not read"),
+        "sock": (ProblemKind.SKIPPED, "a socket, not a file: not read"),
+        "gone": (ProblemKind.UNREADABLE,
+                 f"symbolic link to {tmp_path / 'tree' / 'nothing-here'}, which does not exist: not followed"),
+    }  # fmt: skip
+    assert result.copies == 3
+
+
+def test_a_companion_outside_the_location_is_read_only_by_its_real_name(tmp_path: Path) -> None:
+    """What a store names beside it (a log's rotation) is read; the same through a link is not."""
+    from mailrecover.readonly import NotFollowed, confined, read_head
+
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "mail.log").write_text("x\n")
+    (tmp_path / "logs" / "mail.log.1").write_text("y\n")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "secret").write_text("z\n")
+    (tmp_path / "logs" / "mail.log.2").symlink_to(tmp_path / "elsewhere" / "secret")
+    with confined(str(tmp_path / "logs" / "mail.log")):
+        assert read_head(tmp_path / "logs" / "mail.log.1", 10) == b"y\n"
+        with pytest.raises(NotFollowed) as outside:
+            read_head(tmp_path / "elsewhere" / "secret", 10)
+        with pytest.raises(NotFollowed) as through:
+            read_head(tmp_path / "logs" / "mail.log.2", 10)
+    assert outside.value.errno == errno.EXDEV and "outside the gathered location" in outside.value.strerror
+    assert through.value.strerror == f"symbolic link to {tmp_path / 'elsewhere' / 'secret'}: not followed"
