@@ -54,7 +54,16 @@ class Coverage:
     def __init__(self) -> None:
         self._db = sqlite3.connect("")  # '' is a temporary on-disk database, gone on close
         self._db.execute("CREATE TABLE covered (path BLOB PRIMARY KEY) WITHOUT ROWID")
+        self._db.execute("CREATE TABLE left_out (path BLOB PRIMARY KEY, reason TEXT) WITHOUT ROWID")
         self._last = ""
+
+    def leave(self, path: str, reason: str) -> None:
+        """A plugin left this file or folder out on purpose: skipped with its reason, not walked."""
+        self._db.execute("INSERT OR REPLACE INTO left_out VALUES (?, ?)", (os.fsencode(os.path.abspath(path)), reason))
+
+    def left(self, path: str) -> str | None:
+        row = self._db.execute("SELECT reason FROM left_out WHERE path = ?", (os.fsencode(path),)).fetchone()
+        return None if row is None else str(row[0])
 
     def add(self, path: str) -> None:
         if path != self._last:  # an mbox names its file once per message
@@ -193,11 +202,12 @@ def _walk(
 
 def _rest(
     plugins: dict[str, Plugin], path: str, parts: list[str], coverage: Coverage, by: str,
-    forced: bool = False,
+    forced: bool = False, reason: str | None = None,
 ) -> Iterator[Task | Problem | Skipped]:
     """What the plugin that read directory ``path`` whole left: each file it neither opened
     nor named goes to the walk, as if the directory had not been claimed (a ``saved.eml``
-    beside a Thunderbird ``Inbox.sbd``); under ``--plugin`` it is listed as skipped."""
+    beside a Thunderbird ``Inbox.sbd``); under ``--plugin`` it is listed as skipped, and so
+    is what the plugin left out on purpose (``reason``: a feed account, a backup copy)."""
     try:
         names = sorted_names(path)
     except OSError as e:
@@ -207,9 +217,15 @@ def _rest(
     for name in names:
         entry = os.path.join(path, name)
         kind = _kind(entry)
+        left = reason or coverage.left(entry)
         if isinstance(kind, Problem):
             if entry not in coverage:
                 yield kind
+        elif left is not None and kind == "dir":
+            yield from _rest(plugins, entry, [*parts, name], coverage, by, forced, left)
+        elif left is not None:
+            if entry not in coverage:
+                yield Skipped(entry, left)
         elif kind == "dir":
             if forced or coverage.under(entry):
                 yield from _rest(plugins, entry, [*parts, name], coverage, by, forced)
@@ -219,23 +235,26 @@ def _rest(
             continue
         elif forced:
             yield Skipped(entry, f"not read by --plugin {by}")
-        else:
-            yield from _file(plugins, entry, parts, coverage)
+        else:  # a store's own bookkeeping (dovecot-uidlist) is no plugin's guess to read as mail
+            yield from _file(plugins, entry, parts, coverage, least=CLAIM, left_by=by)
 
 
 def _file(
-    plugins: dict[str, Plugin], path: str, parts: list[str], coverage: Coverage | None
+    plugins: dict[str, Plugin], path: str, parts: list[str], coverage: Coverage | None,
+    least: int = 1, left_by: str = "",
 ) -> Iterator[Task | Problem | Skipped]:
+    """A file for the plugin most sure of it (at least ``least`` sure); else skipped, or a
+    problem when it cannot be read at all (permission denied, I/O error)."""
     score, plugin = _best(plugins, path)
-    if plugin is not None:
+    if plugin is not None and score >= least:
         yield Task(plugin, path, _dir_folder(parts), coverage)
         return
     try:
-        read_head(path, 1)  # no plugin wanted it: a file that cannot be read at all is a problem
+        read_head(path, 1)
     except OSError as e:
         yield Problem(ProblemKind.UNREADABLE, path, "", f"cannot read: {e.strerror or e}")
         return
-    yield Skipped(path)
+    yield Skipped(path, f"in a store {left_by} read, not its own; no plugin sure of it" if left_by else "no plugin reads it")
 
 
 _SPECIAL = ((stat.S_ISFIFO, "a fifo"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
@@ -565,6 +584,7 @@ def gather(
                                               timezone=log_timezone)  # fmt: skip
                         if password is not None:
                             context.password = password
+                        context.leave = coverage.leave
                         if scope is not None:
                             scope.opened.clear()  # what detection looked at is not this read's
                         for finding in _read(task, context):

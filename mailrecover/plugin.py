@@ -45,7 +45,10 @@ class ReadContext:
     files are folders (mbox) adds its file name; a folder of single messages (.eml) files
     them there; a store carrying its own folder tree (a Maildir++ root, a client profile)
     uses its own names below it.  ``state`` is kept in the workspace per plugin and
-    location, for plugins that read incrementally (IMAP UIDs, log offsets).
+    location, for plugins that read incrementally (IMAP UIDs, log offsets).  ``leave(path,
+    reason)`` tells the core a file or folder of the store was left out on purpose (a feed
+    account, a backup copy): it is listed as skipped with that reason, not read by another
+    plugin; every other file no finding names is walked by the core.
     """
 
     account: str | None = None
@@ -55,6 +58,7 @@ class ReadContext:
     password: Callable[[str], str] = _no_password
     advance: Callable[[int], None] = lambda nbytes: None  # progress, in bytes read
     timezone: tzinfo | None = None  # the server's zone for log times that name none (None: this machine's)
+    leave: Callable[[str, str], None] = lambda path, reason: None
 
 
 @dataclass(frozen=True)

@@ -230,3 +230,63 @@ def test_a_companion_outside_the_location_is_read_only_by_its_real_name(tmp_path
             read_head(tmp_path / "logs" / "mail.log.2", 10)
     assert outside.value.errno == errno.EXDEV and "outside the gathered location" in outside.value.strerror
     assert through.value.strerror == f"symbolic link to {tmp_path / 'elsewhere' / 'secret'}: not followed"
+
+
+def _failing_open(monkeypatch: pytest.MonkeyPatch, failures: dict[str, OSError]) -> None:
+    """Make ``os.open`` fail for the given paths, as the kernel would.
+
+    The tests run as root, whom permission bits do not stop, and a real I/O error needs a
+    failing disk: the lowest call every source open goes through is made to fail instead,
+    with the errno the kernel gives (EACCES, EIO), so everything above it runs as it would."""
+    real_open = os.open
+
+    def fake(path: object, flags: int, *args: object, **kw: object) -> int:
+        failure = failures.get(os.fspath(path) if isinstance(path, (str, os.PathLike)) else "")  # type: ignore[arg-type]
+        if failure is not None:
+            raise failure
+        return real_open(path, flags, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", fake)
+
+
+def test_unreadable_files_are_problems_with_their_reason(tmp_path, monkeypatch, capsys) -> None:
+    from mailrecover.cli import main
+
+    tree = tmp_path / "tree"
+    _maildir(tree)
+    _loose(tree)
+    (tree / "notes").mkdir()
+    denied, broken = tree / "notes" / "private.dat", tree / "Maildir" / "cur" / "1340000009.9.host:2,S"
+    in_walk = tree / "saved" / "two.eml"
+    for path in (denied, broken, in_walk):
+        path.write_bytes(_mail(9))
+    _failing_open(monkeypatch, {
+        str(denied): PermissionError(errno.EACCES, "Permission denied", str(denied)),
+        str(broken): OSError(errno.EIO, "Input/output error", str(broken)),
+        str(in_walk): OSError(errno.EIO, "Input/output error", str(in_walk)),
+    })  # fmt: skip
+    code = main(["--workspace", str(tmp_path / "ws"), "gather", "--account", ACCOUNT, str(tree)])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert f"mailrecover: unreadable: {denied}: cannot read: Permission denied" in err
+    assert f"mailrecover: unreadable: {broken}: cannot read: Input/output error" in err
+    assert f"mailrecover: unreadable: {in_walk}: cannot read: Input/output error" in err
+    with Workspace(tmp_path / "ws") as ws:
+        skipped = {p for (p,) in ws.db.execute("SELECT path FROM skipped")}
+        assert ws.db.execute("SELECT count(*) FROM copies").fetchone()[0] == 5
+    assert not skipped & {str(denied), str(broken), str(in_walk)}
+
+
+def test_the_summary_counts_copies_problems_and_skipped(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    tree = tmp_path / "tree"
+    _maildir(tree)
+    (tree / "Maildir" / "dovecot-uidlist").write_text("3 V1 N4\n")
+    (tree / "Maildir" / "cur" / "secret").symlink_to("/etc/passwd")
+    run = subprocess.run([sys.executable, "-m", "mailrecover", "--workspace", str(tmp_path / "ws"), "gather",
+                          "--account", ACCOUNT, str(tree)], capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 3
+    assert run.stdout.strip() == ("gathered 3 copies (3 new) and 0 evidence records from 1 stores; 1 problems; "
+                           "1 files skipped (-v lists them)")  # fmt: skip

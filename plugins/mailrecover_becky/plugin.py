@@ -122,7 +122,9 @@ class BeckyPlugin:
                 yield from self._read_bmf(os.path.join(directory, name), "/".join(prefix), hints, context)
         for path in subdirs(directory):
             name = os.path.basename(path)
-            if not name.startswith("#"):
+            if name.startswith("#"):  # #Attach is read with its messages; #Templates is no mail
+                context.leave(path, "a Becky! '#' folder (templates, attachments): not mail of its own")
+            else:
                 yield from self._read_tree(path, (*prefix, folder_name(name)), hints, context, here=True)
 
     def _read_bmf(

@@ -142,7 +142,10 @@ class ThunderbirdPlugin:
         done: set[str] = set()
         for account in accounts:
             real = os.path.realpath(account.directory)
-            if not account.mail or real in done:
+            if not account.mail:
+                context.leave(account.directory, f"a {account.kind or 'news'} account of Thunderbird: not mail")
+                continue
+            if real in done:
                 continue
             if under is not None and os.path.dirname(real) != os.path.realpath(under):
                 continue

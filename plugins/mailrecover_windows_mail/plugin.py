@@ -111,7 +111,9 @@ class WindowsMailPlugin:
         if _is_root(location):
             everyone = _all_addresses(location)
             for path in subdirs(location):
-                if os.path.basename(path).lower() not in _NOT_MAIL_DIRS:
+                if os.path.basename(path).lower() in _NOT_MAIL_DIRS:
+                    context.leave(path, "Windows Mail's own backup, stationery, contacts or feeds: not read")
+                else:
                     yield from self._read_folder(path, (), oeaccount_addresses(path) or everyone, context)
         elif placed := _under_root(location):
             root, account, names = placed
