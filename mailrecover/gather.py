@@ -27,7 +27,7 @@ from .merge import Summary, flags_text, summarize
 from .model import Copy, Evidence, Finding, Problem, ProblemKind
 from .passwords import without_password
 from .plugin import CLAIM, Plugin, ReadContext, get_plugin, load_plugins
-from .readonly import Confinement, confined, describe_link, read_head, sorted_names
+from .readonly import confined, describe_link, read_head, sorted_names
 from .rfc822 import decode_text
 from .workspace import Workspace, now_text
 
@@ -333,18 +333,13 @@ def _as_walked(p: Problem) -> Problem:
     return found if isinstance(found, Problem) else p
 
 
-def _unnamed(task: Task, scope: Confinement, coverage: Coverage) -> list[str]:
-    """Files under the location the task read (or was) that no finding names: a profile's
-    ``prefs.js``, an empty mbox.  They are covered now, and listed as skipped."""
-    found = set(scope.opened)
-    if os.path.isfile(task.location):
-        found.add(task.location)
-    root = scope.root.rstrip(os.sep) + os.sep
-    left = sorted(p for p in found if p not in coverage and (p == scope.root or p.startswith(root)))
-    for path in found:
-        coverage.add(path)
-    scope.opened.clear()
-    return left
+def _unnamed(task: Task, coverage: Coverage) -> list[str]:
+    """The file a task read when no finding names it (an empty mbox): listed as skipped.
+    Files a plugin only looked into inside a claimed directory are left to the walk."""
+    if task.coverage is None or task.location in coverage or not os.path.isfile(task.location):
+        return []
+    coverage.add(task.location)
+    return [task.location]
 
 
 class _Fingerprints:
@@ -585,12 +580,8 @@ def gather(
                         if password is not None:
                             context.password = password
                         context.leave = coverage.leave
-                        if scope is not None:
-                            scope.opened.clear()  # what detection looked at is not this read's
                         for finding in _read(task, context):
                             coverage.add(finding.source)
-                            if scope is not None:
-                                scope.opened.discard(finding.source)
                             if isinstance(finding, Copy):
                                 result.copies += 1
                                 blob = hashlib.sha256(finding.raw).hexdigest()
@@ -602,9 +593,8 @@ def gather(
                             elif isinstance(finding, Problem):
                                 problem(_as_walked(finding) if scope is not None else finding, loc)
                             progress(shown, result.copies, read_bytes)
-                        if scope is not None:
-                            for path in _unnamed(task, scope, coverage):
-                                skip(path, f"read by {task.plugin.name}: no mail in it")
+                        for path in _unnamed(task, coverage):
+                            skip(path, f"read by {task.plugin.name}: no mail in it")
                         if state.changed:
                             store(fingerprints.drain())  # what the state says was read must be stored first
                             ws.save_plugin_state(loc, state)

@@ -48,10 +48,9 @@ class NotFollowed(OSError):
 
 @dataclass
 class Confinement:
-    """The gathered location reads are held to, and the files read inside it."""
+    """The gathered location reads are held to."""
 
     root: str  # absolute, without links of its own at its end
-    opened: set[str] = field(default_factory=set)  # files opened, until the core takes them
     _real: dict[str, str] = field(default_factory=dict)
 
     def real(self, directory: str) -> str:
@@ -164,11 +163,7 @@ def open_readonly(path: str | os.PathLike[str]) -> int:
     if not stat.S_ISREG(mode):
         os.close(fd)
         raise OSError(errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL, "not a regular file", os.fspath(path))
-    fd = _checked(fd, path)
-    scope = _confinement.get()
-    if scope is not None:
-        scope.opened.add(os.path.abspath(os.fspath(path)))
-    return fd
+    return _checked(fd, path)
 
 
 def read_head(path: str | os.PathLike[str], size: int) -> bytes:

@@ -290,3 +290,64 @@ def test_the_summary_counts_copies_problems_and_skipped(tmp_path) -> None:
     assert run.returncode == 3
     assert run.stdout.strip() == ("gathered 3 copies (3 new) and 0 evidence records from 1 stores; 1 problems; "
                            "1 files skipped (-v lists them)")  # fmt: skip
+
+
+def _tb_mbox(n: int) -> bytes:
+    return b"From - Mon Jun 18 10:00:00 2012\nX-Mozilla-Status: 0001\nX-Mozilla-Status2: 00000000\n" + _mail(n)
+
+
+def _folders(tree: Path, ws_path: Path, location: Path | None = None) -> dict[str, str]:
+    with Workspace(ws_path) as ws:
+        gather(ws, [str(location or tree)], account=ACCOUNT)
+        return {Path(s).relative_to(tree).as_posix(): f for s, f in ws.db.execute("SELECT source, folder FROM copies")}
+
+
+def test_loose_thunderbird_mbox_files_are_folders_named_after_them(tmp_path: Path) -> None:
+    """Outside Mail/ and ImapMail/, without .msf files: each file is its own folder."""
+    tree = tmp_path / "tree"
+    (tree / "backup").mkdir(parents=True)
+    for i, name in enumerate(("Archive2011", "Work", "Inbox"), 1):
+        (tree / "backup" / name).write_bytes(_tb_mbox(i))
+    (tree / "Sent").write_bytes(_tb_mbox(4))
+    assert _folders(tree, tmp_path / "ws") == {
+        "backup/Archive2011": "backup/Archive2011", "backup/Work": "backup/Work",
+        "backup/Inbox": "backup/Inbox", "Sent": "Sent",
+    }  # fmt: skip
+    assert _folders(tree, tmp_path / "ws-file", tree / "Sent") == {"Sent": "Sent"}
+
+
+@pytest.mark.parametrize("named", ["tree", "Inbox.sbd"])
+def test_a_subfolder_of_inbox_stays_under_inbox(tmp_path: Path, named: str) -> None:
+    tree = tmp_path / "tree"
+    (tree / "Inbox.sbd" / "Projects.sbd").mkdir(parents=True)
+    (tree / "Inbox.sbd" / "Projects").write_bytes(_tb_mbox(1))
+    (tree / "Inbox.sbd" / "Projects.sbd" / "2012").write_bytes(_tb_mbox(2))
+    (tree / "Inbox.sbd" / "Projects.msf").write_bytes(b"// <!-- <mdb:mork:z v=\"1.4\"/> -->\n")
+    location = tree if named == "tree" else tree / "Inbox.sbd"
+    assert _folders(tree, tmp_path / "ws", location) == {
+        "Inbox.sbd/Projects": "INBOX/Projects", "Inbox.sbd/Projects.sbd/2012": "INBOX/Projects/2012",
+    }  # fmt: skip
+
+
+def test_files_beside_a_thunderbird_sbd_are_read_by_the_walk(tmp_path: Path) -> None:
+    """Issue 24 item 9: a directory holding Inbox.sbd/ is Thunderbird's, and what lies beside
+    it is still read (seven mail files, seven copies), each in its own place's folder."""
+    tree = tmp_path / "tree"
+    (tree / "Inbox.sbd").mkdir(parents=True)
+    (tree / "old").mkdir()
+    (tree / "Inbox").write_bytes(_tb_mbox(1))
+    (tree / "Inbox.sbd" / "Projects").write_bytes(_tb_mbox(2))
+    (tree / "Inbox.sbd" / "Work").write_bytes(_tb_mbox(3))
+    (tree / "saved.eml").write_bytes(_mail(4))
+    (tree / "archive.txt").write_bytes(b"From hanako@example.com Mon Jun 18 10:00:00 2012\n" + _mail(5))
+    (tree / "old" / "saved").write_bytes(b"From hanako@example.com Mon Jun 18 10:00:00 2012\n" + _mail(6))
+    (tree / "old" / "note.eml").write_bytes(_mail(7))
+    (tree / "Inbox.msf").write_bytes(b"// <!-- <mdb:mork:z v=\"1.4\"/> -->\n")
+    result, found, problems, skipped = _gather(tree, tmp_path / "ws")
+    assert (result.copies, result.problems) == (7, [])
+    assert _folders(tree, tmp_path / "ws-2") == {
+        "Inbox": "INBOX", "Inbox.sbd/Projects": "INBOX/Projects", "Inbox.sbd/Work": "INBOX/Work",
+        "saved.eml": "INBOX", "archive.txt": "archive.txt", "old/saved": "old/saved", "old/note.eml": "old",
+    }  # fmt: skip
+    assert skipped == {str(tree / "Inbox.msf")}
+    assert unaccounted(tree, found, problems, skipped) == []

@@ -164,8 +164,12 @@ class ThunderbirdPlugin:
     def _read_inside(self, directory: str, context: ReadContext) -> Iterator[Finding]:
         """An account folder, or a ``.sbd`` folder inside one."""
         placed = _place(directory)
-        if placed is None:  # an account folder on its own
-            yield from read_tree(FolderTree(directory), context)
+        if placed is None:  # an account folder on its own, or a subfolder tree of one
+            name = os.path.basename(os.path.normpath(directory))
+            prefix: tuple[str, ...] = ()
+            if name.endswith(".sbd"):  # Inbox.sbd holds Inbox's subfolders: INBOX/Projects
+                prefix = tuple(context.folder.split("/")) if context.folder else (file_name_text(name[:-4]),)
+            yield from read_tree(FolderTree(directory, prefix), context)
             return
         account_dir, profile, parts = placed
         yield from read_tree(FolderTree(directory, parts, _hints_for(account_dir, profile)), context)
@@ -173,8 +177,9 @@ class ThunderbirdPlugin:
     def _read_file(self, path: str, context: ReadContext) -> Iterator[Finding]:
         """One mbox folder file; named from its place in the account tree when it has one."""
         placed = _place(path)
-        if placed is None:
-            yield from read_mbox_folder(path, context.folder, (), context)
+        if placed is None:  # a loose folder file: a folder named after it, as the mbox plugin does
+            folder = "/".join(p for p in (context.folder, file_name_text(os.path.basename(path))) if p)
+            yield from read_mbox_folder(path, folder, (), context)
             return
         account_dir, profile, parts = placed
         yield from read_mbox_folder(path, "/".join(parts), _hints_for(account_dir, profile), context)
