@@ -43,12 +43,18 @@ _BATCH = 500  # rows per transaction
 _BATCH_BYTES = 16 << 20  # a batch for the fingerprinting pool holds at most this many bytes
 
 
+def _key(path: str) -> bytes:
+    """A path as bytes, whatever surrogates it carries (escaped bytes of a non-UTF-8 name)."""
+    return path.encode("utf-8", "surrogatepass")
+
+
 class Coverage:
-    """The files plugins have accounted for in one gather: named by a finding, or opened.
+    """The files plugins have accounted for in one gather (named by a finding) and the
+    files and folders they left out on purpose, with the reason.
 
     Kept in a private temporary SQLite database, not a set: a Maildir of a million files
     costs that database's pages, bounded by its cache, not a million strings in memory.
-    Paths are stored as bytes: a name that is not UTF-8 on disk stays itself.
+    Paths are stored as bytes (``_key``): a name that is not UTF-8 on disk stays itself.
     """
 
     def __init__(self) -> None:
@@ -59,25 +65,25 @@ class Coverage:
 
     def leave(self, path: str, reason: str) -> None:
         """A plugin left this file or folder out on purpose: skipped with its reason, not walked."""
-        self._db.execute("INSERT OR REPLACE INTO left_out VALUES (?, ?)", (os.fsencode(os.path.abspath(path)), reason))
+        self._db.execute("INSERT OR REPLACE INTO left_out VALUES (?, ?)", (_key(os.path.abspath(path)), reason))
 
     def left(self, path: str) -> str | None:
-        row = self._db.execute("SELECT reason FROM left_out WHERE path = ?", (os.fsencode(path),)).fetchone()
+        row = self._db.execute("SELECT reason FROM left_out WHERE path = ?", (_key(path),)).fetchone()
         return None if row is None else str(row[0])
 
     def add(self, path: str) -> None:
         if path != self._last:  # an mbox names its file once per message
-            self._db.execute("INSERT OR IGNORE INTO covered VALUES (?)", (os.fsencode(path),))
+            self._db.execute("INSERT OR IGNORE INTO covered VALUES (?)", (_key(path),))
             self._last = path
 
     def __contains__(self, path: object) -> bool:
         return isinstance(path, str) and self._db.execute(
-            "SELECT 1 FROM covered WHERE path = ?", (os.fsencode(path),)
+            "SELECT 1 FROM covered WHERE path = ?", (_key(path),)
         ).fetchone() is not None
 
     def under(self, directory: str) -> bool:
         """Whether a file below ``directory`` is covered ('0' is the byte after '/')."""
-        low = os.fsencode(os.path.join(directory, ""))
+        low = _key(os.path.join(directory, ""))
         return self._db.execute(
             "SELECT 1 FROM covered WHERE path > ? AND path < ? LIMIT 1", (low, low[:-1] + b"0")
         ).fetchone() is not None

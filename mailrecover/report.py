@@ -268,6 +268,6 @@ def render_text(data: dict[str, Any]) -> str:
             where = f"{p['source']}" + (f" @{p['position']}" if p["position"] else "")
             out.append(f"  {p['kind']}: {t(where)}: {t(p['reason'])}")
     if data["skipped_files"]:
-        out.append(f"{data['skipped_files']} files were not mail stores (skipped; -v lists them)")
+        out.append(f"{data['skipped_files']} files skipped, no mail read from them (gather -v names them and why)")
     out.extend(_render_log_times(data.get("log_times") or {}))
     return "\n".join(out)

@@ -478,7 +478,7 @@ def render_html(ws: Workspace, data: dict[str, Any]) -> str:
         body.append(f"<h2>Problems outside any account ({len(general)})</h2>" + _problems(general))
     if data.get("skipped_files"):
         skipped = int(data["skipped_files"])
-        body.append(f'<p class="muted">{skipped} files were not mail stores and were skipped.</p>')
+        body.append(f'<p class="muted">{skipped} files were skipped: no mail was read from them.</p>')
     for i, (name, a) in enumerate(accounts.items()):
         body.append(f'<div id="a{i}"></div>' + _account(ws, name, a, data["problems"], now.date()))
     csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from mailrecover.model import Flag
-from mailrecover.readonly import mapped, read_message_file
+from mailrecover.readonly import list_names, mapped, read_message_file
 from mailrecover.rfc822 import header_end, header_fields
 
 __all__ = ["Emlx", "Leaf", "leaves", "parse_emlx", "plist_flags", "restore_parts"]
@@ -151,7 +151,7 @@ def _encode(data: bytes, encoding: str, nl: bytes) -> bytes:
 
 def _attachment_file(directory: str) -> str | None:
     try:
-        names = sorted(n for n in os.listdir(directory) if not n.startswith("."))
+        names = sorted(n for n in list_names(directory) if not n.startswith("."))
     except OSError:
         return None
     files = [os.path.join(directory, n) for n in names if os.path.isfile(os.path.join(directory, n))]

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
 from mailrecover.places import existing_dirs, file_name_text, mac_library, subdirs, tree_size
 from mailrecover.plugin import ReadContext, Store
+from mailrecover.readonly import list_names
 
 from .emlx import parse_emlx, restore_parts
 
@@ -86,7 +87,7 @@ class AppleMailPlugin:
         if messages is None and os.path.isdir(os.path.join(location, "Messages")):
             messages = os.path.join(location, "Messages")
         try:
-            return 85 if messages and any(_is_emlx(n) for n in os.listdir(messages)) else 0
+            return 85 if messages and any(_is_emlx(n) for n in list_names(messages)) else 0
         except OSError:
             return 0
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
 from mailrecover.places import documents, enclosing, existing_dirs, file_name_text, subdirs, tree_size
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import mapped
+from mailrecover.readonly import list_names, mapped
 from mailrecover.rfc822 import header_fields
 
 from .bmf import put_attachments, read_ini, split_bmf
@@ -42,7 +42,7 @@ def _mailboxes(root: str) -> list[str]:
 
 def _has_bmf(path: str) -> bool:
     try:
-        return any(n.lower().endswith(".bmf") for n in os.listdir(path))
+        return any(n.lower().endswith(".bmf") for n in list_names(path))
     except OSError:
         return False
 
@@ -114,7 +114,7 @@ class BeckyPlugin:
         """Every folder under ``directory``; ``here``: the directory is itself a folder."""
         if here:
             try:
-                names = sorted(n for n in os.listdir(directory) if n.lower().endswith(".bmf"))
+                names = sorted(n for n in list_names(directory) if n.lower().endswith(".bmf"))
             except OSError as e:
                 yield Problem(ProblemKind.UNREADABLE, directory, "", f"cannot list: {e.strerror or e}")
                 return

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 from mailrecover.model import Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
+from mailrecover.readonly import list_names
 
 from ._common import ListEvidence, guarded, parse_entry, read_lines, read_small, resolve_list
 
@@ -74,7 +75,7 @@ class EzmlmPlugin:
     def _subscribers(
         self, directory: str, digest: str, list_key: str | None, context: ReadContext
     ) -> Iterator[Finding]:
-        names = sorted(n for n in os.listdir(directory) if not n.startswith("."))
+        names = sorted(n for n in list_names(directory) if not n.startswith("."))
         paths = [os.path.join(directory, n) for n in names if os.path.isfile(os.path.join(directory, n))]
         times = [os.stat(p).st_mtime for p in paths]
         when = datetime.fromtimestamp(max(times), timezone.utc) if times else None

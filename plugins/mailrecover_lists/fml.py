@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from mailrecover.model import Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 from mailrecover.rfc822 import normalize_address, parse_date
+from mailrecover.readonly import list_names
 
 from ._common import ListEvidence, file_time, guarded, parse_entry, read_lines, read_small, resolve_list
 
@@ -80,7 +81,7 @@ def _list_address(directory: str, context: ReadContext) -> tuple[str | None, str
 
 def _names(directory: str) -> set[str]:
     try:
-        return set(os.listdir(directory))
+        return set(list_names(directory))
     except OSError:
         return set()
 
@@ -118,7 +119,7 @@ class FmlPlugin:
     def discover(self) -> Iterable[Store]:
         for root in ("/var/spool/ml", "/usr/local/fml/ml"):
             if os.path.isdir(root):
-                for name in sorted(os.listdir(root)):
+                for name in list_names(root):
                     path = os.path.join(root, name)
                     if self.detect(path):
                         yield Store(self.name, path)

@@ -19,6 +19,7 @@ from typing import Any
 from mailrecover.model import Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 from mailrecover.rfc822 import normalize_address
+from mailrecover.readonly import list_names
 
 from ._common import (
     ListEvidence,
@@ -185,7 +186,7 @@ class Mailman2Plugin:
     def _list_dirs(root: str) -> list[str]:
         lists = os.path.join(root, "lists")
         try:
-            names = sorted(os.listdir(lists))
+            names = list_names(lists)
         except OSError:
             return []
         return [os.path.join(lists, n) for n in names
@@ -194,7 +195,7 @@ class Mailman2Plugin:
     @staticmethod
     def _log_files(logs: str) -> list[str]:
         try:
-            names = os.listdir(logs)
+            names = list_names(logs)
         except OSError:
             return []
         return [os.path.join(logs, n) for n in sorted(names) if _LOG_NAME.match(n)]

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 from mailrecover.model import Evidence, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
+from mailrecover.readonly import list_names
 
 from ._common import (
     ListEvidence,
@@ -42,7 +43,7 @@ _NOT_LISTS = (".config", ".info", ".intro", ".passwd", ".archive", ".old", ".new
 
 def _list_files(lists_dir: str) -> list[str]:
     try:
-        names = set(os.listdir(lists_dir))
+        names = set(list_names(lists_dir))
     except OSError:
         return []
     return sorted(n for n in names if not n.startswith(".") and not n.endswith(_NOT_LISTS)

@@ -12,7 +12,7 @@ from imapclient import imap_utf7
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import read_message_file, sorted_names
+from mailrecover.readonly import list_names, read_message_file, sorted_names
 
 from .sniff import looks_like_message
 
@@ -75,7 +75,7 @@ class MaildirPlugin:
 
     def read(self, location: str, context: ReadContext) -> Iterator[Finding]:
         try:
-            names = sorted(os.listdir(location))
+            names = list_names(location)
         except OSError as e:
             yield Problem(ProblemKind.UNREADABLE, location, "", f"cannot list: {e.strerror or e}")
             return

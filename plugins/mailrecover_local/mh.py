@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import read_head, read_message_file, sorted_names
+from mailrecover.readonly import list_names, read_head, read_message_file, sorted_names
 
 __all__ = ["MHPlugin", "parse_sequences"]
 
@@ -36,7 +36,7 @@ def parse_sequences(text: str) -> dict[str, set[int]]:
 
 def _numbered(path: str) -> list[int]:
     try:
-        return sorted(int(n) for n in os.listdir(path) if n.isdigit())
+        return sorted(int(n) for n in list_names(path) if n.isdigit())
     except OSError:
         return []
 

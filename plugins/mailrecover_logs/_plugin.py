@@ -19,7 +19,7 @@ from datetime import tzinfo
 
 from mailrecover.model import Evidence, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import read_head
+from mailrecover.readonly import list_names, read_head
 
 from ._queue import Queue
 from ._stream import LogLine, Stream, first_lines, log_files, rotation_base
@@ -114,7 +114,7 @@ class LogPlugin:
         """The rotation families of the files directly in ``directory``, and the files that
         cannot be opened."""
         try:
-            names = sorted(os.listdir(directory))
+            names = list_names(directory)
         except OSError as e:
             return [], [Problem(ProblemKind.UNREADABLE, directory, "", f"cannot list: {e.strerror or e}")]
         groups: dict[str, list[str]] = {}

@@ -38,7 +38,7 @@ from mailrecover_outlook.roles import DELETED_ROLE, folder_role
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import mapped
+from mailrecover.readonly import list_names, mapped
 from mailrecover.rfc822 import header_fields
 
 __all__ = ["DbxDamage", "DbxFile", "DbxPlugin", "read_folder_names"]
@@ -319,7 +319,7 @@ def read_folder_names(path: str, codec: str) -> dict[str, tuple[str, bool]]:
 
 def _find_folders_dbx(directory: str) -> str | None:
     try:
-        for name in os.listdir(directory):
+        for name in list_names(directory):
             if name.lower() == "folders.dbx":
                 return os.path.join(directory, name)
     except OSError:
@@ -345,13 +345,13 @@ class DbxPlugin:
             return
         identities = os.path.join(appdata, "Identities")
         try:
-            ids = sorted(os.listdir(identities))
+            ids = list_names(identities)
         except OSError:
             return
         for ident in ids:
             store = os.path.join(identities, ident, "Microsoft", "Outlook Express")
             try:
-                names = sorted(os.listdir(store))
+                names = list_names(store)
             except OSError:
                 continue
             for name in names:

@@ -20,7 +20,7 @@ from mailrecover_local.mbox import client_flags, from_line_date, mbox_entries
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.places import file_name_text
 from mailrecover.plugin import ReadContext
-from mailrecover.readonly import mapped, read_head
+from mailrecover.readonly import list_names, mapped, read_head
 from mailrecover.rfc822 import header_fields, remove_fields
 
 __all__ = ["FolderTree", "is_folder_file", "read_mbox_folder", "read_tree"]
@@ -132,7 +132,7 @@ def _is_maildir_folder(path: str) -> bool:
 def read_tree(tree: FolderTree, context: ReadContext) -> Iterator[Finding]:
     """Every folder under ``tree.directory``, named by its path with ``.sbd`` removed."""
     try:
-        names = sorted(os.listdir(tree.directory))
+        names = list_names(tree.directory)
     except OSError as e:
         yield Problem(ProblemKind.UNREADABLE, tree.directory, "", f"cannot list: {e.strerror or e}")
         return

@@ -18,7 +18,7 @@ from mailrecover.places import (
     xdg_config,
 )
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import read_head
+from mailrecover.readonly import list_names, read_head
 
 from .folders import FolderTree, is_folder_file, read_mbox_folder, read_tree
 from .profile import is_account_dir, is_profile, listed_profiles, profile_accounts, profile_addresses
@@ -101,7 +101,7 @@ class ThunderbirdPlugin:
             if os.path.isfile(os.path.join(parent, "prefs.js")):
                 return 90
             try:
-                subs = [os.path.join(location, n) for n in os.listdir(location)]
+                subs = [os.path.join(location, n) for n in list_names(location)]
             except OSError:
                 return 0
             return 90 if any(is_account_dir(s) for s in subs) else 0

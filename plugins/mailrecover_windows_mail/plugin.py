@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
 from mailrecover.places import enclosing, existing_dirs, file_name_text, subdirs, tree_size, windows_local
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import read_head, read_message_file, sorted_names
+from mailrecover.readonly import list_names, read_head, read_message_file, sorted_names
 from mailrecover.rfc822 import header_fields
 
 __all__ = ["WindowsMailPlugin", "oeaccount_addresses"]
@@ -45,7 +45,7 @@ def oeaccount_addresses(directory: str) -> tuple[str, ...]:
     """The mail addresses named by the ``*.oeaccount`` files directly in ``directory``."""
     found: list[str] = []
     try:
-        names = sorted(n for n in os.listdir(directory) if n.lower().endswith(".oeaccount"))
+        names = sorted(n for n in list_names(directory) if n.lower().endswith(".oeaccount"))
     except OSError:
         return ()
     for name in names:
@@ -61,7 +61,7 @@ def _is_root(path: str) -> bool:
     if os.path.basename(os.path.normpath(path)).lower() in _ROOT_NAMES:
         return True
     try:
-        return any(n.lower().endswith(".msmessagestore") for n in os.listdir(path))
+        return any(n.lower().endswith(".msmessagestore") for n in list_names(path))
     except OSError:
         return False
 
