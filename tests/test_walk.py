@@ -273,8 +273,11 @@ def test_unreadable_files_are_problems_with_their_reason(tmp_path, monkeypatch, 
     assert f"mailrecover: unreadable: {in_walk}: cannot read: Input/output error" in err
     with Workspace(tmp_path / "ws") as ws:
         skipped = {p for (p,) in ws.db.execute("SELECT path FROM skipped")}
-        assert ws.db.execute("SELECT count(*) FROM copies").fetchone()[0] == 5
+        found = {s for (s,) in ws.db.execute("SELECT source FROM copies")}
+        problems = {s for (s,) in ws.db.execute("SELECT source FROM problems")}
+    assert len(found) == 5
     assert not skipped & {str(denied), str(broken), str(in_walk)}
+    assert unaccounted(tree, found, problems, skipped) == []
 
 
 def test_the_summary_counts_copies_problems_and_skipped(tmp_path) -> None:
@@ -297,9 +300,15 @@ def _tb_mbox(n: int) -> bytes:
 
 
 def _folders(tree: Path, ws_path: Path, location: Path | None = None) -> dict[str, str]:
+    """Folder of each file's copy; every file under the location accounted for on the way."""
     with Workspace(ws_path) as ws:
         gather(ws, [str(location or tree)], account=ACCOUNT)
-        return {Path(s).relative_to(tree).as_posix(): f for s, f in ws.db.execute("SELECT source, folder FROM copies")}
+        found = {s for (s,) in ws.db.execute("SELECT source FROM copies")}
+        problems = {s for (s,) in ws.db.execute("SELECT source FROM problems")}
+        skipped = {s for (s,) in ws.db.execute("SELECT path FROM skipped")}
+        folders = {Path(s).relative_to(tree).as_posix(): f for s, f in ws.db.execute("SELECT source, folder FROM copies")}
+    assert unaccounted(location or tree, found, problems, skipped) == []
+    return folders
 
 
 def test_loose_thunderbird_mbox_files_are_folders_named_after_them(tmp_path: Path) -> None:
