@@ -360,3 +360,31 @@ def test_files_beside_a_thunderbird_sbd_are_read_by_the_walk(tmp_path: Path) -> 
     }  # fmt: skip
     assert skipped == {str(tree / "Inbox.msf")}
     assert unaccounted(tree, found, problems, skipped) == []
+
+
+def test_a_folder_a_store_names_outside_the_location_is_not_read(tmp_path: Path) -> None:
+    """Not only links: a path written inside a store (a Thunderbird prefs.js naming an account
+    folder elsewhere on the machine, another customer's) is not read; the problem names it,
+    so the administrator can gather it knowingly."""
+    profile = tmp_path / "tree" / "x.default"
+    (profile / "Mail" / "Local Folders").mkdir(parents=True)
+    (profile / "Mail" / "Local Folders" / "Inbox").write_bytes(_tb_mbox(1))
+    elsewhere = tmp_path / "elsewhere" / "Local Folders"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "Inbox").write_bytes(_tb_mbox(2))
+    (elsewhere / "Inbox.msf").write_bytes(b"")
+    (profile / "prefs.js").write_text(
+        'user_pref("mail.account.account1.server", "server1");\n'
+        'user_pref("mail.account.account2.server", "server2");\n'
+        'user_pref("mail.accountmanager.accounts", "account1,account2");\n'
+        'user_pref("mail.server.server1.directory-rel", "[ProfD]Mail/Local Folders");\n'
+        'user_pref("mail.server.server1.type", "none");\n'
+        f'user_pref("mail.server.server2.directory", "{elsewhere}");\n'
+        'user_pref("mail.server.server2.type", "pop3");\n'
+    )
+    result, found, problems, skipped = _gather(tmp_path / "tree", tmp_path / "ws")
+    assert found == {str(profile / "Mail" / "Local Folders" / "Inbox")}
+    assert [(p.source, p.reason) for p in result.problems] == [
+        (str(elsewhere), f"cannot list: outside the gathered location {tmp_path / 'tree'}: not read")
+    ]
+    assert unaccounted(tmp_path / "tree", found, problems, skipped) == []
