@@ -65,7 +65,8 @@ class Coverage:
 
     def leave(self, path: str, reason: str) -> None:
         """A plugin left this file or folder out on purpose: skipped with its reason, not walked."""
-        self._db.execute("INSERT OR REPLACE INTO left_out VALUES (?, ?)", (_key(os.path.abspath(path)), reason))
+        key = _key(os.path.abspath(path))
+        self._db.execute("INSERT OR REPLACE INTO left_out VALUES (?, ?)", (key, reason))
 
     def left(self, path: str) -> str | None:
         row = self._db.execute("SELECT reason FROM left_out WHERE path = ?", (_key(path),)).fetchone()
@@ -260,7 +261,10 @@ def _file(
     except OSError as e:
         yield Problem(ProblemKind.UNREADABLE, path, "", f"cannot read: {e.strerror or e}")
         return
-    yield Skipped(path, f"in a store {left_by} read, not its own; no plugin sure of it" if left_by else "no plugin reads it")
+    if left_by:
+        yield Skipped(path, f"beside or in the {left_by} store: no mail in it for any plugin")
+    else:
+        yield Skipped(path)
 
 
 _SPECIAL = ((stat.S_ISFIFO, "a fifo"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),

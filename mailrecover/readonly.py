@@ -42,6 +42,9 @@ __all__ = [
 Buffer = bytes | mmap.mmap
 
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
 class NotFollowed(OSError):
     """A source that is, or is reached through, a symbolic link: it is not read."""
 
@@ -144,7 +147,7 @@ def _refused(e: OSError, path: str | os.PathLike[str]) -> OSError:
 def open_readonly(path: str | os.PathLike[str]) -> int:
     """A read-only descriptor on a regular file, never through a symbolic link; with
     O_NOATIME where the system lets us, so atime stays too.  O_NONBLOCK: a fifo must not hang us."""
-    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0)
     noatime = getattr(os, "O_NOATIME", 0)
     try:
         try:
@@ -162,7 +165,8 @@ def open_readonly(path: str | os.PathLike[str]) -> int:
         raise
     if not stat.S_ISREG(mode):
         os.close(fd)
-        raise OSError(errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL, "not a regular file", os.fspath(path))
+        code = errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL
+        raise OSError(code, "not a regular file", os.fspath(path))
     return _checked(fd, path)
 
 
@@ -244,7 +248,7 @@ def sorted_names(path: str | os.PathLike[str]) -> Iterator[str]:
     runs: list[Generator[str, None, None]] = []
     names: list[str] = []
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW)
     except OSError as e:
         raise _refused(e, path) from None
     fd = _checked(fd, path)

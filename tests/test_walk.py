@@ -73,7 +73,28 @@ def _logs(tree: Path) -> None:
     write_log(tree / "log", "postfix", keep_times=True)
 
 
+def _majordomo(tree: Path) -> None:
+    home = tree / "majordomo"
+    (home / "lists").mkdir(parents=True)
+    (home / "majordomo.cf").write_text('$whereami = "example.edu";\n')
+    (home / "lists" / "chat").write_text("ann@example.com\nBob <bob@example.com>\n")
+    (home / "lists" / "chat.config").write_text("admin_passwd = x\n")
+    (home / "Log").write_text("Dec 30 10:00:00 lists majordomo[100] {ann@example.com} subscribe chat ann@example.com\n")
+
+
+def _ezmlm(tree: Path) -> None:
+    d = tree / "lists" / "test"
+    (d / "subscribers").mkdir(parents=True)
+    (d / "outlocal").write_text("test\n")
+    (d / "outhost").write_text("lists.example.com\n")
+    (d / "subscribers" / "@").write_bytes(b"TAnn@example.com\0Tbob@example.com\0")
+    (d / "subscribers" / "A").write_bytes(b"Tcy@example.org\0")
+    (d / "Log").write_text("1485642996 +manual ann@example.com\n")
+
+
 SHAPES: dict[str, Callable[[Path], object]] = {
+    "majordomo": _majordomo,
+    "ezmlm": _ezmlm,
     "maildir": _maildir,
     "mh": _mh,
     "walked-tree": _loose,
