@@ -327,7 +327,8 @@ def _folders(tree: Path, ws_path: Path, location: Path | None = None) -> dict[st
         found = {s for (s,) in ws.db.execute("SELECT source FROM copies")}
         problems = {s for (s,) in ws.db.execute("SELECT source FROM problems")}
         skipped = {s for (s,) in ws.db.execute("SELECT path FROM skipped")}
-        folders = {Path(s).relative_to(tree).as_posix(): f for s, f in ws.db.execute("SELECT source, folder FROM copies")}
+        rows = ws.db.execute("SELECT source, folder FROM copies").fetchall()
+    folders = {Path(s).relative_to(tree).as_posix(): f for s, f in rows}
     assert unaccounted(location or tree, found, problems, skipped) == []
     return folders
 
@@ -409,3 +410,22 @@ def test_a_folder_a_store_names_outside_the_location_is_not_read(tmp_path: Path)
         (str(elsewhere), f"cannot list: outside the gathered location {tmp_path / 'tree'}: not read")
     ]
     assert unaccounted(tmp_path / "tree", found, problems, skipped) == []
+
+
+def test_what_a_store_leaves_out_on_purpose_is_skipped_with_its_reason(tmp_path: Path) -> None:
+    """A mail file inside a part of a store its plugin leaves out (an attachment Apple Mail
+    keeps apart, a Windows Mail backup) is listed as skipped with the reason, not read as mail."""
+    tree = tmp_path / "tree"
+    apple = build_apple_mail(tree / "Library")
+    attachments = next((tree / "Library").rglob("Attachments"))
+    (attachments / "999" / "2").mkdir(parents=True)
+    (attachments / "999" / "2" / "forwarded.eml").write_bytes(_mail(8))
+    live = build_windows_mail(tree / "Local").live
+    (live / "Backup" / "new").mkdir(parents=True, exist_ok=True)
+    (live / "Backup" / "new" / "old.eml").write_bytes(_mail(9))
+    result, found, problems, skipped = _gather(tree, tmp_path / "ws")
+    assert result.why_skipped[str(attachments / "999" / "2" / "forwarded.eml")] == (
+        "Apple Mail's attachments kept apart from their messages")
+    assert result.why_skipped[str(live / "Backup" / "new" / "old.eml")].startswith("Windows Mail's own backup")
+    assert not any("forwarded.eml" in f or "old.eml" in f for f in found)
+    assert apple.attachment and unaccounted(tree, found, problems, skipped) == []

@@ -108,6 +108,10 @@ class AppleMailPlugin:
             return
         errors: list[OSError] = []
         for root, dirs, files in os.walk(location, onerror=errors.append):
+            if "Attachments" in dirs:  # read with the partial messages they belong to, not as mail
+                dirs.remove("Attachments")
+                kept_apart = os.path.join(root, "Attachments")
+                context.leave(kept_apart, "Apple Mail's attachments kept apart from their messages")
             dirs.sort()
             for name in sorted(files):
                 if _is_emlx(name):
