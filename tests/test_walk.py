@@ -414,7 +414,8 @@ def test_a_folder_a_store_names_outside_the_location_is_not_read(tmp_path: Path)
 
 def test_what_a_store_leaves_out_on_purpose_is_skipped_with_its_reason(tmp_path: Path) -> None:
     """A mail file inside a part of a store its plugin leaves out (an attachment Apple Mail
-    keeps apart, a Windows Mail backup) is listed as skipped with the reason, not read as mail."""
+    keeps apart, a Windows Mail backup, Thunderbird's Windows Search copies) is listed as
+    skipped with the reason, not read as mail a second time."""
     tree = tmp_path / "tree"
     apple = build_apple_mail(tree / "Library")
     attachments = next((tree / "Library").rglob("Attachments"))
@@ -423,7 +424,14 @@ def test_what_a_store_leaves_out_on_purpose_is_skipped_with_its_reason(tmp_path:
     live = build_windows_mail(tree / "Local").live
     (live / "Backup" / "new").mkdir(parents=True, exist_ok=True)
     (live / "Backup" / "new" / "old.eml").write_bytes(_mail(9))
+    account = tree / "Mail" / "Local Folders"
+    account.mkdir(parents=True)
+    (account / "Inbox").write_bytes(_tb_mbox(10))
+    (account / "Inbox.msf").write_bytes(b"")
+    (account / "Inbox.mozmsgs").mkdir()
+    (account / "Inbox.mozmsgs" / "10.eml").write_bytes(_mail(10))
     result, found, problems, skipped = _gather(tree, tmp_path / "ws")
+    assert result.why_skipped[str(account / "Inbox.mozmsgs" / "10.eml")].startswith("Thunderbird's copies")
     assert result.why_skipped[str(attachments / "999" / "2" / "forwarded.eml")] == (
         "Apple Mail's attachments kept apart from their messages")
     assert result.why_skipped[str(live / "Backup" / "new" / "old.eml")].startswith("Windows Mail's own backup")

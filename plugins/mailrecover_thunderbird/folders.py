@@ -148,5 +148,7 @@ def read_tree(tree: FolderTree, context: ReadContext) -> Iterator[Finding]:
             elif _is_maildir_folder(path):
                 folder = "/".join((*tree.prefix, label))
                 yield from _read_maildir_folder(path, folder, tree.hints, context)
+            elif name.endswith(".mozmsgs"):  # one file per message of a folder read here
+                context.leave(path, "Thunderbird's copies for Windows Search of a folder read as mbox")
         elif not tree.maildir and is_folder_file(path):
             yield from read_mbox_folder(path, "/".join((*tree.prefix, label)), tree.hints, context)
