@@ -62,13 +62,17 @@ class Coverage:
         self._db.execute("CREATE TABLE covered (path BLOB PRIMARY KEY) WITHOUT ROWID")
         self._db.execute("CREATE TABLE left_out (path BLOB PRIMARY KEY, reason TEXT) WITHOUT ROWID")
         self._last = ""
+        self._any_left = False  # most stores leave nothing out: no lookup per file then
 
     def leave(self, path: str, reason: str) -> None:
         """A plugin left this file or folder out on purpose: skipped with its reason, not walked."""
         key = _key(os.path.abspath(path))
         self._db.execute("INSERT OR REPLACE INTO left_out VALUES (?, ?)", (key, reason))
+        self._any_left = True
 
     def left(self, path: str) -> str | None:
+        if not self._any_left:
+            return None
         row = self._db.execute("SELECT reason FROM left_out WHERE path = ?", (_key(path),)).fetchone()
         return None if row is None else str(row[0])
 
