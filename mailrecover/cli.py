@@ -234,8 +234,8 @@ def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
     text = (
         f"gathered {result.copies:,} copies ({result.new_copies:,} new) and {result.evidence:,} "
         f"evidence records from {result.stores} stores; {len(result.problems)} problems; "
-        f"{len(result.skipped):,} files skipped" + ("" if args.verbose else " (-v lists them)" if result.skipped else "")
-    )
+        f"{len(result.skipped):,} files skipped"
+    ) + (" (-v lists them)" if result.skipped and not args.verbose else "")
     if not args.quiet or args.json:
         _emit(args, data, text)
     return PROBLEMS if result.serious else DONE
