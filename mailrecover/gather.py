@@ -215,8 +215,8 @@ def _rest(
     plugins: dict[str, Plugin], path: str, parts: list[str], coverage: Coverage, by: str,
     forced: bool = False, reason: str | None = None,
 ) -> Iterator[Task | Problem | Skipped]:
-    """What the plugin that read directory ``path`` whole left: each file it neither opened
-    nor named goes to the walk, as if the directory had not been claimed (a ``saved.eml``
+    """What the plugin that read directory ``path`` whole left: each file no finding of it
+    names goes to the walk, as if the directory had not been claimed (a ``saved.eml``
     beside a Thunderbird ``Inbox.sbd``); under ``--plugin`` it is listed as skipped, and so
     is what the plugin left out on purpose (``reason``: a feed account, a backup copy)."""
     try:

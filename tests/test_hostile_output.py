@@ -203,7 +203,7 @@ def test_gather_verbose_names_hostile_files_cleaned(tmp_path, capsys):
     ws = tmp_path / "ws"
     assert main(["--workspace", str(ws), "-v", "gather", "--account", ACCOUNT, str(tree)]) == 3  # the empty .eml
     out = capsys.readouterr()
-    assert "skipped (not a mail store)" in out.err and f"notes{SHOWN}.txt" in out.err
+    assert "skipped (no plugin reads it)" in out.err and f"notes{SHOWN}.txt" in out.err
     assert _hostile(out.err) == [] and _hostile(out.out) == []
 
 
