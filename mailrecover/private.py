@@ -38,13 +38,22 @@ def private_dir(path: str | os.PathLike[str]) -> Path:
 
 
 def open_private(path: str | os.PathLike[str], flags: int) -> int:
-    """``os.open`` that creates a missing file 0600; an existing file keeps its mode."""
+    """``os.open`` that creates a missing file 0600; an existing file keeps its mode.
+
+    With ``O_EXCL`` in ``flags`` an existing file is an error, as ``os.open`` has it.
+    """
+    return _open_private(path, flags)
+
+
+def _open_private(path: str | os.PathLike[str], flags: int, dir_fd: int | None = None) -> int:
     try:
-        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=dir_fd)
     except FileExistsError:
-        return os.open(path, flags & ~(os.O_CREAT | os.O_EXCL))
+        if flags & os.O_EXCL:
+            raise
+        return os.open(path, flags & ~os.O_CREAT, dir_fd=dir_fd)
     try:
-        os.fchmod(fd, 0o600)
+        os.fchmod(fd, 0o600)  # whatever the umask
     except BaseException:
         os.close(fd)
         raise
@@ -87,19 +96,7 @@ def open_private_at(dir_fd: int, name: str, flags: int) -> int:
 
     With ``O_EXCL`` in ``flags`` an existing file is an error, as ``os.open`` has it.
     """
-    flags |= os.O_NOFOLLOW | os.O_CLOEXEC
-    try:
-        fd = os.open(name, flags | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=dir_fd)
-    except FileExistsError:
-        if flags & os.O_EXCL:
-            raise
-        return os.open(name, flags & ~os.O_CREAT, dir_fd=dir_fd)
-    try:
-        os.fchmod(fd, 0o600)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+    return _open_private(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd)
 
 
 def write_all(fd: int, data: bytes, *, sync: bool = True) -> None:
