@@ -35,7 +35,7 @@ from .members import summary as list_summary
 from .model import Problem
 from .ownership import add_aliases
 from .passwords import password_source
-from .plugin import load_plugins
+from .plugin import load_plugins, not_loaded
 from .progress import Progress
 from .report import render_text, summary, write_html
 from .restore import restore
@@ -44,6 +44,9 @@ from .workspace import Workspace
 __all__ = ["main"]
 
 DONE, FAILED, USAGE, PROBLEMS = 0, 1, 2, 3
+
+#: Commands that load the plugins: each names the plugins that could not be loaded.
+_PLUGIN_USERS = {"plugins", "discover", "gather"}
 
 #: Commands that only read the workspace: they also run on a read-only one, or beside a writer.
 _READERS = {"report", "members", "verify"}
@@ -168,11 +171,19 @@ def _problem_data(p: Problem) -> dict[str, str]:
     return {"kind": p.kind.value, "source": p.source, "position": p.position, "reason": p.reason}
 
 
+def _warn_not_loaded() -> None:
+    """One line per plugin skipped because it could not be loaded; the command goes on."""
+    for skipped in not_loaded():
+        _say([f"mailrecover: plugin {skipped.name} not loaded ({skipped.target}): {skipped.reason}"], err=True)
+
+
 def _cmd_plugins(args: argparse.Namespace) -> int:
     plugins = load_plugins()
+    skipped = not_loaded()
     data = [{"name": n, "description": p.description} for n, p in plugins.items()]
-    width = max((len(n) for n in plugins), default=0)
-    _emit(args, data, [f"{n:<{width}}  {p.description}" for n, p in plugins.items()])
+    width = max((len(n) for n in [*plugins, *(s.name for s in skipped)]), default=0)
+    _emit(args, data, [f"{n:<{width}}  {p.description}" for n, p in plugins.items()]
+          + [f"{s.name:<{width}}  not loaded: {s.reason}" for s in skipped])  # fmt: skip
     return DONE
 
 
@@ -400,6 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .imapconn import CA_FILE_ENV  # (the IMAP modules load only where IMAP is used)
 
             os.environ[CA_FILE_ENV] = os.path.abspath(args.ca_file)  # read where connections are made
+        if args.command in _PLUGIN_USERS:
+            _warn_not_loaded()
         if args.command == "plugins":
             return _cmd_plugins(args)
         if args.command == "discover":

@@ -2,31 +2,43 @@
 
 A plugin reads one kind of location.  It is found through the entry-point group
 ``mailrecover.plugins``; built-in plugins are registered exactly like third-party ones.
-``MAILRECOVER_PLUGINS=name,name`` restricts which are loaded.
+``MAILRECOVER_PLUGINS=name,name`` restricts which are loaded;
+``MAILRECOVER_BUILTIN_PLUGINS_ONLY=1`` loads only mailrecover's own (the test suite sets it,
+as llm's ``pytest_configure`` does, so installed third-party plugins stay out of the tests).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from .errors import PluginError, UsageError
+from .errors import UsageError
 from .model import Finding
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 __all__ = [
     "CLAIM",
     "ENTRY_POINT_GROUP",
+    "NotLoaded",
     "Plugin",
     "ReadContext",
     "Store",
     "get_plugin",
     "load_plugins",
+    "not_loaded",
+    "reset",
 ]
 
 ENTRY_POINT_GROUP = "mailrecover.plugins"
+
+#: The distribution whose entry points are the built-in plugins.
+_OWN_DISTRIBUTION = "mailrecover"
 
 #: A directory scored at least this high is read whole by that plugin instead of walked.
 CLAIM = 50
@@ -89,33 +101,91 @@ class Plugin(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class NotLoaded:
+    """An entry point that gave no plugin: skipped, so one broken plugin stops no recovery."""
+
+    name: str
+    target: str  # the entry point's ``module:attribute``
+    reason: str
+
+
 _loaded: dict[str, Plugin] | None = None
+_not_loaded: list[NotLoaded] = []
+
+
+def _wanted() -> set[str]:
+    return {n.strip() for n in os.environ.get("MAILRECOVER_PLUGINS", "").split(",") if n.strip()}
+
+
+def _builtin_only() -> bool:
+    return os.environ.get("MAILRECOVER_BUILTIN_PLUGINS_ONLY", "").strip() not in ("", "0")
+
+
+def _distribution(ep: EntryPoint) -> str:
+    return re.sub(r"[-_.]+", "-", ep.dist.name).lower() if ep.dist is not None and ep.dist.name else ""
+
+
+class _NotAPlugin(Exception):
+    pass
+
+
+def _instantiate(ep: EntryPoint) -> Plugin:
+    """The plugin an entry point names, or an exception saying why there is none."""
+    obj = ep.load()
+    plugin = obj() if isinstance(obj, type) else obj
+    if not isinstance(plugin, Plugin):
+        raise _NotAPlugin("it does not have the plugin methods (name, description, detect, discover, read)")
+    return plugin
+
+
+def _reason(e: BaseException) -> str:
+    """One line: a third party's exception text may run to many."""
+    text = (str(e).strip().splitlines() or [""])[0]
+    return text if isinstance(e, _NotAPlugin) else f"{type(e).__name__}: {text}".rstrip(": ")
 
 
 def load_plugins(*, refresh: bool = False) -> dict[str, Plugin]:
-    """All plugins by name, loaded on first use, in name order."""
+    """All plugins by name, loaded on first use, in name order.
+
+    An entry point that cannot be loaded is left out and kept, with its reason, for
+    ``not_loaded()``.  ``refresh`` is ``reset()`` first.
+    """
     global _loaded
-    if _loaded is not None and not refresh:
+    if refresh:
+        reset()
+    if _loaded is not None:
         return _loaded
-    wanted = {
-        n.strip() for n in os.environ.get("MAILRECOVER_PLUGINS", "").split(",") if n.strip()
-    }
+    wanted, builtin_only = _wanted(), _builtin_only()
     from importlib.metadata import entry_points  # 20 ms to import: only commands that read stores pay
 
     found: dict[str, Plugin] = {}
+    failed: list[NotLoaded] = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if wanted and ep.name not in wanted:
             continue
+        if builtin_only and _distribution(ep) != _OWN_DISTRIBUTION:
+            continue
         try:
-            obj = ep.load()
-            plugin = obj() if isinstance(obj, type) else obj
-        except Exception as e:  # a broken third-party plugin must not stop a recovery
-            raise PluginError(f"plugin {ep.name!r} ({ep.value}) failed to load: {e}") from e
-        if not isinstance(plugin, Plugin):
-            raise PluginError(f"plugin {ep.name!r} ({ep.value}) does not have the plugin methods")
-        found[ep.name] = plugin
+            found[ep.name] = _instantiate(ep)
+        except (Exception, SystemExit) as e:  # a broken third-party plugin must not stop a recovery
+            failed.append(NotLoaded(ep.name, ep.value, _reason(e)))
+    _not_loaded[:] = sorted(failed, key=lambda n: n.name)
     _loaded = dict(sorted(found.items()))
     return _loaded
+
+
+def not_loaded() -> list[NotLoaded]:
+    """The entry points the last loading skipped, by name, each with the reason."""
+    load_plugins()
+    return list(_not_loaded)
+
+
+def reset() -> None:
+    """Forget the loaded plugins: the next use reads the entry points and the environment again."""
+    global _loaded
+    _loaded = None
+    _not_loaded.clear()
 
 
 def get_plugin(name: str) -> Plugin:

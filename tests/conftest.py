@@ -53,6 +53,12 @@ def _register_checkout() -> None:
 
 _register_checkout()
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Only this checkout's plugins load, here and in the commands tests start, whatever
+    third-party plugins the machine has installed (llm's shape; a test that wants one lifts it)."""
+    os.environ["MAILRECOVER_BUILTIN_PLUGINS_ONLY"] = "1"
+
 #: Real files written by real programs; present beside a developer's checkout and in CI.
 CORPUS = REPO.parent / "shared" / "corpus"
 
