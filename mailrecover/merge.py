@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from .arrival import best_arrival
 from .delivery import clues_from_fields
 from .limits import Limits, current, exceeded, mime_shape
-from .model import Flag
+from .model import Flag, MessageStatus
 from .rfc822 import (
     addresses,
     decode_header_value,
@@ -513,10 +513,10 @@ def _store(
         best = max(group, key=_Copy.rank)
         cur = db.execute(
             "INSERT INTO messages (account, key, canonical, folder, flags, date, date_source, message_id, "
-            "copies, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'unchecked')",  # until ownership.check_account
+            "copies, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (account, key, best.id, _folder(group, best), ",".join(_flags(group)), *_arrival(group),
              best.message_id or next((c.message_id for c in group if c.message_id), None),
-             len(group)),
+             len(group), MessageStatus.UNCHECKED),  # until ownership.check_account
         )  # fmt: skip
         message = cur.lastrowid
         assert message is not None

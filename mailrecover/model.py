@@ -17,6 +17,8 @@ __all__ = [
     "Evidence",
     "Finding",
     "Flag",
+    "JournalState",
+    "MessageStatus",
     "Problem",
     "ProblemKind",
     "normalize_folder",
@@ -41,8 +43,24 @@ class ProblemKind(enum.StrEnum):
     DAMAGED = "damaged"  # part of it could be read, part not
     SKIPPED = "skipped"  # readable but deliberately not taken (calendar item, …)
     LIMIT = "limit"  # a resource limit was hit; the copy is kept raw
-    CONFLICT = "conflict"  # e.g. one Message-ID on two different mails
-    QUARANTINED = "quarantined"  # held back by the ownership check
+    # (One Message-ID on different mails, and quarantined mail, are no reading problems:
+    # the report lists them from the merge's conflicts and the messages' status.)
+
+
+class MessageStatus(enum.StrEnum):
+    """The ownership check's verdict on a merged message, as the workspace stores it."""
+
+    UNCHECKED = "unchecked"  # merged, not yet checked: never restored
+    OK = "ok"  # may go to the account
+    QUARANTINED = "quarantined"  # delivered to other mailboxes: held back
+
+
+class JournalState(enum.StrEnum):
+    """A restore journal entry's state, as the workspace stores it, per target and key."""
+
+    PENDING = "pending"  # tried, outcome unknown: the target is asked before sending again
+    DONE = "done"  # in the target; ``ref`` says where
+    END = "end"  # an mbox file's ``file:`` entry: its size after this tool's last write
 
 
 def normalize_folder(name: str) -> str:

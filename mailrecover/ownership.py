@@ -74,6 +74,7 @@ from .delivery import CLIENT_ACCOUNT, RECEIVED_FOR, Clue, clues_from_fields, del
 from .errors import BlobError, UsageError
 from .listpost import list_post
 from .merge import copy_rank
+from .model import MessageStatus
 from .rfc822 import header_fields, normalize_address
 
 if TYPE_CHECKING:
@@ -164,8 +165,10 @@ def _list(text: str) -> list[str]:
     return [] if text == "[]" else list(json.loads(text))
 
 
-def _rows(ws: Workspace, account: str, extra: str = "") -> Iterable[_CopyRow]:
-    for r in ws.db.execute(_ROWS.format(extra=extra), (account,)):
+def _rows(ws: Workspace, account: str, status: MessageStatus | None = None) -> Iterable[_CopyRow]:
+    """The account's copies, message by message (only its messages of ``status`` if given)."""
+    query = _ROWS.format(extra="" if status is None else "AND m.status = ?")
+    for r in ws.db.execute(query, (account,) if status is None else (account, status)):
         yield _CopyRow(
             message=r[0], id=r[1], blob=r[2], delivered=_list(r[3]), hints=_list(r[4]),
             rank=copy_rank(r[5], r[6], r[7], r[8], r[1]), canonical=r[9],
@@ -208,7 +211,7 @@ def check_account(ws: Workspace, account: str) -> int:
     db = ws.db
     db.execute("BEGIN IMMEDIATE")
     try:
-        updates: list[tuple[str, str, int, int]] = []
+        updates: list[tuple[MessageStatus, str, int, int]] = []
         for message, group in itertools.groupby(_rows(ws, account), key=lambda r: r.message):
             copies = [(row, _copy_clues(ws, row, account, aliases)) for row in group]
             db.executemany(
@@ -223,7 +226,7 @@ def check_account(ws: Workspace, account: str) -> int:
             else:  # no copy of its own: every copy's clues together (none at all: it stays)
                 reason = verdict(account, [c for _, clues in copies for c in clues], aliases)
             held += reason is not None
-            updates.append(("quarantined" if reason else "ok", reason or "", canonical, message))
+            updates.append((MessageStatus.QUARANTINED if reason else MessageStatus.OK, reason or "", canonical, message))
             if len(updates) >= 1000:  # memory bounded by the batch, not by the mailbox
                 _mark(db, updates)
         _mark(db, updates)
@@ -234,7 +237,7 @@ def check_account(ws: Workspace, account: str) -> int:
     return held
 
 
-def _mark(db: sqlite3.Connection, updates: list[tuple[str, str, int, int]]) -> None:
+def _mark(db: sqlite3.Connection, updates: list[tuple[MessageStatus, str, int, int]]) -> None:
     db.executemany("UPDATE messages SET status = ?, reason = ?, canonical = ? WHERE id = ?", updates)
     updates.clear()
 
@@ -269,8 +272,8 @@ def add_aliases(ws: Workspace, account: str, aliases: Iterable[str]) -> list[str
                 [(account, a) for a in new],
             )
             ws.db.execute(
-                "UPDATE messages SET status = 'unchecked' WHERE account = ? AND status != 'unchecked'",
-                (account,),
+                "UPDATE messages SET status = ? WHERE account = ? AND status != ?",
+                (MessageStatus.UNCHECKED, account, MessageStatus.UNCHECKED),
             )
             ws.db.execute("COMMIT")
         except BaseException:
@@ -289,14 +292,14 @@ def quarantine_details(ws: Workspace, account: str) -> list[dict[str, Any]]:
             "SELECT m.id, m.key, m.message_id, c.subject, c.from_addr, m.date, m.date_source, m.folder, "
             "m.reason "
             "FROM messages m JOIN copies c ON c.id = m.canonical "
-            "WHERE m.account = ? AND m.status = 'quarantined' ORDER BY m.date, m.id",
-            (account,),
+            "WHERE m.account = ? AND m.status = ? ORDER BY m.date, m.id",
+            (account, MessageStatus.QUARANTINED),
         )
     }  # fmt: skip
     if not info:
         return []
     aliases = account_aliases(ws, account)
-    for row in _rows(ws, account, "AND m.status = 'quarantined'"):
+    for row in _rows(ws, account, MessageStatus.QUARANTINED):
         for clue in _copy_clues(ws, row, account, aliases):
             info[row.message]["evidence"].append(
                 {"field": clue.field, "address": clue.address, "source": row.source,

@@ -15,6 +15,7 @@ from typing import Any
 from .clean import terminal_safe  # (kept in this module's surface: report_html and older callers)
 from .inventory import gap, logs_gathered
 from .logtimes import correct_log_years
+from .model import JournalState, MessageStatus
 from .ownership import account_aliases, quarantine_details
 from .restore import ensure_merged
 from .workspace import Workspace
@@ -41,7 +42,7 @@ def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
     ):
         folders[folder] = folders.get(folder, 0) + n
         messages += n
-        quarantined += n if status == "quarantined" else 0
+        quarantined += n if status == MessageStatus.QUARANTINED else 0
         deleted += n if "deleted" in flags.split(",") else 0
     problems = db.execute("SELECT count(*) FROM problems WHERE account = ?", (account,)).fetchone()[0]
     conflicts = [
@@ -58,9 +59,9 @@ def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
     ).fetchall())
     restores: dict[str, int] = {}
     for target, n in db.execute(  # the account's messages, each looked up in the journal's key index
-        "SELECT j.target, count(*) FROM messages m JOIN journal j ON j.key = m.key AND j.state = 'done' "
+        "SELECT j.target, count(*) FROM messages m JOIN journal j ON j.key = m.key AND j.state = ? "
         "WHERE m.account = ? GROUP BY j.target ORDER BY j.target",
-        (account,),
+        (JournalState.DONE, account),
     ):
         restores[target] = n
     return {

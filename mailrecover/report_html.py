@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from .model import MessageStatus
 from .private import write_private
 from .report import group_places, is_folder_place, terminal_safe
 from .workspace import Workspace
@@ -364,7 +365,7 @@ def _messages(ws: Workspace, account: str) -> tuple[str, str]:
         cells = (when, _t(folder), _t(sender or ""), _t(subject or ""),
                  str(copies), _found_in(ws, mid))  # fmt: skip
         if shown:
-            rows.append((*cells, "quarantined" if status == "quarantined" else ""))
+            rows.append((*cells, "quarantined" if status == MessageStatus.QUARANTINED else ""))  # (a CSS class)
         if duplicate:
             dups.append(cells)
     head = ["date", "folder", "from", "subject", "copies", "found in"]
@@ -416,7 +417,7 @@ def _account(ws: Workspace, name: str, a: dict[str, Any], problems: list[dict[st
     for day, status in ws.db.execute("SELECT date, status FROM messages WHERE account = ?", (name,)):
         d = _day(day)
         if d is not None:
-            (held if status == "quarantined" else ok)[d] += 1
+            (held if status == MessageStatus.QUARANTINED else ok)[d] += 1
     messages, duplicates = _messages(ws, name)
     folders = _table(["folder", "messages"], ((_t(f), str(n)) for f, n in a["folders"].items()), {1}, name="narrow")
     restored = (

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from .memory import give_back
 from .errors import BlobError
 from .merge import merge_account, ranked_copies
-from .model import Flag, Problem, ProblemKind
+from .model import Flag, MessageStatus, Problem, ProblemKind
 from .ownership import check_account
 from .spill import spilled
 from .targets import Outgoing, Target, Verification, open_target
@@ -36,7 +36,7 @@ def ensure_merged(ws: Workspace, account: str | None = None) -> set[str]:
     unchecked = {
         n for n in names
         if ws.db.execute(
-            "SELECT 1 FROM messages WHERE account = ? AND status = 'unchecked' LIMIT 1", (n,)
+            "SELECT 1 FROM messages WHERE account = ? AND status = ? LIMIT 1", (n, MessageStatus.UNCHECKED)
         ).fetchone()
     }  # fmt: skip
     todo = sorted(stale | unchecked)  # both are drawn from ``names`` alone
@@ -104,7 +104,7 @@ def outgoing(
     log for 200,000 journal entries, growing without end), which a long restore would pay
     for in disk and in every look-up.
     """
-    statuses = ("ok", "quarantined") if include_quarantined else ("ok",)  # never 'unchecked'
+    statuses = (MessageStatus.OK, MessageStatus.QUARANTINED) if include_quarantined else (MessageStatus.OK,)  # never UNCHECKED
     rows = ws.db.execute(  # where each one's bytes are is looked up here, not once per message
         # a message without any usable date takes the time it was gathered: the same on every
         # run, so a rerun names its Maildir file as the first run did
@@ -173,15 +173,15 @@ def restore(
     result = RestoreResult(target=target.description)
     for message_id, subject, reason in ws.db.execute(
         "SELECT m.message_id, c.subject, m.reason FROM messages m JOIN copies c ON c.id = m.canonical "
-        "WHERE m.account = ? AND m.status = 'quarantined' ORDER BY m.date",
-        (account,),
+        "WHERE m.account = ? AND m.status = ? ORDER BY m.date",
+        (account, MessageStatus.QUARANTINED),
     ):
         result.quarantined += 1
         result.held_back.append((message_id or "", subject or "", reason))
     plan_rows = ws.db.execute(
         "SELECT m.folder, m.flags, c.size FROM messages m JOIN copies c ON c.id = m.canonical "
         "WHERE m.account = ? AND m.status IN (?, ?)",
-        (account, "ok", "quarantined" if include_quarantined else "ok"),
+        (account, MessageStatus.OK, MessageStatus.QUARANTINED if include_quarantined else MessageStatus.OK),
     )
     for folder, flags, size in plan_rows:
         folder, _ = _placement(folder, flags)

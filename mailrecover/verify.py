@@ -17,6 +17,7 @@ from typing import Any
 
 from .errors import BlobError, MailRecoverError
 from .merge import ranked_copies
+from .model import JournalState
 from .restore import ensure_merged, outgoing, record_verification
 from .spill import spilled
 from .targets import Outgoing, Verification, open_target
@@ -118,11 +119,12 @@ def _name_copies(db: sqlite3.Connection, bad: list[BadBlob]) -> None:
 
 def _check_targets(ws: Workspace, progress: Callable[[str, int, int], None]) -> list[TargetCheck]:
     found: list[TargetCheck] = []
-    targets = [r[0] for r in ws.db.execute("SELECT DISTINCT target FROM journal WHERE state = 'done' ORDER BY target")]
+    targets = [r[0] for r in ws.db.execute(
+        "SELECT DISTINCT target FROM journal WHERE state = ? ORDER BY target", (JournalState.DONE,))]  # fmt: skip
     for spec in targets:
         accounts = [r[0] for r in ws.db.execute(
             "SELECT DISTINCT m.account FROM journal j JOIN messages m ON m.key = j.key "
-            "WHERE j.target = ? AND j.state = 'done' ORDER BY m.account", (spec,))]  # fmt: skip
+            "WHERE j.target = ? AND j.state = ? ORDER BY m.account", (spec, JournalState.DONE))]  # fmt: skip
         for account in accounts:
             found.append(_check_target(ws, spec, account, progress))
     return found
@@ -144,7 +146,7 @@ def _check_target(ws: Workspace, spec: str, account: str, progress: Callable[[st
     def restored() -> Iterator[Outgoing]:
         nonlocal seen
         for item in outgoing(ws, account, include_quarantined=True):  # damaged blobs: named above
-            if journal.state(item.key) == "done":
+            if journal.state(item.key) == JournalState.DONE:
                 yield item
             seen += 1
             progress(spec, seen, 0)

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import BlobError, WorkspaceError, WorkspaceInUse
+from .model import JournalState
 from .private import open_private, private_dir
 
 __all__ = ["BlobStore", "Workspace", "default_workspace_path", "MIGRATIONS"]
@@ -482,16 +483,16 @@ class _Journal:
         self._db = db
         self._target = target
 
-    def state(self, key: str) -> str | None:
+    def state(self, key: str) -> JournalState | None:
         row = self._db.execute(
             "SELECT state FROM journal WHERE target = ? AND key = ?", (self._target, key)
         ).fetchone()
-        return row[0] if row else None
+        return JournalState(row[0]) if row else None
 
-    def mark(self, key: str, state: str, ref: str = "") -> None:
+    def mark(self, key: str, state: JournalState, ref: str = "") -> None:
         self.mark_many([(key, state, ref)])
 
-    def mark_many(self, entries: Iterable[tuple[str, str, str]]) -> None:
+    def mark_many(self, entries: Iterable[tuple[str, JournalState, str]]) -> None:
         now = now_text()
         self._db.execute("BEGIN IMMEDIATE")
         try:

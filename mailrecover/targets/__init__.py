@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from imapclient import imap_utf7
 
 from ..errors import TargetError, UsageError
-from ..model import Flag
+from ..model import Flag, JournalState
 from ..passwords import without_password
 
 __all__ = ["Journal", "Outgoing", "Target", "Verification", "fit", "link_error", "open_below", "open_target", "safe_name",
@@ -66,11 +66,11 @@ class Verification:
 class Journal(Protocol):
     """Per target, what has been written; kept in the workspace."""
 
-    def state(self, key: str) -> str | None:
-        """``None`` (never tried), ``"pending"`` (tried, outcome unknown) or ``"done"``."""
+    def state(self, key: str) -> JournalState | None:
+        """``None`` (never tried), ``PENDING`` (tried, outcome unknown) or ``DONE``."""
         ...
 
-    def mark(self, key: str, state: str, ref: str = "") -> None:
+    def mark(self, key: str, state: JournalState, ref: str = "") -> None:
         """Record a state durably before returning."""
         ...
 
@@ -78,7 +78,7 @@ class Journal(Protocol):
         """What the target recorded with the state (a file name, a UID), if anything."""
         ...
 
-    def mark_many(self, entries: Iterable[tuple[str, str, str]]) -> None:
+    def mark_many(self, entries: Iterable[tuple[str, JournalState, str]]) -> None:
         """Record several (key, state, ref) at once: all or none."""
         ...
 

@@ -39,6 +39,7 @@ from ..imapconn import (
     parse_imap_url,
     personal_prefix,
 )
+from ..model import JournalState
 from ..passwords import password_source
 from ..rfc822 import header_fields
 from . import Journal, Outgoing, Verification, safe_parts, utf7_len
@@ -183,7 +184,7 @@ class ImapTarget:
                     refused += 1
                     continue
                 item = _Item(out.key, _crlf(out.raw), flags_to_imap(out.flags), out.date, journal.state(out.key))
-                if item.state == "done":
+                if item.state == JournalState.DONE:
                     there = self._still_there(name, item, journal.ref(item.key) or "")
                     if there is not None:
                         plan.setdefault(name, Counter())[there] += 1
@@ -444,16 +445,16 @@ class ImapTarget:
 
     def _prepare(self, client: imapclient.IMAPClient, name: str, batch: list[_Item], run: _Run) -> list[_Item]:
         """Settle what may already be on the server, journal the rest as pending: what to send."""
-        todo = [item for item in batch if item.state in (None, "pending")]
+        todo = [item for item in batch if item.state in (None, JournalState.PENDING)]
         if name not in self._before:
             self._before[name] = self._look(client, name)
-        if any(item.state == "pending" or item.identity in self._before[name][1] for item in todo):
+        if any(item.state == JournalState.PENDING or item.identity in self._before[name][1] for item in todo):
             self._look(client, name, index=False)
             todo = self._settle(client, name, todo, run)
         fresh = [item for item in todo if item.state is None]
-        run.journal.mark_many((item.key, "pending", "") for item in fresh)  # before a byte is sent
+        run.journal.mark_many((item.key, JournalState.PENDING, "") for item in fresh)  # before a byte is sent
         for item in fresh:
-            item.state = "pending"
+            item.state = JournalState.PENDING
         for item in todo:
             item.sent = True
         return todo
@@ -490,12 +491,12 @@ class ImapTarget:
             if uids:
                 uid = uids.pop(0)
                 index[item.identity].remove(uid)  # one server copy answers for one message
-                arrived.append((item.key, "done", f"{validity}:{uid}"))
-                item.state = "done"
+                arrived.append((item.key, JournalState.DONE, f"{validity}:{uid}"))
+                item.state = JournalState.DONE
                 run.written += item.sent
             else:
                 remaining.append(item)
-                if item.state == "pending":
+                if item.state == JournalState.PENDING:
                     run.resent.setdefault(name, Counter())[item.body] += 1
         _unselect(client)
         run.journal.mark_many(arrived)
@@ -552,9 +553,9 @@ class ImapTarget:
             uids = list(_uid_set(m.group(2).decode()))
             if len(uids) == len(batch):
                 refs = [f"{int(m.group(1))}:{uid}" for uid in uids]
-        run.journal.mark_many((item.key, "done", ref) for item, ref in zip(batch, refs, strict=True))
+        run.journal.mark_many((item.key, JournalState.DONE, ref) for item, ref in zip(batch, refs, strict=True))
         for item in batch:
-            item.state = "done"
+            item.state = JournalState.DONE
         run.written += len(batch)
         run.progress(len(batch))
 

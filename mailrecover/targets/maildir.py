@@ -28,7 +28,7 @@ from pathlib import Path
 from imapclient import imap_utf7
 
 from ..errors import TargetError
-from ..model import Flag
+from ..model import Flag, JournalState
 from ..private import open_private_at, open_root, private_dir_at, write_all
 from . import READ_BELOW, Journal, Outgoing, Verification, fit, link_error, open_below, safe_parts, utf7_len
 
@@ -151,12 +151,12 @@ class MaildirTarget:
             for item in items:
                 check.planned += 1
                 name = self._name(item.folder)
-                done = journal.state(item.key) == "done"
+                done = journal.state(item.key) == JournalState.DONE
                 found = self._look(item, name, _written_digest(journal.ref(item.key)) if done else None)
                 if found is not None:
                     check.present += 1
                     if not done:  # written before, journal lost
-                        journal.mark(item.key, "done", f"{name}/{found}" if name else found)
+                        journal.mark(item.key, JournalState.DONE, f"{name}/{found}" if name else found)
                     progress(1)
                     continue
                 check.repaired += done
@@ -184,7 +184,7 @@ class MaildirTarget:
         try:
             for item in items:
                 check.planned += 1
-                recorded = _written_digest(journal.ref(item.key)) if journal.state(item.key) == "done" else None
+                recorded = _written_digest(journal.ref(item.key)) if journal.state(item.key) == JournalState.DONE else None
                 check.present += self._look(item, self._name(item.folder), recorded) is not None
         finally:
             if self._root_fd >= 0:
@@ -228,7 +228,7 @@ class MaildirTarget:
         written; a message is journalled only once its rename is durable too.
         """
         written = 0
-        done: list[tuple[str, str, str]] = []
+        done: list[tuple[str, JournalState, str]] = []
         staged: list[tuple[Outgoing, _Folder, str]] = []  # item, its folder, its file name
         folders: dict[str, _Folder] = {}
         touched: set[int] = set()
@@ -253,7 +253,7 @@ class MaildirTarget:
                 os.rename(file_name, file_name, src_dir_fd=folder.tmp, dst_dir_fd=folder.cur)
                 touched.add(folder.cur)
                 digest = hashlib.sha256(item.raw).hexdigest()  # what a later look accepts as this message
-                done.append((item.key, "done", f"{folder.below}cur/{file_name} sha256={digest}"))
+                done.append((item.key, JournalState.DONE, f"{folder.below}cur/{file_name} sha256={digest}"))
                 written += 1
                 progress(1)
         finally:

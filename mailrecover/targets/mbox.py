@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import TargetError
-from ..model import Flag
+from ..model import Flag, JournalState
 from ..private import open_private_at, open_root, private_dir_at, write_all
 from . import Journal, Outgoing, Verification, link_error, open_below, safe_parts
 
@@ -109,13 +109,13 @@ class MboxTarget:
             for item in items:
                 check.planned += 1
                 names = self._names(item.folder)
-                done = journal.state(item.key) == "done"
+                done = journal.state(item.key) == JournalState.DONE
                 data = self._entry(item)
                 found, digest = self._look(root_fd, names, data, journal.ref(item.key) if done else None)
                 if found is not None:
                     check.present += 1
                     if not done:  # written before, journal lost
-                        journal.mark(item.key, "done", f"{'/'.join(names)}:{found} sha256={digest}")
+                        journal.mark(item.key, JournalState.DONE, f"{'/'.join(names)}:{found} sha256={digest}")
                     progress(1)
                     continue
                 check.repaired += done
@@ -129,8 +129,8 @@ class MboxTarget:
                         at, end = self._append(box, data, journal)
                 except OSError as e:
                     raise TargetError(f"cannot write {box.shown}: {e.strerror or e}") from e
-                journal.mark_many([(item.key, "done", f"{box.rel}:{at} sha256={digest}"),
-                                   (f"file:{box.rel}", "end", str(end))])  # fmt: skip
+                journal.mark_many([(item.key, JournalState.DONE, f"{box.rel}:{at} sha256={digest}"),
+                                   (f"file:{box.rel}", JournalState.END, str(end))])  # fmt: skip
                 written += 1
                 progress(1)
         finally:
@@ -152,7 +152,7 @@ class MboxTarget:
         try:
             for item in items:
                 check.planned += 1
-                ref = journal.ref(item.key) if journal.state(item.key) == "done" else None
+                ref = journal.ref(item.key) if journal.state(item.key) == JournalState.DONE else None
                 check.present += self._look(root_fd, self._names(item.folder), self._entry(item), ref)[0] is not None
         finally:
             if root_fd >= 0:
@@ -260,7 +260,7 @@ class MboxTarget:
         if box.end is None:
             recorded = journal.ref(f"file:{box.rel}")
             if recorded is None:
-                journal.mark(f"file:{box.rel}", "end", str(size))  # what was there before this tool wrote
+                journal.mark(f"file:{box.rel}", JournalState.END, str(size))  # what was there before this tool wrote
             box.end = size if recorded is None else int(recorded)
         start = box.end
         blob = _separator(box.fd, start) + data
