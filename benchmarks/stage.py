@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from mailrecover.restore import ensure_merged
+from mailrecover.merged import ensure_merged
 from mailrecover.workspace import Workspace
 
 __all__ = ["main"]

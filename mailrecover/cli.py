@@ -37,7 +37,8 @@ from .ownership import add_aliases
 from .passwords import password_source
 from .plugin import load_plugins, not_loaded
 from .progress import Progress
-from .report import render_text, summary, write_html
+from .report import render_text, summary
+from .report_html import write_html
 from .restore import restore
 from .workspace import Workspace
 

@@ -1,33 +1,26 @@
 """What the workspace holds, per account: for people on a terminal, and as JSON.
 
 ``summary`` is the one picture every form of the report is drawn from (``report --json``
-prints it as it is; ``report_html`` draws it); subjects, folder names and addresses in it
+prints it as it is; ``report_html`` draws it, and writes the page); subjects, folder names and addresses in it
 come from the mail and are hostile: ``terminal_safe`` shows them without their control
 characters.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from typing import Any
 
-from .clean import terminal_safe  # (kept in this module's surface: report_html and older callers)
+from .clean import terminal_safe
 from .inventory import gap, logs_gathered
 from .logtimes import correct_log_years
+from .merged import ensure_merged
 from .model import JournalState, MessageStatus
 from .ownership import account_aliases, quarantine_details
-from .restore import ensure_merged
+from .provenance import group_places, is_folder_place
 from .workspace import Workspace
 
-__all__ = ["group_places", "is_folder_place", "render_text", "summary", "terminal_safe", "write_html"]
-
-
-def write_html(ws: Workspace, data: dict[str, Any], path: str) -> None:
-    """Write the self-contained HTML report (see ``report_html``) to ``path``, 0600."""
-    from .report_html import write_html as write
-
-    write(ws, data, path)
+__all__ = ["render_text", "summary"]
 
 
 def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
@@ -93,45 +86,6 @@ def _verifications(db: sqlite3.Connection, account: str) -> dict[str, dict[str, 
     return {target: {"checked": checked, "by": by, "planned": planned, "present": present, "missing": missing,
                      "repaired": repaired, "note": note}
             for target, checked, by, planned, present, missing, repaired, note in rows}  # fmt: skip
-
-
-def group_places(db: sqlite3.Connection, account: str) -> None:
-    """Fill the connection's temporary table ``places`` (location_id, place, copies): where the
-    account's copies were found, as a person reads it.  A store is its own place; places
-    that gave one copy each (a folder of 50,000 saved ``.eml`` files) share one, ``FOLDER/*``,
-    once a folder has several: what the report lists grows with the folders, not the files.
-    The workspace itself is not written."""
-    db.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS places "
-        "(location_id INTEGER PRIMARY KEY, place TEXT NOT NULL, copies INTEGER NOT NULL)"
-    )
-    db.execute("SAVEPOINT places")  # one transaction for the rows, inside a caller's if there is one
-    try:
-        db.execute("DELETE FROM temp.places")
-        found = db.execute(  # read as the rows go in: memory does not grow with the files
-            "SELECT l.id, l.location, n FROM (SELECT location_id, count(*) AS n FROM copies "
-            "WHERE account = ? GROUP BY location_id) JOIN locations l ON l.id = location_id",
-            (account,),
-        )  # fmt: skip
-        db.executemany(
-            "INSERT INTO temp.places VALUES (?, ?, ?)",
-            ((i, os.path.join(os.path.dirname(loc), "*") if n == 1 and "://" not in loc else loc, n)
-             for i, loc, n in found),
-        )  # fmt: skip
-        db.execute(
-            "UPDATE temp.places SET place = (SELECT location FROM locations WHERE id = location_id) "
-            "WHERE place IN (SELECT place FROM temp.places GROUP BY place HAVING count(*) = 1)"
-        )
-    except BaseException:
-        db.execute("ROLLBACK TO places")
-        raise
-    finally:
-        db.execute("RELEASE places")
-
-
-def is_folder_place(place: str) -> bool:
-    """Whether ``place`` (from ``group_places``) stands for a folder's one-copy files."""
-    return place.endswith(os.path.join("", "*"))
 
 
 def _sources(db: sqlite3.Connection, account: str) -> dict[str, int]:

@@ -18,9 +18,10 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from .clean import terminal_safe
 from .model import MessageStatus
 from .private import write_private
-from .report import group_places, is_folder_place, terminal_safe
+from .provenance import group_places, is_folder_place
 from .workspace import Workspace
 
 __all__ = ["MESSAGE_ROWS", "render_html", "write_html"]

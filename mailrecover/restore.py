@@ -8,47 +8,19 @@ from datetime import datetime, timezone
 
 from .memory import give_back
 from .errors import BlobError
-from .merge import merge_account, ranked_copies
+from .merge import ranked_copies
+from .merged import ensure_merged
 from .model import Flag, MessageStatus, Problem, ProblemKind
-from .ownership import check_account
 from .spill import spilled
 from .targets import Outgoing, Target, Verification, open_target
 from .workspace import Workspace, now_text
 
-__all__ = ["RestoreResult", "ensure_merged", "outgoing", "record_verification", "restore", "DELETED_FOLDER"]
+__all__ = ["RestoreResult", "outgoing", "record_verification", "restore", "DELETED_FOLDER"]
 
 #: Where mail that every copy marks deleted goes: restored, never dropped.
 DELETED_FOLDER = "Recovered Deleted"
 
 _GIVE_BACK_EVERY = 1000  # messages read from the workspace between returns of freed memory
-
-
-def ensure_merged(ws: Workspace, account: str | None = None) -> set[str]:
-    """Merge and check every account (or one) whose copies changed since its last merge,
-    and check any whose messages were merged but never checked (a run killed in between);
-    returns the accounts checked now."""
-    merged = {a for a, when in ws.db.execute("SELECT account, merged FROM accounts") if when}
-    names = [account] if account is not None else ws.accounts()  # index seeks, not a scan of copies
-    stale = {
-        n for n in names if n not in merged
-        and ws.db.execute("SELECT 1 FROM copies WHERE account = ? LIMIT 1", (n,)).fetchone()
-    }  # fmt: skip
-    unchecked = {
-        n for n in names
-        if ws.db.execute(
-            "SELECT 1 FROM messages WHERE account = ? AND status = ? LIMIT 1", (n, MessageStatus.UNCHECKED)
-        ).fetchone()
-    }  # fmt: skip
-    todo = sorted(stale | unchecked)  # both are drawn from ``names`` alone
-    if todo and ws.read_only:
-        raise ws.cannot_write(f"the copies of {', '.join(repr(n) for n in todo)} are not merged yet")
-    if todo:
-        with ws.rewriting_messages():
-            for name in todo:
-                if name in stale:
-                    merge_account(ws.db, name)
-                check_account(ws, name)
-    return set(todo)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mailrecover.gather import gather
-from mailrecover.restore import ensure_merged
+from mailrecover.merged import ensure_merged
 from mailrecover.workspace import Workspace
 
 from .builders import ACCOUNT, build_scenario

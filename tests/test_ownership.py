@@ -21,7 +21,8 @@ from mailrecover.ownership import (
     quarantine_details,
     verdict,
 )
-from mailrecover.restore import ensure_merged, outgoing, restore
+from mailrecover.merged import ensure_merged
+from mailrecover.restore import outgoing, restore
 from mailrecover.rfc822 import header_fields
 from mailrecover.targets import Outgoing
 from mailrecover.workspace import Workspace

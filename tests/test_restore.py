@@ -97,7 +97,8 @@ def test_existing_mbox_content_is_kept(tmp_path):
 def test_no_query_stays_open_while_messages_go_out(tmp_path):
     """The journal commits after every batch; a query left open meanwhile would keep SQLite
     from starting its write-ahead log over, and a long restore's log would grow without end."""
-    from mailrecover.restore import ensure_merged, outgoing
+    from mailrecover.merged import ensure_merged
+    from mailrecover.restore import outgoing
 
     path, total = _gathered(tmp_path)
     with Workspace(path) as ws:

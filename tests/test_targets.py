@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailrecover.gather import gather
-from mailrecover.report import summary, write_html
+from mailrecover.report import summary
+from mailrecover.report_html import write_html
 from mailrecover.restore import restore
 from mailrecover.targets import Outgoing, open_target, safe_name
 from mailrecover.workspace import Workspace

@@ -1,0 +1,40 @@
+"""An account's messages brought up to date before anything reads them: merged again when
+its copies changed, checked again when its verdicts were cleared.  ``report`` and
+``restore`` share this one rule, beside the merge rather than inside either of them."""
+
+from __future__ import annotations
+
+from .merge import merge_account
+from .model import MessageStatus
+from .ownership import check_account
+from .workspace import Workspace
+
+__all__ = ["ensure_merged"]
+
+
+def ensure_merged(ws: Workspace, account: str | None = None) -> set[str]:
+    """Merge and check every account (or one) whose copies changed since its last merge,
+    and check any whose messages were merged but never checked (a run killed in between);
+    returns the accounts checked now."""
+    merged = {a for a, when in ws.db.execute("SELECT account, merged FROM accounts") if when}
+    names = [account] if account is not None else ws.accounts()  # index seeks, not a scan of copies
+    stale = {
+        n for n in names if n not in merged
+        and ws.db.execute("SELECT 1 FROM copies WHERE account = ? LIMIT 1", (n,)).fetchone()
+    }  # fmt: skip
+    unchecked = {
+        n for n in names
+        if ws.db.execute(
+            "SELECT 1 FROM messages WHERE account = ? AND status = ? LIMIT 1", (n, MessageStatus.UNCHECKED)
+        ).fetchone()
+    }  # fmt: skip
+    todo = sorted(stale | unchecked)  # both are drawn from ``names`` alone
+    if todo and ws.read_only:
+        raise ws.cannot_write(f"the copies of {', '.join(repr(n) for n in todo)} are not merged yet")
+    if todo:
+        with ws.rewriting_messages():
+            for name in todo:
+                if name in stale:
+                    merge_account(ws.db, name)
+                check_account(ws, name)
+    return set(todo)
