@@ -14,8 +14,9 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta, timezone, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import __version__
@@ -41,6 +42,9 @@ from .report import render_text, summary
 from .report_html import write_html
 from .restore import restore
 from .workspace import Workspace
+
+if TYPE_CHECKING:
+    from .imapconn import ConnectionSettings
 
 __all__ = ["main"]
 
@@ -137,6 +141,14 @@ def _log_timezone(option: str | None) -> tzinfo | None:
         raise UsageError(f"log time zone {text!r}: expected a zone name like Asia/Tokyo or an offset like +09:00") from None
 
 
+def _connection(args: argparse.Namespace) -> ConnectionSettings:
+    """How careful IMAP connections are: the environment's settings, ``--ca-file`` first."""
+    from .imapconn import ConnectionSettings  # (the IMAP modules load only where IMAP is used)
+
+    settings = ConnectionSettings.from_environ()
+    return replace(settings, ca_file=os.path.abspath(args.ca_file)) if args.ca_file else settings
+
+
 def _say(lines: str | list[str], *, err: bool = False, end: str = "\n") -> None:
     """The one way text reaches the user: every line through ``terminal_safe``, since names,
     folders, addresses and paths in it come from sources and may hold terminal escapes.
@@ -227,7 +239,7 @@ def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
     result = gather(
         ws, args.locations, account=args.account, list_address=args.list_address,
         plugin=args.plugin, password=password_source(args.password_file), progress=progress, on_problem=on_problem,
-        jobs=_jobs(), log_timezone=log_timezone,
+        jobs=_jobs(), log_timezone=log_timezone, connection=_connection(args),
     )  # fmt: skip
     bar.clear()
     if args.verbose and not args.json:
@@ -287,7 +299,7 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
     result = restore(
         ws, args.account, args.target, dry_run=args.dry_run,
         include_quarantined=args.include_quarantined, progress=progress,
-        password=password_source(args.password_file),
+        password=password_source(args.password_file), connection=_connection(args),
     )  # fmt: skip
     bar.clear()
     data = {
@@ -406,12 +418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.umask(0o077)  # everything mailrecover writes is for the administrator's eyes only
     try:
         args = _parser().parse_args(argv)
-        if args.ca_file:
-            if not os.path.isfile(args.ca_file):
-                raise UsageError(f"--ca-file {args.ca_file}: no such file")
-            from .imapconn import CA_FILE_ENV  # (the IMAP modules load only where IMAP is used)
-
-            os.environ[CA_FILE_ENV] = os.path.abspath(args.ca_file)  # read where connections are made
+        if args.ca_file and not os.path.isfile(args.ca_file):
+            raise UsageError(f"--ca-file {args.ca_file}: no such file")
         if args.command in _PLUGIN_USERS:
             _warn_not_loaded()
         if args.command == "plugins":

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from multiprocessing.pool import AsyncResult, Pool
+from typing import TYPE_CHECKING
 
 from .arrival import arrival
 from .limits import Limits, current as current_limits
@@ -30,6 +31,9 @@ from .plugin import CLAIM, Plugin, ReadContext, get_plugin, load_plugins
 from .readonly import confined, describe_link, read_head, sorted_names
 from .rfc822 import decode_text
 from .workspace import Workspace, now_text
+
+if TYPE_CHECKING:
+    from .imapconn import ConnectionSettings
 
 __all__ = ["Coverage", "GatherResult", "Skipped", "Task", "gather", "plan", "source_root"]
 
@@ -516,11 +520,13 @@ def gather(
     jobs: int | None = None,
     batch: int = 200,
     log_timezone: tzinfo | None = None,
+    connection: ConnectionSettings | None = None,
 ) -> GatherResult:
     """Read every store under ``locations`` into the workspace for ``account``.
 
     ``jobs`` processes fingerprint copies (default: one per core), ``batch`` copies at a time.
     ``log_timezone`` is the server's zone for log times that carry none (None: this machine's).
+    ``connection`` is how careful network sources' connections are (None: from the environment).
     """
     result = GatherResult()
     read_bytes = 0
@@ -590,7 +596,7 @@ def gather(
                         ).fetchone()
                         context = ReadContext(account=account or None, list_address=list_address or None,
                                               folder=task.folder, state=state, advance=advance,
-                                              timezone=log_timezone)  # fmt: skip
+                                              timezone=log_timezone, connection=connection)  # fmt: skip
                         if password is not None:
                             context.password = password
                         context.leave = coverage.leave

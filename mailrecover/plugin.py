@@ -22,6 +22,8 @@ from .model import Finding
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
+    from .imapconn import ConnectionSettings
+
 __all__ = [
     "CLAIM",
     "ENTRY_POINT_GROUP",
@@ -67,6 +69,7 @@ class ReadContext:
     list_address: str | None = None
     folder: str = ""
     state: MutableMapping[str, str] = field(default_factory=dict)
+    connection: ConnectionSettings | None = None  # TLS trust and cleartext rule (None: from the environment)
     password: Callable[[str], str] = _no_password
     advance: Callable[[int], None] = lambda nbytes: None  # progress, in bytes read
     timezone: tzinfo | None = None  # the server's zone for log times that name none (None: this machine's)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from .memory import give_back
 from .errors import BlobError
@@ -14,6 +15,9 @@ from .model import Flag, MessageStatus, Problem, ProblemKind
 from .spill import spilled
 from .targets import Outgoing, Target, Verification, open_target
 from .workspace import Workspace, now_text
+
+if TYPE_CHECKING:
+    from .imapconn import ConnectionSettings
 
 __all__ = ["RestoreResult", "outgoing", "record_verification", "restore", "DELETED_FOLDER"]
 
@@ -139,9 +143,10 @@ def restore(
     include_quarantined: bool = False,
     progress: Callable[[int], None] = lambda n: None,
     password: Callable[[str], str] | None = None,
+    connection: ConnectionSettings | None = None,
 ) -> RestoreResult:
     ensure_merged(ws, account)  # every message checked against the current copies and rules
-    target = open_target(spec, password=password) if isinstance(spec, str) else spec
+    target = open_target(spec, password=password, connection=connection) if isinstance(spec, str) else spec
     result = RestoreResult(target=target.description)
     for message_id, subject, reason in ws.db.execute(
         "SELECT m.message_id, c.subject, m.reason FROM messages m JOIN copies c ON c.id = m.canonical "

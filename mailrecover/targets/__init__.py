@@ -22,13 +22,16 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from imapclient import imap_utf7
 
 from ..errors import TargetError, UsageError
 from ..model import Flag, JournalState
 from ..passwords import without_password
+
+if TYPE_CHECKING:
+    from ..imapconn import ConnectionSettings
 
 __all__ = ["Journal", "Outgoing", "Target", "Verification", "fit", "link_error", "open_below", "open_target", "safe_name",
            "safe_parts", "utf7_len"]
@@ -222,10 +225,13 @@ def open_below(root_fd: int, parts: list[str], flags: int = READ_BELOW) -> int:
     return fd
 
 
-def open_target(spec: str, *, password: Callable[[str], str] | None = None) -> Target:
+def open_target(
+    spec: str, *, password: Callable[[str], str] | None = None, connection: ConnectionSettings | None = None
+) -> Target:
     """The target named by ``spec`` (``maildir:PATH``, ``mbox:PATH``, ``imap[s]://…``).
 
-    ``password`` is asked only by targets that log in, and only when they first connect.
+    ``password`` is asked only by targets that log in, and only when they first connect;
+    ``connection`` says how careful that connection is (None: from the environment).
     """
     scheme, sep, rest = spec.partition(":")
     if not sep or not rest:
@@ -244,5 +250,5 @@ def open_target(spec: str, *, password: Callable[[str], str] | None = None) -> T
             from .imap import open_imap_target
         except ImportError:
             raise UsageError("IMAP targets are not available in this build") from None
-        return open_imap_target(spec, password=password)
+        return open_imap_target(spec, password=password, settings=connection)
     raise UsageError(f"target {without_password(spec)!r}: unknown kind {scheme!r}; use maildir:, mbox: or imap[s]://")

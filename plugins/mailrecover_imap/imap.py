@@ -67,7 +67,7 @@ class ImapPlugin:
         try:
             url = parse_imap_url(location)
             session = _Session(url, _asked_once(context.password),
-                               self._settings or ConnectionSettings.from_environ(), current())  # fmt: skip
+                               self._settings or context.connection or ConnectionSettings.from_environ(), current())  # fmt: skip
         except MailRecoverError as e:
             yield _problem(e, without_password(location), "")
             return

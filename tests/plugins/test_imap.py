@@ -133,20 +133,40 @@ def test_imaps_refuses_an_unknown_certificate_and_accepts_it_with_the_ca_file(
 
 
 def test_the_command_line_takes_the_ca_file(
-    imap_tls_account: Account, tmp_path, monkeypatch: pytest.MonkeyPatch, capsys
+    imap_tls_account: Account, dovecot_tls, tmp_path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
+    """``--ca-file`` is a value handed to the connections of that one command, gather's and
+    restore's: it leaves the environment as it was, so the next command in this process trusts
+    the server no more than before; ``MAILRECOVER_CA_FILE`` is the fallback it overrides."""
+    import os
+
     from mailrecover.cli import main
 
     _seed(imap_tls_account)
     monkeypatch.setenv("MAILRECOVER_PASSWORD", imap_tls_account.password)
-    monkeypatch.setenv("MAILRECOVER_CA_FILE", "")  # so the value main() sets is undone afterwards
-    monkeypatch.delenv("MAILRECOVER_CA_FILE")
+    monkeypatch.delenv("MAILRECOVER_CA_FILE", raising=False)
     url = imap_tls_account.url(secure=True)
     ws = str(tmp_path / "ws")
-    assert main(["--workspace", ws, "gather", "--account", imap_tls_account.user, url]) == 3
-    assert "not trusted" in capsys.readouterr().err
     ca = str(imap_tls_account.server.cert)
-    assert main(["--workspace", ws, "--ca-file", ca, "gather", "--account", imap_tls_account.user, url]) == 0
+    gather = ["--workspace", ws, "gather", "--account", imap_tls_account.user, url]
+    assert main(gather) == 3
+    assert "not trusted" in capsys.readouterr().err
+    assert main(["--ca-file", ca, *gather]) == 0
+    assert "MAILRECOVER_CA_FILE" not in os.environ
+    assert main(gather) == 3  # trusted for that command only
+    assert "not trusted" in capsys.readouterr().err
+
+    target = dovecot_tls.account()
+    target_url = target.url(secure=True)
+    monkeypatch.setenv("MAILRECOVER_PASSWORD", target.password)
+    restore = ["--workspace", ws, "restore", "--account", imap_tls_account.user, "--to", target_url]
+    assert main(restore) == 1 and "not trusted" in capsys.readouterr().err
+    monkeypatch.setenv("MAILRECOVER_CA_FILE", str(tmp_path / "nope.pem"))  # the fallback, overridden
+    assert main(["--ca-file", ca, *restore]) == 0
+    assert sum(len(v) for v in target.messages().values()) == len(SEED)
+    assert os.environ["MAILRECOVER_CA_FILE"] == str(tmp_path / "nope.pem")
+    monkeypatch.setenv("MAILRECOVER_CA_FILE", ca)  # without the option, the environment decides
+    assert main(restore) == 0
     assert main(["--workspace", ws, "--ca-file", str(tmp_path / "nope.pem"), "report"]) == 2
 
 
