@@ -17,8 +17,8 @@ from typing import Any
 
 from .errors import BlobError, MailRecoverError
 from .merge import ranked_copies
-from .model import JournalState
 from .merged import ensure_merged
+from .model import JournalState
 from .restore import outgoing, record_verification
 from .spill import spilled
 from .targets import Outgoing, Verification, open_target
