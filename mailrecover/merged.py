@@ -1,6 +1,6 @@
 """An account's messages brought up to date before anything reads them: merged again when
-its copies changed, checked again when its verdicts were cleared.  ``report`` and
-``restore`` share this one rule, beside the merge rather than inside either of them."""
+its copies changed, checked again when its verdicts were cleared.  ``report``, ``restore``
+and ``verify`` share this one rule, beside the merge rather than inside one of them."""
 
 from __future__ import annotations
 
