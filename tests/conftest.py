@@ -8,6 +8,7 @@ import os
 import sys
 import tempfile
 import tomllib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,36 @@ def corpus() -> Path:
     return CORPUS
 
 
+def install_distribution(site: Path, monkeypatch: pytest.MonkeyPatch, entry_points: dict[str, str],
+                         **modules: str) -> None:
+    """A third-party plugin distribution as pip leaves it: a dist-info and its modules in a
+    folder put on sys.path, so ``entry_points`` finds it beside mailrecover's own."""
+    from mailrecover import plugin
+
+    info = site / "mailrecover_extra-1.0.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mailrecover-extra\nVersion: 1.0\n")
+    lines = ["[mailrecover.plugins]", *(f"{name} = {target}" for name, target in entry_points.items())]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    for module, source in modules.items():
+        (site / f"{module}.py").write_text(source, encoding="utf-8")
+        monkeypatch.delitem(sys.modules, module, raising=False)  # gone again after the test
+    monkeypatch.syspath_prepend(str(site))
+    plugin.reset()
+
+
+@pytest.fixture
+def third_party(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """``third_party({"name": "module:attr"}, module=source)`` installs a third-party plugin
+    distribution (``install_distribution``) and lifts the suite's restriction to this
+    checkout's plugins; plugins load afresh after the test."""
+    from mailrecover import plugin
+
+    monkeypatch.delenv("MAILRECOVER_BUILTIN_PLUGINS_ONLY", raising=False)
+    yield lambda entry_points, **modules: install_distribution(tmp_path / "site", monkeypatch, entry_points, **modules)
+    plugin.reset()
+
+
 @pytest.fixture(autouse=True)
 def _quiet_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's own workspace, passwords or third-party plugins."""
@@ -81,8 +112,6 @@ def _quiet_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 # --- A real IMAP server (Dovecot) for the IMAP plugin and target -------------------------
-
-from collections.abc import Callable, Iterator  # noqa: E402
 
 from .dovecot import Account, Dovecot, dovecot_missing  # noqa: E402
 

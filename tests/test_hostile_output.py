@@ -18,7 +18,6 @@ from mailrecover.cli import main
 from mailrecover.gather import _store_evidence
 from mailrecover.members import ExportFormat, export, reconstruct
 from mailrecover.model import Evidence
-from mailrecover.plugin import Store
 from mailrecover.workspace import Workspace
 
 LIST = "dev@lists.example.org"
@@ -217,22 +216,44 @@ def test_members_names_hostile_lists_cleaned(tmp_path, capsys):
     assert _hostile(out) == [] and json.loads(out)[0]["list"] == f"dev{ESCAPES}@lists.example.org"
 
 
-class _FakeStores:
-    """A plugin that finds a store whose path and account are hostile (as a profile can name them)."""
+_FAKE_STORES = f"""
+from mailrecover.plugin import Store
+
+ESCAPES = {ESCAPES!r}
+
+
+class FakeStores:
+    \"\"\"A plugin that finds a store whose path and account are hostile (as a profile can name them).\"\"\"
 
     name = "fake"
-    description = f"finds hostile stores{ESCAPES}"
+    description = "finds hostile stores" + ESCAPES
 
-    def discover(self) -> list[Store]:
-        return [Store("fake", f"/home/x/Mail{ESCAPES}", 10, (f"taro{ESCAPES}@example.co.jp",))]
+    def detect(self, location):
+        return 0
+
+    def discover(self):
+        return [Store("fake", "/home/x/Mail" + ESCAPES, 10, ("taro" + ESCAPES + "@example.co.jp",))]
+
+    def read(self, location, context):
+        return iter(())
 
 
-def test_discover_and_plugins_show_hostile_names_cleaned(monkeypatch, capsys):
-    monkeypatch.setattr(mailrecover.cli, "load_plugins", lambda: {"fake": _FakeStores()})
+class Broken:
+    def __init__(self):
+        raise ValueError("licence" + ESCAPES)
+"""
+
+
+def test_discover_and_plugins_show_hostile_names_cleaned(third_party, monkeypatch, capsys):
+    """A third-party plugin's description, stores and the reason it failed to load are its own text."""
+    broken = "broken\x1b[2J\u202e"  # an entry point's name is one line of entry_points.txt
+    third_party({"fake": "hostile_fake:FakeStores", broken: "hostile_fake:Broken"}, hostile_fake=_FAKE_STORES)
+    monkeypatch.setenv("MAILRECOVER_PLUGINS", f"fake,{broken}")
     for command in (["discover"], ["plugins"]):
         assert main(command) == 0
         out = capsys.readouterr()
         assert _hostile(out.out) == [] and _hostile(out.err) == [] and SHOWN in out.out
+        assert "plugin broken?[2J? not loaded" in out.err and "licence?]0;owned??[2J?" in out.err  # its first line
     assert main(["--json", "discover"]) == 0
     out = capsys.readouterr().out
     assert _hostile(out) == [] and json.loads(out)[0]["hints"] == [f"taro{ESCAPES}@example.co.jp"]

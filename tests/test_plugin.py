@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,34 +14,14 @@ from mailrecover import plugin
 from mailrecover.cli import main
 from mailrecover.gather import Skipped, Task, plan
 
+from .conftest import install_distribution
+
 
 @pytest.fixture(autouse=True)
 def _fresh_plugins():
     plugin.reset()
     yield
     plugin.reset()
-
-
-def _install(site: Path, monkeypatch: pytest.MonkeyPatch, entry_points: dict[str, str], **modules: str) -> None:
-    """A third-party distribution as pip leaves it: a dist-info and its modules in a folder on
-    sys.path, so ``entry_points`` finds it beside mailrecover's own."""
-    info = site / "mailrecover_extra-1.0.dist-info"
-    info.mkdir(parents=True, exist_ok=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mailrecover-extra\nVersion: 1.0\n")
-    lines = ["[mailrecover.plugins]", *(f"{name} = {target}" for name, target in entry_points.items())]
-    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
-    for module, source in modules.items():
-        (site / f"{module}.py").write_text(source)
-    monkeypatch.syspath_prepend(str(site))
-    plugin.reset()
-
-
-@pytest.fixture
-def third_party(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
-    """``third_party({"name": "module:attr"}, module=source)`` installs a third-party plugin
-    distribution and lifts the suite's restriction to this checkout's plugins."""
-    monkeypatch.delenv("MAILRECOVER_BUILTIN_PLUGINS_ONLY", raising=False)
-    return lambda entry_points, **modules: _install(tmp_path / "site", monkeypatch, entry_points, **modules)
 
 
 def test_builtin_plugins_are_listed(capsys):
@@ -109,7 +88,7 @@ def test_the_test_suite_loads_only_this_checkouts_plugins(tmp_path, monkeypatch)
     """An installed third-party plugin stays out of the suite, in its own process and in the
     commands it starts, unless a test asks for it (``third_party``)."""
     site = tmp_path / "site"
-    _install(site, monkeypatch, {"extra": "extra_plugin:Extra"}, extra_plugin=_EXPLODING)
+    install_distribution(site, monkeypatch, {"extra": "extra_plugin:Extra"}, extra_plugin=_EXPLODING)
     assert "extra" not in plugin.load_plugins() and "mbox" in plugin.load_plugins()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ["PYTHONPATH"]])}
     listed = subprocess.run([sys.executable, "-m", "mailrecover", "plugins"], env=env,
