@@ -8,21 +8,24 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import io
 import json
 import os
 import re
 import sys
+import textwrap
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta, timezone, tzinfo
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import __version__
 from .clean import json_safe, terminal_safe
 from .errors import MailRecoverError, OperationError, UsageError
-from .inventory import write_senders_csv
+from .inventory import logs_gathered, named_in_logs, write_senders_csv
 from .logtimes import correct_log_years
 from .members import (
     ExportFormat,
@@ -34,14 +37,16 @@ from .members import (
 )
 from .members import summary as list_summary
 from .model import Problem
-from .ownership import add_aliases
-from .passwords import password_source
+from .ownership import add_aliases, is_mail_address
+from .passwords import password_source, without_password
+from .places import roots
 from .plugin import load_plugins, not_loaded
 from .progress import Progress
-from .report import render_text, summary
+from .report import render_text, skipped_files, summary
 from .report_html import write_html
 from .restore import restore
-from .workspace import Workspace
+from .words import counted, size_text
+from .workspace import Workspace, default_workspace_path
 
 if TYPE_CHECKING:
     from .imapconn import ConnectionSettings
@@ -62,54 +67,109 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+_EXIT_TEXT = """\
+exit status:
+  0  done
+  1  failed, nothing changed
+  2  bad usage: a wrong option, an account or workspace that does not exist, a password
+     inside a URL, or the workspace in use by another process
+  3  done, with problems reported (unreadable inputs, a list file without --list,
+     quarantined mail, problems listed by report, a folder the IMAP server refused,
+     addresses left out of an export)"""
+
+
+def _global_options(p: argparse.ArgumentParser, *, after: bool) -> None:
+    """The options every command takes, before or after its name (after it, an option given
+    nowhere keeps the value from before: argparse's SUPPRESS leaves it unset there)."""
+    g = p.add_argument_group("global options (also before COMMAND)") if after else p
+    unset: dict[str, Any] = {"default": argparse.SUPPRESS} if after else {}
+    g.add_argument("--workspace", metavar="DIR", help="recovery job folder (or MAILRECOVER_WORKSPACE)", **unset)
+    g.add_argument("--json", action="store_true",
+                   help="print one machine-readable result on standard output, errors included", **unset)  # fmt: skip
+    g.add_argument("--password-file", metavar="FILE",
+                   help="IMAP password from this file (mode 0600); else MAILRECOVER_PASSWORD or a prompt", **unset)  # fmt: skip
+    g.add_argument("--ca-file", metavar="FILE",
+                   help="trust IMAP servers whose certificate this CA signed (or MAILRECOVER_CA_FILE)", **unset)  # fmt: skip
+    g.add_argument("-v", "--verbose", action="store_true",
+                   help="say more: skipped files, where discover looked", **unset)  # fmt: skip
+    g.add_argument("-q", "--quiet", action="store_true",
+                   help="only errors and the result line, no progress", **unset)  # fmt: skip
+
+
+def _command(sub: Any, name: str, summary: str, description: str) -> argparse.ArgumentParser:
+    c: argparse.ArgumentParser = sub.add_parser(
+        name, help=summary, description=textwrap.fill(description, 78), epilog=_EXIT_TEXT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    _global_options(c, after=True)
+    return c
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="mailrecover", description="Bring lost mail back.")
+    where = default_workspace_path()
+    p = _Parser(
+        prog="mailrecover",
+        description=textwrap.fill("Bring lost mail back: gather every surviving copy into a workspace, merge "
+                                  "them per account, check ownership, restore.", 78),
+        epilog=f"{_EXIT_TEXT}\n\ndefault workspace: {where}\n  (--workspace DIR or MAILRECOVER_WORKSPACE "
+               "choose another; only gather creates one)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
     p.add_argument("--version", action="version", version=f"mailrecover {__version__}")
-    p.add_argument("--workspace", metavar="DIR", help="recovery job folder (or MAILRECOVER_WORKSPACE)")
-    p.add_argument("--json", action="store_true", help="print one machine-readable result")
-    p.add_argument("--password-file", metavar="FILE",
-                   help="IMAP password from this file (mode 0600); else MAILRECOVER_PASSWORD or a prompt")  # fmt: skip
-    p.add_argument("--ca-file", metavar="FILE",
-                   help="trust IMAP servers whose certificate this CA signed (or MAILRECOVER_CA_FILE)")  # fmt: skip
-    loud = p.add_mutually_exclusive_group()
-    loud.add_argument("-v", "--verbose", action="store_true", help="say more")
-    loud.add_argument("-q", "--quiet", action="store_true", help="only errors and the result")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _global_options(p, after=False)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
 
-    sub.add_parser("plugins", help="list plugins")
-    sub.add_parser("discover", help="list mail stores found on this machine")
+    _command(sub, "plugins", "list plugins", "List the plugins that read mail stores, logs and list files.")
+    _command(sub, "discover", "list mail stores found on this machine",
+             "List mail stores in the usual places of every mail client, rooted at HOME, APPDATA and "
+             "LOCALAPPDATA (point them at a copied home to search it); -v says where it looked.")  # fmt: skip
 
-    g = sub.add_parser("gather", help="read mail stores, IMAP accounts and logs into the workspace")
-    g.add_argument("--account", metavar="ADDR", default="", help="whose mailbox these locations hold")
+    g = _command(sub, "gather", "read mail stores, IMAP accounts and logs into the workspace",
+                 "Read each LOCATION (a file, a folder to walk, an imap[s]:// URL) into the workspace, "
+                 "creating the workspace if needed. Folder names come from the store's own folders, "
+                 "under the path from LOCATION down to the store: gather a store itself to keep its "
+                 "folders at the top. Gathering again adds nothing twice.")  # fmt: skip
+    g.add_argument("--account", metavar="ADDR", default="",
+                   help="whose mailbox these locations hold (a mail address); without it copies go under no account")  # fmt: skip
     g.add_argument("--alias", metavar="ADDR", action="append", default=[],
                    help="another address of the account (old domain, info@ delivered to it); repeatable")  # fmt: skip
     g.add_argument("--list", metavar="ADDR", default="", dest="list_address",
                    help="the mailing list these list-manager files belong to")  # fmt: skip
-    g.add_argument("--plugin", metavar="NAME", help="read with this plugin instead of detecting")
+    g.add_argument("--plugin", metavar="NAME", help="read with this plugin instead of detecting (see 'plugins')")
     g.add_argument("--log-timezone", metavar="ZONE",
                    help="the mail server's zone for log times that name none, e.g. Asia/Tokyo or +09:00 "
                         "(or MAILRECOVER_LOG_TZ; default: this machine's)")  # fmt: skip
-    g.add_argument("locations", nargs="+", metavar="LOCATION", help="path or imap[s]:// URL")
+    g.add_argument("locations", nargs="+", metavar="LOCATION",
+                   help="path or imap[s]://user@host/ URL (no password in it)")  # fmt: skip
 
-    r = sub.add_parser("report", help="what was found, merged, held back and restored")
-    r.add_argument("--account", metavar="ADDR")
-    r.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report")
+    r = _command(sub, "report", "what was found, merged, held back and restored",
+                 "Show per account the copies found, messages, folders (as restore places them), "
+                 "quarantined mail, problems and restores; exit 3 when it lists problems or "
+                 "quarantined mail.")  # fmt: skip
+    r.add_argument("--account", metavar="ADDR", help="only this account (one the workspace holds)")
+    r.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report (0600)")
     r.add_argument("--senders", action="store_true",
                    help="CSV of who sent the account mail the logs show and no copy holds")  # fmt: skip
 
-    s = sub.add_parser("restore", help="write an account's merged mail to a new home")
-    s.add_argument("--account", metavar="ADDR", required=True)
+    s = _command(sub, "restore", "write an account's merged mail to a new home",
+                 "Write the account's merged, checked messages to TARGET, each once; a rerun "
+                 "writes only what is not there yet.")  # fmt: skip
+    s.add_argument("--account", metavar="ADDR", required=True, help="whose mail to restore (one the workspace holds)")
     s.add_argument("--to", metavar="TARGET", required=True, dest="target",
                    help="maildir:PATH, mbox:PATH or imap[s]://user@host/")  # fmt: skip
-    s.add_argument("--dry-run", action="store_true", help="show the plan, write nothing")
+    s.add_argument("--dry-run", action="store_true", help="show what would be written, write nothing")
     s.add_argument("--include-quarantined", action="store_true",
                    help="also restore mail delivered to other mailboxes, knowingly")  # fmt: skip
     s.add_argument("--alias", metavar="ADDR", action="append", default=[],
                    help="another address of the account, kept for later runs; repeatable")  # fmt: skip
 
-    sub.add_parser("verify", help="check the workspace (database, every stored copy) and the targets restored to")
+    _command(sub, "verify", "check the workspace (database, every stored copy) and the targets restored to",
+             "Check the workspace's database, every stored copy against its SHA-256, and every local "
+             "target restored to against the restore journal; exit 3 when something is damaged or missing.")  # fmt: skip
 
-    m = sub.add_parser("members", help="mailing-list members rebuilt from every surviving trace")
+    m = _command(sub, "members", "mailing-list members rebuilt from every surviving trace",
+                 "Without --list: every list found with its member counts. With --list: its members "
+                 "as CSV with evidence, or in a list manager's input format.")  # fmt: skip
     m.add_argument("--list", metavar="ADDR", dest="list_address", help="the list to export")
     m.add_argument("--format", choices=[f.value for f in ExportFormat],
                    help="csv (default: every address, with its evidence) or a list manager's input format")  # fmt: skip
@@ -158,7 +218,23 @@ def _say(lines: str | list[str], *, err: bool = False, end: str = "\n") -> None:
     an export, JSON), its fields cleaned where they were put in.
     """
     stream = sys.stderr if err else sys.stdout
-    stream.write("\n".join(terminal_safe(line) for line in (lines.split("\n") if isinstance(lines, str) else lines)) + end)
+    text = "\n".join(terminal_safe(line) for line in (lines.split("\n") if isinstance(lines, str) else lines))
+    try:
+        stream.write(text + end)
+        stream.flush()  # a reader that left (``| head``) is found here, not in a traceback at exit
+    except BrokenPipeError:
+        _reader_gone(stream)
+
+
+def _reader_gone(stream: Any) -> None:
+    """The reader of ``stream`` went away: the rest of the output goes nowhere, and the command
+    finishes with its own exit status (the Python docs' advice for SIGPIPE: point the stream at
+    devnull, so the flush at exit cannot raise again)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, stream.fileno())
+    finally:
+        os.close(devnull)
 
 
 def _emit(args: argparse.Namespace, data: Any, text: str | list[str]) -> None:
@@ -190,6 +266,34 @@ def _warn_not_loaded() -> None:
         _say([f"mailrecover: plugin {skipped.name} not loaded ({skipped.target}): {skipped.reason}"], err=True)
 
 
+def _account_name(account: str) -> str:
+    return account or "(none given)"
+
+
+def _known_account(ws: Workspace, account: str, *, logs_count: bool = False) -> None:
+    """Refuse an account the workspace does not know (a typo must not restore nothing, exit 0),
+    naming the known ones closest first; for a report, one the mail logs name is known too."""
+    known = ws.accounts()
+    if account in known or (logs_count and named_in_logs(ws.db, account)):
+        return
+    if not known:
+        raise UsageError(f"account {account}: the workspace {ws.path} holds no mail yet; gather some first")
+    closest = difflib.get_close_matches(account, known, n=len(known), cutoff=0.0)
+    closest += [a for a in known if a not in closest]
+    raise UsageError(f"account {account} is not in the workspace; it holds: "
+                     + ", ".join(_account_name(a) for a in closest))  # fmt: skip
+
+
+def _refuse_password_in_url(option: str, location: str) -> None:
+    """A password inside a URL is a usage error before anything runs, shown without it."""
+    shown = without_password(location)
+    if shown != location:
+        raise UsageError(
+            f"{option} {shown}: a password does not belong in the URL (it would show in ps and shell "
+            "history); give it through MAILRECOVER_PASSWORD, --password-file FILE or the prompt"
+        )
+
+
 def _cmd_plugins(args: argparse.Namespace) -> int:
     plugins = load_plugins()
     skipped = not_loaded()
@@ -201,6 +305,8 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def _cmd_discover(args: argparse.Namespace) -> int:
+    if args.verbose and not args.json:
+        _say([f"mailrecover: looking under {what} {path}" for what, path in roots().items()], err=True)
     found = []
     for name, plugin in load_plugins().items():
         try:
@@ -208,27 +314,38 @@ def _cmd_discover(args: argparse.Namespace) -> int:
         except Exception as e:
             _say([f"mailrecover: plugin {name} could not look for stores: {e}"], err=True)
             continue
+        if args.verbose and not args.json:
+            _say([f"mailrecover: plugin {name}: {counted(len(stores), 'store')} found"], err=True)
         found.extend(stores)
     data = [{"plugin": s.plugin, "location": s.location, "size": s.size, "hints": list(s.hints)}
             for s in found]  # fmt: skip
     lines = [
         f"{s.plugin:<18} {s.location}"
-        + (f"  ({s.size:,} bytes)" if s.size is not None else "")
+        + (f"  ({size_text(s.size)})" if s.size is not None else "")
         + (f"  [{', '.join(s.hints)}]" if s.hints else "")
         for s in found
     ]
-    _emit(args, data, lines or ["no mail stores found in the usual places"])
+    _emit(args, data, lines or ["no mail stores found in the usual places (-v says where it looked)"])
     return DONE
 
 
+def _folder_list(folders: dict[str, int], most: int = 8) -> str:
+    """A short list of folders with their counts: what a gather made, at a glance."""
+    shown = [f"{name} ({counted(n, 'copy')})" for name, n in sorted(folders.items())[:most]]
+    more = len(folders) - most
+    return ", ".join(shown) + (f" and {more:,} more (report lists all)" if more > 0 else "")
+
+
 def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
-    from .gather import gather  # its process pool and plugins are for this command only
+    from .gather import gather, work_size  # its process pool and plugins are for this command only
 
     log_timezone = _log_timezone(args.log_timezone)  # a bad zone is refused before anything is written
     bar = Progress(enabled=not args.quiet and not args.json)
+    if bar.enabled:  # counting costs a walk: only worth it for someone watching
+        bar.total = work_size(args.locations)
 
     def progress(location: str, copies: int, nbytes: int) -> None:
-        bar.show(lambda: f"gather: {copies:,} copies, {nbytes / 1e6:,.1f} MB  {os.path.basename(location)}")
+        bar.show(lambda: bar.line("gather", nbytes, size_text, f"{counted(copies, 'copy')}  {os.path.basename(location)}"))
 
     def on_problem(p: Problem) -> None:
         bar.clear()
@@ -252,54 +369,77 @@ def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
         "copies": result.copies,
         "new_copies": result.new_copies,
         "evidence": result.evidence,
+        "folders": result.folders,
         "problems": [_problem_data(p) for p in result.problems],
         "skipped": result.skipped,
     }
-    text = (
-        f"gathered {result.copies:,} copies ({result.new_copies:,} new) and {result.evidence:,} "
-        f"evidence records from {result.stores} stores; {len(result.problems)} problems; "
-        f"{len(result.skipped):,} files skipped"
-    ) + (" (-v lists them)" if result.skipped and not args.verbose else "")
-    if not args.quiet or args.json:
-        _emit(args, data, text)
+    lines = [
+        f"gathered {counted(result.copies, 'copy')} ({result.new_copies:,} new) and "
+        f"{counted(result.evidence, 'evidence record')} from {counted(result.stores, 'store')}; "
+        f"{counted(len(result.problems), 'problem')}; {counted(len(result.skipped), 'file')} skipped"
+        + (" (-v lists them)" if result.skipped and not args.verbose else "")
+    ]
+    if not args.quiet:
+        if result.folders:
+            lines.append(f"  {counted(len(result.folders), 'folder')}: {_folder_list(result.folders)}")
+        if result.copies and not args.account:
+            lines.append("  filed under no account ('(none given)' in report): to give them to an account, "
+                         "gather the same locations again with --account ADDR")  # fmt: skip
+    _emit(args, data, lines)
     return PROBLEMS if result.serious else DONE
 
 
 def _cmd_report(args: argparse.Namespace, ws: Workspace) -> int:
+    if args.account is not None:
+        _known_account(ws, args.account, logs_count=True)
     if args.senders:
         if not args.account:
             raise UsageError("report --senders needs --account")
+        if not logs_gathered(ws.db):
+            raise OperationError("no mail server logs were gathered, so nothing can be called lost: "
+                                 "gather the server's log directory (mailrecover gather /var/log) first")  # fmt: skip
         correct_log_years(ws.db, ws.accounts())
         out = io.StringIO()
         left_out = write_senders_csv(ws.db, args.account, out)
         _say(out.getvalue(), end="")
         return _show_problems(left_out)
     data = summary(ws, args.account)
+    if args.verbose and not args.json:
+        skipped = skipped_files(ws)
+        if skipped:
+            _say([f"mailrecover: skipped (not a mail store): {path}" for path in skipped], err=True)
     if args.html:
         try:
             write_html(ws, data, args.html)
         except OSError as e:
             raise OperationError(f"cannot write {args.html}: {e.strerror or e}") from e
-    _emit(args, data, render_text(data))
-    return DONE
+        data["html"] = os.path.abspath(args.html)
+    text = render_text(data)
+    if args.html:
+        text += f"\nHTML report written to {os.path.abspath(args.html)}"
+    _emit(args, data, text)
+    listed = data["problems"] or any(a["quarantined"] for a in data["accounts"].values())
+    return PROBLEMS if listed else DONE
 
 
 def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
+    if args.alias and args.account not in ws.accounts():
+        raise UsageError(f"--alias: the workspace holds no mail of {args.account!r} to give aliases to")
+    _known_account(ws, args.account)
     bar = Progress(enabled=not args.quiet and not args.json)
     done = 0
 
     def progress(n: int) -> None:
         nonlocal done
         done += n
-        bar.show(lambda: f"restore: {done:,} messages")
+        bar.show(lambda: bar.line("restore", done, lambda n: counted(n, "message")))
 
-    if args.alias and args.account not in ws.accounts():
-        raise UsageError(f"--alias: the workspace holds no mail of {args.account!r} to give aliases to")
     add_aliases(ws, args.account, args.alias)  # a new one has the ownership check run again
     result = restore(
         ws, args.account, args.target, dry_run=args.dry_run,
         include_quarantined=args.include_quarantined, progress=progress,
         password=password_source(args.password_file), connection=_connection(args),
+        planned=lambda n: setattr(bar, "total", n),
     )  # fmt: skip
     bar.clear()
     data = {
@@ -309,6 +449,8 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
         "planned": result.planned,
         "written": result.written,
         "unrestorable": result.unrestorable,
+        "to_write": result.to_write,
+        "already_there": result.already,
         "bytes": result.bytes,
         "folders": result.folders,
         "quarantined": result.quarantined,
@@ -324,30 +466,30 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
     if result.damaged and not args.json:
         _say([_problem_line(p) for p in result.damaged], err=True)
     lines = []
+    already = f", {result.already:,} already there" if result.already else ""
     if args.dry_run:
-        lines.append(f"would restore {result.planned:,} messages ({result.bytes / 1e6:,.1f} MB) "
-                     f"to {result.target}:")  # fmt: skip
-        lines += [f"  {folder}: {n}" for folder, n in sorted(result.folders.items())]
+        lines.append(f"would write {counted(result.to_write, 'message')} ({size_text(result.bytes)}) "
+                     f"to {result.target}{already}" + (":" if result.to_write else ""))  # fmt: skip
+        lines += [f"  {folder}: {n:,}" for folder, n in sorted(result.folders.items())]
     else:
-        already = result.planned - result.written - result.unrestorable
-        done = result.planned - result.unrestorable
-        lines.append(f"restored {done:,} of {result.planned:,} messages to {result.target}"
-                     if result.unrestorable else f"restored {result.planned:,} messages to {result.target}")
-        if already:
-            lines[-1] += f" ({already:,} were already there)"
+        size = f" ({size_text(result.bytes)})" if result.written else ""
+        lines.append(f"restored to {result.target}: {counted(result.written, 'message')} written{size}{already}")
+        if result.unrestorable:
+            lines.append(f"{counted(result.unrestorable, 'message')} could not be restored: no intact copy "
+                         "was left in the workspace (see the lines above)")  # fmt: skip
         if result.verification is not None and result.verification.repaired:
-            lines.append(f"{result.verification.repaired:,} of them had gone missing from the target "
+            lines.append(f"{counted(result.verification.repaired, 'message')} had gone missing from the target "
                          "(or changed there) and were written again")  # fmt: skip
     if result.quarantined:
-        lines.append(f"{result.quarantined} messages held back: delivered to other mailboxes "
+        lines.append(f"{counted(result.quarantined, 'message')} held back: delivered to other mailboxes "
                      "(see 'report'; --include-quarantined restores them knowingly)")  # fmt: skip
         for mid, subject, reason in result.held_back[:20]:
             lines.append(f"  <{mid}> {terminal_safe(subject[:60])!r}: {reason}")  # (repr would escape the cleaning)
         if len(result.held_back) > 20:
-            lines.append(f"  … and {len(result.held_back) - 20} more")
+            lines.append(f"  … and {len(result.held_back) - 20:,} more")
     if result.included:
-        lines.append(f"{result.included} messages delivered to other mailboxes were included, "
-                     "as --include-quarantined asked")  # fmt: skip
+        lines.append(f"{counted(result.included, 'message')} delivered to other mailboxes "
+                     f"{'was' if result.included == 1 else 'were'} included, as --include-quarantined asked")  # fmt: skip
     _emit(args, data, lines)
     return PROBLEMS if result.quarantined or result.problems or result.damaged else DONE
 
@@ -375,7 +517,7 @@ def _cmd_verify(args: argparse.Namespace, ws: Workspace) -> int:
     lines = [f"workspace {t(str(ws.path))}"]
     lines.append("  database: ok" if result.integrity == ["ok"] else "  database: DAMAGED (SQLite integrity_check):")
     lines += [f"    {t(line)}" for line in result.integrity if result.integrity != ["ok"]]
-    lines.append(f"  {result.blobs:,} stored copies checked against their SHA-256: "
+    lines.append(f"  {counted(result.blobs, 'stored copy', 'stored copies')} checked against their SHA-256: "
                  + (f"{len(result.bad):,} damaged or lost" if result.bad else "all intact"))  # fmt: skip
     for b in result.bad:
         lines.append(f"    blob {b.digest} {b.reason}")
@@ -414,27 +556,64 @@ def _cmd_members(args: argparse.Namespace, ws: Workspace) -> int:
     return _show_problems(exported.left_out)
 
 
+def _check_usage(args: argparse.Namespace) -> None:
+    """What is wrong with the command line as a whole, found before anything is opened."""
+    if args.verbose and args.quiet:
+        raise UsageError("-v and -q ask for opposite things: give one")
+    if args.ca_file and not os.path.isfile(args.ca_file):
+        raise UsageError(f"--ca-file {args.ca_file}: no such file")
+    if args.command == "gather":
+        if args.account and not is_mail_address(args.account):
+            raise UsageError(f"--account {args.account!r}: not a mail address (expected local@domain)")
+        for location in args.locations:
+            _refuse_password_in_url("location", location)
+    if args.command == "restore":
+        _refuse_password_in_url("--to", args.target)
+    if args.command in ("plugins", "discover", "gather"):
+        return
+    path = Path(args.workspace) if args.workspace else default_workspace_path()
+    if not (path / "workspace.db").is_file():
+        raise UsageError(f"no workspace at {path}: only gather creates one (check --workspace "
+                         "or MAILRECOVER_WORKSPACE)")  # fmt: skip
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    args = _parser().parse_args(argv)
+    _check_usage(args)
+    if args.command in _PLUGIN_USERS:
+        _warn_not_loaded()
+    if args.command == "plugins":
+        return _cmd_plugins(args)
+    if args.command == "discover":
+        return _cmd_discover(args)
+    with Workspace(args.workspace, reader=args.command in _READERS) as ws:
+        if ws.held_by and not args.quiet:
+            _say([f"mailrecover: {ws.held_by}; showing what it has finished so far"], err=True)
+        command = {"gather": _cmd_gather, "report": _cmd_report, "restore": _cmd_restore,
+                   "members": _cmd_members, "verify": _cmd_verify}  # fmt: skip
+        return command[args.command](args, ws)
+
+
+def _fail(message: str, status: int, as_json: bool) -> int:
+    """An error as one line on standard error, or with ``--json`` as the one JSON result on
+    standard output: a script reads every outcome from the same place."""
+    if as_json:
+        _say(json_safe(json.dumps({"error": message, "exit_status": status}, ensure_ascii=False)))
+    else:
+        _say([f"mailrecover: {message}"], err=True)
+    return status
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.umask(0o077)  # everything mailrecover writes is for the administrator's eyes only
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
     try:
-        args = _parser().parse_args(argv)
-        if args.ca_file and not os.path.isfile(args.ca_file):
-            raise UsageError(f"--ca-file {args.ca_file}: no such file")
-        if args.command in _PLUGIN_USERS:
-            _warn_not_loaded()
-        if args.command == "plugins":
-            return _cmd_plugins(args)
-        if args.command == "discover":
-            return _cmd_discover(args)
-        with Workspace(args.workspace, reader=args.command in _READERS) as ws:
-            if ws.held_by and not args.quiet:
-                _say([f"mailrecover: {ws.held_by}; showing what it has finished so far"], err=True)
-            command = {"gather": _cmd_gather, "report": _cmd_report, "restore": _cmd_restore,
-                       "members": _cmd_members, "verify": _cmd_verify}  # fmt: skip
-            return command[args.command](args, ws)
+        return _run(argv)
     except MailRecoverError as e:
-        _say([f"mailrecover: {e}"], err=True)
-        return e.exit_status
+        return _fail(str(e), e.exit_status, as_json)
     except KeyboardInterrupt:
-        _say(["mailrecover: interrupted; what was done is kept, run the command again to finish"], err=True)
+        return _fail("interrupted; what was done is kept, run the command again to finish", FAILED, as_json)
+    except BrokenPipeError:  # a write outside ``_say`` (none today): still no traceback
+        _reader_gone(sys.stdout)
         return FAILED

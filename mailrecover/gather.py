@@ -27,6 +27,7 @@ from .memory import give_back
 from .merge import Summary, flags_text, summarize
 from .model import Copy, Evidence, Finding, Problem, ProblemKind
 from .passwords import without_password
+from .places import tree_size
 from .plugin import CLAIM, Plugin, ReadContext, get_plugin, load_plugins
 from .readonly import confined, describe_link, read_head, sorted_names
 from .rfc822 import decode_text
@@ -35,12 +36,12 @@ from .workspace import Workspace, now_text
 if TYPE_CHECKING:
     from .imapconn import ConnectionSettings
 
-__all__ = ["Coverage", "GatherResult", "Skipped", "Task", "gather", "plan", "source_root"]
+__all__ = ["Coverage", "GatherResult", "Skipped", "Task", "gather", "plan", "source_root", "work_size"]
 
 #: Problems of these kinds are news for the administrator and make ``gather`` exit 3.
 SERIOUS = {
     ProblemKind.UNREADABLE, ProblemKind.NOT_MAIL, ProblemKind.TRUNCATED, ProblemKind.DAMAGED,
-    ProblemKind.LIMIT,
+    ProblemKind.LIMIT, ProblemKind.NEEDS_INPUT,
 }  # fmt: skip
 
 _BATCH = 500  # rows per transaction
@@ -108,6 +109,7 @@ class Task:
     folder: str  # the folder implied by the store's place in the tree ('' at the top)
     #: Filled by the reader of a claimed directory's task; the walk then takes what it left.
     coverage: Coverage | None = field(default=None, compare=False, repr=False)
+    unknown_folder: bool = False  # a folder its forced plugin does not recognise (it may still read it)
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,7 @@ class GatherResult:
     skipped: list[str] = field(default_factory=list)
     why_skipped: dict[str, str] = field(default_factory=dict)  # path -> reason, for -v
     stores: int = 0
+    folders: dict[str, int] = field(default_factory=dict)  # copies found per folder, as stored
 
     @property
     def serious(self) -> list[Problem]:
@@ -175,7 +178,9 @@ def plan(
         return
     path = source_root(location)
     if forced:
-        yield Task(get_plugin(forced), path, "", coverage)
+        chosen = get_plugin(forced)
+        unknown = os.path.isdir(path) and _best({forced: chosen}, path)[0] == 0
+        yield Task(chosen, path, "", coverage, unknown_folder=unknown)
         if coverage is not None and os.path.isdir(path):
             yield from _rest(plugins, path, [], coverage, forced, forced=True)
         return
@@ -188,6 +193,38 @@ def plan(
         yield from _file(plugins, path, [], coverage)
         return
     yield from _walk(plugins, path, [], coverage)
+
+
+def _expected(task: Task, p: Problem) -> Problem:
+    """A forced plugin that cannot read the folder it was given (``--plugin mbox DIR``) says what
+    it reads instead of the system's words for the failure (``No such device``)."""
+    if not task.unknown_folder or p.kind is not ProblemKind.UNREADABLE or p.source != task.location:
+        return p
+    name, what = task.plugin.name, task.plugin.description.rstrip(".")
+    return Problem(p.kind, p.source, p.position,
+                   f"plugin {name} reads {what}, not a folder like this one: name its files, "
+                   "or leave out --plugin to have each file read by the plugin that recognises it")  # fmt: skip
+
+
+def _inside(path: str, folder: str) -> bool:
+    return bool(folder) and path.startswith(folder + os.sep)
+
+
+def _size(location: str) -> int:
+    """Bytes under a local location (0 for a URL or what cannot be looked at)."""
+    if "://" in location:
+        return 0
+    try:
+        st = os.lstat(location)
+    except OSError:
+        return 0
+    return tree_size(location) if stat.S_ISDIR(st.st_mode) else st.st_size
+
+
+def work_size(locations: list[str]) -> int:
+    """Bytes under ``locations``: the total a gather's progress counts towards (a walk of
+    stats, cheap beside reading every byte)."""
+    return sum(_size(location) for location in locations)
 
 
 def _walk(
@@ -529,12 +566,17 @@ def gather(
     ``connection`` is how careful network sources' connections are (None: from the environment).
     """
     result = GatherResult()
-    read_bytes = 0
+    finished = 0  # bytes of the stores read to their end, and of files passed over
+    task_bytes = read_bytes = 0  # the size of the store being read, and what its plugin read of it
+    claimed = ""  # the last folder read whole as one store
+
+    def done() -> int:  # a plugin that never says what it read still counts when its store ends
+        return finished + min(read_bytes, task_bytes)
 
     def advance(n: int) -> None:
         nonlocal read_bytes
         read_bytes += max(0, n)
-        progress(shown, result.copies, read_bytes)
+        progress(shown, result.copies, done())
 
     # a password given inside a URL (refused by its plugin) is cut out of everything kept or shown
     secrets = {given: shown for given in locations if (shown := without_password(given)) != given}
@@ -584,10 +626,14 @@ def gather(
                             coverage.add(item.source)
                             continue
                         if isinstance(item, Skipped):
+                            finished += 0 if _inside(item.path, claimed) else _size(item.path)
                             skip(item.path, item.reason)
                             continue
                         task = item
                         shown = without_password(task.location)
+                        task_bytes, read_bytes = 0 if _inside(task.location, claimed) else _size(task.location), 0
+                        if task_bytes and os.path.isdir(task.location):
+                            claimed = task.location  # what the walk finds left in it was counted with it
                         result.stores += 1
                         loc = ws.location(storable(shown), task.plugin.name, account, list_address)
                         state = ws.plugin_state(loc)
@@ -604,6 +650,8 @@ def gather(
                             coverage.add(finding.source)
                             if isinstance(finding, Copy):
                                 result.copies += 1
+                                folder = _folder_text(finding.folder)
+                                result.folders[folder] = result.folders.get(folder, 0) + 1
                                 blob = hashlib.sha256(finding.raw).hexdigest()
                                 if fresh or not _known(ws, account, finding, blob):
                                     store(fingerprints.add(loc, finding, blob))
@@ -611,8 +659,10 @@ def gather(
                                 result.evidence += 1
                                 _store_evidence(ws, loc, account, list_address, finding)
                             elif isinstance(finding, Problem):
-                                problem(_as_walked(finding) if scope is not None else finding, loc)
-                            progress(shown, result.copies, read_bytes)
+                                problem(_expected(task, _as_walked(finding) if scope is not None else finding), loc)
+                            progress(shown, result.copies, done())
+                        finished, task_bytes = finished + task_bytes, 0
+                        progress(shown, result.copies, done())
                         for path in _unnamed(task, coverage):
                             skip(path, f"read by {task.plugin.name}: no mail in it")
                         if state.changed:

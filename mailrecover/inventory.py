@@ -30,6 +30,7 @@ __all__ = [
     "incoming",
     "is_local_relay",
     "logs_gathered",
+    "named_in_logs",
     "outgoing",
     "senders",
     "write_senders_csv",
@@ -173,6 +174,15 @@ def write_senders_csv(db: sqlite3.Connection, account: str, out: TextIO) -> list
 def logs_gathered(db: sqlite3.Connection) -> bool:
     """Whether any delivery record is in the workspace (else nothing can be called missing)."""
     return db.execute("SELECT 1 FROM evidence WHERE kind = 'delivery' LIMIT 1").fetchone() is not None
+
+
+def named_in_logs(db: sqlite3.Connection, account: str) -> bool:
+    """Whether a delivery record names ``account`` (a mailbox of which no copy survived is
+    still one the logs can report on)."""
+    return any(
+        db.execute(RECORDS_SQL.format(field=field) + " LIMIT 1", (account.lower(),)).fetchone()
+        for field in ("recipient", "orig_to", "sender")
+    )
 
 
 def gap(db: sqlite3.Connection, account: str) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from .lists import evidence_from_deliveries, is_list_address, scan_workspace
 from .logtimes import correct_log_years
 from .model import Evidence, Problem, ProblemKind
 from .rfc822 import normalize_address
+from .words import counted
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -316,9 +317,9 @@ def render_summary(rows: list[dict[str, object]]) -> str:
     width = max(len(str(r["list"])) for r in rows)
     lines = []
     for r in rows:
-        members = f"{r['members']} member" + ("" if r["members"] == 1 else "s")
-        lines.append(f"{terminal_safe(str(r['list'])):<{width}}  {members} ({r['bouncing']} bouncing), "
-                     f"{r['left']} left, {r['unknown']} unknown")  # fmt: skip
+        n = {key: value if isinstance(value, int) else 0 for key, value in r.items()}  # the counts of the row
+        lines.append(f"{terminal_safe(str(r['list'])):<{width}}  {counted(n['members'], 'member')} "
+                     f"({n['bouncing']:,} bouncing), {n['left']:,} left, {n['unknown']:,} unknown")  # fmt: skip
     return "\n".join(lines)
 
 

@@ -5,11 +5,14 @@ and ``verify`` share this one rule, beside the merge rather than inside one of t
 from __future__ import annotations
 
 from .merge import merge_account
-from .model import MessageStatus
+from .model import Flag, MessageStatus
 from .ownership import check_account
 from .workspace import Workspace
 
-__all__ = ["ensure_merged"]
+__all__ = ["DELETED_FOLDER", "ensure_merged", "placement"]
+
+#: Where mail that every copy marks deleted goes: restored, never dropped.
+DELETED_FOLDER = "Recovered Deleted"
 
 
 def ensure_merged(ws: Workspace, account: str | None = None) -> set[str]:
@@ -38,3 +41,12 @@ def ensure_merged(ws: Workspace, account: str | None = None) -> set[str]:
                     merge_account(ws.db, name)
                 check_account(ws, name)
     return set(todo)
+
+
+def placement(folder: str, flags_text: str) -> tuple[str, frozenset[Flag]]:
+    """Where a merged message goes and with which flags, from its stored folder and flags:
+    the one notion of a message's folder that restore, its plan and the report share."""
+    flags = frozenset(Flag(f) for f in flags_text.split(",") if f)
+    if Flag.DELETED in flags:
+        return f"{DELETED_FOLDER}/{folder}", flags - {Flag.DELETED}
+    return folder, flags

@@ -42,6 +42,7 @@ class ProblemKind(enum.StrEnum):
     TRUNCATED = "truncated"  # cut off; what was there is kept
     DAMAGED = "damaged"  # part of it could be read, part not
     SKIPPED = "skipped"  # readable but deliberately not taken (calendar item, …)
+    NEEDS_INPUT = "needs-input"  # readable, but not taken until the user says what it is (--list)
     LIMIT = "limit"  # a resource limit was hit; the copy is kept raw
     # (One Message-ID on different mails, and quarantined mail, are no reading problems:
     # the report lists them from the merge's conflicts and the messages' status.)

@@ -90,6 +90,7 @@ __all__ = [
     "clues_from_fields",
     "delivery_clues",
     "held_by",
+    "is_mail_address",
     "names_account",
     "quarantine_details",
     "verdict",
@@ -97,6 +98,11 @@ __all__ = [
 
 _LOCALHOST = {"localhost", "localhost.localdomain"}
 _ADDR_SPEC = re.compile(r"[^\s@<>,;]+@[^\s@<>,;.][^\s@<>,;]*")
+
+
+def is_mail_address(address: str) -> bool:
+    """Whether ``address`` can name an account or an alias: one ``local@domain``."""
+    return bool(_ADDR_SPEC.fullmatch(normalize_address(address)))
 
 
 @functools.lru_cache(maxsize=1 << 16)  # a mailbox names the same few addresses over and over
@@ -256,7 +262,7 @@ def add_aliases(ws: Workspace, account: str, aliases: Iterable[str]) -> list[str
     so the check runs again before the next report or restore.
     """
     keys = list(dict.fromkeys(normalize_address(a) for a in aliases))
-    bad = [a for a in keys if not _ADDR_SPEC.fullmatch(a)]
+    bad = [a for a in keys if not is_mail_address(a)]
     if bad:
         raise UsageError(f"--alias {bad[0]!r}: not a mail address (expected local@domain)")
     if not account and keys:

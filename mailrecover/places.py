@@ -23,6 +23,7 @@ __all__ = [
     "file_name_text",
     "home",
     "mac_library",
+    "roots",
     "subdirs",
     "tree_size",
     "windows_local",
@@ -58,6 +59,12 @@ def xdg_config() -> Path:
 
 def xdg_data() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or home() / ".local" / "share")
+
+
+def roots() -> dict[str, Path]:
+    """Every root the plugins' ``discover`` looks under, by name (``discover -v`` shows them)."""
+    return {"home": home(), "Windows APPDATA": windows_roaming(), "Windows LOCALAPPDATA": windows_local(),
+            "Mac Library": mac_library(), "XDG config": xdg_config(), "XDG data": xdg_data()}  # fmt: skip
 
 
 def documents() -> list[Path]:

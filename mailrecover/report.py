@@ -14,13 +14,14 @@ from typing import Any
 from .clean import terminal_safe
 from .inventory import gap, logs_gathered
 from .logtimes import correct_log_years
-from .merged import ensure_merged
+from .merged import ensure_merged, placement
 from .model import JournalState, MessageStatus
 from .ownership import account_aliases, quarantine_details
 from .provenance import group_places, is_folder_place
+from .words import counted
 from .workspace import Workspace
 
-__all__ = ["render_text", "summary"]
+__all__ = ["render_text", "skipped_files", "summary"]
 
 
 def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
@@ -33,7 +34,8 @@ def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
         "GROUP BY folder, status, flags ORDER BY folder",
         (account,),
     ):
-        folders[folder] = folders.get(folder, 0) + n
+        where, _ = placement(folder, flags)  # as restore files it: deleted mail under 'Recovered Deleted'
+        folders[where] = folders.get(where, 0) + n
         messages += n
         quarantined += n if status == MessageStatus.QUARANTINED else 0
         deleted += n if "deleted" in flags.split(",") else 0
@@ -62,7 +64,7 @@ def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
         "copies": copies,
         "messages": messages,
         "duplicates": copies - messages,
-        "folders": folders,
+        "folders": dict(sorted(folders.items())),
         "deleted": deleted,
         "quarantined": quarantined,
         "problems": problems,
@@ -93,6 +95,11 @@ def _sources(db: sqlite3.Connection, account: str) -> dict[str, int]:
     group_places(db, account)
     rows = db.execute("SELECT place, sum(copies) FROM temp.places GROUP BY place ORDER BY place")
     return dict(rows.fetchall())
+
+
+def skipped_files(ws: Workspace) -> list[str]:
+    """Every file a gather passed over as no mail store, by path (``-v report`` names them)."""
+    return [path for (path,) in ws.db.execute("SELECT path FROM skipped ORDER BY path")]
 
 
 def summary(ws: Workspace, account: str | None = None) -> dict[str, Any]:
@@ -135,11 +142,11 @@ def _render_log_times(counts: dict[str, int]) -> list[str]:
     local = sum(n for basis, n in counts.items() if basis.endswith("/local"))
     out = []
     if guessed:
-        out.append(f"{guessed} log records carry a guessed year (the current one): no rotation name, "
-                   "file time or gathered message named in them dates them")  # fmt: skip
+        out.append(f"{counted(guessed, 'log record')} {'carries' if guessed == 1 else 'carry'} a guessed year "
+                   "(the current one): no rotation name, file time or gathered message named in them dates them")  # fmt: skip
     if local:
-        out.append(f"{local} log records are read in this machine's time zone, assumed to be the "
-                   "server's (gather --log-timezone names it)")  # fmt: skip
+        out.append(f"{counted(local, 'log record')} {'is' if local == 1 else 'are'} read in this machine's time "
+                   "zone, assumed to be the server's (gather --log-timezone names it)")  # fmt: skip
     return out
 
 
@@ -148,21 +155,24 @@ def _render_gap(a: dict[str, Any]) -> list[str]:
     if not a.get("delivered") and not a.get("sent") and not a.get("unidentified"):
         return []
     t = terminal_safe
-    out = [f"  the mail logs show {a['delivered']} messages delivered here, "
-           f"{a['recovered_of_delivered']} of them recovered; {len(a['missing'])} lost for good:"]  # fmt: skip
+    out = [f"  the mail logs show {counted(a['delivered'], 'message')} delivered here, "
+           f"{a['recovered_of_delivered']:,} of them recovered; {len(a['missing']):,} lost for good:"]  # fmt: skip
     for m in a["missing"]:
         out.append(f"    {m['date'][:19]}  {t(m['from']) or '<>'}  {t(m['size'])} bytes  <{t(m['message_id'])}>")
     if a["by_day"]:
         out.append("    day         delivered  recovered")
         for d in a["by_day"]:
-            out.append(f"    {d['day']:<10}  {d['delivered']:>9}  {d['recovered']:>9}")
+            out.append(f"    {d['day']:<10}  {d['delivered']:>9,}  {d['recovered']:>9,}")
     if a["sent"]:
-        out.append(f"  the logs show {a['sent']} messages sent from here; "
-                   f"{len(a['missing_sent'])} of them are in no recovered copy:")  # fmt: skip
+        out.append(f"  the logs show {counted(a['sent'], 'message')} sent from here; "
+                   f"{len(a['missing_sent']):,} of them {'is' if len(a['missing_sent']) == 1 else 'are'} "
+                   "in no recovered copy:")  # fmt: skip
         for m in a["missing_sent"]:
             out.append(f"    {m['date'][:19]}  to {t(', '.join(m['to']))}  <{t(m['message_id'])}>")
     if a["unidentified"]:
-        out.append(f"  {len(a['unidentified'])} logged deliveries carry no Message-ID and cannot be matched")
+        n = len(a["unidentified"])
+        out.append(f"  {counted(n, 'logged delivery', 'logged deliveries')} "
+                   f"{'carries' if n == 1 else 'carry'} no Message-ID and cannot be matched")  # fmt: skip
     return out
 
 
@@ -177,32 +187,35 @@ def render_text(data: dict[str, Any]) -> str:
         out.append(f"account {t(name) or '(none given)'}")
         if a["aliases"]:
             out.append(f"  also known as {t(', '.join(a['aliases']))} (--alias: counts as this account's mailbox)")
-        out.append(f"  {a['copies']} copies found, {a['messages']} distinct messages "
-                   f"({a['duplicates']} duplicates merged) in {len(a['folders'])} folders")  # fmt: skip
+        out.append(f"  {counted(a['copies'], 'copy')} found, {counted(a['messages'], 'distinct message')} "
+                   f"({counted(a['duplicates'], 'duplicate')} merged) in {counted(len(a['folders']), 'folder')}")  # fmt: skip
         if a["quarantined"]:
-            out.append(f"  {a['quarantined']} quarantined: delivered to other mailboxes, held back")
+            out.append(f"  {a['quarantined']:,} quarantined: delivered to other mailboxes, held back")
             for q in a["quarantine"][:20]:
                 out.append(f"    {q['date'][:10]}  <{t(q['message_id'])}>  {t(q['subject'][:50])!r}")
                 out.append(f"      {t(q['reason'])}")
             if len(a["quarantine"]) > 20:
                 more = len(a["quarantine"]) - 20
-                out.append(f"    … and {more} more (report --json or --html lists all)")
+                out.append(f"    … and {more:,} more (report --json or --html lists all)")
         else:
             out.append("  none quarantined: no message shows delivery to another mailbox")
         if a["problems"]:
-            out.append(f"  {a['problems']} problems reading its sources (listed below)")
+            out.append(f"  {counted(a['problems'], 'problem')} reading its sources (listed below)")
         if a["deleted"]:
-            out.append(f"  {a['deleted']} deleted in every copy: restored under 'Recovered Deleted'")
+            out.append(f"  {a['deleted']:,} deleted in every copy: restored under 'Recovered Deleted'")
         if a["conflicts"]:
-            out.append(f"  {len(a['conflicts'])} Message-IDs carried by different mails (kept apart)")
+            n = len(a["conflicts"])
+            out.append(f"  {counted(n, 'Message-ID')} carried by different mails (kept apart)")
+        if a["folders"]:
+            out.append("  folders, as restore files them:")
         width = max((len(f) for f in a["folders"]), default=0)
         for folder, n in a["folders"].items():
-            out.append(f"    {t(folder):<{width}}  {n:>7}")
+            out.append(f"    {t(folder):<{width}}  {n:>7,}")
         for source, n in a["sources"].items():
             many = ", one per file" if is_folder_place(source) else ""
-            out.append(f"  from {t(source)}: {n} copies{many}")
+            out.append(f"  from {t(source)}: {counted(n, 'copy')}{many}")
         if a["date_sources"]:
-            dates = ", ".join(f"{n} {_DATE_WORDS.get(k, k)}" for k, n in a["date_sources"].items())
+            dates = ", ".join(f"{n:,} {_DATE_WORDS.get(k, k)}" for k, n in a["date_sources"].items())
             out.append(f"  dates from: {dates}")
         if not a["restored"]:
             out.append("  not restored yet")
@@ -210,19 +223,21 @@ def render_text(data: dict[str, Any]) -> str:
             last = a["verified"].get(target)
             state = "complete" if n >= a["messages"] - a["quarantined"] else "incomplete: run restore again"
             if last and last["missing"]:
-                state = f"incomplete: {last['missing']} missing at the last check; run restore again"
-            out.append(f"  restored to {t(target)}: {n} of {a['messages']} ({state})")
+                state = f"incomplete: {last['missing']:,} missing at the last check; run restore again"
+            out.append(f"  restored to {t(target)}: {n:,} of {a['messages']:,} ({state})")
             if last:
-                out.append(f"    last checked {last['checked']} by {last['by']}: {last['planned']} planned, "
-                           f"{last['present']} present, {last['missing']} missing, {last['repaired']} repaired")  # fmt: skip
+                out.append(f"    last checked {last['checked']} by {last['by']}: {last['planned']:,} planned, "
+                           f"{last['present']:,} present, {last['missing']:,} missing, {last['repaired']:,} repaired")  # fmt: skip
         out.extend(_render_gap(a))
     if data["problems"]:
         out.append("")
-        out.append(f"{len(data['problems'])} problems:")
+        out.append(f"{counted(len(data['problems']), 'problem')}:")
         for p in data["problems"]:
             where = f"{p['source']}" + (f" @{p['position']}" if p["position"] else "")
             out.append(f"  {p['kind']}: {t(where)}: {t(p['reason'])}")
     if data["skipped_files"]:
-        out.append(f"{data['skipped_files']} files skipped, no mail read from them (gather -v names them and why)")
+        n = data["skipped_files"]
+        them = "it" if n == 1 else "them"
+        out.append(f"{counted(n, 'file')} skipped, no mail read from {them} (-v names {them}; gather -v also says why)")
     out.extend(_render_log_times(data.get("log_times") or {}))
     return "\n".join(out)

@@ -22,6 +22,7 @@ from .clean import terminal_safe
 from .model import MessageStatus
 from .private import write_private
 from .provenance import group_places, is_folder_place
+from .words import counted
 from .workspace import Workspace
 
 __all__ = ["MESSAGE_ROWS", "render_html", "write_html"]
@@ -194,8 +195,8 @@ def _timeline(ok: Counter[date], held: Counter[date], today: date, lost: Counter
         rows = [(str(n), _t(s), _t(e), str((e - s).days + 1)) for n, (s, e) in enumerate(gaps[:HOLES_LISTED], 1)]
         out.append("<h4>Longest holes</h4>" + _table(["#", "from", "to", "days"], rows, {0, 3}, name="narrow"))
     if odd:
-        out.append(f'<p class="muted">{odd} messages carry an impossible date (before {_EARLIEST} or '
-                   "in the future) and are left out of the timeline.</p>")  # fmt: skip
+        out.append(f'<p class="muted">{counted(odd, "message")} {"carries" if odd == 1 else "carry"} an impossible '
+                   f"date (before {_EARLIEST} or in the future), left out of the timeline.</p>")  # fmt: skip
     return "".join(out)
 
 
@@ -370,7 +371,7 @@ def _messages(ws: Workspace, account: str) -> tuple[str, str]:
         if duplicate:
             dups.append(cells)
     head = ["date", "folder", "from", "subject", "copies", "found in"]
-    more = (f'<p class="muted">The first {MESSAGE_ROWS} of {total} messages are shown.</p>'
+    more = (f'<p class="muted">The first {MESSAGE_ROWS:,} of {total:,} messages are shown.</p>'
             if total > MESSAGE_ROWS else "")  # fmt: skip
     return (_table([*head, ""], rows, {4}, name="messages dated") + more,
             _table(head, dups, {4}, name="duplicates dated") if dups else "")  # fmt: skip
@@ -395,10 +396,12 @@ def _quarantine(q: list[dict[str, Any]], account: str) -> str:
         )
         rows.append((_t(m["date"][:10]), _t(m["from"]), _t(m["subject"]),
                      f"<code>{_t(m['message_id'])}</code>", _t(m["folder"]), clues))  # fmt: skip
-    return (f"<p>These {len(q)} messages were found among {_t(account)}'s mail but were delivered "
-            "to other mailboxes. They are <b>not restored</b>; "
+    one = len(q) == 1
+    these = "This message was" if one else f"These {len(q):,} messages were"
+    return (f"<p>{these} found among {_t(account)}'s mail but {'was' if one else 'were'} delivered "
+            f"to other mailboxes. {'It is' if one else 'They are'} <b>not restored</b>; "
             "<code class=cmd>restore --include-quarantined</code> "
-            "restores them knowingly.</p>"
+            f"restores {'it' if one else 'them'} knowingly.</p>"
             + _table(["date", "from", "subject", "Message-ID", "folder", "evidence"], rows,
                      cls="quarantine", name="dated held"))  # fmt: skip
 
@@ -480,7 +483,9 @@ def render_html(ws: Workspace, data: dict[str, Any]) -> str:
         body.append(f"<h2>Problems outside any account ({len(general)})</h2>" + _problems(general))
     if data.get("skipped_files"):
         skipped = int(data["skipped_files"])
-        body.append(f'<p class="muted">{skipped} files were skipped: no mail was read from them.</p>')
+        one = skipped == 1
+        body.append(f'<p class="muted">{counted(skipped, "file")} {"was" if one else "were"} skipped: '
+                    f'no mail was read from {"it" if one else "them"}.</p>')  # fmt: skip
     for i, (name, a) in enumerate(accounts.items()):
         body.append(f'<div id="a{i}"></div>' + _account(ws, name, a, data["problems"], now.date()))
     csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from .memory import give_back
 from .errors import BlobError
 from .merge import ranked_copies
-from .merged import ensure_merged
-from .model import Flag, MessageStatus, Problem, ProblemKind
+from .merged import DELETED_FOLDER, ensure_merged, placement
+from .model import JournalState, MessageStatus, Problem, ProblemKind
 from .spill import spilled
 from .targets import Outgoing, Target, Verification, open_target
 from .workspace import Workspace, now_text
@@ -21,8 +21,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RestoreResult", "outgoing", "record_verification", "restore", "DELETED_FOLDER"]
 
-#: Where mail that every copy marks deleted goes: restored, never dropped.
-DELETED_FOLDER = "Recovered Deleted"
 
 _GIVE_BACK_EVERY = 1000  # messages read from the workspace between returns of freed memory
 
@@ -30,12 +28,14 @@ _GIVE_BACK_EVERY = 1000  # messages read from the workspace between returns of f
 @dataclass
 class RestoreResult:
     target: str
-    planned: int = 0
+    planned: int = 0  # every message the account has to go there
     written: int = 0
+    to_write: int = 0  # of the planned, those the journal does not hold as there already
+    already: int = 0  # planned and already there (after a run: planned - written)
     quarantined: int = 0  # held back by the ownership check
     included: int = 0  # quarantined, restored anyway because the user asked
-    bytes: int = 0
-    folders: dict[str, int] = field(default_factory=dict)
+    bytes: int = 0  # of the messages to write
+    folders: dict[str, int] = field(default_factory=dict)  # planned messages per folder (dry run: to write)
     held_back: list[tuple[str, str, str]] = field(default_factory=list)  # (message-id, subject, why)
     included_list: list[tuple[str, str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # what the target could not restore (a refused folder)
@@ -52,14 +52,6 @@ def _date(text: str | None) -> datetime:
         except ValueError:
             pass
     return datetime.now(timezone.utc)
-
-
-def _placement(folder: str, flags_text: str) -> tuple[str, frozenset[Flag]]:
-    """Where a merged message goes and with which flags, from its stored folder and flags."""
-    flags = frozenset(Flag(f) for f in flags_text.split(",") if f)
-    if Flag.DELETED in flags:
-        return f"{DELETED_FOLDER}/{folder}", flags - {Flag.DELETED}
-    return folder, flags
 
 
 def outgoing(
@@ -93,7 +85,7 @@ def outgoing(
     )
     plan = spilled(rows, None if ws.read_only else ws.path)  # read to its end; in the workspace, private as it is
     for n, (key, folder, flags, date, message_id, blob, pack, offset, length, message) in enumerate(plan, 1):
-        folder, flagset = _placement(folder, flags)
+        folder, flagset = placement(folder, flags)
         try:
             raw = ws.blobs.read(blob, None if length is None else (pack, offset, length))
         except BlobError as e:
@@ -144,7 +136,10 @@ def restore(
     progress: Callable[[int], None] = lambda n: None,
     password: Callable[[str], str] | None = None,
     connection: ConnectionSettings | None = None,
+    planned: Callable[[int], None] = lambda n: None,
 ) -> RestoreResult:
+    """Write ``account``'s messages to ``spec``; ``progress`` is told of each message done
+    (written or found there), ``planned`` of how many there are before the first."""
     ensure_merged(ws, account)  # every message checked against the current copies and rules
     target = open_target(spec, password=password, connection=connection) if isinstance(spec, str) else spec
     result = RestoreResult(target=target.description)
@@ -155,16 +150,24 @@ def restore(
     ):
         result.quarantined += 1
         result.held_back.append((message_id or "", subject or "", reason))
-    plan_rows = ws.db.execute(
-        "SELECT m.folder, m.flags, c.size FROM messages m JOIN copies c ON c.id = m.canonical "
+    plan_rows = ws.db.execute(  # what the journal holds as there already is not written again
+        "SELECT m.folder, m.flags, c.size, j.key IS NOT NULL FROM messages m JOIN copies c ON c.id = m.canonical "
+        "LEFT JOIN journal j ON j.target = ? AND j.key = m.key AND j.state = ? "
         "WHERE m.account = ? AND m.status IN (?, ?)",
-        (account, MessageStatus.OK, MessageStatus.QUARANTINED if include_quarantined else MessageStatus.OK),
+        (target.description, JournalState.DONE, account, MessageStatus.OK,
+         MessageStatus.QUARANTINED if include_quarantined else MessageStatus.OK),
     )
-    for folder, flags, size in plan_rows:
-        folder, _ = _placement(folder, flags)
-        result.folders[folder] = result.folders.get(folder, 0) + 1
+    for folder, flags, size, there in plan_rows:
         result.planned += 1
-        result.bytes += size
+        if there:
+            result.already += 1
+        else:
+            result.to_write += 1
+            result.bytes += size
+        if there and dry_run:
+            continue
+        folder, _ = placement(folder, flags)
+        result.folders[folder] = result.folders.get(folder, 0) + 1
     if include_quarantined:  # the user said so: restored knowingly, listed as such
         result.included, result.quarantined = result.quarantined, 0
         result.included_list, result.held_back = result.held_back, []
@@ -175,6 +178,7 @@ def restore(
         result.damaged.append(problem)
         result.unrestorable += not replaced
 
+    planned(result.planned)
     with ws.restoring():
         try:
             result.written = target.write(
@@ -184,6 +188,9 @@ def restore(
             check = result.verification = getattr(target, "verification", None)  # one from elsewhere may not look
             if check is not None and check.planned and check.present + check.missing == check.planned:
                 record_verification(ws, target.description, account, check, "restore")
+    result.already = min(result.already, result.planned - result.written - result.unrestorable)  # never a refused one
+    if result.verification is not None and result.verification.planned == result.planned:
+        result.already = max(0, result.verification.present - result.written)  # what the target was seen to hold
     result.problems = list(getattr(target, "problems", ()))  # a stand-in target may have none
     return result
 

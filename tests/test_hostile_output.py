@@ -268,6 +268,7 @@ def test_gather_progress_on_a_terminal_shows_hostile_file_names_cleaned(tmp_path
 
     terminal = _Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
+    monkeypatch.setenv("COLUMNS", "200")  # a terminal wide enough for the whole name
     tree = tmp_path / "home"
     tree.mkdir()
     (tree / f"saved{ESCAPES}.eml").write_bytes(b"From: a@example.org\nMessage-ID: <1@x>\nSubject: s\n\nbody\n")

@@ -11,6 +11,7 @@ import pytest
 
 from mailrecover.cli import main
 from mailrecover.inventory import is_local_relay
+from mailrecover.workspace import Workspace
 from tests.logbuilder import LOCAL, scenario, write_log
 
 
@@ -86,6 +87,7 @@ def test_report_names_exactly_the_lost_messages(tmp_path: Path, mta: str, capsys
 
 
 def test_senders_needs_an_account(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    Workspace(tmp_path / "ws").close()
     assert _run(tmp_path / "ws", "report", "--senders") == 2
     assert "--account" in capsys.readouterr().err
 

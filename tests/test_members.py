@@ -145,6 +145,7 @@ def test_mailman3_format_and_unknown_list(recovered, capsys):
 
 
 def test_members_on_an_empty_workspace(tmp_path, capsys):
+    Workspace(tmp_path / "ws").close()
     assert _run(tmp_path / "ws", "members") == 0
     assert capsys.readouterr().out.strip() == "no mailing lists found in the evidence"
 

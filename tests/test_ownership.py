@@ -127,7 +127,7 @@ def test_reports_name_the_quarantined_mail_with_evidence(contaminated, tmp_path,
     _run(ws, "gather", "--account", ACCOUNT, str(contaminated.root))
     html = tmp_path / "report.html"
     capsys.readouterr()
-    assert _run(ws, "--json", "report", "--html", str(html)) == 0
+    assert _run(ws, "--json", "report", "--html", str(html)) == 3  # it lists quarantined mail
     a = json.loads(capsys.readouterr().out)["accounts"][ACCOUNT]
     assert a["quarantined"] == 4
     held = {q["message_id"]: q for q in a["quarantine"]}
@@ -151,7 +151,7 @@ def test_reports_name_the_quarantined_mail_with_evidence(contaminated, tmp_path,
     assert f"Delivered-To: <b>{OTHER}</b>" in page
 
     capsys.readouterr()
-    assert _run(ws, "report") == 0
+    assert _run(ws, "report") == 3
     text = capsys.readouterr().out
     assert "4 quarantined: delivered to other mailboxes, held back" in text
     assert "<marker-foreign-exim@example.org>" in text and "hanako@third.example (Envelope-To)" in text

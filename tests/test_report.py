@@ -33,7 +33,7 @@ def restored_ws(tmp_path: Path):
 def test_json_report_fields(restored_ws, capsys):
     ws, target = restored_ws
     capsys.readouterr()
-    assert main(["--workspace", str(ws), "--json", "report", "--account", ACCOUNT]) == 0
+    assert main(["--workspace", str(ws), "--json", "report", "--account", ACCOUNT]) == 3  # it lists quarantined mail
     a = json.loads(capsys.readouterr().out)["accounts"][ACCOUNT]
     assert (a["messages"], a["copies"], a["duplicates"], a["quarantined"], a["problems"]) == (13, 14, 1, 4, 0)
     assert a["folders"] == {HOSTILE_FOLDER[1:]: 1, "INBOX": 11, "Sent": 1}
@@ -46,9 +46,9 @@ def test_json_report_fields(restored_ws, capsys):
 def test_text_report_says_what_happened(restored_ws, capsys):
     ws, target = restored_ws
     capsys.readouterr()
-    assert main(["--workspace", str(ws), "report"]) == 0
+    assert main(["--workspace", str(ws), "report"]) == 3
     text = capsys.readouterr().out
-    assert "14 copies found, 13 distinct messages (1 duplicates merged) in 3 folders" in text
+    assert "14 copies found, 13 distinct messages (1 duplicate merged) in 3 folders" in text
     assert "4 quarantined: delivered to other mailboxes, held back" in text
     assert f"restored to maildir:{target}: 9 of 13 (complete)" in text
     assert "\x1b" not in text and "\u202e" not in text and "'?[2J?exim'" in text  # hostile subject, defused
@@ -76,7 +76,7 @@ def test_sources_count_a_folder_of_one_message_files_once(tmp_path, capsys):
     assert main(["--workspace", ws, "report"]) == 0
     text = capsys.readouterr().out
     assert f"from {root / 'saved' / '*'}: 4 copies, one per file" in text
-    assert f"from {root / 'alone' / 'x.eml'}: 1 copies\n" in text
+    assert f"from {root / 'alone' / 'x.eml'}: 1 copy\n" in text
     with Workspace(ws) as w:  # the HTML page's sources table: the same places, one row each
         page = render_html(w, summary(w, ACCOUNT))
     table = page[page.index("<h3>Sources</h3>") : page.index("<h3>Duplicates merged")]
@@ -115,7 +115,7 @@ _ALLOWED = {
 def test_html_report_is_self_contained_private_and_escaped(restored_ws, tmp_path, capsys):
     ws, _target = restored_ws
     page_path = tmp_path / "out" / "report.html"
-    assert main(["--workspace", str(ws), "report", "--html", str(page_path)]) == 0
+    assert main(["--workspace", str(ws), "report", "--html", str(page_path)]) == 3
     assert stat.S_IMODE(page_path.stat().st_mode) == 0o600
     page = page_path.read_text(encoding="utf-8")
     parsed = _Tags()
@@ -197,9 +197,9 @@ def test_report_shows_each_targets_last_check(restored_ws, capsys):
 
     def report() -> tuple[dict, str]:
         capsys.readouterr()
-        assert main(["--workspace", str(ws), "--json", "report", "--account", ACCOUNT]) == 0
+        assert main(["--workspace", str(ws), "--json", "report", "--account", ACCOUNT]) == 3  # quarantined mail listed
         data = json.loads(capsys.readouterr().out)["accounts"][ACCOUNT]["verified"][f"maildir:{target}"]
-        assert main(["--workspace", str(ws), "report", "--account", ACCOUNT]) == 0
+        assert main(["--workspace", str(ws), "report", "--account", ACCOUNT]) == 3
         return data, capsys.readouterr().out
 
     last, text = report()

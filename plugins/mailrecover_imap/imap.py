@@ -40,6 +40,7 @@ from mailrecover.limits import LimitExceeded, Limits, current, exceeded
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
 from mailrecover.passwords import without_password
 from mailrecover.plugin import ReadContext, Store
+from mailrecover.words import counted
 
 __all__ = ["ImapPlugin"]
 
@@ -223,7 +224,7 @@ def _read_folder(
 
 
 def _left(source: str, left: int, why: str) -> Problem:
-    reason = f"{why}; the folder's other {left:,} messages were not fetched; a rerun tries them again"
+    reason = f"{why}; the folder's other {counted(left, 'message')} {'was' if left == 1 else 'were'} not fetched; a rerun tries them again"
     return Problem(ProblemKind.LIMIT, source, "", reason)
 
 

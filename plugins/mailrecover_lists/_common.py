@@ -190,7 +190,7 @@ def address_lines(
 ) -> Iterator[Finding]:
     """Members from a file of one ``addr`` or ``Name <addr>`` a line (``#`` comments)."""
     if list_key is None:
-        yield Problem(ProblemKind.SKIPPED, path, "", "which list is this? give --list")
+        yield Problem(ProblemKind.NEEDS_INPUT, path, "", "which list is this? give --list")
         return
     make = ListEvidence(plugin, path)
     when = file_time(path)

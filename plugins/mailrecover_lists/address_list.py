@@ -70,7 +70,7 @@ class AddressListPlugin:
 
     def _csv(self, path: str, context: ReadContext, list_key: str | None) -> Iterator[Finding]:
         if list_key is None:
-            yield Problem(ProblemKind.SKIPPED, path, "", "which list is this? give --list")
+            yield Problem(ProblemKind.NEEDS_INPUT, path, "", "which list is this? give --list")
             return
         make = ListEvidence(self.name, path)
         when = file_time(path)

@@ -40,6 +40,7 @@ from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 from mailrecover.readonly import list_names, mapped
 from mailrecover.rfc822 import header_fields
+from mailrecover.words import counted
 
 __all__ = ["DbxDamage", "DbxFile", "DbxPlugin", "read_folder_names"]
 
@@ -478,13 +479,13 @@ def _summary(location: str, dbx: DbxFile, damage: list[tuple[str, str]], listed:
              read: int, lost: int, scan: _Scan) -> Problem:  # fmt: skip
     """One line for everything that could not be read, or was read only by scanning, in one file."""
     where, first = (
-        damage[0] if damage else ("", f"{listed} messages listed, {read} found in the index")
+        damage[0] if damage else ("", f"{counted(listed, 'message')} listed, {read:,} found in the index")
     )
     count = max(lost, listed - read - scan.found)
-    reason = f"{count} of {listed} messages lost" if count else "index damaged"
+    reason = f"{count:,} of {counted(listed, 'message')} lost" if count else "index damaged"
     reason += f" (at {where}: {first})" if where else f" ({first})"
     if scan.found:
-        reason += f"; {scan.found} messages recovered by scanning the file (flags unknown)"
+        reason += f"; {counted(scan.found, 'message')} recovered by scanning the file (flags unknown)"
     if scan.broken:
         reason += f"; {scan.broken} chain(s) found by scanning break off, not kept"
     if scan.not_mail:

@@ -149,7 +149,7 @@ def test_a_looping_chain_is_caught(tmp_path):
     assert _copies(found) == []
     (problem,) = _problems(found)
     assert problem.reason == (
-        f"1 of 1 messages lost (at {problem.position}: message chain loops at 0x{first:x}); "
+        f"1 of 1 message lost (at {problem.position}: message chain loops at 0x{first:x}); "
         "1 chain(s) of blocks without mail headers left out"  # the third block, cut loose
     )
 
@@ -312,7 +312,7 @@ def test_messages_the_tree_still_names_come_once_and_keep_their_flags(tmp_path):
     (problem,) = _problems(found)
     assert problem.reason == (
         f"index damaged (at 0x{record:x}: no object at 0x{record:x} (marker does not match)); "
-        "1 messages recovered by scanning the file (flags unknown)"
+        "1 message recovered by scanning the file (flags unknown)"
     )
 
 
@@ -351,7 +351,7 @@ def test_a_scanned_chain_that_loops_or_breaks_off_is_counted_not_kept(tmp_path):
     assert problem.reason == (
         f"2 of 3 messages lost (at 0x{_tree_offset(data):x}: index node damaged: no object at "
         f"0x{_tree_offset(data):x} (marker does not match)); "
-        "1 messages recovered by scanning the file (flags unknown); "
+        "1 message recovered by scanning the file (flags unknown); "
         "2 chain(s) found by scanning break off, not kept; "
         "2 chain(s) of blocks without mail headers left out"
     )
