@@ -407,7 +407,7 @@ def _cmd_report(args: argparse.Namespace, ws: Workspace) -> int:
     if args.verbose and not args.json:
         skipped = skipped_files(ws)
         if skipped:
-            _say([f"mailrecover: skipped (not a mail store): {path}" for path in skipped], err=True)
+            _say([f"mailrecover: skipped by a gather: {path}" for path in skipped], err=True)
     if args.html:
         try:
             write_html(ws, data, args.html)

@@ -188,7 +188,7 @@ def test_gather_summary_in_the_singular(tmp_path, capsys):
     status, out, _ = _run(capsys, "--workspace", str(tmp_path / "ws"), "gather", "--account", ACCOUNT,
                           str(TARO / "outlook-export" / "見積書.eml"))  # fmt: skip
     assert status == 0
-    assert out.startswith("gathered 1 copy (1 new) and 0 evidence records from 1 store; 0 problems\n")
+    assert out.startswith("gathered 1 copy (1 new) and 0 evidence records from 1 store; 0 problems; 0 files skipped\n")
     assert "  1 folder: INBOX (1 copy)\n" in out
     status, out, _ = _run(capsys, "--workspace", str(tmp_path / "ws"), "report")
     assert "1 copy found, 1 distinct message (0 duplicates merged) in 1 folder" in out
@@ -203,7 +203,7 @@ def test_quiet_gather_prints_errors_and_the_result_line(tmp_path, capsys):
     status, out, err = _run(capsys, "--workspace", str(tmp_path / "ws"), "-q", "gather", "--account", ACCOUNT,
                             LOCATIONS[1], str(tmp_path / "nowhere"))  # fmt: skip
     assert status == 3 and "nowhere: cannot open" in err
-    assert out == "gathered 5 copies (5 new) and 0 evidence records from 1 store; 1 problem\n"
+    assert out == "gathered 5 copies (5 new) and 0 evidence records from 1 store; 1 problem; 0 files skipped\n"
 
 
 def test_help_names_exit_codes_default_workspace_and_every_option(capsys, monkeypatch):
@@ -234,8 +234,8 @@ def test_verbose_report_names_the_skipped_files(tmp_path, capsys):
     assert main(["--workspace", ws, "gather", "--account", ACCOUNT, str(REPO / "examples")]) == 0
     capsys.readouterr()
     status, out, err = _run(capsys, "--workspace", ws, "-v", "report")
-    assert "1 file was not mail stores" not in out and "1 file was not a mail store" in out
-    assert f"skipped (not a mail store): {REPO / 'examples' / 'README.md'}" in err
+    assert "3 files skipped, no mail read from them (-v names them" in out
+    assert f"skipped by a gather: {REPO / 'examples' / 'README.md'}" in err
 
 
 def test_gather_names_the_folders_it_made_from_the_path_given(tmp_path, capsys):
