@@ -276,12 +276,10 @@ def _known_account(ws: Workspace, account: str, *, logs_count: bool = False) -> 
     known = ws.accounts()
     if account in known or (logs_count and named_in_logs(ws.db, account)):
         return
-    if not known:
-        raise UsageError(f"account {account}: the workspace {ws.path} holds no mail yet; gather some first")
-    closest = difflib.get_close_matches(account, known, n=len(known), cutoff=0.0)
+    closest = difflib.get_close_matches(account, known, n=max(1, len(known)), cutoff=0.0)
     closest += [a for a in known if a not in closest]
-    raise UsageError(f"account {account} is not in the workspace; it holds: "
-                     + ", ".join(_account_name(a) for a in closest))  # fmt: skip
+    held = f"it holds: {', '.join(_account_name(a) for a in closest)}" if known else "it holds no account's mail yet"
+    raise UsageError(f"account {account} is not in the workspace; {held}")
 
 
 def _refuse_password_in_url(option: str, location: str) -> None:

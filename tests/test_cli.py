@@ -283,3 +283,25 @@ def test_no_progress_in_a_pipe(tmp_path):
     bar.total = 10
     bar.show("restore: 1 of 10", force=True)
     assert pipe.getvalue() == ""
+
+
+def test_an_account_only_the_mail_logs_name_is_known_to_report(tmp_path, capsys):
+    """A mailbox of which no copy survived: the logs alone say what it lost."""
+    from tests.logbuilder import LOCAL, write_log
+
+    logs = tmp_path / "var-log"
+    logs.mkdir()
+    write_log(logs, "postfix")
+    ws = str(tmp_path / "ws")
+    main(["--workspace", ws, "gather", str(logs)])
+    capsys.readouterr()
+    status, out, _ = _run(capsys, "--workspace", ws, "--json", "report", "--account", LOCAL)
+    assert status in (0, 3) and json.loads(out)["accounts"][LOCAL]["missing"]  # everything it was sent
+    status, out, err = _run(capsys, "--workspace", ws, "report", "--account", "nobody@example.org")
+    assert status == 2 and "nobody@example.org is not in the workspace" in err
+
+
+def test_report_html_is_named_in_the_json_result(ws, tmp_path, capsys):
+    page = tmp_path / "r.html"
+    status, out, _ = _run(capsys, "--workspace", ws, "--json", "report", "--html", str(page))
+    assert status == 0 and json.loads(out)["html"] == str(page)
