@@ -14,7 +14,8 @@ from mailrecover.model import Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 from mailrecover.readonly import list_names
 
-from ._common import ListEvidence, guarded, parse_entry, read_lines, read_small, resolve_list
+from ._common import ListEvidence, guarded, parse_entry, peek, read_lines, read_small, resolve_list
+from ._sniff import SNIFF_BYTES, ezmlm_log
 
 __all__ = ["EzmlmPlugin"]
 
@@ -46,12 +47,17 @@ class EzmlmPlugin:
             return 85
         if os.path.isdir(location) and os.path.basename(os.path.normpath(location)) == "subscribers":
             return 60
+        if os.path.isfile(location) and ezmlm_log(peek(location, SNIFF_BYTES)):
+            return 80  # a Log kept without its list directory
         return 0
 
     def discover(self) -> Iterable[Store]:
         return ()
 
     def read(self, location: str, context: ReadContext) -> Iterator[Finding]:
+        if os.path.isfile(location):
+            yield from self._lone_log(location, context)
+            return
         if os.path.basename(os.path.normpath(location)) == "subscribers":
             root = os.path.dirname(os.path.normpath(location))
             parts = [(location, "no")]
@@ -71,6 +77,17 @@ class EzmlmPlugin:
         for path, digest in logs:
             if os.path.isfile(path):
                 yield from guarded(path, self._log(path, digest, list_key, context))
+
+    def _lone_log(self, path: str, context: ReadContext) -> Iterator[Finding]:
+        """A ``Log`` read on its own: its list is ``--list``, else the directory it sits in."""
+        directory = os.path.dirname(os.path.abspath(path))
+        digest = "yes" if os.path.basename(directory) == "digest" else "no"
+        root = os.path.dirname(directory) if digest == "yes" else directory
+        local = _control(root, "outlocal", context) or _control(root, "inlocal", context)
+        host = _control(root, "outhost", context) or _control(root, "inhost", context)
+        short = local or os.path.basename(root)
+        list_key = resolve_list(context, short=short, found=f"{local}@{host}" if local and host else None)
+        yield from guarded(path, self._log(path, digest, list_key, context))
 
     def _subscribers(
         self, directory: str, digest: str, list_key: str | None, context: ReadContext

@@ -21,7 +21,8 @@ from mailrecover.plugin import ReadContext, Store
 from mailrecover.rfc822 import normalize_address, parse_date
 from mailrecover.readonly import list_names
 
-from ._common import ListEvidence, file_time, guarded, parse_entry, read_lines, read_small, resolve_list
+from ._common import ListEvidence, file_time, guarded, parse_entry, peek, read_lines, read_small, resolve_list
+from ._sniff import SNIFF_BYTES, fml_log, fml_member_file
 
 __all__ = ["FmlPlugin"]
 
@@ -95,6 +96,14 @@ def _entry(line: str) -> tuple[str, str] | None:
     return addr, " ".join(opts)
 
 
+def _content(path: str) -> str:
+    """``members`` or ``log`` when the file's content is fml's, whatever its name; else ''."""
+    if not os.path.isfile(path):
+        return ""
+    head = peek(path, SNIFF_BYTES)
+    return "members" if fml_member_file(head) else "log" if fml_log(head) else ""
+
+
 class FmlPlugin:
     name = "fml"
     description = "fml4/fml8 list directories: members, actives, .bak snapshots, log"
@@ -108,13 +117,17 @@ class FmlPlugin:
                 return 85
             if {"members", "actives"} <= has or ({"members", "log", "seq"} <= has):
                 return 75
+            if any(_content(os.path.join(location, n)) for n in ("members", "actives", "log") if n in has):
+                return 80  # a list directory that lost its config: its files say what they are
             return 0
         base = os.path.basename(location)
         if base in ("actives", "actives.bak", "members.bak"):
             return 70
-        if base in ("members", "recipients", "log"):
-            return 70 if {"config.ph", "config.cf", "seq"} & _names(os.path.dirname(location) or ".") else 0
-        return 0
+        if base in ("members", "recipients", "log") and {"config.ph", "config.cf", "seq"} & _names(
+            os.path.dirname(location) or "."
+        ):
+            return 70
+        return 80 if _content(location) else 0
 
     def discover(self) -> Iterable[Store]:
         for root in ("/var/spool/ml", "/usr/local/fml/ml"):
@@ -138,9 +151,9 @@ class FmlPlugin:
             base = os.path.basename(path)
             if base.endswith(".bak"):
                 reader = self._backups(path, context, list_key)
-            elif base == "log":
+            elif base == "log" or (base not in _MEMBER_FILES and _content(path) == "log"):
                 reader = self._log(path, context, list_key)
-            elif base in _MEMBER_FILES:
+            elif base in _MEMBER_FILES or _content(path) == "members":
                 reader = self._members(path, context, list_key)
             else:
                 yield Problem(ProblemKind.NOT_MAIL, path, "", "not an fml list file")

@@ -32,6 +32,7 @@ from ._common import (
     read_small,
     resolve_list,
 )
+from ._sniff import SNIFF_BYTES, mailman_pickle
 
 __all__ = ["Mailman2Plugin", "load_config"]
 
@@ -154,6 +155,8 @@ class Mailman2Plugin:
             return 90
         if _LOG_NAME.match(base) and _sniff(location) == "log":
             return 85
+        if os.path.isfile(location) and mailman_pickle(peek(location, SNIFF_BYTES)):
+            return 85  # a config.pck copied alone, under whatever name
         return 60 if "list_members" in base else 0
 
     def discover(self) -> Iterable[Store]:

@@ -481,3 +481,82 @@ def test_unreadable_gzip_log_is_one_problem(tmp_path):
     (logs / "subscribe.2.gz").write_bytes(gzip.compress(SUBSCRIBE.encode())[:60])
     evidence, problems = _read(Mailman2Plugin(), logs)
     assert len(problems) == 1 and problems[0].reason.startswith("cannot read")
+
+
+# --- list-manager files recognised by content, whatever survived beside them -----------------
+
+_MAJORDOMO_LOG = (
+    "Mar 13 11:52:13 lists.example.edu majordomo[1234] {ann@example.com} subscribe staff ann@example.com\n"
+    "Mar 14 08:00:01 lists.example.edu majordomo[1240] {bob@example.com} unsubscribe staff bob@example.com\n"
+)
+
+
+def _partial_lists(root: Path) -> dict[str, Path]:
+    """Each list manager's file left alone in a folder, none of the siblings that name it."""
+    fml = root / "fml"
+    fml.mkdir(parents=True)
+    (fml / "members").write_text(FML_HEADER + "taro@example.co.jp \n##BYE hanako@example.co.jp \n")
+    (fml / "log").write_text("12/04/10 09:00:00 Added: rokuro@example.jp\n")
+    mj = root / "majordomo"
+    mj.mkdir()
+    (mj / "Log").write_text(_MAJORDOMO_LOG)
+    mm = root / "mailman"
+    mm.mkdir()
+    (mm / "dev-config.pck.saved").write_bytes(mailman2_pickle({
+        s("_internal_name"): s("dev"), s("host_name"): s("lists.example.org"),
+        s("members"): {s("cho@example.com"): 0}, s("digest_members"): {}, s("user_options"): {},
+    }))  # fmt: skip
+    ez = root / "ezmlm"
+    ez.mkdir()
+    (ez / "Log").write_text("1485642996 +manual dan@example.com\n1485643000 -probe eve@example.com\n")
+    return {"fml": fml, "majordomo": mj, "mailman": mm, "ezmlm": ez}
+
+
+@pytest.mark.parametrize(("kind", "plugin", "expected"), [
+    ("fml", "fml", {("member", "taro@example.co.jp"), ("unsubscribe", "hanako@example.co.jp"),
+                    ("subscribe", "rokuro@example.jp")}),
+    # a server-wide Log: --list binds only the lines of the list it names (tested elsewhere)
+    ("majordomo", "majordomo", {("subscribe", "ann@example.com"), ("unsubscribe", "bob@example.com")}),
+    ("mailman", "mailman2", {("member", "cho@example.com")}),
+    ("ezmlm", "ezmlm", {("subscribe", "dan@example.com"), ("unsubscribe", "eve@example.com")}),
+])  # fmt: skip
+def test_partial_list_directory_is_read_by_content_with_list(tmp_path, capsys, kind, plugin, expected):
+    where = _partial_lists(tmp_path / "in")[kind]
+    list_address = "staff@lists.example.org" if kind == "majordomo" else "ml@lists.example.org"
+    before = snapshot(where)
+    ws = tmp_path / "ws"
+    code = main(["--workspace", str(ws), "--json", "gather", "--list", list_address, str(where)])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "not-mail" not in out.err and "not mail" not in out.err
+    assert snapshot(where) == before
+    for f in (p for p in where.iterdir() if p.is_file()):
+        assert max(load_plugins().values(), key=lambda p: p.detect(str(f))).name == plugin, f.name
+    from mailrecover.members import from_workspace
+    from mailrecover.workspace import Workspace
+
+    with Workspace(ws) as w:
+        pictures = from_workspace(w)
+    assert set(pictures) == {list_address}
+    facts = {(e.kind, addr) for addr, m in pictures[list_address].members.items() for e in m.events}
+    assert facts == expected
+
+
+def test_list_files_and_mail_are_never_taken_for_each_other(tmp_path, corpus):
+    from mailrecover_lists import _sniff
+
+    files = _partial_lists(tmp_path)
+    kinds = {
+        _sniff.kind_of(str(p)) for d in files.values() for p in d.iterdir() if p.is_file()
+    }
+    assert kinds == {"fml-members", "fml-log", "majordomo-log", "mailman2-config", "ezmlm-log"}
+    assert _sniff.kind_of(str(corpus / "mlm" / "ezmlm_testlist" / "Log")) == "ezmlm-log"
+    from mailrecover_local.sniff import looks_like_message
+
+    for d in files.values():
+        for p in d.iterdir():
+            assert not looks_like_message(str(p)), p
+    for mail in sorted((corpus / "bounce").glob("*.eml")) + sorted((corpus / "mlm").glob("*.eml")):
+        assert _sniff.kind_of(str(mail)) == "", mail.name
+        assert all(p.detect(str(mail)) == 0 for n, p in load_plugins().items()
+                   if n in ("fml", "majordomo", "mailman2", "ezmlm")), mail.name  # fmt: skip
