@@ -5,9 +5,12 @@ Whoever's mailbox a message was found in, it may say something about a list's me
 - an owner notice (Mailman 2/3 "… subscription notification" / "… unsubscribe notification",
   Mailman's "Bounce action notification", majordomo "SUBSCRIBE list" / "UNSUBSCRIBE list",
   fml "New added member: …") → ``subscribe`` / ``unsubscribe`` / ``member`` evidence;
-- a bounce: an RFC 3464 report (each ``Action: failed`` recipient) or anything sent to a VERP
-  address (``list-bounces+user=domain@host``) → ``bounce`` (the list mailed that address, so
-  it was a member, and it bounced); a VERP auto-reply that is no bounce → ``auto-reply``;
+- a bounce: an RFC 3464 report (each ``Action: failed`` recipient), a mail system's free-text
+  bounce (``bounces``: flufl.bounce's detectors and this project's for Japanese carriers), or
+  anything sent to a VERP address (``list-bounces+user=domain@host``) → ``bounce`` for a
+  permanent failure (the list mailed that address, so it was a member, and it bounced),
+  ``deferred`` for a temporary one (``Action: delayed``, a warning); both with ``failure`` =
+  ``permanent`` / ``temporary``; a VERP auto-reply that is no bounce → ``auto-reply``;
 - a list post (``List-Post``, ``X-BeenThere``, ``List-Id``, ``X-ML-Name``, ``Mailing-List``…)
   → ``post`` for its author (which proves nothing about membership) and ``received`` for the
   mailbox it was delivered to (``Delivered-To``, ``X-Original-To``, …, else the account the
@@ -37,6 +40,7 @@ from email.message import Message
 from email.utils import getaddresses
 from typing import TYPE_CHECKING
 
+from .bounces import failures, looks_like_bounce
 from .delivery import ORIGINAL_RECIPIENT, RECEIVED_FOR, clues_from_fields
 from .errors import BlobError
 from .listpost import ListAddress, list_of, list_post
@@ -168,59 +172,93 @@ def evidence_from_message(
     ]  # fmt: skip
     verp = next((la for _, la in to_lists if la.member), None)
     if verp is not None and verp.member:
-        return [_verp(fields, make, verp.list, verp.member)]
+        return [_verp(raw, fields, make, verp.list, verp.member)]
     subject = " ".join(_field(fields, "subject").split())
     notices = _notice(raw, fields, subject, make)
     if notices is not None:
         return notices
+    bounced = _free_text_bounce(raw, fields, subject, make)
+    if bounced is not None:
+        return bounced
     if to_lists:
         return []  # mail to a list's administrators (a bounce we cannot read, a request): no post
     return _post(fields, subject, make, account)
 
 
-def _dsn(raw: bytes, fields: list[tuple[str, bytes]], make: _Maker) -> list[Evidence]:
-    msg = _parse(raw)
+def _bounce_list(msg: Message, fields: list[tuple[str, bytes]]) -> str:
+    """The list a bounce is about: its own address the bounce went to, else the list the
+    returned message was posted to, else the list the bounce itself names."""
     list_key = _infrastructure_list(fields, ("to", "delivered-to", "x-original-to", "envelope-to"))
-    verp_member = None
-    for name, value in fields:
-        if name in ("to", "delivered-to", "x-original-to"):
-            for _, addr in getaddresses([decode_header_value(value)]):
-                if "@" in addr and (la := list_of(addr)) and la.member:
-                    verp_member = la.member
-    recipients: list[Mapping[str, str]] = []
-    for part in msg.walk():
-        ctype = part.get_content_type()
-        if ctype in ("message/delivery-status", "message/global-delivery-status"):
-            blocks = part.get_payload()
-            if isinstance(blocks, list):
-                for block in blocks[1:] if len(blocks) > 1 else blocks:
-                    if isinstance(block, Message):
-                        recipients.append({k.lower(): str(v) for k, v in block.items()})
-        elif not list_key and ctype in ("message/rfc822", "text/rfc822-headers"):
+    for part in msg.walk() if not list_key else ():
+        if part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
             inner = part.get_payload()
             if isinstance(inner, list) and inner and isinstance(inner[0], Message):
                 inner_fields = [(k.lower(), str(v).encode("utf-8", "replace")) for k, v in inner[0].items()]
             else:
                 payload = part.get_payload(decode=True)
                 inner_fields = header_fields(payload) if isinstance(payload, bytes) else []
-            list_key = _list_key(inner_fields)
-    if not list_key:
-        list_key = _list_key(fields)
+            if list_key := _list_key(inner_fields):
+                break
+    return list_key or _list_key(fields)
+
+
+def _verp_member(fields: list[tuple[str, bytes]]) -> str | None:
+    member = None
+    for name, value in fields:
+        if name in ("to", "delivered-to", "x-original-to"):
+            for _, addr in getaddresses([decode_header_value(value)]):
+                if "@" in addr and (la := list_of(addr)) and la.member:
+                    member = la.member
+    return member
+
+
+def _dsn(raw: bytes, fields: list[tuple[str, bytes]], make: _Maker) -> list[Evidence]:
+    """An RFC 3464 report: ``failed`` recipients bounced for good, ``delayed`` ones for now."""
+    msg = _parse(raw)
+    verp_member = _verp_member(fields)
+    recipients: list[Mapping[str, str]] = []
+    for part in msg.walk():
+        if part.get_content_type() in ("message/delivery-status", "message/global-delivery-status"):
+            blocks = part.get_payload()
+            if isinstance(blocks, list):
+                for block in blocks[1:] if len(blocks) > 1 else blocks:
+                    if isinstance(block, Message):
+                        recipients.append({k.lower(): str(v) for k, v in block.items()})
+    list_key = _bounce_list(msg, fields) if recipients else ""
     out = []
     for r in recipients:
         action = r.get("action", "").strip().lower()
         status = r.get("status", "").strip()
-        if action != "failed" and not (not action and status.startswith("5")):
+        if action == "failed" or (not action and status.startswith("5")):
+            kind, failure = "bounce", "permanent"
+        elif action == "delayed":
+            kind, failure = "deferred", "temporary"
+        else:
             continue
         original = _typed_address(r.get("original-recipient", ""))
         final = _typed_address(r.get("final-recipient", ""))
         address = verp_member or original or final
         if not address:
             continue
-        out.append(make("bounce", list_key, address, how="delivery status notification",
+        out.append(make(kind, list_key, address, how="delivery status notification", failure=failure,
                         final_recipient=final or "", status=status.split()[0] if status else "",
                         diagnostic=" ".join(r.get("diagnostic-code", "").split())[:200]))  # fmt: skip
     return out
+
+
+def _free_text_bounce(raw: bytes, fields: list[tuple[str, bytes]], subject: str, make: _Maker) -> list[Evidence] | None:
+    """A bounce in a mail system's own words (``bounces.failures``); None when it is none."""
+    sender = _first_address(next((v for n, v in fields if n == "from"), b"")) or ""
+    if not looks_like_bounce(sender, subject, any(n == "x-failed-recipients" for n, _ in fields)):
+        return None
+    msg = _parse(raw)
+    found = failures(msg)
+    if not found:
+        return None
+    list_key = _bounce_list(msg, fields)
+    return [make("bounce" if f.permanent else "deferred", list_key, f.address,
+                 how=f"bounce ({f.detector})", failure="permanent" if f.permanent else "temporary")
+            for f in found]  # fmt: skip
 
 
 def _typed_address(value: str) -> str | None:
@@ -234,13 +272,17 @@ def _typed_address(value: str) -> str | None:
     return addr
 
 
-def _verp(fields: list[tuple[str, bytes]], make: _Maker, list_key: str, member: str) -> Evidence:
-    """Mail to a VERP address: the list wrote to ``member``; a bounce, or an auto-reply."""
+def _verp(raw: bytes, fields: list[tuple[str, bytes]], make: _Maker, list_key: str, member: str) -> Evidence:
+    """Mail to a VERP address: the list wrote to ``member``; a bounce (for good, or only a
+    warning when every failure the bounce reports is temporary), or an auto-reply."""
     sender = (_first_address(next((v for n, v in fields if n == "from"), b"")) or "").split("@")[0]
     subject = _field(fields, "subject")
-    bounced = sender in _DAEMONS or bool(_FAILURE_WORDS.search(subject))
-    return make("bounce" if bounced else "auto-reply", list_key, member, how="VERP address",
-                subject=subject[:120])  # fmt: skip
+    if not (sender in _DAEMONS or _FAILURE_WORDS.search(subject)):
+        return make("auto-reply", list_key, member, how="VERP address", subject=subject[:120])
+    found = failures(_parse(raw))
+    lasting = not found or any(f.permanent for f in found)
+    return make("bounce" if lasting else "deferred", list_key, member, how="VERP address",
+                subject=subject[:120], failure="permanent" if lasting else "temporary")  # fmt: skip
 
 
 def _notice(raw: bytes, fields: list[tuple[str, bytes]], subject: str, make: _Maker) -> list[Evidence] | None:

@@ -29,14 +29,21 @@ def _facts(evidence):
     return [(e.kind, e.fields.get("list", ""), e.fields.get("address", "")) for e in evidence]
 
 
-# Every corpus bounce with an RFC 3464 report, and the recipients it reports failed.
-DSN_BOUNCES = {
-    "flanker_delayed.eml": [("bounce", "info-mime@cs.example.com", "foo@example.com")],
-    "flanker_mailbox-full.eml": [("bounce", "", "user@aol.com")],
-    "flanker_office365.eml": [("bounce", "", "noname@example.com")],
-    "flanker_zed.eml": [("bounce", "", "asdfasdfasdfasdfasdfasdfewrqertrtyrthsfgdfgadfqeadvxzvz@gmail.com")],
+# Every message in the corpus's bounce folder, and what each must yield: (kind, list, failed
+# address, permanent|temporary), written down from reading each file.  RFC 3464 reports are
+# read field by field; the rest by flufl.bounce's detectors or this project's (``bounces``).
+_P = "permanent"
+CORPUS_BOUNCES = {
+    # SMTP32/IMail text: "Delivery failed 10 attempts: info@example.net"
+    "flanker_broken-mime.eml": [("bounce", "", "info@example.net", _P)],
+    "flanker_complaint_yahoo.eml": [],  # an abuse complaint (ARF), no bounce
+    # Action: failed with Status 4.0.0: given up after 5 days, the message is lost
+    "flanker_delayed.eml": [("bounce", "info-mime@cs.example.com", "foo@example.com", _P)],
+    "flanker_mailbox-full.eml": [("bounce", "", "user@aol.com", _P)],
+    "flanker_office365.eml": [("bounce", "", "noname@example.com", _P)],
+    "flanker_zed.eml": [("bounce", "", "asdfasdfasdfasdfasdfasdfewrqertrtyrthsfgdfgadfqeadvxzvz@gmail.com", _P)],
     "mail_multi_address_bounce1.eml": [
-        ("bounce", "", a + "@gmail.com")
+        ("bounce", "", a + "@gmail.com", _P)
         for a in (
             "bbbbvhvbbvkjbhfbvbvjhb",
             "bscdbcjhasbcjhbdscbhbsdhcbj",
@@ -45,28 +52,61 @@ DSN_BOUNCES = {
             "qfvhgsvhgsduiohncdhcvhsdfvsfygusd",
         )
     ],
-    "mail_report_530.eml": [("bounce", "", "edwin@zzzzzzz.com")],
+    "mail_report_530.eml": [("bounce", "", "edwin@zzzzzzz.com", _P)],
     # bounced to Mailman 2.0's -admin address: the list is known, the original recipient reported
-    "mailman2_dsn_01.eml": [("bounce", "jpython-interest@python.org", "userx@example.com")],
-    "sisimai_lhost-amazonses-01.eml": [("bounce", "", "shironeko@example.co.jp")],
-    "sisimai_lhost-courier-01.eml": [("bounce", "", "kijitora@example.co.jp")],
-    "sisimai_lhost-domino-02.eml": [("bounce", "", "kijitora@example.co.jp")],
-    "sisimai_lhost-exchange2007-04.eml": [("bounce", "", "neko-nyaan@cat.example.jp")],
-    "sisimai_lhost-postfix-01.eml": [("bounce", "", "kijitora@example.org")],
-    "sisimai_lhost-postfix-09.eml": [("bounce", "", "kijitora@example.ne.jp")],
-    "sisimai_lhost-sendmail-01.eml": [("bounce", "", "userunknown@bouncehammer.jp")],
-    "sisimai_rfc3464-01.eml": [("bounce", "", "userunknown@bouncehammer.jp")],
-    "sisimai_rhost-nttdocomo-01.eml": [("bounce", "", "azumakuniyuki@ntt.docomo.example.ne.jp")],
+    "mailman2_dsn_01.eml": [("bounce", "jpython-interest@python.org", "userx@example.com", _P)],
+    # InterScan VirusWall: "Exceeded Maximum Delivery Attempts" names no recipient
+    "mailman2_dumbass_01.eml": [],
+    # GroupWise / Exchange 5.5 "did not reach the following recipient(s)": to the list's -admin
+    "mailman2_groupwise_01.eml": [("bounce", "mailman-users@python.org", "userx@example.edu", _P)],
+    "mailman2_llnl_01.eml": [("bounce", "python-announce-list@python.org", "user1@example.gov", _P)],
+    "mailman2_microsoft_01.eml": [("bounce", "pit-penguins@plaidworks.com", "userx@example.com", _P)],
+    # Netscape Messaging Server: its delivery-status part names no recipient, its text two
+    "mailman2_netscape_01.eml": [("bounce", "kde-core-devel@master.kde.org", a, _P)
+                                 for a in ("aaaaa@corel.com", "bbbbb@corel.com")],  # fmt: skip
+    "mailman2_newmailru_01.eml": [("bounce", "python-list@python.org", "zzzzz@newmail.ru", _P)],
+    "mailman2_sina_01.eml": [("bounce", "boost@lists.boost.org", a, _P) for a in ("userx@sina.com", "usery@sina.com")],
+    "mailman2_smtp32_01.eml": [("bounce", "mailman-users@python.org", "userx@example.ph", _P)],
+    # qmail at Yahoo: "(#4.4.1) I'm not going to try again": final; sent to a person, no list named
+    "mailman2_yahoo_01.eml": [("bounce", "", "userx@example.com", _P)],
+    "sisimai_arf-01.eml": [],  # an abuse report, no bounce
+    "sisimai_lhost-amazonses-01.eml": [("bounce", "", "shironeko@example.co.jp", _P)],
+    # BIGLOBE: "The following addresses had delivery problems" / mailbox over its limit
+    "sisimai_lhost-biglobe-01.eml": [("bounce", "", "postmaster@mxr.biglobe.ne.jp", _P)],
+    "sisimai_lhost-courier-01.eml": [("bounce", "", "kijitora@example.co.jp", _P)],
+    "sisimai_lhost-domino-02.eml": [("bounce", "", "kijitora@example.co.jp", _P)],
+    "sisimai_lhost-exchange2007-04.eml": [("bounce", "", "neko-nyaan@cat.example.jp", _P)],
+    "sisimai_lhost-exim-01.eml": [("bounce", "", "kijitora@example.ed.jp", _P)],
+    # au EZweb: "<addr>" above "Each of the following recipients was rejected by a remote mail server."
+    "sisimai_lhost-ezweb-01.eml": [("bounce", "", "this-message-rejected-by-the-domain-filter@ezweb.ne.jp", _P)],
+    "sisimai_lhost-fml-03.eml": [],  # fml's "Loop Alert" to its own admin: no recipient failed
+    "sisimai_lhost-gmail-01.eml": [("bounce", "", "userunknown@example.jp", _P)],
+    # Google Groups refused the post: the group's own address is the failed recipient
+    "sisimai_lhost-googlegroups-01.eml": [("bounce", "", "libsisimai@googlegroups.com", _P)],
+    # KDDI au one net "メールエラー通知": 送信できませんでした, "Could not be delivered to: <addr>"
+    "sisimai_lhost-kddi-01.eml": [("bounce", "", "kijitora@x0000000000000.dion.ne.jp", _P)],
+    # Office 365's report without a delivery-status part: "Delivery has failed to these recipients"
+    "sisimai_lhost-office365-01.eml": [("bounce", "", "kijitora@example.com", _P)],
+    "sisimai_lhost-opensmtpd-01.eml": [("bounce", "", "apdugoaidugoaidugoaeiudggadi@gmail.com", _P)],
+    "sisimai_lhost-postfix-01.eml": [("bounce", "", "kijitora@example.org", _P)],
+    "sisimai_lhost-postfix-09.eml": [("bounce", "", "kijitora@example.ne.jp", _P)],
+    "sisimai_lhost-qmail-01.eml": [("bounce", "", "kijitora@example.ne.jp", _P)],
+    "sisimai_lhost-sendmail-01.eml": [("bounce", "", "userunknown@bouncehammer.jp", _P)],
+    # old sendmail: "421 example.com (smtp)... Deferred" names a host, never the recipient
+    "sisimai_lhost-v5sendmail-01.eml": [],
+    "sisimai_rfc3464-01.eml": [("bounce", "", "userunknown@bouncehammer.jp", _P)],
+    "sisimai_rfc3834-01.eml": [],  # a vacation auto-reply, no bounce
+    # NTT docomo's sendmail DSN
+    "sisimai_rhost-nttdocomo-01.eml": [("bounce", "", "azumakuniyuki@ntt.docomo.example.ne.jp", _P)],
 }
 
 
-def test_corpus_bounces_report_exactly_their_failed_recipients(corpus):
+def test_every_corpus_bounce_yields_exactly_its_failed_recipients(corpus):
     found = {}
     for path in sorted((corpus / "bounce").glob("*.eml")):
         evidence = evidence_from_message(_corpus_message(path), source=str(path))
-        if evidence:
-            found[path.name] = _facts(evidence)
-    assert found == DSN_BOUNCES
+        found[path.name] = [(*fact, e.fields.get("failure", "")) for fact, e in zip(_facts(evidence), evidence)]
+    assert found == CORPUS_BOUNCES
 
 
 def test_corpus_dsn_keeps_status_and_final_recipient(corpus):
@@ -372,3 +412,61 @@ def test_the_member_a_list_post_reached_is_read_by_the_ownership_checks_rule(hop
     received = [e for e in evidence_from_message(raw) if e.kind == "received"]
     assert [(e.fields["address"], e.fields["how"]) for e in received] == [
         (member, f"list post delivered to the member ({how})")]  # fmt: skip
+
+
+# --- temporary failures kept apart from permanent ones ------------------------------------------
+
+
+def _bounce(to: str, subject: str, body: str, sender: str = "MAILER-DAEMON@mx.example.net",
+            content_type: str = "text/plain; charset=us-ascii") -> bytes:  # fmt: skip
+    return (f"From: {sender}\nTo: {to}\nSubject: {subject}\nDate: Tue, 1 May 2012 10:00:00 +0900\n"
+            f"Message-ID: <b1@mx.example.net>\nMIME-Version: 1.0\nContent-Type: {content_type}\n\n{body}").encode()  # fmt: skip
+
+
+_DELAYED_DSN = (
+    "--B\nContent-Type: text/plain\n\nStill trying.\n\n--B\nContent-Type: message/delivery-status\n\n"
+    "Reporting-MTA: dns; mx.example.net\n\nFinal-Recipient: rfc822; ann@example.com\nAction: delayed\n"
+    "Status: 4.4.7\n\n--B--\n"
+)
+_WARNING = (
+    "Delivery to the following recipient has been delayed:\n\n     ann@example.com\n\n"
+    "Message will be retried for 2 more day(s)\n"
+)
+_QMAIL_FAILED = (
+    "Hi. This is the qmail-send program at mx.example.net.\nI'm afraid I wasn't able to deliver your "
+    "message to the following addresses.\nThis is a permanent error; I've given up. Sorry it didn't work out.\n\n"
+    "<ann@example.com>:\nSorry, no mailbox here by that name. (#5.1.1)\n\n--- Below this line is a copy of the message.\n"
+)
+
+
+@pytest.mark.parametrize(("to", "subject", "body", "ctype", "kind", "failure"), [
+    ("dev-bounces@lists.example.org", "Delivery Status Notification (Delay)", _DELAYED_DSN,
+     "multipart/report; report-type=delivery-status; boundary=B", "deferred", "temporary"),
+    ("dev-bounces@lists.example.org", "Delayed Mail (still being retried)", _WARNING, "text/plain", "deferred", "temporary"),
+    ("dev-bounces@lists.example.org", "failure notice", _QMAIL_FAILED, "text/plain", "bounce", "permanent"),
+    ("dev-bounces+ann=example.com@lists.example.org", "Delayed Mail (still being retried)", _WARNING,
+     "text/plain", "deferred", "temporary"),
+    ("dev-bounces+ann=example.com@lists.example.org", "failure notice", _QMAIL_FAILED, "text/plain", "bounce", "permanent"),
+])  # fmt: skip
+def test_temporary_failures_are_kept_apart_from_permanent_ones(to, subject, body, ctype, kind, failure):
+    [e] = evidence_from_message(_bounce(to, subject, body, content_type=ctype))
+    assert (e.kind, e.fields["list"], e.fields["address"], e.fields["failure"]) == (
+        kind, "dev@lists.example.org", "ann@example.com", failure)  # fmt: skip
+
+
+def test_only_a_permanent_failure_makes_a_member_bouncing():
+    from mailrecover.members import reconstruct
+
+    warned = evidence_from_message(_bounce("dev-bounces@lists.example.org", "Delayed Mail", _WARNING))
+    assert [e.kind for e in warned] == ["deferred"]
+    [m] = reconstruct(warned)["dev@lists.example.org"].members.values()
+    assert (m.status, m.bouncing) == ("member", False)
+    failed = evidence_from_message(_bounce("dev-bounces@lists.example.org", "failure notice", _QMAIL_FAILED))
+    [m] = reconstruct(failed)["dev@lists.example.org"].members.values()
+    assert (m.status, m.bouncing) == ("member", True)
+
+
+def test_a_letter_quoting_a_bounce_text_is_no_bounce():
+    letter = _bounce("friend@example.org", "about the list", "It said:\nDelivery failed 3 attempts: ann@example.com\n",
+                     sender="Taro <taro@example.co.jp>")  # fmt: skip
+    assert evidence_from_message(letter) == []
