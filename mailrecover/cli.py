@@ -546,6 +546,8 @@ def _cmd_members(args: argparse.Namespace, ws: Workspace) -> int:
         _emit(args, rows, render_summary(rows))
         return DONE
     picture = find_list(pictures, args.list_address)
+    if picture.notes and not args.quiet:
+        _say([f"mailrecover: {picture.address}: {n}" for n in picture.notes], err=True)
     if args.json:
         _emit(args, to_json([picture])[0], "")
         return DONE

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import enum
 import io
+import os
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, NamedTuple
 
 from .clean import is_addr_spec, terminal_safe, write_csv
@@ -77,7 +78,8 @@ class ExportFormat(enum.StrEnum):
 _JOINS = {"subscribe", "member", "delivered", "deferred", "received", "bounce", "auto-reply"}
 _LEAVES = {"unsubscribe"}
 _NEUTRAL = {"post"}
-_LIST_KINDS = _JOINS | _LEAVES | _NEUTRAL | {"address-change", "roster"}
+_LIST_KINDS = _JOINS | _LEAVES | _NEUTRAL | {"address-change", "roster", "role"}
+_FROM_MAIL = ("mail", "mail-log")  # managers whose evidence says nothing of a member's options
 _EPOCH = datetime.min.replace(tzinfo=timezone.utc)
 
 
@@ -111,16 +113,26 @@ class Member:
     digest: bool | None = None
     first_seen: datetime | None = None
     last_seen: datetime | None = None
+    nomail: str = ""  # why delivery is off (``by user``, ``by admin``, ``by bounce``, ``off``…), '' when on
+    nomail_since: str = ""
+    moderated: bool = False
+    doubts: list[str] = field(default_factory=list)  # what makes the verdict unsure, for the owner
 
     def decide(self) -> None:
         self.events.sort(key=lambda e: (e.time or _EPOCH, e.effect))
         self.status, self.bouncing = Status.UNKNOWN, False
+        self.nomail, self.nomail_since, self.moderated = "", "", False
         for e in self.events:
             f = e.evidence.fields
             if e.effect is Effect.JOIN:
                 self.status = Status.MEMBER
             elif e.effect is Effect.LEAVE:
                 self.status = Status.LEFT
+            if e.kind == "member" and f.get("manager") not in _FROM_MAIL:
+                self.nomail, self.nomail_since = f.get("nomail", ""), f.get("nomail_since", "")
+                self.moderated = f.get("moderated") == "yes"
+            elif e.kind in ("delivered", "received", "subscribe") or e.effect is Effect.LEAVE:
+                self.nomail, self.nomail_since = "", ""  # mail reached them, or they started afresh
             if e.kind == "bounce" or f.get("bouncing") == "yes" or f.get("nomail") == "by bounce":
                 self.bouncing = True
             elif e.kind in ("delivered", "received", "subscribe"):
@@ -147,6 +159,8 @@ class ListPicture:
 
     address: str
     members: dict[str, Member] = field(default_factory=dict)
+    roles: dict[str, set[str]] = field(default_factory=dict)  # ``owner`` / ``moderator`` → addresses
+    notes: list[str] = field(default_factory=list)  # what could not be decided, for the owner
 
     def current(self) -> list[Member]:
         return sorted(
@@ -195,6 +209,7 @@ def reconstruct(evidence: Iterable[Evidence]) -> dict[str, ListPicture]:
     )
     mapping = _canonical_lists(items)
     all_lists = set(mapping.values())
+    items, undecided = _order_snapshots(items, mapping)
     pictures: dict[str, ListPicture] = {}
     rosters: list[tuple[str, Evidence]] = []
     snapshots: dict[tuple[str, str], set[str]] = {}
@@ -215,6 +230,10 @@ def reconstruct(evidence: Iterable[Evidence]) -> dict[str, ListPicture]:
             rosters.append((list_key, e))
             continue
         address = e.fields.get("address", "")
+        if e.kind == "role":
+            if address:
+                picture.roles.setdefault(e.fields.get("role", "owner"), set()).add(address)
+            continue
         if not address or excluded(address):
             continue
         if e.kind == "address-change":
@@ -235,9 +254,12 @@ def reconstruct(evidence: Iterable[Evidence]) -> dict[str, ListPicture]:
         _apply_roster(
             pictures[list_key], roster, snapshots.get((list_key, roster.fields.get("snapshot", "")), set())
         )
+    for (list_key, _), note in undecided.items():
+        pictures[list_key].notes.append(note)
     for picture in pictures.values():
         for m in picture.members.values():
             m.decide()
+            m.doubts.extend(sorted({n for e in m.events if (n := e.evidence.fields.get("order_undecided", ""))}))
         for m in picture.members.values():  # a changed address keeps its owner's name
             old = next((e.evidence.fields.get("old_address", "") for e in m.events
                         if e.kind == "address-change" and e.effect is Effect.JOIN), "")  # fmt: skip
@@ -258,6 +280,87 @@ def _family(snapshot: str) -> str:
     for suffix in (".bak", ".last"):
         path = path.removesuffix(suffix)
     return path
+
+
+_TIE = timedelta(seconds=2)  # file times this close say nothing of which copy is older
+_Snapshot = tuple[str, list[int], Evidence]  # (snapshot, its evidence's indexes, its roster)
+
+
+def _order_snapshots(
+    items: list[Evidence], mapping: Mapping[str, str]
+) -> tuple[list[Evidence], dict[tuple[str, str], str]]:
+    """Two snapshots of one member file whose file times tie (``config.pck`` and
+    ``config.pck.last`` copied without ``-p``) put in order by what they hold (Mailman's
+    ``post_id`` / ``last_post_time`` grow with every save), else by the log (who joined or
+    left between them); the older one is re-dated to just before the newer one and before
+    the log lines that tell them apart.  The ties neither decides are returned, by (list,
+    file), with a sentence for the owner, and their evidence carries ``order_undecided``.
+    """
+    groups: dict[tuple[str, str], dict[str, list[int]]] = {}
+    for i, e in enumerate(items):
+        if (snap := e.fields.get("snapshot", "")) and e.kind in ("member", "roster"):
+            key = (mapping.get(e.fields.get("list", ""), ""), _family(snap))
+            groups.setdefault(key, {}).setdefault(snap, []).append(i)
+    items = list(items)
+    undecided: dict[tuple[str, str], str] = {}
+    for (list_key, family), snaps in groups.items():
+        found: list[_Snapshot] = []
+        for snap, idx in sorted(snaps.items()):
+            roster = next((items[i] for i in idx if items[i].kind == "roster"), None)
+            if roster is not None and roster.time is not None:
+                found.append((snap, idx, roster))
+        if len(found) != 2:
+            continue
+        a, b = found
+        assert a[2].time is not None and b[2].time is not None
+        if abs(a[2].time - b[2].time) > _TIE:
+            continue
+        decided = _older(items, list_key, mapping, a, b)
+        if decided is None:
+            names = " and ".join(os.path.basename(s.rpartition("#")[0] or s) for s, _, _ in found)
+            note = (f"{names} have the same file time and neither their content nor the log says which "
+                    f"is older: who is in only one of them is uncertain")  # fmt: skip
+            undecided[(list_key, family)] = note
+            for i in a[1] + b[1]:
+                items[i] = replace(items[i], fields={**items[i].fields, "order_undecided": note})
+            continue
+        (old, new), how, explained = decided
+        assert new[2].time is not None
+        when = min([new[2].time, *explained]) - timedelta(seconds=1)
+        for i in old[1]:
+            items[i] = replace(items[i], time=when, fields={**items[i].fields, "order": how})
+    return items, undecided
+
+
+def _older(
+    items: list[Evidence], list_key: str, mapping: Mapping[str, str], a: _Snapshot, b: _Snapshot
+) -> tuple[tuple[_Snapshot, _Snapshot], str, list[datetime]] | None:
+    """((older, newer), how it was told, times of the log lines between them), or None."""
+
+    def members(s: _Snapshot) -> set[str]:
+        return {items[i].fields.get("address", "") for i in s[1] if items[i].kind == "member"}
+
+    only_a, only_b = members(a) - members(b), members(b) - members(a)
+    latest: dict[str, Evidence] = {}  # each differing address's last join or leave in the log
+    for e in items:
+        address = e.fields.get("address", "")
+        if (e.kind in ("subscribe", "unsubscribe") and e.time is not None and not e.fields.get("snapshot")
+                and address in only_a | only_b and mapping.get(e.fields.get("list", ""), "") == list_key
+                and (address not in latest or (latest[address].time or e.time) <= e.time)):  # fmt: skip
+            latest[address] = e
+    votes: dict[bool, list[datetime]] = {True: [], False: []}  # True: a is the older one
+    for address, e in latest.items():
+        assert e.time is not None
+        votes[(e.kind == "unsubscribe") == (address in only_a)].append(e.time)
+    for mark in ("post_id", "last_post_time"):
+        va, vb = a[2].fields.get(mark, ""), b[2].fields.get(mark, "")
+        if va and vb and va != vb:
+            a_older = (float(va) < float(vb)) if mark == "post_id" else va < vb
+            return ((a, b) if a_older else (b, a)), f"the older save by its {mark}", votes[a_older]
+    if bool(votes[True]) == bool(votes[False]):
+        return None
+    a_older = bool(votes[True])
+    return ((a, b) if a_older else (b, a)), "the older copy by the log", votes[a_older]
 
 
 def _apply_roster(picture: ListPicture, roster: Evidence, present: set[str]) -> None:
@@ -398,6 +501,8 @@ def to_json(pictures: Iterable[ListPicture]) -> list[dict[str, object]]:
     return [
         {
             "list": p.address,
+            "roles": {role: sorted(addresses) for role, addresses in sorted(p.roles.items())},
+            "notes": p.notes,
             "members": [
                 {
                     "address": m.address,
@@ -405,6 +510,10 @@ def to_json(pictures: Iterable[ListPicture]) -> list[dict[str, object]]:
                     "status": str(m.status),
                     "bouncing": m.bouncing,
                     "digest": m.digest,
+                    "nomail": m.nomail,
+                    "nomail_since": m.nomail_since,
+                    "moderated": m.moderated,
+                    "doubts": m.doubts,
                     "first_seen": _iso(m.first_seen),
                     "last_seen": _iso(m.last_seen),
                     "events": [_event_json(e) for e in m.events],

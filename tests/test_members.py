@@ -260,3 +260,72 @@ def test_each_member_once_whatever_the_spelling():
     )
     assert export(pics["l@example.org"], ExportFormat.MAILMAN2).text == "Ann <a@x.org>\n"
     assert export(pics["l@example.org"], "fml").text == "a@x.org\n"
+
+
+# --- config.pck and config.pck.last with one file time ----------------------------------------
+
+
+def _copied_without_times(root: Path, last_extra: dict, current_extra: dict, log: str) -> Path:
+    """A Mailman 2 tree whose config.pck and config.pck.last a copy gave one file time: .last
+    (the save before) still lists bob, whom the current file and the log say left."""
+    import os
+
+    from .lists_builders import mailman2_pickle, s
+
+    var = root / "mailman"
+    d = var / "lists" / "dev"
+    d.mkdir(parents=True)
+    base = {s("_internal_name"): s("dev"), s("host_name"): s("lists.example.org")}
+    (d / "config.pck").write_bytes(mailman2_pickle({**base, s("members"): {s("ann@example.com"): 0}, **current_extra}))
+    (d / "config.pck.last").write_bytes(mailman2_pickle(
+        {**base, s("members"): {s("ann@example.com"): 0, s("bob@example.com"): 0}, **last_extra}))  # fmt: skip
+    (var / "logs").mkdir()
+    (var / "logs" / "subscribe").write_text(log)
+    copied = datetime(2012, 6, 20, 12, 0, tzinfo=timezone.utc).timestamp()
+    for f in ("config.pck", "config.pck.last"):
+        os.utime(d / f, (copied, copied))
+    return var
+
+
+_BOB_JOINED = "Jan 10 10:00:00 2012 (100) dev: new bob@example.com, admin mass sub\n"
+_BOB_LEFT = "Mar 10 10:00:00 2012 (100) dev: deleted bob@example.com; member mgt page\n"
+
+
+@pytest.mark.parametrize(("last_extra", "current_extra", "log", "how"), [
+    ({}, {}, _BOB_JOINED + _BOB_LEFT, "the older copy by the log"),
+    ({"post_id": 10}, {"post_id": 12}, "", "the older save by its post_id"),
+    ({"post_id": 10}, {"post_id": 12}, _BOB_JOINED + _BOB_LEFT, "the older save by its post_id"),
+])  # fmt: skip
+def test_snapshots_with_one_file_time_are_ordered_by_content_or_log(tmp_path, capsys, last_extra, current_extra,
+                                                                    log, how):  # fmt: skip
+    from .lists_builders import s
+
+    var = _copied_without_times(tmp_path, {s(k): v for k, v in last_extra.items()},
+                                {s(k): v for k, v in current_extra.items()}, log)  # fmt: skip
+    ws = tmp_path / "ws"
+    assert _run(ws, "gather", str(var)) == 0
+    capsys.readouterr()
+    assert _run(ws, "--json", "members", "--list", "dev@lists.example.org") == 0
+    out = capsys.readouterr()
+    picture = json.loads(out.out)
+    status = {m["address"]: m["status"] for m in picture["members"]}
+    assert status == {"ann@example.com": "member", "bob@example.com": "left"}
+    assert picture["notes"] == [] and "same file time" not in out.err
+    bob = next(m for m in picture["members"] if m["address"] == "bob@example.com")
+    assert any(e["fields"].get("order") == how for e in bob["events"])
+    assert _run(ws, "members", "--list", "dev@lists.example.org", "--format", "fml") == 0
+    assert capsys.readouterr().out == "ann@example.com\n"
+
+
+def test_snapshots_with_one_file_time_and_nothing_to_order_them_are_said_to_be_undecided(tmp_path, capsys):
+    var = _copied_without_times(tmp_path, {}, {}, "")
+    ws = tmp_path / "ws"
+    assert _run(ws, "gather", str(var)) == 0
+    capsys.readouterr()
+    assert _run(ws, "--json", "members", "--list", "dev@lists.example.org") == 0
+    out = capsys.readouterr()
+    picture = json.loads(out.out)
+    [note] = picture["notes"]
+    assert "config.pck and config.pck.last have the same file time" in note and note in out.err
+    doubts = {m["address"]: m["doubts"] for m in picture["members"]}
+    assert doubts["bob@example.com"] == [note]

@@ -13,6 +13,7 @@ Evidence kinds:
                     evidence time is the file's (or snapshot's) time.
 ``address-change``  a member's address changed: ``address`` is the new one, ``old_address``
                     the old one.
+``role``            the address is the list's ``owner`` or ``moderator`` (``role``): no member.
 ``roster``          a member file that lists *every* member at its time (``snapshot`` names
                     it, ``count`` says how many): whoever an earlier snapshot of the same file
                     (its ``.bak`` / ``.last`` copy) listed and it leaves out had left by then.
@@ -28,8 +29,13 @@ Fields (all strings; empty ones are left out):
 ``digest``       ``yes`` / ``no`` when the source says.
 ``nomail``       why delivery is off (``by user``, ``by bounce``, ``off``, ``skip``) while the
                  address stays a member.
-``bouncing``     ``yes`` when the list manager was counting bounces for it.
+``nomail_since`` when delivery was switched off (ISO 8601), where the source says.
+``moderated``    ``yes`` when the member's posts are held for the moderator.
+``bouncing``     ``yes`` when the list manager was counting bounces for it (or stopped
+                 delivery for bounces); ``bounce_score`` its score.
 ``snapshot``     which member-file snapshot a ``member`` line belongs to.
 ``manager``      the plugin that read it (``mailman2``, ``fml`` …).
 ``old_address``  for ``address-change``.
+``post_id``, ``last_post_time``  on a Mailman 2 ``roster``: they grow with every save, and order
+                 two snapshots whose file times a copy made equal.
 """

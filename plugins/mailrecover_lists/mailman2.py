@@ -47,9 +47,11 @@ _LOG_NAME = re.compile(r"^subscribe(?:[.-]\d+)*(?:\.gz)?$")
 _CONFIG_NAMES = ("config.pck", "config.pck.last")
 
 _ALLOWED = {("Mailman.Bouncer", "_BounceInfo")}
-# Mailman's delivery_status codes: why delivery to a member was switched off.
-_DISABLED = {1: "by user", 2: "by admin", 3: "by bounce", 4: "unknown"}
-_DIGESTS, _DISABLE_DELIVERY = 0, 1
+# Mailman's delivery_status codes (MemberAdaptor: ENABLED 0, UNKNOWN 1, BYUSER 2, BYADMIN 3,
+# BYBOUNCE 4): why delivery to a member was switched off.
+_DISABLED = {1: "unknown", 2: "by user", 3: "by admin", 4: "by bounce"}
+# user_options flag values (mm_cfg): DisableDelivery is the old way of saying "by user".
+_DISABLE_DELIVERY, _MODERATE = 1, 128
 
 
 class _InertRecord:
@@ -112,6 +114,42 @@ def _text(value: object) -> str:
     if isinstance(value, bytes):
         return value.decode("latin-1")
     return value if isinstance(value, str) else ""
+
+
+def _epoch(value: object) -> str:
+    """An epoch time from a pickle, as ISO 8601 UTC; '' when there is none."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        try:
+            return datetime.fromtimestamp(float(value), timezone.utc).isoformat()
+        except (OverflowError, OSError, ValueError):
+            return ""
+    return ""
+
+
+def _delivery(status: object, opts: int) -> tuple[str, str]:
+    """(why delivery is off, since when) from ``delivery_status`` ``(code, time)`` and the options."""
+    if isinstance(status, tuple) and status and isinstance(status[0], int) and status[0] in _DISABLED:
+        return _DISABLED[status[0]], _epoch(status[1]) if len(status) > 1 else ""
+    return ("by user", "") if opts & _DISABLE_DELIVERY else ("", "")
+
+
+def _score(record: object) -> str:
+    """The bounce score Mailman kept for a member, as text."""
+    state = record.state if isinstance(record, _InertRecord) else {}
+    score = next((v for k, v in state.items() if _text(k) == "score"), None)
+    return f"{score:g}" if isinstance(score, (int, float)) else ""
+
+
+def _save_marks(config: dict[str, Any]) -> dict[str, str]:
+    """What in a config.pck grows with every save (``post_id``, ``last_post_time``): it orders
+    two snapshots whose file times a copy made equal."""
+    marks = {}
+    post_id = config.get("post_id")
+    if isinstance(post_id, (int, float)) and not isinstance(post_id, bool):
+        marks["post_id"] = f"{post_id:g}"
+    if last := _epoch(config.get("last_post_time")):
+        marks["last_post_time"] = last
+    return marks
 
 
 def _log_time(stamp: str) -> datetime | None:
@@ -229,17 +267,24 @@ class Mailman2Plugin:
                 if not parse_entry(written):
                     yield Problem(ProblemKind.DAMAGED, path, f"{field}:{lower}", "not an address")
                     continue
-                disabled = status.get(key)
-                code = disabled[0] if isinstance(disabled, tuple) and disabled else 0
                 opts = options.get(key, 0) if isinstance(options.get(key, 0), int) else 0
+                nomail, since = _delivery(status.get(key), opts)
+                record = bounces.get(key)
                 count += 1
                 yield make("member", f"{field}:{lower}", when, list_key, written,
                            _text(names.get(key)), how="config.pck", digest=digest,
-                           snapshot=snapshot,
-                           nomail=_DISABLED.get(code, "") if code or opts & (1 << _DISABLE_DELIVERY) else "",
-                           bouncing="yes" if key in bounces else "")  # fmt: skip
+                           snapshot=snapshot, nomail=nomail, nomail_since=since,
+                           moderated="yes" if opts & _MODERATE else "",
+                           bouncing="yes" if record is not None or nomail == "by bounce" else "",
+                           bounce_score=_score(record))  # fmt: skip
+        for role in ("owner", "moderator"):
+            value = config.get(role)
+            for n, addr in enumerate(value if isinstance(value, list) else []):
+                entry = parse_entry(_text(addr))
+                if entry:
+                    yield make("role", f"{role}:{n}", when, list_key, entry[0], role=role, how="config.pck")
         yield make("roster", "roster", when, list_key, snapshot=snapshot, count=str(count),
-                   how="config.pck")  # fmt: skip
+                   how="config.pck", **_save_marks(config))  # fmt: skip
 
     def _log(self, path: str, context: ReadContext, hosts: dict[str, str]) -> Iterator[Finding]:
         make = ListEvidence(self.name, path)

@@ -133,8 +133,8 @@ def test_mailman2_config_pck_members_digest_and_bounce_record(tmp_path):
         s("members"): {s("ann@example.com"): 0, s("bob@example.com"): s("Bob@Example.com")},
         s("digest_members"): {s("cy@example.jp"): 0},
         s("usernames"): {s("ann@example.com"): "Ann Ébert"},
-        s("user_options"): {s("bob@example.com"): 2},
-        s("delivery_status"): {s("bob@example.com"): (3, 1331000000.0)},
+        s("user_options"): {s("bob@example.com"): 2},  # DontReceiveOwnPosts: delivery stays on
+        s("delivery_status"): {s("bob@example.com"): (4, 1331000000.0)},  # BYBOUNCE
         s("bounce_info"): {s("bob@example.com"): BounceRecord(score=5.0, date=(2012, 3, 1))},
     }
     (d / "config.pck").write_bytes(mailman2_pickle(config))
@@ -481,6 +481,55 @@ def test_unreadable_gzip_log_is_one_problem(tmp_path):
     (logs / "subscribe.2.gz").write_bytes(gzip.compress(SUBSCRIBE.encode())[:60])
     evidence, problems = _read(Mailman2Plugin(), logs)
     assert len(problems) == 1 and problems[0].reason.startswith("cannot read")
+
+
+def test_mailman2_config_pck_member_options_roles_and_disabled_delivery(tmp_path):
+    d = tmp_path / "lists" / "dev"
+    d.mkdir(parents=True)
+    members = ["ann", "bob", "cy", "dan", "eve", "fay"]
+    config = {
+        s("_internal_name"): s("dev"),
+        s("host_name"): s("lists.example.org"),
+        s("members"): {s(f"{n}@example.com"): 0 for n in members[:5]},
+        s("digest_members"): {s("fay@example.com"): 0},
+        # Mailman's flag values: DisableDelivery = 1 (old "nomail"), Moderate = 128, 2 = not-me-too
+        s("user_options"): {s("ann@example.com"): 128, s("bob@example.com"): 1, s("cy@example.com"): 2},
+        # MemberAdaptor codes: UNKNOWN 1, BYUSER 2, BYADMIN 3, BYBOUNCE 4, with the time it was set
+        s("delivery_status"): {s("dan@example.com"): (3, 1331000000.0), s("eve@example.com"): (4, 1331100000.0),
+                               s("fay@example.com"): (2, 1331200000.0)},  # fmt: skip
+        s("bounce_info"): {s("eve@example.com"): BounceRecord(score=5.0, date=(2012, 3, 1))},
+        s("owner"): [s("boss@example.org")],
+        s("moderator"): [s("mod@example.org"), s("mod2@example.org")],
+        s("post_id"): 42,
+    }
+    (d / "config.pck").write_bytes(mailman2_pickle(config))
+    evidence, problems = _read(Mailman2Plugin(), d)
+    assert problems == []
+    facts = _facts(evidence, "address", "digest", "nomail", "nomail_since", "moderated", "bouncing", "bounce_score", "role")
+    assert facts == [
+        ("member", "ann@example.com", "no", "", "", "yes", "", "", ""),
+        ("member", "bob@example.com", "no", "by user", "", "", "", "", ""),
+        ("member", "cy@example.com", "no", "", "", "", "", "", ""),
+        ("member", "dan@example.com", "no", "by admin", "2012-03-06T02:13:20+00:00", "", "", "", ""),
+        ("member", "eve@example.com", "no", "by bounce", "2012-03-07T06:00:00+00:00", "", "yes", "5", ""),
+        ("member", "fay@example.com", "yes", "by user", "2012-03-08T09:46:40+00:00", "", "", "", ""),
+        ("role", "boss@example.org", "", "", "", "", "", "", "owner"),
+        ("role", "mod@example.org", "", "", "", "", "", "", "moderator"),
+        ("role", "mod2@example.org", "", "", "", "", "", "", "moderator"),
+        ("roster", "", "", "", "", "", "", "", ""),
+    ]
+    assert evidence[-1].fields["post_id"] == "42"
+    from mailrecover.members import reconstruct
+
+    picture = reconstruct(evidence)["dev@lists.example.org"]
+    assert picture.roles == {"owner": {"boss@example.org"}, "moderator": {"mod@example.org", "mod2@example.org"}}
+    m = picture.members
+    assert set(m) == {f"{n}@example.com" for n in members}  # owners and moderators are no members
+    assert [n for n in members if m[f"{n}@example.com"].bouncing] == ["eve"]
+    assert m["eve@example.com"].label == "member-bouncing"
+    assert (m["dan@example.com"].nomail, m["dan@example.com"].nomail_since) == ("by admin", "2012-03-06T02:13:20+00:00")
+    assert [n for n in members if m[f"{n}@example.com"].moderated] == ["ann"]
+    assert m["fay@example.com"].digest is True
 
 
 # --- list-manager files recognised by content, whatever survived beside them -----------------
