@@ -30,6 +30,7 @@ from .logtimes import correct_log_years
 from .members import (
     ExportFormat,
     export,
+    export_files,
     find_list,
     from_workspace,
     render_summary,
@@ -41,6 +42,7 @@ from .ownership import add_aliases, is_mail_address
 from .passwords import password_source, without_password
 from .places import roots
 from .plugin import load_plugins, not_loaded
+from .private import write_new_files
 from .progress import Progress
 from .report import render_text, skipped_files, summary
 from .report_html import write_html
@@ -173,6 +175,8 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--list", metavar="ADDR", dest="list_address", help="the list to export")
     m.add_argument("--format", choices=[f.value for f in ExportFormat],
                    help="csv (default: every address, with its evidence) or a list manager's input format")  # fmt: skip
+    m.add_argument("--output", metavar="DIR",
+                   help="write the list manager's files there, digest and delivery-off members apart")  # fmt: skip
     return p
 
 
@@ -551,7 +555,19 @@ def _cmd_members(args: argparse.Namespace, ws: Workspace) -> int:
     if args.json:
         _emit(args, to_json([picture])[0], "")
         return DONE
+    if args.output:
+        files, left_out = export_files(picture, args.format or ExportFormat.CSV)
+        try:
+            written = write_new_files(args.output, {n: text.encode() for n, text in files.items()})
+        except OSError as e:
+            raise OperationError(f"cannot write to {args.output}: {e.strerror or e}") from e
+        _say([str(p) for p in written])
+        return _show_problems(left_out)
     exported = export(picture, args.format or ExportFormat.CSV)
+    apart = [m for m in picture.current() if m.digest or m.nomail]
+    if apart and args.format in (ExportFormat.MAILMAN2, ExportFormat.MAILMAN3) and not args.quiet:
+        _say([f"mailrecover: {len(apart)} of these members had digests or delivery off; "
+              "--output DIR writes them apart, with the commands that set them"], err=True)  # fmt: skip
     _say(exported.text, end="")
     return _show_problems(exported.left_out)
 

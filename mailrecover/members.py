@@ -45,6 +45,7 @@ __all__ = [
     "Member",
     "Status",
     "export",
+    "export_files",
     "find_list",
     "from_workspace",
     "reconstruct",
@@ -116,12 +117,13 @@ class Member:
     nomail: str = ""  # why delivery is off (``by user``, ``by admin``, ``by bounce``, ``off``…), '' when on
     nomail_since: str = ""
     moderated: bool = False
+    options: str = ""  # the list manager's own options on the member's line (fml ``m=3u``)
     doubts: list[str] = field(default_factory=list)  # what makes the verdict unsure, for the owner
 
     def decide(self) -> None:
         self.events.sort(key=lambda e: (e.time or _EPOCH, e.effect))
         self.status, self.bouncing = Status.UNKNOWN, False
-        self.nomail, self.nomail_since, self.moderated = "", "", False
+        self.nomail, self.nomail_since, self.moderated, self.options = "", "", False, ""
         for e in self.events:
             f = e.evidence.fields
             if e.effect is Effect.JOIN:
@@ -131,6 +133,7 @@ class Member:
             if e.kind == "member" and f.get("manager") not in _FROM_MAIL:
                 self.nomail, self.nomail_since = f.get("nomail", ""), f.get("nomail_since", "")
                 self.moderated = f.get("moderated") == "yes"
+                self.options = f.get("options", self.options if f.get("manager") != "fml" else "")
             elif e.kind in ("delivered", "received", "subscribe") or e.effect is Effect.LEAVE:
                 self.nomail, self.nomail_since = "", ""  # mail reached them, or they started afresh
             if e.kind == "bounce" or f.get("bouncing") == "yes" or f.get("nomail") == "by bounce":
@@ -476,12 +479,106 @@ def export(picture: ListPicture, fmt: ExportFormat | str) -> Exported:
     if fmt is ExportFormat.FML:
         return Exported("".join(f"{m.address}\n" for m in members), left_out)
     out = io.StringIO()
-    write_csv(out, ["address", "name", "status", "first_seen", "last_seen", "evidence"], (
+    write_csv(out, ["address", "name", "status", "first_seen", "last_seen", "evidence",
+                    "digest", "nomail", "moderated"], (
         [m.address, m.name, m.label, _iso(m.first_seen), _iso(m.last_seen),
-         "; ".join(e.describe() for e in m.events)]
+         "; ".join(e.describe() for e in m.events),
+         "" if m.digest is None else "yes" if m.digest else "no",
+         f"{m.nomail} since {m.nomail_since}" if m.nomail and m.nomail_since else m.nomail,
+         "yes" if m.moderated else ""]
         for m in members
     ))  # fmt: skip
     return Exported(out.getvalue(), left_out)
+
+
+#: Mailman 2 has no command that switches a member's delivery off: this withlist script (run
+#: by ``commands.sh``) does it through Mailman's own API, from ``nomail.txt``'s sections.
+_MAILMAN2_NOMAIL = """\
+# Python 2, run by Mailman 2's withlist: PYTHONPATH=THIS_DIR bin/withlist -l -r mailrecover_nomail LIST
+import os
+from Mailman import MemberAdaptor
+
+_WHY = {'by user': MemberAdaptor.BYUSER, 'by admin': MemberAdaptor.BYADMIN,
+        'by bounce': MemberAdaptor.BYBOUNCE}
+
+
+def mailrecover_nomail(mlist):
+    why = MemberAdaptor.BYADMIN
+    for line in open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'nomail.txt')):
+        line = line.strip()
+        if line.startswith('#'):
+            why = _WHY.get(line.lstrip('# '), MemberAdaptor.BYADMIN)
+        elif line and mlist.isMember(line):
+            mlist.setDeliveryStatus(line, why)
+    mlist.Save()
+"""
+
+
+def _nomail_sections(members: list[Member]) -> str:
+    """``nomail.txt``: one ``# by …`` section per reason (list managers skip ``#`` lines)."""
+    out = []
+    for why in sorted({m.nomail for m in members}):
+        out.append(f"# {why}\n" + "".join(f"{m.address}\n" for m in members if m.nomail == why))
+    return "".join(out)
+
+
+def export_files(picture: ListPicture, fmt: ExportFormat | str) -> tuple[dict[str, str], list[Problem]]:
+    """The current members as the files a list manager takes, options kept apart, and a
+    ``commands.sh`` that says how to load them (never run by mailrecover).
+
+    Mailman 2: ``regular.txt`` / ``digest.txt`` for ``add_members -r … -d …``, and
+    ``nomail.txt`` (those whose delivery was off, by reason) set by ``mailrecover_nomail.py``
+    through ``withlist``.  Mailman 3: one file per delivery mode for ``mailman addmembers -d``
+    (``disabled`` for delivery off).  fml: ``members`` (everyone who belongs) and ``actives``
+    (who receives, ``#<tab>addr`` for delivery off, options such as ``m=3u`` kept).
+    Entries go through the same cleaning as ``export`` (addr-spec only, names on one line).
+    """
+    fmt = ExportFormat(fmt)
+    current = picture.current()
+    members = [m for m in current if is_addr_spec(m.address)]
+    left_out = [_left_out(m, picture.address) for m in current if not is_addr_spec(m.address)]
+
+    def lines(chosen: Iterable[Member]) -> str:
+        return "".join(f"{_with_name(m)}\n" for m in chosen)
+
+    name = picture.address
+    files: dict[str, str] = {}
+    if fmt is ExportFormat.MAILMAN2:
+        files["regular.txt"] = lines(m for m in members if not m.digest)
+        files["digest.txt"] = lines(m for m in members if m.digest)
+        files["nomail.txt"] = _nomail_sections([m for m in members if m.nomail])
+        files["mailrecover_nomail.py"] = _MAILMAN2_NOMAIL
+        short = name.partition("@")[0]
+        files["commands.sh"] = (
+            "# Mailman 2.1, from its home (e.g. /usr/lib/mailman), with this folder as DIR:\n"
+            f"bin/add_members -r DIR/regular.txt -d DIR/digest.txt -w n -a n {short}\n"
+            "# then delivery off again for those who had it off (nomail.txt, by reason):\n"
+            f"PYTHONPATH=DIR bin/withlist -l -r mailrecover_nomail {short}\n"
+        )
+    elif fmt is ExportFormat.MAILMAN3:
+        off = [m for m in members if m.nomail]
+        files["regular.txt"] = lines(m for m in members if not m.digest and not m.nomail)
+        files["digest.txt"] = lines(m for m in members if m.digest and not m.nomail)
+        files["nomail.txt"] = _nomail_sections(off)
+        files["commands.sh"] = (
+            "# Mailman 3, with this folder as DIR:\n"
+            f"mailman addmembers --delivery regular --no-welcome-msg DIR/regular.txt {name}\n"
+            f"mailman addmembers --delivery mime --no-welcome-msg DIR/digest.txt {name}\n"
+            f"mailman addmembers --delivery disabled --no-welcome-msg DIR/nomail.txt {name}\n"
+        )
+    elif fmt is ExportFormat.FML:
+        files["members"] = "".join(f"{m.address}\n" for m in members)
+        files["actives"] = "".join(
+            f"#\t{m.address}\n" if m.nomail else f"{m.address}{' ' + m.options if m.options else ''}\n"
+            for m in members
+        )
+        files["commands.sh"] = (
+            "# fml 4, in the list's directory (e.g. /var/spool/ml/LIST), with this folder as DIR:\n"
+            "cp DIR/members members && cp DIR/actives actives\n"
+        )
+    else:
+        raise UsageError("--output writes a list manager's files: choose --format mailman2, mailman3 or fml")
+    return files, left_out
 
 
 def _event_json(e: Event) -> dict[str, object]:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["open_private", "open_private_at", "open_root", "private_dir", "private_dir_at", "write_all", "write_private"]
+__all__ = ["open_private", "open_private_at", "open_root", "private_dir", "private_dir_at", "write_all", "write_new_files",
+           "write_private"]  # fmt: skip
 
 #: A folder opened below a root: never through a symbolic link, never inherited by children.
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -121,3 +122,18 @@ def write_private(path: str | os.PathLike[str], data: bytes) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
+
+
+def write_new_files(directory: str | os.PathLike[str], files: dict[str, bytes]) -> list[Path]:
+    """Write each named file into ``directory`` (made 0700 if missing), 0600 and atomically;
+    FileExistsError before writing anything when one of them is there already: an owner's
+    edited drafts or exports are never overwritten."""
+    folder = Path(directory)
+    paths = [folder / name for name in files]
+    for path in paths:
+        if path.exists() or path.is_symlink():
+            raise FileExistsError(f"{path} exists already")
+    private_dir(folder)
+    for path, data in zip(paths, files.values()):
+        write_private(path, data)
+    return paths

@@ -78,7 +78,8 @@ def test_fml_export_is_exactly_the_current_members(recovered, capsys):
 def test_csv_names_status_and_evidence_of_every_address(recovered, capsys):
     out = _out(capsys, recovered, "members", "--list", MAILMAN_LIST, "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert list(rows[0]) == ["address", "name", "status", "first_seen", "last_seen", "evidence"]
+    assert list(rows[0]) == ["address", "name", "status", "first_seen", "last_seen", "evidence", "digest", "nomail",
+                            "moderated"]
     status = {r["address"]: r["status"] for r in rows}
     assert {a for a, s in status.items() if s.startswith("member")} == {
         line.rsplit("<", 1)[-1].rstrip(">") for line in MAILMAN_MEMBERS
@@ -329,3 +330,75 @@ def test_snapshots_with_one_file_time_and_nothing_to_order_them_are_said_to_be_u
     assert "config.pck and config.pck.last have the same file time" in note and note in out.err
     doubts = {m["address"]: m["doubts"] for m in picture["members"]}
     assert doubts["bob@example.com"] == [note]
+
+
+# --- exports that keep digest, delivery-off and fml's actives apart -----------------------------
+
+
+def _options_workspace(tmp_path: Path, capsys) -> Path:
+    from .lists_builders import FML_HEADER, mailman2_pickle, s
+
+    d = tmp_path / "src" / "mailman" / "lists" / "dev"
+    d.mkdir(parents=True)
+    (d / "config.pck").write_bytes(mailman2_pickle({
+        s("_internal_name"): s("dev"), s("host_name"): s("lists.example.org"),
+        s("members"): {s("ann@example.com"): 0, s("bob@example.com"): 0, s("eve@example.com"): 0},
+        s("digest_members"): {s("cy@example.com"): 0, s("dan@example.com"): 0},
+        s("usernames"): {s("ann@example.com"): "Ann\nB\x1b[31mcc: x@evil.example"},
+        s("delivery_status"): {s("bob@example.com"): (2, 1331000000.0), s("dan@example.com"): (4, 1331000000.0)},
+    }))  # fmt: skip
+    fml = tmp_path / "src" / "elena"
+    fml.mkdir()
+    (fml / "config.ph").write_text('$MAIL_LIST = "elena\\@fml.example.jp";\n')
+    (fml / "members").write_text(FML_HEADER + "taro@example.jp\njiro@example.jp\nsaburo@example.jp\n")
+    (fml / "actives").write_text(FML_HEADER + "taro@example.jp\njiro@example.jp m=3u\n#\tsaburo@example.jp\n")
+    ws = tmp_path / "ws"
+    assert _run(ws, "gather", str(tmp_path / "src" / "mailman")) == 0
+    assert _run(ws, "gather", str(fml)) == 0
+    capsys.readouterr()
+    return ws
+
+
+def test_mailman2_export_keeps_digest_and_delivery_off_apart(tmp_path, capsys):
+    ws = _options_workspace(tmp_path, capsys)
+    out = tmp_path / "out"
+    assert _run(ws, "members", "--list", "dev@lists.example.org", "--format", "mailman2", "--output", str(out)) == 0
+    files = {p.name: p.read_text() for p in out.iterdir()}
+    # the one cleaning path: the name's control characters gone, quoted, on one line
+    assert files["regular.txt"] == '"Ann?B?[31mcc: x@evil.example" <ann@example.com>\nbob@example.com\neve@example.com\n'
+    assert files["digest.txt"] == "cy@example.com\ndan@example.com\n"
+    assert files["nomail.txt"] == "# by bounce\ndan@example.com\n# by user\nbob@example.com\n"
+    assert "bin/add_members -r DIR/regular.txt -d DIR/digest.txt -w n -a n dev\n" in files["commands.sh"]
+    assert "bin/withlist -l -r mailrecover_nomail dev" in files["commands.sh"]
+    compile(files["mailrecover_nomail.py"], "mailrecover_nomail.py", "exec")
+    assert {oct(p.stat().st_mode & 0o777) for p in out.iterdir()} == {"0o600"}
+    # never over an owner's files
+    assert _run(ws, "members", "--list", "dev@lists.example.org", "--format", "mailman2", "--output", str(out)) == 1
+    assert "exists already" in capsys.readouterr().err
+
+
+def test_mailman3_export_gives_each_delivery_mode_its_file(tmp_path, capsys):
+    ws = _options_workspace(tmp_path, capsys)
+    out = tmp_path / "out"
+    assert _run(ws, "members", "--list", "dev@lists.example.org", "--format", "mailman3", "--output", str(out)) == 0
+    files = {p.name: p.read_text() for p in out.iterdir()}
+    assert files["regular.txt"].splitlines()[1:] == ["eve@example.com"]
+    assert files["digest.txt"] == "cy@example.com\n"
+    assert files["nomail.txt"] == "# by bounce\ndan@example.com\n# by user\nbob@example.com\n"
+    assert "mailman addmembers --delivery mime --no-welcome-msg DIR/digest.txt dev@lists.example.org" in files["commands.sh"]
+    assert "--delivery disabled --no-welcome-msg DIR/nomail.txt" in files["commands.sh"]
+
+
+def test_fml_export_keeps_actives_apart_from_members(tmp_path, capsys):
+    ws = _options_workspace(tmp_path, capsys)
+    out = tmp_path / "out"
+    assert _run(ws, "members", "--list", "elena@fml.example.jp", "--format", "fml", "--output", str(out)) == 0
+    files = {p.name: p.read_text() for p in out.iterdir()}
+    assert files["members"] == "jiro@example.jp\nsaburo@example.jp\ntaro@example.jp\n"
+    assert files["actives"] == "jiro@example.jp m=3u\n#\tsaburo@example.jp\ntaro@example.jp\n"
+
+
+def test_a_one_stream_export_says_when_options_were_mixed_in(tmp_path, capsys):
+    ws = _options_workspace(tmp_path, capsys)
+    assert _run(ws, "members", "--list", "dev@lists.example.org", "--format", "mailman2") == 0
+    assert "3 of these members had digests or delivery off" in capsys.readouterr().err

@@ -210,10 +210,9 @@ class FmlPlugin:
                 byes.append((n, m[1]))
                 continue
             if m := _OFF.match(line):
-                entry, nomail = parse_entry(m[1]), "off"
+                entry, nomail, opts = parse_entry(m[1]), "off", ""
             elif (e := _entry(line)) is not None:
-                entry, nomail = parse_entry(e[0]), ""
-                opts = e[1]
+                entry, nomail, opts = parse_entry(e[0]), "", e[1]
                 if "s=skip" in opts or re.search(r"(?:^|\s)skip\b", opts):
                     nomail = "skip"
             else:
@@ -225,7 +224,8 @@ class FmlPlugin:
             present.add(normalize_address(entry[0]))
             count += 1
             yield make("member", n, when, list_key, entry[0], how=f"fml {base}", digest=digest,
-                       nomail=nomail, snapshot=snapshot, file=base)  # fmt: skip
+                       nomail=nomail, snapshot=snapshot, file=base,
+                       options=" ".join(o for o in opts.split() if re.fullmatch(r"[rm]=[\w.@-]+", o)))  # fmt: skip
         for n, addr in byes:
             entry = parse_entry(addr)
             if entry and normalize_address(entry[0]) not in present:
