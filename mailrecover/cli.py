@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import __version__
-from .clean import json_safe, terminal_safe
+from .clean import is_addr_spec, json_safe, terminal_safe, write_csv
 from .errors import MailRecoverError, OperationError, UsageError
-from .inventory import logs_gathered, named_in_logs, write_senders_csv
+from .inventory import logs_gathered, lost_by_sender, named_in_logs, write_senders_csv
 from .logtimes import correct_log_years
 from .members import (
     ExportFormat,
@@ -37,7 +37,7 @@ from .members import (
     to_json,
 )
 from .members import summary as list_summary
-from .model import Problem
+from .model import Problem, ProblemKind
 from .ownership import add_aliases, is_mail_address
 from .passwords import password_source, without_password
 from .places import roots
@@ -46,6 +46,17 @@ from .private import write_new_files
 from .progress import Progress
 from .report import render_text, skipped_files, summary
 from .report_html import write_html
+from .resolicit import (
+    INVITATION_FIELDS,
+    INVITATION_TEMPLATE,
+    RESEND_FIELDS,
+    RESEND_TEMPLATE,
+    Draft,
+    invitations,
+    load_template,
+    resend_requests,
+    uncertain,
+)
 from .restore import restore
 from .words import counted, size_text
 from .workspace import Workspace, default_workspace_path
@@ -150,6 +161,9 @@ def _parser() -> argparse.ArgumentParser:
                  "quarantined mail.")  # fmt: skip
     r.add_argument("--account", metavar="ADDR", help="only this account (one the workspace holds)")
     r.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report (0600)")
+    r.add_argument("--draft-resend-requests", metavar="DIR",
+                   help="with --account: one .eml per sender of lost mail asking them to resend (never sent)")  # fmt: skip
+    r.add_argument("--template", metavar="FILE", help="your own resend request text (placeholders: see README)")
     r.add_argument("--senders", action="store_true",
                    help="CSV of who sent the account mail the logs show and no copy holds")  # fmt: skip
 
@@ -175,6 +189,14 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--list", metavar="ADDR", dest="list_address", help="the list to export")
     m.add_argument("--format", choices=[f.value for f in ExportFormat],
                    help="csv (default: every address, with its evidence) or a list manager's input format")  # fmt: skip
+    m.add_argument("--uncertain", action="store_true",
+                   help="list the addresses whose status rests on weak or old evidence, with why")  # fmt: skip
+    m.add_argument("--draft-invitations", metavar="DIR",
+                   help="write one .eml per uncertain address asking them to confirm (never sent)")  # fmt: skip
+    m.add_argument("--all", action="store_true", help="with --draft-invitations: every current member too")
+    m.add_argument("--template", metavar="FILE", help="your own invitation text (placeholders: see README)")
+    m.add_argument("--from", metavar="ADDR", dest="sender", default="",
+                   help="the drafts' sender (default: the list's owner)")  # fmt: skip
     m.add_argument("--output", metavar="DIR",
                    help="write the list manager's files there, digest and delivery-off members apart")  # fmt: skip
     return p
@@ -391,9 +413,36 @@ def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
     return PROBLEMS if result.serious else DONE
 
 
+def _write_drafts(directory: str, drafts: list[Draft], index: list[list[str]] | None = None) -> None:
+    """The drafts into ``directory`` (never over existing files), then the paths written."""
+    files = {d.name: d.data for d in drafts}
+    if index is not None:
+        out = io.StringIO()
+        write_csv(out, ["address", "token", "file", "reasons"], index)
+        files["tokens.csv"] = out.getvalue().encode()
+    try:
+        written = write_new_files(directory, files)
+    except OSError as e:
+        raise OperationError(f"cannot write to {directory}: {e.strerror or e}") from e
+    _say([f"{len(drafts)} drafts written to {directory} (nothing was sent)"] if drafts else
+         [f"no drafts to write: nobody to ask; {directory} left as it was"] if not written else [])  # fmt: skip
+
+
 def _cmd_report(args: argparse.Namespace, ws: Workspace) -> int:
     if args.account is not None:
         _known_account(ws, args.account, logs_count=True)
+    if args.draft_resend_requests:
+        if not args.account:
+            raise UsageError("report --draft-resend-requests needs --account")
+        if not logs_gathered(ws.db):
+            raise OperationError("no mail server logs were gathered, so nothing can be called lost: "
+                                 "gather the server's log directory (mailrecover gather /var/log) first")  # fmt: skip
+        correct_log_years(ws.db, ws.accounts())
+        template = load_template(args.template, RESEND_FIELDS) if args.template else RESEND_TEMPLATE
+        lost = lost_by_sender(ws.db, args.account)
+        drafts = resend_requests(args.account, lost, template)
+        _write_drafts(args.draft_resend_requests, drafts)
+        return DONE
     if args.senders:
         if not args.account:
             raise UsageError("report --senders needs --account")
@@ -544,6 +593,8 @@ def _cmd_verify(args: argparse.Namespace, ws: Workspace) -> int:
 def _cmd_members(args: argparse.Namespace, ws: Workspace) -> int:
     if args.format and not args.list_address:
         raise UsageError("--format exports one list: name it with --list")
+    if (args.uncertain or args.draft_invitations or args.output) and not args.list_address:
+        raise UsageError("--uncertain, --draft-invitations and --output work on one list: name it with --list")
     pictures = from_workspace(ws)
     if not args.list_address:
         rows = list_summary(pictures)
@@ -552,6 +603,31 @@ def _cmd_members(args: argparse.Namespace, ws: Workspace) -> int:
     picture = find_list(pictures, args.list_address)
     if picture.notes and not args.quiet:
         _say([f"mailrecover: {picture.address}: {n}" for n in picture.notes], err=True)
+    if args.uncertain or args.draft_invitations:
+        asked = uncertain(picture)
+        if args.all:
+            unsure = {m.address for m, _ in asked}
+            asked += [(m, []) for m in picture.current() if m.address not in unsure]
+        if args.draft_invitations:
+            template = load_template(args.template, INVITATION_FIELDS) if args.template else INVITATION_TEMPLATE
+            drafts = invitations(picture, asked, template, owner=args.sender)
+            reasons = {m.address: "; ".join(r) for m, r in asked}
+            _write_drafts(args.draft_invitations, drafts,
+                          [[d.address, d.token, d.name, reasons[d.address]] for d in drafts])  # fmt: skip
+            return _show_problems([
+                Problem(ProblemKind.SKIPPED, picture.address, "", f"no draft for {m.address!r}: not an address to write to")
+                for m, _ in asked if not is_addr_spec(m.address)
+            ])  # fmt: skip
+        header = ["address", "name", "status", "last_seen"]
+        found = [([m.address, m.name, m.label, m.last_seen.strftime("%Y-%m-%d") if m.last_seen else ""], r)
+                 for m, r in asked]  # fmt: skip
+        if args.json:
+            _emit(args, [{**dict(zip(header, row)), "reasons": r} for row, r in found], "")
+            return DONE
+        out = io.StringIO()
+        write_csv(out, [*header, "reasons"], ([*row, "; ".join(r)] for row, r in found))
+        _say(out.getvalue(), end="")
+        return DONE
     if args.json:
         _emit(args, to_json([picture])[0], "")
         return DONE

@@ -30,6 +30,7 @@ __all__ = [
     "incoming",
     "is_local_relay",
     "logs_gathered",
+    "lost_by_sender",
     "named_in_logs",
     "outgoing",
     "senders",
@@ -156,6 +157,26 @@ def senders(items: Iterable[Delivered]) -> list[tuple[str, int, str, str]]:
         entry[1] = min(entry[1], d.date)
         entry[2] = max(entry[2], d.date)
     return sorted(((s, n, a, b) for s, (n, a, b) in seen.items()), key=lambda t: (-t[1], t[0]))
+
+
+def lost_by_sender(db: sqlite3.Connection, account: str) -> dict[str, list[tuple[str, str]]]:
+    """Per sender of mail ``account`` lost: each lost message's (ISO time, subject), the subject
+    where a log kept it (Postfix ``header_checks`` WARN/INFO lines, Exim's ``T=``), else ''."""
+    subjects: dict[str, str] = {}
+    for field in ("recipient", "orig_to"):
+        rows = db.execute(
+            "SELECT json_extract(fields, '$.message_id'), json_extract(fields, '$.subject') "
+            f"FROM evidence INDEXED BY evidence_delivery_{field} WHERE kind = 'delivery' "
+            f"AND lower(json_extract(fields, '$.{field}')) = ? AND json_extract(fields, '$.subject') IS NOT NULL",
+            (account.strip().lower(),),
+        )
+        for mid, subject in rows:
+            subjects.setdefault(str(mid or "").strip().strip("<>"), str(subject))
+    lost: dict[str, list[tuple[str, str]]] = {}
+    for d in incoming(db, account):
+        if d.message_id and not d.recovered and d.sender:
+            lost.setdefault(d.sender, []).append((d.date, subjects.get(d.message_id, "")))
+    return lost
 
 
 def write_senders_csv(db: sqlite3.Connection, account: str, out: TextIO) -> list[Problem]:

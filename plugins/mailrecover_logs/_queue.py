@@ -45,6 +45,7 @@ class Message:
     message_id: str = ""
     sender: str = ""
     size: str = ""
+    subject: str = ""  # where the MTA logs it (Postfix header_checks WARN/INFO, Exim +subject)
     expected: int | None = None  # recipients announced (nrcpt)
     finished: int = 0  # recipients that reached a final status
     waiting: dict[tuple[str, str], Recipient] = field(default_factory=dict)
@@ -148,5 +149,6 @@ def delivery(msg: Message, rcpt: Recipient) -> Evidence:
             "relay": rcpt.relay,
             "queue_id": msg.queue_id,
             "dsn": rcpt.dsn,
+            **({"subject": msg.subject} if msg.subject else {}),
         },
     )

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 
 from mailrecover.model import Evidence
+from mailrecover.rfc822 import decode_header_value
 
 from ._plugin import LogPlugin, Parser, unbracket
 from ._queue import Recipient
@@ -30,6 +31,7 @@ _MARKS = {"=>": "sent", "->": "sent", ">>": "sent", "*>": "suppressed", "==": "d
 _ADDRESS = re.compile(r"(\S+?):?(?: \(([^)]*)\))?(?: <([^>]*)>)?(?= |$)")
 _HOST = re.compile(r" H=(\S+)(?: \([^)]*\))? \[([^\]]+)\]")
 _DSN = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
+_SUBJECT = re.compile(r' T="((?:[^"\\]|\\.)*)"')  # on an arrival line with log_selector +subject
 
 
 def _field(text: str, name: str) -> str:
@@ -57,6 +59,8 @@ class EximParser(Parser):
             msg.sender = "" if sender == "<>" else unbracket(sender)
             msg.size = _field(rest, "S")
             msg.message_id = unbracket(_field(rest, "id"))
+            if subject := _SUBJECT.search(rest):
+                msg.subject = decode_header_value(re.sub(r"\\(.)", r"\1", subject[1]).encode("utf-8", "surrogateescape"))
         elif mark in _MARKS and rest[2:3] == " ":
             msg, closed = self.queue.touch(qid, line)
             yield from closed

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 
 from mailrecover.model import Evidence
+from mailrecover.rfc822 import decode_header_value
 
 from ._plugin import LogPlugin, Parser, unbracket
 from ._queue import Message, Queue, Recipient
@@ -26,6 +27,8 @@ _PAIR = re.compile(r"(\w+)=(<[^>]*>|[^,]*)")
 _STATUS = re.compile(r", status=(\w+)(?: \((.*)\)|,.*)?$", re.S)
 _QUEUED_AS = re.compile(r"queued as ([0-9A-Za-z]{5,20})\)?")
 _LINKS = 10_000
+#: ``header_checks`` ``/^Subject:/ WARN`` (or INFO): the subject, then `` from HOST[IP]; from=<…>``.
+_SUBJECT = re.compile(r"(?:warning|info): header Subject: (.*) from [^\s;]+; from=<", re.S)
 
 
 def _pairs(text: str) -> dict[str, str]:
@@ -66,6 +69,9 @@ class PostfixParser(Parser):
         elif rest.startswith("to="):
             msg, closed = self.queue.touch(qid, line)
             yield from self._recipient(msg, rest, line)
+        elif m := _SUBJECT.match(rest):
+            msg, closed = self.queue.touch(qid, line)
+            msg.subject = decode_header_value(m[1].encode("utf-8", "surrogateescape")).strip()
         elif rest == "removed":
             closed = []
             yield from self.queue.finish(qid)

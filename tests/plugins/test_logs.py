@@ -665,3 +665,28 @@ def test_a_log_directory_holding_mail_is_walked_not_claimed(tmp_path: Path, mail
     assert PostfixPlugin().detect(str(tmp_path)) == 0
     tasks = {Path(t.location).name: t.plugin.name for t in plan(str(tmp_path)) if isinstance(t, Task)}
     assert tasks["mail.log"] == "postfix-log" and tasks["saved"] not in ("postfix-log", "exim-log")
+
+
+def test_subjects_the_mta_logged_are_kept_with_the_delivery() -> None:
+    from email.header import Header
+
+    encoded = Header("会議のお知らせ", "iso-2022-jp").encode()
+    postfix = [
+        "D1D1D1D1D1: client=mx.example.net[198.51.100.20]",
+        "D1D1D1D1D1: message-id=<s1@example.net>",
+        f"D1D1D1D1D1: warning: header Subject: {encoded} minutes from mx.example.net[198.51.100.20]; from=<s@example.net> to=<taro@example.jp> proto=ESMTP helo=<mx>",
+        "D1D1D1D1D1: from=<s@example.net>, size=100, nrcpt=1 (queue active)",
+        "D1D1D1D1D1: to=<taro@example.jp>, relay=dovecot, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (delivered via dovecot service)",
+        "D1D1D1D1D1: removed",
+    ]  # fmt: skip
+    [e] = _feed(PostfixParser(), postfix)
+    assert e.fields["subject"] == "会議のお知らせ minutes"
+    exim = [
+        '2026-03-01 10:00:00 1xYzAb-000Abc-Zz <= a@example.net H=mx [198.51.100.1] P=esmtp S=1234 id=q1@example.net T="Budget \\"draft\\" for May"',
+        "2026-03-01 10:00:01 1xYzAb-000Abc-Zz => taro <taro@example.jp> R=localuser T=local_delivery",
+        "2026-03-01 10:00:01 1xYzAb-000Abc-Zz Completed",
+    ]  # fmt: skip
+    [e] = _feed(EximParser(), exim, program="exim")
+    assert e.fields["subject"] == 'Budget "draft" for May'
+    [e] = _feed(EximParser(), exim[1:] and [exim[0].split(" T=")[0], *exim[1:]], program="exim")
+    assert "subject" not in e.fields
