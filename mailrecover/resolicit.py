@@ -25,7 +25,7 @@ from email.utils import format_datetime, formataddr, make_msgid
 
 from .clean import is_addr_spec, terminal_safe
 from .errors import UsageError
-from .members import Effect, ListPicture, Member, Status
+from .members import Effect, Event, ListPicture, Member, Status
 
 __all__ = [
     "INVITATION_FIELDS",
@@ -94,7 +94,7 @@ def _conflicts(m: Member) -> list[str]:
         elif e.kind == "subscribe":
             left = None
         elif e.kind == "member" and left is not None and e.evidence.source != left.evidence.source:
-            out.append(f"sources disagree: {left.describe()} but still listed in {e.describe()}")
+            out.append(f"sources disagree: {_told(left)}, but still on a member list of {_day(e.time)}")
             left = None
     return out
 
@@ -114,6 +114,8 @@ class Draft:
     address: str
     token: str
 
+
+_EVERYONE = "  - リストの全員に確認をお願いしています / everyone on the list is being asked"
 
 #: Placeholders of an invitation template, and what each holds.
 INVITATION_FIELDS = {
@@ -147,7 +149,7 @@ ${name} 様
 
 メーリングリスト ${list} の管理者です。
 サーバーの障害で、このリストの登録者の記録が失われました。残っていた記録から
-名簿を作り直していますが、あなたの登録について確かなことが分かりません。
+名簿を作り直しています。あなたの登録を確認させてください。
 
 残っていた記録（${first_seen} 〜 ${last_seen}）:
 ${history}
@@ -165,7 +167,7 @@ ${reasons}
 Dear ${name},
 
 I run the mailing list ${list}. A server failure destroyed the list's records, and I am
-rebuilding the list from what survived; your subscription is one I cannot be sure of.
+rebuilding the list from what survived. Could you confirm your subscription?
 
 What survived (${first_seen} to ${last_seen}):
 ${history}
@@ -255,6 +257,18 @@ def _message(sender: str, to: tuple[str, str], subject: str, body: str, when: da
     return msg.as_bytes()
 
 
+_TOLD = {"subscribe": "subscribed", "unsubscribe": "unsubscribed", "member": "on the member list",
+         "delivered": "list mail delivered", "received": "list mail received", "bounce": "list mail bounced",
+         "deferred": "list mail delayed", "post": "posted to the list", "auto-reply": "auto-reply to list mail",
+         "address-change": "address changed", "absent": "no longer on the member list"}  # fmt: skip
+
+
+def _told(e: Event) -> str:
+    """One record as the person asked may read it: when and what, never where it was found
+    (file paths on the server are the owner's business)."""
+    return f"{_day(e.time)} {_TOLD.get(e.kind, e.kind)}"
+
+
 def _file_name(n: int, address: str) -> str:
     return f"{n:04d}-{re.sub(r'[^A-Za-z0-9._@+-]', '_', address)}.eml"
 
@@ -303,8 +317,8 @@ def invitations(
         values = {
             "list": picture.address, "list_name": local, "address": m.address, "name": name or m.address,
             "status": m.label, "first_seen": _day(m.first_seen), "last_seen": _day(m.last_seen),
-            "history": "\n".join(f"  {terminal_safe(e.describe())}" for e in m.events) or "  -",
-            "reasons": "\n".join(f"  - {terminal_safe(r)}" for r in reasons) or "  -",
+            "history": "\n".join(f"  {_told(e)}" for e in m.events) or "  -",
+            "reasons": "\n".join(f"  - {terminal_safe(r)}" for r in reasons) or _EVERYONE,
             "owner": owner, "token": token,
             "subscribe_address": subscribe_address, "subscribe_command": subscribe_command,
         }  # fmt: skip
