@@ -65,7 +65,7 @@ def _entries(fmt: ExportFormat, text: str) -> list[str]:
     assert lines == text.split("\n")[:-1]
     if fmt is ExportFormat.CSV:
         rows = list(csv.reader(io.StringIO(text)))
-        assert rows[0][0] == "address" and all(len(r) == 6 for r in rows)
+        assert rows[0][0] == "address" and all(len(r) == 9 for r in rows)
         return [r[0] for r in rows[1:]]
     if fmt is ExportFormat.FML:
         return lines
