@@ -14,8 +14,8 @@ from mailrecover.model import Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 from mailrecover.readonly import list_names
 
-from ._common import ListEvidence, guarded, parse_entry, peek, read_lines, read_small, resolve_list
-from ._sniff import SNIFF_BYTES, ezmlm_log
+from ._common import ListEvidence, guarded, parse_entry, read_lines, read_small, resolve_list
+from ._sniff import head, ezmlm_log
 
 __all__ = ["EzmlmPlugin"]
 
@@ -47,7 +47,7 @@ class EzmlmPlugin:
             return 85
         if os.path.isdir(location) and os.path.basename(os.path.normpath(location)) == "subscribers":
             return 60
-        if os.path.isfile(location) and ezmlm_log(peek(location, SNIFF_BYTES)):
+        if os.path.isfile(location) and ezmlm_log(head(location)):
             return 80  # a Log kept without its list directory
         return 0
 

@@ -21,8 +21,8 @@ from mailrecover.plugin import ReadContext, Store
 from mailrecover.rfc822 import normalize_address, parse_date
 from mailrecover.readonly import list_names
 
-from ._common import ListEvidence, file_time, guarded, parse_entry, peek, read_lines, read_small, resolve_list
-from ._sniff import SNIFF_BYTES, fml_log, fml_member_file
+from ._common import ListEvidence, file_time, guarded, parse_entry, read_lines, read_small, resolve_list
+from ._sniff import fml_log, fml_member_file, head
 
 __all__ = ["FmlPlugin"]
 
@@ -100,8 +100,8 @@ def _content(path: str) -> str:
     """``members`` or ``log`` when the file's content is fml's, whatever its name; else ''."""
     if not os.path.isfile(path):
         return ""
-    head = peek(path, SNIFF_BYTES)
-    return "members" if fml_member_file(head) else "log" if fml_log(head) else ""
+    data = head(path)
+    return "members" if fml_member_file(data) else "log" if fml_log(data) else ""
 
 
 class FmlPlugin:

@@ -32,7 +32,7 @@ from ._common import (
     read_small,
     resolve_list,
 )
-from ._sniff import SNIFF_BYTES, mailman_pickle
+from ._sniff import head, mailman_pickle
 
 __all__ = ["Mailman2Plugin", "load_config"]
 
@@ -166,10 +166,10 @@ def _sniff(path: str) -> str:
         return "config"
     if _LOG_NAME.match(base):
         return "log"
-    head = peek(path, 512)
-    if head[:1] in (b"}", b"(", b"\x80"):
+    start = peek(path, 512)
+    if start[:1] in (b"}", b"(", b"\x80"):
         return "config"
-    first = head.split(b"\n", 1)[0].decode("latin-1")
+    first = start.split(b"\n", 1)[0].decode("latin-1")
     return "log" if _LOG_LINE.match(first) else "members"
 
 
@@ -193,7 +193,7 @@ class Mailman2Plugin:
             return 90
         if _LOG_NAME.match(base) and _sniff(location) == "log":
             return 85
-        if os.path.isfile(location) and mailman_pickle(peek(location, SNIFF_BYTES)):
+        if os.path.isfile(location) and mailman_pickle(head(location)):
             return 85  # a config.pck copied alone, under whatever name
         return 60 if "list_members" in base else 0
 

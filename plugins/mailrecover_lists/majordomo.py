@@ -25,12 +25,11 @@ from ._common import (
     guarded,
     infer_years,
     parse_entry,
-    peek,
     read_lines,
     read_small,
     resolve_list,
 )
-from ._sniff import SNIFF_BYTES, majordomo_log
+from ._sniff import head, majordomo_log
 
 __all__ = ["MajordomoPlugin"]
 
@@ -71,7 +70,7 @@ class MajordomoPlugin:
             os.path.join(d, f"{base}.info")
         ):
             return 70
-        return 80 if os.path.isfile(location) and majordomo_log(peek(location, SNIFF_BYTES)) else 0
+        return 80 if os.path.isfile(location) and majordomo_log(head(location)) else 0
 
     def discover(self) -> Iterable[Store]:
         for root in ("/usr/local/majordomo", "/etc/majordomo", "/var/lib/majordomo"):
@@ -82,7 +81,7 @@ class MajordomoPlugin:
         home = location if os.path.isdir(location) else os.path.dirname(location) or "."
         domain = self._domain(home, context) or self._domain(os.path.dirname(os.path.normpath(home)), context)
         if not os.path.isdir(location):
-            if os.path.basename(location).lower() == "log" or majordomo_log(peek(location, SNIFF_BYTES)):
+            if os.path.basename(location).lower() == "log" or majordomo_log(head(location)):
                 yield from guarded(location, self._log(location, context, domain))
             else:
                 yield from guarded(location, self._list(location, context, domain))
