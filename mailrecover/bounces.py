@@ -23,7 +23,7 @@ from .rfc822 import decode_text
 
 __all__ = ["Failure", "failures", "looks_like_bounce"]
 
-_DAEMONS = re.compile(r"^(?:mailer-daemon|postmaster|mail-daemon|mailerdaemon|no-?reply)\b", re.I)
+_DAEMONS = re.compile(r"^(?:mailer-daemon|postmaster|mail-daemon|mailerdaemon)\b", re.I)
 _FAILURE_SUBJECT = re.compile(
     r"undeliver|returned mail|delivery (?:status|failure|has failed|notification)|failure (?:notice|delivery)"
     r"|mail delivery failed|could not be delivered|non-delivery|failed mail|mail system error"

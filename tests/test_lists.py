@@ -470,3 +470,10 @@ def test_a_letter_quoting_a_bounce_text_is_no_bounce():
     letter = _bounce("friend@example.org", "about the list", "It said:\nDelivery failed 3 attempts: ann@example.com\n",
                      sender="Taro <taro@example.co.jp>")  # fmt: skip
     assert evidence_from_message(letter) == []
+
+
+def test_a_list_post_from_a_no_reply_sender_stays_a_post():
+    post = (b"From: News <noreply@shop.example.com>\nTo: dev@lists.example.org\nSubject: May news\n"
+            b"List-Post: <mailto:dev@lists.example.org>\nDate: Tue, 1 May 2012 10:00:00 +0900\n\n"
+            b"Our mail system said: Delivery failed 3 attempts: ann@example.com\n")  # fmt: skip
+    assert _facts(evidence_from_message(post)) == [("post", "dev@lists.example.org", "noreply@shop.example.com")]
