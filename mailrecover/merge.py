@@ -10,6 +10,8 @@ so it joins the message whose Message-ID and header content (sender, date, subje
 
 from __future__ import annotations
 
+import base64
+import binascii
 import codecs
 import email
 import email.message
@@ -28,11 +30,14 @@ from .delivery import clues_from_fields
 from .limits import Limits, current, exceeded, mime_shape
 from .model import Flag, MessageStatus
 from .rfc822 import (
+    Chunks,
     addresses,
     decode_header_value,
     decode_text,
+    decode_text_pieces,
     fold_for_compare,
     folded_pieces,
+    folded_stream,
     header_end,
     header_fields,
     parse_date,
@@ -86,8 +91,80 @@ def _message_id(value: bytes) -> str | None:
     return found or None
 
 
-#: A leaf part with the payload the parser's ``get_payload(decode=True)`` gives (None when it gives none).
-_Leaf = tuple[email.message.Message, bytes | None]
+#: A payload at least this big is decoded and hashed a piece at a time (the same fingerprint)
+#: instead of being copied whole: body cut out, transfer-decoded, decoded to text.
+_STREAM_MIN = 1 << 20
+_PIECE = 1 << 20  # bytes of a payload, or characters of its text, taken at a time
+
+
+class _Unstreamable(Exception):
+    """A payload the piecewise path cannot follow exactly: the whole path decides."""
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    """A big base64 or quoted-printable payload, still encoded, read a piece at a time."""
+
+    msg: email.message.Message
+    encoded: memoryview
+    cte: str
+
+    def chunks(self) -> Iterator[bytes]:
+        """What ``get_payload(decode=True)`` gives, a piece at a time; raises _Unstreamable
+        (perhaps after some pieces) where the pieces could differ from it."""
+        return _b64_pieces(self.encoded) if self.cte == "base64" else _qp_pieces(self.encoded)
+
+    def whole(self) -> bytes | None:
+        self.msg.set_payload(bytes(self.encoded).decode("ascii", "surrogateescape"))  # as the parser stores it
+        return _parsed_leaf(self.msg)[1]
+
+
+_B64_BODY = re.compile(rb"[A-Za-z0-9+/]*")
+_B64_END = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
+
+
+def _b64_pieces(encoded: memoryview) -> Iterator[bytes]:
+    """``decode_b`` of the payload's joined lines when it takes its first way (only base64
+    letters, the padding at the end): 4-letter groups decode on their own."""
+    carry = b""
+    for at in range(0, len(encoded), _PIECE):
+        data = carry + bytes(encoded[at : at + _PIECE]).translate(None, b"\r\n")  # what splitlines() joins
+        if at + _PIECE >= len(encoded):
+            carry = data
+            break
+        cut = len(data) & ~3
+        if not _B64_BODY.fullmatch(data, 0, cut):
+            raise _Unstreamable
+        carry = data[cut:]
+        yield binascii.a2b_base64(data[:cut])
+    pad_err = len(carry) % 4  # the joined lines' own: the groups before are whole
+    carry += b"==="[: 4 - pad_err] if pad_err else b""  # decode_b's padding
+    if not _B64_END.fullmatch(carry):
+        raise _Unstreamable
+    try:
+        yield base64.b64decode(carry, validate=True)
+    except binascii.Error:
+        raise _Unstreamable from None
+
+
+def _qp_pieces(encoded: memoryview) -> Iterator[bytes]:
+    """``quopri.decodestring`` of the payload a run of whole lines at a time."""
+    carry = b""
+    for at in range(0, len(encoded), _PIECE):
+        data = carry + bytes(encoded[at : at + _PIECE])
+        cut = data.rfind(b"\n") + 1
+        if cut == 0 and len(data) > 8 * _PIECE:
+            raise _Unstreamable  # no line end: a giant line is left to the whole path
+        carry = data[cut:]
+        if cut:
+            yield binascii.a2b_qp(data[:cut])
+    yield binascii.a2b_qp(carry)
+
+
+#: A leaf part and its payload as ``get_payload(decode=True)`` gives it (None when it gives
+#: none): bytes, a view of the message's bytes, or a big payload still transfer-encoded.
+_Payload = bytes | memoryview | _Encoded | None
+_Leaf = tuple[email.message.Message, _Payload]
 
 
 def _parsed_leaf(part: email.message.Message) -> _Leaf:
@@ -99,12 +176,13 @@ def _raw_fingerprint(raw: bytes) -> str:
     return _digest("raw", hashlib.sha256(raw).hexdigest())
 
 
-def _body_fingerprint(raw: bytes) -> str:
+def _body_fingerprint(raw: bytes, start: int = 0) -> str:
+    """The body fingerprint of ``raw[start:]`` (past a byte order mark: no copy to cut it)."""
     try:
-        fast = _fast_fingerprint(raw)
-        return fast if fast is not None else _mime_fingerprint(raw)
+        fast = _fast_fingerprint(raw, start)
+        return fast if fast is not None else _mime_fingerprint(raw[start:])
     except Exception:  # mail the parser cannot walk is compared by its body bytes
-        body = raw[header_end(raw) :].replace(b"\r\n", b"\n")
+        body = raw[start:][header_end(raw[start:]) :].replace(b"\r\n", b"\n")
         return _digest("raw", hashlib.sha256(body).hexdigest())
 
 
@@ -116,27 +194,120 @@ def _mime_fingerprint(raw: bytes) -> str:
 def _parts_fingerprint(parts: Iterable[_Leaf]) -> str:
     """``_digest("\\x01".join(folded texts that are not empty), *sorted(attachment hashes))``,
     with the texts hashed as they are folded, a piece at a time: a giant body's folded copy
-    is never held whole."""
+    is never held whole, nor (past ``_STREAM_MIN``) its decoded text or payload."""
     h = hashlib.sha256()
     texts = 0  # texts hashed so far
     attachments: list[str] = []
     for part, payload in parts:
         disposition = str(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
         is_text = part.get_content_maintype() == "text" and not part.get_filename()
+        chunks = _chunks(payload)
         if is_text and disposition != "attachment":
-            text = _QUOTED_FROM.sub(r"\1", decode_text(payload or b"", part.get_content_charset()))
+            separator = b"\x01" if texts else b""
+            if chunks is not None:
+                try:
+                    h, hashed = _hash_text(h, chunks, part.get_content_charset(), separator)
+                    texts += hashed
+                    continue
+                except _Unstreamable:
+                    pass
+            text = _QUOTED_FROM.sub(r"\1", decode_text(_whole(payload) or b"", part.get_content_charset()))
             for n, piece in enumerate(folded_pieces(text)):
-                h.update(b" " if n else b"\x01" if texts else b"")
+                h.update(b" " if n else separator)
                 texts += not n
                 for data in _utf8(piece):
                     h.update(data)
         else:
-            data = payload if payload is not None else str(part.get_payload()).encode()
-            attachments.append(hashlib.sha256(data).hexdigest())
+            attachments.append(_attachment_hash(part, payload, chunks))
     h.update(b"\x00")
     for a in sorted(attachments):
         h.update(a.encode("ascii") + b"\x00")  # hex digests
     return h.hexdigest()
+
+
+def _chunks(payload: _Payload) -> Chunks | None:
+    """The payload a piece at a time when it is big enough to be read so, else None."""
+    if isinstance(payload, _Encoded):
+        return payload.chunks
+    if payload is None or len(payload) < _STREAM_MIN:
+        return None
+    view = memoryview(payload)
+    return lambda: (bytes(view[at : at + _PIECE]) for at in range(0, len(view), _PIECE))
+
+
+def _whole(payload: _Payload) -> bytes | None:
+    if isinstance(payload, _Encoded):
+        return payload.whole()
+    return bytes(payload) if isinstance(payload, memoryview) else payload
+
+
+def _attachment_hash(part: email.message.Message, payload: _Payload, chunks: Chunks | None) -> str:
+    if isinstance(payload, _Encoded) and chunks is not None:
+        h = hashlib.sha256()
+        try:
+            for data in chunks():
+                h.update(data)
+            return h.hexdigest()
+        except _Unstreamable:
+            pass
+        payload = payload.whole()
+    if payload is None:
+        return hashlib.sha256(str(part.get_payload()).encode()).hexdigest()
+    return hashlib.sha256(payload).hexdigest()  # a view is hashed in place
+
+
+def _hash_text(h: hashlib._Hash, chunks: Chunks, charset: str | None, separator: bytes) -> tuple[hashlib._Hash, bool]:
+    """``h`` fed as ``_parts_fingerprint`` feeds it one text, a piece at a time, and whether
+    the text folded to anything.  A decoding that ``decode_text`` would have given up
+    partway is thrown away with what it fed, and the next is tried from the start."""
+    for decoding in decode_text_pieces(chunks, charset):
+        trial, hashed = h.copy(), False
+        try:
+            for piece in folded_stream(_unquoted(decoding)):
+                if piece and not hashed:
+                    trial.update(separator)
+                    hashed = True
+                for data in _utf8(piece):
+                    trial.update(data)
+        except UnicodeDecodeError:
+            continue
+        return trial, hashed
+    raise AssertionError("the last decoding (Latin-1, CP932 with replacement) never fails")
+
+
+_LAST_ASCII = re.compile(r"[\x00-\x7f](?=[^\x00-\x7f]*\Z)")
+
+
+def _unquoted(pieces: Iterable[str]) -> Iterator[str]:
+    """The text of ``pieces`` with ``>From`` unquoted, in segments cut after a line end or,
+    in a giant line, before an ASCII character: neither the unquoting (a line's start)
+    nor ``folded_stream``'s NFKC reaches across such a cut."""
+    carry, line_start = "", True
+    for piece in pieces:
+        text = carry + piece
+        if len(text) < _PIECE:
+            carry = text
+            continue
+        cut = text.rfind("\n") + 1
+        if not cut:
+            found = _LAST_ASCII.search(text, max(0, len(text) - 65536))
+            quoted = len(text) - len(text.lstrip(">")) if line_start else 0
+            cut = found.start() if found and found.start() > (quoted + 5 if quoted else 0) else 0
+        if not cut:
+            carry = text  # no safe cut yet (a line of '>' or of non-ASCII text): read on
+            continue
+        yield _unquote(text[:cut], line_start)
+        carry, line_start = text[cut:], text[cut - 1] == "\n"
+    if carry:
+        yield _unquote(carry, line_start)
+
+
+def _unquote(segment: str, line_start: bool) -> str:
+    if ">From " not in segment:
+        return segment
+    if line_start:
+        return _QUOTED_FROM.sub(r"\1", segment)
+    return _QUOTED_FROM.sub(r"\1", "-" + segment)[1:]  # its first line began in the segment before
 
 
 # How the stdlib parser (compat32, from bytes) tells header lines from the body, and the
@@ -145,26 +316,26 @@ _PARSER_HEADER_LINE = re.compile(rb"From |[\041-\071\073-\176]*:|[\t ]")
 _PARSER_ODD_BREAKS = re.compile(rb"[\r\x0b\x0c\x1c\x1d\x1e]")
 
 
-def _parser_header(raw: bytes) -> tuple[int, int] | None:
-    """Where the stdlib parser would end the header and start the body.
+def _parser_header(raw: bytes, lo: int, n: int) -> tuple[int, int] | None:
+    """Where the stdlib parser would end the header and start the body of ``raw[lo:n]``.
 
     None where its line breaking or its treatment of the header could differ from this
     scan (odd line breaks, a 'From ' line that ends the header).
     """
-    pos, n = 0, len(raw)
+    pos = lo
     last = -1  # where the last header line starts
     while pos < n:
-        nl = raw.find(b"\n", pos)
+        nl = raw.find(b"\n", pos, n)
         end = n if nl < 0 else nl + 1
-        stop = end - 2 if raw.startswith(b"\r\n", end - 2) else end - 1 if nl >= 0 else end
+        stop = end - 2 if end - 2 >= pos and raw.startswith(b"\r\n", end - 2, n) else end - 1 if nl >= 0 else end
         if _PARSER_ODD_BREAKS.search(raw, pos, stop):
             return None
-        if stop == pos or not _PARSER_HEADER_LINE.match(raw, pos):
+        if stop == pos or not _PARSER_HEADER_LINE.match(raw, pos, n):
             break  # an empty line ends the header; any other line starts the body
         last, pos = pos, end
-    if last > 0 and raw.startswith(b"From ", last):
+    if last > lo and raw.startswith(b"From ", last, n):
         return None  # the parser pushes a 'From ' line that ends the header back into the body
-    if pos < n and raw.startswith((b"\n", b"\r\n"), pos):
+    if pos < n and raw.startswith((b"\n", b"\r\n"), pos, n):
         return pos, pos + (1 if raw[pos] == 0x0A else 2)
     return pos, pos
 
@@ -205,14 +376,14 @@ def _content_fields(head: bytes) -> email.message.Message:
     return msg
 
 
-def _fast_fingerprint(raw: bytes) -> str | None:
+def _fast_fingerprint(raw: bytes, start: int = 0) -> str | None:
     """The body fingerprint without running the parser over the body.
 
     The parts are cut out where the parser would cut them and their content fields read
     as it reads them, so the result is the full path's.  None where the parser's way
     with a damaged or unusual structure would take more than this scan follows.
     """
-    leaves = _fast_leaves(raw, ())
+    leaves = _fast_leaves(raw, start, len(raw), ())
     return None if leaves is None else _parts_fingerprint(leaves)
 
 
@@ -229,50 +400,54 @@ def _boundary_line(line: bytes, separator: bytes) -> str | None:
     return None if rest.strip(b" \t") else "part"
 
 
-def _without_last_line_end(body: bytes) -> bytes:
-    """What the parser keeps of a part's body: the line ending before a boundary is the boundary's."""
-    return body[:-2] if body.endswith(b"\r\n") else body[:-1] if body.endswith((b"\n", b"\r")) else body
+def _without_last_line_end(raw: bytes, lo: int, hi: int) -> int:
+    """Where the parser ends a part's body ``raw[lo:hi]``: the line ending before a boundary is the boundary's."""
+    return hi - 2 if raw.endswith(b"\r\n", lo, hi) else hi - 1 if raw.endswith((b"\n", b"\r"), lo, hi) else hi
 
 
-def _line_starts(body: bytes, prefix: bytes, pos: int) -> Iterator[int]:
-    """Where lines that begin with ``prefix`` start, from ``pos`` (a line start) on; lines
-    break at CRLF, CR and LF, as in the parser's buffer."""
-    if body.startswith(prefix, pos):
+def _line_starts(body: bytes, prefix: bytes, pos: int, end: int) -> Iterator[int]:
+    """Where lines that begin with ``prefix`` start in ``body[:end]``, from ``pos`` (a line
+    start) on; lines break at CRLF, CR and LF, as in the parser's buffer."""
+    if body.startswith(prefix, pos, end):
         yield pos
-    after_lf, after_cr = body.find(b"\n" + prefix, pos), body.find(b"\r" + prefix, pos)
+    after_lf, after_cr = body.find(b"\n" + prefix, pos, end), body.find(b"\r" + prefix, pos, end)
     while after_lf >= 0 or after_cr >= 0:
         if after_cr < 0 or 0 <= after_lf < after_cr:
             yield after_lf + 1
-            after_lf = body.find(b"\n" + prefix, after_lf + 1)
+            after_lf = body.find(b"\n" + prefix, after_lf + 1, end)
         else:
             yield after_cr + 1
-            after_cr = body.find(b"\r" + prefix, after_cr + 1)
+            after_cr = body.find(b"\r" + prefix, after_cr + 1, end)
 
 
 #: Transfer encodings ``get_payload(decode=True)`` decodes; any other gives the body bytes back.
 _DECODED_CTES = ("quoted-printable", "base64", "x-uuencode", "uuencode", "uue", "x-uue")
 
 
-def _fast_leaves(raw: bytes, outer: tuple[bytes, ...]) -> list[_Leaf] | None:
-    """The leaf parts of ``raw`` as the parser would store them, in its order.
+def _fast_leaves(raw: bytes, lo: int, hi: int, outer: tuple[bytes, ...]) -> list[_Leaf] | None:
+    """The leaf parts of ``raw[lo:hi]`` as the parser would store them, in its order, each
+    payload a view of ``raw`` where the parser's is these very bytes (nothing cut out).
 
-    ``outer`` holds the separators of the multiparts ``raw`` is a part of.  None for
+    ``outer`` holds the separators of the multiparts ``raw[lo:hi]`` is a part of.  None for
     message/* and multipart/digest content, a multipart without a boundary, a start or
     close boundary, an empty part (two boundary lines in a row), or an outer boundary
     line met inside a part.
     """
-    bounds = _parser_header(raw)
+    bounds = _parser_header(raw, lo, hi)
     if bounds is None:
         return None
-    msg = _content_fields(raw[: bounds[0]])
+    msg = _content_fields(raw[lo : bounds[0]])
     maintype = msg.get_content_maintype()
-    body = raw[bounds[1] :]
+    body = bounds[1]  # where the body starts; it ends at hi
     if maintype == "message" or msg.get_content_type() == "multipart/digest":
         return None
     if maintype != "multipart":
-        data = _without_last_line_end(body) if outer else body
-        if str(msg.get("content-transfer-encoding", "")).lower() in _DECODED_CTES:
-            msg.set_payload(data.decode("ascii", "surrogateescape"))  # as the parser stores it
+        data = memoryview(raw)[body : _without_last_line_end(raw, body, hi) if outer else hi]
+        cte = str(msg.get("content-transfer-encoding", "")).lower()
+        if cte in ("base64", "quoted-printable") and len(data) >= _STREAM_MIN:
+            return [(msg, _Encoded(msg, data, cte))]
+        if cte in _DECODED_CTES:
+            msg.set_payload(bytes(data).decode("ascii", "surrogateescape"))  # as the parser stores it
             return [_parsed_leaf(msg)]
         return [(msg, data)]  # the parser's decoded payload is these very bytes: no round trip
     boundary = msg.get_boundary()
@@ -286,28 +461,28 @@ def _fast_leaves(raw: bytes, outer: tuple[bytes, ...]) -> list[_Leaf] | None:
     def next_boundary(pos: int) -> tuple[int, int, str | None]:
         """The next boundary line from ``pos``: its start, its end, and what it is for
         this multipart (None at an outer one, or at the end of the body)."""
-        for start in _line_starts(body, b"--", pos):
-            brk = body.find(b"\n", start)
-            end = len(body) if brk < 0 else brk + 1
-            cr = body.find(b"\r", start, end)
-            if 0 <= cr < end - 2 or (cr == end - 2 and body[cr + 1] != 0x0A):
+        for start in _line_starts(raw, b"--", pos, hi):
+            brk = raw.find(b"\n", start, hi)
+            end = hi if brk < 0 else brk + 1
+            cr = raw.find(b"\r", start, end)
+            if 0 <= cr < end - 2 or (cr == end - 2 and raw[cr + 1] != 0x0A):
                 end = cr + 1  # a bare CR ends the line
-            line = body[start:end]
+            line = raw[start:end]
             kind = _boundary_line(line, separator)
             if kind is not None:
                 return start, end, kind
             if any(_boundary_line(line, o) for o in outer):
                 return start, end, None
-        return len(body), len(body), None
+        return hi, hi, None
 
     leaves: list[_Leaf] = []
-    _, end, kind = next_boundary(0)
+    _, end, kind = next_boundary(body)
     while kind == "part":
         part_start = end
         start, end, kind = next_boundary(part_start)
         if kind is None or start == part_start:
             return None  # cut short, an outer boundary inside, or an empty part
-        part = _fast_leaves(body[part_start:start], (*outer, separator))
+        part = _fast_leaves(raw, part_start, start, (*outer, separator))
         if part is None:
             return None
         leaves += part
@@ -379,8 +554,8 @@ def summarize(raw: bytes, limits: Limits | None = None) -> Summary:
     subject = decode_header_value(first.get("subject", b"")).strip()
     head_fp = _digest(from_addr, date or "", fold_for_compare(subject))
     # a UTF-8 byte order mark before the header (saved by Windows tools) is no part of the mail
-    body = raw[len(codecs.BOM_UTF8) :] if raw.startswith(codecs.BOM_UTF8) else raw  # no copy otherwise
-    body_fp = _raw_fingerprint(raw) if reasons else _body_fingerprint(body)
+    start = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    body_fp = _raw_fingerprint(raw) if reasons else _body_fingerprint(raw, start)
     return Summary(
         message_id=message_id,
         from_addr=from_addr,

@@ -8,8 +8,9 @@ from __future__ import annotations
 import codecs
 import functools
 import re
+import sys
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from email.utils import getaddresses, parsedate_to_datetime
 
@@ -17,8 +18,10 @@ __all__ = [
     "addresses",
     "decode_header_value",
     "decode_text",
+    "decode_text_pieces",
     "fold_for_compare",
     "folded_pieces",
+    "folded_stream",
     "header_end",
     "header_fields",
     "normalize_address",
@@ -127,14 +130,7 @@ def _iso2022jp_as_cp932(data: bytes) -> str:
     Each run between escape sequences is mapped as a whole: JIS pairs to Shift_JIS in
     kanji mode, half-width katakana moved up in kana mode, everything else kept.
     """
-    out = []
-    mode = b"(B"
-    pos = 0
-    for m in _JIS_SWITCH.finditer(data):
-        out.append(_jis_run(data[pos : m.start()], mode))
-        mode, pos = m.group(1), m.end()
-    out.append(_jis_run(data[pos:], mode))
-    return b"".join(out).decode("cp932", "replace")
+    return _jis_as_sjis(data, b"(B")[0].decode("cp932", "replace")
 
 
 def _jis_run(run: bytes, mode: bytes) -> bytes:
@@ -145,6 +141,11 @@ def _jis_run(run: bytes, mode: bytes) -> bytes:
     return run
 
 
+def _text_label(charset: str | None) -> str:
+    label = (charset or "").strip().strip('"').lower()
+    return "cp932" if label in _CP932_LABELS else label
+
+
 def decode_text(data: bytes, charset: str | None) -> str:
     """Decode text whatever its label says; never raises.
 
@@ -152,15 +153,13 @@ def decode_text(data: bytes, charset: str | None) -> str:
     both with its own extra characters).  An unknown or wrong label falls back to
     UTF-8, then CP932, then Latin-1.
     """
-    label = (charset or "").strip().strip('"').lower()
-    if label in _CP932_LABELS:
-        label = "cp932"
+    label = _text_label(charset)
     if label in _ISO2022JP_LABELS or (not label and b"\x1b$" in data):
         try:
             return data.decode("iso2022_jp")
         except UnicodeDecodeError:
             return _iso2022jp_as_cp932(data)
-    if label and label not in ("us-ascii", "ascii", "unknown-8bit", "x-unknown"):
+    if label and label not in _GUESSED_LABELS:
         try:
             codecs.lookup(label)
             return data.decode(label)
@@ -172,6 +171,116 @@ def decode_text(data: bytes, charset: str | None) -> str:
         except UnicodeDecodeError:
             continue
     return data.decode("latin-1")
+
+
+_GUESSED_LABELS = ("us-ascii", "ascii", "unknown-8bit", "x-unknown")  # labels that say nothing
+
+#: The bytes of one text, as a function giving them anew in pieces (each candidate reads them again).
+Chunks = Callable[[], Iterable[bytes]]
+
+
+def decode_text_pieces(chunks: Chunks, charset: str | None) -> Iterator[Iterator[str]]:
+    """``decode_text`` a piece at a time, for a text too big to copy whole: its candidate
+    decodings in ``decode_text``'s order.  A candidate raises ``UnicodeDecodeError`` partway
+    where ``decode_text`` would have moved on; the caller then starts over with the next one.
+    The joined pieces of the first that goes through are ``decode_text``'s text."""
+    label = _text_label(charset)
+    if label in _ISO2022JP_LABELS or (not label and _holds(chunks, b"\x1b$")):
+        yield _incremental(chunks, "iso2022_jp")
+        yield _jis_pieces_as_cp932(chunks)
+        return
+    if label and label not in _GUESSED_LABELS:
+        yield _labelled(chunks, label)
+    yield _incremental(chunks, "utf-8")
+    yield _incremental(chunks, "cp932")
+    yield _incremental(chunks, "latin-1")
+
+
+def _holds(chunks: Chunks, needle: bytes) -> bool:
+    """Whether the joined chunks hold ``needle`` (two bytes), also across a chunk's edge."""
+    last = b""
+    for chunk in chunks():
+        if needle in last + chunk[:1] or needle in chunk:
+            return True
+        last = chunk[-1:]
+    return False
+
+
+def _incremental(chunks: Chunks, codec: str, errors: str = "strict") -> Iterator[str]:
+    decoder = codecs.getincrementaldecoder(codec)(errors)
+    for chunk in chunks():
+        text = decoder.decode(chunk)
+        if text:
+            yield text
+    text = decoder.decode(b"", final=True)
+    if text:
+        yield text
+
+
+def _piecewise(info: codecs.CodecInfo) -> bool:
+    """Whether the codec's incremental decoder gives, piece by piece, what it decodes whole:
+    the UTF family's buffered decoders, the CJK codecs' and the stateless single-byte maps."""
+    decoder = info.incrementaldecoder
+    if decoder is None:
+        return False
+    if issubclass(decoder, codecs.BufferedIncrementalDecoder):
+        return info.name.startswith(("utf-8", "utf-16", "utf-32"))  # not idna (split at dots), nor utf-7
+    if any(c.__name__ == "MultibyteIncrementalDecoder" for c in decoder.__mro__):
+        return True  # the CJK codecs, which keep their state (an ISO-2022 escape) across pieces
+    return info.name in ("latin-1", "iso8859-1") or hasattr(sys.modules.get(decoder.__module__), "decoding_table")
+
+
+def _labelled(chunks: Chunks, label: str) -> Iterator[str]:
+    """The text as its label says, raising UnicodeDecodeError where decode_text would give up on
+    the label (an unknown codec, a codec that does not make text, bytes it cannot decode)."""
+    try:
+        info = codecs.lookup(label)
+    except LookupError as e:
+        raise UnicodeDecodeError(label, b"", 0, 0, str(e)) from None
+    if info._is_text_encoding and _piecewise(info):
+        yield from _incremental(chunks, label)
+        return
+    try:  # a codec with no trusted piecewise decoder is decoded whole, as decode_text does
+        text = b"".join(chunks()).decode(label)
+    except (LookupError, ValueError) as e:
+        raise UnicodeDecodeError(label, b"", 0, 0, str(e)) from None
+    yield text
+
+
+_JIS_SAFE_CUT = re.compile(rb"[^\x21-\x7e][\x21-\x7e]*\Z")  # before the last byte no JIS run holds
+
+
+def _jis_pieces_as_cp932(chunks: Chunks) -> Iterator[str]:
+    """``_iso2022jp_as_cp932`` a piece at a time: pieces cut before a byte outside every JIS
+    run (an escape, a line end), so no run and no escape sequence is split."""
+    decoder = codecs.getincrementaldecoder("cp932")("replace")
+    mode, carry = b"(B", b""
+    for chunk in chunks():
+        data = carry + chunk
+        cut = _JIS_SAFE_CUT.search(data, max(0, len(data) - 65536))
+        if cut is None or cut.start() == 0:
+            carry = data
+            continue
+        mapped, mode = _jis_as_sjis(data[: cut.start()], mode)
+        carry = data[cut.start() :]
+        text = decoder.decode(mapped)
+        if text:
+            yield text
+    mapped, mode = _jis_as_sjis(carry, mode)
+    text = decoder.decode(mapped, final=True)
+    if text:
+        yield text
+
+
+def _jis_as_sjis(data: bytes, mode: bytes) -> tuple[bytes, bytes]:
+    """ISO-2022-JP bytes mapped as ``_iso2022jp_as_cp932`` maps them, and the mode at their end."""
+    out = []
+    pos = 0
+    for m in _JIS_SWITCH.finditer(data):
+        out.append(_jis_run(data[pos : m.start()], mode))
+        mode, pos = m.group(1), m.end()
+    out.append(_jis_run(data[pos:], mode))
+    return b"".join(out), mode
 
 
 _ENCODED_WORD = re.compile(rb"=\?([^?\s]+)\?([QqBb])\?([^?\s]*)\?=")
@@ -250,6 +359,23 @@ def folded_pieces(text: str) -> Iterator[str]:
         if piece:
             yield piece
         start = end
+
+
+def folded_stream(segments: Iterable[str]) -> Iterator[str]:
+    """``fold_for_compare("".join(segments))`` as strings to concatenate, for ``segments`` cut
+    where NFKC cannot reach across (after a line end, or before an ASCII character: a starter
+    that composes with nothing before it).  A word may run across segments."""
+    started = space = False  # a word given yet; whitespace seen since the last one
+    for segment in segments:
+        segment = _normalized(segment)
+        words = segment.split()
+        if not words:
+            space = space or bool(segment)
+            continue
+        if started and (space or segment[0].isspace()):
+            yield " "
+        yield " ".join(words)
+        started, space = True, segment[-1].isspace()
 
 
 # RFC 5322 dot-atom: a quoted local part made only of these needs no quotes ("taro" is taro)
