@@ -94,7 +94,7 @@ def _message_id(value: bytes) -> str | None:
 #: A payload at least this big is decoded and hashed a piece at a time (the same fingerprint)
 #: instead of being copied whole: body cut out, transfer-decoded, decoded to text.
 _STREAM_MIN = 1 << 20
-_PIECE = 1 << 20  # bytes of a payload, or characters of its text, taken at a time
+_PIECE = 1 << 16  # bytes of a payload, or characters of its text, taken at a time
 
 
 class _Unstreamable(Exception):
@@ -132,10 +132,10 @@ def _b64_pieces(encoded: memoryview) -> Iterator[bytes]:
         if at + _PIECE >= len(encoded):
             carry = data
             break
-        cut = len(data) & ~3
-        if not _B64_BODY.fullmatch(data, 0, cut):
-            raise _Unstreamable
+        cut = _B64_BODY.match(data).end() & ~3  # groups of letters only; '=' waits for the end
         carry = data[cut:]
+        if len(carry) > _PIECE + 4:
+            raise _Unstreamable  # something other than padding: decode_b's other ways
         yield binascii.a2b_base64(data[:cut])
     pad_err = len(carry) % 4  # the joined lines' own: the groups before are whole
     carry += b"==="[: 4 - pad_err] if pad_err else b""  # decode_b's padding
@@ -275,12 +275,15 @@ def _hash_text(h: hashlib._Hash, chunks: Chunks, charset: str | None, separator:
     raise AssertionError("the last decoding (Latin-1, CP932 with replacement) never fails")
 
 
-_LAST_ASCII = re.compile(r"[\x00-\x7f](?=[^\x00-\x7f]*\Z)")
+# Characters NFKC never joins to what precedes them (starters that are no second half of any
+# composition): ASCII, and the kana, ideographs and Hangul syllables of a line with no ASCII.
+_STARTERS = "\x00-\x7f\u3041-\u3096\u30a1-\u30fa\u4e00-\u9fff\uac00-\ud7a3"
+_LAST_STARTER = re.compile(f"[{_STARTERS}](?=[^{_STARTERS}]*\\Z)")
 
 
 def _unquoted(pieces: Iterable[str]) -> Iterator[str]:
     """The text of ``pieces`` with ``>From`` unquoted, in segments cut after a line end or,
-    in a giant line, before an ASCII character: neither the unquoting (a line's start)
+    in a giant line, before one of ``_STARTERS``: neither the unquoting (a line's start)
     nor ``folded_stream``'s NFKC reaches across such a cut."""
     carry, line_start = "", True
     for piece in pieces:
@@ -290,11 +293,11 @@ def _unquoted(pieces: Iterable[str]) -> Iterator[str]:
             continue
         cut = text.rfind("\n") + 1
         if not cut:
-            found = _LAST_ASCII.search(text, max(0, len(text) - 65536))
+            found = _LAST_STARTER.search(text, max(0, len(text) - 65536))
             quoted = len(text) - len(text.lstrip(">")) if line_start else 0
             cut = found.start() if found and found.start() > (quoted + 5 if quoted else 0) else 0
         if not cut:
-            carry = text  # no safe cut yet (a line of '>' or of non-ASCII text): read on
+            carry = text  # no safe cut yet (a line of '>', of combining marks...): read on
             continue
         yield _unquote(text[:cut], line_start)
         carry, line_start = text[cut:], text[cut - 1] == "\n"

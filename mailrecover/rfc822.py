@@ -363,8 +363,8 @@ def folded_pieces(text: str) -> Iterator[str]:
 
 def folded_stream(segments: Iterable[str]) -> Iterator[str]:
     """``fold_for_compare("".join(segments))`` as strings to concatenate, for ``segments`` cut
-    where NFKC cannot reach across (after a line end, or before an ASCII character: a starter
-    that composes with nothing before it).  A word may run across segments."""
+    where NFKC cannot reach across (after a line end, or before a starter that composes with
+    nothing before it, such as an ASCII character or a kanji).  A word may run across segments."""
     started = space = False  # a word given yet; whitespace seen since the last one
     for segment in segments:
         segment = _normalized(segment)
