@@ -119,7 +119,7 @@ class _Encoded:
         return _parsed_leaf(self.msg)[1]
 
 
-_B64_BODY = re.compile(rb"[A-Za-z0-9+/]*")
+_B64_LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _B64_END = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 
 
@@ -132,7 +132,7 @@ def _b64_pieces(encoded: memoryview) -> Iterator[bytes]:
         if at + _PIECE >= len(encoded):
             carry = data
             break
-        cut = _B64_BODY.match(data).end() & ~3  # groups of letters only; '=' waits for the end
+        cut = len(data) - len(data.lstrip(_B64_LETTERS)) & ~3  # groups of letters only; '=' waits for the end
         carry = data[cut:]
         if len(carry) > _PIECE + 4:
             raise _Unstreamable  # something other than padding: decode_b's other ways
@@ -167,7 +167,7 @@ _Payload = bytes | memoryview | _Encoded | None
 _Leaf = tuple[email.message.Message, _Payload]
 
 
-def _parsed_leaf(part: email.message.Message) -> _Leaf:
+def _parsed_leaf(part: email.message.Message) -> tuple[email.message.Message, bytes | None]:
     payload = part.get_payload(decode=True)
     return part, payload if isinstance(payload, bytes) else None
 
@@ -245,15 +245,15 @@ def _attachment_hash(part: email.message.Message, payload: _Payload, chunks: Chu
     if isinstance(payload, _Encoded) and chunks is not None:
         h = hashlib.sha256()
         try:
-            for data in chunks():
-                h.update(data)
+            for piece in chunks():
+                h.update(piece)
             return h.hexdigest()
         except _Unstreamable:
             pass
-        payload = payload.whole()
-    if payload is None:
+    data = payload.whole() if isinstance(payload, _Encoded) else payload
+    if data is None:
         return hashlib.sha256(str(part.get_payload()).encode()).hexdigest()
-    return hashlib.sha256(payload).hexdigest()  # a view is hashed in place
+    return hashlib.sha256(data).hexdigest()  # a view is hashed in place
 
 
 def _hash_text(h: hashlib._Hash, chunks: Chunks, charset: str | None, separator: bytes) -> tuple[hashlib._Hash, bool]:

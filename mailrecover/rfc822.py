@@ -221,7 +221,7 @@ def _piecewise(info: codecs.CodecInfo) -> bool:
     """Whether the codec's incremental decoder gives, piece by piece, what it decodes whole:
     the UTF family's buffered decoders, the CJK codecs' and the stateless single-byte maps."""
     decoder = info.incrementaldecoder
-    if decoder is None:
+    if not isinstance(decoder, type):
         return False
     if issubclass(decoder, codecs.BufferedIncrementalDecoder):
         return info.name.startswith(("utf-8", "utf-16", "utf-32"))  # not idna (split at dots), nor utf-7
