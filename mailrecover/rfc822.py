@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from email.utils import getaddresses, parsedate_to_datetime
 
 __all__ = [
+    "Chunks",
     "addresses",
     "decode_header_value",
     "decode_text",
