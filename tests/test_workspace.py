@@ -56,7 +56,7 @@ def test_bytes_kept_one_file_each_by_older_workspaces_are_still_found(tmp_path):
     import hashlib
     import sqlite3
 
-    from mailrecover.workspace import _m001_core
+    from mailrecover.workspace.migrations import _m001_core
 
     ws_dir = tmp_path / "ws"
     ws_dir.mkdir()
