@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import multiprocessing
 import os
 import sqlite3
@@ -17,21 +16,20 @@ import stat
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone, tzinfo
+from datetime import tzinfo
 from multiprocessing.pool import AsyncResult, Pool
 from typing import TYPE_CHECKING
 
-from .arrival import arrival
 from .limits import Limits, current as current_limits
 from .memory import give_back
-from .merge import Summary, flags_text, summarize
+from .merge import Summary, summarize
 from .model import Copy, Evidence, Finding, Problem, ProblemKind
 from .passwords import without_password
 from .places import tree_size
 from .plugin import CLAIM, Plugin, ReadContext, get_plugin, load_plugins
 from .readonly import confined, describe_link, read_head, sorted_names
-from .rfc822 import decode_text
-from .workspace import Workspace, now_text
+from .workspace import Workspace, now_text, store
+from .workspace.store import storable
 
 if TYPE_CHECKING:
     from .imapconn import ConnectionSettings
@@ -334,33 +332,6 @@ def _kind(path: str) -> str | Problem:
     return Problem(ProblemKind.SKIPPED, path, "", f"{what}, not a file: not read")
 
 
-def storable(text: str) -> str:
-    """A path or position as UTF-8 text: names that are not UTF-8 on disk (an old zip from
-    Japanese Windows) arrive with escaped bytes, shown as ``\\xNN``."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        pass
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _folder_text(folder: str) -> str:
-    """A folder name read from undecodable bytes: decoded as CP932 or UTF-8 would have it."""
-    try:
-        folder.encode("utf-8")
-        return folder
-    except UnicodeEncodeError:
-        pass
-    try:
-        return decode_text(folder.encode("utf-8", "surrogateescape"), None)
-    except UnicodeEncodeError:
-        return storable(folder)
-
-
 def _scrubbed(text: str, secrets: dict[str, str]) -> str:
     """``text`` with every URL in ``secrets`` (as given, with a password) as it may be shown."""
     for given, shown in secrets.items():
@@ -469,81 +440,6 @@ def _start_pool(jobs: int) -> Pool:
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn").Pool(jobs)
 
 
-def _known(ws: Workspace, account: str, c: Copy, blob: str) -> bool:
-    """Whether this very copy was gathered before (then it need not be fingerprinted again);
-    one gathered before arrival times were told apart is read again for its time."""
-    row = ws.db.execute(
-        "SELECT 1 FROM copies WHERE account = ? AND source = ? AND position = ? AND blob = ? "
-        "AND arrival_source != 'legacy'",
-        (account, storable(c.source), storable(c.position), blob),
-    ).fetchone()
-    return row is not None
-
-
-def _json(value: tuple[str, ...], ensure_ascii: bool = True) -> str:
-    return "[]" if not value else json.dumps(value, ensure_ascii=ensure_ascii)  # mostly empty
-
-
-def _iso(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
-def _store_copy(
-    ws: Workspace, loc: int, account: str, c: Copy, limits: Limits | None = None,
-    blob: str | None = None, s: Summary | None = None, gathered: str | None = None,
-) -> tuple[bool, Summary]:
-    """Keep one copy; ``blob`` and ``s`` are its digest and summary when already computed,
-    ``gathered`` the time its batch was read.  Whether it is new, and its summary."""
-    blob = ws.blobs.put(c.raw, blob)
-    s = s if s is not None else summarize(c.raw, limits)
-    gathered = gathered or now_text()
-    when, source = arrival(c.internal_date, c.file_time, _iso(s.received_date), _iso(s.date),
-                           datetime.fromisoformat(gathered))  # fmt: skip
-    arrived = when.astimezone(timezone.utc).isoformat() if when else None
-    where = (account, storable(c.source), storable(c.position), blob)
-    cur = ws.db.execute(
-        "INSERT OR IGNORE INTO copies (location_id, account, source, position, blob, size, folder, "
-        "flags, internal_date, partial, reconstructed, account_hints, keywords, message_id, "
-        "from_addr, date, subject, head_fp, body_fp, content_fp, delivered_to, received, gathered, "
-        "arrival, arrival_source) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (loc, *where[:3], blob, len(c.raw),
-         _folder_text(c.folder), flags_text(c.flags),
-         c.internal_date.isoformat() if c.internal_date else None, int(c.partial),
-         int(c.reconstructed), _json(c.account_hints), _json(c.keywords, ensure_ascii=False),
-         s.message_id, s.from_addr, s.date, s.subject, s.head_fp, s.body_fp, s.content_fp,
-         _json(s.delivered_to), s.received, gathered, arrived, source.value),
-    )  # fmt: skip
-    if cur.rowcount > 0:
-        return True, s
-    redated = ws.db.execute(  # gathered before 006_arrival_times: only its time is new
-        "UPDATE copies SET arrival = ?, arrival_source = ? WHERE account = ? AND source = ? "
-        "AND position = ? AND blob = ? AND arrival_source = 'legacy'",
-        (arrived, source.value, *where),
-    )
-    if redated.rowcount > 0:  # its message's date may change: merge the account again
-        ws.db.execute("UPDATE accounts SET merged = NULL WHERE account = ?", (account,))
-    return False, s
-
-
-def _store_evidence(ws: Workspace, loc: int, account: str, list_address: str, e: Evidence) -> None:
-    ws.db.execute(
-        "INSERT OR IGNORE INTO evidence (location_id, account, list, kind, source, position, time, "
-        "fields, time_basis, time_group) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (loc, account, list_address, e.kind, storable(e.source), storable(e.position),
-         e.time.isoformat() if e.time else None,
-         json.dumps(dict(e.fields), ensure_ascii=False, sort_keys=True), e.time_basis, storable(e.time_group)),
-    )  # fmt: skip
-
-
-def _store_problem(ws: Workspace, loc: int | None, account: str, p: Problem) -> None:
-    ws.db.execute(
-        "INSERT OR IGNORE INTO problems (location_id, account, kind, source, position, reason) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (loc, account, p.kind.value, p.source, p.position, p.reason),
-    )
-
-
 def gather(
     ws: Workspace,
     locations: list[str],
@@ -585,7 +481,7 @@ def gather(
     def problem(p: Problem, loc: int | None) -> None:
         p = Problem(p.kind, *(storable(_scrubbed(t, secrets)) for t in (p.source, p.position, p.reason)))
         result.problems.append(p)
-        _store_problem(ws, loc, account, p)
+        store.save_problem(ws.db, loc, account, p)
         on_problem(p)
 
     limits = current_limits()
@@ -593,10 +489,10 @@ def gather(
     pending = 0
     gathered = now_text()  # one time for each batch of rows
 
-    def store(stored: Iterator[tuple[int, Copy, str, Summary]]) -> None:
+    def keep(stored: Iterator[tuple[int, Copy, str, Summary]]) -> None:
         nonlocal pending, gathered
         for loc, copy, blob, summary in stored:
-            new, _ = _store_copy(ws, loc, account, copy, limits, blob, summary, gathered)
+            new = store.save_copy(ws, loc, account, copy, summary, blob, gathered)
             result.new_copies += new
             for reason in summary.limits:
                 problem(Problem(ProblemKind.LIMIT, copy.source, copy.position, reason), loc)
@@ -604,18 +500,18 @@ def gather(
             if pending >= _BATCH:
                 ws.commit()  # one durable commit per batch: the bytes first, then the rows
                 give_back()  # what the batch freed, so a long gather stays the size of one batch
-                ws.db.execute("BEGIN")
+                store.begin(ws.db)
                 pending, gathered = 0, now_text()
 
     def skip(path: str, reason: str) -> None:
         path = storable(path)
         result.skipped.append(path)
         result.why_skipped[path] = reason
-        ws.db.execute("INSERT OR IGNORE INTO skipped (path, account) VALUES (?, ?)", (path, account))
+        store.save_skipped(ws.db, path, account)
 
     coverage = Coverage()
     with ws.loading_copies():
-        ws.db.execute("BEGIN")
+        store.begin(ws.db)
         try:
             for location in locations:
                 local = "://" not in location
@@ -637,9 +533,7 @@ def gather(
                         result.stores += 1
                         loc = ws.location(storable(shown), task.plugin.name, account, list_address)
                         state = ws.plugin_state(loc)
-                        fresh = not ws.db.execute(  # read for the first time: nothing to look up per copy
-                            "SELECT 1 FROM copies WHERE account = ? AND location_id = ? LIMIT 1", (account, loc)
-                        ).fetchone()
+                        fresh = not store.location_has_copies(ws.db, account, loc)  # nothing to look up per copy
                         context = ReadContext(account=account or None, list_address=list_address or None,
                                               folder=task.folder, state=state, advance=advance,
                                               timezone=log_timezone, connection=connection)  # fmt: skip
@@ -653,11 +547,11 @@ def gather(
                                 folder = _folder_text(finding.folder)
                                 result.folders[folder] = result.folders.get(folder, 0) + 1
                                 blob = hashlib.sha256(finding.raw).hexdigest()
-                                if fresh or not _known(ws, account, finding, blob):
-                                    store(fingerprints.add(loc, finding, blob))
+                                if fresh or not store.copy_known(ws.db, account, finding.source, finding.position, blob):
+                                    keep(fingerprints.add(loc, finding, blob))
                             elif isinstance(finding, Evidence):
                                 result.evidence += 1
-                                _store_evidence(ws, loc, account, list_address, finding)
+                                store.save_evidence(ws.db, loc, account, list_address, finding)
                             elif isinstance(finding, Problem):
                                 problem(_expected(task, _as_walked(finding) if scope is not None else finding), loc)
                             progress(shown, result.copies, done())
@@ -666,17 +560,13 @@ def gather(
                         for path in _unnamed(task, coverage):
                             skip(path, f"read by {task.plugin.name}: no mail in it")
                         if state.changed:
-                            store(fingerprints.drain())  # what the state says was read must be stored first
+                            keep(fingerprints.drain())  # what the state says was read must be stored first
                             ws.save_plugin_state(loc, state)
-            store(fingerprints.drain())
+            keep(fingerprints.drain())
         finally:
             fingerprints.close()
             coverage.close()
             ws.commit()  # what was read before an interrupt is kept
     if result.new_copies:
-        ws.db.execute(
-            "INSERT INTO accounts (account, merged) VALUES (?, NULL) "
-            "ON CONFLICT (account) DO UPDATE SET merged = NULL",
-            (account,),
-        )
+        store.mark_unmerged(ws.db, account)
     return result

@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from .arrival import best_arrival
 from .delivery import clues_from_fields
 from .limits import Limits, current, exceeded, mime_shape
-from .model import Flag, MessageStatus
+from .model import Flag
 from .rfc822 import (
     Chunks,
     addresses,
@@ -42,6 +42,8 @@ from .rfc822 import (
     header_fields,
     parse_date,
 )
+from .workspace import store
+from .workspace.store import flags_text  # the stored form of flags; named here as before
 
 __all__ = ["Summary", "copy_rank", "flags_text", "merge_account", "ranked_copies", "summarize"]
 
@@ -613,12 +615,6 @@ class _Copy:
         return copy_rank(self.reconstructed, self.partial, self.received, self.size, self.id)
 
 
-_COLUMNS = (
-    "id, message_id, head_fp, content_fp, folder, flags, partial, reconstructed, received, "
-    "size, date, internal_date, arrival, arrival_source"
-)
-
-
 def _row(r: Sequence[object]) -> _Copy:
     return _Copy(
         id=int(r[0]),  # type: ignore[call-overload]
@@ -689,15 +685,10 @@ def _store(
     links: list[tuple[int, int]] = []  # (message, copy)
     for key, group in groups:
         best = max(group, key=_Copy.rank)
-        cur = db.execute(
-            "INSERT INTO messages (account, key, canonical, folder, flags, date, date_source, message_id, "
-            "copies, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (account, key, best.id, _folder(group, best), ",".join(_flags(group)), *_arrival(group),
-             best.message_id or next((c.message_id for c in group if c.message_id), None),
-             len(group), MessageStatus.UNCHECKED),  # until ownership.check_account
+        message = store.save_message(
+            db, account, key, best.id, _folder(group, best), ",".join(_flags(group)), *_arrival(group),
+            best.message_id or next((c.message_id for c in group if c.message_id), None), len(group),
         )  # fmt: skip
-        message = cur.lastrowid
-        assert message is not None
         links.extend((message, c.id) for c in group)
         if len(links) >= batch:
             _link(db, links)
@@ -707,21 +698,19 @@ def _store(
 
 
 def _link(db: sqlite3.Connection, links: list[tuple[int, int]]) -> None:
-    db.executemany("UPDATE copies SET message = ? WHERE id = ?", links)
+    store.link_copies(db, links)
     links.clear()
 
 
-def _groups(db: sqlite3.Connection, account: str, where: str, by: str) -> Iterator[list[_Copy]]:
-    """Copies of ``account`` matching ``where``, streamed in runs of equal ``by``."""
-    rows = db.execute(
-        f"SELECT {_COLUMNS} FROM copies WHERE account = ? AND {where} ORDER BY {by}, id", (account,)
-    )
+def _groups(db: sqlite3.Connection, account: str, selection: str, by: str) -> Iterator[list[_Copy]]:
+    """Copies of ``account`` of one ``selection`` (``store.copies_for_merge``), streamed in runs of equal ``by``."""
+    rows = store.copies_for_merge(db, account, selection)
     for _, run in itertools.groupby(map(_row, rows), key=operator.attrgetter(by)):
         yield list(run)
 
 
 def _with_message_id(db: sqlite3.Connection, account: str) -> Iterator[tuple[str, list[_Copy]]]:
-    for copies in _groups(db, account, "message_id IS NOT NULL", "message_id"):
+    for copies in _groups(db, account, "message_id", "message_id"):
         yield from _keyed(db, account, copies)
 
 
@@ -729,9 +718,7 @@ def _keyed(db: sqlite3.Connection, account: str, copies: list[_Copy]) -> Iterato
     groups = _cluster(copies)
     mid = copies[0].message_id
     if len(groups) > 1:
-        db.execute(
-            "INSERT OR REPLACE INTO conflicts VALUES (?, ?, ?)", (account, mid, len(groups))
-        )
+        store.save_conflict(db, account, mid, len(groups))
     for i, g in enumerate(groups):
         # the group holding the first-gathered copy keeps the plain key, so a later
         # gather that brings a second mail under the same Message-ID renames nothing
@@ -740,10 +727,9 @@ def _keyed(db: sqlite3.Connection, account: str, copies: list[_Copy]) -> Iterato
 
 
 def _without_message_id(db: sqlite3.Connection, account: str) -> Iterator[tuple[str, list[_Copy]]]:
-    whole = "message_id IS NULL AND NOT partial AND NOT reconstructed"
-    for copies in _groups(db, account, whole, "content_fp"):
+    for copies in _groups(db, account, "whole_without_message_id", "content_fp"):
         yield from _join_or_new(db, account, copies)
-    for copies in _groups(db, account, "message_id IS NULL AND (partial OR reconstructed)", "id"):
+    for copies in _groups(db, account, "damaged_without_message_id", "id"):
         yield from _join_or_new(db, account, copies)
 
 
@@ -752,50 +738,30 @@ def _join_or_new(db: sqlite3.Connection, account: str, copies: list[_Copy]) -> I
     c = copies[0]
     column = "head_fp" if c.lenient and c.date else "content_fp"
     value = c.head_fp if column == "head_fp" else c.content_fp
-    row = db.execute(
-        f"SELECT m.id FROM copies c JOIN messages m ON m.id = c.message "
-        f"WHERE c.account = ? AND c.{column} = ? ORDER BY c.id LIMIT 1",
-        (account, value),
-    ).fetchone()
-    if row is not None:
-        db.executemany("UPDATE copies SET message = ? WHERE id = ?", [(row[0], x.id) for x in copies])
-        db.execute(
-            "UPDATE messages SET copies = copies + ? WHERE id = ?", (len(copies), row[0])
-        )
-        _refresh(db, int(row[0]))
+    message = store.message_with_copy(db, account, column, value)
+    if message is not None:
+        store.join_message(db, message, [x.id for x in copies])
+        _refresh(db, message)
         return
     yield _digest("message", account, "", min(copies, key=lambda x: x.id).content_fp)[:32], copies
 
 
 def _refresh(db: sqlite3.Connection, message: int) -> None:
-    group = [_row(r) for r in db.execute(f"SELECT {_COLUMNS} FROM copies WHERE message = ?", (message,))]
+    group = [_row(r) for r in store.copies_of_message(db, message)]
     best = max(group, key=_Copy.rank)
-    db.execute(
-        "UPDATE messages SET canonical = ?, folder = ?, flags = ?, date = ?, date_source = ? WHERE id = ?",
-        (best.id, _folder(group, best), ",".join(_flags(group)), *_arrival(group), message),
-    )
+    store.update_message(db, message, best.id, _folder(group, best), ",".join(_flags(group)), *_arrival(group))
 
 
 def merge_account(db: sqlite3.Connection, account: str) -> int:
     """Rebuild the messages of one account from its copies; returns how many there are."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        if db.execute("SELECT 1 FROM messages WHERE account = ? LIMIT 1", (account,)).fetchone():
+    with store.transaction(db):
+        if store.has_messages(db, account):
             # a first merge has nothing to undo: rewriting every copy took 14 s at 1M
-            db.execute("UPDATE copies SET message = NULL WHERE account = ?", (account,))
-            db.execute("DELETE FROM messages WHERE account = ?", (account,))
-        db.execute("DELETE FROM conflicts WHERE account = ?", (account,))
+            store.clear_messages(db, account)
+        store.clear_conflicts(db, account)
         n = _store(db, account, _with_message_id(db, account))
         n += _store(db, account, _without_message_id(db, account), batch=1)
-        db.execute(
-            "INSERT INTO accounts (account, merged) VALUES (?, datetime('now')) "
-            "ON CONFLICT (account) DO UPDATE SET merged = excluded.merged",
-            (account,),
-        )
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
+        store.mark_merged(db, account)
     return n
 
 
@@ -803,14 +769,6 @@ def ranked_copies(db: sqlite3.Connection, message: int) -> list[tuple[int, str, 
     """A merged message's whole copies (not cut short), best first by the rank that chose its
     canonical copy: (copy id, blob, source, position).  What a restore falls back on when the
     canonical copy's bytes are damaged in the workspace."""
-    rows = db.execute(
-        f"SELECT blob, source, position, {_COLUMNS} FROM copies WHERE message = ?", (message,)
-    ).fetchall()
+    rows = store.whole_copies_of_message(db, message)
     ranked = sorted(((_row(r[3:]), r) for r in rows), key=lambda pair: pair[0].rank(), reverse=True)
     return [(c.id, str(r[0]), str(r[1]), str(r[2])) for c, r in ranked if not c.partial]
-
-
-def flags_text(flags: Iterable[Flag]) -> str:
-    return ",".join(sorted(f.value for f in flags))
-
-

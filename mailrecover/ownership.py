@@ -76,6 +76,7 @@ from .listpost import list_post
 from .merge import copy_rank
 from .model import MessageStatus
 from .rfc822 import header_fields, normalize_address
+from .workspace import store
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -160,21 +161,13 @@ class _CopyRow:
     resummarised: bool = False  # its delivery addresses were read again (see ``_UNSUMMARISED``)
 
 
-_ROWS = (
-    "SELECT c.message, c.id, c.blob, c.delivered_to, c.account_hints, c.reconstructed, c.partial, "
-    "c.received, c.size, m.canonical, c.source, c.position, c.from_addr FROM copies c "
-    "JOIN messages m ON m.id = c.message WHERE c.account = ? {extra} ORDER BY c.message, c.id"
-)
-
-
 def _list(text: str) -> list[str]:
     return [] if text == "[]" else list(json.loads(text))
 
 
 def _rows(ws: Workspace, account: str, status: MessageStatus | None = None) -> Iterable[_CopyRow]:
     """The account's copies, message by message (only its messages of ``status`` if given)."""
-    query = _ROWS.format(extra="" if status is None else "AND m.status = ?")
-    for r in ws.db.execute(query, (account,) if status is None else (account, status)):
+    for r in store.copies_to_judge(ws.db, account, status):
         yield _CopyRow(
             message=r[0], id=r[1], blob=r[2], delivered=_list(r[3]), hints=_list(r[4]),
             rank=copy_rank(r[5], r[6], r[7], r[8], r[1]), canonical=r[9],
@@ -215,15 +208,11 @@ def check_account(ws: Workspace, account: str) -> int:
     aliases = account_aliases(ws, account)
     held = 0
     db = ws.db
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with store.transaction(db):
         updates: list[tuple[MessageStatus, str, int, int]] = []
         for message, group in itertools.groupby(_rows(ws, account), key=lambda r: r.message):
             copies = [(row, _copy_clues(ws, row, account, aliases)) for row in group]
-            db.executemany(
-                "UPDATE copies SET delivered_to = ? WHERE id = ?",
-                [(json.dumps(row.delivered), row.id) for row, _ in copies if row.resummarised],
-            )
+            store.save_delivered_to(db, [(json.dumps(row.delivered), row.id) for row, _ in copies if row.resummarised])
             own = [row for row, clues in copies if held_by(clues, row.from_addr, account, aliases)]
             canonical = copies[0][0].canonical
             reason = None
@@ -236,22 +225,17 @@ def check_account(ws: Workspace, account: str) -> int:
             if len(updates) >= 1000:  # memory bounded by the batch, not by the mailbox
                 _mark(db, updates)
         _mark(db, updates)
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     return held
 
 
 def _mark(db: sqlite3.Connection, updates: list[tuple[MessageStatus, str, int, int]]) -> None:
-    db.executemany("UPDATE messages SET status = ?, reason = ?, canonical = ? WHERE id = ?", updates)
+    store.set_verdicts(db, updates)
     updates.clear()
 
 
 def account_aliases(ws: Workspace, account: str) -> tuple[str, ...]:
     """The addresses the administrator said are also ``account``'s (``add_aliases``)."""
-    rows = ws.db.execute("SELECT alias FROM aliases WHERE account = ? ORDER BY alias", (account,))
-    return tuple(r[0] for r in rows)
+    return store.aliases(ws.db, account)
 
 
 def add_aliases(ws: Workspace, account: str, aliases: Iterable[str]) -> list[str]:
@@ -271,20 +255,8 @@ def add_aliases(ws: Workspace, account: str, aliases: Iterable[str]) -> list[str
     known = set(account_aliases(ws, account))
     new = [a for a in keys if a not in known]
     if new:
-        ws.db.execute("BEGIN IMMEDIATE")
-        try:
-            ws.db.executemany(
-                "INSERT OR IGNORE INTO aliases (account, alias, added) VALUES (?, ?, datetime('now'))",
-                [(account, a) for a in new],
-            )
-            ws.db.execute(
-                "UPDATE messages SET status = ? WHERE account = ? AND status != ?",
-                (MessageStatus.UNCHECKED, account, MessageStatus.UNCHECKED),
-            )
-            ws.db.execute("COMMIT")
-        except BaseException:
-            ws.db.execute("ROLLBACK")
-            raise
+        with store.transaction(ws.db):
+            store.save_aliases(ws.db, account, new)
     return new
 
 
@@ -294,12 +266,8 @@ def quarantine_details(ws: Workspace, account: str) -> list[dict[str, Any]]:
         mid: {"key": key, "message_id": message_id or "", "subject": subject or "",
               "from": sender or "", "date": date or "", "date_source": date_source, "folder": folder,
               "reason": reason, "evidence": []}
-        for mid, key, message_id, subject, sender, date, date_source, folder, reason in ws.db.execute(
-            "SELECT m.id, m.key, m.message_id, c.subject, c.from_addr, m.date, m.date_source, m.folder, "
-            "m.reason "
-            "FROM messages m JOIN copies c ON c.id = m.canonical "
-            "WHERE m.account = ? AND m.status = ? ORDER BY m.date, m.id",
-            (account, MessageStatus.QUARANTINED),
+        for mid, key, message_id, subject, sender, date, date_source, folder, reason in store.quarantined(
+            ws.db, account
         )
     }  # fmt: skip
     if not info:

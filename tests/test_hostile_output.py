@@ -15,10 +15,10 @@ import pytest
 
 import mailrecover.cli
 from mailrecover.cli import main
-from mailrecover.gather import _store_evidence
 from mailrecover.members import ExportFormat, export, reconstruct
 from mailrecover.model import Evidence
 from mailrecover.workspace import Workspace
+from mailrecover.workspace.store import save_evidence
 
 LIST = "dev@lists.example.org"
 ACCOUNT = "taro@example.co.jp"
@@ -111,7 +111,7 @@ def _workspace(tmp_path: Path, evidence: list[Evidence]) -> Path:
         loc = w.location("/var/lib/mailman", "mailman2", list_address=LIST)
         w.db.execute("BEGIN")
         for e in evidence:
-            _store_evidence(w, loc, "", LIST, e)
+            save_evidence(w.db, loc, "", LIST, e)
         w.commit()
     return ws
 

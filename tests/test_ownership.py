@@ -11,7 +11,6 @@ import pytest
 
 from mailrecover.cli import main
 from mailrecover.merge import merge_account
-from mailrecover.gather import _store_copy
 from mailrecover.model import Copy, Flag
 from mailrecover.ownership import (
     Clue,
@@ -26,6 +25,7 @@ from mailrecover.restore import outgoing, restore
 from mailrecover.rfc822 import header_fields
 from mailrecover.targets import Outgoing
 from mailrecover.workspace import Workspace
+from mailrecover.workspace.store import save_copy
 
 from .builders import ACCOUNT, LIST, OTHER, build_contaminated, snapshot
 
@@ -235,7 +235,7 @@ def test_the_client_account_a_copy_was_filed_under_is_evidence(tmp_path):
             raw = f"From: a@example.org\nSubject: {mid}\nMessage-ID: <{mid}@x>\n\nmarker-{mid}\n".encode()
             copy = Copy(raw=raw, folder="INBOX", source=str(tmp_path / "profile"), position=position,
                         account_hints=hints)  # fmt: skip
-            _store_copy(ws, loc, ACCOUNT, copy)  # what gather does with each copy a plugin yields
+            save_copy(ws, loc, ACCOUNT, copy)  # what gather does with each copy a plugin yields
 
         filed("his", ("Jiro Suzuki <Jiro@Other-Customer.example>",), "1")
         filed("mine", (f"Taro <{ACCOUNT}>",), "2")
@@ -264,7 +264,7 @@ def test_the_owners_cut_off_copy_loses_only_to_a_whole_copy_of_his_own(tmp_path,
             ("mine", f"Delivered-To: {ACCOUNT}\n".encode() + head + body[:40], True),
             ("theirs", theirs + head + body, False),
         ):
-            _store_copy(ws, loc, ACCOUNT, Copy(raw=raw, folder="INBOX", source=str(tmp_path / "backup"),
+            save_copy(ws, loc, ACCOUNT, Copy(raw=raw, folder="INBOX", source=str(tmp_path / "backup"),
                                                 position=position, partial=partial))  # fmt: skip
         recorder = _Recorder()
         restore(ws, ACCOUNT, recorder)
@@ -306,7 +306,7 @@ def _store(ws: Workspace, position: str, raw: str, folder: str = "INBOX",
     """A copy gathered for taro, as gather stores each copy a plugin yields."""
     source = f"/rescue/{position}"
     loc = ws.location(source, "test", ACCOUNT)
-    _store_copy(ws, loc, ACCOUNT, Copy(raw=raw.encode(), folder=folder, source=source, position=position,
+    save_copy(ws, loc, ACCOUNT, Copy(raw=raw.encode(), folder=folder, source=source, position=position,
                                         flags=flags, partial=partial))  # fmt: skip
 
 
@@ -516,7 +516,7 @@ def _judge(tmp_path: Path, head: str, account: str, aliases: tuple[str, ...] = (
            "Date: Tue, 5 Jun 2012 01:00:00 +0000\nMessage-ID: <x@example.org>\n\nmarker-x\n").encode()  # fmt: skip
     with Workspace(tmp_path / "ws") as ws:
         loc = ws.location("/rescue", "test", account)
-        _store_copy(ws, loc, account, Copy(raw=raw, folder="INBOX", source="/rescue", position="1"))
+        save_copy(ws, loc, account, Copy(raw=raw, folder="INBOX", source="/rescue", position="1"))
         if aliases:
             add_aliases(ws, account, aliases)
         recorder = _Recorder()

@@ -1,0 +1,749 @@
+"""Every read and write of the workspace's tables, named as DESIGN.md names things.
+
+The stages (gather, merge, the ownership check, restore, report, verify…) ask for copies,
+messages, evidence, problems and journal entries here and never write SQL themselves: a
+schema step (``migrations.py``) changes this module only.  Each function takes the
+connection (or the ``Workspace`` when it also needs the blob store) and leaves the
+transaction to its caller unless it says otherwise (``transaction``, ``joined_transaction``).
+
+The statements are the ones tuned for a million copies (see ``benchmarks/README.md``):
+bulk writes go through ``executemany``, long reads are streamed as cursors for the caller
+to spill or group, and the report's places live in a temporary table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from ..arrival import arrival
+from ..model import Copy, Evidence, Flag, JournalState, MessageStatus, Problem
+from ..rfc822 import decode_text
+
+if TYPE_CHECKING:
+    from ..merge import Summary
+    from . import Workspace
+
+__all__ = [
+    "COPY_COLUMNS", "storable", "flags_text",
+    # transactions
+    "begin", "commit", "rollback", "transaction", "joined_transaction",
+    # gather: copies, evidence, problems, skipped files
+    "copy_known", "location_has_copies", "save_copy", "save_evidence", "save_problem", "save_skipped",
+    "mark_unmerged", "mark_merged", "merge_states",
+    # merge: copies of an account, messages of an account
+    "has_copies", "has_messages", "clear_messages", "copies_for_merge", "save_conflict", "save_message",
+    "link_copies", "message_with_copy", "join_message", "copies_of_message", "update_message",
+    "whole_copies_of_message",
+    # ownership check: verdicts and aliases
+    "copies_to_judge", "save_delivered_to", "set_verdicts", "has_unchecked", "aliases", "save_aliases",
+    "quarantined", "quarantined_messages",
+    # restore and verify
+    "restore_plan", "planned_sizes", "save_verification", "verifications", "blob_count", "blobs_in_pack_order",
+    "unnamed_blobs", "copies_of_blobs", "restored_targets", "restored_accounts",
+    # report
+    "count_copies", "folder_counts", "count_problems", "conflicts", "date_source_counts",
+    "restored_counts", "group_places", "place_totals", "places_only_here", "place_rows", "copy_places",
+    "message_rows", "message_days", "problems", "count_skipped", "evidence_counts", "log_time_counts",
+    # evidence: delivery records, list evidence, log times
+    "delivery_records", "message_ids", "logs_gathered", "evidence_of_kinds", "copies_in_order",
+    "unconfirmed_time_groups", "time_group_sample", "message_date", "time_group_records", "retime_record",
+]  # fmt: skip
+
+
+# --- text as a column holds it -----------------------------------------------------------
+
+
+def storable(text: str) -> str:
+    """A path or position as UTF-8 text: names that are not UTF-8 on disk (an old zip from
+    Japanese Windows) arrive with escaped bytes, shown as ``\\xNN``."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _folder_text(folder: str) -> str:
+    """A folder name read from undecodable bytes: decoded as CP932 or UTF-8 would have it."""
+    try:
+        folder.encode("utf-8")
+        return folder
+    except UnicodeEncodeError:
+        pass
+    try:
+        return decode_text(folder.encode("utf-8", "surrogateescape"), None)
+    except UnicodeEncodeError:
+        return storable(folder)
+
+
+def flags_text(flags: Iterable[Flag]) -> str:
+    return ",".join(sorted(f.value for f in flags))
+
+
+def _json(value: tuple[str, ...], ensure_ascii: bool = True) -> str:
+    return "[]" if not value else json.dumps(value, ensure_ascii=ensure_ascii)  # mostly empty
+
+
+def _iso(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+# --- transactions ------------------------------------------------------------------------
+
+
+def begin(db: sqlite3.Connection) -> None:
+    """Open a (deferred) transaction; ``Workspace.commit`` ends it durably."""
+    db.execute("BEGIN")
+
+
+def commit(db: sqlite3.Connection) -> None:
+    db.execute("COMMIT")
+
+
+def rollback(db: sqlite3.Connection) -> None:
+    db.execute("ROLLBACK")
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, taken at once (``BEGIN IMMEDIATE``), rolled back by any exception."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+@contextlib.contextmanager
+def joined_transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """The caller's open transaction, or one of its own (deferred) when none is open."""
+    own = not db.in_transaction
+    if own:
+        db.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        if own:
+            db.execute("ROLLBACK")
+        raise
+    if own:
+        db.execute("COMMIT")
+
+
+# --- gather: copies, evidence, problems, skipped files -------------------------------------
+
+
+def copy_known(db: sqlite3.Connection, account: str, source: str, position: str, blob: str) -> bool:
+    """Whether this very copy was gathered before (then it need not be fingerprinted again);
+    one gathered before arrival times were told apart is read again for its time."""
+    row = db.execute(
+        "SELECT 1 FROM copies WHERE account = ? AND source = ? AND position = ? AND blob = ? "
+        "AND arrival_source != 'legacy'",
+        (account, storable(source), storable(position), blob),
+    ).fetchone()
+    return row is not None
+
+
+def location_has_copies(db: sqlite3.Connection, account: str, location_id: int) -> bool:
+    return db.execute(
+        "SELECT 1 FROM copies WHERE account = ? AND location_id = ? LIMIT 1", (account, location_id)
+    ).fetchone() is not None
+
+
+def save_copy(
+    ws: Workspace, loc: int, account: str, c: Copy, s: Summary | None = None,
+    blob: str | None = None, gathered: str | None = None,
+) -> bool:
+    """Store a copy (its bytes once, its row) found at location ``loc``, as gather does;
+    ``s`` and ``blob`` are its summary and digest when already computed, ``gathered`` the
+    time its batch was read.  Whether it is new."""
+    from ..merge import summarize  # the merge reads its copies through this module
+    from . import now_text
+
+    s = s if s is not None else summarize(c.raw)
+    blob = ws.blobs.put(c.raw, blob)
+    gathered = gathered or now_text()
+    when, source = arrival(c.internal_date, c.file_time, _iso(s.received_date), _iso(s.date),
+                           datetime.fromisoformat(gathered))  # fmt: skip
+    arrived = when.astimezone(timezone.utc).isoformat() if when else None
+    where = (account, storable(c.source), storable(c.position), blob)
+    cur = ws.db.execute(
+        "INSERT OR IGNORE INTO copies (location_id, account, source, position, blob, size, folder, "
+        "flags, internal_date, partial, reconstructed, account_hints, keywords, message_id, "
+        "from_addr, date, subject, head_fp, body_fp, content_fp, delivered_to, received, gathered, "
+        "arrival, arrival_source) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (loc, *where[:3], blob, len(c.raw),
+         _folder_text(c.folder), flags_text(c.flags),
+         c.internal_date.isoformat() if c.internal_date else None, int(c.partial),
+         int(c.reconstructed), _json(c.account_hints), _json(c.keywords, ensure_ascii=False),
+         s.message_id, s.from_addr, s.date, s.subject, s.head_fp, s.body_fp, s.content_fp,
+         _json(s.delivered_to), s.received, gathered, arrived, source.value),
+    )  # fmt: skip
+    if cur.rowcount > 0:
+        return True
+    redated = ws.db.execute(  # gathered before 006_arrival_times: only its time is new
+        "UPDATE copies SET arrival = ?, arrival_source = ? WHERE account = ? AND source = ? "
+        "AND position = ? AND blob = ? AND arrival_source = 'legacy'",
+        (arrived, source.value, *where),
+    )
+    if redated.rowcount > 0:  # its message's date may change: merge the account again
+        ws.db.execute("UPDATE accounts SET merged = NULL WHERE account = ?", (account,))
+    return False
+
+
+def save_evidence(db: sqlite3.Connection, loc: int, account: str, list_address: str, e: Evidence) -> None:
+    """Store a finding that is not a copy (a delivery record, a list member…), once."""
+    db.execute(
+        "INSERT OR IGNORE INTO evidence (location_id, account, list, kind, source, position, time, "
+        "fields, time_basis, time_group) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (loc, account, list_address, e.kind, storable(e.source), storable(e.position),
+         e.time.isoformat() if e.time else None,
+         json.dumps(dict(e.fields), ensure_ascii=False, sort_keys=True), e.time_basis, storable(e.time_group)),
+    )  # fmt: skip
+
+
+def save_problem(db: sqlite3.Connection, loc: int | None, account: str, p: Problem) -> None:
+    db.execute(
+        "INSERT OR IGNORE INTO problems (location_id, account, kind, source, position, reason) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (loc, account, p.kind.value, p.source, p.position, p.reason),
+    )
+
+
+def save_skipped(db: sqlite3.Connection, path: str, account: str) -> None:
+    """A file no plugin claimed."""
+    db.execute("INSERT OR IGNORE INTO skipped (path, account) VALUES (?, ?)", (path, account))
+
+
+def mark_unmerged(db: sqlite3.Connection, account: str) -> None:
+    """The account's copies changed: merge and check it again before it is restored or reported."""
+    db.execute(
+        "INSERT INTO accounts (account, merged) VALUES (?, NULL) "
+        "ON CONFLICT (account) DO UPDATE SET merged = NULL",
+        (account,),
+    )
+
+
+def mark_merged(db: sqlite3.Connection, account: str) -> None:
+    db.execute(
+        "INSERT INTO accounts (account, merged) VALUES (?, datetime('now')) "
+        "ON CONFLICT (account) DO UPDATE SET merged = excluded.merged",
+        (account,),
+    )
+
+
+def merge_states(db: sqlite3.Connection) -> Iterator[tuple[str, str | None]]:
+    """(account, when it was last merged, or None)."""
+    yield from db.execute("SELECT account, merged FROM accounts")
+
+
+# --- merge: copies of an account, messages of an account -----------------------------------
+
+#: The columns the merge reads of a copy (``merge._row`` turns them into its record).
+COPY_COLUMNS = (
+    "id, message_id, head_fp, content_fp, folder, flags, partial, reconstructed, received, "
+    "size, date, internal_date, arrival, arrival_source"
+)
+
+#: The merge's selections of an account's copies: (condition, order).
+_MERGE_SELECTIONS = {
+    "message_id": ("message_id IS NOT NULL", "message_id"),
+    "whole_without_message_id": ("message_id IS NULL AND NOT partial AND NOT reconstructed", "content_fp"),
+    "damaged_without_message_id": ("message_id IS NULL AND (partial OR reconstructed)", "id"),
+}
+
+
+def has_copies(db: sqlite3.Connection, account: str) -> bool:
+    return db.execute("SELECT 1 FROM copies WHERE account = ? LIMIT 1", (account,)).fetchone() is not None
+
+
+def has_messages(db: sqlite3.Connection, account: str) -> bool:
+    return db.execute("SELECT 1 FROM messages WHERE account = ? LIMIT 1", (account,)).fetchone() is not None
+
+
+def clear_messages(db: sqlite3.Connection, account: str) -> None:
+    """Undo an account's merge: its copies belong to no message, its messages are gone."""
+    db.execute("UPDATE copies SET message = NULL WHERE account = ?", (account,))
+    db.execute("DELETE FROM messages WHERE account = ?", (account,))
+
+
+def clear_conflicts(db: sqlite3.Connection, account: str) -> None:
+    db.execute("DELETE FROM conflicts WHERE account = ?", (account,))
+
+
+def copies_for_merge(db: sqlite3.Connection, account: str, selection: str) -> sqlite3.Cursor:
+    """The account's copies of one ``selection`` (see ``_MERGE_SELECTIONS``) as ``COPY_COLUMNS``
+    rows, streamed in the selection's order (then by id)."""
+    where, by = _MERGE_SELECTIONS[selection]
+    return db.execute(f"SELECT {COPY_COLUMNS} FROM copies WHERE account = ? AND {where} ORDER BY {by}, id", (account,))
+
+
+def save_conflict(db: sqlite3.Connection, account: str, message_id: str | None, messages: int) -> None:
+    """Different mails under one Message-ID: kept apart, and reported."""
+    db.execute("INSERT OR REPLACE INTO conflicts VALUES (?, ?, ?)", (account, message_id, messages))
+
+
+def save_message(
+    db: sqlite3.Connection, account: str, key: str, canonical: int, folder: str, flags: str,
+    date: str | None, date_source: str, message_id: str | None, copies: int,
+) -> int:
+    """Store a merged message, unchecked until the ownership check; its id."""
+    cur = db.execute(
+        "INSERT INTO messages (account, key, canonical, folder, flags, date, date_source, message_id, "
+        "copies, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (account, key, canonical, folder, flags, date, date_source, message_id, copies,
+         MessageStatus.UNCHECKED),  # until ownership.check_account
+    )  # fmt: skip
+    message = cur.lastrowid
+    assert message is not None
+    return message
+
+
+def link_copies(db: sqlite3.Connection, links: list[tuple[int, int]]) -> None:
+    """Each (message, copy): the copy belongs to the message."""
+    db.executemany("UPDATE copies SET message = ? WHERE id = ?", links)
+
+
+def message_with_copy(db: sqlite3.Connection, account: str, column: str, value: str) -> int | None:
+    """The message of the account's first copy whose ``column`` (``head_fp`` or ``content_fp``) is ``value``."""
+    assert column in ("head_fp", "content_fp")
+    row = db.execute(
+        f"SELECT m.id FROM copies c JOIN messages m ON m.id = c.message "
+        f"WHERE c.account = ? AND c.{column} = ? ORDER BY c.id LIMIT 1",
+        (account, value),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def join_message(db: sqlite3.Connection, message: int, copy_ids: Sequence[int]) -> None:
+    """More copies of a stored message."""
+    db.executemany("UPDATE copies SET message = ? WHERE id = ?", [(message, c) for c in copy_ids])
+    db.execute("UPDATE messages SET copies = copies + ? WHERE id = ?", (len(copy_ids), message))
+
+
+def copies_of_message(db: sqlite3.Connection, message: int) -> sqlite3.Cursor:
+    """The message's copies as ``COPY_COLUMNS`` rows."""
+    return db.execute(f"SELECT {COPY_COLUMNS} FROM copies WHERE message = ?", (message,))
+
+
+def whole_copies_of_message(db: sqlite3.Connection, message: int) -> list[Any]:
+    """(blob, source, position, *COPY_COLUMNS) of each of the message's copies."""
+    return db.execute(f"SELECT blob, source, position, {COPY_COLUMNS} FROM copies WHERE message = ?", (message,)).fetchall()
+
+
+def update_message(
+    db: sqlite3.Connection, message: int, canonical: int, folder: str, flags: str, date: str | None, date_source: str
+) -> None:
+    db.execute(
+        "UPDATE messages SET canonical = ?, folder = ?, flags = ?, date = ?, date_source = ? WHERE id = ?",
+        (canonical, folder, flags, date, date_source, message),
+    )
+
+
+# --- ownership check: verdicts and aliases --------------------------------------------------
+
+
+def copies_to_judge(db: sqlite3.Connection, account: str, status: MessageStatus | None = None) -> sqlite3.Cursor:
+    """Each merged copy of the account (only of its messages of ``status`` if given) with what
+    the check reads of it, message by message: (message, id, blob, delivered_to, account_hints,
+    reconstructed, partial, received, size, canonical, source, position, from_addr)."""
+    extra = "" if status is None else "AND m.status = ? "
+    return db.execute(
+        "SELECT c.message, c.id, c.blob, c.delivered_to, c.account_hints, c.reconstructed, c.partial, "
+        "c.received, c.size, m.canonical, c.source, c.position, c.from_addr FROM copies c "
+        f"JOIN messages m ON m.id = c.message WHERE c.account = ? {extra}ORDER BY c.message, c.id",
+        (account,) if status is None else (account, status),
+    )
+
+
+def save_delivered_to(db: sqlite3.Connection, rows: Iterable[tuple[str, int]]) -> None:
+    """(delivered_to JSON, copy id): addresses read again from a copy's header."""
+    db.executemany("UPDATE copies SET delivered_to = ? WHERE id = ?", rows)
+
+
+def set_verdicts(db: sqlite3.Connection, updates: Iterable[tuple[MessageStatus, str, int, int]]) -> None:
+    """(status, reason, canonical, message): the check's verdict on each message."""
+    db.executemany("UPDATE messages SET status = ?, reason = ?, canonical = ? WHERE id = ?", updates)
+
+
+def has_unchecked(db: sqlite3.Connection, account: str) -> bool:
+    return db.execute(
+        "SELECT 1 FROM messages WHERE account = ? AND status = ? LIMIT 1", (account, MessageStatus.UNCHECKED)
+    ).fetchone() is not None
+
+
+def aliases(db: sqlite3.Connection, account: str) -> tuple[str, ...]:
+    rows = db.execute("SELECT alias FROM aliases WHERE account = ? ORDER BY alias", (account,))
+    return tuple(r[0] for r in rows)
+
+
+def save_aliases(db: sqlite3.Connection, account: str, new: Iterable[str]) -> None:
+    """New aliases of the account; its verdicts are made again (set back to unchecked)."""
+    db.executemany(
+        "INSERT OR IGNORE INTO aliases (account, alias, added) VALUES (?, ?, datetime('now'))",
+        [(account, a) for a in new],
+    )
+    db.execute(
+        "UPDATE messages SET status = ? WHERE account = ? AND status != ?",
+        (MessageStatus.UNCHECKED, account, MessageStatus.UNCHECKED),
+    )
+
+
+def quarantined(db: sqlite3.Connection, account: str) -> sqlite3.Cursor:
+    """(id, key, message_id, subject, from, date, date_source, folder, reason) of each
+    quarantined message, by date."""
+    return db.execute(
+        "SELECT m.id, m.key, m.message_id, c.subject, c.from_addr, m.date, m.date_source, m.folder, "
+        "m.reason "
+        "FROM messages m JOIN copies c ON c.id = m.canonical "
+        "WHERE m.account = ? AND m.status = ? ORDER BY m.date, m.id",
+        (account, MessageStatus.QUARANTINED),
+    )
+
+
+def quarantined_messages(db: sqlite3.Connection, account: str) -> sqlite3.Cursor:
+    """(message_id, subject, reason) of each quarantined message, by date (what a restore holds back)."""
+    return db.execute(
+        "SELECT m.message_id, c.subject, m.reason FROM messages m JOIN copies c ON c.id = m.canonical "
+        "WHERE m.account = ? AND m.status = ? ORDER BY m.date",
+        (account, MessageStatus.QUARANTINED),
+    )
+
+
+# --- restore and verify ----------------------------------------------------------------------
+
+
+def restore_plan(db: sqlite3.Connection, account: str, statuses: Sequence[MessageStatus]) -> sqlite3.Cursor:
+    """(key, folder, flags, date, message_id, blob, pack, offset, length, message id) of each
+    message of ``statuses``, folder by folder, oldest first; where its bytes are comes with it."""
+    return db.execute(  # where each one's bytes are is looked up here, not once per message
+        # a message without any usable date takes the time it was gathered: the same on every
+        # run, so a rerun names its Maildir file as the first run did
+        "SELECT m.key, m.folder, m.flags, coalesce(m.date, c.gathered), m.message_id, c.blob, b.pack, "
+        "b.offset, b.length, m.id "
+        "FROM messages m JOIN copies c ON c.id = m.canonical LEFT JOIN blobs b ON b.digest = c.blob "
+        f"WHERE m.account = ? AND m.status IN ({','.join('?' * len(statuses))}) "
+        "ORDER BY m.folder, m.date, m.key",
+        (account, *statuses),
+    )
+
+
+def planned_sizes(db: sqlite3.Connection, account: str, include_quarantined: bool) -> sqlite3.Cursor:
+    """(folder, flags, size) of each message a restore plans."""
+    return db.execute(
+        "SELECT m.folder, m.flags, c.size FROM messages m JOIN copies c ON c.id = m.canonical "
+        "WHERE m.account = ? AND m.status IN (?, ?)",
+        (account, MessageStatus.OK, MessageStatus.QUARANTINED if include_quarantined else MessageStatus.OK),
+    )
+
+
+def save_verification(
+    db: sqlite3.Connection, target: str, account: str, checked: str, by: str,
+    planned: int, present: int, missing: int, repaired: int, note: str = "",
+) -> None:  # fmt: skip
+    db.execute(
+        "INSERT OR REPLACE INTO verifications (target, account, checked, by, planned, present, missing, "
+        "repaired, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (target, account, checked, by, planned, present, missing, repaired, note),
+    )
+
+
+def verifications(db: sqlite3.Connection, account: str) -> sqlite3.Cursor:
+    """(target, checked, by, planned, present, missing, repaired, note) per target."""
+    return db.execute(
+        "SELECT target, checked, by, planned, present, missing, repaired, note FROM verifications "
+        "WHERE account = ? ORDER BY target",
+        (account,),
+    )
+
+
+def integrity_check(db: sqlite3.Connection) -> list[str]:
+    return [str(r[0]) for r in db.execute("PRAGMA integrity_check")]
+
+
+def blob_count(db: sqlite3.Connection) -> int:
+    return int(db.execute("SELECT count(*) FROM blobs").fetchone()[0])
+
+
+def blobs_in_pack_order(db: sqlite3.Connection) -> sqlite3.Cursor:
+    """(digest, pack, offset, length) of every blob, as the packs hold them."""
+    return db.execute("SELECT digest, pack, offset, length FROM blobs ORDER BY pack, offset")
+
+
+def unnamed_blobs(db: sqlite3.Connection) -> sqlite3.Cursor:
+    """Digests copies name that no blob row answers for."""
+    return db.execute(
+        "SELECT DISTINCT blob FROM copies WHERE NOT EXISTS (SELECT 1 FROM blobs WHERE digest = copies.blob)"
+    )
+
+
+def copies_of_blobs(db: sqlite3.Connection, digests: Iterable[str]) -> list[Any]:
+    """(blob, copy id, account, source, position, message, message_id, is canonical) of every
+    copy holding one of ``digests``, through a temporary table."""
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS bad_blobs (digest TEXT PRIMARY KEY)")
+    db.execute("DELETE FROM temp.bad_blobs")
+    db.executemany("INSERT OR IGNORE INTO temp.bad_blobs VALUES (?)", [(d,) for d in digests])
+    rows = db.execute(
+        "SELECT c.blob, c.id, c.account, c.source, c.position, m.id, m.message_id, m.canonical = c.id "
+        "FROM copies c JOIN temp.bad_blobs b ON b.digest = c.blob LEFT JOIN messages m ON m.id = c.message "
+        "ORDER BY c.id"
+    ).fetchall()
+    db.execute("DROP TABLE temp.bad_blobs")
+    return rows
+
+
+def restored_targets(db: sqlite3.Connection) -> list[str]:
+    """Targets the journal says hold restored messages."""
+    return [r[0] for r in db.execute(
+        "SELECT DISTINCT target FROM journal WHERE state = ? ORDER BY target", (JournalState.DONE,))]  # fmt: skip
+
+
+def restored_accounts(db: sqlite3.Connection, target: str) -> list[str]:
+    return [r[0] for r in db.execute(
+        "SELECT DISTINCT m.account FROM journal j JOIN messages m ON m.key = j.key "
+        "WHERE j.target = ? AND j.state = ? ORDER BY m.account", (target, JournalState.DONE))]  # fmt: skip
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def count_copies(db: sqlite3.Connection, account: str) -> int:
+    return int(db.execute("SELECT count(*) FROM copies WHERE account = ?", (account,)).fetchone()[0])
+
+
+def folder_counts(db: sqlite3.Connection, account: str) -> sqlite3.Cursor:
+    """(folder, status, flags, messages): one pass over the account's folder index."""
+    return db.execute(
+        "SELECT folder, status, flags, count(*) FROM messages WHERE account = ? "
+        "GROUP BY folder, status, flags ORDER BY folder",
+        (account,),
+    )
+
+
+def count_problems(db: sqlite3.Connection, account: str) -> int:
+    return int(db.execute("SELECT count(*) FROM problems WHERE account = ?", (account,)).fetchone()[0])
+
+
+def conflicts(db: sqlite3.Connection, account: str) -> sqlite3.Cursor:
+    """(message_id, messages) of each Message-ID that names different mails."""
+    return db.execute(
+        "SELECT message_id, messages FROM conflicts WHERE account = ? ORDER BY message_id",
+        (account,),
+    )
+
+
+def date_source_counts(db: sqlite3.Connection, account: str) -> dict[str, int]:
+    """Which evidence each message's date came from (arrival.py), counted."""
+    return dict(db.execute(
+        "SELECT date_source, count(*) FROM messages WHERE account = ? GROUP BY date_source ORDER BY 1",
+        (account,),
+    ).fetchall())  # fmt: skip
+
+
+def restored_counts(db: sqlite3.Connection, account: str) -> sqlite3.Cursor:
+    """(target, messages restored there): the account's messages, each looked up in the journal's key index."""
+    return db.execute(
+        "SELECT j.target, count(*) FROM messages m JOIN journal j ON j.key = m.key AND j.state = ? "
+        "WHERE m.account = ? GROUP BY j.target ORDER BY j.target",
+        (JournalState.DONE, account),
+    )
+
+
+def group_places(db: sqlite3.Connection, account: str) -> None:
+    """Fill the connection's temporary table ``places`` (location_id, place, copies): where the
+    account's copies were found, as a person reads it.  A store is its own place; places
+    that gave one copy each (a folder of 50,000 saved ``.eml`` files) share one, ``FOLDER/*``,
+    once a folder has several: what the report lists grows with the folders, not the files.
+    The workspace itself is not written."""
+    db.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS places "
+        "(location_id INTEGER PRIMARY KEY, place TEXT NOT NULL, copies INTEGER NOT NULL)"
+    )
+    db.execute("SAVEPOINT places")  # one transaction for the rows, inside a caller's if there is one
+    try:
+        db.execute("DELETE FROM temp.places")
+        found = db.execute(  # read as the rows go in: memory does not grow with the files
+            "SELECT l.id, l.location, n FROM (SELECT location_id, count(*) AS n FROM copies "
+            "WHERE account = ? GROUP BY location_id) JOIN locations l ON l.id = location_id",
+            (account,),
+        )  # fmt: skip
+        db.executemany(
+            "INSERT INTO temp.places VALUES (?, ?, ?)",
+            ((i, os.path.join(os.path.dirname(loc), "*") if n == 1 and "://" not in loc else loc, n)
+             for i, loc, n in found),
+        )  # fmt: skip
+        db.execute(
+            "UPDATE temp.places SET place = (SELECT location FROM locations WHERE id = location_id) "
+            "WHERE place IN (SELECT place FROM temp.places GROUP BY place HAVING count(*) = 1)"
+        )
+    except BaseException:
+        db.execute("ROLLBACK TO places")
+        raise
+    finally:
+        db.execute("RELEASE places")
+
+
+def place_totals(db: sqlite3.Connection) -> dict[str, int]:
+    """Copies by place, from ``group_places``' table."""
+    rows = db.execute("SELECT place, sum(copies) FROM temp.places GROUP BY place ORDER BY place")
+    return dict(rows.fetchall())
+
+
+def places_only_here(db: sqlite3.Connection, account: str) -> dict[str, int]:
+    """Per place (``group_places``), how many messages were found there and nowhere else."""
+    return dict(db.execute(
+        "SELECT place, count(*) FROM (SELECT min(p.place) AS place, count(DISTINCT p.place) AS n "
+        "FROM copies c JOIN temp.places p ON p.location_id = c.location_id "
+        "WHERE c.account = ? AND c.message IS NOT NULL GROUP BY c.message) WHERE n = 1 GROUP BY place",
+        (account,),
+    ).fetchall())  # fmt: skip
+
+
+def place_rows(db: sqlite3.Connection, account: str) -> sqlite3.Cursor:
+    """(place, plugins, copies, messages, last gathered) per place (``group_places``)."""
+    return db.execute(
+        "SELECT p.place, group_concat(DISTINCT l.plugin), count(c.id), count(DISTINCT c.message), "
+        "max(l.last_gathered) FROM copies c JOIN temp.places p ON p.location_id = c.location_id "
+        "JOIN locations l ON l.id = c.location_id WHERE c.account = ? GROUP BY p.place ORDER BY p.place",
+        (account,),
+    )
+
+
+def copy_places(db: sqlite3.Connection, message: int) -> sqlite3.Cursor:
+    """(source, position) of each copy of the message, in the order gathered."""
+    return db.execute("SELECT source, position FROM copies WHERE message = ? ORDER BY id", (message,))
+
+
+def message_rows(db: sqlite3.Connection, account: str) -> sqlite3.Cursor:
+    """(id, date, date_source, folder, from, subject, copies, status) of each message, by date."""
+    return db.execute(
+        "SELECT m.id, m.date, m.date_source, m.folder, c.from_addr, c.subject, m.copies, m.status "
+        "FROM messages m "
+        "JOIN copies c ON c.id = m.canonical WHERE m.account = ? ORDER BY m.date, m.id",
+        (account,),
+    )
+
+
+def message_days(db: sqlite3.Connection, account: str) -> sqlite3.Cursor:
+    """(date, status) of each message."""
+    return db.execute("SELECT date, status FROM messages WHERE account = ?", (account,))
+
+
+def problems(db: sqlite3.Connection, account: str | None = None) -> sqlite3.Cursor:
+    """(kind, source, position, reason, account) of every problem (or the account's), by source."""
+    return db.execute(
+        "SELECT kind, source, position, reason, account FROM problems "
+        + ("WHERE account = ? " if account is not None else "")
+        + "ORDER BY source, position",
+        (account,) if account is not None else (),
+    )
+
+
+def count_skipped(db: sqlite3.Connection) -> int:
+    return int(db.execute("SELECT count(*) FROM skipped").fetchone()[0])
+
+
+def evidence_counts(db: sqlite3.Connection) -> dict[str, int]:
+    return dict(db.execute("SELECT kind, count(*) FROM evidence GROUP BY kind").fetchall())
+
+
+def log_time_counts(db: sqlite3.Connection) -> dict[str, int]:
+    """Log records by how their time was found (``time_basis``)."""
+    return dict(db.execute(
+        "SELECT time_basis, count(*) FROM evidence WHERE time_basis != '' GROUP BY time_basis ORDER BY time_basis"
+    ).fetchall())  # fmt: skip
+
+
+# --- evidence: delivery records, list evidence, log times ------------------------------------
+
+#: One account's delivery records by one address field, through the workspace's index on it.
+_RECORDS_SQL = (
+    "SELECT id, time, json_extract(fields, '$.message_id'), json_extract(fields, '$.sender'), "
+    "json_extract(fields, '$.recipient'), json_extract(fields, '$.status'), "
+    "json_extract(fields, '$.size'), json_extract(fields, '$.relay') "
+    "FROM evidence INDEXED BY evidence_delivery_{field} "
+    "WHERE kind = 'delivery' AND lower(json_extract(fields, '$.{field}')) = ?"
+)
+
+
+def delivery_records(db: sqlite3.Connection, field: str, address: str) -> sqlite3.Cursor:
+    """(id, time, message_id, sender, recipient, status, size, relay) of each delivery record
+    whose ``field`` (recipient, orig_to or sender) is ``address`` (lower case)."""
+    assert field in ("recipient", "orig_to", "sender")
+    return db.execute(_RECORDS_SQL.format(field=field), (address,))
+
+
+def message_ids(db: sqlite3.Connection, account: str) -> sqlite3.Cursor:
+    """Each Message-ID among the account's copies, once."""
+    return db.execute(
+        "SELECT DISTINCT message_id FROM copies WHERE account = ? AND message_id IS NOT NULL",
+        (account,),
+    )
+
+
+def logs_gathered(db: sqlite3.Connection) -> bool:
+    """Whether any delivery record is in the workspace (else nothing can be called missing)."""
+    return db.execute("SELECT 1 FROM evidence WHERE kind = 'delivery' LIMIT 1").fetchone() is not None
+
+
+def evidence_of_kinds(db: sqlite3.Connection) -> list[Evidence]:
+    """Every stored evidence record, in the order gathered."""
+    rows = db.execute("SELECT kind, source, position, time, fields FROM evidence ORDER BY id")
+    return [Evidence(kind, source, position, datetime.fromisoformat(time) if time else None, json.loads(fields))
+            for kind, source, position, time, fields in rows.fetchall()]  # fmt: skip
+
+
+def copies_in_order(db: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
+    """(account, source, position, blob) of every copy, in the order gathered."""
+    return db.execute("SELECT account, source, position, blob FROM copies ORDER BY id").fetchall()
+
+
+def unconfirmed_time_groups(db: sqlite3.Connection, confirmed: str) -> list[str]:
+    """Groups of log records whose year was inferred and not yet confirmed (basis ``confirmed/…``)."""
+    return [r[0] for r in db.execute(
+        "SELECT DISTINCT time_group FROM evidence WHERE time_group != '' AND time_basis NOT LIKE ?",
+        (confirmed + "/%",),
+    )]  # fmt: skip
+
+
+def time_group_sample(db: sqlite3.Connection, group: str, limit: int) -> list[tuple[str, Any]]:
+    """(time, message_id) of up to ``limit`` records of the group that name a message."""
+    return db.execute(
+        "SELECT time, json_extract(fields, '$.message_id') FROM evidence WHERE time_group = ? "
+        "AND time_group != '' AND time IS NOT NULL AND json_extract(fields, '$.message_id') != '' LIMIT ?",
+        (group, limit),
+    ).fetchall()
+
+
+def message_date(db: sqlite3.Connection, accounts: Sequence[str], message_id: str) -> str | None:
+    """The Date of a copy of ``message_id`` in one of ``accounts``, if any has one."""
+    marks = ",".join("?" * len(accounts))
+    found = db.execute(  # through the (account, message_id) index, one probe per account
+        f"SELECT date FROM copies WHERE account IN ({marks}) AND message_id = ? AND date IS NOT NULL LIMIT 1",
+        (*accounts, message_id),
+    ).fetchone()
+    return None if found is None else str(found[0])
+
+
+def time_group_records(db: sqlite3.Connection, group: str) -> list[tuple[int, str | None, str]]:
+    """(id, time, time_basis) of each record of the group."""
+    return db.execute(
+        "SELECT id, time, time_basis FROM evidence WHERE time_group = ? AND time_group != ''", (group,)
+    ).fetchall()
+
+
+def retime_record(db: sqlite3.Connection, record: int, time: str | None, basis: str) -> None:
+    db.execute("UPDATE evidence SET time = ?, time_basis = ? WHERE id = ?", (time, basis, record))
