@@ -29,7 +29,7 @@ from .places import tree_size
 from .plugin import CLAIM, Plugin, ReadContext, get_plugin, load_plugins
 from .readonly import confined, describe_link, read_head, sorted_names
 from .workspace import Workspace, now_text, store
-from .workspace.store import storable
+from .workspace.store import folder_text, storable
 
 if TYPE_CHECKING:
     from .imapconn import ConnectionSettings
@@ -544,7 +544,7 @@ def gather(
                             coverage.add(finding.source)
                             if isinstance(finding, Copy):
                                 result.copies += 1
-                                folder = _folder_text(finding.folder)
+                                folder = folder_text(finding.folder)
                                 result.folders[folder] = result.folders.get(folder, 0) + 1
                                 blob = hashlib.sha256(finding.raw).hexdigest()
                                 if fresh or not store.copy_known(ws.db, account, finding.source, finding.position, blob):

@@ -21,9 +21,9 @@ from typing import Any, TextIO
 
 from .clean import is_addr_spec, write_csv
 from .model import Problem, ProblemKind
+from .workspace import store
 
 __all__ = [
-    "RECORDS_SQL",
     "Delivered",
     "by_day",
     "gap",
@@ -68,28 +68,14 @@ class Delivered:
     recovered: bool
 
 
-#: One account's delivery records by one address field, through the workspace's index on it.
-RECORDS_SQL = (
-    "SELECT id, time, json_extract(fields, '$.message_id'), json_extract(fields, '$.sender'), "
-    "json_extract(fields, '$.recipient'), json_extract(fields, '$.status'), "
-    "json_extract(fields, '$.size'), json_extract(fields, '$.relay') "
-    "FROM evidence INDEXED BY evidence_delivery_{field} "
-    "WHERE kind = 'delivery' AND lower(json_extract(fields, '$.{field}')) = ?"
-)
-
-
 def _records(db: sqlite3.Connection, field: str, account: str) -> Iterable[tuple[str, ...]]:
     """(id, time, message_id, sender, recipient, status, size, relay) where ``field`` is ``account``."""
-    for row in db.execute(RECORDS_SQL.format(field=field), (account.strip().lower(),)):
+    for row in store.delivery_records(db, field, account.strip().lower()):
         yield tuple("" if v is None else str(v) for v in row)
 
 
 def _recovered_ids(db: sqlite3.Connection, account: str) -> set[str]:
-    rows = db.execute(
-        "SELECT DISTINCT message_id FROM copies WHERE account = ? AND message_id IS NOT NULL",
-        (account,),
-    )
-    return {r[0].strip() for r in rows}
+    return {r[0].strip() for r in store.message_ids(db, account)}
 
 
 def _group(rows: Iterable[tuple[str, str, str, str, str]], recovered: set[str]) -> list[Delivered]:
@@ -192,18 +178,13 @@ def write_senders_csv(db: sqlite3.Connection, account: str, out: TextIO) -> list
     ]  # fmt: skip
 
 
-def logs_gathered(db: sqlite3.Connection) -> bool:
-    """Whether any delivery record is in the workspace (else nothing can be called missing)."""
-    return db.execute("SELECT 1 FROM evidence WHERE kind = 'delivery' LIMIT 1").fetchone() is not None
+logs_gathered = store.logs_gathered  # (kept in this module's surface: the report asks it here)
 
 
 def named_in_logs(db: sqlite3.Connection, account: str) -> bool:
     """Whether a delivery record names ``account`` (a mailbox of which no copy survived is
     still one the logs can report on)."""
-    return any(
-        db.execute(RECORDS_SQL.format(field=field) + " LIMIT 1", (account.lower(),)).fetchone()
-        for field in ("recipient", "orig_to", "sender")
-    )
+    return store.named_in_logs(db, account.lower())
 
 
 def gap(db: sqlite3.Connection, account: str) -> dict[str, Any]:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
 import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -48,6 +47,7 @@ from .listpost import address_key as normalize_address
 from .listpost import first_address as _first_address
 from .model import Evidence
 from .rfc822 import decode_header_value, decode_text, header_fields, parse_date
+from .workspace import store
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -443,13 +443,9 @@ def _delivery_evidence(kind: str, ev: Evidence, list_key: str, address: str, how
 
 def scan_workspace(ws: Workspace) -> Iterator[Evidence]:
     """List evidence stored by plugins, then what every gathered copy says (each bytes once per account)."""
-    rows = ws.db.execute("SELECT kind, source, position, time, fields FROM evidence ORDER BY id")
-    for kind, source, position, time, fields in rows.fetchall():
-        yield Evidence(
-            kind, source, position, datetime.fromisoformat(time) if time else None, json.loads(fields)
-        )
+    yield from store.all_evidence(ws.db)
     seen: set[tuple[str, str]] = set()
-    copies = ws.db.execute("SELECT account, source, position, blob FROM copies ORDER BY id").fetchall()
+    copies = store.copies_in_order(ws.db)
     for account, source, position, blob in copies:
         if (blob, account) in seen:
             continue

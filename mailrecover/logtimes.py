@@ -16,6 +16,8 @@ import sqlite3
 from collections import Counter
 from datetime import datetime
 
+from .workspace import store
+
 __all__ = ["correct_log_years"]
 
 _SAMPLE = 50  # named messages looked up per group: enough for a vote, cheap on any log
@@ -45,19 +47,10 @@ def _moved(text: str, years: int) -> str | None:
 
 def _vote(db: sqlite3.Connection, group: str, accounts: list[str]) -> int | None:
     """The years most of the group's named messages put between their Date and the log."""
-    rows = db.execute(
-        "SELECT time, json_extract(fields, '$.message_id') FROM evidence WHERE time_group = ? "
-        "AND time_group != '' AND time IS NOT NULL AND json_extract(fields, '$.message_id') != '' LIMIT ?",
-        (group, _SAMPLE),
-    ).fetchall()
-    marks = ",".join("?" * len(accounts))
     votes: Counter[int] = Counter()
-    for log_time, message_id in rows:
-        found = db.execute(  # through the (account, message_id) index, one probe per account
-            f"SELECT date FROM copies WHERE account IN ({marks}) AND message_id = ? AND date IS NOT NULL LIMIT 1",
-            (*accounts, str(message_id).strip("<>")),
-        ).fetchone()
-        off = _years_off(log_time, found[0]) if found else None
+    for log_time, message_id in store.time_group_sample(db, group, _SAMPLE):
+        found = store.message_date(db, accounts, str(message_id).strip("<>"))
+        off = _years_off(log_time, found) if found is not None else None
         if off is not None:
             votes[off] += 1
     if not votes:
@@ -69,24 +62,11 @@ def _vote(db: sqlite3.Connection, group: str, accounts: list[str]) -> int | None
 def correct_log_years(db: sqlite3.Connection, accounts: list[str]) -> int:
     """Move log records whose years were inferred to the years the named messages give;
     returns how many records moved, in one transaction (the caller's, if one is open)."""
-    groups = [r[0] for r in db.execute(
-        "SELECT DISTINCT time_group FROM evidence WHERE time_group != '' AND time_basis NOT LIKE ?",
-        (_CONFIRMED + "/%",),
-    )]  # fmt: skip
+    groups = store.unconfirmed_time_groups(db, _CONFIRMED)
     if not groups or not accounts:
         return 0
-    moved = 0
-    own = not db.in_transaction
-    if own:
-        db.execute("BEGIN")
-    try:
+    with store.joined_transaction(db):
         moved = _correct(db, groups, accounts)
-    except BaseException:
-        if own:
-            db.execute("ROLLBACK")
-        raise
-    if own:
-        db.execute("COMMIT")
     return moved
 
 
@@ -96,17 +76,11 @@ def _correct(db: sqlite3.Connection, groups: list[str], accounts: list[str]) -> 
         years = _vote(db, group, accounts)
         if years is None:
             continue  # no named message was gathered, or they disagree: the files' evidence stands
-        rows = db.execute(
-            "SELECT id, time, time_basis FROM evidence WHERE time_group = ? AND time_group != ''", (group,)
-        ).fetchall()
-        for row_id, text, basis in rows:
+        for row_id, text, basis in store.time_group_records(db, group):
             zone = str(basis).partition("/")[2]
             new = _moved(text, years) if text and years else text
             if new is None:
                 continue
-            db.execute(
-                "UPDATE evidence SET time = ?, time_basis = ? WHERE id = ?",
-                (new, f"{_CONFIRMED}/{zone}", row_id),
-            )
+            store.retime_record(db, row_id, new, f"{_CONFIRMED}/{zone}")
             moved += new != text
     return moved

@@ -5,9 +5,9 @@ and ``verify`` share this one rule, beside the merge rather than inside one of t
 from __future__ import annotations
 
 from .merge import merge_account
-from .model import Flag, MessageStatus
+from .model import Flag
 from .ownership import check_account
-from .workspace import Workspace
+from .workspace import Workspace, store
 
 __all__ = ["DELETED_FOLDER", "ensure_merged", "placement"]
 
@@ -19,18 +19,10 @@ def ensure_merged(ws: Workspace, account: str | None = None) -> set[str]:
     """Merge and check every account (or one) whose copies changed since its last merge,
     and check any whose messages were merged but never checked (a run killed in between);
     returns the accounts checked now."""
-    merged = {a for a, when in ws.db.execute("SELECT account, merged FROM accounts") if when}
+    merged = {a for a, when in store.merge_states(ws.db) if when}
     names = [account] if account is not None else ws.accounts()  # index seeks, not a scan of copies
-    stale = {
-        n for n in names if n not in merged
-        and ws.db.execute("SELECT 1 FROM copies WHERE account = ? LIMIT 1", (n,)).fetchone()
-    }  # fmt: skip
-    unchecked = {
-        n for n in names
-        if ws.db.execute(
-            "SELECT 1 FROM messages WHERE account = ? AND status = ? LIMIT 1", (n, MessageStatus.UNCHECKED)
-        ).fetchone()
-    }  # fmt: skip
+    stale = {n for n in names if n not in merged and store.has_copies(ws.db, n)}
+    unchecked = {n for n in names if store.has_unchecked(ws.db, n)}
     todo = sorted(stale | unchecked)  # both are drawn from ``names`` alone
     if todo and ws.read_only:
         raise ws.cannot_write(f"the copies of {', '.join(repr(n) for n in todo)} are not merged yet")

@@ -15,49 +15,32 @@ from .clean import terminal_safe
 from .inventory import gap, logs_gathered
 from .logtimes import correct_log_years
 from .merged import ensure_merged, placement
-from .model import JournalState, MessageStatus
+from .model import MessageStatus
 from .ownership import account_aliases, quarantine_details
 from .provenance import group_places, is_folder_place
 from .words import counted
-from .workspace import Workspace
+from .workspace import Workspace, store
 
 __all__ = ["render_text", "skipped_files", "summary"]
 
 
 def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
     db = ws.db
-    copies = db.execute("SELECT count(*) FROM copies WHERE account = ?", (account,)).fetchone()[0]
+    copies = store.count_copies(db, account)
     folders: dict[str, int] = {}
     messages = quarantined = deleted = 0
-    for folder, status, flags, n in db.execute(  # one pass over the account's folder index
-        "SELECT folder, status, flags, count(*) FROM messages WHERE account = ? "
-        "GROUP BY folder, status, flags ORDER BY folder",
-        (account,),
-    ):
+    for folder, status, flags, n in store.folder_counts(db, account):  # one pass over the folder index
         where, _ = placement(folder, flags)  # as restore files it: deleted mail under 'Recovered Deleted'
         folders[where] = folders.get(where, 0) + n
         messages += n
         quarantined += n if status == MessageStatus.QUARANTINED else 0
         deleted += n if "deleted" in flags.split(",") else 0
-    problems = db.execute("SELECT count(*) FROM problems WHERE account = ?", (account,)).fetchone()[0]
-    conflicts = [
-        {"message_id": mid, "messages": n}
-        for mid, n in db.execute(
-            "SELECT message_id, messages FROM conflicts WHERE account = ? ORDER BY message_id",
-            (account,),
-        )
-    ]
+    problems = store.count_problems(db, account)
+    conflicts = [{"message_id": mid, "messages": n} for mid, n in store.conflicts(db, account)]
     sources = _sources(db, account)
-    date_sources = dict(db.execute(  # which evidence each message's date came from (arrival.py)
-        "SELECT date_source, count(*) FROM messages WHERE account = ? GROUP BY date_source ORDER BY 1",
-        (account,),
-    ).fetchall())
+    date_sources = store.date_source_counts(db, account)  # which evidence each message's date came from
     restores: dict[str, int] = {}
-    for target, n in db.execute(  # the account's messages, each looked up in the journal's key index
-        "SELECT j.target, count(*) FROM messages m JOIN journal j ON j.key = m.key AND j.state = ? "
-        "WHERE m.account = ? GROUP BY j.target ORDER BY j.target",
-        (JournalState.DONE, account),
-    ):
+    for target, n in store.restored_counts(db, account):
         restores[target] = n
     return {
         "aliases": list(account_aliases(ws, account)),
@@ -80,11 +63,7 @@ def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
 
 def _verifications(db: sqlite3.Connection, account: str) -> dict[str, dict[str, Any]]:
     """Per target, what its last look found (a restore looks every run; ``verify`` too)."""
-    rows = db.execute(
-        "SELECT target, checked, by, planned, present, missing, repaired, note FROM verifications "
-        "WHERE account = ? ORDER BY target",
-        (account,),
-    )
+    rows = store.verifications(db, account)
     return {target: {"checked": checked, "by": by, "planned": planned, "present": present, "missing": missing,
                      "repaired": repaired, "note": note}
             for target, checked, by, planned, present, missing, repaired, note in rows}  # fmt: skip
@@ -93,13 +72,12 @@ def _verifications(db: sqlite3.Connection, account: str) -> dict[str, dict[str, 
 def _sources(db: sqlite3.Connection, account: str) -> dict[str, int]:
     """Copies by place (``group_places``)."""
     group_places(db, account)
-    rows = db.execute("SELECT place, sum(copies) FROM temp.places GROUP BY place ORDER BY place")
-    return dict(rows.fetchall())
+    return store.place_totals(db)
 
 
 def skipped_files(ws: Workspace) -> list[str]:
     """Every file a gather passed over as no mail store, by path (``-v report`` names them)."""
-    return [path for (path,) in ws.db.execute("SELECT path FROM skipped ORDER BY path")]
+    return store.skipped_paths(ws.db)
 
 
 def summary(ws: Workspace, account: str | None = None) -> dict[str, Any]:
@@ -109,18 +87,11 @@ def summary(ws: Workspace, account: str | None = None) -> dict[str, Any]:
     accounts = [account] if account is not None else ws.accounts()
     problems = [
         {"kind": k, "source": s, "position": p, "reason": r, "account": a}
-        for k, s, p, r, a in ws.db.execute(
-            "SELECT kind, source, position, reason, account FROM problems "
-            + ("WHERE account = ? " if account is not None else "")
-            + "ORDER BY source, position",
-            (account,) if account is not None else (),
-        )
+        for k, s, p, r, a in store.problems(ws.db, account)
     ]
-    skipped = ws.db.execute("SELECT count(*) FROM skipped").fetchone()[0]
-    evidence = dict(ws.db.execute("SELECT kind, count(*) FROM evidence GROUP BY kind").fetchall())
-    log_times = dict(ws.db.execute(
-        "SELECT time_basis, count(*) FROM evidence WHERE time_basis != '' GROUP BY time_basis ORDER BY time_basis"
-    ).fetchall())  # fmt: skip
+    skipped = store.count_skipped(ws.db)
+    evidence = store.evidence_counts(ws.db)
+    log_times = store.log_time_counts(ws.db)
     return {
         "workspace": str(ws.path),
         "accounts": {a: _account_summary(ws, a) for a in accounts},

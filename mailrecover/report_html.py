@@ -23,7 +23,7 @@ from .model import MessageStatus
 from .private import write_private
 from .provenance import group_places, is_folder_place
 from .words import counted
-from .workspace import Workspace
+from .workspace import Workspace, store
 
 __all__ = ["MESSAGE_ROWS", "render_html", "write_html"]
 
@@ -318,19 +318,9 @@ def section_missing(a: dict[str, Any]) -> str:
 def _sources(ws: Workspace, account: str) -> str:
     """A row per place (``group_places``: a folder of one-copy files is one row)."""
     group_places(ws.db, account)
-    only: dict[str, int] = dict(ws.db.execute(
-        "SELECT place, count(*) FROM (SELECT min(p.place) AS place, count(DISTINCT p.place) AS n "
-        "FROM copies c JOIN temp.places p ON p.location_id = c.location_id "
-        "WHERE c.account = ? AND c.message IS NOT NULL GROUP BY c.message) WHERE n = 1 GROUP BY place",
-        (account,),
-    ).fetchall())  # fmt: skip
+    only = store.places_only_here(ws.db, account)
     rows = []
-    for place, plugins, copies, messages, gathered in ws.db.execute(
-        "SELECT p.place, group_concat(DISTINCT l.plugin), count(c.id), count(DISTINCT c.message), "
-        "max(l.last_gathered) FROM copies c JOIN temp.places p ON p.location_id = c.location_id "
-        "JOIN locations l ON l.id = c.location_id WHERE c.account = ? GROUP BY p.place ORDER BY p.place",
-        (account,),
-    ):
+    for place, plugins, copies, messages, gathered in store.place_rows(ws.db, account):
         where = f"<code>{_t(place)}</code>" + (" (one copy per file)" if is_folder_place(place) else "")
         rows.append((where, _t(plugins), str(copies), str(messages), str(only.get(place, 0)), _t(gathered)))
     return _table(["location", "read by", "copies", "messages", "only here", "gathered"], rows, {2, 3, 4},
@@ -342,8 +332,7 @@ def _where(source: str, position: str) -> str:
 
 
 def _found_in(ws: Workspace, message: int) -> str:
-    return "<br>".join(_where(source, position) for source, position in ws.db.execute(
-        "SELECT source, position FROM copies WHERE message = ? ORDER BY id", (message,)))  # fmt: skip
+    return "<br>".join(_where(source, position) for source, position in store.copy_places(ws.db, message))
 
 
 def _messages(ws: Workspace, account: str) -> tuple[str, str]:
@@ -353,12 +342,7 @@ def _messages(ws: Workspace, account: str) -> tuple[str, str]:
     total = 0
     rows: list[tuple[str, ...]] = []
     dups: list[tuple[str, ...]] = []
-    for mid, day, source, folder, sender, subject, copies, status in ws.db.execute(
-        "SELECT m.id, m.date, m.date_source, m.folder, c.from_addr, c.subject, m.copies, m.status "
-        "FROM messages m "
-        "JOIN copies c ON c.id = m.canonical WHERE m.account = ? ORDER BY m.date, m.id",
-        (account,),
-    ):
+    for mid, day, source, folder, sender, subject, copies, status in store.message_rows(ws.db, account):
         total += 1
         shown, duplicate = len(rows) < MESSAGE_ROWS, copies > 1 and len(dups) < MESSAGE_ROWS
         if not (shown or duplicate):
@@ -418,7 +402,7 @@ def _date_sources(a: dict[str, Any]) -> str:
 def _account(ws: Workspace, name: str, a: dict[str, Any], problems: list[dict[str, Any]], today: date) -> str:
     ok: Counter[date] = Counter()
     held: Counter[date] = Counter()
-    for day, status in ws.db.execute("SELECT date, status FROM messages WHERE account = ?", (name,)):
+    for day, status in store.message_days(ws.db, name):
         d = _day(day)
         if d is not None:
             (held if status == MessageStatus.QUARANTINED else ok)[d] += 1

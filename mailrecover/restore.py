@@ -11,10 +11,10 @@ from .memory import give_back
 from .errors import BlobError
 from .merge import ranked_copies
 from .merged import DELETED_FOLDER, ensure_merged, placement
-from .model import JournalState, MessageStatus, Problem, ProblemKind
+from .model import MessageStatus, Problem, ProblemKind
 from .spill import spilled
 from .targets import Outgoing, Target, Verification, open_target
-from .workspace import Workspace, now_text
+from .workspace import Workspace, now_text, store
 
 if TYPE_CHECKING:
     from .imapconn import ConnectionSettings
@@ -73,16 +73,7 @@ def outgoing(
     for in disk and in every look-up.
     """
     statuses = (MessageStatus.OK, MessageStatus.QUARANTINED) if include_quarantined else (MessageStatus.OK,)  # never UNCHECKED
-    rows = ws.db.execute(  # where each one's bytes are is looked up here, not once per message
-        # a message without any usable date takes the time it was gathered: the same on every
-        # run, so a rerun names its Maildir file as the first run did
-        "SELECT m.key, m.folder, m.flags, coalesce(m.date, c.gathered), m.message_id, c.blob, b.pack, "
-        "b.offset, b.length, m.id "
-        "FROM messages m JOIN copies c ON c.id = m.canonical LEFT JOIN blobs b ON b.digest = c.blob "
-        f"WHERE m.account = ? AND m.status IN ({','.join('?' * len(statuses))}) "
-        "ORDER BY m.folder, m.date, m.key",
-        (account, *statuses),
-    )
+    rows = store.restore_plan(ws.db, account, statuses)  # where each one's bytes are comes with it
     plan = spilled(rows, None if ws.read_only else ws.path)  # read to its end; in the workspace, private as it is
     for n, (key, folder, flags, date, message_id, blob, pack, offset, length, message) in enumerate(plan, 1):
         folder, flagset = placement(folder, flags)
@@ -143,20 +134,10 @@ def restore(
     ensure_merged(ws, account)  # every message checked against the current copies and rules
     target = open_target(spec, password=password, connection=connection) if isinstance(spec, str) else spec
     result = RestoreResult(target=target.description)
-    for message_id, subject, reason in ws.db.execute(
-        "SELECT m.message_id, c.subject, m.reason FROM messages m JOIN copies c ON c.id = m.canonical "
-        "WHERE m.account = ? AND m.status = ? ORDER BY m.date",
-        (account, MessageStatus.QUARANTINED),
-    ):
+    for message_id, subject, reason in store.quarantined_messages(ws.db, account):
         result.quarantined += 1
         result.held_back.append((message_id or "", subject or "", reason))
-    plan_rows = ws.db.execute(  # what the journal holds as there already is not written again
-        "SELECT m.folder, m.flags, c.size, j.key IS NOT NULL FROM messages m JOIN copies c ON c.id = m.canonical "
-        "LEFT JOIN journal j ON j.target = ? AND j.key = m.key AND j.state = ? "
-        "WHERE m.account = ? AND m.status IN (?, ?)",
-        (target.description, JournalState.DONE, account, MessageStatus.OK,
-         MessageStatus.QUARANTINED if include_quarantined else MessageStatus.OK),
-    )
+    plan_rows = store.planned_sizes(ws.db, account, target.description, include_quarantined)  # journal: there already
     for folder, flags, size, there in plan_rows:
         result.planned += 1
         if there:
@@ -197,8 +178,5 @@ def restore(
 
 def record_verification(ws: Workspace, target: str, account: str, check: Verification, by: str, note: str = "") -> None:
     """Keep what ``target`` held of ``account``'s plan, as found now (``report`` shows the last)."""
-    ws.db.execute(
-        "INSERT OR REPLACE INTO verifications (target, account, checked, by, planned, present, missing, "
-        "repaired, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (target, account, now_text(), by, check.planned, check.present, check.missing, check.repaired, note),
-    )
+    store.save_verification(ws.db, target, account, now_text(), by, check.planned, check.present, check.missing,
+                            check.repaired, note)  # fmt: skip

@@ -24,7 +24,7 @@ from .spill import spilled
 from .targets import Outgoing, Verification, open_target
 from .targets.maildir import MaildirTarget
 from .targets.mbox import MboxTarget
-from .workspace import Workspace
+from .workspace import Workspace, store
 
 __all__ = ["BadBlob", "TargetCheck", "VerifyResult", "verify_workspace"]
 
@@ -59,7 +59,7 @@ class VerifyResult:
 
 def verify_workspace(ws: Workspace, progress: Callable[[str, int, int], None] = lambda what, n, total: None) -> VerifyResult:
     """Check the database, every blob, and every local target's journal against the target."""
-    integrity = [str(r[0]) for r in ws.db.execute("PRAGMA integrity_check")]
+    integrity = store.integrity_check(ws.db)
     if integrity != ["ok"]:  # the rows below may be the damaged ones: say what SQLite says first
         return VerifyResult(integrity, 0, [], [])
     checked, bad = _check_blobs(ws, progress)
@@ -71,8 +71,8 @@ def verify_workspace(ws: Workspace, progress: Callable[[str, int, int], None] = 
 def _check_blobs(ws: Workspace, progress: Callable[[str, int, int], None]) -> tuple[int, list[BadBlob]]:
     """Every blob the database names, read in pack order and hashed; and the names copies use
     that no blob row answers for (a loose file of an older workspace, deleted)."""
-    total = ws.db.execute("SELECT count(*) FROM blobs").fetchone()[0]
-    rows = ws.db.execute("SELECT digest, pack, offset, length FROM blobs ORDER BY pack, offset")
+    total = store.blob_count(ws.db)
+    rows = store.blobs_in_pack_order(ws.db)
     bad: list[BadBlob] = []
     checked = 0
     for digest, pack, offset, length in spilled(rows, _spill_dir(ws)):  # no query left open meanwhile
@@ -82,9 +82,7 @@ def _check_blobs(ws: Workspace, progress: Callable[[str, int, int], None]) -> tu
         except BlobError as e:
             bad.append(BadBlob(e.digest, e.reason))
         progress("blobs", checked, total)
-    unnamed = ws.db.execute(
-        "SELECT DISTINCT blob FROM copies WHERE NOT EXISTS (SELECT 1 FROM blobs WHERE digest = copies.blob)"
-    )
+    unnamed = store.unnamed_blobs(ws.db)
     for (digest,) in spilled(unnamed, _spill_dir(ws)):
         checked += 1
         try:
@@ -100,14 +98,7 @@ def _name_copies(db: sqlite3.Connection, bad: list[BadBlob]) -> None:
         return
     digests = {b.digest for b in bad}
     by_digest = {b.digest: b for b in bad}
-    db.execute("CREATE TEMP TABLE IF NOT EXISTS bad_blobs (digest TEXT PRIMARY KEY)")
-    db.execute("DELETE FROM temp.bad_blobs")
-    db.executemany("INSERT OR IGNORE INTO temp.bad_blobs VALUES (?)", [(d,) for d in digests])
-    rows = db.execute(
-        "SELECT c.blob, c.id, c.account, c.source, c.position, m.id, m.message_id, m.canonical = c.id "
-        "FROM copies c JOIN temp.bad_blobs b ON b.digest = c.blob LEFT JOIN messages m ON m.id = c.message "
-        "ORDER BY c.id"
-    ).fetchall()
+    rows = store.copies_of_blobs(db, digests)
     for digest, copy_id, account, source, position, message, message_id, canonical in rows:
         entry: dict[str, Any] = {"copy": copy_id, "account": account, "source": source, "position": position,
                                  "message_id": message_id or "", "canonical": bool(canonical)}  # fmt: skip
@@ -115,18 +106,12 @@ def _name_copies(db: sqlite3.Connection, bad: list[BadBlob]) -> None:
             spare = next((c for c, blob, _s, _p in ranked_copies(db, message) if blob not in digests), None)
             entry["restore"] = f"uses copy {spare} instead" if spare else "leaves the message out: no other intact copy"
         by_digest[digest].copies.append(entry)
-    db.execute("DROP TABLE temp.bad_blobs")
 
 
 def _check_targets(ws: Workspace, progress: Callable[[str, int, int], None]) -> list[TargetCheck]:
     found: list[TargetCheck] = []
-    targets = [r[0] for r in ws.db.execute(
-        "SELECT DISTINCT target FROM journal WHERE state = ? ORDER BY target", (JournalState.DONE,))]  # fmt: skip
-    for spec in targets:
-        accounts = [r[0] for r in ws.db.execute(
-            "SELECT DISTINCT m.account FROM journal j JOIN messages m ON m.key = j.key "
-            "WHERE j.target = ? AND j.state = ? ORDER BY m.account", (spec, JournalState.DONE))]  # fmt: skip
-        for account in accounts:
+    for spec in store.restored_targets(ws.db):
+        for account in store.restored_accounts(ws.db, spec):
             found.append(_check_target(ws, spec, account, progress))
     return found
 

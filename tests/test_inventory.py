@@ -124,7 +124,7 @@ def test_the_scenario_covers_what_the_report_must_tell_apart() -> None:
 
 
 def test_one_account_s_records_are_found_through_the_index(tmp_path: Path) -> None:
-    from mailrecover.inventory import RECORDS_SQL
+    from mailrecover.workspace.store import RECORDS_SQL
     from mailrecover.workspace import Workspace
 
     with Workspace(tmp_path / "ws") as ws:

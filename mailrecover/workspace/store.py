@@ -30,28 +30,28 @@ if TYPE_CHECKING:
     from . import Workspace
 
 __all__ = [
-    "COPY_COLUMNS", "storable", "flags_text",
+    "COPY_COLUMNS", "RECORDS_SQL", "storable", "flags_text",
     # transactions
     "begin", "commit", "rollback", "transaction", "joined_transaction",
     # gather: copies, evidence, problems, skipped files
     "copy_known", "location_has_copies", "save_copy", "save_evidence", "save_problem", "save_skipped",
     "mark_unmerged", "mark_merged", "merge_states",
     # merge: copies of an account, messages of an account
-    "has_copies", "has_messages", "clear_messages", "copies_for_merge", "save_conflict", "save_message",
+    "has_copies", "has_messages", "clear_messages", "clear_conflicts", "copies_for_merge", "save_conflict", "save_message",
     "link_copies", "message_with_copy", "join_message", "copies_of_message", "update_message",
     "whole_copies_of_message",
     # ownership check: verdicts and aliases
     "copies_to_judge", "save_delivered_to", "set_verdicts", "has_unchecked", "aliases", "save_aliases",
     "quarantined", "quarantined_messages",
     # restore and verify
-    "restore_plan", "planned_sizes", "save_verification", "verifications", "blob_count", "blobs_in_pack_order",
+    "restore_plan", "planned_sizes", "save_verification", "verifications", "integrity_check", "blob_count", "blobs_in_pack_order",
     "unnamed_blobs", "copies_of_blobs", "restored_targets", "restored_accounts",
     # report
     "count_copies", "folder_counts", "count_problems", "conflicts", "date_source_counts",
     "restored_counts", "group_places", "place_totals", "places_only_here", "place_rows", "copy_places",
-    "message_rows", "message_days", "problems", "count_skipped", "evidence_counts", "log_time_counts",
+    "message_rows", "message_days", "problems", "count_skipped", "skipped_paths", "evidence_counts", "log_time_counts",
     # evidence: delivery records, list evidence, log times
-    "delivery_records", "message_ids", "logs_gathered", "evidence_of_kinds", "copies_in_order",
+    "delivery_records", "named_in_logs", "message_ids", "logs_gathered", "all_evidence", "copies_in_order",
     "unconfirmed_time_groups", "time_group_sample", "message_date", "time_group_records", "retime_record",
 ]  # fmt: skip
 
@@ -73,7 +73,7 @@ def storable(text: str) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _folder_text(folder: str) -> str:
+def folder_text(folder: str) -> str:
     """A folder name read from undecodable bytes: decoded as CP932 or UTF-8 would have it."""
     try:
         folder.encode("utf-8")
@@ -186,7 +186,7 @@ def save_copy(
         "arrival, arrival_source) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (loc, *where[:3], blob, len(c.raw),
-         _folder_text(c.folder), flags_text(c.flags),
+         folder_text(c.folder), flags_text(c.flags),
          c.internal_date.isoformat() if c.internal_date else None, int(c.partial),
          int(c.reconstructed), _json(c.account_hints), _json(c.keywords, ensure_ascii=False),
          s.message_id, s.from_addr, s.date, s.subject, s.head_fp, s.body_fp, s.content_fp,
@@ -441,12 +441,15 @@ def restore_plan(db: sqlite3.Connection, account: str, statuses: Sequence[Messag
     )
 
 
-def planned_sizes(db: sqlite3.Connection, account: str, include_quarantined: bool) -> sqlite3.Cursor:
-    """(folder, flags, size) of each message a restore plans."""
+def planned_sizes(db: sqlite3.Connection, account: str, target: str, include_quarantined: bool) -> sqlite3.Cursor:
+    """(folder, flags, size, whether the journal says it is on ``target`` already) of each
+    message a restore plans."""
     return db.execute(
-        "SELECT m.folder, m.flags, c.size FROM messages m JOIN copies c ON c.id = m.canonical "
+        "SELECT m.folder, m.flags, c.size, j.key IS NOT NULL FROM messages m JOIN copies c ON c.id = m.canonical "
+        "LEFT JOIN journal j ON j.target = ? AND j.key = m.key AND j.state = ? "
         "WHERE m.account = ? AND m.status IN (?, ?)",
-        (account, MessageStatus.OK, MessageStatus.QUARANTINED if include_quarantined else MessageStatus.OK),
+        (target, JournalState.DONE, account, MessageStatus.OK,
+         MessageStatus.QUARANTINED if include_quarantined else MessageStatus.OK),
     )
 
 
@@ -656,6 +659,11 @@ def count_skipped(db: sqlite3.Connection) -> int:
     return int(db.execute("SELECT count(*) FROM skipped").fetchone()[0])
 
 
+def skipped_paths(db: sqlite3.Connection) -> list[str]:
+    """Every file a gather passed over as no mail store, by path."""
+    return [path for (path,) in db.execute("SELECT path FROM skipped ORDER BY path")]
+
+
 def evidence_counts(db: sqlite3.Connection) -> dict[str, int]:
     return dict(db.execute("SELECT kind, count(*) FROM evidence GROUP BY kind").fetchall())
 
@@ -670,7 +678,7 @@ def log_time_counts(db: sqlite3.Connection) -> dict[str, int]:
 # --- evidence: delivery records, list evidence, log times ------------------------------------
 
 #: One account's delivery records by one address field, through the workspace's index on it.
-_RECORDS_SQL = (
+RECORDS_SQL = (
     "SELECT id, time, json_extract(fields, '$.message_id'), json_extract(fields, '$.sender'), "
     "json_extract(fields, '$.recipient'), json_extract(fields, '$.status'), "
     "json_extract(fields, '$.size'), json_extract(fields, '$.relay') "
@@ -683,7 +691,16 @@ def delivery_records(db: sqlite3.Connection, field: str, address: str) -> sqlite
     """(id, time, message_id, sender, recipient, status, size, relay) of each delivery record
     whose ``field`` (recipient, orig_to or sender) is ``address`` (lower case)."""
     assert field in ("recipient", "orig_to", "sender")
-    return db.execute(_RECORDS_SQL.format(field=field), (address,))
+    return db.execute(RECORDS_SQL.format(field=field), (address,))
+
+
+def named_in_logs(db: sqlite3.Connection, address: str) -> bool:
+    """Whether a delivery record names ``address`` (lower case) as recipient, original
+    recipient or sender."""
+    return any(
+        db.execute(RECORDS_SQL.format(field=field) + " LIMIT 1", (address,)).fetchone()
+        for field in ("recipient", "orig_to", "sender")
+    )
 
 
 def message_ids(db: sqlite3.Connection, account: str) -> sqlite3.Cursor:
@@ -699,7 +716,7 @@ def logs_gathered(db: sqlite3.Connection) -> bool:
     return db.execute("SELECT 1 FROM evidence WHERE kind = 'delivery' LIMIT 1").fetchone() is not None
 
 
-def evidence_of_kinds(db: sqlite3.Connection) -> list[Evidence]:
+def all_evidence(db: sqlite3.Connection) -> list[Evidence]:
     """Every stored evidence record, in the order gathered."""
     rows = db.execute("SELECT kind, source, position, time, fields FROM evidence ORDER BY id")
     return [Evidence(kind, source, position, datetime.fromisoformat(time) if time else None, json.loads(fields))
