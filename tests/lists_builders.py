@@ -16,7 +16,6 @@ goes on after the member files were last written.
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import pickle
 from dataclasses import dataclass
@@ -24,7 +23,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from mailrecover.model import Evidence
 from mailrecover.workspace import Workspace
+from mailrecover.workspace.store import save_evidence
 
 MAILMAN_LIST = "dev@lists.example.org"
 OWNER = "owner@example.org"
@@ -216,11 +217,7 @@ def store_deliveries(ws: Workspace, items: list[Delivery], source: str = "/var/l
         }
         if d.orig_to:
             fields["orig_to"] = d.orig_to
-        ws.db.execute(
-            "INSERT INTO evidence (location_id, account, list, kind, source, position, time, fields) "
-            "VALUES (?, '', '', 'delivery', ?, ?, ?, ?)",
-            (loc, source, str(n), d.when.isoformat(), json.dumps(fields, sort_keys=True)),
-        )
+        save_evidence(ws.db, loc, "", "", Evidence("delivery", source, str(n), d.when, fields))
 
 
 def build_mailman(root: Path) -> tuple[Path, Path]:

@@ -18,7 +18,7 @@ from mailrecover.cli import main
 from mailrecover.members import ExportFormat, export, reconstruct
 from mailrecover.model import Evidence
 from mailrecover.workspace import Workspace
-from mailrecover.workspace.store import save_evidence
+from mailrecover.workspace.store import begin, save_evidence
 
 LIST = "dev@lists.example.org"
 ACCOUNT = "taro@example.co.jp"
@@ -109,7 +109,7 @@ def _workspace(tmp_path: Path, evidence: list[Evidence]) -> Path:
     ws = tmp_path / "ws"
     with Workspace(ws) as w:
         loc = w.location("/var/lib/mailman", "mailman2", list_address=LIST)
-        w.db.execute("BEGIN")
+        begin(w.db)
         for e in evidence:
             save_evidence(w.db, loc, "", LIST, e)
         w.commit()
