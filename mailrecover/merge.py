@@ -769,6 +769,6 @@ def ranked_copies(db: sqlite3.Connection, message: int) -> list[tuple[int, str, 
     """A merged message's whole copies (not cut short), best first by the rank that chose its
     canonical copy: (copy id, blob, source, position).  What a restore falls back on when the
     canonical copy's bytes are damaged in the workspace."""
-    rows = store.whole_copies_of_message(db, message)
+    rows = store.copies_of_message_with_blobs(db, message)
     ranked = sorted(((_row(r[3:]), r) for r in rows), key=lambda pair: pair[0].rank(), reverse=True)
     return [(c.id, str(r[0]), str(r[1]), str(r[2])) for c, r in ranked if not c.partial]

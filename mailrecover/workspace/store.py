@@ -25,6 +25,8 @@ from ..arrival import arrival
 from ..model import Copy, Evidence, Flag, JournalState, MessageStatus, Problem
 from ..rfc822 import decode_text
 
+from . import now_text  # (the package's __init__ never imports this module)
+
 if TYPE_CHECKING:
     from ..merge import Summary
     from . import Workspace
@@ -37,15 +39,15 @@ __all__ = [
     "copy_known", "location_has_copies", "save_copy", "save_evidence", "save_problem", "save_skipped",
     "mark_unmerged", "mark_merged", "merge_states",
     # merge: copies of an account, messages of an account
-    "has_copies", "has_messages", "clear_messages", "clear_conflicts", "copies_for_merge", "save_conflict", "save_message",
-    "link_copies", "message_with_copy", "join_message", "copies_of_message", "update_message",
-    "whole_copies_of_message",
+    "has_copies", "has_messages", "clear_messages", "clear_conflicts", "copies_for_merge", "save_conflict",
+    "save_message", "link_copies", "message_with_copy", "join_message", "copies_of_message",
+    "copies_of_message_with_blobs", "update_message",
     # ownership check: verdicts and aliases
     "copies_to_judge", "save_delivered_to", "set_verdicts", "has_unchecked", "aliases", "save_aliases",
     "quarantined", "quarantined_messages",
     # restore and verify
-    "restore_plan", "planned_sizes", "save_verification", "verifications", "integrity_check", "blob_count", "blobs_in_pack_order",
-    "unnamed_blobs", "copies_of_blobs", "restored_targets", "restored_accounts",
+    "restore_plan", "planned_sizes", "save_verification", "verifications", "integrity_check", "blob_count",
+    "blobs_in_pack_order", "unnamed_blobs", "copies_of_blobs", "restored_targets", "restored_accounts",
     # report
     "count_copies", "folder_counts", "count_problems", "conflicts", "date_source_counts",
     "restored_counts", "group_places", "place_totals", "places_only_here", "place_rows", "copy_places",
@@ -169,10 +171,10 @@ def save_copy(
     """Store a copy (its bytes once, its row) found at location ``loc``, as gather does;
     ``s`` and ``blob`` are its summary and digest when already computed, ``gathered`` the
     time its batch was read.  Whether it is new."""
-    from ..merge import summarize  # the merge reads its copies through this module
-    from . import now_text
+    if s is None:
+        from ..merge import summarize  # here, not above: the merge reads its copies through this module
 
-    s = s if s is not None else summarize(c.raw)
+        s = summarize(c.raw)
     blob = ws.blobs.put(c.raw, blob)
     gathered = gathered or now_text()
     when, source = arrival(c.internal_date, c.file_time, _iso(s.received_date), _iso(s.date),
@@ -339,9 +341,11 @@ def copies_of_message(db: sqlite3.Connection, message: int) -> sqlite3.Cursor:
     return db.execute(f"SELECT {COPY_COLUMNS} FROM copies WHERE message = ?", (message,))
 
 
-def whole_copies_of_message(db: sqlite3.Connection, message: int) -> list[Any]:
+def copies_of_message_with_blobs(db: sqlite3.Connection, message: int) -> list[Any]:
     """(blob, source, position, *COPY_COLUMNS) of each of the message's copies."""
-    return db.execute(f"SELECT blob, source, position, {COPY_COLUMNS} FROM copies WHERE message = ?", (message,)).fetchall()
+    return db.execute(
+        f"SELECT blob, source, position, {COPY_COLUMNS} FROM copies WHERE message = ?", (message,)
+    ).fetchall()
 
 
 def update_message(
