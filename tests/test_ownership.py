@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mailrecover.cli import main
-from mailrecover.merge import merge_account
+from mailrecover.merge import merge_account, summarize
 from mailrecover.model import Copy, Flag
 from mailrecover.ownership import (
     Clue,
@@ -235,7 +235,7 @@ def test_the_client_account_a_copy_was_filed_under_is_evidence(tmp_path):
             raw = f"From: a@example.org\nSubject: {mid}\nMessage-ID: <{mid}@x>\n\nmarker-{mid}\n".encode()
             copy = Copy(raw=raw, folder="INBOX", source=str(tmp_path / "profile"), position=position,
                         account_hints=hints)  # fmt: skip
-            save_copy(ws, loc, ACCOUNT, copy)  # what gather does with each copy a plugin yields
+            save_copy(ws, loc, ACCOUNT, copy, summarize(copy.raw))  # what gather does with each copy a plugin yields
 
         filed("his", ("Jiro Suzuki <Jiro@Other-Customer.example>",), "1")
         filed("mine", (f"Taro <{ACCOUNT}>",), "2")
@@ -265,7 +265,7 @@ def test_the_owners_cut_off_copy_loses_only_to_a_whole_copy_of_his_own(tmp_path,
             ("theirs", theirs + head + body, False),
         ):
             save_copy(ws, loc, ACCOUNT, Copy(raw=raw, folder="INBOX", source=str(tmp_path / "backup"),
-                                                position=position, partial=partial))  # fmt: skip
+                                             position=position, partial=partial), summarize(raw))  # fmt: skip
         recorder = _Recorder()
         restore(ws, ACCOUNT, recorder)
     assert len(recorder.items) == 1 and recorder.items[0].raw.endswith(restored)
@@ -307,7 +307,7 @@ def _store(ws: Workspace, position: str, raw: str, folder: str = "INBOX",
     source = f"/rescue/{position}"
     loc = ws.location(source, "test", ACCOUNT)
     save_copy(ws, loc, ACCOUNT, Copy(raw=raw.encode(), folder=folder, source=source, position=position,
-                                        flags=flags, partial=partial))  # fmt: skip
+                                     flags=flags, partial=partial), summarize(raw.encode()))  # fmt: skip
 
 
 def _restore_copies(tmp_path: Path, copies: list[tuple]) -> tuple[list[Outgoing], object]:
@@ -516,7 +516,7 @@ def _judge(tmp_path: Path, head: str, account: str, aliases: tuple[str, ...] = (
            "Date: Tue, 5 Jun 2012 01:00:00 +0000\nMessage-ID: <x@example.org>\n\nmarker-x\n").encode()  # fmt: skip
     with Workspace(tmp_path / "ws") as ws:
         loc = ws.location("/rescue", "test", account)
-        save_copy(ws, loc, account, Copy(raw=raw, folder="INBOX", source="/rescue", position="1"))
+        save_copy(ws, loc, account, Copy(raw=raw, folder="INBOX", source="/rescue", position="1"), summarize(raw))
         if aliases:
             add_aliases(ws, account, aliases)
         recorder = _Recorder()

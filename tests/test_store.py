@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 from mailrecover import workspace
+from mailrecover.merge import summarize
 from mailrecover.model import Copy, Evidence, Flag, Problem, ProblemKind
 from mailrecover.workspace import Workspace, migrations, store
 
@@ -77,8 +78,8 @@ def test_a_copy_is_stored_once_and_found_again(tmp_path):
         assert not store.has_copies(ws.db, ACCOUNT) and not store.location_has_copies(ws.db, ACCOUNT, loc)
         copy = Copy(raw=_raw(1, "one@x"), folder="INBOX", source="/rescue/Inbox", position="0",
                     flags=frozenset({Flag.SEEN, Flag.FLAGGED}), internal_date=WHEN)  # fmt: skip
-        assert store.save_copy(ws, loc, ACCOUNT, copy) is True
-        assert store.save_copy(ws, loc, ACCOUNT, copy) is False  # the same copy gathered again
+        assert store.save_copy(ws, loc, ACCOUNT, copy, summarize(copy.raw)) is True
+        assert store.save_copy(ws, loc, ACCOUNT, copy, summarize(copy.raw)) is False  # the same copy gathered again
         blob = ws.db.execute("SELECT blob FROM copies").fetchone()[0]
         assert ws.raw(blob) == copy.raw
         assert store.copy_known(ws.db, ACCOUNT, "/rescue/Inbox", "0", blob)
@@ -93,10 +94,10 @@ def test_a_copy_gathered_before_arrival_times_is_redated_and_its_account_merged_
     with Workspace(tmp_path / "ws") as ws:
         loc = ws.location("/rescue/Inbox", "mbox", ACCOUNT)
         copy = Copy(raw=_raw(2, "two@x"), folder="INBOX", source="/rescue/Inbox", position="0", internal_date=WHEN)
-        store.save_copy(ws, loc, ACCOUNT, copy)
+        store.save_copy(ws, loc, ACCOUNT, copy, summarize(copy.raw))
         store.mark_merged(ws.db, ACCOUNT)
         ws.db.execute("UPDATE copies SET arrival = NULL, arrival_source = 'legacy'")  # as 006 left it
-        assert store.save_copy(ws, loc, ACCOUNT, copy) is False
+        assert store.save_copy(ws, loc, ACCOUNT, copy, summarize(copy.raw)) is False
         assert ws.db.execute("SELECT arrival_source FROM copies").fetchone()[0] == "store"
         assert dict(store.merge_states(ws.db)) == {ACCOUNT: None}
 
@@ -106,8 +107,8 @@ def test_messages_verdicts_and_aliases(tmp_path):
         db = ws.db
         loc = ws.location("/rescue", "eml", ACCOUNT)
         for n in (1, 2):
-            store.save_copy(ws, loc, ACCOUNT, Copy(raw=_raw(n, "same@x"), folder="INBOX", source=f"/rescue/{n}.eml",
-                                                   position=""))  # fmt: skip
+            copy = Copy(raw=_raw(n, "same@x"), folder="INBOX", source=f"/rescue/{n}.eml", position="")
+            store.save_copy(ws, loc, ACCOUNT, copy, summarize(copy.raw))
         ids = [r[0] for r in store.copies_for_merge(db, ACCOUNT, "message_id")]
         with store.transaction(db):
             message = store.save_message(db, ACCOUNT, "k1", ids[0], "INBOX", "seen", None, "none", "same@x", 2)

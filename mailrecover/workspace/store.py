@@ -19,7 +19,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..arrival import arrival
 from ..model import Copy, Evidence, Flag, JournalState, MessageStatus, Problem
@@ -28,11 +28,10 @@ from ..rfc822 import decode_text
 from . import now_text  # (the package's __init__ never imports this module)
 
 if TYPE_CHECKING:
-    from ..merge import Summary
     from . import Workspace
 
 __all__ = [
-    "COPY_COLUMNS", "RECORDS_SQL", "storable", "flags_text",
+    "COPY_COLUMNS", "RECORDS_SQL", "Summary", "storable", "flags_text",
     # transactions
     "begin", "commit", "rollback", "transaction", "joined_transaction",
     # gather: copies, evidence, problems, skipped files
@@ -147,6 +146,32 @@ def joined_transaction(db: sqlite3.Connection) -> Iterator[None]:
 # --- gather: copies, evidence, problems, skipped files -------------------------------------
 
 
+class Summary(Protocol):
+    """What a copy's row keeps of its header summary (``merge.Summary``, named here by its
+    fields: the merge reads through this layer, so this layer does not import the merge)."""
+
+    @property
+    def message_id(self) -> str | None: ...
+    @property
+    def from_addr(self) -> str: ...
+    @property
+    def date(self) -> str | None: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def head_fp(self) -> str: ...
+    @property
+    def body_fp(self) -> str: ...
+    @property
+    def content_fp(self) -> str: ...
+    @property
+    def delivered_to(self) -> tuple[str, ...]: ...
+    @property
+    def received(self) -> int: ...
+    @property
+    def received_date(self) -> str | None: ...
+
+
 def copy_known(db: sqlite3.Connection, account: str, source: str, position: str, blob: str) -> bool:
     """Whether this very copy was gathered before (then it need not be fingerprinted again);
     one gathered before arrival times were told apart is read again for its time."""
@@ -165,16 +190,11 @@ def location_has_copies(db: sqlite3.Connection, account: str, location_id: int) 
 
 
 def save_copy(
-    ws: Workspace, loc: int, account: str, c: Copy, s: Summary | None = None,
-    blob: str | None = None, gathered: str | None = None,
+    ws: Workspace, loc: int, account: str, c: Copy, s: Summary, blob: str | None = None, gathered: str | None = None
 ) -> bool:
-    """Store a copy (its bytes once, its row) found at location ``loc``, as gather does;
-    ``s`` and ``blob`` are its summary and digest when already computed, ``gathered`` the
-    time its batch was read.  Whether it is new."""
-    if s is None:
-        from ..merge import summarize  # here, not above: the merge reads its copies through this module
-
-        s = summarize(c.raw)
+    """Store a copy (its bytes once, its row) found at location ``loc``, as gather does, with
+    its summary ``s`` (``merge.summarize``); ``blob`` is its digest when already computed, ``gathered`` the time its
+    batch was read.  Whether it is new."""
     blob = ws.blobs.put(c.raw, blob)
     gathered = gathered or now_text()
     when, source = arrival(c.internal_date, c.file_time, _iso(s.received_date), _iso(s.date),
