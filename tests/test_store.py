@@ -54,7 +54,7 @@ def test_evidence_is_stored_once_and_read_back_by_kind_and_address(db):
         store.save_evidence(db, loc, "", "dev@lists.example.org", e)
     assert store.logs_gathered(db)
     assert store.evidence_counts(db) == {"delivery": 1, "subscribe": 1}
-    assert store.all_evidence(db) == [delivery, member]
+    assert list(store.all_evidence(db)) == [delivery, member]
     records = list(store.delivery_records(db, "recipient", ACCOUNT))
     assert records == [(1, WHEN.isoformat(), "<a@x>", "s@example.org", "Taro@Example.co.jp", "sent", "1200", "local")]
     assert list(store.delivery_records(db, "sender", ACCOUNT)) == []

@@ -740,11 +740,12 @@ def logs_gathered(db: sqlite3.Connection) -> bool:
     return db.execute("SELECT 1 FROM evidence WHERE kind = 'delivery' LIMIT 1").fetchone() is not None
 
 
-def all_evidence(db: sqlite3.Connection) -> list[Evidence]:
-    """Every stored evidence record, in the order gathered."""
+def all_evidence(db: sqlite3.Connection) -> Iterator[Evidence]:
+    """Every stored evidence record, in the order gathered (the rows read first, each made a
+    record as it is asked for)."""
     rows = db.execute("SELECT kind, source, position, time, fields FROM evidence ORDER BY id")
-    return [Evidence(kind, source, position, datetime.fromisoformat(time) if time else None, json.loads(fields))
-            for kind, source, position, time, fields in rows.fetchall()]  # fmt: skip
+    for kind, source, position, time, fields in rows.fetchall():
+        yield Evidence(kind, source, position, datetime.fromisoformat(time) if time else None, json.loads(fields))
 
 
 def copies_in_order(db: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
