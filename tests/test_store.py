@@ -58,6 +58,8 @@ def test_evidence_is_stored_once_and_read_back_by_kind_and_address(db):
     records = list(store.delivery_records(db, "recipient", ACCOUNT))
     assert records == [(1, WHEN.isoformat(), "<a@x>", "s@example.org", "Taro@Example.co.jp", "sent", "1200", "local")]
     assert list(store.delivery_records(db, "sender", ACCOUNT)) == []
+    assert store.named_in_logs(db, ACCOUNT) and store.named_in_logs(db, "s@example.org")
+    assert not store.named_in_logs(db, "other@example.org")
 
 
 def test_problems_and_skipped_files_are_kept_once_per_account(db):
@@ -69,7 +71,7 @@ def test_problems_and_skipped_files_are_kept_once_per_account(db):
     assert store.count_problems(db, ACCOUNT) == 1
     assert list(store.problems(db, ACCOUNT)) == [("unreadable", "/rescue/x.pst", "12", "cut short", ACCOUNT)]
     assert len(list(store.problems(db))) == 2
-    assert store.count_skipped(db) == 1
+    assert store.count_skipped(db) == 1 and store.skipped_paths(db) == ["/rescue/notes.txt"]
 
 
 def test_a_copy_is_stored_once_and_found_again(tmp_path):
