@@ -150,13 +150,7 @@ def lost_by_sender(db: sqlite3.Connection, account: str) -> dict[str, list[tuple
     where a log kept it (Postfix ``header_checks`` WARN/INFO lines, Exim's ``T=``), else ''."""
     subjects: dict[str, str] = {}
     for field in ("recipient", "orig_to"):
-        rows = db.execute(
-            "SELECT json_extract(fields, '$.message_id'), json_extract(fields, '$.subject') "
-            f"FROM evidence INDEXED BY evidence_delivery_{field} WHERE kind = 'delivery' "
-            f"AND lower(json_extract(fields, '$.{field}')) = ? AND json_extract(fields, '$.subject') IS NOT NULL",
-            (account.strip().lower(),),
-        )
-        for mid, subject in rows:
+        for mid, subject in store.delivery_subjects(db, field, account.strip().lower()):
             subjects.setdefault(str(mid or "").strip().strip("<>"), str(subject))
     lost: dict[str, list[tuple[str, str]]] = {}
     for d in incoming(db, account):

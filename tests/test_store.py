@@ -60,6 +60,10 @@ def test_evidence_is_stored_once_and_read_back_by_kind_and_address(db):
     assert list(store.delivery_records(db, "sender", ACCOUNT)) == []
     assert store.named_in_logs(db, ACCOUNT) and store.named_in_logs(db, "s@example.org")
     assert not store.named_in_logs(db, "other@example.org")
+    assert list(store.delivery_subjects(db, "recipient", ACCOUNT)) == []  # this log kept no subject
+    kept = Evidence("delivery", "/var/log/mail.log", "8", WHEN, {**fields, "message_id": "<b@x>", "subject": "件名"})
+    store.save_evidence(db, loc, "", "", kept)
+    assert list(store.delivery_subjects(db, "recipient", ACCOUNT)) == [("<b@x>", "件名")]
 
 
 def test_problems_and_skipped_files_are_kept_once_per_account(db):

@@ -52,7 +52,7 @@ __all__ = [
     "restored_counts", "group_places", "place_totals", "places_only_here", "place_rows", "copy_places",
     "message_rows", "message_days", "problems", "count_skipped", "skipped_paths", "evidence_counts", "log_time_counts",
     # evidence: delivery records, list evidence, log times
-    "delivery_records", "named_in_logs", "message_ids", "logs_gathered", "all_evidence", "copies_in_order",
+    "delivery_records", "delivery_subjects", "named_in_logs", "message_ids", "logs_gathered", "all_evidence", "copies_in_order",
     "unconfirmed_time_groups", "time_group_sample", "message_date", "time_group_records", "retime_record",
 ]  # fmt: skip
 
@@ -716,6 +716,18 @@ def delivery_records(db: sqlite3.Connection, field: str, address: str) -> sqlite
     whose ``field`` (recipient, orig_to or sender) is ``address`` (lower case)."""
     assert field in ("recipient", "orig_to", "sender")
     return db.execute(RECORDS_SQL.format(field=field), (address,))
+
+
+def delivery_subjects(db: sqlite3.Connection, field: str, address: str) -> sqlite3.Cursor:
+    """(message_id, subject) of each delivery record whose ``field`` (recipient or orig_to) is
+    ``address`` (lower case) and whose log kept the subject."""
+    assert field in ("recipient", "orig_to", "sender")
+    return db.execute(
+        "SELECT json_extract(fields, '$.message_id'), json_extract(fields, '$.subject') "
+        f"FROM evidence INDEXED BY evidence_delivery_{field} WHERE kind = 'delivery' "
+        f"AND lower(json_extract(fields, '$.{field}')) = ? AND json_extract(fields, '$.subject') IS NOT NULL",
+        (address,),
+    )
 
 
 def named_in_logs(db: sqlite3.Connection, address: str) -> bool:
