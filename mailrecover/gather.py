@@ -14,7 +14,7 @@ import os
 import stat
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 from multiprocessing.pool import AsyncResult, Pool
 from typing import TYPE_CHECKING
@@ -27,6 +27,7 @@ from .passwords import without_password
 from .places import tree_size
 from .plugin import CLAIM, Plugin, ReadContext, get_plugin, load_plugins
 from .readonly import confined, describe_link, read_head, sorted_names
+from .tnef import holds_tnef, unpack
 from .workspace import Workspace, now_text, store
 from .workspace.coverage import Coverage
 from .workspace.store import folder_text, storable
@@ -285,10 +286,45 @@ def _scrubbed(text: str, secrets: dict[str, str]) -> str:
     return text
 
 
+def _unpacked(copy: Copy) -> Iterator[Copy | Problem]:
+    """A copy holding TNEF (winmail.dat), as found and marked wrapped, then its rebuild with
+    what the TNEF carries as plain MIME; any other copy as it is.  Here, once for every
+    plugin, because any store may hold mail that passed through Exchange."""
+    if not holds_tnef(copy.raw):
+        yield copy
+        return
+    try:
+        rebuilt = unpack(copy.raw)
+    except ValueError as e:
+        yield copy
+        yield Problem(ProblemKind.DAMAGED, copy.source, copy.position,
+                      f"its winmail.dat (TNEF) part cannot be unpacked: {e}; kept as found")  # fmt: skip
+        return
+    except Exception as e:  # a malformed MIME tree the email package chokes on: the copy still counts
+        yield copy
+        yield Problem(ProblemKind.DAMAGED, copy.source, copy.position,
+                      f"its winmail.dat (TNEF) part cannot be reached: {type(e).__name__}: {e}; kept as found")  # fmt: skip
+        return
+    if rebuilt is None:
+        yield copy
+        return
+    raw, notes = rebuilt
+    yield replace(copy, wrapped=True)
+    yield replace(copy, raw=raw, position=f"{copy.position}#tnef", reconstructed=True, wrapped=False,
+                  partial=copy.partial or any(lost for _, lost in notes))  # fmt: skip
+    for note, _ in notes:
+        yield Problem(ProblemKind.DAMAGED, copy.source, copy.position,
+                      f"its winmail.dat (TNEF) {note}; what it holds before that is unpacked")  # fmt: skip
+
+
 def _read(task: Task, context: ReadContext) -> Iterator[Finding]:
     """The plugin's findings; a plugin that breaks its promise costs one problem, not the run."""
     try:
-        yield from task.plugin.read(task.location, context)
+        for finding in task.plugin.read(task.location, context):
+            if isinstance(finding, Copy):
+                yield from _unpacked(finding)
+            else:
+                yield finding
     except Exception as e:
         yield Problem(
             ProblemKind.UNREADABLE, task.location, "",

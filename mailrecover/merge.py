@@ -576,12 +576,15 @@ def summarize(raw: bytes, limits: Limits | None = None) -> Summary:
     )
 
 
-def copy_rank(reconstructed: bool, partial: bool, received: int, size: int, copy_id: int) -> tuple[int, ...]:
+def copy_rank(
+    reconstructed: bool, partial: bool, received: int, size: int, copy_id: int, wrapped: bool = False
+) -> tuple[int, ...]:
     """How good a canonical copy this is, higher is better: the original MIME over a
-    client's reconstruction, whole over cut off, with more transport headers (nearer the
-    original delivery), larger, then gathered first.  The merge and the ownership check
-    (which chooses among the account's own copies) both rank by this."""
-    return (not reconstructed, not partial, min(received, 50), size, -copy_id)
+    client's reconstruction, and either over a copy whose content only Outlook can open
+    (TNEF, which its unpacked rebuild beats), whole over cut off, with more transport
+    headers (nearer the original delivery), larger, then gathered first.  The merge and
+    the ownership check (which chooses among the account's own copies) both rank by this."""
+    return (not (reconstructed or wrapped), not wrapped, not partial, min(received, 50), size, -copy_id)
 
 
 def _received_date(value: bytes) -> datetime | None:
@@ -606,13 +609,14 @@ class _Copy:
     internal_date: str | None
     arrival: str | None = None
     arrival_source: str | None = None
+    wrapped: bool = False
 
     @property
     def lenient(self) -> bool:
         return self.partial or self.reconstructed
 
     def rank(self) -> tuple[int, ...]:
-        return copy_rank(self.reconstructed, self.partial, self.received, self.size, self.id)
+        return copy_rank(self.reconstructed, self.partial, self.received, self.size, self.id, self.wrapped)
 
 
 def _row(r: Sequence[object]) -> _Copy:
@@ -631,6 +635,7 @@ def _row(r: Sequence[object]) -> _Copy:
         internal_date=r[11],  # type: ignore[arg-type]
         arrival=r[12],  # type: ignore[arg-type]
         arrival_source=r[13],  # type: ignore[arg-type]
+        wrapped=bool(r[14]),
     )
 
 

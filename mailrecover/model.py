@@ -103,6 +103,7 @@ class Copy:
     file_time: datetime | None = None
     partial: bool = False  # cut short: a whole copy elsewhere is better
     reconstructed: bool = False  # rebuilt from properties (PST/MSG), not original MIME
+    wrapped: bool = False  # its content is locked in TNEF (winmail.dat): its unpacked rebuild is better
     account_hints: tuple[str, ...] = ()  # addresses of the client account it was filed under
     keywords: tuple[str, ...] = ()  # client tags, kept as data
 

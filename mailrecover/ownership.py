@@ -170,7 +170,7 @@ def _rows(ws: Workspace, account: str, status: MessageStatus | None = None) -> I
     for r in store.copies_to_judge(ws.db, account, status):
         yield _CopyRow(
             message=r[0], id=r[1], blob=r[2], delivered=_list(r[3]), hints=_list(r[4]),
-            rank=copy_rank(r[5], r[6], r[7], r[8], r[1]), canonical=r[9],
+            rank=copy_rank(r[5], r[6], r[7], r[8], r[1], r[13]), canonical=r[9],
             source=r[10], position=r[11], from_addr=r[12] or "",
         )  # fmt: skip
 

@@ -248,6 +248,12 @@ def _m008_verifications(db: sqlite3.Connection) -> None:
     )
 
 
+def _m010_tnef_wrapped(db: sqlite3.Connection) -> None:
+    """Which copies hold their content in TNEF (winmail.dat): they rank below the rebuild
+    gathered beside them, which is what a restore should carry."""
+    db.execute("ALTER TABLE copies ADD COLUMN wrapped INTEGER NOT NULL DEFAULT 0")
+
+
 #: Numbered, named schema steps; each runs once, in order, and is recorded.
 #: Never edit a step that has shipped: workspaces made with it exist.  Append a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
@@ -260,4 +266,5 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("006_arrival_times", _m006_arrival_times),
     ("009_log_times", _m009_log_times),
     ("008_verifications", _m008_verifications),
+    ("010_tnef_wrapped", _m010_tnef_wrapped),
 ]

@@ -205,14 +205,14 @@ def save_copy(
         "INSERT OR IGNORE INTO copies (location_id, account, source, position, blob, size, folder, "
         "flags, internal_date, partial, reconstructed, account_hints, keywords, message_id, "
         "from_addr, date, subject, head_fp, body_fp, content_fp, delivered_to, received, gathered, "
-        "arrival, arrival_source) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "arrival, arrival_source, wrapped) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (loc, *where[:3], blob, len(c.raw),
          folder_text(c.folder), flags_text(c.flags),
          c.internal_date.isoformat() if c.internal_date else None, int(c.partial),
          int(c.reconstructed), _json(c.account_hints), _json(c.keywords, ensure_ascii=False),
          s.message_id, s.from_addr, s.date, s.subject, s.head_fp, s.body_fp, s.content_fp,
-         _json(s.delivered_to), s.received, gathered, arrived, source.value),
+         _json(s.delivered_to), s.received, gathered, arrived, source.value, int(c.wrapped)),
     )  # fmt: skip
     if cur.rowcount > 0:
         return True
@@ -277,7 +277,7 @@ def merge_states(db: sqlite3.Connection) -> Iterator[tuple[str, str | None]]:
 #: The columns the merge reads of a copy (``merge._row`` turns them into its record).
 COPY_COLUMNS = (
     "id, message_id, head_fp, content_fp, folder, flags, partial, reconstructed, received, "
-    "size, date, internal_date, arrival, arrival_source"
+    "size, date, internal_date, arrival, arrival_source, wrapped"
 )
 
 #: The merge's selections of an account's copies: (condition, order).
@@ -383,11 +383,11 @@ def update_message(
 def copies_to_judge(db: sqlite3.Connection, account: str, status: MessageStatus | None = None) -> sqlite3.Cursor:
     """Each merged copy of the account (only of its messages of ``status`` if given) with what
     the check reads of it, message by message: (message, id, blob, delivered_to, account_hints,
-    reconstructed, partial, received, size, canonical, source, position, from_addr)."""
+    reconstructed, partial, received, size, canonical, source, position, from_addr, wrapped)."""
     extra = "" if status is None else "AND m.status = ? "
     return db.execute(
         "SELECT c.message, c.id, c.blob, c.delivered_to, c.account_hints, c.reconstructed, c.partial, "
-        "c.received, c.size, m.canonical, c.source, c.position, c.from_addr FROM copies c "
+        "c.received, c.size, m.canonical, c.source, c.position, c.from_addr, c.wrapped FROM copies c "
         f"JOIN messages m ON m.id = c.message WHERE c.account = ? {extra}ORDER BY c.message, c.id",
         (account,) if status is None else (account, status),
     )

@@ -1,0 +1,58 @@
+"""Bare TNEF files: a ``winmail.dat`` (or ``.tnef``/``.dat``) saved out of a message.
+
+Users who could not open an Outlook attachment saved the ``winmail.dat`` itself; the mail
+it came in may be gone.  The file becomes the message it was part of (the fields the
+stream names, the stream as its one part, marked reconstructed); the core then unpacks it
+beside that copy, as it does for a TNEF part inside any gathered message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+
+from mailrecover.limits import current
+from mailrecover.model import Copy, Finding, Problem, ProblemKind
+from mailrecover.places import documents, existing_dirs, file_name_text, home
+from mailrecover.plugin import ReadContext, Store
+from mailrecover.tnef import TNEF_SIGNATURE, wrap
+
+from ._files import file_head, open_source
+
+__all__ = ["TnefPlugin"]
+
+
+class TnefPlugin:
+    name = "tnef"
+    description = "Outlook TNEF files saved on their own (winmail.dat, .tnef), unpacked into plain MIME"
+
+    def detect(self, location: str) -> int:
+        head = file_head(location, 4)
+        return 90 if head == TNEF_SIGNATURE else 0  # the signature says it whatever the name
+
+    def discover(self) -> Iterable[Store]:
+        # saved where browsers and mail clients save attachments, on every system alike
+        for root in existing_dirs([home() / "Downloads", home() / "Desktop", *documents()]):
+            for path in sorted(root.iterdir()):
+                if path.name.lower().startswith("winmail") and self.detect(str(path)) >= 50:
+                    yield Store(self.name, str(path), path.stat().st_size)
+
+    def read(self, location: str, context: ReadContext) -> Iterator[Finding]:
+        handle = open_source(location)
+        if isinstance(handle, Problem):
+            yield handle
+            return
+        limit = current().max_message_bytes
+        with handle:
+            data = handle.read(limit + 1)
+        context.advance(len(data))
+        if len(data) > limit:
+            yield Problem(ProblemKind.LIMIT, location, "",
+                          f"larger than the {limit:,}-byte message limit (MAILRECOVER_MAX_MESSAGE_BYTES); not read")  # fmt: skip
+            return
+        try:
+            raw = wrap(data, file_name_text(os.path.basename(location)))
+        except ValueError as e:
+            yield Problem(ProblemKind.NOT_MAIL, location, "", f"not a TNEF file: {e}")
+            return
+        yield Copy(raw=raw, folder=context.folder, source=location, position="", reconstructed=True)
