@@ -1,0 +1,1 @@
+"""Foxmail mailboxes (``foxmail`` plugin)."""
