@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from imapclient import imap_utf7
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
+from mailrecover.places import existing_dirs, home, subdirs
 from mailrecover.plugin import ReadContext, Store
 from mailrecover.readonly import list_names, read_message_file, sorted_names
 
@@ -45,6 +46,14 @@ def name_stamp(name: str) -> datetime | None:
     return datetime.fromtimestamp(int(m.group(1)), timezone.utc) if m else None
 
 
+#: Where Unix clients keep Maildirs, below the home: delivery and mutt, Evolution 3, KMail
+#: (Akonadi's local folders, and KDE 4's), and mutt's mail folders.
+_CLIENT_ROOTS = (
+    "Maildir", ".local/share/evolution/mail/local", ".local/share/local-mail",
+    ".kde/share/apps/kmail/mail", ".kde4/share/apps/kmail/mail", "mail", "Mail", ".mail",
+)  # fmt: skip
+
+
 def _is_maildir(path: str) -> bool:
     """A folder with ``cur/``: copies and archives often drop the empty ``new/`` and ``tmp/``."""
     return os.path.isdir(os.path.join(path, "cur"))
@@ -67,11 +76,13 @@ class MaildirPlugin:
         return 90 if _is_maildir(location) else 0
 
     def discover(self) -> Iterable[Store]:
-        home = os.path.expanduser("~")
-        for rel in ("Maildir", ".local/share/evolution/mail/local"):
-            path = os.path.join(home, rel)
-            if _is_maildir(path):
-                yield Store(self.name, path)
+        for path in existing_dirs(home() / rel for rel in _CLIENT_ROOTS):
+            if _is_maildir(str(path)):
+                yield Store(self.name, str(path))
+            elif path.name.lower() in ("mail", ".mail"):  # mutt's folder of Maildirs
+                for sub in subdirs(path):
+                    if _is_maildir(sub):
+                        yield Store(self.name, sub)
 
     def read(self, location: str, context: ReadContext) -> Iterator[Finding]:
         try:

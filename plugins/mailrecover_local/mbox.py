@@ -15,7 +15,8 @@ from datetime import datetime, timedelta, timezone
 
 from mailrecover.arrival import wall_clock
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
-from mailrecover.plugin import ReadContext, Store
+from mailrecover.places import existing_dirs, home
+from mailrecover.plugin import CLAIM, ReadContext, Store
 from mailrecover.readonly import Behind, Buffer, mapped, read_head
 from mailrecover.rfc822 import header_end, header_fields, remove_fields
 
@@ -381,6 +382,14 @@ class MboxPlugin:
         spool = os.path.join("/var/mail", os.environ.get("USER", ""))
         if os.environ.get("USER") and os.path.isfile(spool):
             yield Store(self.name, spool, os.path.getsize(spool))
+        mbox = home() / "mbox"  # mutt's and pine's read mail
+        if mbox.is_file() and self.detect(str(mbox)) >= CLAIM:
+            yield Store(self.name, str(mbox), mbox.stat().st_size)
+        # mutt's folders (~/Mail, ~/mail, ~/.mail) and Evolution 2's local folders
+        for root in existing_dirs(home() / rel for rel in ("Mail", "mail", ".mail", ".evolution/mail/local")):
+            for path in sorted(root.iterdir()):
+                if path.is_file() and not path.is_symlink() and self.detect(str(path)) >= CLAIM:
+                    yield Store(self.name, str(path), path.stat().st_size)
 
     def read(self, location: str, context: ReadContext) -> Iterator[Finding]:
         name = os.path.basename(location)
