@@ -44,12 +44,13 @@ class TnefPlugin:
             return
         limit = current().max_message_bytes
         with handle:
-            data = handle.read(limit + 1)
+            size = os.fstat(handle.fileno()).st_size  # read(limit) would reserve the whole limit
+            if size > limit:
+                yield Problem(ProblemKind.LIMIT, location, "",
+                              f"larger than the {limit:,}-byte message limit (MAILRECOVER_MAX_MESSAGE_BYTES); not read")  # fmt: skip
+                return
+            data = handle.read(size + 1)
         context.advance(len(data))
-        if len(data) > limit:
-            yield Problem(ProblemKind.LIMIT, location, "",
-                          f"larger than the {limit:,}-byte message limit (MAILRECOVER_MAX_MESSAGE_BYTES); not read")  # fmt: skip
-            return
         try:
             raw = wrap(data, file_name_text(os.path.basename(location)))
         except ValueError as e:
