@@ -15,6 +15,7 @@ import hashlib
 import os
 import re
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
@@ -39,6 +40,9 @@ _MESSAGES = "com.microsoft.__Messages/"
 _ITEM = re.compile(r"(?:^|/)com\.microsoft\.__(\w+)/.*\.xml$")
 _KINDS = {"Contacts": "contacts", "Calendar": "calendar items", "Tasks": "tasks", "Notes": "notes"}
 _MAX_ITEM = 64 << 20  # one item's XML or attachment: more is not an item but damage
+#: What reading a damaged archive member raises (a bad header, a broken deflate stream, an
+#: unknown compression or an encrypted member), besides a missing name.
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError, RuntimeError)
 
 
 def _time(text: str | None) -> datetime | None:
@@ -86,7 +90,7 @@ def _attachments(email: ElementTree.Element, archive: zipfile.ZipFile, lost: lis
             if info.file_size > _MAX_ITEM:
                 raise ValueError(f"{info.file_size:,} bytes")
             data = archive.read(info)
-        except (KeyError, ValueError, zipfile.BadZipFile, OSError) as e:
+        except (KeyError, *_ZIP_ERRORS) as e:
             lost.append(f"{name} ({url or 'no file named'}: {e})")
             continue
         kind = (node.get("OPFAttachmentContentType") or "application/octet-stream").lower()
@@ -171,7 +175,7 @@ class OlmPlugin:
         try:
             with zipfile.ZipFile(location) as archive:
                 names = archive.namelist()
-        except (OSError, zipfile.BadZipFile):
+        except _ZIP_ERRORS:
             return 0
         return 90 if any(_MESSAGES in n or _ITEM.search(n) for n in names) else 0
 
@@ -185,7 +189,7 @@ class OlmPlugin:
     def read(self, location: str, context: ReadContext) -> Iterator[Finding]:
         try:
             archive = zipfile.ZipFile(location)
-        except (OSError, zipfile.BadZipFile) as e:
+        except _ZIP_ERRORS as e:
             yield Problem(ProblemKind.UNREADABLE, location, "", f"cannot open as an .olm (zip) archive: {e}")
             return
         with archive:
@@ -210,7 +214,7 @@ class OlmPlugin:
                 if info.file_size > _MAX_ITEM:
                     raise ValueError(f"an item of {info.file_size:,} bytes")
                 raw, flags, received = _message(archive.read(info), archive, lost)
-            except (ElementTree.ParseError, ValueError, zipfile.BadZipFile, OSError, EOFError) as e:
+            except (ElementTree.ParseError, *_ZIP_ERRORS) as e:
                 yield Problem(ProblemKind.DAMAGED, location, name, f"mail item cannot be read: {e}")
                 continue
             folder, hints = _place(name)

@@ -72,6 +72,27 @@ def _list_files(m: Any, root: Path) -> None:
     ))  # fmt: skip
 
 
+def _gmail(m: Any, root: Path) -> None:
+    m._takeout(root / m.TAKEOUT, [(1, "Inbox,Opened"), (2, 'Sent,"Clients, old",Starred')])
+
+
+def _olm(m: Any, root: Path) -> None:
+    m.build_olm(root / "archive.olm", {
+        f"{m.ACCOUNT}/Inbox/message_00000.xml": m.item(1, attachment="com.microsoft.__Attachments/a1"),
+        "com.microsoft.__Attachments/a1": b"%PDF-1.4\n",
+        f"{m.ACCOUNT}/Sent Items/message_00000.xml": m.item(2),
+    })  # fmt: skip
+
+
+def _foxmail(m: Any, root: Path) -> None:
+    m._box(root / "in.box", range(1, 4))
+
+
+def _tnef(m: Any, root: Path) -> None:
+    root.mkdir(parents=True)
+    (root / "winmail.dat").write_bytes(m.tnef_stream("Figures", "See the figures.", m.ATTACHMENTS))
+
+
 _BUILDERS: list[tuple[str, str, Callable[[Any, Path], None]]] = [
     ("tests.builders", "core", _core),
     ("tests.plugins.client_stores", "clients", _clients),
@@ -79,6 +100,10 @@ _BUILDERS: list[tuple[str, str, Callable[[Any, Path], None]]] = [
     ("tests.lists_builders", "list-files", _list_files),
     ("tests.logbuilder", "logs", _logs),
     ("tests.dbx_builder", "dbx", _dbx),
+    ("tests.plugins.test_gmail", "gmail", _gmail),
+    ("tests.plugins.test_outlook_mac", "olm", _olm),
+    ("tests.plugins.test_foxmail", "foxmail", _foxmail),
+    ("tests.plugins.test_tnef", "tnef", _tnef),
 ]
 
 
