@@ -103,6 +103,9 @@ def _global_options(p: argparse.ArgumentParser, *, after: bool) -> None:
                    help="IMAP password from this file (mode 0600); else MAILRECOVER_PASSWORD or a prompt", **unset)  # fmt: skip
     g.add_argument("--ca-file", metavar="FILE",
                    help="trust IMAP servers whose certificate this CA signed (or MAILRECOVER_CA_FILE)", **unset)  # fmt: skip
+    g.add_argument("--admin-user", metavar="NAME",
+                   help="IMAP: log in as this admin (master user) acting as the URL's user; the password "
+                        "asked for is the admin's", **unset)  # fmt: skip
     g.add_argument("-v", "--verbose", action="store_true",
                    help="say more: skipped files, where discover looked", **unset)  # fmt: skip
     g.add_argument("-q", "--quiet", action="store_true",
@@ -174,6 +177,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--to", metavar="TARGET", required=True, dest="target",
                    help="maildir:PATH, mbox:PATH or imap[s]://user@host/")  # fmt: skip
     s.add_argument("--dry-run", action="store_true", help="show what would be written, write nothing")
+    s.add_argument("--connections", metavar="N", type=_connections,
+                   help="IMAP: at most N upload connections besides the main one (default 4)")  # fmt: skip
     s.add_argument("--include-quarantined", action="store_true",
                    help="also restore mail delivered to other mailboxes, knowingly")  # fmt: skip
     s.add_argument("--alias", metavar="ADDR", action="append", default=[],
@@ -202,6 +207,12 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _connections(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number from 1 to 64")
+    return int(text)
+
+
 def _jobs() -> int | None:
     """``MAILRECOVER_JOBS``: processes that fingerprint copies (default: one per core)."""
     text = os.environ.get("MAILRECOVER_JOBS", "").strip()
@@ -228,11 +239,16 @@ def _log_timezone(option: str | None) -> tzinfo | None:
 
 
 def _connection(args: argparse.Namespace) -> ConnectionSettings:
-    """How careful IMAP connections are: the environment's settings, ``--ca-file`` first."""
+    """How IMAP connections are made: the environment's settings, ``--ca-file`` and
+    ``--admin-user`` first."""
     from .imapconn import ConnectionSettings  # (the IMAP modules load only where IMAP is used)
 
     settings = ConnectionSettings.from_environ()
-    return replace(settings, ca_file=os.path.abspath(args.ca_file)) if args.ca_file else settings
+    if args.ca_file:
+        settings = replace(settings, ca_file=os.path.abspath(args.ca_file))
+    if args.admin_user:
+        settings = replace(settings, admin_user=args.admin_user)
+    return settings
 
 
 def _say(lines: str | list[str], *, err: bool = False, end: str = "\n") -> None:
@@ -491,6 +507,7 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
         include_quarantined=args.include_quarantined, progress=progress,
         password=password_source(args.password_file), connection=_connection(args),
         planned=lambda n: setattr(bar, "total", n),
+        connections=args.connections,
     )  # fmt: skip
     bar.clear()
     data = {

@@ -9,6 +9,7 @@ Restoring talks through IMAPClient (`connect`); gathering through `ImapReader`
 
 from __future__ import annotations
 
+import ast
 import imaplib
 import ipaddress
 import os
@@ -32,6 +33,7 @@ from .model import Flag, normalize_folder
 from .passwords import without_password
 
 __all__ = [
+    "ADMIN_USER_ENV",
     "ALLOW_CLEARTEXT_ENV",
     "CA_FILE_ENV",
     "AnswerTooLong",
@@ -40,6 +42,9 @@ __all__ = [
     "ConnectionSettings",
     "ImapReader",
     "ImapUrl",
+    "LoginRefused",
+    "ServerBusy",
+    "Unreachable",
     "connect",
     "fetch_many",
     "flags_from_imap",
@@ -53,6 +58,7 @@ __all__ = [
 
 CA_FILE_ENV = "MAILRECOVER_CA_FILE"
 ALLOW_CLEARTEXT_ENV = "MAILRECOVER_ALLOW_CLEARTEXT"
+ADMIN_USER_ENV = "MAILRECOVER_ADMIN_USER"
 
 _TRUE = {"1", "yes", "true", "on"}
 
@@ -105,6 +111,7 @@ class ConnectionSettings:
     ca_file: str | None = None  # trust this CA (a private server's self-signed certificate)
     allow_cleartext: bool = False  # send the password unencrypted to a non-loopback host
     timeout: float = 60.0
+    admin_user: str | None = None  # log in as this admin (master user) and act as the URL's user
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> ConnectionSettings:
@@ -112,6 +119,7 @@ class ConnectionSettings:
         return cls(
             ca_file=env.get(CA_FILE_ENV) or None,
             allow_cleartext=env.get(ALLOW_CLEARTEXT_ENV, "").strip().lower() in _TRUE,
+            admin_user=env.get(ADMIN_USER_ENV) or None,
         )
 
     def ssl_context(self) -> ssl.SSLContext:
@@ -129,10 +137,105 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+class LoginRefused(OperationError):
+    """The server refused the credentials; the message carries its own words."""
+
+
+class ServerBusy(OperationError):
+    """The server refused for now (too many connections, unavailable): worth trying later."""
+
+
+class Unreachable(OperationError):
+    """Nothing listens there, or the host name does not resolve: trying again cannot help."""
+
+
+#: How servers say "not now": Dovecot's ``[LIMIT] Maximum number of connections``, RFC 5530's
+#: ``[UNAVAILABLE]``, Gmail's and Exchange's "Too many simultaneous connections".
+_BUSY = re.compile(r"\[(UNAVAILABLE|LIMIT|INUSE)\]|maximum number of connections|too many (simultaneous )?connections",
+                   re.IGNORECASE)  # fmt: skip
+
+
+def _reason(e: BaseException) -> str:
+    """The server's own words from an imaplib/IMAPClient error (which wraps them as ``b'…'``)."""
+    text = str(e)
+    if len(text) > 2 and text[0] == "b" and text[1] in "'\"" and text[-1] == text[1]:
+        try:
+            raw = ast.literal_eval(text)
+            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else text
+        except (ValueError, SyntaxError):
+            pass
+    return " ".join(text.split())[:300] or type(e).__name__
+
+
+def _failed(where: str, e: BaseException, *, connecting: bool = False) -> OperationError:
+    """The error to raise for ``e``, with the server's (or the system's) reason word for word."""
+    reason = _reason(e)
+    if _BUSY.search(reason):
+        return ServerBusy(f"{where}: the server says: {reason}")
+    if isinstance(e, (ConnectionRefusedError, socket.gaierror)):
+        return Unreachable(f"cannot connect to {where}: {reason}")
+    return OperationError(f"cannot connect to {where}: {reason}" if connecting else f"{where}: {reason}")
+
+
+def _log_in(
+    url: ImapUrl,
+    password: Callable[[str], str],
+    settings: ConnectionSettings,
+    capabilities: set[str],
+    login: Callable[[str, str], object],
+    plain: Callable[[str, str, str], object],
+) -> None:
+    """LOGIN as the URL's user, or with ``settings.admin_user`` as an admin acting as that user:
+    SASL PLAIN with an authorization identity, else Dovecot's ``user*admin`` form.
+
+    ``login(user, secret)`` and ``plain(authzid, authcid, secret)`` raise on refusal.
+    """
+    where = f"{url.host}:{url.port}"
+    admin = settings.admin_user
+    if not admin:
+        try:
+            login(url.user, password(str(url)))
+        except UnicodeError as e:  # its message would quote part of the password
+            raise OperationError(f"{where}: the password cannot be sent: it is not ASCII") from e
+        except (imaplib.IMAP4.abort, OSError, EOFError) as e:
+            raise _failed(where, e) from e
+        except imaplib.IMAP4.error as e:
+            raise _refused(where, f"login as {url.user} refused", e) from e
+        return
+    secret = password(f"{admin} (admin, acting as {url})")
+    tried: list[str] = []
+    attempts: list[tuple[str, Callable[[], object]]] = []
+    if "AUTH=PLAIN" in capabilities:
+        attempts.append(("SASL PLAIN", lambda: plain(url.user, admin, secret)))
+    attempts.append((f"LOGIN {url.user}*{admin}", lambda: login(f"{url.user}*{admin}", secret)))
+    for how, attempt in attempts:
+        try:
+            attempt()
+            return
+        except UnicodeError as e:
+            raise OperationError(f"{where}: the password cannot be sent: it is not ASCII") from e
+        except (imaplib.IMAP4.abort, OSError, EOFError) as e:
+            raise _failed(where, e) from e
+        except imaplib.IMAP4.error as e:
+            error = _refused(where, f"{how} refused", e)
+            if isinstance(error, ServerBusy):
+                raise error from e
+            tried.append(f"{how}: {_reason(e)}")
+    raise LoginRefused(f"{where}: login as admin {admin} acting as {url.user} refused ({'; '.join(tried)})")
+
+
+def _refused(where: str, doing: str, e: BaseException) -> OperationError:
+    reason = _reason(e)
+    if _BUSY.search(reason):
+        return ServerBusy(f"{where}: {doing}: {reason}")
+    return LoginRefused(f"{where}: {doing}: {reason}")
+
+
 def connect(
     url: ImapUrl, password: Callable[[str], str], settings: ConnectionSettings
 ) -> imapclient.IMAPClient:
-    """A logged-in client with TCP_NODELAY set; raises `OperationError` or `ConfigError`."""
+    """A logged-in client with TCP_NODELAY set; raises `OperationError` (`LoginRefused`,
+    `ServerBusy`, `Unreachable`: each with the server's or the system's own reason) or `ConfigError`."""
     context = settings.ssl_context()
     where = f"{url.host}:{url.port}"
     try:
@@ -143,7 +246,7 @@ def connect(
     except ssl.SSLCertVerificationError as e:
         raise _untrusted(where, e) from e
     except (OSError, IMAPClientError) as e:
-        raise OperationError(f"cannot connect to {where}: {e}") from e
+        raise _failed(where, e, connecting=True) from e
     try:
         _set_nodelay(client.socket())
         client.normalise_times = False  # keep INTERNALDATE's own zone: aware datetimes
@@ -152,16 +255,16 @@ def connect(
                 client.starttls(context)
             else:
                 _refuse_cleartext(url, settings)
-        client.login(url.user, password(str(url)))
+        capabilities = {c.decode("ascii", "replace").upper() if isinstance(c, bytes) else str(c).upper()
+                        for c in client.capabilities()}  # fmt: skip
+        _log_in(url, password, settings, capabilities, client.login,
+                lambda authz, authc, secret: client.plain_login(authc, secret, authz))  # fmt: skip
     except ssl.SSLCertVerificationError as e:
         _close(client)
         raise _untrusted(where, e) from e
-    except LoginError as e:
-        _close(client)
-        raise OperationError(f"{where}: login as {url.user} refused") from e
     except (OSError, IMAPClientError) as e:
         _close(client)
-        raise OperationError(f"{where}: {e}") from e
+        raise _failed(where, e) from e
     except BaseException:
         _close(client)
         raise
@@ -471,7 +574,7 @@ def open_reader(
     except ssl.SSLCertVerificationError as e:
         raise _untrusted(where, e) from e
     except (OSError, EOFError, ValueError, imaplib.IMAP4.error) as e:
-        raise OperationError(f"cannot connect to {where}: {e}") from e
+        raise _failed(where, e, connecting=True) from e
     reader = ImapReader(conn)
     try:
         if not url.secure:
@@ -484,14 +587,10 @@ def open_reader(
                     raise OperationError(f"{where}: STARTTLS failed: {e}") from e
             else:
                 _refuse_cleartext(url, settings)
-        try:
-            conn.login(url.user, password(str(url)))
-        except UnicodeError as e:  # its message would quote part of the password
-            raise OperationError(f"{where}: the password cannot be sent: it is not ASCII") from e
-        except (OSError, EOFError, imaplib.IMAP4.abort) as e:
-            raise OperationError(f"{where}: {e}") from e
-        except imaplib.IMAP4.error as e:
-            raise OperationError(f"{where}: login as {url.user} refused") from e
+        capabilities = {str(c).upper() for c in conn.capabilities}
+        _log_in(url, password, settings, capabilities, conn.login,
+                lambda authz, authc, secret: conn.authenticate(
+                    "PLAIN", lambda _: f"{authz}\0{authc}\0{secret}".encode()))  # fmt: skip
     except BaseException:
         reader.usable = False
         reader.close()

@@ -128,11 +128,13 @@ def restore(
     password: Callable[[str], str] | None = None,
     connection: ConnectionSettings | None = None,
     planned: Callable[[int], None] = lambda n: None,
+    connections: int | None = None,
 ) -> RestoreResult:
     """Write ``account``'s messages to ``spec``; ``progress`` is told of each message done
     (written or found there), ``planned`` of how many there are before the first."""
     ensure_merged(ws, account)  # every message checked against the current copies and rules
-    target = open_target(spec, password=password, connection=connection) if isinstance(spec, str) else spec
+    target = (open_target(spec, password=password, connection=connection, connections=connections)
+              if isinstance(spec, str) else spec)  # fmt: skip
     result = RestoreResult(target=target.description)
     for message_id, subject, reason in store.quarantined_messages(ws.db, account):
         result.quarantined += 1

@@ -106,6 +106,7 @@ def _quiet_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's own workspace, passwords or third-party plugins."""
     monkeypatch.setenv("MAILRECOVER_WORKSPACE", str(tmp_path / "default-workspace"))
     monkeypatch.delenv("MAILRECOVER_PASSWORD", raising=False)
+    monkeypatch.setenv("MAILRECOVER_ADMIN_USER", "")  # 'main' sets it from --admin-user: undone after each test
     builtin = os.environ.get("MAILRECOVER_TEST_PLUGINS")
     if builtin:
         monkeypatch.setenv("MAILRECOVER_PLUGINS", builtin)
@@ -159,3 +160,26 @@ def new_imap_account(dovecot: Dovecot) -> Callable[..., Account]:
 def imap_tls_account(dovecot_tls: Dovecot) -> Account:
     """A fresh account on the TLS server."""
     return dovecot_tls.account()
+
+
+#: The admin (Dovecot master user) on `dovecot_master` and its password.
+MASTER = ("admin@example.co.jp", "master-pw-9#Q")
+
+
+@pytest.fixture(scope="session")
+def dovecot_capped() -> Iterator[Dovecot]:
+    """A Dovecot allowing 2 IMAP connections per user and IP, as small providers do."""
+    _need_dovecot()
+    server = Dovecot(accounts=10, extra_config="protocol imap {\n  mail_max_userip_connections = 2\n}").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def dovecot_master() -> Iterator[Dovecot]:
+    """A Dovecot with a master user (``auth_master_user_separator = *``), SASL PLAIN offered."""
+    _need_dovecot()
+    server = Dovecot(accounts=10, masters=dict([MASTER])).start()
+    yield server
+    server.stop()
+

@@ -70,6 +70,8 @@ class Dovecot:
         fsync: bool = True,
         quota: bool = True,
         prefix: str = "",
+        extra_config: str = "",
+        masters: dict[str, str] | None = None,
     ) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="mailrecover-dovecot-"))
         self.root.chmod(0o755)  # mail processes run as another user and must reach their files
@@ -82,6 +84,9 @@ class Dovecot:
         self.quota = quota
         self.prefix = prefix  # the personal namespace, e.g. "INBOX." as Courier and Cyrus have it
         self.separator = separator
+        self.extra_config = extra_config  # appended to the configuration (a cap, special-use names)
+        self.masters = dict(masters or {})  # master user -> password: may log in as any account
+        self.masters_file = self.root / "masters"
         self.users_file = self.root / "users"
         self._pool, self._quota_pool = accounts + quota_accounts, quota_accounts
         self._free = list(range(1, accounts + 1))
@@ -104,6 +109,8 @@ class Dovecot:
                          f"{self.root}/home/user{n}::{quota}")  # fmt: skip
         self.users_file.write_text("".join(line + "\n" for line in lines))
         self.users_file.chmod(0o644)
+        self.masters_file.write_text("".join(f"{u}:{{PLAIN}}{pw}\n" for u, pw in self.masters.items()))
+        self.masters_file.chmod(0o644)
 
     def account(self, *, small_quota: bool = False) -> Account:
         """A fresh account (``small_quota``: storage limited to ``QUOTA_KB``)."""
@@ -186,6 +193,9 @@ class Dovecot:
             "mail_plugins = $mail_plugins quota" if self.quota else "",
             f"mail_fsync = {'optimized' if self.fsync else 'never'}",
             "plugin {\n  quota = maildir:User quota\n  quota_max_mail_size = 2M\n}",
+            *([f"auth_master_user_separator = *",
+               f"passdb {{\n  driver = passwd-file\n  master = yes\n  args = scheme=PLAIN username_format=%u "
+               f"{self.masters_file}\n}}"] if self.masters else []),
             f"passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {self.users_file}\n}}",
             f"userdb {{\n  driver = passwd-file\n  args = username_format=%u {self.users_file}\n}}",
             "service imap-login {",
@@ -208,6 +218,7 @@ class Dovecot:
                 namespace.append(f'  mailbox "{name}" {{\n    special_use = {use}\n    auto = create\n  }}')
         namespace.append("}")
         lines += namespace
+        lines.append(self.extra_config)
         return "\n".join(lines) + "\n"
 
 

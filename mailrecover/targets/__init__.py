@@ -226,12 +226,17 @@ def open_below(root_fd: int, parts: list[str], flags: int = READ_BELOW) -> int:
 
 
 def open_target(
-    spec: str, *, password: Callable[[str], str] | None = None, connection: ConnectionSettings | None = None
+    spec: str,
+    *,
+    password: Callable[[str], str] | None = None,
+    connection: ConnectionSettings | None = None,
+    connections: int | None = None,
 ) -> Target:
     """The target named by ``spec`` (``maildir:PATH``, ``mbox:PATH``, ``imap[s]://…``).
 
     ``password`` is asked only by targets that log in, and only when they first connect;
-    ``connection`` says how careful that connection is (None: from the environment).
+    ``connection`` says how careful that connection is (None: from the environment);
+    ``connections`` caps an IMAP target's upload connections (None: its default).
     """
     scheme, sep, rest = spec.partition(":")
     if not sep or not rest:
@@ -250,5 +255,5 @@ def open_target(
             from .imap import open_imap_target
         except ImportError:
             raise UsageError("IMAP targets are not available in this build") from None
-        return open_imap_target(spec, password=password, settings=connection)
+        return open_imap_target(spec, password=password, settings=connection, connections=connections)
     raise UsageError(f"target {without_password(spec)!r}: unknown kind {scheme!r}; use maildir:, mbox: or imap[s]://")

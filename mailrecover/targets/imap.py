@@ -32,6 +32,8 @@ from ..errors import OperationError, TargetError
 from ..imapconn import (
     ConnectionSettings,
     ImapUrl,
+    ServerBusy,
+    Unreachable,
     connect,
     fetch_many,
     flags_to_imap,
@@ -66,9 +68,15 @@ def open_imap_target(
     *,
     password: Callable[[str], str] | None = None,
     settings: ConnectionSettings | None = None,
+    connections: int | None = None,
 ) -> ImapTarget:
-    """The target for ``spec``; nothing connects until ``write`` has something to send."""
-    return ImapTarget(parse_imap_url(spec), password=password, settings=settings)
+    """The target for ``spec``; nothing connects until ``write`` has something to send.
+
+    ``connections``: at most this many upload connections (besides the control connection).
+    """
+    if connections is None:
+        return ImapTarget(parse_imap_url(spec), password=password, settings=settings)
+    return ImapTarget(parse_imap_url(spec), password=password, settings=settings, connections=connections)
 
 
 @dataclass(frozen=True)
@@ -154,9 +162,11 @@ class ImapTarget:
         # Uploads run on up to ``connections`` extra connections at once: a server stores (and
         # fsyncs) messages one after another per connection, in parallel across connections.
         self.connections = connections
-        self._local = threading.local()
-        self._uploaders: list[imapclient.IMAPClient] = []
+        self._uploaders: list[imapclient.IMAPClient] = []  # every upload connection opened
+        self._idle: list[imapclient.IMAPClient] = []  # those free for the next batch
+        self._lock = threading.Lock()
         self._uploader_failures = 0
+        self._reached = False  # connected once: a refused port later is a restart, worth waiting for
 
     # -- the Target protocol -------------------------------------------------------------
 
@@ -211,6 +221,7 @@ class ImapTarget:
             for client in self._uploaders:
                 _close(client)
             self._uploaders.clear()
+            self._idle.clear()
             self._disconnect()
         lost = sum(c.missing for c in self.checks) + refused
         self.verification = Verification(planned=planned, present=planned - lost, missing=lost,
@@ -238,6 +249,7 @@ class ImapTarget:
         if self._client is None:
             settings = self._settings or ConnectionSettings.from_environ()
             self._client = connect(self.url, self._ask, settings)
+            self._reached = True
             self._learn_folders(self._client)
         return self._client
 
@@ -262,15 +274,22 @@ class ImapTarget:
             try:
                 return action(self._connection())
             except (*_CONNECTION_ERRORS, OperationError) as e:
-                if isinstance(e, OperationError) and not _dropped(e.__cause__):
+                busy = isinstance(e, ServerBusy)
+                if isinstance(e, Unreachable) and not self._reached:
+                    raise  # a wrong port or host name: waiting will not change it
+                if isinstance(e, OperationError) and not busy and not _dropped(e.__cause__):
                     raise  # refused login, untrusted certificate: trying again cannot help
                 self._abandon()
                 if attempt == self.retries:
                     raise TargetError(
-                        f"{self.url.host}: connection lost {attempt + 1} times while {what} ({e}); "
-                        "run restore again to continue where it stopped"
+                        f"{self.url.host}: {'refused for now' if busy else 'connection lost'} {attempt + 1} "
+                        f"times while {what} ({e}); run restore again to continue where it stopped"
                     ) from e
-                log.warning("%s: connection lost while %s (%s); retrying in %.1fs", self.url.host, what, e, delay)
+                if busy:
+                    log.warning("%s: the server refuses more connections for now (%s); waiting %.1fs",
+                                self.url.host, e, delay)  # fmt: skip
+                else:
+                    log.warning("%s: connection lost while %s (%s); retrying in %.1fs", self.url.host, what, e, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 30.0)
         raise AssertionError("unreachable")
@@ -389,22 +408,42 @@ class ImapTarget:
             self._flush(name, todo, run)
             return
         run.inflight.append((name, todo, pool.submit(self._upload, name, [_message(i) for i in todo])))
-        while len(run.inflight) >= self.connections:
+        while run.inflight and len(run.inflight) >= self.connections:
             self._collect(run)
 
     def _upload(self, name: str, messages: list[dict[str, Any]]) -> tuple[str, bytes]:
-        """In an uploader thread: one MULTIAPPEND on this thread's own connection."""
-        client = getattr(self._local, "client", None)
+        """In an uploader thread: one MULTIAPPEND on a free upload connection (opened if none)."""
+        with self._lock:
+            client = self._idle.pop() if self._idle else None
         if client is None:
             client = connect(self.url, self._ask, self._settings or ConnectionSettings.from_environ())
-            self._local.client = client
-            self._uploaders.append(client)
+            with self._lock:
+                self._uploaders.append(client)
         try:
             typ, data = client.multiappend(name, messages)
         except BaseException:
-            self._local.client = None  # broken or in an unknown state: never reused
+            with self._lock:  # broken or in an unknown state: never reused
+                self._uploaders.remove(client)
+            _close(client)
             raise
+        with self._lock:
+            self._idle.append(client)
         return str(typ), b" ".join(d for d in data if isinstance(d, bytes))
+
+    def _fewer_connections(self, e: ServerBusy) -> None:
+        """The server caps connections: keep the upload connections it accepted, close the
+        idle ones beyond that, and say so."""
+        with self._lock:
+            before, self.connections = self.connections, min(self.connections, len(self._uploaders))
+            surplus = self._idle[self.connections :] if self.connections else list(self._idle)
+            for client in surplus:
+                self._idle.remove(client)
+                self._uploaders.remove(client)
+        for client in surplus:
+            _close(client)
+        if self.connections < before:
+            log.warning("%s: the server refuses more connections (%s); using %d upload connection(s) "
+                        "besides the main one from now on", self.url.host, e, self.connections)  # fmt: skip
 
     def _collect(self, run: _Run) -> None:
         """Journal the oldest upload's outcome; what is unsure is settled on this connection."""
@@ -413,6 +452,10 @@ class ImapTarget:
             typ, text = future.result()
         except TargetError:
             raise
+        except ServerBusy as e:
+            self._fewer_connections(e)
+            self._flush(name, batch, run)
+            return
         except (*_CONNECTION_ERRORS, IMAPClientError, OperationError) as e:
             self._uploader_failures += 1
             log.warning("%s: an upload connection failed (%s); finishing its batch here", self.url.host, e)

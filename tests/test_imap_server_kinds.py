@@ -1,0 +1,163 @@
+"""Servers as administrators meet them: refusals in the server's own words, connection caps,
+admin (master user) logins.  Each against a real Dovecot configured that way."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from mailrecover.cli import main
+
+from .conftest import MASTER
+from .dovecot import Account, Dovecot
+from .test_targets_imap import SOURCE, _journal, _on_server, _out, _password_file, _seed, _target
+
+
+def _same(a: dict[str, list[object]], b: dict[str, list[object]]) -> bool:
+    """The same messages (bytes, flags, dates) in the same folders, whatever the UID order."""
+    return {k: Counter(v) for k, v in a.items()} == {k: Counter(v) for k, v in b.items()}
+
+
+def _gathered(tmp_path: Path, source: Account, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A workspace holding ``source``'s mail; the start of a restore command line for it."""
+    ws = tmp_path / "ws"
+    monkeypatch.setenv("MAILRECOVER_PASSWORD", source.password)
+    assert main(["--workspace", str(ws), "gather", "--account", source.user, source.url()]) == 0
+    monkeypatch.delenv("MAILRECOVER_PASSWORD")
+    return ["--workspace", str(ws)]
+
+
+# --- refusals, word for word ------------------------------------------------------------------
+
+
+def test_a_refused_login_shows_the_servers_own_words(
+    new_imap_account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    source, dest = new_imap_account(), new_imap_account()
+    _seed(source, SOURCE[:2])
+    ws = _gathered(tmp_path, source, monkeypatch)
+    capsys.readouterr()
+    wrong = _password_file(tmp_path, "not-the-password")
+    status = main([*ws, "--password-file", str(wrong), "restore", "--account", source.user, "--to", dest.url()])
+    err = capsys.readouterr().err
+    assert status == 1 and "[AUTHENTICATIONFAILED] Authentication failed." in err, err
+    assert f"login as {dest.user} refused" in err
+    status = main([*ws, "--password-file", str(wrong), "gather", "--account", dest.user, dest.url()])
+    err = capsys.readouterr().err
+    assert status != 0 and "[AUTHENTICATIONFAILED] Authentication failed." in err, err
+    assert _on_server(dest) == {}
+
+
+@pytest.mark.parametrize("host, reason", [
+    ("127.0.0.1:1", "Connection refused"),
+    ("no-such-host.invalid", "no-such-host.invalid:143: [Errno"),
+])  # fmt: skip
+def test_an_unreachable_server_fails_at_once_with_the_reason(
+    host: str, reason: str, new_imap_account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+) -> None:  # type: ignore[no-untyped-def]
+    source = new_imap_account()
+    _seed(source, SOURCE[:1])
+    ws = _gathered(tmp_path, source, monkeypatch)
+    capsys.readouterr()
+    monkeypatch.setenv("MAILRECOVER_PASSWORD", "unused")
+    status = main([*ws, "restore", "--account", source.user, "--to", f"imap://someone@{host}/"])
+    err = capsys.readouterr().err
+    assert status == 1 and reason in err, err
+    assert "retrying" not in caplog.text and "connection lost" not in err  # told once, not six times
+
+
+# --- connection caps --------------------------------------------------------------------------
+
+
+def test_uploads_shrink_to_the_connections_the_server_allows(
+    dovecot_capped: Dovecot, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    account = dovecot_capped.account()
+    plan = [_out(n) for n in range(1, 41)] + [_out(n, "Work") for n in range(41, 61)]
+    _ws, journal = _journal(tmp_path)
+    caplog.set_level(logging.WARNING)
+    written = _target(account, batch_messages=5, connections=4).write(plan, journal)  # type: ignore[arg-type]
+    assert written == 60
+    got = _on_server(account)
+    assert sorted(got) == ["INBOX", "Work"] and [len(got["INBOX"]), len(got["Work"])] == [40, 20]
+    assert len({body for msgs in got.values() for body, _f, _d in msgs}) == 60  # each once
+    assert "[LIMIT] Maximum number of connections" in caplog.text
+    assert "using 1 upload connection(s)" in caplog.text
+
+
+def test_connections_option_keeps_under_the_cap(
+    dovecot_capped: Dovecot, new_imap_account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
+) -> None:  # type: ignore[no-untyped-def]
+    source, dest = new_imap_account(), dovecot_capped.account()
+    _seed(source, SOURCE)
+    ws = _gathered(tmp_path, source, monkeypatch)
+    monkeypatch.setenv("MAILRECOVER_PASSWORD", dest.password)
+    caplog.set_level(logging.WARNING)
+    assert main([*ws, "restore", "--account", source.user, "--to", dest.url(), "--connections", "0"]) == 2
+    assert main([*ws, "restore", "--account", source.user, "--to", dest.url(), "--connections", "1"]) == 0
+    assert "refuses more connections" not in caplog.text
+    assert _same(_on_server(dest), _on_server(source))  # type: ignore[arg-type]
+
+
+def test_a_rerun_refused_for_too_many_connections_waits_and_finishes(
+    dovecot_capped: Dovecot, new_imap_account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    source, dest = new_imap_account(), dovecot_capped.account()
+    _seed(source, SOURCE)
+    ws = _gathered(tmp_path, source, monkeypatch)
+    held = [dest.client(), dest.client()]  # a killed run's connections, still counted by the server
+    env = os.environ | {"MAILRECOVER_PASSWORD": dest.password}
+    child = subprocess.Popen([sys.executable, "-m", "mailrecover", *ws, "restore", "--account", source.user,
+                              "--to", dest.url()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)  # fmt: skip
+    said = []
+    assert child.stderr is not None
+    for line in child.stderr:  # the server refuses the first login; once said, the old sessions end
+        said.append(line.decode())
+        if "refuses more connections for now" in said[-1]:
+            break
+    for client in held:
+        client.logout()
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 0, "".join(said) + err.decode()
+    assert "[LIMIT] Maximum number of connections from user+IP exceeded" in said[-1]
+    assert _same(_on_server(dest), _on_server(source))  # type: ignore[arg-type]
+
+
+# --- admin (master user) logins ------------------------------------------------------------------
+
+
+def test_gather_and_restore_as_an_admin_acting_as_the_customer(
+    dovecot_master: Dovecot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, dest = dovecot_master.account(), dovecot_master.account()
+    _seed(source, SOURCE)
+    admin_pw = _password_file(tmp_path, MASTER[1])
+    ws = ["--workspace", str(tmp_path / "ws"), "--admin-user", MASTER[0], "--password-file", str(admin_pw)]
+    assert main([*ws, "gather", "--account", source.user, source.url()]) == 0
+    assert main([*ws, "restore", "--account", source.user, "--to", dest.url()]) == 0
+    assert _same(_on_server(dest), _on_server(source))  # type: ignore[arg-type]
+    assert main([*ws, "restore", "--account", source.user, "--to", dest.url()]) == 0  # rerun: nothing twice
+    assert _same(_on_server(dest), _on_server(source))  # type: ignore[arg-type]
+    out = capsys.readouterr()
+    assert MASTER[1] not in out.out + out.err
+
+
+def test_a_refused_admin_login_tries_both_forms_and_shows_each_reason(
+    dovecot_master: Dovecot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dest = dovecot_master.account()
+    wrong = _password_file(tmp_path, "not-the-admin-password")
+    status = main(["--workspace", str(tmp_path / "ws"), "--admin-user", MASTER[0], "--password-file", str(wrong),
+                   "gather", "--account", dest.user, dest.url()])  # fmt: skip
+    err = capsys.readouterr().err
+    assert status != 0
+    assert "SASL PLAIN: [AUTHENTICATIONFAILED]" in err, err
+    assert f"LOGIN {dest.user}*{MASTER[0]}: [AUTHENTICATIONFAILED]" in err, err
