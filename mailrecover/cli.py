@@ -57,7 +57,7 @@ from .resolicit import (
     resend_requests,
     uncertain,
 )
-from .restore import restore
+from .restore import Selection, restore
 from .words import counted, size_text
 from .workspace import Workspace, default_workspace_path
 
@@ -177,6 +177,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--to", metavar="TARGET", required=True, dest="target",
                    help="maildir:PATH, mbox:PATH or imap[s]://user@host/")  # fmt: skip
     s.add_argument("--dry-run", action="store_true", help="show what would be written, write nothing")
+    s.add_argument("--folder", metavar="PATTERN", action="append", default=[], dest="folders",
+                   help="only folders matching this glob (and their subfolders); repeatable")  # fmt: skip
+    s.add_argument("--exclude-folder", metavar="PATTERN", action="append", default=[], dest="excluded",
+                   help="leave out folders matching this glob (and their subfolders); repeatable")  # fmt: skip
+    s.add_argument("--since", metavar="DATE", help="only mail that arrived on or after DATE (2012-06-01)")
+    s.add_argument("--before", metavar="DATE", help="only mail that arrived before DATE")
     s.add_argument("--connections", metavar="N", type=_connections,
                    help="IMAP: at most N upload connections besides the main one (default 4)")  # fmt: skip
     s.add_argument("--include-quarantined", action="store_true",
@@ -508,6 +514,7 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
         password=password_source(args.password_file), connection=_connection(args),
         planned=lambda n: setattr(bar, "total", n),
         connections=args.connections,
+        selection=Selection.parse(args.folders, args.excluded, args.since, args.before),
     )  # fmt: skip
     bar.clear()
     data = {
@@ -515,6 +522,7 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
         "target": result.target,
         "dry_run": args.dry_run,
         "planned": result.planned,
+        "undated_left_out": result.undated,
         "written": result.written,
         "unrestorable": result.unrestorable,
         "to_write": result.to_write,
@@ -548,6 +556,9 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
         if result.verification is not None and result.verification.repaired:
             lines.append(f"{counted(result.verification.repaired, 'message')} had gone missing from the target "
                          "(or changed there) and were written again")  # fmt: skip
+    if result.undated:
+        lines.append(f"{counted(result.undated, 'message')} without a known arrival date left out of this "
+                     "restore by date; a restore without --since/--before brings them")  # fmt: skip
     if result.quarantined:
         lines.append(f"{counted(result.quarantined, 'message')} held back: delivered to other mailboxes "
                      "(see 'report'; --include-quarantined restores them knowingly)")  # fmt: skip

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
 from .memory import give_back
-from .errors import BlobError
+from .errors import BlobError, UsageError
 from .merge import ranked_copies
 from .merged import DELETED_FOLDER, ensure_merged, placement
 from .model import MessageStatus, Problem, ProblemKind
@@ -19,10 +20,62 @@ from .workspace import Workspace, now_text, store
 if TYPE_CHECKING:
     from .imapconn import ConnectionSettings
 
-__all__ = ["RestoreResult", "outgoing", "record_verification", "restore", "DELETED_FOLDER"]
+__all__ = ["RestoreResult", "Selection", "outgoing", "record_verification", "restore", "DELETED_FOLDER"]
 
 
 _GIVE_BACK_EVERY = 1000  # messages read from the workspace between returns of freed memory
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which messages a restore takes: by folder (shell-style patterns on the folder path as it
+    is restored, a pattern naming a folder names its subfolders too) and by arrival date
+    (``messages.date``: since is inclusive, before exclusive). Nothing given: everything."""
+
+    folders: tuple[str, ...] = ()  # include only these (none: every folder)
+    excluded: tuple[str, ...] = ()
+    since: datetime | None = None
+    before: datetime | None = None
+
+    @classmethod
+    def parse(cls, folders: Sequence[str] = (), excluded: Sequence[str] = (), since: str | None = None,
+              before: str | None = None) -> Selection:  # fmt: skip
+        return cls(tuple(folders), tuple(excluded), _bound("--since", since), _bound("--before", before))
+
+    @property
+    def dated(self) -> bool:
+        return self.since is not None or self.before is not None
+
+    def wants_folder(self, folder: str) -> bool:
+        return (not self.folders or _matches(self.folders, folder)) and not _matches(self.excluded, folder)
+
+    def wants(self, folder: str, date: str | None) -> bool:
+        """Whether a message in ``folder`` that arrived at ``date`` (ISO text; None: unknown) is taken."""
+        if not self.wants_folder(folder):
+            return False
+        if not self.dated:
+            return True
+        if not date:
+            return False  # no arrival known: left to a restore without dates, never guessed in
+        when = _date(date)
+        return (self.since is None or when >= self.since) and (self.before is None or when < self.before)
+
+
+def _matches(patterns: Sequence[str], folder: str) -> bool:
+    parts = folder.split("/")
+    paths = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    return any(fnmatchcase(path, pattern.strip("/")) for pattern in patterns for path in paths)
+
+
+def _bound(option: str, text: str | None) -> datetime | None:
+    """``2012-06-01`` (midnight UTC) or an ISO time with its zone (``2012-06-01T09:00+09:00``)."""
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{option} {text!r}: expected a date such as 2012-06-01 or 2012-06-01T09:00+09:00") from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
 @dataclass
@@ -41,6 +94,7 @@ class RestoreResult:
     problems: list[str] = field(default_factory=list)  # what the target could not restore (a refused folder)
     damaged: list[Problem] = field(default_factory=list)  # damaged bytes in the workspace, and what was done
     unrestorable: int = 0  # planned, but no intact copy was left in the workspace
+    undated: int = 0  # left out of a restore by date because no arrival date is known
     verification: Verification | None = None  # what the target was found to hold (None: it cannot say)
 
 
@@ -59,6 +113,7 @@ def outgoing(
     account: str,
     include_quarantined: bool = False,
     damaged: Callable[[Problem, bool], None] = lambda problem, replaced: None,
+    selection: Selection = Selection(),
 ) -> Iterator[Outgoing]:
     """The messages to restore, folder by folder, oldest first; raw bytes loaded one at a time.
 
@@ -75,8 +130,10 @@ def outgoing(
     statuses = (MessageStatus.OK, MessageStatus.QUARANTINED) if include_quarantined else (MessageStatus.OK,)  # never UNCHECKED
     rows = store.restore_plan(ws.db, account, statuses)  # where each one's bytes are comes with it
     plan = spilled(rows, None if ws.read_only else ws.path)  # read to its end; in the workspace, private as it is
-    for n, (key, folder, flags, date, message_id, blob, pack, offset, length, message) in enumerate(plan, 1):
+    for n, (key, folder, flags, date, message_id, blob, pack, offset, length, message, arrived) in enumerate(plan, 1):
         folder, flagset = placement(folder, flags)
+        if not selection.wants(folder, arrived):
+            continue
         try:
             raw = ws.blobs.read(blob, None if length is None else (pack, offset, length))
         except BlobError as e:
@@ -129,6 +186,7 @@ def restore(
     connection: ConnectionSettings | None = None,
     planned: Callable[[int], None] = lambda n: None,
     connections: int | None = None,
+    selection: Selection = Selection(),
 ) -> RestoreResult:
     """Write ``account``'s messages to ``spec``; ``progress`` is told of each message done
     (written or found there), ``planned`` of how many there are before the first."""
@@ -136,11 +194,16 @@ def restore(
     target = (open_target(spec, password=password, connection=connection, connections=connections)
               if isinstance(spec, str) else spec)  # fmt: skip
     result = RestoreResult(target=target.description)
-    for message_id, subject, reason in store.quarantined_messages(ws.db, account):
+    for message_id, subject, reason, folder, flags, arrived in store.quarantined_messages(ws.db, account):
+        if not selection.wants(placement(folder, flags)[0], arrived):
+            continue  # outside what was asked for: neither restored nor held back now
         result.quarantined += 1
         result.held_back.append((message_id or "", subject or "", reason))
     plan_rows = store.planned_sizes(ws.db, account, target.description, include_quarantined)  # journal: there already
-    for folder, flags, size, there in plan_rows:
+    for folder, flags, size, there, arrived in plan_rows:
+        if not selection.wants(placement(folder, flags)[0], arrived):
+            result.undated += selection.dated and not arrived and selection.wants_folder(placement(folder, flags)[0])
+            continue
         result.planned += 1
         if there:
             result.already += 1
@@ -165,7 +228,8 @@ def restore(
     with ws.restoring():
         try:
             result.written = target.write(
-                outgoing(ws, account, include_quarantined, damaged), ws.journal(target.description), progress
+                outgoing(ws, account, include_quarantined, damaged, selection), ws.journal(target.description),
+                progress,
             )
         finally:  # kept also when the target raised after its last look (mail it could not put back)
             check = result.verification = getattr(target, "verification", None)  # one from elsewhere may not look

@@ -439,10 +439,11 @@ def quarantined(db: sqlite3.Connection, account: str) -> sqlite3.Cursor:
 
 
 def quarantined_messages(db: sqlite3.Connection, account: str) -> sqlite3.Cursor:
-    """(message_id, subject, reason) of each quarantined message, by date (what a restore holds back)."""
+    """(message_id, subject, reason, folder, flags, arrival date) of each quarantined message, by
+    date (what a restore holds back, if its selection takes it)."""
     return db.execute(
-        "SELECT m.message_id, c.subject, m.reason FROM messages m JOIN copies c ON c.id = m.canonical "
-        "WHERE m.account = ? AND m.status = ? ORDER BY m.date",
+        "SELECT m.message_id, c.subject, m.reason, m.folder, m.flags, m.date FROM messages m "
+        "JOIN copies c ON c.id = m.canonical WHERE m.account = ? AND m.status = ? ORDER BY m.date",
         (account, MessageStatus.QUARANTINED),
     )
 
@@ -451,13 +452,14 @@ def quarantined_messages(db: sqlite3.Connection, account: str) -> sqlite3.Cursor
 
 
 def restore_plan(db: sqlite3.Connection, account: str, statuses: Sequence[MessageStatus]) -> sqlite3.Cursor:
-    """(key, folder, flags, date, message_id, blob, pack, offset, length, message id) of each
-    message of ``statuses``, folder by folder, oldest first; where its bytes are comes with it."""
+    """(key, folder, flags, date, message_id, blob, pack, offset, length, message id, arrival date
+    or None) of each message of ``statuses``, folder by folder, oldest first; where its bytes are
+    comes with it."""
     return db.execute(  # where each one's bytes are is looked up here, not once per message
         # a message without any usable date takes the time it was gathered: the same on every
         # run, so a rerun names its Maildir file as the first run did
         "SELECT m.key, m.folder, m.flags, coalesce(m.date, c.gathered), m.message_id, c.blob, b.pack, "
-        "b.offset, b.length, m.id "
+        "b.offset, b.length, m.id, m.date "
         "FROM messages m JOIN copies c ON c.id = m.canonical LEFT JOIN blobs b ON b.digest = c.blob "
         f"WHERE m.account = ? AND m.status IN ({','.join('?' * len(statuses))}) "
         "ORDER BY m.folder, m.date, m.key",
@@ -466,10 +468,10 @@ def restore_plan(db: sqlite3.Connection, account: str, statuses: Sequence[Messag
 
 
 def planned_sizes(db: sqlite3.Connection, account: str, target: str, include_quarantined: bool) -> sqlite3.Cursor:
-    """(folder, flags, size, whether the journal says it is on ``target`` already) of each
-    message a restore plans."""
+    """(folder, flags, size, whether the journal says it is on ``target`` already, arrival date
+    or None) of each message a restore plans."""
     return db.execute(
-        "SELECT m.folder, m.flags, c.size, j.key IS NOT NULL FROM messages m JOIN copies c ON c.id = m.canonical "
+        "SELECT m.folder, m.flags, c.size, j.key IS NOT NULL, m.date FROM messages m JOIN copies c ON c.id = m.canonical "
         "LEFT JOIN journal j ON j.target = ? AND j.key = m.key AND j.state = ? "
         "WHERE m.account = ? AND m.status IN (?, ?)",
         (target, JournalState.DONE, account, MessageStatus.OK,
