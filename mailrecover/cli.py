@@ -57,7 +57,7 @@ from .resolicit import (
     resend_requests,
     uncertain,
 )
-from .restore import Selection, restore
+from .restore import FolderMap, Selection, restore
 from .words import counted, size_text
 from .workspace import Workspace, default_workspace_path
 
@@ -183,6 +183,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="leave out folders matching this glob (and their subfolders); repeatable")  # fmt: skip
     s.add_argument("--since", metavar="DATE", help="only mail that arrived on or after DATE (2012-06-01)")
     s.add_argument("--before", metavar="DATE", help="only mail that arrived before DATE")
+    s.add_argument("--folder-map", metavar="FROM=TO", action="append", default=[], dest="folder_maps",
+                   help="rename folders: a regular expression on the folder path and its replacement (\\1 for "
+                        "a group); repeatable, applied in order")  # fmt: skip
+    s.add_argument("--under", metavar="PREFIX", help="put every folder below PREFIX (e.g. Recovered/2012)")
     s.add_argument("--connections", metavar="N", type=_connections,
                    help="IMAP: at most N upload connections besides the main one (default 4)")  # fmt: skip
     s.add_argument("--include-quarantined", action="store_true",
@@ -515,6 +519,7 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
         planned=lambda n: setattr(bar, "total", n),
         connections=args.connections,
         selection=Selection.parse(args.folders, args.excluded, args.since, args.before),
+        mapping=FolderMap.parse(args.folder_maps, args.under),
     )  # fmt: skip
     bar.clear()
     data = {
@@ -529,6 +534,7 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
         "already_there": result.already,
         "bytes": result.bytes,
         "folders": result.folders,
+        "folder_map": result.mapped,
         "quarantined": result.quarantined,
         "held_back": [{"message_id": m, "subject": s, "reason": r} for m, s, r in result.held_back],
         "included_quarantined": [{"message_id": m, "subject": s, "reason": r}
@@ -547,6 +553,9 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
         lines.append(f"would write {counted(result.to_write, 'message')} ({size_text(result.bytes)}) "
                      f"to {result.target}{already}" + (":" if result.to_write else ""))  # fmt: skip
         lines += [f"  {folder}: {n:,}" for folder, n in sorted(result.folders.items())]
+        if result.mapped:
+            lines.append("folders mapped (--folder-map, --under):")
+            lines += [f"  {source} -> {to}" for source, to in sorted(result.mapped.items())]
     else:
         size = f" ({size_text(result.bytes)})" if result.written else ""
         lines.append(f"restored to {result.target}: {counted(result.written, 'message')} written{size}{already}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+import re
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,7 @@ from .workspace import Workspace, now_text, store
 if TYPE_CHECKING:
     from .imapconn import ConnectionSettings
 
-__all__ = ["RestoreResult", "Selection", "outgoing", "record_verification", "restore", "DELETED_FOLDER"]
+__all__ = ["FolderMap", "RestoreResult", "Selection", "outgoing", "record_verification", "restore", "DELETED_FOLDER"]
 
 
 _GIVE_BACK_EVERY = 1000  # messages read from the workspace between returns of freed memory
@@ -78,6 +79,44 @@ def _bound(option: str, text: str | None) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
+@dataclass(frozen=True)
+class FolderMap:
+    """Where a folder goes: ``FROM=TO`` rules (a regular expression on the folder path and its
+    replacement, ``\\1`` for a group), each applied in turn to what the one before made, then
+    everything put under ``under``. The result is a path as any folder is: the target cleans
+    its names (`targets.safe_parts`) as it does every other folder's."""
+
+    rules: tuple[tuple[re.Pattern[str], str], ...] = ()
+    under: str = ""
+
+    @classmethod
+    def parse(cls, maps: Sequence[str] = (), under: str | None = None) -> FolderMap:
+        rules = []
+        for rule in maps:
+            pattern, sep, replacement = rule.partition("=")
+            if not sep or not pattern:
+                raise UsageError(f"--folder-map {rule!r}: expected FROM=TO (a regular expression, its replacement)")
+            try:
+                compiled = re.compile(pattern)
+                compiled.sub(replacement, "")  # a bad group reference fails here, not mid-restore
+            except (re.error, IndexError) as e:
+                raise UsageError(f"--folder-map {rule!r}: {e}") from None
+            rules.append((compiled, replacement))
+        return cls(tuple(rules), "/".join(p for p in (under or "").split("/") if p))
+
+    def __bool__(self) -> bool:
+        return bool(self.rules or self.under)
+
+    def __call__(self, folder: str) -> str:
+        for pattern, replacement in self.rules:
+            try:
+                folder = pattern.sub(replacement, folder)
+            except (re.error, IndexError) as e:
+                raise UsageError(f"--folder-map {pattern.pattern}={replacement}: {e}") from None
+        folder = "/".join(p for p in folder.split("/") if p) or "INBOX"
+        return f"{self.under}/{folder}" if self.under else folder
+
+
 @dataclass
 class RestoreResult:
     target: str
@@ -89,6 +128,7 @@ class RestoreResult:
     included: int = 0  # quarantined, restored anyway because the user asked
     bytes: int = 0  # of the messages to write
     folders: dict[str, int] = field(default_factory=dict)  # planned messages per folder (dry run: to write)
+    mapped: dict[str, str] = field(default_factory=dict)  # folder -> where --folder-map/--under put it
     held_back: list[tuple[str, str, str]] = field(default_factory=list)  # (message-id, subject, why)
     included_list: list[tuple[str, str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # what the target could not restore (a refused folder)
@@ -114,6 +154,7 @@ def outgoing(
     include_quarantined: bool = False,
     damaged: Callable[[Problem, bool], None] = lambda problem, replaced: None,
     selection: Selection = Selection(),
+    mapping: FolderMap = FolderMap(),
 ) -> Iterator[Outgoing]:
     """The messages to restore, folder by folder, oldest first; raw bytes loaded one at a time.
 
@@ -134,6 +175,7 @@ def outgoing(
         folder, flagset = placement(folder, flags)
         if not selection.wants(folder, arrived):
             continue
+        folder = mapping(folder)
         try:
             raw = ws.blobs.read(blob, None if length is None else (pack, offset, length))
         except BlobError as e:
@@ -187,6 +229,7 @@ def restore(
     planned: Callable[[int], None] = lambda n: None,
     connections: int | None = None,
     selection: Selection = Selection(),
+    mapping: FolderMap = FolderMap(),
 ) -> RestoreResult:
     """Write ``account``'s messages to ``spec``; ``progress`` is told of each message done
     (written or found there), ``planned`` of how many there are before the first."""
@@ -201,9 +244,13 @@ def restore(
         result.held_back.append((message_id or "", subject or "", reason))
     plan_rows = store.planned_sizes(ws.db, account, target.description, include_quarantined)  # journal: there already
     for folder, flags, size, there, arrived in plan_rows:
-        if not selection.wants(placement(folder, flags)[0], arrived):
-            result.undated += selection.dated and not arrived and selection.wants_folder(placement(folder, flags)[0])
+        folder, _ = placement(folder, flags)
+        if not selection.wants(folder, arrived):
+            result.undated += selection.dated and not arrived and selection.wants_folder(folder)
             continue
+        if mapping:
+            result.mapped[folder] = mapping(folder)
+            folder = result.mapped[folder]
         result.planned += 1
         if there:
             result.already += 1
@@ -212,7 +259,6 @@ def restore(
             result.bytes += size
         if there and dry_run:
             continue
-        folder, _ = placement(folder, flags)
         result.folders[folder] = result.folders.get(folder, 0) + 1
     if include_quarantined:  # the user said so: restored knowingly, listed as such
         result.included, result.quarantined = result.quarantined, 0
@@ -228,7 +274,7 @@ def restore(
     with ws.restoring():
         try:
             result.written = target.write(
-                outgoing(ws, account, include_quarantined, damaged, selection), ws.journal(target.description),
+                outgoing(ws, account, include_quarantined, damaged, selection, mapping), ws.journal(target.description),
                 progress,
             )
         finally:  # kept also when the target raised after its last look (mail it could not put back)

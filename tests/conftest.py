@@ -183,3 +183,24 @@ def dovecot_master() -> Iterator[Dovecot]:
     yield server
     server.stop()
 
+
+
+@pytest.fixture(scope="session")
+def dovecot_gmail() -> Iterator[Dovecot]:
+    """Gmail's folders: '/' between levels, SPECIAL-USE folders under ``[Gmail]``."""
+    _need_dovecot()
+    folders = (("[Gmail]/Sent Mail", "\\Sent"), ("[Gmail]/Drafts", "\\Drafts"), ("[Gmail]/Trash", "\\Trash"),
+               ("[Gmail]/Spam", "\\Junk"))  # fmt: skip
+    server = Dovecot(accounts=6, separator="/", folders=folders).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def dovecot_m365() -> Iterator[Dovecot]:
+    """Microsoft 365's folder names, without SPECIAL-USE (as older Exchange servers offer them)."""
+    _need_dovecot()
+    folders = (("Sent Items", ""), ("Drafts", ""), ("Deleted Items", ""), ("Junk Email", ""))
+    server = Dovecot(accounts=6, folders=folders).start()
+    yield server
+    server.stop()

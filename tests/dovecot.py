@@ -71,6 +71,7 @@ class Dovecot:
         quota: bool = True,
         prefix: str = "",
         extra_config: str = "",
+        folders: tuple[tuple[str, str], ...] = (),
         masters: dict[str, str] | None = None,
     ) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="mailrecover-dovecot-"))
@@ -84,6 +85,7 @@ class Dovecot:
         self.quota = quota
         self.prefix = prefix  # the personal namespace, e.g. "INBOX." as Courier and Cyrus have it
         self.separator = separator
+        self.folders = folders  # (name, special-use flag or ""): made in every account, as providers do
         self.extra_config = extra_config  # appended to the configuration (a cap, special-use names)
         self.masters = dict(masters or {})  # master user -> password: may log in as any account
         self.masters_file = self.root / "masters"
@@ -216,6 +218,9 @@ class Dovecot:
             for name, use in (("Sent Messages", "\\Sent"), ("Drafts", "\\Drafts"),
                               ("Deleted Messages", "\\Trash"), ("Junk", "\\Junk")):  # fmt: skip
                 namespace.append(f'  mailbox "{name}" {{\n    special_use = {use}\n    auto = create\n  }}')
+        for name, use in self.folders:
+            special = f"\n    special_use = {use}" if use else ""
+            namespace.append(f'  mailbox "{name}" {{{special}\n    auto = create\n  }}')
         namespace.append("}")
         lines += namespace
         lines.append(self.extra_config)

@@ -234,3 +234,71 @@ def test_bad_selection_dates_are_refused(tmp_path: Path, capsys: pytest.CaptureF
     status = main(["--workspace", str(tmp_path / "ws"), "restore", "--account", "a@example.co.jp",
                    "--to", f"maildir:{tmp_path / 'out'}", "--since", "last week"])  # fmt: skip
     assert status == 2 and "--since 'last week'" in capsys.readouterr().err
+
+
+# --- folders: mapping and special folders by role --------------------------------------------------
+
+from mailrecover.model import Flag  # noqa: E402
+from mailrecover.targets import Outgoing  # noqa: E402
+
+ROLE_SOURCES = ["Sent", "送信済み", "Gesendet", "[Gmail]/Sent Mail", "Trash", "Bin", "Papierkorb", "Deleted Items",
+                "Junk", "Spam", "Courrier indésirable", "Drafts", "Borradores", "Work", "Sent/2011"]  # fmt: skip
+ROLE_EXPECTED = {
+    "dovecot_gmail": {"[Gmail]/Sent Mail": 4, "[Gmail]/Trash": 4, "[Gmail]/Spam": 3, "[Gmail]/Drafts": 2,
+                      "Work": 1, "[Gmail]/Sent Mail/2011": 1},
+    "dovecot_m365": {"Sent Items": 4, "Deleted Items": 4, "Junk Email": 3, "Drafts": 2, "Work": 1,
+                     "Sent Items.2011": 1},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("server", sorted(ROLE_EXPECTED))
+def test_special_folders_go_to_the_servers_own_by_role(
+    server: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    account = request.getfixturevalue(server).account()
+    plan = [Outgoing(key=f"k{n}", folder=folder, flags=frozenset({Flag.SEEN}), date=_arrived(n), raw=message(n))
+            for n, folder in enumerate(ROLE_SOURCES, 1)]  # fmt: skip
+    _ws, journal = _journal(tmp_path)
+    assert _target(account).write(plan, journal) == len(plan)  # type: ignore[arg-type]
+    got = {name: len(msgs) for name, msgs in account.messages().items() if msgs}
+    assert got == ROLE_EXPECTED[server]
+
+
+MAPPED_SOURCE = [("INBOX", 1), ("Work.old", 2), ("Work.new", 3), ("Sent", 4)]
+
+
+@pytest.mark.parametrize("kind", ["maildir", "mbox", "imap"])
+def test_folder_map_and_under_for_every_target(
+    kind: str, new_imap_account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    source = new_imap_account()
+    _seed(source, [(f, n, ()) for f, n in MAPPED_SOURCE])
+    ws = _gathered(tmp_path, source, monkeypatch)
+    dest = new_imap_account() if kind == "imap" else None
+    out = tmp_path / "out"
+    target = dest.url() if dest else f"{kind}:{out}"
+    if dest:
+        monkeypatch.setenv("MAILRECOVER_PASSWORD", dest.password)
+    restore = [*ws, "restore", "--account", source.user, "--to", target, "--folder-map", r"^Work/(.*)$=Archive/\1",
+               "--folder-map", "^Archive/old$=Archive/2011", "--under", "Recovered/2012/"]  # fmt: skip
+    capsys.readouterr()
+    assert main([*restore, "--dry-run"]) == 0
+    shown = capsys.readouterr().out
+    assert "  Work/old -> Recovered/2012/Archive/2011" in shown and "  Sent -> Recovered/2012/Sent" in shown
+    assert main(restore) == 0
+    want = ["Recovered/2012/Archive/2011", "Recovered/2012/Archive/new", "Recovered/2012/INBOX", "Recovered/2012/Sent"]
+    if dest:
+        got = sorted(k.replace(".", "/") for k, v in _on_server(dest).items() if v)
+    elif kind == "maildir":
+        got = sorted(p.parent.name[1:].replace(".", "/") for p in out.glob(".*/cur") if any(p.iterdir()))
+    else:
+        got = sorted(str(p.relative_to(out)).replace(".sbd", "") for p in out.rglob("*") if p.is_file()
+                     and not p.name.endswith(".msf") and p.stat().st_size)  # fmt: skip
+    assert got == want
+
+
+def test_a_bad_folder_map_is_refused_before_anything_is_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["--workspace", str(tmp_path / "ws"), "restore", "--account", "a@example.co.jp",
+                   "--to", f"maildir:{tmp_path / 'out'}", "--folder-map", r"^Work/(.*)$=Archive/\2"])  # fmt: skip
+    assert status == 2 and "invalid group reference" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

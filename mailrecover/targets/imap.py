@@ -51,14 +51,24 @@ __all__ = ["FolderCheck", "ImapTarget", "open_imap_target"]
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-#: Folder names (case-folded) that mean a SPECIAL-USE role, as clients in Japan and elsewhere name them.
+#: Folder names (case-folded) that mean a SPECIAL-USE role, as mail clients and providers name
+#: them: Gmail (under ``[Gmail]``/``[Google Mail]``), Microsoft 365/Outlook, German, French,
+#: Spanish and Japanese clients.  Used both ways: which role a restored folder has, and, on a
+#: server without SPECIAL-USE, which of its folders plays that role.
 _ROLE_NAMES = {
     "\\sent": {"sent", "sent items", "sent messages", "sent mail", "送信済み", "送信済みアイテム",
-               "送信済みメール", "送信済みトレイ"},
-    "\\drafts": {"drafts", "draft", "下書き"},
-    "\\trash": {"trash", "deleted items", "deleted messages", "ごみ箱", "ゴミ箱", "削除済みアイテム"},
-    "\\junk": {"junk", "spam", "junk e-mail", "junk email", "bulk mail", "迷惑メール"},
+               "送信済みメール", "送信済みトレイ", "送信トレイ", "gesendet", "gesendete objekte",
+               "gesendete elemente", "envoyés", "éléments envoyés", "messages envoyés", "enviados",
+               "elementos enviados", "correo enviado"},
+    "\\drafts": {"drafts", "draft", "下書き", "entwürfe", "brouillons", "borradores"},
+    "\\trash": {"trash", "bin", "deleted items", "deleted messages", "ごみ箱", "ゴミ箱", "削除済みアイテム",
+                "papierkorb", "gelöschte elemente", "gelöschte objekte", "corbeille", "éléments supprimés",
+                "papelera", "elementos eliminados"},
+    "\\junk": {"junk", "spam", "junk e-mail", "junk email", "bulk mail", "迷惑メール", "junk-e-mail",
+               "courrier indésirable", "pourriel", "indésirables", "correo no deseado"},
 }  # fmt: skip
+#: Parents that hold a provider's special folders (``[Gmail]/Sent Mail``): the name below counts.
+_ROLE_PARENTS = {"[gmail]", "[google mail]"}
 _APPENDUID = re.compile(rb"\[APPENDUID (\d+) ([0-9:,]+)\]", re.IGNORECASE)
 _CONNECTION_ERRORS = (OSError, IMAPClientAbortError, EOFError)
 
@@ -147,7 +157,8 @@ class ImapTarget:
         self._delimiter: str | None = None
         self._prefix = ""  # the personal namespace ('INBOX.' on Courier and Cyrus)
         self._existing: set[str] = set()
-        self._roles: dict[str, str] = {}
+        self._roles: dict[str, str] = {}  # role -> the server's folder: by SPECIAL-USE, else by name
+        self._named_roles: set[str] = set()  # roles found by name only: a folder of the source's own name wins
         self._names: dict[str, str | None] = {}  # folder -> server name; None: the server refused it
         self._before: dict[str, tuple[int, dict[tuple[bytes, int], list[int]]]] = {}  # per connection
         self.checks: list[FolderCheck] = []  # filled by the verification pass
@@ -300,6 +311,7 @@ class ImapTarget:
         self._existing.clear()
         self._roles.clear()
         self._prefix = personal_prefix(client)
+        named: dict[str, str] = {}
         for flags, delimiter, name in client.list_folders():
             if isinstance(delimiter, bytes):
                 delimiter = delimiter.decode("ascii", "replace")
@@ -309,6 +321,13 @@ class ImapTarget:
                 role = (f.decode("ascii", "replace") if isinstance(f, bytes) else f).lower()
                 if role in _ROLE_NAMES:
                     self._roles.setdefault(role, name)  # the server's own name for it
+            parts = name[len(self._prefix) :].split(delimiter) if delimiter and name.startswith(self._prefix) else [name]
+            role = _role(parts)
+            if role:
+                named.setdefault(role, name)
+        self._named_roles = {role for role in named if role not in self._roles}
+        for role, name in named.items():  # no SPECIAL-USE for it: the folder whose name says so
+            self._roles.setdefault(role, name)
 
     def _server_name(self, folder: str) -> str | None:
         """The server's name for a folder, created if missing; ``None`` if the server refused it."""
@@ -331,13 +350,15 @@ class ImapTarget:
         stays apart from ``a_b``), special-use roles mapped to the server's own folders."""
         parts = safe_parts(folder, forbidden=self._delimiter or "", measure=utf7_len)
         start = 1 if parts[0] == "INBOX" and len(parts) > 1 else 0
-        for role, names in _ROLE_NAMES.items():
-            if parts[start].casefold() in names and role in self._roles:
-                rest = parts[start + 1 :]
-                if rest and not self._delimiter:
-                    break  # no hierarchy to put the rest under: keep it as its own folder
+        if parts[start].casefold() in _ROLE_PARENTS and len(parts) > start + 1:
+            start += 1  # [Gmail]/Sent Mail: the role is in the name below
+        role = _role(parts[start : start + 1])
+        own = folder_to_server("/".join(parts), self._delimiter, self._prefix)
+        if role in self._roles and not (role in self._named_roles and own in self._existing):
+            rest = parts[start + 1 :]
+            if not (rest and not self._delimiter):  # else no hierarchy to put the rest under
                 return (self._delimiter or "").join([self._roles[role], *rest])
-        return folder_to_server("/".join(parts), self._delimiter, self._prefix)
+        return own
 
     def _report_refused_folders(self) -> None:
         for folder, count in self._refused_count.items():
@@ -668,6 +689,15 @@ class ImapTarget:
                 index[ident] = [uid for uid in index[ident] if uid not in surplus]
         log.warning("%s: removed %d copy(ies) that arrived twice after an interrupted upload", name, len(surplus))
         return len(surplus)
+
+
+def _role(parts: list[str]) -> str | None:
+    """The SPECIAL-USE role a folder's name says it has (``Sent Items``, ``[Gmail]/Spam``), if any."""
+    if len(parts) == 2 and parts[0].casefold() in _ROLE_PARENTS:
+        parts = parts[1:]
+    if len(parts) != 1:
+        return None
+    return next((role for role, names in _ROLE_NAMES.items() if parts[0].casefold() in names), None)
 
 
 class _FolderRefused(Exception):
