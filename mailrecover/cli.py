@@ -106,6 +106,12 @@ def _global_options(p: argparse.ArgumentParser, *, after: bool) -> None:
     g.add_argument("--admin-user", metavar="NAME",
                    help="IMAP: log in as this admin (master user) acting as the URL's user; the password "
                         "asked for is the admin's", **unset)  # fmt: skip
+    g.add_argument("--oauth-token-file", metavar="FILE",
+                   help="IMAP: log in by OAuth (OAUTHBEARER or XOAUTH2) with the access token in FILE (mode 0600)",
+                   **unset)  # fmt: skip
+    g.add_argument("--oauth-token-command", metavar="CMD",
+                   help="IMAP: the same with the token CMD prints; run again when the server refuses it",
+                   **unset)  # fmt: skip
     g.add_argument("-v", "--verbose", action="store_true",
                    help="say more: skipped files, where discover looked", **unset)  # fmt: skip
     g.add_argument("-q", "--quiet", action="store_true",
@@ -249,8 +255,7 @@ def _log_timezone(option: str | None) -> tzinfo | None:
 
 
 def _connection(args: argparse.Namespace) -> ConnectionSettings:
-    """How IMAP connections are made: the environment's settings, ``--ca-file`` and
-    ``--admin-user`` first."""
+    """How IMAP connections are made: the environment's settings, the options first."""
     from .imapconn import ConnectionSettings  # (the IMAP modules load only where IMAP is used)
 
     settings = ConnectionSettings.from_environ()
@@ -258,6 +263,9 @@ def _connection(args: argparse.Namespace) -> ConnectionSettings:
         settings = replace(settings, ca_file=os.path.abspath(args.ca_file))
     if args.admin_user:
         settings = replace(settings, admin_user=args.admin_user)
+    if args.oauth_token_file or args.oauth_token_command:
+        settings = replace(settings, oauth_token_command=args.oauth_token_command,
+                           oauth_token_file=args.oauth_token_file and os.path.abspath(args.oauth_token_file))  # fmt: skip
     return settings
 
 

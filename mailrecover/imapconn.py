@@ -12,10 +12,12 @@ from __future__ import annotations
 import ast
 import imaplib
 import ipaddress
+import logging
 import os
 import re
 import socket
 import ssl
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -30,7 +32,7 @@ from imapclient.response_parser import parse_message_list, parse_response
 from .errors import ConfigError, OperationError, UsageError
 from .limits import LimitExceeded, Limits, env_name, exceeded
 from .model import Flag, normalize_folder
-from .passwords import without_password
+from .passwords import read_password_file, run_token_command, without_password
 
 __all__ = [
     "ADMIN_USER_ENV",
@@ -43,6 +45,8 @@ __all__ = [
     "ImapReader",
     "ImapUrl",
     "LoginRefused",
+    "OAUTH_TOKEN_COMMAND_ENV",
+    "OAUTH_TOKEN_FILE_ENV",
     "ServerBusy",
     "Unreachable",
     "connect",
@@ -59,8 +63,11 @@ __all__ = [
 CA_FILE_ENV = "MAILRECOVER_CA_FILE"
 ALLOW_CLEARTEXT_ENV = "MAILRECOVER_ALLOW_CLEARTEXT"
 ADMIN_USER_ENV = "MAILRECOVER_ADMIN_USER"
+OAUTH_TOKEN_FILE_ENV = "MAILRECOVER_OAUTH_TOKEN_FILE"
+OAUTH_TOKEN_COMMAND_ENV = "MAILRECOVER_OAUTH_TOKEN_COMMAND"
 
 _TRUE = {"1", "yes", "true", "on"}
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,8 @@ class ConnectionSettings:
     allow_cleartext: bool = False  # send the password unencrypted to a non-loopback host
     timeout: float = 60.0
     admin_user: str | None = None  # log in as this admin (master user) and act as the URL's user
+    oauth_token_file: str | None = None  # log in by OAuth with the access token in this 0600 file
+    oauth_token_command: str | None = None  # ... or with the one this command prints (run again when refused)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> ConnectionSettings:
@@ -120,6 +129,8 @@ class ConnectionSettings:
             ca_file=env.get(CA_FILE_ENV) or None,
             allow_cleartext=env.get(ALLOW_CLEARTEXT_ENV, "").strip().lower() in _TRUE,
             admin_user=env.get(ADMIN_USER_ENV) or None,
+            oauth_token_file=env.get(OAUTH_TOKEN_FILE_ENV) or None,
+            oauth_token_command=env.get(OAUTH_TOKEN_COMMAND_ENV) or None,
         )
 
     def ssl_context(self) -> ssl.SSLContext:
@@ -183,14 +194,18 @@ def _log_in(
     settings: ConnectionSettings,
     capabilities: set[str],
     login: Callable[[str, str], object],
-    plain: Callable[[str, str, str], object],
+    sasl: Callable[[str, Callable[[bytes], bytes]], object],
 ) -> None:
-    """LOGIN as the URL's user, or with ``settings.admin_user`` as an admin acting as that user:
-    SASL PLAIN with an authorization identity, else Dovecot's ``user*admin`` form.
+    """LOGIN as the URL's user; with ``settings.admin_user`` as an admin acting as that user
+    (SASL PLAIN with an authorization identity, else Dovecot's ``user*admin`` form); or by
+    OAuth when a token file or command is set.
 
-    ``login(user, secret)`` and ``plain(authzid, authcid, secret)`` raise on refusal.
+    ``login(user, secret)`` and ``sasl(mechanism, responder)`` raise on refusal.
     """
     where = f"{url.host}:{url.port}"
+    if settings.oauth_token_file or settings.oauth_token_command:
+        _oauth_log_in(url, settings, capabilities, sasl)
+        return
     admin = settings.admin_user
     if not admin:
         try:
@@ -206,7 +221,7 @@ def _log_in(
     tried: list[str] = []
     attempts: list[tuple[str, Callable[[], object]]] = []
     if "AUTH=PLAIN" in capabilities:
-        attempts.append(("SASL PLAIN", lambda: plain(url.user, admin, secret)))
+        attempts.append(("SASL PLAIN", lambda: sasl("PLAIN", _responder(f"{url.user}\0{admin}\0{secret}".encode()))))
     attempts.append((f"LOGIN {url.user}*{admin}", lambda: login(f"{url.user}*{admin}", secret)))
     for how, attempt in attempts:
         try:
@@ -222,6 +237,73 @@ def _log_in(
                 raise error from e
             tried.append(f"{how}: {_reason(e)}")
     raise LoginRefused(f"{where}: login as admin {admin} acting as {url.user} refused ({'; '.join(tried)})")
+
+
+class _Responder:
+    """A one-step SASL client: its message, then an empty answer to whatever the server says
+    back (an OAuth error is a challenge), kept so a refusal can quote it."""
+
+    def __init__(self, message: bytes) -> None:
+        self.message, self.sent, self.said = message, False, b""
+
+    def __call__(self, challenge: bytes) -> bytes:
+        if self.sent:
+            self.said = challenge
+            return b""
+        self.sent = True
+        return self.message
+
+
+def _responder(message: bytes) -> _Responder:
+    return _Responder(message)
+
+
+_tokens: dict[tuple[str | None, str | None], str] = {}  # one token for every connection of a run
+_tokens_lock = threading.Lock()
+
+
+def _token(settings: ConnectionSettings, *, fresh: bool = False) -> str:
+    key = (settings.oauth_token_file, settings.oauth_token_command)
+    with _tokens_lock:
+        if fresh or key not in _tokens:
+            if settings.oauth_token_command:
+                _tokens[key] = run_token_command(settings.oauth_token_command)
+            else:
+                _tokens[key] = read_password_file(settings.oauth_token_file or "").strip()
+        return _tokens[key]
+
+
+def _oauth_log_in(
+    url: ImapUrl, settings: ConnectionSettings, capabilities: set[str],
+    sasl: Callable[[str, Callable[[bytes], bytes]], object],
+) -> None:  # fmt: skip
+    """OAUTHBEARER (RFC 7628) when offered, else XOAUTH2 (Gmail, Microsoft 365); a refused
+    token is fetched once more (a command's token may have expired) and tried again."""
+    where = f"{url.host}:{url.port}"
+    mechanism = next((m for m in ("OAUTHBEARER", "XOAUTH2") if f"AUTH={m}" in capabilities), None)
+    if mechanism is None:
+        offered = " ".join(sorted(c for c in capabilities if c.startswith("AUTH="))) or "none"
+        raise LoginRefused(f"{where} offers no OAuth login (AUTH=OAUTHBEARER or AUTH=XOAUTH2; it offers {offered})")
+    for attempt in range(2):
+        token = _token(settings, fresh=attempt > 0)
+        if mechanism == "OAUTHBEARER":
+            user = url.user.replace("=", "=3D").replace(",", "=2C")
+            message = f"n,a={user},\1auth=Bearer {token}\1\1"
+        else:
+            message = f"user={url.user}\1auth=Bearer {token}\1\1"
+        responder = _responder(message.encode())
+        try:
+            sasl(mechanism, responder)
+            return
+        except (imaplib.IMAP4.abort, OSError, EOFError) as e:
+            raise _failed(where, e) from e
+        except imaplib.IMAP4.error as e:
+            error = _refused(where, f"{mechanism} login as {url.user} refused", e)
+            detail = " ".join(responder.said.decode("utf-8", "replace").split())[:200]
+            if isinstance(error, ServerBusy) or attempt or not settings.oauth_token_command:
+                raise type(error)(f"{error}{f' (the server said: {detail})' if detail else ''}") from e
+            log.warning("%s: the token was refused (%s); running --oauth-token-command again", where,
+                        detail or _reason(e))  # fmt: skip
 
 
 def _refused(where: str, doing: str, e: BaseException) -> OperationError:
@@ -257,8 +339,7 @@ def connect(
                 _refuse_cleartext(url, settings)
         capabilities = {c.decode("ascii", "replace").upper() if isinstance(c, bytes) else str(c).upper()
                         for c in client.capabilities()}  # fmt: skip
-        _log_in(url, password, settings, capabilities, client.login,
-                lambda authz, authc, secret: client.plain_login(authc, secret, authz))  # fmt: skip
+        _log_in(url, password, settings, capabilities, client.login, client.sasl_login)
     except ssl.SSLCertVerificationError as e:
         _close(client)
         raise _untrusted(where, e) from e
@@ -588,9 +669,7 @@ def open_reader(
             else:
                 _refuse_cleartext(url, settings)
         capabilities = {str(c).upper() for c in conn.capabilities}
-        _log_in(url, password, settings, capabilities, conn.login,
-                lambda authz, authc, secret: conn.authenticate(
-                    "PLAIN", lambda _: f"{authz}\0{authc}\0{secret}".encode()))  # fmt: skip
+        _log_in(url, password, settings, capabilities, conn.login, conn.authenticate)
     except BaseException:
         reader.usable = False
         reader.close()

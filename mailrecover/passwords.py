@@ -1,4 +1,5 @@
-"""Where a password comes from: a 0600 file, ``MAILRECOVER_PASSWORD``, or a prompt.
+"""Where a password comes from: a 0600 file, ``MAILRECOVER_PASSWORD``, or a prompt; and an
+OAuth access token: a 0600 file, or the output of the administrator's own command.
 
 Never the command line: arguments show in ``ps`` and shell history.  The password is
 only ever held in memory; nothing here logs it or writes it anywhere.
@@ -9,12 +10,13 @@ from __future__ import annotations
 import getpass
 import os
 import stat
+import subprocess
 import sys
 from collections.abc import Callable, Mapping
 
 from .errors import ConfigError, UsageError
 
-__all__ = ["PASSWORD_ENV", "password_source", "read_password_file", "without_password"]
+__all__ = ["PASSWORD_ENV", "password_source", "read_password_file", "run_token_command", "without_password"]
 
 PASSWORD_ENV = "MAILRECOVER_PASSWORD"
 
@@ -92,3 +94,18 @@ def password_source(
         )
 
     return ask
+
+
+def run_token_command(command: str, timeout: float = 120) -> str:
+    """The first line a token command (``oauth2l fetch …``, ``az account get-access-token …``)
+    prints; its own error output is shown, never its standard output, which holds the token."""
+    try:
+        done = subprocess.run(command, shell=True, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise ConfigError(f"--oauth-token-command: {e}") from None
+    said = " ".join(done.stderr.decode("utf-8", "replace").split())[-300:]
+    lines = done.stdout.decode("utf-8", "replace").strip().splitlines()
+    if done.returncode != 0 or not lines or not lines[0].strip():
+        why = f"exit status {done.returncode}" if done.returncode else "no token on its output"
+        raise ConfigError(f"--oauth-token-command failed ({why}){': ' + said if said else ''}")
+    return lines[0].strip()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.metadata
+import json
 import os
 import sys
 import tempfile
@@ -106,7 +107,8 @@ def _quiet_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's own workspace, passwords or third-party plugins."""
     monkeypatch.setenv("MAILRECOVER_WORKSPACE", str(tmp_path / "default-workspace"))
     monkeypatch.delenv("MAILRECOVER_PASSWORD", raising=False)
-    monkeypatch.setenv("MAILRECOVER_ADMIN_USER", "")  # 'main' sets it from --admin-user: undone after each test
+    for name in ("MAILRECOVER_ADMIN_USER", "MAILRECOVER_OAUTH_TOKEN_FILE", "MAILRECOVER_OAUTH_TOKEN_COMMAND"):
+        monkeypatch.setenv(name, "")  # 'main' sets them from its options: undone after each test
     builtin = os.environ.get("MAILRECOVER_TEST_PLUGINS")
     if builtin:
         monkeypatch.setenv("MAILRECOVER_PLUGINS", builtin)
@@ -204,3 +206,69 @@ def dovecot_m365() -> Iterator[Dovecot]:
     server = Dovecot(accounts=6, folders=folders).start()
     yield server
     server.stop()
+
+
+class OAuthServer:
+    """A token introspection endpoint on 127.0.0.1 (RFC 7662, as Dovecot's oauth2 passdb asks
+    it): ``tokens`` maps each valid access token to its user; any other token is inactive."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs
+
+        self.tokens: dict[str, str] = {}
+        self.asked: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                form = parse_qs(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode())
+                token = form.get("token", [""])[0]
+                outer.asked.append(token)
+                user = outer.tokens.get(token)
+                body = json.dumps({"active": True, "email": user} if user else {"active": False}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._http.server_address[1]}/introspect"
+        threading.Thread(target=self._http.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+
+
+def _oauth_dovecot(mechanisms: str) -> Iterator[tuple[Dovecot, OAuthServer]]:
+    _need_dovecot()
+    oauth = OAuthServer()
+    server = Dovecot(accounts=6)
+    settings = server.root / "oauth2.conf"
+    settings.write_text(f"introspection_mode = post\nintrospection_url = {oauth.url}\n"
+                        "username_attribute = email\nactive_attribute = active\nactive_value = true\n")  # fmt: skip
+    settings.chmod(0o644)
+    server.extra_config = (f"auth_mechanisms = plain login {mechanisms}\n"
+                           f"passdb {{\n  driver = oauth2\n  mechanisms = {mechanisms}\n  args = {settings}\n}}")  # fmt: skip
+    server.start()
+    yield server, oauth
+    server.stop()
+    oauth.close()
+
+
+@pytest.fixture(scope="session")
+def dovecot_oauth() -> Iterator[tuple[Dovecot, OAuthServer]]:
+    """A Dovecot whose oauth2 passdb (OAUTHBEARER and XOAUTH2) asks a local introspection endpoint."""
+    yield from _oauth_dovecot("xoauth2 oauthbearer")
+
+
+@pytest.fixture(scope="session")
+def dovecot_xoauth2() -> Iterator[tuple[Dovecot, OAuthServer]]:
+    """The same offering XOAUTH2 only, as Gmail and Microsoft 365 long did."""
+    yield from _oauth_dovecot("xoauth2")

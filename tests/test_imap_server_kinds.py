@@ -302,3 +302,65 @@ def test_a_bad_folder_map_is_refused_before_anything_is_written(tmp_path: Path, 
                    "--to", f"maildir:{tmp_path / 'out'}", "--folder-map", r"^Work/(.*)$=Archive/\2"])  # fmt: skip
     assert status == 2 and "invalid group reference" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# --- OAuth (Dovecot's oauth2 passdb asking a local introspection endpoint) -------------------------
+
+
+@pytest.mark.parametrize("server, mechanism", [("dovecot_oauth", "OAUTHBEARER"), ("dovecot_xoauth2", "XOAUTH2")])
+def test_gather_and_restore_with_an_oauth_token(
+    server: str, mechanism: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    dovecot, oauth = request.getfixturevalue(server)
+    source, dest = dovecot.account(), dovecot.account()
+    _seed(source, SOURCE)
+    oauth.tokens |= {f"src-{mechanism}": source.user, f"dst-{mechanism}": dest.user}
+    ws = ["--workspace", str(tmp_path / "ws")]
+    src_token, dst_token = tmp_path / "src-token", tmp_path / "dst-token"
+    for path, token in ((src_token, f"src-{mechanism}"), (dst_token, f"dst-{mechanism}")):
+        path.write_text(token + "\n")
+        path.chmod(0o600)
+    assert main([*ws, "--oauth-token-file", str(src_token), "gather", "--account", source.user, source.url()]) == 0
+    assert main([*ws, "--oauth-token-file", str(dst_token), "restore", "--account", source.user,
+                 "--to", dest.url()]) == 0  # fmt: skip
+    assert _same(_on_server(dest), _on_server(source))  # type: ignore[arg-type]
+    assert f"user=<{dest.user}>, method={mechanism}" in dovecot.log()
+
+
+def test_a_token_command_runs_again_when_its_token_is_refused(
+    dovecot_oauth, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    dovecot, oauth = dovecot_oauth
+    source, dest = dovecot.account(), dovecot.account()
+    _seed(source, SOURCE[:3])
+    ws = _gathered(tmp_path, source, monkeypatch)
+    oauth.tokens["fresh-token-2"] = dest.user  # the first token the command prints has expired
+    runs = tmp_path / "runs"
+    script = tmp_path / "token.py"
+    script.write_text(
+        "import pathlib\n"
+        f"p = pathlib.Path({str(runs)!r})\n"
+        "n = len(p.read_text()) if p.exists() else 0\n"
+        "p.write_text('x' * (n + 1))\n"
+        "print('expired-token-1' if n == 0 else f'fresh-token-{n + 1}')\n"
+    )
+    caplog.set_level(logging.WARNING)
+    command = f"{sys.executable} {script}"
+    assert main([*ws, "--oauth-token-command", command, "restore", "--account", source.user, "--to", dest.url()]) == 0
+    assert _same(_on_server(dest), _on_server(source))  # type: ignore[arg-type]
+    assert runs.read_text() == "xx"  # once, then once more after the refusal; not per connection
+    assert "the token was refused" in caplog.text and "invalid_token" in caplog.text
+
+
+def test_a_refused_token_shows_the_servers_words(
+    dovecot_oauth, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    dovecot, _oauth = dovecot_oauth
+    dest = dovecot.account()
+    token = tmp_path / "token"
+    token.write_text("nobody-knows-this-token\n")
+    token.chmod(0o600)
+    status = main(["--workspace", str(tmp_path / "ws"), "--oauth-token-file", str(token), "gather", dest.url()])
+    err = capsys.readouterr().err
+    assert status != 0 and "[AUTHENTICATIONFAILED] Authentication failed." in err and "invalid_token" in err, err
+    assert "nobody-knows-this-token" not in err
