@@ -1,5 +1,7 @@
 """Restore throughput to a local Dovecot: MULTIAPPEND batches vs one APPEND per message,
-on loopback and through a proxy adding latency each way (a server across the country).
+on loopback and through a proxy adding latency each way (a server across the country); and,
+beside the default, a run through an admin (master user) login and runs against a server
+that allows 2 connections per user.
 
     python3 benchmarks/imap_restore.py [--messages 2000] [--delay 0.010] [--single-messages 300]
 
@@ -39,13 +41,18 @@ def _plan(raws: list[bytes]) -> list[Outgoing]:
     ]  # fmt: skip
 
 
+_ADMIN = ("admin@example.co.jp", "bench-master-pw")
+
+
 def _run(
-    server: Dovecot, plan: list[Outgoing], *, delay: float, multiappend: bool, connections: int
+    server: Dovecot, plan: list[Outgoing], *, delay: float, multiappend: bool, connections: int, admin: bool = False
 ) -> dict[str, float]:
     account = server.account()
+    secret = _ADMIN[1] if admin else account.password
+    settings = ConnectionSettings(admin_user=_ADMIN[0] if admin else None)
     with Proxy(server.port, delay=delay) if delay else _NoProxy(server.port) as proxy:
         url = parse_imap_url(account.url(port=proxy.port))
-        target = ImapTarget(url, password=lambda prompt: account.password, settings=ConnectionSettings(),
+        target = ImapTarget(url, password=lambda prompt: secret, settings=settings,
                             multiappend=multiappend, connections=connections)  # fmt: skip
         with tempfile.TemporaryDirectory() as tmp, Workspace(Path(tmp) / "ws") as ws:
             start = time.perf_counter()
@@ -55,6 +62,11 @@ def _run(
     megabytes = sum(len(o.raw) for o in plan) / 1e6
     return {"messages": len(plan), "MB": round(megabytes, 1), "seconds": round(seconds, 2),
             "msg_per_s": round(len(plan) / seconds, 1), "MB_per_s": round(megabytes / seconds, 2)}  # fmt: skip
+
+
+def _show(name: str, r: dict[str, float]) -> None:
+    print(f"{name:<44} {r['messages']:>5} msgs {r['MB']:>6} MB {r['seconds']:>7} s "
+          f"{r['msg_per_s']:>8} msg/s {r['MB_per_s']:>6} MB/s", flush=True)  # fmt: skip
 
 
 class _NoProxy:
@@ -80,7 +92,10 @@ def main() -> None:
     raws = messages(args.messages, seed=7)
     plan = _plan(raws)
     far = f"+{args.delay * 1000:.0f} ms each way"
-    server = Dovecot(accounts=8, quota_accounts=0, quota=False, fsync=not args.no_fsync).start()
+    server = Dovecot(accounts=9, quota_accounts=0, quota=False, fsync=not args.no_fsync,
+                     masters=dict([_ADMIN])).start()  # fmt: skip
+    capped = Dovecot(accounts=2, quota_accounts=0, quota=False, fsync=not args.no_fsync,
+                     extra_config="protocol imap {\n  mail_max_userip_connections = 2\n}").start()  # fmt: skip
     results = {}
     try:
         runs = [
@@ -93,10 +108,17 @@ def main() -> None:
         ]
         for name, items, delay, multi, connections in runs:
             results[name] = r = _run(server, items, delay=delay, multiappend=multi, connections=connections)
-            print(f"{name:<44} {r['messages']:>5} msgs {r['MB']:>6} MB {r['seconds']:>7} s "
-                  f"{r['msg_per_s']:>8} msg/s {r['MB_per_s']:>6} MB/s", flush=True)  # fmt: skip
+            _show(name, r)
+        name = "loopback, MULTIAPPEND x4, admin login"
+        results[name] = r = _run(server, plan, delay=0.0, multiappend=True, connections=4, admin=True)
+        _show(name, r)
+        for name, connections in (("loopback, cap 2/user, x4 asked (shrinks)", 4),
+                                  ("loopback, cap 2/user, --connections 1", 1)):  # fmt: skip
+            results[name] = r = _run(capped, plan, delay=0.0, multiappend=True, connections=connections)
+            _show(name, r)
     finally:
         server.stop()
+        capped.stop()
     base = results[f"{far}, single APPEND"]["msg_per_s"]
     for name, r in results.items():
         if name.startswith(far) and r["msg_per_s"] != base:
