@@ -108,7 +108,7 @@ def _quiet_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MAILRECOVER_WORKSPACE", str(tmp_path / "default-workspace"))
     monkeypatch.delenv("MAILRECOVER_PASSWORD", raising=False)
     for name in ("MAILRECOVER_ADMIN_USER", "MAILRECOVER_OAUTH_TOKEN_FILE", "MAILRECOVER_OAUTH_TOKEN_COMMAND"):
-        monkeypatch.setenv(name, "")  # 'main' sets them from its options: undone after each test
+        monkeypatch.setenv(name, "")  # the developer's own IMAP login settings never reach a test
     builtin = os.environ.get("MAILRECOVER_TEST_PLUGINS")
     if builtin:
         monkeypatch.setenv("MAILRECOVER_PLUGINS", builtin)
