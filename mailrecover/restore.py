@@ -43,6 +43,9 @@ class Selection:
               before: str | None = None) -> Selection:  # fmt: skip
         return cls(tuple(folders), tuple(excluded), _bound("--since", since), _bound("--before", before))
 
+    def __bool__(self) -> bool:
+        return bool(self.folders or self.excluded or self.dated)
+
     @property
     def dated(self) -> bool:
         return self.since is not None or self.before is not None
@@ -280,7 +283,8 @@ def restore(
         finally:  # kept also when the target raised after its last look (mail it could not put back)
             check = result.verification = getattr(target, "verification", None)  # one from elsewhere may not look
             if check is not None and check.planned and check.present + check.missing == check.planned:
-                record_verification(ws, target.description, account, check, "restore")
+                note = "a selective restore: only part of the account was planned" if selection else ""
+                record_verification(ws, target.description, account, check, "restore", note)
     result.already = min(result.already, result.planned - result.written - result.unrestorable)  # never a refused one
     if result.verification is not None and result.verification.planned == result.planned:
         result.already = max(0, result.verification.present - result.written)  # what the target was seen to hold
