@@ -26,7 +26,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import imapclient
 from imapclient import imap_utf7
-from imapclient.exceptions import IMAPClientError, LoginError, ProtocolError
+from imapclient.exceptions import IMAPClientError, ProtocolError
 from imapclient.response_parser import parse_message_list, parse_response
 
 from .errors import ConfigError, OperationError, UsageError
@@ -221,7 +221,7 @@ def _log_in(
     tried: list[str] = []
     attempts: list[tuple[str, Callable[[], object]]] = []
     if "AUTH=PLAIN" in capabilities:
-        attempts.append(("SASL PLAIN", lambda: sasl("PLAIN", _responder(f"{url.user}\0{admin}\0{secret}".encode()))))
+        attempts.append(("SASL PLAIN", lambda: sasl("PLAIN", _Responder(f"{url.user}\0{admin}\0{secret}".encode()))))
     attempts.append((f"LOGIN {url.user}*{admin}", lambda: login(f"{url.user}*{admin}", secret)))
     for how, attempt in attempts:
         try:
@@ -252,10 +252,6 @@ class _Responder:
             return b""
         self.sent = True
         return self.message
-
-
-def _responder(message: bytes) -> _Responder:
-    return _Responder(message)
 
 
 _tokens: dict[tuple[str | None, str | None], str] = {}  # one token for every connection of a run
@@ -291,7 +287,7 @@ def _oauth_log_in(
             message = f"n,a={user},\1auth=Bearer {token}\1\1"
         else:
             message = f"user={url.user}\1auth=Bearer {token}\1\1"
-        responder = _responder(message.encode())
+        responder = _Responder(message.encode())
         try:
             sasl(mechanism, responder)
             return

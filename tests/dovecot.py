@@ -65,7 +65,7 @@ class Dovecot:
         tls: bool = False,
         special_use: bool = False,
         separator: str = ".",
-        accounts: int = 40,
+        accounts: int = 100,
         quota_accounts: int = 2,
         fsync: bool = True,
         quota: bool = True,
