@@ -526,8 +526,7 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
         password=password_source(args.password_file), connection=_connection(args),
         planned=lambda n: setattr(bar, "total", n),
         connections=args.connections,
-        selection=Selection.parse(args.folders, args.excluded, args.since, args.before),
-        mapping=FolderMap.parse(args.folder_maps, args.under),
+        selection=args.selection, mapping=args.mapping,
     )  # fmt: skip
     bar.clear()
     data = {
@@ -706,6 +705,8 @@ def _check_usage(args: argparse.Namespace) -> None:
             _refuse_password_in_url("location", location)
     if args.command == "restore":
         _refuse_password_in_url("--to", args.target)
+        args.selection = Selection.parse(args.folders, args.excluded, args.since, args.before)
+        args.mapping = FolderMap.parse(args.folder_maps, args.under)
     if args.command in ("plugins", "discover", "gather"):
         return
     path = Path(args.workspace) if args.workspace else default_workspace_path()
