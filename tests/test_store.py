@@ -125,7 +125,9 @@ def test_messages_verdicts_and_aliases(tmp_path):
         store.set_verdicts(db, [("quarantined", "delivered to other@example.org", ids[1], message)])
         assert not store.has_unchecked(db, ACCOUNT)
         assert [r[0] for r in store.quarantined(db, ACCOUNT)] == [message]
-        assert list(store.quarantined_messages(db, ACCOUNT)) == [("same@x", "mail 2", "delivered to other@example.org")]
+        assert list(store.quarantined_messages(db, ACCOUNT)) == [
+            ("same@x", "mail 2", "delivered to other@example.org", "INBOX", "seen", None)
+        ]  # and where it would go, and when it arrived: a selective restore holds back only what it takes
         with store.transaction(db):
             store.save_aliases(db, ACCOUNT, ["info@example.co.jp"])
         assert store.aliases(db, ACCOUNT) == ("info@example.co.jp",)
