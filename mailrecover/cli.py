@@ -38,6 +38,7 @@ from .members import (
 )
 from .members import summary as list_summary
 from .model import Problem, ProblemKind
+from .byowner import job_accounts, read_accounts_file
 from .ownership import add_aliases, is_mail_address
 from .passwords import password_source, without_password
 from .places import roots
@@ -161,13 +162,17 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--log-timezone", metavar="ZONE",
                    help="the mail server's zone for log times that name none, e.g. Asia/Tokyo or +09:00 "
                         "(or MAILRECOVER_LOG_TZ; default: this machine's)")  # fmt: skip
+    g.add_argument("--by-owner", action="store_true",
+                   help="a mixed-up area: file each copy under the accounts its delivery evidence names")  # fmt: skip
+    g.add_argument("--accounts", metavar="FILE",
+                   help="with --by-owner: the job's accounts, one a line, aliases after it (default: the workspace's)")  # fmt: skip
     g.add_argument("locations", nargs="+", metavar="LOCATION",
                    help="path or imap[s]://user@host/ URL (no password in it)")  # fmt: skip
 
     r = _command(sub, "report", "what was found, merged, held back and restored",
                  "Show per account the copies found, messages, folders (as restore places them), "
-                 "quarantined mail, problems and restores; exit 3 when it lists problems or "
-                 "quarantined mail.")  # fmt: skip
+                 "quarantined mail, problems and restores; exit 3 when it lists problems, "
+                 "quarantined mail or copies a sort by owner left unassigned.")  # fmt: skip
     r.add_argument("--account", metavar="ADDR", help="only this account (one the workspace holds)")
     r.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report (0600)")
     r.add_argument("--draft-resend-requests", metavar="DIR",
@@ -203,6 +208,15 @@ def _parser() -> argparse.ArgumentParser:
     _command(sub, "verify", "check the workspace (database, every stored copy) and the targets restored to",
              "Check the workspace's database, every stored copy against its SHA-256, and every local "
              "target restored to against the restore journal; exit 3 when something is damaged or missing.")  # fmt: skip
+
+    b = _command(sub, "batch", "many accounts in one job: gather, sort, merge, check and restore each",
+                 "Run every account of a manifest (TOML): sort the mixed-up areas by owner once, then gather, "
+                 "merge, check and restore each account in its own workspace under the job folder, in "
+                 "parallel; exit 3 when any account ended with problems or copies are unassigned.")  # fmt: skip
+    b.add_argument("manifest", metavar="MANIFEST.toml", help="the job: [job] workspace and mixed areas, one [[account]] each")
+    b.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run the accounts on a Dask distributed cluster (default: a process pool here)")  # fmt: skip
+    b.add_argument("--dry-run", action="store_true", help="check the manifest and show the plan, write nothing")
 
     m = _command(sub, "members", "mailing-list members rebuilt from every surviving trace",
                  "Without --list: every list found with its member counts. With --list: its members "
@@ -410,11 +424,19 @@ def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
         if not args.json:
             _say([_problem_line(p)], err=True)
 
+    by_owner = None
+    if args.by_owner:
+        if args.account or args.alias or args.list_address:
+            raise UsageError("gather --by-owner finds each copy's account: give the accounts with --accounts FILE, "
+                             "not --account, --alias or --list")  # fmt: skip
+        by_owner = job_accounts(ws, read_accounts_file(args.accounts) if args.accounts else None)
+    elif args.accounts:
+        raise UsageError("--accounts FILE is for gather --by-owner")
     add_aliases(ws, args.account, args.alias)
     result = gather(
         ws, args.locations, account=args.account, list_address=args.list_address,
         plugin=args.plugin, password=password_source(args.password_file), progress=progress, on_problem=on_problem,
-        jobs=_jobs(), log_timezone=log_timezone, connection=_connection(args),
+        jobs=_jobs(), log_timezone=log_timezone, connection=_connection(args), by_owner=by_owner,
     )  # fmt: skip
     bar.clear()
     if args.verbose and not args.json:
@@ -430,6 +452,7 @@ def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
         "folders": result.folders,
         "problems": [_problem_data(p) for p in result.problems],
         "skipped": result.skipped,
+        **({"owners": result.owners, "unassigned": result.unassigned} if by_owner is not None else {}),
     }
     lines = [
         f"gathered {counted(result.copies, 'copy')} ({result.new_copies:,} new) and "
@@ -440,9 +463,13 @@ def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
     if not args.quiet:
         if result.folders:
             lines.append(f"  {counted(len(result.folders), 'folder')}: {_folder_list(result.folders)}")
-        if result.copies and not args.account:
+        if result.copies and not args.account and by_owner is None:
             lines.append("  filed under no account ('(none given)' in report): to give them to an account, "
                          "gather the same locations again with --account ADDR")  # fmt: skip
+    if by_owner is not None:
+        lines.append(f"sorted by owner: {counted(sum(result.owners.values()), 'copy')} filed under "
+                     f"{len(result.owners):,} of {counted(len(by_owner), 'account')}; {result.unassigned:,} unassigned "
+                     "('report' lists them with their evidence)")  # fmt: skip
     _emit(args, data, lines)
     return PROBLEMS if result.serious else DONE
 
@@ -503,7 +530,7 @@ def _cmd_report(args: argparse.Namespace, ws: Workspace) -> int:
     if args.html:
         text += f"\nHTML report written to {os.path.abspath(args.html)}"
     _emit(args, data, text)
-    listed = data["problems"] or any(a["quarantined"] for a in data["accounts"].values())
+    listed = data["problems"] or data["unassigned"] or any(a["quarantined"] for a in data["accounts"].values())
     return PROBLEMS if listed else DONE
 
 
@@ -692,6 +719,36 @@ def _cmd_members(args: argparse.Namespace, ws: Workspace) -> int:
     return _show_problems(exported.left_out)
 
 
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import ManifestError, Status, plan_data, read_manifest, render_plan, render_table, result_data, run_batch
+
+    try:
+        manifest = read_manifest(args.manifest)
+    except ManifestError as e:  # every bad line, before anything is written
+        _say([f"mailrecover: {line}" for line in e.problems], err=True)
+        return USAGE
+    if args.scheduler and "://" not in args.scheduler:
+        raise UsageError(f"--scheduler {args.scheduler!r}: expected an address like tcp://HOST:8786")
+    if args.dry_run:
+        plan = plan_data(manifest)
+        _emit(args, plan, render_plan(plan))
+        return DONE
+    bar = Progress(enabled=not args.quiet and not args.json)
+
+    def progress(done: int, total: int, eta: float | None) -> None:
+        left = "" if eta is None else f", about {timedelta(seconds=round(eta))} left"
+        bar.show(f"batch: {done:,} of {total:,} accounts done{left}", force=True)
+
+    results, sort = run_batch(manifest, scheduler=args.scheduler, progress=progress)
+    bar.clear()
+    for address, r in results.items():
+        if not args.json:
+            _say([f"mailrecover: {address}: {line}" for line in r.problem_lines], err=True)
+    _emit(args, result_data(manifest, results, sort), render_table(manifest, results, sort))
+    clean = all(r.status == Status.DONE for r in results.values()) and not sort.get("unassigned") and not sort.get("problems")
+    return DONE if clean else PROBLEMS
+
+
 def _check_usage(args: argparse.Namespace) -> None:
     """What is wrong with the command line as a whole, found before anything is opened."""
     if args.verbose and args.quiet:
@@ -707,7 +764,7 @@ def _check_usage(args: argparse.Namespace) -> None:
         _refuse_password_in_url("--to", args.target)
         args.selection = Selection.parse(args.folders, args.excluded, args.since, args.before)
         args.mapping = FolderMap.parse(args.folder_maps, args.under)
-    if args.command in ("plugins", "discover", "gather"):
+    if args.command in ("plugins", "discover", "gather", "batch"):  # batch: a workspace per account
         return
     path = Path(args.workspace) if args.workspace else default_workspace_path()
     if not (path / "workspace.db").is_file():
@@ -724,6 +781,8 @@ def _run(argv: Sequence[str] | None) -> int:
         return _cmd_plugins(args)
     if args.command == "discover":
         return _cmd_discover(args)
+    if args.command == "batch":
+        return _cmd_batch(args)  # a workspace per account, under the manifest's job folder
     with Workspace(args.workspace, reader=args.command in _READERS) as ws:
         if ws.held_by and not args.quiet:
             _say([f"mailrecover: {ws.held_by}; showing what it has finished so far"], err=True)

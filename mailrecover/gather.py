@@ -19,9 +19,11 @@ from datetime import tzinfo
 from multiprocessing.pool import AsyncResult, Pool
 from typing import TYPE_CHECKING
 
+from .byowner import BY_OWNER, JobAccounts, assign
 from .limits import Limits, current as current_limits
 from .memory import give_back
 from .merge import Summary, summarize
+from .ownership import JobIndex
 from .model import Copy, Evidence, Finding, Problem, ProblemKind
 from .passwords import without_password
 from .places import tree_size
@@ -73,6 +75,8 @@ class GatherResult:
     why_skipped: dict[str, str] = field(default_factory=dict)  # path -> reason, for -v
     stores: int = 0
     folders: dict[str, int] = field(default_factory=dict)  # copies found per folder, as stored
+    owners: dict[str, int] = field(default_factory=dict)  # by owner: copies filed under each account
+    unassigned: int = 0  # by owner: copies no account of the job claims (kept in the pile)
 
     @property
     def serious(self) -> list[Problem]:
@@ -436,12 +440,15 @@ def gather(
     batch: int = 200,
     log_timezone: tzinfo | None = None,
     connection: ConnectionSettings | None = None,
+    by_owner: JobAccounts | None = None,
 ) -> GatherResult:
     """Read every store under ``locations`` into the workspace for ``account``.
 
     ``jobs`` processes fingerprint copies (default: one per core), ``batch`` copies at a time.
     ``log_timezone`` is the server's zone for log times that carry none (None: this machine's).
     ``connection`` is how careful network sources' connections are (None: from the environment).
+    ``by_owner``: the accounts of a job; each copy is filed under those its evidence names
+    instead of under ``account`` (``byowner``).
     """
     result = GatherResult()
     finished = 0  # bytes of the stores read to their end, and of files passed over
@@ -471,11 +478,30 @@ def gather(
     pending = 0
     gathered = now_text()  # one time for each batch of rows
 
+    roots: dict[int, str] = {}  # location id -> the location, below which areas are named
+    job = JobIndex(by_owner) if by_owner is not None else None  # built once: each copy looks up its domains
+    filled: set[str] = set()  # by owner: accounts given new copies
+
+    def file_copy(loc: int, copy: Copy, blob: str, summary: Summary) -> None:
+        if job is None:
+            result.new_copies += store.save_copy(ws, loc, account, copy, summary, blob, gathered)
+            return
+        found = assign(copy, summary.from_addr, roots[loc], job)
+        for owner in found.accounts:
+            new = store.save_copy(ws, loc, owner, copy, summary, blob, gathered)
+            result.new_copies += new
+            result.owners[owner] = result.owners.get(owner, 0) + 1
+            if new:
+                filled.add(owner)
+        if not found.accounts:
+            result.unassigned += 1
+            evidence = [{"field": c.field, "address": c.address} for c in found.clues]
+            result.new_copies += store.save_unassigned(ws, loc, copy, summary, blob, evidence, found.reason, gathered)
+
     def keep(stored: Iterator[tuple[int, Copy, str, Summary]]) -> None:
         nonlocal pending, gathered
         for loc, copy, blob, summary in stored:
-            new = store.save_copy(ws, loc, account, copy, summary, blob, gathered)
-            result.new_copies += new
+            file_copy(loc, copy, blob, summary)
             for reason in summary.limits:
                 problem(Problem(ProblemKind.LIMIT, copy.source, copy.position, reason), loc)
             pending += 1
@@ -513,9 +539,11 @@ def gather(
                         if task_bytes and os.path.isdir(task.location):
                             claimed = task.location  # what the walk finds left in it was counted with it
                         result.stores += 1
-                        loc = ws.location(storable(shown), task.plugin.name, account, list_address)
+                        where = account if by_owner is None else BY_OWNER  # its own reading state
+                        loc = ws.location(storable(shown), task.plugin.name, where, list_address)
+                        roots[loc] = task.location if by_owner is None or "://" in location else location
                         state = ws.plugin_state(loc)
-                        fresh = not store.location_has_copies(ws.db, account, loc)  # nothing to look up per copy
+                        fresh = by_owner is None and not store.location_has_copies(ws.db, account, loc)  # nothing to look up
                         context = ReadContext(account=account or None, list_address=list_address or None,
                                               folder=task.folder, state=state, advance=advance,
                                               timezone=log_timezone, connection=connection)  # fmt: skip
@@ -529,7 +557,9 @@ def gather(
                                 folder = folder_text(finding.folder)
                                 result.folders[folder] = result.folders.get(folder, 0) + 1
                                 blob = hashlib.sha256(finding.raw).hexdigest()
-                                if fresh or not store.copy_known(ws.db, account, finding.source, finding.position, blob):
+                                if fresh or by_owner is not None or not store.copy_known(
+                                    ws.db, account, finding.source, finding.position, blob
+                                ):
                                     keep(fingerprints.add(loc, finding, blob))
                             elif isinstance(finding, Evidence):
                                 result.evidence += 1
@@ -549,6 +579,6 @@ def gather(
             fingerprints.close()
             coverage.close()
             ws.commit()  # what was read before an interrupt is kept
-    if result.new_copies:
-        store.mark_unmerged(ws.db, account)
+    for name in filled if by_owner is not None else [account] if result.new_copies else []:
+        store.mark_unmerged(ws.db, name)
     return result

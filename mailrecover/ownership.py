@@ -65,7 +65,7 @@ import itertools
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import getaddresses
 from typing import TYPE_CHECKING, Any
@@ -85,14 +85,17 @@ __all__ = [
     "CLIENT_ACCOUNT",
     "RECEIVED_FOR",
     "Clue",
+    "JobIndex",
     "account_aliases",
     "add_aliases",
     "check_account",
     "clues_from_fields",
+    "copy_clues",
     "delivery_clues",
     "held_by",
     "is_mail_address",
     "names_account",
+    "owners",
     "quarantine_details",
     "verdict",
 ]
@@ -198,8 +201,61 @@ def _copy_clues(ws: Workspace, row: _CopyRow, account: str, aliases: tuple[str, 
             fields = header_fields(ws.raw(row.blob))
         except BlobError:  # damaged in the workspace (``verify`` names it): judged by what gather saw
             return clues + [Clue("delivery", a) for a in row.delivered]
-    post = list_post(fields)  # the list's own address is no person's mailbox
+    return copy_clues(fields, row.hints)
+
+
+def copy_clues(fields: Sequence[tuple[str, bytes]], hints: Sequence[str] = ()) -> list[Clue]:
+    """Every clue of one copy: the client accounts it was filed under and its header's delivery
+    fields, less the addresses the message names as its own list's (no person's mailbox)."""
+    clues = [Clue(CLIENT_ACCOUNT, normalize_address(a)) for _, a in getaddresses(list(hints)) if "@" in a]
+    post = list_post(fields)
     return clues + [c for c in clues_from_fields(fields) if post is None or not post.names(c.address)]
+
+
+class JobIndex:
+    """The accounts of a job (address -> aliases), found by an address's domain: ``names_account``
+    matches only within a domain (or at ``localhost``, by local part), so a copy is weighed
+    against the few accounts of its addresses' domains, not against every customer."""
+
+    def __init__(self, accounts: Mapping[str, tuple[str, ...]]) -> None:
+        self.accounts = dict(accounts)
+        self.by_domain: dict[str, list[str]] = {}
+        self.by_local: dict[str, list[str]] = {}
+        for account, aliases in self.accounts.items():
+            for own in (account, *aliases):
+                local, _, domain = normalize_address(own).rpartition("@")
+                for table, key in ((self.by_domain, domain), (self.by_local, local)):
+                    if account not in table.setdefault(key, []):
+                        table[key].append(account)
+
+    def __contains__(self, account: object) -> bool:
+        return account in self.accounts
+
+    def named_by(self, address: str) -> list[str]:
+        """The accounts ``address`` names (``names_account``)."""
+        local, _, domain = normalize_address(address).rpartition("@")
+        near = self.by_local.get(local.partition("+")[0], []) if domain in _LOCALHOST else self.by_domain.get(domain, [])
+        return [a for a in near if names_account(address, a, self.accounts[a])]
+
+
+def owners(clues: Sequence[Clue], from_addr: str, job: JobIndex, area: str = "") -> tuple[list[str], str]:
+    """The accounts of a job a copy belongs to (``gather --by-owner``), by the rules that
+    decide quarantine: every account its clues name (a mail to two customers is both's); with
+    no clue at all, the account that wrote it, else ``area`` (the account whose area holds it:
+    a weak hint, heard only when nothing else speaks).  None: the reason, for the unassigned pile.
+    """
+    named = list(dict.fromkeys(a for c in clues for a in job.named_by(c.address)))
+    if named:
+        return named, ""
+    against = sorted({c.address for c in clues if not c.internal})
+    if against:
+        return [], f"delivered to {', '.join(against)}, none of them an account of the job"
+    wrote = job.named_by(from_addr) if from_addr else []
+    if wrote:
+        return wrote, ""
+    if area in job:
+        return [area], ""
+    return [], "no delivery evidence, not written by an account of the job, in no account's area"
 
 
 def check_account(ws: Workspace, account: str) -> int:

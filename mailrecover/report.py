@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from .byowner import unassigned
 from .clean import terminal_safe
 from .inventory import gap, logs_gathered
 from .logtimes import correct_log_years
@@ -99,6 +100,7 @@ def summary(ws: Workspace, account: str | None = None) -> dict[str, Any]:
         "skipped_files": skipped,
         "evidence": evidence,
         "log_times": log_times,
+        "unassigned": unassigned(ws),
     }
 
 
@@ -206,6 +208,16 @@ def render_text(data: dict[str, Any]) -> str:
         for p in data["problems"]:
             where = f"{p['source']}" + (f" @{p['position']}" if p["position"] else "")
             out.append(f"  {p['kind']}: {t(where)}: {t(p['reason'])}")
+    if data.get("unassigned"):
+        pile = data["unassigned"]
+        out.append("")
+        out.append(f"{len(pile)} copies unassigned: gather --by-owner found no account of the job for them (kept)")
+        for u in pile[:20]:
+            where = f"{u['source']}" + (f" @{u['position']}" if u["position"] else "")
+            out.append(f"  {t(where)}  <{t(u['message_id'])}>  {t(u['subject'][:50])!r}")
+            out.append(f"    {t(u['reason'])}")
+        if len(pile) > 20:
+            out.append(f"  … and {len(pile) - 20} more (report --json lists all)")
     if data["skipped_files"]:
         n = data["skipped_files"]
         them = "it" if n == 1 else "them"

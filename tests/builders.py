@@ -372,3 +372,72 @@ def build_contaminated(root: Path) -> Contaminated:
         path.write_bytes(raw)
         os.utime(path, (stamp, stamp))  # delivered on the day its Date says
     return Contaminated(md, own, foreign, shared)
+
+
+# --- the 2012 restore at provider scale: many customers' areas, their mail mixed up --------
+
+
+@dataclass(frozen=True)
+class Provider:
+    root: Path  # the restored tree: root/<area>/Maildir, one area per customer (and strangers)
+    accounts: dict[str, tuple[str, ...]]  # the job: address -> aliases
+    owners: dict[str, frozenset[str]]  # marker -> the accounts whose mailbox must hold it (empty: unassigned)
+    accounts_file: Path  # the job's accounts as ``gather --by-owner --accounts`` reads them
+
+
+def build_provider(root: Path, customers: int = 3, per_account: int = 4) -> Provider:
+    """A botched restore of ``customers`` accounts (``user0@c0.example`` …): each area holds the
+    customer's own mail, and mail of the others placed in it, in every form ownership is read."""
+    accounts = {f"user{i}@c{i}.example": (f"user{i}@old-c{i}.example",) for i in range(customers)}
+    names = list(accounts)
+    when = "Tue, 19 Jun 2012 09:00:00 +0000"
+    owners: dict[str, frozenset[str]] = {}
+    areas: dict[str, list[bytes]] = {}
+
+    def put(area: str, marker: str, head: bytes, owned: set[str], sender: str = "sender@example.org") -> None:
+        headers = [("From", sender), ("To", "someone@example.net"), ("Subject", marker),
+                   ("Date", f"{len(owners) % 28 + 1:02d} Jun 2012 08:00:00 +0000"),
+                   ("Message-ID", f"<{marker}@example.org>")]  # fmt: skip
+        areas.setdefault(area, []).append(_mail(headers, f"Body of {marker}.\n{marker}\n".encode(), head))
+        owners[marker] = frozenset(owned)
+
+    def area(account: str) -> str:
+        return account.partition("@")[0]
+
+    for i, me in enumerate(names):
+        other = names[(i + 1) % len(names)]
+        for n in range(per_account):  # delivered to me, in my area
+            put(area(me), f"own-{i}-{n}", f"Delivered-To: {me}\n".encode() + _received("mx", me, when), {me})
+        # mine, placed in the next customer's area by the restore: each form of evidence
+        put(area(other), f"misplaced-{i}-delivered", f"Delivered-To: {me}\n".encode(), {me})
+        put(area(other), f"misplaced-{i}-xorig", f"X-Original-To: {me}\n".encode(), {me})
+        put(area(other), f"misplaced-{i}-envelope", f"Envelope-To: {me}\n".encode(), {me})
+        put(area(other), f"misplaced-{i}-received", _received("mx", me, when), {me})
+        put(area(other), f"misplaced-{i}-alias", f"Delivered-To: {accounts[me][0]}\n".encode(), {me})
+        put(area(other), f"misplaced-{i}-sent", b"", {me}, sender=me)  # my Sent mail: I wrote it
+        # a list post delivered to me: the list's own address is no clue
+        put(area(other), f"misplaced-{i}-list", f"Delivered-To: {me}\n".encode()
+            + _received("lists", LIST, when) + f"List-Post: <mailto:{LIST}>\n".encode(), {me})  # fmt: skip
+        # one hop to two customers of the job: both customers' mail
+        put(area(me), f"both-{i}", f"Received: from a by mx with ESMTP id 1\n\tfor <{me}>, <{other}>; {when}\n".encode(),
+            {me, other})  # fmt: skip
+        # no evidence, someone else wrote it, in my area: mine (the area is the only hint)
+        put(area(me), f"bare-{i}", b"", {me})
+        # delivered to a customer outside the job: unassigned, whatever area it sits in
+        put(area(me), f"stranger-{i}", f"Delivered-To: nobody{i}@not-in-job.example\n".encode(), set())
+    put("lost+found", "orphan", b"", set())  # no evidence in no customer's area
+    put("lost+found", "orphan-foreign", f"Delivered-To: {OTHER}\n".encode(), set())
+
+    stamp = int(datetime(2012, 6, 20, tzinfo=timezone.utc).timestamp())
+    for name, mails in areas.items():
+        cur = root / name / "Maildir" / "cur"
+        cur.mkdir(parents=True)
+        for sub in ("new", "tmp"):
+            (cur.parent / sub).mkdir()
+        for n, raw in enumerate(mails):
+            path = cur / f"{stamp + n}.M{n}P1.mx:2,S"
+            path.write_bytes(raw)
+            os.utime(path, (stamp + n, stamp + n))
+    listing = root.parent / f"{root.name}-accounts.txt"
+    listing.write_text("# the job\n" + "".join(f"{a} {' '.join(al)}\n" for a, al in accounts.items()))
+    return Provider(root, accounts, owners, listing)

@@ -254,6 +254,31 @@ def _m010_tnef_wrapped(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE copies ADD COLUMN wrapped INTEGER NOT NULL DEFAULT 0")
 
 
+def _m011_unassigned(db: sqlite3.Connection) -> None:
+    """The pile of copies ``gather --by-owner`` could give to no account of the job, each
+    with the evidence it weighed (kept, never dropped; ``report`` lists them)."""
+    _script(
+        db,
+        """
+        CREATE TABLE unassigned (
+            id INTEGER PRIMARY KEY,
+            location_id INTEGER NOT NULL REFERENCES locations(id),
+            source TEXT NOT NULL,
+            position TEXT NOT NULL,
+            blob TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            message_id TEXT,
+            from_addr TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            evidence TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            gathered TEXT NOT NULL,
+            UNIQUE (source, position, blob)
+        )
+        """,
+    )
+
+
 #: Numbered, named schema steps; each runs once, in order, and is recorded.
 #: Never edit a step that has shipped: workspaces made with it exist.  Append a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
@@ -267,4 +292,5 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("009_log_times", _m009_log_times),
     ("008_verifications", _m008_verifications),
     ("010_tnef_wrapped", _m010_tnef_wrapped),
+    ("011_unassigned", _m011_unassigned),
 ]

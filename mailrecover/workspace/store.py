@@ -47,6 +47,9 @@ __all__ = [
     # restore and verify
     "restore_plan", "planned_sizes", "save_verification", "verifications", "integrity_check", "blob_count",
     "blobs_in_pack_order", "unnamed_blobs", "copies_of_blobs", "restored_targets", "restored_accounts",
+    # sort by owner: the unassigned pile, copies brought from a sorted workspace
+    "save_unassigned", "unassigned_copies", "count_unassigned", "copies_with_places", "add_copy_row",
+    "count_messages",
     # report
     "count_copies", "folder_counts", "count_problems", "conflicts", "date_source_counts",
     "restored_counts", "group_places", "place_totals", "places_only_here", "place_rows", "copy_places",
@@ -547,6 +550,66 @@ def restored_accounts(db: sqlite3.Connection, target: str) -> list[str]:
 
 
 # --- report ----------------------------------------------------------------------------------
+
+
+def save_unassigned(
+    ws: Workspace, loc: int, c: Copy, s: Summary, blob: str, evidence: list[dict[str, str]], reason: str,
+    gathered: str,
+) -> bool:  # fmt: skip
+    """Keep a copy ``gather --by-owner`` could give to no account of the job, with the
+    evidence it weighed and why; whether it is new."""
+    blob = ws.blobs.put(c.raw, blob)
+    return ws.db.execute(
+        "INSERT OR IGNORE INTO unassigned (location_id, source, position, blob, size, message_id, "
+        "from_addr, subject, evidence, reason, gathered) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (loc, storable(c.source), storable(c.position), blob, len(c.raw), s.message_id, s.from_addr,
+         s.subject or "", json.dumps(evidence, ensure_ascii=False), reason, gathered),
+    ).rowcount > 0  # fmt: skip
+
+
+def unassigned_copies(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    """The unassigned pile, as ``report`` lists it."""
+    return [
+        {"source": source, "position": position, "message_id": message_id or "", "from": sender,
+         "subject": subject, "reason": reason, "evidence": json.loads(evidence)}
+        for source, position, message_id, sender, subject, reason, evidence in db.execute(
+            "SELECT source, position, message_id, from_addr, subject, reason, evidence FROM unassigned "
+            "ORDER BY source, position"
+        )
+    ]  # fmt: skip
+
+
+def count_unassigned(db: sqlite3.Connection) -> int:
+    return int(db.execute("SELECT count(*) FROM unassigned").fetchone()[0])
+
+
+def _copy_row_columns(db: sqlite3.Connection) -> list[str]:
+    """A copy row's columns that travel with it to another workspace (not its ids there)."""
+    return [r[1] for r in db.execute("PRAGMA table_info(copies)") if r[1] not in ("id", "location_id", "message")]
+
+
+def copies_with_places(db: sqlite3.Connection, account: str) -> Iterator[tuple[int, str, str, dict[str, Any]]]:
+    """The account's copies as rows to bring elsewhere: (location id, location, plugin, values)."""
+    columns = _copy_row_columns(db)
+    for there, location, plugin, *values in db.execute(
+        f"SELECT c.location_id, l.location, l.plugin, {', '.join('c.' + c for c in columns)} "
+        "FROM copies c JOIN locations l ON l.id = c.location_id WHERE c.account = ? ORDER BY c.id",
+        (account,),
+    ):
+        yield there, location, plugin, dict(zip(columns, values, strict=True))
+
+
+def add_copy_row(db: sqlite3.Connection, loc: int, row: dict[str, Any]) -> bool:
+    """Add a copy's row as another workspace holds it (``copies_with_places``); whether it is new."""
+    columns = list(row)
+    return db.execute(
+        f"INSERT OR IGNORE INTO copies (location_id, {', '.join(columns)}) VALUES (?{', ?' * len(columns)})",
+        (loc, *row.values()),
+    ).rowcount > 0
+
+
+def count_messages(db: sqlite3.Connection, account: str) -> int:
+    return int(db.execute("SELECT count(*) FROM messages WHERE account = ?", (account,)).fetchone()[0])
 
 
 def count_copies(db: sqlite3.Connection, account: str) -> int:

@@ -1,0 +1,176 @@
+"""Sorting a mixed-up area back to its owners (``gather --by-owner``): the 2012 restore undone."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from mailrecover.byowner import area_account, read_accounts_file
+from mailrecover.cli import main
+from mailrecover.errors import UsageError
+from mailrecover.ownership import Clue, JobIndex, owners
+
+from .builders import OTHER, Provider, build_provider, snapshot
+
+JOB = {"taro@example.co.jp": ("taro@example.jp",), "hanako@example.co.jp": ()}
+INDEX = JobIndex(JOB)
+
+
+def _run(ws: Path, *args: str) -> int:
+    return main(["--workspace", str(ws), *args])
+
+
+def _markers(root: Path) -> list[str]:
+    """The marker of every message in a Maildir++ tree (a list: a duplicate shows twice)."""
+    found = []
+    for dirpath, _dirs, files in os.walk(root):
+        if Path(dirpath).name == "cur":
+            for name in files:
+                found += re.findall(r"^Body of (.+)\.\r?$", (Path(dirpath) / name).read_text(), re.M)
+    return found
+
+
+def _restore_all(ws: Path, provider: Provider, out: Path) -> dict[str, list[str]]:
+    got = {}
+    for account in provider.accounts:
+        target = out / account / "Maildir"
+        assert _run(ws, "restore", "--account", account, "--to", f"maildir:{target}") in (0, 3)
+        got[account] = _markers(target)
+    return got
+
+
+def _expected(provider: Provider) -> dict[str, list[str]]:
+    return {a: sorted(m for m, who in provider.owners.items() if a in who) for a in provider.accounts}
+
+
+@pytest.fixture
+def provider(tmp_path: Path) -> Provider:
+    return build_provider(tmp_path / "restore" / "home")
+
+
+def test_every_copy_lands_in_exactly_its_owners_mailboxes(provider, tmp_path, capsys):
+    before = snapshot(provider.root)
+    ws = tmp_path / "ws"
+    assert _run(ws, "--json", "gather", "--by-owner", "--accounts", str(provider.accounts_file),
+                str(provider.root)) == 0  # fmt: skip
+    result = json.loads(capsys.readouterr().out)
+    unowned = sorted(m for m, who in provider.owners.items() if not who)
+    assert result["unassigned"] == len(unowned)
+    got = _restore_all(ws, provider, tmp_path / "new")
+    assert {a: sorted(m) for a, m in got.items()} == _expected(provider)  # none lost, none twice, none astray
+    capsys.readouterr()
+    assert _run(ws, "--json", "report") == 3  # the unassigned pile is listed
+    report = json.loads(capsys.readouterr().out)
+    pile = {re.sub(r"^<(.+)@example.org>$", r"\1", f"<{u['message_id']}>") for u in report["unassigned"]}
+    assert sorted(pile) == unowned
+    stranger = next(u for u in report["unassigned"] if u["message_id"] == "stranger-0@example.org")
+    assert stranger["evidence"] == [{"field": "Delivered-To", "address": "nobody0@not-in-job.example"}]
+    assert "none of them an account of the job" in stranger["reason"]
+    for account in provider.accounts:
+        assert report["accounts"][account]["quarantined"] == 0  # what was sorted to it is its own
+    assert snapshot(provider.root) == before
+
+
+def test_sorting_again_adds_nothing(provider, tmp_path, capsys):
+    ws = tmp_path / "ws"
+    args = ["--json", "gather", "--by-owner", "--accounts", str(provider.accounts_file), str(provider.root)]
+    assert _run(ws, *args) == 0
+    capsys.readouterr()
+    assert _run(ws, *args) == 0
+    assert json.loads(capsys.readouterr().out)["new_copies"] == 0
+    got = _restore_all(ws, provider, tmp_path / "new")
+    assert {a: sorted(m) for a, m in got.items()} == _expected(provider)
+
+
+def test_without_a_file_the_workspace_accounts_and_aliases_are_the_job(provider, tmp_path, capsys):
+    ws = tmp_path / "ws"
+    for account, aliases in provider.accounts.items():  # each customer's own client copy makes it known
+        own = tmp_path / "pc" / account / "Maildir" / "cur"
+        own.mkdir(parents=True)
+        (own / "1.M1P1.pc:2,S").write_bytes(f"From: {account}\nSubject: hello\nMessage-ID: <pc-{account}>\n\n"
+                                            "Body of pc.\n".encode())  # fmt: skip
+        assert _run(ws, "gather", "--account", account, *[f"--alias={a}" for a in aliases], str(own.parent)) == 0
+    assert _run(ws, "gather", "--by-owner", str(provider.root)) == 0
+    got = _restore_all(ws, provider, tmp_path / "new")
+    assert {a: sorted(m for m in got[a] if m != "pc") for a in got} == _expected(provider)
+
+
+def test_the_quarantine_then_sees_what_was_misplaced_as_foreign(provider, tmp_path, capsys):
+    """An area gathered as its customer's: the others' delivered mail in it is held back from
+    that customer and arrives at its owner through the sorted pile."""
+    ws = tmp_path / "ws"
+    first, second = list(provider.accounts)[:2]
+    assert _run(ws, "gather", "--account", second, str(provider.root / second.partition("@")[0])) == 0
+    assert _run(ws, "gather", "--by-owner", "--accounts", str(provider.accounts_file), str(provider.root)) == 0
+    capsys.readouterr()
+    assert _run(ws, "--json", "report", "--account", second) == 3  # quarantined mail listed
+    held = {q["message_id"] for q in json.loads(capsys.readouterr().out)["accounts"][second]["quarantine"]}
+    kinds = ("delivered", "xorig", "envelope", "received", "alias", "list")
+    assert held == {f"misplaced-0-{k}@example.org" for k in kinds} | {"stranger-1@example.org"}
+    got = _restore_all(ws, provider, tmp_path / "new")
+    assert sorted(got[first]) == _expected(provider)[first]
+    assert not [m for m in got[second] if m.startswith("misplaced-0-") and m != "misplaced-0-sent"]
+
+
+def test_owners_follow_the_quarantine_rules():
+    assert owners([Clue("Delivered-To", "taro@example.jp")], "", INDEX) == (["taro@example.co.jp"], "")
+    assert owners([Clue("Delivered-To", "taro+x@example.co.jp"), Clue("Received … for", "hanako@example.co.jp")],
+                  "", INDEX)[0] == ["taro@example.co.jp", "hanako@example.co.jp"]  # fmt: skip
+    assert owners([], "hanako@example.co.jp", INDEX, "taro@example.co.jp") == (["hanako@example.co.jp"], "")
+    assert owners([], "x@example.org", INDEX, "taro@example.co.jp") == (["taro@example.co.jp"], "")
+    who, why = owners([Clue("Delivered-To", OTHER)], "taro@example.co.jp", INDEX, "taro@example.co.jp")
+    assert who == [] and OTHER in why  # foreign evidence outweighs the area and the writer
+    internal = Clue("Received … for (server-internal name)", "jiro@example.co.jp", True)
+    assert owners([internal], "", INDEX, "hanako@example.co.jp") == (["hanako@example.co.jp"], "")
+    assert owners([], "", INDEX)[0] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "account"),
+    [
+        ("/r/home/taro/Maildir/cur/1", "taro@example.co.jp"),
+        ("/r/home/taro@example.co.jp/cur/1", "taro@example.co.jp"),
+        ("/r/vmail/example.co.jp/hanako/cur/1", "hanako@example.co.jp"),
+        ("/r/home/jiro/Maildir/cur/1", ""),
+        ("/r/home/taro/hanako/cur/1", ""),  # two areas named: no hint
+    ],
+)
+def test_the_area_a_copy_sits_in(path, account):
+    assert area_account(path, "/r", INDEX) == account
+
+
+def test_accounts_file_lines(tmp_path):
+    good = tmp_path / "job.txt"
+    good.write_text("# customers\nTaro@Example.co.jp taro@example.jp\n\nhanako@example.co.jp  # no aliases\n")
+    assert read_accounts_file(str(good)) == JOB
+    bad = tmp_path / "bad.txt"
+    bad.write_text("taro@example.co.jp\nhanako\n")
+    with pytest.raises(UsageError, match="line 2: 'hanako' is not a mail address"):
+        read_accounts_file(str(bad))
+    bad.write_text("taro@example.co.jp\nTARO@example.co.jp\n")
+    with pytest.raises(UsageError, match="line 2: taro@example.co.jp is listed twice"):
+        read_accounts_file(str(bad))
+
+
+def test_by_owner_refuses_an_account_and_needs_known_accounts(provider, tmp_path, capsys):
+    ws = tmp_path / "ws"
+    assert _run(ws, "gather", "--by-owner", "--account", "taro@example.co.jp", str(provider.root)) == 2
+    assert _run(ws, "gather", "--by-owner", str(provider.root)) == 2
+    assert "knows no account yet" in capsys.readouterr().err
+    assert _run(ws, "gather", "--accounts", str(provider.accounts_file), str(provider.root)) == 2
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["taro@example.co.jp", "Taro+shop@EXAMPLE.co.jp", "example.co.jp-taro@example.co.jp", "taro@localhost",
+     "taro@example.jp", "taro+x@example.jp", "taro@mail.example.co.jp", "hanako@localhost.localdomain",
+     "hanako@example.co.jp.", '"hanako"@example.co.jp', "jiro@example.co.jp", "x@elsewhere.example"],
+)
+def test_the_index_names_exactly_whom_names_account_names(address):
+    from mailrecover.ownership import names_account
+
+    assert INDEX.named_by(address) == [a for a, aliases in JOB.items() if names_account(address, a, aliases)]
