@@ -301,6 +301,11 @@ def _round(corpus: Path, facts: dict[str, Any], work: Path, k: int, *, mdedup: b
     ]
     sizes = [p.stat().st_size for p in out.rglob("*") if p.parent.name == "cur"]  # one walk of the tree
     stages[2].items, stages[2].megabytes = len(sizes), sum(sizes) / 1e6
+    # The floor: the same source bytes read once and the same files written, in plain Python.
+    (here / "sizes.txt").write_text("".join(f"{n}\n" for n in sizes))
+    _read_through(ours)
+    stages.append(_run("floor", [sys.executable, "-m", "benchmarks.floor", str(here / "sizes.txt"),
+                                 str(here / "floor"), *ours], env, len(sizes), mb, Path(f"{log}-floor.log")))  # fmt: skip
     result: dict[str, Any] = {
         "stages": [asdict(s) | {"per_second": round(s.per_second)} for s in stages],
         "mailrecover_check": check(corpus, out),
@@ -320,6 +325,14 @@ def _round(corpus: Path, facts: dict[str, Any], work: Path, k: int, *, mdedup: b
 
 def _total(round_: dict[str, Any]) -> float:
     return sum(s["seconds"] for s in round_["stages"] if s["name"] in ("gather", "merge", "restore"))
+
+
+def _cpu(round_: dict[str, Any]) -> float:
+    return sum(s["extra"]["cpu_seconds"] for s in round_["stages"] if s["name"] in ("gather", "merge", "restore"))
+
+
+def _floor(round_: dict[str, Any]) -> dict[str, Any] | None:
+    return next((s for s in round_["stages"] if s["name"] == "floor"), None)
 
 
 def _median(stages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -346,10 +359,19 @@ def _print(result: dict[str, object]) -> None:
     print(f"{'stage':<22}{'seconds':>9}{'per s':>9}{'MB/s':>8}{'peak RSS MB':>13}{'PSS MB':>8}{'cpu s':>8}")
     for s in rows:
         mbs = s["megabytes"] / s["seconds"] if s["seconds"] else 0
-        print(f"mailrecover {s['name']:<10}{s['seconds']:>9.1f}{s['per_second']:>9,}{mbs:>8.1f}"
+        label = "floor (plain Python)" if s["name"] == "floor" else f"mailrecover {s['name']}"
+        print(f"{label:<22}{s['seconds']:>9.1f}{s['per_second']:>9,}{mbs:>8.1f}"
               f"{s['peak_rss_mb']:>13.0f}{s['extra']['peak_pss_mb']:>8.0f}{s['extra']['cpu_seconds']:>8}")  # fmt: skip
-    print(f"{'mailrecover total':<22}{total:>9.1f}   (gather + merge + restore"
+    cpu = statistics.median(_cpu(r) for r in rounds)
+    print(f"{'mailrecover total':<22}{total:>9.1f}{'':>38}{cpu:>8.1f}   (gather + merge + restore"
           + (f"; rounds {', '.join(f'{t:.1f}' for t in totals)})" if len(rounds) > 1 else ")"))  # fmt: skip
+    floors = [_floor(r) for r in rounds]
+    if all(floors):
+        walls = [t / f["seconds"] for t, f in zip(totals, floors, strict=True) if f]
+        cpus = [_cpu(r) / max(0.1, f["extra"]["cpu_seconds"]) for r, f in zip(rounds, floors, strict=True) if f]
+        print(f"over the floor: {statistics.median(walls):.2f}x wall, {statistics.median(cpus):.2f}x CPU "
+              "(mailrecover gather+merge+restore / plain read of the sources and write of the restored files"
+              + (f"; rounds {', '.join(f'{x:.2f}x' for x in walls)})" if len(rounds) > 1 else ")"))  # fmt: skip
     md = result.get("mdedup")
     if isinstance(md, dict):
         mbs = md["megabytes"] / md["seconds"] if md["seconds"] else 0
@@ -358,6 +380,9 @@ def _print(result: dict[str, object]) -> None:
         ratios = [r["mdedup"]["seconds"] / t for r, t in zip(rounds, totals, strict=True)]
         print(f"speed-up: {statistics.median(ratios):.2f}x (mdedup wall time / mailrecover gather+merge+restore"
               + (f"; rounds {', '.join(f'{x:.2f}x' for x in ratios)})" if len(rounds) > 1 else ")"))  # fmt: skip
+        cpu_ratios = [r["mdedup"]["extra"]["cpu_seconds"] / max(0.1, _cpu(r)) for r in rounds]
+        print(f"speed-up in CPU seconds: {statistics.median(cpu_ratios):.2f}x"
+              + (f" (rounds {', '.join(f'{x:.2f}x' for x in cpu_ratios)})" if len(rounds) > 1 else ""))  # fmt: skip
     for who in ("mailrecover_check", "mdedup_check"):
         if len({json.dumps(r.get(who), sort_keys=True) for r in rounds}) > 1:
             print(f"{who}: rounds differ: {[r.get(who) for r in rounds]}")
