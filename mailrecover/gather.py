@@ -20,9 +20,9 @@ from multiprocessing.pool import AsyncResult, Pool
 from typing import TYPE_CHECKING
 
 from .byowner import BY_OWNER, JobAccounts, assign
+from .fingerprint import Summary, summarize
 from .limits import Limits, current as current_limits
 from .memory import give_back
-from .merge import Summary, summarize
 from .ownership import JobIndex
 from .model import Copy, Evidence, Finding, Problem, ProblemKind
 from .passwords import without_password

@@ -29,7 +29,7 @@ Each limit, its environment variable, its default, and what happens when it is h
   that may fail to come (each one problem, each a reconnection) before the rest of that
   folder is left for a rerun.
 
-The core applies the message, header and MIME limits to every copy in ``merge.summarize``
+The core applies the message, header and MIME limits to every copy in ``fingerprint.summarize``
 (``gather`` reports each hit); readers of streams apply the others.  Values are byte
 counts or plain numbers; ``K``, ``M`` and ``G`` suffixes (powers of 1024) are accepted.
 Plugins call ``current()`` once per read and take ``LIMIT`` problems' reasons from

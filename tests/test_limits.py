@@ -11,7 +11,7 @@ import pytest
 from mailrecover.errors import ConfigError
 from mailrecover.gather import gather
 from mailrecover.limits import LimitExceeded, Limits, bounded_chunks, current, mime_shape
-from mailrecover.merge import summarize
+from mailrecover.fingerprint import summarize
 from mailrecover.model import ProblemKind
 from mailrecover.rfc822 import header_fields
 from mailrecover.workspace import Workspace

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from mailrecover.merge import summarize
+from mailrecover.fingerprint import summarize
 from mailrecover.rfc822 import decode_header_value, decode_text
 
 from .builders import _delivered, _mbox_entry, _outlook_style, scenario_mails
@@ -86,20 +86,20 @@ def test_a_byte_order_mark_before_the_header_does_not_make_another_mail():
 def test_container_names_are_counted_across_window_edges(monkeypatch):
     """The MIME-depth guard counts container names a window at a time (no lower-cased copy of a
     giant message): a name cut by a window's edge still counts once, case-blind."""
-    from mailrecover import merge
+    from mailrecover import fingerprint
 
     raw = b"".join(b"x" * (n % 7) + (b"Multipart/", b"MESSAGE/rfc822", b"multipart")[n % 3] for n in range(300))
     lowered = raw.lower()
     expected = lowered.count(b"multipart/") + lowered.count(b"message/rfc822")
     for window in (1, 5, 9, 13, 64, 1 << 20):
-        monkeypatch.setattr(merge, "_WINDOW", window)
-        assert merge._count_containers(raw) == expected, window
+        monkeypatch.setattr(fingerprint, "_WINDOW", window)
+        assert fingerprint._count_containers(raw) == expected, window
 
 
 def test_a_body_is_fingerprinted_the_same_in_pieces(monkeypatch):
     """Text parts are folded and hashed a piece at a time (a giant body is never held folded):
     whatever the piece sizes, the fingerprint is the one of the whole texts joined."""
-    from mailrecover import merge, rfc822
+    from mailrecover import fingerprint, rfc822
 
     text = "Grüße  aus\t東京。\r\n\r\nＡＢＣ ～ ① and some   more words\u3000here.\n" * 40
     raw = (b"From: a@example.com\nSubject: s\nMIME-Version: 1.0\n"
@@ -108,10 +108,10 @@ def test_a_body_is_fingerprinted_the_same_in_pieces(monkeypatch):
            b"--b\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n"
            + base64.encodebytes(text.encode()) + b"--b--\n")  # fmt: skip
     whole = summarize(raw)
-    expected = merge._digest("\x01".join([rfc822.fold_for_compare(text)] * 2),
-                             hashlib.sha256(b"%PDF").hexdigest())  # fmt: skip
+    expected = fingerprint.digest("\x01".join([rfc822.fold_for_compare(text)] * 2),
+                                   hashlib.sha256(b"%PDF").hexdigest())  # fmt: skip
     assert whole.body_fp == expected
     for piece in (1, 3, 7, 64):
         monkeypatch.setattr(rfc822, "_COLLAPSE_PIECE", piece)
-        monkeypatch.setattr(merge, "_DIGEST_PIECE", piece)
+        monkeypatch.setattr(fingerprint, "_DIGEST_PIECE", piece)
         assert summarize(raw) == whole, piece

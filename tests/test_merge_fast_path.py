@@ -11,17 +11,17 @@ from hypothesis import strategies as st
 from mailrecover_local.mbox import split_mbox
 
 from benchmarks.corpus import generate
-from mailrecover import merge
+from mailrecover import fingerprint
 from mailrecover.rfc822 import header_end
 
 
 def _full_path(raw: bytes) -> str:
     """The body fingerprint as it is computed without any fast path."""
     try:
-        return merge._mime_fingerprint(raw)
+        return fingerprint._mime_fingerprint(raw)
     except Exception:
         body = raw[header_end(raw) :].replace(b"\r\n", b"\n")
-        return merge._digest("raw", hashlib.sha256(body).hexdigest())
+        return fingerprint.digest("raw", hashlib.sha256(body).hexdigest())
 
 
 def _corpus_copies(root: Path) -> list[bytes]:
@@ -42,12 +42,12 @@ def test_fast_and_full_path_agree_on_the_generated_corpus(tmp_path):
     assert len(raws) >= 400
     fast = multipart = 0
     for raw in raws:
-        quick = merge._fast_fingerprint(raw)
+        quick = fingerprint._fast_fingerprint(raw)
         if quick is not None:
             fast += 1
             multipart += b"multipart/" in raw
-            assert quick == merge._mime_fingerprint(raw)
-        assert merge._body_fingerprint(raw) == _full_path(raw)
+            assert quick == fingerprint._mime_fingerprint(raw)
+        assert fingerprint._body_fingerprint(raw) == _full_path(raw)
     assert fast >= 0.95 * len(raws)  # the fast path is really taken, for multipart mail too
     assert multipart >= 0.05 * len(raws)
 
@@ -75,11 +75,11 @@ _BODY_LINES = st.sampled_from([
          False, [b"gqCCoA=="], b"\n")  # fmt: skip
 def test_fast_path_never_differs_from_the_full_parse(header, blank, body, eol):
     raw = eol.join(header + ([b""] if blank else []) + body) + eol
-    assert merge._body_fingerprint(raw) == _full_path(raw)
+    assert fingerprint._body_fingerprint(raw) == _full_path(raw)
 
 
 def test_cases_the_fast_path_leaves_to_the_parser():
-    fast = merge._fast_fingerprint
+    fast = fingerprint._fast_fingerprint
     assert fast(b"Content-Type: multipart/mixed; boundary=b\n\n--b--\n") is None  # no part
     assert fast(b"Content-Type: multipart/mixed; boundary=b\n\n--b\n\nhi\n") is None  # no close
     assert fast(b"Content-Type: multipart/mixed; boundary=b\n\n--b\n--b\n\nhi\n--b--\n") is None
@@ -91,10 +91,10 @@ def test_cases_the_fast_path_leaves_to_the_parser():
     # the parser moves a 'From ' line that ends the header into the body
     raw = b"Subject: a\nFrom someone\n\nbody\n"
     assert fast(raw) is None
-    assert merge._body_fingerprint(raw) == _full_path(raw)
+    assert fingerprint._body_fingerprint(raw) == _full_path(raw)
     for raw in (b"Subject: a\n\nbody\n",
                 b"Content-Type: multipart/mixed; boundary=b\n\npre\n--b\n\nhi\n--b--\nepi\n"):  # fmt: skip
-        assert fast(raw) == merge._mime_fingerprint(raw)
+        assert fast(raw) == fingerprint._mime_fingerprint(raw)
 
 
 _BOUNDARIES = st.sampled_from([b"b", b"b2", b"=_x", b"b--"])
@@ -126,6 +126,6 @@ def _multipart(draw, depth: int = 0) -> list[bytes]:
           b"boundary=b2", b"", b"--b2", b"", b"x", b"--b", b"y", b"--b2--", b"--b--"], b"\n", True)
 def test_multipart_fast_path_never_differs_from_the_full_parse(lines, eol, final_eol):
     raw = eol.join(lines) + (eol if final_eol else b"")
-    quick = merge._fast_fingerprint(raw)
-    assert quick is None or quick == merge._mime_fingerprint(raw)
-    assert merge._body_fingerprint(raw) == _full_path(raw)
+    quick = fingerprint._fast_fingerprint(raw)
+    assert quick is None or quick == fingerprint._mime_fingerprint(raw)
+    assert fingerprint._body_fingerprint(raw) == _full_path(raw)

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.corpus import generate
-from mailrecover import merge
+from mailrecover import fingerprint
 from mailrecover.rfc822 import decode_text, decode_text_pieces, fold_for_compare, folded_stream
 
 from .test_merge_fast_path import _corpus_copies
@@ -32,21 +32,21 @@ _PIECES = (1, 2, 3, 4, 5, 7, 13, 64)
 @contextlib.contextmanager
 def _pieces(size: int | None) -> Iterator[None]:
     """Every payload read piecewise in pieces of ``size`` (None: every payload read whole)."""
-    saved = merge._STREAM_MIN, merge._PIECE
-    merge._STREAM_MIN, merge._PIECE = (0, size) if size else (1 << 62, saved[1])
+    saved = fingerprint._STREAM_MIN, fingerprint._PIECE
+    fingerprint._STREAM_MIN, fingerprint._PIECE = (0, size) if size else (1 << 62, saved[1])
     try:
         yield
     finally:
-        merge._STREAM_MIN, merge._PIECE = saved
+        fingerprint._STREAM_MIN, fingerprint._PIECE = saved
 
 
 def _fingerprints(raw: bytes, sizes: tuple[int, ...] = _PIECES) -> tuple[str, list[str]]:
     with _pieces(None):
-        whole = merge._body_fingerprint(raw)
+        whole = fingerprint._body_fingerprint(raw)
     pieces = []
     for size in sizes:
         with _pieces(size):
-            pieces.append(merge._body_fingerprint(raw))
+            pieces.append(fingerprint._body_fingerprint(raw))
     return whole, pieces
 
 
@@ -178,7 +178,7 @@ def test_decode_text_pieces_has_decode_texts_fallbacks(data, charset, cuts):
 def test_folded_stream_is_fold_for_compare(lines):
     """Segments cut after line ends and before starters fold as the joined text does."""
     text = "\n".join(lines)
-    cuts = [i for i, c in enumerate(text) if i and (text[i - 1] == "\n" or re.match(f"[{merge._STARTERS}]", c))]
+    cuts = [i for i, c in enumerate(text) if i and (text[i - 1] == "\n" or re.match(f"[{fingerprint._STARTERS}]", c))]
     edges = [0, *cuts, len(text)]
     segments = [text[a:b] for a, b in zip(edges, edges[1:])]
     assert "".join(folded_stream(segments)) == fold_for_compare(text)
@@ -203,7 +203,7 @@ def test_a_giant_part_is_not_copied(shape):
                + b"x" * size + b"\n--b\nContent-Type: image/png\n\n" + b"\x89PNG" * (size // 4) + b"\n--b--\n")  # fmt: skip
     tracemalloc.start()
     try:
-        merge.summarize(raw)
+        fingerprint.summarize(raw)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -212,4 +212,4 @@ def test_a_giant_part_is_not_copied(shape):
 
 def test_the_bom_is_skipped_without_a_copy():
     raw = _message(_TEXT.encode())
-    assert merge.summarize(codecs.BOM_UTF8 + raw).body_fp == merge.summarize(raw).body_fp
+    assert fingerprint.summarize(codecs.BOM_UTF8 + raw).body_fp == fingerprint.summarize(raw).body_fp

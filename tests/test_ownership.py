@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from mailrecover.cli import main
-from mailrecover.merge import merge_account, summarize
+from mailrecover.fingerprint import summarize
+from mailrecover.merge import merge_account
 from mailrecover.model import Copy, Flag
 from mailrecover.ownership import (
     Clue,

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 from mailrecover import workspace
-from mailrecover.merge import summarize
+from mailrecover.fingerprint import summarize
 from mailrecover.model import Copy, Evidence, Flag, Problem, ProblemKind
 from mailrecover.workspace import Workspace, migrations, store
 

@@ -150,7 +150,7 @@ def joined_transaction(db: sqlite3.Connection) -> Iterator[None]:
 
 
 class Summary(Protocol):
-    """What a copy's row keeps of its header summary (``merge.Summary``, named here by its
+    """What a copy's row keeps of its header summary (``fingerprint.Summary``, named here by its
     fields: the merge reads through this layer, so this layer does not import the merge)."""
 
     @property
@@ -196,7 +196,7 @@ def save_copy(
     ws: Workspace, loc: int, account: str, c: Copy, s: Summary, blob: str | None = None, gathered: str | None = None
 ) -> bool:
     """Store a copy (its bytes once, its row) found at location ``loc``, as gather does, with
-    its summary ``s`` (``merge.summarize``); ``blob`` is its digest when already computed, ``gathered`` the time its
+    its summary ``s`` (``fingerprint.summarize``); ``blob`` is its digest when already computed, ``gathered`` the time its
     batch was read.  Whether it is new."""
     blob = ws.blobs.put(c.raw, blob)
     gathered = gathered or now_text()

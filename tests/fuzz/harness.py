@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from mailrecover.merge import summarize
+from mailrecover.fingerprint import summarize
 from mailrecover.model import Copy, Evidence, Problem
 from mailrecover.plugin import CLAIM, Plugin, ReadContext, load_plugins
 

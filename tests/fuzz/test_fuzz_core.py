@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from mailrecover import rfc822
 from mailrecover.limits import Limits, mime_shape
-from mailrecover.merge import Summary, summarize
+from mailrecover.fingerprint import Summary, summarize
 
 from .harness import CORPUS, Outcome, tried
 from .mutate import MUTATIONS, PAYLOADS, deep_mime

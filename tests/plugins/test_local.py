@@ -12,7 +12,7 @@ from mailrecover_local.maildir import MaildirPlugin, maildir_flags
 from mailrecover_local.mbox import MboxPlugin, split_mbox
 from mailrecover_local.mh import MHPlugin, parse_sequences
 
-from mailrecover.merge import summarize
+from mailrecover.fingerprint import summarize
 from mailrecover.model import Copy, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext
 from mailrecover.rfc822 import remove_fields
