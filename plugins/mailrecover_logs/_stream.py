@@ -271,7 +271,7 @@ _READ_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, UnicodeError, Lim
 def first_lines(path: str, count: int, reference: datetime | None = None) -> tuple[list[LogLine], bool]:
     """Up to ``count`` timestamped lines from the start of ``path`` (errors and the byte budget
     give fewer), and whether the file starts with one: among its first three lines (blank
-    and ``#`` lines aside, a damaged one or two tolerated)."""
+    and ``#`` lines aside, a damaged one or two tolerated).  No lines when it does not."""
     years = _Years(reference or _mtime(path))
     found: list[LogLine] = []
     budget = _SNIFF_BYTES
@@ -283,6 +283,8 @@ def first_lines(path: str, count: int, reference: datetime | None = None) -> tup
             if content < 3 and raw.strip(b" \t\r\n\x00") and not raw.startswith(b"#"):
                 content += 1
                 starts_as_log = starts_as_log or parsed is not None
+                if content == 3 and not starts_as_log:
+                    return [], False  # no log: every mail file met in a walk stops here
             if parsed:
                 found.append(LogLine(path, n, *parsed[:4]))
                 if len(found) >= count:

@@ -690,3 +690,19 @@ def test_subjects_the_mta_logged_are_kept_with_the_delivery() -> None:
     assert e.fields["subject"] == 'Budget "draft" for May'
     [e] = _feed(EximParser(), exim[1:] and [exim[0].split(" T=")[0], *exim[1:]], program="exim")
     assert "subject" not in e.fields
+
+
+def test_a_file_that_does_not_start_as_a_log_is_read_no_further(tmp_path: Path) -> None:
+    """Detection stops after a file's first three lines when none is a log line: a walk asks
+    of every mail file whether it is a log, and a mail quoting a log deeper down is none."""
+    from mailrecover_logs._stream import first_lines
+
+    quoted = b"Jun 18 10:30:00 mx postfix/smtpd[1]: connect from a[192.0.2.1]\n" * 50
+    mail = tmp_path / "1.eml"
+    mail.write_bytes(b"From: a@example.com\nTo: b@example.com\nSubject: the log\n\n" + quoted)
+    assert first_lines(str(mail), 20) == ([], False)
+    log = tmp_path / "mail.log"
+    log.write_bytes(quoted)
+    lines, starts_as_log = first_lines(str(log), 20)
+    assert starts_as_log and len(lines) == 20
+    assert not PostfixPlugin().detect(str(mail)) and PostfixPlugin().detect(str(log))
