@@ -92,9 +92,28 @@ def _fields_by_line(head: bytes) -> list[tuple[str, bytes]]:
     return [(name, b" ".join(parts)) for name, parts in fields]
 
 
+#: A field of a plain header with its continuation lines and line ends: what removing it cuts.
+_PLAIN_FIELD_LINES = re.compile(rb"^([!-9;-~]++):[^\r\n]*+(?:\r?\n[ \t][^\r\n]*+)*+(?:\r?\n)?", re.M)
+
+
 def remove_fields(raw: bytes, names: set[str]) -> bytes:
     """``raw`` without the header fields named (lower-case), continuation lines included."""
     end = header_end(raw)
+    if _PLAIN_HEAD.fullmatch(raw, 0, end):  # a compiled scan a field, not Python steps a line
+        cuts = [m.span() for m in _PLAIN_FIELD_LINES.finditer(raw, 0, end)
+                if m.group(1).decode("ascii").lower() in names]  # fmt: skip
+        if not cuts:
+            return raw
+        kept, at = [], 0
+        for lo, hi in cuts:
+            kept.append(raw[at:lo])
+            at = hi
+        return b"".join([*kept, memoryview(raw)[at:]])
+    return _remove_by_line(raw, end, names)
+
+
+def _remove_by_line(raw: bytes, end: int, names: set[str]) -> bytes:
+    """``remove_fields`` of any header block, a line at a time."""
     out: list[bytes] = []
     dropping = dropped = False
     for line in raw[:end].splitlines(keepends=True):
