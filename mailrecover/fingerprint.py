@@ -314,14 +314,29 @@ _PARSER_HEADER_LINE = re.compile(rb"From |[\041-\071\073-\176]*:|[\t ]")
 _PARSER_ODD_BREAKS = re.compile(rb"[\r\x0b\x0c\x1c\x1d\x1e]")
 
 
+#: Header lines as the parser reads them, each ended by LF or CRLF and free of other breaks:
+#: skipped in one compiled scan; the line loop goes on from the first line that is not one.
+_PARSER_CLEAN_LINES = re.compile(
+    rb"(?:(?:From |[\041-\071\073-\176]*+:|[\t ])[^\r\n\x0b\x0c\x1c\x1d\x1e]*+\r?\n)*+"
+)
+
+
 def _parser_header(raw: bytes, lo: int, n: int) -> tuple[int, int] | None:
     """Where the stdlib parser would end the header and start the body of ``raw[lo:n]``.
 
     None where its line breaking or its treatment of the header could differ from this
     scan (odd line breaks, a 'From ' line that ends the header).
     """
-    pos = lo
-    last = -1  # where the last header line starts
+    m = _PARSER_CLEAN_LINES.match(raw, lo, n)
+    assert m is not None  # it matches the empty string
+    pos = m.end()
+    last = max(lo, raw.rfind(b"\n", lo, pos - 1) + 1) if pos > lo else -1
+    return _parser_header_from(raw, lo, n, pos, last)
+
+
+def _parser_header_from(raw: bytes, lo: int, n: int, pos: int, last: int) -> tuple[int, int] | None:
+    """``_parser_header`` read a line at a time from ``pos``, ``last`` the start of the last
+    header line before it (-1: none)."""
     while pos < n:
         nl = raw.find(b"\n", pos, n)
         end = n if nl < 0 else nl + 1
@@ -342,6 +357,11 @@ def _parser_header(raw: bytes, lo: int, n: int) -> tuple[int, int] | None:
 _CONTENT_FIELDS = (b"content-type", b"content-transfer-encoding", b"content-disposition")
 
 
+_CONTENT_FIELD_LINES = re.compile(
+    rb"^(?:content-type|content-transfer-encoding|content-disposition):[^\n]*+(?:\n[ \t][^\n]*+)*+\n?", re.I | re.M
+)
+
+
 def _content_fields(head: bytes) -> email.message.Message:
     """A message holding the content fields of ``head`` exactly as the parser would store them.
 
@@ -349,6 +369,18 @@ def _content_fields(head: bytes) -> email.message.Message:
     continuation lines join the field before them, a first 'From ' line is the envelope,
     a field is named by what precedes its first colon.
     """
+    policy = email.policy.compat32
+    msg = email.message.Message(policy=policy)
+    # The header holds no break but LF and CRLF (``_parser_header`` saw to it), so a compiled
+    # scan finds each content field with its continuation lines as the line loop would.
+    for m in _CONTENT_FIELD_LINES.finditer(head):
+        lines = m.group().splitlines(keepends=True)
+        msg.set_raw(*policy.header_source_parse([x.decode("ascii", "surrogateescape") for x in lines]))
+    return msg
+
+
+def _content_fields_by_line(head: bytes) -> email.message.Message:
+    """``_content_fields`` a line at a time (any line breaks)."""
     policy = email.policy.compat32
     msg = email.message.Message(policy=policy)
     field: list[bytes] | None = None  # lines of the field being read, if it is kept

@@ -129,3 +129,22 @@ def test_multipart_fast_path_never_differs_from_the_full_parse(lines, eol, final
     quick = fingerprint._fast_fingerprint(raw)
     assert quick is None or quick == fingerprint._mime_fingerprint(raw)
     assert fingerprint._body_fingerprint(raw) == _full_path(raw)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(_HEADER_LINES | _BODY_LINES, st.sampled_from([b"\n", b"\r\n", b"\r", b"\r\r\n", b""])),
+                max_size=9), st.integers(0, 3))  # fmt: skip
+@example([(b"Content-Type: text/plain;", b"\r\n"), (b" charset=koi8-r", b"\r\n"), (b"", b"\r\n")], 0)
+@example([(b"X-A: b", b"\n"), (b"content-transfer-encoding:", b"\n"), (b"\tbase64", b"")], 2)
+@example([(b"From someone", b"\n"), (b"\tcharset=iso-2022-jp", b"\n"), (b"From someone", b"\n")], 0)
+def test_header_compiled_scans_agree_with_the_line_loop(lines, lo):
+    """Where the header ends, and its content fields, come out of the compiled scans exactly
+    as out of the line loop they skip ahead of, whatever the line breaks."""
+    raw = b"".join(a + b for a, b in lines)
+    lo = min(lo, len(raw))
+    bounds = fingerprint._parser_header(raw, lo, len(raw))
+    assert bounds == fingerprint._parser_header_from(raw, lo, len(raw), lo, -1)
+    if bounds is not None:
+        head = raw[lo : bounds[0]]
+        fast, slow = fingerprint._content_fields(head), fingerprint._content_fields_by_line(head)
+        assert fast.items() == slow.items() and fast.get_content_type() == slow.get_content_type()
