@@ -52,31 +52,12 @@ def header_end(raw: bytes) -> int:
     return len(raw) if m is None else m.end()
 
 
-#: A header whose every line is a field (a printable name, a colon) or a continuation holding
-#: more than white space, each ended by LF or CRLF: the common case, read field by field.
-_PLAIN_HEAD = re.compile(
-    rb"(?:(?:[!-9;-~]++:[^\r\n]*+|[ \t][ \t\x0b\x0c]*+[^\s][^\r\n]*+)(?:\r?\n|\Z))*+(?:\r?\n)?"
-)
-_PLAIN_FIELD = re.compile(rb"^([!-9;-~]++):([^\r\n]*+(?:\r?\n[ \t][^\r\n]*+)*+)", re.M)
-
-
 def header_fields(raw: bytes) -> list[tuple[str, bytes]]:
     """The header fields as (lower-case name, unfolded raw value) in order; a UTF-8 byte
     order mark before them (Windows tools save .eml files with one) is not part of the first."""
     head = raw[: header_end(raw)]
     if head.startswith(codecs.BOM_UTF8):
         head = head[len(codecs.BOM_UTF8) :]
-    if _PLAIN_HEAD.fullmatch(head):  # one compiled scan a field, not Python steps a line
-        return [
-            (name.decode("ascii").lower(),
-             b" ".join(part.strip() for part in value.split(b"\n")) if b"\n" in value else value.strip())
-            for name, value in _PLAIN_FIELD.findall(head)
-        ]  # fmt: skip
-    return _fields_by_line(head)
-
-
-def _fields_by_line(head: bytes) -> list[tuple[str, bytes]]:
-    """``header_fields`` of any header block, a line at a time."""
     fields: list[tuple[str, list[bytes]]] = []
     for line in head.splitlines():
         if not line.strip():
@@ -92,28 +73,9 @@ def _fields_by_line(head: bytes) -> list[tuple[str, bytes]]:
     return [(name, b" ".join(parts)) for name, parts in fields]
 
 
-#: A field of a plain header with its continuation lines and line ends: what removing it cuts.
-_PLAIN_FIELD_LINES = re.compile(rb"^([!-9;-~]++):[^\r\n]*+(?:\r?\n[ \t][^\r\n]*+)*+(?:\r?\n)?", re.M)
-
-
 def remove_fields(raw: bytes, names: set[str]) -> bytes:
     """``raw`` without the header fields named (lower-case), continuation lines included."""
     end = header_end(raw)
-    if _PLAIN_HEAD.fullmatch(raw, 0, end):  # a compiled scan a field, not Python steps a line
-        cuts = [m.span() for m in _PLAIN_FIELD_LINES.finditer(raw, 0, end)
-                if m.group(1).decode("ascii").lower() in names]  # fmt: skip
-        if not cuts:
-            return raw
-        kept, at = [], 0
-        for lo, hi in cuts:
-            kept.append(raw[at:lo])
-            at = hi
-        return b"".join([*kept, memoryview(raw)[at:]])
-    return _remove_by_line(raw, end, names)
-
-
-def _remove_by_line(raw: bytes, end: int, names: set[str]) -> bytes:
-    """``remove_fields`` of any header block, a line at a time."""
     out: list[bytes] = []
     dropping = dropped = False
     for line in raw[:end].splitlines(keepends=True):

@@ -94,33 +94,3 @@ def test_spaces_are_collapsed_a_piece_at_a_time_as_split_would(monkeypatch):
         text = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 60)))
         monkeypatch.setattr(rfc822, "_COLLAPSE_PIECE", rnd.randint(1, 9))
         assert rfc822.fold_for_compare(text) == " ".join(rfc822.unicodedata.normalize("NFKC", text).split())
-
-
-_HEAD_PIECES = st.sampled_from([
-    b"Subject: x", b"From: a@example.com ", b"X-Mozilla-Status: 0001", b"to:b", b"Received: from a;",
-    b" folded", b"\tmore\t", b"  ", b" \x0b", b"From a@b Mon Jun 18 10:30:00 2012", b"no colon",
-    b"Bad Name: v", b"\xe9t\xe9: v", b":empty name", b"X-A:", b"Date: Mon, 18 Jun 2012 \x0c",
-    b"\r", b"\n", b"\r\n", b"body\r", b"", b"\xef\xbb\xbfSubject: bom",
-])  # fmt: skip
-_LINE_ENDS = st.sampled_from([b"\n", b"\r\n", b"\r", b""])
-
-
-@settings(max_examples=500, deadline=None)
-@given(st.lists(st.tuples(_HEAD_PIECES, _LINE_ENDS), max_size=12), st.booleans())
-def test_header_compiled_scans_agree_with_reading_a_line_at_a_time(
-    lines: list[tuple[bytes, bytes]], bom: bool
-) -> None:
-    """The whole-header scan of the common case gives what the line-at-a-time reading gives,
-    on every mix of fields, continuations, odd line breaks and garbage."""
-    import codecs
-
-    from mailrecover import rfc822
-
-    head = (codecs.BOM_UTF8 if bom else b"") + b"".join(a + b for a, b in lines)
-    for raw in (head, head + b"\nbody\n", head + b"\r\n\r\nbody"):  # no blank line, LF, CRLF
-        block = raw[: rfc822.header_end(raw)]
-        block = block[len(codecs.BOM_UTF8) :] if block.startswith(codecs.BOM_UTF8) else block
-        assert header_fields(raw) == rfc822._fields_by_line(block), raw
-        for names in ({"subject"}, {"x-mozilla-status", "from", "to"}, {"received", "x-a", "date"}):
-            end = rfc822.header_end(raw)
-            assert rfc822.remove_fields(raw, names) == rfc822._remove_by_line(raw, end, names), (raw, names)
