@@ -32,28 +32,33 @@ def main(argv: list[str]) -> int:
     tmp, cur = os.path.join(out, "tmp"), os.path.join(out, "cur")
     os.makedirs(tmp)
     os.makedirs(cur)
-    pending = iter(enumerate(sizes))
+    todo = list(reversed(sizes))  # popped from the end: the first size first
     read = files = written = 0
     data = b""
+    parts: list[bytes] = []  # the file being cut, when one source file did not hold it all
+    need = todo[-1] if todo else 0
     for top in argv[2:]:
         for dirpath, _dirs, names in os.walk(top):
             for name in sorted(names):
                 with open(os.path.join(dirpath, name), "rb") as f:
                     data = f.read()
                 read, files = read + len(data), files + 1
-                if not data:
-                    continue
-                # Write the restored files this file's bytes cover, cut from them: nothing is
-                # generated, and only one source file is held at a time.
+                # Cut the restored files from this file's bytes, going on into the next file
+                # where it ends: nothing is generated, and one source file is held at a time.
                 at = 0
-                for n, size in pending:
-                    _write(tmp, cur, n, data[at : at + size])
-                    written, at = written + 1, at + size
-                    if at >= len(data):
-                        break
-    for n, size in pending:  # sources smaller than the restore (never with copies of mail)
-        _write(tmp, cur, n, data[:size])
-        written += 1
+                while todo and at < len(data):
+                    take = min(need, len(data) - at)
+                    parts.append(data[at : at + take])
+                    at, need = at + take, need - take
+                    if need == 0:
+                        _write(tmp, cur, written, b"".join(parts))
+                        written, parts = written + 1, []
+                        todo.pop()
+                        need = todo[-1] if todo else 0
+    while todo:  # sources smaller than the restore (never with copies of mail): repeat the last
+        _write(tmp, cur, written, (b"".join(parts) + data * (todo[-1] // max(1, len(data)) + 1))[: todo[-1]])
+        written, parts = written + 1, []
+        todo.pop()
     print(f"read {read:,} bytes from {files:,} files; wrote {written:,} files")
     return 0
 
