@@ -77,10 +77,42 @@ def _parse(data: bytes) -> Any:
 
     if not is_tnef(data):
         raise ValueError("no TNEF signature")
+    data = _bounded(data)
     try:
         return TNEF(data, do_checksum=False)  # a bad checksum must not cost the attachments
     except Exception as e:  # tnefparse raises whatever its struct reads hit on damaged input
         raise ValueError(f"damaged TNEF stream ({type(e).__name__}: {e})") from e
+
+
+# TNEF attribute ids whose data is a MAPI property list that starts with its count.
+_MAPI_LISTS = {0x9003, 0x9005}  # attMAPIProps, attAttachment
+_RECIPIENT_TABLE = 0x9004  # attRecipTable: rows of property lists; nothing here reads it
+
+
+def _bounded(data: bytes) -> bytes:
+    """The stream as tnefparse may be given it: tnefparse loops over a property list's
+    count even past the list's end (a damaged count of 0xFF000000 spun for minutes, logging
+    each missing property), so a count that cannot fit its attribute is damage, and the
+    recipient table, whose every row has such a count and which nothing here uses, is left
+    out.  Cut-off framing is ``damage``'s to report: what follows it is passed on as it is."""
+    kept = [data[:6]]
+    at = 6
+    while at + 11 <= len(data):
+        name = int.from_bytes(data[at + 1 : at + 3], "little")
+        size = int.from_bytes(data[at + 5 : at + 9], "little")
+        end = at + 11 + size
+        if end > len(data):
+            break
+        if name in _MAPI_LISTS and size >= 4:
+            count = int.from_bytes(data[at + 9 : at + 13], "little")
+            if count > (size - 4) // 4:  # every property takes at least its type and id
+                raise ValueError(f"damaged TNEF stream (the attribute at byte {at} claims "
+                                 f"{count:,} properties in {size:,} bytes)")  # fmt: skip
+        if name != _RECIPIENT_TABLE:
+            kept.append(data[at:end])
+        at = end
+    kept.append(data[at:])
+    return b"".join(kept)
 
 
 def _text(value: Any, codepage: str | None = None) -> str:
@@ -195,9 +227,14 @@ def _props(tnef: Any) -> tuple[dict[int, Any], dict[int, Any]]:
     """MAPI properties and TNEF attributes by id, apart: their ids overlap (0x8004 is a
     named property among the first, the subject among the second)."""
     mapi: dict[int, Any] = {}
-    for prop in tnef.mapiprops:
-        mapi.setdefault(prop.name, prop.data)
-    return mapi, {obj.name: obj.data for obj in tnef.msgprops}
+    attrs: dict[int, Any] = {}
+    for found, props in ((mapi, tnef.mapiprops), (attrs, tnef.msgprops)):
+        for prop in props:
+            try:
+                found.setdefault(prop.name, prop.data)  # decoded only now: a wrong length raises here
+            except Exception:  # one damaged property costs that property, not the stream's fields
+                continue
+    return mapi, attrs
 
 
 def _header_text(value: Any) -> str:

@@ -229,3 +229,35 @@ def test_discover_finds_saved_winmail_files(tmp_path, monkeypatch):
     (home / "Downloads" / "winmail-not.dat").write_bytes(b"something else")
     found = sorted(s.location for s in TnefPlugin().discover())
     assert found == sorted([str(home / "Downloads" / "winmail.dat"), str(home / "Desktop" / "winmail (2).dat")])
+
+
+def test_no_cut_or_flipped_byte_of_a_stream_raises(tmp_path):
+    """tnefparse reads some properties only when they are asked for, so damage can surface
+    after the stream was accepted: every cut and every flipped byte must end as a copy or a
+    problem line, from the bare-file plugin and from the core's unpacking alike."""
+    stream = tnef_stream("Figures", "See the figures.", ATTACHMENTS)
+    damaged = [stream[:n] for n in range(6, len(stream))]
+    damaged += [stream[:n] + bytes([stream[n] ^ 0xFF]) + stream[n + 1 :] for n in range(6, len(stream))]
+    path = tmp_path / "winmail.dat"
+    for data in damaged:
+        path.write_bytes(data)
+        findings = list(TnefPlugin().read(str(path), ReadContext()))
+        assert findings and all(isinstance(f, (Copy, Problem)) for f in findings)
+        try:
+            unpack(with_winmail(1, data))
+        except ValueError:
+            pass  # the one way unpack says a stream cannot be read
+
+
+def test_a_damaged_length_in_a_real_stream_costs_at_most_that_property(corpus, tmp_path):
+    """tnefparse decodes a property's value only when it is read, so a wrong length field
+    surfaced as a crash after the stream was accepted (the fuzz run found it at byte 3500 of
+    this file), and it loops over a property list's count past the list's end (0xFF at byte
+    151 spun for minutes): every 32-bit field set to 0xff must still end, and end as a copy
+    or a problem."""
+    data = (corpus / "tnef" / "mimekit_garbage-at-end.tnef").read_bytes()
+    path = tmp_path / "winmail.dat"
+    for at in range(22, len(data) - 4):
+        path.write_bytes(data[:at] + b"\xff\x00\x00\x00" + data[at + 4 :])
+        findings = list(TnefPlugin().read(str(path), ReadContext()))
+        assert findings and all(isinstance(f, (Copy, Problem)) for f in findings), at
