@@ -134,7 +134,7 @@ def test_maildir_name_stamp_wins_over_a_reset_file_time_and_an_agreeing_file_tim
 
 
 def test_mbox_and_thunderbird_from_lines_are_the_stores_record(tmp_path):
-    from mailrecover_local.mbox import from_line_date
+    from mailrecover.pluginkit import from_line_date
 
     jst = timezone(timedelta(hours=9))
     assert from_line_date(b"From jiro@example.net Sat Apr 14 14:01:30 +0900 2012") == datetime(

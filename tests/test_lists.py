@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from mailrecover_local.mbox import split_mbox
+from mailrecover.pluginkit import split_mbox
 
 from mailrecover.lists import (
     evidence_from_deliveries,

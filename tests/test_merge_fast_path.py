@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from mailrecover_local.mbox import split_mbox
+from mailrecover.pluginkit import split_mbox
 
 from benchmarks.corpus import generate
 from mailrecover import fingerprint

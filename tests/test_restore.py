@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mailrecover_local.mbox import split_mbox
+from mailrecover.pluginkit import split_mbox
 
 from mailrecover.cli import main
 from mailrecover.restore import restore

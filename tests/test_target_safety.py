@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mailrecover_local.mbox import split_mbox
+from mailrecover.pluginkit import split_mbox
 
 from mailrecover.cli import main
 from mailrecover.errors import TargetError

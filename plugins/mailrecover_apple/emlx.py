@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from mailrecover.model import Flag
-from mailrecover.readonly import list_names, mapped, read_message_file
-from mailrecover.rfc822 import header_end, header_fields
+from mailrecover.pluginkit import header_end, header_fields, list_names, mapped, read_message_file
 
 __all__ = ["Emlx", "Leaf", "leaves", "parse_emlx", "plist_flags", "restore_parts"]
 

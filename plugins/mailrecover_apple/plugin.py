@@ -7,9 +7,10 @@ import re
 from collections.abc import Iterable, Iterator
 
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
-from mailrecover.places import existing_dirs, file_name_text, mac_library, subdirs, tree_size
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import list_names
+from mailrecover.pluginkit import (
+    existing_dirs, file_name_text, is_url, list_names, mac_library, subdirs, tree_size,
+)  # fmt: skip
 
 from .emlx import parse_emlx, restore_parts
 
@@ -73,7 +74,7 @@ class AppleMailPlugin:
     )
 
     def detect(self, location: str) -> int:
-        if "://" in location:
+        if is_url(location):
             return 0
         if os.path.isfile(location):
             return 90 if _is_emlx(os.path.basename(location)) else 0

@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from mailrecover.model import Flag
-from mailrecover.readonly import Behind, Buffer, read_head, read_message_file
-from mailrecover.rfc822 import header_end, header_fields, remove_fields
+from mailrecover.pluginkit import (
+    Behind, Buffer, header_end, header_fields, read_head, read_message_file, remove_fields,
+)  # fmt: skip
 
 __all__ = ["Message", "becky_flags", "read_ini", "split_bmf"]
 

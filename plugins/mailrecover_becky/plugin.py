@@ -14,10 +14,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
-from mailrecover.places import documents, enclosing, existing_dirs, file_name_text, subdirs, tree_size
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import list_names, mapped
-from mailrecover.rfc822 import header_fields
+from mailrecover.pluginkit import (
+    documents, enclosing, existing_dirs, file_name_text, header_fields, is_url, list_names, mapped, subdirs,
+    tree_size,
+)  # fmt: skip
 
 from .bmf import put_attachments, read_ini, split_bmf
 
@@ -71,7 +72,7 @@ class BeckyPlugin:
     description = "Becky! Internet Mail data folders, mailboxes (*.mb) and .bmf folder files"
 
     def detect(self, location: str) -> int:
-        if "://" in location:
+        if is_url(location):
             return 0
         if os.path.isfile(location):
             return 90 if location.lower().endswith(".bmf") else 0

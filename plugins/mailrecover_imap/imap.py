@@ -23,24 +23,13 @@ from typing import Any
 
 from imapclient import imap_utf7
 
-from mailrecover.errors import MailRecoverError
-from mailrecover.imapconn import (
-    AnswerTooLong,
-    CommandFailed,
-    ConnectionLost,
-    ConnectionSettings,
-    ImapReader,
-    ImapUrl,
-    flags_from_imap,
-    folder_from_server,
-    open_reader,
-    parse_imap_url,
-)
-from mailrecover.limits import LimitExceeded, Limits, current, exceeded
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
-from mailrecover.passwords import without_password
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.words import counted
+from mailrecover.pluginkit import (
+    AnswerTooLong, CommandFailed, ConnectionLost, ConnectionSettings, ImapReader, ImapUrl, LimitExceeded,
+    Limits, MailRecoverError, counted, current_limits as current, exceeded, flags_from_imap, folder_from_server,
+    open_reader, parse_imap_url, without_password,
+)  # fmt: skip
 
 __all__ = ["ImapPlugin"]
 

@@ -10,12 +10,11 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from email.utils import parseaddr
 
-from mailrecover.limits import LimitExceeded, exceeded
-from mailrecover.limits import current as current_limits
 from mailrecover.model import Evidence, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext
-from mailrecover.readonly import open_readonly, read_head
-from mailrecover.rfc822 import decode_text, normalize_address
+from mailrecover.pluginkit import (
+    LimitExceeded, current_limits, decode_text, exceeded, normalize_address, open_readonly, read_head,
+)  # fmt: skip
 
 __all__ = [
     "MAX_WHOLE_FILE",

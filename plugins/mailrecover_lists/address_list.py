@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Iterable, Iterator
 
 from mailrecover.model import Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.rfc822 import decode_text
+from mailrecover.pluginkit import decode_text, local_file
 
 from ._common import (
     ListEvidence,
@@ -46,7 +45,7 @@ class AddressListPlugin:
     description = "a plain text or CSV list of a mailing list's addresses (needs --list)"
 
     def detect(self, location: str) -> int:
-        if "://" in location or not os.path.isfile(location):
+        if not local_file(location):
             return 0
         base = location.lower()
         if base.endswith(".csv"):

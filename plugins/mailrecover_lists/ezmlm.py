@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 from mailrecover.model import Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import list_names
+from mailrecover.pluginkit import is_url, list_names
 
 from ._common import ListEvidence, guarded, parse_entry, read_lines, read_small, resolve_list
 from ._sniff import head, ezmlm_log
@@ -41,7 +41,7 @@ class EzmlmPlugin:
     description = "ezmlm / ezmlm-idx list directories: subscribers/ and Log"
 
     def detect(self, location: str) -> int:
-        if "://" in location:
+        if is_url(location):
             return 0
         if _is_list_dir(location):
             return 85

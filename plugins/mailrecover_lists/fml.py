@@ -18,8 +18,7 @@ from datetime import datetime, timezone
 
 from mailrecover.model import Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.rfc822 import normalize_address, parse_date
-from mailrecover.readonly import list_names
+from mailrecover.pluginkit import is_url, list_names, normalize_address, parse_date
 
 from ._common import ListEvidence, file_time, guarded, parse_entry, read_lines, read_small, resolve_list
 from ._sniff import fml_log, fml_member_file, head
@@ -109,7 +108,7 @@ class FmlPlugin:
     description = "fml4/fml8 list directories: members, actives, .bak snapshots, log"
 
     def detect(self, location: str) -> int:
-        if "://" in location:
+        if is_url(location):
             return 0
         if os.path.isdir(location):
             has = _names(location)

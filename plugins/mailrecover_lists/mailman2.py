@@ -18,8 +18,7 @@ from typing import Any
 
 from mailrecover.model import Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.rfc822 import normalize_address
-from mailrecover.readonly import list_names
+from mailrecover.pluginkit import is_url, list_names, normalize_address
 
 from ._common import (
     ListEvidence,
@@ -178,7 +177,7 @@ class Mailman2Plugin:
     description = "Mailman 2 subscribe logs, list_members output and config.pck (read safely)"
 
     def detect(self, location: str) -> int:
-        if "://" in location:
+        if is_url(location):
             return 0
         if os.path.isdir(location):
             if any(os.path.exists(os.path.join(location, n)) for n in _CONFIG_NAMES):

@@ -10,12 +10,12 @@ entries or of such pages is read too.  Only ``role: member`` entries are members
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from mailrecover.model import Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
+from mailrecover.pluginkit import local_file
 
 from ._common import (
     ListEvidence,
@@ -46,7 +46,7 @@ class Mailman3Plugin:
     description = "Mailman 3 'mailman members' output and REST roster JSON dumps"
 
     def detect(self, location: str) -> int:
-        if "://" in location or not os.path.isfile(location):
+        if not local_file(location):
             return 0
         head = peek(location, 4096).lstrip()
         if (

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from mailrecover.model import Evidence, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import list_names
+from mailrecover.pluginkit import is_url, list_names
 
 from ._common import (
     ListEvidence,
@@ -58,7 +58,7 @@ class MajordomoPlugin:
     description = "Majordomo list files and Log"
 
     def detect(self, location: str) -> int:
-        if "://" in location:
+        if is_url(location):
             return 0
         if os.path.isdir(location):
             if os.path.isfile(os.path.join(location, "majordomo.cf")):

@@ -13,12 +13,10 @@ from collections.abc import Iterable, Iterator
 
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import read_message_file, sorted_names
-from mailrecover.rfc822 import header_fields
-
-from .maildir import maildir_flags
-from .mbox import mbox_entries
-from .sniff import SNIFF_BYTES, file_score, first_line
+from mailrecover.pluginkit import (
+    SNIFF_BYTES, file_score, first_line, header_fields, local_file, maildir_flags, mbox_entries,
+    read_message_file, sorted_names,
+)  # fmt: skip
 
 __all__ = ["EmlPlugin"]
 
@@ -30,7 +28,7 @@ class EmlPlugin:
     description = "single messages: .eml files and any file holding one RFC 5322 message"
 
     def detect(self, location: str) -> int:
-        if "://" in location or not os.path.isfile(location):
+        if not local_file(location):
             return 0
         return _NAMED if location.lower().endswith(".eml") else file_score(location)
 

@@ -11,9 +11,10 @@ from xml.etree import ElementTree
 from typing import Literal
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
-from mailrecover.places import existing_dirs, home, subdirs
 from mailrecover.plugin import CLAIM, ReadContext, Store
-from mailrecover.readonly import list_names, read_head, read_message_file, sorted_names
+from mailrecover.pluginkit import (
+    existing_dirs, home, list_names, local_dir, read_head, read_message_file, sorted_names, subdirs,
+)  # fmt: skip
 
 __all__ = ["MHPlugin", "parse_marks", "parse_sequences"]
 
@@ -89,7 +90,7 @@ class MHPlugin:
     description = "MH folders of numbered message files with .mh_sequences"
 
     def detect(self, location: str) -> int:
-        if "://" in location or not os.path.isdir(location):
+        if not local_dir(location):
             return 0
         if any(os.path.isfile(os.path.join(location, n)) for n in (".mh_sequences", *_MARK_FILES)):
             return 85

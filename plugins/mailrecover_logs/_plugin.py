@@ -19,7 +19,7 @@ from datetime import tzinfo
 
 from mailrecover.model import Evidence, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import list_names, read_head
+from mailrecover.pluginkit import is_url, list_names, read_head
 
 from ._queue import Queue
 from ._stream import LogLine, Stream, first_lines, log_files, rotation_base
@@ -209,7 +209,7 @@ class LogPlugin:
 
     # -- the plugin protocol ----------------------------------------------------------------
     def detect(self, location: str) -> int:
-        if "://" in location:
+        if is_url(location):
             return 0
         if os.path.isdir(location):
             if self._holds_mail_stores(location):

@@ -24,10 +24,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 
-from mailrecover.limits import LimitExceeded, exceeded
-from mailrecover.limits import current as current_limits
 from mailrecover.model import ProblemKind
-from mailrecover.readonly import open_readonly
+from mailrecover.pluginkit import LimitExceeded, current_limits, exceeded, open_readonly
 
 __all__ = [
     "LINE",

@@ -18,7 +18,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
 
-from mailrecover.rfc822 import header_end, header_fields
+from mailrecover.pluginkit import header_end, header_fields
 
 from . import _mapi as p
 from ._mapi import MapiObject

@@ -6,13 +6,12 @@ module decodes them the same way for both, so the two plugins agree on what a me
 
 from __future__ import annotations
 
-import codecs
-import os
 import struct
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from mailrecover.model import Flag
+from mailrecover.pluginkit import ANSI_ENV, codec_for_codepage, default_ansi_codec, from_filetime, mime_charset
 
 __all__ = [
     "ANSI_ENV",
@@ -26,9 +25,6 @@ __all__ = [
     "mime_charset",
     "received_by",
 ]
-
-#: Environment variable naming the code page of ANSI (non-Unicode) stores.
-ANSI_ENV = "MAILRECOVER_PST_CODEPAGE"
 
 # Property value types.
 PT_SHORT, PT_LONG, PT_BOOLEAN, PT_LONGLONG = 0x0002, 0x0003, 0x000B, 0x0014
@@ -74,50 +70,6 @@ _LOCALE_CODEPAGES = {
 }  # fmt: skip
 _TRADITIONAL_CHINESE = {1028: 950, 3076: 950, 5124: 950}
 
-_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
-
-# Code pages whose MIME name differs from what Python calls them.
-_MIME_NAMES = {
-    932: "shift_jis", 936: "gb2312", 949: "ks_c_5601-1987", 950: "big5", 20127: "us-ascii",
-    20932: "euc-jp", 51932: "euc-jp", 50220: "iso-2022-jp", 50221: "iso-2022-jp",
-    50222: "iso-2022-jp", 65001: "utf-8", 28591: "iso-8859-1", 1200: "utf-16le", 20866: "koi8-r",
-}  # fmt: skip
-
-
-def codec_for_codepage(cp: int | None) -> str | None:
-    """A Python codec for a Windows code page number, or None when Python has none."""
-    if not cp or cp < 0:
-        return None
-    for name in (_MIME_NAMES.get(cp), f"cp{cp}"):
-        if name:
-            try:
-                return codecs.lookup("cp932" if name == "shift_jis" else name).name
-            except LookupError:
-                continue
-    return None
-
-
-def mime_charset(cp: int | None) -> str | None:
-    """The charset label mail uses for a Windows code page."""
-    if not cp or cp < 0:
-        return None
-    name = _MIME_NAMES.get(cp)
-    if name:
-        return name
-    return (
-        f"windows-{cp}" if 1250 <= cp <= 1258 else (f"cp{cp}" if codec_for_codepage(cp) else None)
-    )
-
-
-def default_ansi_codec() -> str:
-    """The code page of ANSI stores: ``MAILRECOVER_PST_CODEPAGE`` or Japanese Windows' cp932."""
-    wanted = os.environ.get(ANSI_ENV, "").strip() or "cp932"
-    if wanted.isdigit():
-        wanted = codec_for_codepage(int(wanted)) or "cp932"
-    try:
-        return codecs.lookup(wanted).name
-    except LookupError:
-        return "cp932"
 
 
 class MapiObject:
@@ -204,16 +156,6 @@ class MapiObject:
 
     def internet_codepage(self) -> int | None:
         return self.integer(INTERNET_CPID) or self.integer(MESSAGE_CODEPAGE)
-
-
-def from_filetime(ticks: int) -> datetime | None:
-    """A Windows FILETIME (100 ns since 1601, UTC) as an aware datetime; None for 0 or nonsense."""
-    if ticks <= 0 or ticks >= 0x7FFFFFFFFFFFFFFF:
-        return None
-    try:
-        return _FILETIME_EPOCH + timedelta(microseconds=ticks // 10)
-    except OverflowError:
-        return None
 
 
 def flags_of(obj: MapiObject) -> set[Flag]:

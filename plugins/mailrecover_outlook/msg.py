@@ -16,10 +16,10 @@ from typing import Any
 
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
+from mailrecover.pluginkit import file_head, open_source
 
 from . import _mapi as p
 from ._build import build_message
-from ._files import file_head, open_source
 from ._mapi import MapiObject
 
 __all__ = ["MsgPlugin"]

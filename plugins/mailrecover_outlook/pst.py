@@ -19,12 +19,11 @@ import pypff
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
+from mailrecover.pluginkit import DELETED_ROLE, file_head, folder_role, open_source
 
 from . import _mapi as p
 from ._build import build_message
-from ._files import file_head, open_source
 from ._pff import PffObject
-from .roles import DELETED_ROLE, folder_role
 
 __all__ = ["FolderPlace", "PstPlugin", "SpecialFolders", "walk_folders"]
 

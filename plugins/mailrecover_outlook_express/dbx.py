@@ -32,15 +32,12 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from functools import cache
 
-from mailrecover_outlook._files import file_head
-from mailrecover_outlook._mapi import default_ansi_codec, from_filetime
-from mailrecover_outlook.roles import DELETED_ROLE, folder_role
-
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import list_names, mapped
-from mailrecover.rfc822 import header_fields
-from mailrecover.words import counted
+from mailrecover.pluginkit import (
+    DELETED_ROLE, counted, default_ansi_codec, file_head, folder_role, from_filetime, header_fields, list_names,
+    mapped,
+)  # fmt: skip
 
 __all__ = ["DbxDamage", "DbxFile", "DbxPlugin", "read_folder_names"]
 

@@ -14,14 +14,12 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from mailrecover_local.maildir import MaildirPlugin
-from mailrecover_local.mbox import client_flags, from_line_date, mbox_entries
-
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
-from mailrecover.places import file_name_text
 from mailrecover.plugin import ReadContext
-from mailrecover.readonly import list_names, mapped, read_head
-from mailrecover.rfc822 import header_fields, remove_fields
+from mailrecover.pluginkit import (
+    client_flags, file_name_text, from_line_date, header_fields, is_maildir, list_names, mapped, read_head, read_maildir,
+    read_mbox, remove_fields,
+)  # fmt: skip
 
 __all__ = ["FolderTree", "is_folder_file", "read_mbox_folder", "read_tree"]
 
@@ -84,28 +82,24 @@ def read_mbox_folder(
     try:
         with mapped(path) as data:
             try:
-                entries = mbox_entries(path, data)
+                entries = read_mbox(path, data, context)
                 first = next(entries, None)  # junk in front of the first message is reported there
             except ValueError:
                 if os.path.isfile(path + ".msf") or "." not in os.path.basename(path):  # named like a folder
                     reason = "not an mbox folder: no 'From ' line followed by a header"
                     yield Problem(ProblemKind.NOT_MAIL, path, "", reason)
                 return  # some other file beside the folders
-            done = 0
             for entry in itertools.chain([first] if first is not None else [], entries):
                 if isinstance(entry, Problem):
                     yield entry
                     continue
                 offset, sep, raw, cut_off = entry
-                context.advance(offset - done)
-                done = offset
                 raw, flags, partial, keywords = _client_state(raw)
                 yield Copy(
                     raw=raw, folder=folder, source=path, position=str(offset), flags=flags,
                     partial=partial or cut_off, keywords=keywords, account_hints=hints,
                     internal_date=from_line_date(sep),  # when Thunderbird filed it
                 )  # fmt: skip
-            context.advance(len(data) - done)
     except OSError as e:
         yield Problem(ProblemKind.UNREADABLE, path, "", f"cannot read: {e.strerror or e}")
 
@@ -114,7 +108,7 @@ def _read_maildir_folder(
     path: str, folder: str, hints: tuple[str, ...], context: ReadContext
 ) -> Iterator[Finding]:
     """A maildir-store folder: the Maildir reader's copies with Thunderbird's state taken out."""
-    for found in MaildirPlugin().read(path, replace(context, folder=folder)):
+    for found in read_maildir(path, replace(context, folder=folder)):
         if isinstance(found, Copy):
             raw = found.raw
             if raw.startswith(b"From "):  # a separator line, as some versions write it
@@ -123,10 +117,6 @@ def _read_maildir_folder(
             found = replace(found, raw=raw, flags=found.flags | flags, partial=found.partial or partial,
                             keywords=keywords, account_hints=hints)  # fmt: skip
         yield found
-
-
-def _is_maildir_folder(path: str) -> bool:
-    return os.path.isdir(os.path.join(path, "cur"))
 
 
 def read_tree(tree: FolderTree, context: ReadContext) -> Iterator[Finding]:
@@ -145,7 +135,7 @@ def read_tree(tree: FolderTree, context: ReadContext) -> Iterator[Finding]:
             if name.endswith(".sbd"):
                 sub = replace(tree, directory=path, prefix=(*tree.prefix, label[: -len(".sbd")]))
                 yield from read_tree(sub, context)
-            elif _is_maildir_folder(path):
+            elif is_maildir(path):
                 folder = "/".join((*tree.prefix, label))
                 yield from _read_maildir_folder(path, folder, tree.hints, context)
             elif name.endswith(".mozmsgs"):  # one file per message of a folder read here

@@ -6,19 +6,11 @@ import os
 from collections.abc import Iterable, Iterator
 
 from mailrecover.model import Finding, Problem, ProblemKind
-from mailrecover.places import (
-    enclosing,
-    existing_dirs,
-    file_name_text,
-    home,
-    mac_library,
-    subdirs,
-    tree_size,
-    windows_roaming,
-    xdg_config,
-)
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import list_names, read_head
+from mailrecover.pluginkit import (
+    enclosing, existing_dirs, file_name_text, home, is_url, list_names, mac_library, read_head, subdirs,
+    tree_size, windows_roaming, xdg_config,
+)  # fmt: skip
 
 from .folders import FolderTree, is_folder_file, read_mbox_folder, read_tree
 from .profile import is_account_dir, is_profile, listed_profiles, profile_accounts, profile_addresses
@@ -76,7 +68,7 @@ class ThunderbirdPlugin:
     )
 
     def detect(self, location: str) -> int:
-        if "://" in location:
+        if is_url(location):
             return 0
         if os.path.isfile(location):
             if location.endswith(".msf") or not is_folder_file(location):

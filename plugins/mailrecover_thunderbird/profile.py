@@ -14,8 +14,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from mailrecover.places import subdirs
-from mailrecover.readonly import read_head
+from mailrecover.pluginkit import read_head, subdirs
 
 __all__ = [
     "Account",

@@ -18,10 +18,11 @@ import re
 from collections.abc import Iterable, Iterator
 
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
-from mailrecover.places import enclosing, existing_dirs, file_name_text, subdirs, tree_size, windows_local
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import list_names, read_head, read_message_file, sorted_names
-from mailrecover.rfc822 import header_fields
+from mailrecover.pluginkit import (
+    enclosing, existing_dirs, file_name_text, header_fields, list_names, local_dir, read_head,
+    read_message_file, sorted_names, subdirs, tree_size, windows_local,
+)  # fmt: skip
 
 __all__ = ["WindowsMailPlugin", "oeaccount_addresses"]
 
@@ -90,7 +91,7 @@ class WindowsMailPlugin:
     )
 
     def detect(self, location: str) -> int:
-        if "://" in location or not os.path.isdir(location):
+        if not local_dir(location):
             return 0
         if _is_root(location):
             return 95

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 from mailrecover_local.eml import EmlPlugin
-from mailrecover_local.maildir import MaildirPlugin, maildir_flags
-from mailrecover_local.mbox import MboxPlugin, split_mbox
+from mailrecover_local.maildir import MaildirPlugin
+from mailrecover_local.mbox import MboxPlugin
 from mailrecover_local.mh import MHPlugin, parse_sequences
 
 from mailrecover.fingerprint import summarize
 from mailrecover.model import Copy, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext
+from mailrecover.pluginkit import maildir_flags, split_mbox
 from mailrecover.rfc822 import remove_fields
 
 from ..builders import snapshot
@@ -457,7 +458,7 @@ def test_junk_before_the_first_from_line_through_thunderbird(tmp_path, kind):
 
 
 def test_split_mbox_finds_the_start_after_junk_only_where_a_message_starts():
-    from mailrecover_local.mbox import mbox_start
+    from mailrecover.pluginkit import mbox_start
 
     assert mbox_start(b"From a@b Mon Jun 11 09:00:00 2012\nFrom: a@b\n\nx\n") == 0
     assert mbox_start(b"noise\nFrom a@b Mon Jun 11 09:00:00 2012\nFrom: a@b\nSubject: s\n\nx\n") == 6

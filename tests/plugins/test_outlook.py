@@ -17,7 +17,7 @@ from mailrecover_outlook._build import build_message
 from mailrecover_outlook._mapi import MapiObject, flags_of
 from mailrecover_outlook.msg import MsgPlugin
 from mailrecover_outlook.pst import PstPlugin, SpecialFolders, walk_folders
-from mailrecover_outlook.roles import folder_role
+from mailrecover.pluginkit import folder_role
 
 from mailrecover.cli import main
 from mailrecover.model import Copy, Flag, Problem, ProblemKind

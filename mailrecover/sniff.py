@@ -1,13 +1,15 @@
-"""Telling one message from an mbox or any other file by its first bytes, whatever its name."""
+"""Telling one message from an mbox or any other file by its first bytes, whatever its name.
+
+Part of the plugin kit (``mailrecover.pluginkit``): the eml and maildir readers use it.
+"""
 
 from __future__ import annotations
 
 import os
 
-from mailrecover.readonly import read_head
-from mailrecover.rfc822 import header_end
-
-from .mbox import looks_like_headers, mbox_start, one_message_name
+from .mboxsplit import looks_like_headers, mbox_start, one_message_name
+from .readonly import read_head
+from .rfc822 import header_end
 
 __all__ = ["BY_CONTENT", "SNIFF_BYTES", "file_score", "first_line", "looks_like_message", "message_score"]
 
