@@ -9,12 +9,14 @@ from __future__ import annotations
 import enum
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 __all__ = [
     "Copy",
     "Evidence",
+    "LIST_EVIDENCE_KINDS",
+    "ListFields",
     "Finding",
     "Flag",
     "JournalState",
@@ -130,6 +132,59 @@ class Evidence:
     fields: Mapping[str, str] = field(default_factory=dict)
     time_basis: str = ""
     time_group: str = ""
+
+
+#: Kinds of list-manager evidence: ``subscribe`` (joined), ``unsubscribe`` (left),
+#: ``member`` (in a member file, roster dump or list of addresses, at the file's time),
+#: ``address-change`` (``address`` is the new one, ``old_address`` the old one), ``role`` (the
+#: list's ``owner`` or ``moderator``, named in ``role``: no member) and ``roster``
+#: (a member file listing *every* member at its time: whoever an earlier snapshot of the same
+#: file listed and it leaves out had left by then).
+LIST_EVIDENCE_KINDS = ("subscribe", "unsubscribe", "member", "address-change", "role", "roster")
+
+
+@dataclass(frozen=True)
+class ListFields:
+    """The fields list evidence carries (``Evidence.fields``; all strings, empty ones left out).
+
+    List-manager plugins build their evidence through it, so a field the core does not know
+    (``lists.py``, ``members.py`` read them) cannot be written by mistake.
+    """
+
+    list: str = ""  # the list's address (lower-case), or its short name when none is known
+    address: str = ""  # the member's address key (``normalize_address``)
+    as_written: str = ""  # the address exactly as the file wrote it, when that differs
+    name: str = ""  # the display name, kept as data
+    how: str = ""  # how it happened or where it was read (``admin mass sub``, ``config.pck``)
+    digest: str = ""  # ``yes`` / ``no`` when the source says
+    list_id: str = ""  # Mailman 3's list id (``ann.example.com``) as the roster named it
+    delivery_mode: str = ""  # Mailman 3's own word for it (``regular``, ``mime_digests`` …)
+    nomail: str = ""  # why delivery is off (``by user``, ``by bounce``) while still a member
+    nomail_since: str = ""  # when delivery was switched off (ISO 8601), where the source says
+    moderated: str = ""  # ``yes`` when the member's posts are held for the moderator
+    bouncing: str = ""  # ``yes`` when the list manager was counting bounces (or stopped delivery)
+    bounce_score: str = ""  # its bounce score
+    role: str = ""  # for ``role``: ``owner`` or ``moderator``
+    snapshot: str = ""  # which member-file snapshot a ``member`` or ``roster`` line belongs to
+    file: str = ""  # which of a list's member files (fml: ``members``, ``actives``) it was in
+    count: str = ""  # how many members a ``roster`` lists
+    manager: str = ""  # the plugin that read it (``mailman2``, ``fml``)
+    old_address: str = ""  # for ``address-change``
+    post_id: str = ""  # on a Mailman 2 ``roster``: grows with every save, orders two snapshots
+    last_post_time: str = ""  # the same, where file times a copy made equal say nothing
+
+    @classmethod
+    def check(cls, values: Mapping[str, str]) -> dict[str, str]:
+        """``values`` as evidence fields, empty ones dropped, in their order; ``TypeError``
+        names a field list evidence does not have."""
+        cls(**values)
+        return {k: v for k, v in values.items() if v}
+
+    @classmethod
+    def of(cls, evidence_fields: Mapping[str, str]) -> ListFields:
+        """The record of a piece of list evidence (fields it does not have are ignored)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in evidence_fields.items() if k in names})
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from email.utils import parseaddr
 
-from mailrecover.model import Evidence, Finding, Problem, ProblemKind
+from mailrecover.model import Evidence, Finding, ListFields, Problem, ProblemKind
 from mailrecover.plugin import ReadContext
 from mailrecover.pluginkit import (
     LimitExceeded, current_limits, decode_text, exceeded, normalize_address, open_readonly, read_head,
@@ -139,7 +139,7 @@ def resolve_list(
 
 
 class ListEvidence:
-    """Builds evidence lines for one source file, with the fields documented in the package."""
+    """Builds evidence lines for one source file, with the fields of ``mailrecover.model.ListFields``."""
 
     def __init__(self, plugin: str, source: str) -> None:
         self.plugin = plugin
@@ -165,7 +165,7 @@ class ListEvidence:
             values["name"] = name
         values.update({k: v for k, v in fields.items() if v})
         return Evidence(kind=kind, source=self.source, position=str(position), time=time,
-                        fields=values)  # fmt: skip
+                        fields=ListFields.check(values))  # fmt: skip
 
 
 def infer_years(stamps: list[tuple[int, int, int, int, int]], last_year: int) -> list[int]:
