@@ -174,7 +174,9 @@ def read_head(path: str | os.PathLike[str], size: int) -> bytes:
     """The first ``size`` bytes of a file (fewer if it is shorter); raises OSError."""
     fd = open_readonly(path)
     try:
-        return os.read(fd, size)
+        length = os.fstat(fd).st_size
+        # a generous allowance (MH's 4 MB for .mh_sequences) is no buffer of that size for a small file
+        return os.read(fd, length + 1 if 0 < length < size else size)
     finally:
         os.close(fd)
 

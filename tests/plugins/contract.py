@@ -1,16 +1,20 @@
 """The promises every source plugin makes, as one test suite to subclass per plugin.
 
-A subclass names its plugin and says how to build its kind of store::
+A subclass names its plugin, says what its family yields (``yields``: ``Copy`` for mail
+stores, ``Evidence`` for logs and list files, whose findings are facts, not copies) and how
+to build its kind of store::
 
     class TestMyPlugin(SourcePluginContract):
         def make_plugin(self): return MyPlugin()
-        def build_store(self, root): ...      # -> Sample(location, copies)
+        def build_store(self, root): ...      # -> Sample(location, findings of the kind it yields)
         def build_damaged(self, root): ...    # -> location with a bad part and good copies
         def build_large(self, root, nbytes): ...  # -> location of about nbytes, or None
 
 and inherits the tests: it is a plugin, it recognises its store and nothing else, it reads
-every copy, it never changes the source, it streams (lazily, without holding the store in
-memory), bad input costs a problem and not the run, and every finding says where it came from.
+every copy (or piece of evidence), it never changes the source, it streams (lazily, without
+holding the store in memory), bad input costs a problem and not the run, and every finding
+says where it came from.  A plugin that reads URLs (IMAP) sets ``reads_urls`` and overrides
+``source_state`` and ``missing_location``; what does not apply to it says so in a skip.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +49,7 @@ HOSTILE = [
 @dataclass(frozen=True)
 class Sample:
     location: str
-    copies: int  # how many copies a read must yield
+    copies: int  # how many findings of the family's kind (``yields``) a read must give
 
 
 def _read_all(plugin: Plugin, location: str) -> list[Copy | Evidence | Problem]:
@@ -57,6 +61,20 @@ class SourcePluginContract:
 
     #: Size of the store ``build_large`` writes; reading it may hold a quarter at most.
     large_bytes = 8 << 20
+    #: What the plugin's family yields besides problems: copies of mail, or evidence.
+    yields: type[Copy] | type[Evidence] = Copy
+    #: How many findings the large store must give at least (a log line each, a copy each).
+    large_findings = 50
+    #: The plugin reads server URLs, not paths.
+    reads_urls = False
+
+    def source_state(self, root: Path, sample: Sample) -> object:
+        """What reading must leave unchanged: every file under ``root`` (content and mtime)."""
+        return snapshot(root)
+
+    def missing_location(self, root: Path) -> str:
+        """A location of the plugin's kind that is not there."""
+        return str(root / "missing")
 
     def make_plugin(self) -> Plugin:
         raise NotImplementedError
@@ -90,7 +108,9 @@ class SourcePluginContract:
         plugin = self.make_plugin()
         (tmp_path / "empty").mkdir()
         (tmp_path / "notes.txt").write_text("shopping list\n")
-        others = [tmp_path / "empty", tmp_path / "notes.txt", tmp_path / "missing", "imaps://h.example/"]
+        others = [tmp_path / "empty", tmp_path / "notes.txt", tmp_path / "missing"]
+        if not self.reads_urls:
+            others.append("imaps://h.example/")
         before = snapshot(tmp_path)
         for other in others:
             assert plugin.detect(str(other)) < CLAIM, other
@@ -100,19 +120,20 @@ class SourcePluginContract:
         sample = self.build_store(tmp_path / "store")
         found = _read_all(self.make_plugin(), sample.location)
         assert [f for f in found if isinstance(f, Problem)] == []
-        assert sum(isinstance(f, Copy) for f in found) == sample.copies
+        assert sum(isinstance(f, self.yields) for f in found) == sample.copies
+        assert all(isinstance(f, (self.yields, Problem)) for f in found), "a finding of another family"
 
     def test_leaves_the_source_untouched(self, tmp_path: Path) -> None:
         sample = self.build_store(tmp_path / "store")
-        before = snapshot(tmp_path / "store")
+        before = self.source_state(tmp_path / "store", sample)
         plugin = self.make_plugin()
         plugin.detect(sample.location)
         _read_all(plugin, sample.location)
-        assert snapshot(tmp_path / "store") == before
+        assert self.source_state(tmp_path / "store", sample) == before
 
     def test_read_is_lazy(self, tmp_path: Path) -> None:
         plugin = self.make_plugin()
-        missing = str(tmp_path / "missing")
+        missing = self.missing_location(tmp_path)
         result = plugin.read(missing, ReadContext())  # nothing happens before iteration
         assert isinstance(result, Iterator)
         found = list(result)
@@ -128,12 +149,12 @@ class SourcePluginContract:
         tracemalloc.start()
         try:
             for finding in plugin.read(location, ReadContext()):
-                copies += isinstance(finding, Copy)
+                copies += isinstance(finding, self.yields)
                 mapped_peak = max(mapped_peak, _mapped_resident(location))
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
-        assert copies >= 50
+        assert copies >= self.large_findings
         assert peak < nbytes // 4, f"peak {peak:,} bytes while reading {nbytes:,}"
         assert mapped_peak < nbytes // 4, f"{mapped_peak:,} bytes of the store mapped and resident"
 
@@ -142,7 +163,7 @@ class SourcePluginContract:
         found = _read_all(self.make_plugin(), location)
         problems = [f for f in found if isinstance(f, Problem)]
         assert problems, "damage must be reported"
-        assert any(isinstance(f, Copy) for f in found), "the good copies must survive"
+        assert any(isinstance(f, self.yields) for f in found), "the good copies must survive"
         for p in problems:
             assert p.reason and "\n" not in p.reason and p.source
 
@@ -155,17 +176,29 @@ class SourcePluginContract:
             for finding in plugin.read(location, ReadContext()):
                 assert isinstance(finding, (Copy, Evidence, Problem))
 
+    def assert_from_store(self, sample: Sample, source: str) -> None:
+        """A finding's ``source`` names a file of the store read (a URL plugin overrides this)."""
+        root = os.path.realpath(sample.location)
+        real = os.path.realpath(source)
+        assert os.path.isfile(real) and os.path.commonpath([root, real]) == root, source
+
     def test_every_finding_says_where_it_came_from(self, tmp_path: Path) -> None:
         sample = self.build_store(tmp_path / "store")
-        root = os.path.realpath(sample.location)
-        for f in _read_all(self.make_plugin(), sample.location):
-            assert isinstance(f, Copy)
-            source = os.path.realpath(f.source)
-            assert os.path.isfile(source) and os.path.commonpath([root, source]) == root, f.source
+        found = _read_all(self.make_plugin(), sample.location)
+        assert found
+        for f in found:
+            assert isinstance(f, self.yields)
+            self.assert_from_store(sample, f.source)
             assert isinstance(f.position, str)
-            assert f.raw and f.folder == normalize_folder(f.folder)
-            assert f.internal_date is None or f.internal_date.tzinfo is not None
-            assert f.file_time is None or f.file_time.tzinfo is not None
+            if isinstance(f, Copy):
+                assert f.raw and f.folder == normalize_folder(f.folder)
+                assert f.internal_date is None or f.internal_date.tzinfo is not None
+                assert f.file_time is None or f.file_time.tzinfo is not None
+            else:
+                assert f.kind and f.kind == f.kind.strip() and "\n" not in f.kind
+                assert f.time is None or f.time.tzinfo is not None
+                assert isinstance(f.fields, Mapping)
+                assert all(isinstance(k, str) and isinstance(v, str) for k, v in f.fields.items())
 
 
 def _mapped_resident(under: str) -> int:

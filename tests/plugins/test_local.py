@@ -232,6 +232,42 @@ def test_maildir_folders_flags_and_unfinished_deliveries(tmp_path):
     assert snapshot(tmp_path) == before
 
 
+def _message_files(directory: Path, nbytes: int, name: str) -> None:
+    """Message files of about ``nbytes`` in all under ``directory`` (``name`` % n names each)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    total, n = 0, 0
+    while total < nbytes:
+        n += 1
+        data = message(n, body=("m" * 75 + "\n") * 600)
+        (directory / (name % n)).write_bytes(data)
+        total += len(data)
+
+
+class TestMaildirContract(SourcePluginContract):
+    def make_plugin(self):
+        return MaildirPlugin()
+
+    def build_store(self, root: Path) -> Sample:
+        _maildir(root / "Maildir")
+        return Sample(str(root / "Maildir"), 5)
+
+    def build_damaged(self, root: Path) -> str:
+        _maildir(root / "Maildir")
+        (root / "Maildir" / "cur" / "6.M6:2,S").write_bytes(b"")  # zeroed by a crash
+        return str(root / "Maildir")
+
+    def build_large(self, root: Path, nbytes: int) -> str:
+        for sub in ("new", "tmp"):
+            (root / "Maildir" / sub).mkdir(parents=True)
+        _message_files(root / "Maildir" / "cur", nbytes, "%d.M1:2,S")
+        return str(root / "Maildir")
+
+    def build_hostile(self, root: Path, data: bytes) -> str:
+        (root / "Maildir" / "cur").mkdir(parents=True)
+        (root / "Maildir" / "cur" / "1.M1:2,S").write_bytes(data)
+        return str(root / "Maildir")
+
+
 def test_maildir_flags_from_names():
     assert maildir_flags("1.M1:2,DFPRST") == set(Flag)
     assert maildir_flags("1.M1!2,S") == {Flag.SEEN}
@@ -259,11 +295,70 @@ def test_mh_folder_with_sequences(tmp_path):
     }
 
 
+def _mh(inbox: Path) -> None:
+    (inbox / "sub").mkdir(parents=True)
+    for n in (1, 2, 3):
+        (inbox / str(n)).write_bytes(MSG % (b"%d" % n, b"%d" % n, b"%d" % n))
+    (inbox / "sub" / "1").write_bytes(MSG % (b"s", b"s", b"s"))
+    (inbox / ".mh_sequences").write_text("unseen: 2-3\nflagged: 1\n")
+    (inbox / "sub" / ".mh_sequences").write_text("")
+
+
+class TestMHContract(SourcePluginContract):
+    def make_plugin(self):
+        return MHPlugin()
+
+    def build_store(self, root: Path) -> Sample:
+        _mh(root / "inbox")
+        return Sample(str(root / "inbox"), 4)
+
+    def build_damaged(self, root: Path) -> str:
+        _mh(root / "inbox")
+        (root / "elsewhere").write_bytes(MSG % (b"x", b"x", b"x"))
+        (root / "inbox" / "4").symlink_to(root / "elsewhere")  # never followed: a problem, not a copy
+        return str(root / "inbox")
+
+    def build_large(self, root: Path, nbytes: int) -> str:
+        _message_files(root / "inbox", nbytes, "%d")
+        (root / "inbox" / ".mh_sequences").write_text("unseen: 1\n")
+        return str(root / "inbox")
+
+    def build_hostile(self, root: Path, data: bytes) -> str:
+        root.mkdir(parents=True)
+        (root / "1").write_bytes(data)
+        (root / ".mh_sequences").write_bytes(data)
+        return str(root)
+
+
 def test_parse_sequences_skips_bad_parts():
     assert parse_sequences("unseen: 1-3 7 x\nnothing\n") == {"unseen": {1, 2, 3, 7}}
 
 
 # --- .eml ---------------------------------------------------------------------------
+
+class TestEmlContract(SourcePluginContract):
+    def make_plugin(self):
+        return EmlPlugin()
+
+    def build_store(self, root: Path) -> Sample:
+        root.mkdir(parents=True)
+        (root / "saved.eml").write_bytes(b"From x Mon Jun 18 12:00:00 2012\n" + MSG % (b"a", b"a", b"a"))
+        return Sample(str(root / "saved.eml"), 1)
+
+    def build_damaged(self, root: Path) -> str:
+        _message_files(root / "export", 1, "%d.eml")
+        (root / "export" / "2.eml").write_bytes(b"\x00\x01 not mail at all")
+        return str(root / "export")  # as ``--plugin eml DIR`` reads it
+
+    def build_large(self, root: Path, nbytes: int) -> str:
+        _message_files(root / "export", nbytes, "%d.eml")
+        return str(root / "export")
+
+    def build_hostile(self, root: Path, data: bytes) -> str:
+        root.mkdir(parents=True)
+        (root / "saved.eml").write_bytes(data)
+        return str(root / "saved.eml")
+
 
 def test_eml_files(tmp_path):
     (tmp_path / "a.eml").write_bytes(b"From x Mon Jun 18 12:00:00 2012\n" + MSG % (b"a", b"a", b"a"))
