@@ -24,6 +24,8 @@ from mailrecover_logs.postfix import PostfixParser, PostfixPlugin
 from mailrecover_logs.sendmail import SendmailPlugin
 from tests.logbuilder import LOCAL, Mail, Outcome, scenario, write_log
 
+from .contract import Sample, SourcePluginContract
+
 PLUGINS = {"postfix": PostfixPlugin, "exim": EximPlugin, "sendmail": SendmailPlugin}
 FIELDS = ["message_id", "sender", "recipient", "orig_to", "status", "size", "relay", "queue_id", "dsn"]
 
@@ -59,6 +61,98 @@ def _snapshot(directory: Path) -> dict[str, tuple[str, int]]:
         p.name: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
         for p in sorted(directory.iterdir())
     }
+
+
+def _delivered_mails(count: int) -> list[Mail]:
+    """``count`` mails, each delivered locally and removed from the queue, ten seconds apart."""
+    base = datetime(2026, 2, 1, 8, 0)
+    return [
+        Mail({"postfix": f"{0xC00000 + i:X}0000", "exim": f"{i:06d}-{i:06d}-AA", "sendmail": f"6C{i:06d}Qx001"},
+             f"d{i}@example.net", "s@example.net", 100 + i, base + timedelta(seconds=10 * i),
+             [Outcome(base + timedelta(seconds=10 * i + 1), LOCAL, "sent")])
+        for i in range(count)
+    ]  # fmt: skip
+
+
+class _MtaLogContract(SourcePluginContract):
+    """The contract for one MTA's log plugin: its findings are delivery evidence, not copies."""
+
+    yields = Evidence
+    mta = ""
+
+    def make_plugin(self):
+        return PLUGINS[self.mta]()
+
+    def build_store(self, root: Path) -> Sample:
+        root.mkdir(parents=True)
+        write_log(root, self.mta, garbage=False)
+        return Sample(str(root), 12)
+
+    def build_damaged(self, root: Path) -> str:
+        root.mkdir(parents=True)
+        write_log(root, self.mta)  # with binary junk and a line without a timestamp
+        return str(root)
+
+    def build_large(self, root: Path, nbytes: int) -> str:
+        root.mkdir(parents=True)
+        write_log(root / "..", self.mta, _delivered_mails(100), base="sample", noise=0, garbage=False, cuts=())
+        per_mail = (root / ".." / "sample").stat().st_size // 100
+        (root / ".." / "sample").unlink()
+        write_log(root, self.mta, _delivered_mails(nbytes // per_mail + 1), noise=0, garbage=False, cuts=())
+        return str(root)
+
+    def build_hostile(self, root: Path, data: bytes) -> str:
+        root.mkdir(parents=True)
+        (root / "mail.log").write_bytes(data)
+        return str(root / "mail.log")
+
+
+class TestPostfixLogContract(_MtaLogContract):
+    mta = "postfix"
+
+
+class TestEximLogContract(_MtaLogContract):
+    mta = "exim"
+
+
+class TestSendmailLogContract(_MtaLogContract):
+    mta = "sendmail"
+
+
+def _dovecot_lines(count: int, start: int = 0) -> str:
+    return "".join(
+        f"Jan  5 10:{n // 60 % 60:02d}:{n % 60:02d} mail dovecot: lmtp(taro@example.jp)<{n}><S{n}>: "
+        f"msgid=<d{n}@example.net>: saved mail to INBOX\n"
+        for n in range(start, start + count)
+    )
+
+
+class TestDovecotLogContract(SourcePluginContract):
+    yields = Evidence
+
+    def make_plugin(self):
+        return DovecotPlugin()
+
+    def build_store(self, root: Path) -> Sample:
+        root.mkdir(parents=True)
+        (root / "dovecot.log").write_text(_dovecot_lines(5))
+        return Sample(str(root / "dovecot.log"), 5)
+
+    def build_damaged(self, root: Path) -> str:
+        root.mkdir(parents=True)
+        (root / "dovecot.log").write_bytes(_dovecot_lines(2).encode() + b"\x00\xff junk\n" + _dovecot_lines(2, 2).encode())
+        return str(root / "dovecot.log")
+
+    def build_large(self, root: Path, nbytes: int) -> str:
+        root.mkdir(parents=True)
+        line = len(_dovecot_lines(1, 5000))
+        (root / "dovecot.log").write_text(_dovecot_lines(nbytes // line + 1))
+        return str(root / "dovecot.log")
+
+    def build_hostile(self, root: Path, data: bytes) -> str:
+        root.mkdir(parents=True)
+        (root / "dovecot.log").write_bytes(data)
+        return str(root / "dovecot.log")
 
 
 @pytest.mark.parametrize("mta", sorted(PLUGINS))
