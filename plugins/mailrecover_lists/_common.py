@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 import os
 import re
@@ -99,7 +100,7 @@ def guarded(source: str, findings: Iterable[Finding]) -> Iterator[Finding]:
                 if problems > MOST_PROBLEMS_LISTED:
                     continue
             yield finding
-    except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as e:
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, csv.Error) as e:
         reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
         yield Problem(ProblemKind.UNREADABLE, source, "", f"cannot read: {reason}")
     except LimitExceeded as e:

@@ -58,6 +58,9 @@ class EzmlmPlugin:
         if os.path.isfile(location):
             yield from self._lone_log(location, context)
             return
+        if not os.path.isdir(location):
+            yield Problem(ProblemKind.NOT_MAIL, location, "", "not an ezmlm list directory")
+            return
         if os.path.basename(os.path.normpath(location)) == "subscribers":
             root = os.path.dirname(os.path.normpath(location))
             parts = [(location, "no")]

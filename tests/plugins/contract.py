@@ -52,8 +52,8 @@ class Sample:
     copies: int  # how many findings of the family's kind (``yields``) a read must give
 
 
-def _read_all(plugin: Plugin, location: str) -> list[Copy | Evidence | Problem]:
-    return list(plugin.read(location, ReadContext()))
+def _read_all(plugin: Plugin, location: str, context: ReadContext) -> list[Copy | Evidence | Problem]:
+    return list(plugin.read(location, context))
 
 
 class SourcePluginContract:
@@ -67,10 +67,16 @@ class SourcePluginContract:
     large_findings = 50
     #: The plugin reads server URLs, not paths.
     reads_urls = False
+    #: The plugin claims its store (detect >= CLAIM); False: it only names it as possible.
+    claims = True
 
     def source_state(self, root: Path, sample: Sample) -> object:
         """What reading must leave unchanged: every file under ``root`` (content and mtime)."""
         return snapshot(root)
+
+    def read_context(self) -> ReadContext:
+        """What ``gather`` would pass (a list plugin may need ``--list``)."""
+        return ReadContext()
 
     def missing_location(self, root: Path) -> str:
         """A location of the plugin's kind that is not there."""
@@ -102,7 +108,8 @@ class SourcePluginContract:
 
     def test_detects_its_store(self, tmp_path: Path) -> None:
         sample = self.build_store(tmp_path / "store")
-        assert self.make_plugin().detect(sample.location) >= CLAIM
+        score = self.make_plugin().detect(sample.location)
+        assert score >= CLAIM if self.claims else 0 < score < CLAIM
 
     def test_declines_what_is_not_its_store(self, tmp_path: Path) -> None:
         plugin = self.make_plugin()
@@ -118,7 +125,7 @@ class SourcePluginContract:
 
     def test_reads_every_copy(self, tmp_path: Path) -> None:
         sample = self.build_store(tmp_path / "store")
-        found = _read_all(self.make_plugin(), sample.location)
+        found = _read_all(self.make_plugin(), sample.location, self.read_context())
         assert [f for f in found if isinstance(f, Problem)] == []
         assert sum(isinstance(f, self.yields) for f in found) == sample.copies
         assert all(isinstance(f, (self.yields, Problem)) for f in found), "a finding of another family"
@@ -128,13 +135,13 @@ class SourcePluginContract:
         before = self.source_state(tmp_path / "store", sample)
         plugin = self.make_plugin()
         plugin.detect(sample.location)
-        _read_all(plugin, sample.location)
+        _read_all(plugin, sample.location, self.read_context())
         assert self.source_state(tmp_path / "store", sample) == before
 
     def test_read_is_lazy(self, tmp_path: Path) -> None:
         plugin = self.make_plugin()
         missing = self.missing_location(tmp_path)
-        result = plugin.read(missing, ReadContext())  # nothing happens before iteration
+        result = plugin.read(missing, self.read_context())  # nothing happens before iteration
         assert isinstance(result, Iterator)
         found = list(result)
         assert found and all(isinstance(f, Problem) for f in found)
@@ -148,7 +155,7 @@ class SourcePluginContract:
         copies = mapped_peak = 0
         tracemalloc.start()
         try:
-            for n, finding in enumerate(plugin.read(location, ReadContext())):
+            for n, finding in enumerate(plugin.read(location, self.read_context())):
                 copies += isinstance(finding, self.yields)
                 if n < 200 or n % 100 == 0:  # a log gives tens of thousands: smaps is read at intervals
                     mapped_peak = max(mapped_peak, _mapped_resident(location))
@@ -161,7 +168,7 @@ class SourcePluginContract:
 
     def test_bad_input_costs_a_problem_not_the_run(self, tmp_path: Path) -> None:
         location = self.build_damaged(tmp_path / "damaged")
-        found = _read_all(self.make_plugin(), location)
+        found = _read_all(self.make_plugin(), location, self.read_context())
         problems = [f for f in found if isinstance(f, Problem)]
         assert problems, "damage must be reported"
         assert any(isinstance(f, self.yields) for f in found), "the good copies must survive"
@@ -174,22 +181,24 @@ class SourcePluginContract:
             location = self.build_hostile(tmp_path / f"hostile{i}", data)
             if location is None:
                 pytest.skip("no single file to spoil for this plugin")
-            for finding in plugin.read(location, ReadContext()):
+            for finding in plugin.read(location, self.read_context()):
                 assert isinstance(finding, (Copy, Evidence, Problem))
 
-    def assert_from_store(self, sample: Sample, source: str) -> None:
-        """A finding's ``source`` names a file of the store read (a URL plugin overrides this)."""
+    def assert_from_store(self, sample: Sample, finding: Copy | Evidence) -> None:
+        """A finding's ``source`` names a file of the store read (evidence may name a folder: a
+        roster of ezmlm's ``subscribers/``); a URL plugin overrides this."""
         root = os.path.realpath(sample.location)
-        real = os.path.realpath(source)
-        assert os.path.isfile(real) and os.path.commonpath([root, real]) == root, source
+        real = os.path.realpath(finding.source)
+        exists = os.path.isfile(real) or (isinstance(finding, Evidence) and os.path.isdir(real))
+        assert exists and os.path.commonpath([root, real]) == root, finding.source
 
     def test_every_finding_says_where_it_came_from(self, tmp_path: Path) -> None:
         sample = self.build_store(tmp_path / "store")
-        found = _read_all(self.make_plugin(), sample.location)
+        found = _read_all(self.make_plugin(), sample.location, self.read_context())
         assert found
         for f in found:
             assert isinstance(f, self.yields)
-            self.assert_from_store(sample, f.source)
+            self.assert_from_store(sample, f)
             assert isinstance(f.position, str)
             if isinstance(f, Copy):
                 assert f.raw and f.folder == normalize_folder(f.folder)
