@@ -25,6 +25,7 @@ from mailrecover.plugin import ReadContext
 from mailrecover.rfc822 import decode_header_value, header_fields
 
 from ..builders import snapshot
+from .contract import Sample, SourcePluginContract
 
 PSTS = sorted(
     ["gopst_32-bit", "javalibpst_dist-list", "javalibpst_passworded", "pstsdk_sample1",
@@ -690,3 +691,65 @@ def test_pst_discover_looks_in_the_usual_places(pst_dir, tmp_path, monkeypatch):
     found = [(s.plugin, s.location) for s in PstPlugin().discover()]
     assert found == [("outlook-pst", str(local / "taro@example.co.jp.ost")),
                      ("outlook-pst", str(files / "taro.pst"))]  # fmt: skip
+
+
+# --- the plugin contract -----------------------------------------------------------------
+
+
+class _CorpusContract(SourcePluginContract):
+    """Outlook stores cannot be written here (no PST or OLE writer): the contract reads copies
+    of corpus files, and is skipped with the corpus."""
+
+    corpus: Path
+
+    @pytest.fixture(autouse=True)
+    def _corpus(self, corpus: Path) -> None:
+        self.corpus = corpus
+
+    def _copy(self, root: Path, relative: str, name: str) -> str:
+        root.mkdir(parents=True)
+        shutil.copy(self.corpus / relative, root / name)
+        return str(root / name)
+
+    def build_large(self, root: Path, nbytes: int) -> None:
+        return None  # no store of that size to read: the corpus files are small
+
+    def build_hostile(self, root: Path, data: bytes) -> str:
+        root.mkdir(parents=True)
+        (root / self.hostile_name).write_bytes(data)
+        return str(root / self.hostile_name)
+
+    hostile_name = ""
+
+
+class TestPstContract(_CorpusContract):
+    hostile_name = "Outlook.pst"
+
+    def make_plugin(self):
+        return PstPlugin()
+
+    def build_store(self, root: Path) -> Sample:
+        return Sample(self._copy(root, "pst/tika_testPST_variousBodyTypes.pst", "Outlook.pst"), 4)
+
+    def build_damaged(self, root: Path) -> str:
+        path = Path(self._copy(root, "pst/tika_testPST_variousBodyTypes.pst", "Outlook.pst"))
+        data = bytearray(path.read_bytes())
+        data[0x6200 : 0x6200 + 64] = (hashlib.sha512(b"25088").digest() * 2)[:64]  # one item's node
+        path.write_bytes(bytes(data))
+        return str(path)
+
+
+class TestMsgContract(_CorpusContract):
+    hostile_name = "item.msg"
+
+    def make_plugin(self):
+        return MsgPlugin()
+
+    def build_store(self, root: Path) -> Sample:
+        return Sample(self._copy(root, "msg/poi_quick.msg", "item.msg"), 1)
+
+    def build_damaged(self, root: Path) -> str:
+        raise NotImplementedError
+
+    def test_bad_input_costs_a_problem_not_the_run(self, tmp_path: Path) -> None:
+        pytest.skip("one item per .msg file: damage costs that item only (test_truncated_msg_is_one_problem)")
