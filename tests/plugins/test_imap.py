@@ -6,6 +6,7 @@ import socket
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import mailrecover_imap.imap as imap_module
 from mailrecover_imap.imap import ImapPlugin
 
 from mailrecover.imapconn import ConnectionSettings
@@ -15,6 +16,7 @@ from mailrecover.plugin import ReadContext
 from ..dovecot import Account
 from ..mailgen import JST, message
 from ..tcpproxy import Proxy
+from .contract import Sample, SourcePluginContract
 
 #: (server folder, message number, flags, INTERNALDATE)
 SEED = [
@@ -203,3 +205,58 @@ def test_no_password_in_clear_to_a_remote_host_unless_allowed(
         assert "refusing to send the password in clear" in refused[0].reason and asked == []
         monkeypatch.setenv("MAILRECOVER_ALLOW_CLEARTEXT", "1")
         assert len([c for c in ImapPlugin().read(url, ctx) if isinstance(c, Copy)]) == len(SEED)
+
+
+# --- the plugin contract -----------------------------------------------------------------
+
+
+class TestImapContract(SourcePluginContract):
+    """The contract for a plugin that reads URLs, against the Dovecot fixture: the store is an
+    account, "untouched" is every message's bytes, flags and date on the server."""
+
+    reads_urls = True
+    account: Account
+
+    @pytest.fixture(autouse=True)
+    def _account(self, imap_account: Account, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.account = imap_account
+        # memory is bounded by one batch (8 MB): smaller batches show it on an 8 MB account
+        monkeypatch.setattr(imap_module, "_BATCH_BYTES", 1 << 19)
+
+    def make_plugin(self):
+        return ImapPlugin(ConnectionSettings())
+
+    def read_context(self) -> ReadContext:
+        account = self.account
+        return ReadContext(account=account.user, password=lambda prompt: account.password)
+
+    def source_state(self, root, sample):  # type: ignore[no-untyped-def]
+        return self.account.messages()
+
+    def missing_location(self, root) -> str:  # type: ignore[no-untyped-def]
+        return self.account.url(folder="Nowhere")
+
+    def assert_from_store(self, sample, finding) -> None:  # type: ignore[no-untyped-def]
+        assert finding.source.startswith(sample.location.split("@")[0])  # the account, without a password
+        assert "@127.0.0.1:" in finding.source and self.account.password not in finding.source
+
+    def build_store(self, root):  # type: ignore[no-untyped-def]
+        return Sample(self.account.url(), len(_seed(self.account)))
+
+    def build_damaged(self, root):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+    def build_large(self, root, nbytes):  # type: ignore[no-untyped-def]
+        client = self.account.client()
+        body = "i" * 75 + "\n"
+        total, n = 0, 0
+        while total < nbytes:
+            n += 1
+            raw = message(n) + (body * 600).encode()
+            client.append("INBOX", raw)
+            total += len(raw)
+        client.logout()
+        return self.account.url()
+
+    def test_bad_input_costs_a_problem_not_the_run(self, tmp_path) -> None:  # type: ignore[no-untyped-def]
+        pytest.skip("a real server sends no damaged store; a hostile one is tests/test_hostile_imap.py's")
