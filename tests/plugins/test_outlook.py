@@ -17,11 +17,11 @@ from mailrecover_outlook._build import build_message
 from mailrecover_outlook._mapi import MapiObject, flags_of
 from mailrecover_outlook.msg import MsgPlugin
 from mailrecover_outlook.pst import PstPlugin, SpecialFolders, walk_folders
-from mailrecover.pluginkit import folder_role
 
 from mailrecover.cli import main
 from mailrecover.model import Copy, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext
+from mailrecover.pluginkit import folder_role
 from mailrecover.rfc822 import decode_header_value, header_fields
 
 from ..builders import snapshot
