@@ -113,10 +113,10 @@ from .readonly import (
 )  # fmt: skip
 from .rfc822 import decode_text, header_end, header_fields, normalize_address, parse_date, remove_fields
 from .sniff import BY_CONTENT, SNIFF_BYTES, file_score, first_line, looks_like_message, message_score
-from .words import counted
 from .windows import (
     ANSI_ENV, DELETED_ROLE, codec_for_codepage, default_ansi_codec, folder_role, from_filetime, mime_charset,
 )  # fmt: skip
+from .words import counted
 
 __all__ = [
     # recognising a location
