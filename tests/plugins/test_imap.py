@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -215,13 +216,20 @@ class TestImapContract(SourcePluginContract):
     account, "untouched" is every message's bytes, flags and date on the server."""
 
     reads_urls = True
-    account: Account
+    _new_account: Callable[..., Account]
+    _account: Account | None = None
 
     @pytest.fixture(autouse=True)
-    def _account(self, imap_account: Account, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.account = imap_account
+    def _accounts(self, new_imap_account: Callable[..., Account], monkeypatch: pytest.MonkeyPatch) -> None:
+        self._new_account = new_imap_account  # an account only for the checks that use the server
         # memory is bounded by one batch (8 MB): smaller batches show it on an 8 MB account
         monkeypatch.setattr(imap_module, "_BATCH_BYTES", 1 << 19)
+
+    @property
+    def account(self) -> Account:
+        if self._account is None:
+            self._account = self._new_account()
+        return self._account
 
     def make_plugin(self):
         return ImapPlugin(ConnectionSettings())
