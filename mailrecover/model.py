@@ -157,6 +157,7 @@ class ListFields:
     name: str = ""  # the display name, kept as data
     how: str = ""  # how it happened or where it was read (``admin mass sub``, ``config.pck``)
     digest: str = ""  # ``yes`` / ``no`` when the source says
+    options: str = ""  # an fml member line's delivery options (``m=3u``, ``r=relay``)
     list_id: str = ""  # Mailman 3's list id (``ann.example.com``) as the roster named it
     delivery_mode: str = ""  # Mailman 3's own word for it (``regular``, ``mime_digests`` …)
     nomail: str = ""  # why delivery is off (``by user``, ``by bounce``) while still a member

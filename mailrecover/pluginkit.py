@@ -62,8 +62,8 @@ Windows clients' stores (``mailrecover.windows``):
                                        special folders' roles by their (localised) names.
 
 Header text (``mailrecover.rfc822``):
-    ``header_end``, ``header_fields``, ``remove_fields``, ``decode_text``, ``normalize_address``,
-    ``parse_date``: forgiving header, charset, address and date helpers.
+    ``header_end``, ``header_fields``, ``remove_fields``, ``decode_text``, ``decode_header_value``,
+    ``normalize_address``, ``parse_date``: forgiving header, charset, address and date helpers.
 
 Where clients keep their files (for ``discover``, ``mailrecover.places``):
     ``home``, ``documents``, ``mac_library``, ``windows_local``, ``windows_roaming``,
@@ -111,7 +111,9 @@ from .places import (
 from .readonly import (
     Behind, Buffer, NotFollowed, list_names, mapped, open_readonly, read_head, read_message_file, sorted_names,
 )  # fmt: skip
-from .rfc822 import decode_text, header_end, header_fields, normalize_address, parse_date, remove_fields
+from .rfc822 import (
+    decode_header_value, decode_text, header_end, header_fields, normalize_address, parse_date, remove_fields,
+)  # fmt: skip
 from .sniff import BY_CONTENT, SNIFF_BYTES, file_score, first_line, looks_like_message, message_score
 from .windows import (
     ANSI_ENV, DELETED_ROLE, codec_for_codepage, default_ansi_codec, folder_role, from_filetime, mime_charset,
@@ -135,7 +137,7 @@ __all__ = [
     "ANSI_ENV", "DELETED_ROLE", "codec_for_codepage", "default_ansi_codec", "folder_role", "from_filetime",
     "mime_charset",
     # header text
-    "decode_text", "header_end", "header_fields", "normalize_address", "parse_date", "remove_fields",
+    "decode_header_value", "decode_text", "header_end", "header_fields", "normalize_address", "parse_date", "remove_fields",
     # where clients keep their files
     "documents", "enclosing", "existing_dirs", "file_name_text", "home", "mac_library", "subdirs", "tree_size",
     "windows_local", "windows_roaming", "xdg_config",

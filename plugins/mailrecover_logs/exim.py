@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 
 from mailrecover.model import Evidence
-from mailrecover.rfc822 import decode_header_value
+from mailrecover.pluginkit import decode_header_value
 
 from ._plugin import LogPlugin, Parser, unbracket
 from ._queue import Recipient

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 
 from mailrecover.model import Evidence
-from mailrecover.rfc822 import decode_header_value
+from mailrecover.pluginkit import decode_header_value
 
 from ._plugin import LogPlugin, Parser, unbracket
 from ._queue import Message, Queue, Recipient

@@ -600,7 +600,7 @@ def test_list_files_and_mail_are_never_taken_for_each_other(tmp_path, corpus):
     }
     assert kinds == {"fml-members", "fml-log", "majordomo-log", "mailman2-config", "ezmlm-log"}
     assert _sniff.kind_of(str(corpus / "mlm" / "ezmlm_testlist" / "Log")) == "ezmlm-log"
-    from mailrecover_local.sniff import looks_like_message
+    from mailrecover.pluginkit import looks_like_message
 
     for d in files.values():
         for p in d.iterdir():
