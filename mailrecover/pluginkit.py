@@ -70,6 +70,11 @@ Where clients keep their files (for ``discover``, ``mailrecover.places``):
     ``xdg_config``, ``existing_dirs``, ``subdirs``, ``enclosing``, ``tree_size``,
     ``file_name_text`` (a file name as text safe to show and to use as a folder name).
 
+TNEF (``mailrecover.tnef``, Outlook's winmail.dat):
+    ``TNEF_SIGNATURE``                 the four bytes a TNEF stream starts with.
+    ``wrap_tnef(data, name)``          a TNEF file saved on its own as one plain MIME message;
+                                       ``ValueError`` if it is no TNEF.
+
 Words:
     ``counted(n, noun)``               ``1 message``, ``2 messages``: counts in problem lines.
 
@@ -115,6 +120,8 @@ from .rfc822 import (
     decode_header_value, decode_text, header_end, header_fields, normalize_address, parse_date, remove_fields,
 )  # fmt: skip
 from .sniff import BY_CONTENT, SNIFF_BYTES, file_score, first_line, looks_like_message, message_score
+from .tnef import TNEF_SIGNATURE
+from .tnef import wrap as wrap_tnef
 from .windows import (
     ANSI_ENV, DELETED_ROLE, codec_for_codepage, default_ansi_codec, folder_role, from_filetime, mime_charset,
 )  # fmt: skip
@@ -141,6 +148,8 @@ __all__ = [
     # where clients keep their files
     "documents", "enclosing", "existing_dirs", "file_name_text", "home", "mac_library", "subdirs", "tree_size",
     "windows_local", "windows_roaming", "xdg_config",
+    # TNEF
+    "TNEF_SIGNATURE", "wrap_tnef",
     # words
     "counted",
     # limits and times

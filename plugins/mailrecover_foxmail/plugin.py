@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
-from mailrecover.places import existing_dirs, file_name_text, home, subdirs
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import open_readonly, read_head
+from mailrecover.pluginkit import existing_dirs, file_name_text, home, open_readonly, read_head, subdirs
 
 __all__ = ["FoxmailPlugin", "SEPARATOR", "split_box"]
 

@@ -15,12 +15,11 @@ import os
 from collections.abc import Iterable, Iterator
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
-from mailrecover.places import documents, existing_dirs, home
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.readonly import Buffer, mapped, read_head
-from mailrecover.rfc822 import decode_header_value, header_end, header_fields, remove_fields
-
-from .mbox import from_line_date, mbox_entries, mbox_start
+from mailrecover.pluginkit import (
+    Buffer, decode_header_value, documents, existing_dirs, from_line_date, header_end, header_fields, home, mapped,
+    mbox_start, read_head, read_mbox, remove_fields,
+)  # fmt: skip
 
 __all__ = ["GmailTakeoutPlugin", "file_labels", "parse_labels"]
 
@@ -135,15 +134,12 @@ class GmailTakeoutPlugin:
             yield Problem(ProblemKind.UNREADABLE, location, "", f"cannot read: {e.strerror or e}")
 
     def _read(self, location: str, data: Buffer, context: ReadContext) -> Iterator[Finding]:
-        done = 0
         try:
-            for entry in mbox_entries(location, data):
+            for entry in read_mbox(location, data, context):
                 if isinstance(entry, Problem):
                     yield entry
                     continue
                 offset, sep, raw, cut_off = entry
-                context.advance(offset - done)
-                done = offset
                 labels = [label for name, value in header_fields(raw) if name == "x-gmail-labels"
                           for label in parse_labels(value)]  # fmt: skip
                 folder, flags, keywords = file_labels(labels)
@@ -152,6 +148,5 @@ class GmailTakeoutPlugin:
                     position=str(offset), flags=flags, partial=cut_off, keywords=keywords,
                     internal_date=from_line_date(sep),
                 )  # fmt: skip
-            context.advance(len(data) - done)
         except ValueError as e:
             yield Problem(ProblemKind.NOT_MAIL, location, "", f"not a Gmail Takeout mbox: {e}")

@@ -29,10 +29,8 @@ from io import BytesIO
 from xml.etree import ElementTree
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
-from mailrecover.places import existing_dirs, home
 from mailrecover.plugin import ReadContext, Store
-
-from .roles import DELETED_ROLE, folder_role
+from mailrecover.pluginkit import DELETED_ROLE, existing_dirs, folder_role, home
 
 __all__ = ["OlmPlugin"]
 

@@ -11,13 +11,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 
-from mailrecover.limits import current
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
-from mailrecover.places import documents, existing_dirs, file_name_text, home
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.tnef import TNEF_SIGNATURE, wrap
-
-from ._files import file_head, open_source
+from mailrecover.pluginkit import (
+    TNEF_SIGNATURE, current_limits, documents, existing_dirs, file_head, file_name_text, home, open_source, wrap_tnef,
+)  # fmt: skip
 
 __all__ = ["TnefPlugin"]
 
@@ -42,7 +40,7 @@ class TnefPlugin:
         if isinstance(handle, Problem):
             yield handle
             return
-        limit = current().max_message_bytes
+        limit = current_limits().max_message_bytes
         with handle:
             size = os.fstat(handle.fileno()).st_size  # read(limit) would reserve the whole limit
             if size > limit:
@@ -52,7 +50,7 @@ class TnefPlugin:
             data = handle.read(size + 1)
         context.advance(len(data))
         try:
-            raw = wrap(data, file_name_text(os.path.basename(location)))
+            raw = wrap_tnef(data, file_name_text(os.path.basename(location)))
         except ValueError as e:
             yield Problem(ProblemKind.NOT_MAIL, location, "", f"not a TNEF file: {e}")
             return
