@@ -27,7 +27,7 @@ import quopri
 import random
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -50,20 +50,38 @@ FOLDERS = [
 ]
 
 _JA = [
-    "お世話になっております。", "会議の議事録を送ります。", "よろしくお願いいたします。",
-    "見積書を添付いたしました。", "来週の打ち合わせの件です。", "ご確認ください。",
-    "サーバーの移行作業について", "本日の作業は完了しました。", "明日は休みをいただきます。",
-    "資料を修正しました。～", "①②③の順で対応します。", "株式会社の担当者様",
-]  # fmt: skip
+    "お世話になっております。",
+    "会議の議事録を送ります。",
+    "よろしくお願いいたします。",
+    "見積書を添付いたしました。",
+    "来週の打ち合わせの件です。",
+    "ご確認ください。",
+    "サーバーの移行作業について",
+    "本日の作業は完了しました。",
+    "明日は休みをいただきます。",
+    "資料を修正しました。～",
+    "①②③の順で対応します。",
+    "株式会社の担当者様",
+]
 _EN = [
-    "Please find the minutes of the meeting below.", "Thanks for the quick reply.",
-    "The server migration is planned for next week.", "Can you check the attached drawing?",
-    "Let me know if anything is unclear.", "The backup finished without errors.",
-    "We will send the invoice at the end of the month.", "See you on Thursday.",
-]  # fmt: skip
+    "Please find the minutes of the meeting below.",
+    "Thanks for the quick reply.",
+    "The server migration is planned for next week.",
+    "Can you check the attached drawing?",
+    "Let me know if anything is unclear.",
+    "The backup finished without errors.",
+    "We will send the invoice at the end of the month.",
+    "See you on Thursday.",
+]
 _NAMES = ["hanako", "jiro", "suzuki", "sato", "tanaka", "ito", "kobayashi", "watanabe"]
 _DOMAINS = ["example.com", "example.net", "example.org", "office.example.co.jp", "shop.example"]
-_SUBJECTS_JA = ["会議の議事録について", "見積書の件", "打ち合わせ日程", "移行作業の報告", "請求書送付のお知らせ"]
+_SUBJECTS_JA = [
+    "会議の議事録について",
+    "見積書の件",
+    "打ち合わせ日程",
+    "移行作業の報告",
+    "請求書送付のお知らせ",
+]
 _SUBJECTS_EN = ["Meeting on Thursday", "Drawings", "Re: invoice", "Backup report", "Weekly update"]
 
 
@@ -133,9 +151,9 @@ def _attachment(rng: random.Random) -> tuple[str, bytes]:
 
 
 def _date(rng: random.Random) -> datetime:
-    base = datetime(2010, 1, 1, tzinfo=timezone.utc)
+    base = datetime(2010, 1, 1, tzinfo=UTC)
     when = base + timedelta(seconds=rng.randrange(3 * 365 * 86400))
-    zone = rng.choice([JST, JST, JST, timezone.utc, timezone(timedelta(hours=-5))])
+    zone = rng.choice([JST, JST, JST, UTC, timezone(timedelta(hours=-5))])
     return when.astimezone(zone)
 
 
@@ -165,21 +183,21 @@ def _body(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], bytes, boo
             return [], _jis(text) if japanese else text.encode("ascii"), False
         return headers, data, True
     boundary = f"----=_Part_{n}_{rng.randrange(10**9)}"
-    parts = [
-        f"--{boundary}\nContent-Type: {ctype}\nContent-Transfer-Encoding: {cte}\n\n".encode() + data
-    ]
+    parts = [f"--{boundary}\nContent-Type: {ctype}\nContent-Transfer-Encoding: {cte}\n\n".encode() + data]
     if rng.random() < 0.3:
         html = "<html><body><p>" + "</p><p>".join(lines) + "</p></body></html>\n"
         parts.append(
             f"--{boundary}\nContent-Type: text/html; charset=utf-8\n"
-            f"Content-Transfer-Encoding: base64\n\n".encode() + base64.encodebytes(html.encode())
+            f"Content-Transfer-Encoding: base64\n\n".encode()
+            + base64.encodebytes(html.encode())
         )
     for _ in range(1 + (rng.random() < 0.2)):
         name, blob = _attachment(rng)
         parts.append(
             f'--{boundary}\nContent-Type: application/octet-stream; name="{name}"\n'
             f'Content-Disposition: attachment; filename="{name}"\n'
-            f"Content-Transfer-Encoding: base64\n\n".encode() + base64.encodebytes(blob)
+            f"Content-Transfer-Encoding: base64\n\n".encode()
+            + base64.encodebytes(blob)
         )
     body = b"".join(parts) + f"--{boundary}--\n".encode()
     return [("MIME-Version", "1.0"), ("Content-Type", f'multipart/mixed; boundary="{boundary}"')], body, False
@@ -194,7 +212,10 @@ def _make_mail(rng: random.Random, n: int, reuse_id: str | None) -> Mail:
         to = ACCOUNT
     when = _date(rng)
     if rng.random() < 0.5:
-        subject = _b_word(rng.choice(_SUBJECTS_JA) + f" {n}", rng.choice(["ISO-2022-JP", "ISO-2022-JP", "Shift_JIS", "UTF-8"]))
+        subject = _b_word(
+            rng.choice(_SUBJECTS_JA) + f" {n}",
+            rng.choice(["ISO-2022-JP", "ISO-2022-JP", "Shift_JIS", "UTF-8"]),
+        )
     else:
         subject = f"{rng.choice(_SUBJECTS_EN)} {n}"
     message_id: str | None = reuse_id or f"{n}.{rng.randrange(10**12)}@{sender.rsplit('@', 1)[1].rstrip('>')}"
@@ -210,8 +231,9 @@ def _make_mail(rng: random.Random, n: int, reuse_id: str | None) -> Mail:
     head = "".join(f"{k}: {v}\n" for k, v in headers + content).encode("ascii")
     in_mbox = rng.random() < 0.75
     in_maildir = (not in_mbox) or rng.random() < 0.55
-    mail = Mail(n, folder, head + b"\n" + body, message_id, text_only, in_mbox, in_maildir,
-                in_eml=rng.random() < 0.08)  # fmt: skip
+    mail = Mail(
+        n, folder, head + b"\n" + body, message_id, text_only, in_mbox, in_maildir, in_eml=rng.random() < 0.08
+    )
     r = rng.random()
     for flags in (mail.mbox_flags, mail.maildir_flags):
         if r < 0.85:
@@ -282,11 +304,18 @@ def _outlook_style(mail: Mail) -> bytes | None:
 
     subject = str(make_header(decode_header(msg["Subject"])))
     date = parsedate_to_datetime(msg["Date"]).astimezone(JST)
-    headers = [("Subject", _b_word(subject, "UTF-8")), ("Date", format_datetime(date)),
-               ("To", msg["To"]), ("From", msg["From"]), ("X-Bench-Id", msg["X-Bench-Id"]),
-               ("Thread-Index", "AQHNTUY5k2lV8n2QWkqE"), ("Content-Language", "ja-JP"),
-               ("MIME-Version", "1.0"), ("Content-Type", 'text/plain; charset="utf-8"'),
-               ("Content-Transfer-Encoding", "base64")]  # fmt: skip
+    headers = [
+        ("Subject", _b_word(subject, "UTF-8")),
+        ("Date", format_datetime(date)),
+        ("To", msg["To"]),
+        ("From", msg["From"]),
+        ("X-Bench-Id", msg["X-Bench-Id"]),
+        ("Thread-Index", "AQHNTUY5k2lV8n2QWkqE"),
+        ("Content-Language", "ja-JP"),
+        ("MIME-Version", "1.0"),
+        ("Content-Type", 'text/plain; charset="utf-8"'),
+        ("Content-Transfer-Encoding", "base64"),
+    ]
     if msg["Message-ID"]:
         headers.insert(0, ("Message-ID", msg["Message-ID"]))
     head = "".join(f"{k}: {v}\n" for k, v in headers).encode("ascii")
@@ -321,7 +350,7 @@ class _Writer:
             self.mbox[folder[1]].write(entry)  # type: ignore[attr-defined]
             self._count(len(entry))
         if mail.in_maildir:
-            stamp = datetime(2012, 6, 18, tzinfo=timezone.utc) - timedelta(seconds=mail.n)
+            stamp = datetime(2012, 6, 18, tzinfo=UTC) - timedelta(seconds=mail.n)
             data = _delivered(mail, stamp)
             flags = "".join(sorted(mail.maildir_flags))
             sub = "cur" if flags or rng.random() < 0.7 else "new"
@@ -377,8 +406,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=SEED)
     args = p.parse_args(argv)
     facts = generate(args.out, args.copies, args.seed)
-    print(f"{facts['copies']:,} copies of {facts['distinct']:,} distinct mails, "
-          f"{facts['bytes'] / 1e6:,.1f} MB under {args.out}", file=sys.stderr)  # fmt: skip
+    print(
+        f"{facts['copies']:,} copies of {facts['distinct']:,} distinct mails, "
+        f"{facts['bytes'] / 1e6:,.1f} MB under {args.out}",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -19,54 +19,81 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "plugins")]
+sys.path[:0] = [
+    str(Path(__file__).resolve().parents[1]),
+    str(Path(__file__).resolve().parents[1] / "plugins"),
+]
 
 from mailrecover.imapconn import ConnectionSettings, parse_imap_url  # noqa: E402
 from mailrecover.model import Flag  # noqa: E402
 from mailrecover.targets import Outgoing  # noqa: E402
 from mailrecover.targets.imap import ImapTarget  # noqa: E402
 from mailrecover.workspace import Workspace  # noqa: E402
-from tests.dovecot import Dovecot  # noqa: E402
-from tests.mailgen import messages  # noqa: E402
-from tests.tcpproxy import Proxy  # noqa: E402
+from tests.support.dovecot import Dovecot  # noqa: E402
+from tests.support.mailgen import messages  # noqa: E402
+from tests.support.tcpproxy import Proxy  # noqa: E402
 
 
 def _plan(raws: list[bytes]) -> list[Outgoing]:
     base = datetime(2012, 6, 1, tzinfo=timezone(timedelta(hours=9)))
     folders = ["INBOX", "INBOX", "INBOX", "送信済み", "仕事/見積もり"]
     return [
-        Outgoing(key=f"m{i}", folder=folders[i % len(folders)], flags=frozenset({Flag.SEEN}) if i % 2 else frozenset(),
-                 date=base + timedelta(minutes=i), raw=raw)
+        Outgoing(
+            key=f"m{i}",
+            folder=folders[i % len(folders)],
+            flags=frozenset({Flag.SEEN}) if i % 2 else frozenset(),
+            date=base + timedelta(minutes=i),
+            raw=raw,
+        )
         for i, raw in enumerate(raws)
-    ]  # fmt: skip
+    ]
 
 
 _ADMIN = ("admin@example.co.jp", "bench-master-pw")
 
 
 def _run(
-    server: Dovecot, plan: list[Outgoing], *, delay: float, multiappend: bool, connections: int, admin: bool = False
+    server: Dovecot,
+    plan: list[Outgoing],
+    *,
+    delay: float,
+    multiappend: bool,
+    connections: int,
+    admin: bool = False,
 ) -> dict[str, float]:
     account = server.account()
     secret = _ADMIN[1] if admin else account.password
     settings = ConnectionSettings(admin_user=_ADMIN[0] if admin else None)
     with Proxy(server.port, delay=delay) if delay else _NoProxy(server.port) as proxy:
         url = parse_imap_url(account.url(port=proxy.port))
-        target = ImapTarget(url, password=lambda prompt: secret, settings=settings,
-                            multiappend=multiappend, connections=connections)  # fmt: skip
+        target = ImapTarget(
+            url,
+            password=lambda prompt: secret,
+            settings=settings,
+            multiappend=multiappend,
+            connections=connections,
+        )
         with tempfile.TemporaryDirectory() as tmp, Workspace(Path(tmp) / "ws") as ws:
             start = time.perf_counter()
             written = target.write(plan, ws.journal(target.description))
             seconds = time.perf_counter() - start
     assert written == len(plan), (written, len(plan))
     megabytes = sum(len(o.raw) for o in plan) / 1e6
-    return {"messages": len(plan), "MB": round(megabytes, 1), "seconds": round(seconds, 2),
-            "msg_per_s": round(len(plan) / seconds, 1), "MB_per_s": round(megabytes / seconds, 2)}  # fmt: skip
+    return {
+        "messages": len(plan),
+        "MB": round(megabytes, 1),
+        "seconds": round(seconds, 2),
+        "msg_per_s": round(len(plan) / seconds, 1),
+        "MB_per_s": round(megabytes / seconds, 2),
+    }
 
 
 def _show(name: str, r: dict[str, float]) -> None:
-    print(f"{name:<44} {r['messages']:>5} msgs {r['MB']:>6} MB {r['seconds']:>7} s "
-          f"{r['msg_per_s']:>8} msg/s {r['MB_per_s']:>6} MB/s", flush=True)  # fmt: skip
+    print(
+        f"{name:<44} {r['messages']:>5} msgs {r['MB']:>6} MB {r['seconds']:>7} s "
+        f"{r['msg_per_s']:>8} msg/s {r['MB_per_s']:>6} MB/s",
+        flush=True,
+    )
 
 
 class _NoProxy:
@@ -83,19 +110,30 @@ class _NoProxy:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--messages", type=int, default=2000)
-    ap.add_argument("--single-messages", type=int, default=300,
-                    help="messages for one-APPEND-per-message runs through the proxy (they are slow)")  # fmt: skip
+    ap.add_argument(
+        "--single-messages",
+        type=int,
+        default=300,
+        help="messages for one-APPEND-per-message runs through the proxy (they are slow)",
+    )
     ap.add_argument("--delay", type=float, default=0.010, help="seconds the proxy adds each way")
-    ap.add_argument("--no-fsync", action="store_true",
-                    help="let Dovecot skip fsync, to see the client's own limit")  # fmt: skip
+    ap.add_argument(
+        "--no-fsync", action="store_true", help="let Dovecot skip fsync, to see the client's own limit"
+    )
     args = ap.parse_args()
     raws = messages(args.messages, seed=7)
     plan = _plan(raws)
     far = f"+{args.delay * 1000:.0f} ms each way"
-    server = Dovecot(accounts=9, quota_accounts=0, quota=False, fsync=not args.no_fsync,
-                     masters=dict([_ADMIN])).start()  # fmt: skip
-    capped = Dovecot(accounts=2, quota_accounts=0, quota=False, fsync=not args.no_fsync,
-                     extra_config="protocol imap {\n  mail_max_userip_connections = 2\n}").start()  # fmt: skip
+    server = Dovecot(
+        accounts=9, quota_accounts=0, quota=False, fsync=not args.no_fsync, masters=dict([_ADMIN])
+    ).start()
+    capped = Dovecot(
+        accounts=2,
+        quota_accounts=0,
+        quota=False,
+        fsync=not args.no_fsync,
+        extra_config="protocol imap {\n  mail_max_userip_connections = 2\n}",
+    ).start()
     results = {}
     try:
         runs = [
@@ -112,8 +150,10 @@ def main() -> None:
         name = "loopback, MULTIAPPEND x4, admin login"
         results[name] = r = _run(server, plan, delay=0.0, multiappend=True, connections=4, admin=True)
         _show(name, r)
-        for name, connections in (("loopback, cap 2/user, x4 asked (shrinks)", 4),
-                                  ("loopback, cap 2/user, --connections 1", 1)):  # fmt: skip
+        for name, connections in (
+            ("loopback, cap 2/user, x4 asked (shrinks)", 4),
+            ("loopback, cap 2/user, --connections 1", 1),
+        ):
             results[name] = r = _run(capped, plan, delay=0.0, multiappend=True, connections=connections)
             _show(name, r)
     finally:

@@ -46,20 +46,38 @@ def _messages(rng: random.Random, start: datetime):  # type: ignore[no-untyped-d
         yield t, f"mail postfix/smtpd[{n % 30000}]: connect from mx{n % 97}.example.net[{ip}]"
         yield t, f"mail postfix/smtpd[{n % 30000}]: {qid}: client=mx{n % 97}.example.net[{ip}]"
         yield t, f"mail postfix/cleanup[{n % 30000}]: {qid}: message-id=<{n}.{qid}@example.net>"
-        yield t, f"mail postfix/qmgr[900]: {qid}: from=<s{n % 3000}@example.net>, size={rng.randrange(900, 90000)}, nrcpt=1 (queue active)"
+        yield (
+            t,
+            f"mail postfix/qmgr[900]: {qid}: from=<s{n % 3000}@example.net>, size={rng.randrange(900, 90000)}, nrcpt=1 (queue active)",
+        )
         if n % 100 == 0:
             pending.append((qid, user, t))  # deferred now, delivered in a later queue run
-            yield t, f"mail postfix/virtual[{n % 30000}]: {qid}: to=<{user}>, relay=virtual, delay=0.2, delays=0.1/0/0/0.1, dsn=4.2.2, status=deferred (mailbox full)"
+            yield (
+                t,
+                f"mail postfix/virtual[{n % 30000}]: {qid}: to=<{user}>, relay=virtual, delay=0.2, delays=0.1/0/0/0.1, dsn=4.2.2, status=deferred (mailbox full)",
+            )
         elif n % 101 == 0:
-            yield t, f"mail postfix/virtual[{n % 30000}]: {qid}: to=<{user}>, relay=virtual, delay=0.2, delays=0.1/0/0/0.1, dsn=4.2.2, status=deferred (mailbox full)"
+            yield (
+                t,
+                f"mail postfix/virtual[{n % 30000}]: {qid}: to=<{user}>, relay=virtual, delay=0.2, delays=0.1/0/0/0.1, dsn=4.2.2, status=deferred (mailbox full)",
+            )
             continue  # never removed: the table's window must let it go
         else:
-            yield t, f"mail postfix/virtual[{n % 30000}]: {qid}: to=<{user}>, relay=virtual, delay=0.2, delays=0.1/0/0/0.1, dsn=2.0.0, status=sent (delivered to maildir)"
+            yield (
+                t,
+                f"mail postfix/virtual[{n % 30000}]: {qid}: to=<{user}>, relay=virtual, delay=0.2, delays=0.1/0/0/0.1, dsn=2.0.0, status=sent (delivered to maildir)",
+            )
             yield t, f"mail postfix/qmgr[900]: {qid}: removed"
-        yield t, f"mail postfix/smtpd[{n % 30000}]: disconnect from mx{n % 97}.example.net[{ip}] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5"
+        yield (
+            t,
+            f"mail postfix/smtpd[{n % 30000}]: disconnect from mx{n % 97}.example.net[{ip}] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5",
+        )
         while pending and t - pending[0][2] > timedelta(hours=2):
             old, who, _ = pending.pop(0)
-            yield t, f"mail postfix/virtual[{n % 30000}]: {old}: to=<{who}>, relay=virtual, delay=1800, delays=1800/0/0/0.1, dsn=2.0.0, status=sent (delivered to maildir)"
+            yield (
+                t,
+                f"mail postfix/virtual[{n % 30000}]: {old}: to=<{who}>, relay=virtual, delay=1800, delays=1800/0/0/0.1, dsn=2.0.0, status=sent (delivered to maildir)",
+            )
             yield t, f"mail postfix/qmgr[900]: {old}: removed"
 
 
@@ -94,10 +112,11 @@ def generate(directory: Path, megabytes: int) -> Path:
 
 def _child(location: str) -> None:
     sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
-    from mailrecover.model import Evidence
-    from mailrecover.plugin import ReadContext
     from mailrecover_logs._queue import Queue
     from mailrecover_logs.postfix import PostfixParser, PostfixPlugin
+
+    from mailrecover.model import Evidence
+    from mailrecover.plugin import ReadContext
 
     queue = Queue()
     plugin = PostfixPlugin()
@@ -124,17 +143,28 @@ def main() -> None:
         _child(args.child)
         return
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
-    print(f"{'log':>8} {'on disk':>9} {'records':>9} {'sent':>9} {'wall s':>7} {'CPU s':>7} "
-          f"{'MB/CPU s':>8} {'pending':>8} {'peak RSS':>9}")  # fmt: skip
+    print(
+        f"{'log':>8} {'on disk':>9} {'records':>9} {'sent':>9} {'wall s':>7} {'CPU s':>7} "
+        f"{'MB/CPU s':>8} {'pending':>8} {'peak RSS':>9}"
+    )
     for mb in (args.mb, args.mb * args.factor):
         directory = generate(DATA / f"postfix-{mb}mb", mb)
         disk = sum(p.stat().st_size for p in directory.iterdir() if p.is_file())
-        out = subprocess.run([sys.executable, __file__, "--child", str(directory)],
-                             capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
-        count, sent, elapsed, peak_kb, pending, cpu = (int(out[0]), int(out[1]), float(out[2]),
-                                                       int(out[3]), int(out[4]), float(out[5]))  # fmt: skip
-        print(f"{mb:>6}MB {disk / 1e6:>7.0f}MB {count:>9} {sent:>9} {elapsed:>7.1f} {cpu:>7.1f} "
-              f"{mb / cpu:>8.1f} {pending:>8} {peak_kb / 1024:>7.1f}MB")  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(directory)], capture_output=True, text=True, check=True
+        ).stdout.split()
+        count, sent, elapsed, peak_kb, pending, cpu = (
+            int(out[0]),
+            int(out[1]),
+            float(out[2]),
+            int(out[3]),
+            int(out[4]),
+            float(out[5]),
+        )
+        print(
+            f"{mb:>6}MB {disk / 1e6:>7.0f}MB {count:>9} {sent:>9} {elapsed:>7.1f} {cpu:>7.1f} "
+            f"{mb / cpu:>8.1f} {pending:>8} {peak_kb / 1024:>7.1f}MB"
+        )
 
 
 if __name__ == "__main__":

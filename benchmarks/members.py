@@ -15,7 +15,7 @@ import resource
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from mailrecover.cli import main
@@ -25,7 +25,7 @@ LIST = "big@lists.example.org"
 
 
 def build(root: Path, members: int, posts: int) -> tuple[Path, Path, list[str]]:
-    start = datetime(2012, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2012, 1, 1, tzinfo=UTC)
     logs = root / "mailman" / "logs"
     logs.mkdir(parents=True)
     current = []
@@ -50,7 +50,7 @@ def build(root: Path, members: int, posts: int) -> tuple[Path, Path, list[str]]:
 
 
 def store_deliveries(ws_path: Path, current: list[str], posts: int) -> int:
-    when = datetime(2012, 6, 4, 10, tzinfo=timezone.utc)
+    when = datetime(2012, 6, 4, 10, tzinfo=UTC)
     with Workspace(ws_path) as ws:
         loc = ws.location("mail.log", "synthetic")
         ws.db.execute("BEGIN")
@@ -58,8 +58,13 @@ def store_deliveries(ws_path: Path, current: list[str], posts: int) -> int:
         for p in range(posts):
             for address in current:
                 n += 1
-                fields = {"sender": "big-bounces@lists.example.org", "recipient": address, "status": "sent",
-                          "message_id": f"<p{p}@example.com>", "queue_id": f"Q{p}"}  # fmt: skip
+                fields = {
+                    "sender": "big-bounces@lists.example.org",
+                    "recipient": address,
+                    "status": "sent",
+                    "message_id": f"<p{p}@example.com>",
+                    "queue_id": f"Q{p}",
+                }
                 ws.db.execute(
                     "INSERT INTO evidence (location_id, kind, source, position, time, fields) "
                     "VALUES (?, 'delivery', 'mail.log', ?, ?, ?)",
@@ -88,8 +93,10 @@ def run(members: int, posts: int) -> None:
         printed = out.read_text().splitlines()
         assert len(printed) == len(current) + 1, (len(printed), len(current))  # + the owner, by the copies
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"{members:,} members, {posts} posts, {lines:,} delivery lines, {posts} copies: "
-              f"gather {t1 - t0:.1f} s, members {t2 - t1:.1f} s, peak {peak:.0f} MB")  # fmt: skip
+        print(
+            f"{members:,} members, {posts} posts, {lines:,} delivery lines, {posts} copies: "
+            f"gather {t1 - t0:.1f} s, members {t2 - t1:.1f} s, peak {peak:.0f} MB"
+        )
 
 
 if __name__ == "__main__":

@@ -31,11 +31,19 @@ WHEN = "Tue, 19 Jun 2012 09:00:00 +0000"
 
 
 def _mail(account: str, marker: str, delivered: bool) -> bytes:
-    head = (f"Delivered-To: {account}\nReceived: from mx.sender.example by mx.provider.example "
-            f"with ESMTP id 1\n\tfor <{account}>; {WHEN}\n") if delivered else ""  # fmt: skip
-    return (f"{head}From: sender@example.org\nTo: {account}\nSubject: {marker}\n"
-            f"Date: Mon, 18 Jun 2012 10:00:00 +0000\nMessage-ID: <{marker}@example.org>\n\n"
-            f"Body of {marker}.\n" + "Some text of an ordinary mail.\n" * 20).encode()
+    head = (
+        (
+            f"Delivered-To: {account}\nReceived: from mx.sender.example by mx.provider.example "
+            f"with ESMTP id 1\n\tfor <{account}>; {WHEN}\n"
+        )
+        if delivered
+        else ""
+    )
+    return (
+        f"{head}From: sender@example.org\nTo: {account}\nSubject: {marker}\n"
+        f"Date: Mon, 18 Jun 2012 10:00:00 +0000\nMessage-ID: <{marker}@example.org>\n\n"
+        f"Body of {marker}.\n" + "Some text of an ordinary mail.\n" * 20
+    ).encode()
 
 
 def _write(folder: Path, n: int, raw: bytes) -> None:
@@ -53,7 +61,9 @@ def generate(root: Path, accounts: int, large: int, seed: int = 7) -> dict[str, 
     truth: dict[str, str] = {}
     n = 0
     for i, (account, size) in enumerate(zip(names, sizes, strict=True)):
-        others = [j for j in rng.sample(range(accounts), min(3, accounts - 1) + 1) if j != i][: rng.randint(1, 3)]
+        others = [j for j in rng.sample(range(accounts), min(3, accounts - 1) + 1) if j != i][
+            : rng.randint(1, 3)
+        ]
         for k in range(size):
             marker = f"m{i}-{k}"
             truth[marker] = account
@@ -65,7 +75,11 @@ def generate(root: Path, accounts: int, large: int, seed: int = 7) -> dict[str, 
         for k in range(max(1, size // 200)):  # delivered to someone outside the job
             marker = f"x{i}-{k}"
             truth[marker] = ""
-            _write(root / "restore" / account.partition("@")[0] / "Maildir", n, _mail(f"gone{i}@elsewhere.example", marker, True))
+            _write(
+                root / "restore" / account.partition("@")[0] / "Maildir",
+                n,
+                _mail(f"gone{i}@elsewhere.example", marker, True),
+            )
             n += 1
     rows = [f'[job]\nworkspace = "{root / "job"}"\nmixed = ["{root / "restore"}"]\n']
     for account in names:
@@ -74,8 +88,10 @@ def generate(root: Path, accounts: int, large: int, seed: int = 7) -> dict[str, 
             _write(pc, n, _mail(account, f"pc{n}", False))
             truth[f"pc{n}"] = account
             n += 1
-        rows.append(f'\n[[account]]\naddress = "{account}"\nsources = ["{pc}"]\n'
-                    f'target = "maildir:{root / "new" / account}"\n')  # fmt: skip
+        rows.append(
+            f'\n[[account]]\naddress = "{account}"\nsources = ["{pc}"]\n'
+            f'target = "maildir:{root / "new" / account}"\n'
+        )
     (root / "job.toml").write_text("".join(rows))
     return {"truth": truth, "sizes": dict(zip(names, sizes, strict=True))}
 
@@ -150,18 +166,24 @@ def _fresh(root: Path) -> None:
         shutil.rmtree(root / name, ignore_errors=True)
 
 
-def _job(root: Path, env: dict[str, str], truth: dict[str, str], extra: list[str], watch: int) -> dict[str, Any]:
+def _job(
+    root: Path, env: dict[str, str], truth: dict[str, str], extra: list[str], watch: int
+) -> dict[str, Any]:
     _fresh(root)
     argv = [sys.executable, "-m", "mailrecover", "--json", "batch", *extra, str(root / "job.toml")]
     seconds, status, peaks, out = _timed(argv, env, watch)
-    data = json.loads(out[out.index("{"):])
+    data = json.loads(out[out.index("{") :])
     messages = sum(a["messages"] for a in data["accounts"].values())
     workers = sorted(peaks.values(), reverse=True)
-    return {"seconds": round(seconds, 1), "status": status, "messages": messages,
-            "messages_per_second": round(messages / seconds, 1),
-            "peak_pss_mb_largest_process": round(workers[0] / 1e6, 1) if workers else 0,
-            "failed": sum(a["status"] == "failed" for a in data["accounts"].values()),
-            **check(root, truth, data["unassigned"])}  # fmt: skip
+    return {
+        "seconds": round(seconds, 1),
+        "status": status,
+        "messages": messages,
+        "messages_per_second": round(messages / seconds, 1),
+        "peak_pss_mb_largest_process": round(workers[0] / 1e6, 1) if workers else 0,
+        "failed": sum(a["status"] == "failed" for a in data["accounts"].values()),
+        **check(root, truth, data["unassigned"]),
+    }
 
 
 def _single(root: Path, env: dict[str, str], account: str) -> dict[str, Any]:
@@ -170,13 +192,19 @@ def _single(root: Path, env: dict[str, str], account: str) -> dict[str, Any]:
     ws, area = root / "single" / "ws", root / "restore" / account.partition("@")[0] / "Maildir"
     start = time.monotonic()
     run = [sys.executable, "-m", "mailrecover", "--workspace", str(ws), "-q"]
-    for step in (["gather", "--account", account, str(area), str(root / "pc" / account / "Maildir")],
-                 ["restore", "--account", account, "--to", f"maildir:{root / 'single' / 'new'}"]):  # fmt: skip
+    for step in (
+        ["gather", "--account", account, str(area), str(root / "pc" / account / "Maildir")],
+        ["restore", "--account", account, "--to", f"maildir:{root / 'single' / 'new'}"],
+    ):
         subprocess.run([*run, *step], env=env, check=False, stdout=subprocess.DEVNULL)
     seconds = time.monotonic() - start
     messages = sum(1 for _ in (root / "single" / "new").rglob("cur/*"))
-    return {"account": account, "seconds": round(seconds, 2), "messages": messages,
-            "messages_per_second": round(messages / seconds, 1)}  # fmt: skip
+    return {
+        "account": account,
+        "seconds": round(seconds, 2),
+        "messages": messages,
+        "messages_per_second": round(messages / seconds, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,14 +222,21 @@ def main(argv: list[str] | None = None) -> int:
     env = _checkout_env()
     sizes = facts["sizes"]
     largest = max(sizes, key=sizes.get)  # the single-account run least weighed by start-up
-    result: dict[str, Any] = {"accounts": args.accounts, "cores": os.cpu_count(),
-                              "single": _single(root, env, largest),
-                              "pool": _job(root, env, facts["truth"], [], os.getpid())}  # fmt: skip
+    result: dict[str, Any] = {
+        "accounts": args.accounts,
+        "cores": os.cpu_count(),
+        "single": _single(root, env, largest),
+        "pool": _job(root, env, facts["truth"], [], os.getpid()),
+    }
     if args.cluster:
         from distributed import LocalCluster
 
-        with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None, host="127.0.0.1") as cluster:
-            result["cluster"] = _job(root, env, facts["truth"], ["--scheduler", cluster.scheduler_address], os.getpid())
+        with LocalCluster(
+            n_workers=2, threads_per_worker=1, dashboard_address=None, host="127.0.0.1"
+        ) as cluster:
+            result["cluster"] = _job(
+                root, env, facts["truth"], ["--scheduler", cluster.scheduler_address], os.getpid()
+            )
     print(json.dumps(result, indent=1))
     return 0
 

@@ -74,8 +74,7 @@ def _tree_memory(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
-def _run(name: str, argv: list[str], env: dict[str, str], items: int, megabytes: float,
-         log: Path) -> Stage:  # fmt: skip
+def _run(name: str, argv: list[str], env: dict[str, str], items: int, megabytes: float, log: Path) -> Stage:
     peak = peak_pss = 0
     os.sync()  # no stage is charged for flushing another's writes
     # The kernel's peak for a child counts the memory of the process it was forked from
@@ -102,9 +101,15 @@ def _run(name: str, argv: list[str], env: dict[str, str], items: int, megabytes:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if usage.ru_maxrss * 1024 > inherited:
         peak = max(peak, usage.ru_maxrss * 1024)
-    return Stage(name, seconds, peak / 1e6, items, megabytes, proc.returncode,
-                 {"cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
-                  "peak_pss_mb": round(peak_pss / 1e6, 1)})  # fmt: skip
+    return Stage(
+        name,
+        seconds,
+        peak / 1e6,
+        items,
+        megabytes,
+        proc.returncode,
+        {"cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1), "peak_pss_mb": round(peak_pss / 1e6, 1)},
+    )
 
 
 def _read_through(paths: list[str]) -> None:
@@ -195,7 +200,9 @@ def check(corpus: Path, restored_root: Path) -> dict[str, int]:
 
 
 def _facts(corpus: Path) -> dict[str, int]:
-    return {k: int(v) for k, v in (line.split("\t") for line in (corpus / "corpus.txt").read_text().splitlines())}
+    return {
+        k: int(v) for k, v in (line.split("\t") for line in (corpus / "corpus.txt").read_text().splitlines())
+    }
 
 
 def _sources(corpus: Path) -> tuple[list[str], list[str]]:
@@ -232,8 +239,10 @@ def _clear(work: Path) -> None:
     freed_at = _DELETED.stat().st_mtime if _DELETED.exists() else 0.0
     wait = freed_at + _INODE_QUARANTINE - time.time()
     if wait > 0:
-        print(f"waiting {wait:.0f} s: the file system still holds back the inodes the last run freed",
-              flush=True)  # fmt: skip
+        print(
+            f"waiting {wait:.0f} s: the file system still holds back the inodes the last run freed",
+            flush=True,
+        )
         time.sleep(wait)
 
 
@@ -264,11 +273,14 @@ def run(size: str, *, mdedup: bool = True, jobs: int | None = None, rounds: int 
     load_before = _load()
     done = [_round(corpus, facts, work, k, mdedup=mdedup, jobs=jobs) for k in range(1, rounds + 1)]
     result: dict[str, object] = {
-        "size": size, "corpus": facts, "cores": os.cpu_count(), "load_before": load_before,
+        "size": size,
+        "corpus": facts,
+        "cores": os.cpu_count(),
+        "load_before": load_before,
         "stages": [_median([r["stages"][i] for r in done]) for i in range(len(done[0]["stages"]))],
         "mailrecover_check": done[-1]["mailrecover_check"],
         "rounds": done,
-    }  # fmt: skip
+    }
     if mdedup:
         result["mdedup"] = _median([r["mdedup"] for r in done])
         result["mdedup_check"] = done[-1]["mdedup_check"]
@@ -278,8 +290,9 @@ def run(size: str, *, mdedup: bool = True, jobs: int | None = None, rounds: int 
     return result
 
 
-def _round(corpus: Path, facts: dict[str, Any], work: Path, k: int, *, mdedup: bool,
-           jobs: int | None) -> dict[str, Any]:  # fmt: skip
+def _round(
+    corpus: Path, facts: dict[str, Any], work: Path, k: int, *, mdedup: bool, jobs: int | None
+) -> dict[str, Any]:
     """One round in ``work/round-K`` (never deleted before the run ends: see ``_clear``)."""
     copies, mb = facts["copies"], facts["bytes"] / 1e6
     env = _checkout_env()
@@ -292,11 +305,25 @@ def _round(corpus: Path, facts: dict[str, Any], work: Path, k: int, *, mdedup: b
     log = str(here)  # each stage's log sits beside the round's folder: round-K-STAGE.log
     _read_through(ours)
     stages = [
-        _run("gather", [*mr, "gather", "--account", ACCOUNT, *ours], env, copies, mb, Path(f"{log}-gather.log")),
-        _run("merge", [sys.executable, "-m", "benchmarks.stage", "merge", str(ws)], env, copies, mb,
-             Path(f"{log}-merge.log")),  # fmt: skip
-        _run("restore", [*mr, "restore", "--account", ACCOUNT, "--to", f"maildir:{out}"], env,
-             0, 0.0, Path(f"{log}-restore.log")),  # fmt: skip
+        _run(
+            "gather", [*mr, "gather", "--account", ACCOUNT, *ours], env, copies, mb, Path(f"{log}-gather.log")
+        ),
+        _run(
+            "merge",
+            [sys.executable, "-m", "benchmarks.stage", "merge", str(ws)],
+            env,
+            copies,
+            mb,
+            Path(f"{log}-merge.log"),
+        ),
+        _run(
+            "restore",
+            [*mr, "restore", "--account", ACCOUNT, "--to", f"maildir:{out}"],
+            env,
+            0,
+            0.0,
+            Path(f"{log}-restore.log"),
+        ),
         _run("report", [*mr, "--json", "report"], env, copies, mb, Path(f"{log}-report.log")),
     ]
     sizes = [p.stat().st_size for p in out.rglob("*") if p.parent.name == "cur"]  # one walk of the tree
@@ -304,8 +331,16 @@ def _round(corpus: Path, facts: dict[str, Any], work: Path, k: int, *, mdedup: b
     # The floor: the same source bytes read once and the same files written, in plain Python.
     (here / "sizes.txt").write_text("".join(f"{n}\n" for n in sizes))
     _read_through(ours)
-    stages.append(_run("floor", [sys.executable, "-m", "benchmarks.floor", str(here / "sizes.txt"),
-                                 str(here / "floor"), *ours], env, len(sizes), mb, Path(f"{log}-floor.log")))  # fmt: skip
+    stages.append(
+        _run(
+            "floor",
+            [sys.executable, "-m", "benchmarks.floor", str(here / "sizes.txt"), str(here / "floor"), *ours],
+            env,
+            len(sizes),
+            mb,
+            Path(f"{log}-floor.log"),
+        )
+    )
     result: dict[str, Any] = {
         "stages": [asdict(s) | {"per_second": round(s.per_second)} for s in stages],
         "mailrecover_check": check(corpus, out),
@@ -313,8 +348,21 @@ def _round(corpus: Path, facts: dict[str, Any], work: Path, k: int, *, mdedup: b
     if mdedup:
         exe = _mdedup()
         md_out = here / "mdedup"
-        argv = [str(exe), "--no-config", "--no-progress", "--color=never", "-s", "select-one",
-                "-a", "copy-selected", "-e", "maildir", "-E", str(md_out), *theirs]  # fmt: skip
+        argv = [
+            str(exe),
+            "--no-config",
+            "--no-progress",
+            "--color=never",
+            "-s",
+            "select-one",
+            "-a",
+            "copy-selected",
+            "-e",
+            "maildir",
+            "-E",
+            str(md_out),
+            *theirs,
+        ]
         _read_through(ours)  # the same files, named the way mdedup takes them
         md = _run("mdedup", argv, dict(os.environ), copies, mb, Path(f"{log}-mdedup.log"))
         md.items = copies
@@ -328,7 +376,9 @@ def _total(round_: dict[str, Any]) -> float:
 
 
 def _cpu(round_: dict[str, Any]) -> float:
-    return sum(s["extra"]["cpu_seconds"] for s in round_["stages"] if s["name"] in ("gather", "merge", "restore"))
+    return sum(
+        s["extra"]["cpu_seconds"] for s in round_["stages"] if s["name"] in ("gather", "merge", "restore")
+    )
 
 
 def _floor(round_: dict[str, Any]) -> dict[str, Any] | None:
@@ -347,9 +397,11 @@ def _median(stages: list[dict[str, Any]]) -> dict[str, Any]:
 def _print(result: dict[str, object]) -> None:
     facts = result["corpus"]
     assert isinstance(facts, dict)
-    print(f"corpus {result['size']}: {facts['copies']:,} copies of {facts['distinct']:,} mails, "
-          f"{facts['bytes'] / 1e6:,.0f} MB; {result['cores']} cores; "
-          f"load {result['load_before']} before, {result['load_after']} after")  # fmt: skip
+    print(
+        f"corpus {result['size']}: {facts['copies']:,} copies of {facts['distinct']:,} mails, "
+        f"{facts['bytes'] / 1e6:,.0f} MB; {result['cores']} cores; "
+        f"load {result['load_before']} before, {result['load_after']} after"
+    )
     rows = list(result["stages"])  # type: ignore[call-overload]
     rounds: list[dict[str, Any]] = list(result["rounds"])  # type: ignore[call-overload]
     totals = [_total(r) for r in rounds]
@@ -360,37 +412,53 @@ def _print(result: dict[str, object]) -> None:
     for s in rows:
         mbs = s["megabytes"] / s["seconds"] if s["seconds"] else 0
         label = "floor (plain Python)" if s["name"] == "floor" else f"mailrecover {s['name']}"
-        print(f"{label:<22}{s['seconds']:>9.1f}{s['per_second']:>9,}{mbs:>8.1f}"
-              f"{s['peak_rss_mb']:>13.0f}{s['extra']['peak_pss_mb']:>8.0f}{s['extra']['cpu_seconds']:>8}")  # fmt: skip
+        print(
+            f"{label:<22}{s['seconds']:>9.1f}{s['per_second']:>9,}{mbs:>8.1f}"
+            f"{s['peak_rss_mb']:>13.0f}{s['extra']['peak_pss_mb']:>8.0f}{s['extra']['cpu_seconds']:>8}"
+        )
     cpu = statistics.median(_cpu(r) for r in rounds)
-    print(f"{'mailrecover total':<22}{total:>9.1f}{'':>38}{cpu:>8.1f}   (gather + merge + restore"
-          + (f"; rounds {', '.join(f'{t:.1f}' for t in totals)})" if len(rounds) > 1 else ")"))  # fmt: skip
+    print(
+        f"{'mailrecover total':<22}{total:>9.1f}{'':>38}{cpu:>8.1f}   (gather + merge + restore"
+        + (f"; rounds {', '.join(f'{t:.1f}' for t in totals)})" if len(rounds) > 1 else ")")
+    )
     floors = [_floor(r) for r in rounds]
     if all(floors):
         walls = [t / f["seconds"] for t, f in zip(totals, floors, strict=True) if f]
-        cpus = [_cpu(r) / max(0.1, f["extra"]["cpu_seconds"]) for r, f in zip(rounds, floors, strict=True) if f]
-        print(f"over the floor: {statistics.median(walls):.2f}x wall, {statistics.median(cpus):.2f}x CPU "
-              "(mailrecover gather+merge+restore / plain read of the sources and write of the restored files"
-              + (f"; rounds {', '.join(f'{x:.2f}x' for x in walls)})" if len(rounds) > 1 else ")"))  # fmt: skip
+        cpus = [
+            _cpu(r) / max(0.1, f["extra"]["cpu_seconds"]) for r, f in zip(rounds, floors, strict=True) if f
+        ]
+        print(
+            f"over the floor: {statistics.median(walls):.2f}x wall, {statistics.median(cpus):.2f}x CPU "
+            "(mailrecover gather+merge+restore / plain read of the sources and write of the restored files"
+            + (f"; rounds {', '.join(f'{x:.2f}x' for x in walls)})" if len(rounds) > 1 else ")")
+        )
     md = result.get("mdedup")
     if isinstance(md, dict):
         mbs = md["megabytes"] / md["seconds"] if md["seconds"] else 0
-        print(f"{'mdedup copy-selected':<22}{md['seconds']:>9.1f}{md['per_second']:>9,}{mbs:>8.1f}"
-              f"{md['peak_rss_mb']:>13.0f}{md['extra']['peak_pss_mb']:>8.0f}{md['extra']['cpu_seconds']:>8}")  # fmt: skip
+        print(
+            f"{'mdedup copy-selected':<22}{md['seconds']:>9.1f}{md['per_second']:>9,}{mbs:>8.1f}"
+            f"{md['peak_rss_mb']:>13.0f}{md['extra']['peak_pss_mb']:>8.0f}{md['extra']['cpu_seconds']:>8}"
+        )
         ratios = [r["mdedup"]["seconds"] / t for r, t in zip(rounds, totals, strict=True)]
-        print(f"speed-up: {statistics.median(ratios):.2f}x (mdedup wall time / mailrecover gather+merge+restore"
-              + (f"; rounds {', '.join(f'{x:.2f}x' for x in ratios)})" if len(rounds) > 1 else ")"))  # fmt: skip
+        print(
+            f"speed-up: {statistics.median(ratios):.2f}x (mdedup wall time / mailrecover gather+merge+restore"
+            + (f"; rounds {', '.join(f'{x:.2f}x' for x in ratios)})" if len(rounds) > 1 else ")")
+        )
         cpu_ratios = [r["mdedup"]["extra"]["cpu_seconds"] / max(0.1, _cpu(r)) for r in rounds]
-        print(f"speed-up in CPU seconds: {statistics.median(cpu_ratios):.2f}x"
-              + (f" (rounds {', '.join(f'{x:.2f}x' for x in cpu_ratios)})" if len(rounds) > 1 else ""))  # fmt: skip
+        print(
+            f"speed-up in CPU seconds: {statistics.median(cpu_ratios):.2f}x"
+            + (f" (rounds {', '.join(f'{x:.2f}x' for x in cpu_ratios)})" if len(rounds) > 1 else "")
+        )
     for who in ("mailrecover_check", "mdedup_check"):
         if len({json.dumps(r.get(who), sort_keys=True) for r in rounds}) > 1:
             print(f"{who}: rounds differ: {[r.get(who) for r in rounds]}")
         c = result.get(who)
         if isinstance(c, dict) and c:
-            print(f"{who.split('_')[0]}: {c['distinct']:,} of {c['expected']:,} mails restored "
-                  f"({c['missing']} missing, {c['extra_copies']} restored twice, {c['files']:,} files); "
-                  f"folder right {c['folder_right']:,}, flags right {c['flags_right']:,}")  # fmt: skip
+            print(
+                f"{who.split('_')[0]}: {c['distinct']:,} of {c['expected']:,} mails restored "
+                f"({c['missing']} missing, {c['extra_copies']} restored twice, {c['files']:,} files); "
+                f"folder right {c['folder_right']:,}, flags right {c['flags_right']:,}"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -398,8 +466,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", choices=sorted(SIZES), action="append", help="corpus size (repeatable)")
     p.add_argument("--no-mdedup", action="store_true", help="skip the mdedup comparison")
     p.add_argument("--jobs", type=int, help="fingerprinting processes (default: one per core)")
-    p.add_argument("--rounds", type=int, default=1,
-                   help="run everything this many times and show the median (a shared machine's speed drifts)")  # fmt: skip
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run everything this many times and show the median (a shared machine's speed drifts)",
+    )
     args = p.parse_args(argv)
     for size in args.size or ["10k"]:
         _print(run(size, mdedup=not args.no_mdedup, jobs=args.jobs, rounds=max(1, args.rounds)))

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 __all__ = ["AGREES", "AHEAD", "EARLIEST", "TimeSource", "arrival", "best_arrival", "wall_clock"]
 
@@ -53,14 +53,20 @@ class TimeSource(enum.StrEnum):
 AGREES = timedelta(days=2)
 
 #: Earlier than this, a time is a store's placeholder for "unknown" (0, or Thunderbird's 1965).
-EARLIEST = datetime(1970, 1, 2, tzinfo=timezone.utc)
+EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
 
 #: Mail cannot arrive after it was read: a time this far past reading is a broken clock.
 AHEAD = timedelta(days=1)
 
 #: Better evidence ranks higher (``best_arrival`` compares copies of one message by it).
-_RANK = {TimeSource.STORE: 6, TimeSource.MTIME: 5, TimeSource.LEGACY: 4, TimeSource.RECEIVED: 3,
-         TimeSource.DATE: 2, TimeSource.NONE: 0}  # fmt: skip
+_RANK = {
+    TimeSource.STORE: 6,
+    TimeSource.MTIME: 5,
+    TimeSource.LEGACY: 4,
+    TimeSource.RECEIVED: 3,
+    TimeSource.DATE: 2,
+    TimeSource.NONE: 0,
+}
 
 
 def wall_clock(when: datetime) -> datetime | None:
@@ -96,7 +102,7 @@ def arrival(
 ) -> tuple[datetime | None, TimeSource]:
     """A copy's arrival time and its source, from the store's record, the file's mtime, the
     last hop's Received date and the Date header (any may be None); ``now`` is when it was read."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     found, received, date = _plausible(store, now), _plausible(received, now), _plausible(date, now)
     if found is not None and (received is None or found - received <= AGREES):
         return found, TimeSource.STORE

@@ -133,7 +133,9 @@ class AccountResult:
     error: str = ""
     problem_lines: list[str] = field(default_factory=list)
     row: str = ""  # the row's fingerprint
-    gathered: str = ""  # what was gathered in full (``_gathered_for``): a rerun after a failed restore only restores
+    gathered: str = (
+        ""  # what was gathered in full (``_gathered_for``): a rerun after a failed restore only restores
+    )
     seconds: float = 0.0
 
 
@@ -185,10 +187,12 @@ def read_manifest(path: str) -> Manifest:
         return p if "://" in p else os.path.normpath(os.path.join(base, os.path.expanduser(p)))
 
     job = data.get("job")
-    job_line = next((n for n, line in enumerate(text.splitlines(), 1) if re.match(r"\s*\[\s*job\s*\]", line)), 1)
+    job_line = next(
+        (n for n, line in enumerate(text.splitlines(), 1) if re.match(r"\s*\[\s*job\s*\]", line)), 1
+    )
     workspace = job.get("workspace") if isinstance(job, dict) else None
     if not isinstance(workspace, str) or not workspace:
-        here(job_line, "[job] needs workspace = \"FOLDER\" (the job's folder)")
+        here(job_line, '[job] needs workspace = "FOLDER" (the job\'s folder)')
         workspace = ""
     mixed = _strings(job.get("mixed", []) if isinstance(job, dict) else [])
     if mixed is None:
@@ -206,7 +210,10 @@ def read_manifest(path: str) -> Manifest:
     seen: dict[str, int] = {}
     for i, row in enumerate(rows):
         line = starts[i] if i < len(starts) else job_line
-        at = (lambda key, line=line: _key_line(text, line, key))  # fmt: skip
+
+        def at(key: str, line: int = line) -> int:
+            return _key_line(text, line, key)
+
         address = row.get("address") if isinstance(row, dict) else None
         if not isinstance(address, str) or not _ADDRESS.fullmatch(normalize_address(address)):
             here(line, f"address {address!r}: expected a mail address")
@@ -247,8 +254,16 @@ def read_manifest(path: str) -> Manifest:
                     read_password_file(secret)
                 except MailRecoverError as e:
                     here(at("password_file"), str(e))
-        accounts.append(AccountRow(address, tuple(normalize_address(a) for a in aliases),
-                                   tuple(local(s) for s in sources), str(target), secret, line))  # fmt: skip
+        accounts.append(
+            AccountRow(
+                address,
+                tuple(normalize_address(a) for a in aliases),
+                tuple(local(s) for s in sources),
+                str(target),
+                secret,
+                line,
+            )
+        )
     if problems:
         raise ManifestError(problems)
     return Manifest(os.path.abspath(path), local(workspace), tuple(local(a) for a in mixed), tuple(accounts))
@@ -289,10 +304,17 @@ def sort_mixed(manifest: Manifest) -> dict[str, Any]:
         pass
     with Workspace(manifest.sorted_folder) as ws:
         accounts = job_accounts(ws, {a.address: a.aliases for a in manifest.accounts})
-        result = gather(ws, list(manifest.mixed), by_owner=accounts, password=password_source(interactive=False))
+        result = gather(
+            ws, list(manifest.mixed), by_owner=accounts, password=password_source(interactive=False)
+        )
         unassigned = store.count_unassigned(ws.db)
-    data = {"fingerprint": fingerprint, "copies": result.copies, "owners": result.owners,
-            "unassigned": unassigned, "problems": [f"{p.kind.value}: {p.source}: {p.reason}" for p in result.serious]}  # fmt: skip
+    data = {
+        "fingerprint": fingerprint,
+        "copies": result.copies,
+        "owners": result.owners,
+        "unassigned": unassigned,
+        "problems": [f"{p.kind.value}: {p.source}: {p.reason}" for p in result.serious],
+    }
     _write_json(stamp, data)
     return data
 
@@ -313,19 +335,32 @@ def run_account(manifest: Manifest, row: AccountRow, jobs: int = 1) -> AccountRe
                 result.problem_lines = [line for line in last.problem_lines if line.startswith("gather ")]
             else:
                 if row.sources:
-                    found = gather(ws, list(row.sources), account=row.address, jobs=jobs,
-                                   password=password_source(interactive=False))  # fmt: skip
-                    result.problem_lines += [f"gather {p.kind.value}: {p.source}: {p.reason}" for p in found.serious]
+                    found = gather(
+                        ws,
+                        list(row.sources),
+                        account=row.address,
+                        jobs=jobs,
+                        password=password_source(interactive=False),
+                    )
+                    result.problem_lines += [
+                        f"gather {p.kind.value}: {p.source}: {p.reason}" for p in found.serious
+                    ]
                 if manifest.mixed:
                     with Workspace(manifest.sorted_folder, reader=True) as pile:
                         import_sorted(ws, pile, row.address)
             result.gathered = row.gathered_for(manifest)
-            restored = restore(ws, row.address, row.target,
-                               password=password_source(row.password_file, interactive=False))  # fmt: skip
-            result.copies, result.messages = store.count_copies(ws.db, row.address), store.count_messages(ws.db, row.address)
+            restored = restore(
+                ws, row.address, row.target, password=password_source(row.password_file, interactive=False)
+            )
+            result.copies, result.messages = (
+                store.count_copies(ws.db, row.address),
+                store.count_messages(ws.db, row.address),
+            )
             result.quarantined = restored.quarantined
             result.restored = restored.planned - restored.unrestorable
-            result.problem_lines += restored.problems + [f"{p.kind.value}: {p.source}: {p.reason}" for p in restored.damaged]
+            result.problem_lines += restored.problems + [
+                f"{p.kind.value}: {p.source}: {p.reason}" for p in restored.damaged
+            ]
             if restored.unrestorable:
                 result.problem_lines.append(f"{restored.unrestorable} messages had no intact copy left")
         result.problems = len(result.problem_lines)
@@ -433,8 +468,13 @@ def run_batch(
             try:
                 results[row.address] = future.result()
             except Exception as e:  # the worker died with it (Dask gave up on it): the others go on
-                results[row.address] = AccountResult(row.address, error=f"{type(e).__name__}: {e}", problems=1,
-                                                      target=without_password(row.target), row=row.fingerprint())  # fmt: skip
+                results[row.address] = AccountResult(
+                    row.address,
+                    error=f"{type(e).__name__}: {e}",
+                    problems=1,
+                    target=without_password(row.target),
+                    row=row.fingerprint(),
+                )
             ran += 1
             left = total - len(results)
             progress(len(results), total, (time.monotonic() - started) / ran * left if left else 0.0)
@@ -455,12 +495,16 @@ def plan_data(manifest: Manifest) -> dict[str, Any]:
         "workspace": manifest.workspace,
         "mixed": list(manifest.mixed),
         "accounts": {
-            row.address: {"line": row.line, "aliases": list(row.aliases), "sources": list(row.sources),
-                           "target": without_password(row.target),
-                           "state": Status.DONE if _finished(manifest, row) else "to do"}
+            row.address: {
+                "line": row.line,
+                "aliases": list(row.aliases),
+                "sources": list(row.sources),
+                "target": without_password(row.target),
+                "state": Status.DONE if _finished(manifest, row) else "to do",
+            }
             for row in manifest.accounts
         },
-    }  # fmt: skip
+    }
 
 
 def render_plan(plan: dict[str, Any]) -> list[str]:
@@ -475,10 +519,14 @@ def render_plan(plan: dict[str, Any]) -> list[str]:
     return lines
 
 
-def result_data(manifest: Manifest, results: dict[str, AccountResult], sort: dict[str, Any]) -> dict[str, Any]:
+def result_data(
+    manifest: Manifest, results: dict[str, AccountResult], sort: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "workspace": manifest.workspace,
-        "accounts": {a: {k: v for k, v in asdict(r).items() if k not in ("address", "row")} for a, r in results.items()},
+        "accounts": {
+            a: {k: v for k, v in asdict(r).items() if k not in ("address", "row")} for a, r in results.items()
+        },
         "sorted": {k: v for k, v in sort.items() if k != "fingerprint"},
         "unassigned": sort.get("unassigned", 0),
     }
@@ -491,9 +539,11 @@ def render_table(manifest: Manifest, results: dict[str, AccountResult], sort: di
         counts = "  ".join(f"{getattr(r, c):>11,}" for c in _COLUMNS)
         lines.append(f"{address:<{width}}  {counts}  {r.status}" + (f": {r.error}" if r.error else ""))
     if sort:
-        lines.append(f"sorted by owner: {sum(sort.get('owners', {}).values()):,} copies filed; "
-                     f"{sort.get('unassigned', 0):,} unassigned "
-                     f"(mailrecover --workspace {manifest.sorted_folder} report lists them)")  # fmt: skip
+        lines.append(
+            f"sorted by owner: {sum(sort.get('owners', {}).values()):,} copies filed; "
+            f"{sort.get('unassigned', 0):,} unassigned "
+            f"(mailrecover --workspace {manifest.sorted_folder} report lists them)"
+        )
     done = sum(r.status == Status.DONE for r in results.values())
     lines.append(f"{done} of {len(results)} accounts done without anything to report")
     return lines

@@ -59,8 +59,9 @@ def _texts(msg: Message) -> Iterator[str]:
 
 def _before_copy(text: str) -> str:
     """The report's own words, up to where it starts quoting the returned message."""
-    cut = re.search(r"^(?:-+ ?(?:Original|Unsent|Below)|Original message|Received: |Return-Path: )",
-                    text, re.M | re.I)  # fmt: skip
+    cut = re.search(
+        r"^(?:-+ ?(?:Original|Unsent|Below)|Original message|Received: |Return-Path: )", text, re.M | re.I
+    )
     return text[: cut.start()] if cut else text
 
 
@@ -69,8 +70,11 @@ def _before_copy(text: str) -> str:
 _AU_ONE = re.compile(r"Could not be delivered to:\s*<?([^\s<>]+@[^\s<>]+)>?", re.I)
 _EZWEB = re.compile(r"rejected by a remote mail server|could not be delivered|account is disabled", re.I)
 _EXCHANGE = re.compile(r"Delivery has failed to these recipients or groups:\s*\n+\s*(\S+)", re.I)
-_OPENSMTPD = re.compile(r"error has occurred while attempting to deliver a message for\s+the following "
-                        r"list of recipients:\s*\n(.*?)(?:\n\s*\n|\Z)", re.I | re.S)  # fmt: skip
+_OPENSMTPD = re.compile(
+    r"error has occurred while attempting to deliver a message for\s+the following "
+    r"list of recipients:\s*\n(.*?)(?:\n\s*\n|\Z)",
+    re.I | re.S,
+)
 _SMTP32 = re.compile(r"^Delivery failed \d+ attempts?: (\S+@\S+)", re.I | re.M)
 
 
@@ -86,8 +90,11 @@ def _ezweb(text: str) -> list[str]:
     found = _EZWEB.search(head)
     if not found:
         return []
-    return [m for line in head[: found.start()].splitlines()
-            if (m := line.strip()).startswith("<") and (m := m.strip("<>")) and _ADDRESS.fullmatch(m)]  # fmt: skip
+    return [
+        m
+        for line in head[: found.start()].splitlines()
+        if (m := line.strip()).startswith("<") and (m := m.strip("<>")) and _ADDRESS.fullmatch(m)
+    ]
 
 
 def _exchange_online(text: str) -> list[str]:
@@ -98,7 +105,11 @@ def _exchange_online(text: str) -> list[str]:
 def _opensmtpd(text: str) -> list[str]:
     """OpenSMTPD: ``addr: 550 …`` lines under "… the following list of recipients:"."""
     m = _OPENSMTPD.search(text)
-    return [a for line in m[1].splitlines() if (a := line.strip().split(":", 1)[0]) and _ADDRESS.fullmatch(a)] if m else []
+    return (
+        [a for line in m[1].splitlines() if (a := line.strip().split(":", 1)[0]) and _ADDRESS.fullmatch(a)]
+        if m
+        else []
+    )
 
 
 def _smtp32(text: str) -> list[str]:

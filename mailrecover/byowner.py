@@ -80,7 +80,9 @@ def job_accounts(ws: Workspace, given: Mapping[str, tuple[str, ...]] | None) -> 
     if given is None:
         known = [a for a in ws.accounts() if a]
         if not known:
-            raise UsageError("gather --by-owner: the workspace knows no account yet; name them with --accounts FILE")
+            raise UsageError(
+                "gather --by-owner: the workspace knows no account yet; name them with --accounts FILE"
+            )
         return {a: account_aliases(ws, a) for a in known}
     for account, aliases in given.items():
         add_aliases(ws, account, aliases)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import __version__
+from .byowner import job_accounts, read_accounts_file
 from .clean import is_addr_spec, json_safe, terminal_safe, write_csv
 from .errors import MailRecoverError, OperationError, UsageError
 from .inventory import logs_gathered, lost_by_sender, named_in_logs, write_senders_csv
@@ -38,7 +39,6 @@ from .members import (
 )
 from .members import summary as list_summary
 from .model import Problem, ProblemKind
-from .byowner import job_accounts, read_accounts_file
 from .ownership import add_aliases, is_mail_address
 from .passwords import password_source, without_password
 from .places import roots
@@ -97,33 +97,62 @@ def _global_options(p: argparse.ArgumentParser, *, after: bool) -> None:
     nowhere keeps the value from before: argparse's SUPPRESS leaves it unset there)."""
     g = p.add_argument_group("global options (also before COMMAND)") if after else p
     unset: dict[str, Any] = {"default": argparse.SUPPRESS} if after else {}
-    g.add_argument("--workspace", metavar="DIR", help="recovery job folder (or MAILRECOVER_WORKSPACE)", **unset)
-    g.add_argument("--json", action="store_true",
-                   help="print one machine-readable result on standard output, errors included", **unset)  # fmt: skip
-    g.add_argument("--password-file", metavar="FILE",
-                   help="IMAP password from this file (mode 0600); else MAILRECOVER_PASSWORD or a prompt", **unset)  # fmt: skip
-    g.add_argument("--ca-file", metavar="FILE",
-                   help="trust IMAP servers whose certificate this CA signed (or MAILRECOVER_CA_FILE)", **unset)  # fmt: skip
-    g.add_argument("--admin-user", metavar="NAME",
-                   help="IMAP: log in as this admin (master user) acting as the URL's user; the password "
-                        "asked for is the admin's", **unset)  # fmt: skip
-    g.add_argument("--oauth-token-file", metavar="FILE",
-                   help="IMAP: log in by OAuth (OAUTHBEARER or XOAUTH2) with the access token in FILE (mode 0600)",
-                   **unset)  # fmt: skip
-    g.add_argument("--oauth-token-command", metavar="CMD",
-                   help="IMAP: the same with the token CMD prints; run again when the server refuses it",
-                   **unset)  # fmt: skip
-    g.add_argument("-v", "--verbose", action="store_true",
-                   help="say more: skipped files, where discover looked", **unset)  # fmt: skip
-    g.add_argument("-q", "--quiet", action="store_true",
-                   help="only errors and the result line, no progress", **unset)  # fmt: skip
+    g.add_argument(
+        "--workspace", metavar="DIR", help="recovery job folder (or MAILRECOVER_WORKSPACE)", **unset
+    )
+    g.add_argument(
+        "--json",
+        action="store_true",
+        help="print one machine-readable result on standard output, errors included",
+        **unset,
+    )
+    g.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help="IMAP password from this file (mode 0600); else MAILRECOVER_PASSWORD or a prompt",
+        **unset,
+    )
+    g.add_argument(
+        "--ca-file",
+        metavar="FILE",
+        help="trust IMAP servers whose certificate this CA signed (or MAILRECOVER_CA_FILE)",
+        **unset,
+    )
+    g.add_argument(
+        "--admin-user",
+        metavar="NAME",
+        help="IMAP: log in as this admin (master user) acting as the URL's user; the password "
+        "asked for is the admin's",
+        **unset,
+    )
+    g.add_argument(
+        "--oauth-token-file",
+        metavar="FILE",
+        help="IMAP: log in by OAuth (OAUTHBEARER or XOAUTH2) with the access token in FILE (mode 0600)",
+        **unset,
+    )
+    g.add_argument(
+        "--oauth-token-command",
+        metavar="CMD",
+        help="IMAP: the same with the token CMD prints; run again when the server refuses it",
+        **unset,
+    )
+    g.add_argument(
+        "-v", "--verbose", action="store_true", help="say more: skipped files, where discover looked", **unset
+    )
+    g.add_argument(
+        "-q", "--quiet", action="store_true", help="only errors and the result line, no progress", **unset
+    )
 
 
 def _command(sub: Any, name: str, summary: str, description: str) -> argparse.ArgumentParser:
     c: argparse.ArgumentParser = sub.add_parser(
-        name, help=summary, description=textwrap.fill(description, 78), epilog=_EXIT_TEXT,
+        name,
+        help=summary,
+        description=textwrap.fill(description, 78),
+        epilog=_EXIT_TEXT,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+    )
     _global_options(c, after=True)
     return c
 
@@ -132,108 +161,239 @@ def _parser() -> argparse.ArgumentParser:
     where = default_workspace_path()
     p = _Parser(
         prog="mailrecover",
-        description=textwrap.fill("Bring lost mail back: gather every surviving copy into a workspace, merge "
-                                  "them per account, check ownership, restore.", 78),
+        description=textwrap.fill(
+            "Bring lost mail back: gather every surviving copy into a workspace, merge "
+            "them per account, check ownership, restore.",
+            78,
+        ),
         epilog=f"{_EXIT_TEXT}\n\ndefault workspace: {where}\n  (--workspace DIR or MAILRECOVER_WORKSPACE "
-               "choose another; only gather creates one)",
+        "choose another; only gather creates one)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+    )
     p.add_argument("--version", action="version", version=f"mailrecover {__version__}")
     _global_options(p, after=False)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
 
     _command(sub, "plugins", "list plugins", "List the plugins that read mail stores, logs and list files.")
-    _command(sub, "discover", "list mail stores found on this machine",
-             "List mail stores in the usual places of every mail client, rooted at HOME, APPDATA and "
-             "LOCALAPPDATA (point them at a copied home to search it); -v says where it looked.")  # fmt: skip
+    _command(
+        sub,
+        "discover",
+        "list mail stores found on this machine",
+        "List mail stores in the usual places of every mail client, rooted at HOME, APPDATA and "
+        "LOCALAPPDATA (point them at a copied home to search it); -v says where it looked.",
+    )
 
-    g = _command(sub, "gather", "read mail stores, IMAP accounts and logs into the workspace",
-                 "Read each LOCATION (a file, a folder to walk, an imap[s]:// URL) into the workspace, "
-                 "creating the workspace if needed. Folder names come from the store's own folders, "
-                 "under the path from LOCATION down to the store: gather a store itself to keep its "
-                 "folders at the top. Gathering again adds nothing twice.")  # fmt: skip
-    g.add_argument("--account", metavar="ADDR", default="",
-                   help="whose mailbox these locations hold (a mail address); without it copies go under no account")  # fmt: skip
-    g.add_argument("--alias", metavar="ADDR", action="append", default=[],
-                   help="another address of the account (old domain, info@ delivered to it); repeatable")  # fmt: skip
-    g.add_argument("--list", metavar="ADDR", default="", dest="list_address",
-                   help="the mailing list these list-manager files belong to")  # fmt: skip
-    g.add_argument("--plugin", metavar="NAME", help="read with this plugin instead of detecting (see 'plugins')")
-    g.add_argument("--log-timezone", metavar="ZONE",
-                   help="the mail server's zone for log times that name none, e.g. Asia/Tokyo or +09:00 "
-                        "(or MAILRECOVER_LOG_TZ; default: this machine's)")  # fmt: skip
-    g.add_argument("--by-owner", action="store_true",
-                   help="a mixed-up area: file each copy under the accounts its delivery evidence names")  # fmt: skip
-    g.add_argument("--accounts", metavar="FILE",
-                   help="with --by-owner: the job's accounts, one a line, aliases after it (default: the workspace's)")  # fmt: skip
-    g.add_argument("locations", nargs="+", metavar="LOCATION",
-                   help="path or imap[s]://user@host/ URL (no password in it)")  # fmt: skip
+    g = _command(
+        sub,
+        "gather",
+        "read mail stores, IMAP accounts and logs into the workspace",
+        "Read each LOCATION (a file, a folder to walk, an imap[s]:// URL) into the workspace, "
+        "creating the workspace if needed. Folder names come from the store's own folders, "
+        "under the path from LOCATION down to the store: gather a store itself to keep its "
+        "folders at the top. Gathering again adds nothing twice.",
+    )
+    g.add_argument(
+        "--account",
+        metavar="ADDR",
+        default="",
+        help="whose mailbox these locations hold (a mail address); without it copies go under no account",
+    )
+    g.add_argument(
+        "--alias",
+        metavar="ADDR",
+        action="append",
+        default=[],
+        help="another address of the account (old domain, info@ delivered to it); repeatable",
+    )
+    g.add_argument(
+        "--list",
+        metavar="ADDR",
+        default="",
+        dest="list_address",
+        help="the mailing list these list-manager files belong to",
+    )
+    g.add_argument(
+        "--plugin", metavar="NAME", help="read with this plugin instead of detecting (see 'plugins')"
+    )
+    g.add_argument(
+        "--log-timezone",
+        metavar="ZONE",
+        help="the mail server's zone for log times that name none, e.g. Asia/Tokyo or +09:00 "
+        "(or MAILRECOVER_LOG_TZ; default: this machine's)",
+    )
+    g.add_argument(
+        "--by-owner",
+        action="store_true",
+        help="a mixed-up area: file each copy under the accounts its delivery evidence names",
+    )
+    g.add_argument(
+        "--accounts",
+        metavar="FILE",
+        help="with --by-owner: the job's accounts, one a line, aliases after it (default: the workspace's)",
+    )
+    g.add_argument(
+        "locations",
+        nargs="+",
+        metavar="LOCATION",
+        help="path or imap[s]://user@host/ URL (no password in it)",
+    )
 
-    r = _command(sub, "report", "what was found, merged, held back and restored",
-                 "Show per account the copies found, messages, folders (as restore places them), "
-                 "quarantined mail, problems and restores; exit 3 when it lists problems, "
-                 "quarantined mail or copies a sort by owner left unassigned.")  # fmt: skip
+    r = _command(
+        sub,
+        "report",
+        "what was found, merged, held back and restored",
+        "Show per account the copies found, messages, folders (as restore places them), "
+        "quarantined mail, problems and restores; exit 3 when it lists problems, "
+        "quarantined mail or copies a sort by owner left unassigned.",
+    )
     r.add_argument("--account", metavar="ADDR", help="only this account (one the workspace holds)")
     r.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report (0600)")
-    r.add_argument("--draft-resend-requests", metavar="DIR",
-                   help="with --account: one .eml per sender of lost mail asking them to resend (never sent)")  # fmt: skip
-    r.add_argument("--template", metavar="FILE", help="your own resend request text (placeholders: see README)")
-    r.add_argument("--senders", action="store_true",
-                   help="CSV of who sent the account mail the logs show and no copy holds")  # fmt: skip
+    r.add_argument(
+        "--draft-resend-requests",
+        metavar="DIR",
+        help="with --account: one .eml per sender of lost mail asking them to resend (never sent)",
+    )
+    r.add_argument(
+        "--template", metavar="FILE", help="your own resend request text (placeholders: see README)"
+    )
+    r.add_argument(
+        "--senders",
+        action="store_true",
+        help="CSV of who sent the account mail the logs show and no copy holds",
+    )
 
-    s = _command(sub, "restore", "write an account's merged mail to a new home",
-                 "Write the account's merged, checked messages to TARGET, each once; a rerun "
-                 "writes only what is not there yet.")  # fmt: skip
-    s.add_argument("--account", metavar="ADDR", required=True, help="whose mail to restore (one the workspace holds)")
-    s.add_argument("--to", metavar="TARGET", required=True, dest="target",
-                   help="maildir:PATH, mbox:PATH or imap[s]://user@host/")  # fmt: skip
+    s = _command(
+        sub,
+        "restore",
+        "write an account's merged mail to a new home",
+        "Write the account's merged, checked messages to TARGET, each once; a rerun "
+        "writes only what is not there yet.",
+    )
+    s.add_argument(
+        "--account", metavar="ADDR", required=True, help="whose mail to restore (one the workspace holds)"
+    )
+    s.add_argument(
+        "--to",
+        metavar="TARGET",
+        required=True,
+        dest="target",
+        help="maildir:PATH, mbox:PATH or imap[s]://user@host/",
+    )
     s.add_argument("--dry-run", action="store_true", help="show what would be written, write nothing")
-    s.add_argument("--folder", metavar="PATTERN", action="append", default=[], dest="folders",
-                   help="only folders matching this glob (and their subfolders); repeatable")  # fmt: skip
-    s.add_argument("--exclude-folder", metavar="PATTERN", action="append", default=[], dest="excluded",
-                   help="leave out folders matching this glob (and their subfolders); repeatable")  # fmt: skip
+    s.add_argument(
+        "--folder",
+        metavar="PATTERN",
+        action="append",
+        default=[],
+        dest="folders",
+        help="only folders matching this glob (and their subfolders); repeatable",
+    )
+    s.add_argument(
+        "--exclude-folder",
+        metavar="PATTERN",
+        action="append",
+        default=[],
+        dest="excluded",
+        help="leave out folders matching this glob (and their subfolders); repeatable",
+    )
     s.add_argument("--since", metavar="DATE", help="only mail that arrived on or after DATE (2012-06-01)")
     s.add_argument("--before", metavar="DATE", help="only mail that arrived before DATE")
-    s.add_argument("--folder-map", metavar="FROM=TO", action="append", default=[], dest="folder_maps",
-                   help="rename folders: a regular expression on the folder path and its replacement (\\1 for "
-                        "a group); repeatable, applied in order")  # fmt: skip
+    s.add_argument(
+        "--folder-map",
+        metavar="FROM=TO",
+        action="append",
+        default=[],
+        dest="folder_maps",
+        help="rename folders: a regular expression on the folder path and its replacement (\\1 for "
+        "a group); repeatable, applied in order",
+    )
     s.add_argument("--under", metavar="PREFIX", help="put every folder below PREFIX (e.g. Recovered/2012)")
-    s.add_argument("--connections", metavar="N", type=_connections,
-                   help="IMAP: at most N upload connections besides the main one (default 4)")  # fmt: skip
-    s.add_argument("--include-quarantined", action="store_true",
-                   help="also restore mail delivered to other mailboxes, knowingly")  # fmt: skip
-    s.add_argument("--alias", metavar="ADDR", action="append", default=[],
-                   help="another address of the account, kept for later runs; repeatable")  # fmt: skip
+    s.add_argument(
+        "--connections",
+        metavar="N",
+        type=_connections,
+        help="IMAP: at most N upload connections besides the main one (default 4)",
+    )
+    s.add_argument(
+        "--include-quarantined",
+        action="store_true",
+        help="also restore mail delivered to other mailboxes, knowingly",
+    )
+    s.add_argument(
+        "--alias",
+        metavar="ADDR",
+        action="append",
+        default=[],
+        help="another address of the account, kept for later runs; repeatable",
+    )
 
-    _command(sub, "verify", "check the workspace (database, every stored copy) and the targets restored to",
-             "Check the workspace's database, every stored copy against its SHA-256, and every local "
-             "target restored to against the restore journal; exit 3 when something is damaged or missing.")  # fmt: skip
+    _command(
+        sub,
+        "verify",
+        "check the workspace (database, every stored copy) and the targets restored to",
+        "Check the workspace's database, every stored copy against its SHA-256, and every local "
+        "target restored to against the restore journal; exit 3 when something is damaged or missing.",
+    )
 
-    b = _command(sub, "batch", "many accounts in one job: gather, sort, merge, check and restore each",
-                 "Run every account of a manifest (TOML): sort the mixed-up areas by owner once, then gather, "
-                 "merge, check and restore each account in its own workspace under the job folder, in "
-                 "parallel; exit 3 when any account ended with problems or copies are unassigned.")  # fmt: skip
-    b.add_argument("manifest", metavar="MANIFEST.toml", help="the job: [job] workspace and mixed areas, one [[account]] each")
-    b.add_argument("--scheduler", metavar="tcp://HOST:PORT",
-                   help="run the accounts on a Dask distributed cluster (default: a process pool here)")  # fmt: skip
-    b.add_argument("--dry-run", action="store_true", help="check the manifest and show the plan, write nothing")
+    b = _command(
+        sub,
+        "batch",
+        "many accounts in one job: gather, sort, merge, check and restore each",
+        "Run every account of a manifest (TOML): sort the mixed-up areas by owner once, then gather, "
+        "merge, check and restore each account in its own workspace under the job folder, in "
+        "parallel; exit 3 when any account ended with problems or copies are unassigned.",
+    )
+    b.add_argument(
+        "manifest",
+        metavar="MANIFEST.toml",
+        help="the job: [job] workspace and mixed areas, one [[account]] each",
+    )
+    b.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="run the accounts on a Dask distributed cluster (default: a process pool here)",
+    )
+    b.add_argument(
+        "--dry-run", action="store_true", help="check the manifest and show the plan, write nothing"
+    )
 
-    m = _command(sub, "members", "mailing-list members rebuilt from every surviving trace",
-                 "Without --list: every list found with its member counts. With --list: its members "
-                 "as CSV with evidence, or in a list manager's input format.")  # fmt: skip
+    m = _command(
+        sub,
+        "members",
+        "mailing-list members rebuilt from every surviving trace",
+        "Without --list: every list found with its member counts. With --list: its members "
+        "as CSV with evidence, or in a list manager's input format.",
+    )
     m.add_argument("--list", metavar="ADDR", dest="list_address", help="the list to export")
-    m.add_argument("--format", choices=[f.value for f in ExportFormat],
-                   help="csv (default: every address, with its evidence) or a list manager's input format")  # fmt: skip
-    m.add_argument("--uncertain", action="store_true",
-                   help="list the addresses whose status rests on weak or old evidence, with why")  # fmt: skip
-    m.add_argument("--draft-invitations", metavar="DIR",
-                   help="write one .eml per uncertain address asking them to confirm (never sent)")  # fmt: skip
+    m.add_argument(
+        "--format",
+        choices=[f.value for f in ExportFormat],
+        help="csv (default: every address, with its evidence) or a list manager's input format",
+    )
+    m.add_argument(
+        "--uncertain",
+        action="store_true",
+        help="list the addresses whose status rests on weak or old evidence, with why",
+    )
+    m.add_argument(
+        "--draft-invitations",
+        metavar="DIR",
+        help="write one .eml per uncertain address asking them to confirm (never sent)",
+    )
     m.add_argument("--all", action="store_true", help="with --draft-invitations: every current member too")
     m.add_argument("--template", metavar="FILE", help="your own invitation text (placeholders: see README)")
-    m.add_argument("--from", metavar="ADDR", dest="sender", default="",
-                   help="the drafts' sender (default: the list's owner)")  # fmt: skip
-    m.add_argument("--output", metavar="DIR",
-                   help="write the list manager's files there, digest and delivery-off members apart")  # fmt: skip
+    m.add_argument(
+        "--from",
+        metavar="ADDR",
+        dest="sender",
+        default="",
+        help="the drafts' sender (default: the list's owner)",
+    )
+    m.add_argument(
+        "--output",
+        metavar="DIR",
+        help="write the list manager's files there, digest and delivery-off members apart",
+    )
     return p
 
 
@@ -265,7 +425,9 @@ def _log_timezone(option: str | None) -> tzinfo | None:
     try:
         return ZoneInfo(text)
     except (ValueError, ZoneInfoNotFoundError):
-        raise UsageError(f"log time zone {text!r}: expected a zone name like Asia/Tokyo or an offset like +09:00") from None
+        raise UsageError(
+            f"log time zone {text!r}: expected a zone name like Asia/Tokyo or an offset like +09:00"
+        ) from None
 
 
 def _connection(args: argparse.Namespace) -> ConnectionSettings:
@@ -278,8 +440,11 @@ def _connection(args: argparse.Namespace) -> ConnectionSettings:
     if args.admin_user:
         settings = replace(settings, admin_user=args.admin_user)
     if args.oauth_token_file or args.oauth_token_command:
-        settings = replace(settings, oauth_token_command=args.oauth_token_command,
-                           oauth_token_file=args.oauth_token_file and os.path.abspath(args.oauth_token_file))  # fmt: skip
+        settings = replace(
+            settings,
+            oauth_token_command=args.oauth_token_command,
+            oauth_token_file=args.oauth_token_file and os.path.abspath(args.oauth_token_file),
+        )
     return settings
 
 
@@ -337,7 +502,9 @@ def _problem_data(p: Problem) -> dict[str, str]:
 def _warn_not_loaded() -> None:
     """One line per plugin skipped because it could not be loaded; the command goes on."""
     for skipped in not_loaded():
-        _say([f"mailrecover: plugin {skipped.name} not loaded ({skipped.target}): {skipped.reason}"], err=True)
+        _say(
+            [f"mailrecover: plugin {skipped.name} not loaded ({skipped.target}): {skipped.reason}"], err=True
+        )
 
 
 def _account_name(account: str) -> str:
@@ -352,7 +519,11 @@ def _known_account(ws: Workspace, account: str, *, logs_count: bool = False) -> 
         return
     closest = difflib.get_close_matches(account, known, n=max(1, len(known)), cutoff=0.0)
     closest += [a for a in known if a not in closest]
-    held = f"it holds: {', '.join(_account_name(a) for a in closest)}" if known else "it holds no account's mail yet"
+    held = (
+        f"it holds: {', '.join(_account_name(a) for a in closest)}"
+        if known
+        else "it holds no account's mail yet"
+    )
     raise UsageError(f"account {account} is not in the workspace; {held}")
 
 
@@ -371,8 +542,12 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     skipped = not_loaded()
     data = [{"name": n, "description": p.description} for n, p in plugins.items()]
     width = max((len(n) for n in [*plugins, *(s.name for s in skipped)]), default=0)
-    _emit(args, data, [f"{n:<{width}}  {p.description}" for n, p in plugins.items()]
-          + [f"{s.name:<{width}}  not loaded: {s.reason}" for s in skipped])  # fmt: skip
+    _emit(
+        args,
+        data,
+        [f"{n:<{width}}  {p.description}" for n, p in plugins.items()]
+        + [f"{s.name:<{width}}  not loaded: {s.reason}" for s in skipped],
+    )
     return DONE
 
 
@@ -389,8 +564,9 @@ def _cmd_discover(args: argparse.Namespace) -> int:
         if args.verbose and not args.json:
             _say([f"mailrecover: plugin {name}: {counted(len(stores), 'store')} found"], err=True)
         found.extend(stores)
-    data = [{"plugin": s.plugin, "location": s.location, "size": s.size, "hints": list(s.hints)}
-            for s in found]  # fmt: skip
+    data = [
+        {"plugin": s.plugin, "location": s.location, "size": s.size, "hints": list(s.hints)} for s in found
+    ]
     lines = [
         f"{s.plugin:<18} {s.location}"
         + (f"  ({size_text(s.size)})" if s.size is not None else "")
@@ -417,7 +593,11 @@ def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
         bar.total = work_size(args.locations)
 
     def progress(location: str, copies: int, nbytes: int) -> None:
-        bar.show(lambda: bar.line("gather", nbytes, size_text, f"{counted(copies, 'copy')}  {os.path.basename(location)}"))
+        bar.show(
+            lambda: bar.line(
+                "gather", nbytes, size_text, f"{counted(copies, 'copy')}  {os.path.basename(location)}"
+            )
+        )
 
     def on_problem(p: Problem) -> None:
         bar.clear()
@@ -427,17 +607,28 @@ def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
     by_owner = None
     if args.by_owner:
         if args.account or args.alias or args.list_address:
-            raise UsageError("gather --by-owner finds each copy's account: give the accounts with --accounts FILE, "
-                             "not --account, --alias or --list")  # fmt: skip
+            raise UsageError(
+                "gather --by-owner finds each copy's account: give the accounts with --accounts FILE, "
+                "not --account, --alias or --list"
+            )
         by_owner = job_accounts(ws, read_accounts_file(args.accounts) if args.accounts else None)
     elif args.accounts:
         raise UsageError("--accounts FILE is for gather --by-owner")
     add_aliases(ws, args.account, args.alias)
     result = gather(
-        ws, args.locations, account=args.account, list_address=args.list_address,
-        plugin=args.plugin, password=password_source(args.password_file), progress=progress, on_problem=on_problem,
-        jobs=_jobs(), log_timezone=log_timezone, connection=_connection(args), by_owner=by_owner,
-    )  # fmt: skip
+        ws,
+        args.locations,
+        account=args.account,
+        list_address=args.list_address,
+        plugin=args.plugin,
+        password=password_source(args.password_file),
+        progress=progress,
+        on_problem=on_problem,
+        jobs=_jobs(),
+        log_timezone=log_timezone,
+        connection=_connection(args),
+        by_owner=by_owner,
+    )
     bar.clear()
     if args.verbose and not args.json:
         for path in result.skipped:
@@ -464,12 +655,16 @@ def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
         if result.folders:
             lines.append(f"  {counted(len(result.folders), 'folder')}: {_folder_list(result.folders)}")
         if result.copies and not args.account and by_owner is None:
-            lines.append("  filed under no account ('(none given)' in report): to give them to an account, "
-                         "gather the same locations again with --account ADDR")  # fmt: skip
+            lines.append(
+                "  filed under no account ('(none given)' in report): to give them to an account, "
+                "gather the same locations again with --account ADDR"
+            )
     if by_owner is not None:
-        lines.append(f"sorted by owner: {counted(sum(result.owners.values()), 'copy')} filed under "
-                     f"{len(result.owners):,} of {counted(len(by_owner), 'account')}; {result.unassigned:,} unassigned "
-                     "('report' lists them with their evidence)")  # fmt: skip
+        lines.append(
+            f"sorted by owner: {counted(sum(result.owners.values()), 'copy')} filed under "
+            f"{len(result.owners):,} of {counted(len(by_owner), 'account')}; {result.unassigned:,} unassigned "
+            "('report' lists them with their evidence)"
+        )
     _emit(args, data, lines)
     return PROBLEMS if result.serious else DONE
 
@@ -485,8 +680,13 @@ def _write_drafts(directory: str, drafts: list[Draft], index: list[list[str]] | 
         written = write_new_files(directory, files)
     except OSError as e:
         raise OperationError(f"cannot write to {directory}: {e.strerror or e}") from e
-    _say([f"{len(drafts)} drafts written to {directory} (nothing was sent)"] if drafts else
-         [f"no drafts to write: nobody to ask; {directory} left as it was"] if not written else [])  # fmt: skip
+    _say(
+        [f"{len(drafts)} drafts written to {directory} (nothing was sent)"]
+        if drafts
+        else [f"no drafts to write: nobody to ask; {directory} left as it was"]
+        if not written
+        else []
+    )
 
 
 def _cmd_report(args: argparse.Namespace, ws: Workspace) -> int:
@@ -496,8 +696,10 @@ def _cmd_report(args: argparse.Namespace, ws: Workspace) -> int:
         if not args.account:
             raise UsageError("report --draft-resend-requests needs --account")
         if not logs_gathered(ws.db):
-            raise OperationError("no mail server logs were gathered, so nothing can be called lost: "
-                                 "gather the server's log directory (mailrecover gather /var/log) first")  # fmt: skip
+            raise OperationError(
+                "no mail server logs were gathered, so nothing can be called lost: "
+                "gather the server's log directory (mailrecover gather /var/log) first"
+            )
         correct_log_years(ws.db, ws.accounts())
         template = load_template(args.template, RESEND_FIELDS) if args.template else RESEND_TEMPLATE
         lost = lost_by_sender(ws.db, args.account)
@@ -508,8 +710,10 @@ def _cmd_report(args: argparse.Namespace, ws: Workspace) -> int:
         if not args.account:
             raise UsageError("report --senders needs --account")
         if not logs_gathered(ws.db):
-            raise OperationError("no mail server logs were gathered, so nothing can be called lost: "
-                                 "gather the server's log directory (mailrecover gather /var/log) first")  # fmt: skip
+            raise OperationError(
+                "no mail server logs were gathered, so nothing can be called lost: "
+                "gather the server's log directory (mailrecover gather /var/log) first"
+            )
         correct_log_years(ws.db, ws.accounts())
         out = io.StringIO()
         left_out = write_senders_csv(ws.db, args.account, out)
@@ -530,7 +734,9 @@ def _cmd_report(args: argparse.Namespace, ws: Workspace) -> int:
     if args.html:
         text += f"\nHTML report written to {os.path.abspath(args.html)}"
     _emit(args, data, text)
-    listed = data["problems"] or data["unassigned"] or any(a["quarantined"] for a in data["accounts"].values())
+    listed = (
+        data["problems"] or data["unassigned"] or any(a["quarantined"] for a in data["accounts"].values())
+    )
     return PROBLEMS if listed else DONE
 
 
@@ -548,13 +754,19 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
 
     add_aliases(ws, args.account, args.alias)  # a new one has the ownership check run again
     result = restore(
-        ws, args.account, args.target, dry_run=args.dry_run,
-        include_quarantined=args.include_quarantined, progress=progress,
-        password=password_source(args.password_file), connection=_connection(args),
+        ws,
+        args.account,
+        args.target,
+        dry_run=args.dry_run,
+        include_quarantined=args.include_quarantined,
+        progress=progress,
+        password=password_source(args.password_file),
+        connection=_connection(args),
         planned=lambda n: setattr(bar, "total", n),
         connections=args.connections,
-        selection=args.selection, mapping=args.mapping,
-    )  # fmt: skip
+        selection=args.selection,
+        mapping=args.mapping,
+    )
     bar.clear()
     data = {
         "account": args.account,
@@ -571,8 +783,9 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
         "folder_map": result.mapped,
         "quarantined": result.quarantined,
         "held_back": [{"message_id": m, "subject": s, "reason": r} for m, s, r in result.held_back],
-        "included_quarantined": [{"message_id": m, "subject": s, "reason": r}
-                                 for m, s, r in result.included_list],  # fmt: skip
+        "included_quarantined": [
+            {"message_id": m, "subject": s, "reason": r} for m, s, r in result.included_list
+        ],
         "problems": result.problems,
         "damaged": [_problem_data(p) for p in result.damaged],
         "verification": None if result.verification is None else dataclasses.asdict(result.verification),
@@ -584,34 +797,50 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
     lines = []
     already = f", {result.already:,} already there" if result.already else ""
     if args.dry_run:
-        lines.append(f"would write {counted(result.to_write, 'message')} ({size_text(result.bytes)}) "
-                     f"to {result.target}{already}" + (":" if result.to_write else ""))  # fmt: skip
+        lines.append(
+            f"would write {counted(result.to_write, 'message')} ({size_text(result.bytes)}) "
+            f"to {result.target}{already}" + (":" if result.to_write else "")
+        )
         lines += [f"  {folder}: {n:,}" for folder, n in sorted(result.folders.items())]
         if result.mapped:
             lines.append("folders mapped (--folder-map, --under):")
             lines += [f"  {source} -> {to}" for source, to in sorted(result.mapped.items())]
     else:
         size = f" ({size_text(result.bytes)})" if result.written else ""
-        lines.append(f"restored to {result.target}: {counted(result.written, 'message')} written{size}{already}")
+        lines.append(
+            f"restored to {result.target}: {counted(result.written, 'message')} written{size}{already}"
+        )
         if result.unrestorable:
-            lines.append(f"{counted(result.unrestorable, 'message')} could not be restored: no intact copy "
-                         "was left in the workspace (see the lines above)")  # fmt: skip
+            lines.append(
+                f"{counted(result.unrestorable, 'message')} could not be restored: no intact copy "
+                "was left in the workspace (see the lines above)"
+            )
         if result.verification is not None and result.verification.repaired:
-            lines.append(f"{counted(result.verification.repaired, 'message')} had gone missing from the target "
-                         "(or changed there) and were written again")  # fmt: skip
+            lines.append(
+                f"{counted(result.verification.repaired, 'message')} had gone missing from the target "
+                "(or changed there) and were written again"
+            )
     if result.undated:
-        lines.append(f"{counted(result.undated, 'message')} without a known arrival date left out of this "
-                     "restore by date; a restore without --since/--before brings them")  # fmt: skip
+        lines.append(
+            f"{counted(result.undated, 'message')} without a known arrival date left out of this "
+            "restore by date; a restore without --since/--before brings them"
+        )
     if result.quarantined:
-        lines.append(f"{counted(result.quarantined, 'message')} held back: delivered to other mailboxes "
-                     "(see 'report'; --include-quarantined restores them knowingly)")  # fmt: skip
+        lines.append(
+            f"{counted(result.quarantined, 'message')} held back: delivered to other mailboxes "
+            "(see 'report'; --include-quarantined restores them knowingly)"
+        )
         for mid, subject, reason in result.held_back[:20]:
-            lines.append(f"  <{mid}> {terminal_safe(subject[:60])!r}: {reason}")  # (repr would escape the cleaning)
+            lines.append(
+                f"  <{mid}> {terminal_safe(subject[:60])!r}: {reason}"
+            )  # (repr would escape the cleaning)
         if len(result.held_back) > 20:
             lines.append(f"  … and {len(result.held_back) - 20:,} more")
     if result.included:
-        lines.append(f"{counted(result.included, 'message')} delivered to other mailboxes "
-                     f"{'was' if result.included == 1 else 'were'} included, as --include-quarantined asked")  # fmt: skip
+        lines.append(
+            f"{counted(result.included, 'message')} delivered to other mailboxes "
+            f"{'was' if result.included == 1 else 'were'} included, as --include-quarantined asked"
+        )
     _emit(args, data, lines)
     return PROBLEMS if result.quarantined or result.problems or result.damaged else DONE
 
@@ -631,16 +860,29 @@ def _cmd_verify(args: argparse.Namespace, ws: Workspace) -> int:
         "workspace": str(ws.path),
         "ok": result.ok,
         "database": result.integrity,
-        "blobs": {"checked": result.blobs,
-                  "bad": [{"blob": b.digest, "reason": b.reason, "copies": b.copies} for b in result.bad]},
-        "targets": [{"target": c.target, "account": c.account, "note": c.note,
-                     **(dataclasses.asdict(c.verification) if c.verification else {})} for c in result.targets],
-    }  # fmt: skip
+        "blobs": {
+            "checked": result.blobs,
+            "bad": [{"blob": b.digest, "reason": b.reason, "copies": b.copies} for b in result.bad],
+        },
+        "targets": [
+            {
+                "target": c.target,
+                "account": c.account,
+                "note": c.note,
+                **(dataclasses.asdict(c.verification) if c.verification else {}),
+            }
+            for c in result.targets
+        ],
+    }
     lines = [f"workspace {t(str(ws.path))}"]
-    lines.append("  database: ok" if result.integrity == ["ok"] else "  database: DAMAGED (SQLite integrity_check):")
+    lines.append(
+        "  database: ok" if result.integrity == ["ok"] else "  database: DAMAGED (SQLite integrity_check):"
+    )
     lines += [f"    {t(line)}" for line in result.integrity if result.integrity != ["ok"]]
-    lines.append(f"  {counted(result.blobs, 'stored copy', 'stored copies')} checked against their SHA-256: "
-                 + (f"{len(result.bad):,} damaged or lost" if result.bad else "all intact"))  # fmt: skip
+    lines.append(
+        f"  {counted(result.blobs, 'stored copy', 'stored copies')} checked against their SHA-256: "
+        + (f"{len(result.bad):,} damaged or lost" if result.bad else "all intact")
+    )
     for b in result.bad:
         lines.append(f"    blob {b.digest} {b.reason}")
         for copy in b.copies:
@@ -653,8 +895,10 @@ def _cmd_verify(args: argparse.Namespace, ws: Workspace) -> int:
             lines.append(f"  {t(check.target)} ({t(check.account)}): {t(check.note)}")
             continue
         v = check.verification
-        lines.append(f"  {t(check.target)} ({t(check.account)}): {v.present:,} of {v.planned:,} restored messages there"
-                     + (f", {v.missing:,} missing or changed: run restore again to put them back" if v.missing else ""))  # fmt: skip
+        lines.append(
+            f"  {t(check.target)} ({t(check.account)}): {v.present:,} of {v.planned:,} restored messages there"
+            + (f", {v.missing:,} missing or changed: run restore again to put them back" if v.missing else "")
+        )
     if ws.read_only:
         lines.append("  (the workspace is read-only here: this check is not recorded for 'report')")
     _emit(args, data, lines)
@@ -665,7 +909,9 @@ def _cmd_members(args: argparse.Namespace, ws: Workspace) -> int:
     if args.format and not args.list_address:
         raise UsageError("--format exports one list: name it with --list")
     if (args.uncertain or args.draft_invitations or args.output) and not args.list_address:
-        raise UsageError("--uncertain, --draft-invitations and --output work on one list: name it with --list")
+        raise UsageError(
+            "--uncertain, --draft-invitations and --output work on one list: name it with --list"
+        )
     pictures = from_workspace(ws)
     if not args.list_address:
         rows = list_summary(pictures)
@@ -680,18 +926,33 @@ def _cmd_members(args: argparse.Namespace, ws: Workspace) -> int:
             unsure = {m.address for m, _ in asked}
             asked += [(m, []) for m in picture.current() if m.address not in unsure]
         if args.draft_invitations:
-            template = load_template(args.template, INVITATION_FIELDS) if args.template else INVITATION_TEMPLATE
+            template = (
+                load_template(args.template, INVITATION_FIELDS) if args.template else INVITATION_TEMPLATE
+            )
             drafts = invitations(picture, asked, template, owner=args.sender)
             reasons = {m.address: "; ".join(r) for m, r in asked}
-            _write_drafts(args.draft_invitations, drafts,
-                          [[d.address, d.token, d.name, reasons[d.address]] for d in drafts])  # fmt: skip
-            return _show_problems([
-                Problem(ProblemKind.SKIPPED, picture.address, "", f"no draft for {m.address!r}: not an address to write to")
-                for m, _ in asked if not is_addr_spec(m.address)
-            ])  # fmt: skip
+            _write_drafts(
+                args.draft_invitations,
+                drafts,
+                [[d.address, d.token, d.name, reasons[d.address]] for d in drafts],
+            )
+            return _show_problems(
+                [
+                    Problem(
+                        ProblemKind.SKIPPED,
+                        picture.address,
+                        "",
+                        f"no draft for {m.address!r}: not an address to write to",
+                    )
+                    for m, _ in asked
+                    if not is_addr_spec(m.address)
+                ]
+            )
         header = ["address", "name", "status", "last_seen"]
-        found = [([m.address, m.name, m.label, m.last_seen.strftime("%Y-%m-%d") if m.last_seen else ""], r)
-                 for m, r in asked]  # fmt: skip
+        found = [
+            ([m.address, m.name, m.label, m.last_seen.strftime("%Y-%m-%d") if m.last_seen else ""], r)
+            for m, r in asked
+        ]
         if args.json:
             _emit(args, [{**dict(zip(header, row)), "reasons": r} for row, r in found], "")
             return DONE
@@ -713,14 +974,28 @@ def _cmd_members(args: argparse.Namespace, ws: Workspace) -> int:
     exported = export(picture, args.format or ExportFormat.CSV)
     apart = [m for m in picture.current() if m.digest or m.nomail]
     if apart and args.format in (ExportFormat.MAILMAN2, ExportFormat.MAILMAN3) and not args.quiet:
-        _say([f"mailrecover: {len(apart)} of these members had digests or delivery off; "
-              "--output DIR writes them apart, with the commands that set them"], err=True)  # fmt: skip
+        _say(
+            [
+                f"mailrecover: {len(apart)} of these members had digests or delivery off; "
+                "--output DIR writes them apart, with the commands that set them"
+            ],
+            err=True,
+        )
     _say(exported.text, end="")
     return _show_problems(exported.left_out)
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from .batch import ManifestError, Status, plan_data, read_manifest, render_plan, render_table, result_data, run_batch
+    from .batch import (
+        ManifestError,
+        Status,
+        plan_data,
+        read_manifest,
+        render_plan,
+        render_table,
+        result_data,
+        run_batch,
+    )
 
     try:
         manifest = read_manifest(args.manifest)
@@ -745,7 +1020,11 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         if not args.json:
             _say([f"mailrecover: {address}: {line}" for line in r.problem_lines], err=True)
     _emit(args, result_data(manifest, results, sort), render_table(manifest, results, sort))
-    clean = all(r.status == Status.DONE for r in results.values()) and not sort.get("unassigned") and not sort.get("problems")
+    clean = (
+        all(r.status == Status.DONE for r in results.values())
+        and not sort.get("unassigned")
+        and not sort.get("problems")
+    )
     return DONE if clean else PROBLEMS
 
 
@@ -768,8 +1047,9 @@ def _check_usage(args: argparse.Namespace) -> None:
         return
     path = Path(args.workspace) if args.workspace else default_workspace_path()
     if not (path / "workspace.db").is_file():
-        raise UsageError(f"no workspace at {path}: only gather creates one (check --workspace "
-                         "or MAILRECOVER_WORKSPACE)")  # fmt: skip
+        raise UsageError(
+            f"no workspace at {path}: only gather creates one (check --workspace or MAILRECOVER_WORKSPACE)"
+        )
 
 
 def _run(argv: Sequence[str] | None) -> int:
@@ -786,8 +1066,13 @@ def _run(argv: Sequence[str] | None) -> int:
     with Workspace(args.workspace, reader=args.command in _READERS) as ws:
         if ws.held_by and not args.quiet:
             _say([f"mailrecover: {ws.held_by}; showing what it has finished so far"], err=True)
-        command = {"gather": _cmd_gather, "report": _cmd_report, "restore": _cmd_restore,
-                   "members": _cmd_members, "verify": _cmd_verify}  # fmt: skip
+        command = {
+            "gather": _cmd_gather,
+            "report": _cmd_report,
+            "restore": _cmd_restore,
+            "members": _cmd_members,
+            "verify": _cmd_verify,
+        }
         return command[args.command](args, ws)
 
 

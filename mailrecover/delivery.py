@@ -85,7 +85,10 @@ def _received_clues(value: bytes) -> list[Clue]:
                 clues.append(Clue(RECEIVED_FOR, address))
             elif "?" in local:  # local?domain@ims-ms-daemon: the store's name for local@domain
                 clues.append(Clue(RECEIVED_INTERNAL, normalize_address(local.replace("?", "@", 1)), True))
-    clues += [Clue(ORIGINAL_RECIPIENT, normalize_address(a.decode("ascii", "replace"))) for a in _ORCPT.findall(value)]
+    clues += [
+        Clue(ORIGINAL_RECIPIENT, normalize_address(a.decode("ascii", "replace")))
+        for a in _ORCPT.findall(value)
+    ]
     return clues
 
 

@@ -20,7 +20,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .delivery import clues_from_fields
 from .limits import Limits, current, exceeded, mime_shape
@@ -110,7 +110,9 @@ class _Encoded:
         return _b64_pieces(self.encoded) if self.cte == "base64" else _qp_pieces(self.encoded)
 
     def whole(self) -> bytes | None:
-        self.msg.set_payload(bytes(self.encoded).decode("ascii", "surrogateescape"))  # as the parser stores it
+        self.msg.set_payload(
+            bytes(self.encoded).decode("ascii", "surrogateescape")
+        )  # as the parser stores it
         return _parsed_leaf(self.msg)[1]
 
 
@@ -251,7 +253,9 @@ def _attachment_hash(part: email.message.Message, payload: _Payload, chunks: Chu
     return hashlib.sha256(data).hexdigest()  # a view is hashed in place
 
 
-def _hash_text(h: hashlib._Hash, chunks: Chunks, charset: str | None, separator: bytes) -> tuple[hashlib._Hash, bool]:
+def _hash_text(
+    h: hashlib._Hash, chunks: Chunks, charset: str | None, separator: bytes
+) -> tuple[hashlib._Hash, bool]:
     """``h`` fed as ``_parts_fingerprint`` feeds it one text, a piece at a time, and whether
     the text folded to anything.  A decoding that ``decode_text`` would have given up
     partway is thrown away with what it fed, and the next is tried from the start."""
@@ -340,7 +344,9 @@ def _parser_header_from(raw: bytes, lo: int, n: int, pos: int, last: int) -> tup
     while pos < n:
         nl = raw.find(b"\n", pos, n)
         end = n if nl < 0 else nl + 1
-        stop = end - 2 if end - 2 >= pos and raw.startswith(b"\r\n", end - 2, n) else end - 1 if nl >= 0 else end
+        stop = (
+            end - 2 if end - 2 >= pos and raw.startswith(b"\r\n", end - 2, n) else end - 1 if nl >= 0 else end
+        )
         if _PARSER_ODD_BREAKS.search(raw, pos, stop):
             return None
         if stop == pos or not _PARSER_HEADER_LINE.match(raw, pos, n):
@@ -358,7 +364,8 @@ _CONTENT_FIELDS = (b"content-type", b"content-transfer-encoding", b"content-disp
 
 
 _CONTENT_FIELD_LINES = re.compile(
-    rb"^(?:content-type|content-transfer-encoding|content-disposition):[^\n]*+(?:\n[ \t][^\n]*+)*+\n?", re.I | re.M
+    rb"^(?:content-type|content-transfer-encoding|content-disposition):[^\n]*+(?:\n[ \t][^\n]*+)*+\n?",
+    re.I | re.M,
 )
 
 
@@ -537,22 +544,40 @@ def _count_containers(raw: bytes) -> int:
 def _limit_reasons(raw: bytes, head_size: int, limits: Limits) -> list[str]:
     """Why this copy must not be parsed in full (empty when it may)."""
     if len(raw) > limits.max_message_bytes:
-        return [exceeded("max_message_bytes", len(raw), limits.max_message_bytes,
-                         "kept whole, compared by its exact bytes")]  # fmt: skip
+        return [
+            exceeded(
+                "max_message_bytes",
+                len(raw),
+                limits.max_message_bytes,
+                "kept whole, compared by its exact bytes",
+            )
+        ]
     reasons = []
     if head_size > limits.max_header_bytes:
-        reasons.append(exceeded("max_header_bytes", head_size, limits.max_header_bytes,
-                                "kept whole, summarised from the first part of its header"))  # fmt: skip
+        reasons.append(
+            exceeded(
+                "max_header_bytes",
+                head_size,
+                limits.max_header_bytes,
+                "kept whole, summarised from the first part of its header",
+            )
+        )
     containers = _count_containers(raw)  # each names one of these: their count bounds the depth
     if containers <= limits.max_mime_depth and raw.count(b"\n--") <= limits.max_mime_parts:
         return reasons  # too few containers and boundary lines to cross either limit
     depth, parts = mime_shape(raw, stop_depth=limits.max_mime_depth)
     if depth > limits.max_mime_depth:
-        reasons.append(exceeded("max_mime_depth", depth, limits.max_mime_depth,
-                                "kept whole, compared by its exact bytes"))  # fmt: skip
+        reasons.append(
+            exceeded(
+                "max_mime_depth", depth, limits.max_mime_depth, "kept whole, compared by its exact bytes"
+            )
+        )
     elif parts > limits.max_mime_parts:
-        reasons.append(exceeded("max_mime_parts", parts, limits.max_mime_parts,
-                                "kept whole, compared by its exact bytes"))  # fmt: skip
+        reasons.append(
+            exceeded(
+                "max_mime_parts", parts, limits.max_mime_parts, "kept whole, compared by its exact bytes"
+            )
+        )
     return reasons
 
 
@@ -580,7 +605,7 @@ def summarize(raw: bytes, limits: Limits | None = None) -> Summary:
     senders = addresses(first.get("from", b""))
     from_addr = senders[0] if senders else ""
     when = parse_date(first.get("date"))
-    date = when.astimezone(timezone.utc).isoformat() if when else None
+    date = when.astimezone(UTC).isoformat() if when else None
     subject = decode_header_value(first.get("subject", b"")).strip()
     head_fp = digest(from_addr, date or "", fold_for_compare(subject))
     # a UTF-8 byte order mark before the header (saved by Windows tools) is no part of the mail
@@ -597,7 +622,7 @@ def summarize(raw: bytes, limits: Limits | None = None) -> Summary:
         delivered_to=tuple(dict.fromkeys(delivered)),
         received=received,
         limits=tuple(reasons),
-        received_date=last_hop.astimezone(timezone.utc).isoformat() if last_hop else None,
+        received_date=last_hop.astimezone(UTC).isoformat() if last_hop else None,
     )
 
 

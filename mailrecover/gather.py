@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING
 
 from .byowner import BY_OWNER, JobAccounts, assign
 from .fingerprint import Summary, summarize
-from .limits import Limits, current as current_limits
+from .limits import Limits
+from .limits import current as current_limits
 from .memory import give_back
-from .ownership import JobIndex
 from .model import Copy, Evidence, Finding, Problem, ProblemKind
+from .ownership import JobIndex
 from .passwords import without_password
 from .places import tree_size
 from .plugin import CLAIM, Plugin, ReadContext, get_plugin, load_plugins
@@ -41,9 +42,13 @@ __all__ = ["Coverage", "GatherResult", "Skipped", "Task", "gather", "plan", "sou
 
 #: Problems of these kinds are news for the administrator and make ``gather`` exit 3.
 SERIOUS = {
-    ProblemKind.UNREADABLE, ProblemKind.NOT_MAIL, ProblemKind.TRUNCATED, ProblemKind.DAMAGED,
-    ProblemKind.LIMIT, ProblemKind.NEEDS_INPUT,
-}  # fmt: skip
+    ProblemKind.UNREADABLE,
+    ProblemKind.NOT_MAIL,
+    ProblemKind.TRUNCATED,
+    ProblemKind.DAMAGED,
+    ProblemKind.LIMIT,
+    ProblemKind.NEEDS_INPUT,
+}
 
 _BATCH = 500  # rows per transaction
 _BATCH_BYTES = 16 << 20  # a batch for the fingerprinting pool holds at most this many bytes
@@ -121,7 +126,9 @@ def plan(
             return
         score, plugin = _best(plugins, location)
         if plugin is None:
-            yield Problem(ProblemKind.UNREADABLE, without_password(location), "", "no plugin reads this kind of URL")
+            yield Problem(
+                ProblemKind.UNREADABLE, without_password(location), "", "no plugin reads this kind of URL"
+            )
         else:
             yield Task(plugin, location, "")
         return
@@ -150,9 +157,13 @@ def _expected(task: Task, p: Problem) -> Problem:
     if not task.unknown_folder or p.kind is not ProblemKind.UNREADABLE or p.source != task.location:
         return p
     name, what = task.plugin.name, task.plugin.description.rstrip(".")
-    return Problem(p.kind, p.source, p.position,
-                   f"plugin {name} reads {what}, not a folder like this one: name its files, "
-                   "or leave out --plugin to have each file read by the plugin that recognises it")  # fmt: skip
+    return Problem(
+        p.kind,
+        p.source,
+        p.position,
+        f"plugin {name} reads {what}, not a folder like this one: name its files, "
+        "or leave out --plugin to have each file read by the plugin that recognises it",
+    )
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -202,8 +213,13 @@ def _walk(
 
 
 def _rest(
-    plugins: dict[str, Plugin], path: str, parts: list[str], coverage: Coverage, by: str,
-    forced: bool = False, reason: str | None = None,
+    plugins: dict[str, Plugin],
+    path: str,
+    parts: list[str],
+    coverage: Coverage,
+    by: str,
+    forced: bool = False,
+    reason: str | None = None,
 ) -> Iterator[Task | Problem | Skipped]:
     """What the plugin that read directory ``path`` whole left: each file no finding of it
     names goes to the walk, as if the directory had not been claimed (a ``saved.eml``
@@ -241,8 +257,12 @@ def _rest(
 
 
 def _file(
-    plugins: dict[str, Plugin], path: str, parts: list[str], coverage: Coverage | None,
-    least: int = 1, left_by: str = "",
+    plugins: dict[str, Plugin],
+    path: str,
+    parts: list[str],
+    coverage: Coverage | None,
+    least: int = 1,
+    left_by: str = "",
 ) -> Iterator[Task | Problem | Skipped]:
     """A file for the plugin most sure of it (at least ``least`` sure); else skipped, or a
     problem when it cannot be read at all (permission denied, I/O error)."""
@@ -261,8 +281,12 @@ def _file(
         yield Skipped(path)
 
 
-_SPECIAL = ((stat.S_ISFIFO, "a fifo"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-            (stat.S_ISBLK, "a block device"))  # fmt: skip
+_SPECIAL = (
+    (stat.S_ISFIFO, "a fifo"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
 
 
 def _kind(path: str) -> str | Problem:
@@ -301,24 +325,42 @@ def _unpacked(copy: Copy) -> Iterator[Copy | Problem]:
         rebuilt = unpack(copy.raw)
     except ValueError as e:
         yield copy
-        yield Problem(ProblemKind.DAMAGED, copy.source, copy.position,
-                      f"its winmail.dat (TNEF) part cannot be unpacked: {e}; kept as found")  # fmt: skip
+        yield Problem(
+            ProblemKind.DAMAGED,
+            copy.source,
+            copy.position,
+            f"its winmail.dat (TNEF) part cannot be unpacked: {e}; kept as found",
+        )
         return
     except Exception as e:  # a malformed MIME tree the email package chokes on: the copy still counts
         yield copy
-        yield Problem(ProblemKind.DAMAGED, copy.source, copy.position,
-                      f"its winmail.dat (TNEF) part cannot be reached: {type(e).__name__}: {e}; kept as found")  # fmt: skip
+        yield Problem(
+            ProblemKind.DAMAGED,
+            copy.source,
+            copy.position,
+            f"its winmail.dat (TNEF) part cannot be reached: {type(e).__name__}: {e}; kept as found",
+        )
         return
     if rebuilt is None:
         yield copy
         return
     raw, notes = rebuilt
     yield replace(copy, wrapped=True)
-    yield replace(copy, raw=raw, position=f"{copy.position}#tnef", reconstructed=True, wrapped=False,
-                  partial=copy.partial or any(lost for _, lost in notes))  # fmt: skip
+    yield replace(
+        copy,
+        raw=raw,
+        position=f"{copy.position}#tnef",
+        reconstructed=True,
+        wrapped=False,
+        partial=copy.partial or any(lost for _, lost in notes),
+    )
     for note, _ in notes:
-        yield Problem(ProblemKind.DAMAGED, copy.source, copy.position,
-                      f"its winmail.dat (TNEF) {note}; what it holds before that is unpacked")  # fmt: skip
+        yield Problem(
+            ProblemKind.DAMAGED,
+            copy.source,
+            copy.position,
+            f"its winmail.dat (TNEF) {note}; what it holds before that is unpacked",
+        )
 
 
 def _read(task: Task, context: ReadContext) -> Iterator[Finding]:
@@ -331,9 +373,11 @@ def _read(task: Task, context: ReadContext) -> Iterator[Finding]:
                 yield finding
     except Exception as e:
         yield Problem(
-            ProblemKind.UNREADABLE, task.location, "",
+            ProblemKind.UNREADABLE,
+            task.location,
+            "",
             f"plugin {task.plugin.name} stopped: {type(e).__name__}: {e}",
-        )  # fmt: skip
+        )
 
 
 def _as_walked(p: Problem) -> Problem:
@@ -403,7 +447,9 @@ class _Fingerprints:
             return
         if self._pool is None:
             self._pool = _start_pool(self.jobs)
-        self._inflight.append((items, self._pool.apply_async(_summaries, ([c.raw for _, c, _ in items], self.limits))))
+        self._inflight.append(
+            (items, self._pool.apply_async(_summaries, ([c.raw for _, c, _ in items], self.limits)))
+        )
         while len(self._inflight) > 2 * self.jobs:
             yield from self._take()
 
@@ -412,7 +458,9 @@ class _Fingerprints:
         yield from _joined(items, pending.get())
 
 
-def _joined(items: list[tuple[int, Copy, str]], summaries: list[Summary]) -> Iterator[tuple[int, Copy, str, Summary]]:
+def _joined(
+    items: list[tuple[int, Copy, str]], summaries: list[Summary]
+) -> Iterator[tuple[int, Copy, str, Summary]]:
     for (loc, copy, blob), summary in zip(items, summaries, strict=True):
         yield loc, copy, blob, summary
 
@@ -496,7 +544,9 @@ def gather(
         if not found.accounts:
             result.unassigned += 1
             evidence = [{"field": c.field, "address": c.address} for c in found.clues]
-            result.new_copies += store.save_unassigned(ws, loc, copy, summary, blob, evidence, found.reason, gathered)
+            result.new_copies += store.save_unassigned(
+                ws, loc, copy, summary, blob, evidence, found.reason, gathered
+            )
 
     def keep(stored: Iterator[tuple[int, Copy, str, Summary]]) -> None:
         nonlocal pending, gathered
@@ -535,7 +585,10 @@ def gather(
                             continue
                         task = item
                         shown = without_password(task.location)
-                        task_bytes, read_bytes = 0 if _inside(task.location, claimed) else _size(task.location), 0
+                        task_bytes, read_bytes = (
+                            0 if _inside(task.location, claimed) else _size(task.location),
+                            0,
+                        )
                         if task_bytes and os.path.isdir(task.location):
                             claimed = task.location  # what the walk finds left in it was counted with it
                         result.stores += 1
@@ -543,10 +596,18 @@ def gather(
                         loc = ws.location(storable(shown), task.plugin.name, where, list_address)
                         roots[loc] = task.location if by_owner is None or "://" in location else location
                         state = ws.plugin_state(loc)
-                        fresh = by_owner is None and not store.location_has_copies(ws.db, account, loc)  # nothing to look up
-                        context = ReadContext(account=account or None, list_address=list_address or None,
-                                              folder=task.folder, state=state, advance=advance,
-                                              timezone=log_timezone, connection=connection)  # fmt: skip
+                        fresh = by_owner is None and not store.location_has_copies(
+                            ws.db, account, loc
+                        )  # nothing to look up
+                        context = ReadContext(
+                            account=account or None,
+                            list_address=list_address or None,
+                            folder=task.folder,
+                            state=state,
+                            advance=advance,
+                            timezone=log_timezone,
+                            connection=connection,
+                        )
                         if password is not None:
                             context.password = password
                         context.leave = coverage.leave
@@ -557,15 +618,22 @@ def gather(
                                 folder = folder_text(finding.folder)
                                 result.folders[folder] = result.folders.get(folder, 0) + 1
                                 blob = hashlib.sha256(finding.raw).hexdigest()
-                                if fresh or by_owner is not None or not store.copy_known(
-                                    ws.db, account, finding.source, finding.position, blob
+                                if (
+                                    fresh
+                                    or by_owner is not None
+                                    or not store.copy_known(
+                                        ws.db, account, finding.source, finding.position, blob
+                                    )
                                 ):
                                     keep(fingerprints.add(loc, finding, blob))
                             elif isinstance(finding, Evidence):
                                 result.evidence += 1
                                 store.save_evidence(ws.db, loc, account, list_address, finding)
                             elif isinstance(finding, Problem):
-                                problem(_expected(task, _as_walked(finding) if scope is not None else finding), loc)
+                                problem(
+                                    _expected(task, _as_walked(finding) if scope is not None else finding),
+                                    loc,
+                                )
                             progress(shown, result.copies, done())
                         finished, task_bytes = finished + task_bytes, 0
                         progress(shown, result.copies, done())

@@ -82,7 +82,9 @@ class ImapUrl:
         """The URL as it may be shown and stored: never with a password."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         folder = "/" + quote(self.folder, safe="/") if self.folder else "/"
-        return f"{'imaps' if self.secure else 'imap'}://{quote(self.user, safe='')}@{host}:{self.port}{folder}"
+        return (
+            f"{'imaps' if self.secure else 'imap'}://{quote(self.user, safe='')}@{host}:{self.port}{folder}"
+        )
 
 
 def parse_imap_url(url: str) -> ImapUrl:
@@ -162,8 +164,10 @@ class Unreachable(OperationError):
 
 #: How servers say "not now": Dovecot's ``[LIMIT] Maximum number of connections``, RFC 5530's
 #: ``[UNAVAILABLE]``, Gmail's and Exchange's "Too many simultaneous connections".
-_BUSY = re.compile(r"\[(UNAVAILABLE|LIMIT|INUSE)\]|maximum number of connections|too many (simultaneous )?connections",
-                   re.IGNORECASE)  # fmt: skip
+_BUSY = re.compile(
+    r"\[(UNAVAILABLE|LIMIT|INUSE)\]|maximum number of connections|too many (simultaneous )?connections",
+    re.IGNORECASE,
+)
 
 
 def _reason(e: BaseException) -> str:
@@ -221,7 +225,9 @@ def _log_in(
     tried: list[str] = []
     attempts: list[tuple[str, Callable[[], object]]] = []
     if "AUTH=PLAIN" in capabilities:
-        attempts.append(("SASL PLAIN", lambda: sasl("PLAIN", _Responder(f"{url.user}\0{admin}\0{secret}".encode()))))
+        attempts.append(
+            ("SASL PLAIN", lambda: sasl("PLAIN", _Responder(f"{url.user}\0{admin}\0{secret}".encode())))
+        )
     attempts.append((f"LOGIN {url.user}*{admin}", lambda: login(f"{url.user}*{admin}", secret)))
     for how, attempt in attempts:
         try:
@@ -270,16 +276,20 @@ def _token(settings: ConnectionSettings, *, fresh: bool = False) -> str:
 
 
 def _oauth_log_in(
-    url: ImapUrl, settings: ConnectionSettings, capabilities: set[str],
+    url: ImapUrl,
+    settings: ConnectionSettings,
+    capabilities: set[str],
     sasl: Callable[[str, Callable[[bytes], bytes]], object],
-) -> None:  # fmt: skip
+) -> None:
     """OAUTHBEARER (RFC 7628) when offered, else XOAUTH2 (Gmail, Microsoft 365); a refused
     token is fetched once more (a command's token may have expired) and tried again."""
     where = f"{url.host}:{url.port}"
     mechanism = next((m for m in ("OAUTHBEARER", "XOAUTH2") if f"AUTH={m}" in capabilities), None)
     if mechanism is None:
         offered = " ".join(sorted(c for c in capabilities if c.startswith("AUTH="))) or "none"
-        raise LoginRefused(f"{where} offers no OAuth login (AUTH=OAUTHBEARER or AUTH=XOAUTH2; it offers {offered})")
+        raise LoginRefused(
+            f"{where} offers no OAuth login (AUTH=OAUTHBEARER or AUTH=XOAUTH2; it offers {offered})"
+        )
     for attempt in range(2):
         token = _token(settings, fresh=attempt > 0)
         if mechanism == "OAUTHBEARER":
@@ -298,8 +308,11 @@ def _oauth_log_in(
             detail = " ".join(responder.said.decode("utf-8", "replace").split())[:200]
             if isinstance(error, ServerBusy) or attempt or not settings.oauth_token_command:
                 raise type(error)(f"{error}{f' (the server said: {detail})' if detail else ''}") from e
-            log.warning("%s: the token was refused (%s); running --oauth-token-command again", where,
-                        detail or _reason(e))  # fmt: skip
+            log.warning(
+                "%s: the token was refused (%s); running --oauth-token-command again",
+                where,
+                detail or _reason(e),
+            )
 
 
 def _refused(where: str, doing: str, e: BaseException) -> OperationError:
@@ -318,9 +331,12 @@ def connect(
     where = f"{url.host}:{url.port}"
     try:
         client = imapclient.IMAPClient(
-            url.host, port=url.port, ssl=url.secure, ssl_context=context,
+            url.host,
+            port=url.port,
+            ssl=url.secure,
+            ssl_context=context,
             timeout=settings.timeout,
-        )  # fmt: skip
+        )
     except ssl.SSLCertVerificationError as e:
         raise _untrusted(where, e) from e
     except (OSError, IMAPClientError) as e:
@@ -333,8 +349,10 @@ def connect(
                 client.starttls(context)
             else:
                 _refuse_cleartext(url, settings)
-        capabilities = {c.decode("ascii", "replace").upper() if isinstance(c, bytes) else str(c).upper()
-                        for c in client.capabilities()}  # fmt: skip
+        capabilities = {
+            c.decode("ascii", "replace").upper() if isinstance(c, bytes) else str(c).upper()
+            for c in client.capabilities()
+        }
         _log_in(url, password, settings, capabilities, client.login, client.sasl_login)
     except ssl.SSLCertVerificationError as e:
         _close(client)
@@ -515,8 +533,10 @@ class _Metered(imaplib.IMAP4):
         if size > top:
             raise LimitExceeded(exceeded("max_message_bytes", size, top, "the server's answer was not read"))
         if size > self._budget_left:  # one literal announced larger than what was asked for: a lie
-            raise LimitExceeded(f"the server announced {size:,} bytes where at most {self._budget_left:,} "
-                                f"could come; the answer was not read")  # fmt: skip
+            raise LimitExceeded(
+                f"the server announced {size:,} bytes where at most {self._budget_left:,} "
+                f"could come; the answer was not read"
+            )
         self._charge(size)  # before reading: a lying size costs no memory
         return super().read(size)
 
@@ -567,10 +587,14 @@ class ImapReader:
         data = [d for d in self._call("LIST", self._conn.list) if d not in (b"", None)]
         parsed = _parsed("LIST", data)
         listing = list(zip(parsed[0::3], parsed[1::3], parsed[2::3]))
-        if len(parsed) % 3 or not all(isinstance(f, tuple) and isinstance(n, (bytes, int)) for f, _, n in listing):
+        if len(parsed) % 3 or not all(
+            isinstance(f, tuple) and isinstance(n, (bytes, int)) for f, _, n in listing
+        ):
             raise CommandFailed("LIST: the server's answer makes no sense")
-        return [(tuple(f for f in flags if isinstance(f, bytes)), d if isinstance(d, bytes) else None, n)
-                for flags, d, n in listing]  # fmt: skip
+        return [
+            (tuple(f for f in flags if isinstance(f, bytes)), d if isinstance(d, bytes) else None, n)
+            for flags, d, n in listing
+        ]
 
     def personal_prefix(self) -> str:
         """The personal namespace's prefix, as `personal_prefix` finds it for IMAPClient."""
@@ -645,7 +669,9 @@ def open_reader(
     where = f"{url.host}:{url.port}"
     try:
         if url.secure:
-            conn: _Metered = _MeteredTLS(limits, url.host, url.port, ssl_context=context, timeout=settings.timeout)
+            conn: _Metered = _MeteredTLS(
+                limits, url.host, url.port, ssl_context=context, timeout=settings.timeout
+            )
         else:
             conn = _Metered(limits, url.host, url.port, timeout=settings.timeout)
     except ssl.SSLCertVerificationError as e:
@@ -720,9 +746,15 @@ def _fetched(data: list[Any]) -> dict[int, dict[bytes, Any]]:
     return result
 
 
-_MONTHS = {m: i for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
-                                        "NOV", "DEC"), 1)}  # fmt: skip
-_INTERNALDATE = re.compile(rb"^\s*(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)\s*$")
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1
+    )
+}
+_INTERNALDATE = re.compile(
+    rb"^\s*(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)\s*$"
+)
 
 
 def _internaldate(value: Any) -> datetime | None:
@@ -733,7 +765,14 @@ def _internaldate(value: Any) -> datetime | None:
         return None
     offset = timedelta(hours=int(m.group(8)), minutes=int(m.group(9))) * (-1 if m.group(7) == b"-" else 1)
     try:
-        return datetime(int(m.group(3)), month, int(m.group(1)), int(m.group(4)), int(m.group(5)),
-                        int(m.group(6)), tzinfo=timezone(offset))  # fmt: skip
+        return datetime(
+            int(m.group(3)),
+            month,
+            int(m.group(1)),
+            int(m.group(4)),
+            int(m.group(5)),
+            int(m.group(6)),
+            tzinfo=timezone(offset),
+        )
     except ValueError:
         return None

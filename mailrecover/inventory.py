@@ -39,9 +39,22 @@ __all__ = [
 
 #: Delivery agents that write into a mailbox on the server itself.
 _LOCAL_AGENTS = {
-    "local", "virtual", "dovecot", "lmtp", "maildrop", "procmail", "cyrus", "cyrusv2", "deliver",
-    "dovecot-lda", "pipe", "address_file", "address_directory", "appendfile", "mail_spool",
-}  # fmt: skip
+    "local",
+    "virtual",
+    "dovecot",
+    "lmtp",
+    "maildrop",
+    "procmail",
+    "cyrus",
+    "cyrusv2",
+    "deliver",
+    "dovecot-lda",
+    "pipe",
+    "address_file",
+    "address_directory",
+    "appendfile",
+    "mail_spool",
+}
 
 
 def is_local_relay(relay: str) -> bool:
@@ -166,10 +179,15 @@ def write_senders_csv(db: sqlite3.Connection, account: str, out: TextIO) -> list
     kept = [r for r in rows if not r[0] or is_addr_spec(r[0])]
     write_csv(out, ["sender", "count", "first", "last"], kept)
     return [
-        Problem(ProblemKind.SKIPPED, f"delivery records of {account}", "",
-                f"left out of the senders: {r[0]!r} is not an address ({r[1]} lost messages)")
-        for r in rows if r[0] and not is_addr_spec(r[0])
-    ]  # fmt: skip
+        Problem(
+            ProblemKind.SKIPPED,
+            f"delivery records of {account}",
+            "",
+            f"left out of the senders: {r[0]!r} is not an address ({r[1]} lost messages)",
+        )
+        for r in rows
+        if r[0] and not is_addr_spec(r[0])
+    ]
 
 
 logs_gathered = store.logs_gathered  # (kept in this module's surface: the report asks it here)
@@ -190,18 +208,26 @@ def gap(db: sqlite3.Connection, account: str) -> dict[str, Any]:
         "recovered_of_delivered": sum(1 for d in received if d.recovered),
         "missing": [
             {"message_id": d.message_id, "date": d.date, "from": d.sender, "size": d.size}
-            for d in received if d.message_id and not d.recovered
+            for d in received
+            if d.message_id and not d.recovered
         ],
         "by_day": by_day(received),
         "sent": sum(1 for d in sent if d.message_id),
         "missing_sent": [
             {"message_id": d.message_id, "date": d.date, "to": list(d.recipients), "size": d.size}
-            for d in sent if d.message_id and not d.recovered
+            for d in sent
+            if d.message_id and not d.recovered
         ],
         "unidentified": [
-            {"date": d.date, "from": d.sender, "to": list(d.recipients), "size": d.size,
-             "direction": direction}
+            {
+                "date": d.date,
+                "from": d.sender,
+                "to": list(d.recipients),
+                "size": d.size,
+                "direction": direction,
+            }
             for direction, items in (("in", received), ("out", sent))
-            for d in items if not d.message_id
+            for d in items
+            if not d.message_id
         ],
-    }  # fmt: skip
+    }

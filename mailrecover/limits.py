@@ -108,8 +108,9 @@ class LimitExceeded(OperationError):
         self.reason = reason
 
 
-def bounded_chunks(stream: BinaryIO, maximum: int, limit: str = "max_decompressed_bytes",
-                   chunk: int = 1 << 20) -> Iterator[bytes]:  # fmt: skip
+def bounded_chunks(
+    stream: BinaryIO, maximum: int, limit: str = "max_decompressed_bytes", chunk: int = 1 << 20
+) -> Iterator[bytes]:
     """Read ``stream`` in chunks; raise ``LimitExceeded`` once more than ``maximum`` bytes came.
 
     For decompressing streams (``gzip.open``): a bomb stops at the limit, the chunks before

@@ -68,8 +68,22 @@ __all__ = [
 MIN_POST_RECIPIENTS = 2
 
 #: Suffixes of a list's own addresses (``list-owner@host``): never members.
-LIST_SUFFIXES = ("owner", "request", "bounces", "admin", "join", "leave", "confirm", "subscribe",
-                 "unsubscribe", "help", "ctl", "return", "post", "digest-request")  # fmt: skip
+LIST_SUFFIXES = (
+    "owner",
+    "request",
+    "bounces",
+    "admin",
+    "join",
+    "leave",
+    "confirm",
+    "subscribe",
+    "unsubscribe",
+    "help",
+    "ctl",
+    "return",
+    "post",
+    "digest-request",
+)
 
 
 _TAIL = r"\.(?:\s+\((?P<how>[^)]*)\))?(?:\s|$)"
@@ -80,8 +94,11 @@ _MJ_LEFT = re.compile(r"^(?P<who>.+?) has unsubscribed from (?P<list>\S+?)" + _T
 _FML_ADDED = re.compile(r"^New added member: (\S+)")
 _BOUNCE_ACTION = re.compile(r"^\s*(List|Member|Action|Reason):\s*(.*?)\s*$", re.M)
 _DAEMONS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon")
-_FAILURE_WORDS = re.compile(r"undeliver|returned mail|delivery (?:status|failure|has failed)|failure notice"
-                            r"|mail delivery failed|could not be delivered|non-delivery", re.I)  # fmt: skip
+_FAILURE_WORDS = re.compile(
+    r"undeliver|returned mail|delivery (?:status|failure|has failed)|failure notice"
+    r"|mail delivery failed|could not be delivered|non-delivery",
+    re.I,
+)
 _STATUS_RANK = {"deferred": 1, "bounced": 2, "sent": 3}  # the best a recipient's lines reached
 _STATUS_KIND = {"deferred": "deferred", "bounced": "bounce", "sent": "delivered"}
 _DIGEST = re.compile(r"\bDigest, Vol\b", re.I)
@@ -167,9 +184,12 @@ def evidence_from_message(
         if found:
             return found
     to_lists = [
-        (addr, la) for name, value in fields if name in ("to", "delivered-to", "x-original-to", "envelope-to")
-        for _, addr in getaddresses([decode_header_value(value)]) if "@" in addr and (la := list_of(addr))
-    ]  # fmt: skip
+        (addr, la)
+        for name, value in fields
+        if name in ("to", "delivered-to", "x-original-to", "envelope-to")
+        for _, addr in getaddresses([decode_header_value(value)])
+        if "@" in addr and (la := list_of(addr))
+    ]
     verp = next((la for _, la in to_lists if la.member), None)
     if verp is not None and verp.member:
         return [_verp(raw, fields, make, verp.list, verp.member)]
@@ -240,13 +260,24 @@ def _dsn(raw: bytes, fields: list[tuple[str, bytes]], make: _Maker) -> list[Evid
         address = verp_member or original or final
         if not address:
             continue
-        out.append(make(kind, list_key, address, how="delivery status notification", failure=failure,
-                        final_recipient=final or "", status=status.split()[0] if status else "",
-                        diagnostic=" ".join(r.get("diagnostic-code", "").split())[:200]))  # fmt: skip
+        out.append(
+            make(
+                kind,
+                list_key,
+                address,
+                how="delivery status notification",
+                failure=failure,
+                final_recipient=final or "",
+                status=status.split()[0] if status else "",
+                diagnostic=" ".join(r.get("diagnostic-code", "").split())[:200],
+            )
+        )
     return out
 
 
-def _free_text_bounce(raw: bytes, fields: list[tuple[str, bytes]], subject: str, make: _Maker) -> list[Evidence] | None:
+def _free_text_bounce(
+    raw: bytes, fields: list[tuple[str, bytes]], subject: str, make: _Maker
+) -> list[Evidence] | None:
     """A bounce in a mail system's own words (``bounces.failures``); None when it is none."""
     sender = _first_address(next((v for n, v in fields if n == "from"), b"")) or ""
     if not looks_like_bounce(sender, subject, any(n == "x-failed-recipients" for n, _ in fields)):
@@ -256,9 +287,16 @@ def _free_text_bounce(raw: bytes, fields: list[tuple[str, bytes]], subject: str,
     if not found:
         return None
     list_key = _bounce_list(msg, fields)
-    return [make("bounce" if f.permanent else "deferred", list_key, f.address,
-                 how=f"bounce ({f.detector})", failure="permanent" if f.permanent else "temporary")
-            for f in found]  # fmt: skip
+    return [
+        make(
+            "bounce" if f.permanent else "deferred",
+            list_key,
+            f.address,
+            how=f"bounce ({f.detector})",
+            failure="permanent" if f.permanent else "temporary",
+        )
+        for f in found
+    ]
 
 
 def _typed_address(value: str) -> str | None:
@@ -281,8 +319,14 @@ def _verp(raw: bytes, fields: list[tuple[str, bytes]], make: _Maker, list_key: s
         return make("auto-reply", list_key, member, how="VERP address", subject=subject[:120])
     found = failures(_parse(raw))
     lasting = not found or any(f.permanent for f in found)
-    return make("bounce" if lasting else "deferred", list_key, member, how="VERP address",
-                subject=subject[:120], failure="permanent" if lasting else "temporary")  # fmt: skip
+    return make(
+        "bounce" if lasting else "deferred",
+        list_key,
+        member,
+        how="VERP address",
+        subject=subject[:120],
+        failure="permanent" if lasting else "temporary",
+    )
 
 
 def _notice(raw: bytes, fields: list[tuple[str, bytes]], subject: str, make: _Maker) -> list[Evidence] | None:
@@ -344,8 +388,15 @@ def _bounce_action(body: str, list_key: str, make: _Maker) -> list[Evidence]:
     action = values.get("action", "").lower()
     if "removed" in action:
         return [make("unsubscribe", list_key, member, how="removed by bounce (owner notice)")]
-    return [make("bounce", list_key, member, how=f"bounce action notice: {values.get('action', '')}",
-                 nomail="by bounce" if "disabled" in action else "")]  # fmt: skip
+    return [
+        make(
+            "bounce",
+            list_key,
+            member,
+            how=f"bounce action notice: {values.get('action', '')}",
+            nomail="by bounce" if "disabled" in action else "",
+        )
+    ]
 
 
 def _post(fields: list[tuple[str, bytes]], subject: str, make: _Maker, account: str | None) -> list[Evidence]:
@@ -363,19 +414,34 @@ def _post(fields: list[tuple[str, bytes]], subject: str, make: _Maker, account: 
     out = []
     if author:
         names = getaddresses([_field(fields, "from")])
-        out.append(make("post", list_key, author, names[0][0] if names else "", how="list post author",
-                        list_id=list_id, count=count))  # fmt: skip
+        out.append(
+            make(
+                "post",
+                list_key,
+                author,
+                names[0][0] if names else "",
+                how="list post author",
+                list_id=list_id,
+                count=count,
+            )
+        )
     for recipient, how in _recipients(fields, account):
         if recipient != author and not is_list_address(recipient, list_key):
-            out.append(make("received", list_key, recipient, how=how,
-                            list_id=list_id, count=count, digest=digest))  # fmt: skip
+            out.append(
+                make("received", list_key, recipient, how=how, list_id=list_id, count=count, digest=digest)
+            )
             break
     return out
 
 
 #: The delivery fields that say whose mailbox a post reached, most trusted first (``delivery``'s names).
-_MEMBER_FIELDS = {"Delivered-To": "delivered-to", "X-Original-To": "x-original-to",
-                  "Envelope-To": "envelope-to", RECEIVED_FOR: "Received", ORIGINAL_RECIPIENT: "ORCPT"}  # fmt: skip
+_MEMBER_FIELDS = {
+    "Delivered-To": "delivered-to",
+    "X-Original-To": "x-original-to",
+    "Envelope-To": "envelope-to",
+    RECEIVED_FOR: "Received",
+    ORIGINAL_RECIPIENT: "ORCPT",
+}
 
 
 def _recipients(fields: list[tuple[str, bytes]], account: str | None) -> list[tuple[str, str]]:
@@ -384,8 +450,11 @@ def _recipients(fields: list[tuple[str, bytes]], account: str | None) -> list[tu
     first: dict[str, str] = {}
     for clue in clues_from_fields(fields):
         first.setdefault(clue.field, clue.address)
-    found = [(first[f], f"list post delivered to the member ({how})")
-             for f, how in _MEMBER_FIELDS.items() if f in first]  # fmt: skip
+    found = [
+        (first[f], f"list post delivered to the member ({how})")
+        for f, how in _MEMBER_FIELDS.items()
+        if f in first
+    ]
     if account:
         found.append((normalize_address(account), "list post in the mailbox gathered for the member"))
     return found
@@ -453,6 +522,8 @@ def scan_workspace(ws: Workspace) -> Iterator[Evidence]:
         try:
             raw = ws.raw(blob)
         except BlobError as e:  # damaged in the workspace: its evidence is lost, said once here
-            log.warning("%s @%s: %s; its list evidence is left out (see 'mailrecover verify')", source, position, e)
+            log.warning(
+                "%s @%s: %s; its list evidence is left out (see 'mailrecover verify')", source, position, e
+            )
             continue
         yield from evidence_from_message(raw, source=source, position=position, account=account or None)

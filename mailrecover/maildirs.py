@@ -10,7 +10,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from imapclient import imap_utf7
 
@@ -21,8 +21,14 @@ from .sniff import looks_like_message
 
 __all__ = ["is_maildir", "maildir_flags", "name_stamp", "read_maildir"]
 
-_FLAG_LETTERS = {"S": Flag.SEEN, "R": Flag.ANSWERED, "F": Flag.FLAGGED, "D": Flag.DRAFT,
-                 "T": Flag.DELETED, "P": Flag.FORWARDED}  # fmt: skip
+_FLAG_LETTERS = {
+    "S": Flag.SEEN,
+    "R": Flag.ANSWERED,
+    "F": Flag.FLAGGED,
+    "D": Flag.DRAFT,
+    "T": Flag.DELETED,
+    "P": Flag.FORWARDED,
+}
 
 
 def maildir_flags(name: str) -> frozenset[Flag]:
@@ -45,7 +51,7 @@ def name_stamp(name: str) -> datetime | None:
     gives None.
     """
     m = _STAMP.match(name)
-    return datetime.fromtimestamp(int(m.group(1)), timezone.utc) if m else None
+    return datetime.fromtimestamp(int(m.group(1)), UTC) if m else None
 
 
 def is_maildir(path: str) -> bool:
@@ -68,8 +74,9 @@ def read_maildir(location: str, context: ReadContext) -> Iterator[Finding]:
     except OSError as e:
         yield Problem(ProblemKind.UNREADABLE, location, "", f"cannot list: {e.strerror or e}")
         return
-    plus = any(n.startswith(".") and n not in (".", "..") and is_maildir(os.path.join(location, n))
-               for n in names)  # fmt: skip
+    plus = any(
+        n.startswith(".") and n not in (".", "..") and is_maildir(os.path.join(location, n)) for n in names
+    )
     root_is_inbox = plus or os.path.basename(os.path.normpath(location)) == "Maildir"
     base = "INBOX" if root_is_inbox or context.folder == "INBOX" else context.folder
     yield from _folder(location, base, context)
@@ -87,6 +94,7 @@ def read_maildir(location: str, context: ReadContext) -> Iterator[Finding]:
                 yield from _folder(sub, folder, context)
         else:  # a plain folder inside may hold message files of its own, as indexers' trees do
             yield from read_maildir(sub, replace(context, folder=folder))
+
 
 def _folder(path: str, folder: str, context: ReadContext) -> Iterator[Finding]:
     for sub in ("cur", "new", "tmp", ""):
@@ -116,7 +124,12 @@ def _folder(path: str, folder: str, context: ReadContext) -> Iterator[Finding]:
                 yield Problem(ProblemKind.DAMAGED, file, "", "empty message file")
                 continue
             yield Copy(
-                raw=raw, folder=folder, source=file, position="",
-                flags=maildir_flags(name), internal_date=name_stamp(name), file_time=mtime,
+                raw=raw,
+                folder=folder,
+                source=file,
+                position="",
+                flags=maildir_flags(name),
+                internal_date=name_stamp(name),
+                file_time=mtime,
                 partial=(sub == "tmp"),  # a delivery that never finished
-            )  # fmt: skip
+            )

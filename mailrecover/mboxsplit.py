@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from .arrival import wall_clock
 from .model import Flag, Problem, ProblemKind
@@ -20,9 +20,17 @@ from .readonly import Behind, Buffer
 from .rfc822 import header_end, header_fields
 
 __all__ = [
-    "BOM", "CLIENT_FIELDS", "client_flags", "from_line_date", "looks_like_headers", "mbox_entries", "mbox_start",
-    "one_message_name", "read_mbox", "split_mbox",
-]  # fmt: skip
+    "BOM",
+    "CLIENT_FIELDS",
+    "client_flags",
+    "from_line_date",
+    "looks_like_headers",
+    "mbox_entries",
+    "mbox_start",
+    "one_message_name",
+    "read_mbox",
+    "split_mbox",
+]
 
 BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark some exporters put in front
 _SEPARATOR = rb"From(?:[ \t][^\n]*)?\r?$"
@@ -30,18 +38,40 @@ _FIRST = re.compile(_SEPARATOR, re.M)
 _STRICT_DATE = re.compile(rb"^From \S* *\w{3},? +\w{3} +\d{1,2} +\d{1,2}:\d{2}(?::\d{2})? +(?:\S+ +)?\d{4}")
 _FIELD = re.compile(rb"^[!-9;-~]+[ \t]*:")
 _KNOWN = (
-    b"from", b"date", b"subject", b"message-id", b"received", b"return-path", b"to",
-    b"mime-version", b"delivered-to", b"x-mozilla-status", b"sender", b"content-type",
-    b"x-original-to", b"reply-to", b"cc", b"status",
-)  # fmt: skip
+    b"from",
+    b"date",
+    b"subject",
+    b"message-id",
+    b"received",
+    b"return-path",
+    b"to",
+    b"mime-version",
+    b"delivered-to",
+    b"x-mozilla-status",
+    b"sender",
+    b"content-type",
+    b"x-original-to",
+    b"reply-to",
+    b"cc",
+    b"status",
+)
 _QUOTED_FROM = re.compile(rb"^>(>*From )", re.M)
 _CONTENT_LENGTH = re.compile(rb"content-length", re.I)
 
 #: Header fields that carry one client's bookkeeping, not the message; turned into flags.
 CLIENT_FIELDS = {
-    "x-mozilla-status", "x-mozilla-status2", "x-mozilla-keys", "status", "x-status",
-    "x-uid", "x-keywords", "x-evolution", "x-imap", "x-imapbase", "content-length",
-}  # fmt: skip
+    "x-mozilla-status",
+    "x-mozilla-status2",
+    "x-mozilla-keys",
+    "status",
+    "x-status",
+    "x-uid",
+    "x-keywords",
+    "x-evolution",
+    "x-imap",
+    "x-imapbase",
+    "content-length",
+}
 
 #: Names of files that hold one message each (read by the eml plugin whatever their first
 
@@ -146,8 +176,7 @@ def _stops_short(message: bytes) -> bool:
     if last == 0:
         return False  # the whole body is that one line
     tail = message[last:].rstrip()
-    return not (tail.startswith(b"--") and tail.endswith(b"--") and len(tail) > 4
-                and tail[2:-2] in head)  # fmt: skip
+    return not (tail.startswith(b"--") and tail.endswith(b"--") and len(tail) > 4 and tail[2:-2] in head)
 
 
 def _candidates(data: Buffer, pos: int) -> Iterator[int]:
@@ -249,8 +278,12 @@ _ENVELOPE_DATE = re.compile(
     rb"(?:[A-Z][a-z]{2},? +)?([A-Z][a-z]{2}) +(\d{1,2}) +(\d{1,2}):(\d{2})(?::(\d{2}))?"
     rb"(?: +([+-]\d{4}|[A-Z]{1,5}))? +(\d{4})(?: +([+-]\d{4}))?"
 )
-_MONTHS = {m: n for n, m in enumerate(
-    (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"), 1)}
+_MONTHS = {
+    m: n
+    for n, m in enumerate(
+        (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"), 1
+    )
+}
 _UTC_NAMES = {b"UTC", b"GMT", b"UT", b"Z"}
 
 
@@ -269,7 +302,7 @@ def from_line_date(line: bytes) -> datetime | None:
     if zone and zone[:1] in b"+-":
         minutes = int(zone[1:3]) * 60 + int(zone[3:5])
         return when.replace(tzinfo=timezone(timedelta(minutes=minutes if zone[:1] == b"+" else -minutes)))
-    return when.replace(tzinfo=timezone.utc) if zone in _UTC_NAMES else wall_clock(when)
+    return when.replace(tzinfo=UTC) if zone in _UTC_NAMES else wall_clock(when)
 
 
 def mbox_entries(location: str, data: Buffer) -> Iterator[Problem | tuple[int, bytes, bytes, bool]]:
@@ -281,18 +314,24 @@ def mbox_entries(location: str, data: Buffer) -> Iterator[Problem | tuple[int, b
     first = 3 if data[:3] == BOM else 0
     if start > first and looks_like_headers(data, first, min_fields=2, min_known=2):
         yield Problem(
-            ProblemKind.DAMAGED, location, f"0-{start}",
+            ProblemKind.DAMAGED,
+            location,
+            f"0-{start}",
             f"the {start} bytes before the first 'From ' line are a message without one; kept",
-        )  # fmt: skip
+        )
         yield first, b"", bytes(data[first : _before_blank_line(data, first, start)]), False
     elif start > first:
         yield Problem(
-            ProblemKind.DAMAGED, location, f"0-{start}",
+            ProblemKind.DAMAGED,
+            location,
+            f"0-{start}",
             f"{start} bytes before the first 'From ' line are not mail; left out",
-        )  # fmt: skip
+        )
     for offset, sep, raw, cut_off in split_mbox(data, start):
         if cut_off:
-            yield Problem(ProblemKind.TRUNCATED, location, str(offset), "last message is cut off; kept as found")
+            yield Problem(
+                ProblemKind.TRUNCATED, location, str(offset), "last message is cut off; kept as found"
+            )
         yield offset, sep, raw, cut_off
 
 
@@ -308,8 +347,13 @@ def client_flags(fields: Iterable[tuple[str, bytes]]) -> tuple[frozenset[Flag], 
                 bits = int(text, 16)
             except ValueError:
                 continue
-            for bit, flag in ((0x1, Flag.SEEN), (0x2, Flag.ANSWERED), (0x4, Flag.FLAGGED),
-                              (0x8, Flag.DELETED), (0x1000, Flag.FORWARDED)):  # fmt: skip
+            for bit, flag in (
+                (0x1, Flag.SEEN),
+                (0x2, Flag.ANSWERED),
+                (0x4, Flag.FLAGGED),
+                (0x8, Flag.DELETED),
+                (0x1000, Flag.FORWARDED),
+            ):
                 if bits & bit:
                     flags.add(flag)
             partial = partial or bool(bits & 0x400)
@@ -319,8 +363,12 @@ def client_flags(fields: Iterable[tuple[str, bytes]]) -> tuple[frozenset[Flag], 
             if "R" in text:
                 flags.add(Flag.SEEN)
         elif name == "x-status":
-            for ch, flag in (("A", Flag.ANSWERED), ("F", Flag.FLAGGED), ("D", Flag.DELETED),
-                             ("T", Flag.DRAFT)):  # fmt: skip
+            for ch, flag in (
+                ("A", Flag.ANSWERED),
+                ("F", Flag.FLAGGED),
+                ("D", Flag.DELETED),
+                ("T", Flag.DRAFT),
+            ):
                 if ch in text:
                     flags.add(flag)
         elif name == "x-evolution":
@@ -328,14 +376,21 @@ def client_flags(fields: Iterable[tuple[str, bytes]]) -> tuple[frozenset[Flag], 
                 bits = int(text.split("-")[-1], 16)
             except ValueError:
                 continue
-            for bit, flag in ((1, Flag.ANSWERED), (2, Flag.DELETED), (4, Flag.DRAFT),
-                              (8, Flag.FLAGGED), (16, Flag.SEEN)):  # fmt: skip
+            for bit, flag in (
+                (1, Flag.ANSWERED),
+                (2, Flag.DELETED),
+                (4, Flag.DRAFT),
+                (8, Flag.FLAGGED),
+                (16, Flag.SEEN),
+            ):
                 if bits & bit:
                     flags.add(flag)
     return frozenset(flags), partial, keywords
 
 
-def read_mbox(location: str, data: Buffer, context: ReadContext) -> Iterator[Problem | tuple[int, bytes, bytes, bool]]:
+def read_mbox(
+    location: str, data: Buffer, context: ReadContext
+) -> Iterator[Problem | tuple[int, bytes, bytes, bool]]:
     """``mbox_entries``, with the read's progress advanced by each message's bytes as it goes
     (the read loop every mbox-reading plugin shares).  Raises ``ValueError`` as it does."""
     done = 0

@@ -22,7 +22,7 @@ import io
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
 from .clean import is_addr_spec, terminal_safe, write_csv
@@ -81,7 +81,7 @@ _LEAVES = {"unsubscribe"}
 _NEUTRAL = {"post"}
 _LIST_KINDS = _JOINS | _LEAVES | _NEUTRAL | {"address-change", "roster", "role"}
 _FROM_MAIL = ("mail", "mail-log")  # managers whose evidence says nothing of a member's options
-_EPOCH = datetime.min.replace(tzinfo=timezone.utc)
+_EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ class Event:
     note: str = ""
 
     def describe(self) -> str:
-        when = self.time.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if self.time else "undated"
+        when = self.time.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if self.time else "undated"
         f = self.evidence.fields
         how = self.note or f.get("how", "")
         where = self.evidence.source + (f":{self.evidence.position}" if self.evidence.position else "")
@@ -262,10 +262,18 @@ def reconstruct(evidence: Iterable[Evidence]) -> dict[str, ListPicture]:
     for picture in pictures.values():
         for m in picture.members.values():
             m.decide()
-            m.doubts.extend(sorted({n for e in m.events if (n := e.evidence.fields.get("order_undecided", ""))}))
+            m.doubts.extend(
+                sorted({n for e in m.events if (n := e.evidence.fields.get("order_undecided", ""))})
+            )
         for m in picture.members.values():  # a changed address keeps its owner's name
-            old = next((e.evidence.fields.get("old_address", "") for e in m.events
-                        if e.kind == "address-change" and e.effect is Effect.JOIN), "")  # fmt: skip
+            old = next(
+                (
+                    e.evidence.fields.get("old_address", "")
+                    for e in m.events
+                    if e.kind == "address-change" and e.effect is Effect.JOIN
+                ),
+                "",
+            )
             if not m.name and old in picture.members:
                 m.name = picture.members[old].name
     return pictures
@@ -321,8 +329,10 @@ def _order_snapshots(
         decided = _older(items, list_key, mapping, a, b)
         if decided is None:
             names = " and ".join(os.path.basename(s.rpartition("#")[0] or s) for s, _, _ in found)
-            note = (f"{names} have the same file time and neither their content nor the log says which "
-                    f"is older: who is in only one of them is uncertain")  # fmt: skip
+            note = (
+                f"{names} have the same file time and neither their content nor the log says which "
+                f"is older: who is in only one of them is uncertain"
+            )
             undecided[(list_key, family)] = note
             for i in a[1] + b[1]:
                 items[i] = replace(items[i], fields={**items[i].fields, "order_undecided": note})
@@ -347,9 +357,14 @@ def _older(
     latest: dict[str, Evidence] = {}  # each differing address's last join or leave in the log
     for e in items:
         address = e.fields.get("address", "")
-        if (e.kind in ("subscribe", "unsubscribe") and e.time is not None and not e.fields.get("snapshot")
-                and address in only_a | only_b and mapping.get(e.fields.get("list", ""), "") == list_key
-                and (address not in latest or (latest[address].time or e.time) <= e.time)):  # fmt: skip
+        if (
+            e.kind in ("subscribe", "unsubscribe")
+            and e.time is not None
+            and not e.fields.get("snapshot")
+            and address in only_a | only_b
+            and mapping.get(e.fields.get("list", ""), "") == list_key
+            and (address not in latest or (latest[address].time or e.time) <= e.time)
+        ):
             latest[address] = e
     votes: dict[bool, list[datetime]] = {True: [], False: []}  # True: a is the older one
     for address, e in latest.items():
@@ -380,10 +395,12 @@ def _apply_roster(picture: ListPicture, roster: Evidence, present: set[str]) -> 
         if address in present:
             continue
         listed = any(
-            e.kind == "member" and e.time and e.time < roster.time
+            e.kind == "member"
+            and e.time
+            and e.time < roster.time
             and _family(e.evidence.fields.get("snapshot", "")) == family
             for e in m.events
-        )  # fmt: skip
+        )
         before = [e for e in m.events if e.time and e.time < roster.time and e.effect is not Effect.NONE]
         before.sort(key=lambda e: (e.time or _EPOCH, e.effect))
         if listed and before and before[-1].effect is Effect.JOIN:
@@ -407,13 +424,15 @@ def summary(pictures: Mapping[str, ListPicture]) -> list[dict[str, object]]:
     rows = []
     for key in sorted(pictures):
         ms = pictures[key].members.values()
-        rows.append({
-            "list": key,
-            "members": sum(1 for m in ms if m.status is Status.MEMBER),
-            "bouncing": sum(1 for m in ms if m.bouncing),
-            "left": sum(1 for m in ms if m.status is Status.LEFT),
-            "unknown": sum(1 for m in ms if m.status is Status.UNKNOWN),
-        })  # fmt: skip
+        rows.append(
+            {
+                "list": key,
+                "members": sum(1 for m in ms if m.status is Status.MEMBER),
+                "bouncing": sum(1 for m in ms if m.bouncing),
+                "left": sum(1 for m in ms if m.status is Status.LEFT),
+                "unknown": sum(1 for m in ms if m.status is Status.UNKNOWN),
+            }
+        )
     return rows
 
 
@@ -424,14 +443,16 @@ def render_summary(rows: list[dict[str, object]]) -> str:
     lines = []
     for r in rows:
         n = {key: value if isinstance(value, int) else 0 for key, value in r.items()}  # the counts of the row
-        lines.append(f"{terminal_safe(str(r['list'])):<{width}}  {counted(n['members'], 'member')} "
-                     f"({n['bouncing']:,} bouncing), {n['left']:,} left, {n['unknown']:,} unknown")  # fmt: skip
+        lines.append(
+            f"{terminal_safe(str(r['list'])):<{width}}  {counted(n['members'], 'member')} "
+            f"({n['bouncing']:,} bouncing), {n['left']:,} left, {n['unknown']:,} unknown"
+        )
     return "\n".join(lines)
 
 
 def _iso(t: datetime | None) -> str:
     """Times in UTC: events from sources in many zones read in one order."""
-    return t.astimezone(timezone.utc).isoformat() if t else ""
+    return t.astimezone(UTC).isoformat() if t else ""
 
 
 def _with_name(m: Member) -> str:
@@ -454,9 +475,11 @@ class Exported(NamedTuple):
 def _left_out(m: Member, list_address: str) -> Problem:
     first = m.events[0].evidence if m.events else None
     return Problem(
-        ProblemKind.SKIPPED, first.source if first else list_address, first.position if first else "",
+        ProblemKind.SKIPPED,
+        first.source if first else list_address,
+        first.position if first else "",
         f"left out of the export of {list_address}: {m.address!r} is not an address a list manager can take",
-    )  # fmt: skip
+    )
 
 
 def export(picture: ListPicture, fmt: ExportFormat | str) -> Exported:
@@ -470,8 +493,9 @@ def export(picture: ListPicture, fmt: ExportFormat | str) -> Exported:
     order = {Status.MEMBER: 0, Status.UNKNOWN: 1, Status.LEFT: 2}
     chosen = (
         sorted(picture.members.values(), key=lambda m: (order[m.status], m.address))
-        if fmt is ExportFormat.CSV else picture.current()
-    )  # fmt: skip
+        if fmt is ExportFormat.CSV
+        else picture.current()
+    )
     members = [m for m in chosen if is_addr_spec(m.address)]
     left_out = [_left_out(m, picture.address) for m in chosen if not is_addr_spec(m.address)]
     if fmt is ExportFormat.MAILMAN2 or fmt is ExportFormat.MAILMAN3:
@@ -479,15 +503,24 @@ def export(picture: ListPicture, fmt: ExportFormat | str) -> Exported:
     if fmt is ExportFormat.FML:
         return Exported("".join(f"{m.address}\n" for m in members), left_out)
     out = io.StringIO()
-    write_csv(out, ["address", "name", "status", "first_seen", "last_seen", "evidence",
-                    "digest", "nomail", "moderated"], (
-        [m.address, m.name, m.label, _iso(m.first_seen), _iso(m.last_seen),
-         "; ".join(e.describe() for e in m.events),
-         "" if m.digest is None else "yes" if m.digest else "no",
-         f"{m.nomail} since {m.nomail_since}" if m.nomail and m.nomail_since else m.nomail,
-         "yes" if m.moderated else ""]
-        for m in members
-    ))  # fmt: skip
+    write_csv(
+        out,
+        ["address", "name", "status", "first_seen", "last_seen", "evidence", "digest", "nomail", "moderated"],
+        (
+            [
+                m.address,
+                m.name,
+                m.label,
+                _iso(m.first_seen),
+                _iso(m.last_seen),
+                "; ".join(e.describe() for e in m.events),
+                "" if m.digest is None else "yes" if m.digest else "no",
+                f"{m.nomail} since {m.nomail_since}" if m.nomail and m.nomail_since else m.nomail,
+                "yes" if m.moderated else "",
+            ]
+            for m in members
+        ),
+    )
     return Exported(out.getvalue(), left_out)
 
 

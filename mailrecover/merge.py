@@ -34,6 +34,7 @@ def copy_rank(
     the ownership check (which chooses among the account's own copies) both rank by this."""
     return (not (reconstructed or wrapped), not wrapped, not partial, min(received, 50), size, -copy_id)
 
+
 @dataclass
 class _Copy:
     id: int
@@ -132,9 +133,16 @@ def _store(
     for key, group in groups:
         best = max(group, key=_Copy.rank)
         message = store.save_message(
-            db, account, key, best.id, _folder(group, best), ",".join(_flags(group)), *_arrival(group),
-            best.message_id or next((c.message_id for c in group if c.message_id), None), len(group),
-        )  # fmt: skip
+            db,
+            account,
+            key,
+            best.id,
+            _folder(group, best),
+            ",".join(_flags(group)),
+            *_arrival(group),
+            best.message_id or next((c.message_id for c in group if c.message_id), None),
+            len(group),
+        )
         links.extend((message, c.id) for c in group)
         if len(links) >= batch:
             _link(db, links)
@@ -179,7 +187,9 @@ def _without_message_id(db: sqlite3.Connection, account: str) -> Iterator[tuple[
         yield from _join_or_new(db, account, copies)
 
 
-def _join_or_new(db: sqlite3.Connection, account: str, copies: list[_Copy]) -> Iterator[tuple[str, list[_Copy]]]:
+def _join_or_new(
+    db: sqlite3.Connection, account: str, copies: list[_Copy]
+) -> Iterator[tuple[str, list[_Copy]]]:
     """Copies without Message-ID join a message of the same content, or make their own."""
     c = copies[0]
     column = "head_fp" if c.lenient and c.date else "content_fp"
@@ -195,7 +205,9 @@ def _join_or_new(db: sqlite3.Connection, account: str, copies: list[_Copy]) -> I
 def _refresh(db: sqlite3.Connection, message: int) -> None:
     group = [_row(r) for r in store.copies_of_message(db, message)]
     best = max(group, key=_Copy.rank)
-    store.update_message(db, message, best.id, _folder(group, best), ",".join(_flags(group)), *_arrival(group))
+    store.update_message(
+        db, message, best.id, _folder(group, best), ",".join(_flags(group)), *_arrival(group)
+    )
 
 
 def merge_account(db: sqlite3.Connection, account: str) -> int:

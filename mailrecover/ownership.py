@@ -172,10 +172,17 @@ def _rows(ws: Workspace, account: str, status: MessageStatus | None = None) -> I
     """The account's copies, message by message (only its messages of ``status`` if given)."""
     for r in store.copies_to_judge(ws.db, account, status):
         yield _CopyRow(
-            message=r[0], id=r[1], blob=r[2], delivered=_list(r[3]), hints=_list(r[4]),
-            rank=copy_rank(r[5], r[6], r[7], r[8], r[1], r[13]), canonical=r[9],
-            source=r[10], position=r[11], from_addr=r[12] or "",
-        )  # fmt: skip
+            message=r[0],
+            id=r[1],
+            blob=r[2],
+            delivered=_list(r[3]),
+            hints=_list(r[4]),
+            rank=copy_rank(r[5], r[6], r[7], r[8], r[1], r[13]),
+            canonical=r[9],
+            source=r[10],
+            position=r[11],
+            from_addr=r[12] or "",
+        )
 
 
 #: ``copies.delivered_to`` of a copy summarised by an older gather (migration 007): the next
@@ -234,7 +241,11 @@ class JobIndex:
     def named_by(self, address: str) -> list[str]:
         """The accounts ``address`` names (``names_account``)."""
         local, _, domain = normalize_address(address).rpartition("@")
-        near = self.by_local.get(local.partition("+")[0], []) if domain in _LOCALHOST else self.by_domain.get(domain, [])
+        near = (
+            self.by_local.get(local.partition("+")[0], [])
+            if domain in _LOCALHOST
+            else self.by_domain.get(domain, [])
+        )
         return [a for a in near if names_account(address, a, self.accounts[a])]
 
 
@@ -268,7 +279,9 @@ def check_account(ws: Workspace, account: str) -> int:
         updates: list[tuple[MessageStatus, str, int, int]] = []
         for message, group in itertools.groupby(_rows(ws, account), key=lambda r: r.message):
             copies = [(row, _copy_clues(ws, row, account, aliases)) for row in group]
-            store.save_delivered_to(db, [(json.dumps(row.delivered), row.id) for row, _ in copies if row.resummarised])
+            store.save_delivered_to(
+                db, [(json.dumps(row.delivered), row.id) for row, _ in copies if row.resummarised]
+            )
             own = [row for row, clues in copies if held_by(clues, row.from_addr, account, aliases)]
             canonical = copies[0][0].canonical
             reason = None
@@ -277,7 +290,9 @@ def check_account(ws: Workspace, account: str) -> int:
             else:  # no copy of its own: every copy's clues together (none at all: it stays)
                 reason = verdict(account, [c for _, clues in copies for c in clues], aliases)
             held += reason is not None
-            updates.append((MessageStatus.QUARANTINED if reason else MessageStatus.OK, reason or "", canonical, message))
+            updates.append(
+                (MessageStatus.QUARANTINED if reason else MessageStatus.OK, reason or "", canonical, message)
+            )
             if len(updates) >= 1000:  # memory bounded by the batch, not by the mailbox
                 _mark(db, updates)
         _mark(db, updates)
@@ -319,20 +334,27 @@ def add_aliases(ws: Workspace, account: str, aliases: Iterable[str]) -> list[str
 def quarantine_details(ws: Workspace, account: str) -> list[dict[str, Any]]:
     """Every quarantined message of ``account`` with its clues and where each was found."""
     info = {
-        mid: {"key": key, "message_id": message_id or "", "subject": subject or "",
-              "from": sender or "", "date": date or "", "date_source": date_source, "folder": folder,
-              "reason": reason, "evidence": []}
+        mid: {
+            "key": key,
+            "message_id": message_id or "",
+            "subject": subject or "",
+            "from": sender or "",
+            "date": date or "",
+            "date_source": date_source,
+            "folder": folder,
+            "reason": reason,
+            "evidence": [],
+        }
         for mid, key, message_id, subject, sender, date, date_source, folder, reason in store.quarantined(
             ws.db, account
         )
-    }  # fmt: skip
+    }
     if not info:
         return []
     aliases = account_aliases(ws, account)
     for row in _rows(ws, account, MessageStatus.QUARANTINED):
         for clue in _copy_clues(ws, row, account, aliases):
             info[row.message]["evidence"].append(
-                {"field": clue.field, "address": clue.address, "source": row.source,
-                 "position": row.position}
-            )  # fmt: skip
+                {"field": clue.field, "address": clue.address, "source": row.source, "position": row.position}
+            )
     return list(info.values())

@@ -100,7 +100,9 @@ def run_token_command(command: str, timeout: float = 120) -> str:
     """The first line a token command (``oauth2l fetch …``, ``az account get-access-token …``)
     prints; its own error output is shown, never its standard output, which holds the token."""
     try:
-        done = subprocess.run(command, shell=True, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            command, shell=True, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
     except (OSError, subprocess.TimeoutExpired) as e:
         raise ConfigError(f"--oauth-token-command: {e}") from None
     said = " ".join(done.stderr.decode("utf-8", "replace").split())[-300:]

@@ -63,8 +63,14 @@ def xdg_data() -> Path:
 
 def roots() -> dict[str, Path]:
     """Every root the plugins' ``discover`` looks under, by name (``discover -v`` shows them)."""
-    return {"home": home(), "Windows APPDATA": windows_roaming(), "Windows LOCALAPPDATA": windows_local(),
-            "Mac Library": mac_library(), "XDG config": xdg_config(), "XDG data": xdg_data()}  # fmt: skip
+    return {
+        "home": home(),
+        "Windows APPDATA": windows_roaming(),
+        "Windows LOCALAPPDATA": windows_local(),
+        "Mac Library": mac_library(),
+        "XDG config": xdg_config(),
+        "XDG data": xdg_data(),
+    }
 
 
 def documents() -> list[Path]:

@@ -196,6 +196,4 @@ def get_plugin(name: str) -> Plugin:
     try:
         return plugins[name]
     except KeyError:
-        raise UsageError(
-            f"no plugin named {name!r}; known: {', '.join(plugins) or 'none'}"
-        ) from None
+        raise UsageError(f"no plugin named {name!r}; known: {', '.join(plugins) or 'none'}") from None

@@ -97,68 +97,174 @@ from typing import BinaryIO
 from .arrival import wall_clock
 from .errors import MailRecoverError
 from .imapconn import (
-    AnswerTooLong, CommandFailed, ConnectionLost, ConnectionSettings, ImapReader, ImapUrl, flags_from_imap,
-    folder_from_server, open_reader, parse_imap_url,
-)  # fmt: skip
+    AnswerTooLong,
+    CommandFailed,
+    ConnectionLost,
+    ConnectionSettings,
+    ImapReader,
+    ImapUrl,
+    flags_from_imap,
+    folder_from_server,
+    open_reader,
+    parse_imap_url,
+)
 from .limits import LimitExceeded, Limits, exceeded
 from .limits import current as current_limits
 from .maildirs import is_maildir, maildir_flags, name_stamp, read_maildir
 from .mboxsplit import (
-    BOM, CLIENT_FIELDS, client_flags, from_line_date, looks_like_headers, mbox_entries, mbox_start,
-    one_message_name, read_mbox, split_mbox,
-)  # fmt: skip
+    BOM,
+    CLIENT_FIELDS,
+    client_flags,
+    from_line_date,
+    looks_like_headers,
+    mbox_entries,
+    mbox_start,
+    one_message_name,
+    read_mbox,
+    split_mbox,
+)
 from .model import Problem, ProblemKind
 from .passwords import without_password
 from .places import (
-    documents, enclosing, existing_dirs, file_name_text, home, mac_library, subdirs, tree_size, windows_local,
-    windows_roaming, xdg_config,
-)  # fmt: skip
+    documents,
+    enclosing,
+    existing_dirs,
+    file_name_text,
+    home,
+    mac_library,
+    subdirs,
+    tree_size,
+    windows_local,
+    windows_roaming,
+    xdg_config,
+)
 from .readonly import (
-    Behind, Buffer, NotFollowed, list_names, mapped, open_readonly, read_head, read_message_file, sorted_names,
-)  # fmt: skip
+    Behind,
+    Buffer,
+    NotFollowed,
+    list_names,
+    mapped,
+    open_readonly,
+    read_head,
+    read_message_file,
+    sorted_names,
+)
 from .rfc822 import (
-    decode_header_value, decode_text, header_end, header_fields, normalize_address, parse_date, remove_fields,
-)  # fmt: skip
+    decode_header_value,
+    decode_text,
+    header_end,
+    header_fields,
+    normalize_address,
+    parse_date,
+    remove_fields,
+)
 from .sniff import BY_CONTENT, SNIFF_BYTES, file_score, first_line, looks_like_message, message_score
 from .tnef import TNEF_SIGNATURE
 from .tnef import wrap as wrap_tnef
 from .windows import (
-    ANSI_ENV, DELETED_ROLE, codec_for_codepage, default_ansi_codec, folder_role, from_filetime, mime_charset,
-)  # fmt: skip
+    ANSI_ENV,
+    DELETED_ROLE,
+    codec_for_codepage,
+    default_ansi_codec,
+    folder_role,
+    from_filetime,
+    mime_charset,
+)
 from .words import counted
 
 __all__ = [
     # recognising a location
-    "file_head", "is_url", "local_dir", "local_file",
+    "file_head",
+    "is_url",
+    "local_dir",
+    "local_file",
     # reading sources read-only
-    "Behind", "Buffer", "NotFollowed", "list_names", "mapped", "open_readonly", "open_source", "read_head",
-    "read_message_file", "sorted_names",
+    "Behind",
+    "Buffer",
+    "NotFollowed",
+    "list_names",
+    "mapped",
+    "open_readonly",
+    "open_source",
+    "read_head",
+    "read_message_file",
+    "sorted_names",
     # mbox data
-    "BOM", "CLIENT_FIELDS", "client_flags", "from_line_date", "looks_like_headers", "mbox_entries",
-    "mbox_start", "one_message_name", "read_mbox", "split_mbox",
+    "BOM",
+    "CLIENT_FIELDS",
+    "client_flags",
+    "from_line_date",
+    "looks_like_headers",
+    "mbox_entries",
+    "mbox_start",
+    "one_message_name",
+    "read_mbox",
+    "split_mbox",
     # one message per file
-    "BY_CONTENT", "SNIFF_BYTES", "file_score", "first_line", "looks_like_message", "message_score",
+    "BY_CONTENT",
+    "SNIFF_BYTES",
+    "file_score",
+    "first_line",
+    "looks_like_message",
+    "message_score",
     # maildir
-    "is_maildir", "maildir_flags", "name_stamp", "read_maildir",
+    "is_maildir",
+    "maildir_flags",
+    "name_stamp",
+    "read_maildir",
     # Windows clients' stores
-    "ANSI_ENV", "DELETED_ROLE", "codec_for_codepage", "default_ansi_codec", "folder_role", "from_filetime",
+    "ANSI_ENV",
+    "DELETED_ROLE",
+    "codec_for_codepage",
+    "default_ansi_codec",
+    "folder_role",
+    "from_filetime",
     "mime_charset",
     # header text
-    "decode_header_value", "decode_text", "header_end", "header_fields", "normalize_address", "parse_date", "remove_fields",
+    "decode_header_value",
+    "decode_text",
+    "header_end",
+    "header_fields",
+    "normalize_address",
+    "parse_date",
+    "remove_fields",
     # where clients keep their files
-    "documents", "enclosing", "existing_dirs", "file_name_text", "home", "mac_library", "subdirs", "tree_size",
-    "windows_local", "windows_roaming", "xdg_config",
+    "documents",
+    "enclosing",
+    "existing_dirs",
+    "file_name_text",
+    "home",
+    "mac_library",
+    "subdirs",
+    "tree_size",
+    "windows_local",
+    "windows_roaming",
+    "xdg_config",
     # TNEF
-    "TNEF_SIGNATURE", "wrap_tnef",
+    "TNEF_SIGNATURE",
+    "wrap_tnef",
     # words
     "counted",
     # limits and times
-    "LimitExceeded", "Limits", "current_limits", "exceeded", "wall_clock",
+    "LimitExceeded",
+    "Limits",
+    "current_limits",
+    "exceeded",
+    "wall_clock",
     # IMAP sources
-    "AnswerTooLong", "CommandFailed", "ConnectionLost", "ConnectionSettings", "ImapReader", "ImapUrl",
-    "MailRecoverError", "flags_from_imap", "folder_from_server", "open_reader", "parse_imap_url",
+    "AnswerTooLong",
+    "CommandFailed",
+    "ConnectionLost",
+    "ConnectionSettings",
+    "ImapReader",
+    "ImapUrl",
+    "MailRecoverError",
+    "flags_from_imap",
+    "folder_from_server",
+    "open_reader",
+    "parse_imap_url",
     "without_password",
-]  # fmt: skip
+]
 
 
 def is_url(location: str) -> bool:

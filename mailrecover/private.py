@@ -12,8 +12,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["open_private", "open_private_at", "open_root", "private_dir", "private_dir_at", "write_all", "write_new_files",
-           "write_private"]  # fmt: skip
+__all__ = [
+    "open_private",
+    "open_private_at",
+    "open_root",
+    "private_dir",
+    "private_dir_at",
+    "write_all",
+    "write_new_files",
+    "write_private",
+]
 
 #: A folder opened below a root: never through a symbolic link, never inherited by children.
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC

@@ -24,8 +24,9 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{rest // 60:02}:{rest % 60:02}" if hours else f"{rest // 60}:{rest % 60:02}"
 
 
-def progress_line(what: str, done: int, total: int | None, elapsed: float,
-                  amount: Callable[[int], str], detail: str = "") -> str:  # fmt: skip
+def progress_line(
+    what: str, done: int, total: int | None, elapsed: float, amount: Callable[[int], str], detail: str = ""
+) -> str:
     """``gather: 12.0 MB of 47.0 MB (26%), 3.1 MB/s, about 0:11 left  INBOX``: done against
     the total counted first, the rate so far and the time left at that rate; without a
     total (an IMAP account), what is done and the rate."""

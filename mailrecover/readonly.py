@@ -17,7 +17,7 @@ import stat
 from collections.abc import Generator, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .spill import spilled
 
@@ -196,7 +196,7 @@ def read_message_file(path: str | os.PathLike[str]) -> tuple[bytes, datetime]:
             want = 1 << 16  # the file grew while it was read: read on
     finally:
         os.close(fd)
-    return b"".join(chunks), datetime.fromtimestamp(mtime, timezone.utc)
+    return b"".join(chunks), datetime.fromtimestamp(mtime, UTC)
 
 
 @contextlib.contextmanager

@@ -65,9 +65,18 @@ def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
 def _verifications(db: sqlite3.Connection, account: str) -> dict[str, dict[str, Any]]:
     """Per target, what its last look found (a restore looks every run; ``verify`` too)."""
     rows = store.verifications(db, account)
-    return {target: {"checked": checked, "by": by, "planned": planned, "present": present, "missing": missing,
-                     "repaired": repaired, "note": note}
-            for target, checked, by, planned, present, missing, repaired, note in rows}  # fmt: skip
+    return {
+        target: {
+            "checked": checked,
+            "by": by,
+            "planned": planned,
+            "present": present,
+            "missing": missing,
+            "repaired": repaired,
+            "note": note,
+        }
+        for target, checked, by, planned, present, missing, repaired, note in rows
+    }
 
 
 def _sources(db: sqlite3.Connection, account: str) -> dict[str, int]:
@@ -105,8 +114,14 @@ def summary(ws: Workspace, account: str | None = None) -> dict[str, Any]:
 
 
 #: How the terminal names each source of a message's date (``arrival.TimeSource``).
-_DATE_WORDS = {"store": "the store's record", "mtime": "file time (agreeing)", "received": "Received",
-               "date": "Date header", "legacy": "gathered by an older version", "none": "no date"}  # fmt: skip
+_DATE_WORDS = {
+    "store": "the store's record",
+    "mtime": "file time (agreeing)",
+    "received": "Received",
+    "date": "Date header",
+    "legacy": "gathered by an older version",
+    "none": "no date",
+}
 
 
 def _render_log_times(counts: dict[str, int]) -> list[str]:
@@ -115,11 +130,15 @@ def _render_log_times(counts: dict[str, int]) -> list[str]:
     local = sum(n for basis, n in counts.items() if basis.endswith("/local"))
     out = []
     if guessed:
-        out.append(f"{counted(guessed, 'log record')} {'carries' if guessed == 1 else 'carry'} a guessed year "
-                   "(the current one): no rotation name, file time or gathered message named in them dates them")  # fmt: skip
+        out.append(
+            f"{counted(guessed, 'log record')} {'carries' if guessed == 1 else 'carry'} a guessed year "
+            "(the current one): no rotation name, file time or gathered message named in them dates them"
+        )
     if local:
-        out.append(f"{counted(local, 'log record')} {'is' if local == 1 else 'are'} read in this machine's time "
-                   "zone, assumed to be the server's (gather --log-timezone names it)")  # fmt: skip
+        out.append(
+            f"{counted(local, 'log record')} {'is' if local == 1 else 'are'} read in this machine's time "
+            "zone, assumed to be the server's (gather --log-timezone names it)"
+        )
     return out
 
 
@@ -128,24 +147,32 @@ def _render_gap(a: dict[str, Any]) -> list[str]:
     if not a.get("delivered") and not a.get("sent") and not a.get("unidentified"):
         return []
     t = terminal_safe
-    out = [f"  the mail logs show {counted(a['delivered'], 'message')} delivered here, "
-           f"{a['recovered_of_delivered']:,} of them recovered; {len(a['missing']):,} lost for good:"]  # fmt: skip
+    out = [
+        f"  the mail logs show {counted(a['delivered'], 'message')} delivered here, "
+        f"{a['recovered_of_delivered']:,} of them recovered; {len(a['missing']):,} lost for good:"
+    ]
     for m in a["missing"]:
-        out.append(f"    {m['date'][:19]}  {t(m['from']) or '<>'}  {t(m['size'])} bytes  <{t(m['message_id'])}>")
+        out.append(
+            f"    {m['date'][:19]}  {t(m['from']) or '<>'}  {t(m['size'])} bytes  <{t(m['message_id'])}>"
+        )
     if a["by_day"]:
         out.append("    day         delivered  recovered")
         for d in a["by_day"]:
             out.append(f"    {d['day']:<10}  {d['delivered']:>9,}  {d['recovered']:>9,}")
     if a["sent"]:
-        out.append(f"  the logs show {counted(a['sent'], 'message')} sent from here; "
-                   f"{len(a['missing_sent']):,} of them {'is' if len(a['missing_sent']) == 1 else 'are'} "
-                   "in no recovered copy:")  # fmt: skip
+        out.append(
+            f"  the logs show {counted(a['sent'], 'message')} sent from here; "
+            f"{len(a['missing_sent']):,} of them {'is' if len(a['missing_sent']) == 1 else 'are'} "
+            "in no recovered copy:"
+        )
         for m in a["missing_sent"]:
             out.append(f"    {m['date'][:19]}  to {t(', '.join(m['to']))}  <{t(m['message_id'])}>")
     if a["unidentified"]:
         n = len(a["unidentified"])
-        out.append(f"  {counted(n, 'logged delivery', 'logged deliveries')} "
-                   f"{'carries' if n == 1 else 'carry'} no Message-ID and cannot be matched")  # fmt: skip
+        out.append(
+            f"  {counted(n, 'logged delivery', 'logged deliveries')} "
+            f"{'carries' if n == 1 else 'carry'} no Message-ID and cannot be matched"
+        )
     return out
 
 
@@ -159,9 +186,13 @@ def render_text(data: dict[str, Any]) -> str:
         out.append("")
         out.append(f"account {t(name) or '(none given)'}")
         if a["aliases"]:
-            out.append(f"  also known as {t(', '.join(a['aliases']))} (--alias: counts as this account's mailbox)")
-        out.append(f"  {counted(a['copies'], 'copy')} found, {counted(a['messages'], 'distinct message')} "
-                   f"({counted(a['duplicates'], 'duplicate')} merged) in {counted(len(a['folders']), 'folder')}")  # fmt: skip
+            out.append(
+                f"  also known as {t(', '.join(a['aliases']))} (--alias: counts as this account's mailbox)"
+            )
+        out.append(
+            f"  {counted(a['copies'], 'copy')} found, {counted(a['messages'], 'distinct message')} "
+            f"({counted(a['duplicates'], 'duplicate')} merged) in {counted(len(a['folders']), 'folder')}"
+        )
         if a["quarantined"]:
             out.append(f"  {a['quarantined']:,} quarantined: delivered to other mailboxes, held back")
             for q in a["quarantine"][:20]:
@@ -199,8 +230,10 @@ def render_text(data: dict[str, Any]) -> str:
                 state = f"incomplete: {last['missing']:,} missing at the last check; run restore again"
             out.append(f"  restored to {t(target)}: {n:,} of {a['messages']:,} ({state})")
             if last:
-                out.append(f"    last checked {last['checked']} by {last['by']}: {last['planned']:,} planned, "
-                           f"{last['present']:,} present, {last['missing']:,} missing, {last['repaired']:,} repaired")  # fmt: skip
+                out.append(
+                    f"    last checked {last['checked']} by {last['by']}: {last['planned']:,} planned, "
+                    f"{last['present']:,} present, {last['missing']:,} missing, {last['repaired']:,} repaired"
+                )
         out.extend(_render_gap(a))
     if data["problems"]:
         out.append("")
@@ -211,7 +244,9 @@ def render_text(data: dict[str, Any]) -> str:
     if data.get("unassigned"):
         pile = data["unassigned"]
         out.append("")
-        out.append(f"{len(pile)} copies unassigned: gather --by-owner found no account of the job for them (kept)")
+        out.append(
+            f"{len(pile)} copies unassigned: gather --by-owner found no account of the job for them (kept)"
+        )
         for u in pile[:20]:
             where = f"{u['source']}" + (f" @{u['position']}" if u["position"] else "")
             out.append(f"  {t(where)}  <{t(u['message_id'])}>  {t(u['subject'][:50])!r}")
@@ -221,6 +256,8 @@ def render_text(data: dict[str, Any]) -> str:
     if data["skipped_files"]:
         n = data["skipped_files"]
         them = "it" if n == 1 else "them"
-        out.append(f"{counted(n, 'file')} skipped, no mail read from {them} (-v names {them}; gather -v also says why)")
+        out.append(
+            f"{counted(n, 'file')} skipped, no mail read from {them} (-v names {them}; gather -v also says why)"
+        )
     out.extend(_render_log_times(data.get("log_times") or {}))
     return "\n".join(out)

@@ -15,7 +15,7 @@ import html
 import os
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from .clean import terminal_safe
@@ -77,13 +77,18 @@ def _t(text: object) -> str:
     return html.escape(terminal_safe(str(text)), quote=True)
 
 
-def _table(head: Sequence[str], rows: Iterable[Sequence[str]], numeric: Collection[int] = (),
-           cls: str = "", name: str = "") -> str:  # fmt: skip
+def _table(
+    head: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    numeric: Collection[int] = (),
+    cls: str = "",
+    name: str = "",
+) -> str:
     """A table (of class ``name``); ``rows`` hold cells already escaped (use ``_t``)."""
-    th = "".join(f'<th{" class=n" if i in numeric else ""}>{_t(h)}</th>' for i, h in enumerate(head))
+    th = "".join(f"<th{' class=n' if i in numeric else ''}>{_t(h)}</th>" for i, h in enumerate(head))
     body = "".join(
-        f'<tr{f" class={cls}" if cls else ""}>'
-        + "".join(f'<td{" class=n" if i in numeric else ""}>{c}</td>' for i, c in enumerate(r))
+        f"<tr{f' class={cls}' if cls else ''}>"
+        + "".join(f"<td{' class=n' if i in numeric else ''}>{c}</td>" for i, c in enumerate(r))
         + "</tr>"
         for r in rows
     )
@@ -99,8 +104,8 @@ def _day(text: str | None) -> date | None:
     except ValueError:
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc).date()
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).date()
 
 
 def holes(days: Counter[date], first: date, last: date, at_least: int = HOLE_DAYS) -> list[tuple[date, date]]:
@@ -153,24 +158,32 @@ def _timeline(ok: Counter[date], held: Counter[date], today: date, lost: Counter
         n_ok, n_held = ok.get(d, 0), held.get(d, 0)
         tip = f"{d}: {n_ok} recovered" + (f", {n_held} quarantined" if n_held else "")
         if n_ok:
-            parts.append(f'<rect class="day" x="{x(d):.2f}" y="{y(n_ok):.2f}" width="{bar:.2f}" '
-                         f'height="{y(0) - y(n_ok):.2f}" fill="#2e6da4">'
-                         f"<title>{tip}</title></rect>")  # fmt: skip
+            parts.append(
+                f'<rect class="day" x="{x(d):.2f}" y="{y(n_ok):.2f}" width="{bar:.2f}" '
+                f'height="{y(0) - y(n_ok):.2f}" fill="#2e6da4">'
+                f"<title>{tip}</title></rect>"
+            )
         if n_held:
-            parts.append(f'<rect class="held" x="{x(d):.2f}" y="{y(n_ok + n_held):.2f}" width="{bar:.2f}" '
-                         f'height="{y(0) - y(n_held):.2f}" fill="#c0392b">'
-                         f"<title>{tip}</title></rect>")  # fmt: skip
+            parts.append(
+                f'<rect class="held" x="{x(d):.2f}" y="{y(n_ok + n_held):.2f}" width="{bar:.2f}" '
+                f'height="{y(0) - y(n_held):.2f}" fill="#c0392b">'
+                f"<title>{tip}</title></rect>"
+            )
         if lost.get(d):
             top_n = n_ok + n_held + lost[d]
-            lost_bars.append(f'<rect class="lost" x="{x(d):.2f}" y="{y(top_n):.2f}" width="{bar:.2f}" '
-                             f'height="{y(0) - y(lost[d]):.2f}" fill="#e8a33d"><title>{d}: {lost[d]} delivered '
-                             "according to the logs, not recovered</title></rect>")  # fmt: skip
+            lost_bars.append(
+                f'<rect class="lost" x="{x(d):.2f}" y="{y(top_n):.2f}" width="{bar:.2f}" '
+                f'height="{y(0) - y(lost[d]):.2f}" fill="#e8a33d"><title>{d}: {lost[d]} delivered '
+                "according to the logs, not recovered</title></rect>"
+            )
     # a hole is drawn over the bars, which at 2 units wide would hide a few days without mail
     for start, end in gaps:
         w = ((end - start).days + 1) * step
         label = f"no mail recovered from {start} to {end} ({(end - start).days + 1} days)"  # see holes()
-        parts.append(f'<rect class="hole" x="{x(start):.2f}" y="{top}" width="{w:.2f}" height="{plot_h}" '
-                     f'fill="#f4c7c3"><title>{_t(label)}</title></rect>')  # fmt: skip
+        parts.append(
+            f'<rect class="hole" x="{x(start):.2f}" y="{top}" width="{w:.2f}" height="{plot_h}" '
+            f'fill="#f4c7c3"><title>{_t(label)}</title></rect>'
+        )
     parts += lost_bars
     base = y(0)
     parts.append(f'<line x1="{left}" y1="{base}" x2="{width - 10}" y2="{base}" stroke="#888"/>')
@@ -179,29 +192,39 @@ def _timeline(ok: Counter[date], held: Counter[date], today: date, lost: Counter
     ticks = sorted({first, last, *_month_starts(first, last, 8)})
     for d in ticks:
         anchor = "start" if d == first else "end" if d == last else "middle"
-        parts.append(f'<text x="{x(d) + (step if d == last else 0):.2f}" y="{height - 10}" '
-                     f'text-anchor="{anchor}" font-size="11">{d.isoformat()}</text>')  # fmt: skip
+        parts.append(
+            f'<text x="{x(d) + (step if d == last else 0):.2f}" y="{height - 10}" '
+            f'text-anchor="{anchor}" font-size="11">{d.isoformat()}</text>'
+        )
     parts += _hole_labels(gaps, x, step, top, plot_h)
     parts.append("</svg>")
     out = ['<div class="timeline">' + "".join(parts)]
-    legend = ('<p class="muted legend"><span style="color:#2e6da4">■</span> recovered '
-              '<span style="color:#c0392b">■</span> quarantined '
-              + ('<span style="color:#e8a33d">■</span> lost (in the logs, in no copy) ' if lost else "")
-              + f'<span style="color:#f4c7c3">■</span> {HOLE_DAYS} days or more '
-              "without any recovered mail" + (" (listed below, by number)" if gaps else "")
-              + "</p></div>")  # fmt: skip
+    legend = (
+        '<p class="muted legend"><span style="color:#2e6da4">■</span> recovered '
+        '<span style="color:#c0392b">■</span> quarantined '
+        + ('<span style="color:#e8a33d">■</span> lost (in the logs, in no copy) ' if lost else "")
+        + f'<span style="color:#f4c7c3">■</span> {HOLE_DAYS} days or more '
+        "without any recovered mail" + (" (listed below, by number)" if gaps else "") + "</p></div>"
+    )
     out.append(legend)
     if gaps:
-        rows = [(str(n), _t(s), _t(e), str((e - s).days + 1)) for n, (s, e) in enumerate(gaps[:HOLES_LISTED], 1)]
-        out.append("<h4>Longest holes</h4>" + _table(["#", "from", "to", "days"], rows, {0, 3}, name="narrow"))
+        rows = [
+            (str(n), _t(s), _t(e), str((e - s).days + 1)) for n, (s, e) in enumerate(gaps[:HOLES_LISTED], 1)
+        ]
+        out.append(
+            "<h4>Longest holes</h4>" + _table(["#", "from", "to", "days"], rows, {0, 3}, name="narrow")
+        )
     if odd:
-        out.append(f'<p class="muted">{counted(odd, "message")} {"carries" if odd == 1 else "carry"} an impossible '
-                   f"date (before {_EARLIEST} or in the future), left out of the timeline.</p>")  # fmt: skip
+        out.append(
+            f'<p class="muted">{counted(odd, "message")} {"carries" if odd == 1 else "carry"} an impossible '
+            f"date (before {_EARLIEST} or in the future), left out of the timeline.</p>"
+        )
     return "".join(out)
 
 
-def _hole_labels(gaps: list[tuple[date, date]], x: Callable[[date], float], step: float, top: float,
-                 plot_h: float) -> list[str]:  # fmt: skip
+def _hole_labels(
+    gaps: list[tuple[date, date]], x: Callable[[date], float], step: float, top: float, plot_h: float
+) -> list[str]:
     """Each hole's words inside its shading or, when it is too narrow, its number in the list
     below, centred on it where no other label is (longest holes first).
 
@@ -222,9 +245,11 @@ def _hole_labels(gaps: list[tuple[date, date]], x: Callable[[date], float], step
             continue  # the list below the chart still names it
         taken.append((middle - half, middle + half))
         for i, line in enumerate(lines):
-            out.append(f'<text class="hole-label" x="{middle:.2f}" y="{top + 14 + 14 * i:.2f}" '
-                       'text-anchor="middle" font-size="11" font-weight="600" fill="#7b241c" stroke="#fff" '
-                       f'stroke-width="3" paint-order="stroke">{_t(line)}</text>')  # fmt: skip
+            out.append(
+                f'<text class="hole-label" x="{middle:.2f}" y="{top + 14 + 14 * i:.2f}" '
+                'text-anchor="middle" font-size="11" font-weight="600" fill="#7b241c" stroke="#fff" '
+                f'stroke-width="3" paint-order="stroke">{_t(line)}</text>'
+            )
     return out
 
 
@@ -258,8 +283,13 @@ def _cards(a: dict[str, Any]) -> str:
         card("restored" if a["restored"] else "not restored yet", restored if a["restored"] else "–"),
     ]
     if a.get("missing") or a.get("delivered"):
-        cards.append(card("missing (in the logs, in no copy)", len(a.get("missing") or []),
-                          "warn" if a.get("missing") else "ok"))  # fmt: skip
+        cards.append(
+            card(
+                "missing (in the logs, in no copy)",
+                len(a.get("missing") or []),
+                "warn" if a.get("missing") else "ok",
+            )
+        )
     return '<div class="cards">' + "".join(cards) + "</div>"
 
 
@@ -285,32 +315,48 @@ def section_missing(a: dict[str, Any]) -> str:
     logged = bool(missing) or bool(a.get("delivered")) or bool(a.get("sent"))
     out = ['<section class="missing"><h3>Missing mail' + (f" ({len(missing)})" if missing else "") + "</h3>"]
     if not logged:
-        out.append('<p class="muted">No mail server logs were gathered for this account: what was '
-                   "delivered and is lost for good cannot be told. Gather the server's mail logs to "
-                   "list it.</p>")  # fmt: skip
+        out.append(
+            '<p class="muted">No mail server logs were gathered for this account: what was '
+            "delivered and is lost for good cannot be told. Gather the server's mail logs to "
+            "list it.</p>"
+        )
     elif not missing:
         out.append("<p>Every message the logs show delivered here was recovered.</p>")
     else:
         rows = [
-            (_t(str(m.get("date", ""))[:19]), _t(m.get("from", "") or "<>"), _t(m.get("size", "")),
-             f"<code>{_t(m.get('message_id', ''))}</code>")
+            (
+                _t(str(m.get("date", ""))[:19]),
+                _t(m.get("from", "") or "<>"),
+                _t(m.get("size", "")),
+                f"<code>{_t(m.get('message_id', ''))}</code>",
+            )
             for m in missing
-        ]  # fmt: skip
-        out.append("<p>Delivered according to the mail logs, found in no gathered copy: lost unless "
-                   "another copy turns up.</p>"
-                   + _table(["date", "from", "size", "Message-ID"], rows, {2}, "quarantine"))  # fmt: skip
+        ]
+        out.append(
+            "<p>Delivered according to the mail logs, found in no gathered copy: lost unless "
+            "another copy turns up.</p>"
+            + _table(["date", "from", "size", "Message-ID"], rows, {2}, "quarantine")
+        )
     sent = a.get("missing_sent") or []
     if sent:
         rows = [
-            (_t(str(m.get("date", ""))[:19]), _t(", ".join(m.get("to") or [])), _t(m.get("size", "")),
-             f"<code>{_t(m.get('message_id', ''))}</code>")
+            (
+                _t(str(m.get("date", ""))[:19]),
+                _t(", ".join(m.get("to") or [])),
+                _t(m.get("size", "")),
+                f"<code>{_t(m.get('message_id', ''))}</code>",
+            )
             for m in sent
-        ]  # fmt: skip
-        out.append(f"<h4>Sent, according to the logs, and in no copy ({len(sent)})</h4>"
-                   + _table(["date", "to", "size", "Message-ID"], rows, {2}))  # fmt: skip
+        ]
+        out.append(
+            f"<h4>Sent, according to the logs, and in no copy ({len(sent)})</h4>"
+            + _table(["date", "to", "size", "Message-ID"], rows, {2})
+        )
     if a.get("unidentified"):
-        out.append(f'<p class="muted">{len(a["unidentified"])} logged deliveries carry no Message-ID '
-                   "and cannot be matched with a copy.</p>")  # fmt: skip
+        out.append(
+            f'<p class="muted">{len(a["unidentified"])} logged deliveries carry no Message-ID '
+            "and cannot be matched with a copy.</p>"
+        )
     out.append("</section>")
     return "".join(out)
 
@@ -323,8 +369,12 @@ def _sources(ws: Workspace, account: str) -> str:
     for place, plugins, copies, messages, gathered in store.place_rows(ws.db, account):
         where = f"<code>{_t(place)}</code>" + (" (one copy per file)" if is_folder_place(place) else "")
         rows.append((where, _t(plugins), str(copies), str(messages), str(only.get(place, 0)), _t(gathered)))
-    return _table(["location", "read by", "copies", "messages", "only here", "gathered"], rows, {2, 3, 4},
-                  name="sources")  # fmt: skip
+    return _table(
+        ["location", "read by", "copies", "messages", "only here", "gathered"],
+        rows,
+        {2, 3, 4},
+        name="sources",
+    )
 
 
 def _where(source: str, position: str) -> str:
@@ -348,17 +398,23 @@ def _messages(ws: Workspace, account: str) -> tuple[str, str]:
         if not (shown or duplicate):
             continue
         when = f'{_t((day or "")[:16].replace("T", " "))} <span class="muted">{_t(source)}</span>'
-        cells = (when, _t(folder), _t(sender or ""), _t(subject or ""),
-                 str(copies), _found_in(ws, mid))  # fmt: skip
+        cells = (when, _t(folder), _t(sender or ""), _t(subject or ""), str(copies), _found_in(ws, mid))
         if shown:
-            rows.append((*cells, "quarantined" if status == MessageStatus.QUARANTINED else ""))  # (a CSS class)
+            rows.append(
+                (*cells, "quarantined" if status == MessageStatus.QUARANTINED else "")
+            )  # (a CSS class)
         if duplicate:
             dups.append(cells)
     head = ["date", "folder", "from", "subject", "copies", "found in"]
-    more = (f'<p class="muted">The first {MESSAGE_ROWS:,} of {total:,} messages are shown.</p>'
-            if total > MESSAGE_ROWS else "")  # fmt: skip
-    return (_table([*head, ""], rows, {4}, name="messages dated") + more,
-            _table(head, dups, {4}, name="duplicates dated") if dups else "")  # fmt: skip
+    more = (
+        f'<p class="muted">The first {MESSAGE_ROWS:,} of {total:,} messages are shown.</p>'
+        if total > MESSAGE_ROWS
+        else ""
+    )
+    return (
+        _table([*head, ""], rows, {4}, name="messages dated") + more,
+        _table(head, dups, {4}, name="duplicates dated") if dups else "",
+    )
 
 
 def _problems(problems: list[dict[str, Any]]) -> str:
@@ -370,24 +426,39 @@ def _problems(problems: list[dict[str, Any]]) -> str:
 
 def _quarantine(q: list[dict[str, Any]], account: str) -> str:
     if not q:
-        return (f"<p>No message shows delivery to a mailbox other than {_t(account)}: "
-                "nothing was held back.</p>")  # fmt: skip
+        return (
+            f"<p>No message shows delivery to a mailbox other than {_t(account)}: nothing was held back.</p>"
+        )
     rows = []
     for m in q:
         clues = "<br>".join(
             f"{_t(e['field'])}: <b>{_t(e['address'])}</b> — {_where(e['source'], e['position'])}"
             for e in m["evidence"]
         )
-        rows.append((_t(m["date"][:10]), _t(m["from"]), _t(m["subject"]),
-                     f"<code>{_t(m['message_id'])}</code>", _t(m["folder"]), clues))  # fmt: skip
+        rows.append(
+            (
+                _t(m["date"][:10]),
+                _t(m["from"]),
+                _t(m["subject"]),
+                f"<code>{_t(m['message_id'])}</code>",
+                _t(m["folder"]),
+                clues,
+            )
+        )
     one = len(q) == 1
     these = "This message was" if one else f"These {len(q):,} messages were"
-    return (f"<p>{these} found among {_t(account)}'s mail but {'was' if one else 'were'} delivered "
-            f"to other mailboxes. {'It is' if one else 'They are'} <b>not restored</b>; "
-            "<code class=cmd>restore --include-quarantined</code> "
-            f"restores {'it' if one else 'them'} knowingly.</p>"
-            + _table(["date", "from", "subject", "Message-ID", "folder", "evidence"], rows,
-                     cls="quarantine", name="dated held"))  # fmt: skip
+    return (
+        f"<p>{these} found among {_t(account)}'s mail but {'was' if one else 'were'} delivered "
+        f"to other mailboxes. {'It is' if one else 'They are'} <b>not restored</b>; "
+        "<code class=cmd>restore --include-quarantined</code> "
+        f"restores {'it' if one else 'them'} knowingly.</p>"
+        + _table(
+            ["date", "from", "subject", "Message-ID", "folder", "evidence"],
+            rows,
+            cls="quarantine",
+            name="dated held",
+        )
+    )
 
 
 def _date_sources(a: dict[str, Any]) -> str:
@@ -407,43 +478,59 @@ def _account(ws: Workspace, name: str, a: dict[str, Any], problems: list[dict[st
         if d is not None:
             (held if status == MessageStatus.QUARANTINED else ok)[d] += 1
     messages, duplicates = _messages(ws, name)
-    folders = _table(["folder", "messages"], ((_t(f), str(n)) for f, n in a["folders"].items()), {1}, name="narrow")
+    folders = _table(
+        ["folder", "messages"], ((_t(f), str(n)) for f, n in a["folders"].items()), {1}, name="narrow"
+    )
     restored = (
-        _table(["target", "messages written"],
-               ((f"<code>{_t(t)}</code>", str(n)) for t, n in a["restored"].items()), {1})
-        if a["restored"] else "<p>Not restored yet.</p>"
-    )  # fmt: skip
+        _table(
+            ["target", "messages written"],
+            ((f"<code>{_t(t)}</code>", str(n)) for t, n in a["restored"].items()),
+            {1},
+        )
+        if a["restored"]
+        else "<p>Not restored yet.</p>"
+    )
     conflicts = ""
     if a["conflicts"]:
-        conflicts = ("<h3>One Message-ID, different mails</h3><p>Kept apart, each restored.</p>"
-                     + _table(["Message-ID", "mails"],
-                              ((f"<code>{_t(c['message_id'])}</code>", str(c["messages"]))
-                               for c in a["conflicts"]), {1}))  # fmt: skip
+        conflicts = "<h3>One Message-ID, different mails</h3><p>Kept apart, each restored.</p>" + _table(
+            ["Message-ID", "mails"],
+            ((f"<code>{_t(c['message_id'])}</code>", str(c["messages"])) for c in a["conflicts"]),
+            {1},
+        )
     own = [p for p in problems if p.get("account") == name]
-    return "".join([
-        f'<section class="account"><h2>{_t(name or "(no account given)")}</h2>',
-        _cards(a),
-        "<h3>Timeline: recovered messages per day</h3>", _timeline(ok, held, today, _lost_per_day(a)),
-        _date_sources(a),
-        section_missing(a),
-        f'<h3>Quarantined ({a["quarantined"]})</h3>', _quarantine(a["quarantine"], name),
-        "<h3>Restored</h3>", restored,
-        "<h3>Folders</h3>", folders,
-        "<h3>Sources</h3>", _sources(ws, name),
-        f'<h3>Duplicates merged ({a["duplicates"]})</h3>',
-        f"<details><summary>Messages found more than once</summary>{duplicates}</details>"
-        if duplicates else "<p>No message was found twice.</p>",
-        conflicts,
-        f'<h3>Problems ({len(own)})</h3>', _problems(own),
-        f'<h3>Messages ({a["messages"]}) and where each came from</h3>',
-        f"<details><summary>Show every message</summary>{messages}</details>",
-        "</section>",
-    ])  # fmt: skip
+    return "".join(
+        [
+            f'<section class="account"><h2>{_t(name or "(no account given)")}</h2>',
+            _cards(a),
+            "<h3>Timeline: recovered messages per day</h3>",
+            _timeline(ok, held, today, _lost_per_day(a)),
+            _date_sources(a),
+            section_missing(a),
+            f"<h3>Quarantined ({a['quarantined']})</h3>",
+            _quarantine(a["quarantine"], name),
+            "<h3>Restored</h3>",
+            restored,
+            "<h3>Folders</h3>",
+            folders,
+            "<h3>Sources</h3>",
+            _sources(ws, name),
+            f"<h3>Duplicates merged ({a['duplicates']})</h3>",
+            f"<details><summary>Messages found more than once</summary>{duplicates}</details>"
+            if duplicates
+            else "<p>No message was found twice.</p>",
+            conflicts,
+            f"<h3>Problems ({len(own)})</h3>",
+            _problems(own),
+            f"<h3>Messages ({a['messages']}) and where each came from</h3>",
+            f"<details><summary>Show every message</summary>{messages}</details>",
+            "</section>",
+        ]
+    )
 
 
 def render_html(ws: Workspace, data: dict[str, Any]) -> str:
     """The whole report as one HTML document."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     accounts = data["accounts"]
     body = [
         "<h1>mailrecover report</h1>",
@@ -454,35 +541,59 @@ def render_html(ws: Workspace, data: dict[str, Any]) -> str:
         body.append("<p>Nothing gathered yet.</p>")
     else:
         rows = [
-            (f'<a href="#a{i}">{_t(n or "(no account given)")}</a>', str(a["messages"]), str(a["copies"]),
-             str(a["duplicates"]), str(len(a["folders"])), str(a["quarantined"]), str(a["problems"]),
-             "not yet" if not a["restored"] else _t(", ".join(a["restored"])))
+            (
+                f'<a href="#a{i}">{_t(n or "(no account given)")}</a>',
+                str(a["messages"]),
+                str(a["copies"]),
+                str(a["duplicates"]),
+                str(len(a["folders"])),
+                str(a["quarantined"]),
+                str(a["problems"]),
+                "not yet" if not a["restored"] else _t(", ".join(a["restored"])),
+            )
             for i, (n, a) in enumerate(accounts.items())
-        ]  # fmt: skip
-        body.append('<section id="summary"><h2>Summary</h2>'
-                    + _table(["account", "messages", "copies", "duplicates", "folders", "quarantined",
-                              "problems", "restored to"], rows, {1, 2, 3, 4, 5, 6}) + "</section>")  # fmt: skip
+        ]
+        body.append(
+            '<section id="summary"><h2>Summary</h2>'
+            + _table(
+                [
+                    "account",
+                    "messages",
+                    "copies",
+                    "duplicates",
+                    "folders",
+                    "quarantined",
+                    "problems",
+                    "restored to",
+                ],
+                rows,
+                {1, 2, 3, 4, 5, 6},
+            )
+            + "</section>"
+        )
     general = [p for p in data["problems"] if p.get("account") not in accounts]
     if general:
         body.append(f"<h2>Problems outside any account ({len(general)})</h2>" + _problems(general))
     if data.get("skipped_files"):
         skipped = int(data["skipped_files"])
         one = skipped == 1
-        body.append(f'<p class="muted">{counted(skipped, "file")} {"was" if one else "were"} skipped: '
-                    f'no mail was read from {"it" if one else "them"}.</p>')  # fmt: skip
+        body.append(
+            f'<p class="muted">{counted(skipped, "file")} {"was" if one else "were"} skipped: '
+            f"no mail was read from {'it' if one else 'them'}.</p>"
+        )
     for i, (name, a) in enumerate(accounts.items()):
         body.append(f'<div id="a{i}"></div>' + _account(ws, name, a, data["problems"], now.date()))
     csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>mailrecover report</title><style>{_STYLE}</style></head><body>"
-        + "\n".join(body) + "</body></html>\n"
+        + "\n".join(body)
+        + "</body></html>\n"
     )
 
 
 def write_html(ws: Workspace, data: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """Write the report to ``path`` atomically, readable only by its owner (0600)."""
     write_private(path, render_html(ws, data).encode("utf-8", "replace"))
-

@@ -17,7 +17,7 @@ import secrets
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.charset import Charset
 from email.header import Header
 from email.mime.text import MIMEText
@@ -78,7 +78,10 @@ def _reasons(m: Member, newest: datetime | None) -> list[str]:
     if newest and m.last_seen and newest - m.last_seen > OLD:
         reasons.append(f"last seen {m.last_seen:%Y-%m-%d}, long before the list's newest record")
     if m.bouncing:
-        reasons.append("mail to this address bounced" + (" (delivery stopped for bounces)" if m.nomail == "by bounce" else ""))
+        reasons.append(
+            "mail to this address bounced"
+            + (" (delivery stopped for bounces)" if m.nomail == "by bounce" else "")
+        )
     reasons.extend(_conflicts(m))
     reasons.extend(m.doubts)
     return reasons
@@ -223,23 +226,31 @@ def load_template(path: str, fields: Mapping[str, str]) -> Template:
         raise UsageError(f"--template {path}: {getattr(e, 'strerror', None) or e}") from e
     head, _, body = text.replace("\r\n", "\n").partition("\n\n")
     if not head.lower().startswith("subject:") or "\n" in head.strip():
-        raise UsageError(f"--template {path}: the first line must be 'Subject: …', then a blank line, then the body")
+        raise UsageError(
+            f"--template {path}: the first line must be 'Subject: …', then a blank line, then the body"
+        )
     template = Template(head.split(":", 1)[1].strip(), body)
     for part in (template.subject, template.body):
         for m in string.Template.pattern.finditer(part):
             name = m.group("named") or m.group("braced")
             if m.group("invalid") is not None or (name and name not in fields):
-                raise UsageError(f"--template {path}: unknown placeholder {m.group(0)!r}; "
-                                 f"known: {', '.join('${' + k + '}' for k in fields)}")  # fmt: skip
+                raise UsageError(
+                    f"--template {path}: unknown placeholder {m.group(0)!r}; "
+                    f"known: {', '.join('${' + k + '}' for k in fields)}"
+                )
     return template
 
 
 def _fill(template: Template, values: Mapping[str, str]) -> tuple[str, str]:
-    return (string.Template(template.subject).substitute(values).replace("\n", " "),
-            string.Template(template.body).substitute(values))  # fmt: skip
+    return (
+        string.Template(template.subject).substitute(values).replace("\n", " "),
+        string.Template(template.body).substitute(values),
+    )
 
 
-def _message(sender: str, to: tuple[str, str], subject: str, body: str, when: datetime, extra: Mapping[str, str]) -> bytes:
+def _message(
+    sender: str, to: tuple[str, str], subject: str, body: str, when: datetime, extra: Mapping[str, str]
+) -> bytes:
     """A ready-to-send text/plain message: ISO-2022-JP when it fits, else UTF-8."""
     try:
         (subject + body + to[0]).encode("iso-2022-jp")
@@ -257,10 +268,19 @@ def _message(sender: str, to: tuple[str, str], subject: str, body: str, when: da
     return msg.as_bytes()
 
 
-_TOLD = {"subscribe": "subscribed", "unsubscribe": "unsubscribed", "member": "on the member list",
-         "delivered": "list mail delivered", "received": "list mail received", "bounce": "list mail bounced",
-         "deferred": "list mail delayed", "post": "posted to the list", "auto-reply": "auto-reply to list mail",
-         "address-change": "address changed", "absent": "no longer on the member list"}  # fmt: skip
+_TOLD = {
+    "subscribe": "subscribed",
+    "unsubscribe": "unsubscribed",
+    "member": "on the member list",
+    "delivered": "list mail delivered",
+    "received": "list mail received",
+    "bounce": "list mail bounced",
+    "deferred": "list mail delayed",
+    "post": "posted to the list",
+    "auto-reply": "auto-reply to list mail",
+    "address-change": "address changed",
+    "absent": "no longer on the member list",
+}
 
 
 def _told(e: Event) -> str:
@@ -274,7 +294,7 @@ def _file_name(n: int, address: str) -> str:
 
 
 def _day(t: datetime | None) -> str:
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%d") if t else "?"
+    return t.astimezone(UTC).strftime("%Y-%m-%d") if t else "?"
 
 
 def _subscribe(picture: ListPicture) -> tuple[str, str]:
@@ -302,7 +322,7 @@ def invitations(
 ) -> list[Draft]:
     """One draft per address asked; addresses no mail client could write to are left out
     (the caller reports them: ``is_addr_spec``)."""
-    when = when or datetime.now(timezone.utc)
+    when = when or datetime.now(UTC)
     local, _, host = picture.address.partition("@")
     if not owner:  # the owner config.pck names, else the list's -owner address
         owners = sorted(picture.roles.get("owner", set()))
@@ -315,16 +335,29 @@ def invitations(
         token = secrets.token_hex(6)
         name = terminal_safe(m.name).strip()
         values = {
-            "list": picture.address, "list_name": local, "address": m.address, "name": name or m.address,
-            "status": m.label, "first_seen": _day(m.first_seen), "last_seen": _day(m.last_seen),
+            "list": picture.address,
+            "list_name": local,
+            "address": m.address,
+            "name": name or m.address,
+            "status": m.label,
+            "first_seen": _day(m.first_seen),
+            "last_seen": _day(m.last_seen),
             "history": "\n".join(f"  {_told(e)}" for e in m.events) or "  -",
             "reasons": "\n".join(f"  - {terminal_safe(r)}" for r in reasons) or _EVERYONE,
-            "owner": owner, "token": token,
-            "subscribe_address": subscribe_address, "subscribe_command": subscribe_command,
-        }  # fmt: skip
+            "owner": owner,
+            "token": token,
+            "subscribe_address": subscribe_address,
+            "subscribe_command": subscribe_command,
+        }
         subject, body = _fill(template, values)
-        data = _message(owner, (name, m.address), f"{subject} [{token}]", body, when,
-                        {"Reply-To": owner, "X-Mailrecover-Token": token})  # fmt: skip
+        data = _message(
+            owner,
+            (name, m.address),
+            f"{subject} [{token}]",
+            body,
+            when,
+            {"Reply-To": owner, "X-Mailrecover-Token": token},
+        )
         drafts.append(Draft(_file_name(n, m.address), data, m.address, token))
     return drafts
 
@@ -336,13 +369,17 @@ def resend_requests(
     when: datetime | None = None,
 ) -> list[Draft]:
     """One request per sender: ``lost`` maps a sender to its lost messages' (ISO time, subject)."""
-    when = when or datetime.now(timezone.utc)
+    when = when or datetime.now(UTC)
     drafts = []
     for n, sender in enumerate(sorted(s for s in lost if is_addr_spec(s)), 1):
         items = sorted(lost[sender])
-        lines = "\n".join(f"  {t[:16].replace('T', ' ') or '?'}  {terminal_safe(subject) or '(subject not logged)'}"
-                          for t, subject in items)  # fmt: skip
+        lines = "\n".join(
+            f"  {t[:16].replace('T', ' ') or '?'}  {terminal_safe(subject) or '(subject not logged)'}"
+            for t, subject in items
+        )
         values = {"account": account, "sender": sender, "count": str(len(items)), "messages": lines}
         subject, body = _fill(template, values)
-        drafts.append(Draft(_file_name(n, sender), _message(account, ("", sender), subject, body, when, {}), sender, ""))
+        drafts.append(
+            Draft(_file_name(n, sender), _message(account, ("", sender), subject, body, when, {}), sender, "")
+        )
     return drafts

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-import re
+from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
-from .memory import give_back
 from .errors import BlobError, UsageError
+from .memory import give_back
 from .merge import ranked_copies
 from .merged import DELETED_FOLDER, ensure_merged, placement
 from .model import MessageStatus, Problem, ProblemKind
@@ -21,7 +21,15 @@ from .workspace import Workspace, now_text, store
 if TYPE_CHECKING:
     from .imapconn import ConnectionSettings
 
-__all__ = ["FolderMap", "RestoreResult", "Selection", "outgoing", "record_verification", "restore", "DELETED_FOLDER"]
+__all__ = [
+    "FolderMap",
+    "RestoreResult",
+    "Selection",
+    "outgoing",
+    "record_verification",
+    "restore",
+    "DELETED_FOLDER",
+]
 
 
 _GIVE_BACK_EVERY = 1000  # messages read from the workspace between returns of freed memory
@@ -39,8 +47,13 @@ class Selection:
     before: datetime | None = None
 
     @classmethod
-    def parse(cls, folders: Sequence[str] = (), excluded: Sequence[str] = (), since: str | None = None,
-              before: str | None = None) -> Selection:  # fmt: skip
+    def parse(
+        cls,
+        folders: Sequence[str] = (),
+        excluded: Sequence[str] = (),
+        since: str | None = None,
+        before: str | None = None,
+    ) -> Selection:
         return cls(tuple(folders), tuple(excluded), _bound("--since", since), _bound("--before", before))
 
     def __bool__(self) -> bool:
@@ -78,8 +91,10 @@ def _bound(option: str, text: str | None) -> datetime | None:
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"{option} {text!r}: expected a date such as 2012-06-01 or 2012-06-01T09:00+09:00") from None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+        raise UsageError(
+            f"{option} {text!r}: expected a date such as 2012-06-01 or 2012-06-01T09:00+09:00"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -98,7 +113,9 @@ class FolderMap:
         for rule in maps:
             pattern, sep, replacement = rule.partition("=")
             if not sep or not pattern:
-                raise UsageError(f"--folder-map {rule!r}: expected FROM=TO (a regular expression, its replacement)")
+                raise UsageError(
+                    f"--folder-map {rule!r}: expected FROM=TO (a regular expression, its replacement)"
+                )
             try:
                 compiled = re.compile(pattern)
                 compiled.sub(replacement, "")  # a bad group reference fails here, not mid-restore
@@ -145,10 +162,10 @@ def _date(text: str | None) -> datetime:
     if text:
         try:
             dt = datetime.fromisoformat(text)
-            return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+            return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
         except ValueError:
             pass
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def outgoing(
@@ -171,10 +188,16 @@ def outgoing(
     log for 200,000 journal entries, growing without end), which a long restore would pay
     for in disk and in every look-up.
     """
-    statuses = (MessageStatus.OK, MessageStatus.QUARANTINED) if include_quarantined else (MessageStatus.OK,)  # never UNCHECKED
+    statuses = (
+        (MessageStatus.OK, MessageStatus.QUARANTINED) if include_quarantined else (MessageStatus.OK,)
+    )  # never UNCHECKED
     rows = store.restore_plan(ws.db, account, statuses)  # where each one's bytes are comes with it
-    plan = spilled(rows, None if ws.read_only else ws.path)  # read to its end; in the workspace, private as it is
-    for n, (key, folder, flags, date, message_id, blob, pack, offset, length, message, arrived) in enumerate(plan, 1):
+    plan = spilled(
+        rows, None if ws.read_only else ws.path
+    )  # read to its end; in the workspace, private as it is
+    for n, (key, folder, flags, date, message_id, blob, pack, offset, length, message, arrived) in enumerate(
+        plan, 1
+    ):
         folder, flagset = placement(folder, flags)
         if not selection.wants(folder, arrived):
             continue
@@ -189,8 +212,9 @@ def outgoing(
             raw, also = found, frozenset({blob})
         else:
             also = frozenset()
-        yield Outgoing(key=key, folder=folder, flags=flagset, date=_date(date),
-                       raw=raw, message_id=message_id, also=also)  # fmt: skip
+        yield Outgoing(
+            key=key, folder=folder, flags=flagset, date=_date(date), raw=raw, message_id=message_id, also=also
+        )
         if n % _GIVE_BACK_EVERY == 0:
             give_back()  # the messages sent so far were freed: a long restore stays one batch big
 
@@ -208,10 +232,11 @@ def _another_copy(ws: Workspace, message: int, name: str, damage: BlobError) -> 
             bad.add(e.digest)
             continue
         where = source + (f" @{position}" if position else "")
-        reason = f"message <{name}>: stored copy {damage.reason}; restored from copy {copy_id} ({where}) instead"
+        reason = (
+            f"message <{name}>: stored copy {damage.reason}; restored from copy {copy_id} ({where}) instead"
+        )
         return raw, _blob_problem(damage.digest, reason)
-    reason = (f"message <{name}>: stored copy {damage.reason} and no other whole copy is intact: "
-              "not restored")  # fmt: skip
+    reason = f"message <{name}>: stored copy {damage.reason} and no other whole copy is intact: not restored"
     return None, _blob_problem(damage.digest, reason)
 
 
@@ -237,15 +262,20 @@ def restore(
     """Write ``account``'s messages to ``spec``; ``progress`` is told of each message done
     (written or found there), ``planned`` of how many there are before the first."""
     ensure_merged(ws, account)  # every message checked against the current copies and rules
-    target = (open_target(spec, password=password, connection=connection, connections=connections)
-              if isinstance(spec, str) else spec)  # fmt: skip
+    target = (
+        open_target(spec, password=password, connection=connection, connections=connections)
+        if isinstance(spec, str)
+        else spec
+    )
     result = RestoreResult(target=target.description)
     for message_id, subject, reason, folder, flags, arrived in store.quarantined_messages(ws.db, account):
         if not selection.wants(placement(folder, flags)[0], arrived):
             continue  # outside what was asked for: neither restored nor held back now
         result.quarantined += 1
         result.held_back.append((message_id or "", subject or "", reason))
-    plan_rows = store.planned_sizes(ws.db, account, target.description, include_quarantined)  # journal: there already
+    plan_rows = store.planned_sizes(
+        ws.db, account, target.description, include_quarantined
+    )  # journal: there already
     for folder, flags, size, there, arrived in plan_rows:
         folder, _ = placement(folder, flags)
         if not selection.wants(folder, arrived):
@@ -277,22 +307,41 @@ def restore(
     with ws.restoring():
         try:
             result.written = target.write(
-                outgoing(ws, account, include_quarantined, damaged, selection, mapping), ws.journal(target.description),
+                outgoing(ws, account, include_quarantined, damaged, selection, mapping),
+                ws.journal(target.description),
                 progress,
             )
         finally:  # kept also when the target raised after its last look (mail it could not put back)
-            check = result.verification = getattr(target, "verification", None)  # one from elsewhere may not look
+            check = result.verification = getattr(
+                target, "verification", None
+            )  # one from elsewhere may not look
             if check is not None and check.planned and check.present + check.missing == check.planned:
                 note = "a selective restore: only part of the account was planned" if selection else ""
                 record_verification(ws, target.description, account, check, "restore", note)
-    result.already = min(result.already, result.planned - result.written - result.unrestorable)  # never a refused one
+    result.already = min(
+        result.already, result.planned - result.written - result.unrestorable
+    )  # never a refused one
     if result.verification is not None and result.verification.planned == result.planned:
-        result.already = max(0, result.verification.present - result.written)  # what the target was seen to hold
+        result.already = max(
+            0, result.verification.present - result.written
+        )  # what the target was seen to hold
     result.problems = list(getattr(target, "problems", ()))  # a stand-in target may have none
     return result
 
 
-def record_verification(ws: Workspace, target: str, account: str, check: Verification, by: str, note: str = "") -> None:
+def record_verification(
+    ws: Workspace, target: str, account: str, check: Verification, by: str, note: str = ""
+) -> None:
     """Keep what ``target`` held of ``account``'s plan, as found now (``report`` shows the last)."""
-    store.save_verification(ws.db, target, account, now_text(), by, check.planned, check.present, check.missing,
-                            check.repaired, note)  # fmt: skip
+    store.save_verification(
+        ws.db,
+        target,
+        account,
+        now_text(),
+        by,
+        check.planned,
+        check.present,
+        check.missing,
+        check.repaired,
+        note,
+    )

@@ -11,7 +11,7 @@ import re
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import getaddresses, parsedate_to_datetime
 
 __all__ = [
@@ -31,9 +31,19 @@ __all__ = [
 ]
 
 _CP932_LABELS = {
-    "shift_jis", "shift-jis", "sjis", "x-sjis", "s-jis", "ms_kanji", "ms-kanji",
-    "windows-31j", "cp932", "csshiftjis", "x-ms-cp932", "shift_jisx0213",
-}  # fmt: skip
+    "shift_jis",
+    "shift-jis",
+    "sjis",
+    "x-sjis",
+    "s-jis",
+    "ms_kanji",
+    "ms-kanji",
+    "windows-31j",
+    "cp932",
+    "csshiftjis",
+    "x-ms-cp932",
+    "shift_jisx0213",
+}
 _ISO2022JP_LABELS = {"iso-2022-jp", "iso2022-jp", "iso_2022_jp", "csiso2022jp", "jis"}
 
 
@@ -228,7 +238,9 @@ def _piecewise(info: codecs.CodecInfo) -> bool:
         return info.name.startswith(("utf-8", "utf-16", "utf-32"))  # not idna (split at dots), nor utf-7
     if any(c.__name__ == "MultibyteIncrementalDecoder" for c in decoder.__mro__):
         return True  # the CJK codecs, which keep their state (an ISO-2022 escape) across pieces
-    return info.name in ("latin-1", "iso8859-1") or hasattr(sys.modules.get(decoder.__module__), "decoding_table")
+    return info.name in ("latin-1", "iso8859-1") or hasattr(
+        sys.modules.get(decoder.__module__), "decoding_table"
+    )
 
 
 def _labelled(chunks: Chunks, label: str) -> Iterator[str]:
@@ -321,10 +333,16 @@ def decode_header_value(value: bytes) -> str:
 
 
 # The same JIS character decodes differently by codec; compare in one form.
-_FOLD = str.maketrans({
-    "\u301c": "\uff5e", "\u2212": "\uff0d", "\u2016": "\u2225",
-    "\u00a2": "\uffe0", "\u00a3": "\uffe1", "\u00ac": "\uffe2",
-})  # fmt: skip
+_FOLD = str.maketrans(
+    {
+        "\u301c": "\uff5e",
+        "\u2212": "\uff0d",
+        "\u2016": "\u2225",
+        "\u00a2": "\uffe0",
+        "\u00a3": "\uffe1",
+        "\u00ac": "\uffe2",
+    }
+)
 _TO_FOLD = re.compile("[" + "".join(map(chr, _FOLD)) + "]")
 
 
@@ -426,5 +444,5 @@ def parse_date(value: bytes | str | None) -> datetime | None:
     if dt is None:
         return None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt

@@ -15,7 +15,9 @@ from typing import IO, Any
 __all__ = ["spilled"]
 
 
-def spilled(items: Iterable[Any], directory: str | os.PathLike[str] | None = None) -> Generator[Any, None, None]:
+def spilled(
+    items: Iterable[Any], directory: str | os.PathLike[str] | None = None
+) -> Generator[Any, None, None]:
     """``items`` (strings, numbers, tuples of them) written out now, given back lazily in order.
 
     Everything is read from ``items`` before this returns, so a query they come from is

@@ -17,7 +17,7 @@ import email.policy
 import hashlib
 import mimetypes
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.generator import BytesGenerator
 from email.mime.application import MIMEApplication
 from email.mime.base import MIMEBase
@@ -66,7 +66,10 @@ def damage(data: bytes) -> tuple[str, bool] | None:
             return f"has {len(data) - at} stray bytes after its last attribute (at byte {at})", False
         size = int.from_bytes(data[at + 5 : at + 9], "little")
         if at + 11 + size > len(data):
-            return f"is cut off: the attribute at byte {at} needs {size:,} bytes, {len(data) - at - 11:,} remain", True
+            return (
+                f"is cut off: the attribute at byte {at} needs {size:,} bytes, {len(data) - at - 11:,} remain",
+                True,
+            )
         at += 11 + size
     return None
 
@@ -106,8 +109,10 @@ def _bounded(data: bytes) -> bytes:
         if name in _MAPI_LISTS and size >= 4:
             count = int.from_bytes(data[at + 9 : at + 13], "little")
             if count > (size - 4) // 4:  # every property takes at least its type and id
-                raise ValueError(f"damaged TNEF stream (the attribute at byte {at} claims "
-                                 f"{count:,} properties in {size:,} bytes)")  # fmt: skip
+                raise ValueError(
+                    f"damaged TNEF stream (the attribute at byte {at} claims "
+                    f"{count:,} properties in {size:,} bytes)"
+                )
         if name != _RECIPIENT_TABLE:
             kept.append(data[at:end])
         at = end
@@ -254,15 +259,19 @@ def wrap(data: bytes, name: str) -> bytes:
     sender = props.get(_SENDER_SMTP) or props.get(_SENDER_ADDRESS)
     if sender and "@" in _text(sender):
         display = _header_text(props.get(_SENDER_NAME) or "")
-        fields.append(("From", f'"{display}" <{_header_text(sender)}>' if display else f"<{_header_text(sender)}>"))
+        fields.append(
+            ("From", f'"{display}" <{_header_text(sender)}>' if display else f"<{_header_text(sender)}>")
+        )
     when = props.get(_SUBMIT_TIME) or attrs.get(_ATT_DATE_SENT)
     if isinstance(when, datetime):
-        fields.append(("Date", format_datetime(when if when.tzinfo else when.replace(tzinfo=timezone.utc))))
+        fields.append(("Date", format_datetime(when if when.tzinfo else when.replace(tzinfo=UTC))))
     message_id = props.get(_MESSAGE_ID)
     if message_id and "@" in _text(message_id):
         fields.append(("Message-ID", _header_text(message_id)))
     part = MIMEApplication(data, "ms-tnef")
-    part.add_header("Content-Disposition", "attachment", filename=name if name.isascii() else ("utf-8", "", name))
+    part.add_header(
+        "Content-Disposition", "attachment", filename=name if name.isascii() else ("utf-8", "", name)
+    )
     for key, value in fields:
         part[key] = value
     return _flatten(part, "\n")

@@ -53,11 +53,16 @@ class VerifyResult:
 
     @property
     def ok(self) -> bool:
-        return (self.integrity == ["ok"] and not self.bad
-                and not any(t.verification and t.verification.missing for t in self.targets))  # fmt: skip
+        return (
+            self.integrity == ["ok"]
+            and not self.bad
+            and not any(t.verification and t.verification.missing for t in self.targets)
+        )
 
 
-def verify_workspace(ws: Workspace, progress: Callable[[str, int, int], None] = lambda what, n, total: None) -> VerifyResult:
+def verify_workspace(
+    ws: Workspace, progress: Callable[[str, int, int], None] = lambda what, n, total: None
+) -> VerifyResult:
     """Check the database, every blob, and every local target's journal against the target."""
     integrity = store.integrity_check(ws.db)
     if integrity != ["ok"]:  # the rows below may be the damaged ones: say what SQLite says first
@@ -100,11 +105,19 @@ def _name_copies(db: sqlite3.Connection, bad: list[BadBlob]) -> None:
     by_digest = {b.digest: b for b in bad}
     rows = store.copies_of_blobs(db, digests)
     for digest, copy_id, account, source, position, message, message_id, canonical in rows:
-        entry: dict[str, Any] = {"copy": copy_id, "account": account, "source": source, "position": position,
-                                 "message_id": message_id or "", "canonical": bool(canonical)}  # fmt: skip
+        entry: dict[str, Any] = {
+            "copy": copy_id,
+            "account": account,
+            "source": source,
+            "position": position,
+            "message_id": message_id or "",
+            "canonical": bool(canonical),
+        }
         if canonical:
             spare = next((c for c, blob, _s, _p in ranked_copies(db, message) if blob not in digests), None)
-            entry["restore"] = f"uses copy {spare} instead" if spare else "leaves the message out: no other intact copy"
+            entry["restore"] = (
+                f"uses copy {spare} instead" if spare else "leaves the message out: no other intact copy"
+            )
         by_digest[digest].copies.append(entry)
 
 
@@ -116,16 +129,22 @@ def _check_targets(ws: Workspace, progress: Callable[[str, int, int], None]) -> 
     return found
 
 
-def _check_target(ws: Workspace, spec: str, account: str, progress: Callable[[str, int, int], None]) -> TargetCheck:
+def _check_target(
+    ws: Workspace, spec: str, account: str, progress: Callable[[str, int, int], None]
+) -> TargetCheck:
     """The account's messages the journal says are on ``spec``, looked for there."""
     try:
         target = open_target(spec)
     except MailRecoverError as e:
         return TargetCheck(spec, account, None, f"not checked: {e}")
     if not isinstance(target, MaildirTarget | MboxTarget):
-        return TargetCheck(spec, account, None,
-                           "not checked: verify does not log in to servers; 'restore' again looks at "
-                           "every message there and sends what is missing")  # fmt: skip
+        return TargetCheck(
+            spec,
+            account,
+            None,
+            "not checked: verify does not log in to servers; 'restore' again looks at "
+            "every message there and sends what is missing",
+        )
     journal = ws.journal(spec)
     seen = 0
 

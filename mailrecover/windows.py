@@ -9,9 +9,14 @@ import os
 from datetime import UTC, datetime, timedelta
 
 __all__ = [
-    "ANSI_ENV", "DELETED_ROLE", "codec_for_codepage", "default_ansi_codec", "folder_role", "from_filetime",
+    "ANSI_ENV",
+    "DELETED_ROLE",
+    "codec_for_codepage",
+    "default_ansi_codec",
+    "folder_role",
+    "from_filetime",
     "mime_charset",
-]  # fmt: skip
+]
 
 #: Environment variable naming the code page of ANSI (non-Unicode) stores.
 ANSI_ENV = "MAILRECOVER_PST_CODEPAGE"
@@ -20,10 +25,21 @@ _FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 
 # Code pages whose MIME name differs from what Python calls them.
 _MIME_NAMES = {
-    932: "shift_jis", 936: "gb2312", 949: "ks_c_5601-1987", 950: "big5", 20127: "us-ascii",
-    20932: "euc-jp", 51932: "euc-jp", 50220: "iso-2022-jp", 50221: "iso-2022-jp",
-    50222: "iso-2022-jp", 65001: "utf-8", 28591: "iso-8859-1", 1200: "utf-16le", 20866: "koi8-r",
-}  # fmt: skip
+    932: "shift_jis",
+    936: "gb2312",
+    949: "ks_c_5601-1987",
+    950: "big5",
+    20127: "us-ascii",
+    20932: "euc-jp",
+    51932: "euc-jp",
+    50220: "iso-2022-jp",
+    50221: "iso-2022-jp",
+    50222: "iso-2022-jp",
+    65001: "utf-8",
+    28591: "iso-8859-1",
+    1200: "utf-16le",
+    20866: "koi8-r",
+}
 
 
 def codec_for_codepage(cp: int | None) -> str | None:
@@ -46,9 +62,7 @@ def mime_charset(cp: int | None) -> str | None:
     name = _MIME_NAMES.get(cp)
     if name:
         return name
-    return (
-        f"windows-{cp}" if 1250 <= cp <= 1258 else (f"cp{cp}" if codec_for_codepage(cp) else None)
-    )
+    return f"windows-{cp}" if 1250 <= cp <= 1258 else (f"cp{cp}" if codec_for_codepage(cp) else None)
 
 
 def default_ansi_codec() -> str:

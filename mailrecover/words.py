@@ -5,8 +5,16 @@ from __future__ import annotations
 __all__ = ["counted", "size_text"]
 
 #: Plurals that do not just add an ``s``.
-_PLURALS = {"copy": "copies", "evidence record": "evidence records", "was": "were", "is": "are",
-            "delivery": "deliveries", "folder's": "folders'", "address": "addresses", "this": "these"}  # fmt: skip
+_PLURALS = {
+    "copy": "copies",
+    "evidence record": "evidence records",
+    "was": "were",
+    "is": "are",
+    "delivery": "deliveries",
+    "folder's": "folders'",
+    "address": "addresses",
+    "this": "these",
+}
 
 
 def counted(n: int, noun: str, plural: str | None = None) -> str:

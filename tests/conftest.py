@@ -61,6 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
     third-party plugins the machine has installed (llm's shape; a test that wants one lifts it)."""
     os.environ["MAILRECOVER_BUILTIN_PLUGINS_ONLY"] = "1"
 
+
 #: Real files written by real programs; present beside a developer's checkout and in CI.
 CORPUS = REPO.parent / "shared" / "corpus"
 
@@ -72,8 +73,9 @@ def corpus() -> Path:
     return CORPUS
 
 
-def install_distribution(site: Path, monkeypatch: pytest.MonkeyPatch, entry_points: dict[str, str],
-                         **modules: str) -> None:
+def install_distribution(
+    site: Path, monkeypatch: pytest.MonkeyPatch, entry_points: dict[str, str], **modules: str
+) -> None:
     """A third-party plugin distribution as pip leaves it: a dist-info and its modules in a
     folder put on sys.path, so ``entry_points`` finds it beside mailrecover's own."""
     from mailrecover import plugin
@@ -98,7 +100,9 @@ def third_party(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cal
     from mailrecover import plugin
 
     monkeypatch.delenv("MAILRECOVER_BUILTIN_PLUGINS_ONLY", raising=False)
-    yield lambda entry_points, **modules: install_distribution(tmp_path / "site", monkeypatch, entry_points, **modules)
+    yield lambda entry_points, **modules: install_distribution(
+        tmp_path / "site", monkeypatch, entry_points, **modules
+    )
     plugin.reset()
 
 
@@ -116,7 +120,7 @@ def _quiet_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 # --- A real IMAP server (Dovecot) for the IMAP plugin and target -------------------------
 
-from .dovecot import Account, Dovecot, dovecot_missing  # noqa: E402
+from .support.dovecot import Account, Dovecot, dovecot_missing  # noqa: E402
 
 
 def _need_dovecot() -> None:
@@ -172,7 +176,9 @@ MASTER = ("admin@example.co.jp", "master-pw-9#Q")
 def dovecot_capped() -> Iterator[Dovecot]:
     """A Dovecot allowing 2 IMAP connections per user and IP, as small providers do."""
     _need_dovecot()
-    server = Dovecot(accounts=10, extra_config="protocol imap {\n  mail_max_userip_connections = 2\n}").start()
+    server = Dovecot(
+        accounts=10, extra_config="protocol imap {\n  mail_max_userip_connections = 2\n}"
+    ).start()
     yield server
     server.stop()
 
@@ -186,13 +192,16 @@ def dovecot_master() -> Iterator[Dovecot]:
     server.stop()
 
 
-
 @pytest.fixture(scope="session")
 def dovecot_gmail() -> Iterator[Dovecot]:
     """Gmail's folders: '/' between levels, SPECIAL-USE folders under ``[Gmail]``."""
     _need_dovecot()
-    folders = (("[Gmail]/Sent Mail", "\\Sent"), ("[Gmail]/Drafts", "\\Drafts"), ("[Gmail]/Trash", "\\Trash"),
-               ("[Gmail]/Spam", "\\Junk"))  # fmt: skip
+    folders = (
+        ("[Gmail]/Sent Mail", "\\Sent"),
+        ("[Gmail]/Drafts", "\\Drafts"),
+        ("[Gmail]/Trash", "\\Trash"),
+        ("[Gmail]/Spam", "\\Junk"),
+    )
     server = Dovecot(accounts=6, separator="/", folders=folders).start()
     yield server
     server.stop()
@@ -251,11 +260,15 @@ def _oauth_dovecot(mechanisms: str) -> Iterator[tuple[Dovecot, OAuthServer]]:
     oauth = OAuthServer()
     server = Dovecot(accounts=6)
     settings = server.root / "oauth2.conf"
-    settings.write_text(f"introspection_mode = post\nintrospection_url = {oauth.url}\n"
-                        "username_attribute = email\nactive_attribute = active\nactive_value = true\n")  # fmt: skip
+    settings.write_text(
+        f"introspection_mode = post\nintrospection_url = {oauth.url}\n"
+        "username_attribute = email\nactive_attribute = active\nactive_value = true\n"
+    )
     settings.chmod(0o644)
-    server.extra_config = (f"auth_mechanisms = plain login {mechanisms}\n"
-                           f"passdb {{\n  driver = oauth2\n  mechanisms = {mechanisms}\n  args = {settings}\n}}")  # fmt: skip
+    server.extra_config = (
+        f"auth_mechanisms = plain login {mechanisms}\n"
+        f"passdb {{\n  driver = oauth2\n  mechanisms = {mechanisms}\n  args = {settings}\n}}"
+    )
     server.start()
     yield server, oauth
     server.stop()

@@ -10,7 +10,7 @@ import re
 import shutil
 import sqlite3
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from mailrecover.arrival import AGREES, TimeSource, arrival, best_arrival
@@ -18,9 +18,9 @@ from mailrecover.cli import main
 from mailrecover.gather import gather
 from mailrecover.workspace import Workspace
 
-from .builders import ACCOUNT, snapshot
+from .support.builders import ACCOUNT, snapshot
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 ARRIVED = datetime(2012, 6, 18, 10, 0, 1, tzinfo=UTC)  # 1340013601
 RECEIVED = datetime(2012, 6, 18, 10, 30, tzinfo=UTC)
@@ -29,6 +29,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 # --- the rule, evidence kind by kind ----------------------------------------------------------
+
 
 def test_the_stores_own_record_wins_over_everything():
     assert arrival(ARRIVED, NOW, RECEIVED, DATE, NOW) == (ARRIVED, TimeSource.STORE)
@@ -79,8 +80,12 @@ def test_impossible_times_are_no_evidence():
 
 
 def test_a_message_takes_the_best_evidence_of_any_copy_and_the_earliest_among_equals():
-    copies = [("2012-06-18T10:01:00+00:00", "date"), ("2012-06-18T10:00:01+00:00", "store"),
-              ("2012-06-20T08:00:00+00:00", "store"), ("2012-06-18T10:30:00+00:00", "received")]  # fmt: skip
+    copies = [
+        ("2012-06-18T10:01:00+00:00", "date"),
+        ("2012-06-18T10:00:01+00:00", "store"),
+        ("2012-06-20T08:00:00+00:00", "store"),
+        ("2012-06-18T10:30:00+00:00", "received"),
+    ]
     assert best_arrival(copies) == ("2012-06-18T10:00:01+00:00", "store")  # a later refiling loses
     assert best_arrival(copies[:1] + copies[3:]) == ("2012-06-18T10:30:00+00:00", "received")
     assert best_arrival([(None, "none")]) == (None, "none")
@@ -89,11 +94,15 @@ def test_a_message_takes_the_best_evidence_of_any_copy_and_the_earliest_among_eq
 
 # --- what plugins hand over, and what gather records per copy -----------------------------------
 
-MAIL = (b"Received: from mx.example.net by mail.example.co.jp; Mon, 18 Jun 2012 10:30:00 +0000\n"
-        b"From: jiro@example.net\nTo: taro@example.co.jp\nSubject: %s\nMessage-ID: <%s@example.net>\n"
-        b"Date: Mon, 18 Jun 2012 10:01:00 +0000\n\nbody\n")  # fmt: skip
-NO_RECEIVED = (b"From: taro@example.co.jp\nSubject: %s\nMessage-ID: <%s@example.net>\n"
-               b"Date: Mon, 18 Jun 2012 10:01:00 +0000\n\nbody\n")  # fmt: skip
+MAIL = (
+    b"Received: from mx.example.net by mail.example.co.jp; Mon, 18 Jun 2012 10:30:00 +0000\n"
+    b"From: jiro@example.net\nTo: taro@example.co.jp\nSubject: %s\nMessage-ID: <%s@example.net>\n"
+    b"Date: Mon, 18 Jun 2012 10:01:00 +0000\n\nbody\n"
+)
+NO_RECEIVED = (
+    b"From: taro@example.co.jp\nSubject: %s\nMessage-ID: <%s@example.net>\n"
+    b"Date: Mon, 18 Jun 2012 10:01:00 +0000\n\nbody\n"
+)
 
 
 def _copies(ws: Workspace) -> dict[str, tuple[str, str]]:
@@ -138,11 +147,14 @@ def test_mbox_and_thunderbird_from_lines_are_the_stores_record(tmp_path):
 
     jst = timezone(timedelta(hours=9))
     assert from_line_date(b"From jiro@example.net Sat Apr 14 14:01:30 +0900 2012") == datetime(
-        2012, 4, 14, 14, 1, 30, tzinfo=jst)
+        2012, 4, 14, 14, 1, 30, tzinfo=jst
+    )
     assert from_line_date(b"From jiro@example.net Mon Jun 18 19:00 2012 +0900") == datetime(
-        2012, 6, 18, 19, 0, tzinfo=jst)
+        2012, 6, 18, 19, 0, tzinfo=jst
+    )
     assert from_line_date(b"From MAILER-DAEMON Fri Jul  8 12:08:34 GMT 2011") == datetime(
-        2011, 7, 8, 12, 8, 34, tzinfo=UTC)
+        2011, 7, 8, 12, 8, 34, tzinfo=UTC
+    )
     wall = from_line_date(b"From - Mon Jun 18 19:00:00 2012")  # no zone: the writer's wall clock
     assert wall is not None and wall.tzinfo is not None
     assert wall == datetime(2012, 6, 18, 19, 0).astimezone()
@@ -150,17 +162,25 @@ def test_mbox_and_thunderbird_from_lines_are_the_stores_record(tmp_path):
 
     folders = tmp_path / "Local Folders"
     folders.mkdir()
-    (folders / "Inbox").write_bytes(b"From - Mon Jun 18 10:00:07 GMT 2012\nX-Mozilla-Status: 0001\n"
-                                    + NO_RECEIVED % (b"tb", b"tb") + b"\n")  # fmt: skip
+    (folders / "Inbox").write_bytes(
+        b"From - Mon Jun 18 10:00:07 GMT 2012\nX-Mozilla-Status: 0001\n"
+        + NO_RECEIVED % (b"tb", b"tb")
+        + b"\n"
+    )
     (folders / "Inbox.msf").write_bytes(b"")
     _stale(folders / "Inbox")
     archive = tmp_path / "Archive.mbox"
-    archive.write_bytes(b"From jiro@example.net Mon Jun 18 10:00:08 2012 +0000\n" + MAIL % (b"mb", b"mb")
-                        + b"\nFrom - Mon Jan  1 00:00:00 1965\n" + MAIL % (b"placeholder", b"ph"))  # fmt: skip
+    archive.write_bytes(
+        b"From jiro@example.net Mon Jun 18 10:00:08 2012 +0000\n"
+        + MAIL % (b"mb", b"mb")
+        + b"\nFrom - Mon Jan  1 00:00:00 1965\n"
+        + MAIL % (b"placeholder", b"ph")
+    )
     with Workspace(tmp_path / "ws") as ws:
         gather(ws, [str(folders), str(archive)], account=ACCOUNT, jobs=1)
-        assert ws.db.execute("SELECT DISTINCT l.plugin FROM copies c JOIN locations l ON l.id = c.location_id "
-                             "ORDER BY 1").fetchall() == [("mbox",), ("thunderbird",)]  # fmt: skip
+        assert ws.db.execute(
+            "SELECT DISTINCT l.plugin FROM copies c JOIN locations l ON l.id = c.location_id ORDER BY 1"
+        ).fetchall() == [("mbox",), ("thunderbird",)]
         assert _copies(ws) == {
             "tb": ("2012-06-18T10:00:07+00:00", "store"),
             "mb": ("2012-06-18T10:00:08+00:00", "store"),
@@ -182,6 +202,7 @@ def test_emlx_date_received_is_the_stores_record(tmp_path):
 
 # --- the README example from a fresh clone -------------------------------------------------------
 
+
 def _fresh_clone(tmp_path: Path) -> Path:
     """``examples/`` as a clone gives it: every file and folder timed now."""
     root = tmp_path / "clone" / "examples"
@@ -196,8 +217,12 @@ def _fresh_clone(tmp_path: Path) -> Path:
 def _gather_examples(tmp_path: Path, ws: Path) -> Path:
     root = _fresh_clone(tmp_path)
     taro = root / "taro"
-    locations = [taro / "old-pc" / "Thunderbird" / "Local Folders", taro / "backup" / "Maildir",
-                 taro / "Desktop" / "saved-mail", taro / "outlook-export"]  # fmt: skip
+    locations = [
+        taro / "old-pc" / "Thunderbird" / "Local Folders",
+        taro / "backup" / "Maildir",
+        taro / "Desktop" / "saved-mail",
+        taro / "outlook-export",
+    ]
     before = snapshot(root)
     assert main(["--workspace", str(ws), "gather", "--account", ACCOUNT, *map(str, locations)]) == 0
     assert snapshot(root) == before  # times read, never touched
@@ -268,14 +293,18 @@ def test_a_rerun_of_the_example_after_regathering_moves_nothing(tmp_path):
 
 # --- workspaces made before 006_arrival_times -----------------------------------------------------
 
+
 def _make_old(ws_dir: Path, file_time: str) -> None:
     """Turn a workspace back into what mailrecover made before 006: no arrival columns, and
     the Maildir plugin's file time stored as the copy's internal date."""
     db = sqlite3.connect(ws_dir / "workspace.db", isolation_level=None)
-    for statement in ("DROP INDEX messages_by_date_source", "ALTER TABLE copies DROP COLUMN arrival",
-                      "ALTER TABLE copies DROP COLUMN arrival_source",
-                      "ALTER TABLE messages DROP COLUMN date_source",
-                      "DELETE FROM migrations WHERE name = '006_arrival_times'"):  # fmt: skip
+    for statement in (
+        "DROP INDEX messages_by_date_source",
+        "ALTER TABLE copies DROP COLUMN arrival",
+        "ALTER TABLE copies DROP COLUMN arrival_source",
+        "ALTER TABLE messages DROP COLUMN date_source",
+        "DELETE FROM migrations WHERE name = '006_arrival_times'",
+    ):
         db.execute(statement)
     db.execute("UPDATE copies SET internal_date = ?", (file_time,))
     db.execute("UPDATE messages SET date = ?", (file_time,))
@@ -308,6 +337,7 @@ def test_an_older_workspace_still_works_and_a_new_gather_dates_its_copies(tmp_pa
 
 # --- quarantined messages say where their date came from -----------------------------------------
 
+
 def test_quarantined_messages_carry_their_date_source(tmp_path, capsys):
     md = tmp_path / "Maildir"
     for sub in ("cur", "new", "tmp"):
@@ -322,8 +352,9 @@ def test_quarantined_messages_carry_their_date_source(tmp_path, capsys):
     assert [(q["date"], q["date_source"]) for q in quarantine] == [("2012-06-18T10:00:01+00:00", "store")]
 
 
-def test_imap_restore_uploads_each_message_with_its_arrival_as_internaldate(imap_account, tmp_path,
-                                                                            monkeypatch):  # fmt: skip
+def test_imap_restore_uploads_each_message_with_its_arrival_as_internaldate(
+    imap_account, tmp_path, monkeypatch
+):
     ws = tmp_path / "ws"
     _gather_examples(tmp_path, ws)
     monkeypatch.setenv("MAILRECOVER_PASSWORD", imap_account.password)
@@ -350,7 +381,9 @@ def test_a_message_without_any_date_is_restored_with_the_time_it_was_gathered_on
     names = []
     for run in ("a", "b"):
         target = tmp_path / run
-        assert main(["--workspace", str(ws), "restore", "--account", ACCOUNT, "--to", f"maildir:{target}"]) == 0
+        assert (
+            main(["--workspace", str(ws), "restore", "--account", ACCOUNT, "--to", f"maildir:{target}"]) == 0
+        )
         (path,) = (target / "cur").iterdir()
         names.append(path.name)
         assert int(path.stat().st_mtime) == int(datetime.fromisoformat(gathered).timestamp())

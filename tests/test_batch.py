@@ -15,7 +15,7 @@ import pytest
 
 from mailrecover.cli import main
 
-from .builders import Provider, build_provider, snapshot
+from .support.builders import Provider, build_provider, snapshot
 from .test_byowner import _expected, _markers
 
 
@@ -28,11 +28,19 @@ def _pc(root: Path, provider: Provider, account: str) -> Path:
     i = account.removeprefix("user").partition("@")[0]
     (md / "cur" / "1.M1P1.pc:2,S").write_bytes(
         f"From: {account}\nTo: friend@example.net\nSubject: sent\nMessage-ID: <pc-{i}@example.org>\n"
-        f"Date: 01 Jun 2012 08:00:00 +0000\n\nBody of pc-{i}.\n".encode())  # fmt: skip
-    server = next(f.read_bytes() for f in (provider.root / f"user{i}").rglob("*:2,S")
-                  if f"Body of own-{i}-0.".encode() in f.read_bytes())  # fmt: skip
+        f"Date: 01 Jun 2012 08:00:00 +0000\n\nBody of pc-{i}.\n".encode()
+    )
+    server = next(
+        f.read_bytes()
+        for f in (provider.root / f"user{i}").rglob("*:2,S")
+        if f"Body of own-{i}-0.".encode() in f.read_bytes()
+    )
     head, _, body = server.partition(b"\n\n")
-    kept = [line for line in head.split(b"\n") if line.startswith((b"From:", b"To:", b"Subject:", b"Date:", b"Message-ID:"))]
+    kept = [
+        line
+        for line in head.split(b"\n")
+        if line.startswith((b"From:", b"To:", b"Subject:", b"Date:", b"Message-ID:"))
+    ]
     (md / "cur" / "2.M2P1.pc:2,S").write_bytes(b"\n".join(kept) + b"\n\n" + body)
     return md
 
@@ -41,8 +49,10 @@ def _job(tmp_path: Path, customers: int = 3, per_account: int = 4) -> tuple[Prov
     provider = build_provider(tmp_path / "restore" / "home", customers, per_account)
     rows = [f'[job]\nworkspace = "{tmp_path / "job"}"\nmixed = ["{provider.root}"]\n']
     for account, aliases in provider.accounts.items():
-        rows.append(f'\n[[account]]\naddress = "{account}"\naliases = {json.dumps(list(aliases))}\n'
-                    f'sources = ["{_pc(tmp_path, provider, account)}"]\ntarget = "maildir:{tmp_path / "new" / account}"\n')  # fmt: skip
+        rows.append(
+            f'\n[[account]]\naddress = "{account}"\naliases = {json.dumps(list(aliases))}\n'
+            f'sources = ["{_pc(tmp_path, provider, account)}"]\ntarget = "maildir:{tmp_path / "new" / account}"\n'
+        )
     manifest = tmp_path / "job.toml"
     manifest.write_text("".join(rows))
     return provider, manifest
@@ -71,7 +81,12 @@ def test_a_job_restores_every_account_from_its_sources_and_the_sorted_areas(tmp_
     for account, want in _want(provider).items():
         row = data["accounts"][account]
         assert (row["status"], row["messages"], row["restored"], row["quarantined"], row["problems"]) == (
-            "done", len(want), len(want), 0, 0)
+            "done",
+            len(want),
+            len(want),
+            0,
+            0,
+        )
         assert row["copies"] == len(want) + 1  # own-N-0 is on the customer's PC and in the area
     assert snapshot(provider.root) == before
 
@@ -172,7 +187,9 @@ def _restoring(tmp_path: Path) -> bool:
 def test_a_killed_batch_finishes_on_rerun_without_loss_or_duplicates(tmp_path, moment):
     provider, manifest = _job(tmp_path, customers=4, per_account=150)
     command = [sys.executable, "-m", "mailrecover", "batch", str(manifest)]
-    job = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    job = subprocess.Popen(
+        command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         while job.poll() is None and not moment(tmp_path):
             time.sleep(0.005)
@@ -189,8 +206,9 @@ def test_a_killed_batch_finishes_on_rerun_without_loss_or_duplicates(tmp_path, m
 def cluster():
     """A real Dask scheduler with two worker processes on this machine."""
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, host="127.0.0.1") as c:  # fmt: skip
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+    ) as c:
         yield c
 
 
@@ -204,8 +222,11 @@ def test_a_job_runs_on_a_dask_cluster_and_survives_a_killed_worker(tmp_path, clu
         pids = list(client.run(os.getpid).values())
     assert len(pids) == 2
     ended: list[int] = []
-    batch = threading.Thread(target=lambda: ended.append(
-        main(["--json", "batch", "--scheduler", cluster.scheduler_address, str(manifest)])))  # fmt: skip
+    batch = threading.Thread(
+        target=lambda: ended.append(
+            main(["--json", "batch", "--scheduler", cluster.scheduler_address, str(manifest)])
+        )
+    )
     batch.start()
     while batch.is_alive() and not _restoring(tmp_path):
         time.sleep(0.005)
@@ -228,8 +249,10 @@ def test_a_refused_login_fails_one_account_and_a_rerun_with_the_right_password_o
     secret = tmp_path / "first.pw"
     secret.write_text("not-the-password\n")
     secret.chmod(0o600)
-    text = manifest.read_text().replace(f'target = "maildir:{tmp_path / "new" / first}"',
-                                        f'target = "{dest.url()}"\npassword_file = "{secret}"')  # fmt: skip
+    text = manifest.read_text().replace(
+        f'target = "maildir:{tmp_path / "new" / first}"',
+        f'target = "{dest.url()}"\npassword_file = "{secret}"',
+    )
     manifest.write_text(text)
     assert main(["--json", "batch", str(manifest)]) == 3
     data = json.loads(capsys.readouterr().out)["accounts"]
@@ -241,7 +264,11 @@ def test_a_refused_login_fails_one_account_and_a_rerun_with_the_right_password_o
     secret.write_text(dest.password + "\n")
     assert main(["--json", "batch", str(manifest)]) == 3
     assert json.loads(capsys.readouterr().out)["accounts"][first]["status"] == "done"
-    on_server = [m for msgs in dest.messages().values() for raw, _f, _d in msgs
-                 for m in re.findall(r"^Body of (.+)\.\r?$", raw.decode(), re.M)]  # fmt: skip
+    on_server = [
+        m
+        for msgs in dest.messages().values()
+        for raw, _f, _d in msgs
+        for m in re.findall(r"^Body of (.+)\.\r?$", raw.decode(), re.M)
+    ]
     assert sorted(on_server) == _want(provider)[first]
     assert _last_gathered(tmp_path / "job" / "accounts" / first) == gathered  # only restored

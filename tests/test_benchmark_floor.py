@@ -9,7 +9,11 @@ from benchmarks import floor
 
 
 def _digests(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file()
+    }
 
 
 def test_floor_writes_one_file_per_size_cut_from_the_sources_and_leaves_them_alone(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from mailrecover.cli import main
 from mailrecover.errors import UsageError
 from mailrecover.ownership import Clue, JobIndex, owners
 
-from .builders import OTHER, Provider, build_provider, snapshot
+from .support.builders import OTHER, Provider, build_provider, snapshot
 
 JOB = {"taro@example.co.jp": ("taro@example.jp",), "hanako@example.co.jp": ()}
 INDEX = JobIndex(JOB)
@@ -55,8 +55,18 @@ def provider(tmp_path: Path) -> Provider:
 def test_every_copy_lands_in_exactly_its_owners_mailboxes(provider, tmp_path, capsys):
     before = snapshot(provider.root)
     ws = tmp_path / "ws"
-    assert _run(ws, "--json", "gather", "--by-owner", "--accounts", str(provider.accounts_file),
-                str(provider.root)) == 0  # fmt: skip
+    assert (
+        _run(
+            ws,
+            "--json",
+            "gather",
+            "--by-owner",
+            "--accounts",
+            str(provider.accounts_file),
+            str(provider.root),
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     unowned = sorted(m for m, who in provider.owners.items() if not who)
     assert result["unassigned"] == len(unowned)
@@ -91,9 +101,12 @@ def test_without_a_file_the_workspace_accounts_and_aliases_are_the_job(provider,
     for account, aliases in provider.accounts.items():  # each customer's own client copy makes it known
         own = tmp_path / "pc" / account / "Maildir" / "cur"
         own.mkdir(parents=True)
-        (own / "1.M1P1.pc:2,S").write_bytes(f"From: {account}\nSubject: hello\nMessage-ID: <pc-{account}>\n\n"
-                                            "Body of pc.\n".encode())  # fmt: skip
-        assert _run(ws, "gather", "--account", account, *[f"--alias={a}" for a in aliases], str(own.parent)) == 0
+        (own / "1.M1P1.pc:2,S").write_bytes(
+            f"From: {account}\nSubject: hello\nMessage-ID: <pc-{account}>\n\nBody of pc.\n".encode()
+        )
+        assert (
+            _run(ws, "gather", "--account", account, *[f"--alias={a}" for a in aliases], str(own.parent)) == 0
+        )
     assert _run(ws, "gather", "--by-owner", str(provider.root)) == 0
     got = _restore_all(ws, provider, tmp_path / "new")
     assert {a: sorted(m for m in got[a] if m != "pc") for a in got} == _expected(provider)
@@ -105,7 +118,9 @@ def test_the_quarantine_then_sees_what_was_misplaced_as_foreign(provider, tmp_pa
     ws = tmp_path / "ws"
     first, second = list(provider.accounts)[:2]
     assert _run(ws, "gather", "--account", second, str(provider.root / second.partition("@")[0])) == 0
-    assert _run(ws, "gather", "--by-owner", "--accounts", str(provider.accounts_file), str(provider.root)) == 0
+    assert (
+        _run(ws, "gather", "--by-owner", "--accounts", str(provider.accounts_file), str(provider.root)) == 0
+    )
     capsys.readouterr()
     assert _run(ws, "--json", "report", "--account", second) == 3  # quarantined mail listed
     held = {q["message_id"] for q in json.loads(capsys.readouterr().out)["accounts"][second]["quarantine"]}
@@ -118,8 +133,11 @@ def test_the_quarantine_then_sees_what_was_misplaced_as_foreign(provider, tmp_pa
 
 def test_owners_follow_the_quarantine_rules():
     assert owners([Clue("Delivered-To", "taro@example.jp")], "", INDEX) == (["taro@example.co.jp"], "")
-    assert owners([Clue("Delivered-To", "taro+x@example.co.jp"), Clue("Received … for", "hanako@example.co.jp")],
-                  "", INDEX)[0] == ["taro@example.co.jp", "hanako@example.co.jp"]  # fmt: skip
+    assert owners(
+        [Clue("Delivered-To", "taro+x@example.co.jp"), Clue("Received … for", "hanako@example.co.jp")],
+        "",
+        INDEX,
+    )[0] == ["taro@example.co.jp", "hanako@example.co.jp"]
     assert owners([], "hanako@example.co.jp", INDEX, "taro@example.co.jp") == (["hanako@example.co.jp"], "")
     assert owners([], "x@example.org", INDEX, "taro@example.co.jp") == (["taro@example.co.jp"], "")
     who, why = owners([Clue("Delivered-To", OTHER)], "taro@example.co.jp", INDEX, "taro@example.co.jp")
@@ -166,9 +184,20 @@ def test_by_owner_refuses_an_account_and_needs_known_accounts(provider, tmp_path
 
 @pytest.mark.parametrize(
     "address",
-    ["taro@example.co.jp", "Taro+shop@EXAMPLE.co.jp", "example.co.jp-taro@example.co.jp", "taro@localhost",
-     "taro@example.jp", "taro+x@example.jp", "taro@mail.example.co.jp", "hanako@localhost.localdomain",
-     "hanako@example.co.jp.", '"hanako"@example.co.jp', "jiro@example.co.jp", "x@elsewhere.example"],
+    [
+        "taro@example.co.jp",
+        "Taro+shop@EXAMPLE.co.jp",
+        "example.co.jp-taro@example.co.jp",
+        "taro@localhost",
+        "taro@example.jp",
+        "taro+x@example.jp",
+        "taro@mail.example.co.jp",
+        "hanako@localhost.localdomain",
+        "hanako@example.co.jp.",
+        '"hanako"@example.co.jp',
+        "jiro@example.co.jp",
+        "x@elsewhere.example",
+    ],
 )
 def test_the_index_names_exactly_whom_names_account_names(address):
     from mailrecover.ownership import names_account

@@ -20,8 +20,12 @@ REPO = Path(__file__).resolve().parents[1]
 TARO = REPO / "examples" / "taro"
 ACCOUNT = "taro@example.co.jp"
 #: The README's first set-up command's locations: 18 copies, 11 messages, one deleted in every copy.
-LOCATIONS = [str(TARO / "old-pc" / "Thunderbird" / "Local Folders"), str(TARO / "backup" / "Maildir"),
-             str(TARO / "Desktop" / "saved-mail"), str(TARO / "outlook-export")]  # fmt: skip
+LOCATIONS = [
+    str(TARO / "old-pc" / "Thunderbird" / "Local Folders"),
+    str(TARO / "backup" / "Maildir"),
+    str(TARO / "Desktop" / "saved-mail"),
+    str(TARO / "outlook-export"),
+]
 
 
 @pytest.fixture
@@ -43,7 +47,9 @@ def _run(capsys, *args: str) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("command", [["restore", "--to", "maildir:{t}"], ["report"], ["report", "--senders"]])
-def test_an_unknown_account_is_a_usage_error_naming_the_known_ones_closest_first(ws, tmp_path, capsys, command):
+def test_an_unknown_account_is_a_usage_error_naming_the_known_ones_closest_first(
+    ws, tmp_path, capsys, command
+):
     assert main(["--workspace", ws, "gather", "--account", "jiro@example.org", LOCATIONS[1]]) == 0
     capsys.readouterr()
     target = tmp_path / "typo"
@@ -55,8 +61,9 @@ def test_an_unknown_account_is_a_usage_error_naming_the_known_ones_closest_first
 
 
 def test_gather_refuses_an_account_that_is_no_address(tmp_path, capsys):
-    status, _, err = _run(capsys, "--workspace", str(tmp_path / "ws"), "gather", "--account", "not-an-address",
-                          LOCATIONS[1])  # fmt: skip
+    status, _, err = _run(
+        capsys, "--workspace", str(tmp_path / "ws"), "gather", "--account", "not-an-address", LOCATIONS[1]
+    )
     assert status == 2 and "--account 'not-an-address': not a mail address" in err
     assert not (tmp_path / "ws").exists()
 
@@ -67,7 +74,9 @@ def test_gather_without_account_says_where_the_copies_went_and_how_to_assign_the
     assert "filed under no account ('(none given)' in report)" in out and "again with --account ADDR" in out
 
 
-@pytest.mark.parametrize("command", [["report"], ["members"], ["restore", "--account", ACCOUNT, "--to", "maildir:x"]])
+@pytest.mark.parametrize(
+    "command", [["report"], ["members"], ["restore", "--account", ACCOUNT, "--to", "maildir:x"]]
+)
 def test_only_gather_creates_a_workspace(tmp_path, capsys, command):
     missing = tmp_path / "does-not-exist"
     status, out, err = _run(capsys, "--workspace", str(missing), *command)
@@ -96,11 +105,14 @@ def test_a_list_file_without_list_is_a_problem_and_exits_3(tmp_path, capsys):
     assert status == 3 and "which list is this? give --list" in err and "1 problem" in out
 
 
-@pytest.mark.parametrize("command", [
-    ["gather", "--account", ACCOUNT, "imaps://taro:s3cret@localhost/"],
-    ["gather", "imap://taro%40example.co.jp:s3cret@127.0.0.1:1/INBOX"],
-    ["restore", "--account", ACCOUNT, "--to", "imaps://taro:s3cret@localhost/"],
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["gather", "--account", ACCOUNT, "imaps://taro:s3cret@localhost/"],
+        ["gather", "imap://taro%40example.co.jp:s3cret@127.0.0.1:1/INBOX"],
+        ["restore", "--account", ACCOUNT, "--to", "imaps://taro:s3cret@localhost/"],
+    ],
+)
 def test_a_password_inside_a_url_is_a_usage_error_with_the_reason(ws, capsys, command):
     status, out, err = _run(capsys, "--workspace", ws, *command)
     assert status == 2 and "a password does not belong in the URL" in err
@@ -122,18 +134,25 @@ def test_a_reader_that_leaves_early_gets_no_traceback(ws, args):
     """``mailrecover report | head -5``: the pipe is closed before the first byte is written."""
     read, write = os.pipe()
     os.close(read)  # the reader is gone before mailrecover writes
-    done = subprocess.run([sys.executable, "-m", "mailrecover", "--workspace", ws, *args],
-                          stdout=write, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "mailrecover", "--workspace", ws, *args],
+        stdout=write,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     os.close(write)
     assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr
     assert done.returncode in (0, 3)  # the command's own status: its work was done
 
 
-@pytest.mark.parametrize("args, status", [
-    (["report", "--account", "nobody@example.org"], 2),
-    (["restore", "--account", ACCOUNT], 2),  # argparse's own complaint: --to missing
-    (["report", "--nonsense"], 2),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, status",
+    [
+        (["report", "--account", "nobody@example.org"], 2),
+        (["restore", "--account", ACCOUNT], 2),  # argparse's own complaint: --to missing
+        (["report", "--nonsense"], 2),
+    ],
+)
 def test_with_json_an_error_is_the_one_json_result_on_stdout(ws, capsys, args, status):
     got, out, err = _run(capsys, "--workspace", ws, "--json", *args)
     assert got == status and err == ""
@@ -143,15 +162,18 @@ def test_with_json_an_error_is_the_one_json_result_on_stdout(ws, capsys, args, s
 
 def test_restore_says_what_it_wrote_and_what_was_there(ws, tmp_path, capsys):
     target = f"maildir:{tmp_path / 'Maildir'}"
-    status, out, _ = _run(capsys, "--workspace", ws, "restore", "--dry-run", "--account", ACCOUNT, "--to", target)
+    status, out, _ = _run(
+        capsys, "--workspace", ws, "restore", "--dry-run", "--account", ACCOUNT, "--to", target
+    )
     assert status == 0 and out.startswith(f"would write 11 messages (12.3 kB) to {target}:")
     assert "  Recovered Deleted/INBOX: 1\n" in out and "  INBOX: 7\n" in out
     status, out, _ = _run(capsys, "--workspace", ws, "restore", "--account", ACCOUNT, "--to", target)
     assert out == f"restored to {target}: 11 messages written (12.3 kB)\n"
     status, out, _ = _run(capsys, "--workspace", ws, "restore", "--account", ACCOUNT, "--to", target)
     assert out == f"restored to {target}: 0 messages written, 11 already there\n"
-    status, out, _ = _run(capsys, "--workspace", ws, "--json", "restore", "--dry-run", "--account", ACCOUNT,
-                          "--to", target)  # fmt: skip
+    status, out, _ = _run(
+        capsys, "--workspace", ws, "--json", "restore", "--dry-run", "--account", ACCOUNT, "--to", target
+    )
     plan = json.loads(out)
     assert (plan["planned"], plan["to_write"], plan["already_there"], plan["bytes"]) == (11, 0, 11, 0)
 
@@ -180,30 +202,56 @@ def test_report_senders_without_logs_says_no_logs_were_gathered(ws, capsys):
 
 def test_counts_read_right_in_the_singular_and_with_separators():
     assert [counted(1, "copy"), counted(2, "copy"), counted(0, "problem"), counted(20001, "copy")] == [
-        "1 copy", "2 copies", "0 problems", "20,001 copies"]  # fmt: skip
+        "1 copy",
+        "2 copies",
+        "0 problems",
+        "20,001 copies",
+    ]
     assert [size_text(512), size_text(12_300), size_text(4_700_000)] == ["512 bytes", "12.3 kB", "4.7 MB"]
 
 
 def test_gather_summary_in_the_singular(tmp_path, capsys):
-    status, out, _ = _run(capsys, "--workspace", str(tmp_path / "ws"), "gather", "--account", ACCOUNT,
-                          str(TARO / "outlook-export" / "見積書.eml"))  # fmt: skip
+    status, out, _ = _run(
+        capsys,
+        "--workspace",
+        str(tmp_path / "ws"),
+        "gather",
+        "--account",
+        ACCOUNT,
+        str(TARO / "outlook-export" / "見積書.eml"),
+    )
     assert status == 0
-    assert out.startswith("gathered 1 copy (1 new) and 0 evidence records from 1 store; 0 problems; 0 files skipped\n")
+    assert out.startswith(
+        "gathered 1 copy (1 new) and 0 evidence records from 1 store; 0 problems; 0 files skipped\n"
+    )
     assert "  1 folder: INBOX (1 copy)\n" in out
     status, out, _ = _run(capsys, "--workspace", str(tmp_path / "ws"), "report")
     assert "1 copy found, 1 distinct message (0 duplicates merged) in 1 folder" in out
 
 
 def test_forcing_a_plugin_on_a_folder_it_does_not_know_says_what_it_expected(tmp_path, capsys):
-    status, _, err = _run(capsys, "--workspace", str(tmp_path / "ws"), "gather", "--plugin", "mbox", str(TARO))
+    status, _, err = _run(
+        capsys, "--workspace", str(tmp_path / "ws"), "gather", "--plugin", "mbox", str(TARO)
+    )
     assert status == 3 and "plugin mbox reads mbox files" in err and "No such device" not in err
 
 
 def test_quiet_gather_prints_errors_and_the_result_line(tmp_path, capsys):
-    status, out, err = _run(capsys, "--workspace", str(tmp_path / "ws"), "-q", "gather", "--account", ACCOUNT,
-                            LOCATIONS[1], str(tmp_path / "nowhere"))  # fmt: skip
+    status, out, err = _run(
+        capsys,
+        "--workspace",
+        str(tmp_path / "ws"),
+        "-q",
+        "gather",
+        "--account",
+        ACCOUNT,
+        LOCATIONS[1],
+        str(tmp_path / "nowhere"),
+    )
     assert status == 3 and "nowhere: cannot open" in err
-    assert out == "gathered 5 copies (5 new) and 0 evidence records from 1 store; 1 problem; 0 files skipped\n"
+    assert (
+        out == "gathered 5 copies (5 new) and 0 evidence records from 1 store; 1 problem; 0 files skipped\n"
+    )
 
 
 def test_help_names_exit_codes_default_workspace_and_every_option(capsys, monkeypatch):
@@ -225,7 +273,9 @@ def test_discover_verbose_says_where_it_looked(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("APPDATA", str(tmp_path / "roaming"))
     status, out, err = _run(capsys, "discover", "-v")
     assert status == 0
-    assert f"looking under home {tmp_path / 'home'}" in err and f"Windows APPDATA {tmp_path / 'roaming'}" in err
+    assert (
+        f"looking under home {tmp_path / 'home'}" in err and f"Windows APPDATA {tmp_path / 'roaming'}" in err
+    )
     assert "plugin thunderbird: 0 stores found" in err
 
 
@@ -239,11 +289,19 @@ def test_verbose_report_names_the_skipped_files(tmp_path, capsys):
 
 
 def test_gather_names_the_folders_it_made_from_the_path_given(tmp_path, capsys):
-    status, out, _ = _run(capsys, "--workspace", str(tmp_path / "ws"), "gather", "--account", ACCOUNT,
-                          str(REPO / "examples"))  # fmt: skip
+    status, out, _ = _run(
+        capsys, "--workspace", str(tmp_path / "ws"), "gather", "--account", ACCOUNT, str(REPO / "examples")
+    )
     assert "taro/Desktop/saved-mail (3 copies)" in out  # the path below the location names the folder
-    status, out, _ = _run(capsys, "--workspace", str(tmp_path / "ws2"), "gather", "--account", ACCOUNT,
-                          str(TARO / "Desktop" / "saved-mail"))  # fmt: skip
+    status, out, _ = _run(
+        capsys,
+        "--workspace",
+        str(tmp_path / "ws2"),
+        "gather",
+        "--account",
+        ACCOUNT,
+        str(TARO / "Desktop" / "saved-mail"),
+    )
     assert "  1 folder: INBOX (3 copies)\n" in out
 
 
@@ -271,7 +329,9 @@ def test_gather_and_restore_progress_on_a_terminal_count_towards_a_total(tmp_pat
     assert " of " in terminal.getvalue() and "(100%)" in terminal.getvalue()
     terminal.seek(0), terminal.truncate()
     capsys.readouterr()
-    assert main(["--workspace", ws, "restore", "--account", ACCOUNT, "--to", f"maildir:{tmp_path / 'M'}"]) == 0
+    assert (
+        main(["--workspace", ws, "restore", "--account", ACCOUNT, "--to", f"maildir:{tmp_path / 'M'}"]) == 0
+    )
     assert "restore: 5 messages of 5 messages (100%)" in terminal.getvalue()
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "\r" not in out  # one summary line, no progress in the output
@@ -287,7 +347,7 @@ def test_no_progress_in_a_pipe(tmp_path):
 
 def test_an_account_only_the_mail_logs_name_is_known_to_report(tmp_path, capsys):
     """A mailbox of which no copy survived: the logs alone say what it lost."""
-    from tests.logbuilder import LOCAL, write_log
+    from tests.support.logbuilder import LOCAL, write_log
 
     logs = tmp_path / "var-log"
     logs.mkdir()

@@ -8,14 +8,13 @@ gave a problem line, or it is listed as skipped (with the reason).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from mailrecover.gather import gather, storable
 from mailrecover.plugin import load_plugins
 from mailrecover.workspace import Workspace
 
-from .builders import snapshot
+from .support.builders import snapshot
 
 ACCOUNT = "sweep@example.com"
 LIST = "sweep-list@example.com"
@@ -26,8 +25,11 @@ def _files(root: Path) -> list[Path]:
 
 
 def _crashes(problems: list, plugin: str | None = None) -> list[str]:
-    return [f"{p.source}: {p.reason}" for p in problems
-            if p.reason.startswith(f"plugin {plugin or ''}") and " stopped: " in p.reason]  # fmt: skip
+    return [
+        f"{p.source}: {p.reason}"
+        for p in problems
+        if p.reason.startswith(f"plugin {plugin or ''}") and " stopped: " in p.reason
+    ]
 
 
 def test_every_plugin_forced_over_every_file_crashes_nothing(corpus: Path, tmp_path: Path) -> None:
@@ -54,9 +56,13 @@ def test_detected_gather_accounts_for_every_corpus_file(corpus: Path, tmp_path: 
     with Workspace(tmp_path / "ws") as ws:
         result = gather(ws, [str(corpus)], account=ACCOUNT, list_address=LIST)
         db = ws.db
-        named = {s for (s,) in db.execute(
-            "SELECT source FROM copies UNION SELECT source FROM evidence UNION SELECT source FROM problems "
-            "UNION SELECT path FROM skipped")}  # fmt: skip
+        named = {
+            s
+            for (s,) in db.execute(
+                "SELECT source FROM copies UNION SELECT source FROM evidence UNION SELECT source FROM problems "
+                "UNION SELECT path FROM skipped"
+            )
+        }
     assert snapshot(corpus) == before
     assert not _crashes(result.problems), "\n".join(_crashes(result.problems))
     assert set(result.skipped) <= named

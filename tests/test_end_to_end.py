@@ -13,7 +13,7 @@ import pytest
 
 from mailrecover.cli import main
 
-from .builders import ACCOUNT, build_scenario, snapshot
+from .support.builders import ACCOUNT, build_scenario, snapshot
 
 
 def _restored_maildir(root: Path) -> dict[str, tuple[str, str, bytes]]:
@@ -59,9 +59,7 @@ def test_recovery_restores_every_distinct_message_once(scenario, tmp_path, capsy
     restored = _restored_maildir(target)
 
     folder_names = {"Projects/2012": "Projects.2012", "Recovered Deleted/INBOX": "Recovered Deleted.INBOX"}
-    expected = {
-        m.marker: (folder_names.get(m.folder, m.folder), m.flags) for m in scenario.mails
-    }
+    expected = {m.marker: (folder_names.get(m.folder, m.folder), m.flags) for m in scenario.mails}
     assert {k: v[:2] for k, v in restored.items()} == expected
     # both mails that share one Message-ID are there
     assert b"June: everything" in restored["marker-reused-a"][2]

@@ -14,7 +14,7 @@ from mailrecover.gather import gather
 from mailrecover.merged import ensure_merged
 from mailrecover.workspace import Workspace
 
-from .builders import ACCOUNT, build_scenario
+from .support.builders import ACCOUNT, build_scenario
 
 
 def _content(ws: Workspace) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
@@ -77,9 +77,15 @@ def test_a_long_listing_is_sorted_in_runs_with_the_same_order(tmp_path, monkeypa
 def _lookup_plans(ws: Workspace) -> list[str]:
     """The index each of the merge's look-ups would use ('' for none, a scan)."""
     plans = []
-    for where in ("account = 'a' AND message_id = 'm'", "account = 'a' AND content_fp = 'f'",
-                  "message = 1", "account = 'a' AND head_fp = 'h'"):  # fmt: skip
-        detail = " ".join(r[3] for r in ws.db.execute(f"EXPLAIN QUERY PLAN SELECT id FROM copies WHERE {where}"))
+    for where in (
+        "account = 'a' AND message_id = 'm'",
+        "account = 'a' AND content_fp = 'f'",
+        "message = 1",
+        "account = 'a' AND head_fp = 'h'",
+    ):
+        detail = " ".join(
+            r[3] for r in ws.db.execute(f"EXPLAIN QUERY PLAN SELECT id FROM copies WHERE {where}")
+        )
         plans.append(detail.split("INDEX ")[1].split()[0] if "INDEX " in detail else "")
     return plans
 
@@ -123,8 +129,10 @@ def test_a_giant_copy_is_fingerprinted_in_its_turn(tmp_path: Path):
     sizes = [1, 1, _BATCH_BYTES + 5, 1, 1]
     with box.open("wb") as f:
         for n, size in enumerate(sizes):
-            f.write(b"From a@b Mon Jun 11 09:00:00 2012\nFrom: a@example.com\nSubject: %d\n"
-                    b"Message-ID: <%d@example.com>\n\n" % (n, n) + b"y" * size + b"\n\n")  # fmt: skip
+            f.write(
+                b"From a@b Mon Jun 11 09:00:00 2012\nFrom: a@example.com\nSubject: %d\n"
+                b"Message-ID: <%d@example.com>\n\n" % (n, n) + b"y" * size + b"\n\n"
+            )
     results = []
     for jobs, batch in ((1, 200), (2, 1)):
         with Workspace(tmp_path / f"ws-{jobs}") as ws:

@@ -18,7 +18,7 @@ from mailrecover.model import Problem, ProblemKind
 from mailrecover.plugin import load_plugins
 from mailrecover.workspace import Workspace
 
-from .hostile_imap import BAD_UTF7_FOLDERS, HostileIMAP
+from .support.hostile_imap import BAD_UTF7_FOLDERS, HostileIMAP
 
 ACCOUNT = "taro@example.co.jp"
 MAILS = [
@@ -118,8 +118,11 @@ def test_gather_stops_on_a_hostile_server_and_keeps_what_came_before(
     assert not server.state.gave_up, "the plugin kept reading until the server itself gave up"
     assert kept and kept == MANY[: len(kept)]  # what was fetched before the damage is kept, exactly
     assert not [p for p in problems if p.reason.startswith("plugin imap stopped: ")], "the plugin crashed"
-    serious = [p for p in problems if p.kind in (ProblemKind.UNREADABLE, ProblemKind.DAMAGED,
-                                                 ProblemKind.TRUNCATED, ProblemKind.LIMIT)]  # fmt: skip
+    serious = [
+        p
+        for p in problems
+        if p.kind in (ProblemKind.UNREADABLE, ProblemKind.DAMAGED, ProblemKind.TRUNCATED, ProblemKind.LIMIT)
+    ]
     assert serious and all(p.source and p.reason.strip() and "\n" not in p.reason for p in serious)
     assert peak < 128 << 20, f"{peak >> 20} MiB traced while the server flooded"
 
@@ -139,8 +142,13 @@ def test_gather_reads_folders_with_invalid_utf7_names(tmp_path: Path, quick_time
 SERIOUS = (ProblemKind.UNREADABLE, ProblemKind.DAMAGED, ProblemKind.TRUNCATED, ProblemKind.LIMIT)
 #: Lies about one message that leave the others readable: only the liar may be lost.  With a
 #: response budget above its 10 MB, the short literal is waited for until the server falls silent.
-ONE_LIAR = [("lying-size", ""), ("short-literal", ""), ("short-literal", "16M"), ("huge-literal", ""),
-            ("endless-line", "")]  # fmt: skip
+ONE_LIAR = [
+    ("lying-size", ""),
+    ("short-literal", ""),
+    ("short-literal", "16M"),
+    ("huge-literal", ""),
+    ("endless-line", ""),
+]
 
 
 @needs_imap
@@ -181,11 +189,14 @@ def test_too_many_liars_leave_the_rest_of_the_folder_for_a_rerun(
 @needs_imap
 def test_an_endless_answer_ends_the_folder_but_not_the_account(tmp_path: Path, quick_timeout: None) -> None:
     others = {b"Archive": MANY[:3]}
-    with HostileIMAP("endless", MANY[:10], liars={4}, other_folders=others, cap_bytes=64 << 20,
-                     cap_seconds=30) as server:  # fmt: skip
+    with HostileIMAP(
+        "endless", MANY[:10], liars={4}, other_folders=others, cap_bytes=64 << 20, cap_seconds=30
+    ) as server:
         problems, kept, peak = _gather(server, tmp_path / "ws")
     assert not server.state.gave_up
-    assert kept[:3] == MANY[:3] and sorted(kept[3:]) == sorted(MANY[:3])  # INBOX up to the flood, Archive whole
+    assert kept[:3] == MANY[:3] and sorted(kept[3:]) == sorted(
+        MANY[:3]
+    )  # INBOX up to the flood, Archive whole
     assert [p.position for p in problems if p.kind in SERIOUS] == ["42:4", ""]
     assert "MAILRECOVER_MAX_RESPONSE_BYTES" in problems[0].reason
     assert peak < 64 << 20

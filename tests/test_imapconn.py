@@ -18,19 +18,31 @@ from mailrecover.imapconn import (
 from mailrecover.limits import Limits
 from mailrecover.model import Flag
 
-from .hostile_imap import HostileIMAP
+from .support.hostile_imap import HostileIMAP
 
 
 def test_urls_with_encoded_users_default_ports_and_folders() -> None:
     url = parse_imap_url("imap://taro%40example.co.jp@Mail.Example.JP/%E4%BB%95%E4%BA%8B/2012")
     assert (url.user, url.host, url.port, url.secure, url.folder) == (
-        "taro@example.co.jp", "mail.example.jp", 143, False, "仕事/2012")  # fmt: skip
+        "taro@example.co.jp",
+        "mail.example.jp",
+        143,
+        False,
+        "仕事/2012",
+    )
     assert str(url) == "imap://taro%40example.co.jp@mail.example.jp:143/%E4%BB%95%E4%BA%8B/2012"
     secure = parse_imap_url("imaps://hanako@[::1]/")
-    assert (secure.port, secure.secure, secure.folder, str(secure)) == (993, True, None, "imaps://hanako@[::1]:993/")
+    assert (secure.port, secure.secure, secure.folder, str(secure)) == (
+        993,
+        True,
+        None,
+        "imaps://hanako@[::1]:993/",
+    )
 
 
-@pytest.mark.parametrize("bad", ["imap://host/", "imap://:pw@host/", "http://u@host/", "imap://u@host:99999/"])
+@pytest.mark.parametrize(
+    "bad", ["imap://host/", "imap://:pw@host/", "http://u@host/", "imap://u@host:99999/"]
+)
 def test_bad_urls_are_usage_errors(bad: str) -> None:
     with pytest.raises(UsageError):
         parse_imap_url(bad)
@@ -70,7 +82,9 @@ def test_flags_both_ways_and_never_deleted_on_upload() -> None:
 
 def test_settings_from_the_environment() -> None:
     env = {"MAILRECOVER_CA_FILE": "/etc/ca.pem", "MAILRECOVER_ALLOW_CLEARTEXT": "yes"}
-    assert ConnectionSettings.from_environ(env) == ConnectionSettings(ca_file="/etc/ca.pem", allow_cleartext=True)
+    assert ConnectionSettings.from_environ(env) == ConnectionSettings(
+        ca_file="/etc/ca.pem", allow_cleartext=True
+    )
     assert ConnectionSettings.from_environ({}) == ConnectionSettings()
 
 
@@ -95,8 +109,12 @@ def test_a_reader_on_an_empty_answer_and_a_flood_of_untagged_lines() -> None:
 def test_a_folder_too_big_for_one_search_answer_is_searched_in_windows() -> None:
     # 200,000 UIDs answer in 1.3 MB, over imaplib's 1,000,000-byte line: one SEARCH would fail.
     with HostileIMAP("honest", [b"Subject: x\r\n\r\nx\r\n"] * 200_000) as server:
-        reader = open_reader(parse_imap_url(server.url), lambda prompt: server.password, ConnectionSettings(timeout=30),
-                             Limits())  # fmt: skip
+        reader = open_reader(
+            parse_imap_url(server.url),
+            lambda prompt: server.password,
+            ConnectionSettings(timeout=30),
+            Limits(),
+        )
         assert reader.examine("INBOX") == (200_000, 42)
         assert reader.uids_after(0) == list(range(1, 200_001))
         assert reader.uids_after(199_990) == list(range(199_991, 200_001))

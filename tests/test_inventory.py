@@ -12,7 +12,7 @@ import pytest
 from mailrecover.cli import main
 from mailrecover.inventory import is_local_relay
 from mailrecover.workspace import Workspace
-from tests.logbuilder import LOCAL, scenario, write_log
+from tests.support.logbuilder import LOCAL, scenario, write_log
 
 
 def _maildir(root: Path, mails: dict[str, str]) -> Path:
@@ -21,8 +21,10 @@ def _maildir(root: Path, mails: dict[str, str]) -> Path:
         base = root if folder == "INBOX" else root / f".{folder}"
         for sub in ("cur", "new", "tmp"):
             (base / sub).mkdir(parents=True, exist_ok=True)
-        raw = (f"From: someone@example.net\r\nTo: {LOCAL}\r\nSubject: kept {n}\r\n"
-               f"Date: Tue, 30 Dec 2025 09:00:0{n % 10} +0900\r\nMessage-ID: <{mid}>\r\n\r\nbody {n}\r\n")  # fmt: skip
+        raw = (
+            f"From: someone@example.net\r\nTo: {LOCAL}\r\nSubject: kept {n}\r\n"
+            f"Date: Tue, 30 Dec 2025 09:00:0{n % 10} +0900\r\nMessage-ID: <{mid}>\r\n\r\nbody {n}\r\n"
+        )
         (base / "cur" / f"17000000{n:02d}.M1P1.host:2,S").write_text(raw)
     return root
 
@@ -32,16 +34,21 @@ def _run(ws: Path, *args: str) -> int:
 
 
 @pytest.mark.parametrize("mta", ["postfix", "exim", "sendmail"])
-def test_report_names_exactly_the_lost_messages(tmp_path: Path, mta: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_names_exactly_the_lost_messages(
+    tmp_path: Path, mta: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     logs = tmp_path / "var-log"
     logs.mkdir()
     write_log(logs, mta)
-    survivors = _maildir(tmp_path / "Maildir", {
-        "m1@hanako.example.net": "INBOX",      # delivered Dec 30, kept
-        "m2@lists.example.org": "INBOX",        # delivered Dec 30, kept
-        "m4@example.jp": "Sent",                # sent by taro, kept
-        "unlogged@example.net": "INBOX",        # older than the logs
-    })  # fmt: skip
+    survivors = _maildir(
+        tmp_path / "Maildir",
+        {
+            "m1@hanako.example.net": "INBOX",  # delivered Dec 30, kept
+            "m2@lists.example.org": "INBOX",  # delivered Dec 30, kept
+            "m4@example.jp": "Sent",  # sent by taro, kept
+            "unlogged@example.net": "INBOX",  # older than the logs
+        },
+    )
     ws = tmp_path / "ws"
     assert _run(ws, "gather", "--account", LOCAL, str(survivors)) == 0
     assert _run(ws, "gather", str(logs)) == 3  # the garbage lines are reported
@@ -67,7 +74,9 @@ def test_report_names_exactly_the_lost_messages(tmp_path: Path, mta: str, capsys
         {"day": "2026-01-02", "delivered": 1, "recovered": 0},
     ]
     assert taro["sent"] == 2
-    assert [(m["message_id"], m["to"]) for m in taro["missing_sent"]] == [("m9@example.jp", ["away@down.example"])]
+    assert [(m["message_id"], m["to"]) for m in taro["missing_sent"]] == [
+        ("m9@example.jp", ["away@down.example"])
+    ]
     assert taro["unidentified"] == []
 
     assert _run(ws, "report", "--account", LOCAL, "--senders") == 0
@@ -106,12 +115,25 @@ def test_gathering_the_logs_twice_changes_nothing(tmp_path: Path, capsys: pytest
     assert len(report["accounts"][LOCAL]["missing"]) == 6
 
 
-@pytest.mark.parametrize(("relay", "local"), [
-    ("local", True), ("virtual", True), ("dovecot", True), ("mail.example.jp[private/dovecot-lmtp]", True),
-    ("127.0.0.1[127.0.0.1]:24", True), ("local_delivery", True), ("maildir_delivery", True), ("lmtp", True),
-    ("127.0.0.1[127.0.0.1]:10024", False), ("mx.remote.example[198.51.100.7]:25", False), ("none", False),
-    ("remote_smtp", False), ("mx.remote.example[198.51.100.7]", False), ("", False),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("relay", "local"),
+    [
+        ("local", True),
+        ("virtual", True),
+        ("dovecot", True),
+        ("mail.example.jp[private/dovecot-lmtp]", True),
+        ("127.0.0.1[127.0.0.1]:24", True),
+        ("local_delivery", True),
+        ("maildir_delivery", True),
+        ("lmtp", True),
+        ("127.0.0.1[127.0.0.1]:10024", False),
+        ("mx.remote.example[198.51.100.7]:25", False),
+        ("none", False),
+        ("remote_smtp", False),
+        ("mx.remote.example[198.51.100.7]", False),
+        ("", False),
+    ],
+)
 def test_local_relays(relay: str, local: bool) -> None:
     assert is_local_relay(relay) is local
 
@@ -124,8 +146,8 @@ def test_the_scenario_covers_what_the_report_must_tell_apart() -> None:
 
 
 def test_one_account_s_records_are_found_through_the_index(tmp_path: Path) -> None:
-    from mailrecover.workspace.store import RECORDS_SQL
     from mailrecover.workspace import Workspace
+    from mailrecover.workspace.store import RECORDS_SQL
 
     with Workspace(tmp_path / "ws") as ws:
         for field in ("recipient", "orig_to", "sender"):

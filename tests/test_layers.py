@@ -77,9 +77,14 @@ def test_the_reports_read_the_workspace_without_the_restore_stage() -> None:
     assert "mailrecover.restore" not in graph["mailrecover.report"]
     assert "mailrecover.report_html" not in graph["mailrecover.report"]
     assert "mailrecover.report" not in graph["mailrecover.report_html"]
-    assert "mailrecover.merged" in graph["mailrecover.report"] and "mailrecover.merged" in graph["mailrecover.restore"]
+    assert (
+        "mailrecover.merged" in graph["mailrecover.report"]
+        and "mailrecover.merged" in graph["mailrecover.restore"]
+    )
 
 
 def test_the_cycle_finder_finds_a_cycle() -> None:
-    assert _cycles({"m.a": {"m.b"}, "m.b": {"m.c"}, "m.c": {"m.a"}, "m.d": {"m.a"}}) == [["m.a", "m.b", "m.c"]]
+    assert _cycles({"m.a": {"m.b"}, "m.b": {"m.c"}, "m.c": {"m.a"}, "m.d": {"m.a"}}) == [
+        ["m.a", "m.b", "m.c"]
+    ]
     assert _cycles({"m.t": {"m.t.x", "m.t.y"}, "m.t.x": {"m.t"}, "m.t.y": {"m.t"}}) == []

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from mailrecover.errors import ConfigError
+from mailrecover.fingerprint import summarize
 from mailrecover.gather import gather
 from mailrecover.limits import LimitExceeded, Limits, bounded_chunks, current, mime_shape
-from mailrecover.fingerprint import summarize
 from mailrecover.model import ProblemKind
 from mailrecover.rfc822 import header_fields
 from mailrecover.workspace import Workspace
@@ -19,25 +19,33 @@ from mailrecover.workspace import Workspace
 
 def nested(depth: int, leaf: bytes = b"hello\n") -> bytes:
     """A message whose multiparts are nested ``depth`` deep."""
-    out = [b"From: a@example.com\nMessage-ID: <deep@example.com>\nSubject: deep\n"
-           b"Content-Type: multipart/mixed; boundary=\"b0\"\n\n"]  # fmt: skip
+    out = [
+        b"From: a@example.com\nMessage-ID: <deep@example.com>\nSubject: deep\n"
+        b'Content-Type: multipart/mixed; boundary="b0"\n\n'
+    ]
     for i in range(depth - 1):
-        out.append(b"--b%d\nContent-Type: multipart/mixed;\n boundary=\"b%d\"\n\n" % (i, i + 1))
+        out.append(b'--b%d\nContent-Type: multipart/mixed;\n boundary="b%d"\n\n' % (i, i + 1))
     out.append(b"--b%d\nContent-Type: text/plain\n\n%s" % (depth - 1, leaf))
     out += [b"--b%d--\n" % i for i in reversed(range(depth))]
     return b"".join(out)
 
 
 def many_parts(n: int) -> bytes:
-    head = b"From: a@example.com\nSubject: parts\nContent-Type: multipart/mixed; boundary=\"x\"\n\n"
+    head = b'From: a@example.com\nSubject: parts\nContent-Type: multipart/mixed; boundary="x"\n\n'
     part = b"--x\nContent-Type: application/octet-stream\nContent-Disposition: attachment\n\nAAAA\n"
     return head + part * n + b"--x--\n"
 
 
 def test_defaults_and_environment_overrides() -> None:
     assert Limits.from_env({}) == Limits()
-    got = Limits.from_env({"MAILRECOVER_MAX_MIME_DEPTH": "7", "MAILRECOVER_MAX_MESSAGE_BYTES": "3M",
-                           "MAILRECOVER_MAX_DECOMPRESSED_BYTES": "2GiB", "MAILRECOVER_MAX_LINE_BYTES": " "})  # fmt: skip
+    got = Limits.from_env(
+        {
+            "MAILRECOVER_MAX_MIME_DEPTH": "7",
+            "MAILRECOVER_MAX_MESSAGE_BYTES": "3M",
+            "MAILRECOVER_MAX_DECOMPRESSED_BYTES": "2GiB",
+            "MAILRECOVER_MAX_LINE_BYTES": " ",
+        }
+    )
     assert got.max_mime_depth == 7
     assert got.max_message_bytes == 3 << 20
     assert got.max_decompressed_bytes == 2 << 30
@@ -55,9 +63,11 @@ def test_mime_shape_counts_depth_and_parts_from_raw_bytes() -> None:
     assert mime_shape(nested(1)) == (1, 1)
     assert mime_shape(nested(12)) == (12, 12)
     assert mime_shape(many_parts(30)) == (1, 30)
-    forwarded = (b"Content-Type: multipart/mixed; boundary=o\n\n--o\nContent-Type: message/rfc822\n\n"
-                 b"Subject: inner\nContent-Type: multipart/alternative; boundary=i\n\n--i\n\nx\n--i--\n"
-                 b"--o\n\ntail\n--o--\n")  # fmt: skip
+    forwarded = (
+        b"Content-Type: multipart/mixed; boundary=o\n\n--o\nContent-Type: message/rfc822\n\n"
+        b"Subject: inner\nContent-Type: multipart/alternative; boundary=i\n\n--i\n\nx\n--i--\n"
+        b"--o\n\ntail\n--o--\n"
+    )
     assert mime_shape(forwarded) == (3, 3)
     assert mime_shape(nested(500), stop_depth=20)[0] == 21
 
@@ -131,15 +141,19 @@ def test_current_reads_the_environment(monkeypatch) -> None:
     assert current().max_mime_parts == 9
 
 
-def test_a_list_log_gzip_bomb_stops_at_the_line_limit_and_keeps_the_lines_before(tmp_path: Path, monkeypatch) -> None:
+def test_a_list_log_gzip_bomb_stops_at_the_line_limit_and_keeps_the_lines_before(
+    tmp_path: Path, monkeypatch
+) -> None:
     from mailrecover.plugin import load_plugins
 
     if "mailman2" not in load_plugins():
         pytest.skip("the list plugins are not registered")
     logs = tmp_path / "logs"
     logs.mkdir()
-    good = (b"Jan 10 09:00:00 2012 (2301) dev: new alice@example.com, admin mass sub\n"
-            b"Jan 10 09:00:01 2012 (2301) dev: new bob@example.net, admin mass sub\n")  # fmt: skip
+    good = (
+        b"Jan 10 09:00:00 2012 (2301) dev: new alice@example.com, admin mass sub\n"
+        b"Jan 10 09:00:01 2012 (2301) dev: new bob@example.net, admin mass sub\n"
+    )
     (logs / "subscribe.1.gz").write_bytes(gzip.compress(good + b"A" * (8 << 20) + b"\n"))
     monkeypatch.setenv("MAILRECOVER_MAX_LINE_BYTES", "1M")
     with Workspace(tmp_path / "ws") as ws:
@@ -181,6 +195,9 @@ def test_a_copy_past_a_limit_is_reported_and_restored_whole(tmp_path: Path, monk
     err = capsys.readouterr().err
     assert "mailrecover: limit: " in err and "deep.eml" in err and "MAILRECOVER_MAX_MIME_DEPTH" in err
     target = tmp_path / "Maildir"
-    assert main(["--workspace", ws, "restore", "--account", "taro@example.co.jp", "--to", f"maildir:{target}"]) == 0
+    assert (
+        main(["--workspace", ws, "restore", "--account", "taro@example.co.jp", "--to", f"maildir:{target}"])
+        == 0
+    )
     [restored] = [p for p in target.rglob("*") if p.is_file() and p.parent.name in ("cur", "new")]
     assert restored.read_bytes() == deep

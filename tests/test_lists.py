@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
-from mailrecover.pluginkit import split_mbox
 
+from mailrecover.listpost import list_post
 from mailrecover.lists import (
     evidence_from_deliveries,
     evidence_from_message,
     is_list_address,
     list_of,
-)  # fmt: skip
-from mailrecover.listpost import list_post
+)
 from mailrecover.model import Evidence
+from mailrecover.pluginkit import split_mbox
 from mailrecover.rfc822 import header_fields
 
-from .lists_builders import deliveries, owner_mails
+from .support.lists_builders import deliveries, owner_mails
 
 
 def _corpus_message(path) -> bytes:
@@ -41,7 +41,9 @@ CORPUS_BOUNCES = {
     "flanker_delayed.eml": [("bounce", "info-mime@cs.example.com", "foo@example.com", _P)],
     "flanker_mailbox-full.eml": [("bounce", "", "user@aol.com", _P)],
     "flanker_office365.eml": [("bounce", "", "noname@example.com", _P)],
-    "flanker_zed.eml": [("bounce", "", "asdfasdfasdfasdfasdfasdfewrqertrtyrthsfgdfgadfqeadvxzvz@gmail.com", _P)],
+    "flanker_zed.eml": [
+        ("bounce", "", "asdfasdfasdfasdfasdfasdfewrqertrtyrthsfgdfgadfqeadvxzvz@gmail.com", _P)
+    ],
     "mail_multi_address_bounce1.eml": [
         ("bounce", "", a + "@gmail.com", _P)
         for a in (
@@ -62,10 +64,13 @@ CORPUS_BOUNCES = {
     "mailman2_llnl_01.eml": [("bounce", "python-announce-list@python.org", "user1@example.gov", _P)],
     "mailman2_microsoft_01.eml": [("bounce", "pit-penguins@plaidworks.com", "userx@example.com", _P)],
     # Netscape Messaging Server: its delivery-status part names no recipient, its text two
-    "mailman2_netscape_01.eml": [("bounce", "kde-core-devel@master.kde.org", a, _P)
-                                 for a in ("aaaaa@corel.com", "bbbbb@corel.com")],  # fmt: skip
+    "mailman2_netscape_01.eml": [
+        ("bounce", "kde-core-devel@master.kde.org", a, _P) for a in ("aaaaa@corel.com", "bbbbb@corel.com")
+    ],
     "mailman2_newmailru_01.eml": [("bounce", "python-list@python.org", "zzzzz@newmail.ru", _P)],
-    "mailman2_sina_01.eml": [("bounce", "boost@lists.boost.org", a, _P) for a in ("userx@sina.com", "usery@sina.com")],
+    "mailman2_sina_01.eml": [
+        ("bounce", "boost@lists.boost.org", a, _P) for a in ("userx@sina.com", "usery@sina.com")
+    ],
     "mailman2_smtp32_01.eml": [("bounce", "mailman-users@python.org", "userx@example.ph", _P)],
     # qmail at Yahoo: "(#4.4.1) I'm not going to try again": final; sent to a person, no list named
     "mailman2_yahoo_01.eml": [("bounce", "", "userx@example.com", _P)],
@@ -78,7 +83,9 @@ CORPUS_BOUNCES = {
     "sisimai_lhost-exchange2007-04.eml": [("bounce", "", "neko-nyaan@cat.example.jp", _P)],
     "sisimai_lhost-exim-01.eml": [("bounce", "", "kijitora@example.ed.jp", _P)],
     # au EZweb: "<addr>" above "Each of the following recipients was rejected by a remote mail server."
-    "sisimai_lhost-ezweb-01.eml": [("bounce", "", "this-message-rejected-by-the-domain-filter@ezweb.ne.jp", _P)],
+    "sisimai_lhost-ezweb-01.eml": [
+        ("bounce", "", "this-message-rejected-by-the-domain-filter@ezweb.ne.jp", _P)
+    ],
     "sisimai_lhost-fml-03.eml": [],  # fml's "Loop Alert" to its own admin: no recipient failed
     "sisimai_lhost-gmail-01.eml": [("bounce", "", "userunknown@example.jp", _P)],
     # Google Groups refused the post: the group's own address is the failed recipient
@@ -105,7 +112,9 @@ def test_every_corpus_bounce_yields_exactly_its_failed_recipients(corpus):
     found = {}
     for path in sorted((corpus / "bounce").glob("*.eml")):
         evidence = evidence_from_message(_corpus_message(path), source=str(path))
-        found[path.name] = [(*fact, e.fields.get("failure", "")) for fact, e in zip(_facts(evidence), evidence)]
+        found[path.name] = [
+            (*fact, e.fields.get("failure", "")) for fact, e in zip(_facts(evidence), evidence)
+        ]
     assert found == CORPUS_BOUNCES
 
 
@@ -113,7 +122,7 @@ def test_corpus_dsn_keeps_status_and_final_recipient(corpus):
     [e] = evidence_from_message(_corpus_message(corpus / "bounce" / "mailman2_dsn_01.eml"))
     assert e.fields["status"] == "5.0.0"
     assert e.fields["final_recipient"] == "userx@sims-ms-daemon"
-    assert e.time == datetime(2000, 10, 3, 21, 57, 2, tzinfo=timezone.utc)
+    assert e.time == datetime(2000, 10, 3, 21, 57, 2, tzinfo=UTC)
 
 
 def test_corpus_bounce_mbox_is_read_message_by_message(corpus):
@@ -155,8 +164,10 @@ def test_owner_notices_verp_bounce_and_received_post():
 
 
 def _notice(subject: str, body: str, sender: str = "Majordomo@example.edu") -> bytes:
-    return (f"From: {sender}\nTo: chat-approval@example.edu\nSubject: {subject}\n"
-            f"Date: Tue, 2 Jan 2001 10:00:00 +0000\n\n{body}").encode()  # fmt: skip
+    return (
+        f"From: {sender}\nTo: chat-approval@example.edu\nSubject: {subject}\n"
+        f"Date: Tue, 2 Jan 2001 10:00:00 +0000\n\n{body}"
+    ).encode()
 
 
 def test_majordomo_and_fml_notices_and_bounce_actions():
@@ -193,10 +204,12 @@ def test_majordomo_and_fml_notices_and_bounce_actions():
 
 
 def test_wrapped_mailman_notice_with_its_reason():
-    raw = _notice("Long Name List subscription notification",
-                  "Dr. Bartholomew Quincy Longname-Smythe <bart.longname-smythe@example.com>\n"
-                  "has been successfully subscribed to Long Name List. (via web\nconfirmation)\n",
-                  sender="long-name-list-bounces@lists.example.org")  # fmt: skip
+    raw = _notice(
+        "Long Name List subscription notification",
+        "Dr. Bartholomew Quincy Longname-Smythe <bart.longname-smythe@example.com>\n"
+        "has been successfully subscribed to Long Name List. (via web\nconfirmation)\n",
+        sender="long-name-list-bounces@lists.example.org",
+    )
     [e] = evidence_from_message(raw)
     assert (e.kind, e.fields["list"], e.fields["address"], e.fields["name"], e.fields["how"]) == (
         "subscribe",
@@ -219,7 +232,7 @@ def test_fml_post_by_its_ml_name_and_count():
         ("post", "elena@fml.example.jp", "taro@example.jp", "00123"),
         ("received", "elena@fml.example.jp", "hanako@example.co.jp", "00123"),
     ]
-    assert evidence[0].time == datetime(2012, 4, 15, 9, tzinfo=timezone.utc)
+    assert evidence[0].time == datetime(2012, 4, 15, 9, tzinfo=UTC)
 
 
 def test_vacation_reply_to_a_verp_address_is_no_bounce():
@@ -276,7 +289,7 @@ def _delivery(n, sender, recipient, status, mid="<m1@x>", qid="Q1", orig_to=""):
     fields = {"sender": sender, "recipient": recipient, "status": status, "message_id": mid, "queue_id": qid}
     if orig_to:
         fields["orig_to"] = orig_to
-    return Evidence("delivery", "mail.log", str(n), datetime(2012, 5, 10, tzinfo=timezone.utc), fields)
+    return Evidence("delivery", "mail.log", str(n), datetime(2012, 5, 10, tzinfo=UTC), fields)
 
 
 def test_deliveries_of_a_list_post():
@@ -301,8 +314,10 @@ def test_deliveries_of_a_list_post():
         # a post sent to the list
         _delivery(8, "ann@example.com", "dev@lists.example.org", "sent", mid="<m1@x>", qid="Q5"),
     ]
-    got = sorted((e.kind, e.fields["list"], e.fields["address"], e.position)
-                 for e in evidence_from_deliveries(items, {"dev@lists.example.org"}))  # fmt: skip
+    got = sorted(
+        (e.kind, e.fields["list"], e.fields["address"], e.position)
+        for e in evidence_from_deliveries(items, {"dev@lists.example.org"})
+    )
     assert got == [
         ("bounce", "dev@lists.example.org", "cy@example.com", "4"),
         ("delivered", "dev@lists.example.org", "ann@example.com", "2"),
@@ -314,8 +329,10 @@ def test_deliveries_of_a_list_post():
 
 def test_a_post_sent_in_batches_or_one_verp_message_each_is_still_a_post():
     sender = "dev-bounces@lists.example.org"
-    batches = [_delivery(1, sender, "ann@a.example", "sent", mid="<p@x>", qid="Q1"),
-               _delivery(2, sender, "bob@b.example", "sent", mid="<p@x>", qid="Q2")]  # fmt: skip
+    batches = [
+        _delivery(1, sender, "ann@a.example", "sent", mid="<p@x>", qid="Q1"),
+        _delivery(2, sender, "bob@b.example", "sent", mid="<p@x>", qid="Q2"),
+    ]
     assert [e.fields["address"] for e in evidence_from_deliveries(batches)] == [
         "ann@a.example",
         "bob@b.example",
@@ -335,10 +352,23 @@ def test_owner_alias_sender_counts_only_for_a_known_list():
 
 
 def test_scenario_deliveries():
-    items = [Evidence("delivery", "mail.log", str(n), d.when,
-                      {"sender": d.sender, "recipient": d.recipient, "status": d.status,
-                       "message_id": d.message_id, "queue_id": d.queue_id, "orig_to": d.orig_to})
-             for n, d in enumerate(deliveries())]  # fmt: skip
+    items = [
+        Evidence(
+            "delivery",
+            "mail.log",
+            str(n),
+            d.when,
+            {
+                "sender": d.sender,
+                "recipient": d.recipient,
+                "status": d.status,
+                "message_id": d.message_id,
+                "queue_id": d.queue_id,
+                "orig_to": d.orig_to,
+            },
+        )
+        for n, d in enumerate(deliveries())
+    ]
     got = [(e.kind, e.fields["address"]) for e in evidence_from_deliveries(items, {"dev@lists.example.org"})]
     assert ("bounce", "frank@example.com") in got and ("delivered", "dave.mixed@example.com") in got
     # the owner notice went to one address (dev-owner@, expanded to two owners): no post
@@ -347,40 +377,99 @@ def test_scenario_deliveries():
 
 # --- one rule for "is this a list post, and which list" (listpost.list_post) -----------------
 
-_ALL_FORMS = (b"List-Id: =?utf-8?q?Staff?= <staff.lists.example.co.jp>\n"
-              b"List-Post: <mailto:staff@lists.example.co.jp?subject=x>, <mailto:staff2@lists.example.co.jp>\n"
-              b"X-BeenThere: staff@lists.example.co.jp\nX-ML-Name: kaigi\n")  # fmt: skip
+_ALL_FORMS = (
+    b"List-Id: =?utf-8?q?Staff?= <staff.lists.example.co.jp>\n"
+    b"List-Post: <mailto:staff@lists.example.co.jp?subject=x>, <mailto:staff2@lists.example.co.jp>\n"
+    b"X-BeenThere: staff@lists.example.co.jp\nX-ML-Name: kaigi\n"
+)
 # (case, header lines, key, list-id, marks) -- None when the message names no list
 LIST_FORMS = [
-    ("List-Post alone", b"List-Post: <mailto:Staff@Lists.Example?subject=help>\n",
-     "staff@lists.example", "", {"staff@lists.example"}),
-    ("X-BeenThere (Mailman)", b"X-BeenThere: staff@lists.example\n", "staff@lists.example", "",
-     {"staff@lists.example"}),
-    ("X-Mailing-List (SmartList)", b"X-Mailing-List: <staff@lists.example> archive/latest/1234\n",
-     "staff@lists.example", "", {"staff@lists.example"}),
-    ("Mailing-List (ezmlm)", b"Mailing-List: contact staff-help@lists.example; run by ezmlm\n",
-     "staff@lists.example", "", {"staff@lists.example"}),
-    ("X-ML-Name with its domain in To (fml)", b"X-ML-Name: kaigi\nTo: kaigi@example.co.jp\n",
-     "kaigi@example.co.jp", "", {"kaigi@example.co.jp"}),
-    ("X-ML-Name with its domain in Reply-To", b"X-ML-Name: Kaigi\nTo: a@b.example\nReply-To: kaigi@example.co.jp\n",
-     "kaigi@example.co.jp", "", {"kaigi@example.co.jp"}),
-    ("X-ML-Name alone: a short name, no mark", b"X-ML-Name: kaigi\nTo: taro@example.co.jp\n", "kaigi", "", set()),
-    ("Sender: the list's bounce address", b"Sender: staff-bounces@lists.example\n", "staff@lists.example", "",
-     {"staff@lists.example"}),
-    ("Return-Path: a VERP address", b"Return-Path: <staff-bounces+taro=example.co.jp@lists.example>\n",
-     "staff@lists.example", "", {"staff@lists.example"}),
+    (
+        "List-Post alone",
+        b"List-Post: <mailto:Staff@Lists.Example?subject=help>\n",
+        "staff@lists.example",
+        "",
+        {"staff@lists.example"},
+    ),
+    (
+        "X-BeenThere (Mailman)",
+        b"X-BeenThere: staff@lists.example\n",
+        "staff@lists.example",
+        "",
+        {"staff@lists.example"},
+    ),
+    (
+        "X-Mailing-List (SmartList)",
+        b"X-Mailing-List: <staff@lists.example> archive/latest/1234\n",
+        "staff@lists.example",
+        "",
+        {"staff@lists.example"},
+    ),
+    (
+        "Mailing-List (ezmlm)",
+        b"Mailing-List: contact staff-help@lists.example; run by ezmlm\n",
+        "staff@lists.example",
+        "",
+        {"staff@lists.example"},
+    ),
+    (
+        "X-ML-Name with its domain in To (fml)",
+        b"X-ML-Name: kaigi\nTo: kaigi@example.co.jp\n",
+        "kaigi@example.co.jp",
+        "",
+        {"kaigi@example.co.jp"},
+    ),
+    (
+        "X-ML-Name with its domain in Reply-To",
+        b"X-ML-Name: Kaigi\nTo: a@b.example\nReply-To: kaigi@example.co.jp\n",
+        "kaigi@example.co.jp",
+        "",
+        {"kaigi@example.co.jp"},
+    ),
+    (
+        "X-ML-Name alone: a short name, no mark",
+        b"X-ML-Name: kaigi\nTo: taro@example.co.jp\n",
+        "kaigi",
+        "",
+        set(),
+    ),
+    (
+        "Sender: the list's bounce address",
+        b"Sender: staff-bounces@lists.example\n",
+        "staff@lists.example",
+        "",
+        {"staff@lists.example"},
+    ),
+    (
+        "Return-Path: a VERP address",
+        b"Return-Path: <staff-bounces+taro=example.co.jp@lists.example>\n",
+        "staff@lists.example",
+        "",
+        {"staff@lists.example"},
+    ),
     ("Sender: owner-x is not sure enough", b"Sender: owner-staff@lists.example\n", None, "", set()),
-    ("List-Id alone", b"List-Id: Staff <staff.lists.example.co.jp>\n", "staff@lists.example.co.jp",
-     "staff.lists.example.co.jp", {"staff@lists.example.co.jp"}),
+    (
+        "List-Id alone",
+        b"List-Id: Staff <staff.lists.example.co.jp>\n",
+        "staff@lists.example.co.jp",
+        "staff.lists.example.co.jp",
+        {"staff@lists.example.co.jp"},
+    ),
     ("List-Id without a dot", b"List-Id: <staff>\n", None, "", set()),
     ("no list", b"To: taro@example.co.jp\n", None, "", set()),
-    ("every form at once", _ALL_FORMS, "staff@lists.example.co.jp", "staff.lists.example.co.jp",
-     {"staff@lists.example.co.jp", "staff2@lists.example.co.jp"}),
-]  # fmt: skip
+    (
+        "every form at once",
+        _ALL_FORMS,
+        "staff@lists.example.co.jp",
+        "staff.lists.example.co.jp",
+        {"staff@lists.example.co.jp", "staff2@lists.example.co.jp"},
+    ),
+]
 
 
-@pytest.mark.parametrize(("head", "key", "list_id", "marks"), [c[1:] for c in LIST_FORMS],
-                         ids=[c[0] for c in LIST_FORMS])  # fmt: skip
+@pytest.mark.parametrize(
+    ("head", "key", "list_id", "marks"), [c[1:] for c in LIST_FORMS], ids=[c[0] for c in LIST_FORMS]
+)
 def test_one_rule_says_whether_a_message_is_a_list_post_and_which(head, key, list_id, marks):
     raw = head + b"From: a@example.org\nSubject: x\n\nbody\n"
     post = list_post(header_fields(raw))
@@ -400,27 +489,52 @@ def test_a_list_id_names_its_list_address():
     assert post is not None and post.names("ml@lists.example") and not post.names("ml@example")
 
 
-@pytest.mark.parametrize(("hop", "member", "how"), [
-    ("by mx.example.de (Postfix) with ESMTP id 4A1B for <member@example.de>;", "member@example.de", "Received"),
-    ("by mx.example.de with ESMTP for <member@example.de>, <other@example.de>;", "member@example.de", "Received"),
-    ("by ms.example.de (Sun Java(tm) System Messaging Server 6.3) with ESMTP id <0M5B@ms.example.de>"
-     " for tp517810?example.de@ims-ms-daemon (ORCPT rfc822;Member@example.de);", "member@example.de", "ORCPT"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("hop", "member", "how"),
+    [
+        (
+            "by mx.example.de (Postfix) with ESMTP id 4A1B for <member@example.de>;",
+            "member@example.de",
+            "Received",
+        ),
+        (
+            "by mx.example.de with ESMTP for <member@example.de>, <other@example.de>;",
+            "member@example.de",
+            "Received",
+        ),
+        (
+            "by ms.example.de (Sun Java(tm) System Messaging Server 6.3) with ESMTP id <0M5B@ms.example.de>"
+            " for tp517810?example.de@ims-ms-daemon (ORCPT rfc822;Member@example.de);",
+            "member@example.de",
+            "ORCPT",
+        ),
+    ],
+)
 def test_the_member_a_list_post_reached_is_read_by_the_ownership_checks_rule(hop, member, how):
-    raw = (f"Received: from lists.example (lists.example [192.0.2.5])\n {hop} Tue, 5 Jun 2012 10:00:00 +0200\n"
-           "List-Post: <mailto:staff@lists.example>\nFrom: a@example.org\nSubject: x\n\nbody\n").encode()  # fmt: skip
+    raw = (
+        f"Received: from lists.example (lists.example [192.0.2.5])\n {hop} Tue, 5 Jun 2012 10:00:00 +0200\n"
+        "List-Post: <mailto:staff@lists.example>\nFrom: a@example.org\nSubject: x\n\nbody\n"
+    ).encode()
     received = [e for e in evidence_from_message(raw) if e.kind == "received"]
     assert [(e.fields["address"], e.fields["how"]) for e in received] == [
-        (member, f"list post delivered to the member ({how})")]  # fmt: skip
+        (member, f"list post delivered to the member ({how})")
+    ]
 
 
 # --- temporary failures kept apart from permanent ones ------------------------------------------
 
 
-def _bounce(to: str, subject: str, body: str, sender: str = "MAILER-DAEMON@mx.example.net",
-            content_type: str = "text/plain; charset=us-ascii") -> bytes:  # fmt: skip
-    return (f"From: {sender}\nTo: {to}\nSubject: {subject}\nDate: Tue, 1 May 2012 10:00:00 +0900\n"
-            f"Message-ID: <b1@mx.example.net>\nMIME-Version: 1.0\nContent-Type: {content_type}\n\n{body}").encode()  # fmt: skip
+def _bounce(
+    to: str,
+    subject: str,
+    body: str,
+    sender: str = "MAILER-DAEMON@mx.example.net",
+    content_type: str = "text/plain; charset=us-ascii",
+) -> bytes:
+    return (
+        f"From: {sender}\nTo: {to}\nSubject: {subject}\nDate: Tue, 1 May 2012 10:00:00 +0900\n"
+        f"Message-ID: <b1@mx.example.net>\nMIME-Version: 1.0\nContent-Type: {content_type}\n\n{body}"
+    ).encode()
 
 
 _DELAYED_DSN = (
@@ -439,19 +553,59 @@ _QMAIL_FAILED = (
 )
 
 
-@pytest.mark.parametrize(("to", "subject", "body", "ctype", "kind", "failure"), [
-    ("dev-bounces@lists.example.org", "Delivery Status Notification (Delay)", _DELAYED_DSN,
-     "multipart/report; report-type=delivery-status; boundary=B", "deferred", "temporary"),
-    ("dev-bounces@lists.example.org", "Delayed Mail (still being retried)", _WARNING, "text/plain", "deferred", "temporary"),
-    ("dev-bounces@lists.example.org", "failure notice", _QMAIL_FAILED, "text/plain", "bounce", "permanent"),
-    ("dev-bounces+ann=example.com@lists.example.org", "Delayed Mail (still being retried)", _WARNING,
-     "text/plain", "deferred", "temporary"),
-    ("dev-bounces+ann=example.com@lists.example.org", "failure notice", _QMAIL_FAILED, "text/plain", "bounce", "permanent"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("to", "subject", "body", "ctype", "kind", "failure"),
+    [
+        (
+            "dev-bounces@lists.example.org",
+            "Delivery Status Notification (Delay)",
+            _DELAYED_DSN,
+            "multipart/report; report-type=delivery-status; boundary=B",
+            "deferred",
+            "temporary",
+        ),
+        (
+            "dev-bounces@lists.example.org",
+            "Delayed Mail (still being retried)",
+            _WARNING,
+            "text/plain",
+            "deferred",
+            "temporary",
+        ),
+        (
+            "dev-bounces@lists.example.org",
+            "failure notice",
+            _QMAIL_FAILED,
+            "text/plain",
+            "bounce",
+            "permanent",
+        ),
+        (
+            "dev-bounces+ann=example.com@lists.example.org",
+            "Delayed Mail (still being retried)",
+            _WARNING,
+            "text/plain",
+            "deferred",
+            "temporary",
+        ),
+        (
+            "dev-bounces+ann=example.com@lists.example.org",
+            "failure notice",
+            _QMAIL_FAILED,
+            "text/plain",
+            "bounce",
+            "permanent",
+        ),
+    ],
+)
 def test_temporary_failures_are_kept_apart_from_permanent_ones(to, subject, body, ctype, kind, failure):
     [e] = evidence_from_message(_bounce(to, subject, body, content_type=ctype))
     assert (e.kind, e.fields["list"], e.fields["address"], e.fields["failure"]) == (
-        kind, "dev@lists.example.org", "ann@example.com", failure)  # fmt: skip
+        kind,
+        "dev@lists.example.org",
+        "ann@example.com",
+        failure,
+    )
 
 
 def test_only_a_permanent_failure_makes_a_member_bouncing():
@@ -467,13 +621,21 @@ def test_only_a_permanent_failure_makes_a_member_bouncing():
 
 
 def test_a_letter_quoting_a_bounce_text_is_no_bounce():
-    letter = _bounce("friend@example.org", "about the list", "It said:\nDelivery failed 3 attempts: ann@example.com\n",
-                     sender="Taro <taro@example.co.jp>")  # fmt: skip
+    letter = _bounce(
+        "friend@example.org",
+        "about the list",
+        "It said:\nDelivery failed 3 attempts: ann@example.com\n",
+        sender="Taro <taro@example.co.jp>",
+    )
     assert evidence_from_message(letter) == []
 
 
 def test_a_list_post_from_a_no_reply_sender_stays_a_post():
-    post = (b"From: News <noreply@shop.example.com>\nTo: dev@lists.example.org\nSubject: May news\n"
-            b"List-Post: <mailto:dev@lists.example.org>\nDate: Tue, 1 May 2012 10:00:00 +0900\n\n"
-            b"Our mail system said: Delivery failed 3 attempts: ann@example.com\n")  # fmt: skip
-    assert _facts(evidence_from_message(post)) == [("post", "dev@lists.example.org", "noreply@shop.example.com")]
+    post = (
+        b"From: News <noreply@shop.example.com>\nTo: dev@lists.example.org\nSubject: May news\n"
+        b"List-Post: <mailto:dev@lists.example.org>\nDate: Tue, 1 May 2012 10:00:00 +0900\n\n"
+        b"Our mail system said: Delivery failed 3 attempts: ann@example.com\n"
+    )
+    assert _facts(evidence_from_message(post)) == [
+        ("post", "dev@lists.example.org", "noreply@shop.example.com")
+    ]

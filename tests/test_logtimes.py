@@ -11,14 +11,19 @@ from pathlib import Path
 import pytest
 
 from mailrecover.cli import main
-from tests.logbuilder import LOCAL, scenario, write_log
 from tests.plugins.test_logs import _june_2012
+from tests.support.logbuilder import LOCAL, scenario, write_log
 
 
 def _logs(directory: Path, names: str) -> None:
     """The June 2012 Sendmail log, rotated twice, every file's mtime today."""
-    written = write_log(directory, "sendmail", _june_2012(scenario()), base="maillog",
-                        cuts=(datetime(2012, 6, 21), datetime(2012, 6, 23)))  # fmt: skip
+    written = write_log(
+        directory,
+        "sendmail",
+        _june_2012(scenario()),
+        base="maillog",
+        cuts=(datetime(2012, 6, 21), datetime(2012, 6, 23)),
+    )
     oldest, middle, _live = written.files  # maillog.2.gz, maillog.1, maillog
     if names == "dated":
         oldest.rename(directory / "maillog-20120621.gz")
@@ -38,7 +43,9 @@ def _message(directory: Path) -> None:
 
 @pytest.mark.parametrize("order", ["logs-first", "mail-first"])
 @pytest.mark.parametrize("names", ["dated", "numbered"])
-def test_2012_logs_copied_today_give_2012_in_every_report(tmp_path: Path, capsys, names: str, order: str) -> None:
+def test_2012_logs_copied_today_give_2012_in_every_report(
+    tmp_path: Path, capsys, names: str, order: str
+) -> None:
     logs, mail, ws = tmp_path / "log", tmp_path / "mail", str(tmp_path / "ws")
     logs.mkdir()
     mail.mkdir()
@@ -59,13 +66,22 @@ def test_2012_logs_copied_today_give_2012_in_every_report(tmp_path: Path, capsys
     assert [d["day"] for d in a["by_day"]] == ["2012-06-20", "2012-06-21", "2012-06-22", "2012-06-23"]
     assert (a["delivered"], a["recovered_of_delivered"]) == (6, 1)
     assert sorted(m["date"][:10] for m in a["missing"]) == [
-        "2012-06-20", "2012-06-21", "2012-06-22", "2012-06-22", "2012-06-23"]  # fmt: skip
+        "2012-06-20",
+        "2012-06-21",
+        "2012-06-22",
+        "2012-06-22",
+        "2012-06-23",
+    ]
     assert {m["date"][:7] for m in a["missing_sent"]} == {"2012-06"}
 
     assert main(["--workspace", ws, "report", "--account", LOCAL]) == 0
     text = capsys.readouterr().out
     assert "read in this machine's time zone, assumed to be the server's" in text
-    assert "lost for good" in text and "2012-06-22" in text and not re.search(r"\b20(1[3-9]|2\d)-\d\d-\d\d", text)
+    assert (
+        "lost for good" in text
+        and "2012-06-22" in text
+        and not re.search(r"\b20(1[3-9]|2\d)-\d\d-\d\d", text)
+    )
 
     page = html.read_text(encoding="utf-8")
     span = re.search(r'aria-label="recovered messages per day from (\S+) to (\S+)"', page)
@@ -101,8 +117,10 @@ def test_without_evidence_the_year_is_a_guess_and_the_report_says_so(tmp_path: P
     logs.mkdir()
     mail.mkdir()
     _logs(logs, "numbered")
-    (mail / "other.eml").write_bytes(b"From: a@example.net\r\nMessage-ID: <unrelated@example.net>\r\n"
-                                     b"Date: Wed, 20 Jun 2012 18:00:00 +0900\r\n\r\nx\r\n")  # fmt: skip
+    (mail / "other.eml").write_bytes(
+        b"From: a@example.net\r\nMessage-ID: <unrelated@example.net>\r\n"
+        b"Date: Wed, 20 Jun 2012 18:00:00 +0900\r\n\r\nx\r\n"
+    )
     main(["--workspace", ws, "gather", str(logs)])
     main(["--workspace", ws, "gather", "--account", LOCAL, str(mail)])
     capsys.readouterr()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,8 +15,8 @@ from mailrecover.members import ExportFormat, Status, export, reconstruct
 from mailrecover.model import Evidence
 from mailrecover.workspace import Workspace
 
-from .builders import snapshot
-from .lists_builders import (
+from .support.builders import snapshot
+from .support.lists_builders import (
     FML_LEFT,
     FML_LIST,
     FML_MEMBERS,
@@ -28,7 +28,7 @@ from .lists_builders import (
     build_mailman,
     deliveries,
     store_deliveries,
-)  # fmt: skip
+)
 
 
 def _run(ws: Path, *args: str) -> int:
@@ -45,7 +45,10 @@ def recovered(tmp_path, capsys):
     ws = tmp_path / "ws"
     assert _run(ws, "--json", "gather", "--list", MAILMAN_LIST, str(var)) == 0
     gathered = json.loads(capsys.readouterr().out)
-    assert (gathered["copies"], gathered["evidence"]) == (1, 12)  # the archived post; log lines but the pending one
+    assert (gathered["copies"], gathered["evidence"]) == (
+        1,
+        12,
+    )  # the archived post; log lines but the pending one
     assert _run(ws, "gather", "--account", OWNER, str(owner_maildir)) == 0
     assert _run(ws, "gather", str(fml_dir)) == 0
     with Workspace(ws) as w:
@@ -78,8 +81,17 @@ def test_fml_export_is_exactly_the_current_members(recovered, capsys):
 def test_csv_names_status_and_evidence_of_every_address(recovered, capsys):
     out = _out(capsys, recovered, "members", "--list", MAILMAN_LIST, "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert list(rows[0]) == ["address", "name", "status", "first_seen", "last_seen", "evidence", "digest", "nomail",
-                            "moderated"]
+    assert list(rows[0]) == [
+        "address",
+        "name",
+        "status",
+        "first_seen",
+        "last_seen",
+        "evidence",
+        "digest",
+        "nomail",
+        "moderated",
+    ]
     status = {r["address"]: r["status"] for r in rows}
     assert {a for a, s in status.items() if s.startswith("member")} == {
         line.rsplit("<", 1)[-1].rstrip(">") for line in MAILMAN_MEMBERS
@@ -155,7 +167,7 @@ def test_members_on_an_empty_workspace(tmp_path, capsys):
 
 
 def _ev(kind, address, day, list_key="l@example.org", **fields):
-    when = datetime(2020, 1, day, tzinfo=timezone.utc) if day else None
+    when = datetime(2020, 1, day, tzinfo=UTC) if day else None
     return Evidence(kind, "src", str(day), when, {"list": list_key, "address": address, **fields})
 
 
@@ -204,20 +216,30 @@ def test_short_list_names_join_the_list_with_that_address():
 
 
 def _roster(day: int, snapshot: str) -> Evidence:
-    when = datetime(2020, 1, day, tzinfo=timezone.utc)
-    return Evidence("roster", "members", snapshot, when,
-                    {"list": "l@example.org", "snapshot": snapshot, "how": "fml members"})  # fmt: skip
+    when = datetime(2020, 1, day, tzinfo=UTC)
+    return Evidence(
+        "roster",
+        "members",
+        snapshot,
+        when,
+        {"list": "l@example.org", "snapshot": snapshot, "how": "fml members"},
+    )
 
 
 def test_complete_roster_takes_off_whom_an_earlier_snapshot_of_it_listed():
-    pics = reconstruct([
-        _ev("member", "gone@x.org", 2, snapshot="/ml/members.bak#1"), _roster(2, "/ml/members.bak#1"),
-        _ev("member", "back@x.org", 2, snapshot="/ml/members.bak#1"), _ev("subscribe", "back@x.org", 6),
-        _ev("member", "kept@x.org", 5, snapshot="/ml/members#current"), _roster(5, "/ml/members#current"),
-        # joined by another source before the file was written and not in it: the file's time
-        # may be a restored backup's, so it does not overrule the log
-        _ev("subscribe", "logged@x.org", 3),
-    ])  # fmt: skip
+    pics = reconstruct(
+        [
+            _ev("member", "gone@x.org", 2, snapshot="/ml/members.bak#1"),
+            _roster(2, "/ml/members.bak#1"),
+            _ev("member", "back@x.org", 2, snapshot="/ml/members.bak#1"),
+            _ev("subscribe", "back@x.org", 6),
+            _ev("member", "kept@x.org", 5, snapshot="/ml/members#current"),
+            _roster(5, "/ml/members#current"),
+            # joined by another source before the file was written and not in it: the file's time
+            # may be a restored backup's, so it does not overrule the log
+            _ev("subscribe", "logged@x.org", 3),
+        ]
+    )
     m = pics["l@example.org"].members
     assert [(a, m[a].status) for a in sorted(m)] == [
         ("back@x.org", Status.MEMBER),
@@ -247,12 +269,20 @@ def test_list_addresses_of_every_list_are_never_members():
 
 
 def test_a_changed_address_keeps_the_name():
-    change = Evidence("address-change", "log", "3", datetime(2020, 1, 3, tzinfo=timezone.utc),
-                      {"list": "l@example.org", "address": "new@x.org", "old_address": "old@x.org"})  # fmt: skip
+    change = Evidence(
+        "address-change",
+        "log",
+        "3",
+        datetime(2020, 1, 3, tzinfo=UTC),
+        {"list": "l@example.org", "address": "new@x.org", "old_address": "old@x.org"},
+    )
     pics = reconstruct([_ev("subscribe", "old@x.org", 1, name="Ann"), change])
     m = pics["l@example.org"].members
     assert (m["old@x.org"].status, m["new@x.org"].status, m["new@x.org"].name) == (
-        Status.LEFT, Status.MEMBER, "Ann")  # fmt: skip
+        Status.LEFT,
+        Status.MEMBER,
+        "Ann",
+    )
 
 
 def test_each_member_once_whatever_the_spelling():
@@ -271,18 +301,23 @@ def _copied_without_times(root: Path, last_extra: dict, current_extra: dict, log
     (the save before) still lists bob, whom the current file and the log say left."""
     import os
 
-    from .lists_builders import mailman2_pickle, s
+    from .support.lists_builders import mailman2_pickle, s
 
     var = root / "mailman"
     d = var / "lists" / "dev"
     d.mkdir(parents=True)
     base = {s("_internal_name"): s("dev"), s("host_name"): s("lists.example.org")}
-    (d / "config.pck").write_bytes(mailman2_pickle({**base, s("members"): {s("ann@example.com"): 0}, **current_extra}))
-    (d / "config.pck.last").write_bytes(mailman2_pickle(
-        {**base, s("members"): {s("ann@example.com"): 0, s("bob@example.com"): 0}, **last_extra}))  # fmt: skip
+    (d / "config.pck").write_bytes(
+        mailman2_pickle({**base, s("members"): {s("ann@example.com"): 0}, **current_extra})
+    )
+    (d / "config.pck.last").write_bytes(
+        mailman2_pickle(
+            {**base, s("members"): {s("ann@example.com"): 0, s("bob@example.com"): 0}, **last_extra}
+        )
+    )
     (var / "logs").mkdir()
     (var / "logs" / "subscribe").write_text(log)
-    copied = datetime(2012, 6, 20, 12, 0, tzinfo=timezone.utc).timestamp()
+    copied = datetime(2012, 6, 20, 12, 0, tzinfo=UTC).timestamp()
     for f in ("config.pck", "config.pck.last"):
         os.utime(d / f, (copied, copied))
     return var
@@ -292,17 +327,22 @@ _BOB_JOINED = "Jan 10 10:00:00 2012 (100) dev: new bob@example.com, admin mass s
 _BOB_LEFT = "Mar 10 10:00:00 2012 (100) dev: deleted bob@example.com; member mgt page\n"
 
 
-@pytest.mark.parametrize(("last_extra", "current_extra", "log", "how"), [
-    ({}, {}, _BOB_JOINED + _BOB_LEFT, "the older copy by the log"),
-    ({"post_id": 10}, {"post_id": 12}, "", "the older save by its post_id"),
-    ({"post_id": 10}, {"post_id": 12}, _BOB_JOINED + _BOB_LEFT, "the older save by its post_id"),
-])  # fmt: skip
-def test_snapshots_with_one_file_time_are_ordered_by_content_or_log(tmp_path, capsys, last_extra, current_extra,
-                                                                    log, how):  # fmt: skip
-    from .lists_builders import s
+@pytest.mark.parametrize(
+    ("last_extra", "current_extra", "log", "how"),
+    [
+        ({}, {}, _BOB_JOINED + _BOB_LEFT, "the older copy by the log"),
+        ({"post_id": 10}, {"post_id": 12}, "", "the older save by its post_id"),
+        ({"post_id": 10}, {"post_id": 12}, _BOB_JOINED + _BOB_LEFT, "the older save by its post_id"),
+    ],
+)
+def test_snapshots_with_one_file_time_are_ordered_by_content_or_log(
+    tmp_path, capsys, last_extra, current_extra, log, how
+):
+    from .support.lists_builders import s
 
-    var = _copied_without_times(tmp_path, {s(k): v for k, v in last_extra.items()},
-                                {s(k): v for k, v in current_extra.items()}, log)  # fmt: skip
+    var = _copied_without_times(
+        tmp_path, {s(k): v for k, v in last_extra.items()}, {s(k): v for k, v in current_extra.items()}, log
+    )
     ws = tmp_path / "ws"
     assert _run(ws, "gather", str(var)) == 0
     capsys.readouterr()
@@ -336,17 +376,25 @@ def test_snapshots_with_one_file_time_and_nothing_to_order_them_are_said_to_be_u
 
 
 def _options_workspace(tmp_path: Path, capsys) -> Path:
-    from .lists_builders import FML_HEADER, mailman2_pickle, s
+    from .support.lists_builders import FML_HEADER, mailman2_pickle, s
 
     d = tmp_path / "src" / "mailman" / "lists" / "dev"
     d.mkdir(parents=True)
-    (d / "config.pck").write_bytes(mailman2_pickle({
-        s("_internal_name"): s("dev"), s("host_name"): s("lists.example.org"),
-        s("members"): {s("ann@example.com"): 0, s("bob@example.com"): 0, s("eve@example.com"): 0},
-        s("digest_members"): {s("cy@example.com"): 0, s("dan@example.com"): 0},
-        s("usernames"): {s("ann@example.com"): "Ann\nB\x1b[31mcc: x@evil.example"},
-        s("delivery_status"): {s("bob@example.com"): (2, 1331000000.0), s("dan@example.com"): (4, 1331000000.0)},
-    }))  # fmt: skip
+    (d / "config.pck").write_bytes(
+        mailman2_pickle(
+            {
+                s("_internal_name"): s("dev"),
+                s("host_name"): s("lists.example.org"),
+                s("members"): {s("ann@example.com"): 0, s("bob@example.com"): 0, s("eve@example.com"): 0},
+                s("digest_members"): {s("cy@example.com"): 0, s("dan@example.com"): 0},
+                s("usernames"): {s("ann@example.com"): "Ann\nB\x1b[31mcc: x@evil.example"},
+                s("delivery_status"): {
+                    s("bob@example.com"): (2, 1331000000.0),
+                    s("dan@example.com"): (4, 1331000000.0),
+                },
+            }
+        )
+    )
     fml = tmp_path / "src" / "elena"
     fml.mkdir()
     (fml / "config.ph").write_text('$MAIL_LIST = "elena\\@fml.example.jp";\n')
@@ -362,10 +410,16 @@ def _options_workspace(tmp_path: Path, capsys) -> Path:
 def test_mailman2_export_keeps_digest_and_delivery_off_apart(tmp_path, capsys):
     ws = _options_workspace(tmp_path, capsys)
     out = tmp_path / "out"
-    assert _run(ws, "members", "--list", "dev@lists.example.org", "--format", "mailman2", "--output", str(out)) == 0
+    assert (
+        _run(ws, "members", "--list", "dev@lists.example.org", "--format", "mailman2", "--output", str(out))
+        == 0
+    )
     files = {p.name: p.read_text() for p in out.iterdir()}
     # the one cleaning path: the name's control characters gone, quoted, on one line
-    assert files["regular.txt"] == '"Ann?B?[31mcc: x@evil.example" <ann@example.com>\nbob@example.com\neve@example.com\n'
+    assert (
+        files["regular.txt"]
+        == '"Ann?B?[31mcc: x@evil.example" <ann@example.com>\nbob@example.com\neve@example.com\n'
+    )
     assert files["digest.txt"] == "cy@example.com\ndan@example.com\n"
     assert files["nomail.txt"] == "# by bounce\ndan@example.com\n# by user\nbob@example.com\n"
     assert "bin/add_members -r DIR/regular.txt -d DIR/digest.txt -w n -a n dev\n" in files["commands.sh"]
@@ -373,19 +427,28 @@ def test_mailman2_export_keeps_digest_and_delivery_off_apart(tmp_path, capsys):
     compile(files["mailrecover_nomail.py"], "mailrecover_nomail.py", "exec")
     assert {oct(p.stat().st_mode & 0o777) for p in out.iterdir()} == {"0o600"}
     # never over an owner's files
-    assert _run(ws, "members", "--list", "dev@lists.example.org", "--format", "mailman2", "--output", str(out)) == 1
+    assert (
+        _run(ws, "members", "--list", "dev@lists.example.org", "--format", "mailman2", "--output", str(out))
+        == 1
+    )
     assert "exists already" in capsys.readouterr().err
 
 
 def test_mailman3_export_gives_each_delivery_mode_its_file(tmp_path, capsys):
     ws = _options_workspace(tmp_path, capsys)
     out = tmp_path / "out"
-    assert _run(ws, "members", "--list", "dev@lists.example.org", "--format", "mailman3", "--output", str(out)) == 0
+    assert (
+        _run(ws, "members", "--list", "dev@lists.example.org", "--format", "mailman3", "--output", str(out))
+        == 0
+    )
     files = {p.name: p.read_text() for p in out.iterdir()}
     assert files["regular.txt"].splitlines()[1:] == ["eve@example.com"]
     assert files["digest.txt"] == "cy@example.com\n"
     assert files["nomail.txt"] == "# by bounce\ndan@example.com\n# by user\nbob@example.com\n"
-    assert "mailman addmembers --delivery mime --no-welcome-msg DIR/digest.txt dev@lists.example.org" in files["commands.sh"]
+    assert (
+        "mailman addmembers --delivery mime --no-welcome-msg DIR/digest.txt dev@lists.example.org"
+        in files["commands.sh"]
+    )
     assert "--delivery disabled --no-welcome-msg DIR/nomail.txt" in files["commands.sh"]
 
 

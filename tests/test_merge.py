@@ -8,7 +8,7 @@ import hashlib
 from mailrecover.fingerprint import summarize
 from mailrecover.rfc822 import decode_header_value, decode_text
 
-from .builders import _delivered, _mbox_entry, _outlook_style, scenario_mails
+from .support.builders import _delivered, _mbox_entry, _outlook_style, scenario_mails
 
 MAILS = {m.name: m for m in scenario_mails()}
 
@@ -68,16 +68,22 @@ def test_encoded_words_with_wrong_labels_and_raw_8bit():
 
 
 def test_summary_of_garbage_never_raises():
-    for raw in (b"", b"\x00" * 100, b"Content-Type: multipart/mixed; boundary=x\n\n--x\n--x--",
-                b"Subject: =?iso-2022-jp?B?GyRCJSEbKEI=?=\n\n\xff\xfe"):
+    for raw in (
+        b"",
+        b"\x00" * 100,
+        b"Content-Type: multipart/mixed; boundary=x\n\n--x\n--x--",
+        b"Subject: =?iso-2022-jp?B?GyRCJSEbKEI=?=\n\n\xff\xfe",
+    ):
         s = summarize(raw)
         assert len(s.content_fp) == 64
 
 
 def test_a_byte_order_mark_before_the_header_does_not_make_another_mail():
     """Windows tools save .eml files with a UTF-8 BOM: the same mail as the copy without one."""
-    plain = (b"Delivered-To: taro@example.co.jp\r\nFrom: a@example.org\r\nSubject: bom\r\n"
-             b"Content-Type: text/plain; charset=utf-8\r\nMessage-ID: <bom@x>\r\n\r\nbody\r\n")  # fmt: skip
+    plain = (
+        b"Delivered-To: taro@example.co.jp\r\nFrom: a@example.org\r\nSubject: bom\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\nMessage-ID: <bom@x>\r\n\r\nbody\r\n"
+    )
     with_bom, without = summarize(b"\xef\xbb\xbf" + plain), summarize(plain)
     assert with_bom.content_fp == without.content_fp
     assert (with_bom.message_id, with_bom.delivered_to) == ("bom@x", ("taro@example.co.jp",))
@@ -88,7 +94,9 @@ def test_container_names_are_counted_across_window_edges(monkeypatch):
     giant message): a name cut by a window's edge still counts once, case-blind."""
     from mailrecover import fingerprint
 
-    raw = b"".join(b"x" * (n % 7) + (b"Multipart/", b"MESSAGE/rfc822", b"multipart")[n % 3] for n in range(300))
+    raw = b"".join(
+        b"x" * (n % 7) + (b"Multipart/", b"MESSAGE/rfc822", b"multipart")[n % 3] for n in range(300)
+    )
     lowered = raw.lower()
     expected = lowered.count(b"multipart/") + lowered.count(b"message/rfc822")
     for window in (1, 5, 9, 13, 64, 1 << 20):
@@ -102,14 +110,19 @@ def test_a_body_is_fingerprinted_the_same_in_pieces(monkeypatch):
     from mailrecover import fingerprint, rfc822
 
     text = "Grüße  aus\t東京。\r\n\r\nＡＢＣ ～ ① and some   more words\u3000here.\n" * 40
-    raw = (b"From: a@example.com\nSubject: s\nMIME-Version: 1.0\n"
-           b'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain; charset=utf-8\n\n'
-           + text.encode() + b"\n--b\nContent-Type: text/plain\n\n \n--b\nContent-Type: application/pdf\n\n%PDF\n"
-           b"--b\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n"
-           + base64.encodebytes(text.encode()) + b"--b--\n")  # fmt: skip
+    raw = (
+        b"From: a@example.com\nSubject: s\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain; charset=utf-8\n\n'
+        + text.encode()
+        + b"\n--b\nContent-Type: text/plain\n\n \n--b\nContent-Type: application/pdf\n\n%PDF\n"
+        b"--b\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n"
+        + base64.encodebytes(text.encode())
+        + b"--b--\n"
+    )
     whole = summarize(raw)
-    expected = fingerprint.digest("\x01".join([rfc822.fold_for_compare(text)] * 2),
-                                   hashlib.sha256(b"%PDF").hexdigest())  # fmt: skip
+    expected = fingerprint.digest(
+        "\x01".join([rfc822.fold_for_compare(text)] * 2), hashlib.sha256(b"%PDF").hexdigest()
+    )
     assert whole.body_fp == expected
     for piece in (1, 3, 7, 64):
         monkeypatch.setattr(rfc822, "_COLLAPSE_PIECE", piece)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from mailrecover.pluginkit import split_mbox
 
 from benchmarks.corpus import generate
 from mailrecover import fingerprint
+from mailrecover.pluginkit import split_mbox
 from mailrecover.rfc822 import header_end
 
 
@@ -52,27 +52,60 @@ def test_fast_and_full_path_agree_on_the_generated_corpus(tmp_path):
     assert multipart >= 0.05 * len(raws)
 
 
-_HEADER_LINES = st.sampled_from([
-    b"From: a@example.com", b"Content-Type: text/plain;", b" charset=koi8-r", b"\tcharset=iso-2022-jp",
-    b"Content-Type: multipart/mixed; boundary=b", b"Content-Type: message/rfc822",
-    b"Content-Transfer-Encoding: base64", b"Content-Transfer-Encoding:", b"\tbase64",
-    b"Content-Transfer-Encoding: quoted-printable", b"Content-Disposition: attachment; filename=a.txt",
-    b"CONTENT-TYPE: Application/PDF", b"content-type : text/html", b"From someone", b":empty name",
-    b"not a header", b"X-Odd: \x0bvertical", b"X-Odd: bare\rcr", b"X-8bit: \xe3\x81\x82",
-])  # fmt: skip
-_BODY_LINES = st.sampled_from([
-    b"", b"--b", b"--b--", b"SGVsbG8gd29ybGQ=", b"\xc1\xc2\xd7", b"=E3=81=82=", b">From quoted",
-    b"\x1b$B$\"\x1b(B", b" folded", b"From the start",
-])  # fmt: skip
+_HEADER_LINES = st.sampled_from(
+    [
+        b"From: a@example.com",
+        b"Content-Type: text/plain;",
+        b" charset=koi8-r",
+        b"\tcharset=iso-2022-jp",
+        b"Content-Type: multipart/mixed; boundary=b",
+        b"Content-Type: message/rfc822",
+        b"Content-Transfer-Encoding: base64",
+        b"Content-Transfer-Encoding:",
+        b"\tbase64",
+        b"Content-Transfer-Encoding: quoted-printable",
+        b"Content-Disposition: attachment; filename=a.txt",
+        b"CONTENT-TYPE: Application/PDF",
+        b"content-type : text/html",
+        b"From someone",
+        b":empty name",
+        b"not a header",
+        b"X-Odd: \x0bvertical",
+        b"X-Odd: bare\rcr",
+        b"X-8bit: \xe3\x81\x82",
+    ]
+)
+_BODY_LINES = st.sampled_from(
+    [
+        b"",
+        b"--b",
+        b"--b--",
+        b"SGVsbG8gd29ybGQ=",
+        b"\xc1\xc2\xd7",
+        b"=E3=81=82=",
+        b">From quoted",
+        b'\x1b$B$"\x1b(B',
+        b" folded",
+        b"From the start",
+    ]
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(_HEADER_LINES, max_size=7), st.booleans(), st.lists(_BODY_LINES, max_size=4),
-       st.sampled_from([b"\n", b"\r\n", b"\r"]))  # fmt: skip
+@given(
+    st.lists(_HEADER_LINES, max_size=7),
+    st.booleans(),
+    st.lists(_BODY_LINES, max_size=4),
+    st.sampled_from([b"\n", b"\r\n", b"\r"]),
+)
 @example([b"Content-Type: text/plain;", b" charset=koi8-r"], True, [b"\xc1\xc2\xd7"], b"\n")
 @example([b"From: a@example.com", b"From someone"], True, [b"SGVsbG8gd29ybGQ="], b"\r\n")
-@example([b"Content-Transfer-Encoding: base64", b"Content-Type: text/plain;", b"\tcharset=iso-2022-jp"],
-         False, [b"gqCCoA=="], b"\n")  # fmt: skip
+@example(
+    [b"Content-Transfer-Encoding: base64", b"Content-Type: text/plain;", b"\tcharset=iso-2022-jp"],
+    False,
+    [b"gqCCoA=="],
+    b"\n",
+)
 def test_fast_path_never_differs_from_the_full_parse(header, blank, body, eol):
     raw = eol.join(header + ([b""] if blank else []) + body) + eol
     assert fingerprint._body_fingerprint(raw) == _full_path(raw)
@@ -92,8 +125,10 @@ def test_cases_the_fast_path_leaves_to_the_parser():
     raw = b"Subject: a\nFrom someone\n\nbody\n"
     assert fast(raw) is None
     assert fingerprint._body_fingerprint(raw) == _full_path(raw)
-    for raw in (b"Subject: a\n\nbody\n",
-                b"Content-Type: multipart/mixed; boundary=b\n\npre\n--b\n\nhi\n--b--\nepi\n"):  # fmt: skip
+    for raw in (
+        b"Subject: a\n\nbody\n",
+        b"Content-Type: multipart/mixed; boundary=b\n\npre\n--b\n\nhi\n--b--\nepi\n",
+    ):
         assert fast(raw) == fingerprint._mime_fingerprint(raw)
 
 
@@ -107,7 +142,7 @@ def _multipart(draw, depth: int = 0) -> list[bytes]:
     if depth < 2 and draw(st.booleans()):
         boundary = draw(_BOUNDARIES)
         kind = draw(st.sampled_from([b"mixed", b"alternative", b"digest"]))
-        head.append(b"Content-Type: multipart/" + kind + b"; boundary=\"" + boundary + b"\"")
+        head.append(b"Content-Type: multipart/" + kind + b'; boundary="' + boundary + b'"')
         body = draw(st.lists(_BODY_LINES, max_size=2))  # preamble
         for _ in range(draw(st.integers(0, 3))):
             body.append(b"--" + boundary + draw(st.sampled_from([b"", b" ", b"\t ", b"--"])))
@@ -122,8 +157,24 @@ def _multipart(draw, depth: int = 0) -> list[bytes]:
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_multipart(), st.sampled_from([b"\n", b"\r\n", b"\r"]), st.booleans())
-@example([b"Content-Type: multipart/mixed; boundary=b", b"", b"--b", b"Content-Type: multipart/mixed; "
-          b"boundary=b2", b"", b"--b2", b"", b"x", b"--b", b"y", b"--b2--", b"--b--"], b"\n", True)
+@example(
+    [
+        b"Content-Type: multipart/mixed; boundary=b",
+        b"",
+        b"--b",
+        b"Content-Type: multipart/mixed; boundary=b2",
+        b"",
+        b"--b2",
+        b"",
+        b"x",
+        b"--b",
+        b"y",
+        b"--b2--",
+        b"--b--",
+    ],
+    b"\n",
+    True,
+)
 def test_multipart_fast_path_never_differs_from_the_full_parse(lines, eol, final_eol):
     raw = eol.join(lines) + (eol if final_eol else b"")
     quick = fingerprint._fast_fingerprint(raw)
@@ -132,8 +183,13 @@ def test_multipart_fast_path_never_differs_from_the_full_parse(lines, eol, final
 
 
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(_HEADER_LINES | _BODY_LINES, st.sampled_from([b"\n", b"\r\n", b"\r", b"\r\r\n", b""])),
-                max_size=9), st.integers(0, 3))  # fmt: skip
+@given(
+    st.lists(
+        st.tuples(_HEADER_LINES | _BODY_LINES, st.sampled_from([b"\n", b"\r\n", b"\r", b"\r\r\n", b""])),
+        max_size=9,
+    ),
+    st.integers(0, 3),
+)
 @example([(b"Content-Type: text/plain;", b"\r\n"), (b" charset=koi8-r", b"\r\n"), (b"", b"\r\n")], 0)
 @example([(b"X-A: b", b"\n"), (b"content-transfer-encoding:", b"\n"), (b"\tbase64", b"")], 2)
 @example([(b"From someone", b"\n"), (b"\tcharset=iso-2022-jp", b"\n"), (b"From someone", b"\n")], 0)

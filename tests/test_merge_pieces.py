@@ -51,8 +51,14 @@ def _fingerprints(raw: bytes, sizes: tuple[int, ...] = _PIECES) -> tuple[str, li
 
 
 def _message(body: bytes, ctype: bytes = b"text/plain; charset=utf-8", cte: bytes = b"8bit") -> bytes:
-    return (b"From: a@example.org\r\nMessage-ID: <p@example.org>\r\nContent-Type: " + ctype
-            + b"\r\nContent-Transfer-Encoding: " + cte + b"\r\n\r\n" + body)  # fmt: skip
+    return (
+        b"From: a@example.org\r\nMessage-ID: <p@example.org>\r\nContent-Type: "
+        + ctype
+        + b"\r\nContent-Transfer-Encoding: "
+        + cte
+        + b"\r\n\r\n"
+        + body
+    )
 
 
 _TEXT = (
@@ -78,12 +84,26 @@ def _bodies() -> Iterator[tuple[str, bytes]]:
     yield "base64 bad letters", _message(b64[:30] + b" *" + b64[30:], cte=b"base64")
     yield "base64 padding inside", _message(base64.b64encode(b"ab") + base64.b64encode(b"cd"), cte=b"base64")
     yield "quoted-printable", _message(quopri.encodestring(utf8), cte=b"quoted-printable")
-    yield "qp soft breaks", _message(b"a=\r\nb=\nc=E3=81=\n=82 ==41 =4 =\r\n =ZZ end=", cte=b"quoted-printable")
+    yield (
+        "qp soft breaks",
+        _message(b"a=\r\nb=\nc=E3=81=\n=82 ==41 =4 =\r\n =ZZ end=", cte=b"quoted-printable"),
+    )
     yield "qp no line end", _message(b"=E3=81=82" * 40, cte=b"quoted-printable")
-    yield "iso-2022-jp", _message(_TEXT.replace("①", "").replace("㈱", "").replace("\u1100\u1161", "")
-                                  .replace("e\u0301", "").replace("\u00b4", "").replace("−", "")
-                                  .replace("～", "").encode("iso2022_jp", "ignore"),
-                                  b"text/plain; charset=ISO-2022-JP", b"7bit")  # fmt: skip
+    yield (
+        "iso-2022-jp",
+        _message(
+            _TEXT.replace("①", "")
+            .replace("㈱", "")
+            .replace("\u1100\u1161", "")
+            .replace("e\u0301", "")
+            .replace("\u00b4", "")
+            .replace("−", "")
+            .replace("～", "")
+            .encode("iso2022_jp", "ignore"),
+            b"text/plain; charset=ISO-2022-JP",
+            b"7bit",
+        ),
+    )
     jis = "日本語\r\n".encode("iso2022_jp") + _NEC + b"\r\n" + "ｶﾀｶﾅ".encode("iso2022_jp_ext", "ignore")
     yield "iso-2022-jp windows", _message(jis * 3, b"text/plain; charset=iso-2022-jp", b"7bit")
     yield "iso-2022-jp unlabelled", _message(jis, b"text/plain", b"7bit")
@@ -97,15 +117,23 @@ def _bodies() -> Iterator[tuple[str, bytes]]:
     yield "utf-16", _message(_TEXT.encode("utf-16"), b"text/plain; charset=utf-16")
     yield "utf-16 odd length", _message(_TEXT.encode("utf-16") + b"\x00", b"text/plain; charset=utf-16")
     attachment = base64.encodebytes(bytes(range(256)) * 3)
-    yield "multipart", (
-        b"From: a@example.org\nContent-Type: multipart/mixed; boundary=zz\n\n--zz\n"
-        b"Content-Type: text/plain; charset=utf-8\n\n" + utf8 + b"\n--zz\r\n"
-        b"Content-Type: text/html; charset=iso-2022-jp\nContent-Transfer-Encoding: 7bit\n\n" + jis + b"\r\n--zz\n"
-        b"Content-Type: text/plain\nContent-Transfer-Encoding: base64\n\n" + b64 + b"--zz\n"
-        b"Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n" + attachment + b"--zz\n"
-        b"Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n" + b"bad base64!\n--zz\n"
-        b"Content-Type: text/plain\nContent-Disposition: attachment\n"
-        b"Content-Transfer-Encoding: quoted-printable\n\n" + quopri.encodestring(utf8) + b"\n--zz--\n"
+    yield (
+        "multipart",
+        (
+            b"From: a@example.org\nContent-Type: multipart/mixed; boundary=zz\n\n--zz\n"
+            b"Content-Type: text/plain; charset=utf-8\n\n" + utf8 + b"\n--zz\r\n"
+            b"Content-Type: text/html; charset=iso-2022-jp\nContent-Transfer-Encoding: 7bit\n\n"
+            + jis
+            + b"\r\n--zz\n"
+            b"Content-Type: text/plain\nContent-Transfer-Encoding: base64\n\n" + b64 + b"--zz\n"
+            b"Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n"
+            + attachment
+            + b"--zz\n"
+            b"Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n"
+            + b"bad base64!\n--zz\n"
+            b"Content-Type: text/plain\nContent-Disposition: attachment\n"
+            b"Content-Transfer-Encoding: quoted-printable\n\n" + quopri.encodestring(utf8) + b"\n--zz--\n"
+        ),
     )
 
 
@@ -134,7 +162,9 @@ def test_piecewise_fingerprint_on_the_corpus(corpus, tmp_path):
         assert pieces == [whole, whole]
 
 
-_CHARS = st.sampled_from(list("aZ >From\r\n\t\u3000あ日カ가\u11a8①ｶﾞ\u0301\u3099\u1100\u1161\u00b4～−é€\x00\ud800"))
+_CHARS = st.sampled_from(
+    list("aZ >From\r\n\t\u3000あ日カ가\u11a8①ｶﾞ\u0301\u3099\u1100\u1161\u00b4～−é€\x00\ud800")
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -145,8 +175,16 @@ _CHARS = st.sampled_from(list("aZ >From\r\n\t\u3000あ日カ가\u11a8①ｶﾞ\u
     size=st.sampled_from(_PIECES),
 )
 def test_piecewise_fingerprint_of_any_text(text, charset, cte, size):
-    data = text.encode({"iso-2022-jp": "iso2022_jp_ext", None: "utf-8"}.get(charset, charset) or "utf-8", "ignore")
-    body = base64.encodebytes(data) if cte == b"base64" else quopri.encodestring(data) if cte != b"8bit" else data
+    data = text.encode(
+        {"iso-2022-jp": "iso2022_jp_ext", None: "utf-8"}.get(charset, charset) or "utf-8", "ignore"
+    )
+    body = (
+        base64.encodebytes(data)
+        if cte == b"base64"
+        else quopri.encodestring(data)
+        if cte != b"8bit"
+        else data
+    )
     ctype = b"text/plain" + (b"; charset=" + charset.encode() if charset else b"")
     raw = _message(body, ctype, cte)
     whole, pieces = _fingerprints(raw, (size,))
@@ -155,8 +193,11 @@ def test_piecewise_fingerprint_of_any_text(text, charset, cte, size):
 
 @settings(max_examples=300, deadline=None)
 @given(
-    data=st.binary(max_size=40) | st.sampled_from([b"\x1b$B-!$\"\x1b(B", "あ①".encode("cp932"), "é日".encode()]),
-    charset=st.sampled_from(["utf-8", "iso-2022-jp", "cp932", "x-nothing", "base64", "idna", "koi8-r", "", None]),
+    data=st.binary(max_size=40)
+    | st.sampled_from([b'\x1b$B-!$"\x1b(B', "あ①".encode("cp932"), "é日".encode()]),
+    charset=st.sampled_from(
+        ["utf-8", "iso-2022-jp", "cp932", "x-nothing", "base64", "idna", "koi8-r", "", None]
+    ),
     cuts=st.lists(st.integers(0, 40), max_size=6),
 )
 def test_decode_text_pieces_has_decode_texts_fallbacks(data, charset, cuts):
@@ -178,7 +219,11 @@ def test_decode_text_pieces_has_decode_texts_fallbacks(data, charset, cuts):
 def test_folded_stream_is_fold_for_compare(lines):
     """Segments cut after line ends and before starters fold as the joined text does."""
     text = "\n".join(lines)
-    cuts = [i for i, c in enumerate(text) if i and (text[i - 1] == "\n" or re.match(f"[{fingerprint._STARTERS}]", c))]
+    cuts = [
+        i
+        for i, c in enumerate(text)
+        if i and (text[i - 1] == "\n" or re.match(f"[{fingerprint._STARTERS}]", c))
+    ]
     edges = [0, *cuts, len(text)]
     segments = [text[a:b] for a, b in zip(edges, edges[1:])]
     assert "".join(folded_stream(segments)) == fold_for_compare(text)
@@ -196,11 +241,19 @@ def test_a_giant_part_is_not_copied(shape):
     elif shape == "base64":
         raw = _message(base64.encodebytes("日本語テキスト".encode() * (size // 28)), cte=b"base64")
     elif shape == "quoted-printable":
-        raw = _message(quopri.encodestring(b"caf\xe9 au lait\n" * (size // 14)), b"text/plain; charset=latin-1",
-                       b"quoted-printable")  # fmt: skip
+        raw = _message(
+            quopri.encodestring(b"caf\xe9 au lait\n" * (size // 14)),
+            b"text/plain; charset=latin-1",
+            b"quoted-printable",
+        )
     else:
-        raw = (b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\n"
-               + b"x" * size + b"\n--b\nContent-Type: image/png\n\n" + b"\x89PNG" * (size // 4) + b"\n--b--\n")  # fmt: skip
+        raw = (
+            b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\n"
+            + b"x" * size
+            + b"\n--b\nContent-Type: image/png\n\n"
+            + b"\x89PNG" * (size // 4)
+            + b"\n--b--\n"
+        )
     tracemalloc.start()
     try:
         fingerprint.summarize(raw)

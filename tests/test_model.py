@@ -11,7 +11,7 @@ import mailrecover
 from mailrecover.cli import main
 from mailrecover.model import JournalState, MessageStatus
 
-from .builders import ACCOUNT, build_contaminated
+from .support.builders import ACCOUNT, build_contaminated
 
 CORE = Path(mailrecover.__file__).parent
 
@@ -21,21 +21,59 @@ def test_statuses_and_journal_states_are_the_strings_workspaces_hold(tmp_path: P
     assert {s.value for s in MessageStatus} == {"unchecked", "ok", "quarantined"}
     assert {s.value for s in JournalState} == {"pending", "done", "end"}
     ws = tmp_path / "ws"
-    assert main(["--workspace", str(ws), "gather", "--account", ACCOUNT, str(build_contaminated(tmp_path / "src").root)]) == 0
-    assert main(["--workspace", str(ws), "restore", "--account", ACCOUNT, "--to", f"mbox:{tmp_path / 'mbox'}"]) == 3
+    assert (
+        main(
+            [
+                "--workspace",
+                str(ws),
+                "gather",
+                "--account",
+                ACCOUNT,
+                str(build_contaminated(tmp_path / "src").root),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["--workspace", str(ws), "restore", "--account", ACCOUNT, "--to", f"mbox:{tmp_path / 'mbox'}"])
+        == 3
+    )
     db = sqlite3.connect(ws / "workspace.db")
-    assert set(db.execute("SELECT status, typeof(status) FROM messages")) == {("ok", "text"), ("quarantined", "text")}
+    assert set(db.execute("SELECT status, typeof(status) FROM messages")) == {
+        ("ok", "text"),
+        ("quarantined", "text"),
+    }
     assert set(db.execute("SELECT state, typeof(state) FROM journal")) == {("done", "text"), ("end", "text")}
-    assert main(["--workspace", str(ws), "restore", "--account", ACCOUNT, "--alias", "taro@old.example",
-                 "--to", f"maildir:{tmp_path / 'Maildir'}", "--dry-run"]) == 3  # fmt: skip
+    assert (
+        main(
+            [
+                "--workspace",
+                str(ws),
+                "restore",
+                "--account",
+                ACCOUNT,
+                "--alias",
+                "taro@old.example",
+                "--to",
+                f"maildir:{tmp_path / 'Maildir'}",
+                "--dry-run",
+            ]
+        )
+        == 3
+    )
     counts = dict(db.execute("SELECT status, count(*) FROM messages GROUP BY status"))
-    assert counts["quarantined"] == 4 and set(counts) == {"ok", "quarantined"}  # checked again after the alias
+    assert counts["quarantined"] == 4 and set(counts) == {
+        "ok",
+        "quarantined",
+    }  # checked again after the alias
 
 
 _VOCABULARY = {s.value for s in MessageStatus} | {s.value for s in JournalState}
 #: SQL comparing a status or state column with a quoted literal, or writing one.
 _SQL_LITERAL = re.compile(
-    r"\b(?:status|state)\s*(?:=|!=|<>|IN)\s*\(?\s*'|(?=.*\b(?:INSERT|UPDATE)\b).*'(?:%s)'" % "|".join(_VOCABULARY),
+    r"\b(?:status|state)\s*(?:=|!=|<>|IN)\s*\(?\s*'|(?=.*\b(?:INSERT|UPDATE)\b).*'(?:"
+    + "|".join(_VOCABULARY)
+    + ")'",
     re.IGNORECASE | re.DOTALL,
 )
 
@@ -48,9 +86,18 @@ def _bare_uses(path: Path) -> list[str]:
             frozen.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
 
     def bare(*nodes: ast.AST) -> bool:
-        keys = {id(c) for n in nodes for s in ast.walk(n) if isinstance(s, ast.Subscript) for c in ast.walk(s.slice)}
-        return any(isinstance(c, ast.Constant) and c.value in _VOCABULARY and id(c) not in keys
-                   for n in nodes for c in ast.walk(n))  # (a["quarantined"] is a report's key)
+        keys = {
+            id(c)
+            for n in nodes
+            for s in ast.walk(n)
+            if isinstance(s, ast.Subscript)
+            for c in ast.walk(s.slice)
+        }
+        return any(
+            isinstance(c, ast.Constant) and c.value in _VOCABULARY and id(c) not in keys
+            for n in nodes
+            for c in ast.walk(n)
+        )  # (a["quarantined"] is a report's key)
 
     def named(*nodes: ast.AST) -> bool:
         return any(re.search(r"\b(?:status|state|statuses)\b", ast.unparse(n)) for n in nodes)
@@ -65,9 +112,14 @@ def _bare_uses(path: Path) -> list[str]:
             found.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
         elif isinstance(node, ast.Assign) and named(*node.targets) and bare(node.value):
             found.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
-        elif isinstance(node, ast.Tuple) and any(isinstance(e, ast.Constant) and e.value in _VOCABULARY
-                                                 or isinstance(e, ast.IfExp) and bare(e.body) and bare(e.orelse)
-                                                 for e in node.elts):
+        elif isinstance(node, ast.Tuple) and any(
+            isinstance(e, ast.Constant)
+            and e.value in _VOCABULARY
+            or isinstance(e, ast.IfExp)
+            and bare(e.body)
+            and bare(e.orelse)
+            for e in node.elts
+        ):
             found.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")  # a row written with a bare value
     return found
 
@@ -75,5 +127,7 @@ def _bare_uses(path: Path) -> list[str]:
 def test_statuses_and_journal_states_are_written_and_compared_through_the_enums() -> None:
     """One home for each vocabulary: a bare ``'quarantined'`` in a query or a comparison
     is how two modules come to disagree on a spelling."""
-    found = [use for path in sorted(CORE.rglob("*.py")) if path.name != "model.py" for use in _bare_uses(path)]
+    found = [
+        use for path in sorted(CORE.rglob("*.py")) if path.name != "model.py" for use in _bare_uses(path)
+    ]
     assert found == []

@@ -6,13 +6,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from mailrecover import plugin
 from mailrecover.cli import main
-from mailrecover.gather import Skipped, Task, plan
 
 from .conftest import install_distribution
 
@@ -77,8 +75,12 @@ def test_broken_third_party_plugins_are_skipped_and_named(third_party, tmp_path,
 
     mail = tmp_path / "saved.eml"
     mail.write_bytes(b"From: a@example.org\nMessage-ID: <1@x>\nSubject: s\n\nbody\n")
-    assert main(["--workspace", str(tmp_path / "ws"), "--json", "gather", "--account", "a@example.org",
-                 str(mail)]) == 0  # fmt: skip
+    assert (
+        main(
+            ["--workspace", str(tmp_path / "ws"), "--json", "gather", "--account", "a@example.org", str(mail)]
+        )
+        == 0
+    )
     out = capsys.readouterr()
     assert json.loads(out.out)["copies"] == 1
     assert len([line for line in out.err.splitlines() if "not loaded" in line]) == len(_BROKEN)
@@ -91,15 +93,17 @@ def test_the_test_suite_loads_only_this_checkouts_plugins(tmp_path, monkeypatch)
     install_distribution(site, monkeypatch, {"extra": "extra_plugin:Extra"}, extra_plugin=_EXPLODING)
     assert "extra" not in plugin.load_plugins() and "mbox" in plugin.load_plugins()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ["PYTHONPATH"]])}
-    listed = subprocess.run([sys.executable, "-m", "mailrecover", "plugins"], env=env,
-                            capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    listed = subprocess.run(
+        [sys.executable, "-m", "mailrecover", "plugins"], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert "mbox" in listed and "extra" not in listed
     monkeypatch.delenv("MAILRECOVER_BUILTIN_PLUGINS_ONLY")
     plugin.reset()
     assert "extra" in plugin.load_plugins()  # it was installed: the restriction kept it out
     env.pop("MAILRECOVER_BUILTIN_PLUGINS_ONLY")
-    listed = subprocess.run([sys.executable, "-m", "mailrecover", "plugins"], env=env,
-                            capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    listed = subprocess.run(
+        [sys.executable, "-m", "mailrecover", "plugins"], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert "extra" in listed
 
 
@@ -129,8 +133,17 @@ Extra = Exploding
 def test_a_plugin_that_raises_costs_one_problem_and_keeps_what_it_found(tmp_path, third_party, capsys):
     (tmp_path / "x.boom").write_bytes(b"?")
     third_party({"exploding": "extra_exploding:Exploding"}, extra_exploding=_EXPLODING)
-    status = main(["--workspace", str(tmp_path / "ws"), "--json", "gather", "--account", "a@b",
-                   str(tmp_path / "x.boom")])  # fmt: skip
+    status = main(
+        [
+            "--workspace",
+            str(tmp_path / "ws"),
+            "--json",
+            "gather",
+            "--account",
+            "a@b",
+            str(tmp_path / "x.boom"),
+        ]
+    )
     assert status == 3
     out = capsys.readouterr().out
     assert '"copies": 1' in out and "kaboom" in out

@@ -65,7 +65,10 @@ def test_plugins_import_only_the_kit_and_never_each_other(package: str, path: Pa
         ("import mailrecover.rfc822\n", "core module mailrecover.rfc822"),
         ("from mailrecover import places\n", "core module mailrecover.places"),
         ("def f():\n    from mailrecover.workspace import Workspace\n", "core module mailrecover.workspace"),
-        ("from mailrecover_local.mbox import MboxPlugin\n", "another plugin's package mailrecover_local.mbox"),
+        (
+            "from mailrecover_local.mbox import MboxPlugin\n",
+            "another plugin's package mailrecover_local.mbox",
+        ),
         ("import mailrecover_outlook._mapi\n", "another plugin's package mailrecover_outlook._mapi"),
     ],
 )

@@ -16,7 +16,7 @@ from mailrecover.report import summary
 from mailrecover.report_html import holes, render_html
 from mailrecover.workspace import Workspace
 
-from .builders import ACCOUNT, HOSTILE_FOLDER, build_contaminated
+from .support.builders import ACCOUNT, HOSTILE_FOLDER, build_contaminated
 
 
 @pytest.fixture
@@ -33,7 +33,9 @@ def restored_ws(tmp_path: Path):
 def test_json_report_fields(restored_ws, capsys):
     ws, target = restored_ws
     capsys.readouterr()
-    assert main(["--workspace", str(ws), "--json", "report", "--account", ACCOUNT]) == 3  # it lists quarantined mail
+    assert (
+        main(["--workspace", str(ws), "--json", "report", "--account", ACCOUNT]) == 3
+    )  # it lists quarantined mail
     a = json.loads(capsys.readouterr().out)["accounts"][ACCOUNT]
     assert (a["messages"], a["copies"], a["duplicates"], a["quarantined"], a["problems"]) == (13, 14, 1, 4, 0)
     assert a["folders"] == {HOSTILE_FOLDER[1:]: 1, "INBOX": 11, "Sent": 1}
@@ -64,15 +66,22 @@ def test_sources_count_a_folder_of_one_message_files_once(tmp_path, capsys):
     for n in range(4):
         (root / "saved" / f"{n:07}.eml").write_bytes(mail % (ACCOUNT.encode(), n, n, n))
     (root / "alone" / "x.eml").write_bytes(mail % (ACCOUNT.encode(), 9, 9, 9))
-    (root / "Archive.mbox").write_bytes(b"".join(
-        b"From jiro@example.org Mon Jun 18 12:00:00 2012\n" + mail % (ACCOUNT.encode(), n, n, n) + b"\n"
-        for n in range(10, 13)))  # fmt: skip
+    (root / "Archive.mbox").write_bytes(
+        b"".join(
+            b"From jiro@example.org Mon Jun 18 12:00:00 2012\n" + mail % (ACCOUNT.encode(), n, n, n) + b"\n"
+            for n in range(10, 13)
+        )
+    )
     ws = str(tmp_path / "ws")
     assert main(["--workspace", ws, "gather", "--account", ACCOUNT, str(root)]) == 0
     capsys.readouterr()
     assert main(["--workspace", ws, "--json", "report"]) == 0
     sources = json.loads(capsys.readouterr().out)["accounts"][ACCOUNT]["sources"]
-    assert sources == {str(root / "Archive.mbox"): 3, str(root / "alone" / "x.eml"): 1, str(root / "saved" / "*"): 4}
+    assert sources == {
+        str(root / "Archive.mbox"): 3,
+        str(root / "alone" / "x.eml"): 1,
+        str(root / "saved" / "*"): 4,
+    }
     assert main(["--workspace", ws, "report"]) == 0
     text = capsys.readouterr().out
     assert f"from {root / 'saved' / '*'}: 4 copies, one per file" in text
@@ -106,10 +115,37 @@ class _Tags(HTMLParser):
 
 
 _ALLOWED = {
-    "html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "h4", "p", "div", "section",
-    "span", "b", "br", "code", "a", "table", "thead", "tbody", "tr", "th", "td", "details", "summary",
-    "svg", "rect", "line", "text",
-}  # fmt: skip
+    "html",
+    "head",
+    "meta",
+    "title",
+    "style",
+    "body",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "p",
+    "div",
+    "section",
+    "span",
+    "b",
+    "br",
+    "code",
+    "a",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "details",
+    "summary",
+    "svg",
+    "rect",
+    "line",
+    "text",
+}
 
 
 def test_html_report_is_self_contained_private_and_escaped(restored_ws, tmp_path, capsys):
@@ -127,12 +163,20 @@ def test_html_report_is_self_contained_private_and_escaped(restored_ws, tmp_path
     text = "".join(parsed.text)
     # hostile subject and folder are shown as text, exactly
     assert "<script>alert('pwned')</script> 見積" in text
-    assert "<b>bold</b> & \"quoted\" 議事録" in text
+    assert '<b>bold</b> & "quoted" 議事録' in text
     assert HOSTILE_FOLDER[1:] in text
     assert "?[2J?exim" in text and "\x1b" not in page and "\u202e" not in page
     # the sections the administrator needs
-    for heading in ("Summary", "Timeline: recovered messages per day", "Quarantined (4)", "Folders",
-                    "Sources", "Duplicates merged (1)", "Problems (0)", "Missing mail"):  # fmt: skip
+    for heading in (
+        "Summary",
+        "Timeline: recovered messages per day",
+        "Quarantined (4)",
+        "Folders",
+        "Sources",
+        "Duplicates merged (1)",
+        "Problems (0)",
+        "Missing mail",
+    ):
         assert heading in text, heading
     assert parsed.tags["svg"] == 1
     assert "no mail recovered from 2012-06-09 to 2012-06-19 (11 days)" in text  # the hole
@@ -148,12 +192,24 @@ def test_html_lists_the_first_messages_with_where_each_was_found(restored_ws, mo
     monkeypatch.setattr(report_html, "MESSAGE_ROWS", 2)
     with Workspace(ws) as w:
         page = render_html(w, summary(w, ACCOUNT))
-        first = [r for r in w.db.execute(
-            "SELECT id FROM messages WHERE account = ? ORDER BY date, id LIMIT 2", (ACCOUNT,))]  # fmt: skip
-        twice = w.db.execute("SELECT id FROM messages WHERE account = ? AND copies = 2", (ACCOUNT,)).fetchone()
-        shown = [[(s, p) for s, p in w.db.execute(
-            "SELECT source, position FROM copies WHERE message = ? ORDER BY id", (m,))]
-            for (m,) in [*first, twice]]  # fmt: skip
+        first = [
+            r
+            for r in w.db.execute(
+                "SELECT id FROM messages WHERE account = ? ORDER BY date, id LIMIT 2", (ACCOUNT,)
+            )
+        ]
+        twice = w.db.execute(
+            "SELECT id FROM messages WHERE account = ? AND copies = 2", (ACCOUNT,)
+        ).fetchone()
+        shown = [
+            [
+                (s, p)
+                for s, p in w.db.execute(
+                    "SELECT source, position FROM copies WHERE message = ? ORDER BY id", (m,)
+                )
+            ]
+            for (m,) in [*first, twice]
+        ]
     assert "The first 2 of 13 messages are shown." in page
     assert len(shown[2]) == 2  # the duplicate: both copies
     for places in shown:
@@ -165,12 +221,17 @@ def test_missing_mail_from_the_logs_is_listed_when_the_summary_has_it(restored_w
     with Workspace(ws) as w:
         data = summary(w, ACCOUNT)
         data["accounts"][ACCOUNT]["missing"] = [
-            {"date": "2012-06-12T08:00:00+00:00", "from": "boss@<example>.jp", "size": "4321",
-             "message_id": "lost-1@example.jp"},
-        ]  # fmt: skip
+            {
+                "date": "2012-06-12T08:00:00+00:00",
+                "from": "boss@<example>.jp",
+                "size": "4321",
+                "message_id": "lost-1@example.jp",
+            },
+        ]
         data["accounts"][ACCOUNT]["by_day"] = [{"day": "2012-06-12", "delivered": 3, "recovered": 1}]
         data["accounts"][ACCOUNT]["missing_sent"] = [
-            {"date": "2012-06-13T01:00:00+00:00", "to": ["x@<y>"], "size": "9", "message_id": "s@x"}]
+            {"date": "2012-06-13T01:00:00+00:00", "to": ["x@<y>"], "size": "9", "message_id": "s@x"}
+        ]
         page = render_html(w, data)
     assert '<section class="missing"><h3>Missing mail (1)</h3>' in page
     assert "boss@&lt;example&gt;.jp" in page and "lost-1@example.jp" in page and "4321" in page
@@ -197,13 +258,21 @@ def test_report_shows_each_targets_last_check(restored_ws, capsys):
 
     def report() -> tuple[dict, str]:
         capsys.readouterr()
-        assert main(["--workspace", str(ws), "--json", "report", "--account", ACCOUNT]) == 3  # quarantined mail listed
+        assert (
+            main(["--workspace", str(ws), "--json", "report", "--account", ACCOUNT]) == 3
+        )  # quarantined mail listed
         data = json.loads(capsys.readouterr().out)["accounts"][ACCOUNT]["verified"][f"maildir:{target}"]
         assert main(["--workspace", str(ws), "report", "--account", ACCOUNT]) == 3
         return data, capsys.readouterr().out
 
     last, text = report()
-    assert (last["by"], last["planned"], last["present"], last["missing"], last["repaired"]) == ("restore", 9, 9, 0, 0)
+    assert (last["by"], last["planned"], last["present"], last["missing"], last["repaired"]) == (
+        "restore",
+        9,
+        9,
+        0,
+        0,
+    )
     assert "(complete)" in text and "9 planned, 9 present, 0 missing, 0 repaired" in text
     next(p for p in target.rglob("*") if p.parent.name == "cur").unlink()  # gone since
     assert main(["--workspace", str(ws), "-q", "verify"]) == 3
@@ -212,5 +281,11 @@ def test_report_shows_each_targets_last_check(restored_ws, capsys):
     assert "incomplete: 1 missing at the last check" in text
     assert main(restore) == 3  # (quarantined mail held back, as before)
     last, text = report()
-    assert (last["by"], last["planned"], last["present"], last["missing"], last["repaired"]) == ("restore", 9, 9, 0, 1)
+    assert (last["by"], last["planned"], last["present"], last["missing"], last["repaired"]) == (
+        "restore",
+        9,
+        9,
+        0,
+        1,
+    )
     assert "(complete)" in text

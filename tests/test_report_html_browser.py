@@ -19,10 +19,10 @@ import pytest
 
 from mailrecover.cli import main
 
-from .builders import ACCOUNT, build_contaminated
-from .chromium import Browser, BrowserError, Page, chromium_missing
 from .conftest import REPO
-from .mailgen import message
+from .support.builders import ACCOUNT, build_contaminated
+from .support.chromium import Browser, BrowserError, Page, chromium_missing
+from .support.mailgen import message
 
 WIDTH, HEIGHT = 1280, 800  # the fold: a laptop's browser window
 #: A4 in PostScript points (210 x 297 mm); Chromium rounds to whole device pixels.
@@ -60,8 +60,12 @@ def example_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The README's first set-up command, run on ``examples/``, then ``report --html``."""
     tmp = tmp_path_factory.mktemp("example")
     taro = REPO / "examples" / "taro"
-    places = [taro / "old-pc" / "Thunderbird" / "Local Folders", taro / "backup" / "Maildir",
-              taro / "Desktop" / "saved-mail", taro / "outlook-export"]  # fmt: skip
+    places = [
+        taro / "old-pc" / "Thunderbird" / "Local Folders",
+        taro / "backup" / "Maildir",
+        taro / "Desktop" / "saved-mail",
+        taro / "outlook-export",
+    ]
     ws = tmp / "ws"
     assert main(["--workspace", str(ws), "gather", "--account", "taro@example.co.jp", *map(str, places)]) == 0
     target = f"maildir:{tmp / 'restored' / 'Maildir'}"
@@ -86,7 +90,10 @@ def four_accounts_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sources = build_contaminated(tmp / "sources")
     ws = tmp / "ws"
     for name in ("taro", "jiro", "saburo", "shiro"):
-        assert main(["--workspace", str(ws), "gather", "--account", f"{name}@example.co.jp", str(sources.root)]) == 0
+        assert (
+            main(["--workspace", str(ws), "gather", "--account", f"{name}@example.co.jp", str(sources.root)])
+            == 0
+        )
     return _report(ws, tmp / "four.html")
 
 
@@ -113,7 +120,9 @@ def _open(browser: Browser, page: Path, shot: Path | None = None, width: int = W
 
 
 def _box(tab: Page, selector: str) -> dict[str, float]:
-    box = tab.evaluate(f"JSON.stringify(document.querySelector({json.dumps(selector)}).getBoundingClientRect())")
+    box = tab.evaluate(
+        f"JSON.stringify(document.querySelector({json.dumps(selector)}).getBoundingClientRect())"
+    )
     return dict(json.loads(box))
 
 
@@ -123,7 +132,10 @@ def test_the_page_loads_with_no_error_and_fetches_nothing(browser, which, reques
     tab = _open(browser, page, tmp_path / f"{which}.png")
     assert tab.errors() == []
     assert tab.requests() == [page.as_uri()]
-    assert tab.evaluate("document.scripts.length + document.querySelectorAll('img,link,iframe,object').length") == 0
+    assert (
+        tab.evaluate("document.scripts.length + document.querySelectorAll('img,link,iframe,object').length")
+        == 0
+    )
     # nothing wider than the window: no sideways scrolling on a laptop
     assert tab.evaluate("document.documentElement.scrollWidth") <= WIDTH
 
@@ -141,8 +153,12 @@ def test_the_checks_see_a_page_that_reaches_out(browser, japanese_page, tmp_path
     """The same report with an image from the network added: the browser's refusal and the
     request are both seen, so the test above would catch a page that fetched anything."""
     bad = tmp_path / "bad.html"
-    bad.write_text(japanese_page.read_text(encoding="utf-8").replace(
-        "</body>", '<img src="http://127.0.0.1:9/tracker.png"></body>'), encoding="utf-8")  # fmt: skip
+    bad.write_text(
+        japanese_page.read_text(encoding="utf-8").replace(
+            "</body>", '<img src="http://127.0.0.1:9/tracker.png"></body>'
+        ),
+        encoding="utf-8",
+    )
     tab = _open(browser, bad)
     assert any("Content Security Policy" in e for e in tab.errors())
     assert "http://127.0.0.1:9/tracker.png" in tab.requests()
@@ -151,7 +167,12 @@ def test_the_checks_see_a_page_that_reaches_out(browser, japanese_page, tmp_path
 @pytest.mark.parametrize("which", ["example_page", "japanese_page", "long_page", "four_accounts_page"])
 def test_summary_and_timeline_are_above_the_fold(browser, which, request, tmp_path):
     tab = _open(browser, request.getfixturevalue(which), tmp_path / f"{which}.png")
-    for selector in ("#summary", "#a0 + section .cards", "#a0 + section .timeline svg", "#a0 + section .legend"):
+    for selector in (
+        "#summary",
+        "#a0 + section .cards",
+        "#a0 + section .timeline svg",
+        "#a0 + section .legend",
+    ):
         box = _box(tab, selector)
         assert box["height"] > 0 and box["top"] >= 0, selector
         assert box["bottom"] <= HEIGHT, f"{selector} ends at {box['bottom']:.0f} px, below the fold"
@@ -160,7 +181,9 @@ def test_summary_and_timeline_are_above_the_fold(browser, which, request, tmp_pa
 
 def _hole_labels(tab: Page) -> list[dict[str, object]]:
     """Per hole drawn, its shaded box and the text drawn on it (centred over it, within its height)."""
-    return list(json.loads(tab.evaluate("""JSON.stringify([...document.querySelectorAll('rect.hole')].map(r => {
+    return list(
+        json.loads(
+            tab.evaluate("""JSON.stringify([...document.querySelectorAll('rect.hole')].map(r => {
         const box = r.getBoundingClientRect();
         const inside = [...r.ownerSVGElement.querySelectorAll('text')].filter(t => {
             const b = t.getBoundingClientRect(), middle = (b.left + b.right) / 2;
@@ -168,7 +191,9 @@ def _hole_labels(tab: Page) -> list[dict[str, object]]:
                 && b.top >= box.top - 1 && b.bottom <= box.bottom + 1
                 && (b.right <= box.right + 1 && b.left >= box.left - 1 || /^[0-9]+$/.test(t.textContent)); });
         return {width: box.width, title: r.querySelector('title').textContent,
-                text: inside.map(t => t.textContent)}; }))""")))  # fmt: skip
+                text: inside.map(t => t.textContent)}; }))""")
+        )
+    )
 
 
 def test_the_holes_are_labelled_on_the_timeline(browser, japanese_page, tmp_path):
@@ -203,21 +228,29 @@ def test_narrow_holes_carry_their_number_and_no_label_hides_another(browser, tmp
     off = {first + timedelta(days=start + i) for start, length in gaps for i in range(length)}
     ok = Counter({first + timedelta(days=n): 1 for n in range(1800) if first + timedelta(days=n) not in off})
     page = tmp_path / "timeline.html"
-    page.write_text(f"<!DOCTYPE html><meta charset=utf-8><style>{_STYLE}</style>"
-                    f"{_timeline(ok, Counter(), date(2026, 1, 1))}", encoding="utf-8")  # fmt: skip
+    page.write_text(
+        f"<!DOCTYPE html><meta charset=utf-8><style>{_STYLE}</style>"
+        f"{_timeline(ok, Counter(), date(2026, 1, 1))}",
+        encoding="utf-8",
+    )
     tab = _open(browser, page, tmp_path / "timeline.png")
     holes = _hole_labels(tab)
     assert len(holes) == len(gaps)
     assert sorted(h["text"][0] for h in holes if h["text"] and h["text"][0].isdigit())  # some drawn by number
     assert ["no mail for 400 days", "2009-10-28 – 2010-12-01"] in [h["text"] for h in holes]
     # each hole shows, however narrow: no bar of the days around it is drawn over it
-    seen = tab.evaluate("[...document.querySelectorAll('rect.hole')].map(r => {"
-                        " const b = r.getBoundingClientRect(), x = (b.left + b.right) / 2;"
-                        " return document.elementFromPoint(x, b.bottom - 3).getAttribute('class') })")  # fmt: skip
+    seen = tab.evaluate(
+        "[...document.querySelectorAll('rect.hole')].map(r => {"
+        " const b = r.getBoundingClientRect(), x = (b.left + b.right) / 2;"
+        " return document.elementFromPoint(x, b.bottom - 3).getAttribute('class') })"
+    )
     assert seen == ["hole"] * len(gaps)
-    boxes = json.loads(tab.evaluate(
-        "JSON.stringify([...document.querySelectorAll('text.hole-label')].map(t => {"
-        " const b = t.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom] }))"))  # fmt: skip
+    boxes = json.loads(
+        tab.evaluate(
+            "JSON.stringify([...document.querySelectorAll('text.hole-label')].map(t => {"
+            " const b = t.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom] }))"
+        )
+    )
     for i, a in enumerate(boxes):
         for b in boxes[i + 1 :]:
             assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
@@ -226,7 +259,9 @@ def test_narrow_holes_carry_their_number_and_no_label_hides_another(browser, tmp
 def _covering(text: str) -> set[str]:
     """Font families installed here that hold every character of ``text`` (fontconfig's view)."""
     charset = " ".join(f"{ord(c):x}" for c in sorted(set(text)) if not c.isspace())
-    listed = subprocess.run(["fc-list", f":charset={charset}", "family"], capture_output=True, text=True, check=True)
+    listed = subprocess.run(
+        ["fc-list", f":charset={charset}", "family"], capture_output=True, text=True, check=True
+    )
     return {name.strip() for line in listed.stdout.splitlines() for name in line.split(",")}
 
 
@@ -248,17 +283,23 @@ def test_a_long_table_keeps_its_header_in_view(browser, long_page, tmp_path):
     rows = tab.evaluate("document.querySelectorAll('.messages tbody tr').length")
     assert rows == 400
     # scrolled to the 300th message: the header of the messages table is what the eye sees at the top
-    tab.evaluate("window.scrollTo(0, document.querySelectorAll('.messages tbody tr')[300]"
-                 ".getBoundingClientRect().top + window.scrollY - 400)")  # fmt: skip
+    tab.evaluate(
+        "window.scrollTo(0, document.querySelectorAll('.messages tbody tr')[300]"
+        ".getBoundingClientRect().top + window.scrollY - 400)"
+    )
     tab.screenshot(tmp_path / "scrolled.png")
-    top = tab.evaluate("(() => { const e = document.elementFromPoint(400, 4), head = e && e.closest('thead');"
-                       " return head ? head.closest('table').className + ':' + e.textContent : null })()")  # fmt: skip
+    top = tab.evaluate(
+        "(() => { const e = document.elementFromPoint(400, 4), head = e && e.closest('thead');"
+        " return head ? head.closest('table').className + ':' + e.textContent : null })()"
+    )
     assert top is not None and top.startswith("messages"), top
 
 
 def _media_boxes(pdf: bytes) -> list[tuple[float, float]]:
-    return [(float(w), float(h)) for w, h in
-            re.findall(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", pdf)]  # fmt: skip
+    return [
+        (float(w), float(h))
+        for w, h in re.findall(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", pdf)
+    ]
 
 
 @pytest.mark.parametrize("which", ["example_page", "japanese_page", "long_page"])
@@ -270,8 +311,12 @@ def test_the_page_prints_on_a4_with_every_message(browser, which, request, tmp_p
     assert boxes and all(abs(w - A4[0]) < 2 and abs(h - A4[1]) < 2 for w, h in boxes), boxes[:3]
     # on paper nothing can be clicked open: the collapsed lists are printed, and nothing is cut at the side
     tab.send("Emulation.setEmulatedMedia", {"media": "print"})
-    tab.send("Emulation.setDeviceMetricsOverride",
-             {"width": 700, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False})  # A4 less the margins
-    hidden = tab.evaluate("[...document.querySelectorAll('tbody tr')].filter(r => !r.getClientRects().length).length")
+    tab.send(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 700, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False},
+    )  # A4 less the margins
+    hidden = tab.evaluate(
+        "[...document.querySelectorAll('tbody tr')].filter(r => !r.getClientRects().length).length"
+    )
     assert hidden == 0
     assert tab.evaluate("document.documentElement.scrollWidth") <= 700

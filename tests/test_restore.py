@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mailrecover.pluginkit import split_mbox
 
 from mailrecover.cli import main
+from mailrecover.pluginkit import split_mbox
 from mailrecover.restore import restore
 from mailrecover.workspace import Workspace
 
-from .builders import ACCOUNT, build_scenario
+from .support.builders import ACCOUNT, build_scenario
 
 
 class _Stop(Exception):
@@ -41,7 +41,10 @@ def test_maildir_restore_resumes_without_duplicates(tmp_path, after):
     target = tmp_path / "Maildir"
     _interrupted(ws, f"maildir:{target}", after)
     assert len([p for p in target.rglob("*") if p.parent.name == "cur"]) == after
-    assert main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"maildir:{target}"]) == 0
+    assert (
+        main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"maildir:{target}"])
+        == 0
+    )
     assert len([p for p in target.rglob("*") if p.parent.name == "cur"]) == total
 
 
@@ -77,7 +80,9 @@ def test_mbox_half_written_message_is_finished_on_rerun(tmp_path, monkeypatch, p
     with Workspace(ws) as w, pytest.raises(_Stop):
         restore(w, ACCOUNT, f"mbox:{target}")
     monkeypatch.setattr(mbox, "write_all", real)
-    assert main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"mbox:{target}"]) == 0
+    assert (
+        main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"mbox:{target}"]) == 0
+    )
     found = [m for p in target.rglob("*") if p.is_file() for m in split_mbox(p.read_bytes())]
     assert not any(cut for _at, _line, _raw, cut in found)
     assert len({raw for _at, _line, raw, _cut in found}) == len(found) == total
@@ -129,8 +134,9 @@ def _maildir_files(target: Path, *, left: Path | None = None) -> dict[str, Path]
     return found
 
 
-@pytest.mark.parametrize("change", ["deleted", "damaged", "emptied", "flags-renamed", "moved-to-new",
-                                    "flags-renamed-journal-lost"])  # fmt: skip
+@pytest.mark.parametrize(
+    "change", ["deleted", "damaged", "emptied", "flags-renamed", "moved-to-new", "flags-renamed-journal-lost"]
+)
 def test_maildir_rerun_repairs_what_is_missing_whatever_the_journal_says(tmp_path, change):
     ws, total = _gathered(tmp_path)
     target = tmp_path / "Maildir"
@@ -187,11 +193,12 @@ def _mbox_messages(target: Path) -> list[bytes]:
 def _bodies(messages: list[bytes]) -> list[bytes]:
     from mailrecover.rfc822 import header_end
 
-    return sorted(m[header_end(m):].rstrip(b"\n") for m in messages)
+    return sorted(m[header_end(m) :].rstrip(b"\n") for m in messages)
 
 
-@pytest.mark.parametrize("change", ["removed", "file-deleted", "cut-short", "headers-rewritten",
-                                    "removed-journal-lost"])  # fmt: skip
+@pytest.mark.parametrize(
+    "change", ["removed", "file-deleted", "cut-short", "headers-rewritten", "removed-journal-lost"]
+)
 def test_mbox_rerun_repairs_what_is_missing_whatever_the_journal_says(tmp_path, change):
     ws, total = _gathered(tmp_path)
     target = tmp_path / "mbox"
@@ -200,7 +207,11 @@ def test_mbox_rerun_repairs_what_is_missing_whatever_the_journal_says(tmp_path, 
     assert len(before) == total
     inbox = target / "INBOX"
     data = inbox.read_bytes()
-    starts = [i for i in range(len(data)) if data.startswith(b"From mailrecover ", i) and (i == 0 or data[i - 2 : i] == b"\n\n")]
+    starts = [
+        i
+        for i in range(len(data))
+        if data.startswith(b"From mailrecover ", i) and (i == 0 or data[i - 2 : i] == b"\n\n")
+    ]
     assert len(starts) >= 3
     if change.startswith("removed"):  # a mail client expunged the second message and rewrote the file
         inbox.write_bytes(data[: starts[1]] + data[starts[2] :])

@@ -35,10 +35,32 @@ def _byte_walk(data: bytes) -> str:
     return out.decode("cp932", "replace")
 
 
-_PIECES = st.sampled_from([
-    b"\x1b$B", b"\x1b$@", b"\x1b(B", b"\x1b(J", b"\x1b(I", b"\x1b", b"$", b"(", b"!", b"~", b"-!",
-    b"!!", b"\x7f", b"\x80", b"_", b"`", b"\n", b"\xa0", b"a", b" ", b"$\"", b"-5",
-])  # fmt: skip
+_PIECES = st.sampled_from(
+    [
+        b"\x1b$B",
+        b"\x1b$@",
+        b"\x1b(B",
+        b"\x1b(J",
+        b"\x1b(I",
+        b"\x1b",
+        b"$",
+        b"(",
+        b"!",
+        b"~",
+        b"-!",
+        b"!!",
+        b"\x7f",
+        b"\x80",
+        b"_",
+        b"`",
+        b"\n",
+        b"\xa0",
+        b"a",
+        b" ",
+        b'$"',
+        b"-5",
+    ]
+)
 
 
 @settings(max_examples=500, deadline=None)

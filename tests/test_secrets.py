@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -48,13 +47,21 @@ def test_a_password_in_a_gathered_url_is_refused_and_never_stored_or_shown(locat
     assert not ws.exists()  # nothing stored anywhere
 
 
-@pytest.mark.parametrize("target", [f"imap://taro:{SECRET}@127.0.0.1:1/", f"pop3://taro:{SECRET}@127.0.0.1:1/",
-                                    f"imaps://taro@example.co.jp:{SECRET}@127.0.0.1:1/"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        f"imap://taro:{SECRET}@127.0.0.1:1/",
+        f"pop3://taro:{SECRET}@127.0.0.1:1/",
+        f"imaps://taro@example.co.jp:{SECRET}@127.0.0.1:1/",
+    ],
+)
 def test_a_password_in_a_restore_target_is_refused_and_never_shown(target, tmp_path, capsys):
     ws = tmp_path / "ws"
     mbox = tmp_path / "saved.mbox"
-    mbox.write_bytes(b"From a@example.org Mon Jan  1 00:00:00 2024\nFrom: a@example.org\n"
-                     b"Message-ID: <1@example.org>\nSubject: s\n\nbody\n")  # fmt: skip
+    mbox.write_bytes(
+        b"From a@example.org Mon Jan  1 00:00:00 2024\nFrom: a@example.org\n"
+        b"Message-ID: <1@example.org>\nSubject: s\n\nbody\n"
+    )
     assert main(["--workspace", str(ws), "gather", "--account", "taro@example.co.jp", str(mbox)]) == 0
     capsys.readouterr()
     for args in (["restore"], ["--json", "restore"]):
@@ -64,15 +71,18 @@ def test_a_password_in_a_restore_target_is_refused_and_never_shown(target, tmp_p
     assert not _leaks(_workspace_bytes(ws))
 
 
-@pytest.mark.parametrize("location, shown", [
-    (f"imap://taro:{SECRET}@host/", "imap://taro@host/"),
-    (f"imap://taro@example.co.jp:{SECRET}@host:993/", "imap://taro@example.co.jp@host:993/"),
-    (f"imap://taro:{SECRET}/x@host/", "imap://taro@host/"),
-    (f"imap://taro:{SECRET}@host/Archive@2011", "imap://taro@2011"),  # cut too much, never too little
-    ("imap://taro@host:993/lists/dev@example.org", "imap://taro@host:993/lists/dev@example.org"),
-    ("imaps://taro%40example.co.jp@host/", "imaps://taro%40example.co.jp@host/"),
-    ("/srv/mail/a:b@c", "/srv/mail/a:b@c"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "location, shown",
+    [
+        (f"imap://taro:{SECRET}@host/", "imap://taro@host/"),
+        (f"imap://taro@example.co.jp:{SECRET}@host:993/", "imap://taro@example.co.jp@host:993/"),
+        (f"imap://taro:{SECRET}/x@host/", "imap://taro@host/"),
+        (f"imap://taro:{SECRET}@host/Archive@2011", "imap://taro@2011"),  # cut too much, never too little
+        ("imap://taro@host:993/lists/dev@example.org", "imap://taro@host:993/lists/dev@example.org"),
+        ("imaps://taro%40example.co.jp@host/", "imaps://taro%40example.co.jp@host/"),
+        ("/srv/mail/a:b@c", "/srv/mail/a:b@c"),
+    ],
+)
 def test_without_password_cuts_the_password_and_keeps_every_url_without_one(location, shown):
     assert without_password(location) == shown
 
@@ -87,5 +97,8 @@ def test_the_progress_line_on_a_terminal_shows_no_password(tmp_path, monkeypatch
     terminal = _Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
     for location in LOCATIONS:  # refused before any progress is drawn
-        assert main(["--workspace", str(tmp_path / "ws"), "gather", "--account", "taro@example.co.jp", location]) == 2
+        assert (
+            main(["--workspace", str(tmp_path / "ws"), "gather", "--account", "taro@example.co.jp", location])
+            == 2
+        )
     assert not _leaks(terminal.getvalue())

@@ -4,7 +4,7 @@ on an in-memory database made by the migrations, or on a workspace where bytes a
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,7 +14,7 @@ from mailrecover.model import Copy, Evidence, Flag, Problem, ProblemKind
 from mailrecover.workspace import Workspace, migrations, store
 
 ACCOUNT = "taro@example.co.jp"
-WHEN = datetime(2012, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
+WHEN = datetime(2012, 3, 4, 5, 6, 7, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -29,22 +29,37 @@ def db():
 
 def _raw(n: int, message_id: str | None = None, body: str = "") -> bytes:
     mid = f"Message-ID: <{message_id}>\n" if message_id else ""
-    return (f"From: sender{n}@example.org\nTo: {ACCOUNT}\nSubject: mail {n}\n"
-            f"Date: Sun, 4 Mar 2012 05:06:0{n % 10} +0000\n{mid}\n{body or f'body {n}'}\n").encode()  # fmt: skip
+    return (
+        f"From: sender{n}@example.org\nTo: {ACCOUNT}\nSubject: mail {n}\n"
+        f"Date: Sun, 4 Mar 2012 05:06:0{n % 10} +0000\n{mid}\n{body or f'body {n}'}\n"
+    ).encode()
 
 
 def test_the_migrations_are_their_own_module_in_their_shipped_order():
     assert workspace.MIGRATIONS is migrations.MIGRATIONS
     assert [name for name, _ in migrations.MIGRATIONS][:9] == [
-        "001_core", "002_delivery_lookup", "003_speed", "004_recheck_ownership", "005_journal_by_key",
-        "007_aliases", "006_arrival_times", "009_log_times", "008_verifications",
-    ]  # fmt: skip
+        "001_core",
+        "002_delivery_lookup",
+        "003_speed",
+        "004_recheck_ownership",
+        "005_journal_by_key",
+        "007_aliases",
+        "006_arrival_times",
+        "009_log_times",
+        "008_verifications",
+    ]
     assert all(step.__name__ == f"_m{name}" for name, step in migrations.MIGRATIONS)
 
 
 def test_evidence_is_stored_once_and_read_back_by_kind_and_address(db):
-    fields = {"message_id": "<a@x>", "sender": "s@example.org", "recipient": "Taro@Example.co.jp",
-              "status": "sent", "size": "1200", "relay": "local"}  # fmt: skip
+    fields = {
+        "message_id": "<a@x>",
+        "sender": "s@example.org",
+        "recipient": "Taro@Example.co.jp",
+        "status": "sent",
+        "size": "1200",
+        "relay": "local",
+    }
     delivery = Evidence("delivery", "/var/log/mail.log", "7", WHEN, fields)
     member = Evidence("subscribe", "/var/lib/mailman/logs/subscribe", "1", None, {"address": "太郎@例え.jp"})
     assert not store.logs_gathered(db)
@@ -56,12 +71,16 @@ def test_evidence_is_stored_once_and_read_back_by_kind_and_address(db):
     assert store.evidence_counts(db) == {"delivery": 1, "subscribe": 1}
     assert list(store.all_evidence(db)) == [delivery, member]
     records = list(store.delivery_records(db, "recipient", ACCOUNT))
-    assert records == [(1, WHEN.isoformat(), "<a@x>", "s@example.org", "Taro@Example.co.jp", "sent", "1200", "local")]
+    assert records == [
+        (1, WHEN.isoformat(), "<a@x>", "s@example.org", "Taro@Example.co.jp", "sent", "1200", "local")
+    ]
     assert list(store.delivery_records(db, "sender", ACCOUNT)) == []
     assert store.named_in_logs(db, ACCOUNT) and store.named_in_logs(db, "s@example.org")
     assert not store.named_in_logs(db, "other@example.org")
     assert list(store.delivery_subjects(db, "recipient", ACCOUNT)) == []  # this log kept no subject
-    kept = Evidence("delivery", "/var/log/mail.log", "8", WHEN, {**fields, "message_id": "<b@x>", "subject": "件名"})
+    kept = Evidence(
+        "delivery", "/var/log/mail.log", "8", WHEN, {**fields, "message_id": "<b@x>", "subject": "件名"}
+    )
     store.save_evidence(db, loc, "", "", kept)
     assert list(store.delivery_subjects(db, "recipient", ACCOUNT)) == [("<b@x>", "件名")]
 
@@ -82,10 +101,18 @@ def test_a_copy_is_stored_once_and_found_again(tmp_path):
     with Workspace(tmp_path / "ws") as ws:
         loc = ws.location("/rescue/Inbox", "mbox", ACCOUNT)
         assert not store.has_copies(ws.db, ACCOUNT) and not store.location_has_copies(ws.db, ACCOUNT, loc)
-        copy = Copy(raw=_raw(1, "one@x"), folder="INBOX", source="/rescue/Inbox", position="0",
-                    flags=frozenset({Flag.SEEN, Flag.FLAGGED}), internal_date=WHEN)  # fmt: skip
+        copy = Copy(
+            raw=_raw(1, "one@x"),
+            folder="INBOX",
+            source="/rescue/Inbox",
+            position="0",
+            flags=frozenset({Flag.SEEN, Flag.FLAGGED}),
+            internal_date=WHEN,
+        )
         assert store.save_copy(ws, loc, ACCOUNT, copy, summarize(copy.raw)) is True
-        assert store.save_copy(ws, loc, ACCOUNT, copy, summarize(copy.raw)) is False  # the same copy gathered again
+        assert (
+            store.save_copy(ws, loc, ACCOUNT, copy, summarize(copy.raw)) is False
+        )  # the same copy gathered again
         blob = ws.db.execute("SELECT blob FROM copies").fetchone()[0]
         assert ws.raw(blob) == copy.raw
         assert store.copy_known(ws.db, ACCOUNT, "/rescue/Inbox", "0", blob)
@@ -99,7 +126,9 @@ def test_a_copy_is_stored_once_and_found_again(tmp_path):
 def test_a_copy_gathered_before_arrival_times_is_redated_and_its_account_merged_again(tmp_path):
     with Workspace(tmp_path / "ws") as ws:
         loc = ws.location("/rescue/Inbox", "mbox", ACCOUNT)
-        copy = Copy(raw=_raw(2, "two@x"), folder="INBOX", source="/rescue/Inbox", position="0", internal_date=WHEN)
+        copy = Copy(
+            raw=_raw(2, "two@x"), folder="INBOX", source="/rescue/Inbox", position="0", internal_date=WHEN
+        )
         store.save_copy(ws, loc, ACCOUNT, copy, summarize(copy.raw))
         store.mark_merged(ws.db, ACCOUNT)
         ws.db.execute("UPDATE copies SET arrival = NULL, arrival_source = 'legacy'")  # as 006 left it
@@ -117,7 +146,9 @@ def test_messages_verdicts_and_aliases(tmp_path):
             store.save_copy(ws, loc, ACCOUNT, copy, summarize(copy.raw))
         ids = [r[0] for r in store.copies_for_merge(db, ACCOUNT, "message_id")]
         with store.transaction(db):
-            message = store.save_message(db, ACCOUNT, "k1", ids[0], "INBOX", "seen", None, "none", "same@x", 2)
+            message = store.save_message(
+                db, ACCOUNT, "k1", ids[0], "INBOX", "seen", None, "none", "same@x", 2
+            )
             store.link_copies(db, [(message, i) for i in ids])
         assert sorted(r[0] for r in store.copies_of_message(db, message)) == ids
         assert [r[0] for r in store.copy_places(db, message)] == ["/rescue/1.eml", "/rescue/2.eml"]

@@ -16,36 +16,43 @@ import subprocess
 import sys
 import unicodedata
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from mailrecover.pluginkit import split_mbox
 
 from mailrecover.cli import main
 from mailrecover.errors import TargetError
 from mailrecover.model import Copy
+from mailrecover.pluginkit import split_mbox
 from mailrecover.targets import Outgoing, open_target
 from mailrecover.targets.mbox import MboxTarget
 from mailrecover.workspace import Workspace
 
-from .builders import ACCOUNT
+from .support.builders import ACCOUNT
 
 KINDS = ["maildir", "mbox", "imap"]
 FILE_KINDS = ["maildir", "mbox"]  # where symbolic links and lock files exist
-WHEN = datetime(2012, 6, 18, 10, 0, tzinfo=timezone.utc)
+WHEN = datetime(2012, 6, 18, 10, 0, tzinfo=UTC)
 _MARK = re.compile(rb"marker-([0-9a-z-]+)\.")
 
 
 def _raw(tag: str) -> bytes:
-    return (f"From: sender@example.net\nTo: {ACCOUNT}\nMessage-ID: <{tag}@safety.example>\n"
-            f"Subject: {tag}\n\nmarker-{tag}.\n").encode()  # fmt: skip
+    return (
+        f"From: sender@example.net\nTo: {ACCOUNT}\nMessage-ID: <{tag}@safety.example>\n"
+        f"Subject: {tag}\n\nmarker-{tag}.\n"
+    ).encode()
 
 
 def _out(tag: str, folder: str = "INBOX") -> Outgoing:
-    return Outgoing(key=f"k-{tag}", folder=folder, flags=frozenset(), date=WHEN + timedelta(minutes=len(tag)),
-                    raw=_raw(tag))  # fmt: skip
+    return Outgoing(
+        key=f"k-{tag}",
+        folder=folder,
+        flags=frozenset(),
+        date=WHEN + timedelta(minutes=len(tag)),
+        raw=_raw(tag),
+    )
 
 
 def _markers(data: bytes) -> list[str]:
@@ -152,7 +159,14 @@ def test_mail_another_program_added_survives_reruns(place: Place) -> None:
     second = place.add_foreign("other2", newline=False)  # not even ending in a newline
     place.write([_out("m1"), _out("m2"), _out("m3"), _out("m4")])
     found = place.found()
-    assert {m: len(w) for m, w in found.items()} == {"m1": 1, "m2": 1, "m3": 1, "m4": 1, "other1": 1, "other2": 1}
+    assert {m: len(w) for m, w in found.items()} == {
+        "m1": 1,
+        "m2": 1,
+        "m3": 1,
+        "m4": 1,
+        "other1": 1,
+        "other2": 1,
+    }
     if place.kind == "mbox":
         data = (place.root / "INBOX").read_bytes()
         assert first in data and second in data  # byte for byte, where the other program put them
@@ -162,10 +176,15 @@ def test_mail_another_program_added_survives_reruns(place: Place) -> None:
 def test_existing_mail_and_files_in_the_target_stay_byte_for_byte(place: Place) -> None:
     """A target that already holds mail (and a server's or client's own files) gets ours added."""
     if place.kind == "maildir":
-        for rel, data in {"cur/1339000000.M1P2.host:2,S": _raw("old1"), "new/1339000001.M2P3.host": _raw("old2"),
-                          "tmp/1339000002.M3P4.host": b"From: half", "dovecot-uidlist": b"3 V1 N3\n",
-                          ".Work/cur/1339000003.M4P5.host:2,": _raw("old3"), ".Work/maildirfolder": b"kept",
-                          ".INBOX.Projects/cur/1339000004.M5P6.host:2,": _raw("old4")}.items():  # fmt: skip
+        for rel, data in {
+            "cur/1339000000.M1P2.host:2,S": _raw("old1"),
+            "new/1339000001.M2P3.host": _raw("old2"),
+            "tmp/1339000002.M3P4.host": b"From: half",
+            "dovecot-uidlist": b"3 V1 N3\n",
+            ".Work/cur/1339000003.M4P5.host:2,": _raw("old3"),
+            ".Work/maildirfolder": b"kept",
+            ".INBOX.Projects/cur/1339000004.M5P6.host:2,": _raw("old4"),
+        }.items():
             (place.root / rel).parent.mkdir(parents=True, exist_ok=True)
             (place.root / rel).write_bytes(data)
         os.utime(place.root / "dovecot-uidlist", (1_300_000_000, 1_300_000_000))
@@ -265,10 +284,16 @@ def test_an_fcntl_lock_held_by_another_program_stops_the_restore(tmp_path: Path)
     inbox = place.root / "INBOX"
     before = inbox.read_bytes()
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, sys\nf = open(sys.argv[1], 'r+b')\nfcntl.lockf(f, fcntl.LOCK_EX)\n"
-         "print('held', flush=True)\nsys.stdin.read()\n", str(inbox)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys\nf = open(sys.argv[1], 'r+b')\nfcntl.lockf(f, fcntl.LOCK_EX)\n"
+            "print('held', flush=True)\nsys.stdin.read()\n",
+            str(inbox),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
         target = MboxTarget(str(place.root), lock_wait=0.3)
@@ -299,7 +324,9 @@ LINKS = [  # (kind, link below the root, what it points to, the folder restored)
 
 
 @pytest.mark.parametrize(("kind", "link", "points", "folder"), LINKS)
-def test_a_link_in_the_target_is_never_followed(tmp_path: Path, kind: str, link: str, points: str, folder: str) -> None:
+def test_a_link_in_the_target_is_never_followed(
+    tmp_path: Path, kind: str, link: str, points: str, folder: str
+) -> None:
     outside = tmp_path / "outside"
     (outside / "outside-dir").mkdir(parents=True)
     (outside / "victim.txt").write_bytes(b"someone else's file\n")
@@ -333,17 +360,22 @@ def test_a_maildirfolder_link_is_left_alone_and_never_written_through(tmp_path: 
 
 @pytest.mark.parametrize("kind", FILE_KINDS)
 def test_a_link_in_the_target_stops_the_cli_with_one_line(tmp_path: Path, kind: str, capsys) -> None:  # type: ignore[no-untyped-def]
-    from .builders import build_scenario
+    from .support.builders import build_scenario
 
     s = build_scenario(tmp_path / "src")
     ws = tmp_path / "ws"
-    assert main(["--workspace", str(ws), "-q", "gather", "--account", ACCOUNT, *map(str, s.locations)]) in (0, 3)
+    assert main(["--workspace", str(ws), "-q", "gather", "--account", ACCOUNT, *map(str, s.locations)]) in (
+        0,
+        3,
+    )
     root = tmp_path / "target"
     root.mkdir()
     (tmp_path / "outside").mkdir()
     os.symlink(tmp_path / "outside", root / ("cur" if kind == "maildir" else "INBOX"))
     capsys.readouterr()
-    assert main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"{kind}:{root}"]) == 1
+    assert (
+        main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"{kind}:{root}"]) == 1
+    )
     err = capsys.readouterr().err
     assert "is a symbolic link" in err and str(tmp_path / "outside") in err
     assert os.listdir(tmp_path / "outside") == []
@@ -455,8 +487,17 @@ def test_a_refused_folder_is_a_problem_line_and_exit_3(new_imap_account, tmp_pat
     password = tmp_path / "pw"
     password.write_text(account.password + "\n")
     password.chmod(0o600)
-    restore = ["--workspace", str(ws), "--password-file", str(password), "restore", "--account", ACCOUNT,
-               "--to", account.url()]  # fmt: skip
+    restore = [
+        "--workspace",
+        str(ws),
+        "--password-file",
+        str(password),
+        "restore",
+        "--account",
+        ACCOUNT,
+        "--to",
+        account.url(),
+    ]
     capsys.readouterr()
     assert main(restore) == 3
     err = capsys.readouterr().err
@@ -517,7 +558,9 @@ def test_an_mbox_replaced_by_another_program_mid_restore_gets_the_rest(tmp_path:
 
 
 @pytest.mark.parametrize("kind", FILE_KINDS)
-def test_a_folder_path_too_long_for_one_name_still_merges_only_its_spellings(tmp_path: Path, kind: str) -> None:
+def test_a_folder_path_too_long_for_one_name_still_merges_only_its_spellings(
+    tmp_path: Path, kind: str
+) -> None:
     deep = "/".join(["Projekt-" + NFC * 20] * 6)  # Maildir++ must cut and tag it
     place = Place(kind, tmp_path)
     place.write([_out("n1", deep), _out("n2", unicodedata.normalize("NFD", deep)), _out("n3", deep + "x")])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from mailrecover.restore import restore
 from mailrecover.targets import Outgoing, open_target, safe_name
 from mailrecover.workspace import Workspace
 
-from .builders import ACCOUNT, build_contaminated
+from .support.builders import ACCOUNT, build_contaminated
 
 HOSTILE = [
     "../../../etc",
@@ -53,10 +53,15 @@ HOSTILE = [
 
 
 def _items() -> list[Outgoing]:
-    when = datetime(2012, 6, 18, 10, 0, tzinfo=timezone.utc)
+    when = datetime(2012, 6, 18, 10, 0, tzinfo=UTC)
     return [
-        Outgoing(key=f"k{i:03d}", folder=folder, flags=frozenset(), date=when,
-                 raw=f"Subject: {i}\n\nmarker-{i:03d}\n".encode())  # fmt: skip
+        Outgoing(
+            key=f"k{i:03d}",
+            folder=folder,
+            flags=frozenset(),
+            date=when,
+            raw=f"Subject: {i}\n\nmarker-{i:03d}\n".encode(),
+        )
         for i, folder in enumerate(HOSTILE)
     ]
 
@@ -159,8 +164,16 @@ ODD_MESSAGES = [
 @pytest.mark.parametrize("kind", ["mbox", "maildir"])
 def test_every_kind_of_message_written_is_found_again_by_a_rerun_that_lost_its_journal(tmp_path, kind):
     """What a target writes, its own check must recognise, whatever the message's shape."""
-    items = [Outgoing(key=f"k{i}", folder="INBOX", flags=frozenset(), date=datetime(2012, 6, 18, tzinfo=timezone.utc),
-                      raw=raw) for i, raw in enumerate(ODD_MESSAGES)]  # fmt: skip
+    items = [
+        Outgoing(
+            key=f"k{i}",
+            folder="INBOX",
+            flags=frozenset(),
+            date=datetime(2012, 6, 18, tzinfo=UTC),
+            raw=raw,
+        )
+        for i, raw in enumerate(ODD_MESSAGES)
+    ]
     with Workspace(tmp_path / "ws") as ws:
         target = open_target(f"{kind}:{tmp_path / 'out'}")
         assert target.write(items, ws.journal("first")) == len(items)
@@ -175,8 +188,16 @@ def test_every_kind_of_message_written_is_found_again_by_a_rerun_that_lost_its_j
 def test_an_mbox_read_in_chunks_gives_the_same_messages_as_read_whole(tmp_path, monkeypatch, chunk):
     import mailrecover.targets.mbox as mbox
 
-    items = [Outgoing(key=f"k{i}", folder="INBOX", flags=frozenset(), date=datetime(2012, 6, 18, tzinfo=timezone.utc),
-                      raw=raw) for i, raw in enumerate(ODD_MESSAGES * 3)]  # fmt: skip
+    items = [
+        Outgoing(
+            key=f"k{i}",
+            folder="INBOX",
+            flags=frozenset(),
+            date=datetime(2012, 6, 18, tzinfo=UTC),
+            raw=raw,
+        )
+        for i, raw in enumerate(ODD_MESSAGES * 3)
+    ]
     with Workspace(tmp_path / "ws") as ws:
         open_target(f"mbox:{tmp_path / 'out'}").write(items, ws.journal("t"))
     data = (tmp_path / "out" / "INBOX").read_bytes()

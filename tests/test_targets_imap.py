@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,9 +15,9 @@ from mailrecover.targets import Outgoing
 from mailrecover.targets.imap import ImapTarget, open_imap_target
 from mailrecover.workspace import Workspace
 
-from .dovecot import Account
-from .mailgen import JST, message
-from .tcpproxy import Proxy
+from .support.dovecot import Account
+from .support.mailgen import JST, message
+from .support.tcpproxy import Proxy
 
 BASE = datetime(2012, 6, 1, 9, 0, tzinfo=JST)
 
@@ -40,12 +40,19 @@ def _journal(tmp_path: Path, name: str = "t") -> tuple[Workspace, object]:
 
 
 def _imap_flags(flags: frozenset[Flag]) -> frozenset[bytes]:
-    names = {Flag.SEEN: b"\\Seen", Flag.ANSWERED: b"\\Answered", Flag.FLAGGED: b"\\Flagged",
-             Flag.DRAFT: b"\\Draft", Flag.FORWARDED: b"$Forwarded"}  # fmt: skip
+    names = {
+        Flag.SEEN: b"\\Seen",
+        Flag.ANSWERED: b"\\Answered",
+        Flag.FLAGGED: b"\\Flagged",
+        Flag.DRAFT: b"\\Draft",
+        Flag.FORWARDED: b"$Forwarded",
+    }
     return frozenset(names[f] for f in flags if f in names)
 
 
-def _expected(items: list[Outgoing], rename: dict[str, str]) -> dict[str, list[tuple[bytes, frozenset[bytes], datetime]]]:
+def _expected(
+    items: list[Outgoing], rename: dict[str, str]
+) -> dict[str, list[tuple[bytes, frozenset[bytes], datetime]]]:
     out: dict[str, list[tuple[bytes, frozenset[bytes], datetime]]] = {}
     for o in items:
         body = o.raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
@@ -66,8 +73,13 @@ PLAN = [
     _out(6, "送信済み", frozenset({Flag.SEEN})),
     _out(7, "Drafts", frozenset({Flag.DRAFT})),
     _out(8, "Recovered Deleted/INBOX", frozenset({Flag.SEEN})),
-    Outgoing(key="lf", folder="INBOX", flags=frozenset(), date=datetime(2011, 3, 11, 14, 46, tzinfo=timezone.utc),
-             raw=b"From: a@example.net\nSubject: LF only\nMessage-ID: <lf@example.net>\n\nbare LF lines\n"),
+    Outgoing(
+        key="lf",
+        folder="INBOX",
+        flags=frozenset(),
+        date=datetime(2011, 3, 11, 14, 46, tzinfo=UTC),
+        raw=b"From: a@example.net\nSubject: LF only\nMessage-ID: <lf@example.net>\n\nbare LF lines\n",
+    ),
 ]
 
 
@@ -77,7 +89,11 @@ def test_restores_bytes_flags_dates_and_japanese_folders(imap_account: Account, 
     assert target.write(PLAN, journal) == len(PLAN)  # type: ignore[arg-type]
     rename = {"仕事/見積もり": "仕事.見積もり", "Recovered Deleted/INBOX": "Recovered Deleted.INBOX"}
     assert _on_server(imap_account) == _expected(PLAN, rename)
-    assert {c.folder: (c.planned, c.on_server, c.missing) for c in target.checks}["仕事.見積もり"] == (2, 2, 0)
+    assert {c.folder: (c.planned, c.on_server, c.missing) for c in target.checks}["仕事.見積もり"] == (
+        2,
+        2,
+        0,
+    )
     assert all(journal.state(o.key) == "done" for o in PLAN)  # type: ignore[attr-defined]
     ws.close()
 
@@ -93,12 +109,23 @@ def test_a_second_run_sends_nothing(imap_account: Account, tmp_path: Path) -> No
 
 def test_special_use_folders_receive_sent_drafts_and_trash(imap_tls_account: Account, tmp_path: Path) -> None:
     ws, journal = _journal(tmp_path)
-    plan = [_out(1, "Sent"), _out(2, "送信済み"), _out(3, "Drafts"), _out(4, "Trash"), _out(5, "Sent/2011"),
-            _out(6, "INBOX/Junk")]  # fmt: skip
+    plan = [
+        _out(1, "Sent"),
+        _out(2, "送信済み"),
+        _out(3, "Drafts"),
+        _out(4, "Trash"),
+        _out(5, "Sent/2011"),
+        _out(6, "INBOX/Junk"),
+    ]
     _target(imap_tls_account).write(plan, journal)  # type: ignore[arg-type]
     server = _on_server(imap_tls_account)
     assert {k: len(v) for k, v in server.items()} == {
-        "Sent Messages": 2, "Drafts": 1, "Deleted Messages": 1, "Sent Messages.2011": 1, "Junk": 1}  # fmt: skip
+        "Sent Messages": 2,
+        "Drafts": 1,
+        "Deleted Messages": 1,
+        "Sent Messages.2011": 1,
+        "Junk": 1,
+    }
     ws.close()
 
 
@@ -109,7 +136,7 @@ def test_a_server_keeping_folders_under_inbox_gets_them_there_and_gives_them_bac
     from mailrecover.model import Copy
     from mailrecover.plugin import ReadContext
 
-    from .dovecot import Dovecot
+    from .support.dovecot import Dovecot
 
     server = Dovecot(prefix="INBOX.", accounts=1, quota_accounts=0).start()
     try:
@@ -126,7 +153,9 @@ def test_a_server_keeping_folders_under_inbox_gets_them_there_and_gives_them_bac
         server.stop()
 
 
-def test_pending_messages_already_on_the_server_are_not_sent_again(imap_account: Account, tmp_path: Path) -> None:
+def test_pending_messages_already_on_the_server_are_not_sent_again(
+    imap_account: Account, tmp_path: Path
+) -> None:
     """A crash after the server's OK but before the journal said done."""
     ws, journal = _journal(tmp_path)
     plan = [_out(n) for n in range(1, 11)]
@@ -153,7 +182,9 @@ def test_a_connection_cut_mid_append_is_retried_without_duplicates(
     ws, journal = _journal(tmp_path)
     plan = [_out(n, attachment=20_000) for n in range(1, 31)]
     with Proxy(imap_account.server.port, cut_after=150_000) as proxy:  # inside the first batch's literals
-        target = _target(imap_account, port=proxy.port, batch_messages=10, backoff=0.05, connections=connections)
+        target = _target(
+            imap_account, port=proxy.port, batch_messages=10, backoff=0.05, connections=connections
+        )
         assert target.write(plan, journal) == 30  # type: ignore[arg-type]
         assert proxy.cut_count == 1 and proxy.connections >= 2
     got = Counter(raw for raw, _f, _d in _on_server(imap_account)["INBOX"])
@@ -162,7 +193,9 @@ def test_a_connection_cut_mid_append_is_retried_without_duplicates(
 
 
 @CONNECTIONS
-def test_an_ok_lost_on_the_way_is_found_on_the_server(imap_account: Account, tmp_path: Path, connections: int) -> None:
+def test_an_ok_lost_on_the_way_is_found_on_the_server(
+    imap_account: Account, tmp_path: Path, connections: int
+) -> None:
     """The server stored a batch, the connection died before its OK arrived."""
     ws, journal = _journal(tmp_path)
     plan = [_out(n) for n in range(1, 26)]
@@ -175,7 +208,9 @@ def test_an_ok_lost_on_the_way_is_found_on_the_server(imap_account: Account, tmp
         return True
 
     with Proxy(imap_account.server.port, on_reply=lose_second_ok) as proxy:
-        target = _target(imap_account, port=proxy.port, batch_messages=10, backoff=0.05, connections=connections)
+        target = _target(
+            imap_account, port=proxy.port, batch_messages=10, backoff=0.05, connections=connections
+        )
         assert target.write(plan, journal) == 25  # type: ignore[arg-type]
         assert len(swallowed) > 2
     got = Counter(raw for raw, _f, _d in _on_server(imap_account)["INBOX"])
@@ -183,7 +218,9 @@ def test_an_ok_lost_on_the_way_is_found_on_the_server(imap_account: Account, tmp
     ws.close()
 
 
-def test_a_refused_message_falls_back_to_single_appends_for_its_batch(imap_account: Account, tmp_path: Path) -> None:
+def test_a_refused_message_falls_back_to_single_appends_for_its_batch(
+    imap_account: Account, tmp_path: Path
+) -> None:
     ws, journal = _journal(tmp_path)
     plan = [_out(n) for n in range(1, 8)] + [_out(99, attachment=3_000_000)]  # over the server's size limit
     with pytest.raises(TargetError, match="1 message.*refused"):
@@ -213,7 +250,9 @@ def test_over_quota_stops_cleanly_and_resumes_when_there_is_room(new_imap_accoun
     ws.close()
 
 
-def test_a_late_arrival_from_an_interrupted_attempt_is_taken_out_again(imap_account: Account, tmp_path: Path) -> None:
+def test_a_late_arrival_from_an_interrupted_attempt_is_taken_out_again(
+    imap_account: Account, tmp_path: Path
+) -> None:
     """A killed client's last bytes can reach the server after the rerun looked: then the
     message that was sent again is there twice, and the surplus copy is removed."""
     ws, journal = _journal(tmp_path)
@@ -270,9 +309,13 @@ import sys  # noqa: E402
 from mailrecover.cli import main  # noqa: E402
 
 SOURCE = [  # (folder, n, flags)
-    ("INBOX", 1, ()), ("INBOX", 2, ("\\Seen", "\\Answered")), ("INBOX", 3, ("\\Flagged",)),
-    ("仕事", 4, ("\\Seen",)), ("仕事.見積もり", 5, ()), ("Sent", 6, ("\\Seen",)),
-]  # fmt: skip
+    ("INBOX", 1, ()),
+    ("INBOX", 2, ("\\Seen", "\\Answered")),
+    ("INBOX", 3, ("\\Flagged",)),
+    ("仕事", 4, ("\\Seen",)),
+    ("仕事.見積もり", 5, ()),
+    ("Sent", 6, ("\\Seen",)),
+]
 
 
 def _seed(account: Account, items: list[tuple[str, int, tuple[str, ...]]], **kw: int) -> None:
@@ -324,11 +367,14 @@ def test_gather_then_restore_through_the_cli(
     assert not any(s in everything for s in secrets)
 
 
-def test_a_password_file_others_can_read_is_refused(imap_account: Account, tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_a_password_file_others_can_read_is_refused(
+    imap_account: Account, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pw = _password_file(tmp_path, imap_account.password)
     pw.chmod(0o644)
-    status = main(["--workspace", str(tmp_path / "ws"), "--password-file", str(pw), "gather", imap_account.url()])
+    status = main(
+        ["--workspace", str(tmp_path / "ws"), "--password-file", str(pw), "gather", imap_account.url()]
+    )
     assert status == 2 and "chmod 600" in capsys.readouterr().err
 
 
@@ -338,8 +384,11 @@ def test_restore_killed_mid_upload_finishes_exactly_once_on_rerun(
     source, dest = new_imap_account(), new_imap_account()
     # more batches (of 200) than upload connections (4): killed at the second stored batch, at
     # most five were sent, so some were never sent, whatever the timing
-    _seed(source, [("INBOX", n, ("\\Seen",) if n % 3 else ()) for n in range(1, 1211)]
-          + [("仕事", n, ()) for n in range(1301, 1331)])  # fmt: skip
+    _seed(
+        source,
+        [("INBOX", n, ("\\Seen",) if n % 3 else ()) for n in range(1, 1211)]
+        + [("仕事", n, ()) for n in range(1301, 1331)],
+    )
     ws = tmp_path / "ws"
     monkeypatch.setenv("MAILRECOVER_PASSWORD", source.password)
     assert main(["--workspace", str(ws), "gather", "--account", source.user, source.url()]) == 0
@@ -358,10 +407,22 @@ def test_restore_killed_mid_upload_finishes_exactly_once_on_rerun(
 
     def restore(port: int) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "mailrecover", "--workspace", str(ws), "restore",
-             "--account", source.user, "--to", dest.url(port=port)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy(),
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "mailrecover",
+                "--workspace",
+                str(ws),
+                "restore",
+                "--account",
+                source.user,
+                "--to",
+                dest.url(port=port),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=os.environ.copy(),
+        )
 
     with Proxy(dest.server.port, on_reply=kill_at_second_ok) as proxy:  # the same URL for both runs
         child.append(restore(proxy.port))
@@ -377,7 +438,8 @@ def test_restore_killed_mid_upload_finishes_exactly_once_on_rerun(
         assert again.returncode == 0, err.decode()
     got, want = _on_server(dest), _on_server(source)
     assert {k: Counter(v) for k, v in got.items()} == {k: Counter(v) for k, v in want.items()}, (
-        f"rerun said: {err.decode()[-2000:]}\nserver log: {dest.server.log()[-3000:]}")
+        f"rerun said: {err.decode()[-2000:]}\nserver log: {dest.server.log()[-3000:]}"
+    )
     assert dest.password.encode() not in out + err + _all_bytes_under(ws)
 
 
@@ -387,7 +449,11 @@ def _expunge(account: Account, folder: str, raw: bytes) -> None:
     try:
         client.select_folder(folder)
         body = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-        uids = [uid for uid, d in client.fetch(client.search("ALL"), ["BODY.PEEK[]"]).items() if d[b"BODY[]"] == body]
+        uids = [
+            uid
+            for uid, d in client.fetch(client.search("ALL"), ["BODY.PEEK[]"]).items()
+            if d[b"BODY[]"] == body
+        ]
         assert len(uids) == 1
         client.delete_messages(uids)
         client.expunge()
@@ -421,15 +487,25 @@ def test_a_message_expunged_after_the_restore_is_sent_again_once(
 def test_an_expunged_message_is_back_after_a_rerun_and_report_shows_the_check(
     new_imap_account, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:  # type: ignore[no-untyped-def]
-    from .builders import ACCOUNT, build_scenario
+    from .support.builders import ACCOUNT, build_scenario
 
     dest = new_imap_account()
     s = build_scenario(tmp_path / "src", damaged=False)
     ws = tmp_path / "ws"
     assert main(["--workspace", str(ws), "-q", "gather", "--account", ACCOUNT, *map(str, s.locations)]) == 0
     pw = _password_file(tmp_path, dest.password)
-    restore = ["--workspace", str(ws), "-q", "--password-file", str(pw), "restore", "--account", ACCOUNT,
-               "--to", dest.url()]  # fmt: skip
+    restore = [
+        "--workspace",
+        str(ws),
+        "-q",
+        "--password-file",
+        str(pw),
+        "restore",
+        "--account",
+        ACCOUNT,
+        "--to",
+        dest.url(),
+    ]
     assert main(restore) == 0
     before = {k: Counter(raw for raw, _f, _d in v) for k, v in _on_server(dest).items()}
     victim = next(iter(before["INBOX"]))

@@ -11,7 +11,7 @@ import pytest
 from mailrecover.cli import main
 from mailrecover.workspace import Workspace
 
-from .builders import ACCOUNT, build_scenario
+from .support.builders import ACCOUNT, build_scenario
 
 
 def _gathered(tmp_path: Path) -> Path:
@@ -50,14 +50,21 @@ def _flip(ws: Path, digest: str) -> None:
 
 def _restored(target: Path) -> dict[str, bytes]:
     """Restored Maildir files by merge key (from their names)."""
-    return {p.name.split(".M", 1)[1].split(".mailrecover")[0]: p.read_bytes()
-            for p in target.rglob("*") if p.parent.name in ("cur", "new") and p.is_file()}  # fmt: skip
+    return {
+        p.name.split(".M", 1)[1].split(".mailrecover")[0]: p.read_bytes()
+        for p in target.rglob("*")
+        if p.parent.name in ("cur", "new") and p.is_file()
+    }
 
 
 def _blobs_of(ws: Path, key: str) -> set[str]:
     with Workspace(ws) as w:
-        return {r[0] for r in w.db.execute(
-            "SELECT c.blob FROM copies c JOIN messages m ON m.id = c.message WHERE m.key = ?", (key,))}  # fmt: skip
+        return {
+            r[0]
+            for r in w.db.execute(
+                "SELECT c.blob FROM copies c JOIN messages m ON m.id = c.message WHERE m.key = ?", (key,)
+            )
+        }
 
 
 def test_a_flipped_byte_is_restored_from_another_copy_and_said(tmp_path, capsys):
@@ -88,7 +95,10 @@ def test_a_damaged_message_without_another_copy_is_not_written(tmp_path, capsys)
     with Workspace(ws) as w:
         planned = w.db.execute("SELECT count(*) FROM messages WHERE status = 'ok'").fetchone()[0]
     assert len(_restored(target)) == planned - 1
-    assert f": {planned - 1} messages written" in captured.out and "1 message could not be restored" in captured.out
+    assert (
+        f": {planned - 1} messages written" in captured.out
+        and "1 message could not be restored" in captured.out
+    )
 
 
 def test_restore_json_lists_the_damaged_blob(tmp_path, capsys):
@@ -96,8 +106,18 @@ def test_restore_json_lists_the_damaged_blob(tmp_path, capsys):
     _key, _mid, blob = _canonical(ws, other_copies=True)
     _flip(ws, blob)
     capsys.readouterr()
-    code = main(["--workspace", str(ws), "--json", "restore", "--account", ACCOUNT,
-                 "--to", f"maildir:{tmp_path / 'Maildir'}"])  # fmt: skip
+    code = main(
+        [
+            "--workspace",
+            str(ws),
+            "--json",
+            "restore",
+            "--account",
+            ACCOUNT,
+            "--to",
+            f"maildir:{tmp_path / 'Maildir'}",
+        ]
+    )
     data = json.loads(capsys.readouterr().out)
     assert code == 3 and data["unrestorable"] == 0
     assert [p["source"] for p in data["damaged"]] == [f"workspace blob {blob}"]
@@ -111,12 +131,31 @@ def _verify(ws: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:
 
 def test_verify_finds_nothing_wrong_in_a_sound_workspace(tmp_path, capsys):
     ws = _gathered(tmp_path)
-    assert main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"maildir:{tmp_path / 'M'}"]) == 0
+    assert (
+        main(
+            [
+                "--workspace",
+                str(ws),
+                "-q",
+                "restore",
+                "--account",
+                ACCOUNT,
+                "--to",
+                f"maildir:{tmp_path / 'M'}",
+            ]
+        )
+        == 0
+    )
     code, data = _verify(ws, capsys)
     with Workspace(ws) as w:
         blobs = w.db.execute("SELECT count(*) FROM blobs").fetchone()[0]
         planned = w.db.execute("SELECT count(*) FROM messages WHERE status = 'ok'").fetchone()[0]
-    assert (code, data["ok"], data["database"], data["blobs"]) == (0, True, ["ok"], {"checked": blobs, "bad": []})
+    assert (code, data["ok"], data["database"], data["blobs"]) == (
+        0,
+        True,
+        ["ok"],
+        {"checked": blobs, "bad": []},
+    )
     [target] = data["targets"]
     assert (target["planned"], target["present"], target["missing"]) == (planned, planned, 0)
 
@@ -140,11 +179,14 @@ def test_verify_finds_bytes_the_database_names_but_that_are_gone(tmp_path, capsy
     ws = _gathered(tmp_path)
     _key, _mid, blob = _canonical(ws, other_copies=False)
     with Workspace(ws) as w:
-        pack, offset, length = w.db.execute("SELECT pack, offset, length FROM blobs WHERE digest = ?", (blob,)).fetchone()
-        path = w.blobs.pack_path(pack)
+        pack, offset, length = w.db.execute(
+            "SELECT pack, offset, length FROM blobs WHERE digest = ?", (blob,)
+        ).fetchone()
         if loss == "pack-cut":  # the disk filled, a copy of the workspace stopped short
             last = w.db.execute("SELECT max(offset) FROM blobs WHERE pack = ?", (pack,)).fetchone()[0]
-            w.db.execute("UPDATE blobs SET offset = ?, length = ? WHERE digest = ?", (last + 10**6, length, blob))
+            w.db.execute(
+                "UPDATE blobs SET offset = ?, length = ? WHERE digest = ?", (last + 10**6, length, blob)
+            )
         elif loss == "loose-deleted":  # an older workspace kept it in a file of its own, since deleted
             w.db.execute("UPDATE blobs SET pack = NULL, offset = 0 WHERE digest = ?", (blob,))
         else:
@@ -160,7 +202,9 @@ def test_verify_finds_bytes_the_database_names_but_that_are_gone(tmp_path, capsy
 def test_verify_finds_a_restored_message_gone_from_the_target(tmp_path, capsys, kind):
     ws = _gathered(tmp_path)
     target = tmp_path / kind
-    assert main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"{kind}:{target}"]) == 0
+    assert (
+        main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"{kind}:{target}"]) == 0
+    )
     if kind == "maildir":
         next(p for p in target.rglob("*") if p.parent.name == "cur").unlink()
     else:
@@ -168,7 +212,9 @@ def test_verify_finds_a_restored_message_gone_from_the_target(tmp_path, capsys, 
     code, data = _verify(ws, capsys)
     [check] = data["targets"]
     assert code == 3 and check["missing"] >= 1 and check["present"] == check["planned"] - check["missing"]
-    assert main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"{kind}:{target}"]) == 0
+    assert (
+        main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"{kind}:{target}"]) == 0
+    )
     code, data = _verify(ws, capsys)
     assert code == 0 and data["targets"][0]["missing"] == 0
 
@@ -179,12 +225,17 @@ def test_a_blob_damaged_after_its_restore_leaves_the_restored_message_alone(tmp_
     and verify finds the target whole."""
     ws = _gathered(tmp_path)
     target = tmp_path / kind
-    assert main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"{kind}:{target}"]) == 0
+    assert (
+        main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"{kind}:{target}"]) == 0
+    )
     before = {p: p.read_bytes() for p in target.rglob("*") if p.is_file()}
     _key, _mid, blob = _canonical(ws, other_copies=True)
     _flip(ws, blob)
     capsys.readouterr()
-    assert main(["--workspace", str(ws), "--json", "restore", "--account", ACCOUNT, "--to", f"{kind}:{target}"]) == 3
+    assert (
+        main(["--workspace", str(ws), "--json", "restore", "--account", ACCOUNT, "--to", f"{kind}:{target}"])
+        == 3
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["written"] == 0 and [p["source"] for p in data["damaged"]] == [f"workspace blob {blob}"]
     assert {p: p.read_bytes() for p in target.rglob("*") if p.is_file()} == before
@@ -194,12 +245,15 @@ def test_a_blob_damaged_after_its_restore_leaves_the_restored_message_alone(tmp_
 
 
 def test_verify_checks_a_read_only_workspace_and_leaves_it_as_it_was(tmp_path, capsys):
-    from .builders import snapshot
+    from .support.builders import snapshot
     from .test_workspace import _read_only_run
 
     ws = _gathered(tmp_path)
     target = tmp_path / "Maildir"
-    assert main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"maildir:{target}"]) == 0
+    assert (
+        main(["--workspace", str(ws), "-q", "restore", "--account", ACCOUNT, "--to", f"maildir:{target}"])
+        == 0
+    )
     next(p for p in target.rglob("*") if p.parent.name == "cur").unlink()
     before = snapshot(ws)
     run = _read_only_run(ws, "--json", "verify")

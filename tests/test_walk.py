@@ -21,19 +21,21 @@ from mailrecover.gather import GatherResult, gather, storable
 from mailrecover.model import ProblemKind
 from mailrecover.workspace import Workspace
 
-from .builders import snapshot
-from .dbx_builder import DbxMessage, message_dbx
-from .lists_builders import build_fml, build_mailman
-from .logbuilder import write_log
 from .plugins.client_stores import build_apple_mail, build_becky, build_thunderbird, build_windows_mail
+from .support.builders import snapshot
+from .support.dbx_builder import DbxMessage, message_dbx
+from .support.lists_builders import build_fml, build_mailman
+from .support.logbuilder import write_log
 
 ACCOUNT = "taro@example.co.jp"
 
 
 def _mail(n: int, subject: str = "hello") -> bytes:
-    return (f"From: hanako@example.com\r\nTo: {ACCOUNT}\r\nSubject: {subject} {n}\r\n"
-            f"Message-ID: <walk-{n}@example.com>\r\nDate: Mon, 18 Jun 2012 10:0{n % 10}:00 +0900\r\n"
-            f"\r\nbody {n}\r\n").encode()  # fmt: skip
+    return (
+        f"From: hanako@example.com\r\nTo: {ACCOUNT}\r\nSubject: {subject} {n}\r\n"
+        f"Message-ID: <walk-{n}@example.com>\r\nDate: Mon, 18 Jun 2012 10:0{n % 10}:00 +0900\r\n"
+        f"\r\nbody {n}\r\n"
+    ).encode()
 
 
 def _maildir(tree: Path) -> None:
@@ -59,7 +61,9 @@ def _loose(tree: Path) -> None:
     """A plain tree the walk goes through file by file: .eml and mbox files."""
     (tree / "saved" / "old").mkdir(parents=True)
     (tree / "saved" / "one.eml").write_bytes(_mail(1))
-    (tree / "saved" / "old" / "archive").write_bytes(b"From hanako@example.com Mon Jun 18 10:00:00 2012\n" + _mail(2))
+    (tree / "saved" / "old" / "archive").write_bytes(
+        b"From hanako@example.com Mon Jun 18 10:00:00 2012\n" + _mail(2)
+    )
 
 
 def _dbx(tree: Path) -> None:
@@ -79,7 +83,9 @@ def _majordomo(tree: Path) -> None:
     (home / "majordomo.cf").write_text('$whereami = "example.edu";\n')
     (home / "lists" / "chat").write_text("ann@example.com\nBob <bob@example.com>\n")
     (home / "lists" / "chat.config").write_text("admin_passwd = x\n")
-    (home / "Log").write_text("Dec 30 10:00:00 lists majordomo[100] {ann@example.com} subscribe chat ann@example.com\n")
+    (home / "Log").write_text(
+        "Dec 30 10:00:00 lists majordomo[100] {ann@example.com} subscribe chat ann@example.com\n"
+    )
 
 
 def _ezmlm(tree: Path) -> None:
@@ -186,14 +192,20 @@ def test_etc_passwd_linked_into_a_maildir_is_not_restored(tmp_path: Path) -> Non
     link.symlink_to(secret)
     ws = tmp_path / "ws"
     run = [sys.executable, "-m", "mailrecover", "--workspace", str(ws)]
-    gathered = subprocess.run([*run, "gather", "--account", ACCOUNT, str(tmp_path / "tree")],
-                              capture_output=True, text=True)  # fmt: skip
+    gathered = subprocess.run(
+        [*run, "gather", "--account", ACCOUNT, str(tmp_path / "tree")], capture_output=True, text=True
+    )
     assert gathered.returncode == 3, gathered.stderr
-    assert (f"unreadable: {link}: symbolic link to {secret}, outside the gathered location: not followed"
-            in gathered.stderr)  # fmt: skip
+    assert (
+        f"unreadable: {link}: symbolic link to {secret}, outside the gathered location: not followed"
+        in gathered.stderr
+    )
     assert "3 problems" not in gathered.stdout and "0 files skipped" in gathered.stdout
-    restored = subprocess.run([*run, "restore", "--account", ACCOUNT, "--to", f"maildir:{tmp_path / 'out'}"],
-                              capture_output=True, text=True)  # fmt: skip
+    restored = subprocess.run(
+        [*run, "restore", "--account", ACCOUNT, "--to", f"maildir:{tmp_path / 'out'}"],
+        capture_output=True,
+        text=True,
+    )
     assert restored.returncode in (0, 3), restored.stderr
     data = b"".join(p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file())
     assert b"SECRET" not in data and data.count(b"Message-ID: <walk-") == 3
@@ -227,9 +239,11 @@ def test_fifos_sockets_and_dangling_links_are_named(tmp_path: Path) -> None:
         "fifo": (ProblemKind.SKIPPED, "a fifo, not a file: not read"),
         "pipe": (ProblemKind.SKIPPED, "a fifo, not a file: not read"),
         "sock": (ProblemKind.SKIPPED, "a socket, not a file: not read"),
-        "gone": (ProblemKind.UNREADABLE,
-                 f"symbolic link to {tmp_path / 'tree' / 'nothing-here'}, which does not exist: not followed"),
-    }  # fmt: skip
+        "gone": (
+            ProblemKind.UNREADABLE,
+            f"symbolic link to {tmp_path / 'tree' / 'nothing-here'}, which does not exist: not followed",
+        ),
+    }
     assert result.copies == 3
 
 
@@ -281,11 +295,14 @@ def test_unreadable_files_are_problems_with_their_reason(tmp_path, monkeypatch, 
     in_walk = tree / "saved" / "two.eml"
     for path in (denied, broken, in_walk):
         path.write_bytes(_mail(9))
-    _failing_open(monkeypatch, {
-        str(denied): PermissionError(errno.EACCES, "Permission denied", str(denied)),
-        str(broken): OSError(errno.EIO, "Input/output error", str(broken)),
-        str(in_walk): OSError(errno.EIO, "Input/output error", str(in_walk)),
-    })  # fmt: skip
+    _failing_open(
+        monkeypatch,
+        {
+            str(denied): PermissionError(errno.EACCES, "Permission denied", str(denied)),
+            str(broken): OSError(errno.EIO, "Input/output error", str(broken)),
+            str(in_walk): OSError(errno.EIO, "Input/output error", str(in_walk)),
+        },
+    )
     code = main(["--workspace", str(tmp_path / "ws"), "gather", "--account", ACCOUNT, str(tree)])
     err = capsys.readouterr().err
     assert code == 3
@@ -309,15 +326,32 @@ def test_the_summary_counts_copies_problems_and_skipped(tmp_path) -> None:
     _maildir(tree)
     (tree / "Maildir" / "dovecot-uidlist").write_text("3 V1 N4\n")
     (tree / "Maildir" / "cur" / "secret").symlink_to("/etc/passwd")
-    run = subprocess.run([sys.executable, "-m", "mailrecover", "--workspace", str(tmp_path / "ws"), "gather",
-                          "--account", ACCOUNT, str(tree)], capture_output=True, text=True)  # fmt: skip
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mailrecover",
+            "--workspace",
+            str(tmp_path / "ws"),
+            "gather",
+            "--account",
+            ACCOUNT,
+            str(tree),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 3
-    assert run.stdout.splitlines()[0] == ("gathered 3 copies (3 new) and 0 evidence records from 1 store; 1 problem; "
-                                          "1 file skipped (-v lists them)")  # fmt: skip
+    assert run.stdout.splitlines()[0] == (
+        "gathered 3 copies (3 new) and 0 evidence records from 1 store; 1 problem; "
+        "1 file skipped (-v lists them)"
+    )
 
 
 def _tb_mbox(n: int) -> bytes:
-    return b"From - Mon Jun 18 10:00:00 2012\nX-Mozilla-Status: 0001\nX-Mozilla-Status2: 00000000\n" + _mail(n)
+    return b"From - Mon Jun 18 10:00:00 2012\nX-Mozilla-Status: 0001\nX-Mozilla-Status2: 00000000\n" + _mail(
+        n
+    )
 
 
 def _folders(tree: Path, ws_path: Path, location: Path | None = None) -> dict[str, str]:
@@ -341,9 +375,11 @@ def test_loose_thunderbird_mbox_files_are_folders_named_after_them(tmp_path: Pat
         (tree / "backup" / name).write_bytes(_tb_mbox(i))
     (tree / "Sent").write_bytes(_tb_mbox(4))
     assert _folders(tree, tmp_path / "ws") == {
-        "backup/Archive2011": "backup/Archive2011", "backup/Work": "backup/Work",
-        "backup/Inbox": "backup/Inbox", "Sent": "Sent",
-    }  # fmt: skip
+        "backup/Archive2011": "backup/Archive2011",
+        "backup/Work": "backup/Work",
+        "backup/Inbox": "backup/Inbox",
+        "Sent": "Sent",
+    }
     assert _folders(tree, tmp_path / "ws-file", tree / "Sent") == {"Sent": "Sent"}
 
 
@@ -353,11 +389,12 @@ def test_a_subfolder_of_inbox_stays_under_inbox(tmp_path: Path, named: str) -> N
     (tree / "Inbox.sbd" / "Projects.sbd").mkdir(parents=True)
     (tree / "Inbox.sbd" / "Projects").write_bytes(_tb_mbox(1))
     (tree / "Inbox.sbd" / "Projects.sbd" / "2012").write_bytes(_tb_mbox(2))
-    (tree / "Inbox.sbd" / "Projects.msf").write_bytes(b"// <!-- <mdb:mork:z v=\"1.4\"/> -->\n")
+    (tree / "Inbox.sbd" / "Projects.msf").write_bytes(b'// <!-- <mdb:mork:z v="1.4"/> -->\n')
     location = tree if named == "tree" else tree / "Inbox.sbd"
     assert _folders(tree, tmp_path / "ws", location) == {
-        "Inbox.sbd/Projects": "INBOX/Projects", "Inbox.sbd/Projects.sbd/2012": "INBOX/Projects/2012",
-    }  # fmt: skip
+        "Inbox.sbd/Projects": "INBOX/Projects",
+        "Inbox.sbd/Projects.sbd/2012": "INBOX/Projects/2012",
+    }
 
 
 def test_files_beside_a_thunderbird_sbd_are_read_by_the_walk(tmp_path: Path) -> None:
@@ -373,13 +410,18 @@ def test_files_beside_a_thunderbird_sbd_are_read_by_the_walk(tmp_path: Path) -> 
     (tree / "archive.txt").write_bytes(b"From hanako@example.com Mon Jun 18 10:00:00 2012\n" + _mail(5))
     (tree / "old" / "saved").write_bytes(b"From hanako@example.com Mon Jun 18 10:00:00 2012\n" + _mail(6))
     (tree / "old" / "note.eml").write_bytes(_mail(7))
-    (tree / "Inbox.msf").write_bytes(b"// <!-- <mdb:mork:z v=\"1.4\"/> -->\n")
+    (tree / "Inbox.msf").write_bytes(b'// <!-- <mdb:mork:z v="1.4"/> -->\n')
     result, found, problems, skipped = _gather(tree, tmp_path / "ws")
     assert (result.copies, result.problems) == (7, [])
     assert _folders(tree, tmp_path / "ws-2") == {
-        "Inbox": "INBOX", "Inbox.sbd/Projects": "INBOX/Projects", "Inbox.sbd/Work": "INBOX/Work",
-        "saved.eml": "INBOX", "archive.txt": "archive.txt", "old/saved": "old/saved", "old/note.eml": "old",
-    }  # fmt: skip
+        "Inbox": "INBOX",
+        "Inbox.sbd/Projects": "INBOX/Projects",
+        "Inbox.sbd/Work": "INBOX/Work",
+        "saved.eml": "INBOX",
+        "archive.txt": "archive.txt",
+        "old/saved": "old/saved",
+        "old/note.eml": "old",
+    }
     assert skipped == {str(tree / "Inbox.msf")}
     assert unaccounted(tree, found, problems, skipped) == []
 
@@ -433,7 +475,10 @@ def test_what_a_store_leaves_out_on_purpose_is_skipped_with_its_reason(tmp_path:
     result, found, problems, skipped = _gather(tree, tmp_path / "ws")
     assert result.why_skipped[str(account / "Inbox.mozmsgs" / "10.eml")].startswith("Thunderbird's copies")
     assert result.why_skipped[str(attachments / "999" / "2" / "forwarded.eml")] == (
-        "Apple Mail's attachments kept apart from their messages")
-    assert result.why_skipped[str(live / "Backup" / "new" / "old.eml")].startswith("Windows Mail's own backup")
+        "Apple Mail's attachments kept apart from their messages"
+    )
+    assert result.why_skipped[str(live / "Backup" / "new" / "old.eml")].startswith(
+        "Windows Mail's own backup"
+    )
     assert not any("forwarded.eml" in f or "old.eml" in f for f in found)
     assert apple.attachment and unaccounted(tree, found, problems, skipped) == []

@@ -183,11 +183,14 @@ def _mbox(folder, n: int = 3):
 
     os.makedirs(folder, exist_ok=True)
     path = folder / "saved.mbox"
-    path.write_bytes(b"".join(
-        b"From a@example.org Mon Jan  1 00:00:00 2024\nFrom: a@example.org\nTo: taro@example.co.jp\n"
-        b"Message-ID: <%d@example.org>\nSubject: n%d\nDate: Mon, 1 Jan 2024 00:00:0%d +0000\n\nbody %d\n\n"
-        % (i, i, i, i) for i in range(n)
-    ))  # fmt: skip
+    path.write_bytes(
+        b"".join(
+            b"From a@example.org Mon Jan  1 00:00:00 2024\nFrom: a@example.org\nTo: taro@example.co.jp\n"
+            b"Message-ID: <%d@example.org>\nSubject: n%d\nDate: Mon, 1 Jan 2024 00:00:0%d +0000\n\nbody %d\n\n"
+            % (i, i, i, i)
+            for i in range(n)
+        )
+    )
     return path
 
 
@@ -198,8 +201,9 @@ class _Holder:
         import subprocess
         import sys
 
-        self.proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(ws)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)  # fmt: skip
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _HOLD, str(ws)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
         assert self.proc.stdout is not None and self.proc.stdout.readline() == "holding\n"
 
     def close(self) -> None:
@@ -219,8 +223,20 @@ def test_a_second_writer_exits_2_naming_the_holder_and_changes_nothing(tmp_path,
         assert main(["--workspace", str(ws), "gather", "--account", "taro@example.co.jp", str(mbox)]) == 2
         err = capsys.readouterr().err
         assert f"process {holder.proc.pid}" in err and "Traceback" not in err
-        assert main(["--workspace", str(ws), "restore", "--account", "taro@example.co.jp",
-                     "--to", f"maildir:{tmp_path / 'out'}"]) == 2  # fmt: skip
+        assert (
+            main(
+                [
+                    "--workspace",
+                    str(ws),
+                    "restore",
+                    "--account",
+                    "taro@example.co.jp",
+                    "--to",
+                    f"maildir:{tmp_path / 'out'}",
+                ]
+            )
+            == 2
+        )
         assert f"process {holder.proc.pid}" in capsys.readouterr().err
     finally:
         holder.close()
@@ -237,7 +253,19 @@ def test_a_reader_reads_what_a_writer_has_committed_while_it_holds_the_workspace
     from mailrecover.cli import main
 
     ws = tmp_path / "ws"
-    assert main(["--workspace", str(ws), "gather", "--account", "taro@example.co.jp", str(_mbox(tmp_path / "src"))]) == 0
+    assert (
+        main(
+            [
+                "--workspace",
+                str(ws),
+                "gather",
+                "--account",
+                "taro@example.co.jp",
+                str(_mbox(tmp_path / "src")),
+            ]
+        )
+        == 0
+    )
     assert main(["--workspace", str(ws), "report"]) == 0  # merged and checked
     capsys.readouterr()
     holder = _Holder(ws)
@@ -259,9 +287,20 @@ def test_two_gathers_at_once_on_a_new_workspace_never_crash(tmp_path):
     mbox = _mbox(tmp_path / "src")
     for round_ in range(8):
         ws = tmp_path / f"ws{round_}"
-        cmd = [sys.executable, "-m", "mailrecover", "--workspace", str(ws), "gather",
-               "--account", "taro@example.co.jp", str(mbox)]  # fmt: skip
-        procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "mailrecover",
+            "--workspace",
+            str(ws),
+            "gather",
+            "--account",
+            "taro@example.co.jp",
+            str(mbox),
+        ]
+        procs = [
+            subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+        ]
         results = [(p.pid, p.wait(), p.communicate()[1]) for p in procs]
         assert {rc for _, rc, _ in results} <= {0, 2}, results
         assert 0 in {rc for _, rc, _ in results}, results
@@ -316,13 +355,25 @@ def test_report_and_members_read_a_read_only_workspace_and_leave_it_as_it_was(tm
 
     from mailrecover.cli import main
 
-    from .builders import snapshot
-    from .lists_builders import MAILMAN_LIST, build_mailman
+    from .support.builders import snapshot
+    from .support.lists_builders import MAILMAN_LIST, build_mailman
 
     ws = tmp_path / "ws"
     var, _owner = build_mailman(tmp_path / "lists")
     assert main(["--workspace", str(ws), "gather", "--list", MAILMAN_LIST, str(var)]) == 0
-    assert main(["--workspace", str(ws), "gather", "--account", "taro@example.co.jp", str(_mbox(tmp_path / "src"))]) == 0
+    assert (
+        main(
+            [
+                "--workspace",
+                str(ws),
+                "gather",
+                "--account",
+                "taro@example.co.jp",
+                str(_mbox(tmp_path / "src")),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["--workspace", str(ws), "--json", "report"]) == 0  # merged and checked while writable
     expected = json.loads(capsys.readouterr().out)
@@ -344,7 +395,19 @@ def test_a_read_only_workspace_that_needs_merging_says_so(tmp_path):
     from mailrecover.cli import main
 
     ws = tmp_path / "ws"
-    assert main(["--workspace", str(ws), "gather", "--account", "taro@example.co.jp", str(_mbox(tmp_path / "src"))]) == 0
+    assert (
+        main(
+            [
+                "--workspace",
+                str(ws),
+                "gather",
+                "--account",
+                "taro@example.co.jp",
+                str(_mbox(tmp_path / "src")),
+            ]
+        )
+        == 0
+    )
     report = _read_only_run(ws, "report")
     assert report.returncode == 1 and "Traceback" not in report.stderr
     assert "read-only" in report.stderr and "not merged" in report.stderr

@@ -33,8 +33,19 @@ from ..passwords import without_password
 if TYPE_CHECKING:
     from ..imapconn import ConnectionSettings
 
-__all__ = ["Journal", "Outgoing", "Target", "Verification", "fit", "link_error", "open_below", "open_target", "safe_name",
-           "safe_parts", "utf7_len"]
+__all__ = [
+    "Journal",
+    "Outgoing",
+    "Target",
+    "Verification",
+    "fit",
+    "link_error",
+    "open_below",
+    "open_target",
+    "safe_name",
+    "safe_parts",
+    "utf7_len",
+]
 
 
 @dataclass(frozen=True)
@@ -102,8 +113,16 @@ class Target(Protocol):
         ...
 
 
-_RESERVED = {"con", "prn", "aux", "nul", "conin$", "conout$",
-             *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}  # fmt: skip
+_RESERVED = {
+    "con",
+    "prn",
+    "aux",
+    "nul",
+    "conin$",
+    "conout$",
+    *(f"com{i}" for i in range(10)),
+    *(f"lpt{i}" for i in range(10)),
+}
 _ESCAPED = re.compile(r"~[0-9a-f]{8}$")
 
 
@@ -240,7 +259,9 @@ def open_target(
     """
     scheme, sep, rest = spec.partition(":")
     if not sep or not rest:
-        raise UsageError(f"target {without_password(spec)!r}: expected maildir:PATH, mbox:PATH or imap[s]://…")
+        raise UsageError(
+            f"target {without_password(spec)!r}: expected maildir:PATH, mbox:PATH or imap[s]://…"
+        )
     scheme = scheme.lower()
     if scheme == "maildir":
         from .maildir import MaildirTarget
@@ -256,4 +277,6 @@ def open_target(
         except ImportError:
             raise UsageError("IMAP targets are not available in this build") from None
         return open_imap_target(spec, password=password, settings=connection, connections=connections)
-    raise UsageError(f"target {without_password(spec)!r}: unknown kind {scheme!r}; use maildir:, mbox: or imap[s]://")
+    raise UsageError(
+        f"target {without_password(spec)!r}: unknown kind {scheme!r}; use maildir:, mbox: or imap[s]://"
+    )

@@ -20,8 +20,8 @@ import ssl
 import threading
 import time
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -56,17 +56,57 @@ _T = TypeVar("_T")
 #: Spanish and Japanese clients.  Used both ways: which role a restored folder has, and, on a
 #: server without SPECIAL-USE, which of its folders plays that role.
 _ROLE_NAMES = {
-    "\\sent": {"sent", "sent items", "sent messages", "sent mail", "送信済み", "送信済みアイテム",
-               "送信済みメール", "送信済みトレイ", "送信トレイ", "gesendet", "gesendete objekte",
-               "gesendete elemente", "envoyés", "éléments envoyés", "messages envoyés", "enviados",
-               "elementos enviados", "correo enviado"},
+    "\\sent": {
+        "sent",
+        "sent items",
+        "sent messages",
+        "sent mail",
+        "送信済み",
+        "送信済みアイテム",
+        "送信済みメール",
+        "送信済みトレイ",
+        "送信トレイ",
+        "gesendet",
+        "gesendete objekte",
+        "gesendete elemente",
+        "envoyés",
+        "éléments envoyés",
+        "messages envoyés",
+        "enviados",
+        "elementos enviados",
+        "correo enviado",
+    },
     "\\drafts": {"drafts", "draft", "下書き", "entwürfe", "brouillons", "borradores"},
-    "\\trash": {"trash", "bin", "deleted items", "deleted messages", "ごみ箱", "ゴミ箱", "削除済みアイテム",
-                "papierkorb", "gelöschte elemente", "gelöschte objekte", "corbeille", "éléments supprimés",
-                "papelera", "elementos eliminados"},
-    "\\junk": {"junk", "spam", "junk e-mail", "junk email", "bulk mail", "迷惑メール", "junk-e-mail",
-               "courrier indésirable", "pourriel", "indésirables", "correo no deseado"},
-}  # fmt: skip
+    "\\trash": {
+        "trash",
+        "bin",
+        "deleted items",
+        "deleted messages",
+        "ごみ箱",
+        "ゴミ箱",
+        "削除済みアイテム",
+        "papierkorb",
+        "gelöschte elemente",
+        "gelöschte objekte",
+        "corbeille",
+        "éléments supprimés",
+        "papelera",
+        "elementos eliminados",
+    },
+    "\\junk": {
+        "junk",
+        "spam",
+        "junk e-mail",
+        "junk email",
+        "bulk mail",
+        "迷惑メール",
+        "junk-e-mail",
+        "courrier indésirable",
+        "pourriel",
+        "indésirables",
+        "correo no deseado",
+    },
+}
 #: Parents that hold a provider's special folders (``[Gmail]/Sent Mail``): the name below counts.
 _ROLE_PARENTS = {"[gmail]", "[google mail]"}
 _APPENDUID = re.compile(rb"\[APPENDUID (\d+) ([0-9:,]+)\]", re.IGNORECASE)
@@ -158,7 +198,9 @@ class ImapTarget:
         self._prefix = ""  # the personal namespace ('INBOX.' on Courier and Cyrus)
         self._existing: set[str] = set()
         self._roles: dict[str, str] = {}  # role -> the server's folder: by SPECIAL-USE, else by name
-        self._named_roles: set[str] = set()  # roles found by name only: a folder of the source's own name wins
+        self._named_roles: set[str] = (
+            set()
+        )  # roles found by name only: a folder of the source's own name wins
         self._names: dict[str, str | None] = {}  # folder -> server name; None: the server refused it
         self._before: dict[str, tuple[int, dict[tuple[bytes, int], list[int]]]] = {}  # per connection
         self.checks: list[FolderCheck] = []  # filled by the verification pass
@@ -168,7 +210,9 @@ class ImapTarget:
         self.verification = Verification()
         # per folder, what it held when first looked at in this run: UIDVALIDITY, (Message-ID,
         # size) -> UIDs, and the UIDs that already answer for a journalled message
-        self._held: dict[str, tuple[int, dict[tuple[bytes, int], list[int]], dict[int, tuple[bytes, int]]]] = {}
+        self._held: dict[
+            str, tuple[int, dict[tuple[bytes, int], list[int]], dict[int, tuple[bytes, int]]]
+        ] = {}
         self._claimed: dict[str, set[int]] = {}
         # Uploads run on up to ``connections`` extra connections at once: a server stores (and
         # fsyncs) messages one after another per connection, in parallel across connections.
@@ -204,7 +248,9 @@ class ImapTarget:
                     self._refused_count[out.folder] += 1
                     refused += 1
                     continue
-                item = _Item(out.key, _crlf(out.raw), flags_to_imap(out.flags), out.date, journal.state(out.key))
+                item = _Item(
+                    out.key, _crlf(out.raw), flags_to_imap(out.flags), out.date, journal.state(out.key)
+                )
                 if item.state == JournalState.DONE:
                     there = self._still_there(name, item, journal.ref(item.key) or "")
                     if there is not None:
@@ -235,8 +281,9 @@ class ImapTarget:
             self._idle.clear()
             self._disconnect()
         lost = sum(c.missing for c in self.checks) + refused
-        self.verification = Verification(planned=planned, present=planned - lost, missing=lost,
-                                         repaired=run.repaired)  # fmt: skip
+        self.verification = Verification(
+            planned=planned, present=planned - lost, missing=lost, repaired=run.repaired
+        )
         if run.refused:
             raise TargetError(
                 f"{len(run.refused)} message(s) were refused by {self.url.host} and not restored "
@@ -297,10 +344,16 @@ class ImapTarget:
                         f"times while {what} ({e}); run restore again to continue where it stopped"
                     ) from e
                 if busy:
-                    log.warning("%s: the server refuses more connections for now (%s); waiting %.1fs",
-                                self.url.host, e, delay)  # fmt: skip
+                    log.warning(
+                        "%s: the server refuses more connections for now (%s); waiting %.1fs",
+                        self.url.host,
+                        e,
+                        delay,
+                    )
                 else:
-                    log.warning("%s: connection lost while %s (%s); retrying in %.1fs", self.url.host, what, e, delay)
+                    log.warning(
+                        "%s: connection lost while %s (%s); retrying in %.1fs", self.url.host, what, e, delay
+                    )
                 time.sleep(delay)
                 delay = min(delay * 2, 30.0)
         raise AssertionError("unreachable")
@@ -321,7 +374,11 @@ class ImapTarget:
                 role = (f.decode("ascii", "replace") if isinstance(f, bytes) else f).lower()
                 if role in _ROLE_NAMES:
                     self._roles.setdefault(role, name)  # the server's own name for it
-            parts = name[len(self._prefix) :].split(delimiter) if delimiter and name.startswith(self._prefix) else [name]
+            parts = (
+                name[len(self._prefix) :].split(delimiter)
+                if delimiter and name.startswith(self._prefix)
+                else [name]
+            )
             role = _role(parts)
             if role:
                 named.setdefault(role, name)
@@ -332,6 +389,7 @@ class ImapTarget:
     def _server_name(self, folder: str) -> str | None:
         """The server's name for a folder, created if missing; ``None`` if the server refused it."""
         if folder not in self._names:
+
             def prepare(client: imapclient.IMAPClient) -> int:
                 server = self._to_server(folder)
                 try:
@@ -406,7 +464,12 @@ class ImapTarget:
         validity, index, identity_of = self._held[name]
         claimed = self._claimed.setdefault(name, set())
         uid_validity, _, uid = ref.partition(":")
-        if uid_validity.isdigit() and uid.isdigit() and int(uid_validity) == validity and int(uid) in identity_of:
+        if (
+            uid_validity.isdigit()
+            and uid.isdigit()
+            and int(uid_validity) == validity
+            and int(uid) in identity_of
+        ):
             claimed.add(int(uid))
             return identity_of[int(uid)]
         for found in index.get(item.identity, ()):
@@ -463,8 +526,13 @@ class ImapTarget:
         for client in surplus:
             _close(client)
         if self.connections < before:
-            log.warning("%s: the server refuses more connections (%s); using %d upload connection(s) "
-                        "besides the main one from now on", self.url.host, e, self.connections)  # fmt: skip
+            log.warning(
+                "%s: the server refuses more connections (%s); using %d upload connection(s) "
+                "besides the main one from now on",
+                self.url.host,
+                e,
+                self.connections,
+            )
 
     def _collect(self, run: _Run) -> None:
         """Journal the oldest upload's outcome; what is unsure is settled on this connection."""
@@ -507,7 +575,9 @@ class ImapTarget:
 
         self._retrying(f"uploading to {name}", attempt)
 
-    def _prepare(self, client: imapclient.IMAPClient, name: str, batch: list[_Item], run: _Run) -> list[_Item]:
+    def _prepare(
+        self, client: imapclient.IMAPClient, name: str, batch: list[_Item], run: _Run
+    ) -> list[_Item]:
         """Settle what may already be on the server, journal the rest as pending: what to send."""
         todo = [item for item in batch if item.state in (None, JournalState.PENDING)]
         if name not in self._before:
@@ -568,7 +638,13 @@ class ImapTarget:
         return remaining
 
     def _append(
-        self, client: imapclient.IMAPClient, name: str, batch: list[_Item], run: _Run, *, one_by_one: bool = False
+        self,
+        client: imapclient.IMAPClient,
+        name: str,
+        batch: list[_Item],
+        run: _Run,
+        *,
+        one_by_one: bool = False,
     ) -> None:
         if not batch:
             return
@@ -617,7 +693,9 @@ class ImapTarget:
             uids = list(_uid_set(m.group(2).decode()))
             if len(uids) == len(batch):
                 refs = [f"{int(m.group(1))}:{uid}" for uid in uids]
-        run.journal.mark_many((item.key, JournalState.DONE, ref) for item, ref in zip(batch, refs, strict=True))
+        run.journal.mark_many(
+            (item.key, JournalState.DONE, ref) for item, ref in zip(batch, refs, strict=True)
+        )
         for item in batch:
             item.state = JournalState.DONE
         run.written += len(batch)
@@ -643,10 +721,16 @@ class ImapTarget:
                 removed = self._remove_late_copies(client, name, index, run.resent.get(name))
                 found = Counter({ident: len(uids) for ident, uids in index.items()})
                 missing = sum((wanted - found).values())
-                self.checks.append(FolderCheck(
-                    folder=name, planned=sum(wanted.values()), on_server=sum(found.values()),
-                    missing=missing, extra=sum((found - wanted).values()), removed=removed,
-                ))  # fmt: skip
+                self.checks.append(
+                    FolderCheck(
+                        folder=name,
+                        planned=sum(wanted.values()),
+                        on_server=sum(found.values()),
+                        missing=missing,
+                        extra=sum((found - wanted).values()),
+                        removed=removed,
+                    )
+                )
                 if missing:
                     log.warning("%s: %d planned message(s) not found on the server", name, missing)
             return 0
@@ -679,7 +763,9 @@ class ImapTarget:
         if not surplus:
             return 0
         if not client.has_capability("UIDPLUS"):
-            log.warning("%s: %d message(s) arrived twice; the server cannot remove just those", name, len(surplus))
+            log.warning(
+                "%s: %d message(s) arrived twice; the server cannot remove just those", name, len(surplus)
+            )
             return 0
         client.select_folder(name)  # read-write, for this one change
         client.delete_messages(surplus)
@@ -687,7 +773,9 @@ class ImapTarget:
         for ident in idents:
             if ident in index:
                 index[ident] = [uid for uid in index[ident] if uid not in surplus]
-        log.warning("%s: removed %d copy(ies) that arrived twice after an interrupted upload", name, len(surplus))
+        log.warning(
+            "%s: removed %d copy(ies) that arrived twice after an interrupted upload", name, len(surplus)
+        )
         return len(surplus)
 
 
@@ -753,7 +841,9 @@ def _holding(
 def _index(client: imapclient.IMAPClient) -> dict[tuple[bytes, int], list[int]]:
     """The selected folder's messages by (Message-ID, size): one round trip."""
     index: dict[tuple[bytes, int], list[int]] = {}
-    fetched = fetch_many(client, client.search("ALL"), ["RFC822.SIZE", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+    fetched = fetch_many(
+        client, client.search("ALL"), ["RFC822.SIZE", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]
+    )
     for uid, data in sorted(fetched.items()):
         header = next((v for k, v in data.items() if k.startswith(b"BODY[HEADER")), b"")
         index.setdefault((_message_id(header), int(data.get(b"RFC822.SIZE", 0))), []).append(uid)

@@ -37,8 +37,14 @@ __all__ = ["MaildirTarget"]
 _BATCH = 256  # messages made durable together
 _BATCH_BYTES = 32 << 20
 
-_LETTERS = {Flag.DRAFT: "D", Flag.FLAGGED: "F", Flag.FORWARDED: "P", Flag.ANSWERED: "R",
-            Flag.SEEN: "S", Flag.DELETED: "T"}  # fmt: skip
+_LETTERS = {
+    Flag.DRAFT: "D",
+    Flag.FLAGGED: "F",
+    Flag.FORWARDED: "P",
+    Flag.ANSWERED: "R",
+    Flag.SEEN: "S",
+    Flag.DELETED: "T",
+}
 
 
 def _folder_name(folder: str) -> str:
@@ -96,7 +102,9 @@ class MaildirTarget:
         folder = _Folder(f"{name}/" if name else "", str(self.root / name) if name else str(self.root))
         folder_fd = os.dup(self._root_fd) if not name else self._subdir(self._root_fd, name, folder.shown)
         try:
-            fds = {sub: self._subdir(folder_fd, sub, f"{folder.shown}/{sub}") for sub in ("cur", "new", "tmp")}
+            fds = {
+                sub: self._subdir(folder_fd, sub, f"{folder.shown}/{sub}") for sub in ("cur", "new", "tmp")
+            }
             os.close(fds.pop("new"))
             folder.tmp, folder.cur = fds["tmp"], fds["cur"]
             if name:
@@ -184,7 +192,11 @@ class MaildirTarget:
         try:
             for item in items:
                 check.planned += 1
-                recorded = _written_digest(journal.ref(item.key)) if journal.state(item.key) == JournalState.DONE else None
+                recorded = (
+                    _written_digest(journal.ref(item.key))
+                    if journal.state(item.key) == JournalState.DONE
+                    else None
+                )
                 check.present += self._look(item, self._name(item.folder), recorded) is not None
         finally:
             if self._root_fd >= 0:
@@ -309,7 +321,9 @@ def _our_files(root_fd: int, name: str) -> dict[str, list[str]]:
     return found
 
 
-def _holding(root_fd: int, name: str, file: str, raw: bytes, accepted: set[str] | frozenset[str]) -> str | None:
+def _holding(
+    root_fd: int, name: str, file: str, raw: bytes, accepted: set[str] | frozenset[str]
+) -> str | None:
     """The SHA-256 of the folder's ``file`` when it holds exactly ``raw`` or bytes with a digest
     in ``accepted``; else ``None``."""
     fd = open_below(root_fd, [*([name] if name else []), *file.split("/")])

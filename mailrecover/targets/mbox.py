@@ -54,8 +54,11 @@ def mboxrd_quote(raw: bytes) -> bytes:
 def _status(flags: frozenset[Flag]) -> bytes:
     """Status/X-Status fields, the state mbox readers (mutt, Dovecot, Thunderbird) understand."""
     status = "RO" if Flag.SEEN in flags else "O"
-    x = "".join(c for f, c in ((Flag.ANSWERED, "A"), (Flag.FLAGGED, "F"), (Flag.DELETED, "D"),
-                               (Flag.DRAFT, "T")) if f in flags)  # fmt: skip
+    x = "".join(
+        c
+        for f, c in ((Flag.ANSWERED, "A"), (Flag.FLAGGED, "F"), (Flag.DELETED, "D"), (Flag.DRAFT, "T"))
+        if f in flags
+    )
     out = f"Status: {status}\n"
     if x:
         out += f"X-Status: {x}\n"
@@ -115,7 +118,9 @@ class MboxTarget:
                 if found is not None:
                     check.present += 1
                     if not done:  # written before, journal lost
-                        journal.mark(item.key, JournalState.DONE, f"{'/'.join(names)}:{found} sha256={digest}")
+                        journal.mark(
+                            item.key, JournalState.DONE, f"{'/'.join(names)}:{found} sha256={digest}"
+                        )
                     progress(1)
                     continue
                 check.repaired += done
@@ -129,8 +134,12 @@ class MboxTarget:
                         at, end = self._append(box, data, journal)
                 except OSError as e:
                     raise TargetError(f"cannot write {box.shown}: {e.strerror or e}") from e
-                journal.mark_many([(item.key, JournalState.DONE, f"{box.rel}:{at} sha256={digest}"),
-                                   (f"file:{box.rel}", JournalState.END, str(end))])  # fmt: skip
+                journal.mark_many(
+                    [
+                        (item.key, JournalState.DONE, f"{box.rel}:{at} sha256={digest}"),
+                        (f"file:{box.rel}", JournalState.END, str(end)),
+                    ]
+                )
                 written += 1
                 progress(1)
         finally:
@@ -153,7 +162,9 @@ class MboxTarget:
             for item in items:
                 check.planned += 1
                 ref = journal.ref(item.key) if journal.state(item.key) == JournalState.DONE else None
-                check.present += self._look(root_fd, self._names(item.folder), self._entry(item), ref)[0] is not None
+                check.present += (
+                    self._look(root_fd, self._names(item.folder), self._entry(item), ref)[0] is not None
+                )
         finally:
             if root_fd >= 0:
                 os.close(root_fd)
@@ -195,9 +206,13 @@ class MboxTarget:
         except OSError as e:
             raise link_error(box.dir_fd, box.name, box.shown, e) from e
         info = os.fstat(fd)
-        why = ("is not a regular file" if not stat.S_ISREG(info.st_mode)
-               else "has other hard links, which writing it would change too" if info.st_nlink > 1
-               else "")  # fmt: skip
+        why = (
+            "is not a regular file"
+            if not stat.S_ISREG(info.st_mode)
+            else "has other hard links, which writing it would change too"
+            if info.st_nlink > 1
+            else ""
+        )
         if why:
             os.close(fd)
             raise TargetError(f"{box.shown} {why}; restore leaves it alone: move it or choose another target")
@@ -214,8 +229,12 @@ class MboxTarget:
         lock = box.name + ".lock"
         while True:
             try:
-                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                             0o600, dir_fd=box.dir_fd)  # fmt: skip
+                fd = os.open(
+                    lock,
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    0o600,
+                    dir_fd=box.dir_fd,
+                )
                 break
             except FileExistsError:
                 if not _remove_stale_lock(box.dir_fd, lock):
@@ -260,7 +279,9 @@ class MboxTarget:
         if box.end is None:
             recorded = journal.ref(f"file:{box.rel}")
             if recorded is None:
-                journal.mark(f"file:{box.rel}", JournalState.END, str(size))  # what was there before this tool wrote
+                journal.mark(
+                    f"file:{box.rel}", JournalState.END, str(size)
+                )  # what was there before this tool wrote
             box.end = size if recorded is None else int(recorded)
         start = box.end
         blob = _separator(box.fd, start) + data
@@ -270,9 +291,13 @@ class MboxTarget:
             if 0 < tail <= len(blob) and _read_at(box.fd, tail, start) == blob[:tail]:
                 done = tail  # this tool's own message, half-written when a run was stopped
             else:
-                log.warning("%s: %s; kept, restored mail goes after it", box.shown,
-                            f"{tail} bytes after the mail this tool wrote came from another program"
-                            if tail > 0 else "shorter than when this tool last wrote it")  # fmt: skip
+                log.warning(
+                    "%s: %s; kept, restored mail goes after it",
+                    box.shown,
+                    f"{tail} bytes after the mail this tool wrote came from another program"
+                    if tail > 0
+                    else "shorter than when this tool last wrote it",
+                )
                 start = size
                 blob = _separator(box.fd, start) + data
         os.lseek(box.fd, start + done, os.SEEK_SET)

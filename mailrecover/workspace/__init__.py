@@ -15,7 +15,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, MutableMapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import BlobError, WorkspaceError, WorkspaceInUse
@@ -41,7 +41,7 @@ def _private_dir(path: Path) -> None:
 
 
 def now_text() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class BlobStore:
@@ -80,9 +80,7 @@ class BlobStore:
         return self.loose_path(digest) if row is None or row[0] is None else self.pack_path(row[0])
 
     def _where(self, digest: str) -> tuple[int | None, int, int] | None:
-        row = self.db.execute(
-            "SELECT pack, offset, length FROM blobs WHERE digest = ?", (digest,)
-        ).fetchone()
+        row = self.db.execute("SELECT pack, offset, length FROM blobs WHERE digest = ?", (digest,)).fetchone()
         return None if row is None else (row[0], row[1], row[2])
 
     def _writer(self) -> int:
@@ -114,10 +112,13 @@ class BlobStore:
         try:
             fd = self._writer()
             assert self._pack is not None
-            new = self.db.execute(
-                "INSERT OR IGNORE INTO blobs (digest, pack, offset, length) VALUES (?, ?, ?, ?)",
-                (digest, self._pack[0], self._size, len(data)),
-            ).rowcount > 0
+            new = (
+                self.db.execute(
+                    "INSERT OR IGNORE INTO blobs (digest, pack, offset, length) VALUES (?, ?, ?, ?)",
+                    (digest, self._pack[0], self._size, len(data)),
+                ).rowcount
+                > 0
+            )
             if new:
                 self._append(fd, data, digest)
             if own:
@@ -297,7 +298,9 @@ def _hold_lock(folder: Path) -> int:
                 time.sleep(0.01)
         if holder is not None:
             who = f"process {holder}" if holder.isdigit() else "another process"
-            raise WorkspaceInUse(f"workspace {folder} is in use by {who}; run this again when it has finished")
+            raise WorkspaceInUse(
+                f"workspace {folder} is in use by {who}; run this again when it has finished"
+            )
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     except BaseException:
@@ -339,7 +342,11 @@ class Workspace:
         self._lock: int | None = None
         dbfile = self.path / "workspace.db"
         try:
-            if reader and dbfile.exists() and not (os.access(self.path, os.W_OK) and os.access(dbfile, os.W_OK)):
+            if (
+                reader
+                and dbfile.exists()
+                and not (os.access(self.path, os.W_OK) and os.access(dbfile, os.W_OK))
+            ):
                 self.read_only = True
             else:
                 _private_dir(self.path)
@@ -357,7 +364,9 @@ class Workspace:
                 self.db = sqlite3.connect(dbfile, timeout=_WAIT_FOR_LOCK, isolation_level=None)
         except (OSError, sqlite3.Error) as e:
             self._unlock()
-            why = "it is read-only" if isinstance(e, OSError) and e.errno in (errno.EROFS, errno.EACCES) else e
+            why = (
+                "it is read-only" if isinstance(e, OSError) and e.errno in (errno.EROFS, errno.EACCES) else e
+            )
             raise WorkspaceError(f"cannot open workspace {self.path}: {why}") from e
         except BaseException:
             self._unlock()
@@ -387,7 +396,9 @@ class Workspace:
         """The error for a reader that would have to write ``what`` into a read-only workspace."""
         if self.held_by:
             return WorkspaceInUse(f"{self.held_by} ({what})")
-        return WorkspaceError(f"workspace {self.path} is read-only and {what}; open it once where it can be written")
+        return WorkspaceError(
+            f"workspace {self.path} is read-only and {what}; open it once where it can be written"
+        )
 
     def __enter__(self) -> Workspace:
         return self
@@ -490,8 +501,11 @@ class Workspace:
                 f"(it has {', '.join(sorted(done - known))})"
             )
         if self.read_only and known - done:
-            raise self.cannot_write("is still being made" if not done else
-                                    "was made by an older mailrecover: its tables need updating")  # fmt: skip
+            raise self.cannot_write(
+                "is still being made"
+                if not done
+                else "was made by an older mailrecover: its tables need updating"
+            )
         for name, step in MIGRATIONS:
             if name in done:
                 continue
@@ -524,9 +538,7 @@ class Workspace:
         return int(row[0])
 
     def plugin_state(self, location_id: int) -> _PluginState:
-        rows = self.db.execute(
-            "SELECT key, value FROM plugin_state WHERE location_id = ?", (location_id,)
-        )
+        rows = self.db.execute("SELECT key, value FROM plugin_state WHERE location_id = ?", (location_id,))
         return _PluginState(dict(rows.fetchall()))
 
     def save_plugin_state(self, location_id: int, state: MutableMapping[str, str]) -> None:

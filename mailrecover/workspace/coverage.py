@@ -52,16 +52,20 @@ class Coverage:
             self._last = path
 
     def __contains__(self, path: object) -> bool:
-        return isinstance(path, str) and self._db.execute(
-            "SELECT 1 FROM covered WHERE path = ?", (_key(path),)
-        ).fetchone() is not None
+        return (
+            isinstance(path, str)
+            and self._db.execute("SELECT 1 FROM covered WHERE path = ?", (_key(path),)).fetchone() is not None
+        )
 
     def under(self, directory: str) -> bool:
         """Whether a file below ``directory`` is covered ('0' is the byte after '/')."""
         low = _key(os.path.join(directory, ""))
-        return self._db.execute(
-            "SELECT 1 FROM covered WHERE path > ? AND path < ? LIMIT 1", (low, low[:-1] + b"0")
-        ).fetchone() is not None
+        return (
+            self._db.execute(
+                "SELECT 1 FROM covered WHERE path > ? AND path < ? LIMIT 1", (low, low[:-1] + b"0")
+            ).fetchone()
+            is not None
+        )
 
     def close(self) -> None:
         self._db.close()

@@ -131,7 +131,7 @@ def _m001_core(db: sqlite3.Connection) -> None:
             messages INTEGER NOT NULL,
             PRIMARY KEY (account, message_id)
         );
-        """
+        """,
     )
 
 

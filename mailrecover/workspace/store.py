@@ -18,46 +18,114 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..arrival import arrival
 from ..model import Copy, Evidence, Flag, JournalState, MessageStatus, Problem
 from ..rfc822 import decode_text
-
 from . import now_text  # (the package's __init__ never imports this module)
 
 if TYPE_CHECKING:
     from . import Workspace
 
 __all__ = [
-    "COPY_COLUMNS", "RECORDS_SQL", "Summary", "storable", "flags_text",
+    "COPY_COLUMNS",
+    "RECORDS_SQL",
+    "Summary",
+    "storable",
+    "flags_text",
     # transactions
-    "begin", "commit", "rollback", "transaction", "joined_transaction",
+    "begin",
+    "commit",
+    "rollback",
+    "transaction",
+    "joined_transaction",
     # gather: copies, evidence, problems, skipped files
-    "copy_known", "location_has_copies", "save_copy", "save_evidence", "save_problem", "save_skipped",
-    "mark_unmerged", "mark_merged", "merge_states",
+    "copy_known",
+    "location_has_copies",
+    "save_copy",
+    "save_evidence",
+    "save_problem",
+    "save_skipped",
+    "mark_unmerged",
+    "mark_merged",
+    "merge_states",
     # merge: copies of an account, messages of an account
-    "has_copies", "has_messages", "clear_messages", "clear_conflicts", "copies_for_merge", "save_conflict",
-    "save_message", "link_copies", "message_with_copy", "join_message", "copies_of_message",
-    "copies_of_message_with_blobs", "update_message",
+    "has_copies",
+    "has_messages",
+    "clear_messages",
+    "clear_conflicts",
+    "copies_for_merge",
+    "save_conflict",
+    "save_message",
+    "link_copies",
+    "message_with_copy",
+    "join_message",
+    "copies_of_message",
+    "copies_of_message_with_blobs",
+    "update_message",
     # ownership check: verdicts and aliases
-    "copies_to_judge", "save_delivered_to", "set_verdicts", "has_unchecked", "aliases", "save_aliases",
-    "quarantined", "quarantined_messages",
+    "copies_to_judge",
+    "save_delivered_to",
+    "set_verdicts",
+    "has_unchecked",
+    "aliases",
+    "save_aliases",
+    "quarantined",
+    "quarantined_messages",
     # restore and verify
-    "restore_plan", "planned_sizes", "save_verification", "verifications", "integrity_check", "blob_count",
-    "blobs_in_pack_order", "unnamed_blobs", "copies_of_blobs", "restored_targets", "restored_accounts",
+    "restore_plan",
+    "planned_sizes",
+    "save_verification",
+    "verifications",
+    "integrity_check",
+    "blob_count",
+    "blobs_in_pack_order",
+    "unnamed_blobs",
+    "copies_of_blobs",
+    "restored_targets",
+    "restored_accounts",
     # sort by owner: the unassigned pile, copies brought from a sorted workspace
-    "save_unassigned", "unassigned_copies", "count_unassigned", "copies_with_places", "add_copy_row",
+    "save_unassigned",
+    "unassigned_copies",
+    "count_unassigned",
+    "copies_with_places",
+    "add_copy_row",
     "count_messages",
     # report
-    "count_copies", "folder_counts", "count_problems", "conflicts", "date_source_counts",
-    "restored_counts", "group_places", "place_totals", "places_only_here", "place_rows", "copy_places",
-    "message_rows", "message_days", "problems", "count_skipped", "skipped_paths", "evidence_counts", "log_time_counts",
+    "count_copies",
+    "folder_counts",
+    "count_problems",
+    "conflicts",
+    "date_source_counts",
+    "restored_counts",
+    "group_places",
+    "place_totals",
+    "places_only_here",
+    "place_rows",
+    "copy_places",
+    "message_rows",
+    "message_days",
+    "problems",
+    "count_skipped",
+    "skipped_paths",
+    "evidence_counts",
+    "log_time_counts",
     # evidence: delivery records, list evidence, log times
-    "delivery_records", "delivery_subjects", "named_in_logs", "message_ids", "logs_gathered", "all_evidence", "copies_in_order",
-    "unconfirmed_time_groups", "time_group_sample", "message_date", "time_group_records", "retime_record",
-]  # fmt: skip
+    "delivery_records",
+    "delivery_subjects",
+    "named_in_logs",
+    "message_ids",
+    "logs_gathered",
+    "all_evidence",
+    "copies_in_order",
+    "unconfirmed_time_groups",
+    "time_group_sample",
+    "message_date",
+    "time_group_records",
+    "retime_record",
+]
 
 
 # --- text as a column holds it -----------------------------------------------------------
@@ -187,22 +255,32 @@ def copy_known(db: sqlite3.Connection, account: str, source: str, position: str,
 
 
 def location_has_copies(db: sqlite3.Connection, account: str, location_id: int) -> bool:
-    return db.execute(
-        "SELECT 1 FROM copies WHERE account = ? AND location_id = ? LIMIT 1", (account, location_id)
-    ).fetchone() is not None
+    return (
+        db.execute(
+            "SELECT 1 FROM copies WHERE account = ? AND location_id = ? LIMIT 1", (account, location_id)
+        ).fetchone()
+        is not None
+    )
 
 
 def save_copy(
-    ws: Workspace, loc: int, account: str, c: Copy, s: Summary, blob: str | None = None, gathered: str | None = None
+    ws: Workspace,
+    loc: int,
+    account: str,
+    c: Copy,
+    s: Summary,
+    blob: str | None = None,
+    gathered: str | None = None,
 ) -> bool:
     """Store a copy (its bytes once, its row) found at location ``loc``, as gather does, with
     its summary ``s`` (``fingerprint.summarize``); ``blob`` is its digest when already computed, ``gathered`` the time its
     batch was read.  Whether it is new."""
     blob = ws.blobs.put(c.raw, blob)
     gathered = gathered or now_text()
-    when, source = arrival(c.internal_date, c.file_time, _iso(s.received_date), _iso(s.date),
-                           datetime.fromisoformat(gathered))  # fmt: skip
-    arrived = when.astimezone(timezone.utc).isoformat() if when else None
+    when, source = arrival(
+        c.internal_date, c.file_time, _iso(s.received_date), _iso(s.date), datetime.fromisoformat(gathered)
+    )
+    arrived = when.astimezone(UTC).isoformat() if when else None
     where = (account, storable(c.source), storable(c.position), blob)
     cur = ws.db.execute(
         "INSERT OR IGNORE INTO copies (location_id, account, source, position, blob, size, folder, "
@@ -210,13 +288,33 @@ def save_copy(
         "from_addr, date, subject, head_fp, body_fp, content_fp, delivered_to, received, gathered, "
         "arrival, arrival_source, wrapped) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (loc, *where[:3], blob, len(c.raw),
-         folder_text(c.folder), flags_text(c.flags),
-         c.internal_date.isoformat() if c.internal_date else None, int(c.partial),
-         int(c.reconstructed), _json(c.account_hints), _json(c.keywords, ensure_ascii=False),
-         s.message_id, s.from_addr, s.date, s.subject, s.head_fp, s.body_fp, s.content_fp,
-         _json(s.delivered_to), s.received, gathered, arrived, source.value, int(c.wrapped)),
-    )  # fmt: skip
+        (
+            loc,
+            *where[:3],
+            blob,
+            len(c.raw),
+            folder_text(c.folder),
+            flags_text(c.flags),
+            c.internal_date.isoformat() if c.internal_date else None,
+            int(c.partial),
+            int(c.reconstructed),
+            _json(c.account_hints),
+            _json(c.keywords, ensure_ascii=False),
+            s.message_id,
+            s.from_addr,
+            s.date,
+            s.subject,
+            s.head_fp,
+            s.body_fp,
+            s.content_fp,
+            _json(s.delivered_to),
+            s.received,
+            gathered,
+            arrived,
+            source.value,
+            int(c.wrapped),
+        ),
+    )
     if cur.rowcount > 0:
         return True
     redated = ws.db.execute(  # gathered before 006_arrival_times: only its time is new
@@ -234,10 +332,19 @@ def save_evidence(db: sqlite3.Connection, loc: int, account: str, list_address: 
     db.execute(
         "INSERT OR IGNORE INTO evidence (location_id, account, list, kind, source, position, time, "
         "fields, time_basis, time_group) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (loc, account, list_address, e.kind, storable(e.source), storable(e.position),
-         e.time.isoformat() if e.time else None,
-         json.dumps(dict(e.fields), ensure_ascii=False, sort_keys=True), e.time_basis, storable(e.time_group)),
-    )  # fmt: skip
+        (
+            loc,
+            account,
+            list_address,
+            e.kind,
+            storable(e.source),
+            storable(e.position),
+            e.time.isoformat() if e.time else None,
+            json.dumps(dict(e.fields), ensure_ascii=False, sort_keys=True),
+            e.time_basis,
+            storable(e.time_group),
+        ),
+    )
 
 
 def save_problem(db: sqlite3.Connection, loc: int | None, account: str, p: Problem) -> None:
@@ -313,7 +420,9 @@ def copies_for_merge(db: sqlite3.Connection, account: str, selection: str) -> sq
     """The account's copies of one ``selection`` (see ``_MERGE_SELECTIONS``) as ``COPY_COLUMNS``
     rows, streamed in the selection's order (then by id)."""
     where, by = _MERGE_SELECTIONS[selection]
-    return db.execute(f"SELECT {COPY_COLUMNS} FROM copies WHERE account = ? AND {where} ORDER BY {by}, id", (account,))
+    return db.execute(
+        f"SELECT {COPY_COLUMNS} FROM copies WHERE account = ? AND {where} ORDER BY {by}, id", (account,)
+    )
 
 
 def save_conflict(db: sqlite3.Connection, account: str, message_id: str | None, messages: int) -> None:
@@ -322,16 +431,34 @@ def save_conflict(db: sqlite3.Connection, account: str, message_id: str | None, 
 
 
 def save_message(
-    db: sqlite3.Connection, account: str, key: str, canonical: int, folder: str, flags: str,
-    date: str | None, date_source: str, message_id: str | None, copies: int,
+    db: sqlite3.Connection,
+    account: str,
+    key: str,
+    canonical: int,
+    folder: str,
+    flags: str,
+    date: str | None,
+    date_source: str,
+    message_id: str | None,
+    copies: int,
 ) -> int:
     """Store a merged message, unchecked until the ownership check; its id."""
     cur = db.execute(
         "INSERT INTO messages (account, key, canonical, folder, flags, date, date_source, message_id, "
         "copies, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (account, key, canonical, folder, flags, date, date_source, message_id, copies,
-         MessageStatus.UNCHECKED),  # until ownership.check_account
-    )  # fmt: skip
+        (
+            account,
+            key,
+            canonical,
+            folder,
+            flags,
+            date,
+            date_source,
+            message_id,
+            copies,
+            MessageStatus.UNCHECKED,
+        ),  # until ownership.check_account
+    )
     message = cur.lastrowid
     assert message is not None
     return message
@@ -372,7 +499,13 @@ def copies_of_message_with_blobs(db: sqlite3.Connection, message: int) -> list[A
 
 
 def update_message(
-    db: sqlite3.Connection, message: int, canonical: int, folder: str, flags: str, date: str | None, date_source: str
+    db: sqlite3.Connection,
+    message: int,
+    canonical: int,
+    folder: str,
+    flags: str,
+    date: str | None,
+    date_source: str,
 ) -> None:
     db.execute(
         "UPDATE messages SET canonical = ?, folder = ?, flags = ?, date = ?, date_source = ? WHERE id = ?",
@@ -383,7 +516,9 @@ def update_message(
 # --- ownership check: verdicts and aliases --------------------------------------------------
 
 
-def copies_to_judge(db: sqlite3.Connection, account: str, status: MessageStatus | None = None) -> sqlite3.Cursor:
+def copies_to_judge(
+    db: sqlite3.Connection, account: str, status: MessageStatus | None = None
+) -> sqlite3.Cursor:
     """Each merged copy of the account (only of its messages of ``status`` if given) with what
     the check reads of it, message by message: (message, id, blob, delivered_to, account_hints,
     reconstructed, partial, received, size, canonical, source, position, from_addr, wrapped)."""
@@ -407,9 +542,13 @@ def set_verdicts(db: sqlite3.Connection, updates: Iterable[tuple[MessageStatus, 
 
 
 def has_unchecked(db: sqlite3.Connection, account: str) -> bool:
-    return db.execute(
-        "SELECT 1 FROM messages WHERE account = ? AND status = ? LIMIT 1", (account, MessageStatus.UNCHECKED)
-    ).fetchone() is not None
+    return (
+        db.execute(
+            "SELECT 1 FROM messages WHERE account = ? AND status = ? LIMIT 1",
+            (account, MessageStatus.UNCHECKED),
+        ).fetchone()
+        is not None
+    )
 
 
 def aliases(db: sqlite3.Connection, account: str) -> tuple[str, ...]:
@@ -470,22 +609,37 @@ def restore_plan(db: sqlite3.Connection, account: str, statuses: Sequence[Messag
     )
 
 
-def planned_sizes(db: sqlite3.Connection, account: str, target: str, include_quarantined: bool) -> sqlite3.Cursor:
+def planned_sizes(
+    db: sqlite3.Connection, account: str, target: str, include_quarantined: bool
+) -> sqlite3.Cursor:
     """(folder, flags, size, whether the journal says it is on ``target`` already, arrival date
     or None) of each message a restore plans."""
     return db.execute(
         "SELECT m.folder, m.flags, c.size, j.key IS NOT NULL, m.date FROM messages m JOIN copies c ON c.id = m.canonical "
         "LEFT JOIN journal j ON j.target = ? AND j.key = m.key AND j.state = ? "
         "WHERE m.account = ? AND m.status IN (?, ?)",
-        (target, JournalState.DONE, account, MessageStatus.OK,
-         MessageStatus.QUARANTINED if include_quarantined else MessageStatus.OK),
+        (
+            target,
+            JournalState.DONE,
+            account,
+            MessageStatus.OK,
+            MessageStatus.QUARANTINED if include_quarantined else MessageStatus.OK,
+        ),
     )
 
 
 def save_verification(
-    db: sqlite3.Connection, target: str, account: str, checked: str, by: str,
-    planned: int, present: int, missing: int, repaired: int, note: str = "",
-) -> None:  # fmt: skip
+    db: sqlite3.Connection,
+    target: str,
+    account: str,
+    checked: str,
+    by: str,
+    planned: int,
+    present: int,
+    missing: int,
+    repaired: int,
+    note: str = "",
+) -> None:
     db.execute(
         "INSERT OR REPLACE INTO verifications (target, account, checked, by, planned, present, missing, "
         "repaired, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -539,44 +693,80 @@ def copies_of_blobs(db: sqlite3.Connection, digests: Iterable[str]) -> list[Any]
 
 def restored_targets(db: sqlite3.Connection) -> list[str]:
     """Targets the journal says hold restored messages."""
-    return [r[0] for r in db.execute(
-        "SELECT DISTINCT target FROM journal WHERE state = ? ORDER BY target", (JournalState.DONE,))]  # fmt: skip
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT DISTINCT target FROM journal WHERE state = ? ORDER BY target", (JournalState.DONE,)
+        )
+    ]
 
 
 def restored_accounts(db: sqlite3.Connection, target: str) -> list[str]:
-    return [r[0] for r in db.execute(
-        "SELECT DISTINCT m.account FROM journal j JOIN messages m ON m.key = j.key "
-        "WHERE j.target = ? AND j.state = ? ORDER BY m.account", (target, JournalState.DONE))]  # fmt: skip
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT DISTINCT m.account FROM journal j JOIN messages m ON m.key = j.key "
+            "WHERE j.target = ? AND j.state = ? ORDER BY m.account",
+            (target, JournalState.DONE),
+        )
+    ]
 
 
 # --- report ----------------------------------------------------------------------------------
 
 
 def save_unassigned(
-    ws: Workspace, loc: int, c: Copy, s: Summary, blob: str, evidence: list[dict[str, str]], reason: str,
+    ws: Workspace,
+    loc: int,
+    c: Copy,
+    s: Summary,
+    blob: str,
+    evidence: list[dict[str, str]],
+    reason: str,
     gathered: str,
-) -> bool:  # fmt: skip
+) -> bool:
     """Keep a copy ``gather --by-owner`` could give to no account of the job, with the
     evidence it weighed and why; whether it is new."""
     blob = ws.blobs.put(c.raw, blob)
-    return ws.db.execute(
-        "INSERT OR IGNORE INTO unassigned (location_id, source, position, blob, size, message_id, "
-        "from_addr, subject, evidence, reason, gathered) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (loc, storable(c.source), storable(c.position), blob, len(c.raw), s.message_id, s.from_addr,
-         s.subject or "", json.dumps(evidence, ensure_ascii=False), reason, gathered),
-    ).rowcount > 0  # fmt: skip
+    return (
+        ws.db.execute(
+            "INSERT OR IGNORE INTO unassigned (location_id, source, position, blob, size, message_id, "
+            "from_addr, subject, evidence, reason, gathered) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                loc,
+                storable(c.source),
+                storable(c.position),
+                blob,
+                len(c.raw),
+                s.message_id,
+                s.from_addr,
+                s.subject or "",
+                json.dumps(evidence, ensure_ascii=False),
+                reason,
+                gathered,
+            ),
+        ).rowcount
+        > 0
+    )
 
 
 def unassigned_copies(db: sqlite3.Connection) -> list[dict[str, Any]]:
     """The unassigned pile, as ``report`` lists it."""
     return [
-        {"source": source, "position": position, "message_id": message_id or "", "from": sender,
-         "subject": subject, "reason": reason, "evidence": json.loads(evidence)}
+        {
+            "source": source,
+            "position": position,
+            "message_id": message_id or "",
+            "from": sender,
+            "subject": subject,
+            "reason": reason,
+            "evidence": json.loads(evidence),
+        }
         for source, position, message_id, sender, subject, reason, evidence in db.execute(
             "SELECT source, position, message_id, from_addr, subject, reason, evidence FROM unassigned "
             "ORDER BY source, position"
         )
-    ]  # fmt: skip
+    ]
 
 
 def count_unassigned(db: sqlite3.Connection) -> int:
@@ -585,10 +775,14 @@ def count_unassigned(db: sqlite3.Connection) -> int:
 
 def _copy_row_columns(db: sqlite3.Connection) -> list[str]:
     """A copy row's columns that travel with it to another workspace (not its ids there)."""
-    return [r[1] for r in db.execute("PRAGMA table_info(copies)") if r[1] not in ("id", "location_id", "message")]
+    return [
+        r[1] for r in db.execute("PRAGMA table_info(copies)") if r[1] not in ("id", "location_id", "message")
+    ]
 
 
-def copies_with_places(db: sqlite3.Connection, account: str) -> Iterator[tuple[int, str, str, dict[str, Any]]]:
+def copies_with_places(
+    db: sqlite3.Connection, account: str
+) -> Iterator[tuple[int, str, str, dict[str, Any]]]:
     """The account's copies as rows to bring elsewhere: (location id, location, plugin, values)."""
     columns = _copy_row_columns(db)
     for there, location, plugin, *values in db.execute(
@@ -602,10 +796,13 @@ def copies_with_places(db: sqlite3.Connection, account: str) -> Iterator[tuple[i
 def add_copy_row(db: sqlite3.Connection, loc: int, row: dict[str, Any]) -> bool:
     """Add a copy's row as another workspace holds it (``copies_with_places``); whether it is new."""
     columns = list(row)
-    return db.execute(
-        f"INSERT OR IGNORE INTO copies (location_id, {', '.join(columns)}) VALUES (?{', ?' * len(columns)})",
-        (loc, *row.values()),
-    ).rowcount > 0
+    return (
+        db.execute(
+            f"INSERT OR IGNORE INTO copies (location_id, {', '.join(columns)}) VALUES (?{', ?' * len(columns)})",
+            (loc, *row.values()),
+        ).rowcount
+        > 0
+    )
 
 
 def count_messages(db: sqlite3.Connection, account: str) -> int:
@@ -639,10 +836,12 @@ def conflicts(db: sqlite3.Connection, account: str) -> sqlite3.Cursor:
 
 def date_source_counts(db: sqlite3.Connection, account: str) -> dict[str, int]:
     """Which evidence each message's date came from (arrival.py), counted."""
-    return dict(db.execute(
-        "SELECT date_source, count(*) FROM messages WHERE account = ? GROUP BY date_source ORDER BY 1",
-        (account,),
-    ).fetchall())  # fmt: skip
+    return dict(
+        db.execute(
+            "SELECT date_source, count(*) FROM messages WHERE account = ? GROUP BY date_source ORDER BY 1",
+            (account,),
+        ).fetchall()
+    )
 
 
 def restored_counts(db: sqlite3.Connection, account: str) -> sqlite3.Cursor:
@@ -671,12 +870,14 @@ def group_places(db: sqlite3.Connection, account: str) -> None:
             "SELECT l.id, l.location, n FROM (SELECT location_id, count(*) AS n FROM copies "
             "WHERE account = ? GROUP BY location_id) JOIN locations l ON l.id = location_id",
             (account,),
-        )  # fmt: skip
+        )
         db.executemany(
             "INSERT INTO temp.places VALUES (?, ?, ?)",
-            ((i, os.path.join(os.path.dirname(loc), "*") if n == 1 and "://" not in loc else loc, n)
-             for i, loc, n in found),
-        )  # fmt: skip
+            (
+                (i, os.path.join(os.path.dirname(loc), "*") if n == 1 and "://" not in loc else loc, n)
+                for i, loc, n in found
+            ),
+        )
         db.execute(
             "UPDATE temp.places SET place = (SELECT location FROM locations WHERE id = location_id) "
             "WHERE place IN (SELECT place FROM temp.places GROUP BY place HAVING count(*) = 1)"
@@ -696,12 +897,14 @@ def place_totals(db: sqlite3.Connection) -> dict[str, int]:
 
 def places_only_here(db: sqlite3.Connection, account: str) -> dict[str, int]:
     """Per place (``group_places``), how many messages were found there and nowhere else."""
-    return dict(db.execute(
-        "SELECT place, count(*) FROM (SELECT min(p.place) AS place, count(DISTINCT p.place) AS n "
-        "FROM copies c JOIN temp.places p ON p.location_id = c.location_id "
-        "WHERE c.account = ? AND c.message IS NOT NULL GROUP BY c.message) WHERE n = 1 GROUP BY place",
-        (account,),
-    ).fetchall())  # fmt: skip
+    return dict(
+        db.execute(
+            "SELECT place, count(*) FROM (SELECT min(p.place) AS place, count(DISTINCT p.place) AS n "
+            "FROM copies c JOIN temp.places p ON p.location_id = c.location_id "
+            "WHERE c.account = ? AND c.message IS NOT NULL GROUP BY c.message) WHERE n = 1 GROUP BY place",
+            (account,),
+        ).fetchall()
+    )
 
 
 def place_rows(db: sqlite3.Connection, account: str) -> sqlite3.Cursor:
@@ -759,9 +962,11 @@ def evidence_counts(db: sqlite3.Connection) -> dict[str, int]:
 
 def log_time_counts(db: sqlite3.Connection) -> dict[str, int]:
     """Log records by how their time was found (``time_basis``)."""
-    return dict(db.execute(
-        "SELECT time_basis, count(*) FROM evidence WHERE time_basis != '' GROUP BY time_basis ORDER BY time_basis"
-    ).fetchall())  # fmt: skip
+    return dict(
+        db.execute(
+            "SELECT time_basis, count(*) FROM evidence WHERE time_basis != '' GROUP BY time_basis ORDER BY time_basis"
+        ).fetchall()
+    )
 
 
 # --- evidence: delivery records, list evidence, log times ------------------------------------
@@ -822,7 +1027,9 @@ def all_evidence(db: sqlite3.Connection) -> Iterator[Evidence]:
     record as it is asked for)."""
     rows = db.execute("SELECT kind, source, position, time, fields FROM evidence ORDER BY id")
     for kind, source, position, time, fields in rows.fetchall():
-        yield Evidence(kind, source, position, datetime.fromisoformat(time) if time else None, json.loads(fields))
+        yield Evidence(
+            kind, source, position, datetime.fromisoformat(time) if time else None, json.loads(fields)
+        )
 
 
 def copies_in_order(db: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
@@ -832,10 +1039,13 @@ def copies_in_order(db: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
 
 def unconfirmed_time_groups(db: sqlite3.Connection, confirmed: str) -> list[str]:
     """Groups of log records whose year was inferred and not yet confirmed (basis ``confirmed/…``)."""
-    return [r[0] for r in db.execute(
-        "SELECT DISTINCT time_group FROM evidence WHERE time_group != '' AND time_basis NOT LIKE ?",
-        (confirmed + "/%",),
-    )]  # fmt: skip
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT DISTINCT time_group FROM evidence WHERE time_group != '' AND time_basis NOT LIKE ?",
+            (confirmed + "/%",),
+        )
+    ]
 
 
 def time_group_sample(db: sqlite3.Connection, group: str, limit: int) -> list[tuple[str, Any]]:

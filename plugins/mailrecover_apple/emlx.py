@@ -16,15 +16,21 @@ import quopri
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from mailrecover.model import Flag
 from mailrecover.pluginkit import header_end, header_fields, list_names, mapped, read_message_file
 
 __all__ = ["Emlx", "Leaf", "leaves", "parse_emlx", "plist_flags", "restore_parts"]
 
-_FLAG_BITS = ((0, Flag.SEEN), (1, Flag.DELETED), (2, Flag.ANSWERED), (4, Flag.FLAGGED),
-              (6, Flag.DRAFT), (8, Flag.FORWARDED))  # fmt: skip
+_FLAG_BITS = (
+    (0, Flag.SEEN),
+    (1, Flag.DELETED),
+    (2, Flag.ANSWERED),
+    (4, Flag.FLAGGED),
+    (6, Flag.DRAFT),
+    (8, Flag.FORWARDED),
+)
 _PLIST_START = re.compile(rb"<\?xml[^>]*\?>\s*(?:<!DOCTYPE[^>]*>\s*)?<plist")
 _BOUNDARY = re.compile(rb'boundary\s*=\s*(?:"([^"]+)"|([^\s;]+))', re.I)
 _APPLE_LENGTH = "x-apple-content-length"
@@ -78,7 +84,7 @@ def parse_emlx(path: str) -> Emlx:
                 flags = plist_flags(info["flags"])
             when = info.get("date-received")
             if isinstance(when, (int, float)) and 0 < when < 1 << 40:
-                received = datetime.fromtimestamp(when, timezone.utc)
+                received = datetime.fromtimestamp(when, UTC)
     elif not cut_off:
         problems.append("no property list after the message: flags and date lost")
     return Emlx(message, flags, received, tuple(problems), cut_off)
@@ -175,11 +181,20 @@ def restore_parts(raw: bytes, attachments: str) -> tuple[bytes, list[str]]:
             missing.append(leaf.number)
             continue
         data, _mtime = read_message_file(file)
-        encoding = next((v.decode("ascii", "replace").strip().lower()
-                         for n, v in leaf.fields if n == "content-transfer-encoding"), "7bit")  # fmt: skip
+        encoding = next(
+            (
+                v.decode("ascii", "replace").strip().lower()
+                for n, v in leaf.fields
+                if n == "content-transfer-encoding"
+            ),
+            "7bit",
+        )
         head = raw[leaf.start : leaf.body]
-        kept = b"".join(line for line in head.splitlines(keepends=True)
-                        if not line.lower().startswith(b"x-apple-content-length:"))  # fmt: skip
+        kept = b"".join(
+            line
+            for line in head.splitlines(keepends=True)
+            if not line.lower().startswith(b"x-apple-content-length:")
+        )
         if not kept.endswith(nl + nl) and not kept.endswith(b"\n\n"):
             kept += nl  # the header had no closing blank line left
         pieces += [raw[pos : leaf.start], kept, _encode(data, encoding, nl)]

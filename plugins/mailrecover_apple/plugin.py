@@ -9,8 +9,14 @@ from collections.abc import Iterable, Iterator
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 from mailrecover.pluginkit import (
-    existing_dirs, file_name_text, is_url, list_names, mac_library, subdirs, tree_size,
-)  # fmt: skip
+    existing_dirs,
+    file_name_text,
+    is_url,
+    list_names,
+    mac_library,
+    subdirs,
+    tree_size,
+)
 
 from .emlx import parse_emlx, restore_parts
 
@@ -119,8 +125,9 @@ class AppleMailPlugin:
                     path = os.path.join(root, name)
                     yield from self._read_file(path, _folder_of(path, context.folder), context)
             for e in errors:
-                yield Problem(ProblemKind.UNREADABLE, str(e.filename or location), "",
-                              f"cannot list: {e.strerror or e}")  # fmt: skip
+                yield Problem(
+                    ProblemKind.UNREADABLE, str(e.filename or location), "", f"cannot list: {e.strerror or e}"
+                )
             errors.clear()
 
     def _read_file(self, path: str, folder: str, context: ReadContext) -> Iterator[Finding]:
@@ -148,8 +155,17 @@ class AppleMailPlugin:
             if missing:
                 partial = True
                 yield Problem(
-                    ProblemKind.DAMAGED, path, "",
+                    ProblemKind.DAMAGED,
+                    path,
+                    "",
                     f"attachment part(s) {', '.join(missing)} not in Attachments/; kept without them",
-                )  # fmt: skip
-        yield Copy(raw=raw, folder=folder, source=path, position="", flags=emlx.flags,
-                   internal_date=emlx.received, partial=partial)  # fmt: skip
+                )
+        yield Copy(
+            raw=raw,
+            folder=folder,
+            source=path,
+            position="",
+            flags=emlx.flags,
+            internal_date=emlx.received,
+            partial=partial,
+        )

@@ -16,8 +16,14 @@ from dataclasses import dataclass
 
 from mailrecover.model import Flag
 from mailrecover.pluginkit import (
-    Behind, Buffer, header_end, header_fields, read_head, read_message_file, remove_fields,
-)  # fmt: skip
+    Behind,
+    Buffer,
+    header_end,
+    header_fields,
+    read_head,
+    read_message_file,
+    remove_fields,
+)
 
 __all__ = ["Message", "becky_flags", "read_ini", "split_bmf"]
 

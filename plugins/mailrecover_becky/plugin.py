@@ -16,9 +16,17 @@ from pathlib import Path
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 from mailrecover.pluginkit import (
-    documents, enclosing, existing_dirs, file_name_text, header_fields, is_url, list_names, mapped, subdirs,
+    documents,
+    enclosing,
+    existing_dirs,
+    file_name_text,
+    header_fields,
+    is_url,
+    list_names,
+    mapped,
+    subdirs,
     tree_size,
-)  # fmt: skip
+)
 
 from .bmf import put_attachments, read_ini, split_bmf
 
@@ -109,9 +117,13 @@ class BeckyPlugin:
             yield from self._read_tree(location, folders, hints, context, here=True)
 
     def _read_tree(
-        self, directory: str, prefix: tuple[str, ...], hints: tuple[str, ...], context: ReadContext,
+        self,
+        directory: str,
+        prefix: tuple[str, ...],
+        hints: tuple[str, ...],
+        context: ReadContext,
         here: bool = False,
-    ) -> Iterator[Finding]:  # fmt: skip
+    ) -> Iterator[Finding]:
         """Every folder under ``directory``; ``here``: the directory is itself a folder."""
         if here:
             try:
@@ -150,9 +162,14 @@ class BeckyPlugin:
                         reason = "file ends before the message's closing '.'; kept as found"
                         yield Problem(ProblemKind.TRUNCATED, path, position, reason)
                     yield Copy(
-                        raw=raw, folder=folder, source=path, position=position, flags=message.flags,
-                        partial=message.cut_off or bool(missing), account_hints=hints,
-                    )  # fmt: skip
+                        raw=raw,
+                        folder=folder,
+                        source=path,
+                        position=position,
+                        flags=message.flags,
+                        partial=message.cut_off or bool(missing),
+                        account_hints=hints,
+                    )
                 context.advance(len(data) - done)
         except OSError as e:
             yield Problem(ProblemKind.UNREADABLE, path, "", f"cannot read: {e.strerror or e}")

@@ -97,7 +97,12 @@ class FoxmailPlugin:
                 for name in sorted(os.listdir(account)):
                     path = os.path.join(account, name)
                     if name.lower().endswith(".box") and self.detect(path) >= 50:
-                        yield Store(self.name, path, os.path.getsize(path), (file_name_text(os.path.basename(account)),))
+                        yield Store(
+                            self.name,
+                            path,
+                            os.path.getsize(path),
+                            (file_name_text(os.path.basename(account)),),
+                        )
 
     def read(self, location: str, context: ReadContext) -> Iterator[Finding]:
         try:
@@ -112,12 +117,18 @@ class FoxmailPlugin:
         for offset, raw in split_box(stream):
             context.advance(len(raw))
             if offset < 0:
-                yield Problem(ProblemKind.DAMAGED, location, f"0-{len(raw)}",
-                              f"the {len(raw)} bytes before the first message separator are not a message; left out")  # fmt: skip
+                yield Problem(
+                    ProblemKind.DAMAGED,
+                    location,
+                    f"0-{len(raw)}",
+                    f"the {len(raw)} bytes before the first message separator are not a message; left out",
+                )
                 continue
             seen = True
             if not raw.strip():
-                yield Problem(ProblemKind.DAMAGED, location, str(offset), "a message separator with no message after it")
+                yield Problem(
+                    ProblemKind.DAMAGED, location, str(offset), "a message separator with no message after it"
+                )
                 continue
             yield Copy(raw=raw, folder=folder, source=location, position=str(offset), flags=flags)
         if not seen and os.fstat(stream.fileno()).st_size:

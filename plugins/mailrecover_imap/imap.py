@@ -26,10 +26,26 @@ from imapclient import imap_utf7
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 from mailrecover.pluginkit import (
-    AnswerTooLong, CommandFailed, ConnectionLost, ConnectionSettings, ImapReader, ImapUrl, LimitExceeded,
-    Limits, MailRecoverError, counted, current_limits as current, exceeded, flags_from_imap, folder_from_server,
-    open_reader, parse_imap_url, without_password,
-)  # fmt: skip
+    AnswerTooLong,
+    CommandFailed,
+    ConnectionLost,
+    ConnectionSettings,
+    ImapReader,
+    ImapUrl,
+    LimitExceeded,
+    Limits,
+    MailRecoverError,
+    counted,
+    exceeded,
+    flags_from_imap,
+    folder_from_server,
+    open_reader,
+    parse_imap_url,
+    without_password,
+)
+from mailrecover.pluginkit import (
+    current_limits as current,
+)
 
 __all__ = ["ImapPlugin"]
 
@@ -56,8 +72,12 @@ class ImapPlugin:
     def read(self, location: str, context: ReadContext) -> Iterator[Finding]:
         try:
             url = parse_imap_url(location)
-            session = _Session(url, _asked_once(context.password),
-                               self._settings or context.connection or ConnectionSettings.from_environ(), current())  # fmt: skip
+            session = _Session(
+                url,
+                _asked_once(context.password),
+                self._settings or context.connection or ConnectionSettings.from_environ(),
+                current(),
+            )
         except MailRecoverError as e:
             yield _problem(e, without_password(location), "")
             return
@@ -82,8 +102,9 @@ def _asked_once(ask: Callable[[str], str]) -> Callable[[str], str]:
 class _Session:
     """One account's connection, reopened (and its folder re-examined) after a failure."""
 
-    def __init__(self, url: ImapUrl, password: Callable[[str], str], settings: ConnectionSettings,
-                 limits: Limits) -> None:  # fmt: skip
+    def __init__(
+        self, url: ImapUrl, password: Callable[[str], str], settings: ConnectionSettings, limits: Limits
+    ) -> None:
         self.url, self.password, self.settings, self.limits = url, password, settings, limits
         self.reader: ImapReader = open_reader(url, password, settings, limits)
 
@@ -129,9 +150,13 @@ def _read_account(session: _Session, url: ImapUrl, context: ReadContext) -> Iter
         folder = folder_from_server(name, sep, prefix)
         if not valid:
             readable = isinstance(raw_name, bytes) and raw_name.isascii()  # selectable as sent
-            yield Problem(ProblemKind.DAMAGED, str(replace(url, folder=folder)), "",
-                          f"the server names a folder {raw_name!r}, not valid modified UTF-7"
-                          + ("; read under the name shown" if readable else "; it cannot be selected"))  # fmt: skip
+            yield Problem(
+                ProblemKind.DAMAGED,
+                str(replace(url, folder=folder)),
+                "",
+                f"the server names a folder {raw_name!r}, not valid modified UTF-7"
+                + ("; read under the name shown" if readable else "; it cannot be selected"),
+            )
             if not readable:
                 continue
         if url.folder is None or folder == url.folder:
@@ -146,8 +171,12 @@ def _read_account(session: _Session, url: ImapUrl, context: ReadContext) -> Iter
                 session.reopen()
             yield from _read_folder(session, selector, folder, source, hints, context)
         except MemoryError:  # a literal announced larger than memory; what was fetched is kept
-            yield Problem(ProblemKind.LIMIT, source, "", "reading stopped: the server announced a "
-                          "message larger than memory can hold")  # fmt: skip
+            yield Problem(
+                ProblemKind.LIMIT,
+                source,
+                "",
+                "reading stopped: the server announced a message larger than memory can hold",
+            )
             return
         except CommandFailed as e:  # the server refused this folder; the others may be fine
             yield Problem(ProblemKind.UNREADABLE, source, "", f"the server refused: {e}")
@@ -203,7 +232,9 @@ def _read_folder(
                     yield _left(source, len(uids) - uids.index(uid) - 1, "the server floods its answers")
                     return
                 if failures > session.limits.max_fetch_failures:
-                    why = exceeded("max_fetch_failures", failures, session.limits.max_fetch_failures, "no more are tried")
+                    why = exceeded(
+                        "max_fetch_failures", failures, session.limits.max_fetch_failures, "no more are tried"
+                    )
                     yield _left(source, len(uids) - uids.index(uid) - 1, why)
                     return
                 continue
@@ -237,13 +268,20 @@ def _copies(
             continue
         context.advance(len(raw))
         listed = data.get(b"FLAGS")
-        flags, keywords = flags_from_imap(f for f in (listed if isinstance(listed, tuple) else ())
-                                          if isinstance(f, (bytes, str)))  # fmt: skip
+        flags, keywords = flags_from_imap(
+            f for f in (listed if isinstance(listed, tuple) else ()) if isinstance(f, (bytes, str))
+        )
         date = data.get(b"INTERNALDATE")  # aware, in the server's own zone
         yield Copy(
-            raw=raw, folder=folder, source=source, position=position, flags=flags,
-            internal_date=date if isinstance(date, datetime) else None, keywords=keywords, account_hints=hints,
-        )  # fmt: skip
+            raw=raw,
+            folder=folder,
+            source=source,
+            position=position,
+            flags=flags,
+            internal_date=date if isinstance(date, datetime) else None,
+            keywords=keywords,
+            account_hints=hints,
+        )
 
 
 def _batches(uids: list[int], sizes: dict[int, int]) -> Iterator[list[int]]:

@@ -8,14 +8,20 @@ import os
 import re
 import zlib
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parseaddr
 
 from mailrecover.model import Evidence, Finding, ListFields, Problem, ProblemKind
 from mailrecover.plugin import ReadContext
 from mailrecover.pluginkit import (
-    LimitExceeded, current_limits, decode_text, exceeded, normalize_address, open_readonly, read_head,
-)  # fmt: skip
+    LimitExceeded,
+    current_limits,
+    decode_text,
+    exceeded,
+    normalize_address,
+    open_readonly,
+    read_head,
+)
 
 __all__ = [
     "MAX_WHOLE_FILE",
@@ -48,11 +54,20 @@ def read_lines(path: str, context: ReadContext) -> Iterator[tuple[int, str]]:
         for n, line in enumerate(iter(lambda: stream.readline(limits.max_line_bytes + 1), b""), 1):
             total += len(line)
             if len(line) > limits.max_line_bytes:  # a bomb or garbage: stop here, keep what came before
-                raise LimitExceeded(exceeded("max_line_bytes", len(line), limits.max_line_bytes,
-                                             f"reading stopped at line {n}"))  # fmt: skip
+                raise LimitExceeded(
+                    exceeded(
+                        "max_line_bytes", len(line), limits.max_line_bytes, f"reading stopped at line {n}"
+                    )
+                )
             if total > limits.max_decompressed_bytes:
-                raise LimitExceeded(exceeded("max_decompressed_bytes", total, limits.max_decompressed_bytes,
-                                             f"reading stopped at line {n}"))  # fmt: skip
+                raise LimitExceeded(
+                    exceeded(
+                        "max_decompressed_bytes",
+                        total,
+                        limits.max_decompressed_bytes,
+                        f"reading stopped at line {n}",
+                    )
+                )
             context.advance(len(line))
             yield n, decode_text(line.rstrip(b"\r\n"), None)
 
@@ -80,7 +95,7 @@ def peek(path: str, size: int = 4096) -> bytes:
 def file_time(path: str) -> datetime | None:
     """The file's modification time (aware, UTC): when a member file was last right."""
     try:
-        return datetime.fromtimestamp(os.stat(path).st_mtime, timezone.utc)
+        return datetime.fromtimestamp(os.stat(path).st_mtime, UTC)
     except OSError:
         return None
 
@@ -106,8 +121,12 @@ def guarded(source: str, findings: Iterable[Finding]) -> Iterator[Finding]:
     except LimitExceeded as e:
         yield Problem(ProblemKind.LIMIT, source, "", e.reason)
     if problems > MOST_PROBLEMS_LISTED:
-        yield Problem(ProblemKind.DAMAGED, source, "",
-                      f"{problems - MOST_PROBLEMS_LISTED} more damaged lines, not listed one by one")  # fmt: skip
+        yield Problem(
+            ProblemKind.DAMAGED,
+            source,
+            "",
+            f"{problems - MOST_PROBLEMS_LISTED} more damaged lines, not listed one by one",
+        )
 
 
 def parse_entry(text: str) -> tuple[str, str] | None:
@@ -165,8 +184,9 @@ class ListEvidence:
         if name:
             values["name"] = name
         values.update({k: v for k, v in fields.items() if v})
-        return Evidence(kind=kind, source=self.source, position=str(position), time=time,
-                        fields=ListFields.check(values))  # fmt: skip
+        return Evidence(
+            kind=kind, source=self.source, position=str(position), time=time, fields=ListFields.check(values)
+        )
 
 
 def infer_years(stamps: list[tuple[int, int, int, int, int]], last_year: int) -> list[int]:

@@ -16,26 +16,70 @@ import re
 
 from ._common import peek
 
-__all__ = ["SNIFF_BYTES", "ezmlm_log", "fml_log", "fml_member_file", "head", "kind_of", "mailman_pickle",
-           "majordomo_log"]  # fmt: skip
+__all__ = [
+    "SNIFF_BYTES",
+    "ezmlm_log",
+    "fml_log",
+    "fml_member_file",
+    "head",
+    "kind_of",
+    "mailman_pickle",
+    "majordomo_log",
+]
 
 SNIFF_BYTES = 8192
 
 _FML_LOG = re.compile(rb"^(?:\d\d|\d{4})/\d\d/\d\d \d\d:\d\d:\d\d \S")
-_FML_STRONG = re.compile(rb"^(?:\d\d|\d{4})/\d\d/\d\d \d\d:\d\d:\d\d (?:Added: |(?:BYE|OFF|ON|CHADDR|MATOME)"
-                         rb" \[|(?:add|remove) \S+ (?:to|from) map=)")  # fmt: skip
+_FML_STRONG = re.compile(
+    rb"^(?:\d\d|\d{4})/\d\d/\d\d \d\d:\d\d:\d\d (?:Added: |(?:BYE|OFF|ON|CHADDR|MATOME)"
+    rb" \[|(?:add|remove) \S+ (?:to|from) map=)"
+)
 _FML_ENTRY = re.compile(rb"^(?:##BYE\s+\S+@\S+|#\s+\S+@\S+|[^\s#@]+@[^\s@]+(?:\s+[rms]=\S*)*\s*)$")
 _MAJORDOMO = re.compile(rb"^[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d \S+ \S*majordomo\S*\[\d+\] \{[^}]*\} ")
 _EZMLM = re.compile(rb"^\d{9,10} [+-]\S* \S+@\S+")
 #: Attributes every Mailman 2 list pickle holds; three of them in the opening strings mark one.
-_MAILMAN_NAMES = {"_internal_name", "host_name", "members", "digest_members", "user_options",
-                  "real_name", "web_page_url", "owner", "moderator", "delivery_status",
-                  "bounce_info", "data_version", "usernames", "passwords", "language"}  # fmt: skip
+_MAILMAN_NAMES = {
+    "_internal_name",
+    "host_name",
+    "members",
+    "digest_members",
+    "user_options",
+    "real_name",
+    "web_page_url",
+    "owner",
+    "moderator",
+    "delivery_status",
+    "bounce_info",
+    "data_version",
+    "usernames",
+    "passwords",
+    "language",
+}
 
 
 #: Names no list manager gives its files: a walk over a million messages reads none of them here.
-_NOT_LIST_SUFFIXES = {".eml", ".emlx", ".msg", ".mbox", ".mbx", ".dbx", ".pst", ".ost", ".html", ".htm",
-                      ".pdf", ".jpg", ".png", ".gif", ".doc", ".xls", ".zip", ".msf", ".sqlite", ".db"}  # fmt: skip
+_NOT_LIST_SUFFIXES = {
+    ".eml",
+    ".emlx",
+    ".msg",
+    ".mbox",
+    ".mbx",
+    ".dbx",
+    ".pst",
+    ".ost",
+    ".html",
+    ".htm",
+    ".pdf",
+    ".jpg",
+    ".png",
+    ".gif",
+    ".doc",
+    ".xls",
+    ".zip",
+    ".msf",
+    ".sqlite",
+    ".db",
+}
 
 
 def head(path: str) -> bytes:
@@ -114,8 +158,13 @@ def kind_of(path: str) -> str:
     """Which list-manager file this is by content: ``fml-members``, ``fml-log``,
     ``majordomo-log``, ``ezmlm-log``, ``mailman2-config``, or '' when none."""
     data = head(path)
-    for kind, test in (("mailman2-config", mailman_pickle), ("fml-members", fml_member_file),
-                       ("fml-log", fml_log), ("majordomo-log", majordomo_log), ("ezmlm-log", ezmlm_log)):  # fmt: skip
+    for kind, test in (
+        ("mailman2-config", mailman_pickle),
+        ("fml-members", fml_member_file),
+        ("fml-log", fml_log),
+        ("majordomo-log", majordomo_log),
+        ("ezmlm-log", ezmlm_log),
+    ):
         if test(data):
             return kind
     return ""

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from mailrecover.model import Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 from mailrecover.pluginkit import is_url, list_names
 
 from ._common import ListEvidence, guarded, parse_entry, read_lines, read_small, resolve_list
-from ._sniff import head, ezmlm_log
+from ._sniff import ezmlm_log, head
 
 __all__ = ["EzmlmPlugin"]
 
@@ -31,9 +31,11 @@ def _control(directory: str, name: str, context: ReadContext) -> str:
 def _is_list_dir(path: str) -> bool:
     return os.path.isdir(path) and (
         os.path.isdir(os.path.join(path, "subscribers"))
-        or (os.path.isfile(os.path.join(path, "Log"))
-            and any(os.path.isfile(os.path.join(path, n)) for n in ("outlocal", "inlocal")))
-    )  # fmt: skip
+        or (
+            os.path.isfile(os.path.join(path, "Log"))
+            and any(os.path.isfile(os.path.join(path, n)) for n in ("outlocal", "inlocal"))
+        )
+    )
 
 
 class EzmlmPlugin:
@@ -67,8 +69,10 @@ class EzmlmPlugin:
             logs: list[tuple[str, str]] = []
         else:
             root = location
-            parts = [(os.path.join(root, "subscribers"), "no"),
-                     (os.path.join(root, "digest", "subscribers"), "yes")]  # fmt: skip
+            parts = [
+                (os.path.join(root, "subscribers"), "no"),
+                (os.path.join(root, "digest", "subscribers"), "yes"),
+            ]
             logs = [(os.path.join(root, "Log"), "no"), (os.path.join(root, "digest", "Log"), "yes")]
         local = _control(root, "outlocal", context) or _control(root, "inlocal", context)
         host = _control(root, "outhost", context) or _control(root, "inhost", context)
@@ -98,7 +102,7 @@ class EzmlmPlugin:
         names = sorted(n for n in list_names(directory) if not n.startswith("."))
         paths = [os.path.join(directory, n) for n in names if os.path.isfile(os.path.join(directory, n))]
         times = [os.stat(p).st_mtime for p in paths]
-        when = datetime.fromtimestamp(max(times), timezone.utc) if times else None
+        when = datetime.fromtimestamp(max(times), UTC) if times else None
         snapshot = f"{directory}#subscribers"
         count = 0
         for path in paths:
@@ -114,8 +118,16 @@ class EzmlmPlugin:
                     yield Problem(ProblemKind.DAMAGED, path, str(here), "not a T<address> entry")
                     continue
                 count += 1
-                yield make("member", here, when, list_key, entry[0], how="ezmlm subscribers",
-                           digest=digest, snapshot=snapshot)  # fmt: skip
+                yield make(
+                    "member",
+                    here,
+                    when,
+                    list_key,
+                    entry[0],
+                    how="ezmlm subscribers",
+                    digest=digest,
+                    snapshot=snapshot,
+                )
         if digest == "no":
             yield ListEvidence(self.name, directory)(
                 "roster",
@@ -139,7 +151,7 @@ class EzmlmPlugin:
             if entry is None:
                 yield Problem(ProblemKind.DAMAGED, path, str(n), "not an address")
                 continue
-            when = datetime.fromtimestamp(int(fields[0]), timezone.utc)
+            when = datetime.fromtimestamp(int(fields[0]), UTC)
             kind = "subscribe" if fields[1][0] == "+" else "unsubscribe"
             how = fields[1][1:] or ("subscribed" if kind == "subscribe" else "unsubscribed")
             yield make(kind, n, when, list_key, entry[0], how=f"ezmlm Log: {how}", digest=digest)

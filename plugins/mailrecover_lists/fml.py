@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from mailrecover.model import Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
@@ -48,7 +48,7 @@ def _fml_time(text: str) -> datetime | None:
     if year < 100:
         year += 2000 if year < 70 else 1900
     try:
-        return datetime(year, int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]), tzinfo=timezone.utc)
+        return datetime(year, int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]), tzinfo=UTC)
     except ValueError:
         return None
 
@@ -141,8 +141,10 @@ class FmlPlugin:
         found, short = _list_address(directory, context)
         list_key = resolve_list(context, short=short, found=found)
         if os.path.isdir(location):
-            paths = [os.path.join(location, n) for n in
-                     ("members.bak", "actives.bak", "members", "actives", "recipients", "log")]  # fmt: skip
+            paths = [
+                os.path.join(location, n)
+                for n in ("members.bak", "actives.bak", "members", "actives", "recipients", "log")
+            ]
             paths = [p for p in paths if os.path.isfile(p)]
         else:
             paths = [location]
@@ -222,16 +224,33 @@ class FmlPlugin:
             digest = "yes" if re.search(r"(?:^|\s)(?:m=|matome\s)", _COMMENT.split(line, 1)[0]) else "no"
             present.add(normalize_address(entry[0]))
             count += 1
-            yield make("member", n, when, list_key, entry[0], how=f"fml {base}", digest=digest,
-                       nomail=nomail, snapshot=snapshot, file=base,
-                       options=" ".join(o for o in opts.split() if re.fullmatch(r"[rm]=[\w.@-]+", o)))  # fmt: skip
+            yield make(
+                "member",
+                n,
+                when,
+                list_key,
+                entry[0],
+                how=f"fml {base}",
+                digest=digest,
+                nomail=nomail,
+                snapshot=snapshot,
+                file=base,
+                options=" ".join(o for o in opts.split() if re.fullmatch(r"[rm]=[\w.@-]+", o)),
+            )
         for n, addr in byes:
             entry = parse_entry(addr)
             if entry and normalize_address(entry[0]) not in present:
                 yield make("unsubscribe", n, when, list_key, entry[0], how=f"##BYE in fml {base}")
         if base == "members":
-            yield make("roster", f"roster:{label}", when, list_key, snapshot=snapshot,
-                       count=str(count), how=f"fml {base}")  # fmt: skip
+            yield make(
+                "roster",
+                f"roster:{label}",
+                when,
+                list_key,
+                snapshot=snapshot,
+                count=str(count),
+                how=f"fml {base}",
+            )
 
     def _log(self, path: str, context: ReadContext, list_key: str | None) -> Iterator[Finding]:
         make = ListEvidence(self.name, path)
@@ -258,11 +277,25 @@ class FmlPlugin:
                 elif cmd == "CHADDR" and normalize_address(addr) in pending:
                     new = parse_entry(pending.pop(normalize_address(addr)))
                     if new:
-                        yield make("address-change", n, when, list_key, new[0],
-                                   old_address=normalize_address(addr), how="fml log: CHADDR")  # fmt: skip
+                        yield make(
+                            "address-change",
+                            n,
+                            when,
+                            list_key,
+                            new[0],
+                            old_address=normalize_address(addr),
+                            how="fml log: CHADDR",
+                        )
                 elif cmd in ("OFF", "ON", "SKIP", "NOSKIP", "MATOME"):
-                    yield make("member", n, when, list_key, entry[0], how=f"fml log: {cmd}",
-                               nomail="off" if cmd in ("OFF", "SKIP") else "")  # fmt: skip
+                    yield make(
+                        "member",
+                        n,
+                        when,
+                        list_key,
+                        entry[0],
+                        how=f"fml log: {cmd}",
+                        nomail="off" if cmd in ("OFF", "SKIP") else "",
+                    )
             elif mm := _FML8.match(message):
                 target = mm[3].rstrip("/").rsplit("/", 1)[-1]
                 if target not in ("members", "recipients"):

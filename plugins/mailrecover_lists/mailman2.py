@@ -13,7 +13,7 @@ import pickle
 import pickletools
 import re
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from mailrecover.model import Finding, Problem, ProblemKind
@@ -119,7 +119,7 @@ def _epoch(value: object) -> str:
     """An epoch time from a pickle, as ISO 8601 UTC; '' when there is none."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
         try:
-            return datetime.fromtimestamp(float(value), timezone.utc).isoformat()
+            return datetime.fromtimestamp(float(value), UTC).isoformat()
         except (OverflowError, OSError, ValueError):
             return ""
     return ""
@@ -153,7 +153,7 @@ def _save_marks(config: dict[str, Any]) -> dict[str, str]:
 
 def _log_time(stamp: str) -> datetime | None:
     try:
-        return datetime.strptime(" ".join(stamp.split()), "%b %d %H:%M:%S %Y").replace(tzinfo=timezone.utc)
+        return datetime.strptime(" ".join(stamp.split()), "%b %d %H:%M:%S %Y").replace(tzinfo=UTC)
     except ValueError:
         return None
 
@@ -229,8 +229,11 @@ class Mailman2Plugin:
             names = list_names(lists)
         except OSError:
             return []
-        return [os.path.join(lists, n) for n in names
-                if any(os.path.isfile(os.path.join(lists, n, c)) for c in _CONFIG_NAMES)]  # fmt: skip
+        return [
+            os.path.join(lists, n)
+            for n in names
+            if any(os.path.isfile(os.path.join(lists, n, c)) for c in _CONFIG_NAMES)
+        ]
 
     @staticmethod
     def _log_files(logs: str) -> list[str]:
@@ -270,20 +273,38 @@ class Mailman2Plugin:
                 nomail, since = _delivery(status.get(key), opts)
                 record = bounces.get(key)
                 count += 1
-                yield make("member", f"{field}:{lower}", when, list_key, written,
-                           _text(names.get(key)), how="config.pck", digest=digest,
-                           snapshot=snapshot, nomail=nomail, nomail_since=since,
-                           moderated="yes" if opts & _MODERATE else "",
-                           bouncing="yes" if record is not None or nomail == "by bounce" else "",
-                           bounce_score=_score(record))  # fmt: skip
+                yield make(
+                    "member",
+                    f"{field}:{lower}",
+                    when,
+                    list_key,
+                    written,
+                    _text(names.get(key)),
+                    how="config.pck",
+                    digest=digest,
+                    snapshot=snapshot,
+                    nomail=nomail,
+                    nomail_since=since,
+                    moderated="yes" if opts & _MODERATE else "",
+                    bouncing="yes" if record is not None or nomail == "by bounce" else "",
+                    bounce_score=_score(record),
+                )
         for role in ("owner", "moderator"):
             value = config.get(role)
             for n, addr in enumerate(value if isinstance(value, list) else []):
                 entry = parse_entry(_text(addr))
                 if entry:
                     yield make("role", f"{role}:{n}", when, list_key, entry[0], role=role, how="config.pck")
-        yield make("roster", "roster", when, list_key, snapshot=snapshot, count=str(count),
-                   how="config.pck", **_save_marks(config))  # fmt: skip
+        yield make(
+            "roster",
+            "roster",
+            when,
+            list_key,
+            snapshot=snapshot,
+            count=str(count),
+            how="config.pck",
+            **_save_marks(config),
+        )
 
     def _log(self, path: str, context: ReadContext, hosts: dict[str, str]) -> Iterator[Finding]:
         make = ListEvidence(self.name, path)
@@ -299,28 +320,48 @@ class Mailman2Plugin:
             if mm := _NEW.match(rest):
                 entry = parse_entry(mm["who"])
                 if entry:
-                    yield make("subscribe", n, when, list_key, entry[0], entry[1],
-                               how=(mm["how"] or "").strip(),
-                               digest="yes" if mm["digest"] else "no")  # fmt: skip
+                    yield make(
+                        "subscribe",
+                        n,
+                        when,
+                        list_key,
+                        entry[0],
+                        entry[1],
+                        how=(mm["how"] or "").strip(),
+                        digest="yes" if mm["digest"] else "no",
+                    )
                     continue
             elif mm := _DELETED.match(rest):
                 entry = parse_entry(mm["who"])
                 if entry:
-                    yield make("unsubscribe", n, when, list_key, entry[0], entry[1],
-                               how=(mm["how"] or "").strip())  # fmt: skip
+                    yield make(
+                        "unsubscribe", n, when, list_key, entry[0], entry[1], how=(mm["how"] or "").strip()
+                    )
                     continue
             elif mm := _CHANGED.match(rest):
                 old, new = parse_entry(mm["old"]), parse_entry(mm["new"])
                 if old and new:
-                    yield make("address-change", n, when, list_key, new[0],
-                               old_address=normalize_address(old[0]),
-                               how=mm["how"].strip(" ,") or "changed")  # fmt: skip
+                    yield make(
+                        "address-change",
+                        n,
+                        when,
+                        list_key,
+                        new[0],
+                        old_address=normalize_address(old[0]),
+                        how=mm["how"].strip(" ,") or "changed",
+                    )
                     continue
             elif mm := _AUTO.match(rest):
                 entry = parse_entry(mm["who"])
                 if entry:
-                    yield make("unsubscribe", n, when, list_key, entry[0],
-                               how=f"auto-unsubscribed {mm['how'] or ''}".strip())  # fmt: skip
+                    yield make(
+                        "unsubscribe",
+                        n,
+                        when,
+                        list_key,
+                        entry[0],
+                        how=f"auto-unsubscribed {mm['how'] or ''}".strip(),
+                    )
                     continue
             elif rest.startswith("pending "):
                 continue  # a request not yet confirmed changes nothing
@@ -331,5 +372,6 @@ class Mailman2Plugin:
     def _members(self, path: str, context: ReadContext, hosts: dict[str, str]) -> Iterator[Finding]:
         stem = os.path.splitext(os.path.basename(path))[0]
         short = stem.replace("list_members", "").strip("._-") or None
-        return address_lines(self.name, path, context, resolve_list(context, short=short),
-                             "list_members output")  # fmt: skip
+        return address_lines(
+            self.name, path, context, resolve_list(context, short=short), "list_members output"
+        )

@@ -95,23 +95,41 @@ class Mailman3Plugin:
                     continue
                 list_id = str(entry.get("list_id") or "")
                 short, _, host = list_id.partition(".")
-                list_key = resolve_list(context, short=short or None,
-                                        found=f"{short}@{host}" if short and host else None)  # fmt: skip
+                list_key = resolve_list(
+                    context, short=short or None, found=f"{short}@{host}" if short and host else None
+                )
                 if role != "member":
                     continue  # owners, moderators and nonmembers are not subscribers
                 rosters[list_key] = rosters.get(list_key, 0) + 1
                 mode = str(entry.get("delivery_mode") or "regular")
-                yield make("member", f"{p}:{i}", when, list_key, parsed[0],
-                           str(entry.get("display_name") or ""), how="mailman3 REST roster",
-                           digest="no" if mode == "regular" else "yes", delivery_mode=mode,
-                           list_id=list_id, snapshot=snapshot,
-                           nomail="" if str(entry.get("delivery_status") or "enabled") == "enabled"
-                           else str(entry.get("delivery_status")))  # fmt: skip
+                yield make(
+                    "member",
+                    f"{p}:{i}",
+                    when,
+                    list_key,
+                    parsed[0],
+                    str(entry.get("display_name") or ""),
+                    how="mailman3 REST roster",
+                    digest="no" if mode == "regular" else "yes",
+                    delivery_mode=mode,
+                    list_id=list_id,
+                    snapshot=snapshot,
+                    nomail=""
+                    if str(entry.get("delivery_status") or "enabled") == "enabled"
+                    else str(entry.get("delivery_status")),
+                )
         complete = len(totals) == 1 and None not in totals and seen == next(iter(totals))
         if complete:
             for list_key, count in rosters.items():
-                yield make("roster", "roster", when, list_key, snapshot=snapshot, count=str(count),
-                           how="mailman3 REST roster")  # fmt: skip
+                yield make(
+                    "roster",
+                    "roster",
+                    when,
+                    list_key,
+                    snapshot=snapshot,
+                    count=str(count),
+                    how="mailman3 REST roster",
+                )
 
     def _text(self, location: str, context: ReadContext) -> Iterator[Finding]:
         return address_lines(self.name, location, context, resolve_list(context), "mailman members output")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from mailrecover.model import Evidence, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
@@ -47,10 +47,14 @@ def _list_files(lists_dir: str) -> list[str]:
         names = set(list_names(lists_dir))
     except OSError:
         return []
-    return sorted(n for n in names if not n.startswith(".") and not n.endswith(_NOT_LISTS)
-                  and os.path.isfile(os.path.join(lists_dir, n))
-                  and (f"{n}.config" in names or f"{n}.info" in names
-                       or (n.endswith("-digest") and n[:-7] in names)))  # fmt: skip
+    return sorted(
+        n
+        for n in names
+        if not n.startswith(".")
+        and not n.endswith(_NOT_LISTS)
+        and os.path.isfile(os.path.join(lists_dir, n))
+        and (f"{n}.config" in names or f"{n}.info" in names or (n.endswith("-digest") and n[:-7] in names))
+    )
 
 
 class MajordomoPlugin:
@@ -119,14 +123,22 @@ class MajordomoPlugin:
         list_key, digest = self._key(context, os.path.basename(path), domain, single=True)
         snapshot = f"{path}#list"
         count = 0
-        for finding in address_lines(self.name, path, context, list_key, "majordomo list file",
-                                     digest=digest, snapshot=snapshot):  # fmt: skip
+        for finding in address_lines(
+            self.name, path, context, list_key, "majordomo list file", digest=digest, snapshot=snapshot
+        ):
             count += isinstance(finding, Evidence)
             yield finding
         if digest == "no":
             make = ListEvidence(self.name, path)
-            yield make("roster", "roster", file_time(path), list_key, snapshot=snapshot, count=str(count),
-                       how="majordomo list file")  # fmt: skip
+            yield make(
+                "roster",
+                "roster",
+                file_time(path),
+                list_key,
+                snapshot=snapshot,
+                count=str(count),
+                how="majordomo list file",
+            )
 
     def _log(self, path: str, context: ReadContext, domain: str | None) -> Iterator[Finding]:
         make = ListEvidence(self.name, path)
@@ -137,10 +149,10 @@ class MajordomoPlugin:
                 hits.append((n, m))
         stamps = [(_MONTHS[m["mon"]], int(m["day"]), int(m["h"]), int(m["m"]), int(m["s"])) for _, m in hits]
         last = file_time(path)
-        years = infer_years(stamps, last.year if last else datetime.now(timezone.utc).year)
+        years = infer_years(stamps, last.year if last else datetime.now(UTC).year)
         for (n, m), stamp, year in zip(hits, stamps, years):
             try:
-                when: datetime | None = datetime(year, *stamp, tzinfo=timezone.utc)
+                when: datetime | None = datetime(year, *stamp, tzinfo=UTC)
             except ValueError:
                 when = None
             entry = parse_entry(m["addr"])
@@ -148,5 +160,13 @@ class MajordomoPlugin:
                 yield Problem(ProblemKind.DAMAGED, path, str(n), "not an address")
                 continue
             list_key, digest = self._key(context, m["list"], domain, single=False)
-            yield make(m["cmd"], n, when, list_key, entry[0], entry[1],
-                       how=f"majordomo Log, requested by {m['who']}", digest=digest)  # fmt: skip
+            yield make(
+                m["cmd"],
+                n,
+                when,
+                list_key,
+                entry[0],
+                entry[1],
+                how=f"majordomo Log, requested by {m['who']}",
+                digest=digest,
+            )

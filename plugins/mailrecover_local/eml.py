@@ -14,9 +14,16 @@ from collections.abc import Iterable, Iterator
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 from mailrecover.pluginkit import (
-    SNIFF_BYTES, file_score, first_line, header_fields, local_file, maildir_flags, mbox_entries,
-    read_message_file, sorted_names,
-)  # fmt: skip
+    SNIFF_BYTES,
+    file_score,
+    first_line,
+    header_fields,
+    local_file,
+    maildir_flags,
+    mbox_entries,
+    read_message_file,
+    sorted_names,
+)
 
 __all__ = ["EmlPlugin"]
 
@@ -57,7 +64,9 @@ class EmlPlugin:
             elif self.detect(path):  # forced: a header block followed by From_ lines is one message too
                 yield from self._read_file(path, folder, context)
             else:
-                yield Problem(ProblemKind.NOT_MAIL, path, "", "not a single message: no header block at its start")
+                yield Problem(
+                    ProblemKind.NOT_MAIL, path, "", "not a single message: no header block at its start"
+                )
 
     def _read_file(self, location: str, folder: str, context: ReadContext) -> Iterator[Finding]:
         try:
@@ -78,8 +87,14 @@ class EmlPlugin:
                         yield entry
                         continue
                     offset, _sep, message, cut_off = entry
-                    yield Copy(raw=message, folder=folder, source=location, position=str(offset),
-                               flags=flags, partial=cut_off)  # fmt: skip
+                    yield Copy(
+                        raw=message,
+                        folder=folder,
+                        source=location,
+                        position=str(offset),
+                        flags=flags,
+                        partial=cut_off,
+                    )
                 return
             raw = raw[raw.find(b"\n") + 1 :] if b"\n" in raw else b""  # the exporter's From_ line
         if not header_fields(raw):

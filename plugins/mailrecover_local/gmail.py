@@ -17,9 +17,20 @@ from collections.abc import Iterable, Iterator
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 from mailrecover.pluginkit import (
-    Buffer, decode_header_value, documents, existing_dirs, from_line_date, header_end, header_fields, home, mapped,
-    mbox_start, read_head, read_mbox, remove_fields,
-)  # fmt: skip
+    Buffer,
+    decode_header_value,
+    documents,
+    existing_dirs,
+    from_line_date,
+    header_end,
+    header_fields,
+    home,
+    mapped,
+    mbox_start,
+    read_head,
+    read_mbox,
+    remove_fields,
+)
 
 __all__ = ["GmailTakeoutPlugin", "file_labels", "parse_labels"]
 
@@ -27,8 +38,15 @@ _SNIFF_BYTES = 64 << 10
 _LABEL_FIELDS = {"x-gmail-labels"}  # turned into folder, flags and keywords: state, not mail
 
 #: System labels that are folders of their own, by Gmail's spelling (lower-case).
-_SPECIAL = {"inbox": "INBOX", "sent": "Sent", "draft": "Drafts", "drafts": "Drafts",
-            "trash": "Trash", "spam": "Spam", "chat": "Chats"}  # fmt: skip
+_SPECIAL = {
+    "inbox": "INBOX",
+    "sent": "Sent",
+    "draft": "Drafts",
+    "drafts": "Drafts",
+    "trash": "Trash",
+    "spam": "Spam",
+    "chat": "Chats",
+}
 #: The order in which a folder is chosen among a message's labels (user labels at "user").
 _PRECEDENCE = ("Trash", "Spam", "Drafts", "user", "Sent", "INBOX", "Chats")
 #: Labels that say state, never a place.
@@ -140,13 +158,22 @@ class GmailTakeoutPlugin:
                     yield entry
                     continue
                 offset, sep, raw, cut_off = entry
-                labels = [label for name, value in header_fields(raw) if name == "x-gmail-labels"
-                          for label in parse_labels(value)]  # fmt: skip
+                labels = [
+                    label
+                    for name, value in header_fields(raw)
+                    if name == "x-gmail-labels"
+                    for label in parse_labels(value)
+                ]
                 folder, flags, keywords = file_labels(labels)
                 yield Copy(
-                    raw=remove_fields(raw, _LABEL_FIELDS), folder=folder, source=location,
-                    position=str(offset), flags=flags, partial=cut_off, keywords=keywords,
+                    raw=remove_fields(raw, _LABEL_FIELDS),
+                    folder=folder,
+                    source=location,
+                    position=str(offset),
+                    flags=flags,
+                    partial=cut_off,
+                    keywords=keywords,
                     internal_date=from_line_date(sep),
-                )  # fmt: skip
+                )
         except ValueError as e:
             yield Problem(ProblemKind.NOT_MAIL, location, "", f"not a Gmail Takeout mbox: {e}")

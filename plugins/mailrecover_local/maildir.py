@@ -17,9 +17,15 @@ __all__ = ["MaildirPlugin"]
 #: Where Unix clients keep Maildirs, below the home: delivery and mutt, Evolution 3, KMail
 #: (Akonadi's local folders, and KDE 4's), and mutt's mail folders.
 _CLIENT_ROOTS = (
-    "Maildir", ".local/share/evolution/mail/local", ".local/share/local-mail",
-    ".kde/share/apps/kmail/mail", ".kde4/share/apps/kmail/mail", "mail", "Mail", ".mail",
-)  # fmt: skip
+    "Maildir",
+    ".local/share/evolution/mail/local",
+    ".local/share/local-mail",
+    ".kde/share/apps/kmail/mail",
+    ".kde4/share/apps/kmail/mail",
+    "mail",
+    "Mail",
+    ".mail",
+)
 
 
 class MaildirPlugin:

@@ -12,19 +12,60 @@ from collections.abc import Iterable, Iterator
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
 from mailrecover.plugin import CLAIM, ReadContext, Store
 from mailrecover.pluginkit import (
-    BOM, Buffer, CLIENT_FIELDS, client_flags, existing_dirs, from_line_date, header_fields, home, local_file, mapped,
-    mbox_start, one_message_name, read_head, read_mbox, remove_fields,
-)  # fmt: skip
+    BOM,
+    CLIENT_FIELDS,
+    Buffer,
+    client_flags,
+    existing_dirs,
+    from_line_date,
+    header_fields,
+    home,
+    local_file,
+    mapped,
+    mbox_start,
+    one_message_name,
+    read_head,
+    read_mbox,
+    remove_fields,
+)
 
 __all__ = ["MboxPlugin"]
 
 _SNIFF_BYTES = 64 << 10  # how far detect looks for a first message behind junk
 
 _NOT_MBOX_SUFFIXES = {
-    ".msf", ".dat", ".html", ".htm", ".js", ".json", ".ini", ".txt", ".sqlite", ".db", ".xml",
-    ".eml", ".emlx", ".pst", ".ost", ".msg", ".dbx", ".idx", ".lst", ".plist", ".log", ".gz",
-    ".lock", ".bak", ".py", ".toc", ".summary", ".ibex", ".cmeta", ".mozlz4", ".sqlite-wal",
-}  # fmt: skip
+    ".msf",
+    ".dat",
+    ".html",
+    ".htm",
+    ".js",
+    ".json",
+    ".ini",
+    ".txt",
+    ".sqlite",
+    ".db",
+    ".xml",
+    ".eml",
+    ".emlx",
+    ".pst",
+    ".ost",
+    ".msg",
+    ".dbx",
+    ".idx",
+    ".lst",
+    ".plist",
+    ".log",
+    ".gz",
+    ".lock",
+    ".bak",
+    ".py",
+    ".toc",
+    ".summary",
+    ".ibex",
+    ".cmeta",
+    ".mozlz4",
+    ".sqlite-wal",
+}
 
 
 def _is_folder_data(fields: list[tuple[str, bytes]]) -> bool:
@@ -102,9 +143,14 @@ class MboxPlugin:
                 flags, partial, keywords = client_flags(fields)
                 raw = remove_fields(raw, CLIENT_FIELDS)
                 yield Copy(
-                    raw=raw, folder=folder, source=location, position=str(offset),
-                    flags=flags, partial=partial or cut_off, keywords=keywords,
+                    raw=raw,
+                    folder=folder,
+                    source=location,
+                    position=str(offset),
+                    flags=flags,
+                    partial=partial or cut_off,
+                    keywords=keywords,
                     internal_date=from_line_date(sep),
-                )  # fmt: skip
+                )
         except ValueError as e:
             yield Problem(ProblemKind.NOT_MAIL, location, "", f"not an mbox file: {e}")

@@ -7,14 +7,21 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from xml.etree import ElementTree
 from typing import Literal
+from xml.etree import ElementTree
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import CLAIM, ReadContext, Store
 from mailrecover.pluginkit import (
-    existing_dirs, home, list_names, local_dir, read_head, read_message_file, sorted_names, subdirs,
-)  # fmt: skip
+    existing_dirs,
+    home,
+    list_names,
+    local_dir,
+    read_head,
+    read_message_file,
+    sorted_names,
+    subdirs,
+)
 
 __all__ = ["MHPlugin", "parse_marks", "parse_sequences"]
 
@@ -23,8 +30,13 @@ _MARK_FILES = (".claws_mark", ".sylpheed_mark")
 _MARK_UNSEEN = 0x1 | 0x2
 _MARK_FLAGS = ((0x4, Flag.FLAGGED), (0x8, Flag.DELETED), (0x10, Flag.ANSWERED), (0x20, Flag.FORWARDED))
 
-_SEQUENCE_FLAGS = {"flagged": Flag.FLAGGED, "replied": Flag.ANSWERED, "answered": Flag.ANSWERED,
-                   "forwarded": Flag.FORWARDED, "draft": Flag.DRAFT}  # fmt: skip
+_SEQUENCE_FLAGS = {
+    "flagged": Flag.FLAGGED,
+    "replied": Flag.ANSWERED,
+    "answered": Flag.ANSWERED,
+    "forwarded": Flag.FORWARDED,
+    "draft": Flag.DRAFT,
+}
 
 
 def parse_sequences(text: str) -> dict[str, set[int]]:
@@ -148,8 +160,14 @@ class MHPlugin:
                 flags |= marks.get(number, frozenset())
             elif number not in unseen:
                 flags.add(Flag.SEEN)
-            yield Copy(raw=raw, folder=context.folder, source=file, position="",
-                       flags=frozenset(flags), file_time=mtime)  # fmt: skip
+            yield Copy(
+                raw=raw,
+                folder=context.folder,
+                source=file,
+                position="",
+                flags=frozenset(flags),
+                file_time=mtime,
+            )
         try:
             names = sorted_names(location)
         except OSError as e:

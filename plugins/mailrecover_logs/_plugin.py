@@ -28,8 +28,17 @@ __all__ = ["LogPlugin", "Parser", "unbracket"]
 
 #: Syslog files that hold a host's mail lines, most specific first; the others of one host
 #: repeat the first one's lines.
-_PREFERRED = ("mail.log", "maillog", "mail", "mail.info", "syslog", "messages", "mail.warn",
-              "mail.err", "daemon.log")  # fmt: skip
+_PREFERRED = (
+    "mail.log",
+    "maillog",
+    "mail",
+    "mail.info",
+    "syslog",
+    "messages",
+    "mail.warn",
+    "mail.err",
+    "daemon.log",
+)
 _SNIFF_LINES = 200
 _SYSTEM_DIRS = ("/var/log", "/var/log/mail", "/var/log/exim4", "/var/log/exim")
 _TAG_SEPARATORS = "-_."
@@ -133,7 +142,9 @@ class LogPlugin:
     def _kind_of(family: _Family, kinds: list[LogPlugin]) -> None:
         """Give ``family`` the first of ``kinds`` whose lines its newest files hold, and the
         hosts those lines name."""
-        live_first = sorted(family.paths, key=lambda p: (rotation_base(os.path.basename(p)) != os.path.basename(p), p))
+        live_first = sorted(
+            family.paths, key=lambda p: (rotation_base(os.path.basename(p)) != os.path.basename(p), p)
+        )
         for path in live_first[:2]:
             lines, starts_as_log = first_lines(path, _SNIFF_LINES)
             if not starts_as_log:
@@ -150,7 +161,9 @@ class LogPlugin:
             self._kind_of(family, kinds)
         named = []
         chosen: dict[str, _Family] = {}
-        views = [(_PREFERRED.index(v[1]), v[0], f) for f in families if f.kind is not None and (v := _view(f.name))]
+        views = [
+            (_PREFERRED.index(v[1]), v[0], f) for f in families if f.kind is not None and (v := _view(f.name))
+        ]
         for _rank, tag, family in sorted(views, key=lambda v: v[:2]):
             first = chosen.setdefault(tag, family)
             if first is not family and (not first.hosts or not family.hosts or first.hosts & family.hosts):
@@ -160,7 +173,9 @@ class LogPlugin:
                 family.paths = []
         for family in families:
             if family.kind is None:
-                named += [Problem(ProblemKind.SKIPPED, path, "", "not a mail server log") for path in family.paths]
+                named += [
+                    Problem(ProblemKind.SKIPPED, path, "", "not a mail server log") for path in family.paths
+                ]
         return named
 
     def _log_in(self, directory: str) -> list[str]:
@@ -181,7 +196,9 @@ class LogPlugin:
     @staticmethod
     def _is_mail_store(directory: str) -> bool:
         """A Maildir (or a tree of them) or a mail client's folder tree: mail, not logs."""
-        return any(os.path.isdir(os.path.join(directory, sub)) for sub in ("cur", "new")) or directory.endswith(".sbd")
+        return any(
+            os.path.isdir(os.path.join(directory, sub)) for sub in ("cur", "new")
+        ) or directory.endswith(".sbd")
 
     @staticmethod
     def _is_mail_file(path: str) -> bool:
@@ -240,7 +257,9 @@ class LogPlugin:
         unlisted: list[OSError] = []
         for directory, subdirs, _files in os.walk(location, onerror=unlisted.append, followlinks=False):
             for error in unlisted:
-                yield Problem(ProblemKind.UNREADABLE, str(error.filename), "", f"cannot list: {error.strerror or error}")
+                yield Problem(
+                    ProblemKind.UNREADABLE, str(error.filename), "", f"cannot list: {error.strerror or error}"
+                )
             unlisted.clear()
             subdirs.sort()
             for name in list(subdirs):
@@ -250,8 +269,12 @@ class LogPlugin:
                     yield Problem(ProblemKind.SKIPPED, path, "", "a link to a folder: not followed")
                 elif self._is_mail_store(path):
                     subdirs.remove(name)
-                    yield Problem(ProblemKind.SKIPPED, path, "",
-                                  "a mailbox beside the logs: gather it as a location of its own")  # fmt: skip
+                    yield Problem(
+                        ProblemKind.SKIPPED,
+                        path,
+                        "",
+                        "a mailbox beside the logs: gather it as a location of its own",
+                    )
             families, problems = self._families(directory)
             yield from problems
             yield from self._sort_out(families, kinds)
@@ -260,7 +283,9 @@ class LogPlugin:
                     found = True
                     yield from self._read_family(family.kind, family.paths, context)
         for error in unlisted:
-            yield Problem(ProblemKind.UNREADABLE, str(error.filename), "", f"cannot list: {error.strerror or error}")
+            yield Problem(
+                ProblemKind.UNREADABLE, str(error.filename), "", f"cannot list: {error.strerror or error}"
+            )
         if not found:
             yield Problem(ProblemKind.NOT_MAIL, location, "", f"no {self.name} log found here")
 

@@ -20,8 +20,9 @@ from ._stream import LogLine
 __all__ = ["FINAL", "Message", "Queue", "Recipient"]
 
 #: Statuses after which the log says nothing more about that recipient.
-FINAL = frozenset({"sent", "bounced", "expired", "discarded", "suppressed", "undeliverable",
-                   "deliverable", "softbounce"})  # fmt: skip
+FINAL = frozenset(
+    {"sent", "bounced", "expired", "discarded", "suppressed", "undeliverable", "deliverable", "softbounce"}
+)
 
 #: Longer than any queue lifetime (Postfix 5 days, Exim and Sendmail about 4-5).
 WINDOW = timedelta(days=7)

@@ -22,7 +22,7 @@ import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 
 from mailrecover.model import ProblemKind
 from mailrecover.pluginkit import LimitExceeded, current_limits, exceeded, open_readonly
@@ -41,16 +41,15 @@ __all__ = [
 
 _MAX_LINE = 64 * 1024  # a longer "line" is binary garbage; its rest is skipped
 _SNIFF_BYTES = 256 * 1024  # how far into a file detection looks: a big binary file costs little
-_MONTHS = {m: i for i, m in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
-)}  # fmt: skip
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
 _MONTH_BYTES = {m.capitalize().encode() for m in _MONTHS}
-_CLASSIC = re.compile(
-    r"([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.\d+)? (.*)", re.S
-)
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)? (.*)", re.S
-)
+_CLASSIC = re.compile(r"([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.\d+)? (.*)", re.S)
+_RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)? (.*)", re.S)
 _SYSLOG_REST = re.compile(r"(?:(\S+) )?([^\s\[:]+)(?:\[\d+\])?: (.*)", re.S)
 _PID = re.compile(r"\[\d+\] ")
 #: ``mail.log.2.gz``, ``maillog-20120625``, Exim's ``mainlog.20120625`` / ``mainlog-201206`` /
@@ -99,7 +98,7 @@ def _zone(text: str | None) -> timezone | None:
     if not text:
         return None
     if text == "Z":
-        return timezone.utc
+        return UTC
     sign = -1 if text[0] == "-" else 1
     digits = text[1:].replace(":", "")
     return timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:4])))
@@ -111,7 +110,7 @@ def _split_rest(rest: str) -> tuple[str | None, str | None, str]:
     if m and "=" not in m[2] and "@" not in m[2] and not (m[1] or "").endswith(":"):
         return m[1], m[2], m[3]
     m = _PID.match(rest)
-    return None, None, rest[m.end():] if m else rest
+    return None, None, rest[m.end() :] if m else rest
 
 
 _Stamp = tuple[int, int, int, int, int]  # month, day, hour, minute, second of a classic line
@@ -126,12 +125,20 @@ def _dated(year: int, stamp: _Stamp) -> datetime | None:
 
 def _year_until(stamp: _Stamp, limit: datetime) -> int:
     """The latest year that puts ``stamp`` at or before ``limit``."""
-    return limit.year if stamp <= (limit.month, limit.day, limit.hour, limit.minute, limit.second) else limit.year - 1
+    return (
+        limit.year
+        if stamp <= (limit.month, limit.day, limit.hour, limit.minute, limit.second)
+        else limit.year - 1
+    )
 
 
 def _year_from(stamp: _Stamp, start: datetime) -> int:
     """The earliest year that puts ``stamp`` at or after ``start``."""
-    return start.year if stamp >= (start.month, start.day, start.hour, start.minute, start.second) else start.year + 1
+    return (
+        start.year
+        if stamp >= (start.month, start.day, start.hour, start.minute, start.second)
+        else start.year + 1
+    )
 
 
 class _Years:
@@ -253,7 +260,9 @@ def _raw_lines(path: str) -> Iterator[bytes]:
             while line := f.readline(_MAX_LINE):
                 total += len(line)
                 if maximum is not None and total > maximum:  # a bomb costs time only this far
-                    raise LimitExceeded(exceeded("max_decompressed_bytes", total, maximum, "the rest was not read"))
+                    raise LimitExceeded(
+                        exceeded("max_decompressed_bytes", total, maximum, "the rest was not read")
+                    )
                 if skipping:  # the rest of an overlong line
                     skipping = not line.endswith(b"\n")
                     continue
@@ -389,7 +398,7 @@ def _mtime_agrees(member: _Member, zone: tzinfo | None) -> int | None:
     last = _last_stamp(member.path) if member.stamp else None
     if last is None or member.stamp is None:
         return None
-    mtime = _wall_clock(datetime.fromtimestamp(os.stat(member.path).st_mtime, timezone.utc), zone)
+    mtime = _wall_clock(datetime.fromtimestamp(os.stat(member.path).st_mtime, UTC), zone)
     ended = _dated(_year_until(last, mtime), last)
     if ended is None or mtime - ended > _MTIME_SLACK:
         return None  # copied, touched or restored: the mtime says nothing of the lines
@@ -415,7 +424,7 @@ def _date_family(members: list[_Member], zone: tzinfo | None, zone_from: str) ->
     if classic and not any(m.basis for m in chain):
         newest = classic[-1]
         assert newest.stamp is not None
-        newest.year = _year_until(newest.stamp, _wall_clock(datetime.now(timezone.utc), zone))
+        newest.year = _year_until(newest.stamp, _wall_clock(datetime.now(UTC), zone))
         newest.basis = TimeBasis("current-year", zone_from, newest.path)
     # the chain: a file continues the one before it and ends before the next one starts
     for before, after in zip(chain, chain[1:]):
@@ -448,10 +457,15 @@ def log_files(paths: list[str], zone: tzinfo | None = None) -> list[LogFile]:
     for m in members:
         first = m.start()
         basis = m.basis if m.basis is not None and m.full is None else TimeBasis("line", zone_from)
-        files.append(LogFile(
-            m.path, m.year, basis, fulls[m.path] if m.full is not None else _local(first, zone) if first else None,
-        ))  # fmt: skip
-    far = datetime.max.replace(tzinfo=timezone.utc)
+        files.append(
+            LogFile(
+                m.path,
+                m.year,
+                basis,
+                fulls[m.path] if m.full is not None else _local(first, zone) if first else None,
+            )
+        )
+    far = datetime.max.replace(tzinfo=UTC)
     files.sort(key=lambda f: f.first or far)  # stable: files of equal start keep the chain order
     return files
 
@@ -509,13 +523,22 @@ class Stream:
                 when, host, program, rest, own_year, own_zone = parsed
                 yield LogLine(log.path, n, when, host, program, rest, self._basis(log, own_year, own_zone))
         except (EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError) as e:
-            self.problems.append((log.path, str(n + 1), f"compressed data cut off or damaged after line {n}: {e}",
-                                  ProblemKind.TRUNCATED))  # fmt: skip
+            self.problems.append(
+                (
+                    log.path,
+                    str(n + 1),
+                    f"compressed data cut off or damaged after line {n}: {e}",
+                    ProblemKind.TRUNCATED,
+                )
+            )
         except LimitExceeded as e:
             self.problems.append((log.path, str(n + 1), str(e), ProblemKind.LIMIT))
         except OSError as e:
-            self.problems.append((log.path, str(n + 1), f"cannot read after line {n}: {e.strerror or e}",
-                                  ProblemKind.DAMAGED))  # fmt: skip
+            self.problems.append(
+                (log.path, str(n + 1), f"cannot read after line {n}: {e.strerror or e}", ProblemKind.DAMAGED)
+            )
         self.advance(done)
         if garbage:
-            self.problems.append((log.path, "", f"{garbage} line(s) without a timestamp skipped", ProblemKind.DAMAGED))
+            self.problems.append(
+                (log.path, "", f"{garbage} line(s) without a timestamp skipped", ProblemKind.DAMAGED)
+            )

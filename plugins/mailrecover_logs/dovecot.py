@@ -40,14 +40,17 @@ class DovecotParser(Parser):
             return
         agent, user, session, msgid, outcome, _folder = m.groups()
         msg = Message(session or "", line.time, message_id=unbracket(msgid))
-        yield delivery(msg, Recipient(
-            address=user.rsplit(",", 1)[-1].strip(),  # 2.2 wrote "lmtp(pid, user)"
-            orig_to="",
-            status="sent" if outcome.startswith(("saved", "stored")) else "failed",
-            relay=f"dovecot-{'lda' if agent == 'deliver' else agent}",
-            dsn="",
-            line=line,
-        ))  # fmt: skip
+        yield delivery(
+            msg,
+            Recipient(
+                address=user.rsplit(",", 1)[-1].strip(),  # 2.2 wrote "lmtp(pid, user)"
+                orig_to="",
+                status="sent" if outcome.startswith(("saved", "stored")) else "failed",
+                relay=f"dovecot-{'lda' if agent == 'deliver' else agent}",
+                dsn="",
+                line=line,
+            ),
+        )
 
 
 class DovecotPlugin(LogPlugin):

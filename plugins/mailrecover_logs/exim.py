@@ -26,8 +26,7 @@ _LINE = re.compile(
     rf"({_ID}) (.*)",
     re.S,
 )
-_MARKS = {"=>": "sent", "->": "sent", ">>": "sent", "*>": "suppressed", "==": "deferred",
-          "**": "bounced"}  # fmt: skip
+_MARKS = {"=>": "sent", "->": "sent", ">>": "sent", "*>": "suppressed", "==": "deferred", "**": "bounced"}
 _ADDRESS = re.compile(r"(\S+?):?(?: \(([^)]*)\))?(?: <([^>]*)>)?(?= |$)")
 _HOST = re.compile(r" H=(\S+)(?: \([^)]*\))? \[([^\]]+)\]")
 _DSN = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
@@ -60,7 +59,9 @@ class EximParser(Parser):
             msg.size = _field(rest, "S")
             msg.message_id = unbracket(_field(rest, "id"))
             if subject := _SUBJECT.search(rest):
-                msg.subject = decode_header_value(re.sub(r"\\(.)", r"\1", subject[1]).encode("utf-8", "surrogateescape"))
+                msg.subject = decode_header_value(
+                    re.sub(r"\\(.)", r"\1", subject[1]).encode("utf-8", "surrogateescape")
+                )
         elif mark in _MARKS and rest[2:3] == " ":
             msg, closed = self.queue.touch(qid, line)
             yield from closed

@@ -57,7 +57,7 @@ class PostfixParser(Parser):
             self._inherit(msg)
         elif rest.startswith("message-id="):
             msg, closed = self.queue.touch(qid, line)
-            msg.message_id = unbracket(rest[len("message-id="):].split(" ", 1)[0])
+            msg.message_id = unbracket(rest[len("message-id=") :].split(" ", 1)[0])
             self._inherit(msg)
         elif rest.startswith("from="):
             msg, closed = self.queue.touch(qid, line)
@@ -94,14 +94,17 @@ class PostfixParser(Parser):
                 later = self.queue.get(queued[1])
                 if later is not None:  # the filter's handback was logged first
                     self._inherit(later)
-        yield from self.queue.outcome(msg, Recipient(
-            address=unbracket(pairs.get("to", "")),
-            orig_to=unbracket(pairs.get("orig_to", "")),
-            status=word,
-            relay=pairs.get("relay", "").strip(),
-            dsn=pairs.get("dsn", "").strip(),
-            line=line,
-        ))  # fmt: skip
+        yield from self.queue.outcome(
+            msg,
+            Recipient(
+                address=unbracket(pairs.get("to", "")),
+                orig_to=unbracket(pairs.get("orig_to", "")),
+                status=word,
+                relay=pairs.get("relay", "").strip(),
+                dsn=pairs.get("dsn", "").strip(),
+                line=line,
+            ),
+        )
 
     def _inherit(self, msg: Message) -> None:
         link = self._links.pop(msg.queue_id, None)

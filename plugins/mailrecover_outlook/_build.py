@@ -62,9 +62,7 @@ def _kept_transport_headers(text: str) -> bytes:
     return b"".join(line.rstrip(b"\r") + b"\r\n" for line in out)
 
 
-def _address(
-    name: str | None, smtp: str | None, email_addr: str | None, addrtype: str | None
-) -> str:
+def _address(name: str | None, smtp: str | None, email_addr: str | None, addrtype: str | None) -> str:
     """A header-ready mailbox; Exchange distinguished names are not addresses and are left out."""
     addr = smtp or (email_addr if (addrtype or "SMTP").upper() == "SMTP" else None)
     addr = (addr or "").strip().strip("'\"<>")
@@ -81,8 +79,12 @@ def _address(
 
 def _sender(obj: MapiObject, representing: bool) -> str:
     if representing:
-        props = (p.SENT_REPRESENTING_NAME, p.SENT_REPRESENTING_SMTP, p.SENT_REPRESENTING_EMAIL,
-                 p.SENT_REPRESENTING_ADDRTYPE)  # fmt: skip
+        props = (
+            p.SENT_REPRESENTING_NAME,
+            p.SENT_REPRESENTING_SMTP,
+            p.SENT_REPRESENTING_EMAIL,
+            p.SENT_REPRESENTING_ADDRTYPE,
+        )
     else:
         props = (p.SENDER_NAME, p.SENDER_SMTP, p.SENDER_EMAIL, p.SENDER_ADDRTYPE)
     return _address(*(obj.text(prop) for prop in props))
@@ -105,8 +107,12 @@ def _property_headers(obj: MapiObject, present: set[str]) -> bytes:
     by_type: dict[int, list[str]] = {1: [], 2: [], 3: []}
     for recipient in obj.recipients():
         kind = recipient.integer(p.RECIPIENT_TYPE) or 1
-        addr = _address(recipient.text(p.DISPLAY_NAME), recipient.text(p.SMTP_ADDRESS),
-                        recipient.text(p.EMAIL_ADDRESS), recipient.text(p.ADDRTYPE))  # fmt: skip
+        addr = _address(
+            recipient.text(p.DISPLAY_NAME),
+            recipient.text(p.SMTP_ADDRESS),
+            recipient.text(p.EMAIL_ADDRESS),
+            recipient.text(p.ADDRTYPE),
+        )
         if addr:
             by_type.setdefault(kind & 0xF, []).append(addr)
     for kind, prop in ((1, p.DISPLAY_TO), (2, p.DISPLAY_CC)):  # names only, when that is all
@@ -120,8 +126,11 @@ def _property_headers(obj: MapiObject, present: set[str]) -> bytes:
     if when:
         put("Date", format_datetime(when))
     put("Subject", clean_subject(obj.text(p.SUBJECT)))
-    for name, prop in (("Message-ID", p.INTERNET_MESSAGE_ID), ("In-Reply-To", p.IN_REPLY_TO),
-                       ("References", p.REFERENCES)):  # fmt: skip
+    for name, prop in (
+        ("Message-ID", p.INTERNET_MESSAGE_ID),
+        ("In-Reply-To", p.IN_REPLY_TO),
+        ("References", p.REFERENCES),
+    ):
         value = obj.text(prop)
         if value:
             put(name, " ".join(value.split()))
@@ -167,8 +176,9 @@ def _text_part(text: str, subtype: str = "plain") -> MIMEPart:
 
 def _rtf_part(rtf: bytes) -> MIMEPart:
     part = MIMEPart(policy=_POLICY)
-    part.set_content(rtf, maintype="application", subtype="rtf", filename="rtf-body.rtf",
-                     disposition="attachment")  # fmt: skip
+    part.set_content(
+        rtf, maintype="application", subtype="rtf", filename="rtf-body.rtf", disposition="attachment"
+    )
     return part
 
 
@@ -186,9 +196,7 @@ class _Node:
         rendered = [child.render() for child in self.children]
         # The same content always gets the same boundary, so a second read gives the same bytes.
         boundary = "=_mr_" + hashlib.sha1(b"".join(rendered)).hexdigest()[:24]
-        out = [
-            f'Content-Type: multipart/{self.subtype};\r\n boundary="{boundary}"\r\n\r\n'.encode()
-        ]
+        out = [f'Content-Type: multipart/{self.subtype};\r\n boundary="{boundary}"\r\n\r\n'.encode()]
         for child in rendered:  # the CRLF before each delimiter belongs to the delimiter
             out.append(f"--{boundary}\r\n".encode() + child + b"\r\n")
         out.append(f"--{boundary}--\r\n".encode())
@@ -259,9 +267,14 @@ def _attachment_part(att: MapiObject, depth: int, lost: list[str]) -> _Node | No
     maintype, _, subtype = mime.partition("/")
     cid = (att.text(p.ATTACH_CONTENT_ID) or "").strip().strip("<>")
     part = MIMEPart(policy=_POLICY)
-    part.set_content(data, maintype=maintype, subtype=subtype or "octet-stream",
-                     disposition="inline" if cid else "attachment", filename=name,
-                     cte="base64")  # fmt: skip
+    part.set_content(
+        data,
+        maintype=maintype,
+        subtype=subtype or "octet-stream",
+        disposition="inline" if cid else "attachment",
+        filename=name,
+        cte="base64",
+    )
     if cid:
         part["Content-ID"] = f"<{cid}>"
     return _leaf(part)
@@ -283,9 +296,7 @@ def _field(name: str, value: str) -> bytes:
         data = head.as_bytes(policy=_POLICY)
         return data[: header_end(data)].rstrip(b"\r\n") + b"\r\n"
     except Exception:  # the header registry refuses some real-world values: encode them plainly
-        encoded = Header(
-            value.replace("\r", " ").replace("\n", " "), "utf-8", header_name=name
-        ).encode()
+        encoded = Header(value.replace("\r", " ").replace("\n", " "), "utf-8", header_name=name).encode()
         return f"{name}: {encoded}".replace("\n", "\r\n").encode("ascii") + b"\r\n"
 
 

@@ -11,7 +11,13 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from mailrecover.model import Flag
-from mailrecover.pluginkit import ANSI_ENV, codec_for_codepage, default_ansi_codec, from_filetime, mime_charset
+from mailrecover.pluginkit import (
+    ANSI_ENV,
+    codec_for_codepage,
+    default_ansi_codec,
+    from_filetime,
+    mime_charset,
+)
 
 __all__ = [
     "ANSI_ENV",
@@ -62,14 +68,41 @@ ATTACH_BY_VALUE, ATTACH_EMBEDDED_MSG, ATTACH_OLE = 1, 5, 6
 _ANSI_CODEPAGES = {874, 932, 936, 949, 950, *range(1250, 1259)}
 # Windows' ANSI code page by primary language of a locale id (LCID & 0x3FF).
 _LOCALE_CODEPAGES = {
-    0x11: 932, 0x12: 949, 0x04: 936, 0x19: 1251, 0x22: 1251, 0x23: 1251, 0x02: 1251,
-    0x05: 1250, 0x0E: 1250, 0x15: 1250, 0x1A: 1250, 0x1B: 1250, 0x24: 1250, 0x08: 1253,
-    0x1F: 1254, 0x0D: 1255, 0x01: 1256, 0x25: 1257, 0x26: 1257, 0x27: 1257, 0x2A: 1258,
-    0x1E: 874, 0x07: 1252, 0x09: 1252, 0x0A: 1252, 0x0C: 1252, 0x10: 1252, 0x13: 1252,
-    0x16: 1252, 0x1D: 1252, 0x06: 1252, 0x14: 1252, 0x0B: 1252,
-}  # fmt: skip
+    0x11: 932,
+    0x12: 949,
+    0x04: 936,
+    0x19: 1251,
+    0x22: 1251,
+    0x23: 1251,
+    0x02: 1251,
+    0x05: 1250,
+    0x0E: 1250,
+    0x15: 1250,
+    0x1A: 1250,
+    0x1B: 1250,
+    0x24: 1250,
+    0x08: 1253,
+    0x1F: 1254,
+    0x0D: 1255,
+    0x01: 1256,
+    0x25: 1257,
+    0x26: 1257,
+    0x27: 1257,
+    0x2A: 1258,
+    0x1E: 874,
+    0x07: 1252,
+    0x09: 1252,
+    0x0A: 1252,
+    0x0C: 1252,
+    0x10: 1252,
+    0x13: 1252,
+    0x16: 1252,
+    0x1D: 1252,
+    0x06: 1252,
+    0x14: 1252,
+    0x0B: 1252,
+}
 _TRADITIONAL_CHINESE = {1028: 950, 3076: 950, 5124: 950}
-
 
 
 class MapiObject:
@@ -185,10 +218,13 @@ _MAIL_PREFIXES = (
     "ipm.outlook.recall",
 )
 _KINDS = (
-    ("ipm.contact", "contact"), ("ipm.distlist", "distribution list"),
-    ("ipm.appointment", "appointment"), ("ipm.task", "task"), ("ipm.stickynote", "note"),
+    ("ipm.contact", "contact"),
+    ("ipm.distlist", "distribution list"),
+    ("ipm.appointment", "appointment"),
+    ("ipm.task", "task"),
+    ("ipm.stickynote", "note"),
     ("ipm.activity", "journal entry"),
-)  # fmt: skip
+)
 
 
 def is_mail_class(message_class: str | None) -> bool:

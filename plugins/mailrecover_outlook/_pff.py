@@ -126,8 +126,11 @@ def embedded_supported() -> bool:
     """Whether this pypff build has the layout and symbols ``_embedded_item`` needs."""
     try:
         lib = _library()
-        return (pypff.attachment.__basicsize__ == 5 * _POINTER
-                and bool(lib.libpff_attachment_get_item) and bool(lib.pypff_item_new))  # fmt: skip
+        return (
+            pypff.attachment.__basicsize__ == 5 * _POINTER
+            and bool(lib.libpff_attachment_get_item)
+            and bool(lib.pypff_item_new)
+        )
     except (OSError, MemoryError, AttributeError):
         return False
 

@@ -15,16 +15,48 @@ _TOKEN = re.compile(
 )
 # Groups whose text is never shown.
 _HIDDEN = {
-    b"fonttbl", b"colortbl", b"stylesheet", b"info", b"pict", b"object", b"header", b"footer",
-    b"headerl", b"headerr", b"footerl", b"footerr", b"listtable", b"listoverridetable",
-    b"rsidtbl", b"generator", b"xmlnstbl", b"themedata", b"colorschememapping", b"latentstyles",
-    b"datastore", b"fldinst", b"filetbl", b"revtbl", b"pgdsctbl", b"mmathPr", b"operator",
-}  # fmt: skip
+    b"fonttbl",
+    b"colortbl",
+    b"stylesheet",
+    b"info",
+    b"pict",
+    b"object",
+    b"header",
+    b"footer",
+    b"headerl",
+    b"headerr",
+    b"footerl",
+    b"footerr",
+    b"listtable",
+    b"listoverridetable",
+    b"rsidtbl",
+    b"generator",
+    b"xmlnstbl",
+    b"themedata",
+    b"colorschememapping",
+    b"latentstyles",
+    b"datastore",
+    b"fldinst",
+    b"filetbl",
+    b"revtbl",
+    b"pgdsctbl",
+    b"mmathPr",
+    b"operator",
+}
 _BREAKS = {
-    b"par": "\n", b"line": "\n", b"tab": "\t", b"emdash": "\u2014", b"endash": "\u2013",
-    b"lquote": "\u2018", b"rquote": "\u2019", b"ldblquote": "\u201c", b"rdblquote": "\u201d",
-    b"bullet": "\u2022", b"emspace": " ", b"enspace": " ",
-}  # fmt: skip
+    b"par": "\n",
+    b"line": "\n",
+    b"tab": "\t",
+    b"emdash": "\u2014",
+    b"endash": "\u2013",
+    b"lquote": "\u2018",
+    b"rquote": "\u2019",
+    b"ldblquote": "\u201c",
+    b"rdblquote": "\u201d",
+    b"bullet": "\u2022",
+    b"emspace": " ",
+    b"enspace": " ",
+}
 
 
 def decompress(data: bytes) -> bytes | None:
@@ -106,11 +138,7 @@ def _render(rtf: bytes, html: bool) -> str:
                 skip = uc
             elif word in _BREAKS:
                 emit(
-                    _BREAKS[word]
-                    if not html or not htmltag
-                    else "\r\n"
-                    if word == b"par"
-                    else _BREAKS[word]
+                    _BREAKS[word] if not html or not htmltag else "\r\n" if word == b"par" else _BREAKS[word]
                 )
             star = False
         elif symbol is not None:

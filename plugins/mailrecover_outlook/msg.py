@@ -118,16 +118,13 @@ class MsgPlugin:
         try:
             msg = extract_msg.openMsg(handle, strict=False, delayAttachments=True)
         except Exception as e:
-            yield Problem(
-                ProblemKind.UNREADABLE, location, "", f"not a readable .msg file: {_reason(e)}"
-            )
+            yield Problem(ProblemKind.UNREADABLE, location, "", f"not a readable .msg file: {_reason(e)}")
             return
         try:
             obj = _MsgObject(msg, _HEADER_TOP, p.default_ansi_codec())
             message_class = obj.text(p.MESSAGE_CLASS)
             if not p.is_mail_class(message_class):
-                yield Problem(ProblemKind.SKIPPED, location, "",
-                              f"{message_class} item skipped (not mail)")  # fmt: skip
+                yield Problem(ProblemKind.SKIPPED, location, "", f"{message_class} item skipped (not mail)")
                 return
             lost: list[str] = []
             raw = build_message(obj, lost=lost)
@@ -144,9 +141,16 @@ class MsgPlugin:
                 pass
         if lost:
             yield Problem(ProblemKind.DAMAGED, location, "", "kept without " + "; ".join(lost))
-        yield Copy(raw=raw, folder=context.folder, source=location, position="",
-                   flags=frozenset(flags), internal_date=when, reconstructed=True,
-                   account_hints=hints)  # fmt: skip
+        yield Copy(
+            raw=raw,
+            folder=context.folder,
+            source=location,
+            position="",
+            flags=frozenset(flags),
+            internal_date=when,
+            reconstructed=True,
+            account_hints=hints,
+        )
 
 
 def _reason(e: BaseException) -> str:

@@ -18,7 +18,7 @@ import zipfile
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.generator import BytesGenerator
 from email.mime.application import MIMEApplication
 from email.mime.base import MIMEBase
@@ -40,7 +40,15 @@ _KINDS = {"Contacts": "contacts", "Calendar": "calendar items", "Tasks": "tasks"
 _MAX_ITEM = 64 << 20  # one item's XML or attachment: more is not an item but damage
 #: What reading a damaged archive member raises (a bad header, a broken deflate stream, an
 #: unknown compression or an encrypted member), besides a missing name.
-_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError, RuntimeError)
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    OSError,
+    EOFError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+)
 
 
 def _time(text: str | None) -> datetime | None:
@@ -51,7 +59,7 @@ def _time(text: str | None) -> datetime | None:
         when = datetime.fromisoformat(text.strip().removesuffix("Z"))
     except ValueError:
         return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _true(text: str | None) -> bool:
@@ -96,7 +104,9 @@ def _attachments(email: ElementTree.Element, archive: zipfile.ZipFile, lost: lis
         part = MIMEApplication(data, sub or "octet-stream")
         if main != "application":
             part.replace_header("Content-Type", kind)
-        part.add_header("Content-Disposition", "attachment", filename=name if name.isascii() else ("utf-8", "", name))
+        part.add_header(
+            "Content-Disposition", "attachment", filename=name if name.isascii() else ("utf-8", "", name)
+        )
         cid = (node.get("OPFAttachmentContentID") or "").strip().strip("<>")
         if cid:
             part["Content-ID"] = f"<{cid}>"
@@ -104,7 +114,9 @@ def _attachments(email: ElementTree.Element, archive: zipfile.ZipFile, lost: lis
     return parts
 
 
-def _message(xml: bytes, archive: zipfile.ZipFile, lost: list[str]) -> tuple[bytes, frozenset[Flag], datetime | None]:
+def _message(
+    xml: bytes, archive: zipfile.ZipFile, lost: list[str]
+) -> tuple[bytes, frozenset[Flag], datetime | None]:
     """The message an item's XML describes, its flags and its received time."""
     root = ElementTree.fromstring(xml)
     email = root.find("email") if root.tag == "emails" else root
@@ -129,15 +141,23 @@ def _message(xml: bytes, archive: zipfile.ZipFile, lost: list[str]) -> tuple[byt
     sent = _time(email.findtext("OPFMessageCopySentTime"))
     fields = [
         ("Date", format_datetime(sent) if sent else ""),
-        ("From", _addresses(email, "OPFMessageCopyFromAddresses") or _addresses(email, "OPFMessageCopySenderAddress")),
+        (
+            "From",
+            _addresses(email, "OPFMessageCopyFromAddresses")
+            or _addresses(email, "OPFMessageCopySenderAddress"),
+        ),
         ("To", _addresses(email, "OPFMessageCopyToAddresses")),
         ("Cc", _addresses(email, "OPFMessageCopyCCAddresses")),
         ("Subject", _text(email, "OPFMessageCopySubject")),
-        ("Message-ID", f"<{_text(email, 'OPFMessageCopyMessageID').strip('<>')}>"
-         if _text(email, "OPFMessageCopyMessageID") else ""),
+        (
+            "Message-ID",
+            f"<{_text(email, 'OPFMessageCopyMessageID').strip('<>')}>"
+            if _text(email, "OPFMessageCopyMessageID")
+            else "",
+        ),
         ("In-Reply-To", _text(email, "OPFMessageCopyInReplyTo")),
         ("References", _text(email, "OPFMessageCopyReferences")),
-    ]  # fmt: skip
+    ]
     for name, value in fields:
         if value:
             message[name] = " ".join(value.split())
@@ -165,7 +185,9 @@ def _place(name: str) -> tuple[str, tuple[str, ...]]:
 
 class OlmPlugin:
     name = "outlook-mac"
-    description = "Outlook for Mac archives (.olm): mail with folders, flags and dates, rebuilt from its XML items"
+    description = (
+        "Outlook for Mac archives (.olm): mail with folders, flags and dates, rebuilt from its XML items"
+    )
 
     def detect(self, location: str) -> int:
         if "://" in location or not os.path.isfile(location) or not location.lower().endswith(".olm"):
@@ -219,9 +241,19 @@ class OlmPlugin:
             if folder.split("/")[0] == DELETED_ROLE:
                 flags |= {Flag.DELETED}
             for what in lost:
-                yield Problem(ProblemKind.DAMAGED, location, name, f"attachment missing from the archive: {what}")
-            yield Copy(raw=raw, folder=folder, source=location, position=name, flags=flags,
-                       internal_date=received, reconstructed=True, account_hints=hints)  # fmt: skip
+                yield Problem(
+                    ProblemKind.DAMAGED, location, name, f"attachment missing from the archive: {what}"
+                )
+            yield Copy(
+                raw=raw,
+                folder=folder,
+                source=location,
+                position=name,
+                flags=flags,
+                internal_date=received,
+                reconstructed=True,
+                account_hints=hints,
+            )
         if skipped:
             counts = ", ".join(f"{n} {what}" for what, n in sorted(skipped.items()))
             yield Problem(ProblemKind.SKIPPED, location, "", f"{counts} not read: mail only")

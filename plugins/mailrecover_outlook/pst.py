@@ -31,8 +31,14 @@ _MAGIC = b"!BDN"
 # What pypff raises on damage: IOError mostly, MemoryError when it cannot build an object.
 _PFF_ERRORS = (OSError, ValueError, MemoryError, TypeError)
 
-_TOP_NAMES = {"top of personal folders", "top of outlook data file", "top of information store",
-              "outlook データ ファイルのトップ", "個人用フォルダーのトップ", "個人用フォルダのトップ"}  # fmt: skip
+_TOP_NAMES = {
+    "top of personal folders",
+    "top of outlook data file",
+    "top of information store",
+    "outlook データ ファイルのトップ",
+    "個人用フォルダーのトップ",
+    "個人用フォルダのトップ",
+}
 # Message-store properties holding the entry ids of its special folders.
 _SEARCH_ROOT, _IPM_SUBTREE, _WASTEBASKET, _SENT = 0x35E7, 0x35E0, 0x35E3, 0x35E4
 
@@ -113,8 +119,12 @@ class PstPlugin:
                 if root is None:
                     raise ValueError("the store has no root folder")
             except _PFF_ERRORS as e:
-                yield Problem(ProblemKind.UNREADABLE, location, "",
-                              f"not a readable Outlook data file: {_first_line(e)}")  # fmt: skip
+                yield Problem(
+                    ProblemKind.UNREADABLE,
+                    location,
+                    "",
+                    f"not a readable Outlook data file: {_first_line(e)}",
+                )
                 return
             try:
                 yield from _Reader(location, pff, root, ansi, context).run()
@@ -198,11 +208,7 @@ def walk_folders(
             name = _safe_name(raw_name)
             child_deleted = deleted or (cid is not None and cid == special.wastebasket)
             if not parts and mail_tree:
-                role = (
-                    "Sent"
-                    if cid is not None and cid == special.sent
-                    else folder_role(raw_name or "")
-                )
+                role = "Sent" if cid is not None and cid == special.sent else folder_role(raw_name or "")
                 child_deleted = child_deleted or role == DELETED_ROLE
                 name = role or name
             children.append((child, [*parts, name], child_deleted, mail_tree, depth + 1))
@@ -226,10 +232,7 @@ class _Reader:
         except (*_PFF_ERRORS, AttributeError):
             pass
         self.special = SpecialFolders(
-            *(
-                _nid(store.get(tag, (0, b""))[1])
-                for tag in (_IPM_SUBTREE, _WASTEBASKET, _SENT, _SEARCH_ROOT)
-            )
+            *(_nid(store.get(tag, (0, b""))[1]) for tag in (_IPM_SUBTREE, _WASTEBASKET, _SENT, _SEARCH_ROOT))
         )
 
     def run(self) -> Iterator[Finding]:
@@ -238,17 +241,13 @@ class _Reader:
         yield from self._orphans()
         if self.damage:
             where, what = self.damage[0]
-            more = (
-                f" (and {len(self.damage) - 1} more damaged places)" if len(self.damage) > 1 else ""
-            )
+            more = f" (and {len(self.damage) - 1} more damaged places)" if len(self.damage) > 1 else ""
             yield Problem(ProblemKind.DAMAGED, self.location, where, what + more)
         if self.summary.skipped:
             yield Problem(ProblemKind.SKIPPED, self.location, "", self.summary.line())
         self.context.advance(max(0, self.size - self.advanced))
 
-    def _messages(
-        self, folder: Any, path: str, deleted: bool, mail_tree: bool
-    ) -> Iterator[Finding]:
+    def _messages(self, folder: Any, path: str, deleted: bool, mail_tree: bool) -> Iterator[Finding]:
         try:
             count = folder.number_of_sub_messages
         except _PFF_ERRORS as e:
@@ -262,9 +261,7 @@ class _Reader:
                 continue
             yield from self._item(item, path, deleted, mail_tree, f"{path}#{index}")
 
-    def _item(
-        self, item: Any, path: str, deleted: bool, mail_tree: bool, where: str
-    ) -> Iterator[Finding]:
+    def _item(self, item: Any, path: str, deleted: bool, mail_tree: bool, where: str) -> Iterator[Finding]:
         try:
             obj = PffObject(item, self.ansi)
             ident = _ident(item)
@@ -290,9 +287,15 @@ class _Reader:
         self.context.advance(step)
         when = obj.time(p.DELIVERY_TIME) or obj.time(p.CLIENT_SUBMIT_TIME)
         yield Copy(
-            raw=raw, folder=path, source=self.location, position=position, flags=frozenset(flags),
-            internal_date=when, reconstructed=True, account_hints=p.received_by(obj),
-        )  # fmt: skip
+            raw=raw,
+            folder=path,
+            source=self.location,
+            position=position,
+            flags=frozenset(flags),
+            internal_date=when,
+            reconstructed=True,
+            account_hints=p.received_by(obj),
+        )
 
     def _orphans(self) -> Iterator[Finding]:
         """Items no folder lists any more (deleted, not yet overwritten): kept as deleted mail."""

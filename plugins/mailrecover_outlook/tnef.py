@@ -14,8 +14,16 @@ from collections.abc import Iterable, Iterator
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 from mailrecover.pluginkit import (
-    TNEF_SIGNATURE, current_limits, documents, existing_dirs, file_head, file_name_text, home, open_source, wrap_tnef,
-)  # fmt: skip
+    TNEF_SIGNATURE,
+    current_limits,
+    documents,
+    existing_dirs,
+    file_head,
+    file_name_text,
+    home,
+    open_source,
+    wrap_tnef,
+)
 
 __all__ = ["TnefPlugin"]
 
@@ -44,8 +52,12 @@ class TnefPlugin:
         with handle:
             size = os.fstat(handle.fileno()).st_size  # read(limit) would reserve the whole limit
             if size > limit:
-                yield Problem(ProblemKind.LIMIT, location, "",
-                              f"larger than the {limit:,}-byte message limit (MAILRECOVER_MAX_MESSAGE_BYTES); not read")  # fmt: skip
+                yield Problem(
+                    ProblemKind.LIMIT,
+                    location,
+                    "",
+                    f"larger than the {limit:,}-byte message limit (MAILRECOVER_MAX_MESSAGE_BYTES); not read",
+                )
                 return
             data = handle.read(size + 1)
         context.advance(len(data))

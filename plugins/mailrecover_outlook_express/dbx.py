@@ -35,9 +35,16 @@ from functools import cache
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 from mailrecover.pluginkit import (
-    DELETED_ROLE, counted, default_ansi_codec, file_head, folder_role, from_filetime, header_fields, list_names,
+    DELETED_ROLE,
+    counted,
+    default_ansi_codec,
+    file_head,
+    folder_role,
+    from_filetime,
+    header_fields,
+    list_names,
     mapped,
-)  # fmt: skip
+)
 
 __all__ = ["DbxDamage", "DbxFile", "DbxPlugin", "read_folder_names"]
 
@@ -53,13 +60,29 @@ _BLOCK_HEADER = 16
 _MAX_MESSAGE = 256 << 20  # a chain longer than this is a loop nobody caught
 _SCAN_WINDOW = 1 << 20  # bytes compared at once when looking for self-marked words
 _FIELD_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
-_MAIL_FIELDS = {"from", "to", "date", "subject", "message-id", "received", "return-path",
-                "mime-version", "sender", "newsgroups", "content-type"}  # fmt: skip
+_MAIL_FIELDS = {
+    "from",
+    "to",
+    "date",
+    "subject",
+    "message-id",
+    "received",
+    "return-path",
+    "mime-version",
+    "sender",
+    "newsgroups",
+    "content-type",
+}
 
 # Message-info indexes and flags (as the format's documentation names them).
 _MI_FLAGS, _MI_MESSAGE, _MI_SAVED, _MI_RECEIVED = 0x01, 0x04, 0x06, 0x12
-_FLAG_BITS = ((0x80, Flag.SEEN), (0x20, Flag.FLAGGED), (0x80000, Flag.ANSWERED),
-              (0x100000, Flag.FORWARDED), (0x08, Flag.DRAFT))  # fmt: skip
+_FLAG_BITS = (
+    (0x80, Flag.SEEN),
+    (0x20, Flag.FLAGGED),
+    (0x80000, Flag.ANSWERED),
+    (0x100000, Flag.FORWARDED),
+    (0x08, Flag.DRAFT),
+)
 # Folder-info indexes in Folders.dbx.
 _FI_ID, _FI_PARENT, _FI_NAME, _FI_FILE, _FI_SPECIAL = 0x00, 0x01, 0x02, 0x03, 0x09
 _SPECIAL_ROLES = {1: "INBOX", 2: "Outbox", 3: "Sent", 4: DELETED_ROLE, 5: "Drafts"}
@@ -168,9 +191,7 @@ class DbxFile:
             nxt = self.u32(offset + 12)
             if length > capacity or offset + _BLOCK_HEADER + length > self.size:
                 raise DbxDamage(f"message block at 0x{offset:x} claims more than it holds")
-            chunks.append(
-                bytes(self.data[offset + _BLOCK_HEADER : offset + _BLOCK_HEADER + length])
-            )
+            chunks.append(bytes(self.data[offset + _BLOCK_HEADER : offset + _BLOCK_HEADER + length]))
             total += length
             if total > _MAX_MESSAGE:
                 raise DbxDamage("message chain too long")
@@ -364,9 +385,7 @@ class DbxPlugin:
                 try:
                     dbx = DbxFile(data)
                 except DbxDamage as e:
-                    kind = (
-                        ProblemKind.TRUNCATED if bytes(data[:4]) == _MAGIC else ProblemKind.NOT_MAIL
-                    )
+                    kind = ProblemKind.TRUNCATED if bytes(data[:4]) == _MAGIC else ProblemKind.NOT_MAIL
                     yield Problem(kind, location, "", str(e))
                     return
                 if dbx.kind != _MESSAGES:
@@ -390,16 +409,15 @@ class DbxPlugin:
                 if found and found[0]:
                     return found[0], found[1], None
             except (DbxDamage, OSError) as e:
-                note = Problem(
-                    ProblemKind.DAMAGED, folders_dbx, "", f"folder names unreadable: {e}"
-                )
+                note = Problem(ProblemKind.DAMAGED, folders_dbx, "", f"folder names unreadable: {e}")
         # The store keeps all folder files side by side: the file, not its directory, names it.
         name = dbx.own_folder_name(codec) or os.path.splitext(os.path.basename(location))[0]
         role = folder_role(name)
         return role or name.replace("/", "_"), role == DELETED_ROLE, note
 
-    def _messages(self, location: str, dbx: DbxFile, folder: str, deleted: bool, codec: str,
-                  context: ReadContext) -> Iterator[Finding]:  # fmt: skip
+    def _messages(
+        self, location: str, dbx: DbxFile, folder: str, deleted: bool, codec: str, context: ReadContext
+    ) -> Iterator[Finding]:
         damage: list[tuple[str, str]] = []  # (where, what): reported as one line at the end
         listed = dbx.u32(_TREE_COUNTS)
         root = dbx.u32(_TREE_ROOTS)
@@ -431,19 +449,26 @@ class DbxPlugin:
             if deleted:
                 flags.add(Flag.DELETED)
             yield Copy(
-                raw=raw, folder=folder, source=location, position=f"0x{pointer:x}",
+                raw=raw,
+                folder=folder,
+                source=location,
+                position=f"0x{pointer:x}",
                 flags=frozenset(flags),
                 internal_date=_filetime(info.get(_MI_RECEIVED)) or _filetime(info.get(_MI_SAVED)),
                 partial=not bits & 0x1,  # "body downloaded" unset: headers only (IMAP, news)
-            )  # fmt: skip
+            )
         scan = _Scan()
         trouble = bool(damage) or read < listed
         if trouble:
             for head, raw in scan.run(dbx, starts):
                 # no record: flags unknown, so none are claimed; the folder's own still holds
-                yield Copy(raw=raw, folder=folder, source=location,
-                           position=f"0x{head:x} (found by scanning)",
-                           flags=frozenset({Flag.DELETED} if deleted else ()))  # fmt: skip
+                yield Copy(
+                    raw=raw,
+                    folder=folder,
+                    source=location,
+                    position=f"0x{head:x} (found by scanning)",
+                    flags=frozenset({Flag.DELETED} if deleted else ()),
+                )
         context.advance(dbx.size - step * len(pointers))
         if trouble:
             yield _summary(location, dbx, damage, listed, read, lost, scan)
@@ -472,8 +497,9 @@ class _Scan:
             yield head, raw
 
 
-def _summary(location: str, dbx: DbxFile, damage: list[tuple[str, str]], listed: int,
-             read: int, lost: int, scan: _Scan) -> Problem:  # fmt: skip
+def _summary(
+    location: str, dbx: DbxFile, damage: list[tuple[str, str]], listed: int, read: int, lost: int, scan: _Scan
+) -> Problem:
     """One line for everything that could not be read, or was read only by scanning, in one file."""
     where, first = (
         damage[0] if damage else ("", f"{counted(listed, 'message')} listed, {read:,} found in the index")

@@ -17,18 +17,43 @@ from dataclasses import dataclass, replace
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext
 from mailrecover.pluginkit import (
-    client_flags, file_name_text, from_line_date, header_fields, is_maildir, list_names, mapped, read_head, read_maildir,
-    read_mbox, remove_fields,
-)  # fmt: skip
+    client_flags,
+    file_name_text,
+    from_line_date,
+    header_fields,
+    is_maildir,
+    list_names,
+    mapped,
+    read_head,
+    read_maildir,
+    read_mbox,
+    remove_fields,
+)
 
 __all__ = ["FolderTree", "is_folder_file", "read_mbox_folder", "read_tree"]
 
 _IMAP_DELETED = 0x200000  # X-Mozilla-Status2: deleted on the IMAP server, not yet expunged
 _CLIENT_EXTRA = {"x-account-key"}
 _NOT_FOLDER_SUFFIXES = (
-    ".msf", ".dat", ".html", ".htm", ".json", ".sqlite", ".sqlite-wal", ".sqlite-shm",
-    ".log", ".bak", ".tmp", ".lock", ".mozlz4", ".js", ".txt", ".ini", ".xml", ".rdf",
-)  # fmt: skip
+    ".msf",
+    ".dat",
+    ".html",
+    ".htm",
+    ".json",
+    ".sqlite",
+    ".sqlite-wal",
+    ".sqlite-shm",
+    ".log",
+    ".bak",
+    ".tmp",
+    ".lock",
+    ".mozlz4",
+    ".js",
+    ".txt",
+    ".ini",
+    ".xml",
+    ".rdf",
+)
 
 
 @dataclass(frozen=True)
@@ -96,10 +121,16 @@ def read_mbox_folder(
                 offset, sep, raw, cut_off = entry
                 raw, flags, partial, keywords = _client_state(raw)
                 yield Copy(
-                    raw=raw, folder=folder, source=path, position=str(offset), flags=flags,
-                    partial=partial or cut_off, keywords=keywords, account_hints=hints,
+                    raw=raw,
+                    folder=folder,
+                    source=path,
+                    position=str(offset),
+                    flags=flags,
+                    partial=partial or cut_off,
+                    keywords=keywords,
+                    account_hints=hints,
                     internal_date=from_line_date(sep),  # when Thunderbird filed it
-                )  # fmt: skip
+                )
     except OSError as e:
         yield Problem(ProblemKind.UNREADABLE, path, "", f"cannot read: {e.strerror or e}")
 
@@ -114,8 +145,14 @@ def _read_maildir_folder(
             if raw.startswith(b"From "):  # a separator line, as some versions write it
                 raw = raw[raw.find(b"\n") + 1 :] if b"\n" in raw else b""
             raw, flags, partial, keywords = _client_state(raw)
-            found = replace(found, raw=raw, flags=found.flags | flags, partial=found.partial or partial,
-                            keywords=keywords, account_hints=hints)  # fmt: skip
+            found = replace(
+                found,
+                raw=raw,
+                flags=found.flags | flags,
+                partial=found.partial or partial,
+                keywords=keywords,
+                account_hints=hints,
+            )
         yield found
 
 

@@ -8,9 +8,19 @@ from collections.abc import Iterable, Iterator
 from mailrecover.model import Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 from mailrecover.pluginkit import (
-    enclosing, existing_dirs, file_name_text, home, is_url, list_names, mac_library, read_head, subdirs,
-    tree_size, windows_roaming, xdg_config,
-)  # fmt: skip
+    enclosing,
+    existing_dirs,
+    file_name_text,
+    home,
+    is_url,
+    list_names,
+    mac_library,
+    read_head,
+    subdirs,
+    tree_size,
+    windows_roaming,
+    xdg_config,
+)
 
 from .folders import FolderTree, is_folder_file, read_mbox_folder, read_tree
 from .profile import is_account_dir, is_profile, listed_profiles, profile_accounts, profile_addresses
@@ -23,19 +33,24 @@ _TOPS = ("mail", "imapmail")
 def _roots() -> list[str]:
     """Folders that hold a ``profiles.ini`` on Windows, macOS and Linux."""
     h = home()
-    return [str(p) for p in existing_dirs([
-        windows_roaming() / "Thunderbird",
-        windows_roaming() / "Mozilla" / "SeaMonkey",
-        mac_library() / "Thunderbird",
-        mac_library() / "Application Support" / "SeaMonkey",
-        h / ".thunderbird",
-        xdg_config() / "thunderbird",
-        h / ".mozilla-thunderbird",
-        h / ".icedove",
-        h / ".mozilla" / "seamonkey",
-        h / "snap" / "thunderbird" / "common" / ".thunderbird",
-        h / ".var" / "app" / "org.mozilla.Thunderbird" / ".thunderbird",
-    ])]  # fmt: skip
+    return [
+        str(p)
+        for p in existing_dirs(
+            [
+                windows_roaming() / "Thunderbird",
+                windows_roaming() / "Mozilla" / "SeaMonkey",
+                mac_library() / "Thunderbird",
+                mac_library() / "Application Support" / "SeaMonkey",
+                h / ".thunderbird",
+                xdg_config() / "thunderbird",
+                h / ".mozilla-thunderbird",
+                h / ".icedove",
+                h / ".mozilla" / "seamonkey",
+                h / "snap" / "thunderbird" / "common" / ".thunderbird",
+                h / ".var" / "app" / "org.mozilla.Thunderbird" / ".thunderbird",
+            ]
+        )
+    ]
 
 
 def _place(path: str) -> tuple[str, str | None, tuple[str, ...]] | None:
@@ -135,7 +150,9 @@ class ThunderbirdPlugin:
         for account in accounts:
             real = os.path.realpath(account.directory)
             if not account.mail:
-                context.leave(account.directory, f"a {account.kind or 'news'} account of Thunderbird: not mail")
+                context.leave(
+                    account.directory, f"a {account.kind or 'news'} account of Thunderbird: not mail"
+                )
                 continue
             if real in done:
                 continue

@@ -168,10 +168,18 @@ def _identity_addresses(prefs: dict[str, str | int | bool], identities: str) -> 
 def profile_addresses(profile: str) -> tuple[str, ...]:
     """Every identity address configured in a profile."""
     prefs, _ = _prefs(profile)
-    return tuple(sorted({
-        v.strip().lower() for k, v in prefs.items()
-        if k.startswith("mail.identity.") and k.endswith(".useremail") and isinstance(v, str) and "@" in v
-    }))  # fmt: skip
+    return tuple(
+        sorted(
+            {
+                v.strip().lower()
+                for k, v in prefs.items()
+                if k.startswith("mail.identity.")
+                and k.endswith(".useremail")
+                and isinstance(v, str)
+                and "@" in v
+            }
+        )
+    )
 
 
 def profile_accounts(profile: str) -> tuple[list[Account], list[str]]:
@@ -202,10 +210,15 @@ def profile_accounts(profile: str) -> tuple[list[Account], list[str]]:
         if kind == "none":  # Local Folders: where every account's POP mail may be kept
             hints += everyone
         store = str(prefs.get(f"mail.server.{server}.storeContractID", ""))
-        accounts.append(Account(
-            directory=directory, kind=kind, maildir=_MAILDIR_STORE in store,
-            hints=tuple(dict.fromkeys(hints)), mail=kind not in _NOT_MAIL,
-        ))  # fmt: skip
+        accounts.append(
+            Account(
+                directory=directory,
+                kind=kind,
+                maildir=_MAILDIR_STORE in store,
+                hints=tuple(dict.fromkeys(hints)),
+                mail=kind not in _NOT_MAIL,
+            )
+        )
     for top in ("Mail", "ImapMail"):
         for path in subdirs(os.path.join(profile, top)):
             if os.path.realpath(path) not in seen:  # no server names it: Feeds is the feed reader's

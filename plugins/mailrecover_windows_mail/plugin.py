@@ -20,9 +20,19 @@ from collections.abc import Iterable, Iterator
 from mailrecover.model import Copy, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
 from mailrecover.pluginkit import (
-    enclosing, existing_dirs, file_name_text, header_fields, list_names, local_dir, read_head,
-    read_message_file, sorted_names, subdirs, tree_size, windows_local,
-)  # fmt: skip
+    enclosing,
+    existing_dirs,
+    file_name_text,
+    header_fields,
+    list_names,
+    local_dir,
+    read_head,
+    read_message_file,
+    sorted_names,
+    subdirs,
+    tree_size,
+    windows_local,
+)
 
 __all__ = ["WindowsMailPlugin", "oeaccount_addresses"]
 
@@ -121,13 +131,18 @@ class WindowsMailPlugin:
             hints = oeaccount_addresses(account) or _all_addresses(root)
             yield from self._read_folder(location, names, hints, context)
         else:
-            yield from self._read_folder(location, (), oeaccount_addresses(location), context,
-                                         default=context.folder)  # fmt: skip
+            yield from self._read_folder(
+                location, (), oeaccount_addresses(location), context, default=context.folder
+            )
 
     def _read_folder(
-        self, directory: str, names: tuple[str, ...], hints: tuple[str, ...], context: ReadContext,
+        self,
+        directory: str,
+        names: tuple[str, ...],
+        hints: tuple[str, ...],
+        context: ReadContext,
         default: str = "INBOX",
-    ) -> Iterator[Finding]:  # fmt: skip
+    ) -> Iterator[Finding]:
         try:
             entries = sorted_names(directory)
         except OSError as e:
@@ -154,5 +169,4 @@ class WindowsMailPlugin:
         if not header_fields(raw):
             yield Problem(ProblemKind.NOT_MAIL, path, "", "no message header found")
             return
-        yield Copy(raw=raw, folder=folder, source=path, position="", account_hints=hints,
-                   file_time=saved)  # fmt: skip
+        yield Copy(raw=raw, folder=folder, source=path, position="", account_hints=hints, file_time=saved)

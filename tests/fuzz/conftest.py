@@ -21,7 +21,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     out = os.environ.get("MAILRECOVER_FUZZ_REPORT")
     if out:
         with open(out, "w", encoding="utf-8") as f:
-            json.dump({"profile": NAME, "inputs": dict(STATS.inputs), "copies": STATS.copies,
-                       "problems": dict(STATS.problems), "failures": list(STATS.failures),
-                       "most_problems": STATS.most_problems,
-                       "peak_bytes": STATS.peak}, f, indent=2)  # fmt: skip
+            json.dump(
+                {
+                    "profile": NAME,
+                    "inputs": dict(STATS.inputs),
+                    "copies": STATS.copies,
+                    "problems": dict(STATS.problems),
+                    "failures": list(STATS.failures),
+                    "most_problems": STATS.most_problems,
+                    "peak_bytes": STATS.peak,
+                },
+                f,
+                indent=2,
+            )

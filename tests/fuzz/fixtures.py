@@ -41,7 +41,7 @@ def _logs(m: Any, root: Path) -> None:
 
 
 def _dbx(m: Any, root: Path) -> None:
-    from tests.builders import scenario_mails
+    from tests.support.builders import scenario_mails
 
     root.mkdir(parents=True)
     mails = [m.DbxMessage(mail.raw.replace(b"\n", b"\r\n")) for mail in scenario_mails()[:4]]
@@ -66,10 +66,13 @@ def _list_files(m: Any, root: Path) -> None:
     (root / "members.csv").write_text("email,name\nanne@example.com,Anne\nbart@example.com,Bart\n")
     dovecot = root / "dovecot"
     dovecot.mkdir()
-    (dovecot / "dovecot.log").write_text("".join(
-        f"Jun 18 10:{i:02d}:01 mx dovecot: lmtp(taro@example.co.jp)<{1000 + i}><s{i}>: "
-        f"msgid=<m{i}@example.com>: saved mail to INBOX\n" for i in range(20)
-    ))  # fmt: skip
+    (dovecot / "dovecot.log").write_text(
+        "".join(
+            f"Jun 18 10:{i:02d}:01 mx dovecot: lmtp(taro@example.co.jp)<{1000 + i}><s{i}>: "
+            f"msgid=<m{i}@example.com>: saved mail to INBOX\n"
+            for i in range(20)
+        )
+    )
 
 
 def _gmail(m: Any, root: Path) -> None:
@@ -77,11 +80,14 @@ def _gmail(m: Any, root: Path) -> None:
 
 
 def _olm(m: Any, root: Path) -> None:
-    m.build_olm(root / "archive.olm", {
-        f"{m.ACCOUNT}/Inbox/message_00000.xml": m.item(1, attachment="com.microsoft.__Attachments/a1"),
-        "com.microsoft.__Attachments/a1": b"%PDF-1.4\n",
-        f"{m.ACCOUNT}/Sent Items/message_00000.xml": m.item(2),
-    })  # fmt: skip
+    m.build_olm(
+        root / "archive.olm",
+        {
+            f"{m.ACCOUNT}/Inbox/message_00000.xml": m.item(1, attachment="com.microsoft.__Attachments/a1"),
+            "com.microsoft.__Attachments/a1": b"%PDF-1.4\n",
+            f"{m.ACCOUNT}/Sent Items/message_00000.xml": m.item(2),
+        },
+    )
 
 
 def _foxmail(m: Any, root: Path) -> None:
@@ -94,12 +100,12 @@ def _tnef(m: Any, root: Path) -> None:
 
 
 _BUILDERS: list[tuple[str, str, Callable[[Any, Path], None]]] = [
-    ("tests.builders", "core", _core),
+    ("tests.support.builders", "core", _core),
     ("tests.plugins.client_stores", "clients", _clients),
-    ("tests.lists_builders", "lists", _lists),
-    ("tests.lists_builders", "list-files", _list_files),
-    ("tests.logbuilder", "logs", _logs),
-    ("tests.dbx_builder", "dbx", _dbx),
+    ("tests.support.lists_builders", "lists", _lists),
+    ("tests.support.lists_builders", "list-files", _list_files),
+    ("tests.support.logbuilder", "logs", _logs),
+    ("tests.support.dbx_builder", "dbx", _dbx),
     ("tests.plugins.test_gmail", "gmail", _gmail),
     ("tests.plugins.test_outlook_mac", "olm", _olm),
     ("tests.plugins.test_foxmail", "foxmail", _foxmail),

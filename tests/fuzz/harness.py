@@ -132,7 +132,9 @@ class Stats:
             f"largest traced peak {self.peak / (1 << 20):.1f} MiB",
             "fuzz: per plugin: " + ", ".join(f"{p} {n}" for p, n in sorted(self.inputs.items())),
         ]
-        noisy = sorted(((n, p, where) for p, (n, where) in self.most_problems.items() if n > 100), reverse=True)
+        noisy = sorted(
+            ((n, p, where) for p, (n, where) in self.most_problems.items() if n > 100), reverse=True
+        )
         out += [f"fuzz: {p} reported {n} problems for one input ({where})" for n, p, where in noisy]
         out += [f"fuzz FAILURE: {f}" for f in list(self.failures)[:50]]
         return out
@@ -237,8 +239,9 @@ def _rel(root: Path, source: str) -> str:
         return source
 
 
-def lost_before_damage(base: Outcome, base_root: Path, got: Outcome, root: Path,
-                       target: str, original: bytes, damage: int) -> list[str]:  # fmt: skip
+def lost_before_damage(
+    base: Outcome, base_root: Path, got: Outcome, root: Path, target: str, original: bytes, damage: int
+) -> list[str]:
     """Messages of the undamaged read that the damaged read no longer has.
 
     A copy from an untouched file must come back from the same file and position.  A copy
@@ -343,8 +346,9 @@ class Prepared:
     mutated: Mutated | None
 
 
-def prepare(seed: Seed, into: Path, file_index: int, mutation: Mutated | None,
-            gzip_name: bool = False) -> Prepared:  # fmt: skip
+def prepare(
+    seed: Seed, into: Path, file_index: int, mutation: Mutated | None, gzip_name: bool = False
+) -> Prepared:
     """Copy the seed into ``into`` and apply ``mutation`` to one of its files."""
     location = into / seed.path.name
     if seed.path.is_dir():

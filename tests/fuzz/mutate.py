@@ -25,16 +25,27 @@ class Mutated:
 
 #: Separators between records in the formats mailrecover reads; dropped or repeated.
 SEPARATORS = (
-    b"\nFrom ", b"\r\nFrom ", b"\n\n", b"\r\n\r\n", b"\r\n.\r\n", b"\n--", b"\n.\n",
-    b"\nMessage-ID:", b"\n<?xml", b"\nReceived:", b"\nContent-Type:", b"\x00\x00\x00\x00",
-)  # fmt: skip
+    b"\nFrom ",
+    b"\r\nFrom ",
+    b"\n\n",
+    b"\r\n\r\n",
+    b"\r\n.\r\n",
+    b"\n--",
+    b"\n.\n",
+    b"\nMessage-ID:",
+    b"\n<?xml",
+    b"\nReceived:",
+    b"\nContent-Type:",
+    b"\x00\x00\x00\x00",
+)
 
 
 def deep_mime(depth: int) -> bytes:
     """A message part nested ``depth`` multiparts deep (no closing boundaries: a cut copy)."""
-    out = [b"Content-Type: multipart/mixed; boundary=\"d0\"\r\n\r\n"]
-    out += [b"--d%d\r\nContent-Type: multipart/mixed; boundary=\"d%d\"\r\n\r\n" % (i, i + 1)
-            for i in range(depth)]  # fmt: skip
+    out = [b'Content-Type: multipart/mixed; boundary="d0"\r\n\r\n']
+    out += [
+        b'--d%d\r\nContent-Type: multipart/mixed; boundary="d%d"\r\n\r\n' % (i, i + 1) for i in range(depth)
+    ]
     out.append(b"--d%d\r\n\r\ninnermost\r\n" % depth)
     return b"".join(out)
 
@@ -54,7 +65,7 @@ PAYLOADS: dict[str, Callable[[], bytes]] = {
     "bad-encoded-words": lambda: (
         b"Subject: =?x-unknown-42?B?////?= =?utf-8?Q?=FF=FE=?= =?iso-2022-jp?B?GyRCJCIkJA?=\r\n"
         b"From: =?utf-7?B?Kw-?= <a@\xff\xfe.example>\r\n"
-        b"Content-Type: text/plain; charset=\"\xff\x00bogus\"\r\n"
+        b'Content-Type: text/plain; charset="\xff\x00bogus"\r\n'
     ),
     "bad-charset-body": lambda: (
         b"Content-Type: text/plain; charset=utf-16\r\n\r\n\xd8\x00\xdc" + b"\x1b$B\xff" * 100
@@ -97,7 +108,7 @@ def _drop_separator(data: bytes, pos: int, arg: int) -> Mutated:
     sep = present[arg % len(present)]
     where = _separator_positions(data, sep)
     at = where[pos % len(where)]
-    return Mutated(data[:at] + data[at + len(sep):], at, f"separator {sep!r} dropped at {at}")
+    return Mutated(data[:at] + data[at + len(sep) :], at, f"separator {sep!r} dropped at {at}")
 
 
 def _repeat_separator(data: bytes, pos: int, arg: int) -> Mutated:
@@ -122,7 +133,9 @@ def _wrong_length(data: bytes, pos: int, arg: int) -> Mutated:
     choices = (*_INTS, len(data), len(data) + 1, len(data) - 1, pos)
     value = choices[(arg >> 1) % len(choices)]
     field = struct.pack("<Q" if width == 8 else "<I", value & ((1 << (8 * width)) - 1))
-    return Mutated(data[:pos] + field + data[pos + width:], pos, f"{width * 8}-bit field at {pos} set to {value:#x}")
+    return Mutated(
+        data[:pos] + field + data[pos + width :], pos, f"{width * 8}-bit field at {pos} set to {value:#x}"
+    )
 
 
 _EMLX_COUNTS = (b"0", b"1", b"-5", b"99999999999", b"4294967296", b"abc", b"", b" 12 ")
@@ -152,7 +165,9 @@ def _gzip_garbage(data: bytes, pos: int, arg: int) -> Mutated:
         body[at % len(body)] ^= 0x55
         return Mutated(bytes(body), 0, f"gzip stream corrupted at {at}")
     if kind == 2:
-        return Mutated(gzip.compress(data) + b"\x1f\x8b\x08garbage" + bytes(64), 0, "garbage after the gzip stream")
+        return Mutated(
+            gzip.compress(data) + b"\x1f\x8b\x08garbage" + bytes(64), 0, "garbage after the gzip stream"
+        )
     return Mutated(gzip_bomb(), 0, "gzip bomb (64 MiB of one line)")
 
 
@@ -183,4 +198,3 @@ def regions(data: bytes, most: int) -> list[int]:
         return found
     step = len(found) / most
     return sorted({found[int(i * step)] for i in range(most)} | {0, len(data)})
-

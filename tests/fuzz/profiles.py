@@ -44,8 +44,11 @@ for _n, _s in _SCALES.items():
         deadline=None,  # time is guarded per read, generously; no timed assertions
         derandomize=_n == "ci",
         database=None if _n == "ci" else settings.default.database,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                               HealthCheck.function_scoped_fixture],  # fmt: skip
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.function_scoped_fixture,
+        ],
         print_blob=True,
     )
 

@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailrecover import rfc822
-from mailrecover.limits import Limits, mime_shape
 from mailrecover.fingerprint import Summary, summarize
+from mailrecover.limits import Limits, mime_shape
 
 from .harness import CORPUS, Outcome, tried
 from .mutate import MUTATIONS, PAYLOADS, deep_mime
@@ -18,16 +18,55 @@ _SAMPLES = sorted(p for p in CORPUS.glob("*/*.eml") if p.stat().st_size < 1 << 2
 #: Labels that name no codec, name a codec that is not for text, or are hostile strings.
 _CHARSETS = st.one_of(
     st.none(),
-    st.sampled_from([
-        "utf-8", "iso-2022-jp", "shift_jis", "cp932", "euc-jp", "utf-16", "utf-7", "base64", "rot13",
-        "zlib", "idna", "punycode", "undefined", "unicode_escape", "hz", "x-unknown", "", '"', "\x00",
-        "utf-8*ja", "iso-8859-1'en'", "ks_c_5601-1987", "gb2312", "big5", "koi8-r", "uu", "hex",
-    ]),
+    st.sampled_from(
+        [
+            "utf-8",
+            "iso-2022-jp",
+            "shift_jis",
+            "cp932",
+            "euc-jp",
+            "utf-16",
+            "utf-7",
+            "base64",
+            "rot13",
+            "zlib",
+            "idna",
+            "punycode",
+            "undefined",
+            "unicode_escape",
+            "hz",
+            "x-unknown",
+            "",
+            '"',
+            "\x00",
+            "utf-8*ja",
+            "iso-8859-1'en'",
+            "ks_c_5601-1987",
+            "gb2312",
+            "big5",
+            "koi8-r",
+            "uu",
+            "hex",
+        ]
+    ),
     st.text(max_size=20),
-)  # fmt: skip
+)
 
-_NAMES = st.sampled_from([b"From", b"To", b"Subject", b"Date", b"Message-ID", b"Received",
-                          b"Delivered-To", b"Content-Type", b"X-Original-To", b"Cc", b"\xff\xfe"])  # fmt: skip
+_NAMES = st.sampled_from(
+    [
+        b"From",
+        b"To",
+        b"Subject",
+        b"Date",
+        b"Message-ID",
+        b"Received",
+        b"Delivered-To",
+        b"Content-Type",
+        b"X-Original-To",
+        b"Cc",
+        b"\xff\xfe",
+    ]
+)
 _ENCODED = st.builds(
     lambda cs, enc, text: b"=?" + cs + b"?" + enc + b"?" + text + b"?=",
     st.sampled_from([b"utf-8", b"iso-2022-jp", b"x-bogus", b"utf-16", b"", b"base64", b"idna"]),
@@ -38,8 +77,10 @@ _VALUE = st.lists(st.one_of(st.binary(max_size=60), _ENCODED), max_size=5).map(b
 _HEADER = st.lists(st.tuples(_NAMES, _VALUE), max_size=12).map(
     lambda fs: b"".join(n + b": " + v + b"\r\n" for n, v in fs)
 )
-_EXTRA = st.sampled_from([b"", deep_mime(300), b"--x\r\n" * 500, b"\x00" * 300] + [p() for n, p in
-                          sorted(PAYLOADS.items()) if n in ("bad-encoded-words", "bad-charset-body")])  # fmt: skip
+_EXTRA = st.sampled_from(
+    [b"", deep_mime(300), b"--x\r\n" * 500, b"\x00" * 300]
+    + [p() for n, p in sorted(PAYLOADS.items()) if n in ("bad-encoded-words", "bad-charset-body")]
+)
 _MESSAGES = st.one_of(
     st.binary(max_size=2000),
     st.builds(lambda h, extra, body: h + b"\r\n" + extra + body, _HEADER, _EXTRA, st.binary(max_size=500)),

@@ -36,8 +36,9 @@ def _check(name: str, seed: Seed, file_index: int, mutation: Mutated, gz: bool =
         failures = got.failures()
         if seed.own and not gz and not got.crash and not got.hang:
             base, base_root = baseline(name, seed)
-            failures += lost_before_damage(base, base_root, got, root, prepared.target,
-                                           prepared.original, mutation.damage)  # fmt: skip
+            failures += lost_before_damage(
+                base, base_root, got, root, prepared.target, prepared.original, mutation.damage
+            )
         return [f"{label}: {f}" for f in failures]
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -46,7 +47,9 @@ def _check(name: str, seed: Seed, file_index: int, mutation: Mutated, gz: bool =
 def _seeds(name: str) -> list[Seed]:
     found = seeds()[name]
     if not found:
-        pytest.skip(f"no sample is a location the {name} plugin reads (it reads URLs or kinds not in the corpus)")
+        pytest.skip(
+            f"no sample is a location the {name} plugin reads (it reads URLs or kinds not in the corpus)"
+        )
     return found
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from mailrecover.model import Copy, Finding
 from mailrecover.plugin import Plugin, ReadContext
 
-from ..builders import snapshot
+from ..support.builders import snapshot
 
 __all__ = [
     "OWNER",
@@ -140,11 +140,14 @@ def build_thunderbird(base: Path, *, maildir_local: bool = False) -> Thunderbird
     """
     root = base / "Thunderbird"
     profile = root / "Profiles" / "k3x9q2.default"
-    _write(root / "profiles.ini", (
-        "[Install4F96D1932A9F858E]\r\nDefault=Profiles/k3x9q2.default\r\nLocked=1\r\n\r\n"
-        "[Profile0]\r\nName=default\r\nIsRelative=1\r\nPath=Profiles/k3x9q2.default\r\nDefault=1\r\n\r\n"
-        "[General]\r\nStartWithLastProfile=1\r\nVersion=2\r\n"
-    ).encode())  # fmt: skip
+    _write(
+        root / "profiles.ini",
+        (
+            b"[Install4F96D1932A9F858E]\r\nDefault=Profiles/k3x9q2.default\r\nLocked=1\r\n\r\n"
+            b"[Profile0]\r\nName=default\r\nIsRelative=1\r\nPath=Profiles/k3x9q2.default\r\nDefault=1\r\n\r\n"
+            b"[General]\r\nStartWithLastProfile=1\r\nVersion=2\r\n"
+        ),
+    )
     store = "maildirstore" if maildir_local else "berkeleystore"
     _write(profile / "prefs.js", _PREFS.replace("STORE", store).encode())
     expected: dict[str, set[str]] = {}
@@ -154,21 +157,55 @@ def build_thunderbird(base: Path, *, maildir_local: bool = False) -> Thunderbird
 
     crlf = "\r\n"
     pop = profile / "Mail" / "pop.example.co.jp"
-    _write(pop / "Inbox", _mbox([
-        (0x0001, 0, message(1, nl=crlf)),
-        (0x0003, 0, message(2, "Re: meeting", nl=crlf)),
-        (0x0009, 0, message(3, "expunged but not compacted", nl=crlf)),
-        (0x0401, 0, message(4, "cut short by POP", nl=crlf, body="First part only\n")),
-        (0x0004, 0, message(5, nl=crlf, body="From the desk of Jiro:\nhello\n",
-                            encoded_subject="=?ISO-2022-JP?B?GyRCRnxLXDhsGyhC?=")),
-    ], crlf))  # fmt: skip
+    _write(
+        pop / "Inbox",
+        _mbox(
+            [
+                (0x0001, 0, message(1, nl=crlf)),
+                (0x0003, 0, message(2, "Re: meeting", nl=crlf)),
+                (0x0009, 0, message(3, "expunged but not compacted", nl=crlf)),
+                (0x0401, 0, message(4, "cut short by POP", nl=crlf, body="First part only\n")),
+                (
+                    0x0004,
+                    0,
+                    message(
+                        5,
+                        nl=crlf,
+                        body="From the desk of Jiro:\nhello\n",
+                        encoded_subject="=?ISO-2022-JP?B?GyRCRnxLXDhsGyhC?=",
+                    ),
+                ),
+            ],
+            crlf,
+        ),
+    )
     _write(pop / "Inbox.msf", b'// <!-- <mdb:mork:z v="1.4"/> -->\r\n')
     _write(pop / "Inbox.sbd" / "Projects", _mbox([(0x0001, 0, message(6, "project A", nl=crlf))], crlf))
     _write(pop / "Inbox.sbd" / "Projects.msf", b"")
-    _write(pop / "Sent", _mbox([(0x0001, 0, message(7, "sent by taro", sender=OWNER, to="jiro@example.org",
-                                                    delivered_to=None, nl=crlf))], crlf))  # fmt: skip
-    draft = message(13, "unfinished", sender=OWNER, to="jiro@example.org", delivered_to=None, nl=crlf,
-                    extra="X-Mozilla-Draft-Info: internal/draft; vcard=0; receipt=0; DSN=0; uuencode=0")
+    _write(
+        pop / "Sent",
+        _mbox(
+            [
+                (
+                    0x0001,
+                    0,
+                    message(
+                        7, "sent by taro", sender=OWNER, to="jiro@example.org", delivered_to=None, nl=crlf
+                    ),
+                )
+            ],
+            crlf,
+        ),
+    )
+    draft = message(
+        13,
+        "unfinished",
+        sender=OWNER,
+        to="jiro@example.org",
+        delivered_to=None,
+        nl=crlf,
+        extra="X-Mozilla-Draft-Info: internal/draft; vcard=0; receipt=0; DSN=0; uuencode=0",
+    )
     _write(pop / "Drafts", _mbox([(0x0000, 0, draft)], crlf))
     _write(pop / "popstate.dat", b"# POP3 State File\r\n*pop.example.co.jp taro\r\n")
     _write(pop / "msgFilterRules.dat", b'version="9"\r\nlogging="no"\r\n')
@@ -201,20 +238,32 @@ def build_thunderbird(base: Path, *, maildir_local: bool = False) -> Thunderbird
     expect("Recovered Deleted/Trash", 10)
 
     imap = profile / "ImapMail" / "imap.example.co.jp"
-    _write(imap / "INBOX", _mbox([
-        (0x0001, 0, message(4, "cut short by POP", body="First part only\nand the rest of it, whole.\n")),
-        (0x0001, 0x00200000, message(11, "deleted on the server")),
-        (0x0000, 0, message(12, "unquoted From line", body="From here on it is unquoted\n")),
-    ]).replace(b">From here", b"From here"))  # fmt: skip
+    _write(
+        imap / "INBOX",
+        _mbox(
+            [
+                (
+                    0x0001,
+                    0,
+                    message(4, "cut short by POP", body="First part only\nand the rest of it, whole.\n"),
+                ),
+                (0x0001, 0x00200000, message(11, "deleted on the server")),
+                (0x0000, 0, message(12, "unquoted From line", body="From here on it is unquoted\n")),
+            ]
+        ).replace(b">From here", b"From here"),
+    )
     _write(imap / "INBOX.msf", b"")
     expect("INBOX", 12)
     expect("Recovered Deleted/INBOX", 11)
 
     feeds = profile / "Mail" / "Feeds"
-    _write(feeds / "News", (
-        b"From - Mon Jun 11 09:30:00 2012\nX-Mozilla-Status: 0001\nMessage-ID: <feed-1@example.com>\n"
-        b"Subject: an article\nFrom: blog@example.com\n\nnot mail\n"
-    ))  # fmt: skip
+    _write(
+        feeds / "News",
+        (
+            b"From - Mon Jun 11 09:30:00 2012\nX-Mozilla-Status: 0001\nMessage-ID: <feed-1@example.com>\n"
+            b"Subject: an article\nFrom: blog@example.com\n\nnot mail\n"
+        ),
+    )
     _write(feeds / "News.msf", b"")
     return ThunderbirdProfile(root, profile, expected)
 
@@ -230,8 +279,14 @@ def read_untouched(plugin: Plugin, location: str | Path, folder: str = "INBOX") 
 
 def message_id(raw: bytes) -> str:
     """The Message-ID field's value as written, or '' without one."""
-    return next((line.split(b":", 1)[1].strip().decode() for line in raw.splitlines()
-                 if line.lower().startswith(b"message-id:")), "")  # fmt: skip
+    return next(
+        (
+            line.split(b":", 1)[1].strip().decode()
+            for line in raw.splitlines()
+            if line.lower().startswith(b"message-id:")
+        ),
+        "",
+    )
 
 
 def by_message_id(findings: Iterable[object]) -> dict[str, Copy]:
@@ -355,10 +410,13 @@ def build_becky(base: Path, *, legacy_names: bool = True) -> Becky:
     taro = root / "4e4d186e.mb"
     hanako = root / "5a6b7c8d.mb"
     _write(root / "Folder.lst", "4e4d186e.mb\r\n5a6b7c8d.mb\r\n".encode("cp932"))
-    _write(taro / "Mailbox.ini", (
-        "[Account]\r\nName=山田太郎のメール\r\nYourName=山田 太郎\r\nMailAddress=Taro@Example.co.jp\r\n"
-        "UserID=taro\r\nMailServer=pop.example.co.jp\r\nProtocol=0\r\n"
-    ).encode("cp932"))  # fmt: skip
+    _write(
+        taro / "Mailbox.ini",
+        (
+            "[Account]\r\nName=山田太郎のメール\r\nYourName=山田 太郎\r\nMailAddress=Taro@Example.co.jp\r\n"
+            "UserID=taro\r\nMailServer=pop.example.co.jp\r\nProtocol=0\r\n"
+        ).encode("cp932"),
+    )
     _write(
         hanako / "Mailbox.ini", "[Account]\r\nName=花子\r\nMailAddress=hanako@example.net\r\n".encode("cp932")
     )
@@ -369,28 +427,39 @@ def build_becky(base: Path, *, legacy_names: bool = True) -> Becky:
     inbox = taro / "!!!!Inbox"
     _write(inbox / "Folder.ini", "[Settings]\r\nName=受信箱\r\n".encode("cp932"))
     _write(inbox / "Folder.idx", b"\x00\x01binary index")
-    _write(inbox / "00000001.bmf", _bmf([
-        (0x1, message(201)),
-        (0x5, message(202, "Re: schedule")),
-        (0x0, message(203, body=".hidden line\n.\nlast line\n")),
-    ]))  # fmt: skip
+    _write(
+        inbox / "00000001.bmf",
+        _bmf(
+            [
+                (0x1, message(201)),
+                (0x5, message(202, "Re: schedule")),
+                (0x0, message(203, body=".hidden line\n.\nlast line\n")),
+            ]
+        ),
+    )
     attachment = b"JVBERi0xLjQKJcfsj6IKNSAwIG9iago8PC9MZW5ndGggNiAwIFI+PgpzdHJlYW0K\r\nZW5kc3RyZWFtCg==\r\n"
     with_attachment = message(204, "estimate", extra='Content-Type: multipart/mixed; boundary="b1"').replace(
         b"Content-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: 7bit\n", b""
     )
     with_attachment = with_attachment.split(b"\n\n")[0] + (
         b"\n\n--b1\nContent-Type: text/plain; charset=us-ascii\n\nPlease see the estimate.\n"
-        b"--b1\nContent-Type: application/pdf; name=\"estimate.pdf\"\nContent-Transfer-Encoding: base64\n\n"
-        b"X-Becky-Include: 3f2a1b00.att\n--b1--\n")  # fmt: skip
+        b'--b1\nContent-Type: application/pdf; name="estimate.pdf"\nContent-Transfer-Encoding: base64\n\n'
+        b"X-Becky-Include: 3f2a1b00.att\n--b1--\n"
+    )
     _write(inbox / "00000002.bmf", _bmf([(0x1, with_attachment)]))
     _write(inbox / "#Attach" / "3f2a1b00.att", attachment)
     clients = inbox / "取引先"
     if legacy_names:
         clients = Path(os.fsdecode(bytes(inbox) + b"/" + "取引先".encode("cp932")))
     _write(clients / "00000001.bmf", _bmf([(0x1, message(205, "order"))]))
-    _write(taro / "!!!!Outbox" / "00000001.bmf", _bmf([
-        (0x3, message(206, "sent mail", sender=OWNER, to="jiro@example.org", delivered_to=None)),
-    ]))  # fmt: skip
+    _write(
+        taro / "!!!!Outbox" / "00000001.bmf",
+        _bmf(
+            [
+                (0x3, message(206, "sent mail", sender=OWNER, to="jiro@example.org", delivered_to=None)),
+            ]
+        ),
+    )
     (taro / "!!!!Unsent").mkdir()
     _write(taro / "!Trash" / "00000001.bmf", _bmf([(0x1, message(207, "old"))]))
     sjis = (
@@ -402,10 +471,20 @@ def build_becky(base: Path, *, legacy_names: bool = True) -> Becky:
     _write(taro / "仕事" / "00000001.bmf", _bmf([(0x1, sjis)]))
     _write(taro / "#Templates" / "00000001.bmf", _bmf([(None, message(299, "a template"))]))
     _write(hanako / "!!!!Inbox" / "00000001.bmf", _bmf([(0x1, message(209, to=OTHER, delivered_to=OTHER))]))
-    expected = {f"<{n}.test@example.org>": folder for n, folder in [
-        (201, "INBOX"), (202, "INBOX"), (203, "INBOX"), (204, "INBOX"), (205, "INBOX/取引先"),
-        (206, "Sent"), (207, "Trash"), (208, "仕事"), (209, "INBOX"),
-    ]}  # fmt: skip
+    expected = {
+        f"<{n}.test@example.org>": folder
+        for n, folder in [
+            (201, "INBOX"),
+            (202, "INBOX"),
+            (203, "INBOX"),
+            (204, "INBOX"),
+            (205, "INBOX/取引先"),
+            (206, "Sent"),
+            (207, "Trash"),
+            (208, "仕事"),
+            (209, "INBOX"),
+        ]
+    }
     return Becky(root, taro, hanako, attachment, expected)
 
 
@@ -439,8 +518,10 @@ def build_windows_mail(local_appdata: Path) -> WindowsMail:
     _write(live / "Mail.MSMessageStore", b"\xef\xcd\xab\x89" + b"\x00" * 4092)
     _write(live / "edb.chk", b"\x00" * 64)
     account = live / "pop.example.co.jp (taro)"
-    _write(account / "account{3F2A1B00-8C7D-4E5F-9A0B-1C2D3E4F5A6B}.oeaccount",
-           _oeaccount("pop.example.co.jp (taro)", "taro@example.co.jp"))  # fmt: skip
+    _write(
+        account / "account{3F2A1B00-8C7D-4E5F-9A0B-1C2D3E4F5A6B}.oeaccount",
+        _oeaccount("pop.example.co.jp (taro)", "taro@example.co.jp"),
+    )
     files = {
         account / "Inbox" / "0A1B2C3D.eml": message(301, nl=crlf),
         account / "Inbox" / "0A1B2C3E.eml": message(302, nl=crlf),
@@ -448,19 +529,30 @@ def build_windows_mail(local_appdata: Path) -> WindowsMail:
         account / "Sent Items" / "0A1B2C41.eml": message(304, sender=OWNER, delivered_to=None, nl=crlf),
         account / "Deleted Items" / "0A1B2C42.eml": message(305, nl=crlf),
         live / "Storage Folders" / "Drafts" / "0A1B2C43.eml": message(
-            306, sender=OWNER, delivered_to=None, nl=crlf),
+            306, sender=OWNER, delivered_to=None, nl=crlf
+        ),
         live / "Backup" / "new" / "Inbox" / "0A1B2C3D.eml": message(301, nl=crlf),
-        vista / "Local Folders" / "受信トレイ" / "{6B1C2D3E-0000-4A4A-9B9B-00000000A001}.eml": message(311, nl=crlf),
+        vista / "Local Folders" / "受信トレイ" / "{6B1C2D3E-0000-4A4A-9B9B-00000000A001}.eml": message(
+            311, nl=crlf
+        ),
         vista / "Local Folders" / "Sent Items" / "{6B1C2D3E-0000-4A4A-9B9B-00000000A002}.eml": message(
-            312, sender=OWNER, delivered_to=None, nl=crlf),
-    }  # fmt: skip
+            312, sender=OWNER, delivered_to=None, nl=crlf
+        ),
+    }
     for path, raw in files.items():
         _write(path, raw)
     (live / "Storage Folders" / "Outbox").mkdir(parents=True)
     _write(vista / "Local Folders" / "account{0000}.oeaccount", _oeaccount("pop", "taro@example.co.jp"))
     _write(vista / "Mail.MSMessageStore", b"\x00" * 512)
-    expected = {f"<{n}.test@example.org>": folder for n, folder in [
-        (301, "INBOX"), (302, "INBOX"), (303, "INBOX/Projects"), (304, "Sent Items"),
-        (305, "Deleted Items"), (306, "Drafts"),
-    ]}  # fmt: skip
+    expected = {
+        f"<{n}.test@example.org>": folder
+        for n, folder in [
+            (301, "INBOX"),
+            (302, "INBOX"),
+            (303, "INBOX/Projects"),
+            (304, "Sent Items"),
+            (305, "Deleted Items"),
+            (306, "Drafts"),
+        ]
+    }
     return WindowsMail(live, vista, expected)

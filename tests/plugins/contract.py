@@ -31,7 +31,7 @@ import pytest
 from mailrecover.model import Copy, Evidence, Problem, normalize_folder
 from mailrecover.plugin import CLAIM, Plugin, ReadContext
 
-from ..builders import snapshot
+from ..support.builders import snapshot
 
 __all__ = ["HOSTILE", "Sample", "SourcePluginContract"]
 
@@ -219,5 +219,7 @@ def _mapped_resident(under: str) -> int:
             text = f.read()  # one read and one pattern: few allocations for tracemalloc to follow
     except OSError:
         return 0
-    mapping = re.compile(r" " + re.escape(os.path.realpath(under)) + r"[^\n]*\n(?:\w+:[^\n]*\n)*?Rss:\s+(\d+) kB")
+    mapping = re.compile(
+        r" " + re.escape(os.path.realpath(under)) + r"[^\n]*\n(?:\w+:[^\n]*\n)*?Rss:\s+(\d+) kB"
+    )
     return sum(int(kb) for kb in mapping.findall(text)) * 1024

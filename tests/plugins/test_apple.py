@@ -16,7 +16,7 @@ from mailrecover.cli import main
 from mailrecover.model import Copy, Flag, Problem, ProblemKind
 from mailrecover.plugin import CLAIM
 
-from ..builders import snapshot
+from ..support.builders import snapshot
 from .client_stores import (
     OWNER,
     build_apple_mail,
@@ -112,9 +112,11 @@ def test_folders_flags_dates_and_the_partial_made_whole(tmp_path):
 
 
 def test_section_numbers_and_hostile_nesting():
-    raw = (b"Content-Type: multipart/mixed; boundary=a\n\n--a\nContent-Type: text/plain\n\none\n"
-           b"--a\nContent-Type: multipart/alternative; boundary=b\n\n--b\n\ntwo.one\n--b\n\ntwo.two\n--b--\n"
-           b"--a--\n")  # fmt: skip
+    raw = (
+        b"Content-Type: multipart/mixed; boundary=a\n\n--a\nContent-Type: text/plain\n\none\n"
+        b"--a\nContent-Type: multipart/alternative; boundary=b\n\n--b\n\ntwo.one\n--b\n\ntwo.two\n--b--\n"
+        b"--a--\n"
+    )
     assert [(leaf.number, raw[leaf.body : leaf.end]) for leaf in leaves(raw)] == [
         ("1", b"one"),
         ("2.1", b"two.one"),
@@ -136,8 +138,14 @@ def test_other_folders_named_like_apple_ones_are_not_claimed(tmp_path):
 
 def test_apple_flag_bits():
     assert plist_flags(0) == frozenset()
-    assert plist_flags(1 | 2 | 4 | 16 | 64 | 256) == {S, Flag.DELETED, Flag.ANSWERED, Flag.FLAGGED,
-                                                      Flag.DRAFT, Flag.FORWARDED}  # fmt: skip
+    assert plist_flags(1 | 2 | 4 | 16 | 64 | 256) == {
+        S,
+        Flag.DELETED,
+        Flag.ANSWERED,
+        Flag.FLAGGED,
+        Flag.DRAFT,
+        Flag.FORWARDED,
+    }
     assert plist_flags(8 | 32 | 128 | 512 | (3 << 10)) == frozenset()  # encrypted, recent, … are not flags
 
 
@@ -175,8 +183,21 @@ def test_corpus_partials_survive_gather_and_restore(corpus, tmp_path):
     before = snapshot(corpus / "emlx")
     ws, target = tmp_path / "ws", tmp_path / "restored"
     assert main(["--workspace", str(ws), "gather", "--account", OWNER, str(base)]) == 3  # two lack files
-    assert main(["--workspace", str(ws), "restore", "--account", OWNER, "--include-quarantined",
-                 "--to", f"maildir:{target}"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "--workspace",
+                str(ws),
+                "restore",
+                "--account",
+                OWNER,
+                "--include-quarantined",
+                "--to",
+                f"maildir:{target}",
+            ]
+        )
+        == 0
+    )
     restored = restored_maildir(target)
     assert len(restored) == 7  # 114892…114895 are one mail
     by_id = {}

@@ -14,7 +14,7 @@ from mailrecover_becky.plugin import BeckyPlugin
 from mailrecover.cli import main
 from mailrecover.model import Copy, Flag, Problem, ProblemKind
 
-from ..builders import snapshot
+from ..support.builders import snapshot
 from .client_stores import OTHER, OWNER, build_becky, by_message_id, message, read_untouched, restored_maildir
 from .contract import Sample, SourcePluginContract
 
@@ -109,11 +109,14 @@ def test_missing_attachment_and_unterminated_message_are_problems(tmp_path):
     assert sum(isinstance(f, Copy) for f in found) == 9  # hanako's is not in taro's mailbox
 
 
-@pytest.mark.parametrize("part, folders", [
-    ("4e4d186e.mb", {"INBOX", "INBOX/取引先", "Sent", "Trash", "仕事"}),
-    ("4e4d186e.mb/!!!!Inbox", {"INBOX", "INBOX/取引先"}),
-    ("4e4d186e.mb/!Trash/00000001.bmf", {"Trash"}),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "part, folders",
+    [
+        ("4e4d186e.mb", {"INBOX", "INBOX/取引先", "Sent", "Trash", "仕事"}),
+        ("4e4d186e.mb/!!!!Inbox", {"INBOX", "INBOX/取引先"}),
+        ("4e4d186e.mb/!Trash/00000001.bmf", {"Trash"}),
+    ],
+)
 def test_any_part_of_a_data_folder_keeps_its_names(tmp_path, part, folders):
     becky = build_becky(tmp_path)
     location = becky.root / part
@@ -143,9 +146,13 @@ def test_folder_paths_named_by_real_filter_files(corpus, tmp_path):
     assert [f for f in found if isinstance(f, Problem)] == []
     folders = {mid: c.folder for mid, c in by_message_id(found).items()}
     assert sorted(folders.values()) == [
-        "INBOX/From11_OR_12", "INBOX/Sub11_OR_12", "INBOX/Sub12+From11",
-        "Sent/Sent/Sub21_OR_22", "Sent/Sent/To21", "Sent/Sent/To21_OR_22",
-    ]  # fmt: skip
+        "INBOX/From11_OR_12",
+        "INBOX/Sub11_OR_12",
+        "INBOX/Sub12+From11",
+        "Sent/Sent/Sub21_OR_22",
+        "Sent/Sent/To21",
+        "Sent/Sent/To21_OR_22",
+    ]
     assert len(wanted) == 6
 
 
@@ -180,8 +187,9 @@ def test_discover_finds_mailboxes_in_a_fake_home(tmp_path, monkeypatch, layout):
     becky = build_becky(home)
     stores = list(BeckyPlugin().discover())
     assert [(s.plugin, s.location, s.hints) for s in stores] == [
-        ("becky", str(becky.mailbox), (OWNER,)), ("becky", str(becky.other), (OTHER,)),
-    ]  # fmt: skip
+        ("becky", str(becky.mailbox), (OWNER,)),
+        ("becky", str(becky.other), (OTHER,)),
+    ]
 
 
 @pytest.mark.parametrize("legacy_names", [False, True])

@@ -9,7 +9,7 @@ import pytest
 
 from mailrecover.cli import main
 
-from ..builders import snapshot
+from ..support.builders import snapshot
 from .client_stores import OTHER, OWNER, build_apple_mail, build_becky, build_thunderbird, build_windows_mail
 
 CLIENTS = {"thunderbird", "apple-mail", "becky", "windows-live-mail"}

@@ -13,7 +13,7 @@ from mailrecover.cli import main
 from mailrecover.model import Copy, Flag, Problem
 from mailrecover.plugin import ReadContext
 
-from ..builders import snapshot
+from ..support.builders import snapshot
 from .client_stores import OWNER, message, restored_maildir
 from .contract import Sample, SourcePluginContract
 
@@ -55,7 +55,9 @@ def test_messages_are_split_at_the_separators_byte_for_byte(tmp_path):
     copies, problems = _read(path, "acct@example.co.jp")
     assert problems == []
     assert [c.raw for c in copies] == [message(n) for n in range(1, 4)]
-    assert [c.position for c in copies] == [str(m.start()) for m in re.finditer(re.escape(SEPARATOR), path.read_bytes())]
+    assert [c.position for c in copies] == [
+        str(m.start()) for m in re.finditer(re.escape(SEPARATOR), path.read_bytes())
+    ]
     assert {c.folder for c in copies} == {"acct@example.co.jp/Clients"}
 
 
@@ -65,9 +67,11 @@ def test_standard_boxes_become_special_folders_and_trash_is_deleted(tmp_path):
         (copy,), _ = _read(_box(tmp_path / name, range(1, 2)), "acct")
         folders[name] = (copy.folder, copy.flags)
     assert folders == {
-        "in.box": ("INBOX", frozenset()), "out.box": ("Outbox", frozenset()),
-        "sent.box": ("Sent", frozenset()), "trash.box": ("Trash", {Flag.DELETED}),
-    }  # fmt: skip
+        "in.box": ("INBOX", frozenset()),
+        "out.box": ("Outbox", frozenset()),
+        "sent.box": ("Sent", frozenset()),
+        "trash.box": ("Trash", {Flag.DELETED}),
+    }
 
 
 def test_corpus_box_holds_five_messages(corpus, tmp_path):
@@ -102,9 +106,11 @@ def test_gather_and_restore_an_account_folder(tmp_path):
     assert main(["--workspace", str(ws), "restore", "--account", OWNER, "--to", f"maildir:{target}"]) == 0
     restored = {mid: folder for mid, (folder, _flags, _raw) in restored_maildir(target).items()}
     assert restored == {
-        "<1.test@example.org>": "", "<2.test@example.org>": "", "<3.test@example.org>": ".Sent",
+        "<1.test@example.org>": "",
+        "<2.test@example.org>": "",
+        "<3.test@example.org>": ".Sent",
         "<4.test@example.org>": ".Recovered Deleted.Trash",
-    }  # fmt: skip
+    }
 
 
 def test_discover_finds_boxes_beside_the_program(tmp_path, monkeypatch):

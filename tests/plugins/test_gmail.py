@@ -12,7 +12,7 @@ from mailrecover.cli import main
 from mailrecover.model import Copy, Flag, Problem
 from mailrecover.plugin import ReadContext, get_plugin
 
-from ..builders import snapshot
+from ..support.builders import snapshot
 from .client_stores import OWNER, message, restored_maildir
 from .contract import Sample, SourcePluginContract
 
@@ -35,8 +35,11 @@ def _takeout(path: Path, labelled: list[tuple[int, str]], body: str = "") -> Pat
 
 def _read(path: Path) -> tuple[dict[str, Copy], list[Problem]]:
     found = list(GmailTakeoutPlugin().read(str(path), ReadContext(folder="Takeout/Mail")))
-    copies = {c.raw.split(b"Message-ID: ", 1)[1].split(b"\n", 1)[0].decode(): c
-              for c in found if isinstance(c, Copy)}  # fmt: skip
+    copies = {
+        c.raw.split(b"Message-ID: ", 1)[1].split(b"\n", 1)[0].decode(): c
+        for c in found
+        if isinstance(c, Copy)
+    }
     return copies, [f for f in found if isinstance(f, Problem)]
 
 
@@ -82,13 +85,21 @@ def test_labels_are_split_on_commas_outside_quotes(value, labels):
 @pytest.mark.parametrize(
     ("labels", "folder", "flags", "kept"),
     [
-        (["Inbox", "Opened", "Important", "Category Updates"], "INBOX", {Flag.SEEN},
-         ("Important", "Category Updates")),
+        (
+            ["Inbox", "Opened", "Important", "Category Updates"],
+            "INBOX",
+            {Flag.SEEN},
+            ("Important", "Category Updates"),
+        ),
         (["Inbox", "Unread"], "INBOX", set(), ()),
         (["Sent", "Opened"], "Sent", {Flag.SEEN}, ()),
         (["Sent", "Inbox", "Opened"], "Sent", {Flag.SEEN}, ("Inbox",)),
-        (["Inbox", "Work", "Work/Clients/ACME", "Starred", "Opened"], "Work/Clients/ACME",
-         {Flag.SEEN, Flag.FLAGGED}, ("Inbox", "Work")),
+        (
+            ["Inbox", "Work", "Work/Clients/ACME", "Starred", "Opened"],
+            "Work/Clients/ACME",
+            {Flag.SEEN, Flag.FLAGGED},
+            ("Inbox", "Work"),
+        ),
         (["Trash", "Work", "Opened"], "Trash", {Flag.SEEN}, ("Work",)),
         (["Spam", "Unread", "Category Promotions"], "Spam", set(), ("Category Promotions",)),
         (["Draft", "Opened"], "Drafts", {Flag.SEEN, Flag.DRAFT}, ()),
@@ -114,13 +125,16 @@ def test_takeout_is_recognised_by_content_whatever_its_name(tmp_path):
 
 
 def test_labels_become_folders_flags_and_keywords(tmp_path):
-    path = _takeout(tmp_path / TAKEOUT, [
-        (1, "Inbox,Opened,Important,Category Updates"),
-        (2, "Sent,Opened"),
-        (3, 'Inbox,"Clients, old",Unread,Starred'),
-        (4, "Trash,Opened"),
-        (5, "Opened,Archived"),
-    ])  # fmt: skip
+    path = _takeout(
+        tmp_path / TAKEOUT,
+        [
+            (1, "Inbox,Opened,Important,Category Updates"),
+            (2, "Sent,Opened"),
+            (3, 'Inbox,"Clients, old",Unread,Starred'),
+            (4, "Trash,Opened"),
+            (5, "Opened,Archived"),
+        ],
+    )
     before = snapshot(tmp_path)
     copies, problems = _read(path)
     assert problems == []
@@ -142,9 +156,15 @@ def test_gather_and_restore_files_each_message_once(tmp_path):
     """Through the command line a Takeout found in a folder of other files is read by this
     plugin, not as one mbox folder named after the file (Sent mail included)."""
     src = tmp_path / "Takeout" / "Mail"
-    _takeout(src / TAKEOUT, [
-        (1, "Inbox,Opened"), (2, "Sent,Opened"), (3, "Inbox,Work,Work/ACME,Unread"), (4, "Spam,Unread"),
-    ])  # fmt: skip
+    _takeout(
+        src / TAKEOUT,
+        [
+            (1, "Inbox,Opened"),
+            (2, "Sent,Opened"),
+            (3, "Inbox,Work,Work/ACME,Unread"),
+            (4, "Spam,Unread"),
+        ],
+    )
     ws, target = tmp_path / "ws", tmp_path / "restored"
     assert main(["--workspace", str(ws), "gather", "--account", OWNER, str(tmp_path / "Takeout")]) == 0
     assert main(["--workspace", str(ws), "restore", "--account", OWNER, "--to", f"maildir:{target}"]) == 0

@@ -4,26 +4,26 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
-import pytest
 import mailrecover_imap.imap as imap_module
+import pytest
 from mailrecover_imap.imap import ImapPlugin
 
 from mailrecover.imapconn import ConnectionSettings
 from mailrecover.model import Copy, Flag, Problem
 from mailrecover.plugin import ReadContext
 
-from ..dovecot import Account
-from ..mailgen import JST, message
-from ..tcpproxy import Proxy
+from ..support.dovecot import Account
+from ..support.mailgen import JST, message
+from ..support.tcpproxy import Proxy
 from .contract import Sample, SourcePluginContract
 
 #: (server folder, message number, flags, INTERNALDATE)
 SEED = [
     ("INBOX", 1, (), datetime(2012, 6, 1, 9, 30, tzinfo=JST)),
     ("INBOX", 2, ("\\Seen", "\\Answered"), datetime(2012, 6, 2, 10, 0, tzinfo=JST)),
-    ("INBOX", 3, ("\\Flagged", "$Forwarded", "project-x"), datetime(2012, 6, 3, 0, 0, tzinfo=timezone.utc)),
+    ("INBOX", 3, ("\\Flagged", "$Forwarded", "project-x"), datetime(2012, 6, 3, 0, 0, tzinfo=UTC)),
     ("仕事", 4, ("\\Seen",), datetime(2011, 12, 31, 23, 59, 59, tzinfo=JST)),
     ("仕事.見積もり", 5, (), datetime(2012, 1, 5, 8, 0, tzinfo=timezone(timedelta(hours=-5)))),
     ("Sent", 6, ("\\Seen",), datetime(2012, 6, 4, 12, 0, tzinfo=JST)),
@@ -38,8 +38,16 @@ def _seed(account: Account) -> dict[tuple[str, bytes], tuple[frozenset[Flag], tu
             client.create_folder(folder)
         raw = message(n, japanese=n % 2 == 0, attachment=3000 if n == 5 else 0)
         client.append(folder, raw, flags, date)
-        mine = frozenset({"\\Seen": Flag.SEEN, "\\Answered": Flag.ANSWERED, "\\Flagged": Flag.FLAGGED,
-                          "$Forwarded": Flag.FORWARDED}[f] for f in flags if f != "project-x")  # fmt: skip
+        mine = frozenset(
+            {
+                "\\Seen": Flag.SEEN,
+                "\\Answered": Flag.ANSWERED,
+                "\\Flagged": Flag.FLAGGED,
+                "$Forwarded": Flag.FORWARDED,
+            }[f]
+            for f in flags
+            if f != "project-x"
+        )
         keywords = ("project-x",) if "project-x" in flags else ()
         expected[(folder.replace(".", "/"), raw)] = (mine, keywords, date)
     client.logout()
@@ -61,8 +69,11 @@ def test_gathers_every_folder_with_exact_bytes_flags_and_dates(imap_account: Acc
     assert got == expected
     assert {c.folder for c in found if isinstance(c, Copy)} == {"INBOX", "仕事", "仕事/見積もり", "Sent"}
     assert all(c.account_hints == (imap_account.user,) for c in found if isinstance(c, Copy))
-    assert all(c.source.startswith("imap://user") and "%40example.co.jp@127.0.0.1" in c.source
-               for c in found if isinstance(c, Copy))  # fmt: skip
+    assert all(
+        c.source.startswith("imap://user") and "%40example.co.jp@127.0.0.1" in c.source
+        for c in found
+        if isinstance(c, Copy)
+    )
 
 
 def test_gathering_changes_nothing_on_the_server_not_even_seen(imap_account: Account) -> None:
@@ -77,7 +88,9 @@ def test_gathering_changes_nothing_on_the_server_not_even_seen(imap_account: Acc
 def test_the_url_can_name_one_folder(imap_account: Account) -> None:
     _seed(imap_account)
     found = _gather(imap_account, imap_account.url(folder="仕事/見積もり"))
-    assert [(c.folder, c.raw) for c in found if isinstance(c, Copy)] == [("仕事/見積もり", message(5, attachment=3000))]
+    assert [(c.folder, c.raw) for c in found if isinstance(c, Copy)] == [
+        ("仕事/見積もり", message(5, attachment=3000))
+    ]
     missing = _gather(imap_account, imap_account.url(folder="Nowhere"))
     assert len(missing) == 1 and isinstance(missing[0], Problem) and "no such folder" in missing[0].reason
 
@@ -93,7 +106,9 @@ def test_a_rerun_fetches_only_what_is_new(imap_account: Account) -> None:
     client.logout()
     again = _gather(imap_account, state=state)
     assert sorted((c.folder, c.raw) for c in again if isinstance(c, Copy)) == [
-        ("INBOX", message(100)), ("仕事", message(101))]  # fmt: skip
+        ("INBOX", message(100)),
+        ("仕事", message(101)),
+    ]
 
 
 def test_a_new_uidvalidity_fetches_the_folder_again(imap_account: Account) -> None:

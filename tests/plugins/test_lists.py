@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,8 +22,8 @@ from mailrecover.cli import main
 from mailrecover.model import Evidence, Problem
 from mailrecover.plugin import CLAIM, ReadContext, load_plugins
 
-from ..builders import snapshot
-from ..lists_builders import (
+from ..support.builders import snapshot
+from ..support.lists_builders import (
     FML_HEADER,
     SUBSCRIBE,
     SUBSCRIBE_OLD,
@@ -31,7 +31,7 @@ from ..lists_builders import (
     build_fml,
     mailman2_pickle,
     s,
-)  # fmt: skip
+)
 
 
 def _read(plugin, location: Path, **context) -> tuple[list[Evidence], list[Problem]]:
@@ -119,7 +119,7 @@ def test_mailman2_subscribe_logs_rotated_and_bound_to_the_list(tmp_path):
         "via web confirmation",
     ) in older
     assert len(older) == 5  # the pending line changes nothing
-    assert evidence[0].time == datetime(2012, 2, 1, 8, 15, tzinfo=timezone.utc)
+    assert evidence[0].time == datetime(2012, 2, 1, 8, 15, tzinfo=UTC)
     assert [(p.position, p.reason) for p in problems] == [("8", "not a subscribe log line")]
 
 
@@ -174,8 +174,12 @@ def test_hostile_payloads_are_live(tmp_path, name):
     """The payloads below really run code when unpickled plainly: the refusal test means something."""
     proof = tmp_path / "proof"
     payload = HOSTILE[name].replace(b"{path}", str(proof).encode())
-    subprocess.run([sys.executable, "-c", "import pickle,sys; pickle.loads(sys.stdin.buffer.read())"],
-                   input=payload, check=False, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-c", "import pickle,sys; pickle.loads(sys.stdin.buffer.read())"],
+        input=payload,
+        check=False,
+        capture_output=True,
+    )
     assert proof.exists()
 
 
@@ -204,14 +208,19 @@ def test_hostile_config_pck_through_gather_is_reported_and_the_rest_is_kept(tmp_
     assert main(["--workspace", str(ws), "gather", str(tmp_path / "mailman")]) == 3
     assert "refused: the pickle asks for os.system" in capsys.readouterr().err
     assert not marker.exists()
-    assert main(["--workspace", str(ws), "members", "--list", "dev@lists.example.org", "--format", "fml"]) == 0
+    assert (
+        main(["--workspace", str(ws), "members", "--list", "dev@lists.example.org", "--format", "fml"]) == 0
+    )
     assert capsys.readouterr().out == "ann@example.com\n"
 
 
 def test_hostile_global_hidden_behind_an_allowed_one_is_refused(tmp_path):
     marker = tmp_path / "created"
-    payload = (b"(dS'bounce_info'\n(iMailman.Bouncer\n_BounceInfo\n(dbcos\nsystem\n(S'touch "
-               + str(marker).encode() + b"'\ntRs.")  # fmt: skip
+    payload = (
+        b"(dS'bounce_info'\n(iMailman.Bouncer\n_BounceInfo\n(dbcos\nsystem\n(S'touch "
+        + str(marker).encode()
+        + b"'\ntRs."
+    )
     (tmp_path / "config.pck").write_bytes(payload)
     evidence, problems = _read(Mailman2Plugin(), tmp_path / "config.pck")
     assert not marker.exists() and evidence == [] and "os.system" in problems[0].reason
@@ -285,8 +294,10 @@ def test_mailman3_members_output_needs_a_list(tmp_path):
     evidence, problems = _read(Mailman3Plugin(), path)
     assert evidence == [] and problems[0].reason == "which list is this? give --list"
     evidence, problems = _read(Mailman3Plugin(), path, list_address="ant@example.com")
-    assert _facts(evidence, "address", "name") == [("member", "anne@example.com", "Anne Person"),
-                                                   ("member", "bart@example.com", "")]  # fmt: skip
+    assert _facts(evidence, "address", "name") == [
+        ("member", "anne@example.com", "Anne Person"),
+        ("member", "bart@example.com", ""),
+    ]
 
 
 # --- fml ----------------------------------------------------------------------------------
@@ -322,8 +333,10 @@ def test_fml4_directory(tmp_path):
     ]
     assert len(bak) == 10
     snapshots = [e for e in evidence if e.kind == "roster" and e.source.endswith(".bak")]
-    assert [e.time for e in snapshots] == [datetime(2012, 2, 1, 10, tzinfo=timezone.utc),
-                                           datetime(2012, 3, 1, 10, tzinfo=timezone.utc)]  # fmt: skip
+    assert [e.time for e in snapshots] == [
+        datetime(2012, 2, 1, 10, tzinfo=UTC),
+        datetime(2012, 3, 1, 10, tzinfo=UTC),
+    ]
     log = [e for e in evidence if e.source.endswith("log")]
     assert [(e.kind, e.fields["address"], e.fields.get("old_address", "")) for e in log] == [
         ("subscribe", "goro@example.jp", ""),
@@ -332,7 +345,7 @@ def test_fml4_directory(tmp_path):
         ("unsubscribe", "jiro@example.ne.jp", ""),
         ("address-change", "taro@example.jp", "taro@example.co.jp"),
     ]
-    assert log[2].time == datetime(2012, 4, 10, 9, tzinfo=timezone.utc)
+    assert log[2].time == datetime(2012, 4, 10, 9, tzinfo=UTC)
 
 
 def test_fml_rejoined_address_is_not_reported_as_gone(tmp_path):
@@ -360,8 +373,11 @@ def test_fml8_member_files_and_log(tmp_path):
     assert problems == []
     assert {e.fields["list"] for e in evidence} == {"elena@fml.example.org"}
     log = [(e.kind, e.fields["address"]) for e in evidence if e.source.endswith("log")]
-    assert log == [("subscribe", "rudo@example.net"), ("subscribe", "rudo@example.net"),
-                   ("unsubscribe", "old@example.net")]  # fmt: skip
+    assert log == [
+        ("subscribe", "rudo@example.net"),
+        ("subscribe", "rudo@example.net"),
+        ("unsubscribe", "old@example.net"),
+    ]
     assert sorted(e.fields["address"] for e in evidence if e.kind == "member") == [
         "kenken@example.net",
         "rudo@example.net",
@@ -385,7 +401,7 @@ def test_majordomo_home(tmp_path):
         "Jan 02 11:00:00 lists majordomo[101] {eve@example.com} unsubscribe chat eve@example.com\n"
         "Jan 02 11:00:01 lists majordomo[101] {eve@example.com} help\n"
     )
-    os.utime(home / "Log", (datetime(2001, 1, 5, tzinfo=timezone.utc).timestamp(),) * 2)
+    os.utime(home / "Log", (datetime(2001, 1, 5, tzinfo=UTC).timestamp(),) * 2)
     plugin = MajordomoPlugin()
     assert plugin.detect(str(home)) >= 50
     evidence, problems = _read(plugin, home)
@@ -399,8 +415,8 @@ def test_majordomo_home(tmp_path):
         ("subscribe", "chat@example.edu", "ann@example.com", "", "no"),
         ("unsubscribe", "chat@example.edu", "eve@example.com", "", "no"),
     ]
-    assert evidence[-2].time == datetime(2000, 12, 30, 10, tzinfo=timezone.utc)
-    assert evidence[-1].time == datetime(2001, 1, 2, 11, tzinfo=timezone.utc)
+    assert evidence[-2].time == datetime(2000, 12, 30, 10, tzinfo=UTC)
+    assert evidence[-1].time == datetime(2001, 1, 2, 11, tzinfo=UTC)
 
 
 def test_ezmlm_subscribers_and_log(tmp_path):
@@ -438,7 +454,7 @@ def test_ezmlm_corpus_list(corpus):
             "waffle-lovers@lists.syrup.info",
             "mahlon@laika.com",
             "ezmlm Log: manual",
-            datetime.fromtimestamp(1485642996, timezone.utc),
+            datetime.fromtimestamp(1485642996, UTC),
         ),
     ]
     evidence, _ = _read(plugin, d, list_address="test@lists.laika.com")
@@ -469,8 +485,10 @@ def test_address_list_csv_and_text(tmp_path):
     ]
     assert [p.position for p in problems] == ["4"]
     evidence, _ = _read(plugin, txt, list_address="club@example.org")
-    assert _facts(evidence, "address", "name") == [("member", "ann@example.com", ""),
-                                                   ("member", "bob@example.com", "Bob")]  # fmt: skip
+    assert _facts(evidence, "address", "name") == [
+        ("member", "ann@example.com", ""),
+        ("member", "bob@example.com", "Bob"),
+    ]
     evidence, problems = _read(plugin, txt)
     assert evidence == [] and len(problems) == 1
 
@@ -495,8 +513,11 @@ def test_mailman2_config_pck_member_options_roles_and_disabled_delivery(tmp_path
         # Mailman's flag values: DisableDelivery = 1 (old "nomail"), Moderate = 128, 2 = not-me-too
         s("user_options"): {s("ann@example.com"): 128, s("bob@example.com"): 1, s("cy@example.com"): 2},
         # MemberAdaptor codes: UNKNOWN 1, BYUSER 2, BYADMIN 3, BYBOUNCE 4, with the time it was set
-        s("delivery_status"): {s("dan@example.com"): (3, 1331000000.0), s("eve@example.com"): (4, 1331100000.0),
-                               s("fay@example.com"): (2, 1331200000.0)},  # fmt: skip
+        s("delivery_status"): {
+            s("dan@example.com"): (3, 1331000000.0),
+            s("eve@example.com"): (4, 1331100000.0),
+            s("fay@example.com"): (2, 1331200000.0),
+        },
         s("bounce_info"): {s("eve@example.com"): BounceRecord(score=5.0, date=(2012, 3, 1))},
         s("owner"): [s("boss@example.org")],
         s("moderator"): [s("mod@example.org"), s("mod2@example.org")],
@@ -505,7 +526,17 @@ def test_mailman2_config_pck_member_options_roles_and_disabled_delivery(tmp_path
     (d / "config.pck").write_bytes(mailman2_pickle(config))
     evidence, problems = _read(Mailman2Plugin(), d)
     assert problems == []
-    facts = _facts(evidence, "address", "digest", "nomail", "nomail_since", "moderated", "bouncing", "bounce_score", "role")
+    facts = _facts(
+        evidence,
+        "address",
+        "digest",
+        "nomail",
+        "nomail_since",
+        "moderated",
+        "bouncing",
+        "bounce_score",
+        "role",
+    )
     assert facts == [
         ("member", "ann@example.com", "no", "", "", "yes", "", "", ""),
         ("member", "bob@example.com", "no", "by user", "", "", "", "", ""),
@@ -522,12 +553,18 @@ def test_mailman2_config_pck_member_options_roles_and_disabled_delivery(tmp_path
     from mailrecover.members import reconstruct
 
     picture = reconstruct(evidence)["dev@lists.example.org"]
-    assert picture.roles == {"owner": {"boss@example.org"}, "moderator": {"mod@example.org", "mod2@example.org"}}
+    assert picture.roles == {
+        "owner": {"boss@example.org"},
+        "moderator": {"mod@example.org", "mod2@example.org"},
+    }
     m = picture.members
     assert set(m) == {f"{n}@example.com" for n in members}  # owners and moderators are no members
     assert [n for n in members if m[f"{n}@example.com"].bouncing] == ["eve"]
     assert m["eve@example.com"].label == "member-bouncing"
-    assert (m["dan@example.com"].nomail, m["dan@example.com"].nomail_since) == ("by admin", "2012-03-06T02:13:20+00:00")
+    assert (m["dan@example.com"].nomail, m["dan@example.com"].nomail_since) == (
+        "by admin",
+        "2012-03-06T02:13:20+00:00",
+    )
     assert [n for n in members if m[f"{n}@example.com"].moderated] == ["ann"]
     assert m["fay@example.com"].digest is True
 
@@ -551,24 +588,41 @@ def _partial_lists(root: Path) -> dict[str, Path]:
     (mj / "Log").write_text(_MAJORDOMO_LOG)
     mm = root / "mailman"
     mm.mkdir()
-    (mm / "dev-config.pck.saved").write_bytes(mailman2_pickle({
-        s("_internal_name"): s("dev"), s("host_name"): s("lists.example.org"),
-        s("members"): {s("cho@example.com"): 0}, s("digest_members"): {}, s("user_options"): {},
-    }))  # fmt: skip
+    (mm / "dev-config.pck.saved").write_bytes(
+        mailman2_pickle(
+            {
+                s("_internal_name"): s("dev"),
+                s("host_name"): s("lists.example.org"),
+                s("members"): {s("cho@example.com"): 0},
+                s("digest_members"): {},
+                s("user_options"): {},
+            }
+        )
+    )
     ez = root / "ezmlm"
     ez.mkdir()
     (ez / "Log").write_text("1485642996 +manual dan@example.com\n1485643000 -probe eve@example.com\n")
     return {"fml": fml, "majordomo": mj, "mailman": mm, "ezmlm": ez}
 
 
-@pytest.mark.parametrize(("kind", "plugin", "expected"), [
-    ("fml", "fml", {("member", "taro@example.co.jp"), ("unsubscribe", "hanako@example.co.jp"),
-                    ("subscribe", "rokuro@example.jp")}),
-    # a server-wide Log: --list binds only the lines of the list it names (tested elsewhere)
-    ("majordomo", "majordomo", {("subscribe", "ann@example.com"), ("unsubscribe", "bob@example.com")}),
-    ("mailman", "mailman2", {("member", "cho@example.com")}),
-    ("ezmlm", "ezmlm", {("subscribe", "dan@example.com"), ("unsubscribe", "eve@example.com")}),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kind", "plugin", "expected"),
+    [
+        (
+            "fml",
+            "fml",
+            {
+                ("member", "taro@example.co.jp"),
+                ("unsubscribe", "hanako@example.co.jp"),
+                ("subscribe", "rokuro@example.jp"),
+            },
+        ),
+        # a server-wide Log: --list binds only the lines of the list it names (tested elsewhere)
+        ("majordomo", "majordomo", {("subscribe", "ann@example.com"), ("unsubscribe", "bob@example.com")}),
+        ("mailman", "mailman2", {("member", "cho@example.com")}),
+        ("ezmlm", "ezmlm", {("subscribe", "dan@example.com"), ("unsubscribe", "eve@example.com")}),
+    ],
+)
 def test_partial_list_directory_is_read_by_content_with_list(tmp_path, capsys, kind, plugin, expected):
     where = _partial_lists(tmp_path / "in")[kind]
     list_address = "staff@lists.example.org" if kind == "majordomo" else "ml@lists.example.org"
@@ -595,9 +649,7 @@ def test_list_files_and_mail_are_never_taken_for_each_other(tmp_path, corpus):
     from mailrecover_lists import _sniff
 
     files = _partial_lists(tmp_path)
-    kinds = {
-        _sniff.kind_of(str(p)) for d in files.values() for p in d.iterdir() if p.is_file()
-    }
+    kinds = {_sniff.kind_of(str(p)) for d in files.values() for p in d.iterdir() if p.is_file()}
     assert kinds == {"fml-members", "fml-log", "majordomo-log", "mailman2-config", "ezmlm-log"}
     assert _sniff.kind_of(str(corpus / "mlm" / "ezmlm_testlist" / "Log")) == "ezmlm-log"
     from mailrecover.pluginkit import looks_like_message
@@ -607,5 +659,8 @@ def test_list_files_and_mail_are_never_taken_for_each_other(tmp_path, corpus):
             assert not looks_like_message(str(p)), p
     for mail in sorted((corpus / "bounce").glob("*.eml")) + sorted((corpus / "mlm").glob("*.eml")):
         assert _sniff.kind_of(str(mail)) == "", mail.name
-        assert all(p.detect(str(mail)) == 0 for n, p in load_plugins().items()
-                   if n in ("fml", "majordomo", "mailman2", "ezmlm")), mail.name  # fmt: skip
+        assert all(
+            p.detect(str(mail)) == 0
+            for n, p in load_plugins().items()
+            if n in ("fml", "majordomo", "mailman2", "ezmlm")
+        ), mail.name

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from mailrecover_lists.majordomo import MajordomoPlugin
 from mailrecover.model import Evidence
 from mailrecover.plugin import ReadContext
 
-from ..lists_builders import build_fml
+from ..support.lists_builders import build_fml
 from .contract import Sample, SourcePluginContract
 
 LIST = "dev@lists.example.org"
@@ -52,9 +52,10 @@ class TestMailman2Contract(_ListContract):
         with gzip.open(root / "logs" / "subscribe.1.gz", "wt") as f:
             f.write(_SUBSCRIBE)
         (root / "logs" / "subscribe").write_text(
-            "Apr 02 10:00:00 2012 (1235) dev: new bob@example.com, via web confirmation\n" + extra
+            "Apr 02 10:00:00 2012 (1235) dev: new bob@example.com, via web confirmation\n"
+            + extra
             + "Apr 03 10:00:00 2012 (1236) dev: deleted ann@example.com, via member options\n"
-        )  # fmt: skip
+        )
         return root / "logs"
 
     def build_store(self, root: Path) -> Sample:
@@ -87,13 +88,17 @@ class TestMailman3Contract(_ListContract):
         return str(path)
 
     def build_store(self, root: Path) -> Sample:
-        entries = [{"email": f"m{i}@example.com", "role": "member", "list_id": "dev.lists.example.org"}
-                   for i in range(3)]  # fmt: skip
+        entries = [
+            {"email": f"m{i}@example.com", "role": "member", "list_id": "dev.lists.example.org"}
+            for i in range(3)
+        ]
         return Sample(self._roster(root, entries), 4)  # three members and the roster they make
 
     def build_damaged(self, root: Path) -> str:
-        entries = [{"email": "a@example.com", "role": "member", "list_id": "dev.lists.example.org"},
-                   {"email": "not an address", "role": "member", "list_id": "dev.lists.example.org"}]  # fmt: skip
+        entries = [
+            {"email": "a@example.com", "role": "member", "list_id": "dev.lists.example.org"},
+            {"email": "not an address", "role": "member", "list_id": "dev.lists.example.org"},
+        ]
         return self._roster(root, entries)
 
     def build_large(self, root: Path, nbytes: int) -> None:
@@ -129,7 +134,10 @@ class TestFmlContract(_ListContract):
         (root / "actives").write_bytes(data)
         return str(root / "actives")
 
-    @pytest.mark.xfail(strict=True, reason="an fml member file is held whole (its snapshots are compared), several times its size")
+    @pytest.mark.xfail(
+        strict=True,
+        reason="an fml member file is held whole (its snapshots are compared), several times its size",
+    )
     def test_streams_without_holding_the_store(self, tmp_path: Path) -> None:
         super().test_streams_without_holding_the_store(tmp_path)
 
@@ -140,8 +148,10 @@ def _majordomo(root: Path) -> Path:
     (root / "majordomo.cf").write_text('$whereami = "example.edu";\n')
     (lists / "chat").write_text("ann@example.com\nBob <bob@example.com>\n")
     (lists / "chat.config").write_text("admin_passwd = x\n")
-    (root / "Log").write_text("Dec 30 10:00:00 lists majordomo[100] {ann@example.com} subscribe chat ann@example.com\n")
-    os.utime(root / "Log", (datetime(2001, 1, 5, tzinfo=timezone.utc).timestamp(),) * 2)
+    (root / "Log").write_text(
+        "Dec 30 10:00:00 lists majordomo[100] {ann@example.com} subscribe chat ann@example.com\n"
+    )
+    os.utime(root / "Log", (datetime(2001, 1, 5, tzinfo=UTC).timestamp(),) * 2)
     return root
 
 
@@ -173,7 +183,9 @@ def _ezmlm(root: Path, garbage: bool = False) -> Path:
     (root / "subscribers").mkdir(parents=True)
     (root / "outlocal").write_text("test\n")
     (root / "outhost").write_text("lists.example.com\n")
-    (root / "subscribers" / "@").write_bytes(b"TAnn@example.com\0Tbob@example.com\0" + (b"garbage\0" if garbage else b""))
+    (root / "subscribers" / "@").write_bytes(
+        b"TAnn@example.com\0Tbob@example.com\0" + (b"garbage\0" if garbage else b"")
+    )
     (root / "Log").write_text("1485642996 +manual ann@example.com\n")
     return root
 
@@ -191,7 +203,9 @@ class TestEzmlmContract(_ListContract):
     def build_large(self, root: Path, nbytes: int) -> str:
         d = _ezmlm(root)
         n = nbytes // len(f"Tmember100000.{_PAD}@example.org\0") + 1
-        (d / "subscribers" / "A").write_bytes("".join(f"Tmember{i}.{_PAD}@example.org\0" for i in range(n)).encode())
+        (d / "subscribers" / "A").write_bytes(
+            "".join(f"Tmember{i}.{_PAD}@example.org\0" for i in range(n)).encode()
+        )
         return str(d)
 
     def build_hostile(self, root: Path, data: bytes) -> str:
@@ -200,13 +214,16 @@ class TestEzmlmContract(_ListContract):
         (d / "Log").write_bytes(data)
         return str(d)
 
-    @pytest.mark.xfail(strict=True, reason="ezmlm's subscribers/ files are held whole, several times their size")
+    @pytest.mark.xfail(
+        strict=True, reason="ezmlm's subscribers/ files are held whole, several times their size"
+    )
     def test_streams_without_holding_the_store(self, tmp_path: Path) -> None:
         super().test_streams_without_holding_the_store(tmp_path)
 
 
 class TestAddressListContract(_ListContract):
     claims = False  # a kept list of addresses is read when asked for (``--plugin``), never claimed
+
     def make_plugin(self):
         return AddressListPlugin()
 

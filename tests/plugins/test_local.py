@@ -18,7 +18,7 @@ from mailrecover.plugin import ReadContext
 from mailrecover.pluginkit import maildir_flags, split_mbox
 from mailrecover.rfc822 import remove_fields
 
-from ..builders import snapshot
+from ..support.builders import snapshot
 from .client_stores import message
 from .contract import Sample, SourcePluginContract
 
@@ -100,7 +100,9 @@ def test_mbox_content_length_wins_over_unquoted_from_lines(tmp_path):
     box = tmp_path / "cl"
     box.write_bytes(
         b"From x Mon Jun 18 12:00:00 2012\nFrom: a@example.com\nSubject: one\nContent-Length: %d\n\n"
-        % len(body) + body + b"\nFrom x Mon Jun 18 12:00:00 2012\nFrom: b@example.com\nSubject: two\n\nb\n"
+        % len(body)
+        + body
+        + b"\nFrom x Mon Jun 18 12:00:00 2012\nFrom: b@example.com\nSubject: two\n\nb\n"
     )
     copies, _ = _read(MboxPlugin(), box)
     assert [summarize(c.raw).subject for c in copies] == ["one", "two"]
@@ -110,8 +112,10 @@ def test_mbox_content_length_wins_over_unquoted_from_lines(tmp_path):
 
 def test_mbox_cut_off_last_message_is_kept_and_reported(tmp_path):
     box = tmp_path / "Inbox"
-    box.write_bytes(b"From - x 2012\nFrom: a@example.com\nSubject: a\n\nwhole\n\n"
-                    b"From - x 2012\nFrom: b@example.com\nSubject: b\n\nfirst line\nthis line is cu")
+    box.write_bytes(
+        b"From - x 2012\nFrom: a@example.com\nSubject: a\n\nwhole\n\n"
+        b"From - x 2012\nFrom: b@example.com\nSubject: b\n\nfirst line\nthis line is cu"
+    )
     copies, problems = _read(MboxPlugin(), box)
     assert [c.partial for c in copies] == [False, True]
     assert copies[1].raw.endswith(b"this line is cu")
@@ -121,18 +125,37 @@ def test_mbox_cut_off_last_message_is_kept_and_reported(tmp_path):
 LAST = b"From a@b Mon Jun 11 09:00:00 2012\nFrom: a@example.com\nSubject: last\nMessage-ID: <last@x>\n"
 
 
-@pytest.mark.parametrize("last, cut", [
-    (b"\n" + b"x" * (3 << 20), False),  # a one-line body that no writer ended: nothing shows a cut
-    (b"\n" + b"y" * 100, False),
-    (b"Content-Length: 6\n\nlength", False),  # as long as Content-Length says
-    (b"Content-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\nContent-Type: text/plain\n\n"
-     + b"z" * (2 << 20) + b"\n--b1--", False),  # the final MIME boundary is there
-    (b"Content-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\nContent-Type: text/plain\n\nhalf a li", True),
-    (b"\nline one\nline tw", True),  # lines were ended, the last one was not: the write stopped
-    (b"X-Half: head", True),  # inside the header
-    (b"Content-Length: 60\n\nshorter than it says", True),
-], ids=["one-line", "short-one-line", "content-length", "final-boundary", "inside-mime", "mid-line",
-        "mid-header", "shorter-than-length"])  # fmt: skip
+@pytest.mark.parametrize(
+    "last, cut",
+    [
+        (b"\n" + b"x" * (3 << 20), False),  # a one-line body that no writer ended: nothing shows a cut
+        (b"\n" + b"y" * 100, False),
+        (b"Content-Length: 6\n\nlength", False),  # as long as Content-Length says
+        (
+            b'Content-Type: multipart/mixed; boundary="b1"\n\n--b1\nContent-Type: text/plain\n\n'
+            + b"z" * (2 << 20)
+            + b"\n--b1--",
+            False,
+        ),  # the final MIME boundary is there
+        (
+            b'Content-Type: multipart/mixed; boundary="b1"\n\n--b1\nContent-Type: text/plain\n\nhalf a li',
+            True,
+        ),
+        (b"\nline one\nline tw", True),  # lines were ended, the last one was not: the write stopped
+        (b"X-Half: head", True),  # inside the header
+        (b"Content-Length: 60\n\nshorter than it says", True),
+    ],
+    ids=[
+        "one-line",
+        "short-one-line",
+        "content-length",
+        "final-boundary",
+        "inside-mime",
+        "mid-line",
+        "mid-header",
+        "shorter-than-length",
+    ],
+)
 def test_mbox_last_message_is_cut_off_only_on_evidence(tmp_path, monkeypatch, last, cut):
     """A giant one-line message ending the file without a newline was called cut off."""
     monkeypatch.setenv("MAILRECOVER_MAX_LINE_BYTES", "1M")  # lines longer than the line limit too
@@ -197,6 +220,7 @@ def test_split_mbox_refuses_what_is_not_an_mbox():
 
 
 # --- Maildir ------------------------------------------------------------------------
+
 
 def _maildir(root: Path) -> None:
     for folder in (root, root / ".Work.Clients", root / ".&kAFP4Q-"):
@@ -276,6 +300,7 @@ def test_maildir_flags_from_names():
 
 # --- MH -----------------------------------------------------------------------------
 
+
 def test_mh_folder_with_sequences(tmp_path):
     inbox = tmp_path / "inbox"
     (inbox / "sub").mkdir(parents=True)
@@ -336,6 +361,7 @@ def test_parse_sequences_skips_bad_parts():
 
 # --- .eml ---------------------------------------------------------------------------
 
+
 class TestEmlContract(SourcePluginContract):
     def make_plugin(self):
         return EmlPlugin()
@@ -383,7 +409,10 @@ def test_eml_reads_real_files(corpus):
 
 # --- loose message files, single messages by content, mbox files with junk in front -------
 
-def _gathered(location: Path, plugin: str | None = None) -> tuple[list[tuple[str, str, str, str]], list[Problem], list[str]]:
+
+def _gathered(
+    location: Path, plugin: str | None = None
+) -> tuple[list[tuple[str, str, str, str]], list[Problem], list[str]]:
     """(file name, folder, flags, subject) of each copy a gather stores, its problems and skips."""
     from mailrecover.gather import gather
     from mailrecover.workspace import Workspace
@@ -391,7 +420,9 @@ def _gathered(location: Path, plugin: str | None = None) -> tuple[list[tuple[str
     before = snapshot(location if location.is_dir() else location.parent)
     with tempfile.TemporaryDirectory() as elsewhere, Workspace(Path(elsewhere) / "ws") as ws:
         result = gather(ws, [str(location)], account="taro@example.co.jp", plugin=plugin, jobs=1)
-        rows = ws.db.execute("SELECT source, folder, flags, subject FROM copies ORDER BY source, length(position), position").fetchall()
+        rows = ws.db.execute(
+            "SELECT source, folder, flags, subject FROM copies ORDER BY source, length(position), position"
+        ).fetchall()
     assert snapshot(location if location.is_dir() else location.parent) == before
     got = [(os.path.basename(s), f, fl, sub) for s, f, fl, sub in rows]
     return got, result.problems, result.skipped
@@ -401,8 +432,13 @@ def test_loose_maildir_named_files_are_messages_of_their_directory(tmp_path):
     """Indexers' corpora and hand-made backups: ``inbox/01:2,`` with no cur/ or new/ around it,
     also beside the cur/ of a Maildir and in plain folders inside one."""
     root = tmp_path / "mail"
-    for rel, subject in [("inbox/01:2,", "a"), ("inbox/02:2,S", "b"), ("foo/03:2,RS", "c"),
-                         ("bar/baz/05:2,FS", "d"), ("bar/baz/06", "e")]:  # fmt: skip
+    for rel, subject in [
+        ("inbox/01:2,", "a"),
+        ("inbox/02:2,S", "b"),
+        ("foo/03:2,RS", "c"),
+        ("bar/baz/05:2,FS", "d"),
+        ("bar/baz/06", "e"),
+    ]:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(MSG % ((subject.encode(),) * 3))
     # a Maildir-named file is one message even with an mbox From_ line in front
@@ -411,7 +447,9 @@ def test_loose_maildir_named_files_are_messages_of_their_directory(tmp_path):
     for sub in ("cur", "new", "tmp"):
         (md / sub).mkdir(parents=True)
     (md / "cur" / "1.M1:2,S").write_bytes(MSG % (b"f", b"f", b"f"))
-    (md / "07:2,F").write_bytes(b"From a@b Mon Jun 11 09:00:00 2012\n" + MSG % (b"g", b"g", b"g"))  # beside cur/
+    (md / "07:2,F").write_bytes(
+        b"From a@b Mon Jun 11 09:00:00 2012\n" + MSG % (b"g", b"g", b"g")
+    )  # beside cur/
     (md / "dovecot-uidlist").write_bytes(b"3 V1 N6\n")  # Maildir bookkeeping, not mail
     (md / "sub").mkdir()
     (md / "sub" / "08:2,R").write_bytes(MSG % (b"h", b"h", b"h"))
@@ -438,10 +476,12 @@ def test_loose_maildir_named_files_are_messages_of_their_directory(tmp_path):
     ]
 
 
-SINGLE = (b"Return-Path: <jiro@example.org>\nReceived: from mx.example.org by mail.example.co.jp;"
-          b" Mon, 11 Jun 2012 09:00:00 +0900\nFrom: Jiro <jiro@example.org>\nTo: taro@example.co.jp\n"
-          b"Subject: %s\nDate: Mon, 11 Jun 2012 09:00:00 +0900\nMessage-ID: <%s@example.org>\n\n"
-          b"Hello.\n\nFrom the desk of Jiro.\n")
+SINGLE = (
+    b"Return-Path: <jiro@example.org>\nReceived: from mx.example.org by mail.example.co.jp;"
+    b" Mon, 11 Jun 2012 09:00:00 +0900\nFrom: Jiro <jiro@example.org>\nTo: taro@example.co.jp\n"
+    b"Subject: %s\nDate: Mon, 11 Jun 2012 09:00:00 +0900\nMessage-ID: <%s@example.org>\n\n"
+    b"Hello.\n\nFrom the desk of Jiro.\n"
+)
 
 
 @pytest.mark.parametrize("name", ["1", "msg.txt", "no extension", "saved.mbox", "old.msg"])
@@ -474,12 +514,13 @@ def test_text_files_and_mboxes_are_not_taken_for_single_messages(tmp_path):
         "binary": bytes(range(256)) * 16,
         # a partial header in front of an mbox: an mbox with junk, not one message
         "Archive": b"X-Junk: left over\nSubject: half\n\nFrom jiro@example.org Mon Jun 11 09:00:00 2012\n"
-                   + SINGLE % (b"n", b"n"),
+        + SINGLE % (b"n", b"n"),
     }
     for name, data in texts.items():
         (tmp_path / name).write_bytes(data)
         assert plugin.detect(str(tmp_path / name)) < MboxPlugin().detect(str(tmp_path / name)) or (
-            plugin.detect(str(tmp_path / name)) == 0), name
+            plugin.detect(str(tmp_path / name)) == 0
+        ), name
 
 
 def test_forced_eml_reads_every_message_file_of_a_directory(tmp_path):
@@ -490,7 +531,11 @@ def test_forced_eml_reads_every_message_file_of_a_directory(tmp_path):
     (folder / "sub" / "c:2,S").write_bytes(b"From a@b Mon Jun 11 09:00:00 2012\n" + SINGLE % (b"c", b"c"))
     (folder / "readme.txt").write_bytes(b"these are my saved mails\n")
     got, problems, skipped = _gathered(folder, plugin="eml")
-    assert sorted(got) == [("2", "INBOX", "", "b"), ("a.eml", "INBOX", "", "a"), ("c:2,S", "sub", "seen", "c")]
+    assert sorted(got) == [
+        ("2", "INBOX", "", "b"),
+        ("a.eml", "INBOX", "", "a"),
+        ("c:2,S", "sub", "seen", "c"),
+    ]
     assert [(os.path.basename(p.source), p.kind) for p in problems] == [("readme.txt", ProblemKind.NOT_MAIL)]
 
 
@@ -499,14 +544,25 @@ def test_an_eml_starting_with_a_from_line_is_one_message_of_its_directory(tmp_pa
     folder = tmp_path / "phone"
     folder.mkdir()
     one = SINGLE % (b"one", b"one")
-    (folder / "au-email.eml").write_bytes(b"From jiro@example.org Mon Jun 11 09:00:00 2012\r\n"
-                                          + one.replace(b"\n", b"\r\n"))
-    (folder / "two.eml").write_bytes(b"From a@b Mon Jun 11 09:00:00 2012\n" + SINGLE % (b"2a", b"2a")
-                                     + b"\nFrom a@b Mon Jun 11 09:01:00 2012\n" + SINGLE % (b"2b", b"2b"))
+    (folder / "au-email.eml").write_bytes(
+        b"From jiro@example.org Mon Jun 11 09:00:00 2012\r\n" + one.replace(b"\n", b"\r\n")
+    )
+    (folder / "two.eml").write_bytes(
+        b"From a@b Mon Jun 11 09:00:00 2012\n"
+        + SINGLE % (b"2a", b"2a")
+        + b"\nFrom a@b Mon Jun 11 09:01:00 2012\n"
+        + SINGLE % (b"2b", b"2b")
+    )
     got, problems, skipped = _gathered(tmp_path)
-    assert (sorted(got), problems, skipped) == ([
-        ("au-email.eml", "phone", "", "one"), ("two.eml", "phone", "", "2a"), ("two.eml", "phone", "", "2b"),
-    ], [], [])
+    assert (sorted(got), problems, skipped) == (
+        [
+            ("au-email.eml", "phone", "", "one"),
+            ("two.eml", "phone", "", "2a"),
+            ("two.eml", "phone", "", "2b"),
+        ],
+        [],
+        [],
+    )
     copies, _ = _read(EmlPlugin(), folder / "au-email.eml", "phone")
     assert copies[0].raw == one.replace(b"\n", b"\r\n")
 
@@ -521,7 +577,11 @@ JUNK = {
 def _junk_mbox(path: Path, junk: bytes, crlf: bool = False) -> bytes:
     box = junk
     for n in (1, 2, 3):
-        box += b"From - Mon Jun 11 09:00:00 2012\nX-Mozilla-Status: 0001\n" + SINGLE % (b"%d" % n, b"%d" % n) + b"\n"
+        box += (
+            b"From - Mon Jun 11 09:00:00 2012\nX-Mozilla-Status: 0001\n"
+            + SINGLE % (b"%d" % n, b"%d" % n)
+            + b"\n"
+        )
     box = box.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") if crlf else box
     path.write_bytes(box)
     return box
@@ -545,8 +605,11 @@ def test_junk_before_the_first_from_line_through_thunderbird(tmp_path, kind):
     _junk_mbox(tmp_path / "Local Folders" / "Inbox", JUNK[kind])
     (tmp_path / "Local Folders" / "Inbox.msf").write_bytes(b"")
     _junk_mbox(tmp_path / "saved.box", JUNK[kind])
-    for location, plugin in ((tmp_path / "Local Folders", None), (tmp_path / "saved.box", "thunderbird"),
-                             (tmp_path / "Local Folders" / "Inbox", "thunderbird")):  # fmt: skip
+    for location, plugin in (
+        (tmp_path / "Local Folders", None),
+        (tmp_path / "saved.box", "thunderbird"),
+        (tmp_path / "Local Folders" / "Inbox", "thunderbird"),
+    ):
         got, problems, _ = _gathered(location, plugin)
         assert [r[3] for r in got] == ["1", "2", "3"], (location, plugin)
         assert [(p.kind, p.position) for p in problems] == [(ProblemKind.DAMAGED, f"0-{len(JUNK[kind])}")]
@@ -560,7 +623,9 @@ def test_split_mbox_finds_the_start_after_junk_only_where_a_message_starts():
     with pytest.raises(ValueError):
         mbox_start(b"noise\nFrom the start, I said no.\nAnd more text.\n")
     with pytest.raises(ValueError):
-        list(split_mbox(b"noise\nFrom a@b Mon Jun 11 09:00:00 2012\nFrom: a@b\n\nx\n"))  # junk is the caller's
+        list(
+            split_mbox(b"noise\nFrom a@b Mon Jun 11 09:00:00 2012\nFrom: a@b\n\nx\n")
+        )  # junk is the caller's
 
 
 def test_real_eml_files_are_messages_of_the_folder_they_lie_in(corpus):

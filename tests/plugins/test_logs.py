@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from mailrecover.model import Evidence, Problem, ProblemKind
-from mailrecover.plugin import ReadContext
 from mailrecover_logs._queue import Queue
 from mailrecover_logs._stream import LogLine
 from mailrecover_logs.dovecot import DovecotPlugin
 from mailrecover_logs.exim import EximParser, EximPlugin
 from mailrecover_logs.postfix import PostfixParser, PostfixPlugin
 from mailrecover_logs.sendmail import SendmailPlugin
-from tests.logbuilder import LOCAL, Mail, Outcome, scenario, write_log
+
+from mailrecover.model import Evidence, Problem, ProblemKind
+from mailrecover.plugin import ReadContext
+from tests.support.logbuilder import LOCAL, Mail, Outcome, scenario, write_log
 
 from .contract import Sample, SourcePluginContract
 
@@ -38,8 +38,14 @@ def _read(plugin, location: Path | str) -> tuple[list[dict[str, str]], list[Prob
         if isinstance(f, Evidence):
             assert f.kind == "delivery" and sorted(f.fields) == sorted(FIELDS)
             assert all(isinstance(v, str) for v in f.fields.values())
-            deliveries.append(dict(f.fields, time=f.time.replace(tzinfo=None).isoformat(),
-                                   source=f.source, position=f.position))  # fmt: skip
+            deliveries.append(
+                dict(
+                    f.fields,
+                    time=f.time.replace(tzinfo=None).isoformat(),
+                    source=f.source,
+                    position=f.position,
+                )
+            )
     return deliveries, [f for f in found if isinstance(f, Problem)]
 
 
@@ -67,11 +73,20 @@ def _delivered_mails(count: int) -> list[Mail]:
     """``count`` mails, each delivered locally and removed from the queue, ten seconds apart."""
     base = datetime(2026, 2, 1, 8, 0)
     return [
-        Mail({"postfix": f"{0xC00000 + i:X}0000", "exim": f"{i:06d}-{i:06d}-AA", "sendmail": f"6C{i:06d}Qx001"},
-             f"d{i}@example.net", "s@example.net", 100 + i, base + timedelta(seconds=10 * i),
-             [Outcome(base + timedelta(seconds=10 * i + 1), LOCAL, "sent")])
+        Mail(
+            {
+                "postfix": f"{0xC00000 + i:X}0000",
+                "exim": f"{i:06d}-{i:06d}-AA",
+                "sendmail": f"6C{i:06d}Qx001",
+            },
+            f"d{i}@example.net",
+            "s@example.net",
+            100 + i,
+            base + timedelta(seconds=10 * i),
+            [Outcome(base + timedelta(seconds=10 * i + 1), LOCAL, "sent")],
+        )
         for i in range(count)
-    ]  # fmt: skip
+    ]
 
 
 class _MtaLogContract(SourcePluginContract):
@@ -95,7 +110,9 @@ class _MtaLogContract(SourcePluginContract):
 
     def build_large(self, root: Path, nbytes: int) -> str:
         root.mkdir(parents=True)
-        write_log(root / "..", self.mta, _delivered_mails(100), base="sample", noise=0, garbage=False, cuts=())
+        write_log(
+            root / "..", self.mta, _delivered_mails(100), base="sample", noise=0, garbage=False, cuts=()
+        )
         per_mail = (root / ".." / "sample").stat().st_size // 100
         (root / ".." / "sample").unlink()
         write_log(root, self.mta, _delivered_mails(nbytes // per_mail + 1), noise=0, garbage=False, cuts=())
@@ -140,7 +157,9 @@ class TestDovecotLogContract(SourcePluginContract):
 
     def build_damaged(self, root: Path) -> str:
         root.mkdir(parents=True)
-        (root / "dovecot.log").write_bytes(_dovecot_lines(2).encode() + b"\x00\xff junk\n" + _dovecot_lines(2, 2).encode())
+        (root / "dovecot.log").write_bytes(
+            _dovecot_lines(2).encode() + b"\x00\xff junk\n" + _dovecot_lines(2, 2).encode()
+        )
         return str(root / "dovecot.log")
 
     def build_large(self, root: Path, nbytes: int) -> str:
@@ -194,7 +213,9 @@ def test_reused_queue_id_and_retries(tmp_path: Path) -> None:
     got, _ = _read(PostfixPlugin(), tmp_path)
     reused = sorted((e["message_id"], e["recipient"]) for e in got if e["queue_id"] == "7E0F55A3C4")
     assert reused == [("m5@example.net", LOCAL), ("m6@example.net", "jiro@example.jp")]
-    jiro = [e for e in got if e["message_id"] == "m2@lists.example.org" and e["recipient"] == "jiro@example.jp"]
+    jiro = [
+        e for e in got if e["message_id"] == "m2@lists.example.org" and e["recipient"] == "jiro@example.jp"
+    ]
     assert [(e["status"], e["time"]) for e in jiro] == [("sent", "2025-12-30T10:30:04")]
     expired = next(e for e in got if e["message_id"] == "m9@example.jp")
     assert (expired["status"], expired["dsn"]) == ("expired", "4.4.1")
@@ -226,7 +247,12 @@ def test_single_file_is_detected_and_read_alone(tmp_path: Path) -> None:
     got, _ = _read(PostfixPlugin(), newest)
     # without the older file, the split message's delivery is still there, without its sender
     split = next(e for e in got if e["queue_id"] == "8F1A66B4D5")
-    assert (split["recipient"], split["status"], split["message_id"], split["sender"]) == (LOCAL, "sent", "", "")
+    assert (split["recipient"], split["status"], split["message_id"], split["sender"]) == (
+        LOCAL,
+        "sent",
+        "",
+        "",
+    )
     assert {e["source"] for e in got} == {str(newest)}
 
 
@@ -247,15 +273,16 @@ def test_directory_choice_and_claims(tmp_path: Path) -> None:
 
 def test_truncated_gzip_keeps_what_came_before(tmp_path: Path) -> None:
     mails = scenario()[:3]
-    written = write_log(tmp_path, "postfix", mails, cuts=(datetime(2025, 12, 31),), gzip_older_than=1,
-                        noise=0, garbage=False)  # fmt: skip
+    written = write_log(
+        tmp_path, "postfix", mails, cuts=(datetime(2025, 12, 31),), gzip_older_than=1, noise=0, garbage=False
+    )
     older = written.files[0]
     assert older.name == "mail.log.1.gz"
     filler = "".join(
         f"Dec 30 {12 + i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d} mail postfix/smtpd[77]: "
         f"connect from host{i * 7919 % 100003}.example[198.51.100.{i % 250}]\n"
         for i in range(6000)
-    )  # fmt: skip
+    )
     whole = gzip.compress(gzip.decompress(older.read_bytes()) + filler.encode(), mtime=0)
     older.write_bytes(whole[: len(whole) * 2 // 3])
     got, problems = _read(PostfixPlugin(), tmp_path)
@@ -266,8 +293,9 @@ def test_truncated_gzip_keeps_what_came_before(tmp_path: Path) -> None:
 
 def test_a_gzip_bomb_stops_at_the_decompressed_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mails = scenario()[:3]
-    written = write_log(tmp_path, "postfix", mails, cuts=(datetime(2025, 12, 31),), gzip_older_than=1,
-                        noise=0, garbage=False)  # fmt: skip
+    written = write_log(
+        tmp_path, "postfix", mails, cuts=(datetime(2025, 12, 31),), gzip_older_than=1, noise=0, garbage=False
+    )
     older = written.files[0]
     plain = gzip.decompress(older.read_bytes())
     bomb = b"Dec 30 23:59:59 mail postfix/smtpd[77]: connect from x[198.51.100.1]\n" * 200_000  # 14 MB
@@ -283,11 +311,14 @@ def test_garbage_and_overlong_lines(tmp_path: Path) -> None:
     log = tmp_path / "mail.log"
     good = "Mar  3 10:00:00 mail postfix/qmgr[1]: 0A1B2C3D4E: from=<a@example.net>, size=10, nrcpt=1 (queue active)\n"
     log.write_bytes(
-        b"\xff\xfe\x00garbage\n" + good.encode() + b"x" * 300_000 + b"\n"
+        b"\xff\xfe\x00garbage\n"
+        + good.encode()
+        + b"x" * 300_000
+        + b"\n"
         + b"Mar  3 10:00:01 mail postfix/virtual[2]: 0A1B2C3D4E: to=<b@example.jp>, relay=virtual, "
-          b"delay=0.1, delays=0/0/0/0, dsn=2.0.0, status=sent (delivered to maildir)\n"
+        b"delay=0.1, delays=0/0/0/0, dsn=2.0.0, status=sent (delivered to maildir)\n"
         + b"Mar  3 10:00:02 mail postfix/qmgr[1]: 0A1B2C3D4E: removed\n"
-    )  # fmt: skip
+    )
     got, problems = _read(PostfixPlugin(), log)
     assert [(e["sender"], e["recipient"], e["status"], e["position"]) for e in got] == [
         ("a@example.net", "b@example.jp", "sent", "4")
@@ -306,7 +337,7 @@ def test_content_filter_handback_inherits_message_id() -> None:
         "BBBB222222: from=<s@example.net>, size=180, nrcpt=1 (queue active)",
         "BBBB222222: to=<taro@example.jp>, relay=dovecot, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (delivered via dovecot service)",
         "BBBB222222: removed",
-    ]  # fmt: skip
+    ]
     out = _feed(PostfixParser(), lines)
     assert [(e.fields["queue_id"], e.fields["message_id"], e.fields["relay"]) for e in out] == [
         ("AAAA111111", "f1@example.net", "127.0.0.1[127.0.0.1]:10024"),
@@ -321,7 +352,7 @@ def test_postfix_recipient_expired_on_its_own_line() -> None:
         "C1C1C1C1C1: to=<far@remote.example>, relay=none, delay=1, delays=0/0/1/0, dsn=4.4.1, status=deferred (timeout)",
         "C1C1C1C1C1: to=<far@remote.example>, relay=none, delay=432000, delays=432000/0/0/0, dsn=4.4.1, status=expired, returned to sender",
         "C1C1C1C1C1: removed",
-    ]  # fmt: skip
+    ]
     out = _feed(PostfixParser(), texts)
     assert [(e.fields["status"], e.position) for e in out] == [("expired", "4")]
 
@@ -329,12 +360,21 @@ def test_postfix_recipient_expired_on_its_own_line() -> None:
 def _pending_mails(count: int) -> list[Mail]:
     base = datetime(2026, 2, 1, 8, 0)
     return [
-        Mail({"postfix": f"{0xC00000 + i:X}0000", "exim": f"1c{i:04d}-0000{i:02d}-AA"[:16],
-              "sendmail": f"6C{i:06d}Qx001"}, f"p{i}@example.net", "s@example.net", 100 + i,
-             base + timedelta(minutes=i), [Outcome(base + timedelta(minutes=i, seconds=1), LOCAL, "deferred")],
-             removed=False)
+        Mail(
+            {
+                "postfix": f"{0xC00000 + i:X}0000",
+                "exim": f"1c{i:04d}-0000{i:02d}-AA"[:16],
+                "sendmail": f"6C{i:06d}Qx001",
+            },
+            f"p{i}@example.net",
+            "s@example.net",
+            100 + i,
+            base + timedelta(minutes=i),
+            [Outcome(base + timedelta(minutes=i, seconds=1), LOCAL, "deferred")],
+            removed=False,
+        )
         for i in range(count)
-    ]  # fmt: skip
+    ]
 
 
 def test_pending_table_stays_bounded_and_loses_nothing(tmp_path: Path) -> None:
@@ -359,7 +399,11 @@ def test_quiet_messages_are_flushed_after_the_window() -> None:
     t0 = datetime(2026, 2, 1, 8, 0).astimezone()
     feed = lambda n, at, text: list(parser.feed(LogLine("m", n, at, "mail", "postfix/x", text)))  # noqa: E731
     feed(1, t0, "D0D0D0D0D0: client=a[192.0.2.1]")
-    feed(2, t0, "D0D0D0D0D0: to=<x@example.jp>, relay=none, delay=1, delays=0/0/1/0, dsn=4.4.1, status=deferred (timeout)")
+    feed(
+        2,
+        t0,
+        "D0D0D0D0D0: to=<x@example.jp>, relay=none, delay=1, delays=0/0/1/0, dsn=4.4.1, status=deferred (timeout)",
+    )
     assert feed(3, t0 + timedelta(days=6), "E0E0E0E0E0: client=a[192.0.2.1]") == []
     flushed = feed(4, t0 + timedelta(days=8), "F0F0F0F0F0: client=a[192.0.2.1]")
     assert [(e.fields["queue_id"], e.fields["status"]) for e in flushed] == [("D0D0D0D0D0", "deferred")]
@@ -371,7 +415,7 @@ def test_exim_through_syslog() -> None:
         "2026-03-01 10:00:00 1xYzAb-000Abc-Zz <= a@example.net H=mx [198.51.100.1] P=esmtp S=1234 id=q1@example.net",
         "2026-03-01 10:00:01 1xYzAb-000Abc-Zz => taro <taro@example.jp> R=localuser T=local_delivery",
         "2026-03-01 10:00:01 1xYzAb-000Abc-Zz Completed",
-    ]  # fmt: skip
+    ]
     out = _feed(EximParser(), texts, program="exim")
     assert [(e.fields["recipient"], e.fields["message_id"], e.fields["size"]) for e in out] == [
         ("taro@example.jp", "q1@example.net", "1234")
@@ -379,6 +423,7 @@ def test_exim_through_syslog() -> None:
 
 
 # -- real logs from the corpus ----------------------------------------------------------------
+
 
 def _corpus_read(corpus: Path, name: str, plugin) -> tuple[list[dict[str, str]], list[Problem]]:
     path = corpus / "maillog" / name
@@ -394,25 +439,47 @@ def test_corpus_exim_lmtp_outcomes(corpus: Path) -> None:
     table = Counter((e["queue_id"][:6], e["status"]) for e in got)
     # by hand: 10HmaY delivers userx and userxz, bounces userxy and useryy, defers userxx
     # and useryx (removed by the admin, so they stay deferred); 10HmbC never completes
-    assert table == Counter({
-        ("10HmaX", "sent"): 1, ("10HmaY", "sent"): 2, ("10HmaY", "bounced"): 2, ("10HmaY", "deferred"): 2,
-        ("10HmaZ", "discarded"): 1, ("10HmbA", "sent"): 2, ("10HmbA", "bounced"): 2,
-        ("10HmbA", "deferred"): 2, ("10HmbB", "discarded"): 1, ("10HmbC", "bounced"): 3,
-        ("10HmbC", "sent"): 1, ("10HmbC", "deferred"): 2, ("10HmbD", "discarded"): 1,
-        ("10HmbE", "sent"): 3, ("10HmbF", "sent"): 3, ("10HmbG", "deferred"): 1, ("10HmbH", "deferred"): 1,
-    })  # fmt: skip
+    assert table == Counter(
+        {
+            ("10HmaX", "sent"): 1,
+            ("10HmaY", "sent"): 2,
+            ("10HmaY", "bounced"): 2,
+            ("10HmaY", "deferred"): 2,
+            ("10HmaZ", "discarded"): 1,
+            ("10HmbA", "sent"): 2,
+            ("10HmbA", "bounced"): 2,
+            ("10HmbA", "deferred"): 2,
+            ("10HmbB", "discarded"): 1,
+            ("10HmbC", "bounced"): 3,
+            ("10HmbC", "sent"): 1,
+            ("10HmbC", "deferred"): 2,
+            ("10HmbD", "discarded"): 1,
+            ("10HmbE", "sent"): 3,
+            ("10HmbF", "sent"): 3,
+            ("10HmbG", "deferred"): 1,
+            ("10HmbH", "deferred"): 1,
+        }
+    )
     first = got[0]
     assert {k: first[k] for k in FIELDS} == {
-        "message_id": "", "sender": "CALLER@myhost.test.ex", "recipient": "userx@myhost.test.ex",
-        "orig_to": "", "status": "sent", "size": "sss", "relay": "lmtp",
-        "queue_id": "10HmaX-000000005vi-0000", "dsn": "",
-    }  # fmt: skip
+        "message_id": "",
+        "sender": "CALLER@myhost.test.ex",
+        "recipient": "userx@myhost.test.ex",
+        "orig_to": "",
+        "status": "sent",
+        "size": "sss",
+        "relay": "lmtp",
+        "queue_id": "10HmaX-000000005vi-0000",
+        "dsn": "",
+    }
     assert (first["time"], first["position"]) == ("1999-03-02T09:44:33", "2")
 
 
 def test_corpus_exim_many_recipients_one_delivery(corpus: Path) -> None:
     got, problems = _corpus_read(corpus, "exim_testsuite_0216_mainlog.log", EximPlugin())
-    assert sorted(e["recipient"] for e in got) == sorted([f"a{i:03d}@test.ex" for i in range(500)] + ["b@test.ex"])
+    assert sorted(e["recipient"] for e in got) == sorted(
+        [f"a{i:03d}@test.ex" for i in range(500)] + ["b@test.ex"]
+    )
     assert {e["status"] for e in got} == {"sent"}
     assert {e["relay"] for e in got} == {"127.0.0.1[127.0.0.1]"}
     assert [p.reason for p in problems] == ["1 line(s) without a timestamp skipped"]  # the banner
@@ -424,11 +491,20 @@ def test_corpus_exim_retry_timeouts(corpus: Path) -> None:
     assert {e["relay"] for e in got if e["status"] == "discarded"} == {":blackhole:"}
 
 
-@pytest.mark.parametrize("name", [
-    "fail2ban_postfix.log", "fail2ban_exim.log", "fail2ban_exim-spam.log", "fail2ban_sendmail-auth.log",
-    "fail2ban_sendmail-reject.log", "fail2ban_courier-smtp.log", "fail2ban_dovecot.log",
-    "fail2ban_domino-smtp.log", "fail2ban_qmail.log",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "name",
+    [
+        "fail2ban_postfix.log",
+        "fail2ban_exim.log",
+        "fail2ban_exim-spam.log",
+        "fail2ban_sendmail-auth.log",
+        "fail2ban_sendmail-reject.log",
+        "fail2ban_courier-smtp.log",
+        "fail2ban_dovecot.log",
+        "fail2ban_domino-smtp.log",
+        "fail2ban_qmail.log",
+    ],
+)
 def test_corpus_rejects_and_auth_failures_are_no_deliveries(corpus: Path, name: str) -> None:
     path = corpus / "maillog" / name
     annotations = sum(1 for line in path.read_bytes().splitlines() if line.startswith(b"#"))
@@ -443,9 +519,15 @@ def test_corpus_rejects_and_auth_failures_are_no_deliveries(corpus: Path, name: 
 
 def test_corpus_detection(corpus: Path) -> None:
     logs = corpus / "maillog"
-    scores = {name: {mta: p().detect(str(logs / name)) for mta, p in PLUGINS.items()}
-              for name in ("fail2ban_postfix.log", "exim_testsuite_0215_mainlog.log",
-                           "fail2ban_sendmail-reject.log", "fail2ban_qmail.log")}  # fmt: skip
+    scores = {
+        name: {mta: p().detect(str(logs / name)) for mta, p in PLUGINS.items()}
+        for name in (
+            "fail2ban_postfix.log",
+            "exim_testsuite_0215_mainlog.log",
+            "fail2ban_sendmail-reject.log",
+            "fail2ban_qmail.log",
+        )
+    }
     assert scores == {
         "fail2ban_postfix.log": {"exim": 0, "postfix": 90, "sendmail": 0},
         "exim_testsuite_0215_mainlog.log": {"exim": 90, "postfix": 0, "sendmail": 0},
@@ -463,12 +545,14 @@ def test_dovecot_delivery_lines(tmp_path: Path) -> None:
         "Jan  5 10:00:02 lmtp(taro@example.jp)<4713><EfGh34>: Info: sieve: msgid=<d3@example.net>: stored mail into mailbox 'Lists'\n"
         "Jan  5 10:00:03 mail dovecot: lda(hanako): msgid=<d4@example.net>: save failed to INBOX: Quota exceeded (mailbox for user is full)\n"
         "Jan  5 10:00:04 mail dovecot: imap-login: Login: user=<taro@example.jp>, method=PLAIN\n"
-    )  # fmt: skip
+    )
     plugin = DovecotPlugin()
     assert plugin.detect(str(log)) == 70
     got, problems = _read(plugin, log)
     assert problems == []
-    assert [(e["message_id"], e["recipient"], e["status"], e["relay"], e["queue_id"], e["position"]) for e in got] == [
+    assert [
+        (e["message_id"], e["recipient"], e["status"], e["relay"], e["queue_id"], e["position"]) for e in got
+    ] == [
         ("d1@example.net", "taro@example.jp", "sent", "dovecot-lmtp", "AbCd12", "1"),
         ("d2@example.net", "jiro@example.jp", "sent", "dovecot-lmtp", "", "2"),
         ("d3@example.net", "taro@example.jp", "sent", "dovecot-lmtp", "EfGh34", "3"),
@@ -479,7 +563,9 @@ def test_dovecot_delivery_lines(tmp_path: Path) -> None:
 def test_a_postfix_log_with_dovecot_lines_is_postfix_s(tmp_path: Path) -> None:
     written = write_log(tmp_path, "postfix")
     with written.files[-1].open("a") as f:
-        f.write("Jan  2 12:00:00 mail dovecot: lmtp(taro@example.jp)<1><x>: msgid=<m10@example.net>: saved mail to INBOX\n")
+        f.write(
+            "Jan  2 12:00:00 mail dovecot: lmtp(taro@example.jp)<1><x>: msgid=<m10@example.net>: saved mail to INBOX\n"
+        )
     assert PostfixPlugin().detect(str(tmp_path)) > DovecotPlugin().detect(str(tmp_path)) > 0
     assert PostfixPlugin().detect(str(written.files[-1])) > DovecotPlugin().detect(str(written.files[-1]))
 
@@ -506,25 +592,68 @@ def test_a_mailbox_quoting_log_lines_is_no_log(tmp_path: Path) -> None:
         "From admin@example.jp Mon Jan  5 10:00:00 2026\nFrom: admin@example.jp\nTo: taro@example.jp\n"
         "Subject: logwatch\nDate: Mon, 5 Jan 2026 10:00:00 +0900\nMessage-ID: <lw@example.jp>\n\n"
         f"The log said:\n{quoted}\n"
-    )  # fmt: skip
+    )
     assert [p().detect(str(mbox)) for p in PLUGINS.values()] == [0, 0, 0]
 
 
 _FRAGMENTS = [
-    "postfix/smtpd[1]: ", "postfix/qmgr[2]: ", "sm-mta[3]: ", "exim[4]: ", "dovecot: ",
-    "0A1B2C3D4E: ", "1aB3cD-0001aB-Q1 ", "s1P819mk027713: ", "client=", "message-id=<", "from=<",
-    "to=<", "orig_to=<", ">, ", "relay=", "status=", "stat=", "dsn=", "removed", "Completed",
-    "<= ", "=> ", "== ", "** ", "-> ", "lmtp(", ")<1><x>: ", "msgid=<", ": saved mail to ", ",", "<",
-    ">", " ", "(", ")", "=", ":", "x@example.jp", "\x00", "\udcff", "é",
-]  # fmt: skip
+    "postfix/smtpd[1]: ",
+    "postfix/qmgr[2]: ",
+    "sm-mta[3]: ",
+    "exim[4]: ",
+    "dovecot: ",
+    "0A1B2C3D4E: ",
+    "1aB3cD-0001aB-Q1 ",
+    "s1P819mk027713: ",
+    "client=",
+    "message-id=<",
+    "from=<",
+    "to=<",
+    "orig_to=<",
+    ">, ",
+    "relay=",
+    "status=",
+    "stat=",
+    "dsn=",
+    "removed",
+    "Completed",
+    "<= ",
+    "=> ",
+    "== ",
+    "** ",
+    "-> ",
+    "lmtp(",
+    ")<1><x>: ",
+    "msgid=<",
+    ": saved mail to ",
+    ",",
+    "<",
+    ">",
+    " ",
+    "(",
+    ")",
+    "=",
+    ":",
+    "x@example.jp",
+    "\x00",
+    "\udcff",
+    "é",
+]
 
 
 def test_hostile_lines_cost_nothing_but_problems(tmp_path: Path) -> None:
 
     piece = st.sampled_from(_FRAGMENTS)
     line = st.lists(piece, max_size=14).map("".join)
-    stamp = st.sampled_from(["Dec 31 23:59:59 mail ", "Jan  1 00:00:00 mail ", "2026-01-01T00:00:00+09:00 mail ",
-                             "2026-01-01 00:00:00 ", ""])  # fmt: skip
+    stamp = st.sampled_from(
+        [
+            "Dec 31 23:59:59 mail ",
+            "Jan  1 00:00:00 mail ",
+            "2026-01-01T00:00:00+09:00 mail ",
+            "2026-01-01 00:00:00 ",
+            "",
+        ]
+    )
 
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(st.lists(st.tuples(stamp, line), max_size=30), st.booleans())
@@ -556,7 +685,7 @@ def _named_or_read(directory: Path, got: list[dict[str, str]], problems: list[Pr
 _DOVECOT_LOG = (
     "Jan  5 10:00:00 mail dovecot: lmtp(taro@example.jp)<4711><AbCd12>: msgid=<d1@example.net>: saved mail to INBOX\n"
     "Jan  5 10:00:04 mail dovecot: imap-login: Login: user=<taro@example.jp>, method=PLAIN\n"
-)  # fmt: skip
+)
 
 
 @pytest.mark.parametrize("mta", sorted(PLUGINS))
@@ -599,10 +728,20 @@ def test_a_syslog_file_repeating_the_mail_log_is_named_not_read_twice(tmp_path: 
     (tmp_path / "syslog").write_bytes(written.files[-1].read_bytes())
     got, problems = _read(PostfixPlugin(), tmp_path)
     assert sorted(got, key=_key) == sorted(written.expected, key=_key)
-    repeats = sorted((Path(p.source).name, p.kind, p.reason) for p in problems if p.kind == ProblemKind.SKIPPED)
+    repeats = sorted(
+        (Path(p.source).name, p.kind, p.reason) for p in problems if p.kind == ProblemKind.SKIPPED
+    )
     assert repeats == [
-        ("mail.info", ProblemKind.SKIPPED, "repeats the lines of mail.log (another syslog file of the same host)"),
-        ("syslog", ProblemKind.SKIPPED, "repeats the lines of mail.log (another syslog file of the same host)"),
+        (
+            "mail.info",
+            ProblemKind.SKIPPED,
+            "repeats the lines of mail.log (another syslog file of the same host)",
+        ),
+        (
+            "syslog",
+            ProblemKind.SKIPPED,
+            "repeats the lines of mail.log (another syslog file of the same host)",
+        ),
     ]
 
 
@@ -611,11 +750,13 @@ def _june_2012(mails: list[Mail]) -> list[Mail]:
     shift = datetime(2012, 6, 20) - datetime(2025, 12, 30)
     return [
         dataclasses.replace(
-            m, arrived=m.arrived + shift, expired=m.expired + shift if m.expired else None,
+            m,
+            arrived=m.arrived + shift,
+            expired=m.expired + shift if m.expired else None,
             outcomes=[dataclasses.replace(o, at=o.at + shift) for o in m.outcomes],
         )
         for m in mails
-    ]  # fmt: skip
+    ]
 
 
 def _copied_today(files: list[Path]) -> None:
@@ -630,8 +771,14 @@ def _evidence(plugin, location: Path, **context) -> list[Evidence]:  # type: ign
 @pytest.mark.parametrize("mta", ["postfix", "sendmail"])
 def test_rotated_2012_logs_copied_today_keep_2012(tmp_path: Path, mta: str) -> None:
     base = {"postfix": "mail.log", "sendmail": "maillog"}[mta]
-    written = write_log(tmp_path, mta, _june_2012(scenario()), base=base,
-                        cuts=(datetime(2012, 6, 21), datetime(2012, 6, 23)), gzip_older_than=2)  # fmt: skip
+    written = write_log(
+        tmp_path,
+        mta,
+        _june_2012(scenario()),
+        base=base,
+        cuts=(datetime(2012, 6, 21), datetime(2012, 6, 23)),
+        gzip_older_than=2,
+    )
     oldest, middle, live = written.files
     names = {oldest.name: f"{base}-20120621.gz", middle.name: f"{base}-20120623"}
     for path in (oldest, middle):
@@ -643,8 +790,11 @@ def test_rotated_2012_logs_copied_today_keep_2012(tmp_path: Path, mta: str) -> N
     assert {e["time"][:7] for e in got} == {"2012-06"}
     # how each year was found: the rotation names, and the live file continuing the newest of them
     bases = {(Path(e.source).name, e.time_basis.split("/")[0]) for e in _evidence(PLUGINS[mta](), tmp_path)}
-    assert bases == {(f"{base}-20120621.gz", "rotation-name"), (f"{base}-20120623", "rotation-name"),
-                     (base, "chain")}  # fmt: skip
+    assert bases == {
+        (f"{base}-20120621.gz", "rotation-name"),
+        (f"{base}-20120623", "rotation-name"),
+        (base, "chain"),
+    }
 
 
 def test_a_chain_without_names_or_times_crosses_new_year_forward(tmp_path: Path) -> None:
@@ -660,8 +810,9 @@ def test_a_chain_without_names_or_times_crosses_new_year_forward(tmp_path: Path)
 
 
 def test_the_mtime_counts_only_when_the_last_line_agrees(tmp_path: Path) -> None:
-    written = write_log(tmp_path, "postfix", _june_2012(scenario()), noise=0, garbage=False,
-                        cuts=(), keep_times=True)  # fmt: skip
+    written = write_log(
+        tmp_path, "postfix", _june_2012(scenario()), noise=0, garbage=False, cuts=(), keep_times=True
+    )
     (log,) = written.files
     assert {e.time.year for e in _evidence(PostfixPlugin(), log)} == {2012}
     assert {e.time_basis.split("/")[0] for e in _evidence(PostfixPlugin(), log)} == {"mtime"}
@@ -749,8 +900,14 @@ def test_rotations_compressed_with_bzip2_or_xz_are_read(tmp_path: Path, suffix: 
     assert packed.name in {Path(e["source"]).name for e in got}
 
 
-@pytest.mark.parametrize("mail", [b"From hanako@example.net Wed Jun 20 09:00:00 2012\nSubject: hi\n\nx\n",
-                                  b"Return-Path: <a@example.net>\nSubject: hi\n\nx\n"], ids=["mbox", "message"])  # fmt: skip
+@pytest.mark.parametrize(
+    "mail",
+    [
+        b"From hanako@example.net Wed Jun 20 09:00:00 2012\nSubject: hi\n\nx\n",
+        b"Return-Path: <a@example.net>\nSubject: hi\n\nx\n",
+    ],
+    ids=["mbox", "message"],
+)
 def test_a_log_directory_holding_mail_is_walked_not_claimed(tmp_path: Path, mail: bytes) -> None:
     from mailrecover.gather import Task, plan
 
@@ -772,14 +929,14 @@ def test_subjects_the_mta_logged_are_kept_with_the_delivery() -> None:
         "D1D1D1D1D1: from=<s@example.net>, size=100, nrcpt=1 (queue active)",
         "D1D1D1D1D1: to=<taro@example.jp>, relay=dovecot, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (delivered via dovecot service)",
         "D1D1D1D1D1: removed",
-    ]  # fmt: skip
+    ]
     [e] = _feed(PostfixParser(), postfix)
     assert e.fields["subject"] == "会議のお知らせ minutes"
     exim = [
         '2026-03-01 10:00:00 1xYzAb-000Abc-Zz <= a@example.net H=mx [198.51.100.1] P=esmtp S=1234 id=q1@example.net T="Budget \\"draft\\" for May"',
         "2026-03-01 10:00:01 1xYzAb-000Abc-Zz => taro <taro@example.jp> R=localuser T=local_delivery",
         "2026-03-01 10:00:01 1xYzAb-000Abc-Zz Completed",
-    ]  # fmt: skip
+    ]
     [e] = _feed(EximParser(), exim, program="exim")
     assert e.fields["subject"] == 'Budget "draft" for May'
     [e] = _feed(EximParser(), exim[1:] and [exim[0].split(" T=")[0], *exim[1:]], program="exim")

@@ -25,14 +25,13 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from mailrecover_logs.postfix import PostfixPlugin
 
 from mailrecover.cli import main
 from mailrecover.model import Evidence
 from mailrecover.plugin import ReadContext
-from mailrecover_logs.postfix import PostfixPlugin
 
 POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
-
 
 
 def _has_user(name: str) -> bool:
@@ -210,7 +209,9 @@ def test_log_matches_what_postfix_delivered(server: tuple[Path, int], tmp_path: 
     digest = hashlib.sha256((logs / "mail.log").read_bytes()).hexdigest()
     evidence = [f for f in PostfixPlugin().read(str(logs), ReadContext()) if isinstance(f, Evidence)]
     assert {(e.fields["message_id"], e.fields["recipient"]) for e in evidence} == expected
-    assert {(e.fields["status"], e.fields["relay"], e.fields["dsn"]) for e in evidence} == {("sent", "virtual", "2.0.0")}
+    assert {(e.fields["status"], e.fields["relay"], e.fields["dsn"]) for e in evidence} == {
+        ("sent", "virtual", "2.0.0")
+    }
     senders = {mid: s for mid, s, _ in sent}
     assert all(e.fields["sender"] == senders[e.fields["message_id"]] for e in evidence)
     assert all(int(e.fields["size"]) > 0 for e in evidence)
@@ -221,7 +222,10 @@ def test_log_matches_what_postfix_delivered(server: tuple[Path, int], tmp_path: 
     survivors = tmp_path / "survivors"
     shutil.copytree(root / "mail" / "taro" / "Maildir", survivors)
     for path in survivors.glob("*/*"):
-        if email.message_from_bytes(path.read_bytes())["Message-ID"] in ("<b1@example.org>", "<c1@example.com>"):
+        if email.message_from_bytes(path.read_bytes())["Message-ID"] in (
+            "<b1@example.org>",
+            "<c1@example.com>",
+        ):
             path.unlink()
     ws = tmp_path / "ws"
     assert main(["--workspace", str(ws), "gather", "--account", TARO, str(survivors)]) == 0
@@ -230,10 +234,15 @@ def test_log_matches_what_postfix_delivered(server: tuple[Path, int], tmp_path: 
     assert main(["--workspace", str(ws), "--json", "report", "--account", TARO]) == 0
     taro = json.loads(capsys.readouterr().out)["accounts"][TARO]
     assert [(m["message_id"], m["from"]) for m in taro["missing"]] == [
-        ("b1@example.org", "bob@example.org"), ("c1@example.com", "carol@example.com"),
-    ]  # fmt: skip
+        ("b1@example.org", "bob@example.org"),
+        ("c1@example.com", "carol@example.com"),
+    ]
     assert (taro["delivered"], taro["recovered_of_delivered"]) == (4, 2)
     assert [m["message_id"] for m in taro["missing_sent"]] == ["t1@example.jp"]
     assert main(["--workspace", str(ws), "report", "--account", TARO, "--senders"]) == 0
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
-    assert [r[:2] for r in rows] == [["sender", "count"], ["bob@example.org", "1"], ["carol@example.com", "1"]]
+    assert [r[:2] for r in rows] == [
+        ["sender", "count"],
+        ["bob@example.org", "1"],
+        ["carol@example.com", "1"],
+    ]

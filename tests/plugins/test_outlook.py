@@ -24,14 +24,23 @@ from mailrecover.plugin import ReadContext
 from mailrecover.pluginkit import folder_role
 from mailrecover.rfc822 import decode_header_value, header_fields
 
-from ..builders import snapshot
+from ..support.builders import snapshot
 from .contract import Sample, SourcePluginContract
 
 PSTS = sorted(
-    ["gopst_32-bit", "javalibpst_dist-list", "javalibpst_passworded", "pstsdk_sample1",
-     "pstsdk_submessage", "pstsdk_test_ansi", "pstsdk_test_unicode", "rubymsg_attachAndInline",
-     "rubymsg_msgInMsg", "tika_testPST_variousBodyTypes"]
-)  # fmt: skip
+    [
+        "gopst_32-bit",
+        "javalibpst_dist-list",
+        "javalibpst_passworded",
+        "pstsdk_sample1",
+        "pstsdk_submessage",
+        "pstsdk_test_ansi",
+        "pstsdk_test_unicode",
+        "rubymsg_attachAndInline",
+        "rubymsg_msgInMsg",
+        "tika_testPST_variousBodyTypes",
+    ]
+)
 # Posts (IPM.Post) are mail to us; the reference converter leaves them out.
 POSTS = {
     "pstsdk_test_ansi": {"Folder": [("Post", {}, "Post")]},
@@ -89,8 +98,11 @@ def _readpst(pst: Path, out: Path) -> dict[str, list[tuple[str, dict[str, str], 
     """Mail the reference converter finds: folder (our naming) → [(subject, attachments, text)]."""
     out.mkdir()
     # one job: with its parallel jobs readpst wrote one message file fewer in 3 of 8 runs here
-    subprocess.run(["readpst", "-q", "-j", "0", "-D", "-M", "-t", "e", "-o", str(out), str(pst)],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["readpst", "-q", "-j", "0", "-D", "-M", "-t", "e", "-o", str(out), str(pst)],
+        check=True,
+        capture_output=True,
+    )
     found: dict[str, list[tuple[str, dict[str, str], str]]] = defaultdict(list)
     for path in sorted(out.rglob("*")):
         if not path.is_file():
@@ -134,12 +146,8 @@ def test_pst_mail_matches_the_reference_converter(pst_dir, tmp_path, name):
 
 
 def test_pst_reading_is_repeatable(pst_dir):
-    first = [
-        c.raw for c in _read(PstPlugin(), pst_dir / "pstsdk_sample1.pst") if isinstance(c, Copy)
-    ]
-    second = [
-        c.raw for c in _read(PstPlugin(), pst_dir / "pstsdk_sample1.pst") if isinstance(c, Copy)
-    ]
+    first = [c.raw for c in _read(PstPlugin(), pst_dir / "pstsdk_sample1.pst") if isinstance(c, Copy)]
+    second = [c.raw for c in _read(PstPlugin(), pst_dir / "pstsdk_sample1.pst") if isinstance(c, Copy)]
     assert first == second and len(first) == 1
 
 
@@ -155,9 +163,7 @@ def test_pst_transport_headers_flags_and_bodies(pst_dir):
     )
     assert "ms-tnef" not in c.raw.decode("ascii", "replace")  # the old body's description is gone
     assert (
-        msg.get_body(("plain",))
-        .get_content()
-        .startswith("With a sample attachment. It\u2019s my daughter")
+        msg.get_body(("plain",)).get_content().startswith("With a sample attachment. It\u2019s my daughter")
     )
     assert msg.get_body(("html",)) is not None
     (jpeg,) = [p for p in msg.iter_attachments()]
@@ -167,9 +173,7 @@ def test_pst_transport_headers_flags_and_bodies(pst_dir):
 
 def test_pst_forwarded_state_and_rtf_only_body(pst_dir):
     copies = [
-        f
-        for f in _read(PstPlugin(), pst_dir / "tika_testPST_variousBodyTypes.pst")
-        if isinstance(f, Copy)
+        f for f in _read(PstPlugin(), pst_dir / "tika_testPST_variousBodyTypes.pst") if isinstance(f, Copy)
     ]
     assert [c.folder for c in copies] == ["INBOX/tmp"] * 4
     assert [Flag.FORWARDED in c.flags for c in copies] == [True, False, False, False]  # verb 104
@@ -189,19 +193,13 @@ def test_pst_embedded_message_is_a_message_part(pst_dir):
         inner["Message-ID"]
         == "<B2FDDB8BE384C94794441DB4A7F3D8B804AF79A9@TK5EX14MBXC114.redmond.corp.microsoft.com>"
     )
-    assert (
-        inner.get_body(("plain",))
-        .get_content()
-        .startswith("This is the body of an embedded message")
-    )
+    assert inner.get_body(("plain",)).get_content().startswith("This is the body of an embedded message")
     # its own header block is carried over untouched
     assert b"X-MS-TNEF-Correlator: <B2FDDB8BE384C94794441DB4A7F3D8B804AF79A9@" in c.raw
 
 
 def test_japanese_store_root_is_not_a_folder(pst_dir):
-    copies = [
-        f for f in _read(PstPlugin(), pst_dir / "rubymsg_msgInMsg.pst") if isinstance(f, Copy)
-    ]
+    copies = [f for f in _read(PstPlugin(), pst_dir / "rubymsg_msgInMsg.pst") if isinstance(f, Copy)]
     (c,) = copies
     assert c.folder == "INBOX"  # filed directly under "Outlook データ ファイルのトップ"
     assert Flag.DRAFT in c.flags  # never sent
@@ -232,12 +230,15 @@ def test_garbled_pst_is_one_problem(pst_dir, tmp_path):
     assert len(found) == 1 and isinstance(found[0], Problem)
 
 
-@pytest.mark.parametrize(("name", "start", "size"), [
-    ("pstsdk_sample1", 0x5400, 64),  # the root folder cannot be built
-    ("javalibpst_dist-list", 0x13400, 64),  # an orphan item cannot be built
-    ("gopst_32-bit", 0x5400, 64),  # the root folder is missing
-    ("tika_testPST_variousBodyTypes", 0x8400, 0x2000),  # a folder's name table is damaged
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "start", "size"),
+    [
+        ("pstsdk_sample1", 0x5400, 64),  # the root folder cannot be built
+        ("javalibpst_dist-list", 0x13400, 64),  # an orphan item cannot be built
+        ("gopst_32-bit", 0x5400, 64),  # the root folder is missing
+        ("tika_testPST_variousBodyTypes", 0x8400, 0x2000),  # a folder's name table is damaged
+    ],
+)
 def test_damage_inside_a_pst_is_at_most_one_problem_line(pst_dir, tmp_path, name, start, size):
     data = bytearray((pst_dir / f"{name}.pst").read_bytes())
     data[start : start + size] = (hashlib.sha512(str(start).encode()).digest() * 200)[:size]
@@ -262,14 +263,15 @@ MSG_MAIL = {
     "poi_attachment_msg_pdf": ("test email", ["smbprn.00009008.KdcPjl.pdf"]),
     "poi_attachment_test_msg": ("test pièce jointe 1", ["test-unicode.doc", "pj1.txt"]),
     "poi_chinese-traditional": ("Alfresco MSG format testing ( MSG 格式測試 )", []),
-    "poi_cyrillic_message": (
-        'Автоматический ответ подсистемы обмена данными ФГУП "Почта России".', []),
+    "poi_cyrillic_message": ('Автоматический ответ подсистемы обмена данными ФГУП "Почта России".', []),
     "poi_example_received_unicode": ("This is a test message please ignore", ["alfresco.gif"]),
-    "poi_no_recipient_address": ("Welcome to Microsoft Office Outlook 2003",
-                                 [f"{n}.jpg" for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12)]),
+    "poi_no_recipient_address": (
+        "Welcome to Microsoft Office Outlook 2003",
+        [f"{n}.jpg" for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12)],
+    ),
     "poi_outlook_30_msg": ("IN-SPIRE servers going down for a bit, back up around 8am", []),
     "poi_quick": ("Test the content transformer", []),
-}  # fmt: skip
+}
 
 
 def _extract_msg_view(path: Path) -> tuple[str, list[tuple[str, bytes]], int]:
@@ -299,11 +301,11 @@ def test_every_msg_note_yields_one_copy_matching_extract_msg(corpus, name):
     msg = _parse(c.raw)
     subject, attachments = MSG_MAIL[name]
     assert msg["Subject"] == subject
-    inner = [q for e in msg.walk() if e.get_content_type() == "message/rfc822"
-             for q in e.get_content().walk()]  # fmt: skip
+    inner = [
+        q for e in msg.walk() if e.get_content_type() == "message/rfc822" for q in e.get_content().walk()
+    ]
     named = [p for p in msg.walk() if p.get_filename() not in (None, "rtf-body.rtf")]
-    ours = {p.get_filename(): p.get_payload(decode=True)
-            for p in named if not any(q is p for q in inner)}  # fmt: skip
+    ours = {p.get_filename(): p.get_payload(decode=True) for p in named if not any(q is p for q in inner)}
     assert sorted(ours) == sorted(attachments)
     ref_subject, ref_files, ref_embedded = _extract_msg_view(path)
     assert dict(ref_files) == ours  # same names, same bytes
@@ -312,10 +314,7 @@ def test_every_msg_note_yields_one_copy_matching_extract_msg(corpus, name):
         "poi_chinese-traditional",
     ):  # its ANSI decoding is wrong
         assert ref_subject == subject
-    assert (
-        sum(p.get_content_type() == "message/rfc822" for p in msg.iter_attachments())
-        == ref_embedded
-    )
+    assert sum(p.get_content_type() == "message/rfc822" for p in msg.iter_attachments()) == ref_embedded
     assert not msg.defects
     assert snapshot(corpus / "msg") == before
 
@@ -325,8 +324,7 @@ def test_msg_keeps_original_transport_headers(corpus):
     msg = _parse(c.raw)
     # the header block exactly as the server delivered it, first field first
     assert c.raw.startswith(
-        b"x-mimeole: Produced By Microsoft Exchange V6.5\r\n"
-        b"Content-class: urn:content-classes:message\r\n"
+        b"x-mimeole: Produced By Microsoft Exchange V6.5\r\nContent-class: urn:content-classes:message\r\n"
     )
     assert msg["From"] == '"Cramer, Nick" <nick.cramer@pnl.gov>'
     assert len(msg["To"].addresses) == 18
@@ -345,9 +343,7 @@ def test_msg_sent_item_gets_headers_from_properties(corpus):
 
 def test_msg_embedded_message(corpus):
     (c,) = _read(MsgPlugin(), corpus / "msg" / "poi_attachment_msg_pdf.msg")
-    (inner,) = [
-        p.get_content() for p in _parse(c.raw).walk() if p.get_content_type() == "message/rfc822"
-    ]
+    (inner,) = [p.get_content() for p in _parse(c.raw).walk() if p.get_content_type() == "message/rfc822"]
     assert inner["Subject"]
     assert inner.get_body(("plain", "html")) is not None
 
@@ -392,12 +388,12 @@ def test_gather_and_restore_outlook_files_through_the_command_line(corpus, tmp_p
     account = "tallison@mitre.org"
     assert main(["--workspace", str(ws), "gather", "--account", account, str(source)]) == 0
     target = tmp_path / "Maildir"
-    assert (
-        main(["--workspace", str(ws), "restore", "--account", account, "--to", f"maildir:{target}"])
-        == 0
-    )
-    counts = {d.name: len(list(d.glob("cur/*")) + list(d.glob("new/*")))
-              for d in [target, *target.glob(".*")] if d.is_dir()}  # fmt: skip
+    assert main(["--workspace", str(ws), "restore", "--account", account, "--to", f"maildir:{target}"]) == 0
+    counts = {
+        d.name: len(list(d.glob("cur/*")) + list(d.glob("new/*")))
+        for d in [target, *target.glob(".*")]
+        if d.is_dir()
+    }
     # INBOX/tmp is a child of INBOX, which Maildir++ writes as ".INBOX.tmp" (as Dovecot does)
     assert counts == {"Maildir": 1, ".Sample1": 1, ".INBOX.tmp": 4}
     assert snapshot(source) == before
@@ -420,9 +416,13 @@ class _Folder:
 
 
 def test_japanese_folder_tree_gets_roles_and_the_wastebasket_is_deleted():
-    root = _Folder("", 290,
+    root = _Folder(
+        "",
+        290,
         _Folder("SPAM Search Folder 2", 8739),
-        _Folder("Outlook データ ファイルのトップ", 32802,
+        _Folder(
+            "Outlook データ ファイルのトップ",
+            32802,
             _Folder("受信トレイ", 32900, _Folder("取引先", 33000, _Folder("2012年", 33100))),
             _Folder("送信済みアイテム", 32910),
             _Folder("削除済みアイテム", 32866, _Folder("古い案件", 33200)),
@@ -432,24 +432,25 @@ def test_japanese_folder_tree_gets_roles_and_the_wastebasket_is_deleted():
         ),
         _Folder("検索ルート", 32834, _Folder("検索結果", 33300)),
         _Folder("Freebusy Data", 33314),
-    )  # fmt: skip
+    )
     problems: list[tuple[str, str]] = []
     special = SpecialFolders(mail_tree=32802, wastebasket=32866, sent=32910, search=32834)
     places = [(p.name, p.deleted, p.mail_tree) for p in walk_folders(root, special, problems)]
     assert places == [
         ("SPAM Search Folder 2", False, False),
         ("INBOX", False, True),  # the store's top: mail filed directly there
-        ("INBOX", False, True), ("INBOX/取引先", False, True), ("INBOX/取引先/2012年", False, True),
+        ("INBOX", False, True),
+        ("INBOX/取引先", False, True),
+        ("INBOX/取引先/2012年", False, True),
         ("Sent", False, True),
-        ("Trash", True, True), ("Trash/古い案件", True, True),
+        ("Trash", True, True),
+        ("Trash/古い案件", True, True),
         ("Drafts", False, True),
         ("Sent", False, True),
         ("壊れた", False, True),
         ("Freebusy Data", False, False),
-    ]  # fmt: skip
-    assert problems == [
-        ("壊れた", "subfolders unreadable: libpff_folder_get_sub_folders: unable to read")
     ]
+    assert problems == [("壊れた", "subfolders unreadable: libpff_folder_get_sub_folders: unable to read")]
 
 
 def test_english_store_without_store_ids_is_named_by_its_top_folder():
@@ -475,10 +476,12 @@ def test_embedded_message_that_cannot_be_reached_is_reported_not_dropped(pst_dir
     found = _read(PstPlugin(), pst_dir / "pstsdk_submessage.pst")
     problems = [f for f in found if isinstance(f, Problem)]
     (c,) = [f for f in found if isinstance(f, Copy)]
-    assert [(p.kind, p.reason) for p in problems] == [(
-        ProblemKind.DAMAGED,
-        "kept without embedded message 'This is an embedded message'",
-    )]  # fmt: skip
+    assert [(p.kind, p.reason) for p in problems] == [
+        (
+            ProblemKind.DAMAGED,
+            "kept without embedded message 'This is an embedded message'",
+        )
+    ]
     assert _parse(c.raw)["Subject"] == "This is a message which has an embedded message attached"
 
 
@@ -552,15 +555,26 @@ def _recipient(kind: int, name: str, addr: str) -> _Item:
 
 def test_sent_item_without_transport_headers_gets_them_from_properties():
     sent = _Item(
-        {0x001A: "IPM.Note", 0x0037: "\x01\x04Re: 見積書の件", 0x0042: "山田 太郎",
-         0x0064: "SMTP", 0x0065: "taro@example.co.jp",
-         0x0039: datetime(2012, 6, 20, 1, 2, 3, tzinfo=UTC),
-         0x1035: "<abc@example.co.jp>", 0x1042: "<prev@example.co.jp>",
-         0x1000: "お世話になっております。\r\n", 0x0E07: 1, 0x1081: 103},
-        recipients=[_recipient(1, "佐藤 花子", "hanako@example.jp"),
-                    _recipient(2, "Ops", "ops@example.jp"), _recipient(3, "", "audit@example.jp")],
+        {
+            0x001A: "IPM.Note",
+            0x0037: "\x01\x04Re: 見積書の件",
+            0x0042: "山田 太郎",
+            0x0064: "SMTP",
+            0x0065: "taro@example.co.jp",
+            0x0039: datetime(2012, 6, 20, 1, 2, 3, tzinfo=UTC),
+            0x1035: "<abc@example.co.jp>",
+            0x1042: "<prev@example.co.jp>",
+            0x1000: "お世話になっております。\r\n",
+            0x0E07: 1,
+            0x1081: 103,
+        },
+        recipients=[
+            _recipient(1, "佐藤 花子", "hanako@example.jp"),
+            _recipient(2, "Ops", "ops@example.jp"),
+            _recipient(3, "", "audit@example.jp"),
+        ],
         attachments=[_Item({0x3705: 1, 0x3707: "見積書.pdf", 0x3701: b"%PDF-1.4 test"})],
-    )  # fmt: skip
+    )
     msg = _parse(build_message(sent))
     assert msg["Subject"] == "Re: 見積書の件"
     assert (msg["From"].addresses[0].display_name, msg["From"].addresses[0].addr_spec) == (
@@ -588,16 +602,19 @@ def test_sent_item_without_transport_headers_gets_them_from_properties():
     assert all(len(line) <= 998 for line in build_message(sent).split(b"\r\n"))
 
 
-@pytest.mark.parametrize(("props", "flags"), [
-    ({0x0E07: 0}, set()),
-    ({0x0E07: 1}, {Flag.SEEN}),
-    ({0x0E07: 9}, {Flag.SEEN, Flag.DRAFT}),
-    ({0x0E07: 1, 0x1090: 2}, {Flag.SEEN, Flag.FLAGGED}),
-    ({0x0E07: 1, 0x1090: 1}, {Flag.SEEN}),  # follow-up complete is no longer flagged
-    ({0x1081: 102}, {Flag.ANSWERED}),
-    ({0x1081: 104}, {Flag.FORWARDED}),
-    ({0x1080: 261}, {Flag.ANSWERED}),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("props", "flags"),
+    [
+        ({0x0E07: 0}, set()),
+        ({0x0E07: 1}, {Flag.SEEN}),
+        ({0x0E07: 9}, {Flag.SEEN, Flag.DRAFT}),
+        ({0x0E07: 1, 0x1090: 2}, {Flag.SEEN, Flag.FLAGGED}),
+        ({0x0E07: 1, 0x1090: 1}, {Flag.SEEN}),  # follow-up complete is no longer flagged
+        ({0x1081: 102}, {Flag.ANSWERED}),
+        ({0x1081: 104}, {Flag.FORWARDED}),
+        ({0x1080: 261}, {Flag.ANSWERED}),
+    ],
+)
 def test_flags_from_mapi_properties(props, flags):
     assert flags_of(_Item(props)) == flags
 
@@ -605,8 +622,10 @@ def test_flags_from_mapi_properties(props, flags):
 def test_rtf_only_item_keeps_the_rtf_and_its_text():
     from compressed_rtf import compress
 
-    rtf = (rb"{\rtf1\ansi\ansicpg932{\fonttbl{\f0 MS Gothic;}}"
-           rb"\f0 \'93\'fa\'96\'7b\'8c\'ea\par second line}")
+    rtf = (
+        rb"{\rtf1\ansi\ansicpg932{\fonttbl{\f0 MS Gothic;}}"
+        rb"\f0 \'93\'fa\'96\'7b\'8c\'ea\par second line}"
+    )
     item = _Item({0x001A: "IPM.Note", 0x0037: "rtf", 0x1009: compress(rtf)})
     msg = _parse(build_message(item))
     assert msg.get_body(("plain",)).get_content() == "日本語\r\nsecond line\r\n"
@@ -617,9 +636,11 @@ def test_rtf_only_item_keeps_the_rtf_and_its_text():
 def test_html_wrapped_in_rtf_comes_back_as_html():
     from compressed_rtf import compress
 
-    rtf = (rb"{\rtf1\ansi\ansicpg1252\fromhtml1 {\*\htmltag19 <html>}{\*\htmltag2 \par }"
-           rb"{\*\htmltag50 <body>}\htmlrtf {\htmlrtf0 Hello \'e9t\'e9\htmlrtf }\htmlrtf0 "
-           rb"{\*\htmltag58 </body>}{\*\htmltag27 </html>}}")  # fmt: skip
+    rtf = (
+        rb"{\rtf1\ansi\ansicpg1252\fromhtml1 {\*\htmltag19 <html>}{\*\htmltag2 \par }"
+        rb"{\*\htmltag50 <body>}\htmlrtf {\htmlrtf0 Hello \'e9t\'e9\htmlrtf }\htmlrtf0 "
+        rb"{\*\htmltag58 </body>}{\*\htmltag27 </html>}}"
+    )
     item = _Item({0x001A: "IPM.Note", 0x0037: "html", 0x1009: compress(rtf)})
     msg = _parse(build_message(item))
     assert msg.get_body(("html",)).get_content() == "<html>\r\n<body>Hello été</body></html>\r\n"
@@ -633,19 +654,21 @@ def test_signed_item_gets_its_signed_body_back_whole():
         b"--sig\nContent-Type: application/pkcs7-signature\n\nMIIB\n--sig--\n"
     )
     item = _Item(
-        {0x001A: "IPM.Note.SMIME.MultipartSigned", 0x0037: "signed", 0x1000: "signed text",
-         0x007D: "From: a@example.jp\r\nTo: b@example.jp\r\nSubject: signed\r\n"
-                 "Content-Type: multipart/signed; boundary=\"old\"\r\n"},
-        attachments=[_Item({0x3705: 1, 0x3704: "smime.p7m", 0x370E: "multipart/signed",
-                            0x3701: signed_body})],
-    )  # fmt: skip
+        {
+            0x001A: "IPM.Note.SMIME.MultipartSigned",
+            0x0037: "signed",
+            0x1000: "signed text",
+            0x007D: "From: a@example.jp\r\nTo: b@example.jp\r\nSubject: signed\r\n"
+            'Content-Type: multipart/signed; boundary="old"\r\n',
+        },
+        attachments=[
+            _Item({0x3705: 1, 0x3704: "smime.p7m", 0x370E: "multipart/signed", 0x3701: signed_body})
+        ],
+    )
     raw = build_message(item)
     assert raw.endswith(signed_body.replace(b"\n", b"\r\n"))  # the signed bytes, untouched
     msg = _parse(raw)
-    assert (
-        msg.get_content_type() == "multipart/signed"
-        and raw.count(b"Content-Type: multipart/signed") == 1
-    )
+    assert msg.get_content_type() == "multipart/signed" and raw.count(b"Content-Type: multipart/signed") == 1
     assert [p.get_content_type() for p in msg.iter_parts()] == [
         "text/plain",
         "application/pkcs7-signature",
@@ -653,18 +676,34 @@ def test_signed_item_gets_its_signed_body_back_whole():
 
 
 def test_odd_property_values_still_give_a_well_formed_header():
-    item = _Item({0x001A: "IPM.Note", 0x0037: "line one\r\nline two", 0x0042: 'Mr. "Quote\r\nBreak',
-                  0x0064: "SMTP", 0x0065: "broken@@example", 0x1035: "<a b@c>", 0x1000: "x"},
-                 recipients=[_recipient(1, "Tests Chang@FT (張毓倫)", "tests.chang@fengttt.com"),
-                             _recipient(1, "", "")])  # fmt: skip
+    item = _Item(
+        {
+            0x001A: "IPM.Note",
+            0x0037: "line one\r\nline two",
+            0x0042: 'Mr. "Quote\r\nBreak',
+            0x0064: "SMTP",
+            0x0065: "broken@@example",
+            0x1035: "<a b@c>",
+            0x1000: "x",
+        },
+        recipients=[
+            _recipient(1, "Tests Chang@FT (張毓倫)", "tests.chang@fengttt.com"),
+            _recipient(1, "", ""),
+        ],
+    )
     raw = build_message(item)
     head = raw[: raw.index(b"\r\n\r\n")]
     assert all(line.startswith((b" ", b"\t")) or b":" in line for line in head.split(b"\r\n"))
-    names = [
-        line.split(b":")[0] for line in head.split(b"\r\n") if not line.startswith((b" ", b"\t"))
+    names = [line.split(b":")[0] for line in head.split(b"\r\n") if not line.startswith((b" ", b"\t"))]
+    assert names == [
+        b"From",
+        b"To",
+        b"Subject",
+        b"Message-ID",
+        b"MIME-Version",
+        b"Content-Type",
+        b"Content-Transfer-Encoding",
     ]
-    assert names == [b"From", b"To", b"Subject", b"Message-ID", b"MIME-Version", b"Content-Type",
-                     b"Content-Transfer-Encoding"]  # fmt: skip
     msg = _parse(raw)
     assert msg["Subject"] == "line one  line two"
     assert msg["To"].addresses[0].addr_spec == "tests.chang@fengttt.com"
@@ -689,8 +728,10 @@ def test_pst_discover_looks_in_the_usual_places(pst_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "local"))
     found = [(s.plugin, s.location) for s in PstPlugin().discover()]
-    assert found == [("outlook-pst", str(local / "taro@example.co.jp.ost")),
-                     ("outlook-pst", str(files / "taro.pst"))]  # fmt: skip
+    assert found == [
+        ("outlook-pst", str(local / "taro@example.co.jp.ost")),
+        ("outlook-pst", str(files / "taro.pst")),
+    ]
 
 
 # --- the plugin contract -----------------------------------------------------------------

@@ -15,8 +15,8 @@ from mailrecover.cli import main
 from mailrecover.model import Copy, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext
 
-from ..builders import snapshot
-from ..dbx_builder import DbxMessage, FolderEntry, folders_dbx, message_dbx
+from ..support.builders import snapshot
+from ..support.dbx_builder import DbxMessage, FolderEntry, folders_dbx, message_dbx
 from .contract import Sample, SourcePluginContract
 
 ACCOUNT = "marcusvoneves@gmail.com"
@@ -51,8 +51,9 @@ def test_every_message_matches_the_reference_extractor_byte_for_byte(real_dbx, t
     work = tmp_path / "ref"
     work.mkdir()
     shutil.copy(real_dbx, work / "f.dbx")  # the extractor may leave state beside its input
-    subprocess.run(["undbx", "-v", "0", str(work / "f.dbx"), str(tmp_path / "out")], check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["undbx", "-v", "0", str(work / "f.dbx"), str(tmp_path / "out")], check=True, capture_output=True
+    )
     reference = sorted(p.read_bytes() for p in (tmp_path / "out").rglob("*.eml"))
     assert len(reference) == 28
 
@@ -87,7 +88,10 @@ class TestOutlookExpressContract(SourcePluginContract):
 
     def build_large(self, root: Path, nbytes: int) -> str:
         root.mkdir(parents=True)
-        big = [DbxMessage(_mail(n) + b"x" * 40_000 + b"\r\n", block=0x4000) for n in range(1, nbytes // 45_000 + 2)]
+        big = [
+            DbxMessage(_mail(n) + b"x" * 40_000 + b"\r\n", block=0x4000)
+            for n in range(1, nbytes // 45_000 + 2)
+        ]
         (root / "Inbox.dbx").write_bytes(message_dbx(big))
         return str(root / "Inbox.dbx")
 
@@ -97,19 +101,28 @@ class TestOutlookExpressContract(SourcePluginContract):
         (root / "Folders.dbx").write_bytes(data)
         return str(root / "Inbox.dbx")
 
-    @pytest.mark.xfail(strict=True, reason="the .dbx reader follows the message tree, not the file's "
-                       "order, and keeps every page it read mapped and resident (heap use is bounded)")
+    @pytest.mark.xfail(
+        strict=True,
+        reason="the .dbx reader follows the message tree, not the file's "
+        "order, and keeps every page it read mapped and resident (heap use is bounded)",
+    )
     def test_streams_without_holding_the_store(self, tmp_path: Path) -> None:
         super().test_streams_without_holding_the_store(tmp_path)
 
 
 def test_flags_come_from_the_message_info(tmp_path):
     path = tmp_path / "Inbox.dbx"
-    path.write_bytes(message_dbx([
-        DbxMessage(_mail(1), flags=0x01), DbxMessage(_mail(2), flags=0x81),
-        DbxMessage(_mail(3), flags=0xA1), DbxMessage(_mail(4), flags=0x80081),
-        DbxMessage(_mail(5), flags=0x0),
-    ]))  # fmt: skip
+    path.write_bytes(
+        message_dbx(
+            [
+                DbxMessage(_mail(1), flags=0x01),
+                DbxMessage(_mail(2), flags=0x81),
+                DbxMessage(_mail(3), flags=0xA1),
+                DbxMessage(_mail(4), flags=0x80081),
+                DbxMessage(_mail(5), flags=0x0),
+            ]
+        )
+    )
     copies = _copies(_read(path))
     assert [c.flags for c in copies] == [
         frozenset(),
@@ -126,14 +139,18 @@ def test_flags_come_from_the_message_info(tmp_path):
 def test_folder_names_come_from_folders_dbx(tmp_path):
     store = tmp_path / "Outlook Express"
     store.mkdir()
-    (store / "Folders.dbx").write_bytes(folders_dbx([
-        FolderEntry(0, 0xFFFFFFFF, "Outlook Express"),
-        FolderEntry(1, 0, "ローカル フォルダ"),
-        FolderEntry(2, 1, "受信トレイ", "受信トレイ.dbx", special=1),
-        FolderEntry(3, 1, "削除済みアイテム", "削除済みアイテム.dbx", special=4),
-        FolderEntry(4, 2, "取引先", "取引先.dbx"),
-        FolderEntry(5, 4, "2012年", "2012年.dbx"),
-    ]))  # fmt: skip
+    (store / "Folders.dbx").write_bytes(
+        folders_dbx(
+            [
+                FolderEntry(0, 0xFFFFFFFF, "Outlook Express"),
+                FolderEntry(1, 0, "ローカル フォルダ"),
+                FolderEntry(2, 1, "受信トレイ", "受信トレイ.dbx", special=1),
+                FolderEntry(3, 1, "削除済みアイテム", "削除済みアイテム.dbx", special=4),
+                FolderEntry(4, 2, "取引先", "取引先.dbx"),
+                FolderEntry(5, 4, "2012年", "2012年.dbx"),
+            ]
+        )
+    )
     for name, n in (("受信トレイ", 1), ("削除済みアイテム", 2), ("取引先", 3), ("2012年", 4)):
         (store / f"{name}.dbx").write_bytes(message_dbx([DbxMessage(_mail(n))], own_name=name))
     by_file = {}
@@ -193,9 +210,7 @@ def test_a_looping_chain_is_caught(tmp_path):
     ("cut", "kept"),
     [(100, 0), (0x24BC + 10, 0), (60000, 0), (0x1E254 + 8, 3), (300000, 16), (530000, 28)],
 )  # 0x1e254: the tree's root; 3 messages lie wholly before it and are found by scanning
-def test_a_truncated_real_file_is_one_problem_and_keeps_what_is_whole(
-    real_dbx, tmp_path, cut, kept
-):
+def test_a_truncated_real_file_is_one_problem_and_keeps_what_is_whole(real_dbx, tmp_path, cut, kept):
     path = tmp_path / "cut.dbx"
     data = real_dbx.read_bytes()
     path.write_bytes(data[:cut])
@@ -227,10 +242,7 @@ def test_gather_and_restore_through_the_command_line(real_dbx, tmp_path, capsys)
     ws = tmp_path / "ws"
     assert main(["--workspace", str(ws), "gather", "--account", ACCOUNT, str(source)]) == 0
     target = tmp_path / "Maildir"
-    assert (
-        main(["--workspace", str(ws), "restore", "--account", ACCOUNT, "--to", f"maildir:{target}"])
-        == 0
-    )
+    assert main(["--workspace", str(ws), "restore", "--account", ACCOUNT, "--to", f"maildir:{target}"]) == 0
     restored = sorted(p.read_bytes() for p in (target / ".Outbox").glob("*/*"))
     assert len(restored) == 28
     assert restored == sorted(c.raw for c in _copies(_read(source / "Outbox.dbx")))
@@ -246,9 +258,7 @@ def test_ansi_code_page_can_be_chosen(tmp_path, monkeypatch):
     monkeypatch.setenv("MAILRECOVER_PST_CODEPAGE", "1251")
     assert _copies(_read(path))[0].folder == "Входящие проекты"
     monkeypatch.delenv("MAILRECOVER_PST_CODEPAGE")
-    assert _copies(_read(path))[0].folder == name.decode(
-        "cp932", "replace"
-    )  # Japanese Windows by default
+    assert _copies(_read(path))[0].folder == name.decode("cp932", "replace")  # Japanese Windows by default
 
 
 def test_progress_adds_up_to_the_file_size(real_dbx):
@@ -393,8 +403,7 @@ def test_a_scanned_chain_that_loops_or_breaks_off_is_counted_not_kept(tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["cut inside the tree", "tree root overwritten"])
-def test_a_real_file_with_a_damaged_tree_matches_the_reference_recovery(real_dbx, tmp_path,
-                                                                          damage):  # fmt: skip
+def test_a_real_file_with_a_damaged_tree_matches_the_reference_recovery(real_dbx, tmp_path, damage):
     data = real_dbx.read_bytes()
     tree = _tree_offset(data)
     if damage == "cut inside the tree":
@@ -420,8 +429,9 @@ def test_a_real_file_with_a_damaged_tree_matches_the_reference_recovery(real_dbx
     assert f"{len(copies)} messages recovered by scanning the file (flags unknown)" in problem.reason
     if not shutil.which("undbx"):
         return
-    subprocess.run(["undbx", "-v", "0", "--recover", str(path), str(tmp_path / "out")],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["undbx", "-v", "0", "--recover", str(path), str(tmp_path / "out")], check=True, capture_output=True
+    )
     reference = [p.read_bytes() for p in (tmp_path / "out").rglob("*.eml")]
     assert all(c.raw in reference for c in copies)
     # the reference also writes the message the cut runs through, as far as it goes

@@ -14,7 +14,7 @@ from mailrecover.cli import main
 from mailrecover.model import Copy, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, load_plugins
 
-from ..builders import snapshot
+from ..support.builders import snapshot
 from .client_stores import OWNER, build_thunderbird, message, message_id, read_untouched, restored_maildir
 from .contract import HOSTILE, Sample, SourcePluginContract
 
@@ -75,7 +75,8 @@ def test_whole_profile_root_folders_flags_and_hints(tmp_path):
     copies = _copies(tb.root)
     got = sorted((_mid(c), c.folder, c.flags, c.partial) for c in copies)
     assert got == [
-        (1, "INBOX", {S}, False), (1, "INBOX", {S}, False),  # Local Folders and the POP account
+        (1, "INBOX", {S}, False),
+        (1, "INBOX", {S}, False),  # Local Folders and the POP account
         (2, "INBOX", {S, R}, False),
         (3, "INBOX", {S, Flag.DELETED}, False),  # expunged, still in the file
         (4, "INBOX", {S}, False),  # the whole offline IMAP copy
@@ -89,7 +90,7 @@ def test_whole_profile_root_folders_flags_and_hints(tmp_path):
         (11, "INBOX", {S, Flag.DELETED}, False),  # X-Mozilla-Status2 IMAP-deleted
         (12, "INBOX", set(), False),
         (13, "Drafts", {Flag.DRAFT}, False),  # X-Mozilla-Draft-Info
-    ]  # fmt: skip
+    ]
     assert all(c.account_hints == (OWNER,) for c in copies)
     assert not any(b"X-Mozilla-" in c.raw or b"X-Account-Key" in c.raw for c in copies)
     assert not any("Feeds" in c.source for c in copies)  # feed articles are not mail
@@ -126,14 +127,17 @@ def test_maildir_store_reads_the_same(tmp_path):
     assert len(_copies(maildir.root)) == 15
 
 
-@pytest.mark.parametrize("part, folders", [
-    ("Profiles/k3x9q2.default", {"INBOX", "INBOX/Projects", "Sent", "Drafts", "Trash"}),
-    ("Profiles/k3x9q2.default/Mail", {"INBOX", "INBOX/Projects", "Sent", "Drafts", "Trash"}),
-    ("Profiles/k3x9q2.default/ImapMail", {"INBOX"}),
-    ("Profiles/k3x9q2.default/Mail/Local Folders", {"INBOX", "INBOX/Projects", "Trash"}),
-    ("Profiles/k3x9q2.default/Mail/pop.example.co.jp/Inbox.sbd", {"INBOX/Projects"}),
-    ("Profiles/k3x9q2.default/Mail/pop.example.co.jp/Sent", {"Sent"}),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "part, folders",
+    [
+        ("Profiles/k3x9q2.default", {"INBOX", "INBOX/Projects", "Sent", "Drafts", "Trash"}),
+        ("Profiles/k3x9q2.default/Mail", {"INBOX", "INBOX/Projects", "Sent", "Drafts", "Trash"}),
+        ("Profiles/k3x9q2.default/ImapMail", {"INBOX"}),
+        ("Profiles/k3x9q2.default/Mail/Local Folders", {"INBOX", "INBOX/Projects", "Trash"}),
+        ("Profiles/k3x9q2.default/Mail/pop.example.co.jp/Inbox.sbd", {"INBOX/Projects"}),
+        ("Profiles/k3x9q2.default/Mail/pop.example.co.jp/Sent", {"Sent"}),
+    ],
+)
 def test_any_part_of_a_profile_keeps_names_and_owner(tmp_path, part, folders):
     tb = build_thunderbird(tmp_path)
     location = tb.root / part
@@ -146,8 +150,13 @@ def test_any_part_of_a_profile_keeps_names_and_owner(tmp_path, part, folders):
 def test_detect_outbids_the_generic_plugins(tmp_path):
     tb = build_thunderbird(tmp_path)
     plugins = load_plugins()
-    for location in [tb.root, tb.profile, tb.profile / "Mail", tb.profile / "Mail" / "Local Folders",
-                     tb.profile / "Mail" / "pop.example.co.jp" / "Inbox"]:  # fmt: skip
+    for location in [
+        tb.root,
+        tb.profile,
+        tb.profile / "Mail",
+        tb.profile / "Mail" / "Local Folders",
+        tb.profile / "Mail" / "pop.example.co.jp" / "Inbox",
+    ]:
         scores = {name: p.detect(str(location)) for name, p in plugins.items()}
         assert max(scores, key=scores.__getitem__) == "thunderbird", (location, scores)
         assert scores["thunderbird"] >= 80

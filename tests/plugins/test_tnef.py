@@ -18,12 +18,16 @@ from mailrecover.model import Copy, Problem
 from mailrecover.plugin import ReadContext
 from mailrecover.tnef import unpack
 
-from ..builders import snapshot
+from ..support.builders import snapshot
 from .client_stores import OWNER, message, restored_maildir
 from .contract import Sample, SourcePluginContract
 
-CORPUS_FILES = ["mimekit_body.tnef", "mimekit_garbage-at-end.tnef", "mimekit_long-filename.tnef",
-                "tika_testWINMAIL.dat"]  # fmt: skip
+CORPUS_FILES = [
+    "mimekit_body.tnef",
+    "mimekit_garbage-at-end.tnef",
+    "mimekit_long-filename.tnef",
+    "tika_testWINMAIL.dat",
+]
 
 
 def _attribute(level: int, name: int, kind: int, data: bytes) -> bytes:
@@ -36,20 +40,21 @@ def tnef_stream(subject: str, body: str, attachments: list[tuple[str, bytes]]) -
     a plain body, then per attachment its rendering, title and data."""
     sent = struct.pack("<7H", 2012, 6, 11, 9, 30, 0, 1)
     out = [
-        b"\x78\x9f\x3e\x22", b"\x01\x00",
+        b"\x78\x9f\x3e\x22",
+        b"\x01\x00",
         _attribute(1, 0x9006, 0x0008, struct.pack("<I", 0x00010000)),
         _attribute(1, 0x9007, 0x0006, struct.pack("<II", 1252, 0)),
         _attribute(1, 0x8008, 0x0007, b"IPM.Microsoft Mail.Note\0"),
         _attribute(1, 0x8004, 0x0001, subject.encode("cp1252") + b"\0"),
         _attribute(1, 0x8005, 0x0003, sent),
         _attribute(1, 0x800C, 0x0002, body.encode("cp1252") + b"\0"),
-    ]  # fmt: skip
+    ]
     for name, data in attachments:
         out += [
             _attribute(2, 0x9002, 0x0006, b"\x01\x00" + b"\xff" * 12),
             _attribute(2, 0x8010, 0x0001, name.encode("cp1252") + b"\0"),
             _attribute(2, 0x800F, 0x0006, data),
-        ]  # fmt: skip
+        ]
     return b"".join(out)
 
 
@@ -60,17 +65,24 @@ def with_winmail(n: int, stream: bytes, nl: str = "\n") -> bytes:
     b64 = base64.encodebytes(stream).decode()
     head = message(n).split(b"Content-Type:", 1)[0].decode()
     return (
-        f'{head}Content-Type: multipart/mixed; boundary="EXCH"\n\n'
-        "--EXCH\nContent-Type: text/plain; charset=us-ascii\n\nSee attached.\n"
-        '--EXCH\nContent-Type: application/ms-tnef; name="winmail.dat"\nContent-Transfer-Encoding: base64\n'
-        f'Content-Disposition: attachment; filename="winmail.dat"\n\n{b64}--EXCH--\n'
-    ).replace("\n", nl).encode()
+        (
+            f'{head}Content-Type: multipart/mixed; boundary="EXCH"\n\n'
+            "--EXCH\nContent-Type: text/plain; charset=us-ascii\n\nSee attached.\n"
+            '--EXCH\nContent-Type: application/ms-tnef; name="winmail.dat"\nContent-Transfer-Encoding: base64\n'
+            f'Content-Disposition: attachment; filename="winmail.dat"\n\n{b64}--EXCH--\n'
+        )
+        .replace("\n", nl)
+        .encode()
+    )
 
 
 def _parts(raw: bytes) -> list[tuple[str, str | None, bytes]]:
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
-    return [(p.get_content_type(), p.get_filename(), p.get_payload(decode=True) or b"")
-            for p in msg.walk() if not p.is_multipart()]  # fmt: skip
+    return [
+        (p.get_content_type(), p.get_filename(), p.get_payload(decode=True) or b"")
+        for p in msg.walk()
+        if not p.is_multipart()
+    ]
 
 
 ATTACHMENTS = [("report.pdf", b"%PDF-1.4 figures\n"), ("notes.txt", b"plain notes\r\n")]
@@ -113,12 +125,21 @@ def test_a_cut_off_stream_gives_what_it_holds_and_says_what_is_lost(tmp_path):
     assert main(["--workspace", str(ws), "gather", "--account", OWNER, str(src)]) == 3
     db = sqlite3.connect(ws / "workspace.db")
     ((kind, reason),) = db.execute("SELECT kind, reason FROM problems").fetchall()
-    assert kind == "damaged" and reason.startswith("its winmail.dat (TNEF) is cut off: the attribute at byte ")
+    assert kind == "damaged" and reason.startswith(
+        "its winmail.dat (TNEF) is cut off: the attribute at byte "
+    )
     assert db.execute("SELECT position, partial, wrapped FROM copies ORDER BY id").fetchall() == [
-        ("0", 0, 1), ("0#tnef", 1, 0)]
+        ("0", 0, 1),
+        ("0#tnef", 1, 0),
+    ]
     assert main(["--workspace", str(ws), "restore", "--account", OWNER, "--to", f"maildir:{target}"]) == 0
     names = [f for _, f, _ in _parts(restored_maildir(target)["<1.test@example.org>"][2])]
-    assert names == [None, None, "report.pdf", "notes.txt"]  # the part before the cut, and what is left of notes
+    assert names == [
+        None,
+        None,
+        "report.pdf",
+        "notes.txt",
+    ]  # the part before the cut, and what is left of notes
 
 
 def test_unpack_replaces_the_tnef_part_and_keeps_the_header():
@@ -130,8 +151,11 @@ def test_unpack_replaces_the_tnef_part_and_keeps_the_header():
         assert rebuilt.split(nl.encode() * 2, 1)[0] == raw.split(nl.encode() * 2, 1)[0]  # header as it was
         parts = _parts(rebuilt)
         assert [(t, f) for t, f, _ in parts] == [
-            ("text/plain", None), ("text/plain", None), ("application/pdf", "report.pdf"), ("text/plain", "notes.txt"),
-        ]  # fmt: skip
+            ("text/plain", None),
+            ("text/plain", None),
+            ("application/pdf", "report.pdf"),
+            ("text/plain", "notes.txt"),
+        ]
         assert parts[1][2] == b"See the figures."
         assert [d for _, f, d in parts if f] == [d for _, d in ATTACHMENTS]  # bytes exact, CRLF kept
         assert unpack(rebuilt) is None and unpack(message(2)) is None
@@ -156,8 +180,10 @@ def test_gather_keeps_the_original_and_restores_the_unpacked_message(tmp_path):
     names = [f for _, f, _ in _parts(restored["<1.test@example.org>"][2])]
     assert names == [None, None, "report.pdf", "notes.txt"]  # no winmail.dat left to puzzle over
     db = sqlite3.connect(ws / "workspace.db")
-    rows = db.execute("SELECT position, reconstructed, wrapped FROM copies WHERE message_id = "
-                      "'1.test@example.org' ORDER BY id").fetchall()  # fmt: skip
+    rows = db.execute(
+        "SELECT position, reconstructed, wrapped FROM copies WHERE message_id = "
+        "'1.test@example.org' ORDER BY id"
+    ).fetchall()
     assert rows == [("0", 0, 1), ("0#tnef", 1, 0)]  # the original kept beside its rebuild
     assert db.execute("SELECT count(*) FROM messages").fetchone() == (2,)
     assert snapshot(src) == before
@@ -168,14 +194,20 @@ def test_gather_keeps_the_original_and_restores_the_unpacked_message(tmp_path):
 def test_a_tnef_part_that_cannot_be_read_costs_a_problem_and_keeps_the_copy(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
-    (src / "Inbox.mbox").write_bytes(b"From x Mon Jun 11 09:30:00 2012\n" + with_winmail(1, b"not tnef at all"))
+    (src / "Inbox.mbox").write_bytes(
+        b"From x Mon Jun 11 09:30:00 2012\n" + with_winmail(1, b"not tnef at all")
+    )
     ws, target = tmp_path / "ws", tmp_path / "restored"
     assert main(["--workspace", str(ws), "gather", "--account", OWNER, str(src)]) == 3
     db = sqlite3.connect(ws / "workspace.db")
     assert db.execute("SELECT kind, reason FROM problems").fetchall() == [
-        ("damaged", "its winmail.dat (TNEF) part cannot be unpacked: no TNEF signature; kept as found")]
+        ("damaged", "its winmail.dat (TNEF) part cannot be unpacked: no TNEF signature; kept as found")
+    ]
     assert main(["--workspace", str(ws), "restore", "--account", OWNER, "--to", f"maildir:{target}"]) == 0
-    assert [f for _, f, _ in _parts(restored_maildir(target)["<1.test@example.org>"][2])] == [None, "winmail.dat"]
+    assert [f for _, f, _ in _parts(restored_maildir(target)["<1.test@example.org>"][2])] == [
+        None,
+        "winmail.dat",
+    ]
 
 
 def _reference_names(path: Path) -> list[str]:
@@ -195,12 +227,18 @@ def test_corpus_files_unpack_as_the_reference_tool_lists_them(corpus, name):
     unpacked = unpack(copy.raw)
     assert unpacked is not None
     rebuilt, notes = unpacked
-    assert notes == ([("has 1 stray bytes after its last attribute (at byte 4183)", False)]
-                     if name == "mimekit_garbage-at-end.tnef" else [])  # as the reference tool says
+    assert notes == (
+        [("has 1 stray bytes after its last attribute (at byte 4183)", False)]
+        if name == "mimekit_garbage-at-end.tnef"
+        else []
+    )  # as the reference tool says
     files = [f for _, f, _ in _parts(rebuilt) if f and f != "body.rtf"]
-    expected = {"mimekit_body.tnef": [], "mimekit_garbage-at-end.tnef": [],
-                "mimekit_long-filename.tnef": ["allproductsmar2000.dat"],
-                "tika_testWINMAIL.dat": ["quick.doc", "quick.html", "quick.pdf", "quick.txt", "quick.xml"]}  # fmt: skip
+    expected = {
+        "mimekit_body.tnef": [],
+        "mimekit_garbage-at-end.tnef": [],
+        "mimekit_long-filename.tnef": ["allproductsmar2000.dat"],
+        "tika_testWINMAIL.dat": ["quick.doc", "quick.html", "quick.pdf", "quick.txt", "quick.xml"],
+    }
     assert files == expected[name]
     if shutil.which("tnef"):
         assert files == _reference_names(path)
@@ -212,10 +250,13 @@ def test_corpus_folder_is_gathered_not_skipped(corpus, tmp_path):
     assert main(["--workspace", str(ws), "gather", "--account", OWNER, str(corpus / "tnef")]) == 3
     db = sqlite3.connect(ws / "workspace.db")
     assert [r[0] for r in db.execute("SELECT source FROM problems")] == [
-        str(corpus / "tnef" / "mimekit_garbage-at-end.tnef")]
+        str(corpus / "tnef" / "mimekit_garbage-at-end.tnef")
+    ]
     assert db.execute("SELECT count(*) FROM skipped").fetchone() == (0,)
     assert db.execute("SELECT reconstructed, wrapped, count(*) FROM copies GROUP BY 1, 2").fetchall() == [
-        (1, 0, 4), (1, 1, 4)]  # four files kept as found, four unpacked
+        (1, 0, 4),
+        (1, 1, 4),
+    ]  # four files kept as found, four unpacked
     assert main(["--workspace", str(ws), "report", "--account", OWNER]) in (0, 3)
 
 
@@ -228,7 +269,9 @@ def test_discover_finds_saved_winmail_files(tmp_path, monkeypatch):
     (home / "Desktop" / "winmail (2).dat").write_bytes(tnef_stream("a", "b", []))
     (home / "Downloads" / "winmail-not.dat").write_bytes(b"something else")
     found = sorted(s.location for s in TnefPlugin().discover())
-    assert found == sorted([str(home / "Downloads" / "winmail.dat"), str(home / "Desktop" / "winmail (2).dat")])
+    assert found == sorted(
+        [str(home / "Downloads" / "winmail.dat"), str(home / "Desktop" / "winmail (2).dat")]
+    )
 
 
 def test_no_cut_or_flipped_byte_of_a_stream_raises(tmp_path):

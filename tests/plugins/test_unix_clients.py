@@ -14,7 +14,7 @@ from mailrecover.cli import main
 from mailrecover.model import Copy, Flag
 from mailrecover.plugin import ReadContext
 
-from ..builders import snapshot
+from ..support.builders import snapshot
 from .client_stores import message
 
 LOCAL = {"maildir", "mbox", "mh"}
@@ -39,7 +39,8 @@ def _mh(path: Path, numbers: list[int], marks: list[tuple[int, int]] | None, ord
         (path / str(n)).write_bytes(message(n))
     if marks is not None:
         (path / ".claws_mark").write_bytes(
-            struct.pack(f"{order}I", 2) + b"".join(struct.pack(f"{order}II", n, bits) for n, bits in marks))
+            struct.pack(f"{order}I", 2) + b"".join(struct.pack(f"{order}II", n, bits) for n, bits in marks)
+        )
     return path
 
 
@@ -82,15 +83,20 @@ def test_discover_finds_each_unix_client_in_its_usual_place(tmp_path, monkeypatc
 @pytest.mark.parametrize("order", ["<", ">"])
 def test_claws_marks_give_the_flags(tmp_path, order):
     # NEW|UNREAD; read; read+marked+replied; read+forwarded; read+deleted; 6 is not in the file
-    folder = _mh(tmp_path / "inbox", [1, 2, 3, 4, 5, 6],
-                 [(1, 0x3), (2, 0x0), (3, 0x14), (4, 0x20), (5, 0x8)], order)  # fmt: skip
+    folder = _mh(
+        tmp_path / "inbox", [1, 2, 3, 4, 5, 6], [(1, 0x3), (2, 0x0), (3, 0x14), (4, 0x20), (5, 0x8)], order
+    )
     assert MHPlugin().detect(str(folder)) >= 85
     found = list(MHPlugin().read(str(folder), ReadContext(folder="inbox")))
     flags = {Path(c.source).name: c.flags for c in found if isinstance(c, Copy)}
     assert flags == {
-        "1": frozenset(), "2": {Flag.SEEN}, "3": {Flag.SEEN, Flag.FLAGGED, Flag.ANSWERED},
-        "4": {Flag.SEEN, Flag.FORWARDED}, "5": {Flag.SEEN, Flag.DELETED}, "6": frozenset(),
-    }  # fmt: skip
+        "1": frozenset(),
+        "2": {Flag.SEEN},
+        "3": {Flag.SEEN, Flag.FLAGGED, Flag.ANSWERED},
+        "4": {Flag.SEEN, Flag.FORWARDED},
+        "5": {Flag.SEEN, Flag.DELETED},
+        "6": frozenset(),
+    }
 
 
 def test_marks_file_cut_short_keeps_the_whole_records():

@@ -11,7 +11,7 @@ from mailrecover.cli import main
 from mailrecover.model import Copy, Problem, ProblemKind
 from mailrecover.plugin import load_plugins
 
-from ..builders import snapshot
+from ..support.builders import snapshot
 from .client_stores import OWNER, build_windows_mail, by_message_id, message, read_untouched, restored_maildir
 from .contract import Sample, SourcePluginContract
 
@@ -61,8 +61,10 @@ def test_folders_without_account_and_owner_from_settings(tmp_path):
     assert {mid: c.folder for mid, c in copies.items()} == store.expected  # Backup/ not read
     assert all(c.account_hints == (OWNER,) for c in copies.values())
     # the client writes each file as the mail arrives, but copies reset that: a file time, no more
-    assert all(c.flags == frozenset() and c.internal_date is None and c.file_time is not None
-               for c in copies.values())  # fmt: skip
+    assert all(
+        c.flags == frozenset() and c.internal_date is None and c.file_time is not None
+        for c in copies.values()
+    )
     assert copies["<301.test@example.org>"].raw == message(301, nl="\r\n")
 
 
@@ -70,8 +72,9 @@ def test_windows_mail_on_vista(tmp_path):
     store = build_windows_mail(tmp_path)
     copies = by_message_id(_read(store.vista))
     assert {mid: c.folder for mid, c in copies.items()} == {
-        "<311.test@example.org>": "INBOX", "<312.test@example.org>": "Sent Items",
-    }  # fmt: skip
+        "<311.test@example.org>": "INBOX",
+        "<312.test@example.org>": "Sent Items",
+    }
     assert all(c.account_hints == (OWNER,) for c in copies.values())
 
 
@@ -80,11 +83,14 @@ def test_the_description_says_flags_are_not_read():
     assert "ESE" in plugin.description and "flags" in plugin.description
 
 
-@pytest.mark.parametrize("part, folders", [
-    ("pop.example.co.jp (taro)", {"INBOX", "INBOX/Projects", "Sent Items", "Deleted Items"}),
-    ("pop.example.co.jp (taro)/Inbox", {"INBOX", "INBOX/Projects"}),
-    ("Storage Folders/Drafts", {"Drafts"}),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "part, folders",
+    [
+        ("pop.example.co.jp (taro)", {"INBOX", "INBOX/Projects", "Sent Items", "Deleted Items"}),
+        ("pop.example.co.jp (taro)/Inbox", {"INBOX", "INBOX/Projects"}),
+        ("Storage Folders/Drafts", {"Drafts"}),
+    ],
+)
 def test_any_part_of_a_store_keeps_its_names(tmp_path, part, folders):
     store = build_windows_mail(tmp_path)
     location = store.live / part
@@ -132,8 +138,9 @@ def test_discover_finds_stores_in_a_fake_home(tmp_path, monkeypatch, layout):
     store = build_windows_mail(home / "AppData" / "Local")
     stores = list(WindowsMailPlugin().discover())
     assert [(s.plugin, s.location, s.hints) for s in stores] == [
-        ("windows-live-mail", str(store.live), (OWNER,)), ("windows-live-mail", str(store.vista), (OWNER,)),
-    ]  # fmt: skip
+        ("windows-live-mail", str(store.live), (OWNER,)),
+        ("windows-live-mail", str(store.vista), (OWNER,)),
+    ]
 
 
 def test_gather_and_restore_through_the_command_line(tmp_path):
@@ -144,8 +151,13 @@ def test_gather_and_restore_through_the_command_line(tmp_path):
     assert main(["--workspace", str(ws), "restore", "--account", OWNER, "--to", f"maildir:{target}"]) == 0
     restored = restored_maildir(target)
     assert {mid: folder for mid, (folder, _flags, _raw) in restored.items()} == {
-        "<301.test@example.org>": "", "<302.test@example.org>": "", "<303.test@example.org>": ".INBOX.Projects",
-        "<304.test@example.org>": ".Sent Items", "<305.test@example.org>": ".Deleted Items",
-        "<306.test@example.org>": ".Drafts", "<311.test@example.org>": "", "<312.test@example.org>": ".Sent Items",
-    }  # fmt: skip
+        "<301.test@example.org>": "",
+        "<302.test@example.org>": "",
+        "<303.test@example.org>": ".INBOX.Projects",
+        "<304.test@example.org>": ".Sent Items",
+        "<305.test@example.org>": ".Deleted Items",
+        "<306.test@example.org>": ".Drafts",
+        "<311.test@example.org>": "",
+        "<312.test@example.org>": ".Sent Items",
+    }
     assert snapshot(tmp_path / "sources") == before

@@ -42,11 +42,27 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for localhost / 127.0.0.1 and its key."""
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -106,9 +122,13 @@ class Dovecot:
         # Written once before start: Dovecot notices a changed passwd-file only seconds later.
         lines = []
         for n in range(1, self._pool + 1):
-            quota = f"userdb_quota_rule=*:storage={self.QUOTA_KB}K" if n > self._pool - self._quota_pool else ""
-            lines.append(f"user{n}@example.co.jp:{{PLAIN}}{_password(n)}:{self._uid}:{self._gid}::"
-                         f"{self.root}/home/user{n}::{quota}")  # fmt: skip
+            quota = (
+                f"userdb_quota_rule=*:storage={self.QUOTA_KB}K" if n > self._pool - self._quota_pool else ""
+            )
+            lines.append(
+                f"user{n}@example.co.jp:{{PLAIN}}{_password(n)}:{self._uid}:{self._gid}::"
+                f"{self.root}/home/user{n}::{quota}"
+            )
         self.users_file.write_text("".join(line + "\n" for line in lines))
         self.users_file.chmod(0o644)
         self.masters_file.write_text("".join(f"{u}:{{PLAIN}}{pw}\n" for u, pw in self.masters.items()))
@@ -195,9 +215,15 @@ class Dovecot:
             "mail_plugins = $mail_plugins quota" if self.quota else "",
             f"mail_fsync = {'optimized' if self.fsync else 'never'}",
             "plugin {\n  quota = maildir:User quota\n  quota_max_mail_size = 2M\n}",
-            *([f"auth_master_user_separator = *",
-               f"passdb {{\n  driver = passwd-file\n  master = yes\n  args = scheme=PLAIN username_format=%u "
-               f"{self.masters_file}\n}}"] if self.masters else []),
+            *(
+                [
+                    "auth_master_user_separator = *",
+                    f"passdb {{\n  driver = passwd-file\n  master = yes\n  args = scheme=PLAIN username_format=%u "
+                    f"{self.masters_file}\n}}",
+                ]
+                if self.masters
+                else []
+            ),
             f"passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {self.users_file}\n}}",
             f"userdb {{\n  driver = passwd-file\n  args = username_format=%u {self.users_file}\n}}",
             "service imap-login {",
@@ -215,8 +241,12 @@ class Dovecot:
         if self.prefix:
             namespace.append(f"  prefix = {self.prefix}")
         if self.special_use:
-            for name, use in (("Sent Messages", "\\Sent"), ("Drafts", "\\Drafts"),
-                              ("Deleted Messages", "\\Trash"), ("Junk", "\\Junk")):  # fmt: skip
+            for name, use in (
+                ("Sent Messages", "\\Sent"),
+                ("Drafts", "\\Drafts"),
+                ("Deleted Messages", "\\Trash"),
+                ("Junk", "\\Junk"),
+            ):
                 namespace.append(f'  mailbox "{name}" {{\n    special_use = {use}\n    auto = create\n  }}')
         for name, use in self.folders:
             special = f"\n    special_use = {use}" if use else ""

@@ -16,8 +16,8 @@ import select
 import shutil
 import subprocess
 import tempfile
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -29,11 +29,20 @@ NAMES = ("chromium-headless-shell", "chromium", "chrome-headless-shell", "google
 WAIT = 120.0
 
 _FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-extensions", "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+    "--mute-audio",
     "--remote-debugging-pipe",
-)  # fmt: skip
+)
 
 
 def find_chromium() -> str | None:
@@ -84,9 +93,12 @@ class Browser:
         self._from_browser, from_child = os.pipe()
         self._proc = subprocess.Popen(
             [self.binary, *_FLAGS, f"--user-data-dir={self._profile.name}", "about:blank"],
-            preexec_fn=_on_fd_3_and_4(to_child, from_child), close_fds=False,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
+            preexec_fn=_on_fd_3_and_4(to_child, from_child),
+            close_fds=False,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         os.close(to_child)
         os.close(from_child)
         self._buffer = b""
@@ -97,8 +109,9 @@ class Browser:
     def __enter__(self) -> Browser:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:  # fmt: skip
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -179,12 +192,16 @@ class Browser:
         page = Page(self, session)
         for domain in ("Page", "Runtime", "Log", "Network", "DOM", "CSS"):
             page.send(f"{domain}.enable")
-        page.send("Emulation.setDeviceMetricsOverride",
-                  {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})  # fmt: skip
+        page.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        )
         first = len(self.events)
         page.send("Page.navigate", {"url": url})
-        while not any(e.get("method") == "Page.loadEventFired" and e.get("sessionId") == session
-                      for e in self.events[first:]):  # fmt: skip
+        while not any(
+            e.get("method") == "Page.loadEventFired" and e.get("sessionId") == session
+            for e in self.events[first:]
+        ):
             self._read()
         page.evaluate("document.fonts.ready.then(() => true)")
         return page
@@ -204,15 +221,18 @@ class Page:
         """The value of a JavaScript expression in the page (awaited if it is a promise).
 
         The protocol runs it from outside: the page itself stays without any script."""
-        done = self.send("Runtime.evaluate",
-                         {"expression": expression, "returnByValue": True, "awaitPromise": True})  # fmt: skip
+        done = self.send(
+            "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}
+        )
         if "exceptionDetails" in done:
             raise BrowserError(f"{expression!r}: {done['exceptionDetails']}")
         return done["result"].get("value")
 
     def next_frame(self) -> None:
         """Wait until the page has drawn what the last change did."""
-        self.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))")
+        self.evaluate(
+            "new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))"
+        )
 
     def errors(self) -> list[str]:
         """Console errors and warnings, uncaught exceptions and browser log errors of this tab."""
@@ -227,19 +247,25 @@ class Page:
                 found.append(f"exception: {params.get('exceptionDetails')}")
             elif method == "Log.entryAdded" and params["entry"].get("level") in ("error", "warning"):
                 entry = params["entry"]
-                found.append(f"{entry['level']} ({entry.get('source')}): {entry.get('text')} {entry.get('url', '')}")
+                found.append(
+                    f"{entry['level']} ({entry.get('source')}): {entry.get('text')} {entry.get('url', '')}"
+                )
         return found
 
     def requests(self) -> list[str]:
         """Every URL the tab asked for, the page itself included."""
-        return [e["params"]["request"]["url"] for e in self.browser.events
-                if e.get("sessionId") == self.session and e.get("method") == "Network.requestWillBeSent"]  # fmt: skip
+        return [
+            e["params"]["request"]["url"]
+            for e in self.browser.events
+            if e.get("sessionId") == self.session and e.get("method") == "Network.requestWillBeSent"
+        ]
 
     def screenshot(self, path: Path | None = None, full: bool = False) -> bytes:
         """A PNG of the viewport (or the whole page), also written to ``path`` for a person to look at."""
         self.next_frame()
-        png = base64.b64decode(self.send("Page.captureScreenshot",
-                                         {"format": "png", "captureBeyondViewport": full})["data"])  # fmt: skip
+        png = base64.b64decode(
+            self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": full})["data"]
+        )
         if path is not None:
             path.write_bytes(png)
         return png
@@ -260,7 +286,8 @@ class Page:
         found = self.send("DOM.performSearch", {"query": f"//{tag}[contains(., '{text}')]"})
         if not found["resultCount"]:
             raise BrowserError(f"no {tag} element holds {text!r}")
-        nodes = self.send("DOM.getSearchResults",
-                          {"searchId": found["searchId"], "fromIndex": 0, "toIndex": 1})["nodeIds"]  # fmt: skip
+        nodes = self.send(
+            "DOM.getSearchResults", {"searchId": found["searchId"], "fromIndex": 0, "toIndex": 1}
+        )["nodeIds"]
         fonts: list[dict[str, Any]] = self.send("CSS.getPlatformFontsForNode", {"nodeId": nodes[0]})["fonts"]
         return fonts

@@ -51,10 +51,13 @@ def message(i: int, *, size: int = 2000, japanese: bool = False, attachment: int
     head.append(f'Content-Type: multipart/mixed; boundary="{boundary}"')
     parts = [
         f"--{boundary}\r\nContent-Type: text/plain; charset={charset}\r\n"
-        f"Content-Transfer-Encoding: {cte}\r\n\r\n".encode() + body_text + b"\r\n",
+        f"Content-Transfer-Encoding: {cte}\r\n\r\n".encode()
+        + body_text
+        + b"\r\n",
         f"--{boundary}\r\nContent-Type: application/octet-stream\r\n"
         f'Content-Disposition: attachment; filename="file{i}.bin"\r\n'
-        "Content-Transfer-Encoding: base64\r\n\r\n".encode() + blob,
+        "Content-Transfer-Encoding: base64\r\n\r\n".encode()
+        + blob,
         f"--{boundary}--\r\n".encode(),
     ]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + b"".join(parts)

@@ -157,14 +157,16 @@ class _Handler(socketserver.BaseRequestHandler):
             self.send(b"* CAPABILITY IMAP4rev1 LITERAL+ UIDPLUS ID\r\n" + ok)
         elif verb == b"LOGIN":
             words = re.findall(rb'"((?:[^"\\]|\\.)*)"|(\S+)', args)
-            user, password = [(a or b).replace(b'\\"', b'"') for a, b in words[:2]] + [b""] * (2 - len(words[:2]))
+            user, password = [(a or b).replace(b'\\"', b'"') for a, b in words[:2]] + [b""] * (
+                2 - len(words[:2])
+            )
             if (user.decode(), password.decode()) == (h.user, h.password):
                 self.send(tag + b" OK [CAPABILITY IMAP4rev1 LITERAL+ UIDPLUS ID] LOGIN completed\r\n")
             else:
                 self.send(tag + b" NO [AUTHENTICATIONFAILED] invalid credentials\r\n")
         elif verb in (b"LIST", b"LSUB"):
             for name in h.folders:
-                self.send(b'* ' + verb + b' (\\HasNoChildren) "/" ' + _astring(name) + b"\r\n")
+                self.send(b"* " + verb + b' (\\HasNoChildren) "/" ' + _astring(name) + b"\r\n")
             self.send(ok)
         elif verb in (b"SELECT", b"EXAMINE", b"STATUS"):
             name = _unquote(args.split(b" (")[0] if verb == b"STATUS" else args)
@@ -175,13 +177,18 @@ class _Handler(socketserver.BaseRequestHandler):
                 return
             msgs = h.folders[name]
             if verb == b"STATUS":
-                self.send(b"* STATUS " + _astring(name) + b" (MESSAGES %d UIDNEXT %d UIDVALIDITY 42)\r\n"
-                          % (len(msgs), len(msgs) + 1) + ok)  # fmt: skip
+                self.send(
+                    b"* STATUS "
+                    + _astring(name)
+                    + b" (MESSAGES %d UIDNEXT %d UIDVALIDITY 42)\r\n" % (len(msgs), len(msgs) + 1)
+                    + ok
+                )
                 return
             self.folder, self.folder_name = msgs, name
-            self.send(b"* %d EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY 42] ok\r\n* OK [UIDNEXT %d] ok\r\n"
-                      b"* FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft)\r\n"
-                      % (len(msgs), len(msgs) + 1))  # fmt: skip
+            self.send(
+                b"* %d EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY 42] ok\r\n* OK [UIDNEXT %d] ok\r\n"
+                b"* FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft)\r\n" % (len(msgs), len(msgs) + 1)
+            )
             mode = b"READ-ONLY" if verb == b"EXAMINE" else b"READ-WRITE"
             self.send(tag + b" OK [" + mode + b"] " + verb + b" completed\r\n")
         elif verb == b"SEARCH":
@@ -209,7 +216,13 @@ class _Handler(socketserver.BaseRequestHandler):
         upper = items.upper()
         want_body = b"BODY" in upper.replace(b"BODYSTRUCTURE", b"") or re.search(rb"RFC822(?![.])", upper)
         header_only = b"HEADER" in upper
-        name = b"RFC822" if re.search(rb"RFC822(?![.])", upper) else b"BODY[HEADER]" if header_only else b"BODY[]"
+        name = (
+            b"RFC822"
+            if re.search(rb"RFC822(?![.])", upper)
+            else b"BODY[HEADER]"
+            if header_only
+            else b"BODY[]"
+        )
         hostile_here = h.behaviour not in ("honest", "bad-utf7") and self.folder_name.upper() == b"INBOX"
         for n in numbers:
             raw = self.folder[n - 1]
@@ -217,8 +230,12 @@ class _Handler(socketserver.BaseRequestHandler):
                 h.state.misbehaved = True
                 self.misbehave(n)
                 continue  # only a lie the server survives gets here
-            parts = [b"UID %d" % n, b"FLAGS (\\Seen)", b'INTERNALDATE "18-Jun-2012 10:00:00 +0900"',
-                     b"RFC822.SIZE %d" % len(raw)]  # fmt: skip
+            parts = [
+                b"UID %d" % n,
+                b"FLAGS (\\Seen)",
+                b'INTERNALDATE "18-Jun-2012 10:00:00 +0900"',
+                b"RFC822.SIZE %d" % len(raw),
+            ]
             if want_body:
                 data = raw[: raw.find(b"\r\n\r\n") + 4] if header_only else raw
                 parts.append(name + b" {%d}\r\n" % len(data) + data)
@@ -279,10 +296,19 @@ class _Server(socketserver.ThreadingTCPServer):
 class HostileIMAP:
     """Use as a context manager: ``with HostileIMAP("endless", mails) as server: server.url``."""
 
-    def __init__(self, behaviour: str, inbox: list[bytes], *, good: int = 2, user: str = "taro",
-                 password: str = "secret", cap_bytes: int = 256 << 20, cap_seconds: float = 60.0,
-                 other_folders: dict[bytes, list[bytes]] | None = None,
-                 liars: Collection[int] = ()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        behaviour: str,
+        inbox: list[bytes],
+        *,
+        good: int = 2,
+        user: str = "taro",
+        password: str = "secret",
+        cap_bytes: int = 256 << 20,
+        cap_seconds: float = 60.0,
+        other_folders: dict[bytes, list[bytes]] | None = None,
+        liars: Collection[int] = (),
+    ) -> None:
         if behaviour not in BEHAVIOURS:
             raise ValueError(f"unknown behaviour {behaviour!r}; known: {', '.join(BEHAVIOURS)}")
         self.behaviour, self.good, self.user, self.password = behaviour, good, user, password
@@ -296,8 +322,9 @@ class HostileIMAP:
         self.closing = False
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.hostile = self
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        daemon=True)  # fmt: skip
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
 
     @property
     def port(self) -> int:
@@ -316,4 +343,3 @@ class HostileIMAP:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
-

@@ -116,8 +116,10 @@ def folders_dbx(entries: list[FolderEntry]) -> bytes:
     pointers = []
     for e in entries:
         values: list[tuple[int, int | bytes]] = [
-            (0x00, e.ident), (0x01, e.parent & 0xFFFFFF), (0x02, e.name.encode("cp932") + b"\x00"),
-        ]  # fmt: skip
+            (0x00, e.ident),
+            (0x01, e.parent & 0xFFFFFF),
+            (0x02, e.name.encode("cp932") + b"\x00"),
+        ]
         if e.file_name:
             values.append((0x03, e.file_name.encode("cp932") + b"\x00"))
         if e.special:

@@ -82,7 +82,9 @@ class Proxy:
             cut = self.cut_after
             pair = (client, server)
             threading.Thread(target=self._pump, args=(client, server, cut, None, pair), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, None, self.on_reply, pair), daemon=True).start()
+            threading.Thread(
+                target=self._pump, args=(server, client, None, self.on_reply, pair), daemon=True
+            ).start()
 
     def _pump(self, *args: Any) -> None:
         try:
@@ -104,7 +106,9 @@ class Proxy:
         ready = threading.Condition()
         done = threading.Event()
         if self.delay:
-            threading.Thread(target=self._send_later, args=(dst, queue, ready, done, pair), daemon=True).start()
+            threading.Thread(
+                target=self._send_later, args=(dst, queue, ready, done, pair), daemon=True
+            ).start()
         passed = 0
         n = 0
         try:

@@ -1,0 +1,1 @@
+"""Builders, servers and helpers the tests share: none of it is a test."""
