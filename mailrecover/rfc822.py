@@ -170,9 +170,8 @@ def decode_text(data: bytes, charset: str | None) -> str:
             return data.decode("iso2022_jp")
         except UnicodeDecodeError:
             return _iso2022jp_as_cp932(data)
-    if label and label not in _GUESSED_LABELS:
+    if label and label not in _GUESSED_LABELS and _charset(label):
         try:
-            codecs.lookup(label)
             return data.decode(label)
         except (LookupError, UnicodeDecodeError, ValueError):
             pass
@@ -185,6 +184,22 @@ def decode_text(data: bytes, charset: str | None) -> str:
 
 
 _GUESSED_LABELS = ("us-ascii", "ascii", "unknown-8bit", "x-unknown")  # labels that say nothing
+
+#: Python's codecs that make text from bytes but are no character set a mail can carry: a label
+#: naming one would rewrite the text (``\\u0041`` read as ``A``) instead of decoding it.
+_NOT_CHARSETS = frozenset(
+    {"unicode-escape", "raw-unicode-escape", "punycode", "idna", "charmap", "undefined", "mbcs", "oem"}
+)
+
+
+def _charset(label: str) -> codecs.CodecInfo | None:
+    """The codec a charset label names, or None for an unknown label or a Python-only codec."""
+    try:
+        info = codecs.lookup(label)
+    except LookupError:
+        return None
+    return info if info._is_text_encoding and info.name not in _NOT_CHARSETS else None
+
 
 #: The bytes of one text, as a function giving them anew in pieces (each candidate reads them again).
 Chunks = Callable[[], Iterable[bytes]]
@@ -246,11 +261,10 @@ def _piecewise(info: codecs.CodecInfo) -> bool:
 def _labelled(chunks: Chunks, label: str) -> Iterator[str]:
     """The text as its label says, raising UnicodeDecodeError where decode_text would give up on
     the label (an unknown codec, a codec that does not make text, bytes it cannot decode)."""
-    try:
-        info = codecs.lookup(label)
-    except LookupError as e:
-        raise UnicodeDecodeError(label, b"", 0, 0, str(e)) from None
-    if info._is_text_encoding and _piecewise(info):
+    info = _charset(label)
+    if info is None:
+        raise UnicodeDecodeError(label, b"", 0, 0, "not a character set")
+    if _piecewise(info):
         yield from _incremental(chunks, label)
         return
     try:  # a codec with no trusted piecewise decoder is decoded whole, as decode_text does

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailrecover.rfc822 import _iso2022jp_as_cp932, decode_text, header_fields, normalize_address
+from mailrecover.rfc822 import (
+    _iso2022jp_as_cp932,
+    decode_header_value,
+    decode_text,
+    decode_text_pieces,
+    header_fields,
+    normalize_address,
+)
 
 
 def _byte_walk(data: bytes) -> str:
@@ -116,3 +125,30 @@ def test_spaces_are_collapsed_a_piece_at_a_time_as_split_would(monkeypatch):
         text = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 60)))
         monkeypatch.setattr(rfc822, "_COLLAPSE_PIECE", rnd.randint(1, 9))
         assert rfc822.fold_for_compare(text) == " ".join(rfc822.unicodedata.normalize("NFKC", text).split())
+
+
+# Python ships codecs that turn bytes into text but are no character set a mail can carry: a
+# label naming one (by mistake or on purpose) must not rewrite the text it labels.
+_NOT_CHARSETS = ["unicode_escape", "raw-unicode-escape", "punycode", "idna", "charmap", "undefined"]
+
+
+@pytest.mark.parametrize("label", _NOT_CHARSETS)
+@pytest.mark.parametrize("body", [b"caf\xc3\xa9 \\u0041\\x42 \\N{BULLET}", b"bcher-kva \\u0041"])
+def test_a_label_naming_a_python_only_codec_is_no_charset(label: str, body: bytes) -> None:
+    assert decode_text(body, label) == decode_text(body, None) == body.decode("utf-8")
+    candidates = decode_text_pieces(lambda: [body[:9], body[9:]], label)
+    assert next(t for t in map(_joined, candidates) if t is not None) == body.decode("utf-8")
+
+
+@pytest.mark.parametrize("label", _NOT_CHARSETS)
+def test_an_encoded_word_in_a_python_only_codec_is_kept_as_its_bytes(label: str) -> None:
+    word = f"=?{label}?Q?caf=C3=A9_\\u0041?=".encode()
+    assert decode_header_value(word) == "café \\u0041"
+
+
+def _joined(pieces: Iterator[str]) -> str | None:
+    """A candidate decoding's text, or None where it gives up partway."""
+    try:
+        return "".join(pieces)
+    except UnicodeDecodeError:
+        return None
