@@ -189,8 +189,9 @@ def _send(port: int) -> list[tuple[str, str, list[str]]]:
 
 
 def _on_disk(mail: Path) -> set[tuple[str, str]]:
+    """What the Maildirs hold: new/ and cur/ only, since tmp/ holds files still being written."""
     found = set()
-    for path in mail.glob("*/Maildir/*/*"):
+    for path in [*mail.glob("*/Maildir/new/*"), *mail.glob("*/Maildir/cur/*")]:
         parsed = email.message_from_bytes(path.read_bytes())
         found.add((parsed["Message-ID"].strip("<>"), parsed["Delivered-To"]))
     return found
