@@ -1,6 +1,7 @@
 """What plugins find and the core keeps: copies, evidence and problems.
 
-A plugin's ``read`` yields these three kinds of finding and nothing else.
+A plugin's ``read`` yields these four kinds of finding and nothing else (``Item``: an
+address-book or calendar entry kept beside the mail, never restored as mail).
 They are frozen values: the core stores them, it never changes them.
 """
 
@@ -10,7 +11,7 @@ import enum
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import date, datetime
 
 __all__ = [
     "Copy",
@@ -19,6 +20,11 @@ __all__ = [
     "ListFields",
     "Finding",
     "Flag",
+    "Item",
+    "ItemKind",
+    "Person",
+    "Phone",
+    "PostalAddress",
     "JournalState",
     "MessageStatus",
     "Problem",
@@ -204,4 +210,89 @@ class Problem:
             object.__setattr__(self, "reason", " ".join(self.reason.split()))
 
 
-Finding = Copy | Evidence | Problem
+class ItemKind(enum.StrEnum):
+    """What a non-mail item is; ``export-items`` writes contacts and groups as vCard, events as iCalendar."""
+
+    CONTACT = "contact"
+    GROUP = "group"  # a distribution list: its members
+    EVENT = "event"  # a calendar item (appointment, meeting)
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone an item names: an attendee, an organizer, a group's member."""
+
+    name: str = ""
+    email: str = ""
+    role: str = ""  # an attendee's: ``required``, ``optional`` or ``resource``
+
+
+@dataclass(frozen=True)
+class Phone:
+    number: str
+    kind: str = ""  # ``work``, ``home``, ``cell``, ``fax``, ``pager`` … (vCard's TYPE words)
+
+
+@dataclass(frozen=True)
+class PostalAddress:
+    kind: str = ""  # ``work``, ``home`` or ``""`` (other)
+    street: str = ""
+    city: str = ""
+    region: str = ""
+    postcode: str = ""
+    country: str = ""
+
+
+@dataclass(frozen=True)
+class Item:
+    """A contact, distribution list or calendar item found beside the mail (Outlook's
+    address book and calendar): kept per account, exported by ``export-items``, never
+    restored as mail.  Text fields are empty when the source has no value.
+
+    Times are aware; ``start``/``end`` of an all-day event are the local midnights the
+    source stored (``all_day``), of any other event the instants.  ``timezone`` is the
+    zone as the source names it (``(UTC+09:00) Osaka, Sapporo, Tokyo``), ``utc_offset``
+    its standard offset in minutes east of UTC where known (None: not said).
+    """
+
+    kind: ItemKind
+    folder: str
+    source: str
+    position: str
+    uid: str = ""  # the source's own stable id, where it has one
+    # a contact's names, or the event's summary / group's name in ``full_name`` / ``summary``
+    full_name: str = ""
+    given_name: str = ""
+    family_name: str = ""
+    middle_name: str = ""
+    prefix: str = ""
+    suffix: str = ""
+    nickname: str = ""
+    emails: tuple[str, ...] = ()
+    phones: tuple[Phone, ...] = ()
+    addresses: tuple[PostalAddress, ...] = ()
+    organization: str = ""
+    department: str = ""
+    title: str = ""
+    birthday: date | None = None
+    web: str = ""
+    members: tuple[Person, ...] = ()  # a group's
+    summary: str = ""
+    start: datetime | None = None
+    end: datetime | None = None
+    all_day: bool = False
+    timezone: str = ""
+    utc_offset: int | None = None
+    location: str = ""
+    organizer: Person | None = None
+    attendees: tuple[Person, ...] = ()
+    recurrence: str = ""  # an RFC 5545 RRULE value (``FREQ=WEEKLY;BYDAY=TU``)
+    body: str = ""  # a contact's notes, an event's description
+    created: datetime | None = None
+    modified: datetime | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "folder", normalize_folder(self.folder))
+
+
+Finding = Copy | Evidence | Problem | Item

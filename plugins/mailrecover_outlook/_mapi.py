@@ -7,7 +7,8 @@ module decodes them the same way for both, so the two plugins agree on what a me
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 
 from mailrecover.model import Flag
@@ -29,12 +30,22 @@ __all__ = [
     "is_mail_class",
     "kind_of_class",
     "mime_charset",
+    "name_map",
     "received_by",
 ]
 
 # Property value types.
 PT_SHORT, PT_LONG, PT_BOOLEAN, PT_LONGLONG = 0x0002, 0x0003, 0x000B, 0x0014
 PT_STRING8, PT_UNICODE, PT_SYSTIME, PT_BINARY, PT_OBJECT = 0x001E, 0x001F, 0x0040, 0x0102, 0x000D
+PT_MV_BINARY = 0x1102
+
+# Property sets of named properties (MS-OXPROPS), as the name map stores them (little-endian).
+PSETID_APPOINTMENT = uuid.UUID("00062002-0000-0000-c000-000000000046").bytes_le
+PSETID_ADDRESS = uuid.UUID("00062004-0000-0000-c000-000000000046").bytes_le
+PSETID_COMMON = uuid.UUID("00062008-0000-0000-c000-000000000046").bytes_le
+PSETID_MEETING = uuid.UUID("6ed8da90-450b-101b-98da-00aa003f1305").bytes_le
+_PS_MAPI = uuid.UUID("00020328-0000-0000-c000-000000000046").bytes_le
+_PS_PUBLIC_STRINGS = uuid.UUID("00020329-0000-0000-c000-000000000046").bytes_le
 
 # Property ids used here (MS-OXPROPS names in the comments).
 MESSAGE_CLASS = 0x001A  # PidTagMessageClass
@@ -113,9 +124,28 @@ class MapiObject:
     """
 
     ansi = "cp932"  # codec for PT_STRING8 values when the object does not name its own
+    # (property set, numeric name) -> this store's property id of a named property
+    names: Mapping[tuple[bytes, int], int] = {}
 
     def raw(self, prop_id: int) -> tuple[int, bytes] | None:
         raise NotImplementedError
+
+    def named(self, guid: bytes, lid: int) -> int:
+        """The id a named property has in this store (0, which no property has, when unmapped)."""
+        return self.names.get((guid, lid), 0)
+
+    def binaries(self, prop_id: int) -> list[bytes]:
+        """The values of a multi-valued binary property (a PST keeps them in one buffer:
+        count, offsets, data)."""
+        found = self.raw(prop_id)
+        if not found or found[0] != PT_MV_BINARY or len(found[1]) < 4:
+            return []
+        data = found[1]
+        count = struct.unpack_from("<I", data)[0]
+        if count > (len(data) - 4) // 4:
+            return []
+        offsets = [*struct.unpack_from(f"<{count}I", data, 4), len(data)]
+        return [data[a:b] for a, b in zip(offsets, offsets[1:]) if a <= b <= len(data)]
 
     def recipients(self) -> Iterator[MapiObject]:
         return iter(())
@@ -189,6 +219,29 @@ class MapiObject:
 
     def internet_codepage(self) -> int | None:
         return self.integer(INTERNET_CPID) or self.integer(MESSAGE_CODEPAGE)
+
+
+def name_map(guids: bytes, entries: bytes) -> dict[tuple[bytes, int], int]:
+    """A store's named properties with numeric names, from its name-to-id map streams
+    (MS-PST 2.4.7, the same in a .msg's ``__nameid_version1.0``): each 8-byte entry is the
+    name, a GUID index (with bit 0 set for string names, left out here) and the index
+    that, added to 0x8000, is the property id."""
+    found: dict[tuple[bytes, int], int] = {}
+    for offset in range(0, len(entries) - 7, 8):
+        name, kind, index = struct.unpack_from("<IHH", entries, offset)
+        if kind & 1:
+            continue
+        guid_index = kind >> 1
+        if guid_index == 1:
+            guid = _PS_MAPI
+        elif guid_index == 2:
+            guid = _PS_PUBLIC_STRINGS
+        elif 16 * (guid_index - 3) + 16 <= len(guids) and guid_index >= 3:
+            guid = guids[16 * (guid_index - 3) : 16 * (guid_index - 2)]
+        else:
+            continue
+        found.setdefault((guid, name), 0x8000 + index)
+    return found
 
 
 def flags_of(obj: MapiObject) -> set[Flag]:

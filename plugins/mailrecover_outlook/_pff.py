@@ -10,14 +10,14 @@ the Python object has the layout it relies on, and gives up (returning None) oth
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pypff
 
-from ._mapi import MapiObject
+from ._mapi import MapiObject, name_map
 
-__all__ = ["PffObject", "embedded_supported"]
+__all__ = ["PffObject", "embedded_supported", "store_names"]
 
 
 def _entries(item: Any) -> dict[int, tuple[int, bytes]]:
@@ -36,13 +36,30 @@ def _entries(item: Any) -> dict[int, tuple[int, bytes]]:
     return props
 
 
+def store_names(pff: Any) -> dict[tuple[bytes, int], int]:
+    """The file's named properties (its name-to-id map); empty when it cannot be read."""
+    try:
+        props = _entries(pff.name_to_id_map)
+    except (OSError, MemoryError, AttributeError, TypeError):
+        return {}
+    return name_map(props.get(0x0002, (0, b""))[1], props.get(0x0003, (0, b""))[1])
+
+
 class PffObject(MapiObject):
     """A pypff message, attachment or recipient row."""
 
-    def __init__(self, item: Any, ansi: str, props: dict[int, tuple[int, bytes]] | None = None):
+    def __init__(
+        self,
+        item: Any,
+        ansi: str,
+        props: dict[int, tuple[int, bytes]] | None = None,
+        names: Mapping[tuple[bytes, int], int] | None = None,
+    ):
         self.item = item
         self.ansi = ansi
         self.props = props if props is not None else _entries(item)
+        if names is not None:
+            self.names = names
 
     def raw(self, prop_id: int) -> tuple[int, bytes] | None:
         return self.props.get(prop_id)

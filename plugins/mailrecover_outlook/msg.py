@@ -2,8 +2,9 @@
 
 The message is rebuilt from its properties exactly as a PST item is (``_build``):
 its transport headers when it has them, else headers from its properties; bodies,
-attachments and embedded messages.  Calendar items, contacts and other non-mail
-classes are reported as skipped.
+attachments and embedded messages.  Contacts, distribution lists and calendar items
+become ``Item`` records (``_items``) for ``export-items``; other non-mail classes (tasks,
+notes…) are reported as skipped.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from mailrecover.pluginkit import file_head, open_source
 
 from . import _mapi as p
 from ._build import build_message
-from ._mapi import MapiObject
+from ._items import item_kind, item_of
+from ._mapi import MapiObject, name_map
 
 __all__ = ["MsgPlugin"]
 
@@ -29,6 +31,9 @@ _PROPERTIES = "__properties_version1.0"
 # Bytes before the first property entry: top-level message, embedded message, others.
 _HEADER_TOP, _HEADER_EMBEDDED, _HEADER_OTHER = 32, 24, 8
 _VARIABLE_TYPES = (p.PT_UNICODE, p.PT_STRING8, p.PT_BINARY, p.PT_OBJECT)
+_NAME_ID = "__nameid_version1.0"
+# Where an item saved on its own is filed when the walk gives it no folder.
+_ITEM_FOLDERS = {"contact": "Contacts", "group": "Contacts", "event": "Calendar"}
 
 
 class _MsgObject(MapiObject):
@@ -51,6 +56,16 @@ class _MsgObject(MapiObject):
             if data is not None:
                 return vtype, data
         return self._fixed.get(prop_id)
+
+    def binaries(self, prop_id: int) -> list[bytes]:
+        """A multi-valued binary property: a stream of lengths, then one stream a value."""
+        lengths = _stream(self.node, f"__substg1.0_{prop_id:04X}{p.PT_MV_BINARY:04X}") or b""
+        values = []
+        for index in range(len(lengths) // 8):
+            value = _stream(self.node, f"__substg1.0_{prop_id:04X}{p.PT_MV_BINARY:04X}-{index:08X}")
+            if value is not None:
+                values.append(value)
+        return values
 
     def recipients(self) -> Iterator[MapiObject]:
         for recipient in _safe_list(self.node, "recipients"):
@@ -124,7 +139,17 @@ class MsgPlugin:
             obj = _MsgObject(msg, _HEADER_TOP, p.default_ansi_codec())
             message_class = obj.text(p.MESSAGE_CLASS)
             if not p.is_mail_class(message_class):
-                yield Problem(ProblemKind.SKIPPED, location, "", f"{message_class} item skipped (not mail)")
+                kind = item_kind(message_class)
+                if kind is None:
+                    yield Problem(
+                        ProblemKind.SKIPPED, location, "", f"{message_class} item skipped (not mail)"
+                    )
+                    return
+                obj.names = name_map(
+                    _stream(msg, f"{_NAME_ID}/__substg1.0_00020102") or b"",
+                    _stream(msg, f"{_NAME_ID}/__substg1.0_00030102") or b"",
+                )
+                yield item_of(obj, kind, context.folder or _ITEM_FOLDERS[kind], location, "")
                 return
             lost: list[str] = []
             raw = build_message(obj, lost=lost)

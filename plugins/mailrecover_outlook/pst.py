@@ -3,7 +3,9 @@
 Each mail item becomes a reconstructed copy (see ``_build``) in its folder: the store's
 top folder is left out of the name and the usual folders get their usual roles, in
 English and Japanese.  Whatever is in the deleted-items folder is marked deleted.
-Contacts, appointments and other non-mail items are counted and reported once per file.
+Contacts, distribution lists and appointments become ``Item`` records (``_items``), kept
+for ``export-items``; other non-mail items (tasks, notes…) are counted and reported once
+per file.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from mailrecover.pluginkit import DELETED_ROLE, file_head, folder_role, open_sou
 
 from . import _mapi as p
 from ._build import build_message
-from ._pff import PffObject
+from ._items import item_kind, item_of
+from ._pff import PffObject, store_names
 
 __all__ = ["FolderPlace", "PstPlugin", "SpecialFolders", "walk_folders"]
 
@@ -231,6 +234,7 @@ class _Reader:
             store = PffObject(pff.get_message_store(), ansi).props
         except (*_PFF_ERRORS, AttributeError):
             pass
+        self.names = store_names(pff)
         self.special = SpecialFolders(
             *(_nid(store.get(tag, (0, b""))[1]) for tag in (_IPM_SUBTREE, _WASTEBASKET, _SENT, _SEARCH_ROOT))
         )
@@ -263,14 +267,18 @@ class _Reader:
 
     def _item(self, item: Any, path: str, deleted: bool, mail_tree: bool, where: str) -> Iterator[Finding]:
         try:
-            obj = PffObject(item, self.ansi)
+            obj = PffObject(item, self.ansi, names=self.names)
             ident = _ident(item)
             position = str(ident) if ident is not None else where
             message_class = obj.message_class()
-            if not p.is_mail_class(message_class):
-                if mail_tree:
-                    self.summary.skipped[p.kind_of_class(message_class)] += 1
-                return
+        except Exception as e:  # a damaged item costs that item, never the file
+            self.damage.append((where, f"message unreadable: {_first_line(e)}"))
+            return
+        if not p.is_mail_class(message_class):
+            if mail_tree:
+                yield from self._kept(obj, message_class, path, position)
+            return
+        try:
             lost: list[str] = []
             raw = build_message(obj, lost=lost)
             flags = p.flags_of(obj)
@@ -296,6 +304,20 @@ class _Reader:
             reconstructed=True,
             account_hints=p.received_by(obj),
         )
+
+    def _kept(self, obj: PffObject, message_class: str | None, path: str, position: str) -> Iterator[Finding]:
+        """A contact, list or calendar item as the ``Item`` export-items writes; any other
+        non-mail item (task, note…) counted in the file's skipped line."""
+        kind = item_kind(message_class)
+        if kind is None:
+            self.summary.skipped[p.kind_of_class(message_class)] += 1
+            return
+        try:
+            found = item_of(obj, kind, path, self.location, position)
+        except Exception as e:  # a damaged item costs that item, never the file
+            self.damage.append((position, f"{kind} unreadable: {_first_line(e)}"))
+            return
+        yield found
 
     def _orphans(self) -> Iterator[Finding]:
         """Items no folder lists any more (deleted, not yet overwritten): kept as deleted mail."""
