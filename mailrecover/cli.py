@@ -73,7 +73,7 @@ DONE, FAILED, USAGE, PROBLEMS = 0, 1, 2, 3
 _PLUGIN_USERS = {"plugins", "discover", "gather"}
 
 #: Commands that only read the workspace: they also run on a read-only one, or beside a writer.
-_READERS = {"report", "members", "verify"}
+_READERS = {"report", "members", "verify", "export-items"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -394,6 +394,16 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="write the list manager's files there, digest and delivery-off members apart",
     )
+    x = _command(
+        sub,
+        "export-items",
+        "an account's Outlook contacts (vCard) and calendar items (iCalendar)",
+        "Write the contacts and distribution lists gathered for the account as one vCard 4.0 file "
+        "per folder (DIR/<folder>.vcf) and its calendar items as iCalendar (DIR/<folder>.ics); "
+        "existing files are never overwritten.",
+    )
+    x.add_argument("--account", required=True, metavar="ADDR", help="whose items to write")
+    x.add_argument("directory", metavar="DIR", help="the folder to write the files into")
     return p
 
 
@@ -511,10 +521,13 @@ def _account_name(account: str) -> str:
     return account or "(none given)"
 
 
-def _known_account(ws: Workspace, account: str, *, logs_count: bool = False) -> None:
+def _known_account(
+    ws: Workspace, account: str, *, logs_count: bool = False, also: Sequence[str] = ()
+) -> None:
     """Refuse an account the workspace does not know (a typo must not restore nothing, exit 0),
-    naming the known ones closest first; for a report, one the mail logs name is known too."""
-    known = ws.accounts()
+    naming the known ones closest first; for a report, one the mail logs name is known too;
+    ``also``: accounts known by something other than copies."""
+    known = sorted({*ws.accounts(), *also})
     if account in known or (logs_count and named_in_logs(ws.db, account)):
         return
     closest = difflib.get_close_matches(account, known, n=max(1, len(known)), cutoff=0.0)
@@ -985,6 +998,35 @@ def _cmd_members(args: argparse.Namespace, ws: Workspace) -> int:
     return _show_problems(exported.left_out)
 
 
+def _cmd_export_items(args: argparse.Namespace, ws: Workspace) -> int:
+    from .items import export_items, item_accounts
+
+    _known_account(ws, args.account, also=item_accounts(ws))
+    result = export_items(ws, args.account, args.directory)
+    words = [
+        counted(result.written.get(kind, 0), noun)
+        for kind, noun in (("contact", "contact"), ("group", "contact group"), ("event", "calendar item"))
+    ]
+    data = {
+        "account": args.account,
+        "directory": args.directory,
+        "written": {kind: result.written.get(kind, 0) for kind in ("contact", "group", "event")},
+        "files": [str(p) for p in result.files],
+        "problems": [_problem_data(p) for p in result.left_out],
+    }
+    if result.files:
+        lines = [f"wrote {', '.join(words[:-1])} and {words[-1]} to {args.directory}"]
+        if not args.quiet:
+            lines += [f"  {p.name}" for p in result.files]
+    else:
+        lines = [f"no contacts or calendar items gathered for {args.account}; nothing written"]
+    if not args.json:
+        for p in result.left_out:
+            _say([_problem_line(p)], err=True)
+    _emit(args, data, lines)
+    return PROBLEMS if result.left_out else DONE
+
+
 def _cmd_batch(args: argparse.Namespace) -> int:
     from .batch import (
         ManifestError,
@@ -1072,6 +1114,7 @@ def _run(argv: Sequence[str] | None) -> int:
             "restore": _cmd_restore,
             "members": _cmd_members,
             "verify": _cmd_verify,
+            "export-items": _cmd_export_items,
         }
         return command[args.command](args, ws)
 

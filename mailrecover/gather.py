@@ -24,7 +24,7 @@ from .fingerprint import Summary, summarize
 from .limits import Limits
 from .limits import current as current_limits
 from .memory import give_back
-from .model import Copy, Evidence, Finding, Problem, ProblemKind
+from .model import Copy, Evidence, Finding, Item, Problem, ProblemKind
 from .ownership import JobIndex
 from .passwords import without_password
 from .places import tree_size
@@ -75,6 +75,8 @@ class GatherResult:
     copies: int = 0  # copies found
     new_copies: int = 0  # of which not already in the workspace
     evidence: int = 0
+    items: dict[str, int] = field(default_factory=dict)  # contacts, lists, calendar items found, by kind
+    new_items: int = 0
     problems: list[Problem] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     why_skipped: dict[str, str] = field(default_factory=dict)  # path -> reason, for -v
@@ -629,6 +631,9 @@ def gather(
                             elif isinstance(finding, Evidence):
                                 result.evidence += 1
                                 store.save_evidence(ws.db, loc, account, list_address, finding)
+                            elif isinstance(finding, Item):
+                                result.items[finding.kind] = result.items.get(finding.kind, 0) + 1
+                                result.new_items += store.save_item(ws.db, loc, account, finding, gathered)
                             elif isinstance(finding, Problem):
                                 problem(
                                     _expected(task, _as_walked(finding) if scope is not None else finding),

@@ -279,6 +279,31 @@ def _m011_unassigned(db: sqlite3.Connection) -> None:
     )
 
 
+def _m012_items(db: sqlite3.Connection) -> None:
+    """Contacts, distribution lists and calendar items found beside the mail (``model.Item``),
+    per account with where they were found; ``fields`` holds the record as JSON and
+    ``digest`` its hash, so reading the same item again adds nothing."""
+    _script(
+        db,
+        """
+        CREATE TABLE items (
+            id INTEGER PRIMARY KEY,
+            location_id INTEGER NOT NULL REFERENCES locations(id),
+            account TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            folder TEXT NOT NULL,
+            source TEXT NOT NULL,
+            position TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            fields TEXT NOT NULL,
+            gathered TEXT NOT NULL,
+            UNIQUE (account, source, position, digest)
+        );
+        CREATE INDEX items_by_account ON items (account, kind, folder)
+        """,
+    )
+
+
 #: Numbered, named schema steps; each runs once, in order, and is recorded.
 #: Never edit a step that has shipped: workspaces made with it exist.  Append a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
@@ -293,4 +318,5 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("008_verifications", _m008_verifications),
     ("010_tnef_wrapped", _m010_tnef_wrapped),
     ("011_unassigned", _m011_unassigned),
+    ("012_items", _m012_items),
 ]

@@ -14,15 +14,29 @@ to spill or group, and the report's places live in a temporary table.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from dataclasses import fields as dataclass_fields
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..arrival import arrival
-from ..model import Copy, Evidence, Flag, JournalState, MessageStatus, Problem
+from ..model import (
+    Copy,
+    Evidence,
+    Flag,
+    Item,
+    ItemKind,
+    JournalState,
+    MessageStatus,
+    Person,
+    Phone,
+    PostalAddress,
+    Problem,
+)
 from ..rfc822 import decode_text
 from . import now_text  # (the package's __init__ never imports this module)
 
@@ -48,6 +62,7 @@ __all__ = [
     "save_evidence",
     "save_problem",
     "save_skipped",
+    "save_item",
     "mark_unmerged",
     "mark_merged",
     "merge_states",
@@ -110,6 +125,10 @@ __all__ = [
     "problems",
     "count_skipped",
     "skipped_paths",
+    # items kept beside the mail (export-items)
+    "item_accounts",
+    "item_counts",
+    "items",
     "evidence_counts",
     "log_time_counts",
     # evidence: delivery records, list evidence, log times
@@ -358,6 +377,96 @@ def save_problem(db: sqlite3.Connection, loc: int | None, account: str, p: Probl
 def save_skipped(db: sqlite3.Connection, path: str, account: str) -> None:
     """A file no plugin claimed."""
     db.execute("INSERT OR IGNORE INTO skipped (path, account) VALUES (?, ?)", (path, account))
+
+
+_PROVENANCE = ("kind", "folder", "source", "position")
+_NESTED = {"phones": Phone, "addresses": PostalAddress, "members": Person, "attendees": Person}
+
+
+def _item_fields(item: Item) -> dict[str, Any]:
+    """An item's fields as JSON values, empty ones left out (provenance has its columns)."""
+    out: dict[str, Any] = {}
+    for f in dataclass_fields(item):
+        value = getattr(item, f.name)
+        if f.name in _PROVENANCE or value in ("", (), None, False):
+            continue
+        if isinstance(value, datetime | date):
+            value = value.isoformat()
+        elif isinstance(value, Person):
+            value = {k: v for k, v in vars(value).items() if v}
+        elif isinstance(value, tuple) and f.name in _NESTED:
+            value = [{k: v for k, v in vars(v).items() if v} for v in value]
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[f.name] = value
+    return out
+
+
+def _item_from(kind: str, folder: str, source: str, position: str, text: str) -> Item:
+    values: dict[str, Any] = json.loads(text)
+    for name, cls in _NESTED.items():
+        if name in values:
+            values[name] = tuple(cls(**v) for v in values[name])
+    if "emails" in values:
+        values["emails"] = tuple(values["emails"])
+    if "organizer" in values:
+        values["organizer"] = Person(**values["organizer"])
+    for name in ("start", "end", "created", "modified"):
+        if name in values:
+            values[name] = datetime.fromisoformat(values[name])
+    if "birthday" in values:
+        values["birthday"] = date.fromisoformat(values["birthday"])
+    return Item(ItemKind(kind), folder, source, position, **values)
+
+
+def save_item(
+    db: sqlite3.Connection, loc: int, account: str, item: Item, gathered: str | None = None
+) -> bool:
+    """Store a contact, list or calendar item found at location ``loc``, once; whether it is new."""
+    text = json.dumps(_item_fields(item), ensure_ascii=False, sort_keys=True)
+    digest = hashlib.sha256(f"{item.kind}\n{item.folder}\n{text}".encode()).hexdigest()
+    cur = db.execute(
+        "INSERT OR IGNORE INTO items (location_id, account, kind, folder, source, position, digest, "
+        "fields, gathered) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            loc,
+            account,
+            item.kind.value,
+            folder_text(item.folder),
+            storable(item.source),
+            storable(item.position),
+            digest,
+            text,
+            gathered or now_text(),
+        ),
+    )
+    return cur.rowcount > 0
+
+
+def items(db: sqlite3.Connection, account: str) -> Iterator[Item]:
+    """The account's items by folder, kind and where they were found; one found in several
+    places (the same contact in a .pst and saved as .msg) comes once, from its first place."""
+    rows = db.execute(
+        "SELECT kind, folder, source, position, fields FROM items WHERE id IN "
+        "(SELECT min(id) FROM items WHERE account = ? GROUP BY digest) "
+        "ORDER BY folder, kind, source, position, id",
+        (account,),
+    )
+    for kind, folder, source, position, text in rows:
+        yield _item_from(kind, folder, source, position, text)
+
+
+def item_counts(db: sqlite3.Connection, account: str) -> dict[str, int]:
+    """The account's distinct items by kind (``contact``, ``group``, ``event``)."""
+    return dict(
+        db.execute(
+            "SELECT kind, count(DISTINCT digest) FROM items WHERE account = ? GROUP BY kind", (account,)
+        ).fetchall()
+    )
+
+
+def item_accounts(db: sqlite3.Connection) -> list[str]:
+    return [a for (a,) in db.execute("SELECT DISTINCT account FROM items ORDER BY account")]
 
 
 def mark_unmerged(db: sqlite3.Connection, account: str) -> None:
