@@ -45,7 +45,7 @@ from .places import roots
 from .plugin import load_plugins, not_loaded
 from .private import write_new_files
 from .progress import Progress
-from .report import render_text, skipped_files, summary
+from .report import items_text, render_text, skipped_files, summary
 from .report_html import write_html
 from .resolicit import (
     INVITATION_FIELDS,
@@ -653,6 +653,8 @@ def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
         "copies": result.copies,
         "new_copies": result.new_copies,
         "evidence": result.evidence,
+        "items": result.items,
+        "new_items": result.new_items,
         "folders": result.folders,
         "problems": [_problem_data(p) for p in result.problems],
         "skipped": result.skipped,
@@ -667,6 +669,11 @@ def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
     if not args.quiet:
         if result.folders:
             lines.append(f"  {counted(len(result.folders), 'folder')}: {_folder_list(result.folders)}")
+        if result.items:
+            lines.append(
+                f"  {items_text(result.items)} kept, not mail ({result.new_items:,} new; "
+                "export-items writes them as vCard and iCalendar)"
+            )
         if result.copies and not args.account and by_owner is None:
             lines.append(
                 "  filed under no account ('(none given)' in report): to give them to an account, "

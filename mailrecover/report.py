@@ -22,7 +22,15 @@ from .provenance import group_places, is_folder_place
 from .words import counted
 from .workspace import Workspace, store
 
-__all__ = ["render_text", "skipped_files", "summary"]
+__all__ = ["items_text", "render_text", "skipped_files", "summary"]
+
+#: How each kind of item kept beside the mail is counted in a line.
+_ITEM_NOUNS = (("contact", "contact"), ("group", "contact group"), ("event", "calendar item"))
+
+
+def items_text(counts: dict[str, int]) -> str:
+    """``1 contact, 2 calendar items``: the kinds found, in one order."""
+    return ", ".join(counted(counts[kind], noun) for kind, noun in _ITEM_NOUNS if counts.get(kind))
 
 
 def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
@@ -52,6 +60,7 @@ def _account_summary(ws: Workspace, account: str) -> dict[str, Any]:
         "deleted": deleted,
         "quarantined": quarantined,
         "problems": problems,
+        "items": store.item_counts(db, account),  # contacts, lists, calendar items: not mail, kept
         "conflicts": conflicts,
         "sources": sources,
         "date_sources": date_sources,
@@ -205,6 +214,8 @@ def render_text(data: dict[str, Any]) -> str:
             out.append("  none quarantined: no message shows delivery to another mailbox")
         if a["problems"]:
             out.append(f"  {counted(a['problems'], 'problem')} reading its sources (listed below)")
+        if a.get("items"):
+            out.append(f"  {items_text(a['items'])} kept, not mail (export-items writes them)")
         if a["deleted"]:
             out.append(f"  {a['deleted']:,} deleted in every copy: restored under 'Recovered Deleted'")
         if a["conflicts"]:

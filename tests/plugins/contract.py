@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from mailrecover.model import Copy, Evidence, Problem, normalize_folder
+from mailrecover.model import Copy, Evidence, Item, Problem, normalize_folder
 from mailrecover.plugin import CLAIM, Plugin, ReadContext
 
 from ..support.builders import snapshot
@@ -182,7 +182,7 @@ class SourcePluginContract:
             if location is None:
                 pytest.skip("no single file to spoil for this plugin")
             for finding in plugin.read(location, self.read_context()):
-                assert isinstance(finding, (Copy, Evidence, Problem))
+                assert isinstance(finding, (Copy, Evidence, Problem, Item))
 
     def assert_from_store(self, sample: Sample, finding: Copy | Evidence) -> None:
         """A finding's ``source`` names a file of the store read (evidence may name a folder: a

@@ -8,7 +8,7 @@ import hashlib
 import shutil
 import struct
 import subprocess
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from mailrecover_outlook.msg import MsgPlugin
 from mailrecover_outlook.pst import PstPlugin, SpecialFolders, walk_folders
 
 from mailrecover.cli import main
-from mailrecover.model import Copy, Flag, Problem, ProblemKind
+from mailrecover.model import Copy, Flag, Item, ItemKind, Problem, ProblemKind
 from mailrecover.plugin import ReadContext
 from mailrecover.pluginkit import folder_role
 from mailrecover.rfc822 import decode_header_value, header_fields
@@ -46,10 +46,11 @@ POSTS = {
     "pstsdk_test_ansi": {"Folder": [("Post", {}, "Post")]},
     "pstsdk_test_unicode": {"INBOX": [("Test", {}, "Test")], "Folder": [("Post", {}, "Post")]},
 }
-SKIPPED = {
-    "gopst_32-bit": "1 appointment skipped (not mail)",
-    "javalibpst_dist-list": "1 appointment, 1 contact, 1 distribution list skipped (not mail)",
-    "javalibpst_passworded": "1 contact, 1 distribution list skipped (not mail)",
+# Contacts, distribution lists and appointments are kept as items, no longer skipped.
+ITEMS = {
+    "gopst_32-bit": {ItemKind.EVENT: 1},
+    "javalibpst_dist-list": {ItemKind.EVENT: 1, ItemKind.CONTACT: 1, ItemKind.GROUP: 1},
+    "javalibpst_passworded": {ItemKind.CONTACT: 1, ItemKind.GROUP: 1},
 }
 
 
@@ -136,9 +137,8 @@ def test_pst_mail_matches_the_reference_converter(pst_dir, tmp_path, name):
         f: sorted(v, key=str) for f, v in expected.items()
     }
     assert all(c.reconstructed for c in copies)
-    assert [(p.kind, p.reason) for p in found if isinstance(p, Problem)] == (
-        [(ProblemKind.SKIPPED, SKIPPED[name])] if name in SKIPPED else []
-    )
+    assert [(p.kind, p.reason) for p in found if isinstance(p, Problem)] == []
+    assert Counter(f.kind for f in found if isinstance(f, Item)) == ITEMS.get(name, {})
     for c in copies:  # every copy is a well-formed message that parses without defects
         msg = _parse(c.raw)
         assert not msg.defects and all(not part.defects for part in msg.walk())
@@ -348,11 +348,31 @@ def test_msg_embedded_message(corpus):
     assert inner.get_body(("plain", "html")) is not None
 
 
-def test_msg_appointment_is_skipped(corpus):
-    found = _read(MsgPlugin(), corpus / "msg" / "hiraoka_A_schedule.msg")
-    assert [(f.kind, f.reason) for f in found] == [
-        (ProblemKind.SKIPPED, "IPM.Appointment item skipped (not mail)")
-    ]
+def test_msg_appointment_is_kept_as_a_calendar_item(corpus):
+    (item,) = _read(MsgPlugin(), corpus / "msg" / "hiraoka_A_schedule.msg")
+    assert isinstance(item, Item) and item.kind is ItemKind.EVENT
+    assert (item.folder, item.summary, item.location, item.body) == (
+        "Calendar",
+        "A schedule",
+        "A place",
+        "A message body.",
+    )
+    assert (item.start, item.end) == (
+        datetime(2021, 10, 13, 9, 30, tzinfo=UTC),
+        datetime(2021, 10, 13, 10, 0, tzinfo=UTC),
+    )  # 18:30-19:00 in Tokyo, the zone it names
+    assert item.timezone == "(UTC+09:00) 大阪、札幌、東京" and not item.all_day
+
+
+def test_msg_task_is_still_skipped_with_its_class(corpus, tmp_path):
+    """Only contacts, lists and calendar items are kept; any other non-mail class is named."""
+    data = (corpus / "msg" / "hiraoka_A_schedule.msg").read_bytes()
+    cls = "IPM.Appointment".encode("utf-16-le")
+    assert data.count(cls) == 1
+    path = tmp_path / "task.msg"
+    path.write_bytes(data.replace(cls, "IPM.Task\0\0\0\0\0\0\0".encode("utf-16-le")))
+    found = _read(MsgPlugin(), path)
+    assert [(f.kind, f.reason) for f in found] == [(ProblemKind.SKIPPED, "IPM.Task item skipped (not mail)")]
 
 
 @pytest.mark.parametrize("cut", [0, 100, 5000, 20000, 51000])
