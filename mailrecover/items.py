@@ -109,11 +109,7 @@ def _vcard(item: Item) -> bytes:
     for index, email in enumerate(item.emails, 1):
         add(content_line("EMAIL", escape_text(email), [("PREF", str(index))] if len(item.emails) > 1 else []))
     for phone in item.phones:
-        add(
-            content_line(
-                "TEL", escape_text(phone.number), [("TYPE", _param(phone.kind))] if phone.kind else []
-            )
-        )
+        add(content_line("TEL", escape_text(phone.number), [("TYPE", phone.kind)] if phone.kind else []))
     for a in item.addresses:
         add(
             content_line(
