@@ -27,6 +27,7 @@ from .byowner import job_accounts, read_accounts_file
 from .clean import is_addr_spec, json_safe, terminal_safe, write_csv
 from .errors import MailRecoverError, OperationError, UsageError
 from .inventory import logs_gathered, lost_by_sender, named_in_logs, write_senders_csv
+from .items import export_items, item_accounts
 from .logtimes import correct_log_years
 from .members import (
     ExportFormat,
@@ -711,7 +712,7 @@ def _write_drafts(directory: str, drafts: list[Draft], index: list[list[str]] | 
 
 def _cmd_report(args: argparse.Namespace, ws: Workspace) -> int:
     if args.account is not None:
-        _known_account(ws, args.account, logs_count=True)
+        _known_account(ws, args.account, logs_count=True, also=item_accounts(ws))
     if args.draft_resend_requests:
         if not args.account:
             raise UsageError("report --draft-resend-requests needs --account")
@@ -1006,8 +1007,6 @@ def _cmd_members(args: argparse.Namespace, ws: Workspace) -> int:
 
 
 def _cmd_export_items(args: argparse.Namespace, ws: Workspace) -> int:
-    from .items import export_items, item_accounts
-
     _known_account(ws, args.account, also=item_accounts(ws))
     result = export_items(ws, args.account, args.directory)
     words = [

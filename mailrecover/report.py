@@ -103,7 +103,8 @@ def summary(ws: Workspace, account: str | None = None) -> dict[str, Any]:
     """The whole picture as plain data (what ``report --json`` prints)."""
     ensure_merged(ws, account)
     correct_log_years(ws.db, ws.accounts())  # messages gathered since the logs may date their lines
-    accounts = [account] if account is not None else ws.accounts()
+    # an account may have only contacts and calendar items (a .pst without mail): listed too
+    accounts = [account] if account is not None else sorted({*ws.accounts(), *store.item_accounts(ws.db)})
     problems = [
         {"kind": k, "source": s, "position": p, "reason": r, "account": a}
         for k, s, p, r, a in store.problems(ws.db, account)

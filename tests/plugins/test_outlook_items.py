@@ -3,6 +3,7 @@ readpst's own vCard and iCalendar output of the same files."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import struct
 import subprocess
@@ -187,3 +188,56 @@ def _pattern(
 )
 def test_recurrence_patterns_become_rrules(blob, rule):
     assert recurrence_rule(blob) == rule
+
+
+def test_gather_twice_then_export_items_matches_readpst(corpus, tmp_path, capsys):
+    """Gathered for an account (twice: nothing doubles), reported as kept, exported, and the
+    written files say what readpst says of the same items."""
+    from mailrecover.cli import main
+
+    from ..support.builders import snapshot
+
+    source = tmp_path / "outlook"
+    source.mkdir()
+    for name in ("javalibpst_dist-list", "gopst_32-bit"):
+        shutil.copy(corpus / "pst" / f"{name}.pst", source / f"{name}.pst")
+    shutil.copy(corpus / "msg" / "hiraoka_A_schedule.msg", source / "A schedule.msg")
+    before = snapshot(source)
+    ws, account = str(tmp_path / "ws"), "taro@example.co.jp"
+    for _ in range(2):
+        assert main(["--workspace", ws, "--json", "gather", "--account", account, str(source)]) == 0
+        gathered = json.loads(capsys.readouterr().out)
+        assert gathered["items"] == {"contact": 1, "group": 1, "event": 3} and gathered["problems"] == []
+    assert gathered["new_items"] == 0
+    # no mail in these files: the account is known by its items, and the report counts them
+    assert main(["--workspace", ws, "--json", "report", "--account", account]) == 0
+    reported = json.loads(capsys.readouterr().out)["accounts"][account]
+    assert (reported["copies"], reported["items"]) == (0, {"contact": 1, "group": 1, "event": 3})
+    out = tmp_path / "out"
+    assert main(["--workspace", ws, "--json", "export-items", "--account", account, str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["written"] == {"contact": 1, "group": 1, "event": 3}
+    assert sorted(p.name for p in out.iterdir()) == ["Calendar.ics", "Contacts.vcf"]
+    card, group = vobject.readComponents((out / "Contacts.vcf").read_text())
+    (theirs,) = _readpst(source / "javalibpst_dist-list.pst", tmp_path / "readpst")["Contacts"]
+    assert card.email.value == theirs.email.value == "contact1@rjohnson.id.au"
+    assert card.n.value.family == theirs.n.value.family and card.n.value.given == theirs.n.value.given
+    assert group.kind.value == "group"
+    assert [m.value for m in group.member_list] == [
+        "mailto:contact1@rjohnson.id.au",
+        "mailto:dist1@rjohnson.id.au",
+        "mailto:dist2@rjohnson.id.au",
+    ]
+    events = {e.summary.value: e for e in vobject.readOne((out / "Calendar.ics").read_text()).vevent_list}
+    assert sorted(events) == ["A schedule", "Test appointment", "Updated: Olympus training for new hires"]
+    for name in ("javalibpst_dist-list", "gopst_32-bit"):
+        (calendar,) = _readpst(source / f"{name}.pst", tmp_path / f"readpst-{name}")["Calendar"]
+        ours = events[calendar.vevent.summary.value]
+        assert (ours.dtstart.value, ours.dtend.value) == (
+            calendar.vevent.dtstart.value,
+            calendar.vevent.dtend.value,
+        )
+        assert ours.description.value.strip() == calendar.vevent.description.value.strip()
+    assert events["Test appointment"].rrule.value == "FREQ=WEEKLY;BYDAY=TU"
+    assert events["A schedule"].location.value == "A place"
+    assert events["A schedule"].dtstart.value == datetime(2021, 10, 13, 9, 30, tzinfo=UTC)
+    assert snapshot(source) == before
