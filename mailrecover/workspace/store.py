@@ -381,6 +381,9 @@ def save_skipped(db: sqlite3.Connection, path: str, account: str) -> None:
 
 _PROVENANCE = ("kind", "folder", "source", "position")
 _NESTED = {"phones": Phone, "addresses": PostalAddress, "members": Person, "attendees": Person}
+# Item fields kept as ISO 8601 text, by their declared types
+_TIMES = tuple(f.name for f in dataclass_fields(Item) if f.type == "datetime | None")
+_DATES = tuple(f.name for f in dataclass_fields(Item) if f.type == "date | None")
 
 
 def _item_fields(item: Item) -> dict[str, Any]:
@@ -411,11 +414,12 @@ def _item_from(kind: str, folder: str, source: str, position: str, text: str) ->
         values["emails"] = tuple(values["emails"])
     if "organizer" in values:
         values["organizer"] = Person(**values["organizer"])
-    for name in ("start", "end", "created", "modified"):
+    for name in _TIMES:
         if name in values:
             values[name] = datetime.fromisoformat(values[name])
-    if "birthday" in values:
-        values["birthday"] = date.fromisoformat(values["birthday"])
+    for name in _DATES:
+        if name in values:
+            values[name] = date.fromisoformat(values[name])
     return Item(ItemKind(kind), folder, source, position, **values)
 
 
