@@ -1009,10 +1009,6 @@ def _cmd_members(args: argparse.Namespace, ws: Workspace) -> int:
 def _cmd_export_items(args: argparse.Namespace, ws: Workspace) -> int:
     _known_account(ws, args.account, also=item_accounts(ws))
     result = export_items(ws, args.account, args.directory)
-    words = [
-        counted(result.written.get(kind, 0), noun)
-        for kind, noun in (("contact", "contact"), ("group", "contact group"), ("event", "calendar item"))
-    ]
     data = {
         "account": args.account,
         "directory": args.directory,
@@ -1021,7 +1017,7 @@ def _cmd_export_items(args: argparse.Namespace, ws: Workspace) -> int:
         "problems": [_problem_data(p) for p in result.left_out],
     }
     if result.files:
-        lines = [f"wrote {', '.join(words[:-1])} and {words[-1]} to {args.directory}"]
+        lines = [f"wrote {items_text(result.written)} to {args.directory}"]
         if not args.quiet:
             lines += [f"  {p.name}" for p in result.files]
     else:

@@ -25,7 +25,8 @@ from functools import cache
 from pathlib import Path
 
 from mailrecover.fingerprint import summarize
-from mailrecover.model import Copy, Evidence, Problem
+from mailrecover.items import icalendar, vcards
+from mailrecover.model import Copy, Evidence, Item, Problem
 from mailrecover.plugin import CLAIM, Plugin, ReadContext, load_plugins
 
 from .mutate import Mutated
@@ -79,6 +80,7 @@ class Outcome:
     copies: list[Copy] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)  # contacts and calendar items (Outlook)
     crash: str | None = None  # the plugin raised
     core_crash: str | None = None  # summarize raised on a copy
     hang: bool = False
@@ -205,6 +207,8 @@ def read_checked(plugin: Plugin, name: str, location: Path, root: Path) -> Outco
                     out.evidence.append(finding)
                 elif isinstance(finding, Problem):
                     out.problems.append(finding)
+                elif isinstance(finding, Item):
+                    out.items.append(finding)
                 else:
                     out.faults.append(f"yielded a {type(finding).__name__}, not a finding")
     except Hang:
@@ -221,6 +225,13 @@ def read_checked(plugin: Plugin, name: str, location: Path, root: Path) -> Outco
             out.faults.append(f"problem names no file of the input: {p.source!r} ({p.reason[:80]})")
         if not p.reason.strip() or "\n" in p.reason:
             out.faults.append(f"problem reason is not one line: {p.reason[:80]!r}")
+    for i in out.items:
+        if not _under(root, i.source):
+            out.faults.append(f"item names no file of the input: {i.source!r}")
+        try:  # whatever a damaged file made of it, export-items can write it
+            icalendar([i]) if i.start is not None else vcards([i])
+        except Exception as e:
+            out.core_crash = _short(e)
     for c in out.copies:
         if not isinstance(c.raw, bytes) or not _under(root, c.source):
             out.faults.append(f"copy with bad raw or source {c.source!r}")
