@@ -26,7 +26,7 @@ from pathlib import Path
 
 from mailrecover.fingerprint import summarize
 from mailrecover.items import icalendar, vcards
-from mailrecover.model import Copy, Evidence, Item, Problem
+from mailrecover.model import Copy, Evidence, Item, ItemKind, Problem
 from mailrecover.plugin import CLAIM, Plugin, ReadContext, load_plugins
 
 from .mutate import Mutated
@@ -229,7 +229,10 @@ def read_checked(plugin: Plugin, name: str, location: Path, root: Path) -> Outco
         if not _under(root, i.source):
             out.faults.append(f"item names no file of the input: {i.source!r}")
         try:  # whatever a damaged file made of it, export-items can write it
-            icalendar([i]) if i.start is not None else vcards([i])
+            if i.kind is not ItemKind.EVENT:
+                vcards([i])
+            elif i.start is not None:  # (one without a start is left out, with a problem line)
+                icalendar([i])
         except Exception as e:
             out.core_crash = _short(e)
     for c in out.copies:
