@@ -124,8 +124,9 @@ def _vcard(item: Item) -> bytes:
         add(content_line("TITLE", escape_text(item.title)))
     if item.birthday:
         add(content_line("BDAY", f"{item.birthday:%Y%m%d}"))
-    if item.web:
-        add(content_line("URL", item.web.strip()))
+    if item.web:  # a URI: Outlook keeps what was typed, often without a scheme
+        web = "".join(item.web.split())
+        add(content_line("URL", web if "://" in web or web.startswith("mailto:") else "http://" + web))
     for member in item.members:
         if member.email:
             add(content_line("MEMBER", "mailto:" + member.email))

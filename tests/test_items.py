@@ -35,6 +35,7 @@ CONTACT = Item(
     department="Sales",
     title="Manager",
     birthday=date(1980, 5, 4),
+    web="www.example.co.jp/taro",
     body="notes, with; all \\ of\nthem",
 )
 GROUP = Item(
@@ -118,6 +119,7 @@ def test_vcards_parse_back_with_every_field():
     assert card.org.value == ["Example; Inc.", "Sales"]
     assert card.title.value == "Manager"
     assert card.bday.value == "19800504"
+    assert card.url.value == "http://www.example.co.jp/taro"  # a URI, as vCard 4.0 wants
     assert card.note.value == "notes, with; all \\ of\nthem"
     assert group.kind.value == "group" and group.fn.value == "Team"
     assert [m.value for m in group.member_list] == ["mailto:a@example.com"]
