@@ -50,7 +50,8 @@ def test_every_plugin_forced_over_every_file_crashes_nothing(corpus: Path, tmp_p
 
 def test_detected_gather_accounts_for_every_corpus_file(corpus: Path, tmp_path: Path) -> None:
     """Issue 16's invariant over real files: for every regular file under the gathered
-    location, copies or evidence from it + problems naming it + skips naming it >= 1."""
+    location, copies, evidence or items (contacts, calendar) from it + problems naming it +
+    skips naming it >= 1."""
     corpus = corpus.resolve()  # a plugin may name files by their resolved path
     before = snapshot(corpus)
     with Workspace(tmp_path / "ws") as ws:
@@ -60,7 +61,7 @@ def test_detected_gather_accounts_for_every_corpus_file(corpus: Path, tmp_path: 
             s
             for (s,) in db.execute(
                 "SELECT source FROM copies UNION SELECT source FROM evidence UNION SELECT source FROM problems "
-                "UNION SELECT path FROM skipped"
+                "UNION SELECT source FROM items UNION SELECT path FROM skipped"
             )
         }
     assert snapshot(corpus) == before
