@@ -196,7 +196,7 @@ def _charset(label: str) -> codecs.CodecInfo | None:
     """The codec a charset label names, or None for an unknown label or a Python-only codec."""
     try:
         info = codecs.lookup(label)
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a label holding a NUL
         return None
     return info if info._is_text_encoding and info.name not in _NOT_CHARSETS else None
 

@@ -140,6 +140,11 @@ def test_a_label_naming_a_python_only_codec_is_no_charset(label: str, body: byte
     assert next(t for t in map(_joined, candidates) if t is not None) == body.decode("utf-8")
 
 
+@pytest.mark.parametrize("label", ["\x00", "utf-8\x00", "\x00x"])
+def test_a_label_holding_a_nul_is_no_charset(label: str) -> None:
+    assert decode_text(b"caf\xc3\xa9", label) == "café"
+
+
 @pytest.mark.parametrize("label", _NOT_CHARSETS)
 def test_an_encoded_word_in_a_python_only_codec_is_kept_as_its_bytes(label: str) -> None:
     word = f"=?{label}?Q?caf=C3=A9_\\u0041?=".encode()
