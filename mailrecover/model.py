@@ -114,9 +114,13 @@ class Copy:
     wrapped: bool = False  # its content is locked in TNEF (winmail.dat): its unpacked rebuild is better
     account_hints: tuple[str, ...] = ()  # addresses of the client account it was filed under
     keywords: tuple[str, ...] = ()  # client tags, kept as data
+    # Other folders this very copy is in, where its store files one message in several places
+    # (Gmail's labels): restored as labels of one message where the target has labels too.
+    labels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "folder", normalize_folder(self.folder))
+        object.__setattr__(self, "labels", tuple(normalize_folder(label) for label in self.labels))
 
 
 @dataclass(frozen=True)

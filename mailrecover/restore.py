@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from .errors import BlobError, UsageError
 from .memory import give_back
 from .merge import ranked_copies
 from .merged import DELETED_FOLDER, ensure_merged, placement
-from .model import MessageStatus, Problem, ProblemKind
+from .model import Flag, MessageStatus, Problem, ProblemKind
 from .spill import spilled
 from .targets import Outgoing, Target, Verification, open_target
 from .workspace import Workspace, now_text, store
@@ -195,13 +196,25 @@ def outgoing(
     plan = spilled(
         rows, None if ws.read_only else ws.path
     )  # read to its end; in the workspace, private as it is
-    for n, (key, folder, flags, date, message_id, blob, pack, offset, length, message, arrived) in enumerate(
-        plan, 1
-    ):
-        folder, flagset = placement(folder, flags)
-        if not selection.wants(folder, arrived):
+    for n, (
+        key,
+        folder,
+        flags,
+        date,
+        message_id,
+        blob,
+        pack,
+        offset,
+        length,
+        message,
+        arrived,
+        places,
+    ) in enumerate(plan, 1):
+        placed, flagset = placement(folder, flags)
+        if not selection.wants(placed, arrived):
             continue
-        folder = mapping(folder)
+        labels = _labels(folder, places, selection, mapping) if placed == folder else ()
+        folder = mapping(placed)
         try:
             raw = ws.blobs.read(blob, None if length is None else (pack, offset, length))
         except BlobError as e:
@@ -213,10 +226,30 @@ def outgoing(
         else:
             also = frozenset()
         yield Outgoing(
-            key=key, folder=folder, flags=flagset, date=_date(date), raw=raw, message_id=message_id, also=also
+            key=key,
+            folder=folder,
+            flags=flagset,
+            date=_date(date),
+            raw=raw,
+            message_id=message_id,
+            also=also,
+            labels=labels,
         )
         if n % _GIVE_BACK_EVERY == 0:
             give_back()  # the messages sent so far were freed: a long restore stays one batch big
+
+
+def _labels(folder: str, places: str | None, selection: Selection, mapping: FolderMap) -> tuple[str, ...]:
+    """The other folders a message filed in ``folder`` is in, as restored: those of its copies
+    not marked deleted and their labels (``restore_plan``'s places), within the selection."""
+    if not places or places == "[]":
+        return ()
+    found: list[str] = []
+    for where, flags, labels in json.loads(places):
+        if Flag.DELETED not in flags.split(","):
+            found += [where, *labels]
+    mapped = {mapping(f) for f in found if f != folder and selection.wants_folder(f)} - {mapping(folder)}
+    return tuple(sorted(mapped))
 
 
 def _another_copy(ws: Workspace, message: int, name: str, damage: BlobError) -> tuple[bytes | None, Problem]:

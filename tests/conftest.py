@@ -192,9 +192,19 @@ def dovecot_master() -> Iterator[Dovecot]:
     server.stop()
 
 
+#: Gmail's extension capability (a COPY adds a label) and Dovecot's log of each APPEND and COPY,
+#: proof on the server's side of how a message got into each folder.
+GMAIL_CONFIG = (
+    "imap_capability = +X-GM-EXT-1\n"
+    "mail_plugins = $mail_plugins notify mail_log\n"
+    "plugin {\n  mail_log_events = save copy\n  mail_log_fields = uid box msgid\n}"
+)
+
+
 @pytest.fixture(scope="session")
 def dovecot_gmail() -> Iterator[Dovecot]:
-    """Gmail's folders: '/' between levels, SPECIAL-USE folders under ``[Gmail]``."""
+    """Gmail as IMAP shows it: ``X-GM-EXT-1``, '/' between levels, SPECIAL-USE folders under
+    ``[Gmail]``; its log names every APPEND ('save') and COPY ('copy')."""
     _need_dovecot()
     folders = (
         ("[Gmail]/Sent Mail", "\\Sent"),
@@ -202,7 +212,7 @@ def dovecot_gmail() -> Iterator[Dovecot]:
         ("[Gmail]/Trash", "\\Trash"),
         ("[Gmail]/Spam", "\\Junk"),
     )
-    server = Dovecot(accounts=6, separator="/", folders=folders).start()
+    server = Dovecot(accounts=10, separator="/", folders=folders, extra_config=GMAIL_CONFIG).start()
     yield server
     server.stop()
 

@@ -537,3 +537,108 @@ def test_a_selective_restore_is_recorded_as_such(
         with Workspace(tmp_path / "ws") as w:
             notes.append(w.db.execute("SELECT planned, note FROM verifications").fetchone())
     assert notes == [(4, "a selective restore: only part of the account was planned"), (11, "")]
+
+
+# --- Gmail: one message, several labels ------------------------------------------------------------
+
+from mailrecover.workspace import Workspace  # noqa: E402
+
+from .plugins.client_stores import OWNER  # noqa: E402
+from .plugins.client_stores import message as client_message  # noqa: E402
+from .plugins.test_gmail import TAKEOUT, _takeout  # noqa: E402
+
+#: Takeout labels of messages 1-4; message 3 was also found filed in a folder "Projects" elsewhere.
+LABELLED = [
+    (1, "Inbox,Work,Opened"),
+    (2, "Sent,Work/Clients,Important,Opened"),
+    (3, "Inbox,Opened"),
+    (4, "Category Promotions,Unread,Inbox"),
+]
+#: Where each message is on Gmail: its folder and every other label, one message each time.
+ON_GMAIL = {
+    "INBOX": [1, 3, 4],
+    "Work": [1],
+    "Work/Clients": [2],
+    "[Gmail]/Sent Mail": [2],
+    "Projects": [3],
+}
+
+
+def _labelled_workspace(tmp_path: Path) -> list[str]:
+    """A workspace with ``LABELLED`` from a Takeout mbox, message 3 also from an mbox "Projects"."""
+    src = tmp_path / "src"
+    _takeout(src / TAKEOUT, LABELLED)
+    (src / "Projects").write_bytes(
+        b"From jiro@example.org Mon Jun 11 00:03:00 2012\n" + client_message(3) + b"\n"
+    )
+    ws = ["--workspace", str(tmp_path / "ws")]
+    assert main([*ws, "gather", "--account", OWNER, str(src / TAKEOUT), str(src / "Projects")]) == 0
+    return ws
+
+
+def _folders(account: Account) -> dict[str, list[int]]:
+    """Each folder's messages, by the n of their Message-ID ``<n.test@example.org>``."""
+    return {
+        name: sorted(int(re.search(rb"Message-ID: <(\d+)\.", raw).group(1)) for raw, _f, _d in msgs)  # type: ignore[union-attr]
+        for name, msgs in account.messages().items()
+        if msgs
+    }
+
+
+def _events(server: Dovecot, account: Account) -> Counter[str]:
+    """What Dovecot's mail_log saw for ``account``: 'save' (an APPEND) and 'copy' per folder."""
+    seen: Counter[str] = Counter()
+    for line in server.log().splitlines():
+        if f"imap({account.user})" in line and (
+            m := re.search(r": (save|copy from [^:]+): box=([^,]+),", line)
+        ):
+            seen[f"{m.group(1).split()[0]} {m.group(2)}"] += 1
+    return seen
+
+
+def test_a_message_in_several_folders_is_uploaded_once_and_labelled_on_gmail(
+    dovecot_gmail: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = _labelled_workspace(tmp_path)
+    dest = dovecot_gmail.account()
+    monkeypatch.setenv("MAILRECOVER_PASSWORD", dest.password)
+    restore = [*ws, "restore", "--account", OWNER, "--to", dest.url()]
+    assert main(restore) == 0
+    assert _folders(dest) == ON_GMAIL
+    # one APPEND per message, in its own folder; every other folder by COPY (a label on Gmail)
+    assert _events(dovecot_gmail, dest) == Counter(
+        {"save Work": 1, "save Work/Clients": 1, "save Projects": 1, "save INBOX": 1}
+        | {"copy INBOX": 2, "copy [Gmail]/Sent Mail": 1}
+    )
+    before = _events(dovecot_gmail, dest)
+    assert main(restore) == 0  # a rerun: nothing sent, no label added twice
+    assert _folders(dest) == ON_GMAIL and _events(dovecot_gmail, dest) == before
+
+    # killed between a COPY and its journal entry: the labels are found there, not copied again
+    with Workspace(Path(ws[1])) as w:
+        journal = w.journal(dest.url())
+        labels = [k for (k,) in w.db.execute("SELECT key FROM journal WHERE key LIKE '% label:%'")]
+        assert len(labels) == 3
+        journal.mark_many((k, "pending", "") for k in labels)
+    assert main(restore) == 0
+    assert _folders(dest) == ON_GMAIL and _events(dovecot_gmail, dest) == before
+
+    # a label taken off on the server since: put back by one COPY, nothing uploaded again
+    client = dest.client()
+    client.select_folder("INBOX")
+    client.delete_messages(client.search(["HEADER", "Message-ID", "<1.test@example.org>"]))
+    client.expunge()
+    client.logout()
+    assert main(restore) == 0
+    assert _folders(dest) == ON_GMAIL
+    assert _events(dovecot_gmail, dest) == before + Counter({"copy INBOX": 1})
+
+
+def test_without_labels_on_the_server_each_message_goes_to_its_folder_once(
+    new_imap_account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    ws = _labelled_workspace(tmp_path)
+    dest = new_imap_account()
+    monkeypatch.setenv("MAILRECOVER_PASSWORD", dest.password)
+    assert main([*ws, "restore", "--account", OWNER, "--to", dest.url()]) == 0
+    assert _folders(dest) == {"INBOX": [4], "Work": [1], "Work.Clients": [2], "Projects": [3]}

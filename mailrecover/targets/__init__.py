@@ -61,6 +61,9 @@ class Outgoing:
     # SHA-256 of other bytes that are this message on a target: its canonical copy, when that
     # was damaged in the workspace after it was restored (``raw`` is then another copy)
     also: frozenset[str] = frozenset()
+    # Other folders the message is in too (its copies' folders, Gmail labels): a target that
+    # keeps one message in several folders (Gmail) files it there as well; others ignore them.
+    labels: tuple[str, ...] = ()
 
 
 @dataclass

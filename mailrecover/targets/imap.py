@@ -155,6 +155,17 @@ class _Item:
         self.identity = (_message_id(self.body), len(self.body))
 
 
+@dataclass(frozen=True)
+class _Labelled:
+    """A message that goes into more folders than its own, where the server has labels:
+    its journal key, folder, (Message-ID, size), and each other folder with its journal key."""
+
+    key: str
+    folder: str
+    identity: tuple[bytes, int]
+    labels: tuple[tuple[str, str], ...]
+
+
 @dataclass
 class _Run:
     """One ``write`` call's journal, progress callback and the refusals met so far."""
@@ -168,6 +179,7 @@ class _Run:
     # killed client's last bytes reach the server after the rerun looked). Body -> copies wanted.
     resent: dict[str, Counter[bytes]] = field(default_factory=dict)
     inflight: list[tuple[str, list[_Item], Future[tuple[str, bytes]]]] = field(default_factory=list)
+    labelled: list[_Labelled] = field(default_factory=list)  # only on a server with labels (Gmail)
 
 
 class ImapTarget:
@@ -222,6 +234,8 @@ class ImapTarget:
         self._lock = threading.Lock()
         self._uploader_failures = 0
         self._reached = False  # connected once: a refused port later is a restart, worth waiting for
+        self._labels: bool | None = None  # whether the server keeps one message in several folders
+        self.labelled = 0  # labels added (a COPY on Gmail) by the last ``write``
 
     # -- the Target protocol -------------------------------------------------------------
 
@@ -238,6 +252,7 @@ class ImapTarget:
         self._held.clear()
         self._claimed.clear()
         self.verification = Verification()
+        self.labelled = 0
         planned = refused = 0
         pool = ThreadPoolExecutor(max_workers=max(1, self.connections), thread_name_prefix="imap-append")
         try:
@@ -251,6 +266,8 @@ class ImapTarget:
                 item = _Item(
                     out.key, _crlf(out.raw), flags_to_imap(out.flags), out.date, journal.state(out.key)
                 )
+                if out.labels and self._keeps_labels():
+                    self._plan_labels(out, name, item.identity, plan, run)
                 if item.state == JournalState.DONE:
                     there = self._still_there(name, item, journal.ref(item.key) or "")
                     if there is not None:
@@ -269,6 +286,8 @@ class ImapTarget:
                 self._dispatch(name, batch, run, pool)
             while run.inflight:
                 self._collect(run)
+            if run.labelled:
+                self._add_labels(run)
             if plan:
                 self._verify(plan, run)
         finally:
@@ -708,6 +727,79 @@ class ImapTarget:
                 "nothing more was sent. Raise the quota or free space, then run restore again"
             )
 
+    # -- labels (Gmail) ------------------------------------------------------------------
+
+    def _keeps_labels(self) -> bool:
+        """Gmail (``X-GM-EXT-1``): a folder is a label, and COPY gives the same message one more."""
+        if self._labels is None:
+            self._labels = self._retrying("connecting", lambda client: client.has_capability("X-GM-EXT-1"))
+        return self._labels
+
+    def _plan_labels(
+        self,
+        out: Outgoing,
+        name: str,
+        identity: tuple[bytes, int],
+        plan: dict[str, Counter[tuple[bytes, int]]],
+        run: _Run,
+    ) -> None:
+        """Note the other folders ``out`` goes into; they are checked like any folder's mail."""
+        labels: dict[str, str] = {}
+        for folder in out.labels:
+            label = self._server_name(folder)
+            if label is None:
+                self._refused_count[folder] += 1
+            elif label != name and label not in labels:
+                labels[label] = _label_key(out.key, folder)
+                plan.setdefault(label, Counter())[identity] += 1
+        if labels:
+            run.labelled.append(
+                _Labelled(out.key, name, identity, tuple((key, label) for label, key in labels.items()))
+            )
+
+    def _add_labels(self, run: _Run) -> None:
+        """COPY each uploaded message into its other folders where it is not yet (one message
+        with several labels on Gmail, never a second upload).  What each folder holds is looked
+        at first, whatever the journal says: a rerun adds only the labels still missing."""
+        by_folder: dict[str, list[_Labelled]] = {}
+        for entry in run.labelled:
+            if run.journal.state(entry.key) == JournalState.DONE:  # refused or lost: nothing to label
+                by_folder.setdefault(entry.folder, []).append(entry)
+
+        def label(client: imapclient.IMAPClient) -> int:
+            held: dict[str, dict[tuple[bytes, int], list[int]]] = {}
+            for name, entries in by_folder.items():
+                validity, index, identity_of = _holding(client, name)
+                wanted: dict[str, list[tuple[int, str]]] = {}  # label -> (UID in ``name``, journal key)
+                there: list[tuple[str, JournalState, str]] = []
+                for entry in entries:
+                    uid = _uid_of(run.journal.ref(entry.key) or "", validity, identity_of, entry.identity)
+                    uid = uid if uid is not None else next(iter(index.get(entry.identity, ())), None)
+                    for key, folder in entry.labels:
+                        if folder not in held:
+                            held[folder] = _holding(client, folder)[1]
+                        found = held[folder].get(entry.identity)
+                        if found:
+                            found.pop(0)  # one message there answers for one label
+                            if run.journal.state(key) != JournalState.DONE:
+                                there.append((key, JournalState.DONE, ""))
+                        elif uid is not None:
+                            wanted.setdefault(folder, []).append((uid, key))
+                run.journal.mark_many(there)
+                if wanted:
+                    client.select_folder(name, readonly=True)  # COPY reads; nothing here changes
+                    for folder, pairs in wanted.items():
+                        run.journal.mark_many((key, JournalState.PENDING, "") for _uid, key in pairs)
+                        client.copy([uid for uid, _key in pairs], folder)
+                        run.journal.mark_many((key, JournalState.DONE, "") for _uid, key in pairs)
+                        self.labelled += len(pairs)
+                    _unselect(client)
+            return 0
+
+        self._retrying("adding labels", label)
+        if self.labelled:
+            log.info("%s: %d label(s) added to restored messages", self.url.host, self.labelled)
+
     # -- verification --------------------------------------------------------------------
 
     def _verify(self, plan: dict[str, Counter[tuple[bytes, int]]], run: _Run) -> None:
@@ -777,6 +869,22 @@ class ImapTarget:
             "%s: removed %d copy(ies) that arrived twice after an interrupted upload", name, len(surplus)
         )
         return len(surplus)
+
+
+def _label_key(key: str, folder: str) -> str:
+    """The journal's key for message ``key``'s label ``folder`` (a COPY on Gmail)."""
+    return f"{key} label:{folder}"
+
+
+def _uid_of(
+    ref: str, validity: int, identity_of: dict[int, tuple[bytes, int]], identity: tuple[bytes, int]
+) -> int | None:
+    """The UID the journal's ``ref`` names, if the folder still holds that message there."""
+    uid_validity, _, uid = ref.partition(":")
+    if uid_validity.isdigit() and uid.isdigit() and int(uid_validity) == validity:
+        if identity_of.get(int(uid)) == identity:
+            return int(uid)
+    return None
 
 
 def _role(parts: list[str]) -> str | None:

@@ -304,6 +304,12 @@ def _m012_items(db: sqlite3.Connection) -> None:
     )
 
 
+def _m013_copy_labels(db: sqlite3.Connection) -> None:
+    """The other folders a copy is in where its store has labels (Gmail): a restore to a
+    server with labels gives the one message each of them."""
+    db.execute("ALTER TABLE copies ADD COLUMN labels TEXT NOT NULL DEFAULT '[]'")
+
+
 #: Numbered, named schema steps; each runs once, in order, and is recorded.
 #: Never edit a step that has shipped: workspaces made with it exist.  Append a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
@@ -319,4 +325,5 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("010_tnef_wrapped", _m010_tnef_wrapped),
     ("011_unassigned", _m011_unassigned),
     ("012_items", _m012_items),
+    ("013_copy_labels", _m013_copy_labels),
 ]

@@ -305,8 +305,8 @@ def save_copy(
         "INSERT OR IGNORE INTO copies (location_id, account, source, position, blob, size, folder, "
         "flags, internal_date, partial, reconstructed, account_hints, keywords, message_id, "
         "from_addr, date, subject, head_fp, body_fp, content_fp, delivered_to, received, gathered, "
-        "arrival, arrival_source, wrapped) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "arrival, arrival_source, wrapped, labels) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             loc,
             *where[:3],
@@ -332,6 +332,7 @@ def save_copy(
             arrived,
             source.value,
             int(c.wrapped),
+            _json(c.labels, ensure_ascii=False),
         ),
     )
     if cur.rowcount > 0:
@@ -708,13 +709,16 @@ def quarantined_messages(db: sqlite3.Connection, account: str) -> sqlite3.Cursor
 
 def restore_plan(db: sqlite3.Connection, account: str, statuses: Sequence[MessageStatus]) -> sqlite3.Cursor:
     """(key, folder, flags, date, message_id, blob, pack, offset, length, message id, arrival date
-    or None) of each message of ``statuses``, folder by folder, oldest first; where its bytes are
-    comes with it."""
+    or None, places) of each message of ``statuses``, folder by folder, oldest first; where its
+    bytes are comes with it.  ``places``: JSON ``[[folder, flags, labels], …]`` of its copies
+    found elsewhere than its folder or with labels (``[]`` for most)."""
     return db.execute(  # where each one's bytes are is looked up here, not once per message
         # a message without any usable date takes the time it was gathered: the same on every
         # run, so a rerun names its Maildir file as the first run did
         "SELECT m.key, m.folder, m.flags, coalesce(m.date, c.gathered), m.message_id, c.blob, b.pack, "
-        "b.offset, b.length, m.id, m.date "
+        "b.offset, b.length, m.id, m.date, "
+        "(SELECT json_group_array(json_array(o.folder, o.flags, json(o.labels))) FROM copies o "
+        "WHERE o.message = m.id AND (o.folder != m.folder OR o.labels != '[]')) "
         "FROM messages m JOIN copies c ON c.id = m.canonical LEFT JOIN blobs b ON b.digest = c.blob "
         f"WHERE m.account = ? AND m.status IN ({','.join('?' * len(statuses))}) "
         "ORDER BY m.folder, m.date, m.key",

@@ -32,7 +32,7 @@ from mailrecover.pluginkit import (
     remove_fields,
 )
 
-__all__ = ["GmailTakeoutPlugin", "file_labels", "parse_labels"]
+__all__ = ["GmailTakeoutPlugin", "file_labels", "label_folders", "parse_labels"]
 
 _SNIFF_BYTES = 64 << 10
 _LABEL_FIELDS = {"x-gmail-labels"}  # turned into folder, flags and keywords: state, not mail
@@ -107,6 +107,19 @@ def file_labels(labels: list[str]) -> tuple[str, frozenset[Flag], tuple[str, ...
     return folder, frozenset(flags), kept
 
 
+def label_folders(labels: list[str], folder: str) -> tuple[str, ...]:
+    """The folders other than ``folder`` that these labels also put a message in (Inbox, Sent,
+    user labels…; never a state label): where a restore to Gmail labels it too."""
+    places = []
+    for label in labels:
+        key = label.casefold()
+        if key in _SPECIAL:
+            places.append(_SPECIAL[key])
+        elif key not in _NOT_FOLDERS and not key.startswith("category "):
+            places.append(label)
+    return tuple(dict.fromkeys(p for p in places if p != folder))
+
+
 def _is_takeout(head: Buffer) -> bool:
     """Whether the first message of an mbox buffer carries Gmail's label field."""
     try:
@@ -173,6 +186,7 @@ class GmailTakeoutPlugin:
                     flags=flags,
                     partial=cut_off,
                     keywords=keywords,
+                    labels=label_folders(labels, folder),
                     internal_date=from_line_date(sep),
                 )
         except ValueError as e:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mailrecover_local.gmail import GmailTakeoutPlugin, file_labels, parse_labels
+from mailrecover_local.gmail import GmailTakeoutPlugin, file_labels, label_folders, parse_labels
 from mailrecover_local.mbox import MboxPlugin
 
 from mailrecover.cli import main
@@ -113,6 +113,21 @@ def test_one_folder_per_message_the_most_specific(labels, folder, flags, kept):
     assert file_labels(labels) == (folder, frozenset(flags), kept)
 
 
+@pytest.mark.parametrize(
+    "labels, others",
+    [
+        (["Inbox", "Work/Clients", "Important", "Opened"], ("INBOX",)),
+        (["Sent", "Work", "Inbox", "Category Social", "Starred"], ("Sent", "INBOX")),
+        (["Trash", "Work"], ("Work",)),
+        (["Inbox", "Archived", "Unread"], ()),
+        (["Chat", "Inbox"], ("Chats",)),
+    ],
+)
+def test_the_other_labels_are_the_folders_it_is_also_in(labels, others):
+    folder = file_labels(labels)[0]
+    assert label_folders(labels, folder) == others
+
+
 def test_takeout_is_recognised_by_content_whatever_its_name(tmp_path):
     labelled = [(1, "Inbox,Opened")]
     for name in (TAKEOUT, "gmail-backup", "export.mbox", "Inbox"):
@@ -139,6 +154,7 @@ def test_labels_become_folders_flags_and_keywords(tmp_path):
     copies, problems = _read(path)
     assert problems == []
     got = {mid: (c.folder, c.flags, c.keywords) for mid, c in copies.items()}
+    assert {mid: c.labels for mid, c in copies.items() if c.labels} == {"<3.test@example.org>": ("INBOX",)}
     assert got == {
         "<1.test@example.org>": ("INBOX", {Flag.SEEN}, ("Important", "Category Updates")),
         "<2.test@example.org>": ("Sent", {Flag.SEEN}, ()),
