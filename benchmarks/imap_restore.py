@@ -1,7 +1,7 @@
 """Restore throughput to a local Dovecot: MULTIAPPEND batches vs one APPEND per message,
 on loopback and through a proxy adding latency each way (a server across the country); and,
-beside the default, a run through an admin (master user) login and runs against a server
-that allows 2 connections per user.
+beside the default, a run through an admin (master user) login, runs against a server
+that allows 2 connections per user, and one under ``--max-rate`` (its achieved rate beside the cap).
 
     python3 benchmarks/imap_restore.py [--messages 2000] [--delay 0.010] [--single-messages 300]
 
@@ -28,6 +28,7 @@ from mailrecover.imapconn import ConnectionSettings, parse_imap_url  # noqa: E40
 from mailrecover.model import Flag  # noqa: E402
 from mailrecover.targets import Outgoing  # noqa: E402
 from mailrecover.targets.imap import ImapTarget  # noqa: E402
+from mailrecover.throttle import parse_rate  # noqa: E402
 from mailrecover.workspace import Workspace  # noqa: E402
 from tests.support.dovecot import Dovecot  # noqa: E402
 from tests.support.mailgen import messages  # noqa: E402
@@ -60,6 +61,7 @@ def _run(
     multiappend: bool,
     connections: int,
     admin: bool = False,
+    max_rate: int | None = None,
 ) -> dict[str, float]:
     account = server.account()
     secret = _ADMIN[1] if admin else account.password
@@ -72,6 +74,7 @@ def _run(
             settings=settings,
             multiappend=multiappend,
             connections=connections,
+            max_rate=max_rate,
         )
         with tempfile.TemporaryDirectory() as tmp, Workspace(Path(tmp) / "ws") as ws:
             start = time.perf_counter()
@@ -85,13 +88,15 @@ def _run(
         "seconds": round(seconds, 2),
         "msg_per_s": round(len(plan) / seconds, 1),
         "MB_per_s": round(megabytes / seconds, 2),
+        **({"cap_MB_per_s": round(max_rate / 1e6, 2)} if max_rate else {}),
     }
 
 
 def _show(name: str, r: dict[str, float]) -> None:
     print(
         f"{name:<44} {r['messages']:>5} msgs {r['MB']:>6} MB {r['seconds']:>7} s "
-        f"{r['msg_per_s']:>8} msg/s {r['MB_per_s']:>6} MB/s",
+        f"{r['msg_per_s']:>8} msg/s {r['MB_per_s']:>6} MB/s"
+        + (f" (cap {r['cap_MB_per_s']} MB/s)" if "cap_MB_per_s" in r else ""),
         flush=True,
     )
 
@@ -117,6 +122,11 @@ def main() -> None:
         help="messages for one-APPEND-per-message runs through the proxy (they are slow)",
     )
     ap.add_argument("--delay", type=float, default=0.010, help="seconds the proxy adds each way")
+    ap.add_argument(
+        "--max-rate",
+        default="1M",
+        help="the cap of the --max-rate run (bytes/s, K/M suffixes): it should achieve just under it",
+    )
     ap.add_argument(
         "--no-fsync", action="store_true", help="let Dovecot skip fsync, to see the client's own limit"
     )
@@ -147,6 +157,11 @@ def main() -> None:
         for name, items, delay, multi, connections in runs:
             results[name] = r = _run(server, items, delay=delay, multiappend=multi, connections=connections)
             _show(name, r)
+        name = f"loopback, MULTIAPPEND x4, --max-rate {args.max_rate}"
+        results[name] = r = _run(
+            server, plan, delay=0.0, multiappend=True, connections=4, max_rate=parse_rate(args.max_rate)
+        )
+        _show(name, r)
         name = "loopback, MULTIAPPEND x4, admin login"
         results[name] = r = _run(server, plan, delay=0.0, multiappend=True, connections=4, admin=True)
         _show(name, r)

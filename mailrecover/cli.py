@@ -316,6 +316,12 @@ def _parser() -> argparse.ArgumentParser:
         help="IMAP: at most N upload connections besides the main one (default 4)",
     )
     s.add_argument(
+        "--max-rate",
+        metavar="RATE",
+        type=_rate,
+        help="IMAP: upload at most RATE bytes per second over all connections (500K, 2M)",
+    )
+    s.add_argument(
         "--include-quarantined",
         action="store_true",
         help="also restore mail delivered to other mailboxes, knowingly",
@@ -412,6 +418,15 @@ def _connections(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 64:
         raise argparse.ArgumentTypeError(f"{text!r}: give a number from 1 to 64")
     return int(text)
+
+
+def _rate(text: str) -> int:
+    from .throttle import parse_rate
+
+    try:
+        return parse_rate(text)
+    except UsageError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--max-rate ")) from None
 
 
 def _jobs() -> int | None:
@@ -785,6 +800,7 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
         connection=_connection(args),
         planned=lambda n: setattr(bar, "total", n),
         connections=args.connections,
+        max_rate=args.max_rate,
         selection=args.selection,
         mapping=args.mapping,
     )

@@ -46,7 +46,16 @@ from typing import BinaryIO
 
 from .errors import ConfigError, OperationError
 
-__all__ = ["LimitExceeded", "Limits", "bounded_chunks", "current", "env_name", "exceeded", "mime_shape"]
+__all__ = [
+    "LimitExceeded",
+    "Limits",
+    "bounded_chunks",
+    "current",
+    "env_name",
+    "exceeded",
+    "mime_shape",
+    "parse_size",
+]
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 
@@ -77,11 +86,20 @@ class Limits:
             text = env.get(name)
             if text is None or not text.strip():
                 continue
-            m = _SIZE.match(text)
-            if not m or int(m.group(1)) <= 0:
+            value = parse_size(text)
+            if value is None:
                 raise ConfigError(f"{name}={text!r} is not a positive number (suffixes K, M, G allowed)")
-            values[f.name] = int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2).upper()]
+            values[f.name] = value
         return cls(**values)
+
+
+def parse_size(text: str) -> int | None:
+    """``500``, ``64K``, ``2M``, ``1GiB`` as a positive number (suffixes are powers of 1024);
+    ``None`` for anything else."""
+    m = _SIZE.match(text)
+    if not m or int(m.group(1)) <= 0:
+        return None
+    return int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2).upper()]
 
 
 def env_name(limit: str) -> str:

@@ -291,12 +291,15 @@ def restore(
     connections: int | None = None,
     selection: Selection = Selection(),
     mapping: FolderMap = FolderMap(),
+    max_rate: int | None = None,
 ) -> RestoreResult:
     """Write ``account``'s messages to ``spec``; ``progress`` is told of each message done
     (written or found there), ``planned`` of how many there are before the first."""
     ensure_merged(ws, account)  # every message checked against the current copies and rules
     target = (
-        open_target(spec, password=password, connection=connection, connections=connections)
+        open_target(
+            spec, password=password, connection=connection, connections=connections, max_rate=max_rate
+        )
         if isinstance(spec, str)
         else spec
     )

@@ -642,3 +642,63 @@ def test_without_labels_on_the_server_each_message_goes_to_its_folder_once(
     monkeypatch.setenv("MAILRECOVER_PASSWORD", dest.password)
     assert main([*ws, "restore", "--account", OWNER, "--to", dest.url()]) == 0
     assert _folders(dest) == {"INBOX": [4], "Work": [1], "Work.Clients": [2], "Projects": [3]}
+
+
+# --- --max-rate ------------------------------------------------------------------------------------
+
+from mailrecover.throttle import Throttle  # noqa: E402
+
+
+class _Counted(Throttle):
+    """A real bucket that also notes what each connection took from it (never waits long:
+    the rate is high); the test asserts bytes, not time."""
+
+    def __init__(self) -> None:
+        super().__init__(64 << 20)
+        self.taken: list[int] = []
+
+    def take(self, nbytes: int) -> None:
+        self.taken.append(nbytes)
+        super().take(nbytes)
+
+
+def test_every_uploaded_byte_passes_the_one_shared_bucket(new_imap_account, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    dest = new_imap_account()
+    plan = [_out(n, folder) for n, folder in enumerate(["INBOX", "Work", "INBOX", "Sent"] * 10, 1)]
+    bucket = _Counted()
+    _ws, journal = _journal(tmp_path)
+    target = _target(dest, throttle=bucket, connections=3, batch_messages=4)
+    assert target.write(plan, journal) == len(plan)  # type: ignore[arg-type]
+    sent = sum(len(o.raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")) for o in plan)
+    assert sum(bucket.taken) == sent and len(bucket.taken) > 3  # many batches, one bucket
+    assert sum(len(v) for v in _on_server(dest).values()) == len(plan)
+
+
+def test_a_restore_under_max_rate_brings_every_message_once(
+    new_imap_account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    source, dest = new_imap_account(), new_imap_account()
+    _seed(source, SOURCE)
+    ws = _gathered(tmp_path, source, monkeypatch)
+    monkeypatch.setenv("MAILRECOVER_PASSWORD", dest.password)
+    restore = [*ws, "restore", "--account", source.user, "--to", dest.url(), "--max-rate", "512K"]
+    assert main(restore) == 0
+    assert _same(_on_server(dest), _on_server(source))  # type: ignore[arg-type]
+    assert main(restore) == 0  # a rerun: nothing twice
+    assert _same(_on_server(dest), _on_server(source))  # type: ignore[arg-type]
+    capsys.readouterr()
+    assert main([*ws, "restore", "--account", source.user, "--to", dest.url(), "--max-rate", "fast"]) == 2
+    assert "--max-rate: 'fast': expected bytes per second" in capsys.readouterr().err
+    local = [
+        *ws,
+        "restore",
+        "--account",
+        source.user,
+        "--to",
+        f"maildir:{tmp_path / 'md'}",
+        "--max-rate",
+        "1M",
+    ]
+    assert main(local) == 2
+    assert "--max-rate: only an IMAP target uploads" in capsys.readouterr().err
+    assert not (tmp_path / "md").exists()

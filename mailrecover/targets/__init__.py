@@ -253,12 +253,14 @@ def open_target(
     password: Callable[[str], str] | None = None,
     connection: ConnectionSettings | None = None,
     connections: int | None = None,
+    max_rate: int | None = None,
 ) -> Target:
     """The target named by ``spec`` (``maildir:PATH``, ``mbox:PATH``, ``imap[s]://…``).
 
     ``password`` is asked only by targets that log in, and only when they first connect;
     ``connection`` says how careful that connection is (None: from the environment);
-    ``connections`` caps an IMAP target's upload connections (None: its default).
+    ``connections`` caps an IMAP target's upload connections (None: its default), ``max_rate``
+    its bytes per second over all of them.
     """
     scheme, sep, rest = spec.partition(":")
     if not sep or not rest:
@@ -266,6 +268,8 @@ def open_target(
             f"target {without_password(spec)!r}: expected maildir:PATH, mbox:PATH or imap[s]://…"
         )
     scheme = scheme.lower()
+    if max_rate and scheme not in ("imap", "imaps"):
+        raise UsageError("--max-rate: only an IMAP target uploads; a local target is written at disk speed")
     if scheme == "maildir":
         from .maildir import MaildirTarget
 
@@ -279,7 +283,9 @@ def open_target(
             from .imap import open_imap_target
         except ImportError:
             raise UsageError("IMAP targets are not available in this build") from None
-        return open_imap_target(spec, password=password, settings=connection, connections=connections)
+        return open_imap_target(
+            spec, password=password, settings=connection, connections=connections, max_rate=max_rate
+        )
     raise UsageError(
         f"target {without_password(spec)!r}: unknown kind {scheme!r}; use maildir:, mbox: or imap[s]://"
     )

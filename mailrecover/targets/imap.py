@@ -44,6 +44,7 @@ from ..imapconn import (
 from ..model import JournalState
 from ..passwords import password_source
 from ..rfc822 import header_fields
+from ..throttle import Throttle
 from . import Journal, Outgoing, Verification, safe_parts, utf7_len
 
 __all__ = ["FolderCheck", "ImapTarget", "open_imap_target"]
@@ -119,14 +120,17 @@ def open_imap_target(
     password: Callable[[str], str] | None = None,
     settings: ConnectionSettings | None = None,
     connections: int | None = None,
+    max_rate: int | None = None,
 ) -> ImapTarget:
     """The target for ``spec``; nothing connects until ``write`` has something to send.
 
-    ``connections``: at most this many upload connections (besides the control connection).
+    ``connections``: at most this many upload connections (besides the control connection);
+    ``max_rate``: at most this many bytes per second of mail, over all of them.
     """
-    if connections is None:
-        return ImapTarget(parse_imap_url(spec), password=password, settings=settings)
-    return ImapTarget(parse_imap_url(spec), password=password, settings=settings, connections=connections)
+    options: dict[str, Any] = {} if connections is None else {"connections": connections}
+    return ImapTarget(
+        parse_imap_url(spec), password=password, settings=settings, max_rate=max_rate, **options
+    )
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,8 @@ class ImapTarget:
         retries: int = 6,
         backoff: float = 0.5,
         connections: int = 4,
+        max_rate: int | None = None,
+        throttle: Throttle | None = None,
     ) -> None:
         if url.folder:
             raise TargetError(f"{url}: give the account only (imap://user@host/); folders come from the mail")
@@ -204,6 +210,10 @@ class ImapTarget:
         self._secret: str | None = None
         self._settings = settings
         self.batch_messages, self.batch_bytes = batch_messages, batch_bytes
+        # Shared by every upload connection; batches of about a second's worth keep the flow even.
+        self._throttle = throttle or (Throttle(max_rate) if max_rate else None)
+        if self._throttle is not None:
+            self.batch_bytes = min(batch_bytes, max(int(self._throttle.rate), 64 << 10))
         self.multiappend, self.retries, self.backoff = multiappend, retries, backoff
         self._client: imapclient.IMAPClient | None = None
         self._delimiter: str | None = None
@@ -523,6 +533,7 @@ class ImapTarget:
             with self._lock:
                 self._uploaders.append(client)
         try:
+            self._pace(sum(len(m["msg"]) for m in messages))
             typ, data = client.multiappend(name, messages)
         except BaseException:
             with self._lock:  # broken or in an unknown state: never reused
@@ -669,6 +680,7 @@ class ImapTarget:
             return
         if self.multiappend and not one_by_one and len(batch) > 1 and client.has_capability("MULTIAPPEND"):
             try:
+                self._pace(sum(len(i.body) for i in batch))
                 response = client.multiappend(name, [_message(i) for i in batch])
                 typ, data = response if isinstance(response, tuple) else ("OK", [response])
                 text = b" ".join(d for d in data if isinstance(d, bytes))
@@ -697,6 +709,7 @@ class ImapTarget:
             self._done([item], text, run)
 
     def _append_one(self, client: imapclient.IMAPClient, name: str, item: _Item) -> bytes:
+        self._pace(len(item.body))
         if client.has_capability("LITERAL+") and client.has_capability("MULTIAPPEND"):
             typ, data = client.multiappend(name, [_message(item)])  # one round trip
             text = b" ".join(d for d in data if isinstance(d, bytes))
@@ -705,6 +718,11 @@ class ImapTarget:
             return text
         response = client.append(name, item.body, item.flags, item.date)
         return response if isinstance(response, bytes) else b""
+
+    def _pace(self, nbytes: int) -> None:
+        """Wait, under ``--max-rate``, until ``nbytes`` more may go out."""
+        if self._throttle is not None:
+            self._throttle.take(nbytes)
 
     def _done(self, batch: list[_Item], text: bytes, run: _Run) -> None:
         refs = [""] * len(batch)
