@@ -201,8 +201,9 @@ def _log_in(
     sasl: Callable[[str, Callable[[bytes], bytes]], object],
 ) -> None:
     """LOGIN as the URL's user; with ``settings.admin_user`` as an admin acting as that user
-    (SASL PLAIN with an authorization identity, else Dovecot's ``user*admin`` form); or by
-    OAuth when a token file or command is set.
+    (SASL PLAIN with an authorization identity, else Dovecot's ``user*admin`` form by LOGIN, or
+    by SASL LOGIN where the LOGIN command is disabled); or by OAuth when a token file or command
+    is set.
 
     ``login(user, secret)`` and ``sasl(mechanism, responder)`` raise on refusal.
     """
@@ -228,7 +229,13 @@ def _log_in(
         attempts.append(
             ("SASL PLAIN", lambda: sasl("PLAIN", _Responder(f"{url.user}\0{admin}\0{secret}".encode())))
         )
-    attempts.append((f"LOGIN {url.user}*{admin}", lambda: login(f"{url.user}*{admin}", secret)))
+    combined = f"{url.user}*{admin}"
+    # Dovecot without PLAIN among its auth_mechanisms disables the LOGIN command too (it is
+    # PLAIN inside) yet takes the same name by the SASL LOGIN mechanism.
+    if "LOGINDISABLED" not in capabilities or "AUTH=LOGIN" not in capabilities:
+        attempts.append((f"LOGIN {combined}", lambda: login(combined, secret)))
+    if "AUTH=LOGIN" in capabilities:
+        attempts.append((f"SASL LOGIN {combined}", lambda: sasl("LOGIN", _Prompted(combined, secret))))
     for how, attempt in attempts:
         try:
             attempt()
@@ -258,6 +265,16 @@ class _Responder:
             return b""
         self.sent = True
         return self.message
+
+
+class _Prompted:
+    """SASL LOGIN: the user name at the first prompt, the password at every later one."""
+
+    def __init__(self, user: str, secret: str) -> None:
+        self.answers = [user.encode(), secret.encode()]
+
+    def __call__(self, challenge: bytes) -> bytes:
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
 
 
 _tokens: dict[tuple[str | None, str | None], str] = {}  # one token for every connection of a run

@@ -192,6 +192,16 @@ def dovecot_master() -> Iterator[Dovecot]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def dovecot_master_no_plain() -> Iterator[Dovecot]:
+    """A master user, but no SASL PLAIN: no authorization identity can be given, and the LOGIN
+    command (PLAIN inside Dovecot) is disabled; ``customer*master`` goes by SASL LOGIN."""
+    _need_dovecot()
+    server = Dovecot(accounts=6, masters=dict([MASTER]), extra_config="auth_mechanisms = login").start()
+    yield server
+    server.stop()
+
+
 #: Gmail's extension capability (a COPY adds a label) and Dovecot's log of each APPEND and COPY,
 #: proof on the server's side of how a message got into each folder.
 GMAIL_CONFIG = (

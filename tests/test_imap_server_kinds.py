@@ -197,6 +197,24 @@ def test_a_refused_admin_login_tries_both_forms_and_shows_each_reason(
     assert f"LOGIN {dest.user}*{MASTER[0]}: [AUTHENTICATIONFAILED]" in err, err
 
 
+def test_without_an_authorization_identity_the_customer_star_admin_form_logs_in(
+    dovecot_master_no_plain: Dovecot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = dovecot_master_no_plain
+    source, dest = server.account(), server.account()
+    _seed(source, SOURCE)
+    admin_pw = _password_file(tmp_path, MASTER[1])
+    ws = ["--workspace", str(tmp_path / "ws"), "--admin-user", MASTER[0], "--password-file", str(admin_pw)]
+    assert main([*ws, "gather", "--account", source.user, source.url()]) == 0
+    assert main([*ws, "restore", "--account", source.user, "--to", dest.url()]) == 0
+    assert _same(_on_server(dest), _on_server(source))  # type: ignore[arg-type]  # the customer's own mailbox
+    assert sum(len(v) for v in _on_server(source).values()) == len(SOURCE)  # the source untouched
+    logins = re.findall(r"Login: user=<([^>]+)>, method=(\w+)", server.log())
+    assert (source.user, "LOGIN") in logins and (dest.user, "LOGIN") in logins, logins
+    assert all(user != MASTER[0] for user, _m in logins)  # acting as the customer, never as itself
+    assert MASTER[1] not in "".join(capsys.readouterr())
+
+
 # --- selective restore --------------------------------------------------------------------------
 
 from datetime import datetime, timedelta  # noqa: E402

@@ -299,7 +299,11 @@ class Account:
         client = imapclient.IMAPClient("127.0.0.1", port=self.server.port, ssl=False, timeout=30)
         if self.server.tls:
             client.starttls(ssl.create_default_context(cafile=str(self.server.cert)))
-        client.login(self.user, self.password)
+        if client.has_capability("LOGINDISABLED") and client.has_capability("AUTH=LOGIN"):
+            answers = [self.user.encode(), self.password.encode()]  # a server without PLAIN
+            client.sasl_login("LOGIN", lambda challenge: answers.pop(0))
+        else:
+            client.login(self.user, self.password)
         client.normalise_times = False
         return client
 
