@@ -818,6 +818,7 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
         "bytes": result.bytes,
         "folders": result.folders,
         "folder_map": result.mapped,
+        "placement": {f: {"to": name, "why": why} for f, (name, why) in result.placed.items()},
         "quarantined": result.quarantined,
         "held_back": [{"message_id": m, "subject": s, "reason": r} for m, s, r in result.held_back],
         "included_quarantined": [
@@ -842,6 +843,11 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
         if result.mapped:
             lines.append("folders mapped (--folder-map, --under):")
             lines += [f"  {source} -> {to}" for source, to in sorted(result.mapped.items())]
+        if result.placed:
+            lines.append("folders on the server (source -> the server's folder: why):")
+            lines += [f"  {source} -> {name}: {why}" for source, (name, why) in sorted(result.placed.items())]
+        if result.unplaced:
+            lines.append(f"the server could not be asked where folders would go ({result.unplaced})")
     else:
         size = f" ({size_text(result.bytes)})" if result.written else ""
         lines.append(

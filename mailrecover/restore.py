@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
-from .errors import BlobError, UsageError
+from .errors import BlobError, MailRecoverError, UsageError
 from .memory import give_back
 from .merge import ranked_copies
 from .merged import DELETED_FOLDER, ensure_merged, placement
@@ -150,6 +150,9 @@ class RestoreResult:
     bytes: int = 0  # of the messages to write
     folders: dict[str, int] = field(default_factory=dict)  # planned messages per folder (dry run: to write)
     mapped: dict[str, str] = field(default_factory=dict)  # folder -> where --folder-map/--under put it
+    # dry run to a server: folder -> (the server's folder, why there); ``unplaced`` when it could not be asked
+    placed: dict[str, tuple[str, str]] = field(default_factory=dict)
+    unplaced: str = ""
     held_back: list[tuple[str, str, str]] = field(default_factory=list)  # (message-id, subject, why)
     included_list: list[tuple[str, str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # what the target could not restore (a refused folder)
@@ -312,11 +315,13 @@ def restore(
     plan_rows = store.planned_sizes(
         ws.db, account, target.description, include_quarantined
     )  # journal: there already
+    sources: set[str] = set()
     for folder, flags, size, there, arrived in plan_rows:
         folder, _ = placement(folder, flags)
         if not selection.wants(folder, arrived):
             result.undated += selection.dated and not arrived and selection.wants_folder(folder)
             continue
+        sources.add(folder)
         if mapping:
             result.mapped[folder] = mapping(folder)
             folder = result.mapped[folder]
@@ -333,6 +338,7 @@ def restore(
         result.included, result.quarantined = result.quarantined, 0
         result.included_list, result.held_back = result.held_back, []
     if dry_run:
+        _preview(target, sources, mapping, result)
         return result
 
     def damaged(problem: Problem, replaced: bool) -> None:
@@ -363,6 +369,23 @@ def restore(
         )  # what the target was seen to hold
     result.problems = list(getattr(target, "problems", ()))  # a stand-in target may have none
     return result
+
+
+def _preview(target: Target, sources: set[str], mapping: FolderMap, result: RestoreResult) -> None:
+    """Where each source folder would go on a target that can say so without writing (IMAP)."""
+    preview = getattr(target, "preview", None)
+    if preview is None or not sources:
+        return
+    to = {source: mapping(source) for source in sources}
+    try:
+        placed = preview(sorted(set(to.values())))
+    except MailRecoverError as e:
+        result.unplaced = str(e)
+        return
+    for source in sorted(sources):
+        name, why = placed[to[source]]
+        renamed = f"--folder-map/--under made it {to[source]}; " if to[source] != source else ""
+        result.placed[source] = (name, renamed + why)
 
 
 def record_verification(

@@ -237,6 +237,21 @@ def dovecot_m365() -> Iterator[Dovecot]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def dovecot_m365_special() -> Iterator[Dovecot]:
+    """Microsoft 365's folder names with SPECIAL-USE, as Exchange Online offers them."""
+    _need_dovecot()
+    folders = (
+        ("Sent Items", "\\Sent"),
+        ("Drafts", "\\Drafts"),
+        ("Deleted Items", "\\Trash"),
+        ("Junk Email", "\\Junk"),
+    )
+    server = Dovecot(accounts=4, folders=folders).start()
+    yield server
+    server.stop()
+
+
 class OAuthServer:
     """A token introspection endpoint on 127.0.0.1 (RFC 7662, as Dovecot's oauth2 passdb asks
     it): ``tokens`` maps each valid access token to its user; any other token is inactive."""

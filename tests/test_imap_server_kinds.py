@@ -720,3 +720,106 @@ def test_a_restore_under_max_rate_brings_every_message_once(
     assert main(local) == 2
     assert "--max-rate: only an IMAP target uploads" in capsys.readouterr().err
     assert not (tmp_path / "md").exists()
+
+
+# --- restore --dry-run: the folder mapping, asked of the server ------------------------------------
+
+#: Folders of the gathered mailbox (a plain Dovecot: '.' between levels).
+DRY_SOURCE = [
+    ("INBOX", 1),
+    ("Sent", 2),
+    ("Trash", 3),
+    ("Junk", 4),
+    ("Papierkorb", 5),
+    ("Work", 6),
+    ("Old", 7),
+]
+_BY_USE = "folder, by SPECIAL-USE"
+_BY_NAME = "folder, by its name (no SPECIAL-USE)"
+DRY_EXPECTED = {
+    "dovecot_gmail": [
+        "  INBOX -> INBOX: exists",
+        f"  Junk -> [Gmail]/Spam: the server's \\Junk {_BY_USE}",
+        "  Old -> Recovered/2012/Old: --folder-map/--under made it Recovered/2012/Old; new folder",
+        f"  Papierkorb -> [Gmail]/Trash: the server's \\Trash {_BY_USE}",
+        f"  Sent -> [Gmail]/Sent Mail: the server's \\Sent {_BY_USE}",
+        f"  Trash -> [Gmail]/Trash: the server's \\Trash {_BY_USE}",
+        "  Work -> Projects: --folder-map/--under made it Projects; new folder",
+    ],
+    "dovecot_m365_special": [
+        "  INBOX -> INBOX: exists",
+        f"  Junk -> Junk Email: the server's \\Junk {_BY_USE}",
+        "  Old -> Recovered.2012.Old: --folder-map/--under made it Recovered/2012/Old; new folder",
+        f"  Papierkorb -> Deleted Items: the server's \\Trash {_BY_USE}",
+        f"  Sent -> Sent Items: the server's \\Sent {_BY_USE}",
+        f"  Trash -> Deleted Items: the server's \\Trash {_BY_USE}",
+        "  Work -> Projects: --folder-map/--under made it Projects; new folder",
+    ],
+    "dovecot_m365": [
+        "  INBOX -> INBOX: exists",
+        f"  Junk -> Junk Email: the server's \\Junk {_BY_NAME}",
+        "  Old -> Recovered.2012.Old: --folder-map/--under made it Recovered/2012/Old; new folder",
+        f"  Papierkorb -> Deleted Items: the server's \\Trash {_BY_NAME}",
+        f"  Sent -> Sent Items: the server's \\Sent {_BY_NAME}",
+        f"  Trash -> Deleted Items: the server's \\Trash {_BY_NAME}",
+        "  Work -> Projects: --folder-map/--under made it Projects; new folder",
+    ],
+}
+
+
+def _folder_names(account: Account) -> set[str]:
+    client = account.client()
+    try:
+        return {name for _f, _d, name in client.list_folders()}
+    finally:
+        client.logout()
+
+
+@pytest.mark.parametrize("server", sorted(DRY_EXPECTED))
+def test_a_dry_run_shows_where_each_folder_goes_on_the_server_and_why(
+    server: str,
+    request: pytest.FixtureRequest,
+    new_imap_account,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # type: ignore[no-untyped-def]
+    source = new_imap_account()
+    _seed(source, [(f, n, ()) for f, n in DRY_SOURCE])
+    ws = _gathered(tmp_path, source, monkeypatch)
+    dest = request.getfixturevalue(server).account()
+    monkeypatch.setenv("MAILRECOVER_PASSWORD", dest.password)
+    before = _folder_names(dest)
+    restore = [*ws, "restore", "--account", source.user, "--to", dest.url(), "--dry-run"]
+    maps = ["--folder-map", "^Work$=Projects", "--folder-map", "^Old$=Recovered/2012/Old"]
+    capsys.readouterr()
+    assert main([*restore, *maps]) == 0
+    out = capsys.readouterr().out
+    shown = out.split("folders on the server (source -> the server's folder: why):\n", 1)[1].splitlines()
+    assert shown[: len(DRY_EXPECTED[server])] == DRY_EXPECTED[server], out
+    assert _folder_names(dest) == before and _on_server(dest) == {}  # a dry run creates nothing
+    assert main(["--json", *restore, *maps]) == 0
+    placement = json.loads(capsys.readouterr().out)["placement"]
+    assert placement["Sent"]["to"] == DRY_EXPECTED[server][4].split(" -> ")[1].split(":")[0]
+    # and the restore itself puts the mail where the dry run said
+    monkeypatch.setenv("MAILRECOVER_PASSWORD", dest.password)
+    assert main([*restore[:-1], *maps]) == 0
+    assert {k for k, v in _on_server(dest).items() if v} == {
+        line.split(" -> ")[1].split(": ")[0] for line in DRY_EXPECTED[server]
+    }
+
+
+def test_a_dry_run_to_a_server_that_cannot_be_asked_still_shows_the_plan(
+    new_imap_account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    source = new_imap_account()
+    _seed(source, [(f, n, ()) for f, n in DRY_SOURCE[:2]])
+    ws = _gathered(tmp_path, source, monkeypatch)
+    monkeypatch.setenv("MAILRECOVER_PASSWORD", "x")
+    capsys.readouterr()
+    assert (
+        main([*ws, "restore", "--account", source.user, "--to", "imap://nobody@127.0.0.1:1/", "--dry-run"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "would write 2 messages" in out and "the server could not be asked where folders would go (" in out

@@ -355,7 +355,9 @@ def test_gather_then_restore_through_the_cli(
     monkeypatch.delenv("MAILRECOVER_PASSWORD")
     pw = _password_file(tmp_path, dest.password)
     restore = ["--workspace", str(ws), "--password-file", str(pw), "restore", "--account", source.user]
-    assert main([*restore, "--to", "imap://nobody@127.0.0.1:1/", "--dry-run"]) == 0  # connects to nothing
+    assert (
+        main([*restore, "--to", "imap://nobody@127.0.0.1:1/", "--dry-run"]) == 0
+    )  # nothing there to ask: still a plan
     assert main([*restore, "--to", dest.url()]) == 0
     assert _on_server(dest) == _on_server(source)
     assert main([*restore, "--to", dest.url()]) == 0  # a rerun adds nothing

@@ -431,10 +431,29 @@ class ImapTarget:
             self._retrying(f"preparing folder {folder}", prepare)
         return self._names[folder]
 
+    def preview(self, folders: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """For ``restore --dry-run``: each folder's name on the server and why (the server's
+        special folder by SPECIAL-USE or by name, an existing or a new folder), found by LIST
+        alone: nothing is created or written."""
+        try:
+            self._retrying("looking at the server's folders", lambda client: 0)
+            placed = {}
+            for folder in folders:
+                name, why = self._placed(folder)
+                there = name in self._existing or name.upper() == "INBOX"
+                placed[folder] = (name, why or ("exists" if there else "new folder"))
+            return placed
+        finally:
+            self._disconnect()
+
     def _to_server(self, folder: str) -> str:
+        return self._placed(folder)[0]
+
+    def _placed(self, folder: str) -> tuple[str, str]:
         """A folder path in the server's spelling: its parts cleaned by the rules every target
         shares (the server's delimiter inside a name is replaced and the name tagged, so ``a.b``
-        stays apart from ``a_b``), special-use roles mapped to the server's own folders."""
+        stays apart from ``a_b``), special-use roles mapped to the server's own folders; and
+        which role took it there, and how the server's folder was known, if one did."""
         parts = safe_parts(folder, forbidden=self._delimiter or "", measure=utf7_len)
         start = 1 if parts[0] == "INBOX" and len(parts) > 1 else 0
         if parts[start].casefold() in _ROLE_PARENTS and len(parts) > start + 1:
@@ -444,8 +463,12 @@ class ImapTarget:
         if role in self._roles and not (role in self._named_roles and own in self._existing):
             rest = parts[start + 1 :]
             if not (rest and not self._delimiter):  # else no hierarchy to put the rest under
-                return (self._delimiter or "").join([self._roles[role], *rest])
-        return own
+                how = "by its name (no SPECIAL-USE)" if role in self._named_roles else "by SPECIAL-USE"
+                shown = "\\" + role[1:].capitalize()
+                return (self._delimiter or "").join(
+                    [self._roles[role], *rest]
+                ), f"the server's {shown} folder, {how}"
+        return own, ""
 
     def _report_refused_folders(self) -> None:
         for folder, count in self._refused_count.items():
