@@ -232,10 +232,10 @@ def _log_in(
     combined = f"{url.user}*{admin}"
     # Dovecot without PLAIN among its auth_mechanisms disables the LOGIN command too (it is
     # PLAIN inside) yet takes the same name by the SASL LOGIN mechanism.
-    if "LOGINDISABLED" not in capabilities or "AUTH=LOGIN" not in capabilities:
-        attempts.append((f"LOGIN {combined}", lambda: login(combined, secret)))
-    if "AUTH=LOGIN" in capabilities:
+    if "LOGINDISABLED" in capabilities and "AUTH=LOGIN" in capabilities:
         attempts.append((f"SASL LOGIN {combined}", lambda: sasl("LOGIN", _Prompted(combined, secret))))
+    else:
+        attempts.append((f"LOGIN {combined}", lambda: login(combined, secret)))
     for how, attempt in attempts:
         try:
             attempt()

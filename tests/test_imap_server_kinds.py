@@ -213,6 +213,12 @@ def test_without_an_authorization_identity_the_customer_star_admin_form_logs_in(
     assert (source.user, "LOGIN") in logins and (dest.user, "LOGIN") in logins, logins
     assert all(user != MASTER[0] for user, _m in logins)  # acting as the customer, never as itself
     assert MASTER[1] not in "".join(capsys.readouterr())
+    wrong = ["--workspace", str(tmp_path / "ws2"), "--admin-user", MASTER[0], "--password-file"]
+    status = main(
+        [*wrong, str(_password_file(tmp_path, "not-it")), "gather", "--account", dest.user, dest.url()]
+    )
+    err = capsys.readouterr().err
+    assert status != 0 and f"SASL LOGIN {dest.user}*{MASTER[0]}: [AUTHENTICATIONFAILED]" in err, err
 
 
 # --- selective restore --------------------------------------------------------------------------
