@@ -577,6 +577,8 @@ LABELLED = [
     (2, "Sent,Work/Clients,Important,Opened"),
     (3, "Inbox,Opened"),
     (4, "Category Promotions,Unread,Inbox"),
+    (5, "Trash,Work,Opened"),  # in the bin: labelled nowhere else, as Gmail keeps it
+    (6, "Inbox,Work,Spam"),
 ]
 #: Where each message is on Gmail: its folder and every other label, one message each time.
 ON_GMAIL = {
@@ -585,6 +587,8 @@ ON_GMAIL = {
     "Work/Clients": [2],
     "[Gmail]/Sent Mail": [2],
     "Projects": [3],
+    "[Gmail]/Trash": [5],
+    "[Gmail]/Spam": [6],
 }
 
 
@@ -632,6 +636,7 @@ def test_a_message_in_several_folders_is_uploaded_once_and_labelled_on_gmail(
     # one APPEND per message, in its own folder; every other folder by COPY (a label on Gmail)
     assert _events(dovecot_gmail, dest) == Counter(
         {"save Work": 1, "save Work/Clients": 1, "save Projects": 1, "save INBOX": 1}
+        | {"save [Gmail]/Trash": 1, "save [Gmail]/Spam": 1}
         | {"copy INBOX": 2, "copy [Gmail]/Sent Mail": 1}
     )
     before = _events(dovecot_gmail, dest)
@@ -665,7 +670,14 @@ def test_without_labels_on_the_server_each_message_goes_to_its_folder_once(
     dest = new_imap_account()
     monkeypatch.setenv("MAILRECOVER_PASSWORD", dest.password)
     assert main([*ws, "restore", "--account", OWNER, "--to", dest.url()]) == 0
-    assert _folders(dest) == {"INBOX": [4], "Work": [1], "Work.Clients": [2], "Projects": [3]}
+    assert _folders(dest) == {
+        "INBOX": [4],
+        "Work": [1],
+        "Work.Clients": [2],
+        "Projects": [3],
+        "Trash": [5],
+        "Spam": [6],
+    }
 
 
 # --- --max-rate ------------------------------------------------------------------------------------

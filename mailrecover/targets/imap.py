@@ -784,13 +784,19 @@ class ImapTarget:
         plan: dict[str, Counter[tuple[bytes, int]]],
         run: _Run,
     ) -> None:
-        """Note the other folders ``out`` goes into; they are checked like any folder's mail."""
+        """Note the other folders ``out`` goes into; they are checked like any folder's mail.
+
+        Never into or out of Trash and Spam: on Gmail such mail has no other label, and a
+        label added there would move the message, not label it."""
+        binned = {self._roles[role] for role in ("\\trash", "\\junk") if role in self._roles}
+        if name in binned:
+            return
         labels: dict[str, str] = {}
         for folder in out.labels:
             label = self._server_name(folder)
             if label is None:
                 self._refused_count[folder] += 1
-            elif label != name and label not in labels:
+            elif label != name and label not in labels and label not in binned:
                 labels[label] = _label_key(out.key, folder)
                 plan.setdefault(label, Counter())[identity] += 1
         if labels:
