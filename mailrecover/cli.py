@@ -812,6 +812,7 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
         "planned": result.planned,
         "undated_left_out": result.undated,
         "written": result.written,
+        "labels_added": result.labelled,
         "unrestorable": result.unrestorable,
         "to_write": result.to_write,
         "already_there": result.already,
@@ -853,6 +854,11 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
         lines.append(
             f"restored to {result.target}: {counted(result.written, 'message')} written{size}{already}"
         )
+        if result.labelled:
+            lines.append(
+                f"{counted(result.labelled, 'label')} added: messages in several folders, each "
+                "uploaded once (the server keeps labels, as Gmail does)"
+            )
         if result.unrestorable:
             lines.append(
                 f"{counted(result.unrestorable, 'message')} could not be restored: no intact copy "

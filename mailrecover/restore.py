@@ -143,6 +143,7 @@ class RestoreResult:
     target: str
     planned: int = 0  # every message the account has to go there
     written: int = 0
+    labelled: int = 0  # labels added to messages written before (Gmail: a COPY, no second upload)
     to_write: int = 0  # of the planned, those the journal does not hold as there already
     already: int = 0  # planned and already there (after a run: planned - written)
     quarantined: int = 0  # held back by the ownership check
@@ -368,6 +369,7 @@ def restore(
             0, result.verification.present - result.written
         )  # what the target was seen to hold
     result.problems = list(getattr(target, "problems", ()))  # a stand-in target may have none
+    result.labelled = getattr(target, "labelled", 0)
     return result
 
 

@@ -625,7 +625,10 @@ def _events(server: Dovecot, account: Account) -> Counter[str]:
 
 
 def test_a_message_in_several_folders_is_uploaded_once_and_labelled_on_gmail(
-    dovecot_gmail: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    dovecot_gmail: Dovecot,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     ws = _labelled_workspace(tmp_path)
     dest = dovecot_gmail.account()
@@ -633,6 +636,7 @@ def test_a_message_in_several_folders_is_uploaded_once_and_labelled_on_gmail(
     restore = [*ws, "restore", "--account", OWNER, "--to", dest.url()]
     assert main(restore) == 0
     assert _folders(dest) == ON_GMAIL
+    assert "3 labels added" in capsys.readouterr().out
     # one APPEND per message, in its own folder; every other folder by COPY (a label on Gmail)
     assert _events(dovecot_gmail, dest) == Counter(
         {"save Work": 1, "save Work/Clients": 1, "save Projects": 1, "save INBOX": 1}
@@ -658,7 +662,9 @@ def test_a_message_in_several_folders_is_uploaded_once_and_labelled_on_gmail(
     client.delete_messages(client.search(["HEADER", "Message-ID", "<1.test@example.org>"]))
     client.expunge()
     client.logout()
-    assert main(restore) == 0
+    capsys.readouterr()
+    assert main(["--json", *restore]) == 0
+    assert json.loads(capsys.readouterr().out)["labels_added"] == 1
     assert _folders(dest) == ON_GMAIL
     assert _events(dovecot_gmail, dest) == before + Counter({"copy INBOX": 1})
 
