@@ -669,6 +669,51 @@ def test_a_message_in_several_folders_is_uploaded_once_and_labelled_on_gmail(
     assert _events(dovecot_gmail, dest) == before + Counter({"copy INBOX": 1})
 
 
+def test_a_restore_killed_right_after_a_label_was_added_adds_no_label_twice(
+    dovecot_gmail: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+
+    from .support.tcpproxy import Proxy
+
+    ws = _labelled_workspace(tmp_path)
+    dest = dovecot_gmail.account()
+    monkeypatch.setenv("MAILRECOVER_PASSWORD", dest.password)
+    child: list[subprocess.Popen[bytes]] = []
+
+    def kill_at_first_copy(data: bytes) -> bool:
+        if b"[COPYUID" in data:  # the server added the label; the journal still says pending
+            child[0].send_signal(signal.SIGKILL)
+            child[0].wait()
+            return False
+        return True
+
+    def restore(port: int) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "mailrecover", *ws, "restore", "--account", OWNER]
+        return subprocess.Popen(
+            [*command, "--to", dest.url(port=port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=os.environ.copy(),
+        )
+
+    with Proxy(dovecot_gmail.port, on_reply=kill_at_first_copy) as proxy:  # the same URL for both runs
+        child.append(restore(proxy.port))
+        child[0].communicate(timeout=120)
+        assert child[0].returncode == -signal.SIGKILL
+        assert proxy.wait_idle()
+        assert sum(n for e, n in _events(dovecot_gmail, dest).items() if e.startswith("copy")) == 1
+        proxy.on_reply = None
+        again = restore(proxy.port)
+        out, err = again.communicate(timeout=120)
+        assert again.returncode == 0, err.decode()
+    assert _folders(dest) == ON_GMAIL
+    events = _events(dovecot_gmail, dest)
+    assert sum(n for e, n in events.items() if e.startswith("save")) == len(LABELLED)  # each uploaded once
+    assert sum(n for e, n in events.items() if e.startswith("copy")) == 3  # each label added once
+    assert b"2 labels added" in out
+
+
 def test_without_labels_on_the_server_each_message_goes_to_its_folder_once(
     new_imap_account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
