@@ -615,14 +615,19 @@ class ImapReader:
 
     def personal_prefix(self) -> str:
         """The personal namespace's prefix, as `personal_prefix` finds it for IMAPClient."""
+        return self.namespaces()[0]
+
+    def namespaces(self) -> tuple[str, tuple[str, ...]]:
+        """The personal namespace's prefix, and those of other users' and shared folders
+        (Cyrus: ``INBOX.``; ``user.`` and ``""``), decoded; ``("", ())`` without NAMESPACE."""
         if "NAMESPACE" not in self.capabilities():
-            return ""
+            return "", ()
         try:
-            personal = _parsed("NAMESPACE", self._call("NAMESPACE", self._conn.namespace))[0]
-            prefix = personal[0][0] if personal else b""
-            return imap_utf7.decode(prefix) if isinstance(prefix, bytes) else str(prefix)
+            parts = _parsed("NAMESPACE", self._call("NAMESPACE", self._conn.namespace))
+            personal, *others = (_prefixes(part) for part in parts[:3])
+            return (personal[0] if personal else ""), tuple(p for part in others for p in part)
         except (CommandFailed, IndexError, TypeError, ValueError):
-            return ""
+            return "", ()
 
     def examine(self, name: str | bytes) -> tuple[int, int]:
         """Open a folder read-only: (messages in it, UIDVALIDITY)."""
@@ -731,6 +736,14 @@ def _parsed(what: str, data: list[Any]) -> tuple[Any, ...]:
         return parse_response(data)
     except (ProtocolError, ValueError, IndexError) as e:
         raise CommandFailed(f"{what}: the server's answer makes no sense: {e}") from e
+
+
+def _prefixes(part: Any) -> list[str]:
+    """The prefixes of one NAMESPACE part (``NIL`` or ``(("INBOX." "."))``), decoded."""
+    if not isinstance(part, tuple):
+        return []
+    found = [entry[0] for entry in part if isinstance(entry, tuple) and entry]
+    return [imap_utf7.decode(p) if isinstance(p, bytes) else str(p) for p in found]
 
 
 def _uid_set(uids: Iterable[int]) -> str:

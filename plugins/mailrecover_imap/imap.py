@@ -134,10 +134,26 @@ def _decoded_name(raw: bytes | str | int) -> tuple[str, bool]:
     return raw.decode("utf-8", "replace"), False
 
 
+def _foreign(name: str, personal: str, foreign: tuple[str, ...]) -> str | None:
+    """The other users' or shared namespace ``name`` is in, or None when it is the account's
+    own: the longest prefix it starts with decides (Cyrus's shared namespace is ``""``)."""
+    if name.upper() == "INBOX":
+        return None
+
+    def length(prefix: str) -> int:
+        inside = name.startswith(prefix) or (len(prefix) > 1 and name == prefix[:-1])
+        return len(prefix) if inside else -1
+
+    theirs = max(foreign, key=length, default=None)
+    if theirs is None or length(theirs) < 0 or length(theirs) <= length(personal):
+        return None
+    return theirs
+
+
 def _read_account(session: _Session, url: ImapUrl, context: ReadContext) -> Iterator[Finding]:
     try:
         listing = session.reader.list_folders()
-        prefix = session.reader.personal_prefix()
+        prefix, foreign = session.reader.namespaces()
     except _FAILED as e:
         yield _problem(e, str(url), "", "cannot list folders: ")
         return
@@ -159,6 +175,16 @@ def _read_account(session: _Session, url: ImapUrl, context: ReadContext) -> Iter
             )
             if not readable:
                 continue
+        theirs = _foreign(name, prefix, foreign)
+        if theirs is not None:  # Cyrus lists what others share with the account beside its own
+            yield Problem(
+                ProblemKind.SKIPPED,
+                str(replace(url, folder=folder)),
+                "",
+                f"{name!r} is another user's or a shared folder (namespace {theirs!r}), not this "
+                "account's own: not read (gather its owner's account for it)",
+            )
+            continue
         if url.folder is None or folder == url.folder:
             folders.append((raw_name if isinstance(raw_name, bytes) and not valid else name, folder))
     if url.folder is not None and not folders:

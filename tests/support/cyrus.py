@@ -40,7 +40,10 @@ __all__ = ["ADMIN", "Cyrus", "cyrus_missing"]
 ADMIN = ("cyrusadmin", "cyrus-admin-pw-4#K")
 
 _MASTER = ("/usr/sbin/cyrmaster", "/usr/libexec/cyrus-imapd/master")  # Debian, Fedora
-_LIBEXEC = ("/usr/lib/cyrus/bin", "/usr/libexec/cyrus-imapd")
+_TOOLS = ("/usr/lib/cyrus/bin", "/usr/libexec/cyrus-imapd")  # ctl_cyrusdb (Debian: cyrus-common)
+#: imapd: installed, or (CI) unpacked beside Dovecot by .ci/cyrus-imapd, since Debian's cyrus-imapd
+#: package conflicts with dovecot-imapd
+_IMAPD = (*(f"{d}/imapd" for d in _TOOLS), "/opt/mailrecover-cyrus-imapd/usr/lib/cyrus/bin/imapd")
 _DOMAIN = "example.co.jp"
 
 
@@ -50,8 +53,10 @@ def _first(paths: tuple[str, ...]) -> str | None:
 
 def cyrus_missing() -> str | None:
     """Why no Cyrus can be started here, or None."""
-    if _first(_MASTER) is None or _first(tuple(f"{d}/imapd" for d in _LIBEXEC)) is None:
-        return "Cyrus IMAP is not installed (Debian: cyrus-imapd)"
+    if _first(_MASTER) is None or _first(tuple(f"{d}/ctl_cyrusdb" for d in _TOOLS)) is None:
+        return "Cyrus IMAP is not installed (Debian: cyrus-common)"
+    if _first(_IMAPD) is None:
+        return "Cyrus's imapd is not there (Debian: cyrus-imapd, or .ci/cyrus-imapd beside dovecot-imapd)"
     if shutil.which("saslpasswd2") is None:
         return "saslpasswd2 is not installed (Debian: sasl2-bin)"
     return None
@@ -87,7 +92,8 @@ class Cyrus:
         self._free = list(range(1, accounts + 1))
         self._user = "cyrus" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
         self._master = _first(_MASTER) or "cyrmaster"
-        self._bin = _first(_LIBEXEC) or ""
+        self._tools = _first(_TOOLS) or ""
+        self._imapd = _first(_IMAPD) or "imapd"
 
     def account(self) -> Account:
         """A fresh account: its INBOX (and ``folders``) made, empty."""
@@ -230,8 +236,8 @@ class Cyrus:
     def _cyrus_conf(self) -> str:
         conf = f"-C {self.config}"
         return (
-            f'START {{\n  recover cmd="{self._bin}/ctl_cyrusdb {conf} -r"\n}}\n'
-            f'SERVICES {{\n  imap cmd="{self._bin}/imapd {conf}" listen="127.0.0.1:{self.port}" '
+            f'START {{\n  recover cmd="{self._tools}/ctl_cyrusdb {conf} -r"\n}}\n'
+            f'SERVICES {{\n  imap cmd="{self._imapd} {conf}" listen="127.0.0.1:{self.port}" '
             "prefork=0 maxchild=50\n}\n"
             "EVENTS {\n}\n"
         )
