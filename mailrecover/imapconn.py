@@ -57,6 +57,8 @@ __all__ = [
     "folder_to_server",
     "open_reader",
     "parse_imap_url",
+    "namespaces",
+    "other_namespace",
     "personal_prefix",
 ]
 
@@ -428,13 +430,37 @@ def _close(client: imapclient.IMAPClient) -> None:
 
 def personal_prefix(client: imapclient.IMAPClient) -> str:
     """The personal namespace's prefix: ``INBOX.`` on Courier and Cyrus, '' on most others."""
+    return namespaces(client)[0]
+
+
+def namespaces(client: imapclient.IMAPClient) -> tuple[str, tuple[str, ...]]:
+    """The personal namespace's prefix, and those of other users' and shared folders
+    (Cyrus: ``INBOX.``; ``user.`` and ``""``); ``("", ())`` without NAMESPACE."""
     if not client.has_capability("NAMESPACE"):
-        return ""
+        return "", ()
     try:
-        personal = client.namespace().personal
-    except IMAPClientError:
-        return ""
-    return str(personal[0][0]) if personal else ""
+        personal, other, shared = client.namespace()
+    except (IMAPClientError, ValueError):
+        return "", ()
+    mine = _prefixes(personal)
+    return (mine[0] if mine else ""), (*_prefixes(other), *_prefixes(shared))
+
+
+def other_namespace(name: str, personal: str, others: tuple[str, ...]) -> str | None:
+    """The other users' or shared namespace a listed folder is in, or None when it is the
+    account's own: the longest prefix it starts with decides (Cyrus's shared namespace is ``""``
+    beside the personal ``INBOX.``)."""
+    if name.upper() == "INBOX":
+        return None
+
+    def length(prefix: str) -> int:
+        inside = name.startswith(prefix) or (len(prefix) > 1 and name == prefix[:-1])
+        return len(prefix) if inside else -1
+
+    theirs = max(others, key=length, default=None)
+    if theirs is None or length(theirs) < 0 or length(theirs) <= length(personal):
+        return None
+    return theirs
 
 
 def folder_from_server(name: str, delimiter: str | None, prefix: str = "") -> str:

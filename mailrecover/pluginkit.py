@@ -86,7 +86,8 @@ Limits and times:
 IMAP sources (``mailrecover.imapconn``, ``mailrecover.passwords``, ``mailrecover.errors``):
     ``parse_imap_url``, ``ImapUrl``, ``ConnectionSettings``, ``open_reader``, ``ImapReader``,
     ``AnswerTooLong``, ``CommandFailed``, ``ConnectionLost``, ``flags_from_imap``,
-    ``folder_from_server``, ``without_password`` (a URL safe to show), ``MailRecoverError``.
+    ``folder_from_server``, ``other_namespace`` (another user's or a shared folder),
+    ``without_password`` (a URL safe to show), ``MailRecoverError``.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ from .imapconn import (
     flags_from_imap,
     folder_from_server,
     open_reader,
+    other_namespace,
     parse_imap_url,
 )
 from .limits import LimitExceeded, Limits, exceeded
@@ -261,6 +263,7 @@ __all__ = [
     "MailRecoverError",
     "flags_from_imap",
     "folder_from_server",
+    "other_namespace",
     "open_reader",
     "parse_imap_url",
     "without_password",

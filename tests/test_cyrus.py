@@ -17,7 +17,7 @@ import pytest
 
 from mailrecover.cli import main
 
-from .support.cyrus import ADMIN, Cyrus, cyrus_missing
+from .support.cyrus import ADMIN, DOMAIN, Cyrus, cyrus_missing
 from .support.dovecot import Account
 from .support.mailgen import message
 
@@ -254,3 +254,44 @@ def test_gather_takes_the_customers_own_folders_not_others_shared_with_them(
     )
     assert main(gather) == 0  # said on stderr too, one line per folder
     assert capsys.readouterr().err.count("not this account's own") == 3
+
+
+@pytest.fixture(scope="module", params=["debian", "upstream"])
+def cyrus_bare(request: pytest.FixtureRequest) -> Iterator[Cyrus]:
+    """A Cyrus whose accounts have only their INBOX."""
+    why = cyrus_missing()
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"{why}; CI must run the Cyrus tests (add it to .ci/apt-packages.txt)")
+        pytest.skip(why)
+    server = Cyrus(accounts=2, upstream=request.param == "upstream").start()
+    yield server
+    server.stop()
+
+
+def test_a_shared_folder_named_like_a_role_does_not_receive_the_customers_mail(
+    cyrus_bare: Cyrus, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A domain's shared ``Junk`` (listed as ``Junk`` beside ``INBOX.…`` in Debian's namespace) is
+    everyone's: the customer's junk goes to a Junk of their own, made in their namespace."""
+    cyrus = cyrus_bare
+    customer = cyrus.account()
+    admin = cyrus.admin_client()
+    admin.create_folder(f"Junk@{DOMAIN}")
+    admin.setacl(f"Junk@{DOMAIN}", customer.user, "lrswi")
+    admin.logout()
+    maildir = tmp_path / "Maildir"
+    for folder, n in (("", 1), (".Junk", 10)):
+        for sub in ("cur", "new", "tmp"):
+            (maildir / folder / sub).mkdir(parents=True, exist_ok=True)
+        (maildir / folder / "new" / f"{STAMP + 3600 * n}.M{n}P1.oldhost").write_bytes(message(n))
+    ws = ["--workspace", str(tmp_path / "ws")]
+    assert main([*ws, "gather", "--account", customer.user, str(maildir)]) == 0
+    restore = [*_admin_options(tmp_path, "ws"), "restore", "--account", customer.user, "--to", customer.url()]
+    assert main(restore) == 0
+    held = {name: len(msgs) for name, msgs in customer.messages().items()}
+    assert held == {
+        "INBOX": 1,
+        _server_name(cyrus, "Junk"): 1,
+        ("Junk" if cyrus.prefix else "Shared Folders/Junk"): 0,
+    }

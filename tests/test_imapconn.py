@@ -120,3 +120,36 @@ def test_a_folder_too_big_for_one_search_answer_is_searched_in_windows() -> None
         assert reader.uids_after(199_990) == list(range(199_991, 200_001))
         reader.close()
     assert server.state.commands.count("UID SEARCH") == 3 + 1
+
+
+@pytest.mark.parametrize(
+    "personal, others, own, theirs",
+    [
+        # Cyrus, Debian's namespace: shared folders sit at the top, beside INBOX.
+        (
+            "INBOX.",
+            ("user.", ""),
+            ["INBOX", "INBOX.Junk", "INBOX.user.x"],
+            ["user.taro", "user.taro.Sent", "Junk", "support"],
+        ),
+        # Cyrus 3's own namespace
+        (
+            "",
+            ("Other Users/", "Shared Folders/"),
+            ["INBOX", "Junk", "Work/2012", "Other"],
+            ["Other Users/taro/Sent", "Shared Folders/Junk", "Other Users"],
+        ),
+        # Dovecot with a public namespace; Courier's #shared
+        ("", ("Public/",), ["INBOX", "Publication", "Sent"], ["Public/Junk", "Public"]),
+        ("INBOX.", ("#shared.",), ["INBOX", "INBOX.Sent"], ["#shared.Sent"]),
+        # no other namespaces (or no NAMESPACE): everything is the account's
+        ("", (), ["INBOX", "Junk", "user.taro"], []),
+    ],
+)
+def test_other_users_and_shared_folders_are_told_from_the_accounts_own(
+    personal: str, others: tuple[str, ...], own: list[str], theirs: list[str]
+) -> None:
+    from mailrecover.imapconn import other_namespace
+
+    assert [n for n in own if other_namespace(n, personal, others) is not None] == []
+    assert [n for n in theirs if other_namespace(n, personal, others) is None] == []

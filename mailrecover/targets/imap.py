@@ -38,8 +38,9 @@ from ..imapconn import (
     fetch_many,
     flags_to_imap,
     folder_to_server,
+    namespaces,
+    other_namespace,
     parse_imap_url,
-    personal_prefix,
 )
 from ..model import JournalState
 from ..passwords import password_source
@@ -392,13 +393,15 @@ class ImapTarget:
     def _learn_folders(self, client: imapclient.IMAPClient) -> None:
         self._existing.clear()
         self._roles.clear()
-        self._prefix = personal_prefix(client)
+        self._prefix, others = namespaces(client)
         named: dict[str, str] = {}
         for flags, delimiter, name in client.list_folders():
             if isinstance(delimiter, bytes):
                 delimiter = delimiter.decode("ascii", "replace")
             self._delimiter = delimiter or self._delimiter
             self._existing.add(name)
+            if other_namespace(name, self._prefix, others) is not None:
+                continue  # a shared or another user's folder (Cyrus's shared ``Junk``): never one of this account's
             for f in flags:
                 role = (f.decode("ascii", "replace") if isinstance(f, bytes) else f).lower()
                 if role in _ROLE_NAMES:

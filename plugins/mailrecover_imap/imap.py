@@ -40,6 +40,7 @@ from mailrecover.pluginkit import (
     flags_from_imap,
     folder_from_server,
     open_reader,
+    other_namespace,
     parse_imap_url,
     without_password,
 )
@@ -134,22 +135,6 @@ def _decoded_name(raw: bytes | str | int) -> tuple[str, bool]:
     return raw.decode("utf-8", "replace"), False
 
 
-def _foreign(name: str, personal: str, foreign: tuple[str, ...]) -> str | None:
-    """The other users' or shared namespace ``name`` is in, or None when it is the account's
-    own: the longest prefix it starts with decides (Cyrus's shared namespace is ``""``)."""
-    if name.upper() == "INBOX":
-        return None
-
-    def length(prefix: str) -> int:
-        inside = name.startswith(prefix) or (len(prefix) > 1 and name == prefix[:-1])
-        return len(prefix) if inside else -1
-
-    theirs = max(foreign, key=length, default=None)
-    if theirs is None or length(theirs) < 0 or length(theirs) <= length(personal):
-        return None
-    return theirs
-
-
 def _read_account(session: _Session, url: ImapUrl, context: ReadContext) -> Iterator[Finding]:
     try:
         listing = session.reader.list_folders()
@@ -175,7 +160,7 @@ def _read_account(session: _Session, url: ImapUrl, context: ReadContext) -> Iter
             )
             if not readable:
                 continue
-        theirs = _foreign(name, prefix, foreign)
+        theirs = other_namespace(name, prefix, foreign)
         if theirs is not None:  # Cyrus lists what others share with the account beside its own
             yield Problem(
                 ProblemKind.SKIPPED,

@@ -34,7 +34,7 @@ import imapclient
 
 from .dovecot import Account, free_port
 
-__all__ = ["ADMIN", "Cyrus", "cyrus_missing"]
+__all__ = ["ADMIN", "DOMAIN", "Cyrus", "cyrus_missing"]
 
 #: The admin (``admins:`` in imapd.conf) and its password.
 ADMIN = ("cyrusadmin", "cyrus-admin-pw-4#K")
@@ -44,7 +44,7 @@ _TOOLS = ("/usr/lib/cyrus/bin", "/usr/libexec/cyrus-imapd")  # ctl_cyrusdb (Debi
 #: imapd: installed, or (CI) unpacked beside Dovecot by .ci/cyrus-imapd, since Debian's cyrus-imapd
 #: package conflicts with dovecot-imapd
 _IMAPD = (*(f"{d}/imapd" for d in _TOOLS), "/opt/mailrecover-cyrus-imapd/usr/lib/cyrus/bin/imapd")
-_DOMAIN = "example.co.jp"
+DOMAIN = "example.co.jp"
 
 
 def _first(paths: tuple[str, ...]) -> str | None:
@@ -100,7 +100,7 @@ class Cyrus:
         if not self._free:
             raise RuntimeError("the test server ran out of prepared accounts; raise its pool size")
         n = self._free.pop(0)
-        return Account(self, f"user{n}@{_DOMAIN}", _password(n))  # type: ignore[arg-type]
+        return Account(self, f"user{n}@{DOMAIN}", _password(n))  # type: ignore[arg-type]
 
     def admin_client(self) -> imapclient.IMAPClient:
         client = imapclient.IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=30)
@@ -114,7 +114,7 @@ class Cyrus:
         (self.root / "cyrus.conf").write_text(self._cyrus_conf())
         sasldb = self.root / "sasldb2"
         users = [(ADMIN[0], "cyrus.test", ADMIN[1])]  # unqualified: a global admin, in the server's realm
-        users += [(f"user{n}", _DOMAIN, _password(n)) for n in range(1, self._pool + 1)]
+        users += [(f"user{n}", DOMAIN, _password(n)) for n in range(1, self._pool + 1)]
         for name, realm, password in users:
             subprocess.run(
                 ["saslpasswd2", "-p", "-c", "-f", str(sasldb), "-u", realm, name],
@@ -172,14 +172,14 @@ class Cyrus:
         admin = self.admin_client()
         try:
             for n in range(1, self._pool + 1):
-                admin.create_folder(f"user{self.separator}user{n}@{_DOMAIN}")
+                admin.create_folder(f"user{self.separator}user{n}@{DOMAIN}")
         finally:
             admin.logout()
         if not self.folders:
             return
         for n in range(1, self._pool + 1):
             client = imapclient.IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=30)
-            client.login(f"user{n}@{_DOMAIN}", _password(n))
+            client.login(f"user{n}@{DOMAIN}", _password(n))
             for name, use in self.folders:
                 quoted = '"' + imapclient.imap_utf7.encode(self.prefix + name).decode("ascii") + '"'
                 # CREATE-SPECIAL-USE (RFC 6154), as Cyrus's own autocreate does it
