@@ -108,8 +108,8 @@ class Cyrus:
         return client
 
     def start(self) -> Cyrus:
-        for sub in ("conf", "partition", "run", "socket"):
-            (self.root / sub).mkdir()
+        for sub in ("conf/socket", "partition", "run", "socket"):  # conf/socket: imapd's own idle sockets
+            (self.root / sub).mkdir(parents=True)
         self.config.write_text(self._imapd_conf())
         (self.root / "cyrus.conf").write_text(self._cyrus_conf())
         sasldb = self.root / "sasldb2"
