@@ -255,6 +255,11 @@ def test_gather_takes_the_customers_own_folders_not_others_shared_with_them(
     assert main(gather) == 0  # said on stderr too, one line per folder
     assert capsys.readouterr().err.count("not this account's own") == 3
 
+    theirs = others[-1].removeprefix(cyrus.prefix).replace(cyrus.separator, "/")  # the colleague's Projects
+    assert main([*gather[:4], "--json", *gather[4:-1], customer.url(folder=theirs)]) == 0  # even when asked
+    done = json.loads(capsys.readouterr().out)
+    assert done["new_copies"] == 0 and [p["kind"] for p in done["problems"]] == ["skipped"], done
+
 
 @pytest.fixture(scope="module", params=["debian", "upstream"])
 def cyrus_bare(request: pytest.FixtureRequest) -> Iterator[Cyrus]:

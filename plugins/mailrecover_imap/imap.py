@@ -143,6 +143,7 @@ def _read_account(session: _Session, url: ImapUrl, context: ReadContext) -> Iter
         yield _problem(e, str(url), "", "cannot list folders: ")
         return
     folders: list[tuple[str | bytes, str]] = []
+    not_own: list[str] = []  # listed, but in another user's or the shared namespace
     for flags, delimiter, raw_name in listing:
         if {f.lower() for f in flags} & _NOT_SELECTABLE:
             continue
@@ -160,8 +161,11 @@ def _read_account(session: _Session, url: ImapUrl, context: ReadContext) -> Iter
             )
             if not readable:
                 continue
+        if url.folder is not None and folder != url.folder:
+            continue
         theirs = other_namespace(name, prefix, foreign)
         if theirs is not None:  # Cyrus lists what others share with the account beside its own
+            not_own.append(folder)
             yield Problem(
                 ProblemKind.SKIPPED,
                 str(replace(url, folder=folder)),
@@ -170,9 +174,8 @@ def _read_account(session: _Session, url: ImapUrl, context: ReadContext) -> Iter
                 "account's own: not read (gather its owner's account for it)",
             )
             continue
-        if url.folder is None or folder == url.folder:
-            folders.append((raw_name if isinstance(raw_name, bytes) and not valid else name, folder))
-    if url.folder is not None and not folders:
+        folders.append((raw_name if isinstance(raw_name, bytes) and not valid else name, folder))
+    if url.folder is not None and not folders and not not_own:
         yield Problem(ProblemKind.UNREADABLE, str(url), url.folder, "no such folder on the server")
     hints = (url.user.lower(),) if "@" in url.user else ()  # whose account this is
     for selector, folder in folders:
