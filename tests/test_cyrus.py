@@ -31,13 +31,18 @@ SPECIAL = (
 )
 
 
-@pytest.fixture(scope="module", params=["debian", "upstream"])
-def cyrus(request: pytest.FixtureRequest) -> Iterator[Cyrus]:
+def _need_cyrus() -> None:
     why = cyrus_missing()
     if why:
         if os.environ.get("CI"):
-            pytest.fail(f"{why}; CI must run the Cyrus tests (add it to .ci/apt-packages.txt)")
+            pytest.fail(f"{why}; CI must run the Cyrus tests (.ci/apt-packages.txt, .ci/cyrus-imapd)")
         pytest.skip(why)
+
+
+@pytest.fixture(scope="module", params=["debian", "upstream"])
+def cyrus(request: pytest.FixtureRequest) -> Iterator[Cyrus]:
+    """Accounts with the SPECIAL folders, in Debian's namespace and in Cyrus 3's."""
+    _need_cyrus()
     server = Cyrus(accounts=12, upstream=request.param == "upstream", folders=SPECIAL).start()
     yield server
     server.stop()
@@ -103,9 +108,10 @@ def _held(account: Account) -> dict[str, list[tuple[bytes, frozenset[bytes], dat
     return {name: sorted(msgs, key=lambda m: m[0]) for name, msgs in account.messages().items() if msgs}
 
 
-def _admin_options(tmp_path: Path, ws: str, password: str = ADMIN[1]) -> list[str]:
-    secret = tmp_path / f"admin-pw-{len(password)}"
-    secret.write_text(password + "\n")
+def _admin_options(tmp_path: Path, ws: str) -> list[str]:
+    """Global options for a run as the admin: ``--admin-user``, its password in a 0600 file."""
+    secret = tmp_path / "admin-pw"
+    secret.write_text(ADMIN[1] + "\n")
     secret.chmod(0o600)
     return ["--workspace", str(tmp_path / ws), "--admin-user", ADMIN[0], "--password-file", str(secret)]
 
@@ -230,10 +236,10 @@ def test_gather_takes_the_customers_own_folders_not_others_shared_with_them(
     client.setacl("INBOX", customer.user, "lrs")
     client.logout()
     admin = cyrus.admin_client()
-    admin.create_folder("support@example.co.jp")  # in Cyrus's shared namespace, in the customers' domain
-    admin.setacl("support@example.co.jp", ADMIN[0], "lrswipkxtea")
-    admin.setacl("support@example.co.jp", customer.user, "lrs")
-    admin.append("support@example.co.jp", message(203), (), None)
+    admin.create_folder(f"support@{DOMAIN}")  # in Cyrus's shared namespace, in the customers' domain
+    admin.setacl(f"support@{DOMAIN}", ADMIN[0], "lrswipkxtea")
+    admin.setacl(f"support@{DOMAIN}", customer.user, "lrs")
+    admin.append(f"support@{DOMAIN}", message(203), (), None)
     admin.logout()
     client = customer.client()
     client.append("INBOX", message(204), (), None)
@@ -242,9 +248,10 @@ def test_gather_takes_the_customers_own_folders_not_others_shared_with_them(
     client.logout()
     assert len(others) == 3, others  # the colleague's INBOX and Projects, support
 
-    gather = [*_admin_options(tmp_path, "ws"), "gather", "--account", customer.user, customer.url()]
+    admin_run = _admin_options(tmp_path, "ws")
+    gather = ["gather", "--account", customer.user]
     capsys.readouterr()
-    assert main([*gather[:4], "--json", *gather[4:]]) == 0
+    assert main([*admin_run, "--json", *gather, customer.url()]) == 0
     done = json.loads(capsys.readouterr().out)
     assert (done["new_copies"], done["folders"]) == (1, {"INBOX": 1})
     reasons = sorted(p["reason"] for p in done["problems"] if p["kind"] == "skipped")
@@ -252,11 +259,11 @@ def test_gather_takes_the_customers_own_folders_not_others_shared_with_them(
     assert all(f"{name!r} is another user's or a shared folder" in r for name, r in zip(others, reasons)), (
         reasons
     )
-    assert main(gather) == 0  # said on stderr too, one line per folder
+    assert main([*admin_run, *gather, customer.url()]) == 0  # said on stderr too, one line per folder
     assert capsys.readouterr().err.count("not this account's own") == 3
 
     theirs = others[-1].removeprefix(cyrus.prefix).replace(cyrus.separator, "/")  # the colleague's Projects
-    assert main([*gather[:4], "--json", *gather[4:-1], customer.url(folder=theirs)]) == 0  # even when asked
+    assert main([*admin_run, "--json", *gather, customer.url(folder=theirs)]) == 0  # even when asked
     done = json.loads(capsys.readouterr().out)
     assert done["new_copies"] == 0 and [p["kind"] for p in done["problems"]] == ["skipped"], done
 
@@ -264,18 +271,14 @@ def test_gather_takes_the_customers_own_folders_not_others_shared_with_them(
 @pytest.fixture(scope="module", params=["debian", "upstream"])
 def cyrus_bare(request: pytest.FixtureRequest) -> Iterator[Cyrus]:
     """A Cyrus whose accounts have only their INBOX."""
-    why = cyrus_missing()
-    if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"{why}; CI must run the Cyrus tests (add it to .ci/apt-packages.txt)")
-        pytest.skip(why)
+    _need_cyrus()
     server = Cyrus(accounts=2, upstream=request.param == "upstream").start()
     yield server
     server.stop()
 
 
 def test_a_shared_folder_named_like_a_role_does_not_receive_the_customers_mail(
-    cyrus_bare: Cyrus, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cyrus_bare: Cyrus, tmp_path: Path
 ) -> None:
     """A domain's shared ``Junk`` (listed as ``Junk`` beside ``INBOX.…`` in Debian's namespace) is
     everyone's: the customer's junk goes to a Junk of their own, made in their namespace."""
