@@ -25,22 +25,12 @@ import imapclient
 __all__ = ["Account", "Dovecot", "dovecot_missing", "free_port", "make_certificate"]
 
 
-#: Where Dovecot's ``imap`` and ``imap-login`` programs are, when not where the package puts
-#: them: Debian's dovecot-imapd and cyrus-imapd conflict, so a machine with Cyrus can run these
-#: tests from dovecot-imapd's unpacked .deb (``dpkg-deb -x``), named by this variable.
-IMAP_PROGRAMS_ENV = "MAILRECOVER_TEST_DOVECOT_IMAP"
-
-
-def _imap_programs() -> str:
-    return os.environ.get(IMAP_PROGRAMS_ENV) or "/usr/lib/dovecot"
-
-
 def dovecot_missing() -> str | None:
     """Why no Dovecot can be started here, or None."""
     if shutil.which("dovecot") is None and not os.path.exists("/usr/sbin/dovecot"):
         return "dovecot is not installed (Debian: dovecot-imapd)"
-    if not os.path.exists(os.path.join(_imap_programs(), "imap")):
-        return f"Dovecot's imap program is missing from {_imap_programs()} (Debian: dovecot-imapd; {IMAP_PROGRAMS_ENV})"
+    if not os.path.exists("/usr/lib/dovecot/imap"):  # dovecot-core without dovecot-imapd
+        return "Dovecot's imap program is missing from /usr/lib/dovecot (Debian: dovecot-imapd)"
     return None
 
 
@@ -245,19 +235,6 @@ class Dovecot:
             "service anvil {\n  chroot =\n}",
             "service imap-login {\n  chroot =\n}",
         ]
-        if os.environ.get(IMAP_PROGRAMS_ENV):
-            programs = _imap_programs()
-            lines += [
-                f"service {name} {{\n  executable = {programs}/{name}\n}}"
-                for name in (
-                    "imap",
-                    "imap-login",
-                    "imap-hibernate",
-                    "imap-urlauth",
-                    "imap-urlauth-login",
-                    "imap-urlauth-worker",
-                )
-            ]
         if self.tls:
             lines += ["ssl = yes", f"ssl_cert = <{r}/cert.pem", f"ssl_key = <{r}/key.pem"]
         else:
