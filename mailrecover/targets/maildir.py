@@ -285,9 +285,11 @@ class MaildirTarget:
     @staticmethod
     def _write_file(tmp_fd: int, name: str, item: Outgoing) -> int:
         """Write ``item`` as ``tmp/name`` with the message's date as file time; the open descriptor."""
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name, dir_fd=tmp_fd)  # a killed run's leftover: never written through (a link)
-        fd = open_private_at(tmp_fd, name, os.O_WRONLY | os.O_EXCL)
+        try:
+            fd = open_private_at(tmp_fd, name, os.O_WRONLY | os.O_EXCL)
+        except FileExistsError:  # a killed run's leftover: replaced, never written through (a link)
+            os.unlink(name, dir_fd=tmp_fd)
+            fd = open_private_at(tmp_fd, name, os.O_WRONLY | os.O_EXCL)
         try:
             write_all(fd, item.raw, sync=False)  # the batch is synced at once
             stamp = item.date.timestamp()
