@@ -226,9 +226,9 @@ def outgoing(
             damaged(problem, found is not None)
             if found is None:
                 continue
-            raw, also = found, frozenset({blob})
+            raw, also, digest = found, frozenset({blob}), ""
         else:
-            also = frozenset()
+            also, digest = frozenset(), blob  # the read checked the bytes against this name
         yield Outgoing(
             key=key,
             folder=folder,
@@ -238,6 +238,7 @@ def outgoing(
             message_id=message_id,
             also=also,
             labels=labels,
+            digest=digest,
         )
         if n % _GIVE_BACK_EVERY == 0:
             give_back()  # the messages sent so far were freed: a long restore stays one batch big

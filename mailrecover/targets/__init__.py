@@ -64,6 +64,9 @@ class Outgoing:
     # Other folders the message is in too (its copies' folders, Gmail labels): a target that
     # keeps one message in several folders (Gmail) files it there as well; others ignore them.
     labels: tuple[str, ...] = ()
+    # SHA-256 of ``raw`` when the workspace checked it on reading (its blob's name): a target
+    # that records what it wrote need not hash the bytes again; empty when not known
+    digest: str = ""
 
 
 @dataclass

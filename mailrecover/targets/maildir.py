@@ -264,7 +264,7 @@ class MaildirTarget:
             for item, folder, file_name in staged:
                 os.rename(file_name, file_name, src_dir_fd=folder.tmp, dst_dir_fd=folder.cur)
                 touched.add(folder.cur)
-                digest = hashlib.sha256(item.raw).hexdigest()  # what a later look accepts as this message
+                digest = item.digest or hashlib.sha256(item.raw).hexdigest()  # what a later look accepts
                 done.append((item.key, JournalState.DONE, f"{folder.below}cur/{file_name} sha256={digest}"))
                 written += 1
                 progress(1)
