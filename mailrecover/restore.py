@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
@@ -14,9 +14,9 @@ from .errors import BlobError, MailRecoverError, UsageError
 from .memory import give_back
 from .merge import ranked_copies
 from .merged import DELETED_FOLDER, ensure_merged, placement
-from .model import Flag, MessageStatus, Problem, ProblemKind
+from .model import Flag, JournalState, MessageStatus, Problem, ProblemKind
 from .spill import spilled
-from .targets import Outgoing, Target, Verification, open_target
+from .targets import Journal, Outgoing, Target, Verification, open_target
 from .workspace import Workspace, now_text, store
 
 if TYPE_CHECKING:
@@ -180,8 +180,11 @@ def outgoing(
     damaged: Callable[[Problem, bool], None] = lambda problem, replaced: None,
     selection: Selection = Selection(),
     mapping: FolderMap = FolderMap(),
+    *,
+    journal: _PlannedJournal | None = None,
 ) -> Iterator[Outgoing]:
     """The messages to restore, folder by folder, oldest first; raw bytes loaded one at a time.
+    ``journal`` (the target's) is told what it holds of each message before it goes out.
 
     Every message's bytes are checked against their hash as they are read: a message whose
     canonical copy is damaged or lost in the workspace goes out as its next whole copy (see
@@ -196,24 +199,27 @@ def outgoing(
     statuses = (
         (MessageStatus.OK, MessageStatus.QUARANTINED) if include_quarantined else (MessageStatus.OK,)
     )  # never UNCHECKED
-    rows = store.restore_plan(ws.db, account, statuses)  # where each one's bytes are comes with it
+    rows = store.journalled_plan(ws.db, account, statuses, journal.target if journal else "")
     plan = spilled(
         rows, None if ws.read_only else ws.path
     )  # read to its end; in the workspace, private as it is
-    for n, (
-        key,
-        folder,
-        flags,
-        date,
-        message_id,
-        blob,
-        pack,
-        offset,
-        length,
-        message,
-        arrived,
-        places,
-    ) in enumerate(plan, 1):
+    for n, row in enumerate(plan, 1):
+        (
+            key,
+            folder,
+            flags,
+            date,
+            message_id,
+            blob,
+            pack,
+            offset,
+            length,
+            message,
+            arrived,
+            places,
+            state,
+            ref,
+        ) = row
         placed, flagset = placement(folder, flags)
         if not selection.wants(placed, arrived):
             continue
@@ -229,6 +235,8 @@ def outgoing(
             raw, also, digest = found, frozenset({blob}), ""
         else:
             also, digest = frozenset(), blob  # the read checked the bytes against this name
+        if journal is not None:
+            journal.know(key, state, ref)
         yield Outgoing(
             key=key,
             folder=folder,
@@ -255,6 +263,46 @@ def _labels(folder: str, places: str | None, selection: Selection, mapping: Fold
             found += [where, *labels]
     mapped = {mapping(f) for f in found if f != folder and selection.wants_folder(f)} - {mapping(folder)}
     return tuple(sorted(mapped))
+
+
+class _PlannedJournal:
+    """A target's journal that answers for planned messages from the plan's own join.
+
+    ``state``/``ref`` of a key the plan just handed out come from what the plan read with it
+    (one query for the run instead of two look-ups per message); anything else, and every
+    write, goes to the workspace's journal. What the plan read stays true until the target
+    marks that key, since only this process writes the workspace: a mark forgets it.
+    """
+
+    _WINDOW = 8192  # keys remembered: more than any target holds between receiving and looking
+
+    def __init__(self, journal: Journal, target: str) -> None:
+        self._journal = journal
+        self.target = target
+        self._known: dict[str, tuple[JournalState | None, str | None]] = {}
+
+    def know(self, key: str, state: str | None, ref: str | None) -> None:
+        self._known[key] = (None if state is None else JournalState(state), ref)
+        if len(self._known) > self._WINDOW:
+            del self._known[next(iter(self._known))]  # the oldest
+
+    def state(self, key: str) -> JournalState | None:
+        known = self._known.get(key)
+        return self._journal.state(key) if known is None else known[0]
+
+    def ref(self, key: str) -> str | None:
+        known = self._known.get(key)
+        return self._journal.ref(key) if known is None else known[1]
+
+    def mark(self, key: str, state: JournalState, ref: str = "") -> None:
+        self._known.pop(key, None)
+        self._journal.mark(key, state, ref)
+
+    def mark_many(self, entries: Iterable[tuple[str, JournalState, str]]) -> None:
+        entries = list(entries)
+        for key, _state, _ref in entries:
+            self._known.pop(key, None)
+        self._journal.mark_many(entries)
 
 
 def _another_copy(ws: Workspace, message: int, name: str, damage: BlobError) -> tuple[bytes | None, Problem]:
@@ -350,9 +398,10 @@ def restore(
     planned(result.planned)
     with ws.restoring():
         try:
+            journal = _PlannedJournal(ws.journal(target.description), target.description)
             result.written = target.write(
-                outgoing(ws, account, include_quarantined, damaged, selection, mapping),
-                ws.journal(target.description),
+                outgoing(ws, account, include_quarantined, damaged, selection, mapping, journal=journal),
+                journal,
                 progress,
             )
         finally:  # kept also when the target raised after its last look (mail it could not put back)

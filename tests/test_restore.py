@@ -186,6 +186,29 @@ def test_maildir_rerun_reports_what_it_repaired(tmp_path, capsys):
     assert data["verification"] == {"planned": total, "present": total, "missing": 0, "repaired": 2}
 
 
+@pytest.mark.parametrize("kind", ["maildir", "mbox"])
+def test_a_rerun_reads_the_journal_with_its_plan_not_once_per_message(tmp_path, kind):
+    """What the journal holds of each planned message comes with the plan (one query for the
+    run); the rerun still finds what it says is there, and writes what is missing."""
+    ws, total = _gathered(tmp_path)
+    target = tmp_path / kind
+    assert _restore_to(ws, f"{kind}:{target}") == 0
+    if kind == "maildir":
+        sorted(_maildir_files(target).values())[0].unlink()
+    statements: list[str] = []
+    with Workspace(ws) as w:
+        w.db.set_trace_callback(statements.append)
+        result = restore(w, ACCOUNT, f"{kind}:{target}")
+    per_key = [s for s in statements if "FROM journal WHERE target" in s and "AND key = 'file:" not in s]
+    assert per_key == []
+    assert result.verification is not None
+    assert (result.written, result.verification.present) == (kind == "maildir", total)
+    if kind == "maildir":
+        assert len(_maildir_files(target)) == total
+    else:
+        assert len(_mbox_messages(target)) == total
+
+
 def _mbox_messages(target: Path) -> list[bytes]:
     return [m[2] for p in sorted(target.rglob("*")) if p.is_file() for m in split_mbox(p.read_bytes())]
 

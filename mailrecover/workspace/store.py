@@ -90,7 +90,7 @@ __all__ = [
     "quarantined",
     "quarantined_messages",
     # restore and verify
-    "restore_plan",
+    "journalled_plan",
     "planned_sizes",
     "save_verification",
     "verifications",
@@ -707,22 +707,26 @@ def quarantined_messages(db: sqlite3.Connection, account: str) -> sqlite3.Cursor
 # --- restore and verify ----------------------------------------------------------------------
 
 
-def restore_plan(db: sqlite3.Connection, account: str, statuses: Sequence[MessageStatus]) -> sqlite3.Cursor:
+def journalled_plan(
+    db: sqlite3.Connection, account: str, statuses: Sequence[MessageStatus], target: str
+) -> sqlite3.Cursor:
     """(key, folder, flags, date, message_id, blob, pack, offset, length, message id, arrival date
-    or None, places) of each message of ``statuses``, folder by folder, oldest first; where its
-    bytes are comes with it.  ``places``: JSON ``[[folder, flags, labels], …]`` of its copies
-    found elsewhere than its folder or with labels (``[]`` for most)."""
+    or None, places, journal state on ``target`` or None, its ref or None) of each message of
+    ``statuses``, folder by folder, oldest first: where its bytes are and what the journal says
+    come with it.  ``places``: JSON ``[[folder, flags, labels], …]`` of its copies found elsewhere
+    than its folder or with labels (``[]`` for most)."""
     return db.execute(  # where each one's bytes are is looked up here, not once per message
         # a message without any usable date takes the time it was gathered: the same on every
         # run, so a rerun names its Maildir file as the first run did
         "SELECT m.key, m.folder, m.flags, coalesce(m.date, c.gathered), m.message_id, c.blob, b.pack, "
         "b.offset, b.length, m.id, m.date, "
         "(SELECT json_group_array(json_array(o.folder, o.flags, json(o.labels))) FROM copies o "
-        "WHERE o.message = m.id AND (o.folder != m.folder OR o.labels != '[]')) "
+        "WHERE o.message = m.id AND (o.folder != m.folder OR o.labels != '[]')), j.state, j.ref "
         "FROM messages m JOIN copies c ON c.id = m.canonical LEFT JOIN blobs b ON b.digest = c.blob "
+        "LEFT JOIN journal j ON j.target = ? AND j.key = m.key "
         f"WHERE m.account = ? AND m.status IN ({','.join('?' * len(statuses))}) "
         "ORDER BY m.folder, m.date, m.key",
-        (account, *statuses),
+        (target, account, *statuses),
     )
 
 
