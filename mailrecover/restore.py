@@ -199,6 +199,7 @@ def outgoing(
     statuses = (
         (MessageStatus.OK, MessageStatus.QUARANTINED) if include_quarantined else (MessageStatus.OK,)
     )  # never UNCHECKED
+    route = _Routes(selection, mapping)
     rows = store.journalled_plan(ws.db, account, statuses, journal.target if journal else "")
     plan = spilled(
         rows, None if ws.read_only else ws.path
@@ -206,7 +207,7 @@ def outgoing(
     for n, row in enumerate(plan, 1):
         (
             key,
-            folder,
+            stored,
             flags,
             date,
             message_id,
@@ -220,11 +221,10 @@ def outgoing(
             state,
             ref,
         ) = row
-        placed, flagset = placement(folder, flags)
-        if not selection.wants(placed, arrived):
+        placed, folder, flagset = route(stored, flags)
+        if folder is None or (selection.dated and not selection.wants(placed, arrived)):
             continue
-        labels = _labels(folder, places, selection, mapping) if placed == folder else ()
-        folder = mapping(placed)
+        labels = _labels(stored, places, selection, mapping) if placed == stored else ()
         try:
             raw = ws.blobs.read(blob, None if length is None else (pack, offset, length))
         except BlobError as e:
@@ -263,6 +263,25 @@ def _labels(folder: str, places: str | None, selection: Selection, mapping: Fold
             found += [where, *labels]
     mapped = {mapping(f) for f in found if f != folder and selection.wants_folder(f)} - {mapping(folder)}
     return tuple(sorted(mapped))
+
+
+class _Routes:
+    """Where a stored (folder, flags) goes: its placed folder, that folder as the selection and
+    mapping leave it (``None``: not selected), its flags; worked out once per pair, since an
+    account has few pairs and many messages."""
+
+    def __init__(self, selection: Selection, mapping: FolderMap) -> None:
+        self._selection = selection
+        self._mapping = mapping
+        self._known: dict[tuple[str, str], tuple[str, str | None, frozenset[Flag]]] = {}
+
+    def __call__(self, folder: str, flags: str) -> tuple[str, str | None, frozenset[Flag]]:
+        known = self._known.get((folder, flags))
+        if known is None:
+            placed, flagset = placement(folder, flags)
+            mapped = self._mapping(placed) if self._selection.wants_folder(placed) else None
+            known = self._known[(folder, flags)] = (placed, mapped, flagset)
+        return known
 
 
 class _PlannedJournal:
@@ -365,16 +384,17 @@ def restore(
     plan_rows = store.planned_sizes(
         ws.db, account, target.description, include_quarantined
     )  # journal: there already
+    route = _Routes(selection, mapping)
     sources: set[str] = set()
     for folder, flags, size, there, arrived in plan_rows:
-        folder, _ = placement(folder, flags)
-        if not selection.wants(folder, arrived):
-            result.undated += selection.dated and not arrived and selection.wants_folder(folder)
+        placed, mapped, _ = route(folder, flags)
+        if mapped is None or (selection.dated and not selection.wants(placed, arrived)):
+            result.undated += selection.dated and not arrived and mapped is not None
             continue
-        sources.add(folder)
+        sources.add(placed)
         if mapping:
-            result.mapped[folder] = mapping(folder)
-            folder = result.mapped[folder]
+            result.mapped[placed] = mapped
+        folder = mapped
         result.planned += 1
         if there:
             result.already += 1
