@@ -8,8 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
-from itertools import islice
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from .errors import BlobError, MailRecoverError, UsageError
 from .memory import give_back
@@ -33,8 +32,6 @@ __all__ = [
     "DELETED_FOLDER",
 ]
 
-
-_T = TypeVar("_T")
 
 _GIVE_BACK_EVERY = 1000  # messages read from the workspace between returns of freed memory
 
@@ -205,9 +202,9 @@ def outgoing(
     route = _Routes(selection, mapping)
     rows = store.journalled_plan(ws.db, account, statuses, journal.target if journal else "")
     plan = spilled(
-        _runs(rows), None if ws.read_only else ws.path
+        rows, None if ws.read_only else ws.path
     )  # read to its end; in the workspace, private as it is
-    for n, row in enumerate((row for run in plan for row in run), 1):
+    for n, row in enumerate(plan, 1):
         (
             key,
             stored,
@@ -266,15 +263,6 @@ def _labels(folder: str, places: str | None, selection: Selection, mapping: Fold
             found += [where, *labels]
     mapped = {mapping(f) for f in found if f != folder and selection.wants_folder(f)} - {mapping(folder)}
     return tuple(sorted(mapped))
-
-
-_RUN = 256  # plan rows spilled and read back as one value: marshal reads a file in small pieces
-
-
-def _runs(rows: Iterable[_T]) -> Iterator[list[_T]]:
-    rows = iter(rows)
-    while run := list(islice(rows, _RUN)):
-        yield run
 
 
 class _Routes:

@@ -27,7 +27,9 @@ def spilled(
     run = tempfile.TemporaryFile(dir=directory)
     try:
         for item in items:
-            marshal.dump(item, run)
+            data = marshal.dumps(item)
+            run.write(len(data).to_bytes(4, "little"))
+            run.write(data)
         run.seek(0)
     except BaseException:
         run.close()
@@ -36,9 +38,6 @@ def spilled(
 
 
 def _read_back(run: IO[bytes]) -> Generator[Any, None, None]:
-    with run:
-        while True:
-            try:
-                yield marshal.load(run)
-            except EOFError:
-                return
+    with run:  # each item read whole, then decoded: marshal.load on a file reads it in tiny pieces
+        while size := run.read(4):
+            yield marshal.loads(run.read(int.from_bytes(size, "little")))
