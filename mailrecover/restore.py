@@ -204,6 +204,7 @@ def outgoing(
     plan = spilled(
         rows, None if ws.read_only else ws.path
     )  # read to its end; in the workspace, private as it is
+    dated = selection.dated
     for n, row in enumerate(plan, 1):
         (
             key,
@@ -222,7 +223,7 @@ def outgoing(
             ref,
         ) = row
         placed, folder, flagset = route(stored, flags)
-        if folder is None or (selection.dated and not selection.wants(placed, arrived)):
+        if folder is None or (dated and not selection.wants(placed, arrived)):
             continue
         labels = _labels(stored, places, selection, mapping) if placed == stored else ()
         try:
@@ -381,29 +382,27 @@ def restore(
             continue  # outside what was asked for: neither restored nor held back now
         result.quarantined += 1
         result.held_back.append((message_id or "", subject or "", reason))
-    plan_rows = store.planned_sizes(
-        ws.db, account, target.description, include_quarantined
-    )  # journal: there already
+    dated = selection.dated
     route = _Routes(selection, mapping)
     sources: set[str] = set()
-    for folder, flags, size, there, arrived in plan_rows:
+    groups = store.planned_groups(ws.db, account, target.description, include_quarantined, dated)
+    for folder, flags, there, arrived, count, size in groups:  # per message only when dated
         placed, mapped, _ = route(folder, flags)
-        if mapped is None or (selection.dated and not selection.wants(placed, arrived)):
-            result.undated += selection.dated and not arrived and mapped is not None
+        if mapped is None or (dated and not selection.wants(placed, arrived)):
+            result.undated += count if dated and not arrived and mapped is not None else 0
             continue
         sources.add(placed)
         if mapping:
             result.mapped[placed] = mapped
-        folder = mapped
-        result.planned += 1
+        result.planned += count
         if there:
-            result.already += 1
+            result.already += count
         else:
-            result.to_write += 1
+            result.to_write += count
             result.bytes += size
         if there and dry_run:
             continue
-        result.folders[folder] = result.folders.get(folder, 0) + 1
+        result.folders[mapped] = result.folders.get(mapped, 0) + count
     if include_quarantined:  # the user said so: restored knowingly, listed as such
         result.included, result.quarantined = result.quarantined, 0
         result.included_list, result.held_back = result.held_back, []

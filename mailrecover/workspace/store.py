@@ -91,7 +91,7 @@ __all__ = [
     "quarantined_messages",
     # restore and verify
     "journalled_plan",
-    "planned_sizes",
+    "planned_groups",
     "save_verification",
     "verifications",
     "integrity_check",
@@ -730,16 +730,21 @@ def journalled_plan(
     )
 
 
-def planned_sizes(
-    db: sqlite3.Connection, account: str, target: str, include_quarantined: bool
+def planned_groups(
+    db: sqlite3.Connection, account: str, target: str, include_quarantined: bool, dated: bool
 ) -> sqlite3.Cursor:
-    """(folder, flags, size, whether the journal says it is on ``target`` already, arrival date
-    or None) of each message a restore plans."""
+    """(folder, flags, whether the journal says it is on ``target`` already, arrival date or None,
+    how many messages, their bytes) of what a restore plans, grouped: per message only when
+    ``dated`` (a restore by date tells each one's arrival apart), else per folder and flags."""
     return db.execute(
-        "SELECT m.folder, m.flags, c.size, j.key IS NOT NULL, m.date FROM messages m JOIN copies c ON c.id = m.canonical "
+        "SELECT m.folder, m.flags, j.key IS NOT NULL AS there, "
+        "CASE WHEN ? THEN m.date END AS arrived, count(*), coalesce(sum(c.size), 0) "
+        "FROM messages m JOIN copies c ON c.id = m.canonical "
         "LEFT JOIN journal j ON j.target = ? AND j.key = m.key AND j.state = ? "
-        "WHERE m.account = ? AND m.status IN (?, ?)",
+        "WHERE m.account = ? AND m.status IN (?, ?) "
+        "GROUP BY m.folder, m.flags, there, arrived",
         (
+            dated,
             target,
             JournalState.DONE,
             account,
