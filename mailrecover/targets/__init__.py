@@ -14,6 +14,7 @@ from sources become file or folder names only through ``safe_name``/``safe_parts
 
 from __future__ import annotations
 
+import base64
 import errno
 import hashlib
 import os
@@ -23,8 +24,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
-
-from imapclient import imap_utf7
 
 from ..errors import TargetError, UsageError
 from ..model import Flag, JournalState
@@ -44,6 +43,7 @@ __all__ = [
     "open_target",
     "safe_name",
     "safe_parts",
+    "utf7",
     "utf7_len",
 ]
 
@@ -132,9 +132,25 @@ _RESERVED = {
 _ESCAPED = re.compile(r"~[0-9a-f]{8}$")
 
 
+_SHIFTED = re.compile(r"[^\x20-\x7e]+")  # what modified UTF-7 writes in base64: all but printable ASCII
+
+
+def _shifted(run: re.Match[str]) -> str:
+    return (
+        "&" + base64.b64encode(run[0].encode("utf-16be")).decode("ascii").rstrip("=").replace("/", ",") + "-"
+    )
+
+
+def utf7(text: str) -> str:
+    """A name in IMAP's modified UTF-7 (RFC 3501 5.1.3), as IMAP servers and Dovecot's Maildir++
+    name folders: the same as imapclient's ``imap_utf7.encode``, without importing imapclient
+    (its ssl and imaplib cost every restore 0.05 CPU s of start-up)."""
+    return _SHIFTED.sub(_shifted, text.replace("&", "&-"))
+
+
 def utf7_len(text: str) -> int:
     """A name's length as IMAP servers and Dovecot's Maildir++ store it (modified UTF-7)."""
-    return len(imap_utf7.encode(text))
+    return len(utf7(text))
 
 
 def _utf8_len(text: str) -> int:

@@ -25,12 +25,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from imapclient import imap_utf7
-
 from ..errors import TargetError
 from ..model import Flag, JournalState
 from ..private import open_private_at, open_root, private_dir_at, write_all
-from . import READ_BELOW, Journal, Outgoing, Verification, fit, link_error, open_below, safe_parts, utf7_len
+from . import (
+    READ_BELOW,
+    Journal,
+    Outgoing,
+    Verification,
+    fit,
+    link_error,
+    open_below,
+    safe_parts,
+    utf7,
+    utf7_len,
+)
 
 __all__ = ["MaildirTarget"]
 
@@ -58,7 +67,7 @@ def _folder_name(folder: str) -> str:
     if parts == ["INBOX"]:
         return ""
     name = fit(".".join(parts), 254, "/".join(parts), utf7_len)  # the same tag for NFD and NFC spellings
-    return "." + imap_utf7.encode(name).decode("ascii")
+    return "." + utf7(name)
 
 
 @dataclass
