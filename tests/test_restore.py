@@ -48,6 +48,77 @@ def test_maildir_restore_resumes_without_duplicates(tmp_path, after):
     assert len([p for p in target.rglob("*") if p.parent.name == "cur"]) == total
 
 
+_KILLED = """
+import os, signal, sys
+import mailrecover.targets.maildir as maildir
+from mailrecover.restore import restore
+from mailrecover.workspace import Workspace
+
+maildir._BATCH = 4  # several batches, so the kill finds some journalled and one in flight
+ws_path, spec, account, moment, after = sys.argv[1:6]
+seen = [0]
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def counting(real):
+    def wrapper(*args, **kwargs):
+        seen[0] += 1
+        if seen[0] == int(after):
+            die()
+        return real(*args, **kwargs)
+    return wrapper
+
+if moment == "synced":  # the batch's files in tmp/, synced, none renamed yet
+    maildir._sync_files = counting(maildir._sync_files)
+elif moment == "journalled":  # right after a batch's journal entries were committed
+    from mailrecover.workspace import _Journal
+    real = _Journal.mark_many
+    def mark_many(self, entries):
+        real(self, entries)
+        seen[0] += 1
+        if seen[0] == int(after):
+            die()
+    _Journal.mark_many = mark_many
+progress = (lambda n: (seen.__setitem__(0, seen[0] + n), seen[0] == int(after) and die())) if moment == "renamed" else (lambda n: None)
+with Workspace(ws_path) as ws:
+    restore(ws, account, spec, progress=progress)
+"""
+
+
+@pytest.mark.parametrize(
+    ("moment", "after"), [("renamed", 1), ("renamed", 6), ("synced", 2), ("journalled", 1)]
+)
+def test_maildir_restore_killed_with_sigkill_finishes_on_rerun_exactly_once(tmp_path, moment, after):
+    """kill -9 at any point of a batch (after a rename not yet journalled, with synced files
+    still in tmp/, right after a journal commit): the rerun loses nothing and writes nothing
+    twice, and leaves no file in tmp/."""
+    import signal
+    import subprocess
+    import sys
+
+    ws, total = _gathered(tmp_path)
+    target = tmp_path / "Maildir"
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED, str(ws), f"maildir:{target}", ACCOUNT, moment, str(after)],
+        capture_output=True,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    before = _maildir_files(target)  # fails on a key written twice
+    assert 0 < len(before) < total
+    assert _restore_to(ws, f"maildir:{target}") == 0
+    after_rerun = _maildir_files(target)
+    assert len(after_rerun) == total
+    assert {k: p for k, p in after_rerun.items() if k in before} == before  # kept, not written again
+    assert [p for p in target.rglob("*") if p.parent.name == "tmp" and p.is_file()] == []
+    with Workspace(ws) as w:
+        done = w.db.execute(
+            "SELECT count(*) FROM journal WHERE target = ? AND state = 'done'", (f"maildir:{target}",)
+        )
+        assert done.fetchone()[0] == total
+
+
 def test_maildir_file_written_but_not_journalled_is_recognised(tmp_path):
     ws, total = _gathered(tmp_path)
     target = tmp_path / "Maildir"
