@@ -16,6 +16,7 @@ symbolic links.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import re
@@ -54,6 +55,12 @@ _LETTERS = {
     Flag.SEEN: "S",
     Flag.DELETED: "T",
 }
+
+
+@functools.cache
+def _letters(flags: frozenset[Flag]) -> str:
+    """A flag set as Maildir's info letters, in ASCII order (few sets: worked out once each)."""
+    return "".join(sorted(_LETTERS[f] for f in flags if f in _LETTERS))
 
 
 def _folder_name(folder: str) -> str:
@@ -222,8 +229,11 @@ class MaildirTarget:
         found = self._found.get(name)
         if found is None:
             found = self._found[name] = _our_files(self._root_fd, name)
+        files = found.get(item.key)
+        if not files:
+            return None  # the usual case: nothing of this key there, nothing to compare
         accepted = item.also | ({written} if written else set())
-        for file in found.get(item.key, []):
+        for file in files:
             digest = _holding(self._root_fd, name, file, item.raw, accepted)
             if digest is not None:
                 return f"{file} sha256={digest}"
@@ -233,12 +243,13 @@ class MaildirTarget:
         """The name the message's file gets in ``cur/``: one whose unique part no file has, since a
         changed file of this key (someone else's bytes now) is left where it is."""
         stamp = int(item.date.timestamp())
-        flags = "".join(sorted(_LETTERS[f] for f in item.flags if f in _LETTERS))
-        taken = {_unique_part(f) for f in self._found.get(name, {}).get(item.key, [])}
         base, n = f"{stamp}.M{item.key}.mailrecover", 2
-        while base in taken:
-            base, n = f"{stamp}_{n}.M{item.key}.mailrecover", n + 1
-        return f"{base}:2,{flags}"
+        files = self._found.get(name, {}).get(item.key)
+        if files:
+            taken = {_unique_part(f) for f in files}
+            while base in taken:
+                base, n = f"{stamp}_{n}.M{item.key}.mailrecover", n + 1
+        return f"{base}:2,{_letters(item.flags)}"
 
     def _write_batch(
         self, batch: list[tuple[Outgoing, str, str]], journal: Journal, progress: Callable[[int], None]
