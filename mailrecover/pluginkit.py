@@ -25,6 +25,10 @@ Reading sources without changing them (never through a symbolic link, no atime c
     ``list_names(dir)`` / ``sorted_names(dir)``
                                        a directory's entries (sorted: in reading order).
     ``NotFollowed``                    the ``OSError`` raised where a symbolic link was refused.
+    ``database_copy(path, companion=False)``
+                                       a client's SQLite database (``sqlite3.Connection``) on a
+                                       private copy, its WAL applied; ``companion``: a file the
+                                       client keeps outside the store (KMail's Akonadi database).
 
 mbox data (``mailrecover.mboxsplit``):
     ``split_mbox(data, start=None)``   (offset, From_ line, message bytes, cut_off) per message.
@@ -144,6 +148,7 @@ from .readonly import (
     Behind,
     Buffer,
     NotFollowed,
+    database_copy,
     list_names,
     mapped,
     open_readonly,
@@ -184,6 +189,7 @@ __all__ = [
     "Behind",
     "Buffer",
     "NotFollowed",
+    "database_copy",
     "list_names",
     "mapped",
     "open_readonly",

@@ -13,7 +13,10 @@ import errno
 import heapq
 import mmap
 import os
+import shutil
+import sqlite3
 import stat
+import tempfile
 from collections.abc import Generator, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -27,6 +30,7 @@ __all__ = [
     "Confinement",
     "NotFollowed",
     "confined",
+    "database_copy",
     "describe_link",
     "link_target",
     "list_names",
@@ -55,6 +59,9 @@ class Confinement:
 
     root: str  # absolute, without links of its own at its end
     _real: dict[str, str] = field(default_factory=dict)
+    # files outside the root that a store's client keeps at a fixed place beside it (KMail's
+    # Akonadi database), allowed one at a time by ``database_copy(path, companion=True)``
+    companions: set[str] = field(default_factory=set)
 
     def real(self, directory: str) -> str:
         """``directory`` resolved, cached: an ancestor is asked once, not once per file."""
@@ -70,6 +77,8 @@ class Confinement:
         root = self.root
         if path == root or path.startswith(root.rstrip(os.sep) + os.sep):
             base = root
+        elif path in self.companions:
+            base = os.path.commonpath([root, path])  # every folder from there down is checked
         else:
             base = os.path.dirname(path)
             if not (root == base or root.startswith(base.rstrip(os.sep) + os.sep)):
@@ -282,3 +291,48 @@ def _merged(runs: list[Generator[str, None, None]], last: list[str]) -> Iterator
     finally:
         for run in runs:
             run.close()
+
+
+#: Files SQLite keeps beside a database: committed pages not yet in it (WAL), or the undo
+#: record of a write that never finished (a hot rollback journal).
+_DATABASE_SIDES = ("-wal", "-journal")
+
+
+@contextlib.contextmanager
+def database_copy(path: str | os.PathLike[str], *, companion: bool = False) -> Iterator[sqlite3.Connection]:
+    """A mail client's SQLite database, opened on a private copy made through
+    ``open_readonly``: SQLite opening the source would follow links, take locks and may
+    create ``-wal``/``-shm`` files beside it.  Its ``-wal`` and ``-journal`` are copied with
+    it, so the copy shows what the client last committed.  ``companion``: the file lies
+    outside the gathered location, where the store's client keeps it (KMail's Akonadi
+    database beside ``local-mail``); it is read by its real name, no link on the way.
+    Raises ``OSError`` when the file cannot be read; SQLite's errors come from the queries.
+    """
+    name = os.path.abspath(os.fspath(path))
+    scope = _confinement.get()
+    added = [name, *(name + side for side in _DATABASE_SIDES)] if companion and scope is not None else []
+    if scope is not None:
+        scope.companions.update(added)
+    try:
+        with tempfile.TemporaryDirectory(prefix="mailrecover-db-") as tmp:  # 0700
+            copy = os.path.join(tmp, "copy.db")
+            _copy_file(name, copy)
+            for side in _DATABASE_SIDES:
+                try:
+                    _copy_file(name + side, copy + side)
+                except FileNotFoundError:
+                    continue
+            db = sqlite3.connect(copy)  # read-write on the copy: a WAL or hot journal is applied there
+            try:
+                yield db
+            finally:
+                db.close()
+    finally:
+        if scope is not None:
+            scope.companions.difference_update(added)
+
+
+def _copy_file(source: str, target: str) -> None:
+    fd = open_readonly(source)
+    with os.fdopen(fd, "rb") as src, open(target, "xb") as out:
+        shutil.copyfileobj(src, out, 1 << 20)

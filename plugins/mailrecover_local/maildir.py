@@ -14,14 +14,10 @@ from mailrecover.pluginkit import existing_dirs, home, is_maildir, local_dir, re
 
 __all__ = ["MaildirPlugin"]
 
-#: Where Unix clients keep Maildirs, below the home: delivery and mutt, Evolution 3, KMail
-#: (Akonadi's local folders, and KDE 4's), and mutt's mail folders.
+#: Where Unix clients keep Maildirs, below the home: delivery and mutt, and mutt's mail
+#: folders (Evolution 3 and KMail have plugins of their own, which read their flags too).
 _CLIENT_ROOTS = (
     "Maildir",
-    ".local/share/evolution/mail/local",
-    ".local/share/local-mail",
-    ".kde/share/apps/kmail/mail",
-    ".kde4/share/apps/kmail/mail",
     "mail",
     "Mail",
     ".mail",
