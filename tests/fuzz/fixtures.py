@@ -99,6 +99,17 @@ def _tnef(m: Any, root: Path) -> None:
     (root / "winmail.dat").write_bytes(m.tnef_stream("Figures", "See the figures.", m.ATTACHMENTS))
 
 
+def _evolution(m: Any, root: Path) -> None:
+    m._store(root / "local")
+
+
+def _kmail(m: Any, root: Path) -> None:
+    from tests.support.unix_clients import build_akonadi, build_kmail
+
+    local = build_kmail(root / "local-mail", m.MESSAGES)
+    build_akonadi(root, local, m.MESSAGES).close()
+
+
 _BUILDERS: list[tuple[str, str, Callable[[Any, Path], None]]] = [
     ("tests.support.builders", "core", _core),
     ("tests.plugins.client_stores", "clients", _clients),
@@ -110,6 +121,8 @@ _BUILDERS: list[tuple[str, str, Callable[[Any, Path], None]]] = [
     ("tests.plugins.test_outlook_mac", "olm", _olm),
     ("tests.plugins.test_foxmail", "foxmail", _foxmail),
     ("tests.plugins.test_tnef", "tnef", _tnef),
+    ("tests.plugins.test_evolution", "evolution", _evolution),
+    ("tests.plugins.test_kmail", "kmail", _kmail),
 ]
 
 

@@ -17,7 +17,7 @@ from mailrecover.plugin import ReadContext
 from ..support.builders import snapshot
 from .client_stores import message
 
-LOCAL = {"maildir", "mbox", "mh"}
+LOCAL = {"maildir", "mbox", "mh", "evolution", "kmail"}
 
 
 def _maildir(path: Path, n: int, flags: str = "S") -> Path:
@@ -57,8 +57,11 @@ def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_discover_finds_each_unix_client_in_its_usual_place(tmp_path, monkeypatch, capsys):
     home = _home(tmp_path, monkeypatch)
     expected = {
-        ("maildir", _maildir(home / ".local/share/evolution/mail/local", 1)),  # Evolution 3
-        ("maildir", _maildir(home / ".local/share/local-mail", 2)),  # KMail (Akonadi)
+        ("evolution", _maildir(home / ".local/share/evolution/mail/local", 1)),  # Evolution 3
+        (
+            "kmail",
+            _maildir(home / ".local/share/local-mail/inbox", 2).parent,
+        ),  # KMail (Akonadi): folders inside
         ("mbox", _mbox(home / ".evolution/mail/local/Inbox", 3, "X-Evolution: 00000001-0010")),  # Evolution 2
         ("mh", _mh(home / "Mail" / "inbox", [4], [(4, 0)])),  # Claws Mail's default mailbox
         ("mh", _mh(home / "Claws" / "queue", [5], [])),  # a second Claws mailbox, named in its config

@@ -1,0 +1,1 @@
+"""KMail's local folders (Akonadi's maildir resource), with the flags Akonadi keeps."""
