@@ -5,6 +5,8 @@ schema, in WAL mode, held open as a running Akonadi holds it)."""
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -170,9 +172,18 @@ def test_a_damaged_or_linked_database_is_one_problem(tmp_path):
     (data / "akonadi" / "akonadi.db").symlink_to(good / "akonadi" / "akonadi.db")
     ws = tmp_path / "ws"
     assert main(["--workspace", str(ws), "--json", "gather", "--account", OWNER, str(local)]) == 3
-    db = __import__("sqlite3").connect(ws / "workspace.db")
+    db = sqlite3.connect(ws / "workspace.db")
     reasons = [r for (r,) in db.execute("SELECT reason FROM problems")]
     assert len(reasons) == 1 and "not followed" in reasons[0]
+    # nor a linked folder on the way to it
+    shutil.rmtree(data / "akonadi")
+    (data / "akonadi").symlink_to(good / "akonadi")
+    ws = tmp_path / "ws2"
+    assert main(["--workspace", str(ws), "--json", "gather", "--account", OWNER, str(local)]) == 3
+    db = sqlite3.connect(ws / "workspace.db")
+    reasons = [r for (r,) in db.execute("SELECT reason FROM problems")]
+    assert len(reasons) == 1 and "not followed" in reasons[0]
+    assert db.execute("SELECT count(*) FROM copies").fetchone() == (len(MESSAGES),)
 
 
 def test_discover_names_kmail_in_its_place(kmail, monkeypatch, capsys):
