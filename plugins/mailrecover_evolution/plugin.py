@@ -168,7 +168,10 @@ class EvolutionPlugin:
                 continue
             directory, file_name = os.path.split(finding.source)
             folder_dir, sub = os.path.split(directory)
-            if sub not in _SUBDIRS or not (folder_dir == root or os.path.dirname(folder_dir) == root):
+            evolutions = folder_dir == root or (
+                os.path.dirname(folder_dir) == root and os.path.basename(folder_dir).startswith(".")
+            )
+            if sub not in _SUBDIRS or not evolutions:
                 yield finding  # a plain folder inside the tree: not one of Evolution's
                 continue
             full_name = folder_full_name("." if folder_dir == root else os.path.basename(folder_dir))

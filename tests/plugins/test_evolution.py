@@ -109,6 +109,18 @@ def test_flags_come_from_folders_db_and_the_names_as_evolution_reads_them(tmp_pa
     }
 
 
+def test_a_plain_folder_inside_keeps_the_maildir_reading(tmp_path):
+    local = _store(tmp_path / "local")
+    (local / "saved" / "cur").mkdir(parents=True)
+    (local / "saved" / "cur" / "1339372809.1_9.host:2,S").write_bytes(message(9))
+    copies, problems = _read(local)
+    assert problems == [] and len(copies) == 9
+    assert (copies["<9.test@example.org>"].folder, copies["<9.test@example.org>"].flags) == (
+        "INBOX/saved",
+        {S},
+    )
+
+
 def test_flag_rules_and_folder_names():
     assert evolution_flags(B["seen"] | B["answered"], "1.2.h:2,S") == {S}
     assert evolution_flags(B["seen"] | B["answered"], "1.2.h") == {S, R}
