@@ -14,8 +14,11 @@ kdepim-runtime (``resources/maildir``):
   ``CollectionTable`` (``remoteId`` a folder's name, the top one's the Maildir path).
   ``PimItemFlagRelation (PimItem_id, Flag_id)`` joins ``FlagTable.name``: ``\\SEEN``,
   ``\\ANSWERED``, ``\\FLAGGED``, ``\\DELETED``, ``$REPLIED``, ``$FORWARDED``, ``$JUNK``, ``$TODO``…
-- Akonadi is the record: the resource writes its flags into file names (``PRST F``) after
-  the fact, so where an item is found its flags are the ones taken.
+- Akonadi is the record while its remote id is the file's name: the resource writes its flags
+  into file names (``PRSTF``) after the fact, so that item's flags are the ones taken.  A file
+  renamed since (another program changed its flags) is new to Akonadi's next sync, which takes
+  the name's flags (``retrieveitemsjob.cpp``): so do we, keeping the item's other flags as
+  keywords.
 """
 
 from __future__ import annotations
@@ -113,32 +116,35 @@ class _Akonadi:
                 at = parent
             self._paths[cid] = tuple(reversed(names))
 
-    def flags(self, folder: tuple[str, ...], file_name: str) -> list[str] | None:
-        """Akonadi's flag names for the file, or None when no item is the file."""
+    def flags(self, folder: tuple[str, ...], file_name: str) -> tuple[list[str], bool] | None:
+        """Akonadi's flag names for the file, and whether its item names the file as it is
+        (not as it was before a rename); None when no item is the file."""
         unique = _unique(file_name)
         rows = self._db.execute(
             "SELECT id, collectionId, remoteId FROM PimItemTable WHERE remoteId >= ? AND remoteId < ?",
             (unique, unique + "\U0010ffff"),
         ).fetchall()
         items = [
-            (i, c) for i, c, r in rows if isinstance(r, str) and _unique(r) == unique and c in self._paths
+            (i, c, r == file_name)
+            for i, c, r in rows
+            if isinstance(r, str) and _unique(r) == unique and c in self._paths
         ]
-        if not items:
-            return None
         # the item in the file's own folder; else the one item of that name (a folder renamed since)
-        chosen = [i for i, c in items if self._paths[c] == folder] or (
-            [items[0][0]] if len(items) == 1 else []
-        )
+        chosen = [(i, exact) for i, c, exact in items if self._paths[c] == folder]
+        if not chosen and len(items) == 1:
+            chosen = [(items[0][0], items[0][2])]
         if not chosen:
             return None
-        return [
+        item, exact = chosen[0]
+        names = [
             name
             for (name,) in self._db.execute(
                 "SELECT f.name FROM PimItemFlagRelation r JOIN FlagTable f ON f.id = r.Flag_id WHERE r.PimItem_id = ?",
-                (chosen[0],),
+                (item,),
             )
             if isinstance(name, str)
         ]
+        return names, exact
 
 
 def _folders(root: str, directory: str) -> Iterator[str]:
@@ -215,7 +221,7 @@ class KMailPlugin:
                         yield finding
                         continue
                     try:
-                        names = items.flags(path, os.path.basename(finding.source))
+                        found = items.flags(path, os.path.basename(finding.source))
                     except sqlite3.Error as e:
                         failed = True  # one line for the database, then the names speak
                         yield Problem(
@@ -224,12 +230,12 @@ class KMailPlugin:
                             "",
                             f"cannot read Akonadi's database ({e}): {_FALLBACK}",
                         )
-                        names = None
-                    if names is None:
+                        found = None
+                    if found is None:
                         yield finding
-                    else:
-                        flags, keywords = akonadi_flags(names)
-                        yield replace(finding, flags=flags, keywords=keywords)
+                        continue
+                    flags, keywords = akonadi_flags(found[0])
+                    yield replace(finding, flags=flags if found[1] else finding.flags, keywords=keywords)
 
 
 def _no_database(akonadi: str) -> Problem:

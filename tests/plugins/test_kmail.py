@@ -29,9 +29,13 @@ MESSAGES = [
     KMailMessage(("inbox",), "1339372802.R102.host:2,S", message(2), ("\\SEEN", "$REPLIED", "\\FLAGGED")),
     # not known to Akonadi (delivered while it was not running): the name alone
     KMailMessage(("inbox",), "1339372803.R103.host", message(3), None, sub="new"),
-    # renamed by the resource after Akonadi last wrote its remote id
+    # renamed by another program since Akonadi last recorded it: Akonadi's next sync takes the name
     KMailMessage(
-        ("inbox",), "1339372804.R104.host:2,RS", message(4), ("\\SEEN",), remote_id="1339372804.R104.host:2,S"
+        ("inbox",),
+        "1339372804.R104.host:2,RS",
+        message(4),
+        ("\\SEEN", "$TODO"),
+        remote_id="1339372804.R104.host:2,S",
     ),
     KMailMessage(("sent-mail",), "1339372805.R105.host:2,S", message(5), ("\\SEEN", "$SENT")),
     KMailMessage(("inbox", "Projects"), "1339372806.R106.host:2,", message(6), ("\\SEEN", "$FORWARDED")),
@@ -44,7 +48,7 @@ EXPECTED = {
     "<1.test@example.org>": ("INBOX", {S}, ("$TODO",)),
     "<2.test@example.org>": ("INBOX", {S, R, F}, ()),
     "<3.test@example.org>": ("INBOX", set(), ()),
-    "<4.test@example.org>": ("INBOX", {S}, ()),
+    "<4.test@example.org>": ("INBOX", {R, S}, ("$TODO",)),
     "<5.test@example.org>": ("Sent", {S}, ("$SENT",)),
     "<6.test@example.org>": ("INBOX/Projects", {S, P}, ()),
     "<7.test@example.org>": ("INBOX/Projects/2012", {S, T}, ()),
@@ -125,7 +129,7 @@ def test_gather_and_restore_carry_akonadi_flags_to_the_restored_names(kmail, tmp
         "<1.test@example.org>": ("", "S"),
         "<2.test@example.org>": ("", "FRS"),
         "<3.test@example.org>": ("", ""),
-        "<4.test@example.org>": ("", "S"),
+        "<4.test@example.org>": ("", "RS"),
         "<5.test@example.org>": (".Sent", "S"),
         "<6.test@example.org>": (".INBOX.Projects", "PS"),
         "<7.test@example.org>": (".Recovered Deleted.INBOX.Projects.2012", "S"),
