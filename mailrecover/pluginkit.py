@@ -71,7 +71,7 @@ Header text (``mailrecover.rfc822``):
 
 Where clients keep their files (for ``discover``, ``mailrecover.places``):
     ``home``, ``documents``, ``mac_library``, ``windows_local``, ``windows_roaming``,
-    ``xdg_config``, ``existing_dirs``, ``subdirs``, ``enclosing``, ``tree_size``,
+    ``xdg_config``, ``xdg_data``, ``existing_dirs``, ``subdirs``, ``enclosing``, ``tree_size``,
     ``file_name_text`` (a file name as text safe to show and to use as a folder name).
 
 TNEF (``mailrecover.tnef``, Outlook's winmail.dat):
@@ -143,6 +143,7 @@ from .places import (
     windows_local,
     windows_roaming,
     xdg_config,
+    xdg_data,
 )
 from .readonly import (
     Behind,
@@ -248,6 +249,7 @@ __all__ = [
     "windows_local",
     "windows_roaming",
     "xdg_config",
+    "xdg_data",
     # TNEF
     "TNEF_SIGNATURE",
     "wrap_tnef",

@@ -29,13 +29,22 @@ from dataclasses import replace
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.pluginkit import database_copy, home, is_maildir, local_dir, maildir_flags, read_maildir
+from mailrecover.pluginkit import (
+    database_copy,
+    existing_dirs,
+    home,
+    is_maildir,
+    local_dir,
+    maildir_flags,
+    read_maildir,
+    xdg_data,
+)
 
 __all__ = ["EvolutionPlugin", "evolution_flags", "folder_full_name"]
 
 DATABASE = "folders.db"
-#: Where Evolution 3 keeps "On This Computer", below the home.
-_LOCAL = ".local/share/evolution/mail/local"
+#: Where Evolution 3 keeps "On This Computer", below the XDG data folder.
+_LOCAL = "evolution/mail/local"
 
 _BITS = ((1, Flag.ANSWERED), (2, Flag.DELETED), (4, Flag.DRAFT), (8, Flag.FLAGGED), (16, Flag.SEEN))
 _FORWARDED = 1 << 10
@@ -126,9 +135,9 @@ class EvolutionPlugin:
         return 95 if os.path.isfile(os.path.join(location, DATABASE)) else 0
 
     def discover(self) -> Iterable[Store]:
-        path = home() / _LOCAL
-        if is_maildir(str(path)):
-            yield Store(self.name, str(path))
+        for path in existing_dirs([xdg_data() / _LOCAL, home() / ".local" / "share" / _LOCAL]):
+            if is_maildir(str(path)):
+                yield Store(self.name, str(path))
 
     def read(self, location: str, context: ReadContext) -> Iterator[Finding]:
         database = os.path.join(location, DATABASE)

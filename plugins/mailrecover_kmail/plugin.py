@@ -32,11 +32,21 @@ from dataclasses import replace
 
 from mailrecover.model import Copy, Finding, Flag, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.pluginkit import database_copy, home, is_maildir, list_names, local_dir, read_maildir
+from mailrecover.pluginkit import (
+    database_copy,
+    existing_dirs,
+    home,
+    is_maildir,
+    list_names,
+    local_dir,
+    read_maildir,
+    xdg_data,
+)
 
 __all__ = ["KMailPlugin", "akonadi_flags", "collection_path"]
 
-#: Where KMail's local folders live below the home: Akonadi's (KDE 4.4 on), and KDE 4's own.
+#: Where KMail's local folders live below the home besides the XDG data folder's
+#: ``local-mail`` (Akonadi's, KDE 4.4 on): KDE 4's own.
 _ROOTS = (".local/share/local-mail", ".kde/share/apps/kmail/mail", ".kde4/share/apps/kmail/mail")
 _DIRECTORY = re.compile(r"^\.(.+)\.directory$")
 _UNIQUE = re.compile(r"[:!]2,")
@@ -183,9 +193,8 @@ class KMailPlugin:
         return 92 if _looks_like_kmail(location) else 0
 
     def discover(self) -> Iterable[Store]:
-        for rel in _ROOTS:
-            path = home() / rel
-            if path.is_dir() and _looks_like_kmail(str(path)):
+        for path in existing_dirs([xdg_data() / "local-mail", *(home() / rel for rel in _ROOTS)]):
+            if _looks_like_kmail(str(path)):
                 yield Store(self.name, str(path))
 
     def read(self, location: str, context: ReadContext) -> Iterator[Finding]:

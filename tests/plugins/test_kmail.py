@@ -198,3 +198,15 @@ def test_discover_names_kmail_in_its_place(kmail, monkeypatch, capsys):
     assert main(["--json", "discover"]) == 0
     stores = json.loads(capsys.readouterr().out)
     assert [s["plugin"] for s in stores if s["location"] == str(kmail)] == ["kmail"]
+
+
+def test_discover_follows_xdg_data_home(tmp_path, monkeypatch, capsys):
+    home, data = tmp_path / "home", tmp_path / "elsewhere"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    local = build_kmail(data / "local-mail", MESSAGES[:1])
+    capsys.readouterr()
+    assert main(["--json", "discover"]) == 0
+    stores = json.loads(capsys.readouterr().out)
+    assert [s["plugin"] for s in stores if s["location"] == str(local)] == ["kmail"]
