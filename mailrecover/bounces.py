@@ -17,8 +17,6 @@ from collections.abc import Callable, Iterator
 from email.message import Message
 from typing import NamedTuple
 
-from flufl.bounce import all_failures
-
 from .rfc822 import decode_text
 
 __all__ = ["Failure", "failures", "looks_like_bounce"]
@@ -133,6 +131,8 @@ def failures(msg: Message) -> list[Failure]:
     flufl.bounce is asked first; this module's detectors only when it finds nothing, so a
     form both read is reported once, as flufl.bounce reads it.
     """
+    from flufl.bounce import all_failures  # imported only by the few copies that are bounces
+
     try:
         temporary, permanent = all_failures(msg)
     except Exception:  # a detector tripping on damaged MIME must not stop the gathering

@@ -2,7 +2,7 @@
 
 A botched restore, a shared backup or a catch-all mailbox holds many accounts' mail side by
 side.  Each copy is filed under every account of the job its delivery evidence names, by the
-rules that decide quarantine (``ownership.owners``, on ``ownership.copy_clues``); the folder it
+rules that decide quarantine (``ownership.owners``, on ``ownership.client_clues`` and ``listpost.header_clues``); the folder it
 sits in is heard only when the copy carries no evidence at all.  A copy that names no account
 of the job is kept in the workspace's ``unassigned`` pile with its evidence, never dropped and
 never guessed into a mailbox.
@@ -11,14 +11,14 @@ never guessed into a mailbox.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import UsageError
 from .model import Copy
-from .ownership import Clue, JobIndex, account_aliases, add_aliases, copy_clues, owners
-from .rfc822 import header_fields, normalize_address
+from .ownership import Clue, JobIndex, account_aliases, add_aliases, client_clues, owners
+from .rfc822 import normalize_address
 from .workspace import Workspace, store
 
 __all__ = [
@@ -105,9 +105,10 @@ def area_account(source: str, root: str, job: JobIndex) -> str:
     return found.pop() if len(found) == 1 else ""
 
 
-def assign(copy: Copy, from_addr: str, root: str, job: JobIndex) -> Assignment:
-    """Whose mail one copy is (see the module's rules)."""
-    clues = copy_clues(header_fields(copy.raw), copy.account_hints)
+def assign(copy: Copy, header: Sequence[Clue], from_addr: str, root: str, job: JobIndex) -> Assignment:
+    """Whose mail one copy is (see the module's rules); ``header``: its header's clues as
+    ``fingerprint.summarize`` read them (``listpost.header_clues``)."""
+    clues = client_clues(copy.account_hints) + list(header)
     who, why = owners(clues, from_addr, job, area_account(copy.source, root, job))
     return Assignment(who, why, clues)
 

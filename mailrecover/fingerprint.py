@@ -22,8 +22,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .delivery import clues_from_fields
+from .delivery import Clue, clues_from_fields
 from .limits import Limits, current, exceeded, mime_shape
+from .listpost import header_clues, list_post
+from .lists import message_evidence
+from .model import Evidence
 from .rfc822 import (
     Chunks,
     addresses,
@@ -58,6 +61,12 @@ class Summary:
     received: int  # how many Received fields: more means nearer the original delivery
     limits: tuple[str, ...] = ()  # reasons, when a resource limit cut the reading short
     received_date: str | None = None  # the last hop's Received date, ISO 8601 in UTC
+    #: Delivery clues of the whole header less the list's own addresses (``listpost.header_clues``):
+    #: what the ownership check weighs, so it never reads the copy again.
+    clues: tuple[Clue, ...] = ()
+    #: What the copy says about list membership (``lists.message_evidence``), for ``members``;
+    #: None when it could not be read at gather time.
+    list_evidence: tuple[Evidence, ...] | None = ()
 
 
 _DIGEST_PIECE = 1 << 20
@@ -588,9 +597,10 @@ def summarize(raw: bytes, limits: Limits | None = None) -> Summary:
     compared by its exact bytes; ``Summary.limits`` says why.
     """
     limits = limits or current()
-    head_size = header_end(raw[: limits.max_header_bytes + 4])
+    head_size = header_end(raw, limits.max_header_bytes + 4)
     reasons = _limit_reasons(raw, head_size, limits)
-    fields = header_fields(raw[: limits.max_header_bytes])
+    whole_head = head_size <= limits.max_header_bytes  # else the fields of its first part only
+    fields = header_fields(raw, head_size if whole_head else header_end(raw, limits.max_header_bytes))
     first: dict[str, bytes] = {}
     received = 0
     last_hop = None
@@ -601,6 +611,8 @@ def summarize(raw: bytes, limits: Limits | None = None) -> Summary:
             if last_hop is None:  # the topmost one the date of which can be read: the last hop
                 last_hop = _received_date(value)
     delivered = [c.address for c in clues_from_fields(fields)]
+    every = fields if whole_head else header_fields(raw)  # later stages read the whole header
+    post = list_post(every)
     message_id = _message_id(first["message-id"]) if "message-id" in first else None
     senders = addresses(first.get("from", b""))
     from_addr = senders[0] if senders else ""
@@ -623,7 +635,18 @@ def summarize(raw: bytes, limits: Limits | None = None) -> Summary:
         received=received,
         limits=tuple(reasons),
         received_date=last_hop.astimezone(UTC).isoformat() if last_hop else None,
+        clues=tuple(header_clues(every, post)),
+        list_evidence=_list_evidence(raw, every),
     )
+
+
+def _list_evidence(raw: bytes, fields: list[tuple[str, bytes]]) -> tuple[Evidence, ...] | None:
+    """The copy's list evidence (``lists.message_evidence``); None when reading it failed,
+    left to ``members``, which reads the copy again and says why."""
+    try:
+        return tuple(message_evidence(raw, fields))
+    except Exception:
+        return None
 
 
 def _received_date(value: bytes) -> datetime | None:

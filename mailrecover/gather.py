@@ -536,7 +536,7 @@ def gather(
         if job is None:
             result.new_copies += store.save_copy(ws, loc, account, copy, summary, blob, gathered)
             return
-        found = assign(copy, summary.from_addr, roots[loc], job)
+        found = assign(copy, summary.clues, summary.from_addr, roots[loc], job)
         for owner in found.accounts:
             new = store.save_copy(ws, loc, owner, copy, summary, blob, gathered)
             result.new_copies += new

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email.utils import getaddresses
 
+from .delivery import Clue, clues_from_fields
 from .rfc822 import addresses, decode_header_value, normalize_address
 
-__all__ = ["ListAddress", "ListPost", "address_key", "first_address", "list_of", "list_post"]
+__all__ = ["ListAddress", "ListPost", "address_key", "first_address", "header_clues", "list_of", "list_post"]
 
 _VERP = re.compile(r"^(?P<list>.+?)-(?:bounces|return-\d*-?)\+?(?P<user>[^=+]+)=(?P<domain>[^=@]+)$")
 _STRONG = re.compile(r"^(?P<list>.+?)-(?:bounces(?:\+.*)?|return-\d*-.*)$")
@@ -134,3 +135,9 @@ def list_post(fields: Iterable[tuple[str, bytes]]) -> ListPost | None:
     if not found:
         return None
     return ListPost(found[0], list_id, frozenset(marks.union(a for a in found if "@" in a)))
+
+
+def header_clues(fields: Sequence[tuple[str, bytes]], post: ListPost | None) -> list[Clue]:
+    """The delivery clues of a header, less the addresses the message names as its own list's
+    (no person's mailbox); ``post`` is ``list_post(fields)``, read once by the caller."""
+    return [c for c in clues_from_fields(fields) if post is None or not post.names(c.address)]

@@ -34,6 +34,7 @@ import email.policy
 import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from datetime import datetime
 from email.message import Message
 from email.utils import getaddresses
@@ -55,10 +56,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "GATHERED_FOR",
     "MIN_POST_RECIPIENTS",
     "ListAddress",
     "evidence_from_deliveries",
     "evidence_from_message",
+    "for_account",
+    "message_evidence",
     "is_list_address",
     "list_of",
     "scan_workspace",
@@ -171,10 +175,48 @@ class _Maker:
 
 
 def evidence_from_message(
-    raw: bytes, *, source: str = "", position: str = "", account: str | None = None
+    raw: bytes,
+    *,
+    source: str = "",
+    position: str = "",
+    account: str | None = None,
+    fields: list[tuple[str, bytes]] | None = None,
 ) -> list[Evidence]:
-    """What one message says about list membership; ``account`` is whose mailbox it was in."""
-    fields = header_fields(raw)
+    """What one message says about list membership; ``account`` is whose mailbox it was in
+    (``fields``: its ``header_fields``, when the caller has read them already)."""
+    return for_account(message_evidence(raw, fields, source=source, position=position), account)
+
+
+def for_account(found: Iterable[Evidence], account: str | None) -> list[Evidence]:
+    """``found`` (``message_evidence``) for the copy gathered for ``account``: a post's
+    ``received`` evidence that names no member in its header names the account, unless the
+    account is the post's author or one of the list's own addresses; without one, none."""
+    found = list(found)
+    author = next((e.fields["address"] for e in found if e.kind == "post"), None)
+    out = []
+    for e in found:
+        if e.kind != "received" or e.fields.get("address") != GATHERED_FOR:
+            out.append(e)
+        elif (
+            account
+            and (addr := normalize_address(account)) != author
+            and not is_list_address(addr, e.fields["list"])
+        ):
+            out.append(replace(e, fields={**e.fields, "address": addr}))
+    return out
+
+
+#: The address of a post's ``received`` evidence that can only name the mailbox the copy was
+#: gathered for: one copy's bytes may be gathered for several accounts (``for_account``).
+GATHERED_FOR = ""
+
+
+def message_evidence(
+    raw: bytes, fields: list[tuple[str, bytes]] | None = None, *, source: str = "", position: str = ""
+) -> list[Evidence]:
+    """What one message says about list membership whoever's mailbox it is in (``GATHERED_FOR``
+    standing for the mailbox): what gather stores with each copy, read from its bytes once."""
+    fields = header_fields(raw) if fields is None else fields
     if not fields:
         return []
     make = _Maker(source, position, parse_date(_field(fields, "date") or None), _field(fields, "message-id"))
@@ -202,7 +244,7 @@ def evidence_from_message(
         return bounced
     if to_lists:
         return []  # mail to a list's administrators (a bounce we cannot read, a request): no post
-    return _post(fields, subject, make, account)
+    return _post(fields, subject, make)
 
 
 def _bounce_list(msg: Message, fields: list[tuple[str, bytes]]) -> str:
@@ -399,7 +441,7 @@ def _bounce_action(body: str, list_key: str, make: _Maker) -> list[Evidence]:
     ]
 
 
-def _post(fields: list[tuple[str, bytes]], subject: str, make: _Maker, account: str | None) -> list[Evidence]:
+def _post(fields: list[tuple[str, bytes]], subject: str, make: _Maker) -> list[Evidence]:
     post = list_post(fields)
     if post is None:
         return []
@@ -425,8 +467,8 @@ def _post(fields: list[tuple[str, bytes]], subject: str, make: _Maker, account: 
                 count=count,
             )
         )
-    for recipient, how in _recipients(fields, account):
-        if recipient != author and not is_list_address(recipient, list_key):
+    for recipient, how in _recipients(fields):
+        if recipient == GATHERED_FOR or (recipient != author and not is_list_address(recipient, list_key)):
             out.append(
                 make("received", list_key, recipient, how=how, list_id=list_id, count=count, digest=digest)
             )
@@ -444,9 +486,10 @@ _MEMBER_FIELDS = {
 }
 
 
-def _recipients(fields: list[tuple[str, bytes]], account: str | None) -> list[tuple[str, str]]:
+def _recipients(fields: list[tuple[str, bytes]]) -> list[tuple[str, str]]:
     """Whose mailbox the message was delivered to, most trusted first, and how we know: the
-    first address of each delivery field, read by the rule the ownership check reads them by."""
+    first address of each delivery field, read by the rule the ownership check reads them by,
+    and last the mailbox it was found in (``GATHERED_FOR``)."""
     first: dict[str, str] = {}
     for clue in clues_from_fields(fields):
         first.setdefault(clue.field, clue.address)
@@ -455,8 +498,7 @@ def _recipients(fields: list[tuple[str, bytes]], account: str | None) -> list[tu
         for f, how in _MEMBER_FIELDS.items()
         if f in first
     ]
-    if account:
-        found.append((normalize_address(account), "list post in the mailbox gathered for the member"))
+    found.append((GATHERED_FOR, "list post in the mailbox gathered for the member"))
     return found
 
 
@@ -511,14 +553,14 @@ def _delivery_evidence(kind: str, ev: Evidence, list_key: str, address: str, how
 
 
 def scan_workspace(ws: Workspace) -> Iterator[Evidence]:
-    """List evidence stored by plugins, then what every gathered copy says (each bytes once per account)."""
+    """List evidence stored by plugins, then what every gathered copy says (each bytes once
+    per account): as gather stored it, read again from the copy's bytes only for copies
+    gathered before it was stored."""
     yield from store.all_evidence(ws.db)
-    seen: set[tuple[str, str]] = set()
-    copies = store.copies_in_order(ws.db)
-    for account, source, position, blob in copies:
-        if (blob, account) in seen:
+    for account, source, position, blob, stored in store.copies_with_list_evidence(ws.db):
+        if stored is not None:
+            yield from for_account(store.evidence_list(stored, source, position), account or None)
             continue
-        seen.add((blob, account))
         try:
             raw = ws.raw(blob)
         except BlobError as e:  # damaged in the workspace: its evidence is lost, said once here

@@ -72,7 +72,7 @@ from typing import TYPE_CHECKING, Any
 
 from .delivery import CLIENT_ACCOUNT, RECEIVED_FOR, Clue, clues_from_fields, delivery_clues
 from .errors import BlobError, UsageError
-from .listpost import list_post
+from .listpost import header_clues, list_post
 from .merge import copy_rank
 from .model import MessageStatus
 from .rfc822 import header_fields, normalize_address
@@ -89,6 +89,7 @@ __all__ = [
     "account_aliases",
     "add_aliases",
     "check_account",
+    "client_clues",
     "clues_from_fields",
     "copy_clues",
     "delivery_clues",
@@ -161,6 +162,7 @@ class _CopyRow:
     source: str
     position: str
     from_addr: str
+    clues: list[Clue] | None  # its header's clues as gather stored them (None: gathered before)
     resummarised: bool = False  # its delivery addresses were read again (see ``_UNSUMMARISED``)
 
 
@@ -182,6 +184,7 @@ def _rows(ws: Workspace, account: str, status: MessageStatus | None = None) -> I
             source=r[10],
             position=r[11],
             from_addr=r[12] or "",
+            clues=None if r[14] is None else store.clue_list(r[14]),
         )
 
 
@@ -192,8 +195,7 @@ _UNSUMMARISED = "?"
 
 def _copy_clues(ws: Workspace, row: _CopyRow, account: str, aliases: tuple[str, ...]) -> list[Clue]:
     """A copy's clues; its raw header is read only when every address it names is someone else's."""
-    named = getaddresses(row.hints) if row.hints else []  # most copies name no client account
-    clues = [Clue(CLIENT_ACCOUNT, normalize_address(a)) for _, a in named if "@" in a]
+    clues = client_clues(row.hints)
     fields = None
     if row.delivered == [_UNSUMMARISED]:
         fields = header_fields(ws.raw(row.blob))
@@ -203,6 +205,8 @@ def _copy_clues(ws: Workspace, row: _CopyRow, account: str, aliases: tuple[str, 
         return clues + [Clue("delivery", a) for a in row.delivered]
     if not row.delivered:
         return clues
+    if row.clues is not None:  # read by gather: no need to read the copy again
+        return clues + row.clues
     if fields is None:
         try:
             fields = header_fields(ws.raw(row.blob))
@@ -214,9 +218,13 @@ def _copy_clues(ws: Workspace, row: _CopyRow, account: str, aliases: tuple[str, 
 def copy_clues(fields: Sequence[tuple[str, bytes]], hints: Sequence[str] = ()) -> list[Clue]:
     """Every clue of one copy: the client accounts it was filed under and its header's delivery
     fields, less the addresses the message names as its own list's (no person's mailbox)."""
-    clues = [Clue(CLIENT_ACCOUNT, normalize_address(a)) for _, a in getaddresses(list(hints)) if "@" in a]
-    post = list_post(fields)
-    return clues + [c for c in clues_from_fields(fields) if post is None or not post.names(c.address)]
+    return client_clues(hints) + header_clues(fields, list_post(fields))
+
+
+def client_clues(hints: Sequence[str]) -> list[Clue]:
+    """The client accounts a copy was filed under (``Copy.account_hints``), as clues."""
+    named = getaddresses(list(hints)) if hints else []  # most copies name no client account
+    return [Clue(CLIENT_ACCOUNT, normalize_address(a)) for _, a in named if "@" in a]
 
 
 class JobIndex:

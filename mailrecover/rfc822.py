@@ -50,22 +50,25 @@ _ISO2022JP_LABELS = {"iso-2022-jp", "iso2022-jp", "iso_2022_jp", "csiso2022jp", 
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 
 
-def header_end(raw: bytes) -> int:
-    """Offset where the body starts (after the blank line), or len(raw) if there is none."""
+def header_end(raw: bytes, limit: int | None = None) -> int:
+    """Offset where the body starts (after the blank line), or len(raw) if there is none;
+    with ``limit``, ``header_end(raw[:limit])`` without copying ``raw[:limit]``."""
     if raw.startswith(b"\n"):
         return 1
     if raw.startswith(b"\r\n"):
         return 2
+    n = len(raw) if limit is None else min(len(raw), limit)
     # One scan that stops at the first blank line, CRLF or LF (looking for each kind apart
     # scanned a whole CRLF message, attachments and all, for an LF one it never holds).
-    m = _BLANK_LINE.search(raw)
-    return len(raw) if m is None else m.end()
+    m = _BLANK_LINE.search(raw, 0, n)
+    return n if m is None else m.end()
 
 
-def header_fields(raw: bytes) -> list[tuple[str, bytes]]:
+def header_fields(raw: bytes, end: int | None = None) -> list[tuple[str, bytes]]:
     """The header fields as (lower-case name, unfolded raw value) in order; a UTF-8 byte
-    order mark before them (Windows tools save .eml files with one) is not part of the first."""
-    head = raw[: header_end(raw)]
+    order mark before them (Windows tools save .eml files with one) is not part of the first.
+    ``end``: where the header ends when the caller has found it (``header_end``)."""
+    head = raw[: header_end(raw) if end is None else end]
     if head.startswith(codecs.BOM_UTF8):
         head = head[len(codecs.BOM_UTF8) :]
     fields: list[tuple[str, list[bytes]]] = []

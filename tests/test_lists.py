@@ -639,3 +639,37 @@ def test_a_list_post_from_a_no_reply_sender_stays_a_post():
     assert _facts(evidence_from_message(post)) == [
         ("post", "dev@lists.example.org", "noreply@shop.example.com")
     ]
+
+
+@pytest.mark.parametrize("gathered_before", [False, True], ids=["as gathered now", "gathered before 015"])
+def test_a_post_found_in_a_mailbox_names_that_mailbox_for_each_account_it_was_gathered_for(
+    tmp_path, gathered_before
+):
+    """One post's bytes gathered for its author, a member and a list address: the stored
+    evidence names the member's mailbox only, as reading the bytes for each account does."""
+    from mailrecover.fingerprint import summarize
+    from mailrecover.lists import scan_workspace
+    from mailrecover.model import Copy
+    from mailrecover.workspace import Workspace
+    from mailrecover.workspace.store import save_copy
+
+    raw = (
+        b"From: Ann <ann@example.com>\nTo: staff@lists.example\nSubject: minutes\n"
+        b"List-Post: <mailto:staff@lists.example>\nMessage-ID: <m1@example.com>\n"
+        b"Date: Tue, 5 Jun 2012 01:00:00 +0000\n\nhello\n"
+    )
+    accounts = ["ann@example.com", "bob@example.com", "staff-owner@lists.example"]
+    with Workspace(tmp_path / "ws") as ws:
+        for account in accounts:
+            loc = ws.location(f"/{account}", "test", account)
+            copy = Copy(raw=raw, folder="INBOX", source=f"/{account}/INBOX", position="1")
+            save_copy(ws, loc, account, copy, summarize(raw))
+        if gathered_before:
+            ws.db.execute("UPDATE copies SET list_evidence = NULL")
+        found = [(e.kind, e.fields["address"], e.source) for e in scan_workspace(ws)]
+    assert found == [
+        ("post", "ann@example.com", "/ann@example.com/INBOX"),
+        ("post", "ann@example.com", "/bob@example.com/INBOX"),
+        ("received", "bob@example.com", "/bob@example.com/INBOX"),
+        ("post", "ann@example.com", "/staff-owner@lists.example/INBOX"),
+    ]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from mailrecover.cli import main
+from mailrecover.lists import scan_workspace
 from mailrecover.members import ExportFormat, Status, export, reconstruct
 from mailrecover.model import Evidence
 from mailrecover.workspace import Workspace
@@ -148,6 +149,24 @@ def test_members_json_is_the_full_picture(recovered, capsys):
     assert [e["kind"] for e in dave["events"]] == ["subscribe", "delivered"]
     assert dave["events"][0]["fields"]["as_written"] == "Dave.Mixed@Example.COM"
     assert by["frank@example.com"]["bouncing"] is True and by["frank@example.com"]["name"] == "Frank Zappa"
+
+
+def test_members_reads_the_evidence_gather_stored_and_older_copies_from_their_bytes(recovered, monkeypatch):
+    """Gather stores each copy's list evidence: ``members`` reads no copy again, and a copy
+    gathered before it was stored is read from its bytes, to the same evidence."""
+    with Workspace(recovered) as ws:
+        with monkeypatch.context() as m:
+
+            def read_again(self: Workspace, blob: str) -> bytes:
+                raise AssertionError(f"copy {blob} read again")
+
+            m.setattr(Workspace, "raw", read_again)
+            stored = list(scan_workspace(ws))
+        ws.db.execute("UPDATE copies SET list_evidence = NULL")
+        read = list(scan_workspace(ws))
+    assert stored == read
+    from_copies = [e for e in stored if e.fields.get("manager") == "mail"]
+    assert {e.kind for e in from_copies} >= {"received", "subscribe", "unsubscribe"}
 
 
 def test_mailman3_format_and_unknown_list(recovered, capsys):

@@ -654,12 +654,16 @@ DELIVERY_FORMS = [
 ]
 
 
-def _judge(tmp_path: Path, head: str, account: str, aliases: tuple[str, ...] = ()) -> str | None:
-    """The verdict the check stores for one copy gathered for ``account``: None when restored."""
-    raw = (
+def _judged(head: str) -> bytes:
+    return (
         head + "From: sender@example.org\nTo: someone@example.org\nSubject: x\n"
         "Date: Tue, 5 Jun 2012 01:00:00 +0000\nMessage-ID: <x@example.org>\n\nmarker-x\n"
     ).encode()
+
+
+def _judge(tmp_path: Path, head: str, account: str, aliases: tuple[str, ...] = ()) -> str | None:
+    """The verdict the check stores for one copy gathered for ``account``: None when restored."""
+    raw = _judged(head)
     with Workspace(tmp_path / "ws") as ws:
         loc = ws.location("/rescue", "test", account)
         save_copy(
@@ -683,6 +687,35 @@ def test_real_delivery_headers_give_the_right_verdict(tmp_path, head, account, a
     else:
         assert reason is not None and reason.endswith(f", never to {account}")
         assert sorted(re.findall(r"([^\s,]+@[^\s,]+) \(", reason)) == sorted(against)
+
+
+@pytest.mark.parametrize("gathered_before", [False, True], ids=["as gathered now", "gathered before 015"])
+@pytest.mark.parametrize(
+    ("head", "account", "against"), [c[1:] for c in DELIVERY_FORMS], ids=[c[0] for c in DELIVERY_FORMS]
+)
+def test_the_check_weighs_the_clues_gather_stored_without_reading_the_copy(
+    tmp_path, monkeypatch, head, account, against, gathered_before
+):
+    """Gather reads a copy's header once and stores its clues: the check never reads the copy
+    again, and a copy gathered before they were stored is read from its bytes, to the same verdict."""
+    raw = _judged(head)
+    with Workspace(tmp_path / "ws") as ws:
+        loc = ws.location("/rescue", "test", account)
+        save_copy(
+            ws, loc, account, Copy(raw=raw, folder="INBOX", source="/rescue", position="1"), summarize(raw)
+        )
+        if gathered_before:
+            ws.db.execute("UPDATE copies SET clues = NULL")
+        else:
+
+            def read_again(self: Workspace, blob: str) -> bytes:
+                raise AssertionError(f"copy {blob} read again")
+
+            monkeypatch.setattr(Workspace, "raw", read_again)
+        ensure_merged(ws, account)
+        [(status, reason)] = ws.db.execute("SELECT status, reason FROM messages").fetchall()
+    assert status == ("quarantined" if against else "ok")
+    assert sorted(re.findall(r"([^\s,]+@[^\s,]+) \(", reason)) == sorted(against)
 
 
 # --- aliases: addresses the administrator says are the account's (issue 24) ------------------

@@ -310,6 +310,14 @@ def _m013_copy_labels(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE copies ADD COLUMN labels TEXT NOT NULL DEFAULT '[]'")
 
 
+def _m015_header_facts(db: sqlite3.Connection) -> None:
+    """What later stages read of a copy's header, stored by gather, which parses it once:
+    its delivery clues less its list's own addresses (the ownership check) and its list
+    evidence (``members``), as JSON.  NULL: gathered before, read again from the copy."""
+    db.execute("ALTER TABLE copies ADD COLUMN clues TEXT")
+    db.execute("ALTER TABLE copies ADD COLUMN list_evidence TEXT")
+
+
 #: Numbered, named schema steps; each runs once, in order, and is recorded.
 #: Never edit a step that has shipped: workspaces made with it exist.  Append a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
@@ -326,4 +334,5 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("011_unassigned", _m011_unassigned),
     ("012_items", _m012_items),
     ("013_copy_labels", _m013_copy_labels),
+    ("015_header_facts", _m015_header_facts),
 ]

@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..arrival import arrival
+from ..delivery import Clue
 from ..model import (
     Copy,
     Evidence,
@@ -49,6 +50,10 @@ __all__ = [
     "Summary",
     "storable",
     "flags_text",
+    "clues_text",
+    "clue_list",
+    "evidence_text",
+    "evidence_list",
     # transactions
     "begin",
     "commit",
@@ -138,7 +143,7 @@ __all__ = [
     "message_ids",
     "logs_gathered",
     "all_evidence",
-    "copies_in_order",
+    "copies_with_list_evidence",
     "unconfirmed_time_groups",
     "time_group_sample",
     "message_date",
@@ -179,6 +184,30 @@ def folder_text(folder: str) -> str:
 
 def flags_text(flags: Iterable[Flag]) -> str:
     return ",".join(sorted(f.value for f in flags))
+
+
+def clues_text(clues: Iterable[Clue]) -> str:
+    """A copy's stored clues: [field, address, internal] each (``clue_list`` reads them)."""
+    rows = [[c.field, c.address, int(c.internal)] for c in clues]
+    return json.dumps(rows, ensure_ascii=False) if rows else "[]"
+
+
+def clue_list(text: str) -> list[Clue]:
+    return [] if text == "[]" else [Clue(f, a, bool(i)) for f, a, i in json.loads(text)]
+
+
+def evidence_text(found: Iterable[Evidence]) -> str:
+    """A copy's stored list evidence: [kind, time, fields] each; its source and position
+    are the copy's own (``evidence_list`` puts them back)."""
+    rows = [[e.kind, e.time.isoformat() if e.time else None, dict(e.fields)] for e in found]
+    return json.dumps(rows, ensure_ascii=False) if rows else "[]"
+
+
+def evidence_list(text: str, source: str, position: str) -> list[Evidence]:
+    return [
+        Evidence(kind, source, position, datetime.fromisoformat(time) if time else None, fields)
+        for kind, time, fields in json.loads(text)
+    ]
 
 
 def _json(value: tuple[str, ...], ensure_ascii: bool = True) -> str:
@@ -260,6 +289,10 @@ class Summary(Protocol):
     def received(self) -> int: ...
     @property
     def received_date(self) -> str | None: ...
+    @property
+    def clues(self) -> tuple[Clue, ...]: ...
+    @property
+    def list_evidence(self) -> tuple[Evidence, ...] | None: ...
 
 
 def copy_known(db: sqlite3.Connection, account: str, source: str, position: str, blob: str) -> bool:
@@ -305,8 +338,8 @@ def save_copy(
         "INSERT OR IGNORE INTO copies (location_id, account, source, position, blob, size, folder, "
         "flags, internal_date, partial, reconstructed, account_hints, keywords, message_id, "
         "from_addr, date, subject, head_fp, body_fp, content_fp, delivered_to, received, gathered, "
-        "arrival, arrival_source, wrapped, labels) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "arrival, arrival_source, wrapped, labels, clues, list_evidence) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             loc,
             *where[:3],
@@ -333,6 +366,8 @@ def save_copy(
             source.value,
             int(c.wrapped),
             _json(c.labels, ensure_ascii=False),
+            clues_text(s.clues),
+            None if s.list_evidence is None else evidence_text(s.list_evidence),
         ),
     )
     if cur.rowcount > 0:
@@ -635,11 +670,13 @@ def copies_to_judge(
 ) -> sqlite3.Cursor:
     """Each merged copy of the account (only of its messages of ``status`` if given) with what
     the check reads of it, message by message: (message, id, blob, delivered_to, account_hints,
-    reconstructed, partial, received, size, canonical, source, position, from_addr, wrapped)."""
+    reconstructed, partial, received, size, canonical, source, position, from_addr, wrapped,
+    clues)."""
     extra = "" if status is None else "AND m.status = ? "
     return db.execute(
         "SELECT c.message, c.id, c.blob, c.delivered_to, c.account_hints, c.reconstructed, c.partial, "
-        "c.received, c.size, m.canonical, c.source, c.position, c.from_addr, c.wrapped FROM copies c "
+        "c.received, c.size, m.canonical, c.source, c.position, c.from_addr, c.wrapped, c.clues "
+        "FROM copies c "
         f"JOIN messages m ON m.id = c.message WHERE c.account = ? {extra}ORDER BY c.message, c.id",
         (account,) if status is None else (account, status),
     )
@@ -1158,9 +1195,15 @@ def all_evidence(db: sqlite3.Connection) -> Iterator[Evidence]:
         )
 
 
-def copies_in_order(db: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
-    """(account, source, position, blob) of every copy, in the order gathered."""
-    return db.execute("SELECT account, source, position, blob FROM copies ORDER BY id").fetchall()
+def copies_with_list_evidence(db: sqlite3.Connection) -> sqlite3.Cursor:
+    """(account, source, position, blob, list_evidence) of the first copy of each bytes per
+    account that holds list evidence or was gathered before it was stored (NULL), in the
+    order gathered: streamed, the copies that hold none never leave SQLite."""
+    return db.execute(
+        "SELECT account, source, position, blob, list_evidence FROM copies WHERE id IN "
+        "(SELECT min(id) FROM copies WHERE list_evidence IS NULL OR list_evidence != '[]' "
+        "GROUP BY account, blob) ORDER BY id"
+    )
 
 
 def unconfirmed_time_groups(db: sqlite3.Connection, confirmed: str) -> list[str]:
