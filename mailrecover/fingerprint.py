@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 from .delivery import Clue, clues_from_fields
 from .limits import Limits, current, exceeded, mime_shape
-from .listpost import header_clues, list_post
+from .listpost import ListPost, header_clues, list_post
 from .lists import message_evidence
 from .model import Evidence
 from .rfc822 import (
@@ -610,7 +610,7 @@ def summarize(raw: bytes, limits: Limits | None = None) -> Summary:
             received += 1
             if last_hop is None:  # the topmost one the date of which can be read: the last hop
                 last_hop = _received_date(value)
-    delivered = [c.address for c in clues_from_fields(fields)]
+    found = clues_from_fields(fields)
     every = fields if whole_head else header_fields(raw)  # later stages read the whole header
     post = list_post(every)
     message_id = _message_id(first["message-id"]) if "message-id" in first else None
@@ -631,20 +631,22 @@ def summarize(raw: bytes, limits: Limits | None = None) -> Summary:
         head_fp=head_fp,
         body_fp=body_fp,
         content_fp=digest(head_fp, body_fp),
-        delivered_to=tuple(dict.fromkeys(delivered)),
+        delivered_to=tuple(dict.fromkeys(c.address for c in found)),
         received=received,
         limits=tuple(reasons),
         received_date=last_hop.astimezone(UTC).isoformat() if last_hop else None,
-        clues=tuple(header_clues(every, post)),
-        list_evidence=_list_evidence(raw, every),
+        clues=tuple(header_clues(found if whole_head else clues_from_fields(every), post)),
+        list_evidence=_list_evidence(raw, every, post),
     )
 
 
-def _list_evidence(raw: bytes, fields: list[tuple[str, bytes]]) -> tuple[Evidence, ...] | None:
+def _list_evidence(
+    raw: bytes, fields: list[tuple[str, bytes]], post: ListPost | None
+) -> tuple[Evidence, ...] | None:
     """The copy's list evidence (``lists.message_evidence``); None when reading it failed,
     left to ``members``, which reads the copy again and says why."""
     try:
-        return tuple(message_evidence(raw, fields))
+        return tuple(message_evidence(raw, fields, post=post))
     except Exception:
         return None
 

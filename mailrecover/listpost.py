@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email.utils import getaddresses
 
-from .delivery import Clue, clues_from_fields
+from .delivery import Clue
 from .rfc822 import addresses, decode_header_value, normalize_address
 
 __all__ = ["ListAddress", "ListPost", "address_key", "first_address", "header_clues", "list_of", "list_post"]
@@ -137,7 +137,7 @@ def list_post(fields: Iterable[tuple[str, bytes]]) -> ListPost | None:
     return ListPost(found[0], list_id, frozenset(marks.union(a for a in found if "@" in a)))
 
 
-def header_clues(fields: Sequence[tuple[str, bytes]], post: ListPost | None) -> list[Clue]:
-    """The delivery clues of a header, less the addresses the message names as its own list's
-    (no person's mailbox); ``post`` is ``list_post(fields)``, read once by the caller."""
-    return [c for c in clues_from_fields(fields) if post is None or not post.names(c.address)]
+def header_clues(clues: Iterable[Clue], post: ListPost | None) -> list[Clue]:
+    """A header's delivery clues (``delivery.clues_from_fields``), less the addresses the
+    message names as its own list's (no person's mailbox); ``post`` is its ``list_post``."""
+    return [c for c in clues if post is None or not post.names(c.address)]

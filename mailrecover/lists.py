@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import functools
 import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -38,12 +39,12 @@ from dataclasses import replace
 from datetime import datetime
 from email.message import Message
 from email.utils import getaddresses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from .bounces import failures, looks_like_bounce
 from .delivery import ORIGINAL_RECIPIENT, RECEIVED_FOR, clues_from_fields
 from .errors import BlobError
-from .listpost import ListAddress, list_of, list_post
+from .listpost import ListAddress, ListPost, list_of, list_post
 from .listpost import address_key as normalize_address
 from .listpost import first_address as _first_address
 from .model import Evidence
@@ -159,8 +160,19 @@ def _parse(raw: bytes) -> Message:
 
 
 class _Maker:
-    def __init__(self, source: str, position: str, when: datetime | None, message_id: str) -> None:
-        self.source, self.position, self.when, self.message_id = source, position, when, message_id
+    """Makes a message's evidence; its Date and Message-ID are read at the first (most
+    messages make none)."""
+
+    def __init__(self, source: str, position: str, fields: list[tuple[str, bytes]]) -> None:
+        self.source, self.position, self._fields = source, position, fields
+
+    @functools.cached_property
+    def when(self) -> datetime | None:
+        return parse_date(_field(self._fields, "date") or None)
+
+    @functools.cached_property
+    def message_id(self) -> str:
+        return _field(self._fields, "message-id")
 
     def __call__(self, kind: str, list_key: str, address: str, name: str = "", **fields: str) -> Evidence:
         values = {"list": list_key, "manager": "mail", "address": normalize_address(address)}
@@ -212,14 +224,20 @@ GATHERED_FOR = ""
 
 
 def message_evidence(
-    raw: bytes, fields: list[tuple[str, bytes]] | None = None, *, source: str = "", position: str = ""
+    raw: bytes,
+    fields: list[tuple[str, bytes]] | None = None,
+    *,
+    source: str = "",
+    position: str = "",
+    post: ListPost | None | Literal[False] = False,
 ) -> list[Evidence]:
     """What one message says about list membership whoever's mailbox it is in (``GATHERED_FOR``
-    standing for the mailbox): what gather stores with each copy, read from its bytes once."""
+    standing for the mailbox): what gather stores with each copy, read from its bytes once
+    (``fields``, and ``post``: ``list_post(fields)``, when the caller has read them; False: not read)."""
     fields = header_fields(raw) if fields is None else fields
     if not fields:
         return []
-    make = _Maker(source, position, parse_date(_field(fields, "date") or None), _field(fields, "message-id"))
+    make = _Maker(source, position, fields)
     content_type = _field(fields, "content-type").lower()
     if "multipart/report" in content_type or "delivery-status" in content_type:
         found = _dsn(raw, fields, make)
@@ -228,7 +246,7 @@ def message_evidence(
     to_lists = [
         (addr, la)
         for name, value in fields
-        if name in ("to", "delivered-to", "x-original-to", "envelope-to")
+        if name in ("to", "delivered-to", "x-original-to", "envelope-to") and _may_name_a_list(value)
         for _, addr in getaddresses([decode_header_value(value)])
         if "@" in addr and (la := list_of(addr))
     ]
@@ -244,7 +262,20 @@ def message_evidence(
         return bounced
     if to_lists:
         return []  # mail to a list's administrators (a bounce we cannot read, a request): no post
-    return _post(fields, subject, make)
+    return _post(fields, subject, make, list_post(fields) if post is False else post)
+
+
+#: What the local part of any list's own address holds (``listpost.list_of``'s patterns).
+_LIST_MARKS = (b"-bounces", b"-return-", b"owner-", b"-owner", b"-admin", b"-request", b"-confirm")
+
+
+def _may_name_a_list(value: bytes) -> bool:
+    """False only where no address in ``value`` can be a list's own: a plain search spares
+    the address parsing of nearly every To and Delivered-To (plain ASCII lower-cases exactly)."""
+    if not value.isascii() or b"=?" in value or b"\x1b" in value:
+        return True
+    lower = value.lower()
+    return any(mark in lower for mark in _LIST_MARKS)
 
 
 def _bounce_list(msg: Message, fields: list[tuple[str, bytes]]) -> str:
@@ -441,8 +472,9 @@ def _bounce_action(body: str, list_key: str, make: _Maker) -> list[Evidence]:
     ]
 
 
-def _post(fields: list[tuple[str, bytes]], subject: str, make: _Maker) -> list[Evidence]:
-    post = list_post(fields)
+def _post(
+    fields: list[tuple[str, bytes]], subject: str, make: _Maker, post: ListPost | None
+) -> list[Evidence]:
     if post is None:
         return []
     list_key, list_id = post.key, post.list_id

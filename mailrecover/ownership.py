@@ -218,7 +218,7 @@ def _copy_clues(ws: Workspace, row: _CopyRow, account: str, aliases: tuple[str, 
 def copy_clues(fields: Sequence[tuple[str, bytes]], hints: Sequence[str] = ()) -> list[Clue]:
     """Every clue of one copy: the client accounts it was filed under and its header's delivery
     fields, less the addresses the message names as its own list's (no person's mailbox)."""
-    return client_clues(hints) + header_clues(fields, list_post(fields))
+    return client_clues(hints) + header_clues(clues_from_fields(fields), list_post(fields))
 
 
 def client_clues(hints: Sequence[str]) -> list[Clue]:

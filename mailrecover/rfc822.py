@@ -335,6 +335,8 @@ def _decode_word(charset: bytes, encoding: bytes, text: bytes) -> bytes | str:
 
 def decode_header_value(value: bytes) -> str:
     """An unfolded header value with RFC 2047 words and raw 8-bit text decoded."""
+    if value.isascii() and b"=?" not in value and b"\x1b" not in value:
+        return value.decode("ascii")  # most values: what the steps below give, without them
     value = _BETWEEN_WORDS.sub(rb"\1\2", value)  # whitespace between encoded words is dropped
     parts: list[str] = []
     pos = 0
