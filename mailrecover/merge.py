@@ -42,7 +42,7 @@ class _Copy:
     head_fp: str
     content_fp: str
     folder: str
-    flags: frozenset[str]
+    flags: frozenset[Flag]
     partial: bool
     reconstructed: bool
     received: int
@@ -68,7 +68,7 @@ def _row(r: Sequence[object]) -> _Copy:
         head_fp=str(r[2]),
         content_fp=str(r[3]),
         folder=str(r[4]),
-        flags=frozenset(f for f in str(r[5]).split(",") if f),
+        flags=store.flag_set(str(r[5])),
         partial=bool(r[6]),
         reconstructed=bool(r[7]),
         received=int(r[8]),  # type: ignore[call-overload]
@@ -104,18 +104,16 @@ def _cluster(copies: list[_Copy]) -> list[list[_Copy]]:
 
 def _folder(group: list[_Copy], best: _Copy) -> str:
     """Where the user last put it: a folder other than INBOX wins (the user filed it)."""
-    live = [c for c in group if "deleted" not in c.flags] or group
+    live = [c for c in group if Flag.DELETED not in c.flags] or group
     if best in live and best.folder != "INBOX":
         return best.folder
     filed = sorted((c for c in live if c.folder != "INBOX"), key=lambda c: c.id)
     return filed[0].folder if filed else (best.folder if best in live else live[0].folder)
 
 
-def _flags(group: list[_Copy]) -> list[str]:
-    merged = set().union(*(c.flags for c in group)) - {Flag.DELETED.value}
-    if all(Flag.DELETED.value in c.flags for c in group):
-        merged.add(Flag.DELETED.value)
-    return sorted(merged)
+def _flags(group: list[_Copy]) -> frozenset[Flag]:
+    merged = frozenset[Flag]().union(*(c.flags for c in group)) - {Flag.DELETED}
+    return merged | {Flag.DELETED} if all(Flag.DELETED in c.flags for c in group) else merged
 
 
 def _arrival(group: list[_Copy]) -> tuple[str | None, str]:
@@ -138,7 +136,7 @@ def _store(
             key,
             best.id,
             _folder(group, best),
-            ",".join(_flags(group)),
+            flags_text(_flags(group)),
             *_arrival(group),
             best.message_id or next((c.message_id for c in group if c.message_id), None),
             len(group),
@@ -206,7 +204,7 @@ def _refresh(db: sqlite3.Connection, message: int) -> None:
     group = [_row(r) for r in store.copies_of_message(db, message)]
     best = max(group, key=_Copy.rank)
     store.update_message(
-        db, message, best.id, _folder(group, best), ",".join(_flags(group)), *_arrival(group)
+        db, message, best.id, _folder(group, best), flags_text(_flags(group)), *_arrival(group)
     )
 
 

@@ -38,7 +38,7 @@ def ensure_merged(ws: Workspace, account: str | None = None) -> set[str]:
 def placement(folder: str, flags_text: str) -> tuple[str, frozenset[Flag]]:
     """Where a merged message goes and with which flags, from its stored folder and flags:
     the one notion of a message's folder that restore, its plan and the report share."""
-    flags = frozenset(Flag(f) for f in flags_text.split(",") if f)
+    flags = store.flag_set(flags_text)
     if Flag.DELETED in flags:
         return f"{DELETED_FOLDER}/{folder}", flags - {Flag.DELETED}
     return folder, flags

@@ -50,6 +50,7 @@ __all__ = [
     "Summary",
     "storable",
     "flags_text",
+    "flag_set",
     "clues_text",
     "clue_list",
     "evidence_text",
@@ -183,7 +184,13 @@ def folder_text(folder: str) -> str:
 
 
 def flags_text(flags: Iterable[Flag]) -> str:
+    """Flags as a row keeps them; ``flag_set`` reads them back: outside the database, flags
+    are a set of ``Flag`` from the plugin that read them to the target that writes them."""
     return ",".join(sorted(f.value for f in flags))
+
+
+def flag_set(text: str) -> frozenset[Flag]:
+    return frozenset(Flag(f) for f in text.split(",") if f)
 
 
 def clues_text(clues: Iterable[Clue]) -> str:
