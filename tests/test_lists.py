@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from email.utils import getaddresses
 
 import pytest
 
@@ -673,3 +674,28 @@ def test_a_post_found_in_a_mailbox_names_that_mailbox_for_each_account_it_was_ga
         ("received", "bob@example.com", "/bob@example.com/INBOX"),
         ("post", "ann@example.com", "/staff-owner@lists.example/INBOX"),
     ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"ml-bounces+ann=example.com@lists.example",
+        b"ML-Bounces+Ann=Example.COM@Lists.Example",
+        b"Ann <ml-return-12-ann=example.com@lists.example>",
+        b"owner-ml@lists.example",
+        b"ML-OWNER@lists.example",
+        b"ml-admin@lists.example, bob@example.com",
+        b"ml-request@lists.example",
+        b"ml-confirm+abc@lists.example",
+        b"=?utf-8?b?bWwtYm91bmNlcytidW49ZXhhbXBsZS5jb21AbGlzdHMuZXhhbXBsZQ==?=",
+        "Ann <ml-bounces@リスト.example>".encode(),
+    ],
+)
+def test_every_list_address_in_a_delivery_field_is_looked_at(value):
+    """The plain search that spares the address parsing of a To or Delivered-To never passes
+    over an address ``list_of`` would call a list's own, whatever its case or encoding."""
+    from mailrecover.lists import _may_name_a_list
+    from mailrecover.rfc822 import decode_header_value
+
+    named = [a for _, a in getaddresses([decode_header_value(value)]) if list_of(a)]
+    assert named and _may_name_a_list(value)

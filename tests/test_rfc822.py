@@ -157,3 +157,17 @@ def _joined(pieces: Iterator[str]) -> str | None:
         return "".join(pieces)
     except UnicodeDecodeError:
         return None
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (b"plain ASCII subject", "plain ASCII subject"),
+        (b"", ""),
+        (b"\x1b$B$3$s$K$A$O\x1b(B", "こんにちは"),  # raw ISO-2022-JP is ASCII bytes: decoded, not kept
+        (b"=?ISO-2022-JP?B?GyRCJDMkcyRLJEEkTxsoQg==?= world", "こんにちは world"),
+        ("caf\u00e9".encode(), "caf\u00e9"),
+    ],
+)
+def test_header_values_plain_or_encoded_decode_alike(value, text):
+    assert decode_header_value(value) == text
