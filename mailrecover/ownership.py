@@ -194,7 +194,8 @@ _UNSUMMARISED = "?"
 
 
 def _copy_clues(ws: Workspace, row: _CopyRow, account: str, aliases: tuple[str, ...]) -> list[Clue]:
-    """A copy's clues; its raw header is read only when every address it names is someone else's."""
+    """A copy's clues; when every address it names is someone else's, the header clues gather
+    stored (``copies.clues``), read from its raw header only for a copy gathered before them."""
     clues = client_clues(row.hints)
     fields = None
     if row.delivered == [_UNSUMMARISED]:
