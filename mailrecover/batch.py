@@ -38,6 +38,7 @@ from typing import Any
 
 from .byowner import import_sorted, job_accounts
 from .errors import MailRecoverError
+from .model import ProblemKind
 from .ownership import add_aliases
 from .passwords import password_source, read_password_file, without_password
 from .rfc822 import normalize_address
@@ -322,7 +323,7 @@ def sort_mixed(manifest: Manifest) -> dict[str, Any]:
 def run_account(manifest: Manifest, row: AccountRow, jobs: int = 1) -> AccountResult:
     """Gather, bring the sorted copies, merge, check and restore one account, in its own
     workspace; never raises (a failure is the result's status, the other accounts go on)."""
-    from .gather import gather
+    from .gather import SERIOUS, gather
     from .restore import restore
 
     started = time.monotonic()
@@ -347,7 +348,14 @@ def run_account(manifest: Manifest, row: AccountRow, jobs: int = 1) -> AccountRe
                     ]
                 if manifest.mixed:
                     with Workspace(manifest.sorted_folder, reader=True) as pile:
-                        import_sorted(ws, pile, row.address)
+                        import_sorted(ws, pile, row.address, row.aliases)
+                        result.problem_lines += [  # what the sort could not read in this account's area
+                            f"gather {kind}: {source}: {reason}"
+                            for kind, source, _position, reason, _account in store.problems(
+                                pile.db, row.address
+                            )
+                            if ProblemKind(kind) in SERIOUS
+                        ]
             result.gathered = row.gathered_for(manifest)
             restored = restore(
                 ws, row.address, row.target, password=password_source(row.password_file, interactive=False)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import UsageError
-from .model import Copy
+from .model import Copy, Evidence
 from .ownership import Clue, JobIndex, account_aliases, add_aliases, client_clues, owners
 from .rfc822 import normalize_address
 from .workspace import Workspace, store
@@ -27,6 +27,7 @@ __all__ = [
     "JobAccounts",
     "area_account",
     "assign",
+    "evidence_account",
     "import_sorted",
     "job_accounts",
     "read_accounts_file",
@@ -113,14 +114,27 @@ def assign(copy: Copy, header: Sequence[Clue], from_addr: str, root: str, job: J
     return Assignment(who, why, clues)
 
 
+def evidence_account(record: Evidence, job: JobIndex) -> str:
+    """The account a record read in a mixed area (a delivery log line) is filed under: the one
+    whose mailbox it was delivered into, else the one that sent it; "" (the job's) when it names
+    no account of the job or several (``import_sorted`` brings it to each account it names)."""
+    for fields in (("recipient", "orig_to"), ("sender",)):
+        named = {a for f in fields if (value := record.fields.get(f)) for a in job.named_by(value)}
+        if named:
+            return named.pop() if len(named) == 1 else ""
+    return ""
+
+
 def unassigned(ws: Workspace) -> list[dict[str, Any]]:
     """The unassigned pile, as ``report`` shows it."""
     return store.unassigned_copies(ws.db)
 
 
-def import_sorted(ws: Workspace, pile: Workspace, account: str) -> int:
+def import_sorted(ws: Workspace, pile: Workspace, account: str, aliases: tuple[str, ...] = ()) -> int:
     """Bring the copies ``pile`` (a workspace a ``--by-owner`` sort filled) filed under
-    ``account`` into ``ws``, as they were gathered there; returns how many are new.
+    ``account`` into ``ws``, as they were gathered there, with the problems filed under it and
+    the delivery records that name it or one of its ``aliases`` as recipient or sender (as the
+    report's gap analysis looks them up); returns how many copies are new.
 
     What ``batch`` runs per account: each account has a workspace of its own (one writer
     each, so accounts run in parallel), the mixed areas are read once into the pile.
@@ -141,6 +155,14 @@ def import_sorted(ws: Workspace, pile: Workspace, account: str) -> int:
                     ws.commit()
                     store.begin(ws.db)
                     pending = 0
+            rows = [
+                *store.problems_with_places(pile.db, account),
+                *store.evidence_with_places(pile.db, (account, *aliases)),
+            ]
+            for found_at, location, plugin, table, values in rows:
+                if found_at is not None and found_at not in places:
+                    places[found_at] = ws.location(location, plugin, BY_OWNER)
+                store.add_found_row(ws.db, table, places.get(found_at) if found_at else None, account, values)
             if new:
                 store.mark_unmerged(ws.db, account)
         finally:

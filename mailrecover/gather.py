@@ -19,7 +19,7 @@ from datetime import tzinfo
 from multiprocessing.pool import AsyncResult, Pool
 from typing import TYPE_CHECKING
 
-from .byowner import BY_OWNER, JobAccounts, assign
+from .byowner import BY_OWNER, JobAccounts, area_account, assign, evidence_account
 from .fingerprint import Summary, summarize
 from .limits import Limits
 from .limits import current as current_limits
@@ -517,10 +517,15 @@ def gather(
     secrets = {given: shown for given in locations if (shown := without_password(given)) != given}
     shown = ""  # the location being read, as it may be shown
 
-    def problem(p: Problem, loc: int | None) -> None:
+    def problem(p: Problem, loc: int | None, owners: list[str] | None = None) -> None:
+        """Keep a problem under ``owners``: by default ``account``, or sorting by owner, the
+        account whose area holds what could not be read ("" for the job when none)."""
         p = Problem(p.kind, *(storable(_scrubbed(t, secrets)) for t in (p.source, p.position, p.reason)))
         result.problems.append(p)
-        store.save_problem(ws.db, loc, account, p)
+        if owners is None:
+            owners = [account if job is None else area_account(p.source, reading, job)]
+        for owner in owners:
+            store.save_problem(ws.db, loc, owner, p)
         on_problem(p)
 
     limits = current_limits()
@@ -531,11 +536,14 @@ def gather(
     roots: dict[int, str] = {}  # location id -> the location, below which areas are named
     job = JobIndex(by_owner) if by_owner is not None else None  # built once: each copy looks up its domains
     filled: set[str] = set()  # by owner: accounts given new copies
+    piled = job is not None and store.count_unassigned(ws.db) > 0  # else nothing can leave the pile
+    reading = ""  # the location being read: the root below which areas are named
 
-    def file_copy(loc: int, copy: Copy, blob: str, summary: Summary) -> None:
+    def file_copy(loc: int, copy: Copy, blob: str, summary: Summary) -> list[str]:
+        """Store a copy; the accounts it was filed under ("" : the unassigned pile)."""
         if job is None:
             result.new_copies += store.save_copy(ws, loc, account, copy, summary, blob, gathered)
-            return
+            return [account]
         found = assign(copy, summary.clues, summary.from_addr, roots[loc], job)
         for owner in found.accounts:
             new = store.save_copy(ws, loc, owner, copy, summary, blob, gathered)
@@ -543,19 +551,23 @@ def gather(
             result.owners[owner] = result.owners.get(owner, 0) + 1
             if new:
                 filled.add(owner)
-        if not found.accounts:
-            result.unassigned += 1
-            evidence = [{"field": c.field, "address": c.address} for c in found.clues]
-            result.new_copies += store.save_unassigned(
-                ws, loc, copy, summary, blob, evidence, found.reason, gathered
-            )
+        if found.accounts:
+            if piled:  # an earlier sort (a shorter job) put it on the pile
+                store.remove_unassigned(ws.db, copy.source, copy.position, blob)
+            return found.accounts
+        result.unassigned += 1
+        evidence = [{"field": c.field, "address": c.address} for c in found.clues]
+        result.new_copies += store.save_unassigned(
+            ws, loc, copy, summary, blob, evidence, found.reason, gathered
+        )
+        return [""]
 
     def keep(stored: Iterator[tuple[int, Copy, str, Summary]]) -> None:
         nonlocal pending, gathered
         for loc, copy, blob, summary in stored:
-            file_copy(loc, copy, blob, summary)
+            owners = file_copy(loc, copy, blob, summary)
             for reason in summary.limits:
-                problem(Problem(ProblemKind.LIMIT, copy.source, copy.position, reason), loc)
+                problem(Problem(ProblemKind.LIMIT, copy.source, copy.position, reason), loc, owners)
             pending += 1
             if pending >= _BATCH:
                 ws.commit()  # one durable commit per batch: the bytes first, then the rows
@@ -574,6 +586,7 @@ def gather(
         store.begin(ws.db)
         try:
             for location in locations:
+                reading = location
                 local = "://" not in location
                 with confined(source_root(location)) if local else contextlib.nullcontext() as scope:
                     for item in plan(location, plugin, coverage):
@@ -630,7 +643,8 @@ def gather(
                                     keep(fingerprints.add(loc, finding, blob))
                             elif isinstance(finding, Evidence):
                                 result.evidence += 1
-                                store.save_evidence(ws.db, loc, account, list_address, finding)
+                                owner = account if job is None else evidence_account(finding, job)
+                                store.save_evidence(ws.db, loc, owner, list_address, finding)
                             elif isinstance(finding, Item):
                                 result.items[finding.kind] = result.items.get(finding.kind, 0) + 1
                                 result.new_items += store.save_item(ws.db, loc, account, finding, gathered)

@@ -125,6 +125,52 @@ def _last_gathered(workspace: Path) -> list[tuple[str, str]]:
         return db.execute("SELECT location, last_gathered FROM locations ORDER BY location").fetchall()
 
 
+def _mail_log(path: Path, deliveries: list[tuple[str, str]]) -> None:
+    """A Postfix log of (Message-ID, recipient) local deliveries."""
+    lines = []
+    for n, (mid, rcpt) in enumerate(deliveries):
+        q = f"Q{n}AAAAAAAA"
+        lines += [
+            f"Jun 18 10:00:0{n} mx postfix/cleanup[2]: {q}: message-id=<{mid}>",
+            f"Jun 18 10:00:0{n} mx postfix/qmgr[3]: {q}: from=<sender@example.org>, size=1000, nrcpt=1 (queue active)",
+            f"Jun 18 10:00:0{n} mx postfix/local[4]: {q}: to=<{rcpt}>, relay=local, delay=1, "
+            "delays=0/0/0/1, dsn=2.0.0, status=sent (delivered to mailbox)",
+            f"Jun 18 10:00:0{n} mx postfix/qmgr[3]: {q}: removed",
+        ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_what_the_sort_finds_beside_mail_reaches_the_accounts_it_concerns(tmp_path, capsys):
+    """A damaged file in an area is its customer's problem (in the table, and on every rerun);
+    a delivery log in a mixed area tells each customer's report what never came back."""
+    provider, manifest = _job(tmp_path)
+    first, second, third = provider.accounts
+    empty = provider.root / "user1" / "Maildir" / "cur" / "9.M9P1.mx:2,S"
+    empty.write_bytes(b"")
+    (provider.root / "logs").mkdir()
+    _mail_log(
+        provider.root / "logs" / "mail.log",
+        [("gone-0@example.org", first), ("x@example.org", "a@else.example")],
+    )
+    for _ in range(2):  # and again: the account with problems runs again and still shows them
+        assert main(["--json", "batch", str(manifest)]) == 3
+        data = json.loads(capsys.readouterr().out)["accounts"]
+        assert {a: (r["status"], r["problems"]) for a, r in data.items()} == {
+            first: ("done", 0),
+            second: ("problems", 1),
+            third: ("done", 0),
+        }
+        assert _got(tmp_path, provider) == _want(provider)
+    reports = {}
+    for account in provider.accounts:
+        ws = tmp_path / "job" / "accounts" / account
+        main(["--workspace", str(ws), "--json", "report", "--account", account])
+        reports[account] = json.loads(capsys.readouterr().out)
+    assert [m["message_id"] for m in reports[first]["accounts"][first]["missing"]] == ["gone-0@example.org"]
+    assert [p["source"] for p in reports[second]["problems"]] == [str(empty)]
+    assert "missing" not in reports[third]["accounts"][third] and not reports[third]["problems"]
+
+
 def test_bad_manifest_rows_are_named_by_line_before_anything_is_written(tmp_path, capsys):
     secret = tmp_path / "pw"
     secret.write_text("hunter2\n")

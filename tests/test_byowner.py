@@ -203,3 +203,70 @@ def test_the_index_names_exactly_whom_names_account_names(address):
     from mailrecover.ownership import names_account
 
     assert INDEX.named_by(address) == [a for a, aliases in JOB.items() if names_account(address, a, aliases)]
+
+
+def _wide(marker: str, head: str) -> bytes:
+    """A mail whose header is too wide to summarize under a 2 KiB limit (a LIMIT problem)."""
+    return (
+        f"{head}From: sender@example.org\nSubject: {marker}\nMessage-ID: <{marker}@example.org>\n"
+        f"X-Pad: {'x' * 3000}\n\nBody of {marker}.\n"
+    ).encode()
+
+
+def test_problems_found_while_sorting_are_filed_with_the_copies_they_concern(
+    provider, tmp_path, capsys, monkeypatch
+):
+    """A problem is its copy's owners' (each of them), its area's when no copy came of it, and
+    the job's when nobody's: each account's report lists what concerns its mail."""
+    first, second, third = provider.accounts
+    monkeypatch.setenv("MAILRECOVER_MAX_HEADER_BYTES", "2048")
+    empty = provider.root / "user1" / "Maildir" / "cur" / "9.M9P1.mx:2,S"
+    empty.write_bytes(b"")  # damaged, in the second customer's area
+    both = provider.root / "user2" / "Maildir" / "cur" / "8.M8P1.mx:2,S"
+    both.write_bytes(
+        _wide("wide-both", f"Received: from a by mx with ESMTP id 1\n\tfor <{first}>, <{second}>;\n")
+    )
+    foreign = provider.root / "user0" / "Maildir" / "cur" / "7.M7P1.mx:2,S"
+    foreign.write_bytes(_wide("wide-stranger", "Delivered-To: nobody@not-in-job.example\n"))
+    ws = tmp_path / "ws"
+    assert (
+        _run(ws, "gather", "--by-owner", "--accounts", str(provider.accounts_file), str(provider.root)) == 3
+    )
+    capsys.readouterr()
+    assert _run(ws, "--json", "report") == 3
+    filed: dict[str, list[str]] = {}
+    for p in json.loads(capsys.readouterr().out)["problems"]:
+        filed.setdefault(p["source"], []).append(p["account"])
+    assert {s: sorted(a) for s, a in filed.items()} == {
+        str(empty): [second],
+        str(both): sorted([first, second]),
+        str(foreign): [""],  # the unassigned pile's: the job's
+    }
+    for account, concerns in ((first, [both]), (second, [both, empty]), (third, [])):
+        capsys.readouterr()
+        _run(ws, "--json", "report", "--account", account)
+        report = json.loads(capsys.readouterr().out)
+        assert sorted(p["source"] for p in report["problems"]) == sorted(map(str, concerns))
+        assert report["accounts"][account]["problems"] == len(concerns)
+
+
+def test_a_longer_accounts_file_takes_what_it_claims_out_of_the_pile_once(provider, tmp_path, capsys):
+    first, *rest = provider.accounts
+    shorter = tmp_path / "shorter.txt"
+    shorter.write_text("".join(f"{a} {' '.join(provider.accounts[a])}\n" for a in rest))
+    ws = tmp_path / "ws"
+    assert _run(ws, "gather", "--by-owner", "--accounts", str(shorter), str(provider.root)) == 0
+    capsys.readouterr()
+    _run(ws, "--json", "report")
+    pile = [u["message_id"] for u in json.loads(capsys.readouterr().out)["unassigned"]]
+    assert "own-0-0@example.org" in pile  # the first customer is not in that job
+    for _ in range(2):  # the whole job, twice: the pile shrinks once and stays so
+        args = ["gather", "--by-owner", "--accounts", str(provider.accounts_file), str(provider.root)]
+        assert _run(ws, *args) == 0
+        capsys.readouterr()
+        _run(ws, "--json", "report")
+        pile = [u["message_id"] for u in json.loads(capsys.readouterr().out)["unassigned"]]
+        assert sorted(pile) == sorted(f"{m}@example.org" for m, who in provider.owners.items() if not who)
+    target = tmp_path / "new" / first
+    assert _run(ws, "restore", "--account", first, "--to", f"maildir:{target}") == 0
+    assert sorted(_markers(target)) == _expected(provider)[first]  # what left the pile arrived, once

@@ -111,6 +111,10 @@ __all__ = [
     "save_unassigned",
     "unassigned_copies",
     "count_unassigned",
+    "remove_unassigned",
+    "problems_with_places",
+    "evidence_with_places",
+    "add_found_row",
     "copies_with_places",
     "add_copy_row",
     "count_messages",
@@ -941,6 +945,71 @@ def unassigned_copies(db: sqlite3.Connection) -> list[dict[str, Any]]:
 
 def count_unassigned(db: sqlite3.Connection) -> int:
     return int(db.execute("SELECT count(*) FROM unassigned").fetchone()[0])
+
+
+def remove_unassigned(db: sqlite3.Connection, source: str, position: str, blob: str) -> None:
+    """A copy of the pile that an account now claims leaves the pile."""
+    db.execute(
+        "DELETE FROM unassigned WHERE source = ? AND position = ? AND blob = ?",
+        (storable(source), storable(position), blob),
+    )
+
+
+def _row_columns(db: sqlite3.Connection, table: str) -> list[str]:
+    """A row's columns that travel with it to another workspace (not its ids nor its account there)."""
+    return [
+        r[1]
+        for r in db.execute(f"PRAGMA table_info({table})")
+        if r[1] not in ("id", "location_id", "message", "account")
+    ]
+
+
+def _found_rows(
+    db: sqlite3.Connection, table: str, where: str, args: tuple[Any, ...]
+) -> Iterator[tuple[int | None, str, str, str, dict[str, Any]]]:
+    columns = _row_columns(db, table)
+    for there, location, plugin, *values in db.execute(
+        f"SELECT t.location_id, l.location, l.plugin, {', '.join('t.' + c for c in columns)} "
+        f"FROM {table} t LEFT JOIN locations l ON l.id = t.location_id WHERE {where} ORDER BY t.id",
+        args,
+    ):
+        yield there, location or "", plugin or "", table, dict(zip(columns, values, strict=True))
+
+
+def problems_with_places(
+    db: sqlite3.Connection, account: str
+) -> Iterator[tuple[int | None, str, str, str, dict[str, Any]]]:
+    """The account's problems as rows to bring elsewhere: (location id, location, plugin, table, values)."""
+    return _found_rows(db, "problems", "t.account = ?", (account,))
+
+
+def evidence_with_places(
+    db: sqlite3.Connection, addresses: tuple[str, ...]
+) -> Iterator[tuple[int | None, str, str, str, dict[str, Any]]]:
+    """The delivery records naming one of ``addresses`` as recipient, original recipient or
+    sender (through their indexes, as ``inventory`` looks them up), as rows to bring elsewhere."""
+    ids = sorted(
+        {
+            r[0]
+            for field in ("recipient", "orig_to", "sender")
+            for address in addresses
+            for r in delivery_records(db, field, address.strip().lower())
+        }
+    )
+    for start in range(0, len(ids), 500):
+        some = ids[start : start + 500]
+        yield from _found_rows(db, "evidence", f"t.id IN ({', '.join('?' * len(some))})", tuple(some))
+
+
+def add_found_row(
+    db: sqlite3.Connection, table: str, loc: int | None, account: str, row: dict[str, Any]
+) -> None:
+    """Add a problem or evidence row as another workspace holds it (``problems_with_places``)."""
+    assert table in ("problems", "evidence")
+    db.execute(
+        f"INSERT OR IGNORE INTO {table} (location_id, account, {', '.join(row)}) VALUES (?, ?{', ?' * len(row)})",
+        (loc, account, *row.values()),
+    )
 
 
 def _copy_row_columns(db: sqlite3.Connection) -> list[str]:
