@@ -220,6 +220,10 @@ def test_dry_run_shows_the_plan_and_writes_nothing(tmp_path, capsys):
     assert not (tmp_path / "job").exists() and not (tmp_path / "new").exists()
 
 
+def _sorting(tmp_path: Path) -> bool:
+    return (tmp_path / "job" / "sorted" / "workspace.db").exists()
+
+
 def _started(tmp_path: Path) -> bool:
     accounts = tmp_path / "job" / "accounts"
     return accounts.exists() and any(accounts.iterdir())
@@ -229,7 +233,11 @@ def _restoring(tmp_path: Path) -> bool:
     return any((tmp_path / "new").glob("*/cur/*"))
 
 
-@pytest.mark.parametrize("moment", [_started, _restoring], ids=["accounts-gathering", "targets-half-written"])
+@pytest.mark.parametrize(
+    "moment",
+    [_sorting, _started, _restoring],
+    ids=["sorting-mixed-areas", "accounts-gathering", "targets-half-written"],
+)
 def test_a_killed_batch_finishes_on_rerun_without_loss_or_duplicates(tmp_path, moment):
     provider, manifest = _job(tmp_path, customers=4, per_account=150)
     command = [sys.executable, "-m", "mailrecover", "batch", str(manifest)]
@@ -239,9 +247,12 @@ def test_a_killed_batch_finishes_on_rerun_without_loss_or_duplicates(tmp_path, m
     try:
         while job.poll() is None and not moment(tmp_path):
             time.sleep(0.005)
+        assert job.poll() is None, "the batch ended before the moment to kill it"
         os.killpg(job.pid, signal.SIGKILL)  # the batch and its pool's workers, at once
     finally:
         job.wait()
+    assert job.returncode == -signal.SIGKILL
+    assert _got(tmp_path, provider) != _want(provider)  # it was killed mid-job
     rerun = subprocess.run(command, capture_output=True, text=True)
     assert rerun.returncode == 3, rerun.stderr  # 3: the unassigned pile
     assert "4 of 4 accounts done" in rerun.stdout
@@ -259,29 +270,36 @@ def cluster():
 
 
 def test_a_job_runs_on_a_dask_cluster_and_survives_a_killed_worker(tmp_path, cluster, capsys):
+    """kill -9 of a worker process while it runs an account (its target half written): the
+    scheduler runs that account again elsewhere, the job ends with every account done, and a
+    rerun through the cluster changes nothing."""
     import threading
 
     from distributed import Client
 
-    provider, manifest = _job(tmp_path, customers=4, per_account=150)
-    with Client(cluster.scheduler_address) as client:
-        pids = list(client.run(os.getpid).values())
-    assert len(pids) == 2
+    provider, manifest = _job(tmp_path, customers=4, per_account=300)
     ended: list[int] = []
-    batch = threading.Thread(
-        target=lambda: ended.append(
-            main(["--json", "batch", "--scheduler", cluster.scheduler_address, str(manifest)])
-        )
-    )
-    batch.start()
-    while batch.is_alive() and not _restoring(tmp_path):
-        time.sleep(0.005)
-    os.kill(pids[0], signal.SIGKILL)  # a worker dies mid-job: the scheduler gives its accounts to another
-    batch.join()
+    command = ["--json", "batch", "--scheduler", cluster.scheduler_address, str(manifest)]
+    batch = threading.Thread(target=lambda: ended.append(main(command)))
+    with Client(cluster.scheduler_address) as client:
+        pids = client.run(os.getpid)  # worker address -> its process
+        assert len(pids) == 2 and os.getpid() not in pids.values()
+        batch.start()
+        busy: list[str] = []
+        while batch.is_alive() and not busy:
+            if _restoring(tmp_path):
+                busy = [w for w, tasks in client.processing().items() if tasks and w in pids]
+            time.sleep(0.005)
+        assert busy, "the job ended before a worker could be killed mid-account"
+        os.kill(pids[busy[0]], signal.SIGKILL)
+        batch.join()
     assert ended == [3]  # the unassigned pile
     data = json.loads(capsys.readouterr().out)
     assert {a["status"] for a in data["accounts"].values()} == {"done"}
     assert _got(tmp_path, provider) == _want(provider)  # 0 lost, 0 duplicated, 0 in a wrong account
+    assert main(command) == 3  # the rerun
+    assert {a["status"] for a in json.loads(capsys.readouterr().out)["accounts"].values()} == {"done"}
+    assert _got(tmp_path, provider) == _want(provider)
 
 
 def test_a_refused_login_fails_one_account_and_a_rerun_with_the_right_password_only_restores(
