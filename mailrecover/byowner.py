@@ -94,7 +94,11 @@ def area_account(source: str, root: str, job: JobIndex) -> str:
     """The account whose area a file sits in, by the folder names below the gathered location
     (``…/taro@example.co.jp/…``, ``…/example.co.jp/taro/…``, or ``…/taro/…`` when only one
     account has that local part); "" when the path says nothing clear."""
-    rel = os.path.relpath(source, root) if os.path.isabs(source) and os.path.isabs(root) else source
+    root = root.rstrip(os.sep)
+    if root and source.startswith(root + os.sep):  # the usual case, without relpath's cost per copy
+        rel = source[len(root) + 1 :]
+    else:
+        rel = os.path.relpath(source, root) if os.path.isabs(source) and os.path.isabs(root) else source
     parts = [p.lower() for p in rel.split(os.sep) if p not in ("", ".", "..")]
     found = {p for p in parts if p in job}
     found |= {f"{local}@{domain}" for domain, local in zip(parts, parts[1:]) if f"{local}@{domain}" in job}
@@ -110,7 +114,8 @@ def assign(copy: Copy, header: Sequence[Clue], from_addr: str, root: str, job: J
     """Whose mail one copy is (see the module's rules); ``header``: its header's clues as
     ``fingerprint.summarize`` read them (``listpost.header_clues``)."""
     clues = client_clues(copy.account_hints) + list(header)
-    who, why = owners(clues, from_addr, job, area_account(copy.source, root, job))
+    area = "" if clues else area_account(copy.source, root, job)  # heard only when no clue speaks
+    who, why = owners(clues, from_addr, job, area)
     return Assignment(who, why, clues)
 
 

@@ -235,6 +235,7 @@ class JobIndex:
 
     def __init__(self, accounts: Mapping[str, tuple[str, ...]]) -> None:
         self.accounts = dict(accounts)
+        self._named: dict[str, tuple[str, ...]] = {}  # address -> the accounts it names, as found
         self.by_domain: dict[str, list[str]] = {}
         self.by_local: dict[str, list[str]] = {}
         for account, aliases in self.accounts.items():
@@ -249,13 +250,19 @@ class JobIndex:
 
     def named_by(self, address: str) -> list[str]:
         """The accounts ``address`` names (``names_account``)."""
-        local, _, domain = normalize_address(address).rpartition("@")
-        near = (
-            self.by_local.get(local.partition("+")[0], [])
-            if domain in _LOCALHOST
-            else self.by_domain.get(domain, [])
-        )
-        return [a for a in near if names_account(address, a, self.accounts[a])]
+        found = self._named.get(address)
+        if found is None:  # a mixed area names the same addresses copy after copy
+            local, _, domain = normalize_address(address).rpartition("@")
+            near = (
+                self.by_local.get(local.partition("+")[0], [])
+                if domain in _LOCALHOST
+                else self.by_domain.get(domain, [])
+            )
+            found = tuple(a for a in near if names_account(address, a, self.accounts[a]))
+            if len(self._named) >= 1 << 16:
+                self._named.clear()
+            self._named[address] = found
+        return list(found)
 
 
 def owners(clues: Sequence[Clue], from_addr: str, job: JobIndex, area: str = "") -> tuple[list[str], str]:

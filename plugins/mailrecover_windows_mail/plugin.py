@@ -13,6 +13,7 @@ received time is the file's modification time.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -71,6 +72,17 @@ def oeaccount_addresses(directory: str) -> tuple[str, ...]:
 def _is_root(path: str) -> bool:
     if os.path.basename(os.path.normpath(path)).lower() in _ROOT_NAMES:
         return True
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return _holds_store(path, st.st_ino, st.st_mtime_ns)
+
+
+# Detection looks at every folder above a location: the parent of a thousand accounts' folders
+# is listed once per process (until it changes), not once per account.
+@functools.lru_cache(maxsize=4096)
+def _holds_store(path: str, _inode: int, _changed: int) -> bool:
     try:
         return any(n.lower().endswith(".msmessagestore") for n in list_names(path))
     except OSError:
