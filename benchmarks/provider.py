@@ -15,6 +15,7 @@ import json
 import os
 import random
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -138,10 +139,22 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def _timed(argv: list[str], env: dict[str, str], watch: int) -> tuple[float, int, dict[int, int], str]:
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (its children are counted apart)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _timed(argv: list[str], env: dict[str, str], watch: int) -> tuple[float, int, dict[int, int], str, float]:
     """Wall seconds, exit status, the peak PSS of each process under ``watch`` (the command's
-    own tree, or the cluster's), and the command's output."""
+    own tree, or the cluster's), the command's output, and the CPU seconds the processes used."""
     peaks: dict[int, int] = {}
+    used: dict[int, float] = {}  # pid -> CPU seconds, as last seen
+    before = {p: _cpu(p) for p in _descendants(watch)}  # the cluster's workers' time so far is not this run's
     stop = threading.Event()
     start = time.monotonic()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -150,6 +163,7 @@ def _timed(argv: list[str], env: dict[str, str], watch: int) -> tuple[float, int
         while not stop.is_set():
             for p in [proc.pid, *_descendants(proc.pid), *_descendants(watch)]:
                 peaks[p] = max(peaks.get(p, 0), _pss(p))
+                used[p] = max(used.get(p, 0.0), _cpu(p))
             stop.wait(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -158,7 +172,12 @@ def _timed(argv: list[str], env: dict[str, str], watch: int) -> tuple[float, int
     seconds = time.monotonic() - start
     stop.set()
     sampler.join()
-    return seconds, proc.returncode, peaks, out
+    for p in _descendants(watch):  # a cluster's workers live on: their time until now
+        used[p] = max(used.get(p, 0.0), _cpu(p))
+    # every process seen, as last sampled (up to 0.2 s before it ended), less what a cluster's
+    # workers had used before this run
+    cpu = sum(t - before.get(p, 0.0) for p, t in used.items())
+    return seconds, proc.returncode, peaks, out, cpu
 
 
 def _fresh(root: Path) -> None:
@@ -171,15 +190,19 @@ def _job(
 ) -> dict[str, Any]:
     _fresh(root)
     argv = [sys.executable, "-m", "mailrecover", "--json", "batch", *extra, str(root / "job.toml")]
-    seconds, status, peaks, out = _timed(argv, env, watch)
+    load = os.getloadavg()[0]
+    seconds, status, peaks, out, cpu = _timed(argv, env, watch)
     data = json.loads(out[out.index("{") :])
     messages = sum(a["messages"] for a in data["accounts"].values())
     workers = sorted(peaks.values(), reverse=True)
     return {
         "seconds": round(seconds, 1),
+        "cpu_seconds": round(cpu, 1),
+        "load_average": [round(load, 2), round(os.getloadavg()[0], 2)],  # at the start and the end
         "status": status,
         "messages": messages,
         "messages_per_second": round(messages / seconds, 1),
+        "messages_per_cpu_second": round(messages / cpu, 1) if cpu else 0,
         "peak_pss_mb_largest_process": round(workers[0] / 1e6, 1) if workers else 0,
         "failed": sum(a["status"] == "failed" for a in data["accounts"].values()),
         **check(root, truth, data["unassigned"]),
@@ -191,6 +214,7 @@ def _single(root: Path, env: dict[str, str], account: str) -> dict[str, Any]:
     _fresh(root)
     ws, area = root / "single" / "ws", root / "restore" / account.partition("@")[0] / "Maildir"
     start = time.monotonic()
+    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)  # gather's pool is reaped by gather
     run = [sys.executable, "-m", "mailrecover", "--workspace", str(ws), "-q"]
     for step in (
         ["gather", "--account", account, str(area), str(root / "pc" / account / "Maildir")],
@@ -198,12 +222,17 @@ def _single(root: Path, env: dict[str, str], account: str) -> dict[str, Any]:
     ):
         subprocess.run([*run, *step], env=env, check=False, stdout=subprocess.DEVNULL)
     seconds = time.monotonic() - start
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = children.ru_utime + children.ru_stime - reaped.ru_utime - reaped.ru_stime
     messages = sum(1 for _ in (root / "single" / "new").rglob("cur/*"))
     return {
         "account": account,
         "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu, 1),
+        "load_average": round(os.getloadavg()[0], 2),
         "messages": messages,
         "messages_per_second": round(messages / seconds, 1),
+        "messages_per_cpu_second": round(messages / cpu, 1) if cpu else 0,
     }
 
 

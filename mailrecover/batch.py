@@ -347,7 +347,7 @@ def run_account(manifest: Manifest, row: AccountRow, jobs: int = 1) -> AccountRe
                         f"gather {p.kind.value}: {p.source}: {p.reason}" for p in found.serious
                     ]
                 if manifest.mixed:
-                    with Workspace(manifest.sorted_folder, reader=True) as pile:
+                    with Workspace(manifest.sorted_folder, read_only=True) as pile:
                         import_sorted(ws, pile, row.address, row.aliases)
                         result.problem_lines += [  # what the sort could not read in this account's area
                             f"gather {kind}: {source}: {reason}"

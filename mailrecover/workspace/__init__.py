@@ -336,13 +336,17 @@ class Workspace:
     ``read_only`` then says so and ``held_by`` names the writer.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, reader: bool = False) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, reader: bool = False, read_only: bool = False
+    ) -> None:
+        """``read_only``: read it only, even where it could be written, without the writer's lock
+        (what many processes read at once: ``batch``'s sorted workspace, one opening per account)."""
         self.path = Path(path) if path is not None else default_workspace_path()
         self.read_only, self.held_by = False, ""
         self._lock: int | None = None
         dbfile = self.path / "workspace.db"
         try:
-            if (
+            if read_only or (
                 reader
                 and dbfile.exists()
                 and not (os.access(self.path, os.W_OK) and os.access(dbfile, os.W_OK))
