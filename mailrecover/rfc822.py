@@ -420,7 +420,6 @@ def folded_stream(segments: Iterable[str]) -> Iterator[str]:
 _DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 
 
-@functools.lru_cache(maxsize=1 << 16)  # a store names the same few addresses over and over
 def normalize_address(addr: str) -> str:
     """An address key: lower-case local part and domain, domain as IDNA A-labels.
 
