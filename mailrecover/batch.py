@@ -300,7 +300,10 @@ def sort_mixed(manifest: Manifest) -> dict[str, Any]:
         with open(stamp, encoding="utf-8") as f:
             done: dict[str, Any] = json.load(f)
         if done.get("fingerprint") == fingerprint:
-            return done
+            with Workspace(
+                manifest.sorted_folder
+            ):  # its tables brought up to this version: accounts only read it
+                return done
     except (OSError, ValueError):
         pass
     with Workspace(manifest.sorted_folder) as ws:

@@ -171,6 +171,20 @@ def test_what_the_sort_finds_beside_mail_reaches_the_accounts_it_concerns(tmp_pa
     assert "missing" not in reports[third]["accounts"][third] and not reports[third]["problems"]
 
 
+def test_a_sorted_workspace_made_by_an_older_version_is_updated_before_the_accounts_read_it(tmp_path, capsys):
+    provider, manifest = _job(tmp_path)
+    assert main(["batch", str(manifest)]) == 3
+    with sqlite3.connect(tmp_path / "job" / "sorted" / "workspace.db") as db:  # as made before 012_items
+        db.execute("DROP TABLE items")
+        db.execute("DELETE FROM migrations WHERE name = '012_items'")
+    for result in (tmp_path / "job" / "results").iterdir():
+        result.unlink()  # every account runs again, reading the sorted workspace
+    capsys.readouterr()
+    assert main(["--json", "batch", str(manifest)]) == 3
+    assert {a["status"] for a in json.loads(capsys.readouterr().out)["accounts"].values()} == {"done"}
+    assert _got(tmp_path, provider) == _want(provider)
+
+
 def test_bad_manifest_rows_are_named_by_line_before_anything_is_written(tmp_path, capsys):
     secret = tmp_path / "pw"
     secret.write_text("hunter2\n")
