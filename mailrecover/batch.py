@@ -31,7 +31,7 @@ import re
 import time
 import tomllib
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -472,7 +472,9 @@ def run_batch(
         if manifest.mixed:  # here, with this machine's fingerprinting pool, before any account reads it
             sort = sort_mixed(manifest)
         progress(len(results), total, None)
-        futures = {engine.submit(run_account, manifest, row): row for row in todo}
+        # each task carries its own row only: a whole manifest per task made every worker (and
+        # the client) hold the job once per account, O(accounts²) (400 MB a Dask worker at 1,000)
+        futures = {engine.submit(run_account, replace(manifest, accounts=(row,)), row): row for row in todo}
         ran = 0
         for future in engine.done(list(futures)):
             row = futures[future]

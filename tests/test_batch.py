@@ -185,6 +185,25 @@ def test_a_sorted_workspace_made_by_an_older_version_is_updated_before_the_accou
     assert _got(tmp_path, provider) == _want(provider)
 
 
+def test_each_account_task_carries_its_own_row_not_the_whole_job(tmp_path, monkeypatch):
+    """What travels to a worker per account stays the same size whatever the job's size."""
+    from mailrecover import batch
+
+    provider, manifest = _job(tmp_path)
+    sent: list[int] = []
+    submit = batch._Engine.submit
+
+    def recording(self, fn, job, row):
+        sent.append(len(job.accounts))
+        assert job.accounts == (row,)
+        return submit(self, fn, job, row)
+
+    monkeypatch.setattr(batch._Engine, "submit", recording)
+    assert main(["batch", str(manifest)]) == 3
+    assert sent == [1, 1, 1]
+    assert _got(tmp_path, provider) == _want(provider)
+
+
 def test_bad_manifest_rows_are_named_by_line_before_anything_is_written(tmp_path, capsys):
     secret = tmp_path / "pw"
     secret.write_text("hunter2\n")
