@@ -23,16 +23,13 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import imapclient
 
-from .dovecot import Account, free_port
+from .dovecot import Account, free_port, stop_server, wait_for_greeting
 
 __all__ = ["ADMIN", "DOMAIN", "Cyrus", "cyrus_missing"]
 
@@ -149,19 +146,7 @@ class Cyrus:
         return self
 
     def stop(self) -> None:
-        try:
-            pid = int((self.root / "run" / "master.pid").read_text().strip())
-            os.kill(pid, signal.SIGTERM)  # the master ends its children
-        except (OSError, ValueError):
-            pid = 0
-        deadline = time.monotonic() + 10
-        while pid and time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except OSError:
-                break
-            time.sleep(0.05)
-        shutil.rmtree(self.root, ignore_errors=True)
+        stop_server(self.root / "run" / "master.pid", self.root)
 
     def log(self) -> str:
         path = self.root / "master.log"
@@ -191,17 +176,7 @@ class Cyrus:
             client.logout()
 
     def _wait_listening(self) -> None:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                    if s.recv(200).startswith(b"* OK"):
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("cyrus did not start:\n" + self.log())
-            time.sleep(0.05)
+        wait_for_greeting(self.port, "cyrus", self.log)
 
     def _imapd_conf(self) -> str:
         r = self.root

@@ -17,12 +17,21 @@ import ssl
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import imapclient
 
-__all__ = ["Account", "Dovecot", "dovecot_missing", "free_port", "make_certificate"]
+__all__ = [
+    "Account",
+    "Dovecot",
+    "dovecot_missing",
+    "free_port",
+    "make_certificate",
+    "stop_server",
+    "wait_for_greeting",
+]
 
 
 def dovecot_missing() -> str | None:
@@ -38,6 +47,39 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_for_greeting(port: int, server: str, log: Callable[[], str]) -> None:
+    """Wait (15 s at most) until an IMAP server on 127.0.0.1:``port`` says ``* OK``."""
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                if s.recv(200).startswith(b"* OK"):
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{server} did not start:\n" + log())
+        time.sleep(0.05)
+
+
+def stop_server(pid_file: Path, root: Path) -> None:
+    """End the server whose master's pid is in ``pid_file`` (it ends its children), wait up to
+    10 s for it to go, and remove its throwaway folder."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError):
+        pid = 0
+    deadline = time.monotonic() + 10
+    while pid and time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            break
+        time.sleep(0.05)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:
@@ -167,36 +209,14 @@ class Dovecot:
 
     def stop(self) -> None:
         pid_file = self.root / "run" / "master.pid"
-        try:
-            pid = int(pid_file.read_text().strip())
-            os.kill(pid, signal.SIGTERM)
-        except (OSError, ValueError):
-            pid = 0
-        deadline = time.monotonic() + 10
-        while pid and time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except OSError:
-                break
-            time.sleep(0.05)
-        shutil.rmtree(self.root, ignore_errors=True)
+        stop_server(pid_file, self.root)
 
     def log(self) -> str:
         path = self.root / "log"
         return path.read_text(errors="replace") if path.exists() else ""
 
     def _wait_listening(self) -> None:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                    if s.recv(100).startswith(b"* OK"):
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("dovecot did not start:\n" + self.log())
-            time.sleep(0.05)
+        wait_for_greeting(self.port, "dovecot", self.log)
 
     def _config(self) -> str:
         r = self.root
