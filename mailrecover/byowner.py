@@ -48,6 +48,7 @@ class Assignment:
     accounts: list[str]
     reason: str
     clues: list[Clue]
+    by: str = ""  # what chose ``accounts``: "evidence", or the weak hints "writer" and "area"
 
 
 def read_accounts_file(path: str) -> dict[str, tuple[str, ...]]:
@@ -116,7 +117,13 @@ def assign(copy: Copy, header: Sequence[Clue], from_addr: str, root: str, job: J
     clues = client_clues(copy.account_hints) + list(header)
     area = "" if clues else area_account(copy.source, root, job)  # heard only when no clue speaks
     who, why = owners(clues, from_addr, job, area)
-    return Assignment(who, why, clues)
+    if not who:
+        by = ""
+    elif clues:  # a clue named them (with clues and no account named, ``owners`` names none)
+        by = "evidence"
+    else:
+        by = "writer" if from_addr and who == job.named_by(from_addr) else "area"
+    return Assignment(who, why, clues, by)
 
 
 def evidence_account(record: Evidence, job: JobIndex) -> str:

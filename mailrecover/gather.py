@@ -48,6 +48,7 @@ SERIOUS = {
     ProblemKind.DAMAGED,
     ProblemKind.LIMIT,
     ProblemKind.NEEDS_INPUT,
+    ProblemKind.MISFILED,
 }
 
 _BATCH = 500  # rows per transaction
@@ -538,6 +539,21 @@ def gather(
     filled: set[str] = set()  # by owner: accounts given new copies
     piled = job is not None and store.count_unassigned(ws.db) > 0  # else nothing can leave the pile
     reading = ""  # the location being read: the root below which areas are named
+    withdrawn: list[
+        tuple[int, str, int, Copy, str]
+    ] = []  # by owner: (copy id, account, loc, copy, Message-ID)
+
+    def withdraw() -> None:
+        """Take each misfiled copy out of its account, saying where it was restored from there."""
+        for there, owner, loc, copy, message_id in withdrawn:
+            for target in store.restored_from(ws.db, there):
+                reason = (
+                    f"<{message_id or 'no Message-ID'}> was filed under {owner} by a weak hint and restored "
+                    f"to {target}; a later sort files it elsewhere: take it out of {target} by hand"
+                )
+                problem(Problem(ProblemKind.MISFILED, copy.source, copy.position, reason), loc, [owner])
+        for owner in sorted({w[1] for w in withdrawn}):
+            store.withdraw_copies(ws.db, owner, [w[0] for w in withdrawn if w[1] == owner])
 
     def file_copy(loc: int, copy: Copy, blob: str, summary: Summary) -> list[str]:
         """Store a copy; the accounts it was filed under ("" : the unassigned pile)."""
@@ -545,8 +561,11 @@ def gather(
             result.new_copies += store.save_copy(ws, loc, account, copy, summary, blob, gathered)
             return [account]
         found = assign(copy, summary.clues, summary.from_addr, roots[loc], job)
+        for there, owner in store.weakly_filed(ws.db, loc, copy.source, copy.position, blob):
+            if owner in job and owner not in found.accounts:  # a job without ``owner`` knows no better
+                withdrawn.append((there, owner, loc, copy, summary.message_id or ""))
         for owner in found.accounts:
-            new = store.save_copy(ws, loc, owner, copy, summary, blob, gathered)
+            new = store.save_copy(ws, loc, owner, copy, summary, blob, gathered, found.by)
             result.new_copies += new
             result.owners[owner] = result.owners.get(owner, 0) + 1
             if new:
@@ -662,6 +681,7 @@ def gather(
                             keep(fingerprints.drain())  # what the state says was read must be stored first
                             ws.save_plugin_state(loc, state)
             keep(fingerprints.drain())
+            withdraw()  # at the end: the merges they undo are read first for what was restored
         finally:
             fingerprints.close()
             coverage.close()

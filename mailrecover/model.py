@@ -52,6 +52,7 @@ class ProblemKind(enum.StrEnum):
     SKIPPED = "skipped"  # readable but deliberately not taken (calendar item, …)
     NEEDS_INPUT = "needs-input"  # readable, but not taken until the user says what it is (--list)
     LIMIT = "limit"  # a resource limit was hit; the copy is kept raw
+    MISFILED = "misfiled"  # a sort took back a copy already restored from the account it misfiled
     # (One Message-ID on different mails, and quarantined mail, are no reading problems:
     # the report lists them from the merge's conflicts and the messages' status.)
 

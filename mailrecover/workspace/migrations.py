@@ -318,6 +318,15 @@ def _m015_header_facts(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE copies ADD COLUMN list_evidence TEXT")
 
 
+def _m016_filed_by(db: sqlite3.Connection) -> None:
+    """How a ``--by-owner`` sort filed a copy ('' : gathered into its account, not sorted): a
+    later sort takes back only what a weak hint (its area, its writer) put in an account."""
+    db.execute("ALTER TABLE copies ADD COLUMN filed_by TEXT NOT NULL DEFAULT ''")
+    db.execute(
+        "CREATE INDEX copies_filed_weakly ON copies (source, position, blob) WHERE filed_by IN ('area', 'writer')"
+    )
+
+
 #: Numbered, named schema steps; each runs once, in order, and is recorded.
 #: Never edit a step that has shipped: workspaces made with it exist.  Append a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
@@ -335,4 +344,5 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("012_items", _m012_items),
     ("013_copy_labels", _m013_copy_labels),
     ("015_header_facts", _m015_header_facts),
+    ("016_filed_by", _m016_filed_by),
 ]

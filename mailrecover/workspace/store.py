@@ -49,6 +49,9 @@ __all__ = [
     "RECORDS_SQL",
     "Summary",
     "storable",
+    "restored_from",
+    "weakly_filed",
+    "withdraw_copies",
     "flags_text",
     "flag_set",
     "clues_text",
@@ -334,10 +337,11 @@ def save_copy(
     s: Summary,
     blob: str | None = None,
     gathered: str | None = None,
+    filed_by: str = "",
 ) -> bool:
     """Store a copy (its bytes once, its row) found at location ``loc``, as gather does, with
     its summary ``s`` (``fingerprint.summarize``); ``blob`` is its digest when already computed, ``gathered`` the time its
-    batch was read.  Whether it is new."""
+    batch was read, ``filed_by`` how a ``--by-owner`` sort chose ``account``.  Whether it is new."""
     blob = ws.blobs.put(c.raw, blob)
     gathered = gathered or now_text()
     when, source = arrival(
@@ -349,8 +353,8 @@ def save_copy(
         "INSERT OR IGNORE INTO copies (location_id, account, source, position, blob, size, folder, "
         "flags, internal_date, partial, reconstructed, account_hints, keywords, message_id, "
         "from_addr, date, subject, head_fp, body_fp, content_fp, delivered_to, received, gathered, "
-        "arrival, arrival_source, wrapped, labels, clues, list_evidence) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "arrival, arrival_source, wrapped, labels, clues, list_evidence, filed_by) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             loc,
             *where[:3],
@@ -379,6 +383,7 @@ def save_copy(
             _json(c.labels, ensure_ascii=False),
             clues_text(s.clues),
             None if s.list_evidence is None else evidence_text(s.list_evidence),
+            filed_by,
         ),
     )
     if cur.rowcount > 0:
@@ -945,6 +950,38 @@ def unassigned_copies(db: sqlite3.Connection) -> list[dict[str, Any]]:
 
 def count_unassigned(db: sqlite3.Connection) -> int:
     return int(db.execute("SELECT count(*) FROM unassigned").fetchone()[0])
+
+
+def weakly_filed(
+    db: sqlite3.Connection, loc: int, source: str, position: str, blob: str
+) -> list[tuple[int, str]]:
+    """(copy id, account) of one copy of location ``loc`` wherever a sort filed it by a weak
+    hint (``016_filed_by``): what a later sort that files it elsewhere takes back."""
+    return db.execute(
+        "SELECT id, account FROM copies WHERE source = ? AND position = ? AND blob = ? "
+        "AND filed_by IN ('area', 'writer') AND location_id = ?",
+        (storable(source), storable(position), blob, loc),
+    ).fetchall()
+
+
+def restored_from(db: sqlite3.Connection, copy_id: int) -> list[str]:
+    """The targets the journal says hold the message a copy was merged into."""
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT DISTINCT j.target FROM copies c JOIN messages m ON m.id = c.message "
+            "JOIN journal j ON j.key = m.key AND j.state = ? WHERE c.id = ? ORDER BY j.target",
+            (JournalState.DONE, copy_id),
+        )
+    ]
+
+
+def withdraw_copies(db: sqlite3.Connection, account: str, copy_ids: Iterable[int]) -> None:
+    """Take copies out of ``account``: its merge is undone (a message may rest on one of them)
+    and done again before anything reads it."""
+    clear_messages(db, account)
+    db.executemany("DELETE FROM copies WHERE id = ?", [(i,) for i in copy_ids])
+    mark_unmerged(db, account)
 
 
 def remove_unassigned(db: sqlite3.Connection, source: str, position: str, blob: str) -> None:
