@@ -561,9 +561,14 @@ def gather(
             result.new_copies += store.save_copy(ws, loc, account, copy, summary, blob, gathered)
             return [account]
         found = assign(copy, summary.clues, summary.from_addr, roots[loc], job)
-        for there, owner in store.weakly_filed(ws.db, loc, copy.source, copy.position, blob):
+        earlier = store.weakly_filed(ws.db, loc, copy.source, copy.position, blob)
+        for there, owner in earlier:
             if owner in job and owner not in found.accounts:  # a job without ``owner`` knows no better
                 withdrawn.append((there, owner, loc, copy, summary.message_id or ""))
+        if found.by in ("writer", "area"):  # a copy with no evidence: weak hints only, as before
+            known = sorted({owner for _, owner in earlier if owner not in job})
+            if known:  # a job that had that account weighed the same hints: this one cannot judge
+                return known
         for owner in found.accounts:
             new = store.save_copy(ws, loc, owner, copy, summary, blob, gathered, found.by)
             result.new_copies += new

@@ -332,3 +332,22 @@ def test_a_later_sort_withdraws_neither_evidence_nor_what_was_gathered_as_the_ac
     capsys.readouterr()
     _run(ws, "--json", "report")
     assert not [p for p in json.loads(capsys.readouterr().out)["problems"] if p["kind"] == "misfiled"]
+
+
+def test_a_shorter_job_gives_no_one_else_a_copy_an_earlier_sort_filed_to_an_account_it_left_out(
+    provider, tmp_path
+):
+    """The reverse of a take-back: an earlier sort knew the writer of a sent message sitting in
+    another customer's area; a later job without that writer must not hand it to the area's owner."""
+    first, second, *_ = provider.accounts
+    ws = tmp_path / "ws"
+    assert (
+        _run(ws, "gather", "--by-owner", "--accounts", str(provider.accounts_file), str(provider.root)) == 0
+    )
+    assert _subjects(ws, first).count("misplaced-0-sent") == 1
+    assert "misplaced-0-sent" not in _subjects(ws, second)
+    shorter = tmp_path / "shorter.txt"
+    shorter.write_text("".join(f"{a} {' '.join(al)}\n" for a, al in provider.accounts.items() if a != first))
+    assert _run(ws, "gather", "--by-owner", "--accounts", str(shorter), str(provider.root)) == 0
+    assert "misplaced-0-sent" not in _subjects(ws, second)
+    assert _subjects(ws, first).count("misplaced-0-sent") == 1
