@@ -15,7 +15,7 @@ import os
 import re
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
@@ -23,48 +23,20 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import __version__
-from .byowner import job_accounts, read_accounts_file
 from .clean import is_addr_spec, json_safe, terminal_safe, write_csv
 from .errors import MailRecoverError, OperationError, UsageError
-from .inventory import logs_gathered, lost_by_sender, named_in_logs, write_senders_csv
-from .items import export_items, item_accounts
-from .logtimes import correct_log_years
-from .members import (
-    ExportFormat,
-    export,
-    export_files,
-    find_list,
-    from_workspace,
-    render_summary,
-    to_json,
-)
-from .members import summary as list_summary
 from .model import Problem, ProblemKind
-from .ownership import add_aliases, is_mail_address
 from .passwords import password_source, without_password
-from .places import roots
-from .plugin import load_plugins, not_loaded
-from .private import write_new_files
 from .progress import Progress
-from .report import items_text, render_text, skipped_files, summary
-from .report_html import write_html
-from .resolicit import (
-    INVITATION_FIELDS,
-    INVITATION_TEMPLATE,
-    RESEND_FIELDS,
-    RESEND_TEMPLATE,
-    Draft,
-    invitations,
-    load_template,
-    resend_requests,
-    uncertain,
-)
-from .restore import FolderMap, Selection, restore
 from .words import counted, size_text
 from .workspace import Workspace, default_workspace_path
 
 if TYPE_CHECKING:
     from .imapconn import ConnectionSettings
+    from .resolicit import Draft
+
+# Each command imports the modules it runs when it runs (a restore loads neither the list,
+# report nor plugin modules): start-up is paid by every command, the shortest included.
 
 __all__ = ["main"]
 
@@ -75,6 +47,19 @@ _PLUGIN_USERS = {"plugins", "discover", "gather"}
 
 #: Commands that only read the workspace: they also run on a read-only one, or beside a writer.
 _READERS = {"report", "members", "verify", "export-items"}
+
+
+class _ExportFormats:
+    """``members --format``'s choices, loaded from ``members`` only when argparse checks or shows
+    them: every other command parses without importing the list modules."""
+
+    def __iter__(self) -> Iterator[str]:
+        from .members import ExportFormat
+
+        return iter([f.value for f in ExportFormat])
+
+    def __contains__(self, value: object) -> bool:
+        return value in list(self)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -374,7 +359,7 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--list", metavar="ADDR", dest="list_address", help="the list to export")
     m.add_argument(
         "--format",
-        choices=[f.value for f in ExportFormat],
+        choices=_ExportFormats(),
         help="csv (default: every address, with its evidence) or a list manager's input format",
     )
     m.add_argument(
@@ -527,6 +512,8 @@ def _problem_data(p: Problem) -> dict[str, str]:
 
 def _warn_not_loaded() -> None:
     """One line per plugin skipped because it could not be loaded; the command goes on."""
+    from .plugin import not_loaded
+
     for skipped in not_loaded():
         _say(
             [f"mailrecover: plugin {skipped.name} not loaded ({skipped.target}): {skipped.reason}"], err=True
@@ -543,6 +530,8 @@ def _known_account(
     """Refuse an account the workspace does not know (a typo must not restore nothing, exit 0),
     naming the known ones closest first; for a report, one the mail logs name is known too;
     ``also``: accounts known by something other than copies."""
+    from .inventory import named_in_logs
+
     known = sorted({*ws.accounts(), *also})
     if account in known or (logs_count and named_in_logs(ws.db, account)):
         return
@@ -567,6 +556,8 @@ def _refuse_password_in_url(option: str, location: str) -> None:
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
+    from .plugin import load_plugins, not_loaded
+
     plugins = load_plugins()
     skipped = not_loaded()
     data = [{"name": n, "description": p.description} for n, p in plugins.items()]
@@ -581,6 +572,9 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def _cmd_discover(args: argparse.Namespace) -> int:
+    from .places import roots
+    from .plugin import load_plugins
+
     if args.verbose and not args.json:
         _say([f"mailrecover: looking under {what} {path}" for what, path in roots().items()], err=True)
     found = []
@@ -614,7 +608,10 @@ def _folder_list(folders: dict[str, int], most: int = 8) -> str:
 
 
 def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
+    from .byowner import job_accounts, read_accounts_file
     from .gather import gather, work_size  # its process pool and plugins are for this command only
+    from .ownership import add_aliases
+    from .report import items_text
 
     log_timezone = _log_timezone(args.log_timezone)  # a bad zone is refused before anything is written
     bar = Progress(enabled=not args.quiet and not args.json)
@@ -707,6 +704,8 @@ def _cmd_gather(args: argparse.Namespace, ws: Workspace) -> int:
 
 def _write_drafts(directory: str, drafts: list[Draft], index: list[list[str]] | None = None) -> None:
     """The drafts into ``directory`` (never over existing files), then the paths written."""
+    from .private import write_new_files
+
     files = {d.name: d.data for d in drafts}
     if index is not None:
         out = io.StringIO()
@@ -726,6 +725,13 @@ def _write_drafts(directory: str, drafts: list[Draft], index: list[list[str]] | 
 
 
 def _cmd_report(args: argparse.Namespace, ws: Workspace) -> int:
+    from .inventory import logs_gathered, lost_by_sender, write_senders_csv
+    from .items import item_accounts
+    from .logtimes import correct_log_years
+    from .report import render_text, skipped_files, summary
+    from .report_html import write_html
+    from .resolicit import RESEND_FIELDS, RESEND_TEMPLATE, load_template, resend_requests
+
     if args.account is not None:
         _known_account(ws, args.account, logs_count=True, also=item_accounts(ws))
     if args.draft_resend_requests:
@@ -777,6 +783,8 @@ def _cmd_report(args: argparse.Namespace, ws: Workspace) -> int:
 
 
 def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
+    from .restore import restore
+
     if args.alias and args.account not in ws.accounts():
         raise UsageError(f"--alias: the workspace holds no mail of {args.account!r} to give aliases to")
     _known_account(ws, args.account)
@@ -788,7 +796,10 @@ def _cmd_restore(args: argparse.Namespace, ws: Workspace) -> int:
         done += n
         bar.show(lambda: bar.line("restore", done, lambda n: counted(n, "message")))
 
-    add_aliases(ws, args.account, args.alias)  # a new one has the ownership check run again
+    if args.alias:
+        from .ownership import add_aliases
+
+        add_aliases(ws, args.account, args.alias)  # a new one has the ownership check run again
     result = restore(
         ws,
         args.account,
@@ -956,6 +967,19 @@ def _cmd_verify(args: argparse.Namespace, ws: Workspace) -> int:
 
 
 def _cmd_members(args: argparse.Namespace, ws: Workspace) -> int:
+    from .members import (
+        ExportFormat,
+        export,
+        export_files,
+        find_list,
+        from_workspace,
+        render_summary,
+        to_json,
+    )
+    from .members import summary as list_summary
+    from .private import write_new_files
+    from .resolicit import INVITATION_FIELDS, INVITATION_TEMPLATE, invitations, load_template, uncertain
+
     if args.format and not args.list_address:
         raise UsageError("--format exports one list: name it with --list")
     if (args.uncertain or args.draft_invitations or args.output) and not args.list_address:
@@ -1036,6 +1060,9 @@ def _cmd_members(args: argparse.Namespace, ws: Workspace) -> int:
 
 
 def _cmd_export_items(args: argparse.Namespace, ws: Workspace) -> int:
+    from .items import export_items, item_accounts
+    from .report import items_text
+
     _known_account(ws, args.account, also=item_accounts(ws))
     result = export_items(ws, args.account, args.directory)
     data = {
@@ -1108,11 +1135,15 @@ def _check_usage(args: argparse.Namespace) -> None:
     if args.ca_file and not os.path.isfile(args.ca_file):
         raise UsageError(f"--ca-file {args.ca_file}: no such file")
     if args.command == "gather":
+        from .ownership import is_mail_address
+
         if args.account and not is_mail_address(args.account):
             raise UsageError(f"--account {args.account!r}: not a mail address (expected local@domain)")
         for location in args.locations:
             _refuse_password_in_url("location", location)
     if args.command == "restore":
+        from .restore import FolderMap, Selection
+
         _refuse_password_in_url("--to", args.target)
         args.selection = Selection.parse(args.folders, args.excluded, args.since, args.before)
         args.mapping = FolderMap.parse(args.folder_maps, args.under)

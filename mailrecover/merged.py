@@ -4,9 +4,7 @@ and ``verify`` share this one rule, beside the merge rather than inside one of t
 
 from __future__ import annotations
 
-from .merge import merge_account
 from .model import Flag
-from .ownership import check_account
 from .workspace import Workspace, store
 
 __all__ = ["DELETED_FOLDER", "ensure_merged", "placement"]
@@ -27,6 +25,9 @@ def ensure_merged(ws: Workspace, account: str | None = None) -> set[str]:
     if todo and ws.read_only:
         raise ws.cannot_write(f"the copies of {', '.join(repr(n) for n in todo)} are not merged yet")
     if todo:
+        from .merge import merge_account  # with the fingerprint and ownership rules: only when work is due
+        from .ownership import check_account
+
         with ws.rewriting_messages():
             for name in todo:
                 if name in stale:

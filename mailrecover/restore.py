@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from .errors import BlobError, MailRecoverError, UsageError
 from .memory import give_back
-from .merge import ranked_copies
 from .merged import DELETED_FOLDER, ensure_merged, placement
 from .model import Flag, JournalState, MessageStatus, Problem, ProblemKind
 from .spill import spilled
@@ -328,6 +327,8 @@ class _PlannedJournal:
 def _another_copy(ws: Workspace, message: int, name: str, damage: BlobError) -> tuple[bytes | None, Problem]:
     """The bytes of ``message``'s best whole copy whose own bytes are intact (by the merge's
     ranking), or ``None``; and the problem line that says which blob failed and what was done."""
+    from .merge import ranked_copies  # the merge's rules load only when a blob is damaged
+
     bad = {damage.digest}
     for copy_id, blob, source, position in ranked_copies(ws.db, message):
         if blob in bad:
