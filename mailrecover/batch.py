@@ -12,7 +12,11 @@ account: its aliases, its sources and its target.  The job folder holds:
 
 Every stage is one that can be run again (gathering again adds nothing, the restore journal
 finishes what a killed run left), so a rerun after a kill at any point finishes the job and
-duplicates nothing; an account whose last run ended ``done`` for the same row is not run again.
+duplicates nothing; an account whose last run ended ``done`` for the same row and the same share
+of the sorted pile (``store.save_shares``: a digest per account) is not run again.  A manifest
+that changes the job's accounts sorts the pile again; an account whose share changed then
+follows it (``byowner.import_sorted``), and a copy the sort took from it after it went to the
+account's target is a ``misfiled`` problem of that account.
 
 Accounts are independent units of work: by default a process pool sized to the cores runs
 them; with a Dask ``distributed`` scheduler its workers do, each one whole accounts.  Either
@@ -137,6 +141,7 @@ class AccountResult:
     gathered: str = (
         ""  # what was gathered in full (``_gathered_for``): a rerun after a failed restore only restores
     )
+    share: str = ""  # the digest of the sorted pile's share the workspace was brought to follow
     seconds: float = 0.0
 
 
@@ -302,7 +307,11 @@ def sort_mixed(manifest: Manifest) -> dict[str, Any]:
         if done.get("fingerprint") == fingerprint:
             with Workspace(
                 manifest.sorted_folder
-            ):  # its tables brought up to this version: accounts only read it
+            ) as ws:  # its tables brought up to this version: accounts only read it
+                if "shares" not in done:  # sorted by a version that kept no shares
+                    with store.transaction(ws.db):
+                        done["shares"] = store.save_shares(ws.db)
+                    _write_json(stamp, done)
                 return done
     except (OSError, ValueError):
         pass
@@ -312,8 +321,11 @@ def sort_mixed(manifest: Manifest) -> dict[str, Any]:
             ws, list(manifest.mixed), by_owner=accounts, password=password_source(interactive=False)
         )
         unassigned = store.count_unassigned(ws.db)
+        with store.transaction(ws.db):
+            shared = store.save_shares(ws.db)
     data = {
         "fingerprint": fingerprint,
+        "shares": shared,
         "copies": result.copies,
         "owners": result.owners,
         "unassigned": unassigned,
@@ -332,33 +344,42 @@ def run_account(manifest: Manifest, row: AccountRow, jobs: int = 1) -> AccountRe
     started = time.monotonic()
     result = AccountResult(row.address, target=without_password(row.target), row=row.fingerprint())
     last = _last(manifest, row)
+    gathered = last is not None and last.gathered == row.gathered_for(manifest)
     try:
         with Workspace(manifest.account_folder(row.address)) as ws:
             add_aliases(ws, row.address, row.aliases)
-            if last is not None and last.gathered == row.gathered_for(manifest):
-                result.problem_lines = [line for line in last.problem_lines if line.startswith("gather ")]
-            else:
-                if row.sources:
-                    found = gather(
-                        ws,
-                        list(row.sources),
-                        account=row.address,
-                        jobs=jobs,
-                        password=password_source(interactive=False),
-                    )
-                    result.problem_lines += [
-                        f"gather {p.kind.value}: {p.source}: {p.reason}" for p in found.serious
-                    ]
-                if manifest.mixed:
-                    with Workspace(manifest.sorted_folder, read_only=True) as pile:
+            lines: list[str] = []
+            if gathered:
+                assert last is not None
+                lines = [line for line in last.problem_lines if line.startswith("gather ")]
+            elif row.sources:
+                found = gather(
+                    ws,
+                    list(row.sources),
+                    account=row.address,
+                    jobs=jobs,
+                    password=password_source(interactive=False),
+                )
+                lines += [f"gather {p.kind.value}: {p.source}: {p.reason}" for p in found.serious]
+            if manifest.mixed:
+                with Workspace(manifest.sorted_folder, read_only=True) as pile:
+                    share = store.shares(pile.db).get(row.address, store.EMPTY_SHARE)
+                    if not gathered or last is None or last.share != share:
                         import_sorted(ws, pile, row.address, row.aliases)
-                        result.problem_lines += [  # what the sort could not read in this account's area
+                        lines += [  # what the sort could not read in this account's area
                             f"gather {kind}: {source}: {reason}"
                             for kind, source, _position, reason, _account in store.problems(
                                 pile.db, row.address
                             )
                             if ProblemKind(kind) in SERIOUS
                         ]
+                    result.share = share
+            lines += [  # what left for another account after it was restored from here: said every run
+                f"gather {kind}: {source}: {reason}"
+                for kind, source, _position, reason, _account in store.problems(ws.db, row.address)
+                if kind == ProblemKind.MISFILED
+            ]
+            result.problem_lines = list(dict.fromkeys(lines))  # once each, in order
             result.gathered = row.gathered_for(manifest)
             restored = restore(
                 ws, row.address, row.target, password=password_source(row.password_file, interactive=False)
@@ -398,10 +419,29 @@ def _last(manifest: Manifest, row: AccountRow) -> AccountResult | None:
     return last
 
 
-def _finished(manifest: Manifest, row: AccountRow) -> AccountResult | None:
-    """The account's last result when it ended ``done`` for this very row."""
+def _finished(manifest: Manifest, row: AccountRow, shares: dict[str, str] | None) -> AccountResult | None:
+    """The account's last result when it ended ``done`` for this very row and, sorting mixed
+    areas, this very share of the pile (``shares``: each account's, None when not known yet)."""
     last = _last(manifest, row)
-    return last if last is not None and last.status == Status.DONE and last.row == row.fingerprint() else None
+    if last is None or last.status != Status.DONE or last.row != row.fingerprint():
+        return None
+    if manifest.mixed and (shares is None or last.share != shares.get(row.address, store.EMPTY_SHARE)):
+        return None
+    return last
+
+
+def _shares(manifest: Manifest) -> dict[str, str] | None:
+    """What the sorted pile files under each account, as its last sort left it; None when it
+    has not been sorted for this manifest yet (or cannot be read as it is)."""
+    try:
+        with open(os.path.join(manifest.workspace, "sorted.json"), encoding="utf-8") as f:
+            done = json.load(f)
+        if done.get("fingerprint") != _sort_fingerprint(manifest) or "shares" not in done:
+            return None
+        with Workspace(manifest.sorted_folder, read_only=True) as pile:
+            return store.shares(pile.db)
+    except (OSError, ValueError, MailRecoverError):
+        return None
 
 
 class _Engine:
@@ -457,20 +497,21 @@ def run_batch(
     """Run every account of the job; each account's result (in manifest order) and the sort's."""
     total = len(manifest.accounts)
     results: dict[str, AccountResult] = {}
-    todo = []
-    for row in manifest.accounts:
-        last = _finished(manifest, row)
-        if last is not None:
-            results[row.address] = last
-        else:
-            todo.append(row)
     os.makedirs(manifest.workspace, mode=0o700, exist_ok=True)
-    engine = _Engine(scheduler, max(1, min(len(todo), workers or os.cpu_count() or 1)))
+    engine = _Engine(scheduler, max(1, min(total, workers or os.cpu_count() or 1)))  # started as needed
     sort: dict[str, Any] = {}
     started = time.monotonic()
     try:
         if manifest.mixed:  # here, with this machine's fingerprinting pool, before any account reads it
             sort = sort_mixed(manifest)
+        shares = _shares(manifest) if manifest.mixed else {}
+        todo = []
+        for row in manifest.accounts:  # after the sort: an account whose share changed runs again
+            last = _finished(manifest, row, shares)
+            if last is not None:
+                results[row.address] = last
+            else:
+                todo.append(row)
         progress(len(results), total, None)
         # each task carries its own row only: a whole manifest per task made every worker (and
         # the client) hold the job once per account, O(accounts²) (400 MB a Dask worker at 1,000)
@@ -502,7 +543,9 @@ _COLUMNS = "copies messages quarantined restored problems".split()  # the table'
 
 
 def plan_data(manifest: Manifest) -> dict[str, Any]:
-    """``batch --dry-run``: what would run, and what a rerun would leave alone."""
+    """``batch --dry-run``: what would run, and what a rerun would leave alone (an account
+    done before is "to do" while the sort must run again: its share may change)."""
+    shares = _shares(manifest) if manifest.mixed else {}
     return {
         "manifest": manifest.path,
         "workspace": manifest.workspace,
@@ -513,7 +556,7 @@ def plan_data(manifest: Manifest) -> dict[str, Any]:
                 "aliases": list(row.aliases),
                 "sources": list(row.sources),
                 "target": without_password(row.target),
-                "state": Status.DONE if _finished(manifest, row) else "to do",
+                "state": Status.DONE if _finished(manifest, row, shares) else "to do",
             }
             for row in manifest.accounts
         },
@@ -538,9 +581,10 @@ def result_data(
     return {
         "workspace": manifest.workspace,
         "accounts": {
-            a: {k: v for k, v in asdict(r).items() if k not in ("address", "row")} for a, r in results.items()
+            a: {k: v for k, v in asdict(r).items() if k not in ("address", "row", "share")}
+            for a, r in results.items()
         },
-        "sorted": {k: v for k, v in sort.items() if k != "fingerprint"},
+        "sorted": {k: v for k, v in sort.items() if k not in ("fingerprint", "shares")},
         "unassigned": sort.get("unassigned", 0),
     }
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import UsageError
-from .model import Copy, Evidence
+from .model import Copy, Evidence, Problem, ProblemKind
 from .ownership import Clue, JobIndex, account_aliases, add_aliases, client_clues, owners
 from .rfc822 import normalize_address
 from .workspace import Workspace, store
@@ -143,10 +143,11 @@ def unassigned(ws: Workspace) -> list[dict[str, Any]]:
 
 
 def import_sorted(ws: Workspace, pile: Workspace, account: str, aliases: tuple[str, ...] = ()) -> int:
-    """Bring the copies ``pile`` (a workspace a ``--by-owner`` sort filled) filed under
-    ``account`` into ``ws``, as they were gathered there, with the problems filed under it and
-    the delivery records that name it or one of its ``aliases`` as recipient or sender (as the
-    report's gap analysis looks them up); returns how many copies are new.
+    """Make the copies ``ws`` brought from ``pile`` (a workspace a ``--by-owner`` sort filled)
+    for ``account`` what the pile files under it now, as they were gathered there, with the
+    problems filed under it and the delivery records that name it or one of its ``aliases`` as
+    recipient or sender (as the report's gap analysis looks them up); returns how many copies
+    are new.  A copy a later sort filed elsewhere leaves ``ws`` (``_withdraw``).
 
     What ``batch`` runs per account: each account has a workspace of its own (one writer
     each, so accounts run in parallel), the mixed areas are read once into the pile.
@@ -156,6 +157,9 @@ def import_sorted(ws: Workspace, pile: Workspace, account: str, aliases: tuple[s
     with ws.loading_copies():
         store.begin(ws.db)
         try:
+            _withdraw(ws, pile, account)
+            ws.commit()  # what left, and why, before anything comes: one step a kill cannot split
+            store.begin(ws.db)
             for there, location, plugin, row in store.copies_with_places(pile.db, account):
                 if there not in places:
                     places[there] = ws.location(location, plugin, BY_OWNER)
@@ -180,3 +184,24 @@ def import_sorted(ws: Workspace, pile: Workspace, account: str, aliases: tuple[s
         finally:
             ws.commit()  # what was brought before an interrupt is kept
     return new
+
+
+def _withdraw(ws: Workspace, pile: Workspace, account: str) -> None:
+    """Take out of ``ws`` the copies brought from the pile that it no longer files under
+    ``account`` (a longer job's sort filed them elsewhere): its merge is redone, and one that
+    already went to a target from here is a ``misfiled`` problem naming where to take it out."""
+    held = store.copies_read_as(ws.db, account, BY_OWNER)
+    if not held:
+        return
+    filed = store.share_keys(pile.db, account)
+    gone = [copy_id for key, copy_id in held.items() if key not in filed]
+    if not gone:
+        return
+    for loc, source, position, message_id, targets in store.restored_only_by(ws.db, gone):
+        for target in targets:
+            reason = (
+                f"<{message_id or 'no Message-ID'}> was filed under {account} by the sort and restored to "
+                f"{target}; a later sort files it elsewhere: take it out of {target} by hand"
+            )
+            store.save_problem(ws.db, loc, account, Problem(ProblemKind.MISFILED, source, position, reason))
+    store.withdraw_copies(ws.db, account, gone)

@@ -548,7 +548,8 @@ def gather(
         for there, owner, loc, copy, message_id in withdrawn:
             for target in store.restored_from(ws.db, there):
                 reason = (
-                    f"<{message_id or 'no Message-ID'}> was filed under {owner} by a weak hint and restored "
+                    f"<{message_id or 'no Message-ID'}> was filed under {owner} by a weak hint (or an older "
+                    f"sort) and restored "
                     f"to {target}; a later sort files it elsewhere: take it out of {target} by hand"
                 )
                 problem(Problem(ProblemKind.MISFILED, copy.source, copy.position, reason), loc, [owner])

@@ -327,6 +327,24 @@ def _m016_filed_by(db: sqlite3.Connection) -> None:
     )
 
 
+def _m017_sorted_share(db: sqlite3.Connection) -> None:
+    """``shares``: a digest of what a sorted workspace files under each account, so ``batch``
+    runs again exactly the accounts whose share changed.  A copy a sort stored before
+    ``016_filed_by`` (its location read by owner: ``byowner.BY_OWNER`` as it was then) is marked
+    ``unknown``: a later sort takes it back like one a weak hint filed, never what a normal
+    gather stored."""
+    db.execute("CREATE TABLE shares (account TEXT PRIMARY KEY, digest TEXT NOT NULL)")
+    db.execute(
+        "UPDATE copies SET filed_by = 'unknown' WHERE filed_by = '' "
+        "AND location_id IN (SELECT id FROM locations WHERE account = '(by owner)')"
+    )
+    db.execute("DROP INDEX IF EXISTS copies_filed_weakly")
+    db.execute(
+        "CREATE INDEX copies_filed_weakly ON copies (source, position, blob) "
+        "WHERE filed_by IN ('area', 'writer', 'unknown')"
+    )
+
+
 #: Numbered, named schema steps; each runs once, in order, and is recorded.
 #: Never edit a step that has shipped: workspaces made with it exist.  Append a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
@@ -345,4 +363,5 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("013_copy_labels", _m013_copy_labels),
     ("015_header_facts", _m015_header_facts),
     ("016_filed_by", _m016_filed_by),
+    ("017_sorted_share", _m017_sorted_share),
 ]

@@ -52,6 +52,12 @@ __all__ = [
     "restored_from",
     "weakly_filed",
     "withdraw_copies",
+    "EMPTY_SHARE",
+    "save_shares",
+    "shares",
+    "share_keys",
+    "copies_read_as",
+    "restored_only_by",
     "flags_text",
     "flag_set",
     "clues_text",
@@ -956,10 +962,11 @@ def weakly_filed(
     db: sqlite3.Connection, loc: int, source: str, position: str, blob: str
 ) -> list[tuple[int, str]]:
     """(copy id, account) of one copy of location ``loc`` wherever a sort filed it by a weak
-    hint (``016_filed_by``): what a later sort that files it elsewhere takes back."""
+    hint (``016_filed_by``), or before that was recorded (``017_sorted_share``): what a later
+    sort that files it elsewhere takes back."""
     return db.execute(
         "SELECT id, account FROM copies WHERE source = ? AND position = ? AND blob = ? "
-        "AND filed_by IN ('area', 'writer') AND location_id = ?",
+        "AND filed_by IN ('area', 'writer', 'unknown') AND location_id = ?",
         (storable(source), storable(position), blob, loc),
     ).fetchall()
 
@@ -982,6 +989,90 @@ def withdraw_copies(db: sqlite3.Connection, account: str, copy_ids: Iterable[int
     clear_messages(db, account)
     db.executemany("DELETE FROM copies WHERE id = ?", [(i,) for i in copy_ids])
     mark_unmerged(db, account)
+
+
+#: The digest of an account a sorted workspace files nothing under (``shares``).
+EMPTY_SHARE = hashlib.sha256(b"").hexdigest()
+
+
+def save_shares(db: sqlite3.Connection) -> int:
+    """Digest what a sorted workspace files under each account (its copies, its problems),
+    replacing the digests of the last sort: one pass in index order.  How many accounts have one."""
+    digests: dict[str, Any] = {}
+    for account, *key in db.execute(
+        "SELECT account, source, position, blob FROM copies ORDER BY account, source, position, blob"
+    ):
+        digests.setdefault(account, hashlib.sha256()).update(json.dumps(["copy", *key]).encode())
+    for account, *key in db.execute(
+        "SELECT account, kind, source, position, reason FROM problems WHERE account != '' "
+        "ORDER BY account, kind, source, position, reason"
+    ):
+        digests.setdefault(account, hashlib.sha256()).update(json.dumps(["problem", *key]).encode())
+    db.execute("DELETE FROM shares")
+    db.executemany("INSERT INTO shares VALUES (?, ?)", [(a, h.hexdigest()) for a, h in digests.items()])
+    return len(digests)
+
+
+def shares(db: sqlite3.Connection) -> dict[str, str]:
+    """Each account's digest from the last ``save_shares`` (``EMPTY_SHARE`` for one not listed)."""
+    return dict(db.execute("SELECT account, digest FROM shares").fetchall())
+
+
+def share_keys(db: sqlite3.Connection, account: str) -> set[tuple[str, str, str]]:
+    """(source, position, blob) of every copy filed under ``account`` (from its unique index)."""
+    return {
+        (source, position, blob)
+        for source, position, blob in db.execute(
+            "SELECT source, position, blob FROM copies WHERE account = ?", (account,)
+        )
+    }
+
+
+def copies_read_as(
+    db: sqlite3.Connection, account: str, location_account: str
+) -> dict[tuple[str, str, str], int]:
+    """The account's copies found at locations read as ``location_account`` (``byowner.BY_OWNER``:
+    brought from a sorted workspace): (source, position, blob) -> copy id."""
+    return {
+        (source, position, blob): copy_id
+        for copy_id, source, position, blob in db.execute(
+            "SELECT c.id, c.source, c.position, c.blob FROM copies c JOIN locations l ON l.id = c.location_id "
+            "WHERE c.account = ? AND l.account = ?",
+            (account, location_account),
+        )
+    }
+
+
+def restored_only_by(
+    db: sqlite3.Connection, copy_ids: Sequence[int]
+) -> list[tuple[int, str, str, str, list[str]]]:
+    """Of copies about to leave their account, each whose message rests on them alone and that
+    the journal says is in a target (or may be: ``pending``): (location id, source, position,
+    Message-ID, targets).  A message another copy keeps in the account stays rightly restored."""
+    leaving = set(copy_ids)
+    found = []
+    for copy_id in copy_ids:
+        row = db.execute(
+            "SELECT location_id, source, position, message_id, message FROM copies WHERE id = ?", (copy_id,)
+        ).fetchone()
+        if row is None or row[4] is None:  # never merged since it came: never restored either
+            continue
+        if any(
+            other not in leaving
+            for (other,) in db.execute("SELECT id FROM copies WHERE message = ?", (row[4],))
+        ):
+            continue
+        targets = [
+            target
+            for (target,) in db.execute(
+                "SELECT DISTINCT j.target FROM messages m JOIN journal j ON j.key = m.key AND j.state IN (?, ?) "
+                "WHERE m.id = ? ORDER BY j.target",
+                (JournalState.DONE, JournalState.PENDING, row[4]),
+            )
+        ]
+        if targets:
+            found.append((row[0], row[1], row[2], row[3] or "", targets))
+    return found
 
 
 def remove_unassigned(db: sqlite3.Connection, source: str, position: str, blob: str) -> None:
