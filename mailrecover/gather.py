@@ -539,22 +539,22 @@ def gather(
     filled: set[str] = set()  # by owner: accounts given new copies
     piled = job is not None and store.count_unassigned(ws.db) > 0  # else nothing can leave the pile
     reading = ""  # the location being read: the root below which areas are named
-    withdrawn: list[
-        tuple[int, str, int, Copy, str]
-    ] = []  # by owner: (copy id, account, loc, copy, Message-ID)
+    withdrawn: list[tuple[int, str]] = []  # by owner: (copy id, account) to take back
 
     def withdraw() -> None:
-        """Take each misfiled copy out of its account, saying where it was restored from there."""
-        for there, owner, loc, copy, message_id in withdrawn:
-            for target in store.restored_from(ws.db, there):
-                reason = (
-                    f"<{message_id or 'no Message-ID'}> was filed under {owner} by a weak hint (or an older "
-                    f"sort) and restored "
-                    f"to {target}; a later sort files it elsewhere: take it out of {target} by hand"
-                )
-                problem(Problem(ProblemKind.MISFILED, copy.source, copy.position, reason), loc, [owner])
+        """Take each misfiled copy out of its account, saying where it was restored from there
+        (unless another copy keeps its message in the account: then it is rightly there)."""
         for owner in sorted({w[1] for w in withdrawn}):
-            store.withdraw_copies(ws.db, owner, [w[0] for w in withdrawn if w[1] == owner])
+            ids = [there for there, whose in withdrawn if whose == owner]
+            for loc, source, position, message_id, targets in store.restored_only_by(ws.db, ids):
+                for target in targets:
+                    reason = (
+                        f"<{message_id or 'no Message-ID'}> was filed under {owner} by a weak hint (or an "
+                        f"older sort) and restored to {target}; a later sort files it elsewhere: take it "
+                        f"out of {target} by hand"
+                    )
+                    problem(Problem(ProblemKind.MISFILED, source, position, reason), loc, [owner])
+            store.withdraw_copies(ws.db, owner, ids)
 
     def file_copy(loc: int, copy: Copy, blob: str, summary: Summary) -> list[str]:
         """Store a copy; the accounts it was filed under ("" : the unassigned pile)."""
@@ -565,7 +565,7 @@ def gather(
         earlier = store.weakly_filed(ws.db, loc, copy.source, copy.position, blob)
         for there, owner in earlier:
             if owner in job and owner not in found.accounts:  # a job without ``owner`` knows no better
-                withdrawn.append((there, owner, loc, copy, summary.message_id or ""))
+                withdrawn.append((there, owner))
         if found.by in ("writer", "area"):  # a copy with no evidence: weak hints only, as before
             known = sorted({owner for _, owner in earlier if owner not in job})
             if known:  # a job that had that account weighed the same hints: this one cannot judge

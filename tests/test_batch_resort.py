@@ -217,3 +217,30 @@ def test_a_rerun_with_a_longer_manifest_killed_anywhere_converges(tmp_path, caps
     assert {a: r["status"] for a, r in data.items()} == {writer: "done", area: "problems", onlooker: "done"}
     (line,) = data[area]["problem_lines"]
     assert "misfiled" in line and str(tmp_path / "new" / area) in line
+
+
+def test_a_job_sorted_and_run_by_a_version_before_016_follows_a_longer_manifest(tmp_path, capsys):
+    """Its sorted copies carry no filing rule, its stamps no shares: the longer job still takes
+    the weakly filed copy back, from the pile and from the account, and says where it went."""
+    provider, writer, area, onlooker, short, whole = _job(tmp_path)
+    assert main(["batch", str(short)]) == 3
+    job = tmp_path / "job"
+    for ws in [job / "sorted", *(job / "accounts").iterdir()]:
+        with sqlite3.connect(ws / "workspace.db") as db:
+            db.execute("UPDATE copies SET filed_by = ''")
+            db.execute("DROP TABLE shares")
+            db.execute("DELETE FROM migrations WHERE name = '017_sorted_share'")
+    for stamp in [job / "sorted.json", *(job / "results").iterdir()]:
+        data = json.loads(stamp.read_text())
+        data.pop("shares", None), data.pop("share", None)
+        stamp.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert main(["--json", "batch", str(whole)]) == 3
+    data = json.loads(capsys.readouterr().out)["accounts"]
+    want = _want(provider)
+    want[area] = sorted(want[area] + [MOVED])
+    assert {a: _got(tmp_path, a) for a in provider.accounts} == want
+    assert MOVED not in _held(tmp_path, area)
+    assert {a: r["status"] for a, r in data.items()} == {writer: "done", area: "problems", onlooker: "done"}
+    (line,) = data[area]["problem_lines"]
+    assert "misfiled" in line and str(tmp_path / "new" / area) in line

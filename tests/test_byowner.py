@@ -351,3 +351,57 @@ def test_a_shorter_job_gives_no_one_else_a_copy_an_earlier_sort_filed_to_an_acco
     assert _run(ws, "gather", "--by-owner", "--accounts", str(shorter), str(provider.root)) == 0
     assert "misplaced-0-sent" not in _subjects(ws, second)
     assert _subjects(ws, first).count("misplaced-0-sent") == 1
+
+
+def _as_sorted_before_016(ws: Path) -> None:
+    """A workspace as a sort made it before copies recorded how they were filed (016_filed_by)
+    and before 017_sorted_share read that back from where they were found."""
+    with sqlite3.connect(ws / "workspace.db") as db:
+        db.execute("UPDATE copies SET filed_by = ''")
+        db.execute("DROP TABLE shares")
+        db.execute("DELETE FROM migrations WHERE name = '017_sorted_share'")
+
+
+def _located(ws: Path, account: str) -> list[tuple[str, str, str]]:
+    """(subject, where it was read as, filed_by) of the copies filed under ``account``."""
+    with sqlite3.connect(ws / "workspace.db") as db:
+        return sorted(
+            db.execute(
+                "SELECT c.subject, l.account, c.filed_by FROM copies c JOIN locations l ON l.id = c.location_id "
+                "WHERE c.account = ?",
+                (account,),
+            )
+        )
+
+
+def test_a_copy_sorted_before_016_is_taken_back_like_a_weak_one_and_a_gathered_one_stays(
+    provider, tmp_path, capsys
+):
+    """Sorted copies are told from gathered ones by where they were read (a location read by
+    owner); one an old sort filed under an account the current sort no longer names leaves it."""
+    first, second, third = provider.accounts
+    ws = tmp_path / "ws"
+    assert _run(ws, "gather", "--account", third, str(provider.root / "user2")) == 0  # a normal gather
+    shorter = tmp_path / "shorter.txt"
+    shorter.write_text("".join(f"{a} {' '.join(al)}\n" for a, al in provider.accounts.items() if a != first))
+    assert _run(ws, "gather", "--by-owner", "--accounts", str(shorter), str(provider.root)) == 0
+    early = tmp_path / "early" / second
+    assert _run(ws, "restore", "--account", second, "--to", f"maildir:{early}") == 0
+    assert "misplaced-0-sent" in _markers(early)
+    gathered = [c for c in _located(ws, third) if c[1] == third]
+    _as_sorted_before_016(ws)
+
+    args = ["gather", "--by-owner", "--accounts", str(provider.accounts_file), str(provider.root)]
+    assert _run(ws, *args) == 3  # the misfiled problem
+    assert "misplaced-0-sent" not in _subjects(ws, second)
+    assert _subjects(ws, first).count("misplaced-0-sent") == 1
+    assert [c for c in _located(ws, third) if c[1] == third] == gathered  # never marked, never taken
+    assert {c[2] for c in _located(ws, second)} == {"unknown"}  # what the old sort filed: how, unknown
+    capsys.readouterr()
+    assert _run(ws, "--json", "report", "--account", second) == 3
+    misfiled = [p for p in json.loads(capsys.readouterr().out)["problems"] if p["kind"] == "misfiled"]
+    assert len(misfiled) == 1 and "misplaced-0-sent" in misfiled[0]["reason"]
+    assert str(early) in misfiled[0]["reason"]
+    got = _restore_all(ws, provider, tmp_path / "new")
+    want = _expected(provider)
+    assert {a: sorted(m) for a, m in got.items() if a != third} == {a: want[a] for a in (first, second)}

@@ -49,7 +49,6 @@ __all__ = [
     "RECORDS_SQL",
     "Summary",
     "storable",
-    "restored_from",
     "weakly_filed",
     "withdraw_copies",
     "EMPTY_SHARE",
@@ -969,18 +968,6 @@ def weakly_filed(
         "AND filed_by IN ('area', 'writer', 'unknown') AND location_id = ?",
         (storable(source), storable(position), blob, loc),
     ).fetchall()
-
-
-def restored_from(db: sqlite3.Connection, copy_id: int) -> list[str]:
-    """The targets the journal says hold the message a copy was merged into."""
-    return [
-        r[0]
-        for r in db.execute(
-            "SELECT DISTINCT j.target FROM copies c JOIN messages m ON m.id = c.message "
-            "JOIN journal j ON j.key = m.key AND j.state = ? WHERE c.id = ? ORDER BY j.target",
-            (JournalState.DONE, copy_id),
-        )
-    ]
 
 
 def withdraw_copies(db: sqlite3.Connection, account: str, copy_ids: Iterable[int]) -> None:
