@@ -539,13 +539,23 @@ def run_batch(
 
 # --- what the user sees ------------------------------------------------------------------------
 
+_UNLESS_RESORTED = "done unless re-sorted"  # a plan's state: done, and the sort must run again first
 _COLUMNS = "copies messages quarantined restored problems".split()  # the table's counts, in order
 
 
 def plan_data(manifest: Manifest) -> dict[str, Any]:
     """``batch --dry-run``: what would run, and what a rerun would leave alone (an account
-    done before is "to do" while the sort must run again: its share may change)."""
+    done before for its row is "done unless re-sorted" while the sort must run again first:
+    it runs again if that sort changes its share)."""
     shares = _shares(manifest) if manifest.mixed else {}
+
+    def state(row: AccountRow) -> str:
+        if _finished(manifest, row, shares):
+            return Status.DONE
+        if shares is None and _finished(replace(manifest, mixed=()), row, {}):  # its row alone is done
+            return _UNLESS_RESORTED
+        return "to do"
+
     return {
         "manifest": manifest.path,
         "workspace": manifest.workspace,
@@ -556,7 +566,7 @@ def plan_data(manifest: Manifest) -> dict[str, Any]:
                 "aliases": list(row.aliases),
                 "sources": list(row.sources),
                 "target": without_password(row.target),
-                "state": Status.DONE if _finished(manifest, row, shares) else "to do",
+                "state": state(row),
             }
             for row in manifest.accounts
         },
@@ -570,8 +580,10 @@ def render_plan(plan: dict[str, Any]) -> list[str]:
     for address, a in plan["accounts"].items():
         aka = f" (also {', '.join(a['aliases'])})" if a["aliases"] else ""
         lines.append(f"  {address}{aka}: {len(a['sources'])} sources -> {a['target']}  [{a['state']}]")
-    todo = sum(a["state"] != Status.DONE for a in plan["accounts"].values())
+    todo = sum(a["state"] not in (Status.DONE, _UNLESS_RESORTED) for a in plan["accounts"].values())
     lines.append(f"{todo} of {len(plan['accounts'])} accounts to run; the manifest is valid")
+    if unless := sum(a["state"] == _UNLESS_RESORTED for a in plan["accounts"].values()):
+        lines.append(f"{unless} more run again if the new sort changes what it files under them")
     return lines
 
 

@@ -85,6 +85,13 @@ def test_a_longer_manifest_moves_a_weakly_filed_copy_and_reports_the_one_already
     assert main(["batch", str(short)]) == 3  # the writer's delivered mail is unassigned in this job
     assert MOVED in _got(tmp_path, area) and MOVED in _held(tmp_path, area)  # the area was its only hint
     capsys.readouterr()
+    assert main(["--json", "batch", "--dry-run", str(whole)]) == 0  # the sort must run again first
+    plan = json.loads(capsys.readouterr().out)["accounts"]
+    assert {a: p["state"] for a, p in plan.items()} == {
+        writer: "to do",
+        area: "done unless re-sorted",
+        onlooker: "done unless re-sorted",
+    }
 
     ran = _runs(monkeypatch)
     assert main(["--json", "batch", str(whole)]) == 3
@@ -124,6 +131,9 @@ def test_an_unchanged_manifest_runs_no_done_account_again(tmp_path, capsys, monk
     assert "3 of 3 accounts done" in capsys.readouterr().out
     assert ran == []
     assert {a: _last_gathered(tmp_path, a) for a in provider.accounts} == stamps
+    capsys.readouterr()
+    assert main(["--json", "batch", "--dry-run", str(whole)]) == 0
+    assert {p["state"] for p in json.loads(capsys.readouterr().out)["accounts"].values()} == {"done"}
     assert {a: _got(tmp_path, a) for a in provider.accounts} == _want(provider)
 
 
