@@ -344,14 +344,14 @@ def run_account(manifest: Manifest, row: AccountRow, jobs: int = 1) -> AccountRe
     started = time.monotonic()
     result = AccountResult(row.address, target=without_password(row.target), row=row.fingerprint())
     last = _last(manifest, row)
-    gathered = last is not None and last.gathered == row.gathered_for(manifest)
+    # the last run, when it read these very sources: they are not read again
+    gathered = last if last is not None and last.gathered == row.gathered_for(manifest) else None
     try:
         with Workspace(manifest.account_folder(row.address)) as ws:
             add_aliases(ws, row.address, row.aliases)
             lines: list[str] = []
-            if gathered:
-                assert last is not None
-                lines = [line for line in last.problem_lines if line.startswith("gather ")]
+            if gathered is not None:
+                lines = [line for line in gathered.problem_lines if line.startswith("gather ")]
             elif row.sources:
                 found = gather(
                     ws,
@@ -363,8 +363,8 @@ def run_account(manifest: Manifest, row: AccountRow, jobs: int = 1) -> AccountRe
                 lines += [f"gather {p.kind.value}: {p.source}: {p.reason}" for p in found.serious]
             if manifest.mixed:
                 with Workspace(manifest.sorted_folder, read_only=True) as pile:
-                    share = store.shares(pile.db).get(row.address, store.EMPTY_SHARE)
-                    if not gathered or last is None or last.share != share:
+                    share = store.share_digest(pile.db, row.address)
+                    if gathered is None or gathered.share != share:  # it follows the pile as it is now
                         import_sorted(ws, pile, row.address, row.aliases)
                         lines += [  # what the sort could not read in this account's area
                             f"gather {kind}: {source}: {reason}"

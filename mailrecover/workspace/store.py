@@ -54,6 +54,7 @@ __all__ = [
     "EMPTY_SHARE",
     "save_shares",
     "shares",
+    "share_digest",
     "share_keys",
     "copies_read_as",
     "restored_only_by",
@@ -1003,6 +1004,12 @@ def save_shares(db: sqlite3.Connection) -> int:
 def shares(db: sqlite3.Connection) -> dict[str, str]:
     """Each account's digest from the last ``save_shares`` (``EMPTY_SHARE`` for one not listed)."""
     return dict(db.execute("SELECT account, digest FROM shares").fetchall())
+
+
+def share_digest(db: sqlite3.Connection, account: str) -> str:
+    """One account's digest from the last ``save_shares``."""
+    row = db.execute("SELECT digest FROM shares WHERE account = ?", (account,)).fetchone()
+    return str(row[0]) if row else EMPTY_SHARE
 
 
 def share_keys(db: sqlite3.Connection, account: str) -> set[tuple[str, str, str]]:
