@@ -204,3 +204,58 @@ def test_header_compiled_scans_agree_with_the_line_loop(lines, lo):
         head = raw[lo : bounds[0]]
         fast, slow = fingerprint._content_fields(head), fingerprint._content_fields_by_line(head)
         assert fast.items() == slow.items() and fast.get_content_type() == slow.get_content_type()
+
+
+_FIELD_VALUES = st.sampled_from(
+    [
+        b"text/plain; charset=iso-2022-jp",
+        b'text/plain; name="a.txt"; charset="UTF-8"',
+        b"application/octet-stream; name*=utf-8''%E8%B3%87%E6%96%99.pdf",
+        b'multipart/mixed; boundary="=_b1"',
+        b'attachment; filename*0="re"; filename*1="port.doc"',
+        b"inline",
+        b"TEXT/HTML; CHARSET=Shift_JIS; Name=x",
+        b"bogus",
+        b"",
+    ]
+)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([b"Content-Type", b"content-type", b"Content-Disposition", b"X-Other"]),
+            _FIELD_VALUES,
+        ),
+        max_size=4,
+    ),
+    st.lists(st.sampled_from(["type", "charset", "filename", "boundary", "params"]), max_size=6),
+)
+def test_content_fields_answer_as_the_stdlib_message_whatever_is_asked_first(fields, asks):
+    """The content fields split each field's parameters once and keep them: every answer,
+    asked in any order and again, is the stdlib message's for the same fields, also when a
+    field is added after a first answer."""
+    head = b"".join(name + b": " + value + b"\n" for name, value in fields)
+    ours, theirs = fingerprint._content_fields(head), fingerprint._content_fields_by_line(head)
+
+    def answers(msg):
+        got = []
+        for ask in [*asks, *asks]:
+            if ask == "type":
+                got.append(msg.get_content_type())
+            elif ask == "charset":
+                got.append(msg.get_content_charset())
+            elif ask == "filename":
+                got.append(msg.get_filename())
+            elif ask == "boundary":
+                got.append(msg.get_boundary())
+            else:
+                got.append(msg.get_params(header="content-disposition"))
+                got.append(msg.get_params())
+        return got
+
+    assert answers(ours) == answers(theirs)
+    for msg in (ours, theirs):
+        msg.set_raw("Content-Type", "text/plain; charset=koi8-r; name=late.txt")
+    assert answers(ours) == answers(theirs)
