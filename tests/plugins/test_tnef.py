@@ -16,7 +16,7 @@ from mailrecover_outlook.tnef import TnefPlugin
 from mailrecover.cli import main
 from mailrecover.model import Copy, Problem
 from mailrecover.plugin import ReadContext
-from mailrecover.tnef import unpack
+from mailrecover.tnef import holds_tnef, unpack
 
 from ..support.builders import snapshot
 from .client_stores import OWNER, message, restored_maildir
@@ -304,3 +304,18 @@ def test_a_damaged_length_in_a_real_stream_costs_at_most_that_property(corpus, t
         path.write_bytes(data[:at] + b"\xff\x00\x00\x00" + data[at + 4 :])
         findings = list(TnefPlugin().read(str(path), ReadContext()))
         assert findings and all(isinstance(f, (Copy, Problem)) for f in findings), at
+
+
+@pytest.mark.parametrize(
+    "mention",
+    [b"application/ms-tnef", b"APPLICATION/MS-TNEF", b"Application/Ms-Tnef", b"winmail.dat", b"WINMAIL.DAT"],
+)
+@pytest.mark.parametrize("at", [0, (1 << 20) - 5, (1 << 20) + 3, 3 << 20])
+def test_the_look_for_tnef_finds_each_mention_wherever_it_lies_in_a_big_message(mention, at):
+    """The look before any parsing finds each spelling of a TNEF part anywhere, also across
+    the windows a giant message is searched in, and nothing where there is none."""
+    filler = b"x" * ((4 << 20) - len(mention))
+    raw = b"Subject: s\n\n" + filler[:at] + mention + filler[at:]
+    assert holds_tnef(raw)
+    assert not holds_tnef(raw.replace(mention, b"-" * len(mention)))
+    assert not holds_tnef(b"Subject: s\n\nms-tNEF is no spelling a client writes\n")  # as before
