@@ -29,7 +29,7 @@ from .ownership import JobIndex
 from .passwords import without_password
 from .places import tree_size
 from .plugin import CLAIM, Plugin, ReadContext, get_plugin, load_plugins
-from .readonly import confined, describe_link, read_head, sorted_names
+from .readonly import confined, describe_link, one_look, read_head, sorted_names
 from .tnef import holds_tnef, unpack
 from .workspace import Workspace, now_text, store
 from .workspace.coverage import Coverage
@@ -93,13 +93,14 @@ class GatherResult:
 
 def _best(plugins: dict[str, Plugin], location: str) -> tuple[int, Plugin | None]:
     best: tuple[int, Plugin | None] = (0, None)
-    for plugin in plugins.values():
-        try:
-            score = int(plugin.detect(location))
-        except Exception:  # a plugin that cannot even look must not stop the walk
-            score = 0
-        if score > best[0]:
-            best = (score, plugin)
+    with one_look():  # what every plugin reads of the path to judge it is read once
+        for plugin in plugins.values():
+            try:
+                score = int(plugin.detect(location))
+            except Exception:  # a plugin that cannot even look must not stop the walk
+                score = 0
+            if score > best[0]:
+                best = (score, plugin)
     return best
 
 

@@ -13,6 +13,9 @@ Recognising a location (``detect``):
                                        (not a URL) to an existing file / directory.
     ``file_head(location, size)``      a local file's first bytes for magic-byte checks; None
                                        for URLs, directories, unreadable files.
+    ``glance(what, path, compute)``    ``compute()`` once per walk step for every plugin whose
+                                       ``detect`` asks the same of one path (``read_head`` and
+                                       ``file_head`` are already read once so).
 
 Reading sources without changing them (never through a symbolic link, no atime change):
     ``open_readonly(path)``            an O_RDONLY descriptor.
@@ -97,6 +100,7 @@ IMAP sources (``mailrecover.imapconn``, ``mailrecover.passwords``, ``mailrecover
 from __future__ import annotations
 
 import os
+import stat
 from typing import BinaryIO
 
 from .arrival import wall_clock
@@ -150,6 +154,7 @@ from .readonly import (
     Buffer,
     NotFollowed,
     database_copy,
+    glance,
     list_names,
     mapped,
     open_readonly,
@@ -183,6 +188,7 @@ from .words import counted
 __all__ = [
     # recognising a location
     "file_head",
+    "glance",
     "is_url",
     "local_dir",
     "local_file",
@@ -285,12 +291,21 @@ def is_url(location: str) -> bool:
 
 def local_file(location: str) -> bool:
     """The guard ``detect`` starts with for file stores: a path, to an existing file."""
-    return not is_url(location) and os.path.isfile(location)
+    return not is_url(location) and stat.S_ISREG(glance("mode", location, lambda: _mode(location)))
 
 
 def local_dir(location: str) -> bool:
     """The guard ``detect`` starts with for folder stores: a path, to an existing directory."""
-    return not is_url(location) and os.path.isdir(location)
+    return not is_url(location) and stat.S_ISDIR(glance("mode", location, lambda: _mode(location)))
+
+
+def _mode(path: str) -> int:
+    """What ``os.path.isfile`` and ``isdir`` look at (0: nothing there), asked once per walk
+    step for every plugin's guard."""
+    try:
+        return os.stat(path).st_mode
+    except (OSError, ValueError):
+        return 0
 
 
 def file_head(location: str, size: int) -> bytes | None:

@@ -17,10 +17,11 @@ import shutil
 import sqlite3
 import stat
 import tempfile
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from .spill import spilled
 
@@ -30,11 +31,13 @@ __all__ = [
     "Confinement",
     "NotFollowed",
     "confined",
+    "glance",
     "database_copy",
     "describe_link",
     "link_target",
     "list_names",
     "mapped",
+    "one_look",
     "open_readonly",
     "read_head",
     "read_message_file",
@@ -179,8 +182,55 @@ def open_readonly(path: str | os.PathLike[str]) -> int:
     return _checked(fd, path)
 
 
+_T = TypeVar("_T")
+#: What was read of paths during ``one_look``, by what and of which path; None outside it.
+_glances: ContextVar[dict[tuple[str, str], object] | None] = ContextVar("mailrecover_glances", default=None)
+
+
+@contextlib.contextmanager
+def one_look() -> Iterator[None]:
+    """While the walk asks every plugin whether it reads one path: what their ``detect``
+    reads of it (``read_head``, ``glance``) is read once, not once for each plugin."""
+    token = _glances.set({})
+    try:
+        yield
+    finally:
+        _glances.reset(token)
+
+
+def glance(what: str, path: str, compute: Callable[[], _T]) -> _T:
+    """``compute()``, done once for ``what`` of ``path`` in a ``one_look`` (every time
+    outside one); what raises is not kept, so the next caller meets the failure afresh."""
+    seen = _glances.get()
+    if seen is None:
+        return compute()
+    key = (what, os.fspath(path))
+    if key not in seen:
+        seen[key] = compute()
+    return seen[key]  # type: ignore[return-value]
+
+
 def read_head(path: str | os.PathLike[str], size: int) -> bytes:
     """The first ``size`` bytes of a file (fewer if it is shorter); raises OSError."""
+    seen = _glances.get()
+    if seen is None:
+        return _read_head(path, size)
+    key = ("head", os.fspath(path))
+    kept = seen.get(key)
+    if isinstance(kept, tuple):
+        wanted, head = kept
+        if size <= wanted or len(head) < wanted:  # as much as asked, or the whole file
+            return head[:size]
+    wanted = max(size, _LOOK)  # the next plugin's look is most likely further than this one's
+    head = _read_head(path, wanted)
+    seen[key] = (wanted, head)
+    return head[:size]
+
+
+_LOOK = 64 << 10  # as far as the plugins' sniffs of a message or mbox look
+
+
+def _read_head(path: str | os.PathLike[str], size: int) -> bytes:
     fd = open_readonly(path)
     try:
         length = os.fstat(fd).st_size

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import mailrecover.pluginkit as kit
+from mailrecover import readonly
 
 PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 ALLOWED = {"mailrecover.pluginkit", "mailrecover.model", "mailrecover.plugin"}
@@ -103,3 +104,45 @@ def test_the_detect_guards(tmp_path: Path) -> None:
     assert kit.is_url("imap://h.example/INBOX") and not kit.is_url(f)
     assert kit.file_head(f, 4) == b"!BDN"
     assert kit.file_head(d, 4) is None and kit.file_head("imaps://h/", 4) is None
+
+
+@pytest.mark.parametrize("length", [0, 3, 64, 65535, 65536, 65537, 200_000])
+def test_what_plugins_read_of_a_path_in_one_look_is_what_they_read_without_it(
+    tmp_path: Path, length: int
+) -> None:
+    """Every plugin's ``detect`` judges a path in one look of the walk, which reads it once:
+    each answer, for heads asked in any order, short and whole files, is the plain one."""
+    (tmp_path / "f").write_bytes(bytes(range(256)) * (length // 256) + b"x" * (length % 256))
+    f, sizes = str(tmp_path / "f"), [8, 1, 70_000, 4096, 1 << 22, 2, 300_000]
+    plain = [kit.read_head(f, n) for n in sizes]
+    guards = [kit.local_file(f), kit.local_dir(f), kit.local_dir(str(tmp_path)), kit.local_file("/nowhere")]
+    with readonly.one_look():
+        assert [kit.read_head(f, n) for n in sizes] == plain
+        assert [
+            kit.local_file(f),
+            kit.local_dir(f),
+            kit.local_dir(str(tmp_path)),
+            kit.local_file("/nowhere"),
+        ] == guards
+        assert [kit.file_head(f, n) for n in reversed(sizes)] == plain[::-1]
+
+
+def test_one_look_computes_a_glance_once_and_keeps_no_failure(tmp_path: Path) -> None:
+    asked: list[str] = []
+
+    def compute(path: str) -> int:
+        asked.append(path)
+        if path == "bad":
+            raise OSError("cannot read")
+        return len(asked)
+
+    with readonly.one_look():
+        assert [kit.glance("n", p, lambda p=p: compute(p)) for p in ("a", "a", "b", "a")] == [1, 1, 2, 1]
+        for _ in range(2):
+            with pytest.raises(OSError):
+                kit.glance("n", "bad", lambda: compute("bad"))
+    assert asked == ["a", "b", "bad", "bad"]
+    assert kit.glance("n", "a", lambda: compute("a")) == 5  # outside a look: every time
+    with pytest.raises(FileNotFoundError):
+        with readonly.one_look():
+            kit.read_head(str(tmp_path / "missing"), 4)

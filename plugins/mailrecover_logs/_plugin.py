@@ -19,7 +19,7 @@ from datetime import tzinfo
 
 from mailrecover.model import Evidence, Finding, Problem, ProblemKind
 from mailrecover.plugin import ReadContext, Store
-from mailrecover.pluginkit import is_url, list_names, read_head
+from mailrecover.pluginkit import glance, is_url, list_names, read_head
 
 from ._queue import Queue
 from ._stream import LogLine, Stream, first_lines, log_files, rotation_base
@@ -115,7 +115,8 @@ class LogPlugin:
     def _mine(self, path: str) -> bool:
         """A log of this plugin's kind: it starts with a timestamped line (a mailbox quoting a
         log does not) and holds this program's lines."""
-        lines, starts_as_log = first_lines(path, _SNIFF_LINES)
+        # each log plugin asks this of every file in a walk: read once for all of them
+        lines, starts_as_log = glance("log lines", path, lambda: first_lines(path, _SNIFF_LINES))
         return starts_as_log and any(self.owns(line) for line in lines)
 
     @staticmethod
