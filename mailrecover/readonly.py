@@ -86,7 +86,13 @@ class Confinement:
             base = os.path.dirname(path)
             if not (root == base or root.startswith(base.rstrip(os.sep) + os.sep)):
                 return None
-        return self.real(base) if path == base else os.path.join(self.real(base), os.path.relpath(path, base))
+        if path == base:
+            return self.real(base)
+        inside = base.rstrip(os.sep) + os.sep
+        # ``path`` is absolute and normal (``_checked``): below ``base`` its rest is what
+        # relpath would give, without relpath's splitting of both paths for every file read
+        rest = path[len(inside) :] if path.startswith(inside) else os.path.relpath(path, base)
+        return os.path.join(self.real(base), rest)
 
 
 _confinement: ContextVar[Confinement | None] = ContextVar("mailrecover_confinement", default=None)

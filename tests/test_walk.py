@@ -482,3 +482,32 @@ def test_what_a_store_leaves_out_on_purpose_is_skipped_with_its_reason(tmp_path:
     )
     assert not any("forwarded.eml" in f or "old.eml" in f for f in found)
     assert apple.attachment and unaccounted(tree, found, problems, skipped) == []
+
+
+@pytest.mark.parametrize("root", ["/", "{tmp}", "{tmp}/store", "{tmp}/linked"])
+def test_where_a_read_file_must_be_is_its_place_below_the_real_root(tmp_path: Path, root: str) -> None:
+    """The confinement's expected place of each file it may read: the root's real path with
+    the file's path below the root, for the root itself, files deep below it, a companion
+    outside it and a file beside it; nothing for a file elsewhere."""
+    from mailrecover.readonly import Confinement
+
+    (tmp_path / "store" / "a" / "b").mkdir(parents=True)
+    (tmp_path / "linked").symlink_to(tmp_path / "store")
+    root = root.format(tmp=tmp_path)
+    scope = Confinement(root)
+    real = os.path.realpath(root)
+    below = [root, os.path.join(root, "f"), os.path.join(root, "a", "b", "message.eml")]
+    for path in below:
+        assert scope.expected(path) == (
+            real if path == root else os.path.join(real, os.path.relpath(path, root))
+        )
+    if root == "/":
+        return
+    beside, elsewhere = os.path.join(os.path.dirname(root), "prefs.js"), "/elsewhere-than-any-root/x"
+    scope.companions.add(str(tmp_path / "companion" / "db"))
+    assert scope.expected(beside) == os.path.join(os.path.realpath(os.path.dirname(root)), "prefs.js")
+    assert scope.expected(str(tmp_path / "companion" / "db")) == os.path.join(
+        os.path.realpath(tmp_path), "companion", "db"
+    )
+    assert scope.expected(elsewhere) is None
+    assert scope.expected(root + "-sibling/x") is None
