@@ -670,17 +670,17 @@ def summarize(raw: bytes, limits: Limits | None = None) -> Summary:
         limits=tuple(reasons),
         received_date=last_hop.astimezone(UTC).isoformat() if last_hop else None,
         clues=tuple(header_clues(found if whole_head else clues_from_fields(every), post)),
-        list_evidence=_list_evidence(raw, every, post),
+        list_evidence=_list_evidence(raw, every, post, subject if whole_head else None),
     )
 
 
 def _list_evidence(
-    raw: bytes, fields: list[tuple[str, bytes]], post: ListPost | None
+    raw: bytes, fields: list[tuple[str, bytes]], post: ListPost | None, subject: str | None
 ) -> tuple[Evidence, ...] | None:
     """The copy's list evidence (``lists.message_evidence``); None when reading it failed,
     left to ``members``, which reads the copy again and says why."""
     try:
-        return tuple(message_evidence(raw, fields, post=post))
+        return tuple(message_evidence(raw, fields, post=post, subject=subject))
     except Exception:
         return None
 

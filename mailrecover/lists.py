@@ -230,10 +230,12 @@ def message_evidence(
     source: str = "",
     position: str = "",
     post: ListPost | None | Literal[False] = False,
+    subject: str | None = None,
 ) -> list[Evidence]:
     """What one message says about list membership whoever's mailbox it is in (``GATHERED_FOR``
     standing for the mailbox): what gather stores with each copy, read from its bytes once
-    (``fields``, and ``post``: ``list_post(fields)``, when the caller has read them; False: not read)."""
+    (``fields``, and ``post``: ``list_post(fields)``, when the caller has read them; False: not read;
+    ``subject``: its first Subject decoded and stripped, when the caller has decoded it)."""
     fields = header_fields(raw) if fields is None else fields
     if not fields:
         return []
@@ -253,7 +255,7 @@ def message_evidence(
     verp = next((la for _, la in to_lists if la.member), None)
     if verp is not None and verp.member:
         return [_verp(raw, fields, make, verp.list, verp.member)]
-    subject = " ".join(_field(fields, "subject").split())
+    subject = " ".join((_field(fields, "subject") if subject is None else subject).split())
     notices = _notice(raw, fields, subject, make)
     if notices is not None:
         return notices

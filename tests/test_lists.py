@@ -13,6 +13,7 @@ from mailrecover.lists import (
     evidence_from_message,
     is_list_address,
     list_of,
+    message_evidence,
 )
 from mailrecover.model import Evidence
 from mailrecover.pluginkit import split_mbox
@@ -699,3 +700,19 @@ def test_every_list_address_in_a_delivery_field_is_looked_at(value):
 
     named = [a for _, a in getaddresses([decode_header_value(value)]) if list_of(a)]
     assert named and _may_name_a_list(value)
+
+
+def test_the_evidence_summarize_stores_is_what_the_message_alone_gives_also_past_the_header_limit():
+    """Gather hands ``message_evidence`` the Subject it decoded; the evidence is the same as
+    read from the bytes alone, also when the header is too big to be read whole (then the
+    Subject past the cut is read from the whole header, as before)."""
+    from mailrecover.fingerprint import summarize
+    from mailrecover.limits import current
+
+    limits = current()
+    mails = list(owner_mails().values())
+    mails.append(_notice("=?UTF-8?B?QmFkIGFkZHJlc3NlcyBpbiBjaGF0?=", "Failed address: a@example.edu\n"))
+    padding = b"".join(b"X-Pad-%d: %s\n" % (n, b"p" * 70) for n in range(limits.max_header_bytes // 60))
+    mails += [padding + raw for raw in mails]  # every Subject past the limit
+    for raw in mails:
+        assert list(summarize(raw, limits).list_evidence or ()) == message_evidence(raw), raw[:80]
