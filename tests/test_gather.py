@@ -6,6 +6,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,48 @@ def test_a_giant_copy_is_fingerprinted_in_its_turn(tmp_path: Path):
             results.append(((r.copies, len(r.problems)), _content(ws)))
     assert results[0][0] == (5, 0) and results[1] == results[0]
     assert [row[6] for row in results[0][1][0]] == [f"{n}@example.com" for n in range(5)]
+
+
+def _held_after_walk(tmp_path: Path, stores: int, monkeypatch: pytest.MonkeyPatch, *, by_owner: bool) -> int:
+    """Python memory still held when the walk of ``stores`` one-message ``.eml`` files ends
+    (measured as the gather closes its coverage, before anything it held is let go)."""
+    from mailrecover.byowner import job_accounts
+    from mailrecover.workspace import coverage
+
+    src = tmp_path / f"src-{stores}" / ("a-folder-name-long-enough-to-count-" * 3)
+    src.mkdir(parents=True)
+    for i in range(stores):
+        (src / f"saved-message-number-{i:06d}.eml").write_bytes(
+            f"From: a@example.jp\r\nTo: {ACCOUNT}\r\nDelivered-To: {ACCOUNT}\r\n"
+            f"Message-ID: <{i}@example.jp>\r\nSubject: {i}\r\n\r\nbody {i}\r\n".encode()
+        )
+    held: list[int] = []
+    close = coverage.Coverage.close
+
+    def measured(self: coverage.Coverage) -> None:
+        held.append(tracemalloc.get_traced_memory()[0])
+        close(self)
+
+    monkeypatch.setattr(coverage.Coverage, "close", measured)
+    with Workspace(tmp_path / f"ws-{stores}") as ws:
+        accounts = job_accounts(ws, {ACCOUNT: ()}) if by_owner else None
+        tracemalloc.start()
+        try:
+            r = gather(ws, [str(src)], account="" if by_owner else ACCOUNT, jobs=1, by_owner=accounts)
+        finally:
+            tracemalloc.stop()
+    assert r.copies == stores
+    return held[0]
+
+
+@pytest.mark.parametrize("by_owner", [False, True], ids=["gather", "by-owner"])
+def test_what_gather_holds_does_not_grow_with_the_number_of_stores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, by_owner: bool
+):
+    # A folder of saved .eml files is one store a file: a million of them must not cost a
+    # million of anything kept in memory (each store's path once cost 190 bytes at 1M copies).
+    _held_after_walk(tmp_path, 20, monkeypatch, by_owner=by_owner)  # every lazy import done first
+    few = _held_after_walk(tmp_path, 200, monkeypatch, by_owner=by_owner)
+    many = _held_after_walk(tmp_path, 2600, monkeypatch, by_owner=by_owner)
+    per_store = (many - few) / 2400  # a path of ~200 characters kept a store cost 365 bytes; its id 120
+    assert per_store < 80, f"{per_store:.0f} bytes held per store read"
