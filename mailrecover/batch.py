@@ -293,28 +293,40 @@ def _sort_fingerprint(manifest: Manifest) -> str:
     return hashlib.sha256(json.dumps(data).encode()).hexdigest()
 
 
+def _sort_stamp(manifest: Manifest) -> str:
+    return os.path.join(manifest.workspace, "sorted.json")
+
+
+def _last_sort(manifest: Manifest) -> dict[str, Any] | None:
+    """What the last sort of the mixed areas wrote (``sort_mixed``), when it sorted this
+    manifest's areas for its accounts; None otherwise (never sorted, or for another job)."""
+    try:
+        with open(_sort_stamp(manifest), encoding="utf-8") as f:
+            done = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return done if isinstance(done, dict) and done.get("fingerprint") == _sort_fingerprint(manifest) else None
+
+
 def sort_mixed(manifest: Manifest) -> dict[str, Any]:
     """Read the mixed areas once into the sorted workspace (skipped when done for the same
     areas and accounts); how many copies went where.  Runs where ``batch`` runs, before any
     account reads the sorted workspace: one reader of the areas, with all of its cores."""
     from .gather import gather  # the gather's plugins load in the process that reads
 
-    stamp = os.path.join(manifest.workspace, "sorted.json")
-    fingerprint = _sort_fingerprint(manifest)
-    try:
-        with open(stamp, encoding="utf-8") as f:
-            done: dict[str, Any] = json.load(f)
-        if done.get("fingerprint") == fingerprint:
+    done = _last_sort(manifest)
+    if done is not None:
+        try:
             with Workspace(
                 manifest.sorted_folder
             ) as ws:  # its tables brought up to this version: accounts only read it
                 if "shares" not in done:  # sorted by a version that kept no shares
                     with store.transaction(ws.db):
                         done["shares"] = store.save_shares(ws.db)
-                    _write_json(stamp, done)
+                    _write_json(_sort_stamp(manifest), done)
                 return done
-    except (OSError, ValueError):
-        pass
+        except (OSError, ValueError):
+            pass
     with Workspace(manifest.sorted_folder) as ws:
         accounts = job_accounts(ws, {a.address: a.aliases for a in manifest.accounts})
         result = gather(
@@ -324,14 +336,14 @@ def sort_mixed(manifest: Manifest) -> dict[str, Any]:
         with store.transaction(ws.db):
             shared = store.save_shares(ws.db)
     data = {
-        "fingerprint": fingerprint,
+        "fingerprint": _sort_fingerprint(manifest),
         "shares": shared,
         "copies": result.copies,
         "owners": result.owners,
         "unassigned": unassigned,
         "problems": [f"{p.kind.value}: {p.source}: {p.reason}" for p in result.serious],
     }
-    _write_json(stamp, data)
+    _write_json(_sort_stamp(manifest), data)
     return data
 
 
@@ -433,11 +445,10 @@ def _finished(manifest: Manifest, row: AccountRow, shares: dict[str, str] | None
 def _shares(manifest: Manifest) -> dict[str, str] | None:
     """What the sorted pile files under each account, as its last sort left it; None when it
     has not been sorted for this manifest yet (or cannot be read as it is)."""
+    done = _last_sort(manifest)
+    if done is None or "shares" not in done:
+        return None
     try:
-        with open(os.path.join(manifest.workspace, "sorted.json"), encoding="utf-8") as f:
-            done = json.load(f)
-        if done.get("fingerprint") != _sort_fingerprint(manifest) or "shares" not in done:
-            return None
         with Workspace(manifest.sorted_folder, read_only=True) as pile:
             return store.shares(pile.db)
     except (OSError, ValueError, MailRecoverError):
